@@ -1,0 +1,121 @@
+//! The envelope of a message as accepted by the session: sender, recipients and the ESMTP
+//! parameters (RFC 1652, RFC 1870, RFC 3461, RFC 6531) that travel with it.
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// A mailbox `local-part@domain` as received. The local part keeps its case (RFC 5321 2.4:
+/// only the destination host may interpret it); the domain is compared case-insensitively.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Address {
+    /// The local part, unquoted when it was a dot-string, with its quotes when it was quoted.
+    pub local_part: String,
+    /// A domain name (as received, without a trailing dot) or an address literal such as
+    /// `[192.0.2.1]` or `[IPv6:2001:db8::1]`.
+    pub domain: String,
+}
+
+impl Address {
+    /// The domain in lower case, the form used for every lookup.
+    pub fn domain_lowercase(&self) -> String {
+        self.domain.to_ascii_lowercase()
+    }
+
+    /// Whether the domain is an address literal (`[...]`).
+    pub fn is_address_literal(&self) -> bool {
+        self.domain.starts_with('[')
+    }
+
+    /// Whether any part of the address is outside ASCII (needs SMTPUTF8).
+    pub fn is_utf8(&self) -> bool {
+        !self.local_part.is_ascii() || !self.domain.is_ascii()
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.local_part, self.domain)
+    }
+}
+
+/// The reverse path of `MAIL FROM`: the null sender `<>` (bounces) or a mailbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReversePath {
+    Null,
+    Mailbox(Address),
+}
+
+impl fmt::Display for ReversePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReversePath::Null => f.write_str("<>"),
+            ReversePath::Mailbox(a) => write!(f, "<{a}>"),
+        }
+    }
+}
+
+/// `BODY=` (RFC 1652, RFC 3030).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BodyType {
+    #[default]
+    SevenBit,
+    EightBitMime,
+}
+
+/// `RET=` (RFC 3461 4.3): what a bounce should carry of the original message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ret {
+    Full,
+    Headers,
+}
+
+/// `NOTIFY=` (RFC 3461 4.1). `Never` excludes the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notify {
+    Never,
+    On { success: bool, failure: bool, delay: bool },
+}
+
+/// `ORCPT=` (RFC 3461 4.2): the original recipient, xtext-decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OriginalRecipient {
+    /// The address type, usually `rfc822` (or `utf-8`, RFC 6533).
+    pub addr_type: String,
+    /// The decoded address.
+    pub address: String,
+}
+
+/// One accepted `RCPT TO` with its DSN parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recipient {
+    pub address: Address,
+    pub notify: Option<Notify>,
+    pub orcpt: Option<OriginalRecipient>,
+}
+
+/// Facts about the client that sent the message, for `Received:`, logs and trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub ip: IpAddr,
+    /// The name given in EHLO/HELO.
+    pub helo: String,
+    /// Whether EHLO (rather than HELO) was used.
+    pub esmtp: bool,
+    /// TLS protocol and cipher suite when the session used STARTTLS, e.g. `TLSv1.3 TLS13_AES_256_GCM_SHA384`.
+    pub tls: Option<String>,
+}
+
+/// Everything the session learnt about a message apart from its content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    pub sender: ReversePath,
+    pub recipients: Vec<Recipient>,
+    pub body: BodyType,
+    pub smtputf8: bool,
+    pub ret: Option<Ret>,
+    /// `ENVID=`, xtext-decoded.
+    pub envid: Option<String>,
+    /// `SIZE=` as declared by the client, when it declared one.
+    pub declared_size: Option<u64>,
+    pub client: ClientInfo,
+}
