@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs the real SMTP peers the integration tests and the benchmark talk to:
+# swaks (+ the Perl TLS modules it needs for -tls), Postfix (for smtp-source and
+# the side-by-side benchmark, configured as "No configuration" so it starts
+# nothing) and python3 (smtplib).
+#
+# Idempotent and quick when everything is present: apt-get update runs only
+# when a package is missing. Non-interactive; works as root or via sudo.
+set -euo pipefail
+
+packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3)
+
+# Python packages the integration tests import (none yet). Installed with pip
+# only when missing.
+pip_packages=()
+
+if [[ $(id -u) -eq 0 ]]; then
+    as_root=()
+else
+    as_root=(sudo -n)
+fi
+
+missing=()
+for pkg in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
+    if [[ $status != ii* ]]; then
+        missing+=("$pkg")
+    fi
+done
+
+if ((${#missing[@]} > 0)); then
+    echo "install-test-deps: installing ${missing[*]}" >&2
+    # Postfix asks which configuration to write; "No configuration" writes no
+    # /etc/postfix/main.cf and starts no daemon, which is what the tests want.
+    echo "postfix postfix/main_mailer_type select No configuration" |
+        "${as_root[@]}" debconf-set-selections
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+fi
+
+for tool in swaks /usr/sbin/smtp-source /usr/sbin/postfix python3; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "install-test-deps: $tool is still missing after install" >&2
+        exit 1
+    fi
+done
+
+if ((${#pip_packages[@]} > 0)); then
+    for pkg in "${pip_packages[@]}"; do
+        if ! python3 -m pip show -q "$pkg" >/dev/null 2>&1; then
+            python3 -m pip install -q "$pkg"
+        fi
+    done
+fi
