@@ -2,10 +2,19 @@
 //! receiver and the server session state machine.
 //!
 //! Nothing here touches a socket, a file or a clock: the gateway feeds bytes in and writes
-//! the replies out.
+//! the replies out. Invariants: no I/O, no async, no panics on any input; every reply the
+//! server sends after the greeting carries an enhanced status code (RFC 2034) except the
+//! EHLO/HELO answers and the `354`.
 
+pub mod command;
+pub mod data;
 pub mod envelope;
+pub mod replies;
+pub mod reply;
+pub mod session;
 
 pub use envelope::{
-    Address, BodyType, ClientInfo, Envelope, Notify, OriginalRecipient, Recipient, ReversePath, Ret,
+    Address, BodyType, ClientInfo, Envelope, Notify, OriginalRecipient, Recipient, Ret, ReversePath,
 };
+pub use reply::{EnhancedCode, Reply};
+pub use session::{Action, Phase, Policy, ReceivedMessage, Session, SessionConfig, SessionInfo, Step};
