@@ -1,0 +1,154 @@
+//! The in-memory index: per live message only its location and recipient state; per segment
+//! its size and live bytes. Envelopes and data stay on disk.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::sync::Arc;
+
+use crate::MessageId;
+
+/// Which recipients of a message are finished (delivered or bounced).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct DoneSet {
+    words: Vec<u64>,
+}
+
+impl DoneSet {
+    pub(crate) fn insert(&mut self, index: u32) {
+        let word = (index / 64) as usize;
+        if self.words.len() <= word {
+            self.words.resize(word + 1, 0);
+        }
+        self.words[word] |= 1 << (index % 64);
+    }
+
+    pub(crate) fn len(&self) -> u32 {
+        self.words.iter().map(|w| w.count_ones()).sum()
+    }
+
+    pub(crate) fn to_vec(&self) -> Vec<u32> {
+        let mut out = Vec::new();
+        for (i, w) in self.words.iter().enumerate() {
+            for bit in 0..64 {
+                if w & (1 << bit) != 0 {
+                    out.push(i as u32 * 64 + bit);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Where a message's record is and how far its delivery got.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    pub(crate) segment: u64,
+    /// Offset of the record (its length field) in the segment.
+    pub(crate) offset: u64,
+    /// Length of the whole framed record.
+    pub(crate) record_len: u64,
+    /// Length of the data at the end of the record.
+    pub(crate) data_len: u64,
+    pub(crate) recipients: u32,
+    pub(crate) done: DoneSet,
+}
+
+impl Entry {
+    fn is_dead(&self) -> bool {
+        self.done.len() >= self.recipients
+    }
+}
+
+/// A segment on disk with a read handle that outlives its deletion (for readers in flight).
+#[derive(Debug)]
+pub(crate) struct SegmentInfo {
+    pub(crate) size: u64,
+    pub(crate) live_bytes: u64,
+    pub(crate) live_messages: u64,
+    pub(crate) reader: Arc<File>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    pub(crate) messages: HashMap<MessageId, Entry>,
+    pub(crate) segments: BTreeMap<u64, SegmentInfo>,
+}
+
+impl Index {
+    pub(crate) fn add_segment(&mut self, seq: u64, size: u64, reader: Arc<File>) {
+        self.segments.insert(seq, SegmentInfo { size, live_bytes: 0, live_messages: 0, reader });
+    }
+
+    /// Adds a message, or moves it when the id is already known (a compaction copy): the
+    /// done sets are merged and the newer location wins.
+    pub(crate) fn insert(&mut self, id: MessageId, mut entry: Entry) {
+        if let Some(old) = self.messages.remove(&id) {
+            self.account(&old, -1);
+            for r in old.done.to_vec() {
+                entry.done.insert(r);
+            }
+        }
+        if entry.is_dead() {
+            return;
+        }
+        self.account(&entry, 1);
+        self.messages.insert(id, entry);
+    }
+
+    /// Marks recipients finished; drops the message when none is left. Indices out of range
+    /// are ignored (the public API rejects them before they reach the log).
+    pub(crate) fn mark_done(&mut self, id: MessageId, recipients: &[u32]) {
+        let Some(entry) = self.messages.get_mut(&id) else {
+            return;
+        };
+        for r in recipients {
+            if *r < entry.recipients {
+                entry.done.insert(*r);
+            }
+        }
+        if entry.is_dead()
+            && let Some(entry) = self.messages.remove(&id)
+        {
+            self.account(&entry, -1);
+        }
+    }
+
+    fn account(&mut self, entry: &Entry, sign: i64) {
+        if let Some(seg) = self.segments.get_mut(&entry.segment) {
+            if sign > 0 {
+                seg.live_bytes += entry.record_len;
+                seg.live_messages += 1;
+            } else {
+                seg.live_bytes = seg.live_bytes.saturating_sub(entry.record_len);
+                seg.live_messages = seg.live_messages.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Live messages whose record lies in `segment`, with what a copy needs.
+    pub(crate) fn live_in(&self, segment: u64) -> Vec<(MessageId, Entry)> {
+        let mut out: Vec<_> = self
+            .messages
+            .iter()
+            .filter(|(_, e)| e.segment == segment)
+            .map(|(id, e)| (*id, e.clone()))
+            .collect();
+        out.sort_unstable_by_key(|(_, e)| e.offset);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn done_set() {
+        let mut d = DoneSet::default();
+        d.insert(3);
+        d.insert(70);
+        d.insert(3);
+        assert_eq!(d.len(), 2);
+        assert_eq!(d.to_vec(), vec![3, 70]);
+    }
+}

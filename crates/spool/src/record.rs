@@ -1,0 +1,250 @@
+//! The spool's own binary record format. Nothing outside this module (and `segment`) knows
+//! how records look on disk; the domain types in `smtp_wire` stay free of storage concerns.
+//!
+//! A record is `[u32 len][u32 crc32][u8 type][payload]`, little-endian, where `len` is the
+//! payload length and the CRC covers the type byte and the payload.
+//!
+//! Payloads:
+//! - `Message` (1): `u64 id, u64 received_at_unix_ms, u32 envelope_len, envelope, data`
+//!   (the data runs to the end of the payload).
+//! - `Done` (2): `u64 id, u32 count, count x u32 recipient index`.
+
+mod codec;
+mod envelope;
+
+use smtp_wire::Envelope;
+
+use crate::MessageId;
+pub(crate) use codec::DecodeError;
+use codec::{Decoder, Encoder};
+
+/// Bytes before the payload: length, CRC and type.
+pub(crate) const RECORD_HEADER_BYTES: usize = 9;
+
+/// Bytes of a `Message` payload before the envelope: id, received_at, envelope length.
+const MESSAGE_FIXED_BYTES: usize = 20;
+
+/// Record types. Unknown types are treated like a bad CRC: the segment ends there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RecordType {
+    Message = 1,
+    Done = 2,
+}
+
+impl RecordType {
+    fn from_byte(b: u8) -> Option<RecordType> {
+        match b {
+            1 => Some(RecordType::Message),
+            2 => Some(RecordType::Done),
+            _ => None,
+        }
+    }
+}
+
+/// The fixed part of a record, parsed before the payload is read.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RecordHeader {
+    pub(crate) payload_len: u32,
+    crc: u32,
+    type_byte: u8,
+}
+
+impl RecordHeader {
+    pub(crate) fn parse(bytes: &[u8; RECORD_HEADER_BYTES]) -> RecordHeader {
+        let [l0, l1, l2, l3, c0, c1, c2, c3, type_byte] = *bytes;
+        RecordHeader {
+            payload_len: u32::from_le_bytes([l0, l1, l2, l3]),
+            crc: u32::from_le_bytes([c0, c1, c2, c3]),
+            type_byte,
+        }
+    }
+
+    /// The record type when the CRC matches the payload and the type is known.
+    pub(crate) fn verify(&self, payload: &[u8]) -> Option<RecordType> {
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&[self.type_byte]);
+        hasher.update(payload);
+        if hasher.finalize() != self.crc {
+            return None;
+        }
+        RecordType::from_byte(self.type_byte)
+    }
+}
+
+/// Fills in length and CRC of a record whose type byte and payload are already in `buf`
+/// after a zeroed 8-byte prefix.
+fn seal(mut buf: Vec<u8>) -> Vec<u8> {
+    let payload_len = buf.len() - RECORD_HEADER_BYTES;
+    let crc = crc32fast::hash(&buf[8..]);
+    buf[0..4].copy_from_slice(&u32_len(payload_len).to_le_bytes());
+    buf[4..8].copy_from_slice(&crc.to_le_bytes());
+    buf
+}
+
+/// Callers bound sizes well below 4 GiB before encoding (`record_bytes_max`).
+fn u32_len(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+fn start(record_type: RecordType, capacity: usize) -> Encoder {
+    let mut enc = Encoder::with_capacity(RECORD_HEADER_BYTES + capacity);
+    enc.bytes(&[0; 8]);
+    enc.u8(record_type as u8);
+    enc
+}
+
+/// The largest message data a record can hold, leaving room for a large envelope.
+pub(crate) const DATA_BYTES_MAX: usize = (u32::MAX as usize) - (1 << 24);
+
+/// A whole framed `Message` record.
+pub(crate) fn encode_message(
+    id: MessageId,
+    received_at_unix_ms: u64,
+    envelope: &Envelope,
+    data: &[u8],
+) -> EncodedMessage {
+    let mut env = Encoder::with_capacity(256);
+    envelope::encode(&mut env, envelope);
+    let env = env.finish();
+    let mut enc = start(RecordType::Message, MESSAGE_FIXED_BYTES + env.len() + data.len());
+    enc.u64(id.0);
+    enc.u64(received_at_unix_ms);
+    enc.u32(u32_len(env.len()));
+    enc.bytes(&env);
+    enc.bytes(data);
+    EncodedMessage { bytes: seal(enc.finish()), data_len: data.len() }
+}
+
+/// A framed `Message` record and the length of the data at its end.
+#[derive(Debug)]
+pub(crate) struct EncodedMessage {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) data_len: usize,
+}
+
+/// A whole framed `Done` record.
+pub(crate) fn encode_done(id: MessageId, recipients: &[u32]) -> Vec<u8> {
+    let mut enc = start(RecordType::Done, 12 + 4 * recipients.len());
+    enc.u64(id.0);
+    enc.u32(u32_len(recipients.len()));
+    for r in recipients {
+        enc.u32(*r);
+    }
+    seal(enc.finish())
+}
+
+/// A decoded `Message` payload; the data is borrowed from the payload.
+#[derive(Debug)]
+pub(crate) struct MessageRecord<'a> {
+    pub(crate) id: MessageId,
+    pub(crate) received_at_unix_ms: u64,
+    pub(crate) envelope: Envelope,
+    pub(crate) data: &'a [u8],
+}
+
+pub(crate) fn decode_message(payload: &[u8]) -> Result<MessageRecord<'_>, DecodeError> {
+    let mut dec = Decoder::new(payload);
+    let id = MessageId(dec.u64()?);
+    let received_at_unix_ms = dec.u64()?;
+    let env_len = dec.len_u32()?;
+    let mut env = Decoder::new(dec.take(env_len)?);
+    let envelope = envelope::decode(&mut env)?;
+    env.expect_end()?;
+    Ok(MessageRecord { id, received_at_unix_ms, envelope, data: dec.rest() })
+}
+
+/// A decoded `Done` payload.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct DoneRecord {
+    pub(crate) id: MessageId,
+    pub(crate) recipients: Vec<u32>,
+}
+
+pub(crate) fn decode_done(payload: &[u8]) -> Result<DoneRecord, DecodeError> {
+    let mut dec = Decoder::new(payload);
+    let id = MessageId(dec.u64()?);
+    let count = dec.count(4)?;
+    let mut recipients = Vec::with_capacity(count);
+    for _ in 0..count {
+        recipients.push(dec.u32()?);
+    }
+    dec.expect_end()?;
+    Ok(DoneRecord { id, recipients })
+}
+
+/// Splits a framed record held in memory (as read back by `read_data`) into its verified
+/// type and payload.
+pub(crate) fn parse_framed(record: &[u8]) -> Option<(RecordType, &[u8])> {
+    let header: &[u8; RECORD_HEADER_BYTES] = record.get(..RECORD_HEADER_BYTES)?.try_into().ok()?;
+    let header = RecordHeader::parse(header);
+    let payload = record.get(RECORD_HEADER_BYTES..)?;
+    if payload.len() != header.payload_len as usize {
+        return None;
+    }
+    Some((header.verify(payload)?, payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::envelope::tests::full_envelope;
+
+    #[test]
+    fn message_record_round_trips() {
+        let env = full_envelope();
+        let data = b"Subject: hi\r\n\r\nbody\r\n".to_vec();
+        let rec = encode_message(MessageId(42), 1_700_000_000_000, &env, &data);
+        assert_eq!(rec.data_len, data.len());
+        let (kind, payload) = parse_framed(&rec.bytes).unwrap();
+        assert_eq!(kind, RecordType::Message);
+        let msg = decode_message(payload).unwrap();
+        assert_eq!(msg.id, MessageId(42));
+        assert_eq!(msg.received_at_unix_ms, 1_700_000_000_000);
+        assert_eq!(msg.envelope, env);
+        assert_eq!(msg.data, &data[..]);
+    }
+
+    #[test]
+    fn done_record_round_trips() {
+        let rec = encode_done(MessageId(7), &[0, 3, 9]);
+        let (kind, payload) = parse_framed(&rec).unwrap();
+        assert_eq!(kind, RecordType::Done);
+        let done = decode_done(payload).unwrap();
+        assert_eq!(done, DoneRecord { id: MessageId(7), recipients: vec![0, 3, 9] });
+    }
+
+    #[test]
+    fn any_flipped_bit_is_detected() {
+        let rec = encode_done(MessageId(7), &[1, 2]);
+        for i in 0..rec.len() {
+            for bit in 0..8 {
+                let mut bad = rec.clone();
+                bad[i] ^= 1 << bit;
+                assert!(parse_framed(&bad).is_none(), "byte {i} bit {bit}");
+            }
+        }
+    }
+
+    #[test]
+    fn decoders_never_panic_on_prefixes_or_garbage() {
+        let env = full_envelope();
+        let rec = encode_message(MessageId(1), 2, &env, b"data");
+        let payload = &rec.bytes[RECORD_HEADER_BYTES..];
+        for end in 0..payload.len() {
+            let _ = decode_message(&payload[..end]);
+            let _ = decode_done(&payload[..end]);
+        }
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..2_000 {
+            let mut bad = payload.to_vec();
+            for _ in 0..4 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let i = (state as usize) % bad.len();
+                bad[i] = (state >> 32) as u8;
+            }
+            let _ = decode_message(&bad);
+        }
+    }
+}

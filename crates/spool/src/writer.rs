@@ -1,0 +1,425 @@
+//! The writer thread: the only code that appends to, rotates or deletes segments.
+//!
+//! Group commit: it takes every request waiting in the channel (up to
+//! `batch_messages_max`), writes all their records with one `write` and makes them durable
+//! with one `sync_data`, then updates the index and runs every callback of the batch.
+//! Between batches it deletes or compacts the oldest segment.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::index::{DoneSet, Entry, Index};
+use crate::record::{self, EncodedMessage};
+use crate::segment::{self, HEADER_BYTES, SegmentFile, Storage};
+use crate::{Callback, IdGenerator, MessageId, SpoolError};
+
+/// After a failed delete or compaction, wait this long before trying again.
+const RECLAIM_BACKOFF: Duration = Duration::from_secs(1);
+
+/// A sealed segment is compacted when its live bytes are under 1/`COMPACT_RATIO` of its size.
+const COMPACT_RATIO: u64 = 4;
+
+/// State shared by the handles and the writer.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) index: Mutex<Index>,
+    pub(crate) ids: IdGenerator,
+    pub(crate) counters: Counters,
+    pub(crate) segments_dir: PathBuf,
+}
+
+impl Shared {
+    /// The index stays consistent at every unlock, so a poisoned lock is still usable.
+    pub(crate) fn index(&self) -> MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) syncs: AtomicU64,
+    pub(crate) batches: AtomicU64,
+    pub(crate) compactions: AtomicU64,
+    pub(crate) write_errors: AtomicU64,
+}
+
+/// A caller's callback. Dropping it unanswered (writer gone, request refused) reports
+/// `SpoolError::Closed`, so every callback runs exactly once.
+pub(crate) struct Reply<T> {
+    callback: Option<Callback<T>>,
+}
+
+impl<T> Reply<T> {
+    pub(crate) fn new(callback: Callback<T>) -> Self {
+        Reply { callback: Some(callback) }
+    }
+
+    pub(crate) fn send(mut self, result: Result<T, SpoolError>) {
+        if let Some(callback) = self.callback.take() {
+            // A panicking callback must not take the writer (and every later message) down.
+            if catch_unwind(AssertUnwindSafe(|| callback(result))).is_err() {
+                tracing::error!("spool callback panicked");
+            }
+        }
+    }
+}
+
+impl<T> Drop for Reply<T> {
+    fn drop(&mut self) {
+        if let Some(callback) = self.callback.take() {
+            let _ = catch_unwind(AssertUnwindSafe(|| callback(Err(SpoolError::Closed))));
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Reply<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reply")
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum Request {
+    Enqueue { id: MessageId, record: EncodedMessage, recipients: u32, reply: Reply<MessageId> },
+    Complete { id: MessageId, recipients: Vec<u32>, reply: Reply<()> },
+    Shutdown,
+}
+
+/// A request whose record is in the batch buffer at `offset`.
+#[derive(Debug)]
+enum Pending {
+    Message {
+        id: MessageId,
+        offset: u64,
+        record_len: u64,
+        data_len: u64,
+        recipients: u32,
+        reply: Reply<MessageId>,
+    },
+    Done {
+        id: MessageId,
+        recipients: Vec<u32>,
+        reply: Reply<()>,
+    },
+}
+
+/// A durable request whose callback is still to run.
+#[derive(Debug)]
+enum Ack {
+    Message(MessageId, Reply<MessageId>),
+    Done(Reply<()>),
+}
+
+#[derive(Debug, Default)]
+struct Batch {
+    buf: Vec<u8>,
+    pending: Vec<Pending>,
+}
+
+/// The segment being appended to. `file` is `None` after a failure that left its tail in
+/// doubt: the next append seals it and starts a new segment.
+struct Head {
+    seq: u64,
+    file: Option<Box<dyn SegmentFile>>,
+    /// Everything below this offset is synced.
+    len: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WriterConfig {
+    pub(crate) segment_bytes_max: u64,
+    pub(crate) batch_messages_max: usize,
+}
+
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    storage: Box<dyn Storage>,
+    head: Head,
+    config: WriterConfig,
+    reclaim_after: Instant,
+}
+
+impl Writer {
+    /// A writer that continues the segment `last` (seq, valid length) when it has room, or
+    /// starts a new one. Fails when the head segment cannot be opened or created.
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        storage: Box<dyn Storage>,
+        last: Option<(u64, u64)>,
+        config: WriterConfig,
+    ) -> Result<Writer, SpoolError> {
+        let mut head = Head { seq: last.map_or(0, |(seq, _)| seq), file: None, len: 0 };
+        if let Some((seq, len)) = last
+            && len < config.segment_bytes_max
+        {
+            let path = segment::segment_path(&shared.segments_dir, seq);
+            head.file = Some(storage.open(&path)?);
+            head.len = len;
+        }
+        let mut writer = Writer { shared, storage, head, config, reclaim_after: Instant::now() };
+        writer.ensure_head(0)?;
+        Ok(writer)
+    }
+
+    pub(crate) fn run(mut self, rx: Receiver<Request>) {
+        self.reclaim();
+        let mut stop = false;
+        while !stop {
+            let Ok(first) = rx.recv() else { break };
+            let mut batch = Batch::default();
+            stop = self.add(first, &mut batch);
+            while !stop && batch.pending.len() < self.config.batch_messages_max {
+                match rx.try_recv() {
+                    Ok(request) => stop = self.add(request, &mut batch),
+                    Err(_) => break,
+                }
+            }
+            self.commit(batch);
+            self.reclaim();
+        }
+    }
+
+    /// Adds a request's record to the batch; returns whether it asked the writer to stop.
+    fn add(&self, request: Request, batch: &mut Batch) -> bool {
+        match request {
+            Request::Shutdown => return true,
+            Request::Enqueue { id, record, recipients, reply } => {
+                batch.pending.push(Pending::Message {
+                    id,
+                    offset: batch.buf.len() as u64,
+                    record_len: record.bytes.len() as u64,
+                    data_len: record.data_len as u64,
+                    recipients,
+                    reply,
+                });
+                batch.buf.extend_from_slice(&record.bytes);
+            }
+            Request::Complete { id, recipients, reply } => {
+                if let Err(e) = self.check_complete(id, &recipients) {
+                    reply.send(Err(e));
+                    return false;
+                }
+                batch.buf.extend_from_slice(&record::encode_done(id, &recipients));
+                batch.pending.push(Pending::Done { id, recipients, reply });
+            }
+        }
+        false
+    }
+
+    fn check_complete(&self, id: MessageId, recipients: &[u32]) -> Result<(), SpoolError> {
+        let index = self.shared.index();
+        let entry = index.messages.get(&id).ok_or(SpoolError::UnknownMessage(id))?;
+        match recipients.iter().find(|r| **r >= entry.recipients) {
+            Some(r) => Err(SpoolError::RecipientOutOfRange { id, index: *r, count: entry.recipients }),
+            None => Ok(()),
+        }
+    }
+
+    fn commit(&mut self, batch: Batch) {
+        if batch.pending.is_empty() {
+            return;
+        }
+        self.shared.counters.batches.fetch_add(1, Ordering::Relaxed);
+        let base = match self.append(&batch.buf) {
+            Ok(base) => base,
+            Err(e) => {
+                for pending in batch.pending {
+                    match pending {
+                        Pending::Message { reply, .. } => reply.send(Err(e.clone())),
+                        Pending::Done { reply, .. } => reply.send(Err(e.clone())),
+                    }
+                }
+                return;
+            }
+        };
+        for ack in self.apply(base, batch.pending) {
+            match ack {
+                Ack::Message(id, reply) => reply.send(Ok(id)),
+                Ack::Done(reply) => reply.send(Ok(())),
+            }
+        }
+    }
+
+    /// Records a durable batch in the index; returns the replies to send.
+    fn apply(&mut self, base: u64, pending: Vec<Pending>) -> Vec<Ack> {
+        let seq = self.head.seq;
+        let mut index = self.shared.index();
+        let mut replies = Vec::with_capacity(pending.len());
+        for p in pending {
+            match p {
+                Pending::Message { id, offset, record_len, data_len, recipients, reply } => {
+                    let entry = Entry {
+                        segment: seq,
+                        offset: base + offset,
+                        record_len,
+                        data_len,
+                        recipients,
+                        done: DoneSet::default(),
+                    };
+                    index.insert(id, entry);
+                    replies.push(Ack::Message(id, reply));
+                }
+                Pending::Done { id, recipients, reply } => {
+                    index.mark_done(id, &recipients);
+                    replies.push(Ack::Done(reply));
+                }
+            }
+        }
+        replies
+    }
+
+    /// Appends `buf` to the head segment and syncs it; returns the offset it starts at.
+    /// On failure the head is cut back to its last synced length, or sealed if even that
+    /// fails, and nothing of `buf` counts as written.
+    fn append(&mut self, buf: &[u8]) -> Result<u64, SpoolError> {
+        self.ensure_head(buf.len() as u64)?;
+        let base = self.head.len;
+        let file = self.head.file.as_mut().ok_or(SpoolError::Closed)?;
+        let result = file.write_all_at(buf, base).and_then(|()| file.sync_data());
+        self.shared.counters.syncs.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = result {
+            self.shared.counters.write_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, segment = self.head.seq, "spool write failed");
+            let cut = file.set_len(self.head.len).and_then(|()| file.sync_data());
+            if cut.is_err() {
+                self.head.file = None;
+            }
+            return Err(e.into());
+        }
+        self.head.len += buf.len() as u64;
+        let seq = self.head.seq;
+        if let Some(info) = self.shared.index().segments.get_mut(&seq) {
+            info.size = self.head.len;
+        }
+        Ok(base)
+    }
+
+    /// Starts a new head segment when the current one cannot take `incoming` more bytes or
+    /// is sealed after a failure.
+    fn ensure_head(&mut self, incoming: u64) -> Result<(), SpoolError> {
+        let full = self.head.len > HEADER_BYTES
+            && self.head.len.saturating_add(incoming) > self.config.segment_bytes_max;
+        if self.head.file.is_some() && !full {
+            return Ok(());
+        }
+        self.rotate()
+    }
+
+    /// Creates segment `seq + 1`: header written and synced, directory synced, before any
+    /// record goes into it.
+    fn rotate(&mut self) -> Result<(), SpoolError> {
+        let seq = self.head.seq + 1;
+        let dir = &self.shared.segments_dir;
+        let path = segment::segment_path(dir, seq);
+        let mut file = self.storage.create(&path)?;
+        let header = segment::encode_header(seq, self.shared.ids.last());
+        file.write_all_at(&header, 0)?;
+        file.sync_data()?;
+        self.storage.sync_dir(dir)?;
+        self.shared.counters.syncs.fetch_add(2, Ordering::Relaxed);
+        let reader = Arc::new(File::open(&path)?);
+        self.shared.index().add_segment(seq, HEADER_BYTES, reader);
+        self.head = Head { seq, file: Some(file), len: HEADER_BYTES };
+        Ok(())
+    }
+
+    /// Deletes dead segments oldest-first and compacts a mostly dead oldest segment.
+    fn reclaim(&mut self) {
+        if Instant::now() < self.reclaim_after {
+            return;
+        }
+        while let Some(action) = self.next_reclaim() {
+            let result = match action {
+                Reclaim::Delete(seq) => self.delete_segment(seq),
+                Reclaim::Compact(seq) => self.compact(seq),
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "spool reclaim failed; retrying later");
+                self.reclaim_after = Instant::now() + RECLAIM_BACKOFF;
+                return;
+            }
+        }
+    }
+
+    fn next_reclaim(&self) -> Option<Reclaim> {
+        let index = self.shared.index();
+        let (seq, info) = index.segments.first_key_value()?;
+        if *seq >= self.head.seq {
+            return None;
+        }
+        if info.live_messages == 0 {
+            return Some(Reclaim::Delete(*seq));
+        }
+        if info.live_bytes.saturating_mul(COMPACT_RATIO) < info.size {
+            return Some(Reclaim::Compact(*seq));
+        }
+        None
+    }
+
+    fn delete_segment(&mut self, seq: u64) -> Result<(), SpoolError> {
+        let dir = &self.shared.segments_dir;
+        match self.storage.remove(&segment::segment_path(dir, seq)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        // Durable before any later segment goes: an old segment that came back after a
+        // crash, without the later Done records, would resurrect finished messages.
+        self.storage.sync_dir(dir)?;
+        self.shared.index().segments.remove(&seq);
+        Ok(())
+    }
+
+    /// Re-appends the live messages of segment `seq` (with their done state) to the head,
+    /// syncs, moves them in the index, then deletes `seq`. A crash in between leaves two
+    /// copies with the same id, which recovery merges.
+    fn compact(&mut self, seq: u64) -> Result<(), SpoolError> {
+        let (live, reader) = {
+            let index = self.shared.index();
+            let info = index.segments.get(&seq).ok_or(SpoolError::Closed)?;
+            (index.live_in(seq), Arc::clone(&info.reader))
+        };
+        let mut buf = Vec::new();
+        let mut moved = Vec::with_capacity(live.len());
+        for (id, entry) in live {
+            let offset = buf.len() as u64;
+            let start = buf.len();
+            buf.resize(start + entry.record_len as usize, 0);
+            reader.read_exact_at(&mut buf[start..], entry.offset)?;
+            if record::parse_framed(&buf[start..]).is_none() {
+                return Err(SpoolError::Corrupt {
+                    path: segment::segment_path(&self.shared.segments_dir, seq),
+                    offset: entry.offset,
+                    reason: "live record fails its CRC during compaction",
+                });
+            }
+            let done = entry.done.to_vec();
+            if !done.is_empty() {
+                buf.extend_from_slice(&record::encode_done(id, &done));
+            }
+            moved.push((id, offset, entry));
+        }
+        let base = self.append(&buf)?;
+        {
+            let mut index = self.shared.index();
+            for (id, offset, mut entry) in moved {
+                entry.segment = self.head.seq;
+                entry.offset = base + offset;
+                index.insert(id, entry);
+            }
+        }
+        self.shared.counters.compactions.fetch_add(1, Ordering::Relaxed);
+        self.delete_segment(seq)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Reclaim {
+    Delete(u64),
+    Compact(u64),
+}

@@ -1,0 +1,69 @@
+#![allow(dead_code)]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use smtp_wire::{Address, BodyType, ClientInfo, Envelope, Recipient, ReversePath};
+use spool::{MessageId, Spool, SpoolConfig, SpoolError, SpooledMessage};
+
+pub fn config(dir: &Path) -> SpoolConfig {
+    SpoolConfig::new(dir)
+}
+
+pub fn envelope(recipients: usize) -> Envelope {
+    Envelope {
+        sender: ReversePath::Mailbox(Address { local_part: "sender".into(), domain: "example.com".into() }),
+        recipients: (0..recipients)
+            .map(|i| Recipient {
+                address: Address { local_part: format!("rcpt{i}"), domain: "example.org".into() },
+                notify: None,
+                orcpt: None,
+            })
+            .collect(),
+        body: BodyType::EightBitMime,
+        smtputf8: false,
+        ret: None,
+        envid: None,
+        declared_size: None,
+        client: ClientInfo {
+            ip: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)),
+            helo: "client.example.com".into(),
+            esmtp: true,
+            tls: None,
+        },
+    }
+}
+
+pub fn data(seed: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 + seed * 7) as u8).collect()
+}
+
+pub fn enqueue(
+    spool: &Spool,
+    envelope: Envelope,
+    received_at: u64,
+    data: Vec<u8>,
+) -> Result<MessageId, SpoolError> {
+    let (tx, rx) = mpsc::channel();
+    spool.enqueue(envelope, received_at, data, Box::new(move |r| tx.send(r).unwrap()));
+    rx.recv().unwrap()
+}
+
+pub fn complete(spool: &Spool, id: MessageId, recipients: &[u32]) -> Result<(), SpoolError> {
+    let (tx, rx) = mpsc::channel();
+    spool.complete(id, recipients, Box::new(move |r| tx.send(r).unwrap()));
+    rx.recv().unwrap()
+}
+
+pub fn open(dir: &Path) -> (Spool, Vec<SpooledMessage>) {
+    Spool::open(config(dir)).unwrap()
+}
+
+/// Segment files on disk, oldest first.
+pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir.join("segments")).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+}

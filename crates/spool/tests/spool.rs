@@ -1,0 +1,333 @@
+//! The spool through its public API: reopen, torn writes, concurrency, rotation,
+//! reclamation, ids.
+
+// Helpers outside #[test] fns are test code too.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+
+use common::*;
+use smtp_wire::{Notify, OriginalRecipient, Ret, ReversePath};
+use spool::{MessageId, Spool, SpoolConfig, SpoolError};
+
+#[test]
+fn reopen_recovers_exactly_the_live_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, found) = open(dir.path());
+    assert!(found.is_empty());
+    let mut expected = Vec::new();
+    for i in 0..20 {
+        let mut env = envelope(1 + i % 3);
+        if i % 4 == 0 {
+            env.sender = ReversePath::Null;
+        }
+        env.ret = Some(Ret::Full);
+        env.envid = Some(format!("env-{i}"));
+        env.recipients[0].notify = Some(Notify::Never);
+        env.recipients[0].orcpt =
+            Some(OriginalRecipient { addr_type: "rfc822".into(), address: format!("ö{i}@example.org") });
+        let body = data(i, [0, 1, 4096, 200_000][i % 4]);
+        let id = enqueue(&spool, env.clone(), 1_000 + i as u64, body.clone()).unwrap();
+        assert_eq!(spool.read_data(id).unwrap(), body);
+        expected.push((id, env, body));
+    }
+    // Fully complete every fifth message; partly complete the multi-recipient ones.
+    for (i, (id, env, _)) in expected.iter().enumerate() {
+        if i % 5 == 0 {
+            let all: Vec<u32> = (0..env.recipients.len() as u32).collect();
+            complete(&spool, *id, &all).unwrap();
+        } else if env.recipients.len() > 1 {
+            complete(&spool, *id, &[1]).unwrap();
+        }
+    }
+    assert_eq!(spool.stats().live_messages, 16);
+    spool.close();
+
+    let (spool, found) = open(dir.path());
+    let live: Vec<_> = expected.iter().enumerate().filter(|(i, _)| i % 5 != 0).map(|(_, m)| m).collect();
+    assert_eq!(found.len(), live.len());
+    for (msg, (id, env, body)) in found.iter().zip(live) {
+        assert_eq!(msg.id, *id);
+        assert_eq!(&msg.envelope, env);
+        assert_eq!(msg.size, body.len() as u64);
+        let done = if env.recipients.len() > 1 { vec![1] } else { vec![] };
+        assert_eq!(msg.done, done);
+        assert_eq!(&spool.read_data(*id).unwrap(), body);
+    }
+    let first = &found[0];
+    assert_eq!(first.received_at_unix_ms, 1_001);
+}
+
+/// Writes `n` small messages into a fresh spool and returns their ids and the segment length
+/// after each one, plus the segment's bytes.
+fn write_messages(dir: &std::path::Path, n: usize) -> (Vec<MessageId>, Vec<u64>, Vec<u8>) {
+    let (spool, _) = open(dir);
+    let mut ids = Vec::new();
+    let mut ends = Vec::new();
+    for i in 0..n {
+        ids.push(enqueue(&spool, envelope(1 + i % 2), i as u64, data(i, 10 + i * 7)).unwrap());
+        ends.push(spool.stats().bytes);
+    }
+    spool.close();
+    let files = segment_files(dir);
+    assert_eq!(files.len(), 1);
+    let bytes = std::fs::read(&files[0]).unwrap();
+    assert_eq!(bytes.len() as u64, *ends.last().unwrap());
+    (ids, ends, bytes)
+}
+
+/// Opens a spool whose only segment holds `bytes`; checks that exactly `expected` is found
+/// and that appending and reopening work afterwards.
+fn check_recovery(bytes: &[u8], expected: &[MessageId], what: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("segments")).unwrap();
+    std::fs::write(dir.path().join("segments/0000000000000001.log"), bytes).unwrap();
+    let (spool, found) = open(dir.path());
+    let ids: Vec<MessageId> = found.iter().map(|m| m.id).collect();
+    assert_eq!(ids, expected, "{what}");
+    for id in &ids {
+        spool.read_data(*id).unwrap();
+    }
+    let new = enqueue(&spool, envelope(1), 0, b"after".to_vec()).unwrap();
+    assert!(expected.iter().all(|id| *id < new), "{what}");
+    spool.close();
+    let (spool, found) = open(dir.path());
+    assert_eq!(found.len(), expected.len() + 1, "{what}");
+    assert_eq!(spool.read_data(new).unwrap(), b"after", "{what}");
+}
+
+#[test]
+fn torn_tail_at_every_offset_recovers_the_intact_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ids, ends, bytes) = write_messages(dir.path(), 5);
+    for cut in 0..=bytes.len() {
+        let intact = ends.iter().filter(|end| **end <= cut as u64).count();
+        check_recovery(&bytes[..cut], &ids[..intact], &format!("cut at {cut}"));
+    }
+}
+
+#[test]
+fn corrupted_byte_ends_the_segment_at_its_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ids, ends, bytes) = write_messages(dir.path(), 6);
+    let header = 32;
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    for _ in 0..300 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let at = header + (state as usize) % (bytes.len() - header);
+        let mut bad = bytes.clone();
+        bad[at] ^= 1 + (state >> 56) as u8 % 255;
+        let intact = ends.iter().filter(|end| **end <= at as u64).count();
+        check_recovery(&bad, &ids[..intact], &format!("byte {at} flipped"));
+    }
+}
+
+#[test]
+fn garbage_files_never_panic() {
+    let mut state = 0x1234_5678_9abc_def1_u64;
+    for len in [0usize, 5, 31, 32, 33, 100, 1000] {
+        let mut bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("segments")).unwrap();
+        let path = dir.path().join("segments/0000000000000001.log");
+        std::fs::write(&path, &bytes).unwrap();
+        // Not our header: refuse to open rather than guess (unless torn, i.e. short).
+        let result = Spool::open(config(dir.path()));
+        assert_eq!(result.is_ok(), len < 32, "len {len}");
+        // A valid header followed by garbage: the garbage is cut off.
+        let (_, _, good) = write_messages(tempfile::tempdir().unwrap().path(), 1);
+        bytes.splice(0..0, good[..32].iter().copied());
+        std::fs::write(&path, &bytes).unwrap();
+        let (_, found) = open(dir.path());
+        assert!(found.is_empty());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 32);
+    }
+}
+
+#[test]
+fn concurrent_enqueues_share_syncs_and_all_callbacks_fire_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path());
+    let threads = 32;
+    let per_thread = 100;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let ids = Arc::new(Mutex::new(HashSet::new()));
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let spool = spool.clone();
+            let calls = Arc::clone(&calls);
+            let ids = Arc::clone(&ids);
+            s.spawn(move || {
+                for i in 0..per_thread {
+                    let (tx, rx) = mpsc::channel();
+                    let calls = Arc::clone(&calls);
+                    let callback = move |r: Result<MessageId, SpoolError>| {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        tx.send(r).unwrap();
+                    };
+                    spool.enqueue(envelope(1), 0, data(t * i, 512), Box::new(callback));
+                    let id = rx.recv().unwrap().unwrap();
+                    assert!(ids.lock().unwrap().insert(id));
+                }
+            });
+        }
+    });
+    let total = threads * per_thread;
+    assert_eq!(calls.load(Ordering::SeqCst), total);
+    let stats = spool.stats();
+    assert_eq!(stats.live_messages, total as u64);
+    assert!(stats.syncs < total as u64 / 2, "{} syncs for {total} messages", stats.syncs);
+    spool.close();
+    let (_, found) = open(dir.path());
+    assert_eq!(found.len(), total);
+}
+
+fn small_segments(dir: &std::path::Path) -> SpoolConfig {
+    SpoolConfig { segment_bytes_max: 16 * 1024, ..SpoolConfig::new(dir) }
+}
+
+/// Enqueues `n` messages of 2 KiB one at a time; returns each id with the segment file that
+/// was the head when it was acknowledged.
+fn fill(spool: &Spool, dir: &std::path::Path, n: usize) -> Vec<(MessageId, std::path::PathBuf)> {
+    (0..n)
+        .map(|i| {
+            let id = enqueue(spool, envelope(1), 0, data(i, 2048)).unwrap();
+            (id, segment_files(dir).pop().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn rotation_and_oldest_first_deletion() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = Spool::open(small_segments(dir.path())).unwrap();
+    let msgs = fill(&spool, dir.path(), 40);
+    let files = segment_files(dir.path());
+    assert!(files.len() >= 5, "{} segments", files.len());
+    for f in &files[..files.len() - 1] {
+        assert!(std::fs::metadata(f).unwrap().len() <= 16 * 1024);
+    }
+    // Finishing everything in the second segment must not delete it while the first lives.
+    let second: Vec<_> = msgs.iter().filter(|(_, f)| *f == files[1]).collect();
+    for (id, _) in &second {
+        complete(&spool, *id, &[0]).unwrap();
+    }
+    assert!(files[1].exists());
+    assert_eq!(spool.stats().segments, files.len() as u64);
+    for (id, f) in &msgs {
+        if *f == files[0] {
+            complete(&spool, *id, &[0]).unwrap();
+        }
+    }
+    assert!(!files[0].exists() && !files[1].exists());
+    for (id, _) in &msgs {
+        if spool.read_data(*id).is_ok() {
+            complete(&spool, *id, &[0]).unwrap();
+        }
+    }
+    assert_eq!(segment_files(dir.path()).len(), 1);
+    let stats = spool.stats();
+    assert_eq!((stats.live_messages, stats.segments), (0, 1));
+    spool.close();
+    let (_, found) = Spool::open(small_segments(dir.path())).unwrap();
+    assert!(found.is_empty());
+}
+
+#[test]
+fn a_pinned_oldest_segment_is_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = Spool::open(small_segments(dir.path())).unwrap();
+    let pinned_data = data(99, 1500);
+    let pinned = enqueue(&spool, envelope(3), 7, pinned_data.clone()).unwrap();
+    complete(&spool, pinned, &[1]).unwrap();
+    let first = segment_files(dir.path());
+    for (id, _) in fill(&spool, dir.path(), 40) {
+        complete(&spool, id, &[0]).unwrap();
+    }
+    let stats = spool.stats();
+    assert!(stats.compactions >= 1, "{stats:?}");
+    assert!(!first[0].exists());
+    assert!(segment_files(dir.path()).len() <= 2, "{stats:?}");
+    assert_eq!(stats.live_messages, 1);
+    assert_eq!(spool.read_data(pinned).unwrap(), pinned_data);
+    complete(&spool, pinned, &[2]).unwrap();
+    spool.close();
+
+    let (spool, found) = Spool::open(small_segments(dir.path())).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, pinned);
+    assert_eq!(found[0].done, vec![1, 2]);
+    assert_eq!(found[0].received_at_unix_ms, 7);
+    assert_eq!(spool.read_data(pinned).unwrap(), pinned_data);
+}
+
+#[test]
+fn ids_increase_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path());
+    let mut last = MessageId(0);
+    for _ in 0..3 {
+        let id = enqueue(&spool, envelope(1), 0, vec![1]).unwrap();
+        assert!(id > last);
+        last = id;
+        complete(&spool, id, &[0]).unwrap();
+    }
+    spool.close();
+    for _ in 0..3 {
+        let (spool, found) = open(dir.path());
+        assert!(found.is_empty());
+        let id = enqueue(&spool, envelope(1), 0, vec![1]).unwrap();
+        assert!(id > last, "{id} after {last}");
+        assert_eq!(id.to_string().parse::<MessageId>().unwrap(), id);
+        last = id;
+        complete(&spool, id, &[0]).unwrap();
+    }
+}
+
+#[test]
+fn bad_requests_get_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path());
+    assert!(matches!(enqueue(&spool, envelope(0), 0, vec![]), Err(SpoolError::NoRecipients)));
+    let id = enqueue(&spool, envelope(2), 0, vec![]).unwrap();
+    assert!(matches!(
+        complete(&spool, id, &[2]),
+        Err(SpoolError::RecipientOutOfRange { index: 2, count: 2, .. })
+    ));
+    assert!(matches!(complete(&spool, MessageId(id.0 + 1), &[0]), Err(SpoolError::UnknownMessage(_))));
+    assert!(matches!(spool.read_data(MessageId(1)), Err(SpoolError::UnknownMessage(_))));
+    assert_eq!(spool.read_data(id).unwrap(), b"");
+}
+
+#[test]
+fn requests_after_close_report_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path());
+    let other = spool.clone();
+    let id = enqueue(&spool, envelope(1), 0, vec![1]).unwrap();
+    spool.close();
+    assert!(matches!(enqueue(&other, envelope(1), 0, vec![1]), Err(SpoolError::Closed)));
+    assert!(matches!(complete(&other, id, &[0]), Err(SpoolError::Closed)));
+    drop(other);
+    let (_, found) = open(dir.path());
+    assert_eq!(found.len(), 1);
+}
+
+#[test]
+fn spool_is_send_sync_and_cheap_to_clone() {
+    fn is_send_sync<T: Send + Sync + Clone>() {}
+    is_send_sync::<Spool>();
+}
