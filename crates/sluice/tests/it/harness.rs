@@ -1,0 +1,524 @@
+//! The harness: a `sluice serve` process on a free loopback port with its own
+//! temporary data directory, a raw SMTP client with a timeout on every read,
+//! Maildir helpers, and runners for the external clients (swaks, smtp-source,
+//! python3) that fail loudly when the tool is missing.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const DOMAIN: &str = "example.test";
+pub const HOSTNAME: &str = "mx.sluice-it.test";
+/// Upper bound on any single read from the server.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a started server may take to accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long background delivery may take to put a message in its Maildir.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to keep watching for a message that must NOT appear.
+pub const SETTLE: Duration = Duration::from_millis(1500);
+/// Hard limit for an external client run (swaks, python3, smtp-source).
+const TOOL_TIMEOUT_S: u64 = 120;
+
+/// `[smtp]` keys (raw TOML values) on top of the defaults under test.
+#[derive(Debug, Default, Clone)]
+pub struct Settings {
+    smtp: Vec<(String, String)>,
+}
+
+impl Settings {
+    pub fn smtp(mut self, key: &str, toml_value: impl ToString) -> Self {
+        self.smtp.push((key.to_owned(), toml_value.to_string()));
+        self
+    }
+}
+
+/// A running `sluice serve`, killed (SIGKILL) when dropped. Its data directory
+/// lives as long as this value, across restarts.
+#[derive(Debug)]
+pub struct Server {
+    dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(Settings::default())
+    }
+
+    pub fn start_with(settings: Settings) -> Server {
+        let dir = tempfile::Builder::new().prefix("sluice-it-").tempdir().expect("create temp dir");
+        let port = free_port();
+        let config = render_config(dir.path(), port, &settings);
+        fs::write(dir.path().join("sluice.toml"), config).expect("write config");
+        let mut server = Server { dir, port, child: None, starts: 0 };
+        server.spawn();
+        server
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("sluice.toml")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Maildir `new/` of one recipient, per the layout contract.
+    pub fn maildir_new(&self, local_part: &str) -> PathBuf {
+        self.data_dir().join("mail").join(DOMAIN).join(local_part).join("new")
+    }
+
+    fn log_path(&self, start: u32) -> PathBuf {
+        self.dir.path().join(format!("sluice.{start}.log"))
+    }
+
+    /// Everything the server wrote to stderr, all runs so far.
+    pub fn log(&self) -> String {
+        let mut all = String::new();
+        for start in 1..=self.starts {
+            let text = fs::read_to_string(self.log_path(start)).unwrap_or_default();
+            let _ = writeln!(all, "--- sluice run {start} ---\n{text}");
+        }
+        all
+    }
+
+    /// Starts (or restarts, on the same data dir and port) the server and
+    /// waits until its port accepts connections.
+    pub fn spawn(&mut self) {
+        assert!(self.child.is_none(), "server already running");
+        self.starts += 1;
+        let log = fs::File::create(self.log_path(self.starts)).expect("create log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("serve")
+            .arg("--config")
+            .arg(self.config_path())
+            .current_dir(self.dir.path())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log file"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn sluice");
+        self.child = Some(child);
+        self.wait_listening();
+    }
+
+    fn wait_listening(&mut self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = self.child_status() {
+                panic!("sluice exited with {status} before listening on {}", self.addr());
+            }
+            if TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("sluice did not listen on {} within {START_TIMEOUT:?}", self.addr());
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn child_status(&mut self) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        child.try_wait().expect("try_wait")
+    }
+
+    /// SIGKILL, as a crash would: no drain, no cleanup.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.take().expect("server running");
+        let status =
+            Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn connect(&self) -> Client {
+        Client::connect(self.addr())
+    }
+
+    /// Waits until `local_part`'s Maildir `new/` holds at least `count`
+    /// messages and returns their contents.
+    pub fn wait_for_mail(&self, local_part: &str, count: usize) -> Vec<String> {
+        let dir = self.maildir_new(local_part);
+        let deadline = Instant::now() + DELIVERY_TIMEOUT;
+        loop {
+            let files = maildir_files(&dir);
+            if files.len() >= count {
+                return files.iter().map(|f| read_lossy(f)).collect();
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{} holds {} of {count} expected messages after {DELIVERY_TIMEOUT:?}",
+                    dir.display(),
+                    files.len()
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Number of messages in `local_part`'s Maildir `new/` after waiting
+    /// [`SETTLE`] for late deliveries.
+    pub fn settled_mail_count(&self, local_part: &str) -> usize {
+        thread::sleep(SETTLE);
+        maildir_files(&self.maildir_new(local_part)).len()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+        if thread::panicking() {
+            eprintln!("server log of the failed test:\n{}", self.log());
+        }
+    }
+}
+
+fn render_config(dir: &Path, port: u16, settings: &Settings) -> String {
+    let data_dir = dir.join("data");
+    let mut config = format!(
+        "data_dir = {data}\nhostname = \"{HOSTNAME}\"\n\n[smtp]\nlisten = [\"127.0.0.1:{port}\"]\n",
+        data = toml_string(&data_dir.to_string_lossy()),
+    );
+    for (key, value) in &settings.smtp {
+        let _ = writeln!(config, "{key} = {value}");
+    }
+    let _ = write!(config, "\n[delivery]\naccepted_domains = [\"{DOMAIN}\"]\n");
+    config
+}
+
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// Files in a Maildir folder, sorted (missing folder = empty).
+pub fn maildir_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> =
+        entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect();
+    files.sort();
+    files
+}
+
+pub fn read_lossy(path: &Path) -> String {
+    String::from_utf8_lossy(&fs::read(path).expect("read mail file")).into_owned()
+}
+
+/// Header block of a stored message (up to the first empty line).
+pub fn header_block(message: &str) -> &str {
+    let end = message.find("\r\n\r\n").or_else(|| message.find("\n\n")).unwrap_or(message.len());
+    &message[..end]
+}
+
+/// Header fields of a stored message, one per entry, continuation lines
+/// joined.
+pub fn unfolded_headers(message: &str) -> Vec<String> {
+    let mut fields: Vec<String> = Vec::new();
+    for line in header_block(message).lines() {
+        let line = line.trim_end_matches('\r');
+        match fields.last_mut() {
+            Some(last) if line.starts_with([' ', '\t']) => last.push_str(line),
+            _ => fields.push(line.to_owned()),
+        }
+    }
+    fields
+}
+
+/// One SMTP reply: code and text lines (without the `ddd-`/`ddd ` prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    pub lines: Vec<String>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        self.lines.join("\n")
+    }
+}
+
+impl std::fmt::Display for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, line) in self.lines.iter().enumerate() {
+            let sep = if i + 1 == self.lines.len() { ' ' } else { '-' };
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}{sep}{line}", self.code)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a read from the server produced.
+#[derive(Debug)]
+pub enum Next {
+    Reply(Reply),
+    /// The server closed the connection.
+    Closed,
+    /// Nothing within the timeout.
+    Silent,
+}
+
+/// A raw SMTP client over `TcpStream` with a timeout on every read and write.
+#[derive(Debug)]
+pub struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect_timeout(&addr, READ_TIMEOUT)
+            .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        Client::from_stream(stream)
+    }
+
+    pub fn from_stream(stream: TcpStream) -> Client {
+        stream.set_read_timeout(Some(READ_TIMEOUT)).expect("set read timeout");
+        stream.set_write_timeout(Some(READ_TIMEOUT)).expect("set write timeout");
+        let writer = stream.try_clone().expect("clone stream");
+        Client { reader: BufReader::new(stream), writer }
+    }
+
+    pub fn set_read_timeout(&self, timeout: Duration) {
+        self.writer.set_read_timeout(Some(timeout)).expect("set read timeout");
+    }
+
+    /// Sends bytes exactly as given (no line ending added).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("write to server");
+    }
+
+    /// Like [`Client::send_raw`] but reports failure instead of panicking.
+    pub fn try_send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(bytes)
+    }
+
+    /// Reads one reply; panics on EOF or timeout.
+    pub fn reply(&mut self) -> Reply {
+        match self.read() {
+            Next::Reply(reply) => reply,
+            Next::Closed => panic!("server closed the connection where a reply was expected"),
+            Next::Silent => panic!("no reply within {READ_TIMEOUT:?}"),
+        }
+    }
+
+    /// Reads one reply, EOF or timeout (with the stream's current timeout).
+    pub fn read(&mut self) -> Next {
+        match self.try_reply() {
+            Ok(Some(reply)) => Next::Reply(reply),
+            Ok(None) => Next::Closed,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Next::Silent,
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => Next::Closed,
+            Err(e) => panic!("reading a reply: {e}"),
+        }
+    }
+
+    /// `Ok(None)` on a clean EOF before any byte of a reply.
+    pub fn try_reply(&mut self) -> std::io::Result<Option<Reply>> {
+        let mut code = None;
+        let mut lines = Vec::new();
+        loop {
+            let mut raw = Vec::new();
+            let n = self.reader.read_until(b'\n', &mut raw)?;
+            if n == 0 {
+                if lines.is_empty() {
+                    return Ok(None);
+                }
+                return Err(std::io::Error::new(ErrorKind::UnexpectedEof, "EOF inside a multi-line reply"));
+            }
+            let line = String::from_utf8_lossy(&raw);
+            let line = line.trim_end_matches(['\r', '\n']);
+            let (this_code, sep, text) = parse_reply_line(line)?;
+            if *code.get_or_insert(this_code) != this_code {
+                return Err(bad_reply(line));
+            }
+            lines.push(text.to_owned());
+            if sep == ' ' {
+                return Ok(Some(Reply { code: this_code, lines }));
+            }
+        }
+    }
+
+    /// Sends one command line (CRLF appended) and reads its reply.
+    pub fn cmd(&mut self, line: &str) -> Reply {
+        self.send_raw(format!("{line}\r\n").as_bytes());
+        self.reply()
+    }
+
+    /// Reads the banner and says EHLO; returns the EHLO reply.
+    pub fn greet(&mut self) -> Reply {
+        let banner = self.reply();
+        assert_eq!(banner.code, 220, "banner: {banner}");
+        let ehlo = self.cmd("EHLO client.it.test");
+        assert_eq!(ehlo.code, 250, "EHLO: {ehlo}");
+        ehlo
+    }
+
+    /// Expects the code, else panics showing the whole reply.
+    pub fn expect(&mut self, line: &str, code: u16) -> Reply {
+        let reply = self.cmd(line);
+        assert_eq!(reply.code, code, "C: {line}\nS: {reply}");
+        reply
+    }
+
+    /// A whole transaction; returns the reply to the end of DATA.
+    /// `body` uses CRLF line endings and must be dot-stuffed already.
+    pub fn send_message(&mut self, from: &str, to: &[&str], body: &str) -> Reply {
+        self.expect(&format!("MAIL FROM:<{from}>"), 250);
+        for rcpt in to {
+            self.expect(&format!("RCPT TO:<{rcpt}>"), 250);
+        }
+        self.expect("DATA", 354);
+        self.send_raw(body.as_bytes());
+        self.send_raw(b"\r\n.\r\n");
+        self.reply()
+    }
+}
+
+fn parse_reply_line(line: &str) -> std::io::Result<(u16, char, &str)> {
+    let bytes = line.as_bytes();
+    if bytes.len() < 3 || !bytes[..3].iter().all(u8::is_ascii_digit) {
+        return Err(bad_reply(line));
+    }
+    let code: u16 = line[..3].parse().map_err(|_| bad_reply(line))?;
+    match bytes.get(3) {
+        None => Ok((code, ' ', "")),
+        Some(b' ') => Ok((code, ' ', &line[4..])),
+        Some(b'-') => Ok((code, '-', &line[4..])),
+        Some(_) => Err(bad_reply(line)),
+    }
+}
+
+fn bad_reply(line: &str) -> std::io::Error {
+    std::io::Error::new(ErrorKind::InvalidData, format!("not an SMTP reply line: {line:?}"))
+}
+
+/// A simple RFC 5322 message with CRLF endings and a unique token.
+pub fn message(from: &str, to: &str, subject: &str, body: &str) -> String {
+    format!(
+        "From: <{from}>\r\nTo: <{to}>\r\nSubject: {subject}\r\nMessage-ID: <{subject}@it.test>\r\n\r\n{body}"
+    )
+}
+
+/// `250 2.0.0 Ok: queued as <16 hex digits>` -> the id, else `None`.
+pub fn queued_id(reply: &Reply) -> Option<String> {
+    if reply.code != 250 {
+        return None;
+    }
+    let text = reply.lines.last()?;
+    let id = text.strip_prefix("2.0.0 Ok: queued as ")?;
+    (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_owned())
+}
+
+/// A unique token per call, for matching messages in Maildirs.
+pub fn token(label: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    format!("{label}-{}-{n}-{nanos:x}", std::process::id())
+}
+
+/// Fails with a clear message when an external tool the test needs is not
+/// installed (CI installs them with scripts/install-test-deps.sh; a missing
+/// tool is a failure, never a silent skip).
+pub fn require_tool(tool: &str) -> PathBuf {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    match found {
+        Some(path) if !path.as_os_str().is_empty() => path,
+        _ => panic!("this test needs `{tool}`, which is not installed: run scripts/install-test-deps.sh"),
+    }
+}
+
+/// Runs an external client under a hard timeout (coreutils `timeout`).
+pub fn run_tool(program: &Path, args: &[&str]) -> ToolRun {
+    let output: Output = Command::new("timeout")
+        .arg("--kill-after=5")
+        .arg(TOOL_TIMEOUT_S.to_string())
+        .arg(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run external tool under timeout(1)");
+    let run = ToolRun {
+        command: format!("{} {}", program.display(), args.join(" ")),
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert_ne!(run.code, Some(124), "{} timed out after {TOOL_TIMEOUT_S}s\n{run}", run.command);
+    run
+}
+
+#[derive(Debug)]
+pub struct ToolRun {
+    pub command: String,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ToolRun {
+    pub fn output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+impl std::fmt::Display for ToolRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "$ {}\nexit: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.command, self.code, self.stdout, self.stderr
+        )
+    }
+}

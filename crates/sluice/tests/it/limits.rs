@@ -1,0 +1,171 @@
+//! Hard limits, over a raw TcpStream: command line length, recipients per
+//! message, pre-greet input, connections (total and per IP) and errors per
+//! session.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::harness::{Client, DOMAIN, Next, Reply, Server, Settings};
+
+fn assert_reply(reply: &Reply, code: u16, enhanced: &str, what: &str) {
+    assert!(
+        reply.code == code && reply.lines.last().is_some_and(|l| l.starts_with(enhanced)),
+        "{what}: expected `{code} {enhanced} ...`, got `{reply}`"
+    );
+}
+
+/// After a closing reply the server must hang up.
+fn assert_closed(client: &mut Client, what: &str) {
+    client.set_read_timeout(Duration::from_secs(5));
+    match client.read() {
+        Next::Closed => {}
+        Next::Reply(r) => panic!("{what}: expected the connection closed, got `{r}`"),
+        Next::Silent => panic!("{what}: connection still open 5 s after the closing reply"),
+    }
+}
+
+#[test]
+fn overlong_command_line_is_refused_500_5_5_2() {
+    let server = Server::start_with(Settings::default().smtp("command_line_bytes_max", 2048));
+    let mut client = server.connect();
+    client.greet();
+    let long = format!("MAIL FROM:<{}@it.test>", "a".repeat(3000));
+    let reply = client.cmd(&long);
+    assert_reply(&reply, 500, "5.5.2", "3 kB command line");
+}
+
+#[test]
+fn command_line_at_the_limit_is_accepted() {
+    let server = Server::start_with(Settings::default().smtp("command_line_bytes_max", 512));
+    let mut client = server.connect();
+    client.greet();
+    // 512 bytes including CRLF.
+    let prefix = "MAIL FROM:<";
+    let suffix = "@it.test>";
+    let local = "a".repeat(512 - 2 - prefix.len() - suffix.len());
+    let line = format!("{prefix}{local}{suffix}");
+    assert_eq!(line.len() + 2, 512);
+    let reply = client.cmd(&line);
+    assert_eq!(reply.code, 250, "a 512-byte line with a 512-byte limit: `{reply}`");
+}
+
+#[test]
+fn too_many_recipients_is_refused_452_4_5_3() {
+    let server = Server::start_with(Settings::default().smtp("recipients_per_message_max", 3));
+    let mut client = server.connect();
+    client.greet();
+    client.expect("MAIL FROM:<sender@it.test>", 250);
+    for i in 0..3 {
+        client.expect(&format!("RCPT TO:<r{i}@{DOMAIN}>"), 250);
+    }
+    let reply = client.cmd(&format!("RCPT TO:<r3@{DOMAIN}>"));
+    assert_reply(&reply, 452, "4.5.3", "4th recipient with a limit of 3");
+    // The three accepted recipients still get the message.
+    client.expect("DATA", 354);
+    client.send_raw(b"Subject: limit\r\n\r\nthree recipients\r\n.\r\n");
+    let end = client.reply();
+    assert_eq!(end.code, 250, "end of DATA: `{end}`");
+    for i in 0..3 {
+        server.wait_for_mail(&format!("r{i}"), 1);
+    }
+    assert_eq!(server.settled_mail_count("r3"), 0, "refused recipient got mail");
+}
+
+#[test]
+fn pre_greet_input_is_refused_554_5_5_1_and_closed() {
+    let server = Server::start_with(Settings::default().smtp("greeting_delay_ms", 300));
+    let mut client = server.connect();
+    client.send_raw(b"EHLO eager.it.test\r\n");
+    let reply = client.reply();
+    assert_reply(&reply, 554, "5.5.1", "EHLO before the banner");
+    assert_closed(&mut client, "pre-greet");
+}
+
+#[test]
+fn patient_client_gets_the_delayed_banner() {
+    let server = Server::start_with(Settings::default().smtp("greeting_delay_ms", 300));
+    let started = Instant::now();
+    let mut client = server.connect();
+    let banner = client.reply();
+    assert_eq!(banner.code, 220, "banner: `{banner}`");
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "banner came after {:?}, before greeting_delay_ms = 300",
+        started.elapsed()
+    );
+    client.expect("EHLO patient.it.test", 250);
+}
+
+#[test]
+fn per_ip_connection_limit_is_refused_421_4_7_0_naming_the_ip() {
+    let server = Server::start_with(Settings::default().smtp("connections_per_ip_max", 3));
+    // Let the readiness probe's connection be forgotten.
+    thread::sleep(Duration::from_millis(300));
+    let mut open = Vec::new();
+    for i in 0..3 {
+        let mut client = server.connect();
+        let banner = client.reply();
+        assert_eq!(banner.code, 220, "connection {} of 3: `{banner}`", i + 1);
+        open.push(client);
+    }
+    let mut fourth = server.connect();
+    let reply = fourth.reply();
+    assert_reply(&reply, 421, "4.7.0", "4th connection from one IP, limit 3");
+    assert!(reply.text().contains("127.0.0.1"), "the per-IP refusal should name the IP: `{reply}`");
+    assert_closed(&mut fourth, "per-IP refusal");
+
+    // A slot frees when a client leaves.
+    let mut leaving = open.pop().expect("three open");
+    leaving.expect("QUIT", 221);
+    drop(leaving);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut again = server.connect();
+        let reply = again.reply();
+        if reply.code == 220 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "slot not released 5 s after QUIT: `{reply}`");
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn total_connection_limit_is_refused_421_4_7_0() {
+    let server = Server::start_with(Settings::default().smtp("connections_max", 2));
+    thread::sleep(Duration::from_millis(300));
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let mut client = server.connect();
+        assert_eq!(client.reply().code, 220);
+        open.push(client);
+    }
+    let mut third = server.connect();
+    let reply = third.reply();
+    assert_reply(&reply, 421, "4.7.0", "3rd connection, connections_max 2");
+}
+
+#[test]
+fn too_many_errors_ends_the_session_421_4_7_0() {
+    let max = 3;
+    let server = Server::start_with(Settings::default().smtp("errors_per_session_max", max));
+    let mut client = server.connect();
+    client.greet();
+    let mut replies = Vec::new();
+    for _ in 0..=max {
+        let reply = client.cmd("BOGUS command");
+        let closing = reply.code == 421;
+        replies.push(reply.to_string());
+        if closing {
+            break;
+        }
+        assert!((500..600).contains(&reply.code), "unknown command should get 5xx, got `{reply}`");
+    }
+    let last = replies.last().expect("at least one reply");
+    assert!(
+        last.starts_with("421 4.7.0"),
+        "no `421 4.7.0` within {} errors with errors_per_session_max = {max}; replies: {replies:#?}",
+        max + 1
+    );
+    assert_closed(&mut client, "error limit");
+}

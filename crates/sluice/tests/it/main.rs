@@ -1,0 +1,18 @@
+//! Sluice's integration tests: the real `sluice` binary on loopback, driven
+//! by real clients nobody here wrote (swaks, Python's smtplib, Postfix's
+//! smtp-source) and by a raw TcpStream for limits, smuggling and crashes.
+//!
+//! Every test starts its own server on a free port with its own data
+//! directory, and every read has a timeout. Tools missing = test failure
+//! (install them with scripts/install-test-deps.sh).
+
+mod harness;
+
+mod cli;
+mod crash;
+mod limits;
+mod python;
+mod smtp_source;
+mod smuggling;
+mod swaks;
+mod transaction;
