@@ -1,1 +1,215 @@
+//! Fault injection: write, sync, truncate, create and remove failures through the
+//! `Storage` trait, as a full disk or a failing device would produce them.
 
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+
+use smtp_wire::{Address, BodyType, ClientInfo, Envelope, Recipient, ReversePath};
+
+use crate::segment::{FsStorage, SegmentFile, Storage};
+use crate::{MessageId, Spool, SpoolConfig, SpoolError, SpooledMessage};
+
+#[derive(Debug, Default)]
+struct Faults {
+    /// Writes store half the buffer, then fail with ENOSPC.
+    write: AtomicBool,
+    sync: AtomicBool,
+    set_len: AtomicBool,
+    create: AtomicBool,
+    remove: AtomicBool,
+}
+
+fn fail(flag: &AtomicBool) -> io::Result<()> {
+    match flag.load(Ordering::SeqCst) {
+        true => Err(io::Error::from_raw_os_error(28)),
+        false => Ok(()),
+    }
+}
+
+struct FaultyFile {
+    file: Box<dyn SegmentFile>,
+    faults: Arc<Faults>,
+}
+
+impl SegmentFile for FaultyFile {
+    fn write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
+        if self.faults.write.load(Ordering::SeqCst) {
+            self.file.write_all_at(&buf[..buf.len() / 2], offset)?;
+            return fail(&self.faults.write);
+        }
+        self.file.write_all_at(buf, offset)
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        fail(&self.faults.sync)?;
+        self.file.sync_data()
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        fail(&self.faults.set_len)?;
+        self.file.set_len(len)
+    }
+}
+
+struct FaultyStorage(Arc<Faults>);
+
+impl Storage for FaultyStorage {
+    fn create(&self, path: &Path) -> io::Result<Box<dyn SegmentFile>> {
+        fail(&self.0.create)?;
+        let file = FsStorage.create(path)?;
+        Ok(Box::new(FaultyFile { file, faults: Arc::clone(&self.0) }))
+    }
+
+    fn open(&self, path: &Path) -> io::Result<Box<dyn SegmentFile>> {
+        let file = FsStorage.open(path)?;
+        Ok(Box::new(FaultyFile { file, faults: Arc::clone(&self.0) }))
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        FsStorage.sync_dir(dir)
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        fail(&self.0.remove)?;
+        FsStorage.remove(path)
+    }
+}
+
+fn envelope() -> Envelope {
+    Envelope {
+        sender: ReversePath::Null,
+        recipients: vec![Recipient {
+            address: Address { local_part: "a".into(), domain: "example.org".into() },
+            notify: None,
+            orcpt: None,
+        }],
+        body: BodyType::SevenBit,
+        smtputf8: false,
+        ret: None,
+        envid: None,
+        declared_size: None,
+        client: ClientInfo { ip: IpAddr::V4(Ipv4Addr::LOCALHOST), helo: "h".into(), esmtp: true, tls: None },
+    }
+}
+
+fn enqueue(spool: &Spool, data: &[u8]) -> Result<MessageId, SpoolError> {
+    let (tx, rx) = mpsc::channel();
+    let callback = move |r| tx.send(r).unwrap();
+    spool.enqueue(envelope(), 0, data.to_vec(), Box::new(callback));
+    rx.recv().unwrap()
+}
+
+fn complete(spool: &Spool, id: MessageId) -> Result<(), SpoolError> {
+    let (tx, rx) = mpsc::channel();
+    spool.complete(id, &[0], Box::new(move |r| tx.send(r).unwrap()));
+    rx.recv().unwrap()
+}
+
+fn open_faulty(config: SpoolConfig) -> (Spool, Arc<Faults>) {
+    let faults = Arc::new(Faults::default());
+    let storage = Box::new(FaultyStorage(Arc::clone(&faults)));
+    let (spool, _) = Spool::open_with_storage(config, storage).unwrap();
+    (spool, faults)
+}
+
+fn reopen(dir: &Path) -> Vec<SpooledMessage> {
+    Spool::open(SpoolConfig::new(dir)).unwrap().1
+}
+
+fn head_file_len(dir: &Path) -> u64 {
+    let mut files: Vec<_> =
+        std::fs::read_dir(dir.join("segments")).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    std::fs::metadata(files.last().unwrap()).unwrap().len()
+}
+
+#[test]
+fn disk_full_fails_the_batch_then_the_spool_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, faults) = open_faulty(SpoolConfig::new(dir.path()));
+    let a = enqueue(&spool, b"first").unwrap();
+    let good_len = head_file_len(dir.path());
+    faults.write.store(true, Ordering::SeqCst);
+    assert!(matches!(enqueue(&spool, b"lost"), Err(SpoolError::Io(_))));
+    assert!(matches!(complete(&spool, a), Err(SpoolError::Io(_))));
+    // The half-written record was cut off again.
+    assert_eq!(head_file_len(dir.path()), good_len);
+    faults.write.store(false, Ordering::SeqCst);
+    let c = enqueue(&spool, b"third").unwrap();
+    let stats = spool.stats();
+    assert_eq!((stats.write_errors, stats.live_messages, stats.segments), (2, 2, 1));
+    spool.close();
+    let found: Vec<_> = reopen(dir.path()).iter().map(|m| m.id).collect();
+    assert_eq!(found, vec![a, c]);
+}
+
+#[test]
+fn failed_sync_and_failed_truncate_seal_the_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, faults) = open_faulty(SpoolConfig::new(dir.path()));
+    let a = enqueue(&spool, b"first").unwrap();
+    faults.sync.store(true, Ordering::SeqCst);
+    faults.set_len.store(true, Ordering::SeqCst);
+    assert!(matches!(enqueue(&spool, b"in doubt"), Err(SpoolError::Io(_))));
+    faults.sync.store(false, Ordering::SeqCst);
+    faults.set_len.store(false, Ordering::SeqCst);
+    let c = enqueue(&spool, b"third").unwrap();
+    assert_eq!(spool.stats().segments, 2);
+    assert_eq!(spool.read_data(a).unwrap(), b"first");
+    assert_eq!(spool.read_data(c).unwrap(), b"third");
+    spool.close();
+    // The unacknowledged record may survive (at least once), the acknowledged ones must.
+    let found: Vec<_> = reopen(dir.path()).iter().map(|m| m.id).collect();
+    assert!(found.contains(&a) && found.contains(&c), "{found:?}");
+}
+
+#[test]
+fn failed_rotation_fails_batches_until_the_disk_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SpoolConfig { segment_bytes_max: 4096, ..SpoolConfig::new(dir.path()) };
+    let (spool, faults) = open_faulty(config);
+    let a = enqueue(&spool, &[7; 3000]).unwrap();
+    faults.create.store(true, Ordering::SeqCst);
+    for _ in 0..3 {
+        assert!(matches!(enqueue(&spool, &[8; 3000]), Err(SpoolError::Io(_))));
+    }
+    faults.create.store(false, Ordering::SeqCst);
+    let b = enqueue(&spool, &[9; 3000]).unwrap();
+    assert_eq!(spool.stats().segments, 2);
+    spool.close();
+    let found: Vec<_> = reopen(dir.path()).iter().map(|m| m.id).collect();
+    assert_eq!(found, vec![a, b]);
+}
+
+#[test]
+fn interrupted_compaction_leaves_copies_that_recovery_merges() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SpoolConfig { segment_bytes_max: 8192, ..SpoolConfig::new(dir.path()) };
+    let (spool, faults) = open_faulty(config.clone());
+    faults.remove.store(true, Ordering::SeqCst);
+    let pinned = {
+        let (tx, rx) = mpsc::channel();
+        let mut env = envelope();
+        env.recipients.push(env.recipients[0].clone());
+        let callback = move |r| tx.send(r).unwrap();
+        spool.enqueue(env, 5, b"pinned".to_vec(), Box::new(callback));
+        rx.recv().unwrap().unwrap()
+    };
+    complete(&spool, pinned).unwrap();
+    for _ in 0..8 {
+        let id = enqueue(&spool, &[1; 2000]).unwrap();
+        complete(&spool, id).unwrap();
+    }
+    // The copy was written but the old segment could not be removed.
+    assert!(spool.stats().compactions >= 1);
+    assert_eq!(spool.stats().live_messages, 1);
+    assert_eq!(spool.read_data(pinned).unwrap(), b"pinned");
+    spool.close();
+    let found = reopen(dir.path());
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].id, found[0].done.clone()), (pinned, vec![0]));
+}
