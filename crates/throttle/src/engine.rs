@@ -1,0 +1,444 @@
+//! The decision logic over one shard of records, the single-threaded [`Core`] and the
+//! sharded, thread-safe [`Engine`].
+
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::key::{KeyBits, ThrottleKey, hash, keys_for};
+use crate::policy::{Policy, PolicyError};
+use crate::record::{Params, Record, Source, secs_u32};
+use crate::table::Table;
+use crate::tokens::AsToken;
+
+/// Seconds since the caller's epoch (Unix time in production, trace time in simulation).
+pub type Timestamp = u64;
+
+/// Why recipients were deferred, with the figures behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deferral {
+    /// The reason token; `token.rule()` gives the reply code and text.
+    pub token: AsToken,
+    /// The key whose allowance was exhausted: the IP itself or its network prefix.
+    pub key: ThrottleKey,
+    /// Attempted recipients per hour of that key (accepted and deferred, decayed over ~1 h).
+    pub observed_per_hour: f32,
+    /// Its established hourly volume.
+    pub baseline_per_hour: f32,
+    /// Its allowance per hour right now.
+    pub allowance_per_hour: f32,
+    /// When the deferred recipients would fit, in seconds (within the policy's bounds).
+    pub retry_after_s: u32,
+}
+
+/// The outcome for the recipients of one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Recipients to accept.
+    pub accepted: u32,
+    /// Recipients to defer with `451`.
+    pub deferred: u32,
+    /// The IP is in a bypass range (allow list or connector): accepted, not counted.
+    pub bypassed: bool,
+    /// Set when `deferred > 0`.
+    pub defer: Option<Deferral>,
+}
+
+/// What `decide` would answer for one more recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Would be accepted.
+    Accept,
+    /// Would be deferred.
+    Defer,
+    /// In a bypass range.
+    Bypass,
+}
+
+/// The state of one key, as `sluice throttle show` prints it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyState {
+    /// The key.
+    pub key: ThrottleKey,
+    /// Whether the engine holds history for it (false: a newcomer).
+    pub tracked: bool,
+    /// Hours since first seen.
+    pub age_hours: u32,
+    /// Past probation with a real volume: judged on its own history only.
+    pub established: bool,
+    /// Attempted recipients per hour (accepted and deferred).
+    pub observed_per_hour: f32,
+    /// Established hourly volume.
+    pub baseline_per_hour: f32,
+    /// Allowance per hour right now.
+    pub allowance_per_hour: f32,
+    /// Recipients that may be accepted right now.
+    pub available_now: u32,
+    /// Recipients accepted in the current clock hour.
+    pub accepted_this_hour: u32,
+    /// Hours since it was last deferred by its own allowance.
+    pub deferred_hours_ago: Option<u32>,
+}
+
+/// A read-only explanation for one IP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    /// The client IP.
+    pub ip: IpAddr,
+    /// What one more recipient would get now.
+    pub verdict: Verdict,
+    /// Why it would be deferred.
+    pub defer: Option<Deferral>,
+    /// The IP's own state.
+    pub ip_state: KeyState,
+    /// Its network prefix's state.
+    pub prefix_state: KeyState,
+    /// Whether the prefix allowance applies to this IP (it does until the IP is established).
+    pub prefix_applies: bool,
+}
+
+/// Policy in the form the engine uses.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx {
+    pub policy: Policy,
+    pub params: Params,
+}
+
+impl Ctx {
+    fn new(policy: Policy) -> Result<Ctx, PolicyError> {
+        policy.validate()?;
+        Ok(Ctx { params: Params::new(&policy), policy })
+    }
+
+    pub fn keys(&self, ip: IpAddr) -> (KeyBits, KeyBits) {
+        keys_for(ip, self.policy.ipv4_prefix_len, self.policy.ipv6_prefix_len)
+    }
+
+    /// IPs live in their prefix's shard, so one decision takes one lock.
+    pub fn shard_of(&self, prefix: KeyBits) -> usize {
+        (hash(prefix, self.policy.hash_seed) as u32 as usize) % self.policy.shards
+    }
+
+    pub fn shard_max_keys(&self) -> usize {
+        self.policy.max_keys.div_ceil(self.policy.shards)
+    }
+}
+
+/// One shard: a bounded table of records and the decision logic over it.
+#[derive(Debug)]
+pub(crate) struct Shard {
+    pub table: Table,
+}
+
+struct Loaded {
+    rec: Record,
+    slot: Option<usize>,
+}
+
+impl Shard {
+    pub fn new(ctx: &Ctx) -> Shard {
+        Shard { table: Table::new(ctx.shard_max_keys(), ctx.policy.hash_seed) }
+    }
+
+    fn load(&self, key: KeyBits, now: Timestamp, p: &Params) -> Loaded {
+        match self.table.find(key) {
+            Some(i) => {
+                let mut rec = *self.table.get(i);
+                rec.advance(now, p);
+                Loaded { rec, slot: Some(i) }
+            }
+            None => Loaded { rec: Record::new(key, now, p), slot: None },
+        }
+    }
+
+    pub fn decide(&mut self, keys: (KeyBits, KeyBits), n: u32, now: Timestamp, p: &Params) -> Decision {
+        let now_h = secs_u32(now) / 3600;
+        let mut ip = self.load(keys.0, now, p);
+        let mut prefix = self.load(keys.1, now, p);
+        let exempt = ip.rec.is_established(now_h, p);
+        let ip_avail = ip.rec.available();
+        let prefix_avail = if exempt { u32::MAX } else { prefix.rec.available() };
+        let accepted = n.min(ip_avail).min(prefix_avail);
+        let deferred = n - accepted;
+        ip.rec.charge(n, accepted);
+        prefix.rec.charge(n, accepted);
+        let defer = (deferred > 0).then(|| {
+            // The tighter allowance is the one to blame (and to remember for eviction).
+            let culprit = if ip_avail <= prefix_avail { &mut ip.rec } else { &mut prefix.rec };
+            culprit.last_defer_h = now_h;
+            deferral(culprit, deferred, now_h, p)
+        });
+        self.store(prefix, keys.0, now_h, p);
+        self.store(ip, keys.1, now_h, p);
+        Decision { accepted, deferred, bypassed: false, defer }
+    }
+
+    fn store(&mut self, loaded: Loaded, protect: KeyBits, now_h: u32, p: &Params) {
+        match loaded.slot {
+            // The slot still holds this key: write in place. Inserting the other key may
+            // have moved records (growth, eviction), hence the check.
+            Some(i) if self.table.get(i).is_occupied() && self.table.get(i).key() == loaded.rec.key() => {
+                *self.table.get_mut(i) = loaded.rec
+            }
+            _ => {
+                // Fails only when a shard holds nothing but `protect` (max_keys below 2 per
+                // shard); the key then stays untracked.
+                let _slot = self.table.upsert(loaded.rec, Some(protect), now_h, p);
+            }
+        }
+    }
+
+    pub fn peek(&self, ip: IpAddr, keys: (KeyBits, KeyBits), now: Timestamp, p: &Params) -> Explanation {
+        let now_h = secs_u32(now) / 3600;
+        let ipl = self.load(keys.0, now, p);
+        let prefix = self.load(keys.1, now, p);
+        let prefix_applies = !ipl.rec.is_established(now_h, p);
+        let ip_avail = ipl.rec.available();
+        let prefix_avail = if prefix_applies { prefix.rec.available() } else { u32::MAX };
+        let defer = if ip_avail == 0 {
+            Some(deferral(&ipl.rec, 1, now_h, p))
+        } else if prefix_avail == 0 {
+            Some(deferral(&prefix.rec, 1, now_h, p))
+        } else {
+            None
+        };
+        Explanation {
+            ip,
+            verdict: if defer.is_some() { Verdict::Defer } else { Verdict::Accept },
+            defer,
+            ip_state: key_state(&ipl, now_h, p),
+            prefix_state: key_state(&prefix, now_h, p),
+            prefix_applies,
+        }
+    }
+}
+
+fn token_for(rec: &Record, source: Source, now_h: u32, p: &Params) -> AsToken {
+    if rec.key().is_prefix() {
+        AsToken::As503
+    } else if source == Source::Recurring {
+        AsToken::As504
+    } else if rec.age_h(now_h) < p.probation_h {
+        AsToken::As501
+    } else {
+        AsToken::As502
+    }
+}
+
+fn deferral(rec: &Record, deferred: u32, now_h: u32, p: &Params) -> Deferral {
+    let a = rec.allowance(now_h, p);
+    Deferral {
+        token: token_for(rec, a.source, now_h, p),
+        key: rec.key().to_key(),
+        observed_per_hour: rec.observed,
+        baseline_per_hour: rec.peak,
+        allowance_per_hour: a.per_hour,
+        retry_after_s: rec.retry_after_s(deferred, now_h, p),
+    }
+}
+
+fn key_state(l: &Loaded, now_h: u32, p: &Params) -> KeyState {
+    let r = &l.rec;
+    KeyState {
+        key: r.key().to_key(),
+        tracked: l.slot.is_some(),
+        age_hours: r.age_h(now_h),
+        established: r.is_established(now_h, p),
+        observed_per_hour: r.observed,
+        baseline_per_hour: r.peak,
+        allowance_per_hour: r.allowance(now_h, p).per_hour,
+        available_now: r.available(),
+        accepted_this_hour: r.hour_accepted,
+        deferred_hours_ago: (r.last_defer_h != crate::record::NEVER).then(|| now_h.saturating_sub(r.last_defer_h)),
+    }
+}
+
+fn bypass_decision(recipients: u32) -> Decision {
+    Decision { accepted: recipients, deferred: 0, bypassed: true, defer: None }
+}
+
+fn bypass_explanation(ctx: &Ctx, ip: IpAddr, shard: &Shard, now: Timestamp) -> Explanation {
+    let mut e = shard.peek(ip, ctx.keys(ip), now, &ctx.params);
+    e.verdict = Verdict::Bypass;
+    e.defer = None;
+    e
+}
+
+/// The engine for one thread: no locks. Same decisions as [`Engine`] with the same policy
+/// when `shards` is 1; used by benches and tools that own their state.
+#[derive(Debug)]
+pub struct Core {
+    ctx: Ctx,
+    shard: Shard,
+}
+
+impl Core {
+    /// A core with `policy`; fails on an invalid policy.
+    pub fn new(policy: Policy) -> Result<Core, PolicyError> {
+        let ctx = Ctx::new(Policy { shards: 1, ..policy })?;
+        let shard = Shard::new(&ctx);
+        Ok(Core { ctx, shard })
+    }
+
+    /// See [`Engine::decide`].
+    pub fn decide(&mut self, ip: IpAddr, recipients: u32, now: Timestamp) -> Decision {
+        if recipients == 0 || self.ctx.policy.is_bypassed(ip) {
+            return bypass_decision(recipients);
+        }
+        self.shard.decide(self.ctx.keys(ip), recipients, now, &self.ctx.params)
+    }
+
+    /// Tracked keys (IPs and prefixes).
+    pub fn tracked_keys(&self) -> usize {
+        self.shard.table.len()
+    }
+
+    /// Bytes of table memory (slot count x slot size).
+    pub fn table_bytes(&self) -> usize {
+        self.shard.table.slot_count() * std::mem::size_of::<Record>()
+    }
+}
+
+/// The thread-safe engine: `shards` independently locked tables, a key's shard chosen by
+/// the hash of its network prefix.
+#[derive(Debug)]
+pub struct Engine {
+    pub(crate) ctx: Ctx,
+    pub(crate) shards: Box<[Mutex<Shard>]>,
+}
+
+impl Engine {
+    /// An engine with `policy`. An invalid policy is replaced by the default one, so the
+    /// gateway never runs unprotected; use [`Engine::try_new`] to get the error instead.
+    pub fn new(policy: Policy) -> Engine {
+        Engine::try_new(policy).unwrap_or_else(|_| Engine::with_ctx(Ctx { params: Params::new(&Policy::default()), policy: Policy::default() }))
+    }
+
+    /// An engine with `policy`, or why the policy is invalid.
+    pub fn try_new(policy: Policy) -> Result<Engine, PolicyError> {
+        Ok(Engine::with_ctx(Ctx::new(policy)?))
+    }
+
+    fn with_ctx(ctx: Ctx) -> Engine {
+        let shards = (0..ctx.policy.shards).map(|_| Mutex::new(Shard::new(&ctx))).collect();
+        Engine { ctx, shards }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.ctx.policy
+    }
+
+    pub(crate) fn lock(&self, i: usize) -> MutexGuard<'_, Shard> {
+        // A panic while holding the lock cannot leave a record half-written (records are
+        // copied in and out whole), so a poisoned shard is still consistent.
+        self.shards[i].lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Decides for `recipients` recipients of one transaction from `ip` at `now`, and records
+    /// the outcome: accepted recipients count as volume; deferred ones only as attempts.
+    pub fn decide(&self, ip: IpAddr, recipients: u32, now: Timestamp) -> Decision {
+        if recipients == 0 || self.ctx.policy.is_bypassed(ip) {
+            return bypass_decision(recipients);
+        }
+        let keys = self.ctx.keys(ip);
+        let mut shard = self.lock(self.ctx.shard_of(keys.1));
+        shard.decide(keys, recipients, now, &self.ctx.params)
+    }
+
+    /// What `decide` would answer for one more recipient, without recording anything.
+    pub fn peek(&self, ip: IpAddr, now: Timestamp) -> Explanation {
+        let keys = self.ctx.keys(ip);
+        let shard = self.lock(self.ctx.shard_of(keys.1));
+        if self.ctx.policy.is_bypassed(ip) {
+            return bypass_explanation(&self.ctx, ip, &shard, now);
+        }
+        shard.peek(ip, keys, now, &self.ctx.params)
+    }
+
+    /// Tracked keys (IPs and prefixes).
+    pub fn tracked_keys(&self) -> usize {
+        (0..self.shards.len()).map(|i| self.lock(i).table.len()).sum()
+    }
+
+    /// Bytes of table memory (slot count x slot size), for metrics and the bench.
+    pub fn table_bytes(&self) -> usize {
+        (0..self.shards.len()).map(|i| self.lock(i).table.slot_count()).sum::<usize>() * std::mem::size_of::<Record>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn engine_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Engine>();
+    }
+
+    #[test]
+    fn only_the_excess_is_deferred() {
+        let e = Engine::new(Policy::default());
+        let d = e.decide(ip("198.51.100.7"), 150, 1000);
+        assert_eq!((d.accepted, d.deferred), (100, 50));
+        let def = d.defer.unwrap();
+        assert_eq!(def.token, AsToken::As501);
+        assert_eq!(def.key, ThrottleKey::Ip(ip("198.51.100.7")));
+        assert_eq!(def.allowance_per_hour, 300.0);
+        assert_eq!(def.baseline_per_hour, 0.0);
+        assert_eq!(def.observed_per_hour, 150.0);
+        assert_eq!(def.retry_after_s, 600);
+    }
+
+    #[test]
+    fn prefix_aggregate_defers_newcomers() {
+        let e = Engine::new(Policy::default());
+        let mut last = None;
+        for host in 1..=200u32 {
+            let d = e.decide(ip(&format!("203.0.113.{host}")), 60, 0);
+            if d.defer.is_some() {
+                last = d.defer;
+            }
+        }
+        let def = last.unwrap();
+        assert_eq!(def.token, AsToken::As503);
+        assert_eq!(def.key.to_string(), "203.0.113.0/24");
+    }
+
+    #[test]
+    fn bypass_is_never_counted() {
+        let policy = Policy { bypass: vec!["203.0.113.0/24".parse().unwrap()], ..Policy::default() };
+        let e = Engine::new(policy);
+        let d = e.decide(ip("203.0.113.5"), 10_000, 0);
+        assert!(d.bypassed && d.deferred == 0);
+        assert_eq!(e.tracked_keys(), 0);
+        assert_eq!(e.peek(ip("203.0.113.5"), 0).verdict, Verdict::Bypass);
+    }
+
+    #[test]
+    fn peek_explains_without_recording() {
+        let e = Engine::new(Policy::default());
+        e.decide(ip("2001:db8::1"), 100, 0);
+        let x = e.peek(ip("2001:db8::1"), 0);
+        assert_eq!(x.verdict, Verdict::Defer);
+        assert_eq!(x.defer.as_ref().unwrap().token, AsToken::As501);
+        assert_eq!(x.ip_state.accepted_this_hour, 100);
+        assert_eq!(x.prefix_state.key.to_string(), "2001:db8::/64");
+        assert!(x.ip_state.tracked && x.prefix_applies);
+        assert_eq!(e.peek(ip("2001:db8::1"), 0), x, "peek changes nothing");
+        let fresh = e.peek(ip("2001:db8:1::1"), 0);
+        assert!(!fresh.ip_state.tracked);
+        assert_eq!(e.tracked_keys(), 2);
+    }
+
+    #[test]
+    fn invalid_policy_is_refused_or_replaced() {
+        let bad = Policy { growth_factor: 0.5, ..Policy::default() };
+        assert!(Engine::try_new(bad.clone()).is_err());
+        assert_eq!(Engine::new(bad).policy(), &Policy::default());
+    }
+}

@@ -1,0 +1,352 @@
+//! Compact, versioned binary snapshots of the engine's history, written and read through
+//! `std::io` traits only (the caller owns files, sockets or Redis).
+//!
+//! Layout, all integers little-endian:
+//! ```text
+//! header: magic "SLUTHRTL" | version u16 | kind u8 (0 full, 1 delta) | 0u8 | record_bytes u32
+//! blocks: count u32 (1..=65536) | count x record | crc32 of the records u32
+//! end:    count u32 = 0
+//! ```
+//! A record is 56 bytes: address (16), tokens, observed, established (f32 x 3), accepted
+//! this hour, last seen s, first seen h, last deferral h (u32 x 4), two recurring peaks
+//! (hour, weekdays, level: 4 bytes each), prefix length, flags, 2 reserved bytes.
+
+use std::io::{self, Read, Write};
+
+use crate::engine::Engine;
+use crate::key::bits_ip;
+use crate::policy::{Policy, PolicyError};
+use crate::record::{DIRTY, OCCUPIED, REFERENCED, Record, Season};
+
+const MAGIC: &[u8; 8] = b"SLUTHRTL";
+const VERSION: u16 = 1;
+const RECORD_BYTES: usize = 56;
+/// Bounds the buffer a reader allocates for one block, whatever the input claims.
+const BLOCK_RECORDS_MAX: usize = 65_536;
+
+/// Whether a snapshot holds every key or only those changed since the previous save.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotKind {
+    /// Every tracked key.
+    Full,
+    /// Keys changed since the previous save (full or delta).
+    Delta,
+}
+
+/// Why a snapshot could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The reader failed or ended early.
+    #[error("reading throttle snapshot: {0}")]
+    Io(#[from] io::Error),
+    /// Not a throttle snapshot.
+    #[error("not a throttle snapshot (bad magic)")]
+    BadMagic,
+    /// Written by a newer or unknown format version.
+    #[error("unsupported throttle snapshot version {0}")]
+    UnsupportedVersion(u16),
+    /// A header field makes no sense.
+    #[error("corrupt throttle snapshot header: {0}")]
+    BadHeader(&'static str),
+    /// A block's checksum does not match.
+    #[error("throttle snapshot block {block} fails its checksum")]
+    Checksum {
+        /// Block number, from 0.
+        block: u64,
+    },
+    /// A record holds impossible values.
+    #[error("throttle snapshot block {block} record {index}: {problem}")]
+    CorruptRecord {
+        /// Block number, from 0.
+        block: u64,
+        /// Record number within the block.
+        index: usize,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// The policy given to restore is invalid.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+fn encode(r: &Record, out: &mut Vec<u8>) {
+    out.extend_from_slice(&r.addr_hi.to_le_bytes());
+    out.extend_from_slice(&r.addr_lo.to_le_bytes());
+    for f in [r.tokens, r.observed, r.peak] {
+        out.extend_from_slice(&f.to_le_bytes());
+    }
+    for u in [r.hour_accepted, r.last_s, r.first_seen_h, r.last_defer_h] {
+        out.extend_from_slice(&u.to_le_bytes());
+    }
+    for s in &r.seasons {
+        out.extend_from_slice(&[s.hod, s.days]);
+        out.extend_from_slice(&s.code.to_le_bytes());
+    }
+    out.extend_from_slice(&[r.plen, r.flags & (REFERENCED | OCCUPIED), 0, 0]);
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+fn decode(b: &[u8]) -> Result<Record, &'static str> {
+    let f = |at| f32::from_bits(u32_at(b, at));
+    let season = |at: usize| Season { hod: b[at], days: b[at + 1], code: u16::from_le_bytes([b[at + 2], b[at + 3]]) };
+    let r = Record {
+        addr_hi: u64_at(b, 0),
+        addr_lo: u64_at(b, 8),
+        tokens: f(16),
+        observed: f(20),
+        peak: f(24),
+        hour_accepted: u32_at(b, 28),
+        last_s: u32_at(b, 32),
+        first_seen_h: u32_at(b, 36),
+        last_defer_h: u32_at(b, 40),
+        seasons: [season(44), season(48)],
+        plen: b[52],
+        flags: (b[53] & REFERENCED) | OCCUPIED,
+    };
+    let sane = |x: f32| x.is_finite() && x >= 0.0;
+    if !(sane(r.tokens) && sane(r.observed) && sane(r.peak)) {
+        return Err("negative or non-finite rate");
+    }
+    if r.plen > 128 || r.seasons.iter().any(|s| s.hod > 23 || s.days > 0x7f) {
+        return Err("field out of range");
+    }
+    Ok(r)
+}
+
+impl Engine {
+    /// Writes every tracked key. Each shard is copied into a buffer under its lock and
+    /// written after the lock is released, so deciding threads wait one shard copy at most.
+    pub fn save(&self, w: &mut impl Write) -> io::Result<()> {
+        self.save_kind(w, SnapshotKind::Full)
+    }
+
+    /// Writes only the keys changed since the previous save (of either kind). Apply it on
+    /// top of the earlier snapshots with [`Engine::apply_delta`].
+    pub fn save_delta(&self, w: &mut impl Write) -> io::Result<()> {
+        self.save_kind(w, SnapshotKind::Delta)
+    }
+
+    fn save_kind(&self, w: &mut impl Write, kind: SnapshotKind) -> io::Result<()> {
+        let kind_byte = if kind == SnapshotKind::Full { 0 } else { 1 };
+        w.write_all(MAGIC)?;
+        w.write_all(&VERSION.to_le_bytes())?;
+        w.write_all(&[kind_byte, 0])?;
+        w.write_all(&(RECORD_BYTES as u32).to_le_bytes())?;
+        let mut buf = Vec::new();
+        for i in 0..self.shards.len() {
+            buf.clear();
+            let count = self.copy_shard(i, kind, &mut buf);
+            for (n, chunk) in buf.chunks(BLOCK_RECORDS_MAX * RECORD_BYTES).enumerate() {
+                let records = (count - n * BLOCK_RECORDS_MAX).min(BLOCK_RECORDS_MAX);
+                write_block(w, records, chunk)?;
+            }
+        }
+        w.write_all(&0u32.to_le_bytes())
+    }
+
+    /// Encodes shard `i` into `buf` under its lock, clearing dirty marks; returns the count.
+    fn copy_shard(&self, i: usize, kind: SnapshotKind, buf: &mut Vec<u8>) -> usize {
+        let mut shard = self.lock(i);
+        let mut count = 0;
+        for rec in shard.table.iter_mut() {
+            if kind == SnapshotKind::Full || rec.flags & DIRTY != 0 {
+                encode(rec, buf);
+                count += 1;
+            }
+            rec.flags &= !DIRTY;
+        }
+        count
+    }
+
+    /// Reads a full snapshot into a new engine with `policy`. Keys are re-sharded for the
+    /// policy; prefix records of another prefix length than the policy's are dropped.
+    pub fn restore(r: &mut impl Read, policy: Policy) -> Result<Engine, RestoreError> {
+        let engine = Engine::try_new(policy)?;
+        engine.read_snapshot(r, SnapshotKind::Full)?;
+        Ok(engine)
+    }
+
+    /// Applies a delta snapshot (from [`Engine::save_delta`]) over the current history.
+    pub fn apply_delta(&self, r: &mut impl Read) -> Result<(), RestoreError> {
+        self.read_snapshot(r, SnapshotKind::Delta)
+    }
+
+    fn read_snapshot(&self, r: &mut impl Read, expect: SnapshotKind) -> Result<(), RestoreError> {
+        read_header(r, expect)?;
+        let mut buf = Vec::new();
+        let mut records = Vec::new();
+        for block in 0u64.. {
+            let mut n = [0u8; 4];
+            r.read_exact(&mut n)?;
+            let count = u32::from_le_bytes(n) as usize;
+            if count == 0 {
+                return Ok(());
+            }
+            if count > BLOCK_RECORDS_MAX {
+                return Err(RestoreError::BadHeader("block larger than 65536 records"));
+            }
+            buf.resize(count * RECORD_BYTES, 0);
+            r.read_exact(&mut buf)?;
+            let mut crc = [0u8; 4];
+            r.read_exact(&mut crc)?;
+            if crc32fast::hash(&buf) != u32::from_le_bytes(crc) {
+                return Err(RestoreError::Checksum { block });
+            }
+            records.clear();
+            for (index, b) in buf.chunks_exact(RECORD_BYTES).enumerate() {
+                let rec = decode(b).map_err(|problem| RestoreError::CorruptRecord { block, index, problem })?;
+                records.push(rec);
+            }
+            self.insert_records(&mut records);
+        }
+        Ok(())
+    }
+
+    /// Inserts decoded records, grouped by shard so that each shard is locked once per block.
+    fn insert_records(&self, records: &mut [Record]) {
+        let mut placed: Vec<(usize, Record)> = records.iter().filter_map(|rec| self.place(rec).map(|s| (s, *rec))).collect();
+        placed.sort_unstable_by_key(|(s, _)| *s);
+        let now_h = placed.iter().map(|(_, r)| r.last_s / 3600).max().unwrap_or(0);
+        for group in placed.chunk_by(|a, b| a.0 == b.0) {
+            let mut shard = self.lock(group[0].0);
+            for (_, rec) in group {
+                let _slot = shard.table.upsert(*rec, None, now_h, &self.ctx.params);
+            }
+        }
+    }
+
+    /// The shard of a restored record under the current policy, None for prefix records of
+    /// another prefix length (their history cannot be split or merged faithfully).
+    fn place(&self, rec: &Record) -> Option<usize> {
+        let key = rec.key();
+        let (_, prefix) = self.ctx.keys(bits_ip(key.addr));
+        if key.is_prefix() && key != prefix {
+            return None;
+        }
+        Some(self.ctx.shard_of(prefix))
+    }
+}
+
+fn write_block(w: &mut impl Write, records: usize, bytes: &[u8]) -> io::Result<()> {
+    // `records` <= BLOCK_RECORDS_MAX, so it fits.
+    w.write_all(&(records as u32).to_le_bytes())?;
+    w.write_all(bytes)?;
+    w.write_all(&crc32fast::hash(bytes).to_le_bytes())
+}
+
+fn read_header(r: &mut impl Read, expect: SnapshotKind) -> Result<(), RestoreError> {
+    let mut h = [0u8; 16];
+    r.read_exact(&mut h)?;
+    if &h[0..8] != MAGIC {
+        return Err(RestoreError::BadMagic);
+    }
+    let version = u16::from_le_bytes([h[8], h[9]]);
+    if version != VERSION {
+        return Err(RestoreError::UnsupportedVersion(version));
+    }
+    let kind = match h[10] {
+        0 => SnapshotKind::Full,
+        1 => SnapshotKind::Delta,
+        _ => return Err(RestoreError::BadHeader("unknown snapshot kind")),
+    };
+    if kind != expect {
+        return Err(RestoreError::BadHeader("full snapshot expected, delta found (or the reverse)"));
+    }
+    if u32_at(&h, 12) as usize != RECORD_BYTES {
+        return Err(RestoreError::BadHeader("unexpected record size"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn busy_engine() -> Engine {
+        let e = Engine::new(Policy::default());
+        for h in 0..48u64 {
+            for k in 0..20u64 {
+                e.decide(ip("198.51.100.7"), 10, h * 3600 + k * 180);
+                e.decide(ip("2001:db8::7"), 1, h * 3600 + k * 180);
+            }
+        }
+        e.decide(ip("203.0.113.9"), 500, 48 * 3600);
+        e
+    }
+
+    #[test]
+    fn round_trip_keeps_every_record() {
+        let e = busy_engine();
+        let mut bytes = Vec::new();
+        e.save(&mut bytes).unwrap();
+        let back = Engine::restore(&mut bytes.as_slice(), Policy::default()).unwrap();
+        assert_eq!(back.tracked_keys(), e.tracked_keys());
+        for who in ["198.51.100.7", "2001:db8::7", "203.0.113.9"] {
+            assert_eq!(back.peek(ip(who), 49 * 3600), e.peek(ip(who), 49 * 3600), "{who}");
+        }
+    }
+
+    #[test]
+    fn delta_carries_only_changes() {
+        let e = busy_engine();
+        let mut base = Vec::new();
+        e.save(&mut base).unwrap();
+        e.decide(ip("198.51.100.7"), 5, 49 * 3600);
+        let mut delta = Vec::new();
+        e.save_delta(&mut delta).unwrap();
+        assert!(delta.len() < 16 + 3 * (8 + RECORD_BYTES) + 4 + 4, "two records changed");
+        let back = Engine::restore(&mut base.as_slice(), Policy::default()).unwrap();
+        back.apply_delta(&mut delta.as_slice()).unwrap();
+        assert_eq!(back.peek(ip("198.51.100.7"), 50 * 3600), e.peek(ip("198.51.100.7"), 50 * 3600));
+    }
+
+    #[test]
+    fn corrupt_input_is_an_error_not_a_panic() {
+        let e = busy_engine();
+        let mut bytes = Vec::new();
+        e.save(&mut bytes).unwrap();
+        for cut in [0, 5, 16, 20, 100, bytes.len() - 1] {
+            assert!(Engine::restore(&mut &bytes[..cut], Policy::default()).is_err(), "cut at {cut}");
+        }
+        let mut flipped = bytes.clone();
+        flipped[40] ^= 0xff;
+        assert!(matches!(Engine::restore(&mut flipped.as_slice(), Policy::default()), Err(RestoreError::Checksum { .. })));
+        let mut huge = bytes[..16].to_vec();
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(Engine::restore(&mut huge.as_slice(), Policy::default()), Err(RestoreError::BadHeader(_))));
+        let mut rng = 0x1234_5678_u64;
+        for _ in 0..200 {
+            let mut fuzzed = bytes.clone();
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let at = 16 + (rng >> 33) as usize % (fuzzed.len() - 16);
+            fuzzed[at] = (rng >> 20) as u8;
+            let _ = Engine::restore(&mut fuzzed.as_slice(), Policy::default());
+        }
+    }
+
+    #[test]
+    fn restore_with_other_prefix_length_drops_prefix_records() {
+        let e = busy_engine();
+        let mut bytes = Vec::new();
+        e.save(&mut bytes).unwrap();
+        let policy = Policy { ipv4_prefix_len: 16, ..Policy::default() };
+        let back = Engine::restore(&mut bytes.as_slice(), policy).unwrap();
+        assert_eq!(back.tracked_keys(), e.tracked_keys() - 2, "the two IPv4 /24 records go");
+    }
+}

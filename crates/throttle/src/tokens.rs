@@ -1,0 +1,124 @@
+//! Sluice's own throttle reason tokens (`ASnnn`): the one table the gateway formats replies
+//! from (`451 <enhanced> <reason> from [IP]. (ASnnn) <retry hint>`) and admins read.
+
+use std::fmt;
+
+/// A throttle reason token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AsToken {
+    /// New sender over its probation allowance.
+    As501,
+    /// Established sender surging over its own history.
+    As502,
+    /// Network prefix aggregate over its allowance.
+    As503,
+    /// Sender over the level of a recurring peak it has established.
+    As504,
+}
+
+/// One row of the token table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AsRule {
+    /// The token.
+    pub token: AsToken,
+    /// `ASnnn`, as it appears in the reply.
+    pub name: &'static str,
+    /// RFC 3463 enhanced status code of the `451` reply.
+    pub enhanced: &'static str,
+    /// Short reason for the SMTP reply text.
+    pub reason: &'static str,
+    /// The exact rule that triggers it.
+    pub rule: &'static str,
+    /// Help for the admin of the sending system.
+    pub help: &'static str,
+}
+
+/// Every token, in order. The gateway, the help pages and `sluice throttle show` read this.
+pub const AS_TABLE: [AsRule; 4] = [
+    AsRule {
+        token: AsToken::As501,
+        name: "AS501",
+        enhanced: "4.7.501",
+        reason: "new sender over probation allowance",
+        rule: "The IP was first seen less than probation_hours ago and its recipients exceed \
+               its allowance: max(ip_floor_per_hour, growth_factor x established volume), \
+               with a bucket of burst_minutes of allowance.",
+        help: "Your server is new to this service. Send at a modest steady rate and grow it \
+               over days; the allowance grows with mail accepted, never with retries. Deferred \
+               mail is accepted when retried later.",
+    },
+    AsRule {
+        token: AsToken::As502,
+        name: "AS502",
+        enhanced: "4.7.502",
+        reason: "volume surge against own sending history",
+        rule: "The IP is past probation and its recipients exceed growth_factor x its \
+               established hourly volume (or ip_floor_per_hour if higher).",
+        help: "This IP suddenly sends far more than it normally does. If the surge is \
+               legitimate, spread it over several hours or ramp it up over days; otherwise \
+               check the server for a compromised account or open relay.",
+    },
+    AsRule {
+        token: AsToken::As503,
+        name: "AS503",
+        enhanced: "4.7.503",
+        reason: "network aggregate over allowance",
+        rule: "The IP is not established and the recipients of all IPs in its network prefix \
+               (/24 IPv4, /64 IPv6 by default) exceed the prefix allowance: \
+               max(prefix_floor_per_hour, growth_factor x the prefix's established volume).",
+        help: "Many addresses of your network send at once. Send through fewer, steadily used \
+               IPs; a single IP with a history is judged on its own.",
+    },
+    AsRule {
+        token: AsToken::As504,
+        name: "AS504",
+        enhanced: "4.7.504",
+        reason: "volume above learned recurring peak",
+        rule: "At a recurring busy hour of this IP (same hour of the week, or of every day when \
+               seen on 3 weekdays) its recipients exceed recurring_growth_factor x the level \
+               that recurring peak has reached.",
+        help: "This IP has a recurring busy hour, but this one is much larger than before. \
+               Grow recurring campaigns gradually or spread them over more hours.",
+    },
+];
+
+impl AsToken {
+    /// This token's row of [`AS_TABLE`].
+    pub fn rule(self) -> &'static AsRule {
+        let i = match self {
+            AsToken::As501 => 0,
+            AsToken::As502 => 1,
+            AsToken::As503 => 2,
+            AsToken::As504 => 3,
+        };
+        &AS_TABLE[i]
+    }
+
+    /// `ASnnn`.
+    pub fn name(self) -> &'static str {
+        self.rule().name
+    }
+}
+
+impl fmt::Display for AsToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_consistent() {
+        for (i, row) in AS_TABLE.iter().enumerate() {
+            assert_eq!(row.token.rule(), row);
+            assert_eq!(row.name.len(), 5);
+            assert!(row.name.starts_with("AS"));
+            assert!(row.enhanced.starts_with("4.7.5") || row.enhanced.starts_with("4.7.6"));
+            assert_eq!(&row.enhanced[4..], &row.name[2..], "row {i}: code mirrors the token");
+            assert!(!row.reason.is_empty() && !row.rule.is_empty() && !row.help.is_empty());
+        }
+    }
+}
