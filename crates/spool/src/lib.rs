@@ -111,6 +111,8 @@ pub enum SpoolError {
     MessageTooLarge { bytes: usize },
     #[error("the spool is closed")]
     Closed,
+    #[error("spool directory {0} is in use by another spool")]
+    Locked(PathBuf),
 }
 
 impl From<io::Error> for SpoolError {
@@ -185,6 +187,7 @@ impl Spool {
     ) -> Result<(Spool, Vec<SpooledMessage>), SpoolError> {
         let segments_dir = config.dir.join("segments");
         std::fs::create_dir_all(&segments_dir)?;
+        let lock = lock_dir(&config.dir)?;
         let mut recovered = recovery::recover(&segments_dir)?;
         let messages = recovered.messages();
         let shared = Arc::new(Shared {
@@ -198,8 +201,12 @@ impl Spool {
             batch_messages_max: config.batch_messages_max.max(1),
         };
         let writer = Writer::new(Arc::clone(&shared), storage, recovered.last, writer_config)?;
+        let run = move |rx| {
+            writer.run(rx);
+            drop(lock);
+        };
         let (tx, rx) = mpsc::channel();
-        let handle = std::thread::Builder::new().name("spool-writer".into()).spawn(move || writer.run(rx))?;
+        let handle = std::thread::Builder::new().name("spool-writer".into()).spawn(move || run(rx))?;
         let inner = Inner { shared, tx, writer: Mutex::new(Some(handle)) };
         let spool = Spool { inner: Arc::new(inner) };
         Ok((spool, messages))
@@ -290,11 +297,27 @@ impl Spool {
     }
 }
 
+/// Takes `<dir>/lock` so that a second spool (another process, or a reopen while the old
+/// writer still runs) cannot append to the same segments. Held until the writer stops.
+fn lock_dir(dir: &std::path::Path) -> Result<std::fs::File, SpoolError> {
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("lock"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(SpoolError::Locked(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
 impl Inner {
     fn shutdown(&self) {
         let handle = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(handle) = handle {
             let _ = self.tx.send(Request::Shutdown);
+            // The last handle may be dropped inside a callback, on the writer thread itself:
+            // it stops after the current batch, and must not wait for itself.
+            if handle.thread().id() == std::thread::current().id() {
+                return;
+            }
             if handle.join().is_err() {
                 tracing::error!("spool writer thread panicked");
             }

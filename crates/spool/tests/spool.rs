@@ -145,8 +145,8 @@ fn garbage_files_never_panic() {
         let path = dir.path().join("segments/0000000000000001.log");
         std::fs::write(&path, &bytes).unwrap();
         // Not our header: refuse to open rather than guess (unless torn, i.e. short).
-        let result = Spool::open(config(dir.path()));
-        assert_eq!(result.is_ok(), len < 32, "len {len}");
+        let opened = Spool::open(config(dir.path())).is_ok();
+        assert_eq!(opened, len < 32, "len {len}");
         // A valid header followed by garbage: the garbage is cut off.
         let (_, _, good) = write_messages(tempfile::tempdir().unwrap().path(), 1);
         bytes.splice(0..0, good[..32].iter().copied());
@@ -330,4 +330,43 @@ fn requests_after_close_report_closed() {
 fn spool_is_send_sync_and_cheap_to_clone() {
     fn is_send_sync<T: Send + Sync + Clone>() {}
     is_send_sync::<Spool>();
+}
+
+#[test]
+fn the_last_handle_may_be_dropped_inside_a_callback() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path());
+    let holder = spool.clone();
+    let (tx, rx) = mpsc::channel();
+    let callback = move |r: Result<MessageId, SpoolError>| {
+        drop(holder);
+        tx.send(r).unwrap();
+    };
+    spool.enqueue(envelope(1), 0, vec![1], Box::new(callback));
+    drop(spool);
+    let id = rx.recv().unwrap().unwrap();
+    // The writer finishes on its own and then releases the directory.
+    let mut found = None;
+    for _ in 0..500 {
+        match Spool::open(config(dir.path())) {
+            Ok((_, messages)) => found = Some(messages),
+            Err(SpoolError::Locked(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+        if found.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let found = found.expect("the writer released the spool");
+    assert_eq!(found.iter().map(|m| m.id).collect::<Vec<_>>(), vec![id]);
+}
+
+#[test]
+fn a_directory_has_one_spool_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path());
+    assert!(matches!(Spool::open(config(dir.path())), Err(SpoolError::Locked(_))));
+    spool.close();
+    open(dir.path());
 }
