@@ -1,1 +1,135 @@
-fn main() {}
+//! `sluice`: the one binary. Parses the command line and the config file, wires the
+//! gateway, and handles signals (SIGTERM/SIGINT drain and stop, SIGHUP reloads; a changed
+//! config file is reloaded too).
+
+mod config;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::signal::unix::{SignalKind, signal};
+
+use config::{Config, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about = "Sluice: a multi-tenant SMTP protection gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway (embedded defaults without --config).
+    Serve {
+        /// The TOML config file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Check a config file and report the first problem, naming the field.
+    CheckConfig {
+        /// The TOML config file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config } => serve(config.as_deref()),
+        Command::CheckConfig { file } => check_config(&file),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sluice: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(file: &Path) -> anyhow::Result<()> {
+    let config = config::load(Some(file))?;
+    let g = &config.gateway;
+    println!("{}: ok", file.display());
+    println!("  hostname: {}", g.hostname);
+    let listen: Vec<String> = g.listen.iter().map(ToString::to_string).collect();
+    println!("  listen: {}", listen.join(", "));
+    println!("  spool: {}", g.spool_dir.display());
+    println!("  maildir root: {}", g.delivery.maildir_root.display());
+    Ok(())
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log_level));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {
+    let config = config::load(config_path)?;
+    init_logging(&config);
+    // One crypto provider for the whole process, installed before any TLS use.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(run(config, config_path.map(Path::to_path_buf)))
+}
+
+async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
+    let gateway = gateway::Gateway::start(config.gateway.clone()).await?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut watch = tokio::time::interval(Duration::from_secs(2));
+    let mut seen = config_path.as_deref().and_then(modified);
+    tracing::info!(hostname = %config.gateway.hostname, "sluice is running");
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = hangup.recv() => reload(&gateway, &config, config_path.as_deref()),
+            _ = watch.tick() => {
+                let now = config_path.as_deref().and_then(modified);
+                if now != seen {
+                    seen = now;
+                    reload(&gateway, &config, config_path.as_deref());
+                }
+            }
+        }
+    }
+    tracing::info!("stopping: draining sessions");
+    gateway.shutdown().await;
+    Ok(())
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Applies what can change without a restart; a bad file keeps the running settings.
+fn reload(gateway: &gateway::Gateway, running: &Config, path: Option<&Path>) {
+    let Some(path) = path else {
+        tracing::info!("no config file to reload");
+        return;
+    };
+    match config::load(Some(path)) {
+        Ok(new) => {
+            let (old, new_gw) = (&running.gateway, &new.gateway);
+            if old.listen != new_gw.listen || old.spool_dir != new_gw.spool_dir || old.tls != new_gw.tls {
+                tracing::warn!("listen, data_dir and tls changes take effect at the next restart");
+            }
+            gateway.reload(new.gateway.settings);
+        }
+        Err(e) => tracing::error!(error = %e, "config reload failed; keeping the running settings"),
+    }
+}

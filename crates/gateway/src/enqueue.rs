@@ -1,0 +1,79 @@
+//! The enqueue step: the only writer of new messages into the spool. It adds the
+//! `Received:` header, waits until the spool says the message is durable, and only then
+//! lets the session answer `250`; then it hands the message to the queue manager.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use smtp_wire::{ReceivedMessage, Reply, replies};
+use spool::Spool;
+use tokio::sync::oneshot;
+
+use crate::queue_manager::QueueHandle;
+use crate::received::received_header;
+
+#[derive(Debug)]
+pub(crate) struct Enqueue {
+    pub(crate) spool: Spool,
+    pub(crate) hostname: String,
+    pub(crate) queue: QueueHandle,
+}
+
+impl Enqueue {
+    /// Stores the message durably; the id on success, the reply to send otherwise.
+    pub(crate) async fn store(&self, message: ReceivedMessage) -> Result<String, Reply> {
+        let started = Instant::now();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let ReceivedMessage { envelope, content } = message;
+        let header = received_header(&envelope, &self.hostname, now.as_secs() as i64);
+        let mut data = Vec::with_capacity(header.len() + content.len());
+        data.extend_from_slice(header.as_bytes());
+        data.extend_from_slice(&content);
+        drop(content);
+        let size = data.len();
+        let (tx, rx) = oneshot::channel();
+        let received_at_unix_ms = now.as_millis() as u64;
+        self.spool.enqueue(
+            envelope.clone(),
+            received_at_unix_ms,
+            data,
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        );
+        let outcome = rx.await;
+        let queue_us = started.elapsed().as_micros() as u64;
+        let recipients: Vec<String> = envelope.recipients.iter().map(|r| r.address.to_string()).collect();
+        let log = |outcome: &str, id: &str| {
+            tracing::info!(
+                msg_id = id,
+                client_ip = %envelope.client.ip,
+                helo = %envelope.client.helo,
+                tls = envelope.client.tls.is_some(),
+                sender = %envelope.sender,
+                recipients = %recipients.join(","),
+                size,
+                outcome,
+                queue_us,
+                "message"
+            );
+        };
+        match outcome {
+            Ok(Ok(id)) => {
+                let id_text = id.to_string();
+                log("queued", &id_text);
+                self.queue.submit(id, envelope, received_at_unix_ms);
+                Ok(id_text)
+            }
+            Ok(Err(error)) => {
+                tracing::error!(error = %error, "spool write failed; replying 451");
+                log("deferred-spool-error", "-");
+                Err(replies::spool_unavailable())
+            }
+            Err(_) => {
+                tracing::error!("spool writer stopped; replying 451");
+                log("deferred-spool-stopped", "-");
+                Err(replies::spool_unavailable())
+            }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Connection admission: a cap on all connections and on connections per client IP. The
+//! per-IP map only holds IPs with a live connection, so it is bounded by the total cap.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use smtp_wire::{Reply, replies};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub connections_max: usize,
+    pub connections_per_ip_max: usize,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionTable {
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// Holds one admitted connection; releases it on drop.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    table: Arc<ConnectionTable>,
+    ip: IpAddr,
+}
+
+impl ConnectionTable {
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr, limits: ConnectionLimits) -> Result<Admission, Reply> {
+        let mut per_ip = self.per_ip.lock().unwrap_or_else(PoisonError::into_inner);
+        let total: usize = per_ip.values().sum();
+        if total >= limits.connections_max {
+            return Err(replies::too_many_connections());
+        }
+        let count = per_ip.entry(ip).or_insert(0);
+        if *count >= limits.connections_per_ip_max {
+            return Err(replies::too_many_connections_from(ip));
+        }
+        *count += 1;
+        Ok(Admission { table: Arc::clone(self), ip })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn total(&self) -> usize {
+        self.per_ip.lock().unwrap_or_else(PoisonError::into_inner).values().sum()
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut per_ip = self.table.per_ip.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = per_ip.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_ip_and_total_caps() {
+        let table = Arc::new(ConnectionTable::default());
+        let limits = ConnectionLimits { connections_max: 3, connections_per_ip_max: 2 };
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let first = table.admit(a, limits).unwrap();
+        let _second = table.admit(a, limits).unwrap();
+        assert!(table.admit(a, limits).unwrap_err().summary().contains("[192.0.2.1]"));
+        let _third = table.admit(b, limits).unwrap();
+        assert!(
+            table.admit(b, limits).unwrap_err().summary().starts_with("421 4.7.0 Too many connections to")
+        );
+        drop(first);
+        assert_eq!(table.total(), 2);
+        assert!(table.admit(b, limits).is_ok());
+    }
+}

@@ -1,0 +1,72 @@
+//! The gateway's resolved configuration. `Settings` is the part that can change while the
+//! server runs (a reload swaps the whole snapshot; sessions keep the one they started with).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use smtp_wire::SessionConfig;
+
+pub use crate::inbound::limits::ConnectionLimits;
+use crate::policy::StaticPolicy;
+use crate::tls::TlsSource;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Wait before the banner; a client that talks first is refused (pre-greet).
+    pub greeting_delay: Duration,
+    /// Waiting for a command line.
+    pub command: Duration,
+    /// Waiting for more message content during DATA.
+    pub data_idle: Duration,
+    /// The whole of one DATA transfer.
+    pub data_total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        // RFC 5321 4.5.3.2 minimums: 5 minutes for commands, 3 minutes per data block.
+        Timeouts {
+            greeting_delay: Duration::ZERO,
+            command: Duration::from_secs(300),
+            data_idle: Duration::from_secs(180),
+            data_total: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What a reload may change.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub session: Arc<SessionConfig>,
+    pub policy: Arc<StaticPolicy>,
+    pub limits: ConnectionLimits,
+    pub timeouts: Timeouts,
+}
+
+/// Local delivery into Maildir folders.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryConfig {
+    /// `<maildir_root>/<domain>/<mailbox>/{tmp,new,cur}`.
+    pub maildir_root: PathBuf,
+    /// Delivery attempts running at once.
+    pub concurrency: usize,
+    /// First retry after a failed attempt; doubles up to `retry_max`.
+    pub retry_first: Duration,
+    pub retry_max: Duration,
+}
+
+/// Everything the gateway needs to start.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    pub hostname: String,
+    pub listen: Vec<SocketAddr>,
+    pub spool_dir: PathBuf,
+    /// `None`: STARTTLS is not offered.
+    pub tls: Option<TlsSource>,
+    pub settings: Settings,
+    pub delivery: DeliveryConfig,
+    /// How long SIGTERM waits for sessions and deliveries to finish.
+    pub drain: Duration,
+}

@@ -1,0 +1,116 @@
+//! TLS for STARTTLS: the operator's certificate and key in PEM, or a self-signed
+//! certificate generated on first start and kept in the data directory so that its
+//! fingerprint stays stable across restarts.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// Where the server's certificate comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TlsSource {
+    /// PEM files given by the operator.
+    Files { cert_file: PathBuf, key_file: PathBuf },
+    /// Generate (once) a self-signed certificate for `hostname` under `dir`.
+    SelfSigned { dir: PathBuf, hostname: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("{path} holds no certificate")]
+    NoCertificate { path: PathBuf },
+    #[error("cannot generate a self-signed certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("certificate and key do not form a usable TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+/// Builds the rustls server configuration (TLS 1.2 and 1.3, ring provider).
+pub fn server_config(source: &TlsSource) -> Result<Arc<ServerConfig>, TlsError> {
+    let (cert_file, key_file) = match source {
+        TlsSource::Files { cert_file, key_file } => (cert_file.clone(), key_file.clone()),
+        TlsSource::SelfSigned { dir, hostname } => ensure_self_signed(dir, hostname)?,
+    };
+    let certs = load_certs(&cert_file)?;
+    let key = PrivateKeyDer::from_pem_file(&key_file)
+        .map_err(|e| TlsError::Read { path: key_file.clone(), reason: e.to_string() })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    Ok(Arc::new(config))
+}
+
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let read_error = |reason: String| TlsError::Read { path: path.to_path_buf(), reason };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| read_error(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| read_error(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate { path: path.to_path_buf() });
+    }
+    Ok(certs)
+}
+
+/// Returns the paths of the generated certificate and key, creating them if missing.
+fn ensure_self_signed(dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf), TlsError> {
+    let cert_file = dir.join("cert.pem");
+    let key_file = dir.join("key.pem");
+    if cert_file.exists() && key_file.exists() {
+        return Ok((cert_file, key_file));
+    }
+    fs::create_dir_all(dir).map_err(|source| TlsError::Write { path: dir.to_path_buf(), source })?;
+    let generated = rcgen::generate_simple_self_signed(vec![hostname.to_string()])?;
+    write_file(&key_file, generated.signing_key.serialize_pem().as_bytes(), 0o600)?;
+    write_file(&cert_file, generated.cert.pem().as_bytes(), 0o644)?;
+    tracing::info!(cert = %cert_file.display(), "generated a self-signed TLS certificate for {hostname}");
+    Ok((cert_file, key_file))
+}
+
+fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), TlsError> {
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|source| TlsError::Write { path: path.to_path_buf(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_signed_is_generated_once_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = TlsSource::SelfSigned { dir: dir.path().join("tls"), hostname: "mx.test".into() };
+        server_config(&source).unwrap();
+        let first = fs::read(dir.path().join("tls/cert.pem")).unwrap();
+        server_config(&source).unwrap();
+        assert_eq!(first, fs::read(dir.path().join("tls/cert.pem")).unwrap());
+    }
+
+    #[test]
+    fn missing_file_names_the_path() {
+        let source = TlsSource::Files {
+            cert_file: "/nonexistent/c.pem".into(),
+            key_file: "/nonexistent/k.pem".into(),
+        };
+        let err = server_config(&source).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/c.pem"), "{err}");
+    }
+}

@@ -1,0 +1,362 @@
+//! The config file: a raw serde shape (every key optional, unknown keys refused) resolved
+//! into the gateway's typed configuration, with errors that name the field.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gateway::policy::StaticPolicy;
+use gateway::tls::TlsSource;
+use gateway::{ConnectionLimits, DeliveryConfig, GatewayConfig, Settings, Timeouts};
+use serde::Deserialize;
+use smtp_wire::SessionConfig;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    pub data_dir: Option<PathBuf>,
+    pub hostname: Option<String>,
+    pub smtp: RawSmtp,
+    pub tls: RawTls,
+    pub delivery: RawDelivery,
+    pub log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSmtp {
+    pub listen: Vec<String>,
+    pub greeting_delay_ms: u64,
+    pub command_line_bytes_max: usize,
+    pub message_bytes_max: usize,
+    pub recipients_per_message_max: usize,
+    pub errors_per_session_max: u32,
+    pub junk_commands_max: u32,
+    pub connections_max: usize,
+    pub connections_per_ip_max: usize,
+    pub command_timeout_s: u64,
+    pub data_idle_timeout_s: u64,
+    pub data_total_timeout_s: u64,
+    pub shutdown_drain_s: u64,
+}
+
+impl Default for RawSmtp {
+    fn default() -> Self {
+        let session = SessionConfig::default();
+        let timeouts = Timeouts::default();
+        RawSmtp {
+            listen: vec!["127.0.0.1:2525".into()],
+            greeting_delay_ms: 0,
+            command_line_bytes_max: session.command_line_bytes_max,
+            message_bytes_max: session.message_bytes_max,
+            recipients_per_message_max: session.recipients_per_message_max,
+            errors_per_session_max: session.errors_per_session_max,
+            junk_commands_max: session.junk_commands_max,
+            connections_max: 1000,
+            connections_per_ip_max: 50,
+            command_timeout_s: timeouts.command.as_secs(),
+            data_idle_timeout_s: timeouts.data_idle.as_secs(),
+            data_total_timeout_s: timeouts.data_total.as_secs(),
+            shutdown_drain_s: 30,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawTls {
+    /// `false` turns STARTTLS off.
+    pub enabled: bool,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+impl Default for RawTls {
+    fn default() -> Self {
+        RawTls { enabled: true, cert_file: None, key_file: None }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDelivery {
+    pub accepted_domains: Vec<String>,
+    pub maildir_root: Option<PathBuf>,
+    pub concurrency: usize,
+    pub retry_first_s: u64,
+    pub retry_max_s: u64,
+}
+
+impl Default for RawDelivery {
+    fn default() -> Self {
+        RawDelivery {
+            accepted_domains: vec!["example.test".into()],
+            maildir_root: None,
+            concurrency: 4,
+            retry_first_s: 60,
+            retry_max_s: 3600,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawLog {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `gateway=debug,info`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog { format: "text".into(), level: "info".into() }
+    }
+}
+
+/// A config problem, naming the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { field: field.into(), message: message.into() }
+}
+
+/// The resolved configuration of the whole program.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub gateway: GatewayConfig,
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    let raw = match path {
+        None => RawConfig::default(),
+        Some(path) => parse(path)?,
+    };
+    resolve(raw, path.and_then(Path::parent))
+}
+
+pub fn parse(path: &Path) -> Result<RawConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
+}
+
+/// Relative paths in a config file are relative to the file's folder.
+fn resolve_path(base: Option<&Path>, p: &Path) -> PathBuf {
+    match base {
+        Some(base) if p.is_relative() && !base.as_os_str().is_empty() => base.join(p),
+        _ => p.to_path_buf(),
+    }
+}
+
+pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigError> {
+    let data_dir =
+        resolve_path(base, &raw.data_dir.clone().unwrap_or_else(|| PathBuf::from("./sluice-data")));
+    let hostname = match raw.hostname.clone() {
+        Some(h) => validate_domain("hostname", &h)?,
+        None => system_hostname(),
+    };
+    let listen = raw
+        .smtp
+        .listen
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            a.parse::<SocketAddr>()
+                .map_err(|_| invalid(format!("smtp.listen[{i}]"), format!("{a:?} is not an address:port")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if listen.is_empty() {
+        return Err(invalid("smtp.listen", "at least one address:port is needed"));
+    }
+    let tls = resolve_tls(&raw.tls, base, &data_dir, &hostname)?;
+    let settings = resolve_settings(&raw, &hostname)?;
+    let delivery = DeliveryConfig {
+        maildir_root: raw
+            .delivery
+            .maildir_root
+            .as_deref()
+            .map_or_else(|| data_dir.join("mail"), |p| resolve_path(base, p)),
+        concurrency: positive("delivery.concurrency", raw.delivery.concurrency)?,
+        retry_first: Duration::from_secs(positive(
+            "delivery.retry_first_s",
+            raw.delivery.retry_first_s as usize,
+        )? as u64),
+        retry_max: Duration::from_secs(raw.delivery.retry_max_s.max(raw.delivery.retry_first_s)),
+    };
+    let log_format = match raw.log.format.as_str() {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other => return Err(invalid("log.format", format!("{other:?} is not \"text\" or \"json\""))),
+    };
+    let gateway = GatewayConfig {
+        hostname,
+        listen,
+        spool_dir: data_dir.join("spool"),
+        tls,
+        settings,
+        delivery,
+        drain: Duration::from_secs(raw.smtp.shutdown_drain_s),
+    };
+    Ok(Config { gateway, log_format, log_level: raw.log.level })
+}
+
+fn resolve_tls(
+    raw: &RawTls,
+    base: Option<&Path>,
+    data_dir: &Path,
+    hostname: &str,
+) -> Result<Option<TlsSource>, ConfigError> {
+    if !raw.enabled {
+        return Ok(None);
+    }
+    match (&raw.cert_file, &raw.key_file) {
+        (Some(cert), Some(key)) => Ok(Some(TlsSource::Files {
+            cert_file: resolve_path(base, cert),
+            key_file: resolve_path(base, key),
+        })),
+        (None, None) => {
+            Ok(Some(TlsSource::SelfSigned { dir: data_dir.join("tls"), hostname: hostname.to_string() }))
+        }
+        (Some(_), None) => Err(invalid("tls.key_file", "needed when tls.cert_file is set")),
+        (None, Some(_)) => Err(invalid("tls.cert_file", "needed when tls.key_file is set")),
+    }
+}
+
+/// The reloadable part.
+pub fn resolve_settings(raw: &RawConfig, hostname: &str) -> Result<Settings, ConfigError> {
+    let smtp = &raw.smtp;
+    let session = SessionConfig {
+        hostname: hostname.to_string(),
+        message_bytes_max: positive("smtp.message_bytes_max", smtp.message_bytes_max)?,
+        recipients_per_message_max: positive(
+            "smtp.recipients_per_message_max",
+            smtp.recipients_per_message_max,
+        )?,
+        command_line_bytes_max: at_least("smtp.command_line_bytes_max", smtp.command_line_bytes_max, 512)?,
+        errors_per_session_max: positive("smtp.errors_per_session_max", smtp.errors_per_session_max as usize)?
+            as u32,
+        junk_commands_max: positive("smtp.junk_commands_max", smtp.junk_commands_max as usize)? as u32,
+        starttls: raw.tls.enabled,
+    };
+    let domains = raw
+        .delivery
+        .accepted_domains
+        .iter()
+        .enumerate()
+        .map(|(i, d)| validate_domain(&format!("delivery.accepted_domains[{i}]"), d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let limits = ConnectionLimits {
+        connections_max: positive("smtp.connections_max", smtp.connections_max)?,
+        connections_per_ip_max: positive("smtp.connections_per_ip_max", smtp.connections_per_ip_max)?,
+    };
+    let timeouts = Timeouts {
+        greeting_delay: Duration::from_millis(smtp.greeting_delay_ms),
+        command: Duration::from_secs(
+            positive("smtp.command_timeout_s", smtp.command_timeout_s as usize)? as u64
+        ),
+        data_idle: Duration::from_secs(positive(
+            "smtp.data_idle_timeout_s",
+            smtp.data_idle_timeout_s as usize,
+        )? as u64),
+        data_total: Duration::from_secs(positive(
+            "smtp.data_total_timeout_s",
+            smtp.data_total_timeout_s as usize,
+        )? as u64),
+    };
+    Ok(Settings {
+        session: Arc::new(session),
+        policy: Arc::new(StaticPolicy::new(&domains)),
+        limits,
+        timeouts,
+    })
+}
+
+fn positive(field: &str, value: usize) -> Result<usize, ConfigError> {
+    at_least(field, value, 1)
+}
+
+fn at_least(field: &str, value: usize, min: usize) -> Result<usize, ConfigError> {
+    if value < min { Err(invalid(field, format!("must be at least {min}, got {value}"))) } else { Ok(value) }
+}
+
+fn validate_domain(field: &str, domain: &str) -> Result<String, ConfigError> {
+    let d = domain.trim_end_matches('.').to_ascii_lowercase();
+    let ok = !d.is_empty()
+        && d.len() <= 253
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if ok {
+        Ok(d)
+    } else {
+        Err(invalid(field, format!("{domain:?} is not a valid domain name (use A-labels for IDNs)")))
+    }
+}
+
+fn system_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| validate_domain("hostname", h).is_ok())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_str(text: &str) -> Result<Config, String> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        resolve(raw, None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_ones() {
+        let c = from_str("").unwrap();
+        assert_eq!(c.gateway.listen, vec!["127.0.0.1:2525".parse::<SocketAddr>().unwrap()]);
+        assert_eq!(c.gateway.spool_dir, PathBuf::from("./sluice-data/spool"));
+        assert!(c.gateway.settings.policy.accepts_domain("example.test"));
+        assert!(matches!(c.gateway.tls, Some(TlsSource::SelfSigned { .. })));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert!(from_str("[smtp]\nlisten = [\"nope\"]").unwrap_err().starts_with("smtp.listen[0]:"));
+        assert!(
+            from_str("[smtp]\nmessage_bytes_max = 0").unwrap_err().starts_with("smtp.message_bytes_max:")
+        );
+        assert!(
+            from_str("[delivery]\naccepted_domains = [\"ok.test\", \"bad domain\"]")
+                .unwrap_err()
+                .starts_with("delivery.accepted_domains[1]:")
+        );
+        assert!(from_str("[tls]\ncert_file = \"c.pem\"").unwrap_err().starts_with("tls.key_file:"));
+        assert!(from_str("[log]\nformat = \"xml\"").unwrap_err().starts_with("log.format:"));
+        let unknown = from_str("[smtp]\nlisen = []").unwrap_err();
+        assert!(unknown.contains("lisen"), "{unknown}");
+        let wrong_type = from_str("[smtp]\nconnections_max = \"many\"").unwrap_err();
+        assert!(wrong_type.contains("connections_max"), "{wrong_type}");
+    }
+}
