@@ -5,6 +5,8 @@ mod key;
 mod persist;
 mod policy;
 mod record;
+pub mod scenarios;
+pub mod sim;
 mod table;
 mod tokens;
 
