@@ -248,7 +248,8 @@ fn key_state(l: &Loaded, now_h: u32, p: &Params) -> KeyState {
         allowance_per_hour: r.allowance(now_h, p).per_hour,
         available_now: r.available(),
         accepted_this_hour: r.hour_accepted,
-        deferred_hours_ago: (r.last_defer_h != crate::record::NEVER).then(|| now_h.saturating_sub(r.last_defer_h)),
+        deferred_hours_ago: (r.last_defer_h != crate::record::NEVER)
+            .then(|| now_h.saturating_sub(r.last_defer_h)),
     }
 }
 
@@ -310,7 +311,9 @@ impl Engine {
     /// An engine with `policy`. An invalid policy is replaced by the default one, so the
     /// gateway never runs unprotected; use [`Engine::try_new`] to get the error instead.
     pub fn new(policy: Policy) -> Engine {
-        Engine::try_new(policy).unwrap_or_else(|_| Engine::with_ctx(Ctx { params: Params::new(&Policy::default()), policy: Policy::default() }))
+        Engine::try_new(policy).unwrap_or_else(|_| {
+            Engine::with_ctx(Ctx { params: Params::new(&Policy::default()), policy: Policy::default() })
+        })
     }
 
     /// An engine with `policy`, or why the policy is invalid.
@@ -362,7 +365,8 @@ impl Engine {
 
     /// Bytes of table memory (slot count x slot size), for metrics and the bench.
     pub fn table_bytes(&self) -> usize {
-        (0..self.shards.len()).map(|i| self.lock(i).table.slot_count()).sum::<usize>() * std::mem::size_of::<Record>()
+        (0..self.shards.len()).map(|i| self.lock(i).table.slot_count()).sum::<usize>()
+            * std::mem::size_of::<Record>()
     }
 }
 

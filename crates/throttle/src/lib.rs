@@ -1,4 +1,106 @@
-//! placeholder
+//! Adaptive IP throttling: decides, for each recipient from a client IP, whether to accept
+//! it now or defer it with a temporary `451 4.7.5xx` reply, from that IP's own history and
+//! its network prefix's.
+//!
+//! Invariants, stated as absences: this crate does no I/O, never reads the clock (`now` is a
+//! parameter, seconds since the caller's epoch), never awaits, never panics on input, and
+//! never holds more than `max_keys` records.
+//!
+//! # The model
+//!
+//! Every key, a client IP and its network prefix (IPv4 /24, IPv6 /64 by default), has one
+//! 56-byte record that keeps history at four time scales:
+//!
+//! * **minutes**: a token bucket. It refills at the key's hourly *allowance* and holds
+//!   `burst_minutes` (15) of it. A transaction's recipients are accepted while whole tokens
+//!   remain and the excess is deferred, so a sender over its allowance still gets its
+//!   allowance through, in proportion, and nobody is cut off outright.
+//! * **hours**: the recipients accepted in the current clock hour, and an observed rate
+//!   (attempts, accepted and deferred, decayed with a one-hour time constant) for
+//!   explanations.
+//! * **days**: the *established volume* `E`, recipients per hour. When an hour closes, `E`
+//!   moves toward that hour's accepted volume: upward with a 24-hour time constant
+//!   (`rise_hours`), so one busy hour moves it by 1/24 of the gap and a busy day by 63%;
+//!   downward it only decays, with a two-week half-life, so weekends and holidays do not
+//!   erase a sender's standing.
+//! * **weeks**: two *recurring peaks*, each an hour of day, the weekdays it occurred on and a
+//!   level (log-encoded, decaying with a four-week half-life). An hour becomes a peak when it
+//!   accepted at least 50 and 1.5 x `E`. A peak applies within an hour of its hour of day on
+//!   the weekdays it occurred on, or on every day once it has been seen on three weekdays.
+//!
+//! Plus when the key was first seen and when it was last deferred by its own allowance.
+//!
+//! **Allowance** = max(floor, `growth_factor` (2) x `E`, `recurring_growth_factor` (3) x the
+//! level of the recurring peak that applies now). The floor is 300/h for an IP, 1,000/h for a
+//! prefix.
+//!
+//! **Probation**: a new key has no `E`, so it gets the floor and a full bucket (100): a new
+//! IP can send a steady couple of hundred an hour from its first minute (S1), but a blast
+//! gets about 400 through in its first hour (S4: 96% deferred). Until it is 72 hours old it
+//! is "new" (AS501), and until it also has an `E` of 20/h it is not *established*.
+//!
+//! **Warm-up (S3)**: a sender that uses its allowance pulls `E` up, which raises the
+//! allowance. With a factor 2 over an `E` that lags a day behind, a ramp of 40% a day keeps
+//! a margin of about 20% over what it sends, even when the ramp is in daily steps; a smooth
+//! ramp keeps 50%. A sender that saturates its allowance all day grows it by at most
+//! about 2.6x per day: a fast warm-up, not a loophole.
+//!
+//! **Deferred attempts never count**: only accepted recipients enter the hour's volume, `E`
+//! and the recurring peaks. Hammering at 20,000/h earns exactly what sending at 5,000/h
+//! earns (tested): the allowance, no more. Deferrals only feed the observed rate and the
+//! "recently penalised" mark.
+//!
+//! **Surge (S5)**: an established IP is held to max(floor, 2 x `E`); `E` barely moves within
+//! one hour, so a hijacked IP with 100/h of history sending 5,000 gets ~400 through (AS502).
+//! When the surge stops the bucket refills at the unchanged allowance, so its normal traffic
+//! flows again at once (S8): there is no punitive penalty box.
+//!
+//! **Recurring peaks (S2)**: the first Monday 09:00 is judged as probation (~400 accepted)
+//! and recorded as a peak. The next Monday at 09:00 the allowance is 3x the peak's level,
+//! whose level then rises to what was accepted: 400 -> ~1,250 -> ~4,000 -> the full 5,000 on
+//! the fourth Monday. A daily newsletter learns the same way on consecutive days. The
+//! recurrence is what earns it: a one-off spike only pays off a week later, at the same hour.
+//!
+//! **Prefix aggregate (S6, S7)**: the prefix record is charged with every accepted
+//! recipient of its IPs and has its own allowance (floor 1,000/h). An IP that is not yet
+//! established must fit both its own bucket and its prefix's, so 200 new IPs of a /24 or
+//! 5,000 addresses of a /64 share about 1,250 in their first hour (AS503) however they
+//! rotate. An established IP is judged on its own history only (its traffic is still
+//! charged to the prefix, which never goes negative), so a snowshoe next door cannot defer
+//! a neighbour with a history. A lone sender's prefix has at least its IP's history and a
+//! higher floor, so the prefix never binds before the IP's own allowance.
+//!
+//! **Bypass (S10)**: IPs in `Policy::bypass` (operator allow list, connectors) are accepted
+//! and not counted.
+//!
+//! # Memory and eviction
+//!
+//! Records live in `shards` (16) open-addressing tables (linear probing, load <= 7/8) behind
+//! `std::sync::Mutex`es; an IP and its prefix hash to the same shard, so a decision takes
+//! one lock. A shard holds at most `max_keys / shards` keys. When full, a CLOCK hand samples
+//! 16 keys and evicts the least valuable: keys that are established (past probation with an
+//! `E` of 20/h) or were deferred by their own allowance in the last week rank above every
+//! other key, then by decayed `E`, recent use and idleness. Flooding new keys therefore
+//! evicts other flood keys, not a spammer's penalised history nor a legitimate sender's.
+//!
+//! # Persistence
+//!
+//! [`Engine::save`] / [`Engine::restore`] write and read a compact versioned binary
+//! snapshot shard by shard (each shard is copied under its lock and written after);
+//! [`Engine::save_delta`] / [`Engine::apply_delta`] carry only the keys changed since the
+//! previous save. See the `persist` module for the layout.
+//!
+//! # Explanations and tokens
+//!
+//! Every deferral names its [`AsToken`] (see [`AS_TABLE`]), the key that triggered it, the
+//! observed rate, the established volume, the allowance and a retry-after estimate (time
+//! for the bucket to hold the deferred recipients, 60 s to 1 h). [`Engine::peek`] gives the
+//! same for `sluice throttle show` without recording anything.
+//!
+//! # Simulation
+//!
+//! [`sim`] replays CSV traces with their own clock; [`scenarios`] generates PRODUCT.md's
+//! S1-S10 deterministically. Deferred counts are first attempts: the replay does not retry.
 
 mod engine;
 mod key;

@@ -99,7 +99,8 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 
 fn decode(b: &[u8]) -> Result<Record, &'static str> {
     let f = |at| f32::from_bits(u32_at(b, at));
-    let season = |at: usize| Season { hod: b[at], days: b[at + 1], code: u16::from_le_bytes([b[at + 2], b[at + 3]]) };
+    let season =
+        |at: usize| Season { hod: b[at], days: b[at + 1], code: u16::from_le_bytes([b[at + 2], b[at + 3]]) };
     let r = Record {
         addr_hi: u64_at(b, 0),
         addr_lo: u64_at(b, 8),
@@ -205,7 +206,8 @@ impl Engine {
             }
             records.clear();
             for (index, b) in buf.chunks_exact(RECORD_BYTES).enumerate() {
-                let rec = decode(b).map_err(|problem| RestoreError::CorruptRecord { block, index, problem })?;
+                let rec =
+                    decode(b).map_err(|problem| RestoreError::CorruptRecord { block, index, problem })?;
                 records.push(rec);
             }
             self.insert_records(&mut records);
@@ -215,7 +217,8 @@ impl Engine {
 
     /// Inserts decoded records, grouped by shard so that each shard is locked once per block.
     fn insert_records(&self, records: &mut [Record]) {
-        let mut placed: Vec<(usize, Record)> = records.iter().filter_map(|rec| self.place(rec).map(|s| (s, *rec))).collect();
+        let mut placed: Vec<(usize, Record)> =
+            records.iter().filter_map(|rec| self.place(rec).map(|s| (s, *rec))).collect();
         placed.sort_unstable_by_key(|(s, _)| *s);
         let now_h = placed.iter().map(|(_, r)| r.last_s / 3600).max().unwrap_or(0);
         for group in placed.chunk_by(|a, b| a.0 == b.0) {
@@ -326,10 +329,16 @@ mod tests {
         }
         let mut flipped = bytes.clone();
         flipped[40] ^= 0xff;
-        assert!(matches!(Engine::restore(&mut flipped.as_slice(), Policy::default()), Err(RestoreError::Checksum { .. })));
+        assert!(matches!(
+            Engine::restore(&mut flipped.as_slice(), Policy::default()),
+            Err(RestoreError::Checksum { .. })
+        ));
         let mut huge = bytes[..16].to_vec();
         huge.extend_from_slice(&u32::MAX.to_le_bytes());
-        assert!(matches!(Engine::restore(&mut huge.as_slice(), Policy::default()), Err(RestoreError::BadHeader(_))));
+        assert!(matches!(
+            Engine::restore(&mut huge.as_slice(), Policy::default()),
+            Err(RestoreError::BadHeader(_))
+        ));
         let mut rng = 0x1234_5678_u64;
         for _ in 0..200 {
             let mut fuzzed = bytes.clone();

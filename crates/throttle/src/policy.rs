@@ -130,10 +130,18 @@ impl Policy {
         for (v, field) in rates {
             check(positive(v), field, "must be a positive number")?;
         }
-        check(self.growth_factor.is_finite() && self.growth_factor >= 1.0, "growth_factor", "must be at least 1")?;
+        check(
+            self.growth_factor.is_finite() && self.growth_factor >= 1.0,
+            "growth_factor",
+            "must be at least 1",
+        )?;
         let rg = self.recurring_growth_factor;
         check(rg.is_finite() && rg >= 1.0, "recurring_growth_factor", "must be at least 1")?;
-        check(self.retry_after_min_s <= self.retry_after_max_s, "retry_after_min_s", "must not exceed retry_after_max_s")?;
+        check(
+            self.retry_after_min_s <= self.retry_after_max_s,
+            "retry_after_min_s",
+            "must not exceed retry_after_max_s",
+        )?;
         check((1..=4096).contains(&self.shards), "shards", "must be between 1 and 4096")?;
         check(self.max_keys >= self.shards, "max_keys", "must be at least the number of shards")?;
         Ok(())
@@ -181,7 +189,7 @@ impl Cidr {
     }
 
     /// The prefix length, in bits of the address family.
-    pub fn len(&self) -> u8 {
+    pub fn prefix_len(&self) -> u8 {
         self.len
     }
 
@@ -258,7 +266,8 @@ mod tests {
 
     #[test]
     fn policy_deserialises_partially() {
-        let p: Policy = serde_json::from_str(r#"{"ip_floor_per_hour": 50, "bypass": ["203.0.113.0/24"]}"#).unwrap();
+        let p: Policy =
+            serde_json::from_str(r#"{"ip_floor_per_hour": 50, "bypass": ["203.0.113.0/24"]}"#).unwrap();
         assert_eq!(p.ip_floor_per_hour, 50.0);
         assert_eq!(p.bypass.len(), 1);
         assert_eq!(p.ipv4_prefix_len, 24);

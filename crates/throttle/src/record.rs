@@ -248,7 +248,8 @@ impl Record {
         if silent > 0 {
             self.peak *= p.peak_decay_h.powf(silent as f32);
         }
-        let steps = (f64::from(to_h) * p.season_code_per_h).floor() - (f64::from(from_h) * p.season_code_per_h).floor();
+        let steps = (f64::from(to_h) * p.season_code_per_h).floor()
+            - (f64::from(from_h) * p.season_code_per_h).floor();
         let steps = steps.clamp(0.0, f64::from(u16::MAX)) as u16;
         for s in &mut self.seasons {
             s.code = s.code.saturating_sub(steps);
@@ -278,8 +279,11 @@ impl Record {
 
     /// What the key may send per hour at hour `h`, and which term set it.
     pub fn allowance(&self, h: u32, p: &Params) -> Allowance {
-        let (floor, burst_min) =
-            if self.is_prefix() { (p.prefix_floor, p.prefix_burst_min) } else { (p.ip_floor, p.ip_burst_min) };
+        let (floor, burst_min) = if self.is_prefix() {
+            (p.prefix_floor, p.prefix_burst_min)
+        } else {
+            (p.ip_floor, p.ip_burst_min)
+        };
         let history = p.growth * self.peak;
         let recurring = p.recurring_growth * self.recurring_level(h);
         let (per_hour, source) = if recurring > history.max(floor) {
@@ -320,7 +324,8 @@ impl Record {
     pub fn retention_score(&self, now_h: u32, p: &Params) -> f32 {
         let idle_h = now_h.saturating_sub(self.last_s / 3600) as f32;
         let peak = self.peak * p.peak_decay_h.powf(idle_h);
-        let protected = self.is_penalised(now_h, p) || (self.age_h(now_h) >= p.probation_h && peak >= p.established_min);
+        let protected =
+            self.is_penalised(now_h, p) || (self.age_h(now_h) >= p.probation_h && peak >= p.established_min);
         let tier = if protected { 1.0e9 } else { 0.0 };
         let recency = if self.flags & REFERENCED != 0 { 2.0 } else { 1.0 };
         tier + (peak + 1.0) * recency / (1.0 + idle_h)

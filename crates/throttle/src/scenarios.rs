@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::policy::{Cidr, Policy};
-use crate::sim::{self, Report, ReplayOptions, SimError, Trace};
+use crate::sim::{self, ReplayOptions, Report, SimError, Trace};
 
 const HOUR: f64 = 3600.0;
 const DAY: f64 = 24.0 * HOUR;
@@ -62,7 +62,14 @@ impl TraceBuilder {
 
     /// Messages from `ip` between `start_s` and `end_s` at `per_hour(t)` messages per hour,
     /// spacing jittered by +-30% so that arrivals are not metronomic.
-    pub fn stream(&mut self, ip: IpAddr, start_s: f64, end_s: f64, per_hour: impl Fn(f64) -> f64, label: &str) {
+    pub fn stream(
+        &mut self,
+        ip: IpAddr,
+        start_s: f64,
+        end_s: f64,
+        per_hour: impl Fn(f64) -> f64,
+        label: &str,
+    ) {
         let gap = |t: f64| HOUR / per_hour(t).max(1e-6);
         let mut t = start_s + gap(start_s) * self.rng.unit();
         while t < end_s {

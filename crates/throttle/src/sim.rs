@@ -95,7 +95,10 @@ impl Trace {
         let mut lines = text.lines().enumerate();
         let header = lines.next().map(|(_, l)| l.trim()).unwrap_or("");
         let cols: Vec<&str> = header.split(',').map(str::trim).collect();
-        if cols.len() < 3 || cols[..3] != ["time_s", "client_ip", "recipients"] || cols.get(3).is_some_and(|c| *c != "label") {
+        if cols.len() < 3
+            || cols[..3] != ["time_s", "client_ip", "recipients"]
+            || cols.get(3).is_some_and(|c| *c != "label")
+        {
             let problem = format!("expected header time_s,client_ip,recipients[,label], found {header:?}");
             return Err(ParseError { line: 1, field: "header", problem });
         }
@@ -112,9 +115,17 @@ impl Trace {
     fn parse_line(&mut self, line: usize, text: &str) -> Result<(), ParseError> {
         let mut parts = text.splitn(4, ',');
         let mut field = |field: &'static str| {
-            parts.next().map(str::trim).ok_or_else(|| ParseError { line, field, problem: "missing".to_string() })
+            parts.next().map(str::trim).ok_or_else(|| ParseError {
+                line,
+                field,
+                problem: "missing".to_string(),
+            })
         };
-        let bad = |field, value: &str, what: &str| ParseError { line, field, problem: format!("{value:?} is not {what}") };
+        let bad = |field, value: &str, what: &str| ParseError {
+            line,
+            field,
+            problem: format!("{value:?} is not {what}"),
+        };
         let t = field("time_s")?;
         let time_s = t.parse::<u64>().map_err(|_| bad("time_s", t, "a whole number of seconds"))?;
         let a = field("client_ip")?;
@@ -203,7 +214,11 @@ pub fn replay(trace: &Trace, policy: Policy, opts: &ReplayOptions) -> Result<Rep
 }
 
 /// Replays `trace` through `engine` and hands the engine back (for inspection).
-pub fn replay_on(mut engine: Engine, trace: &Trace, opts: &ReplayOptions) -> Result<(Report, Engine), SimError> {
+pub fn replay_on(
+    mut engine: Engine,
+    trace: &Trace,
+    opts: &ReplayOptions,
+) -> Result<(Report, Engine), SimError> {
     let mut per_label = vec![Tally::default(); trace.labels.len()];
     let mut report = Report::default();
     let mut restart = opts.restart_at_s;

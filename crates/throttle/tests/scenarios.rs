@@ -12,7 +12,7 @@ const DAY: f64 = 24.0 * HOUR;
 const SEED: u64 = 0x51_u64;
 
 fn run(s: Scenario) -> Report {
-    let report = generate(s, SEED).run().unwrap();
+    let report = generate(s, SEED).run().expect("scenario replays");
     for (label, t) in &report.labels {
         eprintln!("{} {label}: {t:?} fraction {:.4}", s.name(), t.deferred_fraction());
     }
@@ -20,7 +20,7 @@ fn run(s: Scenario) -> Report {
 }
 
 fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
+    s.parse().expect("test IP")
 }
 
 #[test]
@@ -101,7 +101,7 @@ fn s10_connector_is_never_deferred() {
 // Traces beyond the ten scenarios: behaviour, not numbers.
 
 fn replay(b: TraceBuilder) -> Report {
-    sim::replay(&b.build(), Policy::default(), &ReplayOptions::default()).unwrap()
+    sim::replay(&b.build(), Policy::default(), &ReplayOptions::default()).expect("trace replays")
 }
 
 #[test]
