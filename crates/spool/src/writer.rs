@@ -25,6 +25,9 @@ const RECLAIM_BACKOFF: Duration = Duration::from_secs(1);
 /// A sealed segment is compacted when its live bytes are under 1/`COMPACT_RATIO` of its size.
 const COMPACT_RATIO: u64 = 4;
 
+/// A compaction round copies at most 1/`COMPACT_ROUNDS_MIN` of a segment's maximum size.
+const COMPACT_ROUNDS_MIN: u64 = 8;
+
 /// State shared by the handles and the writer.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -335,13 +338,17 @@ impl Writer {
             return;
         }
         while let Some(action) = self.next_reclaim() {
-            let result = match action {
-                Reclaim::Delete(seq) => self.delete_segment(seq),
-                Reclaim::Compact(seq) => self.compact(seq),
+            let (result, again) = match action {
+                Reclaim::Delete(seq) => (self.delete_segment(seq), true),
+                // One compaction round per batch: requests waiting go first.
+                Reclaim::Compact(seq) => (self.compact(seq), false),
             };
             if let Err(e) = result {
                 tracing::warn!(error = %e, "spool reclaim failed; retrying later");
                 self.reclaim_after = Instant::now() + RECLAIM_BACKOFF;
+                return;
+            }
+            if !again {
                 return;
             }
         }
@@ -376,7 +383,9 @@ impl Writer {
     }
 
     /// Re-appends the live messages of segment `seq` (with their done state) to the head,
-    /// syncs, moves them in the index, then deletes `seq`. A crash in between leaves two
+    /// syncs, moves them in the index, then deletes `seq`. One round copies at most
+    /// `segment_bytes_max / COMPACT_ROUNDS_MIN` bytes (but at least one message), so that
+    /// batches waiting behind it are not held up long; the next round continues. A crash in between leaves two
     /// copies with the same id, which recovery merges.
     fn compact(&mut self, seq: u64) -> Result<(), SpoolError> {
         let (live, reader) = {
@@ -384,9 +393,14 @@ impl Writer {
             let info = index.segments.get(&seq).ok_or(SpoolError::Closed)?;
             (index.live_in(seq), Arc::clone(&info.reader))
         };
+        let live_count = live.len();
+        let budget = self.config.segment_bytes_max / COMPACT_ROUNDS_MIN;
         let mut buf = Vec::new();
         let mut moved = Vec::with_capacity(live.len());
         for (id, entry) in live {
+            if !buf.is_empty() && buf.len() as u64 + entry.record_len > budget {
+                break;
+            }
             let offset = buf.len() as u64;
             let start = buf.len();
             buf.resize(start + entry.record_len as usize, 0);
@@ -405,6 +419,7 @@ impl Writer {
             moved.push((id, offset, entry));
         }
         let base = self.append(&buf)?;
+        let moved_count = moved.len();
         {
             let mut index = self.shared.index();
             for (id, offset, mut entry) in moved {
@@ -414,7 +429,11 @@ impl Writer {
             }
         }
         self.shared.counters.compactions.fetch_add(1, Ordering::Relaxed);
-        self.delete_segment(seq)
+        match moved_count == live_count {
+            true => self.delete_segment(seq),
+            // The rest moves in later rounds; the segment goes once it holds nothing live.
+            false => Ok(()),
+        }
     }
 }
 

@@ -370,3 +370,31 @@ fn a_directory_has_one_spool_at_a_time() {
     spool.close();
     open(dir.path());
 }
+
+#[test]
+fn compaction_moves_a_segment_in_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = Spool::open(small_segments(dir.path())).unwrap();
+    // Two 1.5 KiB survivors: 19% of a 16 KiB segment, one per 2 KiB compaction round.
+    let pinned: Vec<(MessageId, Vec<u8>)> = (0..2)
+        .map(|i| {
+            let body = data(50 + i, 1500);
+            let id = enqueue(&spool, envelope(2), 0, body.clone()).unwrap();
+            complete(&spool, id, &[i as u32]).unwrap();
+            (id, body)
+        })
+        .collect();
+    let first = segment_files(dir.path());
+    for (id, _) in fill(&spool, dir.path(), 40) {
+        complete(&spool, id, &[0]).unwrap();
+    }
+    assert!(spool.stats().compactions >= 2, "{:?}", spool.stats());
+    assert!(!first[0].exists());
+    spool.close();
+    let (spool, found) = Spool::open(small_segments(dir.path())).unwrap();
+    assert_eq!(found.len(), 2);
+    for (i, (msg, (id, body))) in found.iter().zip(&pinned).enumerate() {
+        assert_eq!((msg.id, msg.done.clone()), (*id, vec![i as u32]));
+        assert_eq!(&spool.read_data(*id).unwrap(), body);
+    }
+}
