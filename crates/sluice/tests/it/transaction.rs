@@ -4,7 +4,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::{DOMAIN, HOSTNAME, Server, message, queued_id, token};
+use crate::harness::{DELIVERY_TIMEOUT, DOMAIN, HOSTNAME, Server, maildir_files, message, queued_id, token};
 
 #[test]
 fn queued_reply_names_a_16_hex_digit_id_and_the_log_line_matches() {
@@ -18,7 +18,7 @@ fn queued_reply_names_a_16_hex_digit_id_and_the_log_line_matches() {
     let ehlo = client.cmd("EHLO raw.it.test");
     assert_eq!(ehlo.code, 250, "EHLO: `{ehlo}`");
     let subject = token("raw");
-    let rcpt = format!("Raw.User@{DOMAIN}");
+    let rcpt = format!("raw@{DOMAIN}");
     let body = message("sender@it.test", &rcpt, &subject, "raw body\r\n");
     let reply = client.send_message("sender@it.test", &[&rcpt], &body);
     let id = queued_id(&reply)
@@ -26,14 +26,15 @@ fn queued_reply_names_a_16_hex_digit_id_and_the_log_line_matches() {
     let quit = client.cmd("QUIT");
     assert_eq!(quit.code, 221, "QUIT: `{quit}`");
 
-    // Local part kept as given, domain lowercased.
-    let mail = server.wait_for_mail("Raw.User", 1);
+    let mail = server.wait_for_mail("raw", 1);
     assert!(mail[0].contains(&subject), "delivered:\n{}", mail[0]);
 
     let deadline = Instant::now() + Duration::from_secs(5);
     let line = loop {
         let log = server.log();
-        if let Some(line) = log.lines().find(|l| l.contains(&format!("msg_id={id}"))) {
+        // tracing prints `msg_id=ID` for Display fields, `msg_id="ID"` for Debug ones.
+        let tagged = [format!("msg_id={id}"), format!("msg_id=\"{id}\"")];
+        if let Some(line) = log.lines().find(|l| tagged.iter().any(|t| l.contains(t))) {
             break line.to_owned();
         }
         assert!(Instant::now() < deadline, "no log line with msg_id={id} within 5 s");
@@ -45,51 +46,58 @@ fn queued_reply_names_a_16_hex_digit_id_and_the_log_line_matches() {
 }
 
 #[test]
-fn spool_is_empty_after_delivery() {
+fn maildir_path_lowercases_the_domain_and_keeps_the_local_part() {
     let server = Server::start();
     let mut client = server.connect();
     client.greet();
-    let subject = token("spool");
-    let rcpt = format!("spool@{DOMAIN}");
-    let body = message("sender@it.test", &rcpt, &subject, "spool body\r\n");
-    let reply = client.send_message("sender@it.test", &[&rcpt], &body);
+    let subject = token("case");
+    let rcpt = "Mixed.Case@Example.TEST";
+    let body = message("sender@it.test", rcpt, &subject, "case body\r\n");
+    let reply = client.send_message("sender@it.test", &[rcpt], &body);
     assert_eq!(reply.code, 250, "end of DATA: `{reply}`");
-    server.wait_for_mail("spool", 1);
-    let spool = server.data_dir().join("spool");
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // Contract: <maildir_root>/<domain lowercase>/<local part>/new.
+    let domain_dir = server.data_dir().join("mail").join(DOMAIN);
+    let deadline = Instant::now() + DELIVERY_TIMEOUT;
     loop {
-        // Whatever the record format, the message's content must be gone.
-        let holding: Vec<_> = files_under(&spool)
-            .into_iter()
-            .filter(|f| std::fs::read(f).is_ok_and(|b| contains(&b, subject.as_bytes())))
-            .collect();
-        if holding.is_empty() {
+        if !maildir_files(&server.maildir_new("Mixed.Case")).is_empty() {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "spool still holds the delivered message 10 s after delivery: {holding:?}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
+        if Instant::now() > deadline {
+            let found: Vec<String> = std::fs::read_dir(&domain_dir)
+                .map(|d| {
+                    d.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+                })
+                .unwrap_or_default();
+            panic!(
+                "no message in {}/Mixed.Case/new (local part as given); mailboxes under {}: {found:?}",
+                domain_dir.display(),
+                domain_dir.display()
+            );
         }
+        thread::sleep(Duration::from_millis(50));
     }
-    out
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+#[test]
+fn delivered_message_is_not_delivered_again_after_restart() {
+    let mut server = Server::start();
+    let mut client = server.connect();
+    client.greet();
+    let subject = token("once");
+    let rcpt = format!("once@{DOMAIN}");
+    let body = message("sender@it.test", &rcpt, &subject, "once body\r\n");
+    let reply = client.send_message("sender@it.test", &[&rcpt], &body);
+    assert_eq!(reply.code, 250, "end of DATA: `{reply}`");
+    client.expect("QUIT", 221);
+    server.wait_for_mail("once", 1);
+    // Delivered means gone from the spool: recovery must not deliver it again,
+    // neither after a clean stop nor after a crash.
+    let status = server.terminate(Duration::from_secs(20)).expect("exit within 20 s of SIGTERM");
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    server.spawn();
+    assert_eq!(server.settled_mail_count("once"), 1, "delivered again after a clean restart");
+    thread::sleep(Duration::from_millis(500));
+    server.kill9();
+    server.spawn();
+    assert_eq!(server.settled_mail_count("once"), 1, "delivered again after kill -9 and restart");
 }
