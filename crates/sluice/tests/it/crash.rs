@@ -119,6 +119,24 @@ fn delivered(server: &Server) -> BTreeMap<(String, &'static str), (usize, usize)
 
 #[test]
 fn kill_9_mid_burst_loses_and_duplicates_nothing_acknowledged() {
+    burst_crash_restart(0);
+}
+
+/// The same, plus a second kill -9 as soon as the restarted server has
+/// delivered one more copy, to catch it while it delivers recovered messages
+/// (whether the kill lands mid-delivery depends on timing; the test prints how
+/// many copies were out by then). A Maildir copy written just before a crash
+/// must not be written again.
+#[test]
+fn second_kill_9_right_after_restart_duplicates_nothing() {
+    burst_crash_restart(1);
+}
+
+fn total_delivered(server: &Server) -> usize {
+    MAILBOXES.iter().map(|m| maildir_files(&server.maildir_new(m)).len()).sum()
+}
+
+fn burst_crash_restart(kills_during_delivery: usize) {
     let mut server = Server::start();
     let nonce = token("n");
     let acks = Arc::new(AtomicUsize::new(0));
@@ -169,6 +187,30 @@ fn kill_9_mid_burst_loses_and_duplicates_nothing_acknowledged() {
         .collect();
     assert_eq!(ids.len(), acked.len(), "two messages got the same queue id");
 
+    let in_flight = sent.values().filter(|s| matches!(s.fate, Fate::InFlight)).count();
+    eprintln!(
+        "crash: killed after {} acked, {in_flight} in flight, {} never sent",
+        acked.len(),
+        SENDERS * PER_SENDER - sent.len()
+    );
+
+    for round in 0..kills_during_delivery {
+        let before = total_delivered(&server);
+        server.spawn();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while total_delivered(&server) == before {
+            assert!(Instant::now() < deadline, "restart {round}: nothing delivered within 30 s");
+            thread::sleep(Duration::from_millis(1));
+        }
+        server.kill9();
+        eprintln!(
+            "crash: restart {}: killed during delivery with {} of {} acked messages' copies delivered",
+            round + 1,
+            total_delivered(&server),
+            acked.iter().map(|(_, s)| s.mailboxes.len()).sum::<usize>()
+        );
+    }
+
     server.spawn();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -208,7 +250,6 @@ fn kill_9_mid_burst_loses_and_duplicates_nothing_acknowledged() {
             problems.push(format!("{tok} -> {mailbox}: {torn} truncated copies"));
         }
     }
-    let in_flight = sent.values().filter(|s| matches!(s.fate, Fate::InFlight)).count();
     assert!(
         problems.is_empty(),
         "after kill -9 and restart ({} acked, {in_flight} in flight): {problems:#?}",
