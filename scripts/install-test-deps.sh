@@ -8,7 +8,7 @@
 # when a package is missing. Non-interactive; works as root or via sudo.
 set -euo pipefail
 
-packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3)
+packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3 openssl)
 
 # Python packages the integration tests import (none yet). Installed with pip
 # only when missing.
@@ -39,7 +39,7 @@ if ((${#missing[@]} > 0)); then
         apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
 fi
 
-for tool in swaks /usr/sbin/smtp-source /usr/sbin/postfix python3; do
+for tool in swaks /usr/sbin/smtp-source /usr/sbin/postfix python3 openssl; do
     if ! command -v "$tool" >/dev/null; then
         echo "install-test-deps: $tool is still missing after install" >&2
         exit 1

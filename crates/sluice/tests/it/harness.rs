@@ -25,16 +25,25 @@ pub const SETTLE: Duration = Duration::from_millis(1500);
 /// Hard limit for an external client run (swaks, python3, smtp-source).
 const TOOL_TIMEOUT_S: u64 = 120;
 
-/// `[smtp]` keys (raw TOML values) on top of the defaults under test.
+/// Config keys (raw TOML values) on top of the defaults under test.
 #[derive(Debug, Default, Clone)]
 pub struct Settings {
-    smtp: Vec<(String, String)>,
+    /// (section, key, raw TOML value)
+    keys: Vec<(String, String, String)>,
 }
 
 impl Settings {
-    pub fn smtp(mut self, key: &str, toml_value: impl ToString) -> Self {
-        self.smtp.push((key.to_owned(), toml_value.to_string()));
+    pub fn smtp(self, key: &str, toml_value: impl ToString) -> Self {
+        self.key("smtp", key, toml_value)
+    }
+
+    pub fn key(mut self, section: &str, key: &str, toml_value: impl ToString) -> Self {
+        self.keys.push((section.to_owned(), key.to_owned(), toml_value.to_string()));
         self
+    }
+
+    fn section(&self, name: &str) -> impl Iterator<Item = (&str, &str)> {
+        self.keys.iter().filter(move |(s, _, _)| s == name).map(|(_, k, v)| (k.as_str(), v.as_str()))
     }
 }
 
@@ -208,14 +217,22 @@ impl Drop for Server {
 
 fn render_config(dir: &Path, port: u16, settings: &Settings) -> String {
     let data_dir = dir.join("data");
-    let mut config = format!(
-        "data_dir = {data}\nhostname = \"{HOSTNAME}\"\n\n[smtp]\nlisten = [\"127.0.0.1:{port}\"]\n",
-        data = toml_string(&data_dir.to_string_lossy()),
-    );
-    for (key, value) in &settings.smtp {
-        let _ = writeln!(config, "{key} = {value}");
+    let mut config =
+        format!("data_dir = {}\nhostname = \"{HOSTNAME}\"\n", toml_string(&data_dir.to_string_lossy()));
+    for section in ["smtp", "tls", "delivery"] {
+        let _ = writeln!(config, "\n[{section}]");
+        if section == "smtp" && !settings.section("smtp").any(|(k, _)| k == "listen") {
+            let _ = writeln!(config, "listen = [\"127.0.0.1:{port}\"]");
+        }
+        if section == "delivery" {
+            let _ = writeln!(config, "accepted_domains = [\"{DOMAIN}\"]");
+        }
+        for (key, value) in settings.section(section) {
+            // `{port}` stands for the port this server was given.
+            let value = value.replace("{port}", &port.to_string());
+            let _ = writeln!(config, "{key} = {value}");
+        }
     }
-    let _ = write!(config, "\n[delivery]\naccepted_domains = [\"{DOMAIN}\"]\n");
     config
 }
 

@@ -5,7 +5,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Client, DOMAIN, Next, Reply, Server, Settings};
+use crate::harness::{Client, DOMAIN, Next, Reply, Server, Settings, require_tool, run_tool};
 
 fn assert_reply(reply: &Reply, code: u16, enhanced: &str, what: &str) {
     assert!(
@@ -166,4 +166,50 @@ fn too_many_errors_ends_the_session_421_4_7_0() {
         max + 1
     );
     assert_closed(&mut client, "error limit");
+}
+
+/// The per-IP limit is per IP: another loopback address still gets in while
+/// 127.0.0.1 is at its limit.
+#[test]
+fn per_ip_limit_does_not_block_other_addresses() {
+    let python = require_tool("python3");
+    let server = Server::start_with(Settings::default().smtp("connections_per_ip_max", 1));
+    thread::sleep(Duration::from_millis(300));
+    let mut first = server.connect();
+    assert_eq!(first.reply().code, 220);
+    let mut second = server.connect();
+    let refused = second.reply();
+    assert_eq!(refused.code, 421, "2nd connection from 127.0.0.1 with a limit of 1: `{refused}`");
+    let script = "import socket,sys\n\
+        s=socket.create_connection(('127.0.0.1',int(sys.argv[1])),10,source_address=('127.0.0.2',0))\n\
+        s.settimeout(10)\n\
+        print(s.recv(512).decode(errors='replace').strip())";
+    let port = server.port.to_string();
+    let run = run_tool(&python, &["-c", script, &port]);
+    assert_eq!(run.code, Some(0), "connect from 127.0.0.2:\n{run}");
+    assert!(run.stdout.starts_with("220 "), "127.0.0.2 should get a banner while 127.0.0.1 is full:\n{run}");
+}
+
+#[test]
+fn ipv6_loopback_listener_accepts_mail() {
+    let port6 = crate::harness::free_port();
+    let server = Server::start_with(
+        Settings::default().smtp("listen", format!("[\"127.0.0.1:{{port}}\", \"[::1]:{port6}\"]")),
+    );
+    let addr: std::net::SocketAddr = format!("[::1]:{port6}").parse().expect("v6 address");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stream = loop {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+            Ok(stream) => break stream,
+            Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(100)),
+            Err(e) => panic!("nothing accepts on {addr}: {e}"),
+        }
+    };
+    let mut client = Client::from_stream(stream);
+    client.greet();
+    let body = "Subject: over IPv6\r\n\r\nv6 body";
+    let reply = client.send_message("sender@it.test", &[&format!("v6@{DOMAIN}")], body);
+    assert_eq!(reply.code, 250, "end of DATA over IPv6: `{reply}`");
+    let mail = server.wait_for_mail("v6", 1);
+    assert!(mail[0].contains("v6 body"));
 }

@@ -15,4 +15,5 @@ mod python;
 mod smtp_source;
 mod smuggling;
 mod swaks;
+mod timeouts;
 mod transaction;

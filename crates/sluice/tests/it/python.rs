@@ -130,3 +130,42 @@ fn smtplib_starttls_then_send() {
     assert!(mail[0].contains(&subject), "delivered message:\n{}", mail[0]);
     assert!(received.contains("Received:"), "no Received:\n{}", mail[0]);
 }
+
+#[test]
+fn smtplib_starttls_presents_the_configured_certificate() {
+    let openssl = require_tool("openssl");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    let (cert_s, key_s) = (cert.to_string_lossy(), key.to_string_lossy());
+    let run = run_tool(
+        &openssl,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=tls-it.test",
+            "-addext",
+            "subjectAltName=DNS:tls-it.test",
+            "-keyout",
+            &key_s,
+            "-out",
+            &cert_s,
+        ],
+    );
+    assert_eq!(run.code, Some(0), "openssl req:\n{run}");
+    let server = Server::start_with(Settings::default().key("tls", "cert_file", format!("{cert_s:?}")).key(
+        "tls",
+        "key_file",
+        format!("{key_s:?}"),
+    ));
+    let out = smtplib(&server, "peercert", &[&cert_s]);
+    let (code, text) = code_text(&out["starttls"]);
+    assert_eq!(code, 220, "STARTTLS: {code} {text}");
+    assert_eq!(out["matches"], Value::Bool(true), "the server did not present [tls] cert_file: {out}");
+}

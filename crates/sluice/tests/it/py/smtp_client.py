@@ -126,7 +126,27 @@ def mode_starttls(port, args):
         return out
 
 
+def mode_peercert(port, args):
+    """STARTTLS and compare the server's certificate with a PEM file."""
+    (cert_file,) = args
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with open(cert_file) as f:
+        expected = ssl.PEM_cert_to_DER_cert(f.read())
+    with connect(port) as smtp:
+        smtp.ehlo()
+        code, text = smtp.starttls(context=ctx)
+        der = smtp.sock.getpeercert(binary_form=True)
+        return {
+            "starttls": [code, text.decode("utf-8", "replace")],
+            "matches": der == expected,
+            "tls_version": smtp.sock.version(),
+        }
+
+
 MODES = {
+    "peercert": mode_peercert,
     "ehlo": mode_ehlo,
     "dsn": mode_dsn,
     "smtputf8": mode_smtputf8,
