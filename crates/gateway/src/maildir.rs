@@ -67,29 +67,96 @@ impl MaildirDelivery {
 
     /// Delivers one recipient's copy.
     pub fn deliver(&self, message: &MaildirMessage<'_>, index: u32) -> Result<(), DeliveryError> {
+        self.deliver_batch(&[(message, index)]).pop().unwrap_or(Ok(()))
+    }
+
+    /// Delivers many copies with one round of syncs: all files are written, then synced
+    /// (the first sync commits the file system journal for all of them), then renamed into
+    /// `new/`, then each `new/` folder is synced once. Results come back in input order.
+    pub fn deliver_batch(&self, items: &[(&MaildirMessage<'_>, u32)]) -> Vec<Result<(), DeliveryError>> {
+        let mut results: Vec<Result<(), DeliveryError>> = Vec::with_capacity(items.len());
+        let mut written: Vec<(usize, File, PathBuf, PathBuf)> = Vec::new();
+        for (i, (message, index)) in items.iter().enumerate() {
+            match self.write_tmp(message, *index) {
+                Ok(Some((file, tmp, new))) => written.push((i, file, tmp, new)),
+                Ok(None) => {}
+                Err(e) => {
+                    results.push(Err(e));
+                    continue;
+                }
+            }
+            results.push(Ok(()));
+        }
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for (i, file, tmp, new) in written {
+            let step = file.sync_data().and_then(|()| fs::rename(&tmp, &new));
+            if let Err(source) = step {
+                let _ = fs::remove_file(&tmp);
+                results[i] = Err(DeliveryError::Io { path: tmp, source });
+                continue;
+            }
+            if let Some(dir) = new.parent().filter(|d| !dirs.iter().any(|known| known == d)) {
+                dirs.push(dir.to_path_buf());
+            }
+        }
+        for dir in &dirs {
+            if let Err(source) = sync_dir(dir) {
+                // Unknown whether the renames are durable: report failure; the retry finds
+                // any copy that did survive and does not deliver it twice.
+                for (i, (message, index)) in items.iter().enumerate() {
+                    let in_dir =
+                        self.copy_path(message, *index).is_ok_and(|(_, new)| new.parent() == Some(dir));
+                    if in_dir && results[i].is_ok() {
+                        results[i] = Err(DeliveryError::Io {
+                            path: dir.clone(),
+                            source: io::Error::new(source.kind(), source.to_string()),
+                        });
+                    }
+                }
+            }
+        }
+        results
+    }
+
+    /// The tmp and new paths of one copy.
+    fn copy_path(
+        &self,
+        message: &MaildirMessage<'_>,
+        index: u32,
+    ) -> Result<(PathBuf, PathBuf), DeliveryError> {
         let recipient = message
             .envelope
             .recipients
             .get(index as usize)
             .ok_or_else(|| DeliveryError::NoMailbox(format!("recipient #{index}")))?;
         let dir = self.mailbox_dir(recipient)?;
+        let name =
+            format!("{}.S{}R{index}.{}", message.received_at_unix_ms / 1000, message.id, self.hostname);
+        Ok((dir.join("tmp").join(&name), dir.join("new").join(name)))
+    }
+
+    /// Writes one copy into `tmp/` without syncing; `None` when an earlier attempt
+    /// already delivered it.
+    fn write_tmp(
+        &self,
+        message: &MaildirMessage<'_>,
+        index: u32,
+    ) -> Result<Option<(File, PathBuf, PathBuf)>, DeliveryError> {
+        let (tmp, new) = self.copy_path(message, index)?;
         let io_error = |path: &Path| {
             let path = path.to_path_buf();
             move |source| DeliveryError::Io { path, source }
         };
+        let dir = new.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
         self.ensure_maildir(&dir).map_err(io_error(&dir))?;
-        let name =
-            format!("{}.S{}R{index}.{}", message.received_at_unix_ms / 1000, message.id, self.hostname);
-        if message.check_existing && already_delivered(&dir, &name) {
-            return Ok(());
+        if message.check_existing && already_delivered(&dir, &new) {
+            return Ok(None);
         }
-        let tmp = dir.join("tmp").join(&name);
+        let recipient = &message.envelope.recipients[index as usize];
         let header =
             format!("Return-Path: {}\r\nDelivered-To: {}\r\n", message.envelope.sender, recipient.address);
-        write_synced(&tmp, header.as_bytes(), message.data).map_err(io_error(&tmp))?;
-        let new_dir = dir.join("new");
-        fs::rename(&tmp, new_dir.join(&name)).map_err(io_error(&new_dir))?;
-        sync_dir(&new_dir).map_err(io_error(&new_dir))
+        let file = write_unsynced(&tmp, header.as_bytes(), message.data).map_err(io_error(&tmp))?;
+        Ok(Some((file, tmp, new)))
     }
 
     fn ensure_maildir(&self, dir: &Path) -> io::Result<()> {
@@ -112,24 +179,25 @@ impl MaildirDelivery {
     }
 }
 
-fn already_delivered(dir: &Path, name: &str) -> bool {
-    if dir.join("new").join(name).exists() {
+fn already_delivered(dir: &Path, new: &Path) -> bool {
+    if new.exists() {
         return true;
     }
+    let Some(name) = new.file_name().and_then(|n| n.to_str()) else { return false };
     // A mail reader may have moved it to cur/ and added flags (`name:2,S`).
     let flagged = format!("{name}:");
-    fs::read_dir(dir.join("cur")).map_or(false, |entries| {
+    fs::read_dir(dir.join("cur")).is_ok_and(|entries| {
         entries
             .flatten()
             .any(|e| e.file_name().to_str().is_some_and(|n| n == name || n.starts_with(&flagged)))
     })
 }
 
-fn write_synced(path: &Path, header: &[u8], data: &[u8]) -> io::Result<()> {
+fn write_unsynced(path: &Path, header: &[u8], data: &[u8]) -> io::Result<File> {
     let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(path)?;
     file.write_all(header)?;
     file.write_all(data)?;
-    file.sync_data()
+    Ok(file)
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {

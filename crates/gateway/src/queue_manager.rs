@@ -20,6 +20,9 @@ use tokio::time::Instant;
 use crate::maildir::{MaildirDelivery, MaildirMessage};
 use crate::settings::DeliveryConfig;
 
+/// Messages handed to one delivery task at once: their copies share the file system syncs.
+const BATCH_JOBS_MAX: usize = 64;
+
 /// A message the queue manager is responsible for.
 #[derive(Debug)]
 struct Job {
@@ -69,7 +72,7 @@ pub(crate) struct QueueManager {
     incoming: mpsc::UnboundedReceiver<Job>,
     ready: VecDeque<Job>,
     waiting: BTreeMap<(Instant, MessageId), Job>,
-    active: JoinSet<Attempt>,
+    active: JoinSet<Vec<Attempt>>,
 }
 
 impl QueueManager {
@@ -103,7 +106,7 @@ impl QueueManager {
                     None => break,
                 },
                 Some(done) = self.active.join_next(), if !self.active.is_empty() => match done {
-                    Ok(attempt) => self.settle(attempt),
+                    Ok(attempts) => attempts.into_iter().for_each(|a| self.settle(a)),
                     Err(e) => tracing::error!(error = %e, "delivery task failed"),
                 },
                 _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => self.wake_due(),
@@ -112,18 +115,19 @@ impl QueueManager {
         }
         // Let attempts in flight finish so their outcomes are recorded.
         while let Some(done) = self.active.join_next().await {
-            if let Ok(attempt) = done {
-                self.settle(attempt);
+            if let Ok(attempts) = done {
+                attempts.into_iter().for_each(|a| self.settle(a));
             }
         }
     }
 
     fn dispatch(&mut self) {
-        while self.active.len() < self.config.concurrency {
-            let Some(job) = self.ready.pop_front() else { break };
+        while self.active.len() < self.config.concurrency && !self.ready.is_empty() {
+            let take = self.ready.len().min(BATCH_JOBS_MAX);
+            let jobs: Vec<Job> = self.ready.drain(..take).collect();
             let spool = self.spool.clone();
             let delivery = Arc::clone(&self.delivery);
-            self.active.spawn_blocking(move || attempt(&spool, &delivery, job));
+            self.active.spawn_blocking(move || attempt_batch(&spool, &delivery, jobs));
         }
     }
 
@@ -182,38 +186,72 @@ fn recovered_job(message: SpooledMessage) -> Option<Job> {
     })
 }
 
-/// One delivery attempt for all pending recipients of a job; runs on a blocking thread.
-fn attempt(spool: &Spool, delivery: &MaildirDelivery, job: Job) -> Attempt {
-    let mut delivered = Vec::new();
-    let mut failed = Vec::new();
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let data = match spool.read_data(job.id) {
-            Ok(data) => data,
-            Err(e) => return job.pending.iter().map(|i| (*i, Err(e.to_string()))).collect(),
-        };
-        let id = job.id.to_string();
-        let message = MaildirMessage {
-            id: &id,
-            received_at_unix_ms: job.received_at_unix_ms,
-            envelope: &job.envelope,
-            data: &data,
-            check_existing: job.recovered || job.attempts > 0,
-        };
-        job.pending.iter().map(|i| (*i, delivery.deliver(&message, *i).map_err(|e| e.to_string()))).collect()
-    }));
-    let results: Vec<(u32, Result<(), String>)> = outcome.unwrap_or_else(|_| {
-        job.pending.iter().map(|i| (*i, Err("delivery attempt panicked".to_string()))).collect()
+/// One delivery attempt for all pending recipients of several jobs; runs on a blocking
+/// thread. A panic fails the attempt (the jobs are retried), never the process.
+fn attempt_batch(spool: &Spool, delivery: &MaildirDelivery, jobs: Vec<Job>) -> Vec<Attempt> {
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| deliver_jobs(spool, delivery, &jobs)));
+    let results = outcome.unwrap_or_else(|_| {
+        jobs.iter()
+            .map(|job| job.pending.iter().map(|i| (*i, Err("delivery attempt panicked".into()))).collect())
+            .collect()
     });
-    for (index, result) in results {
-        match result {
-            Ok(()) => delivered.push(index),
-            Err(reason) => failed.push((index, reason)),
-        }
-    }
-    if !delivered.is_empty() {
-        tracing::debug!(msg_id = %job.id, delivered = delivered.len(), "delivered to maildir");
-    }
-    Attempt { job, delivered, failed }
+    jobs.into_iter()
+        .zip(results)
+        .map(|(job, results)| {
+            let mut attempt = Attempt { job, delivered: Vec::new(), failed: Vec::new() };
+            for (index, result) in results {
+                match result {
+                    Ok(()) => attempt.delivered.push(index),
+                    Err(reason) => attempt.failed.push((index, reason)),
+                }
+            }
+            attempt
+        })
+        .collect()
+}
+
+type RecipientResults = Vec<(u32, Result<(), String>)>;
+
+fn deliver_jobs(spool: &Spool, delivery: &MaildirDelivery, jobs: &[Job]) -> Vec<RecipientResults> {
+    let ids: Vec<String> = jobs.iter().map(|j| j.id.to_string()).collect();
+    let data: Vec<Result<Vec<u8>, String>> =
+        jobs.iter().map(|j| spool.read_data(j.id).map_err(|e| e.to_string())).collect();
+    let messages: Vec<Option<MaildirMessage<'_>>> = jobs
+        .iter()
+        .zip(&ids)
+        .zip(&data)
+        .map(|((job, id), data)| {
+            let data = data.as_ref().ok()?;
+            Some(MaildirMessage {
+                id,
+                received_at_unix_ms: job.received_at_unix_ms,
+                envelope: &job.envelope,
+                data,
+                check_existing: job.recovered || job.attempts > 0,
+            })
+        })
+        .collect();
+    let items: Vec<(&MaildirMessage<'_>, u32)> = messages
+        .iter()
+        .zip(jobs)
+        .filter_map(|(m, job)| m.as_ref().map(|m| (m, job)))
+        .flat_map(|(m, job)| job.pending.iter().map(move |i| (m, *i)))
+        .collect();
+    let mut delivered = delivery.deliver_batch(&items).into_iter();
+    jobs.iter()
+        .zip(&data)
+        .map(|(job, data)| match data {
+            Err(e) => job.pending.iter().map(|i| (*i, Err(e.clone()))).collect(),
+            Ok(_) => job
+                .pending
+                .iter()
+                .map(|i| {
+                    let result = delivered.next().map(|r| r.map_err(|e| e.to_string()));
+                    (*i, result.unwrap_or_else(|| Err("delivery produced no result".into())))
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

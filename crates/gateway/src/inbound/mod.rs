@@ -117,9 +117,9 @@ async fn refuse(mut socket: TcpStream, reply: Vec<u8>) {
 }
 
 fn report_session_end(done: Result<(), tokio::task::JoinError>) {
-    if let Err(e) = done {
-        if e.is_panic() {
-            tracing::error!(error = %e, "session task panicked; the process continues");
-        }
+    if let Err(e) = done
+        && e.is_panic()
+    {
+        tracing::error!(error = %e, "session task panicked; the process continues");
     }
 }
