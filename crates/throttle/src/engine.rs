@@ -115,7 +115,8 @@ impl Ctx {
 
     /// IPs live in their prefix's shard, so one decision takes one lock.
     pub fn shard_of(&self, prefix: KeyBits) -> usize {
-        (hash(prefix, self.policy.hash_seed) as u32 as usize) % self.policy.shards
+        // Bits 32..: independent of the slot tag (bits 8..16); the home slot uses the top bits.
+        ((hash(prefix, self.policy.hash_seed) >> 32) as u32 as usize) % self.policy.shards
     }
 
     pub fn shard_max_keys(&self) -> usize {
@@ -176,9 +177,7 @@ impl Shard {
         match loaded.slot {
             // The slot still holds this key: write in place. Inserting the other key may
             // have moved records (growth, eviction), hence the check.
-            Some(i) if self.table.get(i).is_occupied() && self.table.get(i).key() == loaded.rec.key() => {
-                *self.table.get_mut(i) = loaded.rec
-            }
+            Some(i) if self.table.holds(i, loaded.rec.key()) => *self.table.get_mut(i) = loaded.rec,
             _ => {
                 // Fails only when a shard holds nothing but `protect` (max_keys below 2 per
                 // shard); the key then stays untracked.
@@ -293,9 +292,9 @@ impl Core {
         self.shard.table.len()
     }
 
-    /// Bytes of table memory (slot count x slot size).
+    /// Bytes of table memory (slots x (record + tag byte)).
     pub fn table_bytes(&self) -> usize {
-        self.shard.table.slot_count() * std::mem::size_of::<Record>()
+        self.shard.table.bytes()
     }
 }
 
@@ -363,10 +362,9 @@ impl Engine {
         (0..self.shards.len()).map(|i| self.lock(i).table.len()).sum()
     }
 
-    /// Bytes of table memory (slot count x slot size), for metrics and the bench.
+    /// Bytes of table memory (slots x (record + tag byte)), for metrics and the bench.
     pub fn table_bytes(&self) -> usize {
-        (0..self.shards.len()).map(|i| self.lock(i).table.slot_count()).sum::<usize>()
-            * std::mem::size_of::<Record>()
+        (0..self.shards.len()).map(|i| self.lock(i).table.bytes()).sum()
     }
 }
 
@@ -444,5 +442,26 @@ mod tests {
         let bad = Policy { growth_factor: 0.5, ..Policy::default() };
         assert!(Engine::try_new(bad.clone()).is_err());
         assert_eq!(Engine::new(bad).policy(), &Policy::default());
+    }
+
+    #[test]
+    fn flooding_new_keys_does_not_evict_established_or_penalised_keys() {
+        let e = Engine::new(Policy { max_keys: 64, shards: 1, ..Policy::default() });
+        let (known, spammer) = (ip("198.51.100.7"), ip("203.0.113.9"));
+        for h in 0..96u64 {
+            e.decide(known, 50, h * 3600);
+        }
+        let now = 96 * 3600;
+        assert!(e.decide(spammer, 1000, now).deferred > 0);
+        for n in 0..10_000u32 {
+            let flood = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n * 256));
+            e.decide(flood, 1, now + u64::from(n % 3600));
+        }
+        assert!(e.tracked_keys() <= 64);
+        let k = e.peek(known, now + 3600);
+        assert!(k.ip_state.tracked && k.ip_state.established, "{k:?}");
+        assert!(k.prefix_state.tracked, "an established prefix stays too");
+        let s = e.peek(spammer, now + 3600);
+        assert!(s.ip_state.tracked && s.ip_state.deferred_hours_ago.is_some(), "{s:?}");
     }
 }

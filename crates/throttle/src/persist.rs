@@ -4,6 +4,7 @@
 //! Layout, all integers little-endian:
 //! ```text
 //! header: magic "SLUTHRTL" | version u16 | kind u8 (0 full, 1 delta) | 0u8 | record_bytes u32
+//!         | keys_hint u64 (keys at the start of the save, to size tables before loading)
 //! blocks: count u32 (1..=65536) | count x record | crc32 of the records u32
 //! end:    count u32 = 0
 //! ```
@@ -144,6 +145,7 @@ impl Engine {
         w.write_all(&VERSION.to_le_bytes())?;
         w.write_all(&[kind_byte, 0])?;
         w.write_all(&(RECORD_BYTES as u32).to_le_bytes())?;
+        w.write_all(&(self.tracked_keys() as u64).to_le_bytes())?;
         let mut buf = Vec::new();
         for i in 0..self.shards.len() {
             buf.clear();
@@ -184,7 +186,10 @@ impl Engine {
     }
 
     fn read_snapshot(&self, r: &mut impl Read, expect: SnapshotKind) -> Result<(), RestoreError> {
-        read_header(r, expect)?;
+        let keys_hint = read_header(r, expect)?;
+        if expect == SnapshotKind::Full {
+            self.reserve(keys_hint);
+        }
         let mut buf = Vec::new();
         let mut records = Vec::new();
         for block in 0u64.. {
@@ -213,6 +218,18 @@ impl Engine {
             self.insert_records(&mut records);
         }
         Ok(())
+    }
+
+    /// Sizes every shard for `keys` keys before loading. Snapshots list each shard in table
+    /// order, i.e. sorted by hash; inserting such a stream into a small, growing table would
+    /// pile it into one probe run (quadratic time), so tables get their final size first.
+    fn reserve(&self, keys: u64) {
+        let per_shard = usize::try_from(keys).unwrap_or(usize::MAX) / self.shards.len();
+        // Shards differ in size by a few percent; the slack keeps them from growing mid-load.
+        let per_shard = per_shard.saturating_add(per_shard / 8);
+        for i in 0..self.shards.len() {
+            self.lock(i).table.reserve(per_shard);
+        }
     }
 
     /// Inserts decoded records, grouped by shard so that each shard is locked once per block.
@@ -248,8 +265,9 @@ fn write_block(w: &mut impl Write, records: usize, bytes: &[u8]) -> io::Result<(
     w.write_all(&crc32fast::hash(bytes).to_le_bytes())
 }
 
-fn read_header(r: &mut impl Read, expect: SnapshotKind) -> Result<(), RestoreError> {
-    let mut h = [0u8; 16];
+/// Checks the header; returns the writer's key count hint.
+fn read_header(r: &mut impl Read, expect: SnapshotKind) -> Result<u64, RestoreError> {
+    let mut h = [0u8; 24];
     r.read_exact(&mut h)?;
     if &h[0..8] != MAGIC {
         return Err(RestoreError::BadMagic);
@@ -269,7 +287,7 @@ fn read_header(r: &mut impl Read, expect: SnapshotKind) -> Result<(), RestoreErr
     if u32_at(&h, 12) as usize != RECORD_BYTES {
         return Err(RestoreError::BadHeader("unexpected record size"));
     }
-    Ok(())
+    Ok(u64_at(&h, 16))
 }
 
 #[cfg(test)]
@@ -313,7 +331,7 @@ mod tests {
         e.decide(ip("198.51.100.7"), 5, 49 * 3600);
         let mut delta = Vec::new();
         e.save_delta(&mut delta).unwrap();
-        assert!(delta.len() < 16 + 3 * (8 + RECORD_BYTES) + 4 + 4, "two records changed");
+        assert!(delta.len() < 24 + 3 * (8 + RECORD_BYTES) + 4 + 4, "two records changed");
         let back = Engine::restore(&mut base.as_slice(), Policy::default()).unwrap();
         back.apply_delta(&mut delta.as_slice()).unwrap();
         assert_eq!(back.peek(ip("198.51.100.7"), 50 * 3600), e.peek(ip("198.51.100.7"), 50 * 3600));
@@ -324,7 +342,7 @@ mod tests {
         let e = busy_engine();
         let mut bytes = Vec::new();
         e.save(&mut bytes).unwrap();
-        for cut in [0, 5, 16, 20, 100, bytes.len() - 1] {
+        for cut in [0, 5, 16, 24, 28, 100, bytes.len() - 1] {
             assert!(Engine::restore(&mut &bytes[..cut], Policy::default()).is_err(), "cut at {cut}");
         }
         let mut flipped = bytes.clone();
@@ -333,7 +351,7 @@ mod tests {
             Engine::restore(&mut flipped.as_slice(), Policy::default()),
             Err(RestoreError::Checksum { .. })
         ));
-        let mut huge = bytes[..16].to_vec();
+        let mut huge = bytes[..24].to_vec();
         huge.extend_from_slice(&u32::MAX.to_le_bytes());
         assert!(matches!(
             Engine::restore(&mut huge.as_slice(), Policy::default()),
@@ -343,7 +361,7 @@ mod tests {
         for _ in 0..200 {
             let mut fuzzed = bytes.clone();
             rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            let at = 16 + (rng >> 33) as usize % (fuzzed.len() - 16);
+            let at = 24 + (rng >> 33) as usize % (fuzzed.len() - 24);
             fuzzed[at] = (rng >> 20) as u8;
             let _ = Engine::restore(&mut fuzzed.as_slice(), Policy::default());
         }

@@ -182,10 +182,6 @@ impl Record {
         r
     }
 
-    pub fn is_occupied(&self) -> bool {
-        self.flags & OCCUPIED != 0
-    }
-
     pub fn key(&self) -> KeyBits {
         KeyBits { addr: (u128::from(self.addr_hi) << 64) | u128::from(self.addr_lo), plen: self.plen }
     }

@@ -8,8 +8,12 @@ use crate::record::{Params, REFERENCED, Record};
 const EVICTION_SAMPLE: usize = 16;
 const INITIAL_SLOTS: usize = 64;
 
+/// Records and, beside them, one tag byte per slot (0 = empty, else 8 bits of the key's
+/// hash). Probing scans the dense tag bytes and touches a 56-byte record only on a tag
+/// match, so a lookup costs about one record cache line even at 7/8 load.
 #[derive(Debug)]
 pub(crate) struct Table {
+    tags: Vec<u8>,
     slots: Vec<Record>,
     len: usize,
     max_len: usize,
@@ -19,12 +23,20 @@ pub(crate) struct Table {
     seed: u64,
 }
 
+#[inline]
+fn tag_of(h: u64) -> u8 {
+    // Bits 8..16: independent of the home slot (high bits) and of the shard choice.
+    ((h >> 8) as u8).max(1)
+}
+
 impl Table {
     pub fn new(max_len: usize, seed: u64) -> Table {
         let max_len = max_len.max(1);
         let max_slots = max_len + max_len / 7 + 2;
+        let cap = INITIAL_SLOTS.min(max_slots);
         Table {
-            slots: vec![Record::EMPTY; INITIAL_SLOTS.min(max_slots)],
+            tags: vec![0; cap],
+            slots: vec![Record::EMPTY; cap],
             len: 0,
             max_len,
             max_slots,
@@ -37,14 +49,15 @@ impl Table {
         self.len
     }
 
-    pub fn slot_count(&self) -> usize {
-        self.slots.len()
+    /// Bytes held by the table (tags and records).
+    pub fn bytes(&self) -> usize {
+        self.slots.len() * (std::mem::size_of::<Record>() + 1)
     }
 
     #[inline]
-    fn home(&self, key: KeyBits) -> usize {
+    fn home_of(&self, h: u64) -> usize {
         // Range reduction by multiply-shift works for any capacity, not only powers of two.
-        ((u128::from(hash(key, self.seed)) * self.slots.len() as u128) >> 64) as usize
+        ((u128::from(h) * self.slots.len() as u128) >> 64) as usize
     }
 
     #[inline]
@@ -53,17 +66,24 @@ impl Table {
     }
 
     pub fn find(&self, key: KeyBits) -> Option<usize> {
-        let mut i = self.home(key);
+        let h = hash(key, self.seed);
+        let tag = tag_of(h);
+        let mut i = self.home_of(h);
         loop {
-            let s = &self.slots[i];
-            if !s.is_occupied() {
+            let t = self.tags[i];
+            if t == 0 {
                 return None;
             }
-            if s.plen == key.plen && s.key() == key {
+            if t == tag && self.slots[i].key() == key {
                 return Some(i);
             }
             i = self.next(i);
         }
+    }
+
+    /// Whether slot `i` holds `key` (lookups hand out slots that later inserts may move).
+    pub fn holds(&self, i: usize, key: KeyBits) -> bool {
+        self.tags.get(i).is_some_and(|t| *t != 0) && self.slots[i].key() == key
     }
 
     pub fn get(&self, i: usize) -> &Record {
@@ -77,8 +97,7 @@ impl Table {
     /// Inserts or overwrites `rec`. When the table is full, first evicts the least valuable
     /// sampled key other than `protect`. Returns the slot, or None if nothing could be evicted.
     pub fn upsert(&mut self, rec: Record, protect: Option<KeyBits>, now_h: u32, p: &Params) -> Option<usize> {
-        let key = rec.key();
-        if let Some(i) = self.find(key) {
+        if let Some(i) = self.find(rec.key()) {
             self.slots[i] = rec;
             return Some(i);
         }
@@ -86,13 +105,20 @@ impl Table {
             return None;
         }
         self.grow_if_needed();
-        let mut i = self.home(key);
-        while self.slots[i].is_occupied() {
+        self.len += 1;
+        Some(self.place(rec))
+    }
+
+    /// Puts a record known to be absent at the end of its probe run.
+    fn place(&mut self, rec: Record) -> usize {
+        let h = hash(rec.key(), self.seed);
+        let mut i = self.home_of(h);
+        while self.tags[i] != 0 {
             i = self.next(i);
         }
+        self.tags[i] = tag_of(h);
         self.slots[i] = rec;
-        self.len += 1;
-        Some(i)
+        i
     }
 
     fn grow_if_needed(&mut self) {
@@ -100,14 +126,23 @@ impl Table {
         if (self.len + 1) * 8 <= cap * 7 || cap >= self.max_slots {
             return;
         }
-        let new_cap = (cap * 2).min(self.max_slots);
+        self.resize((cap * 2).min(self.max_slots));
+    }
+
+    /// Grows the table so that `keys` keys fit without further growth (within `max_len`).
+    pub fn reserve(&mut self, keys: usize) {
+        let keys = keys.min(self.max_len);
+        let want = (keys + keys / 7 + 2).min(self.max_slots);
+        if want > self.slots.len() {
+            self.resize(want);
+        }
+    }
+
+    fn resize(&mut self, new_cap: usize) {
+        let old_tags = std::mem::replace(&mut self.tags, vec![0; new_cap]);
         let old = std::mem::replace(&mut self.slots, vec![Record::EMPTY; new_cap]);
-        for rec in old.into_iter().filter(Record::is_occupied) {
-            let mut i = self.home(rec.key());
-            while self.slots[i].is_occupied() {
-                i = self.next(i);
-            }
-            self.slots[i] = rec;
+        for (rec, _) in old.into_iter().zip(old_tags).filter(|(_, t)| *t != 0) {
+            self.place(rec);
         }
         self.hand = 0;
     }
@@ -124,7 +159,7 @@ impl Table {
             self.hand = self.next(i);
             steps += 1;
             let rec = &mut self.slots[i];
-            if !rec.is_occupied() || Some(rec.key()) == protect {
+            if self.tags[i] == 0 || Some(rec.key()) == protect {
                 continue;
             }
             seen += 1;
@@ -148,21 +183,23 @@ impl Table {
     fn remove(&mut self, i: usize) {
         let mut hole = i;
         let mut j = self.next(i);
-        while self.slots[j].is_occupied() {
-            let home = self.home(self.slots[j].key());
+        while self.tags[j] != 0 {
+            let home = self.home_of(hash(self.slots[j].key(), self.seed));
             let stays = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
             if !stays {
                 self.slots[hole] = self.slots[j];
+                self.tags[hole] = self.tags[j];
                 hole = j;
             }
             j = self.next(j);
         }
         self.slots[hole] = Record::EMPTY;
+        self.tags[hole] = 0;
         self.len -= 1;
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Record> {
-        self.slots.iter_mut().filter(|r| r.is_occupied())
+        self.slots.iter_mut().zip(&self.tags).filter(|(_, t)| **t != 0).map(|(r, _)| r)
     }
 }
 
@@ -202,6 +239,6 @@ mod tests {
             t.upsert(Record::new(ip(n), 0, &p), None, 0, &p).unwrap();
         }
         assert_eq!(t.len(), 100);
-        assert!(t.slot_count() <= 100 + 100 / 7 + 2);
+        assert!(t.slots.len() <= 100 + 100 / 7 + 2);
     }
 }
