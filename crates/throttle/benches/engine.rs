@@ -132,6 +132,11 @@ fn memory(engine: &Engine, n: u32) {
 
 fn main() {
     let quick = std::env::var_os("THROTTLE_BENCH_QUICK").is_some();
+    let hot = core_rate(10_000, Dist::Uniform, 10_000_000);
+    println!("cache-resident population (10,000 IPs), Core: {:.2} M decisions/s", hot / 1e6);
+    if std::env::var_os("THROTTLE_BENCH_HOT_ONLY").is_some() {
+        return;
+    }
     let sizes: &[u32] = if quick { &[1_000_000] } else { &[1_000_000, 10_000_000] };
     for &n in sizes {
         println!("population {n} distinct IPv4 addresses (uniform over the address space)");
