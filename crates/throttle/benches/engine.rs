@@ -86,6 +86,37 @@ fn core_rate(n: u32, dist: Dist, ops: usize) -> f64 {
     ops as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Decisions in batches of 64 transactions with the same `now` (e.g. a replay, or a
+/// gateway draining its RCPT queue).
+fn engine_batch_rate(engine: &Engine, n: u32, dist: Dist, ops: usize) -> f64 {
+    let ips = draws(n, ops, dist, 4242);
+    let batch: Vec<(IpAddr, u32)> = ips.iter().map(|ip| (*ip, 1)).collect();
+    let mut out = Vec::with_capacity(64);
+    let start = Instant::now();
+    for (k, chunk) in batch.chunks(64).enumerate() {
+        out.clear();
+        engine.decide_batch(chunk, 1_950_000_000 + k as u64 / 1_500, &mut out);
+        black_box(&out);
+    }
+    ops as f64 / start.elapsed().as_secs_f64()
+}
+
+fn core_batch_rate(n: u32, ops: usize) -> f64 {
+    let mut core = Core::new(policy(2 * n as usize)).unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..n {
+        core.decide(ip_of(i), 1, u64::from(i) / 10_000);
+    }
+    let batch: Vec<(IpAddr, u32)> = draws(n, ops, Dist::Uniform, 77).into_iter().map(|ip| (ip, 1)).collect();
+    let mut out = Vec::with_capacity(64);
+    let start = Instant::now();
+    for (k, chunk) in batch.chunks(64).enumerate() {
+        out.clear();
+        core.decide_batch(chunk, 1_000 + k as u64 / 1_500, &mut out);
+        black_box(&out);
+    }
+    ops as f64 / start.elapsed().as_secs_f64()
+}
+
 fn two_threads(engine: &Engine, n: u32, ops: usize) -> f64 {
     let start = Instant::now();
     std::thread::scope(|s| {
@@ -154,6 +185,11 @@ fn main() {
             "  Engine, 2 threads, uniform:   {:.2} M decisions/s",
             two_threads(&engine, n, ops / 2) / 1e6
         );
+        let batched = engine_batch_rate(&engine, n, Dist::Uniform, ops);
+        println!("  Engine, 1 thread, batches of 64, uniform: {:.2} M decisions/s", batched / 1e6);
+        let batched = engine_batch_rate(&engine, n, Dist::Zipf, ops);
+        println!("  Engine, 1 thread, batches of 64, Zipf:    {:.2} M decisions/s", batched / 1e6);
+        println!("  Core, batches of 64, uniform: {:.2} M decisions/s", core_batch_rate(n, ops) / 1e6);
         memory(&engine, n);
         persistence(&engine, n);
     }
