@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{DOMAIN, Server, Settings, header_block, require_tool, run_tool, token};
+use crate::harness::{DOMAIN, HOSTNAME, Server, Settings, header_block, require_tool, run_tool, token};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/py/smtp_client.py");
 
@@ -168,4 +168,26 @@ fn smtplib_starttls_presents_the_configured_certificate() {
     let (code, text) = code_text(&out["starttls"]);
     assert_eq!(code, 220, "STARTTLS: {code} {text}");
     assert_eq!(out["matches"], Value::Bool(true), "the server did not present [tls] cert_file: {out}");
+}
+
+/// Commands pipelined after STARTTLS in plaintext must be thrown away, not
+/// run inside the TLS session (the CVE-2011-0411 class of bug).
+#[test]
+fn plaintext_pipelined_after_starttls_is_not_executed() {
+    let server = Server::start();
+    let out = smtplib(&server, "starttls_injection", &[]);
+    let starttls = out["starttls"].as_str().unwrap_or_default();
+    if !starttls.starts_with("220") {
+        // Refusing STARTTLS with pipelined data behind it is also safe.
+        return;
+    }
+    if out.get("handshake").is_some() {
+        // Dropping the connection is safe too.
+        return;
+    }
+    let first = out["first_tls_reply"].as_str().unwrap_or_default();
+    assert!(
+        first.starts_with("250") && first.contains(HOSTNAME),
+        "the first reply inside TLS should answer our EHLO (`250-{HOSTNAME} ...`), not the injected NOOP: {out}"
+    );
 }

@@ -101,3 +101,95 @@ fn delivered_message_is_not_delivered_again_after_restart() {
     server.spawn();
     assert_eq!(server.settled_mail_count("once"), 1, "delivered again after kill -9 and restart");
 }
+
+/// The stored copy is a `Received:` header followed by exactly the bytes the
+/// client sent (after dot-unstuffing), 8-bit content included.
+#[test]
+fn stored_message_is_received_header_plus_the_exact_content() {
+    let server = Server::start();
+    let mut client = server.connect();
+    client.greet();
+    let subject = token("exact");
+    let long_line = "L".repeat(998);
+    let content = format!(
+        "From: <sender@it.test>\r\nTo: <exact@{DOMAIN}>\r\nSubject: {subject}\r\n\
+         X-Folded: one\r\n\ttwo\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n\
+         caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e \u{1F600}\r\n\r\n\r\ntrailing spaces   \r\n\ttab\r\n{long_line}\r\nend"
+    );
+    client.expect("MAIL FROM:<sender@it.test> BODY=8BITMIME", 250);
+    client.expect(&format!("RCPT TO:<exact@{DOMAIN}>"), 250);
+    client.expect("DATA", 354);
+    client.send_raw(content.as_bytes());
+    client.send_raw(b"\r\n.\r\n");
+    let reply = client.reply();
+    assert_eq!(reply.code, 250, "end of DATA: `{reply}`");
+    let file = &maildir_files(&server.maildir_new("exact"))
+        .into_iter()
+        .next()
+        .map_or_else(|| server.wait_for_mail("exact", 1).remove(0), |f| crate::harness::read_lossy(&f));
+    let stored = file.replace("\r\n", "\n");
+    let sent = format!("{content}\r\n").replace("\r\n", "\n");
+    assert!(
+        stored.ends_with(&sent),
+        "the stored copy does not end with the exact content sent\n--- sent ---\n{sent}\n--- stored ---\n{stored}"
+    );
+    // In front: trace fields only (RFC 5321 4.4), a Received: among them.
+    let added = &stored[..stored.len() - sent.len()];
+    let trace = ["Received:", "Return-Path:", "Delivered-To:"];
+    assert!(
+        added.lines().all(|l| trace.iter().any(|t| l.starts_with(t)) || l.starts_with([' ', '\t'])),
+        "only trace header fields ({trace:?}) should be added in front, got:\n{added}"
+    );
+    assert!(added.lines().any(|l| l.starts_with("Received:")), "no Received: added:\n{added}");
+}
+
+/// PIPELINING: a whole transaction in one write, a refused recipient in the
+/// middle; replies come back in order and the good recipients get the mail.
+#[test]
+fn pipelined_transaction_with_a_refused_recipient() {
+    let server = Server::start();
+    let mut client = server.connect();
+    client.greet();
+    let subject = token("pipe-raw");
+    client.send_raw(
+        format!(
+            "MAIL FROM:<sender@it.test>\r\nRCPT TO:<p1@{DOMAIN}>\r\nRCPT TO:<x@other.test>\r\n\
+             RCPT TO:<p2@{DOMAIN}>\r\nDATA\r\n"
+        )
+        .as_bytes(),
+    );
+    let codes: Vec<String> = (0..5).map(|_| client.reply().to_string()).collect();
+    let expected = ["250", "250", "550 5.7.1", "250", "354"];
+    for (got, want) in codes.iter().zip(expected) {
+        assert!(got.starts_with(want), "pipelined replies {codes:#?}, expected {expected:?}");
+    }
+    client.send_raw(format!("Subject: {subject}\r\n\r\npipelined\r\n.\r\nQUIT\r\n").as_bytes());
+    let end = client.reply();
+    assert!(queued_id(&end).is_some(), "end of DATA: `{end}`");
+    assert_eq!(client.reply().code, 221, "QUIT after pipelined DATA");
+    for user in ["p1", "p2"] {
+        let mail = server.wait_for_mail(user, 1);
+        assert!(mail[0].contains(&subject));
+    }
+    assert!(!server.data_dir().join("mail").join("other.test").exists(), "relay copy stored");
+}
+
+#[test]
+fn commands_out_of_sequence_are_refused_503() {
+    let server = Server::start();
+    let mut client = server.connect();
+    client.greet();
+    let rcpt = client.cmd(&format!("RCPT TO:<u@{DOMAIN}>"));
+    assert_eq!(rcpt.code, 503, "RCPT before MAIL: `{rcpt}`");
+    let data = client.cmd("DATA");
+    assert_eq!(data.code, 503, "DATA before MAIL: `{data}`");
+    client.expect("MAIL FROM:<sender@it.test>", 250);
+    let again = client.cmd("MAIL FROM:<sender@it.test>");
+    assert_eq!(again.code, 503, "nested MAIL: `{again}`");
+    let data = client.cmd("DATA");
+    assert!(matches!(data.code, 503 | 554), "DATA without recipients: `{data}`");
+    client.expect("RSET", 250);
+    client.expect("MAIL FROM:<sender@it.test>", 250);
+    client.expect("QUIT", 221);
+}

@@ -145,7 +145,43 @@ def mode_peercert(port, args):
         }
 
 
+def mode_starttls_injection(port, _args):
+    """CVE-2011-0411 style: plaintext pipelined after STARTTLS must not be
+    executed inside the TLS session."""
+    import socket
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    sock = socket.create_connection(("127.0.0.1", port), TIMEOUT_S)
+    f = sock.makefile("rb")
+    out = {"banner": f.readline().decode()}
+    sock.sendall(b"EHLO inject.it.test\r\n")
+    while True:
+        line = f.readline().decode()
+        if line[3:4] != "-":
+            break
+    sock.sendall(b"STARTTLS\r\nNOOP injected\r\n")
+    out["starttls"] = f.readline().decode().strip()
+    if not out["starttls"].startswith("220"):
+        return out
+    try:
+        tls = ctx.wrap_socket(sock)
+    except (ssl.SSLError, OSError) as e:
+        out["handshake"] = f"failed: {e}"
+        return out
+    tls.settimeout(TIMEOUT_S)
+    tls.sendall(b"EHLO after.it.test\r\n")
+    tf = tls.makefile("rb")
+    try:
+        out["first_tls_reply"] = tf.readline().decode().strip()
+    except (ssl.SSLError, OSError) as e:
+        out["first_tls_reply"] = f"<{e}>"
+    return out
+
+
 MODES = {
+    "starttls_injection": mode_starttls_injection,
     "peercert": mode_peercert,
     "ehlo": mode_ehlo,
     "dsn": mode_dsn,
