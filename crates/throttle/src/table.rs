@@ -2,18 +2,16 @@
 //! hard key limit and CLOCK-style sampled eviction of the least valuable key.
 
 use crate::key::{KeyBits, hash};
-use crate::record::{Params, REFERENCED, Record};
+use crate::record::{OCCUPIED, Params, REFERENCED, Record};
 
 /// Occupied slots examined per eviction; the least valuable of them goes.
 const EVICTION_SAMPLE: usize = 16;
 const INITIAL_SLOTS: usize = 64;
 
-/// Records and, beside them, one tag byte per slot (0 = empty, else 8 bits of the key's
-/// hash). Probing scans the dense tag bytes and touches a 56-byte record only on a tag
-/// match, so a lookup costs about one record cache line even at 7/8 load.
+/// Records in one array, probed in place: on a large table a lookup's cost is its page
+/// walk and cache misses, and a probe run of a few 56-byte records stays in one page.
 #[derive(Debug)]
 pub(crate) struct Table {
-    tags: Vec<u8>,
     slots: Vec<Record>,
     len: usize,
     max_len: usize,
@@ -23,35 +21,21 @@ pub(crate) struct Table {
     seed: u64,
 }
 
-#[inline]
-fn tag_of(h: u64) -> u8 {
-    // Bits 8..16: independent of the home slot (high bits) and of the shard choice.
-    ((h >> 8) as u8).max(1)
-}
-
 impl Table {
     pub fn new(max_len: usize, seed: u64) -> Table {
         let max_len = max_len.max(1);
         let max_slots = max_len + max_len / 7 + 2;
         let cap = INITIAL_SLOTS.min(max_slots);
-        Table {
-            tags: vec![0; cap],
-            slots: vec![Record::EMPTY; cap],
-            len: 0,
-            max_len,
-            max_slots,
-            hand: 0,
-            seed,
-        }
+        Table { slots: vec![Record::EMPTY; cap], len: 0, max_len, max_slots, hand: 0, seed }
     }
 
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// Bytes held by the table (tags and records).
+    /// Bytes held by the table.
     pub fn bytes(&self) -> usize {
-        self.slots.len() * (std::mem::size_of::<Record>() + 1)
+        self.slots.len() * std::mem::size_of::<Record>()
     }
 
     #[inline]
@@ -71,19 +55,17 @@ impl Table {
     #[inline]
     pub fn touch(&self, key: KeyBits) -> u64 {
         let i = self.home_of(hash(key, self.seed));
-        u64::from(self.tags[i]) ^ self.slots[i].addr_lo
+        self.slots[i].addr_lo
     }
 
     pub fn find(&self, key: KeyBits) -> Option<usize> {
-        let h = hash(key, self.seed);
-        let tag = tag_of(h);
-        let mut i = self.home_of(h);
+        let mut i = self.home_of(hash(key, self.seed));
         loop {
-            let t = self.tags[i];
-            if t == 0 {
+            let s = &self.slots[i];
+            if s.flags & OCCUPIED == 0 {
                 return None;
             }
-            if t == tag && self.slots[i].key() == key {
+            if s.addr_lo == key.addr as u64 && s.key() == key {
                 return Some(i);
             }
             i = self.next(i);
@@ -92,7 +74,7 @@ impl Table {
 
     /// Whether slot `i` holds `key` (lookups hand out slots that later inserts may move).
     pub fn holds(&self, i: usize, key: KeyBits) -> bool {
-        self.tags.get(i).is_some_and(|t| *t != 0) && self.slots[i].key() == key
+        self.slots.get(i).is_some_and(|s| s.flags & OCCUPIED != 0 && s.key() == key)
     }
 
     pub fn get(&self, i: usize) -> &Record {
@@ -120,12 +102,10 @@ impl Table {
 
     /// Puts a record known to be absent at the end of its probe run.
     fn place(&mut self, rec: Record) -> usize {
-        let h = hash(rec.key(), self.seed);
-        let mut i = self.home_of(h);
-        while self.tags[i] != 0 {
+        let mut i = self.home_of(hash(rec.key(), self.seed));
+        while self.slots[i].flags & OCCUPIED != 0 {
             i = self.next(i);
         }
-        self.tags[i] = tag_of(h);
         self.slots[i] = rec;
         i
     }
@@ -148,9 +128,8 @@ impl Table {
     }
 
     fn resize(&mut self, new_cap: usize) {
-        let old_tags = std::mem::replace(&mut self.tags, vec![0; new_cap]);
         let old = std::mem::replace(&mut self.slots, vec![Record::EMPTY; new_cap]);
-        for (rec, _) in old.into_iter().zip(old_tags).filter(|(_, t)| *t != 0) {
+        for rec in old.into_iter().filter(|r| r.flags & OCCUPIED != 0) {
             self.place(rec);
         }
         self.hand = 0;
@@ -168,7 +147,7 @@ impl Table {
             self.hand = self.next(i);
             steps += 1;
             let rec = &mut self.slots[i];
-            if self.tags[i] == 0 || Some(rec.key()) == protect {
+            if rec.flags & OCCUPIED == 0 || Some(rec.key()) == protect {
                 continue;
             }
             seen += 1;
@@ -192,23 +171,21 @@ impl Table {
     fn remove(&mut self, i: usize) {
         let mut hole = i;
         let mut j = self.next(i);
-        while self.tags[j] != 0 {
+        while self.slots[j].flags & OCCUPIED != 0 {
             let home = self.home_of(hash(self.slots[j].key(), self.seed));
             let stays = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
             if !stays {
                 self.slots[hole] = self.slots[j];
-                self.tags[hole] = self.tags[j];
                 hole = j;
             }
             j = self.next(j);
         }
         self.slots[hole] = Record::EMPTY;
-        self.tags[hole] = 0;
         self.len -= 1;
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Record> {
-        self.slots.iter_mut().zip(&self.tags).filter(|(_, t)| **t != 0).map(|(r, _)| r)
+        self.slots.iter_mut().filter(|r| r.flags & OCCUPIED != 0)
     }
 }
 
