@@ -7,13 +7,17 @@
 //! every task is owned (a `JoinSet` or a handle kept by [`Gateway`]); a panic in a session or
 //! a delivery attempt never takes the process down; shutdown drains with a deadline.
 
+pub mod allow_list;
+pub mod control;
 mod enqueue;
+pub mod history;
 mod inbound;
 pub mod maildir;
 pub mod policy;
 mod queue_manager;
 pub mod received;
 pub mod settings;
+pub mod throttling;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -23,7 +27,7 @@ use spool::{Spool, SpoolConfig};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-pub use settings::{ConnectionLimits, DeliveryConfig, GatewayConfig, Settings, Timeouts};
+pub use settings::{ConnectionLimits, DeliveryConfig, GatewayConfig, Settings, ThrottleConfig, Timeouts};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -33,6 +37,12 @@ pub enum GatewayError {
     Tls(#[from] tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    History(#[from] history::HistoryError),
+    #[error("{0}")]
+    AllowList(#[from] allow_list::AllowListError),
+    #[error("control socket {path}: {source}")]
+    Control { path: std::path::PathBuf, source: std::io::Error },
 }
 
 /// A running gateway.
@@ -42,6 +52,7 @@ pub struct Gateway {
     stop: watch::Sender<bool>,
     listeners: JoinSet<()>,
     queue_manager: tokio::task::JoinHandle<()>,
+    background: JoinSet<()>,
     spool: Spool,
     local_addrs: Vec<SocketAddr>,
 }
@@ -67,9 +78,20 @@ impl Gateway {
             queue_manager::QueueManager::new(spool.clone(), delivery, config.delivery.clone(), recovered);
         let (stop, stop_rx) = watch::channel(false);
         let queue_manager = tokio::spawn(manager.run(stop_rx.clone()));
+        let mut background = JoinSet::new();
+        let throttling = match &config.throttle {
+            Some(tc) => Some(start_throttling(tc, &mut background, &stop_rx).await?),
+            None => None,
+        };
+        if let Some(path) = &config.control_socket {
+            let listener =
+                control::bind(path).map_err(|source| GatewayError::Control { path: path.clone(), source })?;
+            background.spawn(control::serve(listener, path.clone(), throttling.clone(), stop_rx.clone()));
+        }
         let shared = Arc::new(inbound::Shared {
             settings: RwLock::new(Arc::new(settings)),
             tls,
+            throttling,
             enqueue: enqueue::Enqueue { spool: spool.clone(), hostname: config.hostname.clone(), queue },
             connections: Arc::default(),
             shutdown: stop_rx,
@@ -84,7 +106,7 @@ impl Gateway {
             local_addrs.push(local);
             listeners.spawn(inbound::accept_loop(Arc::clone(&shared), listener, config.drain));
         }
-        Ok(Gateway { shared, stop, listeners, queue_manager, spool, local_addrs })
+        Ok(Gateway { shared, stop, listeners, queue_manager, background, spool, local_addrs })
     }
 
     /// The addresses actually bound (useful with port 0).
@@ -101,14 +123,87 @@ impl Gateway {
         tracing::info!("settings reloaded");
     }
 
+    /// Re-reads the operator allow list after the CLI changed it.
+    pub fn reload_allow_list(&self, path: &std::path::Path) -> Result<usize, allow_list::AllowListError> {
+        let entries = allow_list::read(path)?;
+        let count = entries.len();
+        if let Some(t) = &self.shared.throttling {
+            t.set_allow_list(entries.into_iter().map(|e| e.cidr).collect());
+        }
+        Ok(count)
+    }
+
     /// Stops accepting, lets sessions finish within the drain deadline, lets delivery
     /// attempts in flight finish, and closes the spool.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         while self.listeners.join_next().await.is_some() {}
         let _ = (&mut self.queue_manager).await;
+        while self.background.join_next().await.is_some() {}
         drop(self.shared);
         self.spool.close();
         tracing::info!("gateway stopped");
+    }
+}
+
+/// Loads the history, reads the allow list and starts the saver task.
+async fn start_throttling(
+    config: &ThrottleConfig,
+    background: &mut JoinSet<()>,
+    stop: &watch::Receiver<bool>,
+) -> Result<Arc<throttling::Throttling>, GatewayError> {
+    let store: Arc<dyn history::HistoryStore> =
+        Arc::new(history::FileHistoryStore::new(config.history_dir.clone()));
+    let loader = Arc::clone(&store);
+    let policy = config.policy.clone();
+    let engine = tokio::task::spawn_blocking(move || loader.load(policy)).await.map_err(|e| {
+        history::HistoryError::Corrupt { path: config.history_dir.clone(), reason: e.to_string() }
+    })??;
+    tracing::info!(keys = engine.tracked_keys(), "throttle history loaded");
+    let allow = allow_list::read(&config.allow_file)?.into_iter().map(|e| e.cidr).collect();
+    let throttling = Arc::new(throttling::Throttling::new(Arc::new(engine), allow));
+    background.spawn(save_history(
+        Arc::clone(throttling.engine()),
+        store,
+        config.save_interval,
+        config.full_save_every.max(1),
+        stop.clone(),
+    ));
+    Ok(throttling)
+}
+
+/// Saves changed history every `interval` (a full snapshot every `full_every` saves) on a
+/// blocking thread, and a full snapshot at shutdown. Sessions keep deciding meanwhile: the
+/// engine copies one shard at a time under its lock.
+async fn save_history(
+    engine: Arc<throttle::Engine>,
+    store: Arc<dyn history::HistoryStore>,
+    interval: std::time::Duration,
+    full_every: u32,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    let mut saves: u32 = 0;
+    loop {
+        let stopping = tokio::select! {
+            _ = ticker.tick() => false,
+            _ = stop.changed() => true,
+        };
+        saves = saves.wrapping_add(1);
+        let full = stopping || saves.is_multiple_of(full_every);
+        let (engine, store) = (Arc::clone(&engine), Arc::clone(&store));
+        let saved = tokio::task::spawn_blocking(move || {
+            if full { store.save_full(&engine) } else { store.save_delta(&engine) }
+        })
+        .await;
+        match saved {
+            Ok(Ok(())) => tracing::debug!(full, "throttle history saved"),
+            Ok(Err(e)) => tracing::error!(error = %e, "saving throttle history failed; will retry"),
+            Err(e) => tracing::error!(error = %e, "throttle history saver panicked"),
+        }
+        if stopping {
+            break;
+        }
     }
 }

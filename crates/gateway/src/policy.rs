@@ -7,6 +7,37 @@ use std::collections::HashSet;
 use smtp_wire::command::RcptTo;
 use smtp_wire::{Policy, Reply, ReversePath, SessionInfo, replies};
 
+use crate::throttling::Throttling;
+
+/// What a session checks recipients against: relay control first (a relay attempt is
+/// refused permanently whatever the sender's volume), then the throttle.
+#[derive(Debug)]
+pub struct SessionPolicy<'a> {
+    pub relay: &'a StaticPolicy,
+    pub throttling: Option<&'a Throttling>,
+}
+
+impl Policy for SessionPolicy<'_> {
+    fn check_recipient(
+        &self,
+        session: &SessionInfo,
+        sender: &ReversePath,
+        rcpt: &RcptTo,
+    ) -> Result<(), Reply> {
+        self.relay.check_recipient(session, sender, rcpt)?;
+        let Some(throttling) = self.throttling else { return Ok(()) };
+        throttling.check_recipient(session.client_ip).inspect_err(|reply| {
+            tracing::info!(
+                client_ip = %session.client_ip,
+                sender = %sender,
+                recipient = %rcpt.recipient,
+                reply = %reply,
+                "recipient deferred by throttling"
+            );
+        })
+    }
+}
+
 /// Accepted domains from the config, as an immutable snapshot.
 #[derive(Debug, Clone)]
 pub struct StaticPolicy {

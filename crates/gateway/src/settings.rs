@@ -57,6 +57,20 @@ pub struct DeliveryConfig {
     pub retry_max: Duration,
 }
 
+/// Adaptive IP throttling.
+#[derive(Clone, Debug)]
+pub struct ThrottleConfig {
+    pub policy: throttle::Policy,
+    /// Where the history is saved (snapshot and deltas).
+    pub history_dir: PathBuf,
+    /// The operator allow list file.
+    pub allow_file: PathBuf,
+    /// How often changed history is saved.
+    pub save_interval: Duration,
+    /// A full snapshot replaces the deltas every this many saves.
+    pub full_save_every: u32,
+}
+
 /// Everything the gateway needs to start.
 #[derive(Clone, Debug)]
 pub struct GatewayConfig {
@@ -69,4 +83,8 @@ pub struct GatewayConfig {
     pub delivery: DeliveryConfig,
     /// How long SIGTERM waits for sessions and deliveries to finish.
     pub drain: Duration,
+    /// `None`: no throttling.
+    pub throttle: Option<ThrottleConfig>,
+    /// The control socket for `sluice throttle show`; `None`: none.
+    pub control_socket: Option<PathBuf>,
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use gateway::policy::StaticPolicy;
 use gateway::tls::TlsSource;
-use gateway::{ConnectionLimits, DeliveryConfig, GatewayConfig, Settings, Timeouts};
+use gateway::{ConnectionLimits, DeliveryConfig, GatewayConfig, Settings, ThrottleConfig, Timeouts};
 use serde::Deserialize;
 use smtp_wire::SessionConfig;
 
@@ -20,7 +20,31 @@ pub struct RawConfig {
     pub smtp: RawSmtp,
     pub tls: RawTls,
     pub delivery: RawDelivery,
+    pub throttle: RawThrottle,
     pub log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawThrottle {
+    pub enabled: bool,
+    /// How often changed throttle history is saved.
+    pub save_interval_s: u64,
+    /// A full snapshot every this many saves (deltas in between).
+    pub full_save_every: u32,
+    /// The engine's policy; see the throttle crate for every field and its default.
+    pub policy: throttle::Policy,
+}
+
+impl Default for RawThrottle {
+    fn default() -> Self {
+        RawThrottle {
+            enabled: true,
+            save_interval_s: 60,
+            full_save_every: 60,
+            policy: throttle::Policy::default(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,7 +230,10 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
         "json" => LogFormat::Json,
         other => return Err(invalid("log.format", format!("{other:?} is not \"text\" or \"json\""))),
     };
+    let throttle = resolve_throttle(&raw.throttle, &data_dir)?;
     let gateway = GatewayConfig {
+        throttle,
+        control_socket: Some(data_dir.join("control.sock")),
         hostname,
         listen,
         spool_dir: data_dir.join("spool"),
@@ -216,6 +243,22 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
         drain: Duration::from_secs(raw.smtp.shutdown_drain_s),
     };
     Ok(Config { gateway, log_format, log_level: raw.log.level })
+}
+
+fn resolve_throttle(raw: &RawThrottle, data_dir: &Path) -> Result<Option<ThrottleConfig>, ConfigError> {
+    if !raw.enabled {
+        return Ok(None);
+    }
+    raw.policy.validate().map_err(|e| invalid(format!("throttle.policy.{}", e.field), e.to_string()))?;
+    Ok(Some(ThrottleConfig {
+        policy: raw.policy.clone(),
+        history_dir: data_dir.join("throttle"),
+        allow_file: gateway::allow_list::path_in(data_dir),
+        save_interval: Duration::from_secs(
+            positive("throttle.save_interval_s", raw.save_interval_s as usize)? as u64,
+        ),
+        full_save_every: positive("throttle.full_save_every", raw.full_save_every as usize)? as u32,
+    }))
 }
 
 fn resolve_tls(

@@ -3,6 +3,8 @@
 //! config file is reloaded too).
 
 mod config;
+mod simulate;
+mod throttle_cli;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,6 +36,46 @@ enum Command {
         /// The TOML config file.
         file: PathBuf,
     },
+    /// Inspect the throttle and manage the operator allow list.
+    Throttle {
+        /// The TOML config file (for the data directory).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: ThrottleCommand,
+    },
+    /// Replay a traffic trace through the real throttle engine with the trace's clock.
+    Simulate {
+        /// CSV with a header: time_s,client_ip,recipients[,label].
+        #[arg(long, conflicts_with = "scenario", required_unless_present = "scenario")]
+        trace: Option<PathBuf>,
+        /// A built-in PRODUCT.md scenario instead of a file: S1 .. S10.
+        #[arg(long)]
+        scenario: Option<String>,
+        /// A TOML file with throttle policy fields (as under [throttle.policy]).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ThrottleCommand {
+    /// What the next message from IP would get, and why.
+    Show { ip: String },
+    /// Never throttle a network (operator allow list).
+    Allow {
+        cidr: String,
+        /// Why, for the next admin.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Take a network off the allow list.
+    Remove { cidr: String },
+    /// Print the allow list.
+    List,
 }
 
 fn main() -> ExitCode {
@@ -41,6 +83,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config } => serve(config.as_deref()),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Throttle { config, command } => throttle_command(config.as_deref(), command),
+        Command::Simulate { trace, scenario, policy, json } => match (&trace, &scenario) {
+            (Some(path), _) => simulate::run(simulate::Source::Trace(path), policy.as_deref(), json),
+            (None, Some(name)) => simulate::run(simulate::Source::Scenario(name), policy.as_deref(), json),
+            (None, None) => Err(anyhow::anyhow!("simulate needs --trace FILE or --scenario NAME")),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -48,6 +96,16 @@ fn main() -> ExitCode {
             eprintln!("sluice: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn throttle_command(config_path: Option<&Path>, command: ThrottleCommand) -> anyhow::Result<()> {
+    let config = config::load(config_path)?;
+    match command {
+        ThrottleCommand::Show { ip } => throttle_cli::show(&config, &ip),
+        ThrottleCommand::Allow { cidr, note } => throttle_cli::allow(&config, &cidr, note.as_deref()),
+        ThrottleCommand::Remove { cidr } => throttle_cli::remove(&config, &cidr),
+        ThrottleCommand::List => throttle_cli::list(&config),
     }
 }
 
@@ -92,6 +150,8 @@ async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()>
     let mut hangup = signal(SignalKind::hangup())?;
     let mut watch = tokio::time::interval(Duration::from_secs(2));
     let mut seen = config_path.as_deref().and_then(modified);
+    let allow_file = config.gateway.throttle.as_ref().map(|t| t.allow_file.clone());
+    let mut allow_seen = allow_file.as_deref().and_then(modified);
     tracing::info!(hostname = %config.gateway.hostname, "sluice is running");
     loop {
         tokio::select! {
@@ -103,6 +163,14 @@ async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()>
                 if now != seen {
                     seen = now;
                     reload(&gateway, &config, config_path.as_deref());
+                }
+                let allow_now = allow_file.as_deref().and_then(modified);
+                if let (Some(path), true) = (&allow_file, allow_now != allow_seen) {
+                    allow_seen = allow_now;
+                    match gateway.reload_allow_list(path) {
+                        Ok(n) => tracing::info!(entries = n, "throttle allow list reloaded"),
+                        Err(e) => tracing::error!(error = %e, "throttle allow list not reloaded"),
+                    }
                 }
             }
         }

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use super::Shared;
 use super::stream::Stream;
+use crate::policy::SessionPolicy;
 use crate::settings::Settings;
 
 const READ_CHUNK_BYTES: usize = 16 * 1024;
@@ -62,9 +63,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAd
 async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection) -> End {
     let mut session = Session::new(Arc::clone(&settings.session), conn.peer.ip());
     session.greeting().write_to(&mut conn.output);
-    let policy = Arc::clone(&settings.policy);
+    let policy = SessionPolicy { relay: &settings.policy, throttling: shared.throttling.as_deref() };
     loop {
-        let step = session.step(&conn.input, policy.as_ref());
+        let step = session.step(&conn.input, &policy);
         conn.input.drain(..step.consumed);
         match step.action {
             Action::Reply(reply) => reply.write_to(&mut conn.output),

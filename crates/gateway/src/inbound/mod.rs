@@ -25,6 +25,7 @@ pub(crate) struct Shared {
     pub(crate) settings: RwLock<Arc<Settings>>,
     pub(crate) tls: Option<TlsAcceptor>,
     pub(crate) enqueue: Enqueue,
+    pub(crate) throttling: Option<Arc<crate::throttling::Throttling>>,
     pub(crate) connections: Arc<ConnectionTable>,
     pub(crate) shutdown: watch::Receiver<bool>,
 }

@@ -1,0 +1,89 @@
+//! `sluice throttle show|allow|remove|list`.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use gateway::allow_list::{self, AllowEntry};
+use gateway::history::{FileHistoryStore, HistoryStore};
+use gateway::throttling::{now_s, render_explanation};
+use throttle::Cidr;
+
+use crate::config::Config;
+
+/// Asks the running server; without one, explains from the saved history.
+pub fn show(config: &Config, ip: &str) -> anyhow::Result<()> {
+    let ip: IpAddr = ip.parse().with_context(|| format!("IP: {ip:?} is not an IPv4 or IPv6 address"))?;
+    let Some(throttle) = &config.gateway.throttle else {
+        bail!("throttling is disabled in this config (throttle.enabled = false)");
+    };
+    if let Some(socket) = &config.gateway.control_socket {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        if let Some(answer) =
+            runtime.block_on(gateway::control::request(socket, &format!("throttle-show {ip}")))
+        {
+            print!("{answer}");
+            return Ok(());
+        }
+    }
+    let store = FileHistoryStore::new(throttle.history_dir.clone());
+    let engine = store.load(throttle.policy.clone())?;
+    let allow_listed = allow_list::read(&throttle.allow_file)?.iter().any(|e| e.cidr.contains(ip));
+    println!("(the server is not running: from the saved history)");
+    print!("{}", render_explanation(&engine.peek(ip, now_s()), allow_listed));
+    Ok(())
+}
+
+fn allow_file(config: &Config) -> anyhow::Result<&Path> {
+    match &config.gateway.throttle {
+        Some(t) => Ok(&t.allow_file),
+        None => bail!("throttling is disabled in this config (throttle.enabled = false)"),
+    }
+}
+
+fn parse_cidr(text: &str) -> anyhow::Result<Cidr> {
+    text.parse::<Cidr>()
+        .map_err(|e| anyhow::anyhow!("CIDR: {text:?} is not a network ({e}); e.g. 203.0.113.0/24"))
+}
+
+pub fn allow(config: &Config, cidr: &str, note: Option<&str>) -> anyhow::Result<()> {
+    let path = allow_file(config)?;
+    let cidr = parse_cidr(cidr)?;
+    let mut entries = allow_list::read(path)?;
+    if entries.iter().any(|e| e.cidr == cidr) {
+        bail!("CIDR: {cidr} is already on the allow list");
+    }
+    let note = note.unwrap_or("").replace(['\n', '#'], " ");
+    entries.push(AllowEntry { cidr, note });
+    allow_list::write(path, &entries)?;
+    println!(
+        "{cidr} added to the throttle allow list ({}); a running server picks it up within seconds",
+        path.display()
+    );
+    Ok(())
+}
+
+pub fn remove(config: &Config, cidr: &str) -> anyhow::Result<()> {
+    let path = allow_file(config)?;
+    let cidr = parse_cidr(cidr)?;
+    let mut entries = allow_list::read(path)?;
+    let before = entries.len();
+    entries.retain(|e| e.cidr != cidr);
+    if entries.len() == before {
+        bail!("CIDR: {cidr} is not on the allow list");
+    }
+    allow_list::write(path, &entries)?;
+    println!("{cidr} removed from the throttle allow list");
+    Ok(())
+}
+
+pub fn list(config: &Config) -> anyhow::Result<()> {
+    let entries = allow_list::read(allow_file(config)?)?;
+    if entries.is_empty() {
+        println!("the throttle allow list is empty");
+    }
+    for e in entries {
+        if e.note.is_empty() { println!("{}", e.cidr) } else { println!("{}  # {}", e.cidr, e.note) }
+    }
+    Ok(())
+}
