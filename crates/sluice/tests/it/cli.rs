@@ -84,3 +84,51 @@ fn sigterm_after_a_message_exits_zero_and_keeps_the_message() {
     assert!(mail[0].contains(&subject));
     assert_eq!(server.settled_mail_count("term"), 1, "delivered twice");
 }
+
+/// SIGTERM in the middle of a DATA phase: the session may finish (250, and the
+/// message is then delivered) or be told to come back (4xx); a 250 is never
+/// lost, and the process still exits 0.
+#[test]
+fn sigterm_mid_data_drains_the_session() {
+    let mut server = Server::start();
+    let mut client = server.connect();
+    client.greet();
+    let subject = token("drain");
+    let rcpt = format!("drain@{DOMAIN}");
+    client.expect("MAIL FROM:<sender@it.test>", 250);
+    client.expect(&format!("RCPT TO:<{rcpt}>"), 250);
+    client.expect("DATA", 354);
+    client.send_raw(format!("Subject: {subject}\r\n\r\nfirst half\r\n").as_bytes());
+    let pid = server.pid();
+    let status = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().expect("run kill");
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    // Finishing the message may fail if the server chose to close; both are
+    // allowed, a lost 250 is not.
+    let finished = client.try_send_raw(b"second half\r\n.\r\n");
+    let reply = finished.ok().and_then(|()| client.try_reply().ok().flatten());
+    let accepted = match &reply {
+        Some(r) if r.code == 250 => true,
+        Some(r) => {
+            assert!((400..500).contains(&r.code), "end of DATA during drain: `{r}` (want 250 or 4xx)");
+            false
+        }
+        None => false,
+    };
+    eprintln!("drain: end-of-DATA reply during drain: {reply:?}");
+    let _ = client.try_send_raw(b"QUIT\r\n");
+    drop(client);
+    let status =
+        server.wait_exit(Duration::from_secs(20)).expect("sluice did not exit within 20 s of SIGTERM");
+    assert!(status.success(), "exit status after SIGTERM with a session open: {status}");
+    server.spawn();
+    let expected = usize::from(accepted);
+    if accepted {
+        server.wait_for_mail("drain", 1);
+    }
+    assert_eq!(
+        server.settled_mail_count("drain"),
+        expected,
+        "end-of-DATA reply was {reply:?}; delivered copies must match"
+    );
+}

@@ -153,12 +153,21 @@ impl Server {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
     /// SIGTERM, then waits (bounded) for the exit status.
     pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let mut child = self.child.take().expect("server running");
         let status =
-            Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("run kill");
+            Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status().expect("run kill");
         assert!(status.success(), "kill -TERM failed");
+        self.wait_exit(timeout)
+    }
+
+    /// Waits (bounded) for the server to exit by itself; kills it after.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.take().expect("server running");
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = child.try_wait().expect("try_wait") {
