@@ -25,8 +25,10 @@
 //!   erase a sender's standing.
 //! * **weeks**: two *recurring peaks*, each an hour of day, the weekdays it occurred on and a
 //!   level (log-encoded, decaying with a four-week half-life). An hour becomes a peak when it
-//!   accepted at least 50 and 1.5 x `E`. A peak applies within an hour of its hour of day on
-//!   the weekdays it occurred on, or on every day once it has been seen on three weekdays.
+//!   accepted at least 50 and 1.5 x `E`. A peak applies at its hour of day (and the hour
+//!   before, so that the bucket is full when it starts) on the weekdays it occurred on, or on
+//!   every day once it has been seen on three weekdays. Never the hour after, so a burst
+//!   cannot feed on itself.
 //!
 //! Plus when the key was first seen and when it was last deferred by its own allowance.
 //!

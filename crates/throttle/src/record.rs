@@ -83,13 +83,16 @@ impl Season {
         code.round() as u16
     }
 
-    /// Whether this peak applies at hour `h`: within an hour of its hour of day, on a weekday
-    /// it occurred on, or on any day once it is a daily pattern.
+    /// Whether this peak applies at hour `h`: at its hour of day (and the hour before, so the
+    /// bucket is full when the peak starts), on a weekday it occurred on, or on any day once
+    /// it is a daily pattern. Never the hour after: a peak recorded now must not lift the
+    /// allowance of the next hour, or a burst would feed on itself.
     fn applies_at(self, h: u32) -> bool {
-        if self.code == 0 || hod_distance(self.hod, hod(h)) > 1 {
+        let peak_h = if hod(h) == self.hod { h } else { h.saturating_add(1) };
+        if self.code == 0 || hod(peak_h) != self.hod {
             return false;
         }
-        self.days & (1 << dow(h)) != 0 || self.days.count_ones() >= DAILY_PATTERN_DAYS
+        self.days & (1 << dow(peak_h)) != 0 || self.days.count_ones() >= DAILY_PATTERN_DAYS
     }
 }
 
@@ -100,11 +103,6 @@ fn hod(h: u32) -> u8 {
 
 fn dow(h: u32) -> u8 {
     ((h / 24) % 7) as u8
-}
-
-fn hod_distance(a: u8, b: u8) -> u8 {
-    let d = a.abs_diff(b);
-    d.min(24 - d.min(24))
 }
 
 /// Which term set an allowance: decides the AS token and what an admin is told.
@@ -269,7 +267,7 @@ impl Record {
     fn note_recurring(&mut self, h: u32, volume: f32) {
         let bit = 1u8 << dow(h);
         let code = Season::encode(volume);
-        if let Some(s) = self.seasons.iter_mut().find(|s| s.code > 0 && hod_distance(s.hod, hod(h)) <= 1) {
+        if let Some(s) = self.seasons.iter_mut().find(|s| s.code > 0 && s.hod == hod(h)) {
             s.days |= bit;
             s.code = s.code.max(code);
             return;
@@ -400,6 +398,8 @@ mod tests {
         let next_week = 24 * 7;
         assert!(r.recurring_level(next_week) > 300.0);
         assert_eq!(r.recurring_level(next_week + 24), 0.0, "not on the next day");
+        assert_eq!(r.recurring_level(next_week + 1), 0.0, "not the hour after");
+        assert!(r.recurring_level(next_week - 1) > 300.0, "the hour before, to fill the bucket");
         assert_eq!(r.allowance(next_week, &p).source, Source::Recurring);
     }
 

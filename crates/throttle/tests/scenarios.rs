@@ -121,7 +121,8 @@ fn new_2000_per_hour_sender_earns_its_allowance_within_three_days() {
     b.stream(who, 3.0 * DAY, 14.0 * DAY, |_| 2000.0, "earned");
     let r = replay(b);
     assert_eq!(r.label("earned").deferred, 0, "{r:?}");
-    assert!(r.label("earning").deferred_fraction() < 0.5, "{r:?}");
+    // While earning it gets a real share through, not a trickle.
+    assert!(r.label("earning").deferred_fraction() < 0.6, "{r:?}");
 }
 
 #[test]
