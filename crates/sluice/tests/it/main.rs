@@ -11,6 +11,7 @@ mod harness;
 mod cli;
 mod crash;
 mod limits;
+mod postfix;
 mod python;
 mod smtp_source;
 mod smuggling;

@@ -1,0 +1,207 @@
+//! Postfix as the sending MTA (its smtp(8) client: ESMTP, PIPELINING,
+//! opportunistic STARTTLS) relaying through Sluice, via a private Postfix
+//! instance. Needs root (Postfix's master runs as root) and the `postfix`
+//! package (scripts/install-test-deps.sh).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::harness::{DOMAIN, Server, free_port, require_tool, run_tool, token};
+
+/// Postfix accepts a private config directory only when the default main.cf
+/// lists it by name, so the path is fixed.
+const POSTFIX_DIR: &str = "/var/tmp/sluice-it-postfix";
+
+#[derive(Debug)]
+struct Postfix {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Postfix {
+    fn start(relay_port: u16) -> Postfix {
+        require_tool("postfix");
+        let uid = Command::new("id").arg("-u").output().expect("run id");
+        assert_eq!(
+            String::from_utf8_lossy(&uid.stdout).trim(),
+            "0",
+            "the Postfix interop test must run as root (it starts a private Postfix instance)"
+        );
+        let dir = PathBuf::from(POSTFIX_DIR);
+        stop_instance(&dir); // left over by a run that was killed
+        let _ = fs::remove_dir_all(&dir);
+        for sub in ["etc", "queue", "data", "log"] {
+            fs::create_dir_all(dir.join(sub)).expect("create postfix dirs");
+        }
+        let chown = Command::new("chown").arg("postfix:postfix").arg(dir.join("data")).status();
+        assert!(chown.is_ok_and(|s| s.success()), "chown postfix data dir");
+        register_config_dir();
+        let port = free_port();
+        let d = dir.display();
+        let main_cf = format!(
+            "compatibility_level = 3.6\n\
+             myhostname = postfix-it.it.test\nmydomain = it.test\nmyorigin = it.test\n\
+             mydestination =\ninet_interfaces = 127.0.0.1\ninet_protocols = ipv4\n\
+             mynetworks = 127.0.0.0/8\nqueue_directory = {d}/queue\ndata_directory = {d}/data\n\
+             maillog_file = {d}/log/postfix.log\nmaillog_file_prefixes = {d}\n\
+             alias_maps =\nalias_database =\nlocal_transport = error:no local delivery\n\
+             relayhost = [127.0.0.1]:{relay_port}\n\
+             smtp_tls_security_level = may\nsmtp_tls_loglevel = 1\n\
+             smtpd_peername_lookup = no\nbounce_queue_lifetime = 0\n\
+             smtp_connect_timeout = 10s\nqueue_run_delay = 1s\nminimal_backoff_time = 1s\n"
+        );
+        fs::write(dir.join("etc/main.cf"), main_cf).expect("write main.cf");
+        let master_cf = format!(
+            "127.0.0.1:{port} inet n - n - - smtpd\n\
+             pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\n\
+             qmgr unix n - n 300 1 qmgr\ntlsmgr unix - - n 1000? 1 tlsmgr\n\
+             rewrite unix - - n - - trivial-rewrite\nbounce unix - - n - 0 bounce\n\
+             defer unix - - n - 0 bounce\ntrace unix - - n - 0 bounce\n\
+             verify unix - - n - 1 verify\nflush unix n - n 1000? 0 flush\n\
+             proxymap unix - - n - - proxymap\nsmtp unix - - n - - smtp\n\
+             relay unix - - n - - smtp\nshowq unix n - n - - showq\n\
+             error unix - - n - - error\nretry unix - - n - - error\n\
+             discard unix - - n - - discard\nanvil unix - - n - 1 anvil\n\
+             scache unix - - n - 1 scache\npostlog unix-dgram n - n - 1 postlogd\n"
+        );
+        fs::write(dir.join("etc/master.cf"), master_cf).expect("write master.cf");
+        let postfix = Postfix { dir, port };
+        let out =
+            Command::new("postfix").arg("-c").arg(postfix.etc()).arg("start").output().expect("run postfix");
+        assert!(
+            out.status.success(),
+            "postfix start failed: {}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            postfix.log()
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "postfix not listening:\n{}", postfix.log());
+            thread::sleep(Duration::from_millis(100));
+        }
+        postfix
+    }
+
+    fn etc(&self) -> PathBuf {
+        self.dir.join("etc")
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("log/postfix.log")).unwrap_or_default()
+    }
+}
+
+fn stop_instance(dir: &Path) {
+    let pid_file = dir.join("queue/pid/master.pid");
+    if !pid_file.exists() {
+        return;
+    }
+    let _ = Command::new("postfix").arg("-c").arg(dir.join("etc")).arg("stop").output();
+    let pid = fs::read_to_string(&pid_file).unwrap_or_default();
+    let pid = pid.trim();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pid.is_empty() && Path::new(&format!("/proc/{pid}")).exists() {
+        if Instant::now() > deadline {
+            let _ = Command::new("kill").arg("-KILL").arg(pid).status();
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!("postfix log of the failed test:\n{}", self.log());
+        }
+        stop_instance(&self.dir);
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Lists POSTFIX_DIR in the default main.cf's alternate_config_directories
+/// (creating a minimal main.cf on a "No configuration" install).
+fn register_config_dir() {
+    let main_cf = PathBuf::from("/etc/postfix/main.cf");
+    if !main_cf.exists() {
+        fs::write(
+            &main_cf,
+            format!("compatibility_level = 3.6\nalternate_config_directories = {POSTFIX_DIR}\n"),
+        )
+        .expect("write /etc/postfix/main.cf");
+        return;
+    }
+    let current = Command::new("postconf").args(["-h", "alternate_config_directories"]).output();
+    let current = current.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default();
+    if current.split([',', ' ']).any(|d| d == POSTFIX_DIR) {
+        return;
+    }
+    let value = if current.is_empty() { POSTFIX_DIR.to_owned() } else { format!("{current}, {POSTFIX_DIR}") };
+    let status = Command::new("postconf")
+        .arg("-e")
+        .arg(format!("alternate_config_directories = {value}"))
+        .status()
+        .expect("run postconf");
+    assert!(status.success(), "postconf -e alternate_config_directories failed");
+}
+
+#[test]
+fn postfix_relays_through_sluice_with_starttls() {
+    let swaks = require_tool("swaks");
+    let server = Server::start();
+    let postfix = Postfix::start(server.port);
+    let port = postfix.port.to_string();
+    let subjects: Vec<String> = (0..3).map(|_| token("postfix")).collect();
+    for subject in &subjects {
+        let header = format!("Subject: {subject}");
+        let to = format!("pf@{DOMAIN}");
+        let run = run_tool(
+            &swaks,
+            &[
+                "--server",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--from",
+                "sender@it.test",
+                "--to",
+                &to,
+                "--header",
+                &header,
+            ],
+        );
+        assert_eq!(run.code, Some(0), "injecting into postfix:\n{run}");
+    }
+    let relay = run_tool(
+        &swaks,
+        &["--server", "127.0.0.1", "--port", &port, "--from", "sender@it.test", "--to", "x@other.test"],
+    );
+    assert_eq!(relay.code, Some(0), "injecting the relay attempt into postfix:\n{relay}");
+
+    let mail = server.wait_for_mail("pf", 3);
+    for subject in &subjects {
+        assert_eq!(mail.iter().filter(|m| m.contains(subject.as_str())).count(), 1, "{subject} once");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = postfix.log();
+        let sent = log.lines().filter(|l| l.contains("status=sent") && l.contains("queued as")).count();
+        let bounced = log.lines().any(|l| l.contains("status=bounced") && l.contains("550 5.7.1"));
+        if sent >= 3 && bounced {
+            assert!(
+                log.contains("TLS connection established to 127.0.0.1"),
+                "postfix did not use STARTTLS:\n{log}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "postfix log lacks 3 status=sent and a 550 5.7.1 bounce after 30 s:\n{log}"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+}
