@@ -60,20 +60,30 @@ fn maildir_path_lowercases_the_domain_and_keeps_the_local_part() {
     let deadline = Instant::now() + DELIVERY_TIMEOUT;
     loop {
         if !maildir_files(&server.maildir_new("Mixed.Case")).is_empty() {
-            break;
+            return;
         }
-        if Instant::now() > deadline {
-            let found: Vec<String> = std::fs::read_dir(&domain_dir)
-                .map(|d| {
-                    d.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect()
-                })
-                .unwrap_or_default();
+        // Delivered somewhere else (another spelling of the mailbox)? Say so now.
+        let mailboxes: Vec<String> = std::fs::read_dir(&domain_dir)
+            .map(|d| d.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        let elsewhere = mailboxes.iter().find(|m| {
+            maildir_files(&server.maildir_new(m))
+                .iter()
+                .any(|f| crate::harness::read_lossy(f).contains(&subject))
+        });
+        if let Some(mailbox) = elsewhere {
             panic!(
-                "no message in {}/Mixed.Case/new (local part as given); mailboxes under {}: {found:?}",
+                "message for {rcpt} delivered to {}/{mailbox}/new; the contract says {}/Mixed.Case/new \
+                 (domain lowercased, local part as given)",
                 domain_dir.display(),
                 domain_dir.display()
             );
         }
+        assert!(
+            Instant::now() < deadline,
+            "no message for {rcpt} in any mailbox under {} after {DELIVERY_TIMEOUT:?}: {mailboxes:?}",
+            domain_dir.display()
+        );
         thread::sleep(Duration::from_millis(50));
     }
 }
