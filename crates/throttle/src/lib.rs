@@ -23,12 +23,13 @@
 //!   (`rise_hours`), so one busy hour moves it by 1/24 of the gap and a busy day by 63%;
 //!   downward it only decays, with a two-week half-life, so weekends and holidays do not
 //!   erase a sender's standing.
-//! * **weeks**: two *recurring peaks*, each an hour of day, the weekdays it occurred on and a
-//!   level (log-encoded, decaying with a four-week half-life). An hour becomes a peak when it
-//!   accepted at least 50 and 1.5 x `E`. A peak applies at its hour of day (and the hour
-//!   before, so that the bucket is full when it starts) on the weekdays it occurred on, or on
-//!   every day once it has been seen on three weekdays. Never the hour after, so a burst
-//!   cannot feed on itself.
+//! * **weeks**: two *recurring peaks*, each a run of up to 8 hours of the day, the weekdays
+//!   it occurred on and a level (log-encoded, decaying with a four-week half-life). An hour
+//!   becomes part of a peak when it accepted at least 50 and 1.5 x `E`. A peak applies in its
+//!   hours (and the hour before, so that the bucket is full when it starts) on the weekdays
+//!   it occurred on, or on every day once it has been seen on three weekdays. A run grows by
+//!   an hour only after that hour has closed, so a peak never lifts the hour after it: a
+//!   burst cannot feed on itself.
 //!
 //! Plus when the key was first seen and when it was last deferred by its own allowance.
 //!

@@ -120,7 +120,7 @@ fn decode(b: &[u8]) -> Result<Record, &'static str> {
     if !(sane(r.tokens) && sane(r.observed) && sane(r.peak)) {
         return Err("negative or non-finite rate");
     }
-    if r.plen > 128 || r.seasons.iter().any(|s| s.hod > 23 || s.days > 0x7f) {
+    if r.plen > 128 || r.seasons.iter().any(|s| s.hod & 31 > 23) {
         return Err("field out of range");
     }
     Ok(r)

@@ -17,8 +17,12 @@ pub(crate) const DIRTY: u8 = 4;
 const RECURRING_RATIO: f32 = 1.5;
 /// Peaks at the same hour of day on this many weekdays make a daily pattern.
 const DAILY_PATTERN_DAYS: u32 = 3;
-/// Log scale of season levels: level = 2^(code / LOG_SCALE) - 1, 0.03% resolution up to 2^32.
-const LOG_SCALE: f32 = 2048.0;
+/// Log scale of season levels: level = 2^(code / LOG_SCALE) - 1, 0.3% resolution up to 2^32
+/// in 13 bits.
+const LOG_SCALE: f32 = 256.0;
+const LEVEL_MASK: u16 = 0x1fff;
+/// `Season::days` bit: the newest weekday bit was set on the day in `Season::code`'s top bits.
+const PENDING: u8 = 0x80;
 
 /// Policy values in the form the hot path uses, computed once.
 #[derive(Debug, Clone)]
@@ -64,35 +68,101 @@ impl Params {
     }
 }
 
-/// A learned recurring busy hour: hour of day, the weekdays it occurred on, its level.
+/// Longest run of consecutive busy hours one recurring peak covers.
+const SPAN_MAX: u8 = 8;
+
+/// A learned recurring busy period: a run of 1 to 8 hours of the day, the weekdays it
+/// occurred on, its level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Season {
+    /// Bits 0..5: first hour of day (0..24); bits 5..8: run length - 1.
     pub hod: u8,
+    /// Bits 0..7: weekdays it occurred on; bit 7: PENDING.
     pub days: u8,
+    /// Bits 0..13: log-encoded level; bits 13..16: day number mod 8 of the newest weekday.
     pub code: u16,
 }
 
 impl Season {
+    fn level_code(self) -> u16 {
+        self.code & LEVEL_MASK
+    }
+
+    fn set_level_code(&mut self, c: u16) {
+        self.code = (self.code & !LEVEL_MASK) | c.min(LEVEL_MASK);
+    }
+
     fn level(self) -> f32 {
-        (f32::from(self.code) / LOG_SCALE).exp2() - 1.0
+        (f32::from(self.level_code()) / LOG_SCALE).exp2() - 1.0
     }
 
     fn encode(level: f32) -> u16 {
         let code = (level.max(0.0) + 1.0).log2() * LOG_SCALE;
         // Saturating float-to-int conversion is the intent (levels above 2^32/h clamp).
-        code.round() as u16
+        (code.round() as u16).min(LEVEL_MASK)
     }
 
-    /// Whether this peak applies at hour `h`: at its hour of day (and the hour before, so the
-    /// bucket is full when the peak starts), on a weekday it occurred on, or on any day once
-    /// it is a daily pattern. Never the hour after: a peak recorded now must not lift the
-    /// allowance of the next hour, or a burst would feed on itself.
+    /// Notes an occurrence on day number `day`. A weekday seen for the first time is marked
+    /// pending with the day, so that it only counts from the next day on.
+    fn record_day(&mut self, day: u32) {
+        let bit = 1u8 << (day % 7);
+        let mark = (day % 8) as u16;
+        if self.days & bit == 0 {
+            self.days |= bit | PENDING;
+            self.code = self.level_code() | (mark << 13);
+        } else if self.code >> 13 != mark {
+            self.days &= !PENDING;
+        }
+    }
+
+    /// Weekdays that count at hour `h`: today's occurrence does not count today, or one busy
+    /// hour would lift the rest of its run the same day.
+    fn counted_days(self, h: u32) -> u8 {
+        let day = h / 24;
+        let mut days = self.days & !PENDING;
+        if self.days & PENDING != 0 && u32::from(self.code >> 13) == day % 8 {
+            days &= !(1u8 << (day % 7));
+        }
+        days
+    }
+
+    fn start(self) -> u8 {
+        self.hod & 31
+    }
+
+    fn span(self) -> u8 {
+        (self.hod >> 5) + 1
+    }
+
+    /// Hours of day from the start of the run to `x` (0 = the first hour).
+    fn offset(self, x: u8) -> u8 {
+        (x + 24 - self.start().min(23)) % 24
+    }
+
+    /// Whether this peak applies at hour `h`: in its run of hours (and the hour before, so
+    /// the bucket is full when the peak starts), on a weekday it occurred on, or on any day
+    /// once it is a daily pattern. A run only grows by an hour after that hour has closed, so
+    /// a peak never lifts the hour after it: a burst cannot feed on itself.
     fn applies_at(self, h: u32) -> bool {
-        let peak_h = if hod(h) == self.hod { h } else { h.saturating_add(1) };
-        if self.code == 0 || hod(peak_h) != self.hod {
+        let peak_h = if self.offset(hod(h)) < self.span() { h } else { h.saturating_add(1) };
+        if self.level_code() == 0 || self.offset(hod(peak_h)) >= self.span() {
             return false;
         }
-        self.days & (1 << dow(peak_h)) != 0 || self.days.count_ones() >= DAILY_PATTERN_DAYS
+        let days = self.counted_days(peak_h);
+        days & (1 << dow(peak_h)) != 0 || days.count_ones() >= DAILY_PATTERN_DAYS
+    }
+
+    /// Takes in busy hour `x` if it is in the run or extends it by one.
+    fn absorb(&mut self, x: u8) -> bool {
+        let off = self.offset(x);
+        if off < self.span() {
+            return true;
+        }
+        if off == self.span() && self.span() < SPAN_MAX {
+            self.hod = self.start() | (self.span() << 5);
+            return true;
+        }
+        false
     }
 }
 
@@ -260,23 +330,26 @@ impl Record {
             - (f64::from(from_h) * p.season_code_per_h).floor();
         let steps = steps.clamp(0.0, f64::from(u16::MAX)) as u16;
         for s in &mut self.seasons {
-            s.code = s.code.saturating_sub(steps);
+            s.set_level_code(s.level_code().saturating_sub(steps));
         }
     }
 
     fn note_recurring(&mut self, h: u32, volume: f32) {
-        let bit = 1u8 << dow(h);
         let code = Season::encode(volume);
-        if let Some(s) = self.seasons.iter_mut().find(|s| s.code > 0 && s.hod == hod(h)) {
-            s.days |= bit;
-            s.code = s.code.max(code);
-            return;
+        for s in &mut self.seasons {
+            if s.level_code() > 0 && s.absorb(hod(h)) {
+                s.record_day(h / 24);
+                s.set_level_code(s.level_code().max(code));
+                return;
+            }
         }
         // Replace the weakest peak, but only by a stronger one: a one-off spike must not
         // erase an established pattern.
-        let weakest = if self.seasons[0].code <= self.seasons[1].code { 0 } else { 1 };
-        if self.seasons[weakest].code < code {
-            self.seasons[weakest] = Season { hod: hod(h), days: bit, code };
+        let weakest = if self.seasons[0].level_code() <= self.seasons[1].level_code() { 0 } else { 1 };
+        if self.seasons[weakest].level_code() < code {
+            let mut s = Season { hod: hod(h), days: 0, code };
+            s.record_day(h / 24);
+            self.seasons[weakest] = s;
         }
     }
 
@@ -412,10 +485,41 @@ mod tests {
     }
 
     #[test]
+    fn recurring_peak_spans_consecutive_hours() {
+        let p = params();
+        let mut r = ip_record(9 * 3600);
+        for h in 9..12 {
+            r.hour_accepted = 400;
+            r.advance((h + 1) * 3600, &p);
+        }
+        let next_week = 24 * 7;
+        for h in 8..12 {
+            assert!(r.recurring_level(next_week + h) > 300.0, "hour {h}");
+        }
+        assert_eq!(r.recurring_level(next_week + 12), 0.0);
+        assert_eq!(r.seasons.iter().filter(|s| s.level_code() > 0).count(), 1, "one run, one slot");
+    }
+
+    #[test]
+    fn a_busy_hour_does_not_lift_the_rest_of_its_day() {
+        let p = params();
+        let mut r = ip_record(0);
+        for h in 0..48u64 {
+            for m in 0..60u64 {
+                r.advance(h * 3600 + m * 60, &p);
+                let n = r.available();
+                r.charge(1000, n);
+            }
+            let a = r.allowance(h as u32, &p);
+            assert_ne!(a.source, Source::Recurring, "hour {h}: {r:?}");
+        }
+    }
+
+    #[test]
     fn season_code_round_trips() {
         for level in [0.0f32, 1.0, 50.0, 400.0, 5000.0, 1.0e6] {
             let back = Season { hod: 0, days: 1, code: Season::encode(level) }.level();
-            assert!((back - level).abs() <= level * 0.001 + 0.01, "{level} -> {back}");
+            assert!((back - level).abs() <= level * 0.003 + 0.01, "{level} -> {back}");
         }
     }
 
