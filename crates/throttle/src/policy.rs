@@ -11,9 +11,9 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Policy {
-    /// Prefix length that groups IPv4 senders into one network aggregate. Default 24.
+    /// Prefix length that groups IPv4 senders into one network aggregate. Default 24, at most 31.
     pub ipv4_prefix_len: u8,
-    /// Prefix length that groups IPv6 senders into one network aggregate. Default 64.
+    /// Prefix length that groups IPv6 senders into one network aggregate. Default 64, at most 127.
     pub ipv6_prefix_len: u8,
     /// Hours after first sight during which an IP is "new" (AS501, not exempt from its
     /// prefix aggregate). Default 72.
@@ -113,8 +113,9 @@ fn positive(v: f32) -> bool {
 impl Policy {
     /// Checks every field; the engine refuses (via `Engine::try_new`) what this refuses.
     pub fn validate(&self) -> Result<(), PolicyError> {
-        check(self.ipv4_prefix_len <= 32, "ipv4_prefix_len", "must be at most 32")?;
-        check(self.ipv6_prefix_len <= 128, "ipv6_prefix_len", "must be at most 128")?;
+        // The IP itself is always a key; a /32 or /128 "prefix" would be the same key.
+        check(self.ipv4_prefix_len <= 31, "ipv4_prefix_len", "must be at most 31")?;
+        check(self.ipv6_prefix_len <= 127, "ipv6_prefix_len", "must be at most 127")?;
         let rates = [
             (self.ip_floor_per_hour, "ip_floor_per_hour"),
             (self.prefix_floor_per_hour, "prefix_floor_per_hour"),

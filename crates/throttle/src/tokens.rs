@@ -74,9 +74,9 @@ pub const AS_TABLE: [AsRule; 4] = [
         name: "AS504",
         enhanced: "4.7.504",
         reason: "volume above learned recurring peak",
-        rule: "At a recurring busy hour of this IP (same hour of the week, or of every day when \
-               seen on 3 weekdays) its recipients exceed recurring_growth_factor x the level \
-               that recurring peak has reached.",
+        rule: "In a recurring busy period of this IP (the same hours on a weekday it was busy \
+               on before, or on any day once busy on 3 weekdays) its recipients exceed \
+               recurring_growth_factor x the level that recurring peak has reached.",
         help: "This IP has a recurring busy hour, but this one is much larger than before. \
                Grow recurring campaigns gradually or spread them over more hours.",
     },

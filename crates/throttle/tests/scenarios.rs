@@ -114,6 +114,18 @@ fn steady_senders_at_other_rates() {
 }
 
 #[test]
+fn established_2000_per_hour_sender_is_never_deferred() {
+    // Warmed up at 40% a day from 100/h, then a steady 2,000/h for 30 days.
+    let mut b = TraceBuilder::new(SEED);
+    let who = ip("198.51.100.67");
+    let ramp_days = (20.0f64).ln() / 1.4f64.ln();
+    b.stream(who, 0.0, ramp_days * DAY, |t| 100.0 * 1.4f64.powf(t / DAY), "ramp");
+    b.stream(who, ramp_days * DAY, (ramp_days + 30.0) * DAY, |_| 2000.0, "steady");
+    let r = replay(b);
+    assert_eq!(r.overall.deferred, 0, "{r:?}");
+}
+
+#[test]
 fn new_2000_per_hour_sender_earns_its_allowance_within_three_days() {
     let mut b = TraceBuilder::new(SEED);
     let who = ip("203.0.113.62");
