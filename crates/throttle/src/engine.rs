@@ -77,6 +77,8 @@ pub struct KeyState {
     pub accepted_this_hour: u32,
     /// Hours since it was last deferred by its own allowance.
     pub deferred_hours_ago: Option<u32>,
+    /// For a prefix: new IPs it brought recently (halved every hour).
+    pub new_ips_recent: u32,
 }
 
 /// A read-only explanation for one IP.
@@ -160,6 +162,9 @@ impl Shard {
         std::hint::black_box(self.table.touch(keys.0) ^ self.table.touch(keys.1));
         let mut ip = self.load(keys.0, now, p);
         let mut prefix = self.load(keys.1, now, p);
+        if ip.slot.is_none() {
+            prefix.rec.churn = prefix.rec.churn.saturating_add(1);
+        }
         let exempt = ip.rec.is_established(now_h, p);
         let ip_avail = ip.rec.available();
         let prefix_avail = if exempt { u32::MAX } else { prefix.rec.available() };
@@ -218,7 +223,7 @@ impl Shard {
 
 fn token_for(rec: &Record, source: Source, now_h: u32, p: &Params) -> AsToken {
     if rec.key().is_prefix() {
-        AsToken::As503
+        if source == Source::Rotation { AsToken::As505 } else { AsToken::As503 }
     } else if source == Source::Recurring {
         AsToken::As504
     } else if rec.age_h(now_h) < p.probation_h {
@@ -252,6 +257,7 @@ fn key_state(l: &Loaded, now_h: u32, p: &Params) -> KeyState {
         allowance_per_hour: r.allowance(now_h, p).per_hour,
         available_now: r.available(),
         accepted_this_hour: r.hour_accepted,
+        new_ips_recent: u32::from(r.churn),
         deferred_hours_ago: (r.last_defer_h != crate::record::NEVER)
             .then(|| now_h.saturating_sub(r.last_defer_h)),
     }
@@ -444,19 +450,29 @@ mod tests {
         assert_eq!(def.retry_after_s, 600);
     }
 
+    fn last_deferral(e: &Engine, hosts: u32, each: u32) -> Deferral {
+        let mut last = None;
+        for host in 1..=hosts {
+            let d = e.decide(ip(&format!("203.0.113.{host}")), each, 0);
+            last = d.defer.or(last);
+        }
+        last.unwrap()
+    }
+
     #[test]
     fn prefix_aggregate_defers_newcomers() {
-        let e = Engine::new(Policy::default());
-        let mut last = None;
-        for host in 1..=200u32 {
-            let d = e.decide(ip(&format!("203.0.113.{host}")), 60, 0);
-            if d.defer.is_some() {
-                last = d.defer;
-            }
-        }
-        let def = last.unwrap();
+        let def = last_deferral(&Engine::new(Policy::default()), 10, 150);
         assert_eq!(def.token, AsToken::As503);
         assert_eq!(def.key.to_string(), "203.0.113.0/24");
+        assert_eq!(def.allowance_per_hour, 1000.0);
+    }
+
+    #[test]
+    fn address_rotation_shares_one_allowance() {
+        let def = last_deferral(&Engine::new(Policy::default()), 200, 60);
+        assert_eq!(def.token, AsToken::As505);
+        assert_eq!(def.key.to_string(), "203.0.113.0/24");
+        assert_eq!(def.allowance_per_hour, 1000.0 * 16.0 / 200.0);
     }
 
     #[test]

@@ -73,6 +73,11 @@
 //! a neighbour with a history. A lone sender's prefix has at least its IP's history and a
 //! higher floor, so the prefix never binds before the IP's own allowance.
 //!
+//! **Address rotation**: a prefix record also counts the new IPs it brings (halved every
+//! hour). Beyond 16, its allowance and bucket are divided in proportion (AS505), so rotating
+//! through thousands of addresses shares what one address would get, however slowly the
+//! rotation goes: a /64 spread over a day is caught like one in an hour.
+//!
 //! **Bypass (S10)**: IPs in `Policy::bypass` (operator allow list, connectors) are accepted
 //! and not counted.
 //!

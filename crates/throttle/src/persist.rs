@@ -10,7 +10,8 @@
 //! ```
 //! A record is 56 bytes: address (16), tokens, observed, established (f32 x 3), accepted
 //! this hour, last seen s, first seen h, last deferral h (u32 x 4), two recurring peaks
-//! (hour, weekdays, level: 4 bytes each), prefix length, flags, 2 reserved bytes.
+//! (run of hours, weekdays, level: 4 bytes each), prefix length, flags, new-IP count, 1 reserved
+//! byte.
 
 use std::io::{self, Read, Write};
 
@@ -83,7 +84,7 @@ fn encode(r: &Record, out: &mut Vec<u8>) {
         out.extend_from_slice(&[s.hod, s.days]);
         out.extend_from_slice(&s.code.to_le_bytes());
     }
-    out.extend_from_slice(&[r.plen, r.flags & (REFERENCED | OCCUPIED), 0, 0]);
+    out.extend_from_slice(&[r.plen, r.flags & (REFERENCED | OCCUPIED), r.churn, 0]);
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -115,6 +116,7 @@ fn decode(b: &[u8]) -> Result<Record, &'static str> {
         seasons: [season(44), season(48)],
         plen: b[52],
         flags: (b[53] & REFERENCED) | OCCUPIED,
+        churn: b[54],
     };
     let sane = |x: f32| x.is_finite() && x >= 0.0;
     if !(sane(r.tokens) && sane(r.observed) && sane(r.peak)) {

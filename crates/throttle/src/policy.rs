@@ -46,6 +46,10 @@ pub struct Policy {
     /// Established volume at or above which an IP past probation is "established": exempt
     /// from its prefix aggregate and protected from eviction. Default 20/h.
     pub established_min_per_hour: f32,
+    /// New IPs a prefix may bring (counted with a one-hour half-life) before its allowance
+    /// shrinks in proportion: rotating through addresses shares one address's allowance.
+    /// Default 16.
+    pub prefix_new_ips_free: u8,
     /// How long, in hours, a key deferred by its own allowance is protected from eviction.
     /// Default 168.
     pub penalty_memory_hours: u32,
@@ -81,6 +85,7 @@ impl Default for Policy {
             recurring_half_life_hours: 672.0,
             recurring_min_per_hour: 50.0,
             established_min_per_hour: 20.0,
+            prefix_new_ips_free: 16,
             penalty_memory_hours: 168,
             retry_after_min_s: 60,
             retry_after_max_s: 3600,
@@ -138,6 +143,7 @@ impl Policy {
         )?;
         let rg = self.recurring_growth_factor;
         check(rg.is_finite() && rg >= 1.0, "recurring_growth_factor", "must be at least 1")?;
+        check(self.prefix_new_ips_free >= 1, "prefix_new_ips_free", "must be at least 1")?;
         check(
             self.retry_after_min_s <= self.retry_after_max_s,
             "retry_after_min_s",

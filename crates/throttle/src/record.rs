@@ -39,6 +39,7 @@ pub(crate) struct Params {
     pub recurring_growth: f32,
     pub recurring_min: f32,
     pub established_min: f32,
+    pub churn_free: f32,
     pub probation_h: u32,
     pub penalty_h: u32,
     pub retry_min_s: u32,
@@ -60,6 +61,7 @@ impl Params {
             recurring_growth: p.recurring_growth_factor,
             recurring_min: p.recurring_min_per_hour,
             established_min: p.established_min_per_hour,
+            churn_free: f32::from(p.prefix_new_ips_free),
             probation_h: p.probation_hours,
             penalty_h: p.penalty_memory_hours,
             retry_min_s: p.retry_after_min_s,
@@ -181,6 +183,8 @@ pub(crate) enum Source {
     Floor,
     History,
     Recurring,
+    /// A prefix whose allowance shrank because it keeps bringing new IPs.
+    Rotation,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -212,6 +216,8 @@ pub(crate) struct Record {
     pub seasons: [Season; 2],
     pub plen: u8,
     pub flags: u8,
+    /// Prefix records: new IPs seen, halved every hour (saturating at 255).
+    pub churn: u8,
 }
 
 /// e^-x for x >= 0 within 0.003, without a libm call: the observed rate only informs
@@ -246,6 +252,7 @@ impl Record {
         seasons: [Season { hod: 0, days: 0, code: 0 }; 2],
         plen: 0,
         flags: 0,
+        churn: 0,
     };
 
     /// A key seen for the first time: a full probation bucket, no history.
@@ -291,6 +298,7 @@ impl Record {
         let now = secs_u32(now_s);
         let (cur_h, now_h) = (self.last_s / 3600, now / 3600);
         if now_h > cur_h {
+            self.churn = self.churn.checked_shr(now_h - cur_h).unwrap_or(0);
             self.close_hour(cur_h, p);
             self.skip_hours(cur_h, now_h, p);
         }
@@ -374,7 +382,14 @@ impl Record {
         } else {
             (floor, Source::Floor)
         };
-        Allowance { per_hour, burst: (per_hour * p.burst_hours).max(burst_min), source }
+        let burst = (per_hour * p.burst_hours).max(burst_min);
+        let churn = f32::from(self.churn);
+        if churn > p.churn_free {
+            // Address rotation: every new IP of the network shares what one would get.
+            let share = p.churn_free / churn;
+            return Allowance { per_hour: per_hour * share, burst: burst * share, source: Source::Rotation };
+        }
+        Allowance { per_hour, burst, source }
     }
 
     /// Whole recipients available now.

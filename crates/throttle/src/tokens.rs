@@ -14,6 +14,8 @@ pub enum AsToken {
     As503,
     /// Sender over the level of a recurring peak it has established.
     As504,
+    /// Network rotating through many new addresses.
+    As505,
 }
 
 /// One row of the token table.
@@ -34,7 +36,7 @@ pub struct AsRule {
 }
 
 /// Every token, in order. The gateway, the help pages and `sluice throttle show` read this.
-pub const AS_TABLE: [AsRule; 4] = [
+pub const AS_TABLE: [AsRule; 5] = [
     AsRule {
         token: AsToken::As501,
         name: "AS501",
@@ -80,6 +82,19 @@ pub const AS_TABLE: [AsRule; 4] = [
         help: "This IP has a recurring busy hour, but this one is much larger than before. \
                Grow recurring campaigns gradually or spread them over more hours.",
     },
+    AsRule {
+        token: AsToken::As505,
+        name: "AS505",
+        enhanced: "4.7.505",
+        reason: "too many new addresses from this network",
+        rule: "The IP is not established and its network prefix brought more than \
+               prefix_new_ips_free new IPs (counted with a one-hour half-life): the prefix \
+               allowance is divided among them (allowance x prefix_new_ips_free / new IPs) and \
+               it is exhausted.",
+        help: "Your network sends from many different, previously unseen addresses (address \
+               rotation). Send from a small, stable set of IPs; a stable IP builds its own \
+               history and is then judged on it.",
+    },
 ];
 
 impl AsToken {
@@ -90,6 +105,7 @@ impl AsToken {
             AsToken::As502 => 1,
             AsToken::As503 => 2,
             AsToken::As504 => 3,
+            AsToken::As505 => 4,
         };
         &AS_TABLE[i]
     }

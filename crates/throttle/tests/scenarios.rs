@@ -186,3 +186,31 @@ fn hammering_does_not_warm_up_faster_than_sending_over_the_allowance() {
     let ratio = hammer.accepted as f64 / over.accepted as f64;
     assert!((0.98..=1.02).contains(&ratio), "{hammer:?} vs {over:?}");
 }
+
+#[test]
+fn slow_ipv6_rotation_over_a_day_is_still_caught() {
+    let mut b = TraceBuilder::new(SEED);
+    let step = DAY / 50_000.0;
+    for i in 0..5000u32 {
+        let iid = u128::from(b.rng().next_u64());
+        let who = IpAddr::V6(std::net::Ipv6Addr::from((0x2001_0db8_0009_0009u128 << 64) | iid));
+        for k in 0..10u32 {
+            b.message(f64::from(i * 10 + k) * step, who, "rotation");
+        }
+    }
+    let f = replay(b).overall.deferred_fraction();
+    assert!(f >= 0.95, "{f}");
+}
+
+#[test]
+fn established_neighbours_are_not_deferred_by_a_snowshoe_next_door() {
+    let mut b = TraceBuilder::new(SEED);
+    let neighbour = ip("203.0.113.250");
+    b.stream(neighbour, 0.0, 10.0 * DAY, |_| 150.0, "neighbour");
+    for host in 1..=200u8 {
+        b.scatter(ip(&format!("203.0.113.{host}")), 9.0 * DAY, HOUR, 60, "snowshoe");
+    }
+    let r = replay(b);
+    assert_eq!(r.label("neighbour").deferred, 0, "{r:?}");
+    assert!(r.label("snowshoe").deferred_fraction() >= 0.8, "{r:?}");
+}
