@@ -146,8 +146,11 @@ impl Season {
     /// once it is a daily pattern. A run only grows by an hour after that hour has closed, so
     /// a peak never lifts the hour after it: a burst cannot feed on itself.
     fn applies_at(self, h: u32) -> bool {
+        if self.level_code() == 0 {
+            return false;
+        }
         let peak_h = if self.offset(hod(h)) < self.span() { h } else { h.saturating_add(1) };
-        if self.level_code() == 0 || self.offset(hod(peak_h)) >= self.span() {
+        if self.offset(hod(peak_h)) >= self.span() {
             return false;
         }
         let days = self.counted_days(peak_h);
@@ -363,6 +366,9 @@ impl Record {
 
     /// Level of the recurring peak that applies at hour `h`, 0 when none does.
     fn recurring_level(&self, h: u32) -> f32 {
+        if self.seasons[0].level_code() | self.seasons[1].level_code() == 0 {
+            return 0.0;
+        }
         self.seasons.iter().filter(|s| s.applies_at(h)).map(|s| s.level()).fold(0.0, f32::max)
     }
 
