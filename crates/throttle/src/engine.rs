@@ -121,7 +121,7 @@ impl Ctx {
 
     /// IPs live in their prefix's shard, so one decision takes one lock.
     pub fn shard_of(&self, prefix: KeyBits) -> usize {
-        // Bits 32..: independent of the slot tag (bits 8..16); the home slot uses the top bits.
+        // Bits 32..: independent of the slot within the shard, which comes from the top bits.
         ((hash(prefix, self.policy.hash_seed) >> 32) as u32 as usize) % self.policy.shards
     }
 
@@ -159,6 +159,7 @@ impl Shard {
 
     pub fn decide(&mut self, keys: (KeyBits, KeyBits), n: u32, now: Timestamp, p: &Params) -> Decision {
         let now_h = secs_u32(now) / 3600;
+        // Both records' memory is fetched at once rather than one miss after the other.
         std::hint::black_box(self.table.touch(keys.0) ^ self.table.touch(keys.1));
         let mut ip = self.load(keys.0, now, p);
         let mut prefix = self.load(keys.1, now, p);
