@@ -242,7 +242,7 @@ fn deferral(rec: &Record, deferred: u32, now_h: u32, p: &Params) -> Deferral {
         observed_per_hour: rec.observed,
         baseline_per_hour: rec.peak,
         allowance_per_hour: a.per_hour,
-        retry_after_s: rec.retry_after_s(deferred, now_h, p),
+        retry_after_s: rec.retry_after_s(deferred, &a, p),
     }
 }
 
@@ -448,7 +448,7 @@ mod tests {
         assert_eq!(def.allowance_per_hour, 300.0);
         assert_eq!(def.baseline_per_hour, 0.0);
         assert_eq!(def.observed_per_hour, 150.0);
-        assert_eq!(def.retry_after_s, 600);
+        assert_eq!(def.retry_after_s, 601);
     }
 
     fn last_deferral(e: &Engine, hosts: u32, each: u32) -> Deferral {

@@ -414,12 +414,12 @@ impl Record {
     }
 
     /// Seconds until `needed` recipients fit in the bucket, within the policy's bounds.
-    pub fn retry_after_s(&self, needed: u32, h: u32, p: &Params) -> u32 {
-        let a = self.allowance(h, p);
+    pub fn retry_after_s(&self, needed: u32, a: &Allowance, p: &Params) -> u32 {
         let missing = (needed as f32).min(a.burst) - self.tokens;
-        let secs = (missing.max(0.0) * 3600.0 / a.per_hour).ceil();
-        // Saturating float-to-int conversion, then clamped.
-        (secs as u32).clamp(p.retry_min_s, p.retry_max_s)
+        // Saturating float-to-int conversion (truncation), then rounded up and clamped; the
+        // clamp makes the sub-second rounding irrelevant.
+        let secs = (missing.max(0.0) * 3600.0 / a.per_hour) as u32;
+        secs.saturating_add(1).clamp(p.retry_min_s, p.retry_max_s)
     }
 
     /// How much history would be lost by evicting this key. Established and recently
@@ -559,7 +559,8 @@ mod tests {
         let p = params();
         let mut r = ip_record(0);
         r.charge(100, 100);
-        assert_eq!(r.retry_after_s(1, 0, &p), 60);
-        assert_eq!(r.retry_after_s(1_000_000, 0, &p), 1200);
+        let a = r.allowance(0, &p);
+        assert_eq!(r.retry_after_s(1, &a, &p), 60);
+        assert_eq!(r.retry_after_s(1_000_000, &a, &p), 1201);
     }
 }
