@@ -37,6 +37,13 @@ impl Settings {
         self.key("smtp", key, toml_value)
     }
 
+    /// Keeps the adaptive IP throttle on. Off by default: every test client is
+    /// a brand-new IP (127.0.0.1) on a fresh data dir, and a burst of a few
+    /// hundred messages from a new IP is exactly what the throttle defers.
+    pub fn throttled(self) -> Self {
+        self.key("throttle", "enabled", true)
+    }
+
     pub fn key(mut self, section: &str, key: &str, toml_value: impl ToString) -> Self {
         self.keys.push((section.to_owned(), key.to_owned(), toml_value.to_string()));
         self
@@ -228,8 +235,11 @@ fn render_config(dir: &Path, port: u16, settings: &Settings) -> String {
     let data_dir = dir.join("data");
     let mut config =
         format!("data_dir = {}\nhostname = \"{HOSTNAME}\"\n", toml_string(&data_dir.to_string_lossy()));
-    for section in ["smtp", "tls", "delivery"] {
+    for section in ["smtp", "tls", "delivery", "throttle"] {
         let _ = writeln!(config, "\n[{section}]");
+        if section == "throttle" && !settings.section("throttle").any(|(k, _)| k == "enabled") {
+            let _ = writeln!(config, "enabled = false");
+        }
         if section == "smtp" && !settings.section("smtp").any(|(k, _)| k == "listen") {
             let _ = writeln!(config, "listen = [\"127.0.0.1:{port}\"]");
         }

@@ -16,5 +16,6 @@ mod python;
 mod smtp_source;
 mod smuggling;
 mod swaks;
+mod throttle;
 mod timeouts;
 mod transaction;
