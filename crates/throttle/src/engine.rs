@@ -30,6 +30,29 @@ pub struct Deferral {
     pub retry_after_s: u32,
 }
 
+impl Deferral {
+    /// The SMTP reply for the deferred recipients, as the gateway sends it:
+    /// `451 4.7.501 new sender over probation allowance from [198.51.100.7]. (AS501) Try
+    /// again in 10 minutes.`
+    pub fn smtp_reply(&self, ip: IpAddr) -> String {
+        let rule = self.token.rule();
+        format!(
+            "451 {} {} from [{ip}]. ({}) {}",
+            rule.enhanced,
+            rule.reason,
+            rule.name,
+            retry_hint(self.retry_after_s)
+        )
+    }
+}
+
+fn retry_hint(secs: u32) -> String {
+    match secs {
+        0..=90 => format!("Try again in {secs} seconds."),
+        _ => format!("Try again in {} minutes.", secs.div_ceil(60)),
+    }
+}
+
 /// The outcome for the recipients of one transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
@@ -448,7 +471,7 @@ mod tests {
         assert_eq!(def.allowance_per_hour, 300.0);
         assert_eq!(def.baseline_per_hour, 0.0);
         assert_eq!(def.observed_per_hour, 150.0);
-        assert_eq!(def.retry_after_s, 601);
+        assert_eq!(def.retry_after_s, 600);
     }
 
     fn last_deferral(e: &Engine, hosts: u32, each: u32) -> Deferral {
@@ -458,6 +481,43 @@ mod tests {
             last = d.defer.or(last);
         }
         last.unwrap()
+    }
+
+    #[test]
+    fn reply_text_names_code_reason_ip_token_and_retry() {
+        let e = Engine::new(Policy::default());
+        let who = ip("198.51.100.7");
+        let d = e.decide(who, 150, 1000).defer.unwrap();
+        assert_eq!(
+            d.smtp_reply(who),
+            "451 4.7.501 new sender over probation allowance from [198.51.100.7]. (AS501) Try again in 10 minutes."
+        );
+        let d = e.decide(who, 1, 1000).defer.unwrap();
+        assert_eq!(d.retry_after_s, 60);
+        assert!(d.smtp_reply(who).ends_with("(AS501) Try again in 60 seconds."));
+        let v6 = ip("2001:db8::25");
+        assert!(
+            Engine::new(Policy::default())
+                .decide(v6, 500, 0)
+                .defer
+                .unwrap()
+                .smtp_reply(v6)
+                .contains("from [2001:db8::25].")
+        );
+    }
+
+    #[test]
+    fn concurrent_decisions_never_exceed_the_allowance() {
+        let e = Engine::new(Policy::default());
+        let who = ip("203.0.113.77");
+        let accepted: u32 = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..1000).map(|k| e.decide(who, 1, k / 100).accepted).sum::<u32>()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        // The bucket starts at 100 and refills at 300/h for at most 10 s: 100 + 300 * 10 / 3600.
+        assert!((100..=101).contains(&accepted), "{accepted}");
     }
 
     #[test]
