@@ -30,29 +30,6 @@ pub struct Deferral {
     pub retry_after_s: u32,
 }
 
-impl Deferral {
-    /// The SMTP reply for the deferred recipients, as the gateway sends it:
-    /// `451 4.7.501 new sender over probation allowance from [198.51.100.7]. (AS501) Try
-    /// again in 10 minutes.`
-    pub fn smtp_reply(&self, ip: IpAddr) -> String {
-        let rule = self.token.rule();
-        format!(
-            "451 {} {} from [{ip}]. ({}) {}",
-            rule.enhanced,
-            rule.reason,
-            rule.name,
-            retry_hint(self.retry_after_s)
-        )
-    }
-}
-
-fn retry_hint(secs: u32) -> String {
-    match secs {
-        0..=90 => format!("Try again in {secs} seconds."),
-        _ => format!("Try again in {} minutes.", secs.div_ceil(60)),
-    }
-}
-
 /// The outcome for the recipients of one transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
@@ -481,29 +458,6 @@ mod tests {
             last = d.defer.or(last);
         }
         last.unwrap()
-    }
-
-    #[test]
-    fn reply_text_names_code_reason_ip_token_and_retry() {
-        let e = Engine::new(Policy::default());
-        let who = ip("198.51.100.7");
-        let d = e.decide(who, 150, 1000).defer.unwrap();
-        assert_eq!(
-            d.smtp_reply(who),
-            "451 4.7.501 new sender over probation allowance from [198.51.100.7]. (AS501) Try again in 10 minutes."
-        );
-        let d = e.decide(who, 1, 1000).defer.unwrap();
-        assert_eq!(d.retry_after_s, 60);
-        assert!(d.smtp_reply(who).ends_with("(AS501) Try again in 60 seconds."));
-        let v6 = ip("2001:db8::25");
-        assert!(
-            Engine::new(Policy::default())
-                .decide(v6, 500, 0)
-                .defer
-                .unwrap()
-                .smtp_reply(v6)
-                .contains("from [2001:db8::25].")
-        );
     }
 
     #[test]
