@@ -92,7 +92,7 @@
 //!
 //! # Memory and eviction
 //!
-//! Records live in `shards` (16) open-addressing tables (linear probing, load <= 7/8) behind
+//! Records live in `shards` (64) open-addressing tables (linear probing, load <= 7/8) behind
 //! `std::sync::Mutex`es; an IP and its prefix hash to the same shard, so a decision takes
 //! one lock. A shard holds at most `max_keys / shards` keys. When full, a CLOCK hand samples
 //! 16 keys and evicts the least valuable: keys that are established (past probation with an

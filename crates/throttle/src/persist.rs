@@ -148,30 +148,29 @@ impl Engine {
         w.write_all(&[kind_byte, 0])?;
         w.write_all(&(RECORD_BYTES as u32).to_le_bytes())?;
         w.write_all(&(self.tracked_keys() as u64).to_le_bytes())?;
-        let mut buf = Vec::new();
+        let (mut records, mut buf) = (Vec::new(), Vec::new());
         for i in 0..self.shards.len() {
-            buf.clear();
-            let count = self.copy_shard(i, kind, &mut buf);
-            for (n, chunk) in buf.chunks(BLOCK_RECORDS_MAX * RECORD_BYTES).enumerate() {
-                let records = (count - n * BLOCK_RECORDS_MAX).min(BLOCK_RECORDS_MAX);
-                write_block(w, records, chunk)?;
+            records.clear();
+            self.copy_shard(i, kind, &mut records);
+            for chunk in records.chunks(BLOCK_RECORDS_MAX) {
+                buf.clear();
+                chunk.iter().for_each(|r| encode(r, &mut buf));
+                write_block(w, chunk.len(), &buf)?;
             }
         }
         w.write_all(&0u32.to_le_bytes())
     }
 
-    /// Encodes shard `i` into `buf` under its lock, clearing dirty marks; returns the count.
-    fn copy_shard(&self, i: usize, kind: SnapshotKind, buf: &mut Vec<u8>) -> usize {
+    /// Copies shard `i`'s records (all, or the dirty ones) under its lock, clearing dirty
+    /// marks. Only a memory copy happens under the lock; encoding and writing come after.
+    fn copy_shard(&self, i: usize, kind: SnapshotKind, out: &mut Vec<Record>) {
         let mut shard = self.lock(i);
-        let mut count = 0;
         for rec in shard.table.iter_mut() {
             if kind == SnapshotKind::Full || rec.flags & DIRTY != 0 {
-                encode(rec, buf);
-                count += 1;
+                out.push(*rec);
             }
             rec.flags &= !DIRTY;
         }
-        count
     }
 
     /// Reads a full snapshot into a new engine with `policy`. Keys are re-sharded for the
