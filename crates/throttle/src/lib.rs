@@ -105,13 +105,13 @@
 //! A decision is two record lookups, so on a large table it costs two random memory
 //! accesses, and on a VM without huge pages each is also a nested page walk: that, not the
 //! arithmetic, is the limit. Measured: about 8 M decisions/s on one core while the records
-//! are cache-resident; with 1 M IPs (2 M keys) 2.5 M/s Zipf, 1.5 M/s uniform; with 10 M IPs
-//! (17.6 M keys, uniform over IPv4) 1.8 M/s Zipf, 1.0 M/s uniform, 2.7 M/s Zipf through
-//! [`Engine::decide_batch`]. Backing the tables with huge pages (e.g. running the gateway
-//! with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`) gave 3.5 M/s Zipf and 2.0 M/s uniform at
-//! 1 M IPs. Memory: 56 bytes per slot, 73 bytes per key at the 10 M-IP point (1.19 GiB for
-//! 10 M IPs and their 7.6 M prefixes). Snapshot of those 17.6 M keys: 983 MB, saved in
-//! 1.2 s, restored in 2.5 s.
+//! are cache-resident; with 1 M IPs (2 M keys) 2.8 M/s Zipf, 1.5 M/s uniform; with 10 M IPs
+//! (17.6 M keys, uniform over IPv4) 2.3 M/s Zipf, 1.3 M/s uniform, 2.1 M/s uniform on two
+//! threads. Backing the tables with huge pages (e.g. running the gateway with
+//! `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`) gave 3.5 M/s Zipf and 2.0 M/s uniform at 1 M
+//! IPs. Memory: 56 bytes per slot, 73 bytes per key at the 10 M-IP point (1.19 GiB for 10 M
+//! IPs and their 7.6 M prefixes). Snapshot of those 17.6 M keys: 983 MB, saved in 1.4 s,
+//! restored in 3.1 s.
 //!
 //! # Persistence
 //!
