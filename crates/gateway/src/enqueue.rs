@@ -45,14 +45,14 @@ impl Enqueue {
         let recipients: Vec<String> = envelope.recipients.iter().map(|r| r.address.to_string()).collect();
         let log = |outcome: &str, id: &str| {
             tracing::info!(
-                msg_id = id,
+                msg_id = %id,
                 client_ip = %envelope.client.ip,
                 helo = %envelope.client.helo,
                 tls = envelope.client.tls.is_some(),
                 sender = %envelope.sender,
                 recipients = %recipients.join(","),
                 size,
-                outcome,
+                outcome = %outcome,
                 queue_us,
                 "message"
             );

@@ -31,15 +31,15 @@ pub use settings::{ConnectionLimits, DeliveryConfig, GatewayConfig, Settings, Th
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    #[error("spool: {0}")]
+    #[error("spool")]
     Spool(#[from] spool::SpoolError),
-    #[error("TLS: {0}")]
+    #[error("TLS")]
     Tls(#[from] tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
-    #[error("{0}")]
+    #[error(transparent)]
     History(#[from] history::HistoryError),
-    #[error("{0}")]
+    #[error(transparent)]
     AllowList(#[from] allow_list::AllowListError),
     #[error("control socket {path}: {source}")]
     Control { path: std::path::PathBuf, source: std::io::Error },
