@@ -91,3 +91,97 @@ fn allow_listed_ip_is_never_deferred() {
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
+
+/// A client whose connection comes from `local` (any 127.0.0.0/8 address answers here),
+/// so one test can play several sending IPs.
+fn connect_from(server: &Server, local: &str) -> Client {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let local: std::net::SocketAddr = format!("{local}:0").parse().expect("local address");
+    socket.bind(&local.into()).expect("bind the local address");
+    socket.connect(&server.addr().into()).expect("connect");
+    let mut client = Client::from_stream(socket.into());
+    client.greet();
+    client
+}
+
+#[test]
+fn history_survives_a_restart() {
+    let mut server = Server::start_with(Settings::default().throttled());
+    let mut client = server.connect();
+    client.greet();
+    let (accepted, refusal) = blast(&mut client);
+    assert!(refusal.is_some(), "{accepted} recipients from a new IP and none deferred");
+    drop(client);
+    let status = server.terminate(std::time::Duration::from_secs(20));
+    assert!(status.is_some_and(|s| s.success()), "SIGTERM should stop the server cleanly: {status:?}");
+
+    // Server stopped: the CLI explains from the history saved at shutdown.
+    let (code, out) = sluice_cli(&server, &["show", "127.0.0.1"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("from the saved history"), "{out}");
+    assert!(out.contains(&format!("accepted this hour {accepted}")), "history lost at shutdown:\n{out}");
+
+    // After the restart the IP still has its spent allowance: a forgetful server would
+    // accept another burst as if the sender were new.
+    server.spawn();
+    let mut client = server.connect();
+    client.greet();
+    client.expect("MAIL FROM:<blaster@it.test>", 250);
+    let reply = client.cmd(&format!("RCPT TO:<after-restart@{DOMAIN}>"));
+    assert_eq!(reply.code, 451, "the history did not survive the restart: `{reply}`");
+    let (code, live) = sluice_cli(&server, &["show", "127.0.0.1"]);
+    assert!(
+        code == Some(0) && !live.contains("from the saved history"),
+        "show should ask the live server:\n{live}"
+    );
+}
+
+#[test]
+fn each_ip_has_its_own_history_and_the_allow_list_is_per_network() {
+    let server = Server::start_with(Settings::default().throttled());
+    let (code, out) = sluice_cli(&server, &["allow", "127.0.0.2/32", "--note", "partner"]);
+    assert_eq!(code, Some(0), "{out}");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (accepted, refusal) = blast(&mut connect_from(&server, "127.0.0.2"));
+    assert!(refusal.is_none(), "allow-listed 127.0.0.2 deferred after {accepted}: {refusal:?}");
+    let (_, refusal) = blast(&mut connect_from(&server, "127.0.0.3"));
+    let reply = refusal.expect("127.0.0.3 is not on the allow list and sends a blast");
+    assert!(reply.text().contains("[127.0.0.3]"), "the deferral names the client IP: `{reply}`");
+}
+
+#[test]
+fn simulate_replays_scenarios_and_traces() {
+    let run = |args: &[&str]| {
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_sluice")).arg("simulate").args(args).output().expect("run");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, json, err) = run(&["--scenario", "S4", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let report: serde_json::Value = serde_json::from_str(&json).expect("one JSON object");
+    let fraction = report["overall"]["deferred_fraction"].as_f64().expect("overall.deferred_fraction");
+    assert!(fraction >= 0.95, "S4 blast deferred only {fraction}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("trace.csv");
+    let mut csv = String::from("time_s,client_ip,recipients,label\n");
+    for i in 0..100 {
+        csv.push_str(&format!("{},198.51.100.7,1,steady\n", i * 36));
+    }
+    std::fs::write(&trace, &csv).expect("write trace");
+    let (code, json, err) = run(&["--trace", trace.to_str().expect("utf-8"), "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let report: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(report["labels"]["steady"]["attempts"], 100, "{json}");
+    assert_eq!(report["labels"]["steady"]["deferred"], 0, "{json}");
+
+    csv.push_str("7200,not-an-ip,1,steady\n");
+    std::fs::write(&trace, &csv).expect("write trace");
+    let (code, _, err) = run(&["--trace", trace.to_str().expect("utf-8")]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("102") && err.contains("client_ip"), "the error names the line and field: {err}");
+}
