@@ -17,6 +17,7 @@
 set -euo pipefail
 
 messages=${BENCH_MESSAGES:-20000}
+latency_seconds=${BENCH_LATENCY_SECONDS:-20}
 sessions=50
 size=4096
 keep_open=()
@@ -304,6 +305,13 @@ if [[ $only != postfix ]]; then
     run_load sluice "$port_a" "$work/sluice/data/mail/$domain/rcpt/new"
     sluice_rate=$accept_rate
     queue_us_percentiles "$work/sluice/sluice.log"
+    # PRODUCT.md's latency aim is at half of peak load: pace a client at half the rate
+    # just measured and time end of DATA -> 250 on the client side.
+    half_rate=$((sluice_rate / 2))
+    echo "bench: sluice: paced load at $half_rate msgs/s (half of peak) for ${latency_seconds}s" >&2
+    (cd "$repo" && cargo bench -q -p sluice --bench eod_latency -- --addr "127.0.0.1:$port_a" \
+        --rate "$half_rate" --seconds "$latency_seconds" --sessions "$sessions" --size "$size" \
+        --to "$rcpt") 2>"$work/eod_latency.log" | grep '^eod_latency' || tail -20 "$work/eod_latency.log" >&2
 fi
 if [[ -n $postfix_rate && -n $sluice_rate ]]; then
     python3 -c 'import sys; s,p=map(float,sys.argv[1:]); print(f"ratio Sluice/Postfix (accepted msgs/s): {s/p:.2f}x (goal >= 2x)")' \
