@@ -17,5 +17,6 @@ mod smtp_source;
 mod smuggling;
 mod swaks;
 mod throttle;
+mod tidy;
 mod timeouts;
 mod transaction;
