@@ -76,6 +76,8 @@ enum ThrottleCommand {
     Remove { cidr: String },
     /// Print the allow list.
     List,
+    /// Decision counters of the running server (per verdict and AS token).
+    Stats,
 }
 
 fn main() -> ExitCode {
@@ -106,6 +108,7 @@ fn throttle_command(config_path: Option<&Path>, command: ThrottleCommand) -> any
         ThrottleCommand::Allow { cidr, note } => throttle_cli::allow(&config, &cidr, note.as_deref()),
         ThrottleCommand::Remove { cidr } => throttle_cli::remove(&config, &cidr),
         ThrottleCommand::List => throttle_cli::list(&config),
+        ThrottleCommand::Stats => throttle_cli::stats(&config),
     }
 }
 

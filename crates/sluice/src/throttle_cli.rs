@@ -87,3 +87,19 @@ pub fn list(config: &Config) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Counters of the running server, in Prometheus text form.
+pub fn stats(config: &Config) -> anyhow::Result<()> {
+    let Some(socket) = &config.gateway.control_socket else { bail!("no control socket configured") };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    match runtime.block_on(gateway::control::request(socket, "stats")) {
+        Some(answer) if answer.starts_with("error:") => bail!("{}", answer.trim()),
+        Some(answer) => {
+            print!("{answer}");
+            Ok(())
+        }
+        None => {
+            bail!("no server answers on {} (is `sluice serve` running with this config?)", socket.display())
+        }
+    }
+}

@@ -132,3 +132,54 @@ fn sigterm_mid_data_drains_the_session() {
         "end-of-DATA reply was {reply:?}; delivered copies must match"
     );
 }
+
+/// Saving the config file (or SIGHUP) applies accepted domains and limits to new sessions,
+/// and a broken file keeps the running settings.
+#[test]
+fn config_change_and_sighup_reload_without_restart() {
+    let server = Server::start();
+    let path = server.config_path();
+    let original = fs::read_to_string(&path).expect("config");
+    let refused = {
+        let mut c = server.connect();
+        c.greet();
+        c.expect("EHLO reload.test", 250);
+        c.expect("MAIL FROM:<a@it.test>", 250);
+        c.cmd("RCPT TO:<x@added.test>")
+    };
+    assert_eq!(refused.code, 550, "added.test is not accepted yet: `{refused}`");
+
+    // A file change: added.test becomes an accepted domain.
+    let changed = original.replace(&format!("\"{DOMAIN}\""), &format!("\"{DOMAIN}\", \"added.test\""));
+    assert_ne!(changed, original, "the harness config lists the accepted domain");
+    std::thread::sleep(Duration::from_millis(1100)); // a distinct mtime
+    fs::write(&path, &changed).expect("rewrite config");
+    let accepted = |server: &Server| {
+        let mut c = server.connect();
+        c.greet();
+        c.expect("EHLO reload.test", 250);
+        c.expect("MAIL FROM:<a@it.test>", 250);
+        c.cmd("RCPT TO:<x@added.test>").code == 250
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !accepted(&server) {
+        assert!(std::time::Instant::now() < deadline, "config change not applied:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // A broken file is refused and the running settings stay.
+    fs::write(&path, "[smtp]\nlisten = 12\n").expect("break config");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(accepted(&server), "a broken config file must not replace the running settings");
+    assert!(server.log().contains("config reload failed"), "the failed reload is logged:\n{}", server.log());
+
+    // SIGHUP re-reads the (restored) original: added.test is refused again.
+    fs::write(&path, &original).expect("restore config");
+    let status = Command::new("kill").arg("-HUP").arg(server.pid().to_string()).status().expect("kill -HUP");
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while accepted(&server) {
+        assert!(std::time::Instant::now() < deadline, "SIGHUP reload not applied:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -66,6 +66,11 @@ fn blast_from_a_new_ip_is_deferred_451_4_7_5xx_naming_ip_and_reason() {
     let (code, out) = sluice_cli(&server, &["show", "127.0.0.1"]);
     assert_eq!(code, Some(0), "sluice throttle show 127.0.0.1:\n{out}");
     assert!(out.contains("127.0.0.1"), "throttle show does not mention the IP:\n{out}");
+    let (code, stats) = sluice_cli(&server, &["stats"]);
+    assert_eq!(code, Some(0), "{stats}");
+    let accepted_line = format!("throttle_recipients_accepted {accepted}");
+    assert!(stats.contains(&accepted_line), "stats count the accepted recipients ({accepted}):\n{stats}");
+    assert!(stats.contains("throttle_recipients_deferred{token=\"AS5"), "{stats}");
 }
 
 #[test]
