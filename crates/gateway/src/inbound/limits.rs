@@ -15,7 +15,13 @@ pub struct ConnectionLimits {
 
 #[derive(Debug, Default)]
 pub(crate) struct ConnectionTable {
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    counts: Mutex<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
 }
 
 /// Holds one admitted connection; releases it on drop.
@@ -27,33 +33,34 @@ pub(crate) struct Admission {
 
 impl ConnectionTable {
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr, limits: ConnectionLimits) -> Result<Admission, Reply> {
-        let mut per_ip = self.per_ip.lock().unwrap_or_else(PoisonError::into_inner);
-        let total: usize = per_ip.values().sum();
-        if total >= limits.connections_max {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        if counts.total >= limits.connections_max {
             return Err(replies::too_many_connections());
         }
-        let count = per_ip.entry(ip).or_insert(0);
+        let count = counts.per_ip.entry(ip).or_insert(0);
         if *count >= limits.connections_per_ip_max {
             return Err(replies::too_many_connections_from(ip));
         }
         *count += 1;
+        counts.total += 1;
         Ok(Admission { table: Arc::clone(self), ip })
     }
 
     #[cfg(test)]
     pub(crate) fn total(&self) -> usize {
-        self.per_ip.lock().unwrap_or_else(PoisonError::into_inner).values().sum()
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner).total
     }
 }
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        let mut per_ip = self.table.per_ip.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = per_ip.get_mut(&self.ip) {
+        let mut counts = self.table.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = counts.per_ip.get_mut(&self.ip) {
             *count -= 1;
             if *count == 0 {
-                per_ip.remove(&self.ip);
+                counts.per_ip.remove(&self.ip);
             }
+            counts.total -= 1;
         }
     }
 }
