@@ -35,7 +35,7 @@ fuzz_target!(|chunks: Vec<&[u8]>| {
                 Action::NeedInput => break,
                 Action::StartTls(_) => {
                     assert!(input.is_empty());
-                    session.tls_established("TLSv1.3 FUZZ".into());
+                    session.tls_established("TLSv1.3 FUZZ".into(), Vec::new());
                 }
                 Action::Message(m) => {
                     assert!(!m.envelope.recipients.is_empty());

@@ -64,7 +64,10 @@ impl Gateway {
         let (spool, recovered) = Spool::open(spool_config)?;
         tracing::info!(messages = recovered.len(), "spool recovered");
         let tls = match &config.tls {
-            Some(source) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(source)?)),
+            Some(source) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
+                source,
+                config.tls_client_ca_file.as_deref(),
+            )?)),
             None => None,
         };
         let mut settings = config.settings.clone();

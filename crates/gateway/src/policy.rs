@@ -118,8 +118,13 @@ mod tests {
 
     fn check(rcpt: &str) -> Result<(), String> {
         let policy = StaticPolicy::new(&["example.test".to_string()]);
-        let info =
-            SessionInfo { client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST), helo: None, esmtp: true, tls: None };
+        let info = SessionInfo {
+            client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            helo: None,
+            esmtp: true,
+            tls: None,
+            tls_client_names: Vec::new(),
+        };
         let Ok(Command::Rcpt(r)) = parse(format!("RCPT TO:<{rcpt}>").as_bytes()) else {
             return Err("syntax".into());
         };

@@ -79,6 +79,8 @@ pub struct GatewayConfig {
     pub spool_dir: PathBuf,
     /// `None`: STARTTLS is not offered.
     pub tls: Option<TlsSource>,
+    /// CA bundle (PEM) for client certificates; `None`: none are asked for.
+    pub tls_client_ca_file: Option<PathBuf>,
     pub settings: Settings,
     pub delivery: DeliveryConfig,
     /// How long SIGTERM waits for sessions and deliveries to finish.

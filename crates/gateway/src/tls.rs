@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::ServerConfig;
+use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -31,12 +32,19 @@ pub enum TlsError {
     NoCertificate { path: PathBuf },
     #[error("cannot generate a self-signed certificate: {0}")]
     Generate(#[from] rcgen::Error),
+    #[error("client CA bundle {path}: {reason}")]
+    ClientCa { path: PathBuf, reason: String },
     #[error("certificate and key do not form a usable TLS configuration: {0}")]
     Config(#[from] rustls::Error),
 }
 
-/// Builds the rustls server configuration (TLS 1.2 and 1.3, ring provider).
-pub fn server_config(source: &TlsSource) -> Result<Arc<ServerConfig>, TlsError> {
+/// Builds the rustls server configuration (TLS 1.2 and 1.3, ring provider). With a client
+/// CA bundle the server asks every client for a certificate during STARTTLS but requires none:
+/// one that is presented must chain to the bundle, and its names identify connectors.
+pub fn server_config(
+    source: &TlsSource,
+    client_ca_file: Option<&Path>,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let (cert_file, key_file) = match source {
         TlsSource::Files { cert_file, key_file } => (cert_file.clone(), key_file.clone()),
         TlsSource::SelfSigned { dir, hostname } => ensure_self_signed(dir, hostname)?,
@@ -45,11 +53,48 @@ pub fn server_config(source: &TlsSource) -> Result<Arc<ServerConfig>, TlsError> 
     let key = PrivateKeyDer::from_pem_file(&key_file)
         .map_err(|e| TlsError::Read { path: key_file.clone(), reason: e.to_string() })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
-    Ok(Arc::new(config))
+    let builder =
+        ServerConfig::builder_with_provider(Arc::clone(&provider)).with_safe_default_protocol_versions()?;
+    let builder = match client_ca_file {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in load_certs(path)? {
+                roots.add(ca)?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| TlsError::ClientCa { path: path.to_path_buf(), reason: e.to_string() })?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    Ok(Arc::new(builder.with_single_cert(certs, key)?))
+}
+
+/// The names a client certificate vouches for, lower case: its subjectAltName DNS names,
+/// then its subject common names. Empty when the certificate cannot be parsed.
+pub fn certificate_names(cert: &CertificateDer<'_>) -> Vec<String> {
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(cert.as_ref()) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = Vec::new();
+    if let Ok(Some(san)) = parsed.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(dns) = name {
+                names.push(dns.to_ascii_lowercase());
+            }
+        }
+    }
+    for cn in parsed.subject().iter_common_name() {
+        if let Ok(text) = cn.as_str() {
+            let text = text.to_ascii_lowercase();
+            if !names.contains(&text) {
+                names.push(text);
+            }
+        }
+    }
+    names
 }
 
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
@@ -98,9 +143,9 @@ mod tests {
     fn self_signed_is_generated_once_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let source = TlsSource::SelfSigned { dir: dir.path().join("tls"), hostname: "mx.test".into() };
-        server_config(&source).unwrap();
+        server_config(&source, None).unwrap();
         let first = fs::read(dir.path().join("tls/cert.pem")).unwrap();
-        server_config(&source).unwrap();
+        server_config(&source, None).unwrap();
         assert_eq!(first, fs::read(dir.path().join("tls/cert.pem")).unwrap());
     }
 
@@ -110,7 +155,7 @@ mod tests {
             cert_file: "/nonexistent/c.pem".into(),
             key_file: "/nonexistent/k.pem".into(),
         };
-        let err = server_config(&source).unwrap_err().to_string();
+        let err = server_config(&source, None).unwrap_err().to_string();
         assert!(err.contains("/nonexistent/c.pem"), "{err}");
     }
 }

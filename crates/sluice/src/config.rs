@@ -94,11 +94,13 @@ pub struct RawTls {
     pub enabled: bool,
     pub cert_file: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
+    /// PEM bundle of CAs for client certificates (certificate-recognised connectors).
+    pub client_ca_file: Option<PathBuf>,
 }
 
 impl Default for RawTls {
     fn default() -> Self {
-        RawTls { enabled: true, cert_file: None, key_file: None }
+        RawTls { enabled: true, cert_file: None, key_file: None, client_ca_file: None }
     }
 }
 
@@ -232,6 +234,7 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
     };
     let throttle = resolve_throttle(&raw.throttle, &data_dir)?;
     let gateway = GatewayConfig {
+        tls_client_ca_file: raw.tls.client_ca_file.as_deref().map(|p| resolve_path(base, p)),
         throttle,
         control_socket: Some(data_dir.join("control.sock")),
         hostname,

@@ -52,6 +52,9 @@ pub struct SessionInfo {
     pub esmtp: bool,
     /// Protocol and cipher when TLS is up.
     pub tls: Option<String>,
+    /// Names (subjectAltName DNS names, then subject common names) of a client certificate
+    /// that was presented during STARTTLS and chains to the configured client CA bundle.
+    pub tls_client_names: Vec<String>,
 }
 
 /// Decisions that need knowledge outside the protocol (accepted domains, throttling).
@@ -133,7 +136,13 @@ impl Session {
     pub fn new(config: Arc<SessionConfig>, client_ip: IpAddr) -> Session {
         Session {
             config,
-            info: SessionInfo { client_ip, helo: None, esmtp: false, tls: None },
+            info: SessionInfo {
+                client_ip,
+                helo: None,
+                esmtp: false,
+                tls: None,
+                tls_client_names: Vec::new(),
+            },
             transaction: None,
             data: None,
             discarding_line: false,
@@ -215,9 +224,11 @@ impl Session {
         }
     }
 
-    /// TLS is up: the session starts again from scratch (RFC 3207 4.2).
-    pub fn tls_established(&mut self, description: String) {
+    /// TLS is up: the session starts again from scratch (RFC 3207 4.2). `client_names` are
+    /// the verified client certificate's names (empty without one).
+    pub fn tls_established(&mut self, description: String, client_names: Vec<String>) {
         self.info.tls = Some(description);
+        self.info.tls_client_names = client_names;
         self.info.helo = None;
         self.info.esmtp = false;
         self.transaction = None;

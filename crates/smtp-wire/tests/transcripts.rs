@@ -83,7 +83,7 @@ impl Runner {
                 Action::StartTls(r) => {
                     r.write_to(&mut self.output);
                     assert!(self.input.is_empty(), "input must be discarded at STARTTLS");
-                    self.session.tls_established("TLSv1.3 TEST".into());
+                    self.session.tls_established("TLSv1.3 TEST".into(), Vec::new());
                 }
                 Action::Message(m) => {
                     self.messages.push(m.content);

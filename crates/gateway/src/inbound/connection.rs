@@ -15,6 +15,7 @@ use super::Shared;
 use super::stream::Stream;
 use crate::policy::SessionPolicy;
 use crate::settings::Settings;
+use crate::tls::certificate_names;
 
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 
@@ -78,7 +79,7 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
                 reply.write_to(&mut conn.output);
                 conn.input.clear();
                 match conn.start_tls(shared).await {
-                    Ok(description) => session.tls_established(description),
+                    Ok((description, names)) => session.tls_established(description, names),
                     Err(end) => return end,
                 }
             }
@@ -159,7 +160,8 @@ impl Connection {
         }
     }
 
-    async fn start_tls(&mut self, shared: &Shared) -> Result<String, End> {
+    /// Returns the TLS description and the verified client certificate's names.
+    async fn start_tls(&mut self, shared: &Shared) -> Result<(String, Vec<String>), End> {
         self.flush().await?;
         let Some(acceptor) = shared.tls.clone() else {
             return Err(End::Closed);
@@ -172,9 +174,19 @@ impl Connection {
         let version = state.protocol_version().and_then(|v| v.as_str()).unwrap_or("TLS");
         let suite = state.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).unwrap_or("unknown");
         let description = format!("{version} with cipher {suite}");
-        tracing::debug!(client_ip = %self.peer.ip(), tls = %description, "TLS established");
+        let names = state
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(certificate_names)
+            .unwrap_or_default();
+        if names.is_empty() {
+            tracing::debug!(client_ip = %self.peer.ip(), tls = %description, "TLS established");
+        } else {
+            let names = names.join(",");
+            tracing::info!(client_ip = %self.peer.ip(), tls = %description, client_cert = %names, "TLS established with a verified client certificate");
+        }
         self.stream = Stream::Tls(Box::new(tls));
-        Ok(description)
+        Ok((description, names))
     }
 
     async fn flush(&mut self) -> Result<(), End> {

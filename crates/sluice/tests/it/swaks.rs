@@ -2,7 +2,8 @@
 //! PIPELINING and a relay attempt.
 
 use crate::harness::{
-    DOMAIN, HOSTNAME, Server, ToolRun, header_block, require_tool, run_tool, token, unfolded_headers,
+    DOMAIN, HOSTNAME, Server, Settings, ToolRun, header_block, require_tool, run_tool, token,
+    unfolded_headers,
 };
 
 fn swaks(server: &Server, to: &str, subject: &str, body: &str, extra: &[&str]) -> ToolRun {
@@ -107,4 +108,92 @@ fn swaks_relay_to_other_domain_is_refused_550_5_7_1() {
     );
     let other = server.data_dir().join("mail").join("other.test");
     assert!(!other.exists(), "a relay attempt created {}", other.display());
+}
+
+/// Runs openssl with `args`, failing the test with its output.
+fn openssl(args: &[&str]) {
+    let run = run_tool(&require_tool("openssl"), args);
+    assert_eq!(run.code, Some(0), "openssl {}:\n{run}", args.join(" "));
+}
+
+/// With `[tls] client_ca_file` the server asks for a client certificate during STARTTLS: a
+/// certificate chaining to the bundle is verified and its names are known to the session
+/// (for certificate-recognised connectors); a client without one is still served.
+#[test]
+fn swaks_client_certificate_is_verified_and_optional() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let (ca, ca_key, csr, cert, key, ext) =
+        (path("ca.pem"), path("ca.key"), path("c.csr"), path("c.pem"), path("c.key"), path("ext.cnf"));
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Sluice test CA",
+        "-keyout",
+        &ca_key,
+        "-out",
+        &ca,
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=relay.partner.test",
+        "-keyout",
+        &key,
+        "-out",
+        &csr,
+    ]);
+    std::fs::write(
+        &ext,
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:mx1.partner.test\n",
+    )
+    .expect("write extensions");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &ext,
+        "-out",
+        &cert,
+    ]);
+    let server = Server::start_with(Settings::default().key("tls", "client_ca_file", format!("{ca:?}")));
+
+    let subject = token("client-cert");
+    let run = swaks(
+        &server,
+        &format!("cert@{DOMAIN}"),
+        &subject,
+        "with a certificate",
+        &["-tls", "--tls-cert", &cert, "--tls-key", &key],
+    );
+    assert_eq!(run.code, Some(0), "swaks with a client certificate:\n{run}");
+    assert_delivered(&server, "cert", &subject, "with a certificate");
+    let log = server.log();
+    assert!(
+        log.contains("client_cert=mx1.partner.test,relay.partner.test"),
+        "the verified names (SAN, then CN) should be logged:\n{log}"
+    );
+
+    let subject = token("no-client-cert");
+    let run = swaks(&server, &format!("nocert@{DOMAIN}"), &subject, "without a certificate", &["-tls"]);
+    assert_eq!(run.code, Some(0), "a client without a certificate must still be served:\n{run}");
+    assert_delivered(&server, "nocert", &subject, "without a certificate");
 }
