@@ -10,9 +10,10 @@ set -euo pipefail
 
 packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3 openssl)
 
-# Python packages the integration tests import (none yet). Installed with pip
+# Python packages the integration tests import (dnslib: a DNS server on loopback
+# for domain verification). Installed with pip
 # only when missing.
-pip_packages=()
+pip_packages=(dnslib)
 
 if [[ $(id -u) -eq 0 ]]; then
     as_root=()

@@ -9,6 +9,7 @@
 
 pub mod allow_list;
 pub mod control;
+pub mod dns;
 mod enqueue;
 pub mod history;
 mod inbound;

@@ -1,0 +1,95 @@
+//! DNS lookups through hickory-resolver: the TXT records that prove a tenant owns a domain
+//! (`sluice-verification=<token>`). The name server is the system's, or a configured one
+//! (an address and port), which is also how tests point Sluice at a DNS server they run on
+//! loopback.
+
+use std::net::SocketAddr;
+
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::RData;
+use hickory_resolver::{Resolver, TokioResolver};
+
+/// The TXT record value that proves ownership: `sluice-verification=<token>`.
+pub const VERIFICATION_PREFIX: &str = "sluice-verification=";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    #[error("cannot set up the DNS resolver: {0}")]
+    Setup(String),
+    #[error("DNS lookup of {name} failed: {reason}")]
+    Lookup { name: String, reason: String },
+}
+
+/// What a domain's TXT records say about a verification token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// The expected record is there.
+    Verified,
+    /// The domain has TXT records, none with the token; `found` lists the
+    /// `sluice-verification=` values seen (an old or another tenant's token).
+    TokenMissing { found: Vec<String> },
+    /// No TXT records at all (or the name does not exist).
+    NoRecords,
+}
+
+#[derive(Clone, Debug)]
+pub struct Dns {
+    resolver: TokioResolver,
+}
+
+impl Dns {
+    /// `None`: the system's resolver configuration (`/etc/resolv.conf`).
+    pub fn new(name_server: Option<SocketAddr>) -> Result<Dns, DnsError> {
+        let provider = TokioRuntimeProvider::default();
+        let builder = match name_server {
+            None => Resolver::builder(provider).map_err(|e| DnsError::Setup(e.to_string()))?,
+            Some(addr) => {
+                let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+                server.connections = [ConnectionConfig::udp(), ConnectionConfig::tcp()]
+                    .into_iter()
+                    .map(|mut c| {
+                        c.port = addr.port();
+                        c
+                    })
+                    .collect();
+                Resolver::builder_with_config(ResolverConfig::from_name_servers(vec![server]), provider)
+            }
+        };
+        let resolver = builder.build().map_err(|e| DnsError::Setup(e.to_string()))?;
+        Ok(Dns { resolver })
+    }
+
+    /// The TXT strings at `name` (each record's character-strings joined, RFC 7208 3.3 style).
+    pub async fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
+        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        match self.resolver.txt_lookup(fqdn.as_str()).await {
+            Ok(lookup) => Ok(lookup
+                .answers()
+                .iter()
+                .filter_map(|record| match &record.data {
+                    RData::TXT(txt) => {
+                        Some(txt.txt_data.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect())
+                    }
+                    _ => None,
+                })
+                .collect()),
+            Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
+            Err(e) => Err(DnsError::Lookup { name: name.to_string(), reason: e.to_string() }),
+        }
+    }
+
+    /// Looks for `sluice-verification=<token>` among `domain`'s TXT records.
+    pub async fn verify_domain(&self, domain: &str, token: &str) -> Result<Verification, DnsError> {
+        let records = self.txt(domain).await?;
+        if records.is_empty() {
+            return Ok(Verification::NoRecords);
+        }
+        let expected = format!("{VERIFICATION_PREFIX}{token}");
+        if records.iter().any(|r| r.trim() == expected) {
+            return Ok(Verification::Verified);
+        }
+        let found = records.into_iter().filter(|r| r.trim().starts_with(VERIFICATION_PREFIX)).collect();
+        Ok(Verification::TokenMissing { found })
+    }
+}

@@ -1,0 +1,54 @@
+//! Domain verification against a real DNS server (Python dnslib) on loopback.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+
+use gateway::dns::{Dns, Verification};
+
+struct DnsServer {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(records: &str) -> DnsServer {
+    let port = UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("free port").port();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/dns_server.py");
+    let mut child = Command::new("python3")
+        .args([script, &port.to_string(), records])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 (run scripts/install-test-deps.sh for dnslib)");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read ready");
+    assert_eq!(line.trim(), "ready", "the DNS server did not start (is dnslib installed?)");
+    DnsServer { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
+}
+
+#[tokio::test]
+async fn verification_token_is_found_missing_or_absent() {
+    let server = start(
+        r#"{"owned.test": ["v=spf1 -all", "sluice-verification=tok123"],
+            "other.test": ["sluice-verification=old"],
+            "empty.test": []}"#,
+    );
+    let dns = Dns::new(Some(server.addr)).expect("resolver");
+    assert_eq!(dns.verify_domain("owned.test", "tok123").await.expect("lookup"), Verification::Verified);
+    assert_eq!(dns.verify_domain("OWNED.test.", "tok123").await.expect("lookup"), Verification::Verified);
+    assert_eq!(
+        dns.verify_domain("other.test", "tok123").await.expect("lookup"),
+        Verification::TokenMissing { found: vec!["sluice-verification=old".into()] }
+    );
+    assert_eq!(dns.verify_domain("empty.test", "tok123").await.expect("lookup"), Verification::NoRecords);
+    assert_eq!(dns.verify_domain("missing.test", "tok123").await.expect("lookup"), Verification::NoRecords);
+    let txt = dns.txt("owned.test").await.expect("lookup");
+    assert!(txt.contains(&"v=spf1 -all".to_string()), "{txt:?}");
+}
