@@ -1,0 +1,176 @@
+//! Reading the original message's header section (the part before the first empty line)
+//! and writing the bounce's own header fields: RFC 2047 encoded words, folding.
+
+/// Header lines are folded before this many bytes (RFC 5322 2.1.1 "SHOULD" limit is 78).
+const FOLD_AT_BYTES: usize = 76;
+/// An encoded word is at most 75 characters (RFC 2047 2); this leaves room for the
+/// `=?UTF-8?Q?` prefix and `?=` suffix.
+const ENCODED_TEXT_BYTES_MAX: usize = 60;
+
+/// The header section (without the empty line) and the body of a message.
+pub(crate) fn split(message: &[u8]) -> (&[u8], &[u8]) {
+    if message.starts_with(b"\r\n") {
+        return (&[], &message[2..]);
+    }
+    if message.starts_with(b"\n") {
+        return (&[], &message[1..]);
+    }
+    let crlf = message.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i + 2, i + 4));
+    let lf = message.windows(2).position(|w| w == b"\n\n").map(|i| (i + 1, i + 2));
+    let end = match (crlf, lf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    };
+    match end {
+        Some((head_end, body_start)) => (&message[..head_end], &message[body_start..]),
+        None => (message, &[]),
+    }
+}
+
+/// The lines of `bytes` without their line ends (CRLF or a lone LF).
+pub(crate) fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let trimmed = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    trimmed
+        .split(|b| *b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .filter(move |_| !bytes.is_empty())
+}
+
+/// Every value of field `name` (case-insensitive), unfolded and trimmed; invalid UTF-8 is
+/// replaced rather than refused, since these values only steer language and loop checks.
+pub(crate) fn values(head: &[u8], name: &str) -> Vec<String> {
+    let mut fields: Vec<Vec<u8>> = Vec::new();
+    for line in lines(head) {
+        match (line.first(), fields.last_mut()) {
+            (Some(b' ' | b'\t'), Some(field)) => field.extend_from_slice(line),
+            _ => fields.push(line.to_vec()),
+        }
+    }
+    fields
+        .iter()
+        .filter_map(|field| {
+            let colon = field.iter().position(|b| *b == b':')?;
+            let field_name = std::str::from_utf8(&field[..colon]).ok()?;
+            field_name
+                .trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| String::from_utf8_lossy(&field[colon + 1..]).trim().to_owned())
+        })
+        .collect()
+}
+
+/// Writes `Name: value` folded at spaces, with every run of words that contains non-ASCII
+/// (or control) characters turned into RFC 2047 `Q` encoded words.
+pub(crate) fn write_text_field(out: &mut String, name: &str, value: &str) {
+    let mut tokens: Vec<String> = Vec::new();
+    let mut pending: Vec<&str> = Vec::new();
+    for word in value.split_whitespace() {
+        if needs_encoding(word) {
+            pending.push(word);
+            continue;
+        }
+        if !pending.is_empty() {
+            tokens.extend(encoded_words(&pending.join(" ")));
+            pending.clear();
+        }
+        tokens.push(word.to_owned());
+    }
+    if !pending.is_empty() {
+        tokens.extend(encoded_words(&pending.join(" ")));
+    }
+    write_folded(out, name, &tokens);
+}
+
+/// Writes `Name: tok tok ...`, starting a continuation line whenever the next token would
+/// pass the folding width. A single token longer than the width stays whole on its line.
+pub(crate) fn write_folded(out: &mut String, name: &str, tokens: &[String]) {
+    out.push_str(name);
+    out.push(':');
+    let mut line_bytes = name.len() + 1;
+    for token in tokens {
+        if line_bytes + 1 + token.len() > FOLD_AT_BYTES && line_bytes > name.len() + 1 {
+            out.push_str("\r\n");
+            line_bytes = 0;
+        }
+        out.push(' ');
+        out.push_str(token);
+        line_bytes += 1 + token.len();
+    }
+    out.push_str("\r\n");
+}
+
+fn needs_encoding(word: &str) -> bool {
+    // An ASCII word that merely looks like an encoded word is encoded too, so that a
+    // decoder cannot mistake the original subject's text for one.
+    word.bytes().any(|b| !(0x21..=0x7e).contains(&b)) || word.contains("=?")
+}
+
+/// `text` as one or more `=?UTF-8?Q?...?=` words, split on character boundaries.
+fn encoded_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    for ch in text.chars() {
+        let mut buf = [0u8; 4];
+        let mut piece = String::new();
+        for byte in ch.encode_utf8(&mut buf).bytes() {
+            match byte {
+                b' ' => piece.push('_'),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'!' | b'*' | b'+' | b'-' | b'/' => {
+                    piece.push(char::from(byte))
+                }
+                _ => piece.push_str(&format!("={byte:02X}")),
+            }
+        }
+        if current.len() + piece.len() > ENCODED_TEXT_BYTES_MAX {
+            words.push(format!("=?UTF-8?Q?{current}?="));
+            current.clear();
+        }
+        current.push_str(&piece);
+    }
+    if !current.is_empty() {
+        words.push(format!("=?UTF-8?Q?{current}?="));
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_finds_the_first_empty_line() {
+        let (head, body) = split(b"A: 1\r\nB: 2\r\n\r\nbody\r\n\r\nmore");
+        assert_eq!(head, b"A: 1\r\nB: 2\r\n");
+        assert_eq!(body, b"body\r\n\r\nmore");
+        assert_eq!(split(b"A: 1\r\n").1, b"");
+    }
+
+    #[test]
+    fn values_unfold_and_match_any_case() {
+        let head = b"Subject: a\r\n long\r\ncontent-language: fr\r\n";
+        assert_eq!(values(head, "subject"), vec!["a long"]);
+        assert_eq!(values(head, "Content-Language"), vec!["fr"]);
+        assert!(values(head, "To").is_empty());
+    }
+
+    #[test]
+    fn non_ascii_runs_become_one_encoded_word() {
+        let mut out = String::new();
+        write_text_field(&mut out, "Subject", "Remise différée : Rapport été");
+        assert_eq!(
+            out,
+            concat!(
+                "Subject: Remise =?UTF-8?Q?diff=C3=A9r=C3=A9e?= : Rapport\r\n",
+                " =?UTF-8?Q?=C3=A9t=C3=A9?=\r\n"
+            )
+        );
+    }
+
+    #[test]
+    fn long_values_fold_under_the_width() {
+        let mut out = String::new();
+        write_text_field(&mut out, "Subject", &"word ".repeat(40));
+        assert!(out.split("\r\n").all(|line| line.len() <= FOLD_AT_BYTES));
+        assert!(out.contains("\r\n word"));
+    }
+}
