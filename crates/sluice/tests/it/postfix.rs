@@ -6,6 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -15,15 +16,20 @@ use crate::harness::{DOMAIN, Server, free_port, require_tool, run_tool, token};
 /// lists it by name, so the path is fixed.
 const POSTFIX_DIR: &str = "/var/tmp/sluice-it-postfix";
 
+/// One private instance at a time: they share `POSTFIX_DIR`.
+static INSTANCE: Mutex<()> = Mutex::new(());
+
 #[derive(Debug)]
 struct Postfix {
     dir: PathBuf,
     port: u16,
+    _instance: MutexGuard<'static, ()>,
 }
 
 impl Postfix {
     fn start(relay_port: u16) -> Postfix {
         require_tool("postfix");
+        let instance = INSTANCE.lock().unwrap_or_else(PoisonError::into_inner);
         let uid = Command::new("id").arg("-u").output().expect("run id");
         assert_eq!(
             String::from_utf8_lossy(&uid.stdout).trim(),
@@ -68,7 +74,7 @@ impl Postfix {
              scache unix - - n - 1 scache\npostlog unix-dgram n - n - 1 postlogd\n"
         );
         fs::write(dir.join("etc/master.cf"), master_cf).expect("write master.cf");
-        let postfix = Postfix { dir, port };
+        let postfix = Postfix { dir, port, _instance: instance };
         let out =
             Command::new("postfix").arg("-c").arg(postfix.etc()).arg("start").output().expect("run postfix");
         assert!(
@@ -203,5 +209,67 @@ fn postfix_relays_through_sluice_with_starttls() {
             "postfix log lacks 3 status=sent and a 550 5.7.1 bounce after 30 s:\n{log}"
         );
         thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The throttle seen by a real MTA: Postfix relays a burst through a throttled Sluice, the
+/// excess gets `451 4.7.5xx`, Postfix keeps it deferred, and once the operator allow-lists
+/// the network a queue flush delivers every message exactly once.
+#[test]
+fn postfix_keeps_throttled_mail_deferred_and_delivers_it_later() {
+    let swaks = require_tool("swaks");
+    // A tiny allowance so a handful of messages is a "blast"; retry hints stay short.
+    let settings = crate::harness::Settings::default()
+        .throttled()
+        .key("throttle.policy", "ip_floor_per_hour", "2.0")
+        .key("throttle.policy", "ip_burst_min", "2.0")
+        .key("throttle.policy", "burst_minutes", "1.0");
+    let server = Server::start_with(settings);
+    let postfix = Postfix::start(server.port);
+    let port = postfix.port.to_string();
+    let subjects: Vec<String> = (0..6).map(|_| token("pf-throttle")).collect();
+    for subject in &subjects {
+        let header = format!("Subject: {subject}");
+        let to = format!("pft@{DOMAIN}");
+        let args = [
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--from",
+            "sender@it.test",
+            "--to",
+            &to,
+            "--header",
+            &header,
+        ];
+        let run = run_tool(&swaks, &args);
+        assert_eq!(run.code, Some(0), "injecting into postfix:\n{run}");
+    }
+    let deferred = |log: &str| log.lines().any(|l| l.contains("status=deferred") && l.contains("451 4.7.5"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !deferred(&postfix.log()) {
+        assert!(Instant::now() < deadline, "no 451 4.7.5xx deferral in the postfix log:\n{}", postfix.log());
+        thread::sleep(Duration::from_millis(200));
+    }
+    let queue =
+        Command::new("postqueue").arg("-c").arg(postfix.etc()).arg("-p").output().expect("postqueue -p");
+    let queue = String::from_utf8_lossy(&queue.stdout);
+    assert!(queue.contains("451 4.7.5"), "the throttled mail waits in postfix's deferred queue:\n{queue}");
+    assert!(server.settled_mail_count("pft") < subjects.len(), "nothing was throttled");
+
+    let allow = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["throttle", "allow", "127.0.0.0/8", "--note", "postfix interop", "--config"])
+        .arg(server.config_path())
+        .output()
+        .expect("sluice throttle allow");
+    assert!(allow.status.success(), "{}", String::from_utf8_lossy(&allow.stderr));
+    thread::sleep(Duration::from_secs(3)); // the server re-reads the allow list every 2 s
+    let flush =
+        Command::new("postqueue").arg("-c").arg(postfix.etc()).arg("-f").status().expect("postqueue -f");
+    assert!(flush.success(), "postqueue -f");
+    let mail = server.wait_for_mail("pft", subjects.len());
+    for subject in &subjects {
+        assert_eq!(mail.iter().filter(|m| m.contains(subject.as_str())).count(), 1, "{subject} exactly once");
     }
 }
