@@ -1,7 +1,8 @@
 # English texts of Sluice's delivery status notifications and help pages.
 # Every message here must exist in every other locale file (a test checks).
 # Variables: { $subject } original subject, { $server } / { $host } host names,
-# { $since } / { $last } dates.
+# { $since } / { $last } dates. Labels carry their own colon, as typography differs
+# (French puts a space before it).
 
 mailer-daemon-name = Mail Delivery System
 
@@ -13,11 +14,11 @@ intro-failed = Your message could not be delivered to the recipient(s) below. It
 intro-delayed = Your message has not been delivered yet to the recipient(s) below. The mail system keeps trying; you do not need to send it again. You will be told if it finally fails.
 intro-delivered = Your message was delivered to the recipient(s) below, as you asked to be told.
 
-label-recipient = Recipient
-label-status = Status
-label-remote-reply = Reply from { $server }
-label-retry-until = Will retry until
-label-more-info = More information
+label-recipient = Recipient:
+label-status = Status:
+label-remote-reply = Reply from { $server }:
+label-retry-until = Will retry until:
+label-more-info = More information:
 
 note-expired = The mail system tried to deliver this message from { $since } until { $last } and then gave up.
 

@@ -11,11 +11,11 @@ intro-failed = Votre message n'a pas pu être remis au(x) destinataire(s) ci-des
 intro-delayed = Votre message n'a pas encore été remis au(x) destinataire(s) ci-dessous. Le système de messagerie continue d'essayer ; inutile de le renvoyer. Vous serez prévenu s'il échoue définitivement.
 intro-delivered = Votre message a été remis au(x) destinataire(s) ci-dessous, comme vous avez demandé à en être informé.
 
-label-recipient = Destinataire
-label-status = État
-label-remote-reply = Réponse de { $server }
-label-retry-until = Nouvelles tentatives jusqu'au
-label-more-info = Plus d'informations
+label-recipient = Destinataire :
+label-status = État :
+label-remote-reply = Réponse de { $server } :
+label-retry-until = Nouvelles tentatives jusqu'au :
+label-more-info = Plus d'informations :
 
 note-expired = Le système de messagerie a essayé de remettre ce message du { $since } au { $last }, puis a abandonné.
 

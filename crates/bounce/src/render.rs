@@ -1,6 +1,6 @@
 //! Whether a notification is due, and the message itself.
 
-use crate::encode::{html_escape, quoted_printable, rfc5322_date};
+use crate::encode::{html_escape, human_date, quoted_printable, rfc5322_date};
 use crate::help::{HelpText, help_code_for, help_from};
 use crate::lang::{Catalog, language_for};
 use crate::{BounceError, headers};
@@ -248,7 +248,7 @@ struct Human {
 }
 
 struct HumanRecipient {
-    /// `label: value` lines: recipient, status, remote reply, retry date.
+    /// `label value` lines (labels carry their colon): recipient, status, remote reply, retry date.
     facts: Vec<(String, String)>,
     note: Option<String>,
     /// Headed paragraphs: why, sender, admin.
@@ -300,15 +300,16 @@ fn human_recipient(
         facts.push((catalog.text("label-remote-reply", &[("server", server)])?, one_line(reply)));
     }
     if let (Action::Delayed, Some(until)) = (outcome.action, outcome.will_retry_until_unix_s) {
-        facts.push((catalog.text("label-retry-until", &[])?, rfc5322_date(until)));
+        facts.push((catalog.text("label-retry-until", &[])?, human_date(until)));
     }
     // A failure after retries is told as such: the help text alone (say, a throttling
-    // token) would read as if the message had been refused at once.
-    let expired =
-        outcome.action == Action::Failed && outcome.status.subject == 4 && outcome.status.detail == 7;
+    // token) would read as if the message had been refused at once. A final failure with
+    // a temporary status, or X.4.7, is how queue managers report expiry.
+    let expired = outcome.action == Action::Failed
+        && (outcome.status.class == 4 || (outcome.status.subject == 4 && outcome.status.detail == 7));
     let note = if expired {
-        let since = rfc5322_date(req.arrival_unix_s);
-        let last = rfc5322_date(outcome.last_attempt_unix_s);
+        let since = human_date(req.arrival_unix_s);
+        let last = human_date(outcome.last_attempt_unix_s);
         Some(catalog.text("note-expired", &[("since", &since), ("last", &last)])?)
     } else {
         None
@@ -361,7 +362,7 @@ fn human_text(human: &Human) -> String {
     for recipient in &human.recipients {
         text.push('\n');
         for (label, value) in &recipient.facts {
-            let _ = writeln!(text, "{label}: {value}");
+            let _ = writeln!(text, "{label} {value}");
         }
         if let Some(note) = &recipient.note {
             let _ = write!(text, "\n{note}\n");
@@ -370,7 +371,7 @@ fn human_text(human: &Human) -> String {
             let _ = write!(text, "\n{heading}\n{paragraph}\n");
         }
         if let Some((label, url)) = &recipient.link {
-            let _ = write!(text, "\n{label}: {url}\n");
+            let _ = write!(text, "\n{label} {url}\n");
         }
     }
     let _ = write!(text, "\n-- \n{}\n{}", human.reported_by, human.attached);
@@ -403,7 +404,7 @@ fn human_html(human: &Human, subject: &str, lang: &str) -> String {
         }
         if let Some((label, url)) = &recipient.link {
             let url = html_escape(url);
-            let _ = writeln!(html, "<p>{}: <a href=\"{url}\">{url}</a></p>", html_escape(label));
+            let _ = writeln!(html, "<p>{} <a href=\"{url}\">{url}</a></p>", html_escape(label));
         }
     }
     let _ = write!(
