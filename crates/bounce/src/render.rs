@@ -509,8 +509,8 @@ fn write_original(out: &mut Vec<u8>, req: &BounceRequest<'_>) {
         out.extend_from_slice(line);
         out.extend_from_slice(b"\r\n");
     }
-    if content.is_empty() || original_kind(req) == OriginalKind::Headers {
-        // text/rfc822-headers ends with the empty line that ended the header section.
-        out.extend_from_slice(b"\r\n");
-    }
+    // The CRLF before the closing boundary belongs to the boundary (RFC 2046 5.1.1): this
+    // one is the empty line that ends `text/rfc822-headers`, or keeps the last line end of
+    // a full original.
+    out.extend_from_slice(b"\r\n");
 }
