@@ -1,1 +1,95 @@
-//! placeholder
+//! The tenant directory: tenants, accepted domains, recipients, inbound connectors and the
+//! operator's low-reputation list, as an immutable [`Snapshot`] with the pure decisions the
+//! gateway's SMTP policy calls for every session, sender and recipient.
+//!
+//! Invariants: **no I/O, no clock, no async, no panics on any input.** Lookups on the hot
+//! path take no lock: a server holds an `Arc<Snapshot>`, and on change builds a new one
+//! from [`DirectoryStore::load`] and swaps the `Arc` (sessions keep the one they started
+//! with). Storage sits behind [`DirectoryStore`]: SQLite on one node (crate `store`),
+//! PostgreSQL in fleet mode. Every name is compared in one normal form ([`DomainName`]:
+//! lower case, no trailing dot, IDN as `xn--` A-labels; U-labels are refused with a request
+//! for the punycode form, since no IDNA table is available).
+//!
+//! # Entities
+//! - **Tenant**: id (one DNS label), display name, active or suspended, bounce language.
+//!   Created with its verified service domain `<id>.<service domain>`.
+//! - **Accepted domain**: owned by one tenant only (a sub-domain-matching entry may not
+//!   overlap another tenant's domains, [`check_domain_claim`]); *authoritative* (every
+//!   mailbox listed, unknown recipients refused) or *internal relay* (unlisted recipients
+//!   passed on to the tenant's server); optionally matching sub-domains at any depth.
+//!   Ownership is proven by the TXT record `sluice-verification=<token>`; until then the
+//!   domain neither receives nor relays.
+//! - **Recipient**: a listed address with aliases (other local parts of the same domain)
+//!   and its delivery target: Maildir, SMTP or LMTP to the tenant's mailbox server.
+//! - **Connector** (inbound): partner or on-premises, recognised by IP ranges (IPv4/IPv6
+//!   CIDR) or TLS client-certificate names (exact, or `*.` standing for exactly one label).
+//!   A partner connector may instead list only sender domains ("domain-only"): it is then
+//!   recognised at MAIL FROM, and can only add requirements (TLS), never trust.
+//! - **Reputation**: operator CIDRs, blocks and exceptions.
+//!
+//! # Connector precedence ([`Snapshot::connector_for`])
+//! 1. A certificate name equal to a connector's exact name.
+//! 2. A certificate name under a connector's wildcard (`*.mail.example.com` matches
+//!    `mx1.mail.example.com`, not `mail.example.com` nor `a.b.mail.example.com`; names that
+//!    the certificate itself presents as wildcards match nothing).
+//! 3. The longest IP range containing the client (IPv4-mapped IPv6 counts as IPv4).
+//! 4. Domain-only connectors, at MAIL FROM, and only for their TLS requirement.
+//!
+//! Certificate or IP recognition always beats domain-only. Among equal candidates the
+//! lowest (tenant id, connector name) wins. Disabled connectors never match. A suspended
+//! tenant's connector still matches (so refusals can say why) but is not trusted
+//! ([`ConnectorMatch::is_trusted`]): the gateway skips IP throttling only for trusted ones.
+//!
+//! # Decisions, in the order they apply
+//! [`Snapshot::check_client`] (run by both of the others):
+//! 1. The session's connector requires TLS and the session is plain: `550 5.7.10`,
+//!    naming the connector and its rule.
+//! 2. No connector and the IP is in a blocked range not covered by any exception:
+//!    `550 5.7.708`, telling the sender's admin to ask the operator for an exception.
+//!
+//! [`Snapshot::check_sender`] (MAIL FROM; the null sender skips 3 and 4):
+//! 3. The sender domain is restricted to connectors and the session did not come through
+//!    one of them: `550 5.7.51`, naming the domain, the connector, the rule and the IP.
+//! 4. No connector, plain session, and a domain-only connector for the sender domain
+//!    requires TLS: `550 5.7.10` naming it.
+//!
+//! [`Snapshot::check_recipient`] (RCPT TO), relay control before anything else:
+//! 5. An address literal (`[192.0.2.1]`, `[IPv6:...]`): `550 5.7.1`, for everyone.
+//! 6. The domain (normalised) is covered by a verified accepted domain, exactly or via the
+//!    nearest parent matching sub-domains (unverified entries are skipped, so they cannot
+//!    shadow a verified parent):
+//!    - tenant suspended: `550 5.2.1`;
+//!    - a local part with routing characters (`%` percent hack, `!` bang path, `@`,
+//!      quotes, backslash): `550 5.1.3`, whatever the domain kind;
+//!    - a listed recipient or alias: its [`RouteTarget::Recipient`];
+//!    - else internal relay: [`RouteTarget::InternalRelay`]; authoritative: `550 5.1.1`.
+//! 7. Not accepted, and the session came through an on-premises connector: outbound relay
+//!    ([`RouteTarget::OutboundRelay`]) for an active tenant, `550 5.7.705` for a suspended
+//!    one.
+//! 8. Otherwise `550 5.7.1`: relay denied (a domain known but unverified says so, and
+//!    what its admin must publish). Source routes never reach here (the parser drops
+//!    them); upper case and a trailing dot are the same domain; a U-label never matches.
+//!
+//! The texts are in `refusal.rs`, each covered by a test in `tests/decisions.rs`.
+mod cidr;
+mod decide;
+mod error;
+mod model;
+mod names;
+mod refusal;
+mod snapshot;
+mod store;
+
+pub use cidr::Cidr;
+pub use decide::{
+    ClientCert, ConnectorMatch, MatchedBy, RecipientRoute, RouteTarget, SessionContext, Transport,
+};
+pub use error::{DirectoryError, StoreError};
+pub use model::{
+    AcceptedDomain, Connector, ConnectorKind, DeliveryTarget, DirectoryData, DomainKind, NewDomain,
+    NewTenant, NextHop, Recipient, ReputationEntry, ReputationKind, Tenant, TenantStatus, VerificationState,
+};
+pub use names::{CertName, DomainName, TenantId, normalise_local_part};
+pub use refusal::Refusal;
+pub use snapshot::{DomainLookup, Snapshot};
+pub use store::{DirectoryStore, check_domain_claim, recipient_domain};

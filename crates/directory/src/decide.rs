@@ -1,0 +1,251 @@
+//! The pure decisions the gateway's `Policy` calls on the hot path. Each reads only the
+//! snapshot and the session's facts; the order of checks is documented in the crate root.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::cidr::Cidr;
+use crate::model::{AcceptedDomain, Connector, ConnectorKind, DeliveryTarget, DomainKind, TenantStatus};
+use crate::names::{DomainName, TenantId};
+use crate::refusal::{self, Refusal};
+use crate::snapshot::{DomainLookup, Snapshot};
+
+/// Names of a TLS client certificate that the gateway has already verified (subject CN and
+/// SAN DNS names, as presented).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientCert {
+    pub names: Vec<String>,
+}
+
+/// How the session's client is connected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport<'a> {
+    Plain,
+    Tls { client_cert: Option<&'a ClientCert> },
+}
+
+/// Why a connector matched, most trusted first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MatchedBy {
+    /// A certificate name equal to one of the connector's exact names.
+    CertificateExact(DomainName),
+    /// A certificate name under one of the connector's wildcards (the part after `*.`).
+    CertificateWildcard(DomainName),
+    /// The client IP is in this range of the connector (the longest that matched).
+    IpRange(Cidr),
+}
+
+/// The connector a session's client was recognised as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectorMatch {
+    pub connector: Arc<Connector>,
+    pub by: MatchedBy,
+    /// A suspended tenant's connector is still recognised, so its refusals can say why.
+    pub tenant_status: TenantStatus,
+}
+
+impl ConnectorMatch {
+    /// Whether the session's mail is attributed to the tenant and skips IP throttling.
+    pub fn is_trusted(&self) -> bool {
+        self.tenant_status == TenantStatus::Active
+    }
+
+    fn is(&self, connector: &Connector) -> bool {
+        self.connector.tenant == connector.tenant && self.connector.name == connector.name
+    }
+}
+
+/// What the decisions need to know about a session, computed once after the handshake
+/// (and again after STARTTLS).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionContext {
+    pub client_ip: IpAddr,
+    pub tls: bool,
+    pub connector: Option<ConnectorMatch>,
+}
+
+/// Where an accepted recipient's mail goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecipientRoute {
+    pub tenant: TenantId,
+    /// The accepted domain that matched and its kind; `None` for outbound relay.
+    pub accepted_domain: Option<(DomainName, DomainKind)>,
+    pub target: RouteTarget,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteTarget {
+    /// A listed recipient or alias: deliver to `address` (the canonical, lower-case
+    /// address) at `target`.
+    Recipient { address: String, target: DeliveryTarget },
+    /// An unlisted recipient of an internal-relay domain: pass it on to the tenant's server.
+    InternalRelay,
+    /// Outbound mail from the tenant's on-premises connector, to any domain.
+    OutboundRelay { connector: String },
+}
+
+/// Characters that turn a local part into a route to somewhere else (percent hack, bang
+/// path, quoted `@`); a quoted local part keeps its quotes from the parser.
+const ROUTING_CHARS: &[char] = &['%', '!', '@', '"', '\\'];
+
+impl Snapshot {
+    /// The connector the client is recognised as. Precedence: a certificate name equal to
+    /// an exact connector name, then a certificate name under a wildcard, then the longest
+    /// IP range containing the client; equal candidates go to the lowest (tenant, name).
+    /// Disabled connectors are never matched.
+    pub fn connector_for(&self, ip: IpAddr, cert: Option<&ClientCert>) -> Option<ConnectorMatch> {
+        let by_cert = cert.and_then(|c| self.match_certificate(c));
+        let (index, by) = by_cert.or_else(|| {
+            let (cidr, indexes) = self.by_ip.longest_match(ip)?;
+            Some((*indexes.first()?, MatchedBy::IpRange(*cidr)))
+        })?;
+        let connector = Arc::clone(self.connectors.get(index)?);
+        let tenant_status = self.tenants.get(&connector.tenant).map_or(TenantStatus::Suspended, |t| t.status);
+        Some(ConnectorMatch { connector, by, tenant_status })
+    }
+
+    fn match_certificate(&self, cert: &ClientCert) -> Option<(usize, MatchedBy)> {
+        // A presented wildcard name proves nothing about this particular client.
+        let names: Vec<DomainName> = cert
+            .names
+            .iter()
+            .filter(|n| !n.contains('*'))
+            .filter_map(|n| DomainName::for_lookup(n))
+            .collect();
+        let exact = names
+            .iter()
+            .filter_map(|n| Some((*self.by_cert_exact.get(n)?.first()?, n)))
+            .min_by_key(|(i, _)| *i)
+            .map(|(i, n)| (i, MatchedBy::CertificateExact(n.clone())));
+        exact.or_else(|| {
+            names
+                .iter()
+                .filter_map(|n| {
+                    let parent = n.parent()?;
+                    Some((*self.by_cert_wildcard.get(&parent)?.first()?, parent))
+                })
+                .min_by_key(|(i, _)| *i)
+                .map(|(i, parent)| (i, MatchedBy::CertificateWildcard(parent)))
+        })
+    }
+
+    /// The context of a session: its client, transport and connector.
+    pub fn session(&self, client_ip: IpAddr, transport: Transport<'_>) -> SessionContext {
+        let (tls, cert) = match transport {
+            Transport::Plain => (false, None),
+            Transport::Tls { client_cert } => (true, client_cert),
+        };
+        SessionContext { client_ip, tls, connector: self.connector_for(client_ip, cert) }
+    }
+
+    /// Rules about the client alone: a connector's TLS requirement, then (for clients that
+    /// are no connector) the low-reputation list.
+    pub fn check_client(&self, ctx: &SessionContext) -> Result<(), Refusal> {
+        match &ctx.connector {
+            Some(m) if m.connector.require_tls && !ctx.tls => Err(refusal::tls_required(&m.connector)),
+            Some(_) => Ok(()),
+            None if self.blocked.longest_match(ctx.client_ip).is_some()
+                && self.excepted.longest_match(ctx.client_ip).is_none() =>
+            {
+                Err(refusal::low_reputation(ctx.client_ip))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// At MAIL FROM: the client rules, then restricted sender domains, then the TLS
+    /// requirement of domain-only connectors. `sender_domain` is `None` for the null sender.
+    pub fn check_sender(&self, ctx: &SessionContext, sender_domain: Option<&str>) -> Result<(), Refusal> {
+        self.check_client(ctx)?;
+        let Some(domain) = sender_domain.and_then(DomainName::for_lookup) else { return Ok(()) };
+        if let Some(indexes) = self.restricted_senders.get(&domain) {
+            let restricting = indexes.iter().filter_map(|&i| self.connectors.get(i));
+            let through_one = ctx.connector.as_ref().is_some_and(|m| restricting.clone().any(|c| m.is(c)));
+            if let (false, Some(first)) = (through_one, restricting.clone().next()) {
+                return Err(refusal::restricted_sender(domain.as_str(), first, ctx.client_ip));
+            }
+        }
+        if ctx.connector.is_none() && !ctx.tls {
+            let requiring =
+                self.domain_only.get(&domain).into_iter().flatten().filter_map(|&i| self.connectors.get(i));
+            if let Some(connector) = requiring.clone().find(|c| c.require_tls) {
+                return Err(refusal::tls_required(connector));
+            }
+        }
+        Ok(())
+    }
+
+    /// At RCPT TO: the client rules, then relay control, then the recipient's route.
+    /// `domain` is as received (any case, address literal possible); the gateway maps a
+    /// bare `postmaster` to its own postmaster address before calling.
+    pub fn check_recipient(
+        &self,
+        ctx: &SessionContext,
+        local_part: &str,
+        domain: &str,
+    ) -> Result<RecipientRoute, Refusal> {
+        self.check_client(ctx)?;
+        if domain.starts_with('[') {
+            return Err(refusal::relay_denied_literal(domain));
+        }
+        let Some(name) = DomainName::for_lookup(domain) else {
+            // A U-label (IDN not in punycode) or odd syntax: no accepted domain has this form.
+            return self.outbound_or(ctx, || refusal::relay_denied(&domain.to_lowercase()));
+        };
+        match self.find_domain(&name) {
+            DomainLookup::Accepted(accepted) => self.inbound_route(accepted, &name, local_part, domain),
+            DomainLookup::Unverified => {
+                self.outbound_or(ctx, || refusal::relay_denied_unverified(name.as_str()))
+            }
+            DomainLookup::NotAccepted => self.outbound_or(ctx, || refusal::relay_denied(name.as_str())),
+        }
+    }
+
+    fn inbound_route(
+        &self,
+        accepted: &AcceptedDomain,
+        name: &DomainName,
+        local_part: &str,
+        domain_as_received: &str,
+    ) -> Result<RecipientRoute, Refusal> {
+        let address = format!("{local_part}@{domain_as_received}");
+        if self.tenants.get(&accepted.tenant).is_none_or(|t| t.status == TenantStatus::Suspended) {
+            return Err(refusal::tenant_suspended_inbound(accepted.name.as_str()));
+        }
+        if local_part.is_empty() || local_part.contains(ROUTING_CHARS) {
+            return Err(refusal::routing_local_part(&address));
+        }
+        let target = match (self.recipient(local_part, name), accepted.kind) {
+            (Some(r), _) => RouteTarget::Recipient { address: r.address(), target: r.target.clone() },
+            (None, DomainKind::InternalRelay) => RouteTarget::InternalRelay,
+            (None, DomainKind::Authoritative) => {
+                return Err(refusal::unknown_user(&address, name.as_str()));
+            }
+        };
+        Ok(RecipientRoute {
+            tenant: accepted.tenant.clone(),
+            accepted_domain: Some((accepted.name.clone(), accepted.kind)),
+            target,
+        })
+    }
+
+    /// A domain no verified entry accepts: outbound relay for an on-premises connector of
+    /// an active tenant, else the refusal `deny` builds.
+    fn outbound_or(
+        &self,
+        ctx: &SessionContext,
+        deny: impl FnOnce() -> Refusal,
+    ) -> Result<RecipientRoute, Refusal> {
+        match &ctx.connector {
+            Some(m) if m.connector.kind == ConnectorKind::OnPremises => match m.tenant_status {
+                TenantStatus::Suspended => Err(refusal::tenant_suspended_outbound(&m.connector)),
+                TenantStatus::Active => Ok(RecipientRoute {
+                    tenant: m.connector.tenant.clone(),
+                    accepted_domain: None,
+                    target: RouteTarget::OutboundRelay { connector: m.connector.name.clone() },
+                }),
+            },
+            _ => Err(deny()),
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Every refusal the directory's decisions produce, with its code and text in one place.
+//! Texts follow the reply contract: what happened, who must act, what to do.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::model::Connector;
+
+/// A permanent (5xx) or temporary (4xx) refusal. Kept free of `smtp-wire` so the directory
+/// stays a leaf crate; the gateway converts it into its `Reply`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: u16,
+    /// RFC 3463 class, subject, detail.
+    pub enhanced: (u8, u16, u16),
+    pub text: String,
+}
+
+impl Refusal {
+    fn new(code: u16, enhanced: (u8, u16, u16), text: String) -> Refusal {
+        Refusal { code, enhanced, text }
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        self.code >= 500
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (class, subject, detail) = self.enhanced;
+        write!(f, "{} {class}.{subject}.{detail} {}", self.code, self.text)
+    }
+}
+
+fn connector_label(c: &Connector) -> String {
+    format!("connector \"{}\" of tenant {}", c.name, c.tenant)
+}
+
+pub(crate) fn relay_denied(domain: &str) -> Refusal {
+    Refusal::new(
+        550,
+        (5, 7, 1),
+        format!(
+            "Relay access denied: this server does not accept mail for {domain}; \
+             if {domain} should receive mail here, its administrator must add it as an accepted domain"
+        ),
+    )
+}
+
+pub(crate) fn relay_denied_unverified(domain: &str) -> Refusal {
+    Refusal::new(
+        550,
+        (5, 7, 1),
+        format!(
+            "Relay access denied: {domain} is not verified on this server; its administrator must \
+             publish the DNS TXT record sluice-verification=<token> shown in the admin center and verify the domain"
+        ),
+    )
+}
+
+pub(crate) fn relay_denied_literal(literal: &str) -> Refusal {
+    Refusal::new(
+        550,
+        (5, 7, 1),
+        format!(
+            "Relay access denied: this server does not accept mail for address literals such as {literal}; use the recipient's domain name"
+        ),
+    )
+}
+
+pub(crate) fn routing_local_part(address: &str) -> Refusal {
+    Refusal::new(
+        550,
+        (5, 1, 3),
+        format!(
+            "Recipient address rejected: <{address}> contains routing characters (% ! @ or quotes) that this server never relays; send to the final address directly"
+        ),
+    )
+}
+
+pub(crate) fn unknown_user(address: &str, domain: &str) -> Refusal {
+    Refusal::new(
+        550,
+        (5, 1, 1),
+        format!(
+            "Recipient address rejected: <{address}> does not exist in {domain}; check the address, or ask the {domain} administrator to add it"
+        ),
+    )
+}
+
+pub(crate) fn tenant_suspended_inbound(domain: &str) -> Refusal {
+    Refusal::new(
+        550,
+        (5, 2, 1),
+        format!(
+            "Recipient domain {domain} is suspended on this service and receives no mail; its administrator must contact the service operator"
+        ),
+    )
+}
+
+pub(crate) fn tenant_suspended_outbound(connector: &Connector) -> Refusal {
+    Refusal::new(
+        550,
+        (5, 7, 705),
+        format!(
+            "Outbound mail through {} is blocked because the tenant is suspended; the tenant's administrator must contact the service operator",
+            connector_label(connector)
+        ),
+    )
+}
+
+pub(crate) fn tls_required(connector: &Connector) -> Refusal {
+    Refusal::new(
+        550,
+        (5, 7, 10),
+        format!(
+            "Mail through {} must be sent over TLS (rule \"reject mail not sent over TLS\"); issue STARTTLS before MAIL FROM, \
+             or ask the tenant's administrator to change the connector",
+            connector_label(connector)
+        ),
+    )
+}
+
+pub(crate) fn restricted_sender(domain: &str, connector: &Connector, ip: IpAddr) -> Refusal {
+    Refusal::new(
+        550,
+        (5, 7, 51),
+        format!(
+            "Sender domain {domain} is restricted to {} (rule \"reject mail for these sender domains unless it comes \
+             through this connector\") and [{ip}] is not part of it; send through the servers of that connector, \
+             or ask the tenant's administrator to add [{ip}] to it",
+            connector_label(connector)
+        ),
+    )
+}
+
+pub(crate) fn low_reputation(ip: IpAddr) -> Refusal {
+    Refusal::new(
+        550,
+        (5, 7, 708),
+        format!(
+            "Traffic is not accepted from [{ip}]: the address is in a low-reputation range; the sending server's \
+             administrator should ask the service operator for an exception, or a tenant should add it to an inbound connector"
+        ),
+    )
+}

@@ -1,0 +1,217 @@
+//! The immutable, indexed form of the directory. Built once from [`DirectoryData`] (which
+//! it checks for consistency), shared behind an `Arc`, and replaced as a whole when the
+//! store's generation changes: readers never lock and never wait.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+
+use crate::cidr::{Cidr, CidrTable};
+use crate::error::DirectoryError;
+use crate::model::{
+    AcceptedDomain, Connector, DirectoryData, Recipient, ReputationKind, Tenant, VerificationState,
+};
+use crate::names::{CertName, DomainName, TenantId};
+
+/// What a domain lookup found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DomainLookup<'a> {
+    /// A verified accepted domain covers the name (exactly or as a sub-domain).
+    Accepted(&'a AcceptedDomain),
+    /// Only unverified entries cover it: not accepted, but worth saying why.
+    Unverified,
+    NotAccepted,
+}
+
+/// The directory as the hot path sees it.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub(crate) generation: u64,
+    pub(crate) tenants: HashMap<TenantId, Tenant>,
+    pub(crate) domains: HashMap<DomainName, AcceptedDomain>,
+    /// `(domain, local part)` of every recipient and alias -> the recipient.
+    pub(crate) recipients: HashMap<(DomainName, String), Arc<Recipient>>,
+    /// Enabled connectors sorted by (tenant, name): an index into this list is also the
+    /// tie-break order, the lowest wins.
+    pub(crate) connectors: Vec<Arc<Connector>>,
+    pub(crate) by_ip: CidrTable<(Cidr, Vec<usize>)>,
+    pub(crate) by_cert_exact: HashMap<DomainName, Vec<usize>>,
+    /// Keyed by the part after `*.`.
+    pub(crate) by_cert_wildcard: HashMap<DomainName, Vec<usize>>,
+    /// Sender domain -> connectors that restrict it to themselves.
+    pub(crate) restricted_senders: HashMap<DomainName, Vec<usize>>,
+    /// Sender domain -> domain-only connectors (no IP, no certificate) that carry it.
+    pub(crate) domain_only: HashMap<DomainName, Vec<usize>>,
+    pub(crate) blocked: CidrTable<()>,
+    pub(crate) excepted: CidrTable<()>,
+}
+
+impl Snapshot {
+    /// Checks `data` for consistency (the rules a store enforces, checked again because a
+    /// snapshot must never hold contradictions) and builds the indexes.
+    pub fn build(data: DirectoryData) -> Result<Arc<Snapshot>, DirectoryError> {
+        let mut snapshot = Snapshot { generation: data.generation, ..Snapshot::default() };
+        snapshot.add_tenants(data.tenants)?;
+        snapshot.add_domains(data.domains)?;
+        snapshot.add_recipients(data.recipients)?;
+        snapshot.add_connectors(data.connectors)?;
+        for entry in data.reputation {
+            let table = match entry.kind {
+                ReputationKind::Block => &mut snapshot.blocked,
+                ReputationKind::Exception => &mut snapshot.excepted,
+            };
+            table.entry(entry.cidr, || ());
+        }
+        Ok(Arc::new(snapshot))
+    }
+
+    fn add_tenants(&mut self, tenants: Vec<Tenant>) -> Result<(), DirectoryError> {
+        for tenant in tenants {
+            match self.tenants.entry(tenant.id.clone()) {
+                Entry::Occupied(_) => return Err(DirectoryError::DuplicateTenant { id: tenant.id }),
+                Entry::Vacant(v) => v.insert(tenant),
+            };
+        }
+        Ok(())
+    }
+
+    fn known_tenant(&self, id: &TenantId) -> Result<(), DirectoryError> {
+        match self.tenants.contains_key(id) {
+            true => Ok(()),
+            false => Err(DirectoryError::UnknownTenant { id: id.to_string() }),
+        }
+    }
+
+    fn add_domains(&mut self, domains: Vec<AcceptedDomain>) -> Result<(), DirectoryError> {
+        for domain in domains {
+            self.known_tenant(&domain.tenant)?;
+            if let Some(owner) = self.domains.get(&domain.name) {
+                return Err(DirectoryError::DuplicateDomain {
+                    domain: domain.name,
+                    owner: owner.tenant.clone(),
+                });
+            }
+            self.domains.insert(domain.name.clone(), domain);
+        }
+        Ok(())
+    }
+
+    fn add_recipients(&mut self, recipients: Vec<Recipient>) -> Result<(), DirectoryError> {
+        for recipient in recipients {
+            self.known_tenant(&recipient.tenant)?;
+            let owner = self.covering_domain(&recipient.domain, |_| true).map(|d| &d.tenant);
+            if owner != Some(&recipient.tenant) {
+                return Err(DirectoryError::invalid(
+                    "recipient.address",
+                    recipient.address(),
+                    format!("{} is not an accepted domain of tenant {}", recipient.domain, recipient.tenant),
+                ));
+            }
+            let recipient = Arc::new(recipient);
+            let locals = std::iter::once(&recipient.local_part).chain(&recipient.aliases);
+            for local in locals {
+                let key = (recipient.domain.clone(), local.clone());
+                if self.recipients.insert(key, Arc::clone(&recipient)).is_some() {
+                    return Err(DirectoryError::DuplicateRecipient {
+                        address: format!("{local}@{}", recipient.domain),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn add_connectors(&mut self, mut connectors: Vec<Connector>) -> Result<(), DirectoryError> {
+        connectors.sort_by(|a, b| (&a.tenant, &a.name).cmp(&(&b.tenant, &b.name)));
+        for pair in connectors.windows(2) {
+            if let [a, b] = pair
+                && (&a.tenant, &a.name) == (&b.tenant, &b.name)
+            {
+                return Err(DirectoryError::DuplicateConnector {
+                    tenant: b.tenant.clone(),
+                    name: b.name.clone(),
+                });
+            }
+        }
+        for connector in connectors {
+            self.known_tenant(&connector.tenant)?;
+            connector.validate()?;
+            if connector.enabled {
+                self.index_connector(Arc::new(connector));
+            }
+        }
+        Ok(())
+    }
+
+    fn index_connector(&mut self, connector: Arc<Connector>) {
+        let i = self.connectors.len();
+        for cidr in &connector.ip_ranges {
+            self.by_ip.entry(*cidr, || (*cidr, Vec::new())).1.push(i);
+        }
+        for name in &connector.certificate_names {
+            let (map, key) = match name {
+                CertName::Exact(d) => (&mut self.by_cert_exact, d),
+                CertName::Wildcard(d) => (&mut self.by_cert_wildcard, d),
+            };
+            map.entry(key.clone()).or_default().push(i);
+        }
+        let senders = if connector.restrict_sender_domains {
+            Some(&mut self.restricted_senders)
+        } else if !connector.identifies_connection() {
+            Some(&mut self.domain_only)
+        } else {
+            None
+        };
+        if let Some(map) = senders {
+            for domain in &connector.sender_domains {
+                map.entry(domain.clone()).or_default().push(i);
+            }
+        }
+        self.connectors.push(connector);
+    }
+
+    /// The most specific accepted domain covering `name` that satisfies `usable`: the name
+    /// itself, else the nearest parent that matches sub-domains.
+    fn covering_domain(
+        &self,
+        name: &DomainName,
+        usable: impl Fn(&AcceptedDomain) -> bool,
+    ) -> Option<&AcceptedDomain> {
+        if let Some(d) = self.domains.get(name).filter(|d| usable(d)) {
+            return Some(d);
+        }
+        let mut current = name.parent();
+        while let Some(parent) = current {
+            if let Some(d) = self.domains.get(&parent).filter(|d| d.match_subdomains && usable(d)) {
+                return Some(d);
+            }
+            current = parent.parent();
+        }
+        None
+    }
+
+    /// The verified accepted domain that receives mail for `name`. Unverified entries are
+    /// skipped, so an unverified claim on a sub-domain cannot shadow a verified parent.
+    pub fn find_domain(&self, name: &DomainName) -> DomainLookup<'_> {
+        let verified = |d: &AcceptedDomain| d.verification == VerificationState::Verified;
+        match self.covering_domain(name, verified) {
+            Some(d) => DomainLookup::Accepted(d),
+            None if self.covering_domain(name, |_| true).is_some() => DomainLookup::Unverified,
+            None => DomainLookup::NotAccepted,
+        }
+    }
+
+    /// The store generation this snapshot was built from: rebuild when the store's differs.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn tenant(&self, id: &TenantId) -> Option<&Tenant> {
+        self.tenants.get(id)
+    }
+
+    /// The listed recipient (or alias) `local@domain`, with the local part in any case.
+    pub fn recipient(&self, local_part: &str, domain: &DomainName) -> Option<&Arc<Recipient>> {
+        self.recipients.get(&(domain.clone(), local_part.to_lowercase()))
+    }
+}

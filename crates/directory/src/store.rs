@@ -1,0 +1,179 @@
+//! The storage interface. The embedded backend is `store::SqliteStore`; a PostgreSQL
+//! backend for fleet mode implements the same trait. The conflict rules every backend must
+//! apply inside its transaction are pure functions here, so backends cannot drift apart.
+
+use std::sync::Arc;
+
+use crate::cidr::Cidr;
+use crate::error::{DirectoryError, StoreError};
+use crate::model::{
+    AcceptedDomain, Connector, DirectoryData, NewDomain, NewTenant, Recipient, ReputationEntry, Tenant,
+    TenantStatus,
+};
+use crate::names::{DomainName, TenantId};
+use crate::snapshot::Snapshot;
+
+/// Where the directory lives. Reads take `&self`, mutations `&mut self`; every mutation is
+/// atomic and changes [`DirectoryStore::generation`] in the same transaction, so a server
+/// that polls the generation and rebuilds its snapshot never misses a change.
+pub trait DirectoryStore {
+    /// Everything, consistently (one read transaction), for [`Snapshot::build`].
+    fn load(&self) -> Result<DirectoryData, StoreError>;
+    /// A counter that changes on every mutation; cheap enough to poll every second.
+    fn generation(&self) -> Result<u64, StoreError>;
+
+    /// Creates the tenant (active) and its verified service domain `<id>.<service_domain>`.
+    fn add_tenant(&mut self, tenant: &NewTenant, service_domain: &DomainName) -> Result<Tenant, StoreError>;
+    fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    /// Suspend or resume.
+    fn set_tenant_status(&mut self, id: &TenantId, status: TenantStatus) -> Result<Tenant, StoreError>;
+
+    /// Adds an unverified domain with a fresh verification token.
+    fn add_domain(&mut self, tenant: &TenantId, domain: &NewDomain) -> Result<AcceptedDomain, StoreError>;
+    /// Records that the TXT record was seen (the DNS check is the caller's).
+    fn mark_domain_verified(&mut self, domain: &DomainName) -> Result<AcceptedDomain, StoreError>;
+    fn list_domains(&self, tenant: Option<&TenantId>) -> Result<Vec<AcceptedDomain>, StoreError>;
+    /// Removes the domain and its recipients. A service domain cannot be removed.
+    fn remove_domain(&mut self, domain: &DomainName) -> Result<(), StoreError>;
+
+    fn add_recipient(&mut self, recipient: &Recipient) -> Result<(), StoreError>;
+    fn list_recipients(&self, tenant: &TenantId) -> Result<Vec<Recipient>, StoreError>;
+    /// Removes a recipient (given by its primary address) with its aliases.
+    fn remove_recipient(&mut self, local_part: &str, domain: &DomainName) -> Result<(), StoreError>;
+
+    fn add_connector(&mut self, connector: &Connector) -> Result<(), StoreError>;
+    fn list_connectors(&self, tenant: Option<&TenantId>) -> Result<Vec<Connector>, StoreError>;
+    fn connector(&self, tenant: &TenantId, name: &str) -> Result<Connector, StoreError>;
+    fn set_connector_enabled(
+        &mut self,
+        tenant: &TenantId,
+        name: &str,
+        enabled: bool,
+    ) -> Result<Connector, StoreError>;
+    fn remove_connector(&mut self, tenant: &TenantId, name: &str) -> Result<(), StoreError>;
+
+    /// Adds or replaces the block or exception for `entry.cidr`.
+    fn set_reputation(&mut self, entry: &ReputationEntry) -> Result<(), StoreError>;
+    fn remove_reputation(&mut self, cidr: &Cidr) -> Result<(), StoreError>;
+    fn list_reputation(&self) -> Result<Vec<ReputationEntry>, StoreError>;
+
+    /// Loads and builds a snapshot.
+    fn snapshot(&self) -> Result<Arc<Snapshot>, StoreError> {
+        Ok(Snapshot::build(self.load()?)?)
+    }
+}
+
+/// Whether `tenant` may claim `new` given every existing domain: a name belongs to one
+/// tenant only, and a sub-domain-matching entry must not overlap another tenant's domains
+/// in either direction.
+pub fn check_domain_claim(
+    existing: &[AcceptedDomain],
+    tenant: &TenantId,
+    new: &NewDomain,
+) -> Result<(), DirectoryError> {
+    for other in existing {
+        if other.name == new.name {
+            return Err(DirectoryError::DuplicateDomain {
+                domain: new.name.clone(),
+                owner: other.tenant.clone(),
+            });
+        }
+        if &other.tenant == tenant {
+            continue;
+        }
+        if other.match_subdomains && new.name.is_within(&other.name) {
+            return Err(DirectoryError::DuplicateDomain {
+                domain: new.name.clone(),
+                owner: other.tenant.clone(),
+            });
+        }
+        if new.match_subdomains && other.name.is_within(&new.name) {
+            return Err(DirectoryError::invalid(
+                "domain.match_subdomains",
+                new.name.as_str(),
+                format!("its sub-domain {} belongs to tenant {}", other.name, other.tenant),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The accepted domain of `recipient.tenant` that the recipient's domain falls under
+/// (itself, or a parent matching sub-domains), or an error naming the field.
+pub fn recipient_domain<'a>(
+    domains: &'a [AcceptedDomain],
+    recipient: &Recipient,
+) -> Result<&'a AcceptedDomain, DirectoryError> {
+    let own = domains.iter().filter(|d| d.tenant == recipient.tenant);
+    let exact = own.clone().find(|d| d.name == recipient.domain);
+    let covering = || {
+        own.filter(|d| d.match_subdomains && recipient.domain.is_within(&d.name))
+            .max_by_key(|d| d.name.as_str().len())
+    };
+    exact.or_else(covering).ok_or_else(|| {
+        DirectoryError::invalid(
+            "recipient.address",
+            recipient.address(),
+            format!("{} is not an accepted domain of tenant {}", recipient.domain, recipient.tenant),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DeliveryTarget, DomainKind, VerificationState};
+
+    fn d(name: &str) -> DomainName {
+        DomainName::parse("d", name).unwrap()
+    }
+
+    fn t(id: &str) -> TenantId {
+        TenantId::parse(id).unwrap()
+    }
+
+    fn accepted(name: &str, tenant: &str, subs: bool) -> AcceptedDomain {
+        AcceptedDomain {
+            name: d(name),
+            tenant: t(tenant),
+            kind: DomainKind::Authoritative,
+            match_subdomains: subs,
+            token: "tok".into(),
+            verification: VerificationState::Verified,
+            service: false,
+        }
+    }
+
+    fn new(name: &str, subs: bool) -> NewDomain {
+        NewDomain { name: d(name), kind: DomainKind::Authoritative, match_subdomains: subs }
+    }
+
+    #[test]
+    fn domain_claims() {
+        let existing = vec![accepted("example.com", "a", true), accepted("other.test", "b", false)];
+        match check_domain_claim(&existing, &t("b"), &new("example.com", false)) {
+            Err(DirectoryError::DuplicateDomain { owner, .. }) => assert_eq!(owner, t("a")),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            check_domain_claim(&existing, &t("b"), &new("x.example.com", false)),
+            Err(DirectoryError::DuplicateDomain { .. })
+        ));
+        assert!(check_domain_claim(&existing, &t("a"), &new("x.example.com", false)).is_ok());
+        let parent_of_b =
+            check_domain_claim(&[accepted("x.other.test", "b", false)], &t("a"), &new("other.test", true));
+        assert!(matches!(parent_of_b, Err(DirectoryError::Invalid { field: "domain.match_subdomains", .. })));
+    }
+
+    #[test]
+    fn recipient_domains() {
+        let domains = vec![accepted("example.com", "a", true), accepted("b.test", "b", false)];
+        let r = Recipient::new(t("a"), "x@sub.example.com", &[], DeliveryTarget::Maildir).unwrap();
+        assert_eq!(recipient_domain(&domains, &r).unwrap().name, d("example.com"));
+        let foreign = Recipient::new(t("a"), "x@b.test", &[], DeliveryTarget::Maildir).unwrap();
+        assert!(matches!(
+            recipient_domain(&domains, &foreign),
+            Err(DirectoryError::Invalid { field: "recipient.address", .. })
+        ));
+    }
+}

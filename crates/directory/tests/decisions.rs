@@ -1,0 +1,455 @@
+//! Every decision path of the snapshot: connector precedence, client rules, restricted
+//! senders, relay control (the whole open-relay list) and routes.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use directory::{
+    AcceptedDomain, CertName, Cidr, ClientCert, Connector, ConnectorKind, DeliveryTarget, DirectoryData,
+    DirectoryError, DomainKind, DomainName, MatchedBy, NextHop, Recipient, Refusal, ReputationEntry,
+    ReputationKind, RouteTarget, SessionContext, Snapshot, Tenant, TenantId, TenantStatus, Transport,
+    VerificationState,
+};
+
+fn d(name: &str) -> DomainName {
+    DomainName::parse("test", name).unwrap()
+}
+
+fn t(id: &str) -> TenantId {
+    TenantId::parse(id).unwrap()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn cidr(s: &str) -> Cidr {
+    Cidr::parse("test", s).unwrap()
+}
+
+fn tenant(id: &str, status: TenantStatus) -> Tenant {
+    Tenant { id: t(id), display_name: id.to_uppercase(), status, language: "en".into() }
+}
+
+fn domain(name: &str, tenant: &str, kind: DomainKind, subs: bool, verified: bool) -> AcceptedDomain {
+    AcceptedDomain {
+        name: d(name),
+        tenant: t(tenant),
+        kind,
+        match_subdomains: subs,
+        token: format!("token-{name}"),
+        verification: if verified { VerificationState::Verified } else { VerificationState::Pending },
+        service: false,
+    }
+}
+
+fn connector(tenant: &str, name: &str, kind: ConnectorKind) -> Connector {
+    Connector::new(t(tenant), name, kind)
+}
+
+/// acme: authoritative acme.test (+ sub-domains), internal relay relay.acme.test, an
+/// unverified pending.test, listed recipients, an on-premises connector (IP) and a partner
+/// connector (certificate, restricting partner.example). globex: suspended, owns globex.test.
+fn data() -> DirectoryData {
+    let mut onprem = connector("acme", "hq", ConnectorKind::OnPremises);
+    onprem.ip_ranges = vec![cidr("192.0.2.0/24"), cidr("2001:db8:1::/48")];
+    let mut onprem_host = connector("acme", "hq-mx1", ConnectorKind::OnPremises);
+    onprem_host.ip_ranges = vec![cidr("192.0.2.10/32")];
+    let mut partner = connector("acme", "partner", ConnectorKind::Partner);
+    partner.certificate_names = vec![CertName::parse("*.mail.partner.example").unwrap()];
+    partner.ip_ranges = vec![cidr("198.51.100.0/24")];
+    partner.sender_domains = vec![d("partner.example")];
+    partner.restrict_sender_domains = true;
+    let mut exact = connector("acme", "partner-exact", ConnectorKind::Partner);
+    exact.certificate_names = vec![CertName::parse("mx.mail.partner.example").unwrap()];
+    exact.require_tls = false;
+    let mut domain_only = connector("acme", "bank", ConnectorKind::Partner);
+    domain_only.sender_domains = vec![d("bank.example")];
+    let mut disabled = connector("acme", "old", ConnectorKind::OnPremises);
+    disabled.ip_ranges = vec![cidr("203.0.113.0/24")];
+    disabled.enabled = false;
+    let mut suspended = connector("globex", "hq", ConnectorKind::OnPremises);
+    suspended.ip_ranges = vec![cidr("192.0.2.128/25")];
+    suspended.require_tls = false;
+
+    let mailbox = Recipient::new(t("acme"), "alice@acme.test", &["ali"], DeliveryTarget::Maildir).unwrap();
+    let lmtp = DeliveryTarget::Lmtp(NextHop::parse("t", "mbox.acme.test:24", 24).unwrap());
+    let bob = Recipient::new(t("acme"), "bob@sales.acme.test", &[], lmtp).unwrap();
+    let smtp = DeliveryTarget::Smtp(NextHop::parse("t", "exchange.acme.test", 25).unwrap());
+    let carol = Recipient::new(t("acme"), "carol@relay.acme.test", &[], smtp).unwrap();
+    DirectoryData {
+        generation: 7,
+        tenants: vec![tenant("acme", TenantStatus::Active), tenant("globex", TenantStatus::Suspended)],
+        domains: vec![
+            domain("acme.test", "acme", DomainKind::Authoritative, true, true),
+            domain("relay.acme.test", "acme", DomainKind::InternalRelay, false, true),
+            domain("pending.test", "acme", DomainKind::Authoritative, false, false),
+            domain("globex.test", "globex", DomainKind::Authoritative, false, true),
+        ],
+        recipients: vec![mailbox, bob, carol],
+        connectors: vec![onprem, onprem_host, partner, exact, domain_only, disabled, suspended],
+        reputation: vec![
+            ReputationEntry { cidr: cidr("100.64.0.0/10"), kind: ReputationKind::Block, note: "list".into() },
+            ReputationEntry {
+                cidr: cidr("100.64.1.0/24"),
+                kind: ReputationKind::Exception,
+                note: "ok".into(),
+            },
+            ReputationEntry {
+                cidr: cidr("2001:db8:bad::/48"),
+                kind: ReputationKind::Block,
+                note: "v6".into(),
+            },
+        ],
+    }
+}
+
+fn snapshot() -> Arc<Snapshot> {
+    Snapshot::build(data()).unwrap()
+}
+
+fn internet(s: &Snapshot) -> SessionContext {
+    s.session(ip("203.0.113.250"), Transport::Plain)
+}
+
+fn code(r: Refusal) -> String {
+    let (a, b, c) = r.enhanced;
+    format!("{} {a}.{b}.{c}", r.code)
+}
+
+fn rcpt(s: &Snapshot, ctx: &SessionContext, address: &str) -> Result<RouteTarget, String> {
+    let (local, domain) = address.rsplit_once('@').unwrap();
+    s.check_recipient(ctx, local, domain).map(|r| r.target).map_err(code)
+}
+
+fn cert(names: &[&str]) -> ClientCert {
+    ClientCert { names: names.iter().map(|n| n.to_string()).collect() }
+}
+
+fn matched(s: &Snapshot, client: &str, c: Option<&ClientCert>) -> Option<(String, MatchedBy)> {
+    s.connector_for(ip(client), c).map(|m| (m.connector.name.clone(), m.by))
+}
+
+#[test]
+fn connector_precedence() {
+    let s = snapshot();
+    // Longest IP prefix wins.
+    assert_eq!(
+        matched(&s, "192.0.2.10", None),
+        Some(("hq-mx1".into(), MatchedBy::IpRange(cidr("192.0.2.10/32"))))
+    );
+    assert_eq!(
+        matched(&s, "192.0.2.11", None),
+        Some(("hq".into(), MatchedBy::IpRange(cidr("192.0.2.0/24"))))
+    );
+    assert_eq!(matched(&s, "2001:db8:1::25", None).map(|m| m.0), Some("hq".into()));
+    assert_eq!(matched(&s, "::ffff:192.0.2.11", None).map(|m| m.0), Some("hq".into()));
+    // The certificate beats the IP range of another connector.
+    let wild = cert(&["mx2.mail.partner.example"]);
+    assert_eq!(
+        matched(&s, "192.0.2.11", Some(&wild)),
+        Some(("partner".into(), MatchedBy::CertificateWildcard(d("mail.partner.example"))))
+    );
+    // An exact name beats a wildcard, whatever the order of names in the certificate.
+    let both = cert(&["mx2.mail.partner.example", "MX.mail.partner.example."]);
+    assert_eq!(
+        matched(&s, "203.0.113.1", Some(&both)),
+        Some(("partner-exact".into(), MatchedBy::CertificateExact(d("mx.mail.partner.example"))))
+    );
+    // Wildcards stand for one label only; presented wildcards prove nothing.
+    assert_eq!(matched(&s, "203.0.113.1", Some(&cert(&["a.b.mail.partner.example"]))), None);
+    assert_eq!(matched(&s, "203.0.113.1", Some(&cert(&["mail.partner.example"]))), None);
+    assert_eq!(matched(&s, "203.0.113.1", Some(&cert(&["*.mail.partner.example"]))), None);
+    // A certificate that matches nothing falls back to the IP.
+    assert_eq!(
+        matched(&s, "198.51.100.5", Some(&cert(&["unknown.example"]))).map(|m| m.0),
+        Some("partner".into())
+    );
+    // Disabled connectors never match.
+    assert_eq!(matched(&s, "203.0.113.7", None), None);
+}
+
+#[test]
+fn equal_ranges_go_to_the_first_tenant_and_name() {
+    let mut data = data();
+    let mut twin = connector("acme", "aaa-twin", ConnectorKind::Partner);
+    twin.ip_ranges = vec![cidr("192.0.2.0/24")];
+    data.connectors.push(twin);
+    let s = Snapshot::build(data).unwrap();
+    assert_eq!(matched(&s, "192.0.2.11", None).map(|m| m.0), Some("aaa-twin".into()));
+}
+
+#[test]
+fn suspended_tenant_connector_is_recognised_but_not_trusted() {
+    let s = snapshot();
+    let m = s.connector_for(ip("192.0.2.200"), None).unwrap();
+    assert_eq!((m.connector.tenant.as_str(), m.is_trusted()), ("globex", false));
+    let ctx = s.session(ip("192.0.2.200"), Transport::Plain);
+    assert_eq!(rcpt(&s, &ctx, "someone@elsewhere.example"), Err("550 5.7.705".into()));
+    let r = s.check_recipient(&ctx, "x", "elsewhere.example").unwrap_err();
+    assert!(
+        r.text.contains("connector \"hq\" of tenant globex") && r.text.contains("suspended"),
+        "{}",
+        r.text
+    );
+}
+
+#[test]
+fn on_premises_connector_relays_outbound() {
+    let s = snapshot();
+    let ctx = s.session(ip("192.0.2.11"), Transport::Plain);
+    assert_eq!(
+        rcpt(&s, &ctx, "x@elsewhere.example"),
+        Ok(RouteTarget::OutboundRelay { connector: "hq".into() })
+    );
+    let route = s.check_recipient(&ctx, "x", "elsewhere.example").unwrap();
+    assert_eq!((route.tenant, route.accepted_domain), (t("acme"), None));
+    // Mail from the tenant's own server to an accepted domain is routed inbound.
+    assert!(matches!(rcpt(&s, &ctx, "alice@acme.test"), Ok(RouteTarget::Recipient { .. })));
+    // Never to an address literal, whoever asks.
+    assert_eq!(rcpt(&s, &ctx, "x@[198.51.100.1]"), Err("550 5.7.1".into()));
+}
+
+#[test]
+fn partner_connector_does_not_relay() {
+    let s = snapshot();
+    let c = cert(&["mx2.mail.partner.example"]);
+    let ctx = s.session(ip("198.51.100.5"), Transport::Tls { client_cert: Some(&c) });
+    assert_eq!(rcpt(&s, &ctx, "x@elsewhere.example"), Err("550 5.7.1".into()));
+    assert!(matches!(rcpt(&s, &ctx, "alice@acme.test"), Ok(RouteTarget::Recipient { .. })));
+}
+
+#[test]
+fn connector_requiring_tls_refuses_plain_sessions() {
+    let s = snapshot();
+    let plain = s.session(ip("198.51.100.5"), Transport::Plain);
+    let refusal = s.check_sender(&plain, Some("partner.example")).unwrap_err();
+    assert_eq!(code(refusal.clone()), "550 5.7.10");
+    assert_eq!(
+        refusal.text,
+        "Mail through connector \"partner\" of tenant acme must be sent over TLS (rule \"reject mail not sent over \
+         TLS\"); issue STARTTLS before MAIL FROM, or ask the tenant's administrator to change the connector"
+    );
+    assert_eq!(rcpt(&s, &plain, "alice@acme.test"), Err("550 5.7.10".into()));
+    let tls = s.session(ip("198.51.100.5"), Transport::Tls { client_cert: None });
+    assert_eq!(s.check_sender(&tls, Some("partner.example")), Ok(()));
+    // On-premises connectors do not require TLS unless asked to.
+    let hq = s.session(ip("192.0.2.11"), Transport::Plain);
+    assert_eq!(s.check_sender(&hq, Some("acme.test")), Ok(()));
+}
+
+#[test]
+fn domain_only_connector_requires_tls_for_its_domains() {
+    let s = snapshot();
+    let plain = internet(&s);
+    let refusal = s.check_sender(&plain, Some("Bank.Example")).unwrap_err();
+    assert_eq!(code(refusal.clone()), "550 5.7.10");
+    assert!(refusal.text.contains("connector \"bank\" of tenant acme"));
+    let tls = s.session(ip("203.0.113.250"), Transport::Tls { client_cert: None });
+    assert_eq!(s.check_sender(&tls, Some("bank.example")), Ok(()));
+    assert_eq!(tls.connector, None, "a domain-only connector grants no trust");
+    assert_eq!(s.check_sender(&plain, Some("other.example")), Ok(()));
+}
+
+#[test]
+fn restricted_sender_domain_from_elsewhere_is_refused() {
+    let s = snapshot();
+    let ctx = internet(&s);
+    let refusal = s.check_sender(&ctx, Some("PARTNER.example.")).unwrap_err();
+    assert_eq!(code(refusal.clone()), "550 5.7.51");
+    assert!(refusal.is_permanent());
+    assert_eq!(
+        refusal.text,
+        "Sender domain partner.example is restricted to connector \"partner\" of tenant acme (rule \"reject mail \
+         for these sender domains unless it comes through this connector\") and [203.0.113.250] is not part of it; \
+         send through the servers of that connector, or ask the tenant's administrator to add [203.0.113.250] to it"
+    );
+    // Another connector is "elsewhere" too.
+    let hq = s.session(ip("192.0.2.11"), Transport::Plain);
+    assert_eq!(s.check_sender(&hq, Some("partner.example")).map_err(code), Err("550 5.7.51".into()));
+    // Through the connector, by certificate or IP, it passes; the null sender is not checked.
+    let c = cert(&["mx2.mail.partner.example"]);
+    let through = s.session(ip("203.0.113.1"), Transport::Tls { client_cert: Some(&c) });
+    assert_eq!(s.check_sender(&through, Some("partner.example")), Ok(()));
+    let by_ip = s.session(ip("198.51.100.9"), Transport::Tls { client_cert: None });
+    assert_eq!(s.check_sender(&by_ip, Some("partner.example")), Ok(()));
+    assert_eq!(s.check_sender(&ctx, None), Ok(()));
+}
+
+#[test]
+fn low_reputation_ips_are_refused_unless_excepted_or_connector() {
+    let s = snapshot();
+    let bad = s.session(ip("100.64.9.9"), Transport::Plain);
+    let refusal = s.check_sender(&bad, Some("x.example")).unwrap_err();
+    assert_eq!(code(refusal.clone()), "550 5.7.708");
+    assert_eq!(
+        refusal.text,
+        "Traffic is not accepted from [100.64.9.9]: the address is in a low-reputation range; the sending server's \
+         administrator should ask the service operator for an exception, or a tenant should add it to an inbound connector"
+    );
+    assert_eq!(rcpt(&s, &bad, "alice@acme.test"), Err("550 5.7.708".into()));
+    let v6 = s.session(ip("2001:db8:bad::1"), Transport::Plain);
+    assert_eq!(s.check_client(&v6).map_err(code), Err("550 5.7.708".into()));
+    let excepted = s.session(ip("100.64.1.9"), Transport::Plain);
+    assert_eq!(s.check_sender(&excepted, Some("x.example")), Ok(()));
+    // A connector's own range is not "non-connector traffic".
+    let mut data = data();
+    data.reputation.push(ReputationEntry {
+        cidr: cidr("192.0.2.0/24"),
+        kind: ReputationKind::Block,
+        note: String::new(),
+    });
+    let s = Snapshot::build(data).unwrap();
+    assert_eq!(s.check_client(&s.session(ip("192.0.2.11"), Transport::Plain)), Ok(()));
+}
+
+#[test]
+fn routes_for_listed_recipients() {
+    let s = snapshot();
+    let ctx = internet(&s);
+    let alice = RouteTarget::Recipient { address: "alice@acme.test".into(), target: DeliveryTarget::Maildir };
+    assert_eq!(rcpt(&s, &ctx, "alice@acme.test"), Ok(alice.clone()));
+    assert_eq!(rcpt(&s, &ctx, "ALI@acme.test"), Ok(alice), "aliases and case");
+    let route = s.check_recipient(&ctx, "bob", "sales.acme.test").unwrap();
+    assert_eq!(route.accepted_domain, Some((d("acme.test"), DomainKind::Authoritative)));
+    assert!(matches!(route.target, RouteTarget::Recipient { target: DeliveryTarget::Lmtp(_), .. }));
+    assert!(matches!(
+        rcpt(&s, &ctx, "carol@relay.acme.test"),
+        Ok(RouteTarget::Recipient { target: DeliveryTarget::Smtp(_), .. })
+    ));
+}
+
+#[test]
+fn unknown_recipients() {
+    let s = snapshot();
+    let ctx = internet(&s);
+    let refusal = s.check_recipient(&ctx, "nobody", "acme.test").unwrap_err();
+    assert_eq!(code(refusal.clone()), "550 5.1.1");
+    assert_eq!(
+        refusal.text,
+        "Recipient address rejected: <nobody@acme.test> does not exist in acme.test; check the address, or ask the \
+         acme.test administrator to add it"
+    );
+    assert_eq!(rcpt(&s, &ctx, "nobody@x.acme.test"), Err("550 5.1.1".into()));
+    // Internal relay: passed on to the tenant's server.
+    let route = s.check_recipient(&ctx, "dave", "relay.acme.test").unwrap();
+    assert_eq!(route.target, RouteTarget::InternalRelay);
+    assert_eq!(route.accepted_domain, Some((d("relay.acme.test"), DomainKind::InternalRelay)));
+}
+
+#[test]
+fn relay_is_denied_with_a_clear_text() {
+    let s = snapshot();
+    let ctx = internet(&s);
+    let refusal = s.check_recipient(&ctx, "x", "Other.Example").unwrap_err();
+    assert_eq!(code(refusal.clone()), "550 5.7.1");
+    assert_eq!(
+        refusal.text,
+        "Relay access denied: this server does not accept mail for other.example; if other.example should receive \
+         mail here, its administrator must add it as an accepted domain"
+    );
+}
+
+#[test]
+fn unverified_domain_is_not_accepted() {
+    let s = snapshot();
+    let refusal = s.check_recipient(&internet(&s), "x", "pending.test").unwrap_err();
+    assert_eq!(code(refusal.clone()), "550 5.7.1");
+    assert!(
+        refusal.text.contains("pending.test is not verified")
+            && refusal.text.contains("sluice-verification=")
+    );
+    // An unverified claim on a sub-domain does not shadow a verified parent.
+    let mut data = data();
+    data.domains.push(domain("new.acme.test", "acme", DomainKind::InternalRelay, false, false));
+    let s = Snapshot::build(data).unwrap();
+    assert_eq!(rcpt(&s, &internet(&s), "nobody@new.acme.test"), Err("550 5.1.1".into()));
+}
+
+#[test]
+fn suspended_tenant_receives_nothing() {
+    let s = snapshot();
+    let refusal = s.check_recipient(&internet(&s), "x", "globex.test").unwrap_err();
+    assert_eq!(code(refusal.clone()), "550 5.2.1");
+    assert!(refusal.text.contains("globex.test is suspended"));
+}
+
+#[test]
+fn open_relay_attempts_are_refused() {
+    let s = snapshot();
+    let ctx = internet(&s);
+    let cases = [
+        ("user%other.example@acme.test", "550 5.1.3"),     // percent hack
+        ("other.example!user@acme.test", "550 5.1.3"),     // bang path
+        ("\"user@other.example\"@acme.test", "550 5.1.3"), // quoted local part with @
+        ("\"user\"@acme.test", "550 5.1.3"),               // any quoted local part
+        ("user%other.example@relay.acme.test", "550 5.1.3"), // ... also for internal relay
+        ("user@[192.0.2.1]", "550 5.7.1"),                 // IP literal
+        ("user@[IPv6:2001:db8::1]", "550 5.7.1"),          // IPv6 literal
+        ("user@acme.test.other.example", "550 5.7.1"),     // accepted name as a prefix
+        ("user@other.example.", "550 5.7.1"),              // trailing dot, foreign
+        ("user@xn--mnchen-3ya.de", "550 5.7.1"),           // punycode, not accepted
+        ("user@münchen.de", "550 5.7.1"),                  // U-label
+        ("user@badacme.test", "550 5.7.1"),                // suffix without a dot
+        ("user@", "550 5.7.1"),                            // empty domain
+    ];
+    for (address, expected) in cases {
+        assert_eq!(rcpt(&s, &ctx, address), Err(expected.to_string()), "{address}");
+    }
+    let refusal = s.check_recipient(&ctx, "user%x", "acme.test").unwrap_err();
+    assert_eq!(
+        refusal.text,
+        "Recipient address rejected: <user%x@acme.test> contains routing characters (% ! @ or quotes) that this \
+         server never relays; send to the final address directly"
+    );
+    assert!(s.check_recipient(&ctx, "u", "[192.0.2.1]").unwrap_err().text.contains("address literals"));
+}
+
+#[test]
+fn accepted_names_are_normalised_not_relayed() {
+    let s = snapshot();
+    let ctx = internet(&s);
+    // Upper case and a trailing dot name the same accepted domain: delivered, not relayed.
+    for address in ["alice@ACME.TEST", "alice@acme.test.", "Alice@Acme.Test."] {
+        assert!(matches!(rcpt(&s, &ctx, address), Ok(RouteTarget::Recipient { .. })), "{address}");
+    }
+    // An accepted punycode domain matches in its A-label form only.
+    let mut data = data();
+    data.domains.push(domain("xn--mnchen-3ya.de", "acme", DomainKind::InternalRelay, false, true));
+    let s = Snapshot::build(data).unwrap();
+    assert_eq!(rcpt(&s, &internet(&s), "x@XN--MNCHEN-3YA.DE"), Ok(RouteTarget::InternalRelay));
+    assert_eq!(rcpt(&s, &internet(&s), "x@münchen.de"), Err("550 5.7.1".into()));
+}
+
+#[test]
+fn build_rejects_inconsistent_data() {
+    let mut dup = data();
+    dup.domains.push(domain("acme.test", "globex", DomainKind::Authoritative, false, true));
+    assert_eq!(
+        Snapshot::build(dup).unwrap_err(),
+        DirectoryError::DuplicateDomain { domain: d("acme.test"), owner: t("acme") }
+    );
+    let mut orphan = data();
+    orphan.domains.push(domain("x.example", "nobody", DomainKind::Authoritative, false, true));
+    assert!(matches!(Snapshot::build(orphan), Err(DirectoryError::UnknownTenant { .. })));
+    let mut foreign = data();
+    foreign
+        .recipients
+        .push(Recipient::new(t("acme"), "x@globex.test", &[], DeliveryTarget::Maildir).unwrap());
+    assert!(matches!(
+        Snapshot::build(foreign),
+        Err(DirectoryError::Invalid { field: "recipient.address", .. })
+    ));
+    let mut twice = data();
+    twice.recipients.push(Recipient::new(t("acme"), "ali@acme.test", &[], DeliveryTarget::Maildir).unwrap());
+    assert!(matches!(Snapshot::build(twice), Err(DirectoryError::DuplicateRecipient { .. })));
+    let mut conn = data();
+    conn.connectors.push(connector("acme", "hq", ConnectorKind::Partner));
+    assert!(matches!(Snapshot::build(conn), Err(DirectoryError::DuplicateConnector { .. })));
+    let mut tenants = data();
+    tenants.tenants.push(tenant("acme", TenantStatus::Active));
+    assert!(matches!(Snapshot::build(tenants), Err(DirectoryError::DuplicateTenant { .. })));
+    assert_eq!(snapshot().generation(), 7);
+}
