@@ -59,6 +59,91 @@ pub(crate) fn values(head: &[u8], name: &str) -> Vec<String> {
         .collect()
 }
 
+/// `value` with its RFC 2047 encoded words decoded, for showing the original subject to
+/// people. Words in charsets other than UTF-8, US-ASCII and ISO-8859-1 (which cover
+/// nearly all mail) and malformed words stay as they are: shown raw, never lost.
+pub(crate) fn decode_encoded_words(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut previous_was_word = false;
+    for (i, token) in value.split(' ').enumerate() {
+        match decode_word(token) {
+            // Whitespace between two encoded words is not part of the text (RFC 2047 6.2).
+            Some(decoded) => {
+                if i > 0 && !previous_was_word {
+                    out.push(' ');
+                }
+                out.push_str(&decoded);
+                previous_was_word = true;
+            }
+            None => {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(token);
+                previous_was_word = false;
+            }
+        }
+    }
+    out
+}
+
+fn decode_word(token: &str) -> Option<String> {
+    let inner = token.strip_prefix("=?")?.strip_suffix("?=")?;
+    let mut pieces = inner.splitn(3, '?');
+    let charset = pieces.next()?.split('*').next()?.to_ascii_lowercase();
+    let encoding = pieces.next()?;
+    let text = pieces.next()?;
+    let bytes = match encoding {
+        "Q" | "q" => decode_q(text)?,
+        "B" | "b" => decode_base64(text)?,
+        _ => return None,
+    };
+    match charset.as_str() {
+        "utf-8" | "us-ascii" => String::from_utf8(bytes).ok(),
+        "iso-8859-1" | "latin1" => Some(bytes.iter().map(|b| char::from(*b)).collect()),
+        _ => None,
+    }
+}
+
+fn decode_q(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut bytes = text.bytes();
+    while let Some(byte) = bytes.next() {
+        match byte {
+            b'_' => out.push(b' '),
+            b'=' => {
+                let hex = [bytes.next()?, bytes.next()?];
+                out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+            }
+            _ => out.push(byte),
+        }
+    }
+    Some(out)
+}
+
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for byte in text.bytes().filter(|b| *b != b'=') {
+        let value = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        buffer = (buffer << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
 /// Writes `Name: value` folded at spaces, with every run of words that contains non-ASCII
 /// (or control) characters turned into RFC 2047 `Q` encoded words.
 pub(crate) fn write_text_field(out: &mut String, name: &str, value: &str) {
@@ -164,6 +249,14 @@ mod tests {
                 " =?UTF-8?Q?=C3=A9t=C3=A9?=\r\n"
             )
         );
+    }
+
+    #[test]
+    fn encoded_words_decode() {
+        assert_eq!(decode_encoded_words("=?UTF-8?Q?R=C3=A9union_d=27=C3=A9t=C3=A9?="), "Réunion d'été");
+        assert_eq!(decode_encoded_words("Re: =?utf-8?B?w6l0w6k=?= =?iso-8859-1?q?=E9?= ok"), "Re: étéé ok");
+        assert_eq!(decode_encoded_words("=?koi8-r?B?8NLJ18XU?= plain"), "=?koi8-r?B?8NLJ18XU?= plain");
+        assert_eq!(decode_encoded_words("a  b =?bad"), "a  b =?bad");
     }
 
     #[test]

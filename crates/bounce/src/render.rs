@@ -82,6 +82,10 @@ pub struct BounceRequest<'a> {
     pub full_original_bytes_max: usize,
 }
 
+/// The longest line copied from the original, CRLF excluded (RFC 5321 4.5.3.1.6 allows
+/// 998 bytes before the CRLF).
+const LINE_BYTES_MAX: usize = 998;
+
 /// One recipient that the notification reports on.
 struct Due<'r> {
     outcome: &'r RecipientOutcome,
@@ -191,13 +195,8 @@ fn sanitize_seed(seed: &str) -> String {
 }
 
 fn subject(catalog: &Catalog, worst: Action, original_head: &[u8]) -> Result<String, BounceError> {
-    let original: String = headers::values(original_head, "Subject")
-        .into_iter()
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect();
+    let raw = headers::values(original_head, "Subject").into_iter().next().unwrap_or_default();
+    let original: String = headers::decode_encoded_words(&raw).chars().filter(|c| !c.is_control()).collect();
     let id = match worst {
         Action::Failed => "subject-failed",
         Action::Delayed => "subject-delayed",
@@ -485,7 +484,7 @@ enum OriginalKind {
 /// The whole original only when the sender asked for it, it fits the limit and its lines
 /// fit SMTP's; otherwise its headers, which is what RFC 3461 `RET=HDRS` (and the default) ask.
 fn original_kind(req: &BounceRequest<'_>) -> OriginalKind {
-    let lines_fit = || headers::lines(req.original).all(|line| line.len() < 998);
+    let lines_fit = || headers::lines(req.original).all(|line| line.len() <= LINE_BYTES_MAX);
     if req.envelope.ret == Some(Ret::Full) && req.original.len() <= req.full_original_bytes_max && lines_fit()
     {
         OriginalKind::Full
@@ -506,7 +505,9 @@ fn write_original(out: &mut Vec<u8>, req: &BounceRequest<'_>) {
     // Line ends normalised to CRLF: the spool holds CRLF already, but a bare LF copied
     // into a bounce would make the bounce itself refused by strict receivers.
     for line in headers::lines(content) {
-        out.extend_from_slice(line);
+        // Only headers can be over SMTP's line limit here (a full original with such lines
+        // is sent as headers); they are informative, so cutting them is harmless.
+        out.extend_from_slice(&line[..line.len().min(LINE_BYTES_MAX)]);
         out.extend_from_slice(b"\r\n");
     }
     // The CRLF before the closing boundary belongs to the boundary (RFC 2046 5.1.1): this

@@ -189,3 +189,43 @@ fn each_emitted_code_links_to_its_own_page() {
     let throttled = "451 4.7.505 Deferred: too many new addresses from this network from [203.0.113.7]. (AS505) Try again in 10 minutes";
     assert_eq!(help_code_for(EnhancedCode::new(4, 7, 505), Some(throttled)), "AS505");
 }
+
+#[test]
+fn every_documented_throttling_token_has_a_help_page() {
+    // docs/throttle-tokens.md is generated from throttle::AS_TABLE; reading it keeps this
+    // crate free of a dependency on the engine while catching a token added without help.
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/throttle-tokens.md"))
+        .expect("docs/throttle-tokens.md");
+    let tokens: Vec<&str> = doc
+        .lines()
+        .filter_map(|line| line.strip_prefix("| AS"))
+        .filter_map(|rest| rest.split(' ').next())
+        .collect();
+    assert!(!tokens.is_empty());
+    for digits in tokens {
+        let token = format!("AS{digits}");
+        assert!(HELP_CODES.contains(&token.as_str()), "{token} has no help text");
+    }
+}
+
+#[test]
+fn encoded_original_subjects_are_decoded_into_the_new_subject() {
+    let env = envelope(vec![recipient("bob", None)]);
+    let orig = text(&original("en", ""))
+        .replace("Subject: Quarterly report", "Subject: =?UTF-8?Q?R=C3=A9union?= du lundi")
+        .into_bytes();
+    let outcomes = [outcome(0, Action::Failed, (5, 1, 1))];
+    let bounce = text(&render(&request(&env, &orig, &outcomes)).expect("renders").expect("due"));
+    assert!(bounce.contains("Subject: Undeliverable: =?UTF-8?Q?R=C3=A9union?= du lundi\r\n"), "{bounce}");
+}
+
+#[test]
+fn overlong_original_header_lines_are_cut_to_the_smtp_limit() {
+    let env = with_ret_envid(envelope(vec![recipient("bob", None)]), Ret::Full, "E1");
+    let long = format!("X-Long: {}\r\n", "x".repeat(2000));
+    let orig = original("en", &long);
+    let outcomes = [outcome(0, Action::Failed, (5, 1, 1))];
+    let bounce = render(&request(&env, &orig, &outcomes)).expect("renders").expect("due");
+    assert!(bounce.split(|b| *b == b'\n').all(|line| line.len() <= 999));
+    assert!(text(&bounce).contains("Content-Type: text/rfc822-headers"), "long lines fall back to headers");
+}
