@@ -7,7 +7,8 @@ use crate::{BounceError, headers};
 use smtp_wire::{EnhancedCode, Envelope, Notify, Recipient, Ret, ReversePath};
 use std::fmt::Write as _;
 
-/// What happened to one recipient (RFC 3464 2.3.3 `Action`).
+/// What happened to one recipient (RFC 3464 2.3.3 `Action`). Ordered from the most to
+/// the least severe: a notification about several recipients is titled after the first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
     Failed,
