@@ -45,6 +45,12 @@ impl Lang {
     }
 }
 
+impl std::fmt::Display for Lang {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.tag())
+    }
+}
+
 /// The language of a bounce: the original message's `Content-Language:`, else its
 /// `Accept-Language:` (best quality first), else the tenant's default, else English.
 pub fn language_for(original: &[u8], tenant_default: &str) -> Lang {

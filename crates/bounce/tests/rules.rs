@@ -229,3 +229,14 @@ fn overlong_original_header_lines_are_cut_to_the_smtp_limit() {
     assert!(bounce.split(|b| *b == b'\n').all(|line| line.len() <= 999));
     assert!(text(&bounce).contains("Content-Type: text/rfc822-headers"), "long lines fall back to headers");
 }
+
+#[test]
+fn utf8_recipients_use_the_rfc6533_escaped_form() {
+    let mut r = recipient("bob", None);
+    r.address = address("jösé", "example.com");
+    let env = envelope(vec![r]);
+    let orig = original("en", "");
+    let outcomes = [outcome(0, Action::Failed, (5, 1, 1))];
+    let bounce = text(&render(&request(&env, &orig, &outcomes)).expect("renders").expect("due"));
+    assert!(bounce.contains("Final-Recipient: utf-8; j\\x{00F6}s\\x{00E9}@example.com\r\n"), "{bounce}");
+}
