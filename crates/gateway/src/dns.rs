@@ -21,6 +21,19 @@ pub enum DnsError {
     Lookup { name: String, reason: String },
 }
 
+/// Where mail for a domain goes (RFC 5321 5.1, RFC 7505).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailExchangers {
+    /// MX hosts, most preferred first (equal preferences keep the server's order).
+    Hosts(Vec<String>),
+    /// No MX records: the domain itself is the implicit MX.
+    Implicit(String),
+    /// `MX 0 .`: the domain accepts no mail.
+    NullMx,
+    /// The domain does not exist.
+    NoSuchDomain,
+}
+
 /// What a domain's TXT records say about a verification token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verification {
@@ -76,6 +89,44 @@ impl Dns {
                 .collect()),
             Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
             Err(e) => Err(DnsError::Lookup { name: name.to_string(), reason: e.to_string() }),
+        }
+    }
+
+    /// The mail exchangers of `domain`.
+    pub async fn mail_exchangers(&self, domain: &str) -> Result<MailExchangers, DnsError> {
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        let lookup = match self.resolver.mx_lookup(format!("{domain}.").as_str()).await {
+            Ok(lookup) => lookup,
+            Err(e) if e.is_nx_domain() => return Ok(MailExchangers::NoSuchDomain),
+            Err(e) if e.is_no_records_found() => return Ok(MailExchangers::Implicit(domain)),
+            Err(e) => return Err(DnsError::Lookup { name: domain, reason: e.to_string() }),
+        };
+        let mut hosts: Vec<(u16, String)> = lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::MX(mx) => {
+                    Some((mx.preference, mx.exchange.to_ascii().trim_end_matches('.').to_ascii_lowercase()))
+                }
+                _ => None,
+            })
+            .collect();
+        if hosts.is_empty() {
+            return Ok(MailExchangers::Implicit(domain));
+        }
+        if hosts.len() == 1 && hosts[0].1.is_empty() {
+            return Ok(MailExchangers::NullMx);
+        }
+        hosts.sort_by_key(|(preference, _)| *preference);
+        Ok(MailExchangers::Hosts(hosts.into_iter().map(|(_, h)| h).filter(|h| !h.is_empty()).collect()))
+    }
+
+    /// The IPv4 and IPv6 addresses of `host`.
+    pub async fn addresses(&self, host: &str) -> Result<Vec<std::net::IpAddr>, DnsError> {
+        match self.resolver.lookup_ip(format!("{}.", host.trim_end_matches('.')).as_str()).await {
+            Ok(lookup) => Ok(lookup.iter().collect()),
+            Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
+            Err(e) => Err(DnsError::Lookup { name: host.to_string(), reason: e.to_string() }),
         }
     }
 

@@ -14,6 +14,7 @@ mod enqueue;
 pub mod history;
 mod inbound;
 pub mod maildir;
+pub mod outbound;
 pub mod policy;
 mod queue_manager;
 pub mod received;

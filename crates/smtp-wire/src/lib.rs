@@ -6,6 +6,7 @@
 //! server sends after the greeting carries an enhanced status code (RFC 2034) except the
 //! EHLO/HELO answers and the `354`.
 
+pub mod client;
 pub mod command;
 pub mod data;
 pub mod envelope;

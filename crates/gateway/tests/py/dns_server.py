@@ -1,14 +1,15 @@
 """A small authoritative DNS server on loopback for tests (dnslib).
 
 Usage: dns_server.py PORT RECORDS_JSON, where RECORDS_JSON maps a lower-case name to a list
-of TXT strings. Answers TXT queries over UDP and TCP; unknown names get NXDOMAIN. Prints
-"ready" once listening, then serves until killed.
+of TXT strings, or to an object {"TXT": [...], "MX": [[preference, host], ...], "A": [...],
+"AAAA": [...]}. Answers over UDP and TCP; unknown names get NXDOMAIN. Prints "ready" once
+listening, then serves until killed.
 """
 import json
 import sys
 import time
 
-from dnslib import QTYPE, RCODE, RR, TXT
+from dnslib import AAAA, MX, QTYPE, RCODE, RR, TXT, A
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 
@@ -21,9 +22,19 @@ class Records(BaseResolver):
         name = str(request.q.qname).rstrip(".").lower()
         if name not in self.records:
             reply.header.rcode = RCODE.NXDOMAIN
-        elif request.q.qtype == QTYPE.TXT:
-            for value in self.records[name]:
-                reply.add_answer(RR(request.q.qname, QTYPE.TXT, rdata=TXT(value), ttl=60))
+            return reply
+        entry = self.records[name]
+        if isinstance(entry, list):
+            entry = {"TXT": entry}
+        qtype = QTYPE[request.q.qtype]
+        make = {
+            "TXT": lambda v: TXT(v),
+            "MX": lambda v: MX(v[1], v[0]),
+            "A": lambda v: A(v),
+            "AAAA": lambda v: AAAA(v),
+        }
+        for value in entry.get(qtype, []):
+            reply.add_answer(RR(request.q.qname, getattr(QTYPE, qtype), rdata=make[qtype](value), ttl=60))
         return reply
 
 
