@@ -1,0 +1,92 @@
+//! The schema as an ordered list of migrations. `schema_version` holds how many have been
+//! applied; a migration is never edited once released, only new ones appended.
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: the directory.
+    r"
+    CREATE TABLE generation (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        value INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO generation (id, value) VALUES (1, 0);
+
+    CREATE TABLE tenants (
+        id TEXT PRIMARY KEY,
+        display_name TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('active', 'suspended')),
+        language TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE domains (
+        name TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('authoritative', 'internal-relay')),
+        match_subdomains INTEGER NOT NULL,
+        token TEXT NOT NULL,
+        verified INTEGER NOT NULL,
+        service INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX domains_by_tenant ON domains (tenant_id);
+
+    -- accepted_domain is the domains row the address falls under (its own domain, or a
+    -- parent matching sub-domains): removing that domain removes its recipients.
+    CREATE TABLE recipients (
+        id INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+        accepted_domain TEXT NOT NULL REFERENCES domains (name) ON DELETE CASCADE,
+        domain TEXT NOT NULL,
+        local_part TEXT NOT NULL,
+        target_kind TEXT NOT NULL CHECK (target_kind IN ('maildir', 'smtp', 'lmtp')),
+        target_host TEXT,
+        target_port INTEGER,
+        UNIQUE (domain, local_part)
+    ) STRICT;
+    CREATE INDEX recipients_by_tenant ON recipients (tenant_id);
+    CREATE INDEX recipients_by_accepted_domain ON recipients (accepted_domain);
+
+    CREATE TABLE recipient_aliases (
+        recipient_id INTEGER NOT NULL REFERENCES recipients (id) ON DELETE CASCADE,
+        domain TEXT NOT NULL,
+        local_part TEXT NOT NULL,
+        PRIMARY KEY (domain, local_part)
+    ) STRICT;
+    CREATE INDEX recipient_aliases_by_recipient ON recipient_aliases (recipient_id);
+
+    CREATE TABLE connectors (
+        id INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('partner', 'on-premises')),
+        restrict_sender_domains INTEGER NOT NULL,
+        require_tls INTEGER NOT NULL,
+        UNIQUE (tenant_id, name)
+    ) STRICT;
+
+    CREATE TABLE connector_ip_ranges (
+        connector_id INTEGER NOT NULL REFERENCES connectors (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        cidr TEXT NOT NULL,
+        PRIMARY KEY (connector_id, position)
+    ) STRICT;
+    CREATE TABLE connector_certificate_names (
+        connector_id INTEGER NOT NULL REFERENCES connectors (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (connector_id, position)
+    ) STRICT;
+    CREATE TABLE connector_sender_domains (
+        connector_id INTEGER NOT NULL REFERENCES connectors (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        domain TEXT NOT NULL,
+        PRIMARY KEY (connector_id, position)
+    ) STRICT;
+
+    CREATE TABLE reputation (
+        cidr TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('block', 'exception')),
+        note TEXT NOT NULL
+    ) STRICT;
+    ",
+];

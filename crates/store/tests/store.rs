@@ -1,0 +1,384 @@
+//! The SQLite directory store: round trips of every entity, uniqueness with typed errors,
+//! cascades, generation changes and reopening.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use directory::{
+    CertName, Cidr, Connector, ConnectorKind, DeliveryTarget, DirectoryError, DirectoryStore, DomainKind,
+    DomainName, NewDomain, NewTenant, NextHop, Recipient, ReputationEntry, ReputationKind, RouteTarget,
+    StoreError, TenantId, TenantStatus, Transport, VerificationState,
+};
+use store::SqliteStore;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    store: SqliteStore,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sluice.db");
+    let store = SqliteStore::open(&path).unwrap();
+    Fixture { _dir: dir, path, store }
+}
+
+fn d(name: &str) -> DomainName {
+    DomainName::parse("test", name).unwrap()
+}
+
+fn t(id: &str) -> TenantId {
+    TenantId::parse(id).unwrap()
+}
+
+fn service() -> DomainName {
+    d("sluice.example")
+}
+
+fn directory_error(r: Result<impl std::fmt::Debug, StoreError>) -> DirectoryError {
+    match r {
+        Err(StoreError::Directory(e)) => e,
+        other => panic!("expected a directory error, got {other:?}"),
+    }
+}
+
+fn new_domain(name: &str, kind: DomainKind, subs: bool) -> NewDomain {
+    NewDomain { name: d(name), kind, match_subdomains: subs }
+}
+
+/// acme with a verified authoritative acme.test (+ sub-domains).
+fn with_acme(f: &mut Fixture) {
+    f.store.add_tenant(&NewTenant::new("acme", "Acme Corp", "fr").unwrap(), &service()).unwrap();
+    f.store.add_domain(&t("acme"), &new_domain("acme.test", DomainKind::Authoritative, true)).unwrap();
+    f.store.mark_domain_verified(&d("acme.test")).unwrap();
+}
+
+#[test]
+fn tenants_round_trip_with_their_service_domain() {
+    let mut f = fixture();
+    assert_eq!(f.store.schema_version().unwrap(), 1);
+    let tenant = f.store.add_tenant(&NewTenant::new("Acme", "Acme Corp", "fr").unwrap(), &service()).unwrap();
+    assert_eq!(
+        (tenant.id.as_str(), tenant.status, tenant.language.as_str()),
+        ("acme", TenantStatus::Active, "fr")
+    );
+    let domains = f.store.list_domains(Some(&t("acme"))).unwrap();
+    assert_eq!(domains.len(), 1);
+    assert_eq!(domains[0].name, d("acme.sluice.example"));
+    assert!(domains[0].service);
+    assert_eq!(domains[0].verification, VerificationState::Verified);
+
+    let suspended = f.store.set_tenant_status(&t("acme"), TenantStatus::Suspended).unwrap();
+    assert_eq!(suspended.status, TenantStatus::Suspended);
+    assert_eq!(f.store.list_tenants().unwrap(), vec![suspended]);
+    let resumed = f.store.set_tenant_status(&t("acme"), TenantStatus::Active).unwrap();
+    assert_eq!(resumed.status, TenantStatus::Active);
+
+    let dup = f.store.add_tenant(&NewTenant::new("acme", "Other", "en").unwrap(), &service());
+    assert_eq!(directory_error(dup), DirectoryError::DuplicateTenant { id: t("acme") });
+    let unknown = f.store.set_tenant_status(&t("nobody"), TenantStatus::Suspended);
+    assert_eq!(directory_error(unknown), DirectoryError::UnknownTenant { id: "nobody".into() });
+}
+
+#[test]
+fn domains_round_trip_and_verify() {
+    let mut f = fixture();
+    f.store.add_tenant(&NewTenant::new("acme", "Acme", "en").unwrap(), &service()).unwrap();
+    let added =
+        f.store.add_domain(&t("acme"), &new_domain("acme.test", DomainKind::InternalRelay, true)).unwrap();
+    assert_eq!(added.verification, VerificationState::Pending);
+    assert_eq!((added.kind, added.match_subdomains, added.service), (DomainKind::InternalRelay, true, false));
+    assert_eq!(added.token.len(), 32);
+    assert!(added.token.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(added.txt_record(), format!("sluice-verification={}", added.token));
+    let other =
+        f.store.add_domain(&t("acme"), &new_domain("acme2.test", DomainKind::Authoritative, false)).unwrap();
+    assert_ne!(added.token, other.token, "tokens are random");
+
+    let verified = f.store.mark_domain_verified(&d("acme.test")).unwrap();
+    assert_eq!(verified.verification, VerificationState::Verified);
+    assert_eq!(verified.token, added.token);
+    assert_eq!(f.store.list_domains(None).unwrap().len(), 3);
+
+    let unknown = f.store.mark_domain_verified(&d("nothing.test"));
+    assert_eq!(directory_error(unknown), DirectoryError::UnknownDomain { domain: "nothing.test".into() });
+    let no_tenant =
+        f.store.add_domain(&t("ghost"), &new_domain("ghost.test", DomainKind::Authoritative, false));
+    assert_eq!(directory_error(no_tenant), DirectoryError::UnknownTenant { id: "ghost".into() });
+}
+
+#[test]
+fn a_domain_belongs_to_one_tenant() {
+    let mut f = fixture();
+    with_acme(&mut f);
+    f.store.add_tenant(&NewTenant::new("globex", "Globex", "en").unwrap(), &service()).unwrap();
+    let dup = f.store.add_domain(&t("globex"), &new_domain("ACME.test.", DomainKind::Authoritative, false));
+    assert_eq!(
+        directory_error(dup),
+        DirectoryError::DuplicateDomain { domain: d("acme.test"), owner: t("acme") }
+    );
+    // acme.test matches sub-domains, so its sub-domains are acme's too.
+    let sub = f.store.add_domain(&t("globex"), &new_domain("x.acme.test", DomainKind::Authoritative, false));
+    assert!(
+        matches!(directory_error(sub), DirectoryError::DuplicateDomain { owner, .. } if owner == t("acme"))
+    );
+    // A tenant's id cannot take another's service domain.
+    let svc = f
+        .store
+        .add_domain(&t("globex"), &new_domain("acme.sluice.example", DomainKind::Authoritative, false));
+    assert!(matches!(directory_error(svc), DirectoryError::DuplicateDomain { .. }));
+    let msg = directory_error(
+        f.store.add_domain(&t("globex"), &new_domain("acme.test", DomainKind::Authoritative, false)),
+    )
+    .to_string();
+    assert_eq!(msg, "domain acme.test is already an accepted domain of tenant acme");
+}
+
+#[test]
+fn recipients_round_trip() {
+    let mut f = fixture();
+    with_acme(&mut f);
+    let lmtp = DeliveryTarget::Lmtp(NextHop::parse("t", "[2001:db8::5]:24", 24).unwrap());
+    let alice =
+        Recipient::new(t("acme"), "Alice@acme.test", &["ali", "a.smith"], DeliveryTarget::Maildir).unwrap();
+    let bob = Recipient::new(t("acme"), "bob@sales.acme.test", &[], lmtp).unwrap();
+    let smtp = DeliveryTarget::Smtp(NextHop::parse("t", "mx.acme.test:2525", 25).unwrap());
+    let carol = Recipient::new(t("acme"), "carol@acme.sluice.example", &[], smtp).unwrap();
+    for r in [&alice, &bob, &carol] {
+        f.store.add_recipient(r).unwrap();
+    }
+    let mut listed = f.store.list_recipients(&t("acme")).unwrap();
+    listed.sort_by_key(Recipient::address);
+    let mut expected = vec![alice, bob, carol];
+    expected.sort_by_key(Recipient::address);
+    for r in &mut expected {
+        r.aliases.sort();
+    }
+    assert_eq!(listed, expected);
+
+    // An alias or address taken is a duplicate, whichever form takes it.
+    let clash = Recipient::new(t("acme"), "ali@acme.test", &[], DeliveryTarget::Maildir).unwrap();
+    assert_eq!(
+        directory_error(f.store.add_recipient(&clash)),
+        DirectoryError::DuplicateRecipient { address: "ali@acme.test".into() }
+    );
+    let clash = Recipient::new(t("acme"), "zed@acme.test", &["alice"], DeliveryTarget::Maildir).unwrap();
+    assert!(matches!(
+        directory_error(f.store.add_recipient(&clash)),
+        DirectoryError::DuplicateRecipient { .. }
+    ));
+
+    f.store.remove_recipient("ALICE", &d("acme.test")).unwrap();
+    assert_eq!(f.store.list_recipients(&t("acme")).unwrap().len(), 2);
+    // Its aliases went with it.
+    f.store
+        .add_recipient(&Recipient::new(t("acme"), "ali@acme.test", &[], DeliveryTarget::Maildir).unwrap())
+        .unwrap();
+    let gone = f.store.remove_recipient("alice", &d("acme.test"));
+    assert_eq!(directory_error(gone), DirectoryError::UnknownRecipient { address: "alice@acme.test".into() });
+}
+
+#[test]
+fn recipients_only_in_the_tenants_domains() {
+    let mut f = fixture();
+    with_acme(&mut f);
+    f.store.add_tenant(&NewTenant::new("globex", "Globex", "en").unwrap(), &service()).unwrap();
+    let foreign = Recipient::new(t("globex"), "x@acme.test", &[], DeliveryTarget::Maildir).unwrap();
+    assert!(matches!(
+        directory_error(f.store.add_recipient(&foreign)),
+        DirectoryError::Invalid { field: "recipient.address", .. }
+    ));
+    let nowhere = Recipient::new(t("acme"), "x@elsewhere.test", &[], DeliveryTarget::Maildir).unwrap();
+    assert!(matches!(directory_error(f.store.add_recipient(&nowhere)), DirectoryError::Invalid { .. }));
+    let ghost = Recipient::new(t("ghost"), "x@acme.test", &[], DeliveryTarget::Maildir).unwrap();
+    assert!(matches!(directory_error(f.store.add_recipient(&ghost)), DirectoryError::UnknownTenant { .. }));
+}
+
+#[test]
+fn removing_a_domain_removes_its_recipients() {
+    let mut f = fixture();
+    with_acme(&mut f);
+    f.store
+        .add_recipient(&Recipient::new(t("acme"), "a@acme.test", &["b"], DeliveryTarget::Maildir).unwrap())
+        .unwrap();
+    f.store
+        .add_recipient(&Recipient::new(t("acme"), "c@x.acme.test", &[], DeliveryTarget::Maildir).unwrap())
+        .unwrap();
+    f.store
+        .add_recipient(
+            &Recipient::new(t("acme"), "d@acme.sluice.example", &[], DeliveryTarget::Maildir).unwrap(),
+        )
+        .unwrap();
+    f.store.remove_domain(&d("acme.test")).unwrap();
+    let left: Vec<String> =
+        f.store.list_recipients(&t("acme")).unwrap().iter().map(Recipient::address).collect();
+    assert_eq!(left, vec!["d@acme.sluice.example".to_string()]);
+    // The alias is free again once the domain is back.
+    f.store.add_domain(&t("acme"), &new_domain("acme.test", DomainKind::Authoritative, false)).unwrap();
+    f.store
+        .add_recipient(&Recipient::new(t("acme"), "b@acme.test", &[], DeliveryTarget::Maildir).unwrap())
+        .unwrap();
+
+    let svc = f.store.remove_domain(&d("acme.sluice.example"));
+    assert!(matches!(directory_error(svc), DirectoryError::Invalid { field: "domain.name", .. }));
+    let unknown = f.store.remove_domain(&d("nothing.test"));
+    assert!(matches!(directory_error(unknown), DirectoryError::UnknownDomain { .. }));
+}
+
+fn partner() -> Connector {
+    let mut c = Connector::new(t("acme"), "Partner Bank", ConnectorKind::Partner);
+    c.ip_ranges =
+        vec![Cidr::parse("c", "198.51.100.0/24").unwrap(), Cidr::parse("c", "2001:db8:2::/48").unwrap()];
+    c.certificate_names =
+        vec![CertName::parse("*.mail.bank.example").unwrap(), CertName::parse("mx.bank.example").unwrap()];
+    c.sender_domains = vec![d("bank.example"), d("bank-mail.example")];
+    c.restrict_sender_domains = true;
+    c
+}
+
+#[test]
+fn connectors_round_trip() {
+    let mut f = fixture();
+    with_acme(&mut f);
+    let c = partner();
+    f.store.add_connector(&c).unwrap();
+    assert_eq!(f.store.connector(&t("acme"), "Partner Bank").unwrap(), c);
+    assert_eq!(f.store.list_connectors(Some(&t("acme"))).unwrap(), vec![c.clone()]);
+    assert_eq!(f.store.list_connectors(None).unwrap().len(), 1);
+
+    let disabled = f.store.set_connector_enabled(&t("acme"), "Partner Bank", false).unwrap();
+    assert!(!disabled.enabled);
+    assert!(f.store.set_connector_enabled(&t("acme"), "Partner Bank", true).unwrap().enabled);
+
+    assert_eq!(
+        directory_error(f.store.add_connector(&c)),
+        DirectoryError::DuplicateConnector { tenant: t("acme"), name: "Partner Bank".into() }
+    );
+    let mut bad = Connector::new(t("acme"), "bad", ConnectorKind::OnPremises);
+    bad.sender_domains = vec![d("acme.test")];
+    assert!(matches!(
+        directory_error(f.store.add_connector(&bad)),
+        DirectoryError::Invalid { field: "connector.ip", .. }
+    ));
+    let mut ghost = partner();
+    ghost.tenant = t("ghost");
+    assert!(matches!(directory_error(f.store.add_connector(&ghost)), DirectoryError::UnknownTenant { .. }));
+
+    f.store.remove_connector(&t("acme"), "Partner Bank").unwrap();
+    assert!(f.store.list_connectors(None).unwrap().is_empty());
+    let gone = f.store.connector(&t("acme"), "Partner Bank");
+    assert!(matches!(directory_error(gone), DirectoryError::UnknownConnector { .. }));
+    assert!(matches!(
+        directory_error(f.store.remove_connector(&t("acme"), "x")),
+        DirectoryError::UnknownConnector { .. }
+    ));
+}
+
+#[test]
+fn reputation_round_trip() {
+    let mut f = fixture();
+    let block = ReputationEntry {
+        cidr: Cidr::parse("c", "100.64.0.0/10").unwrap(),
+        kind: ReputationKind::Block,
+        note: "list".into(),
+    };
+    let except = ReputationEntry {
+        cidr: Cidr::parse("c", "2001:db8::/32").unwrap(),
+        kind: ReputationKind::Exception,
+        note: "ticket 12".into(),
+    };
+    f.store.set_reputation(&block).unwrap();
+    f.store.set_reputation(&except).unwrap();
+    assert_eq!(f.store.list_reputation().unwrap(), vec![block.clone(), except.clone()]);
+    let replaced =
+        ReputationEntry { kind: ReputationKind::Exception, note: "cleared".into(), ..block.clone() };
+    f.store.set_reputation(&replaced).unwrap();
+    assert_eq!(f.store.list_reputation().unwrap().len(), 2);
+    assert!(f.store.list_reputation().unwrap().contains(&replaced));
+    f.store.remove_reputation(&block.cidr).unwrap();
+    assert!(matches!(
+        directory_error(f.store.remove_reputation(&block.cidr)),
+        DirectoryError::UnknownReputationEntry { .. }
+    ));
+}
+
+#[test]
+fn generation_changes_on_every_mutation_only() {
+    let mut f = fixture();
+    let mut last = f.store.generation().unwrap();
+    let mut changed = |store: &SqliteStore| {
+        let now = store.generation().unwrap();
+        let moved = now != last;
+        last = now;
+        moved
+    };
+    f.store.add_tenant(&NewTenant::new("acme", "Acme", "en").unwrap(), &service()).unwrap();
+    assert!(changed(&f.store));
+    f.store.add_domain(&t("acme"), &new_domain("acme.test", DomainKind::Authoritative, false)).unwrap();
+    assert!(changed(&f.store));
+    f.store.mark_domain_verified(&d("acme.test")).unwrap();
+    assert!(changed(&f.store));
+    f.store.add_connector(&partner()).unwrap();
+    assert!(changed(&f.store));
+    // Reads and failed mutations leave it alone.
+    f.store.load().unwrap();
+    f.store.list_domains(None).unwrap();
+    assert!(f.store.add_connector(&partner()).is_err());
+    assert!(!changed(&f.store));
+    f.store.set_tenant_status(&t("acme"), TenantStatus::Suspended).unwrap();
+    assert!(changed(&f.store));
+    assert_eq!(f.store.load().unwrap().generation, last);
+}
+
+#[test]
+fn reopening_keeps_everything() {
+    let mut f = fixture();
+    with_acme(&mut f);
+    f.store.add_connector(&partner()).unwrap();
+    f.store
+        .add_recipient(&Recipient::new(t("acme"), "a@acme.test", &["b"], DeliveryTarget::Maildir).unwrap())
+        .unwrap();
+    let before = f.store.load().unwrap();
+    drop(f.store);
+    let reopened = SqliteStore::open(&f.path).unwrap();
+    assert_eq!(reopened.load().unwrap(), before);
+    assert_eq!(reopened.schema_version().unwrap(), 1);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let f = fixture();
+    drop(f.store);
+    let conn = rusqlite::Connection::open(&f.path).unwrap();
+    conn.execute("UPDATE schema_version SET version = 99", []).unwrap();
+    drop(conn);
+    match SqliteStore::open(&f.path) {
+        Err(StoreError::Backend { source, .. }) => assert!(source.to_string().contains("version 99")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_snapshot_of_a_store_decides() {
+    let mut f = fixture();
+    with_acme(&mut f);
+    f.store
+        .add_recipient(&Recipient::new(t("acme"), "a@acme.test", &["b"], DeliveryTarget::Maildir).unwrap())
+        .unwrap();
+    f.store.add_domain(&t("acme"), &new_domain("pending.test", DomainKind::Authoritative, false)).unwrap();
+    let s = f.store.snapshot().unwrap();
+    assert_eq!(s.generation(), f.store.generation().unwrap());
+    let ctx = s.session("203.0.113.1".parse().unwrap(), Transport::Plain);
+    let route = s.check_recipient(&ctx, "B", "Acme.Test").unwrap();
+    assert_eq!(
+        route.target,
+        RouteTarget::Recipient { address: "a@acme.test".into(), target: DeliveryTarget::Maildir }
+    );
+    assert_eq!(s.check_recipient(&ctx, "a", "pending.test").unwrap_err().enhanced, (5, 7, 1));
+    assert_eq!(s.check_sender(&ctx, Some("bank.example")), Ok(()));
+    f.store.add_connector(&partner()).unwrap();
+    let s = f.store.snapshot().unwrap();
+    assert_eq!(s.check_sender(&ctx, Some("bank.example")).unwrap_err().enhanced, (5, 7, 51));
+}
