@@ -3,9 +3,10 @@
 //! gateway's SMTP policy calls for every session, sender and recipient.
 //!
 //! Invariants: **no I/O, no clock, no async, no panics on any input.** Lookups on the hot
-//! path take no lock: a server holds an `Arc<Snapshot>`, and on change builds a new one
-//! from [`DirectoryStore::load`] and swaps the `Arc` (sessions keep the one they started
-//! with). Storage sits behind [`DirectoryStore`]: SQLite on one node (crate `store`),
+//! path take no lock: a server keeps a [`SharedSnapshot`], each session takes its
+//! `Arc<Snapshot>` once, and [`SharedSnapshot::refresh`] (polling
+//! [`DirectoryStore::generation`]) builds a new snapshot and swaps the `Arc`; sessions keep
+//! the one they started with. Storage sits behind [`DirectoryStore`]: SQLite on one node (crate `store`),
 //! PostgreSQL in fleet mode. Every name is compared in one normal form ([`DomainName`]:
 //! lower case, no trailing dot, IDN as `xn--` A-labels; U-labels are refused with a request
 //! for the punycode form, since no IDNA table is available).
@@ -77,6 +78,7 @@ mod error;
 mod model;
 mod names;
 mod refusal;
+mod shared;
 mod snapshot;
 mod store;
 
@@ -91,5 +93,6 @@ pub use model::{
 };
 pub use names::{CertName, DomainName, TenantId, normalise_local_part};
 pub use refusal::Refusal;
-pub use snapshot::{DomainLookup, Snapshot};
+pub use shared::{Refresh, SharedSnapshot};
+pub use snapshot::{DomainLookup, SenderDomain, Snapshot};
 pub use store::{DirectoryStore, check_domain_claim, recipient_domain};

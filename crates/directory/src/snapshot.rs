@@ -23,6 +23,18 @@ pub enum DomainLookup<'a> {
     NotAccepted,
 }
 
+/// Whether a tenant may use a sender domain for outbound mail (the gateway counts the
+/// `5.7.750` allowance for the last two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SenderDomain<'a> {
+    /// Covered by a verified accepted domain of the tenant.
+    Verified(&'a AcceptedDomain),
+    /// Added by the tenant but not verified: cannot be used to send yet.
+    Unverified(&'a AcceptedDomain),
+    /// Not one of the tenant's domains.
+    NotRegistered,
+}
+
 /// The directory as the hot path sees it.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -198,6 +210,20 @@ impl Snapshot {
             Some(d) => DomainLookup::Accepted(d),
             None if self.covering_domain(name, |_| true).is_some() => DomainLookup::Unverified,
             None => DomainLookup::NotAccepted,
+        }
+    }
+
+    /// How `domain` (as received in MAIL FROM) stands for outbound mail of `tenant`.
+    pub fn sender_domain(&self, tenant: &TenantId, domain: &str) -> SenderDomain<'_> {
+        let Some(name) = DomainName::for_lookup(domain) else { return SenderDomain::NotRegistered };
+        let verified =
+            |d: &AcceptedDomain| &d.tenant == tenant && d.verification == VerificationState::Verified;
+        if let Some(d) = self.covering_domain(&name, verified) {
+            return SenderDomain::Verified(d);
+        }
+        match self.covering_domain(&name, |d| &d.tenant == tenant) {
+            Some(d) => SenderDomain::Unverified(d),
+            None => SenderDomain::NotRegistered,
         }
     }
 

@@ -453,3 +453,68 @@ fn build_rejects_inconsistent_data() {
     assert!(matches!(Snapshot::build(tenants), Err(DirectoryError::DuplicateTenant { .. })));
     assert_eq!(snapshot().generation(), 7);
 }
+
+#[test]
+fn sender_domains_for_outbound() {
+    use directory::SenderDomain;
+    let s = snapshot();
+    assert!(matches!(s.sender_domain(&t("acme"), "ACME.test"), SenderDomain::Verified(_)));
+    assert!(matches!(s.sender_domain(&t("acme"), "news.acme.test"), SenderDomain::Verified(_)));
+    assert!(matches!(s.sender_domain(&t("acme"), "pending.test"), SenderDomain::Unverified(_)));
+    assert_eq!(s.sender_domain(&t("acme"), "globex.test"), SenderDomain::NotRegistered);
+    assert_eq!(s.sender_domain(&t("acme"), "[192.0.2.1]"), SenderDomain::NotRegistered);
+}
+
+/// The decisions take remote input: none of it may panic, whatever the bytes.
+#[test]
+fn odd_input_never_panics() {
+    let s = snapshot();
+    let pieces = [
+        "",
+        ".",
+        "..",
+        "@",
+        "%",
+        "!",
+        "\"",
+        "\\",
+        "[",
+        "]",
+        ":",
+        "*",
+        "-",
+        "xn--",
+        "acme",
+        "test",
+        "é",
+        "\u{0}",
+        "ß",
+        "a",
+        "IPv6:",
+        "1",
+        "192.0.2.1",
+    ];
+    let mut seed: u64 = 0x5eed;
+    let mut next = |n: usize| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        usize::try_from(seed >> 33).unwrap() % n
+    };
+    for _ in 0..20_000 {
+        let mut text = String::new();
+        for _ in 0..next(6) {
+            text.push_str(pieces[next(pieces.len())]);
+            if next(3) == 0 {
+                text.push('.');
+            }
+        }
+        let ctx = s.session(ip("192.0.2.11"), Transport::Plain);
+        let _ = s.check_recipient(&ctx, &text, &text);
+        let _ = s.check_recipient(&internet(&s), "user", &text);
+        let _ = s.check_sender(&internet(&s), Some(&text));
+        let _ = s.connector_for(ip("203.0.113.1"), Some(&cert(&[&text])));
+        let _ = s.sender_domain(&t("acme"), &text);
+        let _ = DomainName::parse("f", &text);
+        let _ = Cidr::parse("f", &text);
+        let _ = CertName::parse(&text);
+    }
+}

@@ -172,7 +172,7 @@ fn insert_connector(tx: &Transaction<'_>, c: &Connector) -> Result<(), StoreErro
     const OP: &str = "adding a connector";
     c.validate()?;
     rows::tenant(tx, &c.tenant)?;
-    if rows::connector_id(tx, &c.tenant, &c.name).is_ok() {
+    if rows::find_connector(tx, &c.tenant, &c.name)?.is_some() {
         return Err(
             DirectoryError::DuplicateConnector { tenant: c.tenant.clone(), name: c.name.clone() }.into()
         );
@@ -233,7 +233,7 @@ impl DirectoryStore for SqliteStore {
             match_subdomains: false,
         };
         self.mutate("adding a tenant", |tx| {
-            if rows::tenant(tx, &tenant.id).is_ok() {
+            if !rows::tenants(tx, Some(&tenant.id))?.is_empty() {
                 return Err(DirectoryError::DuplicateTenant { id: tenant.id.clone() }.into());
             }
             tx.execute(

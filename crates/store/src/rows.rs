@@ -320,15 +320,23 @@ fn connector_values(
     stmt.query_map([id], |r| r.get(0)).during(OP)?.collect::<rusqlite::Result<_>>().during(OP)
 }
 
-pub(crate) fn connector_id(conn: &Connection, tenant: &TenantId, name: &str) -> Result<i64, StoreError> {
+/// The row id of a connector, if it exists.
+pub(crate) fn find_connector(
+    conn: &Connection,
+    tenant: &TenantId,
+    name: &str,
+) -> Result<Option<i64>, StoreError> {
     conn.query_row(
         "SELECT id FROM connectors WHERE tenant_id = ?1 AND name = ?2",
         params![tenant.as_str(), name],
         |r| r.get(0),
     )
     .optional()
-    .during("looking up a connector")?
-    .ok_or_else(|| {
+    .during("looking up a connector")
+}
+
+pub(crate) fn connector_id(conn: &Connection, tenant: &TenantId, name: &str) -> Result<i64, StoreError> {
+    find_connector(conn, tenant, name)?.ok_or_else(|| {
         directory::DirectoryError::UnknownConnector { tenant: tenant.clone(), name: name.to_string() }.into()
     })
 }

@@ -382,3 +382,24 @@ fn the_snapshot_of_a_store_decides() {
     let s = f.store.snapshot().unwrap();
     assert_eq!(s.check_sender(&ctx, Some("bank.example")).unwrap_err().enhanced, (5, 7, 51));
 }
+
+#[test]
+fn a_shared_snapshot_follows_the_store() {
+    use directory::{Refresh, SharedSnapshot};
+    let mut f = fixture();
+    let shared = SharedSnapshot::new(f.store.snapshot().unwrap());
+    let start = f.store.generation().unwrap();
+    assert_eq!(shared.refresh(&f.store).unwrap(), Refresh::Unchanged { generation: start });
+    let session = shared.current();
+    with_acme(&mut f);
+    let to = f.store.generation().unwrap();
+    assert_eq!(shared.refresh(&f.store).unwrap(), Refresh::Replaced { from: start, to });
+    assert_eq!(shared.current().generation(), to);
+    // A session keeps the snapshot it started with.
+    assert_eq!(session.generation(), start);
+    let ctx = shared.current().session("203.0.113.1".parse().unwrap(), Transport::Plain);
+    assert_eq!(shared.current().check_recipient(&ctx, "x", "acme.test").unwrap_err().enhanced, (5, 1, 1));
+    // Works through a trait object too, as fleet mode will use it.
+    let dynamic: &dyn DirectoryStore = &f.store;
+    assert_eq!(shared.refresh(dynamic).unwrap(), Refresh::Unchanged { generation: to });
+}
