@@ -49,8 +49,9 @@
 //!    `550 5.7.708`, telling the sender's admin to ask the operator for an exception.
 //!
 //! [`Snapshot::check_sender`] (MAIL FROM; the null sender skips 3 and 4):
-//! 3. The sender domain is restricted to connectors and the session did not come through
-//!    one of them: `550 5.7.51`, naming the domain, the connector, the rule and the IP.
+//! 3. The sender domain (exactly, not its sub-domains) is restricted to connectors and
+//!    the session did not come through one of them (another connector counts as
+//!    elsewhere): `550 5.7.51`, naming the domain, the connector, the rule and the IP.
 //! 4. No connector, plain session, and a domain-only connector for the sender domain
 //!    requires TLS: `550 5.7.10` naming it.
 //!

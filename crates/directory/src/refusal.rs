@@ -145,3 +145,66 @@ pub(crate) fn low_reputation(ip: IpAddr) -> Refusal {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ConnectorKind;
+    use crate::names::TenantId;
+
+    fn connector() -> Connector {
+        Connector::new(TenantId::parse("acme").unwrap(), "hq", ConnectorKind::OnPremises)
+    }
+
+    /// Every text exactly, so a change to what senders read is a visible diff.
+    #[test]
+    fn every_refusal_text() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let cases = [
+            (
+                relay_denied("x.example"),
+                "550 5.7.1 Relay access denied: this server does not accept mail for x.example; if x.example should receive mail here, its administrator must add it as an accepted domain",
+            ),
+            (
+                relay_denied_unverified("x.example"),
+                "550 5.7.1 Relay access denied: x.example is not verified on this server; its administrator must publish the DNS TXT record sluice-verification=<token> shown in the admin center and verify the domain",
+            ),
+            (
+                relay_denied_literal("[192.0.2.1]"),
+                "550 5.7.1 Relay access denied: this server does not accept mail for address literals such as [192.0.2.1]; use the recipient's domain name",
+            ),
+            (
+                routing_local_part("a%b@x.example"),
+                "550 5.1.3 Recipient address rejected: <a%b@x.example> contains routing characters (% ! @ or quotes) that this server never relays; send to the final address directly",
+            ),
+            (
+                unknown_user("a@x.example", "x.example"),
+                "550 5.1.1 Recipient address rejected: <a@x.example> does not exist in x.example; check the address, or ask the x.example administrator to add it",
+            ),
+            (
+                tenant_suspended_inbound("x.example"),
+                "550 5.2.1 Recipient domain x.example is suspended on this service and receives no mail; its administrator must contact the service operator",
+            ),
+            (
+                tenant_suspended_outbound(&connector()),
+                "550 5.7.705 Outbound mail through connector \"hq\" of tenant acme is blocked because the tenant is suspended; the tenant's administrator must contact the service operator",
+            ),
+            (
+                tls_required(&connector()),
+                "550 5.7.10 Mail through connector \"hq\" of tenant acme must be sent over TLS (rule \"reject mail not sent over TLS\"); issue STARTTLS before MAIL FROM, or ask the tenant's administrator to change the connector",
+            ),
+            (
+                restricted_sender("x.example", &connector(), ip),
+                "550 5.7.51 Sender domain x.example is restricted to connector \"hq\" of tenant acme (rule \"reject mail for these sender domains unless it comes through this connector\") and [192.0.2.1] is not part of it; send through the servers of that connector, or ask the tenant's administrator to add [192.0.2.1] to it",
+            ),
+            (
+                low_reputation(ip),
+                "550 5.7.708 Traffic is not accepted from [192.0.2.1]: the address is in a low-reputation range; the sending server's administrator should ask the service operator for an exception, or a tenant should add it to an inbound connector",
+            ),
+        ];
+        for (refusal, expected) in cases {
+            assert!(refusal.is_permanent());
+            assert_eq!(refusal.to_string(), expected);
+        }
+    }
+}
