@@ -96,4 +96,4 @@ pub use names::{CertName, DomainName, TenantId, normalise_local_part};
 pub use refusal::Refusal;
 pub use shared::{Refresh, SharedSnapshot};
 pub use snapshot::{DomainLookup, SenderDomain, Snapshot};
-pub use store::{DirectoryStore, check_domain_claim, recipient_domain};
+pub use store::{DirectoryStore, check_domain_claim, check_not_reserved, recipient_domain};

@@ -134,11 +134,7 @@ pub struct TenantId(String);
 impl TenantId {
     pub fn parse(text: &str) -> Result<TenantId, DirectoryError> {
         let normal = text.trim().to_ascii_lowercase();
-        let problem = if normal.len() == 1 && normal.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            None
-        } else {
-            label_problem(&normal)
-        };
+        let problem = label_problem(&normal);
         match problem {
             None if !normal.starts_with("xn--") => Ok(TenantId(normal)),
             None => Err(DirectoryError::invalid("tenant.id", text, "cannot start with xn--")),

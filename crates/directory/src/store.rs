@@ -98,6 +98,21 @@ pub fn check_domain_claim(
     Ok(())
 }
 
+/// Names under the deployment's service domain are reserved for tenants' service domains
+/// (`<tenant>.<service domain>`): a tenant may not claim one, nor squat the id of a tenant
+/// yet to come. The service domain is the parent of any existing service domain.
+pub fn check_not_reserved(existing: &[AcceptedDomain], new: &NewDomain) -> Result<(), DirectoryError> {
+    let reserved = existing.iter().filter(|d| d.service).find_map(|d| d.name.parent());
+    match reserved {
+        Some(parent) if new.name.is_within(&parent) => Err(DirectoryError::invalid(
+            "domain.name",
+            new.name.as_str(),
+            format!("names under {parent} are reserved for tenants' service domains"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The accepted domain of `recipient.tenant` that the recipient's domain falls under
 /// (itself, or a parent matching sub-domains), or an error naming the field.
 pub fn recipient_domain<'a>(
@@ -163,6 +178,21 @@ mod tests {
         let parent_of_b =
             check_domain_claim(&[accepted("x.other.test", "b", false)], &t("a"), &new("other.test", true));
         assert!(matches!(parent_of_b, Err(DirectoryError::Invalid { field: "domain.match_subdomains", .. })));
+    }
+
+    #[test]
+    fn service_names_are_reserved() {
+        let mut svc = accepted("acme.sluice.example", "acme", false);
+        svc.service = true;
+        let existing = vec![svc, accepted("example.com", "acme", false)];
+        for name in ["newco.sluice.example", "sluice.example", "a.b.sluice.example"] {
+            assert!(matches!(
+                check_not_reserved(&existing, &new(name, false)),
+                Err(DirectoryError::Invalid { field: "domain.name", .. })
+            ));
+        }
+        assert!(check_not_reserved(&existing, &new("sub.example.com", false)).is_ok());
+        assert!(check_not_reserved(&[], &new("newco.sluice.example", false)).is_ok());
     }
 
     #[test]

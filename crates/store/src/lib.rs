@@ -23,7 +23,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use directory::{
     AcceptedDomain, Cidr, Connector, DirectoryData, DirectoryError, DirectoryStore, DomainKind, DomainName,
     NewDomain, NewTenant, Recipient, ReputationEntry, StoreError, Tenant, TenantId, TenantStatus,
-    check_domain_claim, recipient_domain,
+    check_domain_claim, check_not_reserved, recipient_domain,
 };
 
 pub use rows::CorruptValue;
@@ -265,6 +265,7 @@ impl DirectoryStore for SqliteStore {
     fn add_domain(&mut self, tenant: &TenantId, domain: &NewDomain) -> Result<AcceptedDomain, StoreError> {
         self.mutate("adding a domain", |tx| {
             rows::tenant(tx, tenant)?;
+            check_not_reserved(&rows::domains(tx, None, None)?, domain)?;
             insert_domain(tx, tenant, domain, false)?;
             rows::domain(tx, &domain.name)
         })

@@ -124,11 +124,14 @@ fn a_domain_belongs_to_one_tenant() {
     assert!(
         matches!(directory_error(sub), DirectoryError::DuplicateDomain { owner, .. } if owner == t("acme"))
     );
-    // A tenant's id cannot take another's service domain.
-    let svc = f
-        .store
-        .add_domain(&t("globex"), &new_domain("acme.sluice.example", DomainKind::Authoritative, false));
-    assert!(matches!(directory_error(svc), DirectoryError::DuplicateDomain { .. }));
+    // Names under the service domain are reserved, taken or not.
+    for name in ["acme.sluice.example", "newco.sluice.example"] {
+        let svc = f.store.add_domain(&t("globex"), &new_domain(name, DomainKind::Authoritative, false));
+        assert!(
+            matches!(directory_error(svc), DirectoryError::Invalid { field: "domain.name", .. }),
+            "{name}"
+        );
+    }
     let msg = directory_error(
         f.store.add_domain(&t("globex"), &new_domain("acme.test", DomainKind::Authoritative, false)),
     )
@@ -402,4 +405,32 @@ fn a_shared_snapshot_follows_the_store() {
     // Works through a trait object too, as fleet mode will use it.
     let dynamic: &dyn DirectoryStore = &f.store;
     assert_eq!(shared.refresh(dynamic).unwrap(), Refresh::Unchanged { generation: to });
+}
+
+#[test]
+fn a_failed_mutation_leaves_nothing_behind() {
+    let mut f = fixture();
+    // Before any tenant exists nothing is reserved yet: "late" can be squatted, and then the
+    // tenant "late" cannot be created; the tenant row must not survive its domain's failure.
+    f.store
+        .add_tenant(&NewTenant::new("early", "Early", "en").unwrap(), &d("other-service.example"))
+        .unwrap();
+    f.store
+        .add_domain(&t("early"), &new_domain("late.sluice.example", DomainKind::Authoritative, false))
+        .unwrap();
+    let before = f.store.load().unwrap();
+    let late = f.store.add_tenant(&NewTenant::new("late", "Late", "en").unwrap(), &service());
+    assert!(
+        matches!(directory_error(late), DirectoryError::DuplicateDomain { owner, .. } if owner == t("early"))
+    );
+    assert_eq!(f.store.load().unwrap(), before);
+}
+
+#[test]
+fn the_file_is_in_wal_mode() {
+    let f = fixture();
+    drop(f.store);
+    let conn = rusqlite::Connection::open(&f.path).unwrap();
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
 }
