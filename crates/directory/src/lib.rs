@@ -26,7 +26,9 @@
 //!   CIDR) or TLS client-certificate names (exact, or `*.` standing for exactly one label).
 //!   A partner connector may instead list only sender domains ("domain-only"): it is then
 //!   recognised at MAIL FROM, and can only add requirements (TLS), never trust.
-//! - **Reputation**: operator CIDRs, blocks and exceptions.
+//!   Connector names are unique per tenant ignoring ASCII case.
+//! - **Reputation**: operator CIDRs, blocks and exceptions; any exception covering the IP
+//!   overrides any block.
 //!
 //! # Connector precedence ([`Snapshot::connector_for`])
 //! 1. A certificate name equal to a connector's exact name.
@@ -37,7 +39,7 @@
 //! 4. Domain-only connectors, at MAIL FROM, and only for their TLS requirement.
 //!
 //! Certificate or IP recognition always beats domain-only. Among equal candidates the
-//! lowest (tenant id, connector name) wins. Disabled connectors never match. A suspended
+//! lowest (tenant id, connector name in lower case) wins. Disabled connectors never match. A suspended
 //! tenant's connector still matches (so refusals can say why) but is not trusted
 //! ([`ConnectorMatch::is_trusted`]): the gateway skips IP throttling only for trusted ones.
 //!

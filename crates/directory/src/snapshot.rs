@@ -134,10 +134,12 @@ impl Snapshot {
     }
 
     fn add_connectors(&mut self, mut connectors: Vec<Connector>) -> Result<(), DirectoryError> {
-        connectors.sort_by(|a, b| (&a.tenant, &a.name).cmp(&(&b.tenant, &b.name)));
+        // Names are unique per tenant ignoring ASCII case, as the embedded store enforces.
+        let key = |c: &Connector| (c.tenant.clone(), c.name.to_ascii_lowercase());
+        connectors.sort_by(|a, b| key(a).cmp(&key(b)).then_with(|| a.name.cmp(&b.name)));
         for pair in connectors.windows(2) {
             if let [a, b] = pair
-                && (&a.tenant, &a.name) == (&b.tenant, &b.name)
+                && key(a) == key(b)
             {
                 return Err(DirectoryError::DuplicateConnector {
                     tenant: b.tenant.clone(),

@@ -446,7 +446,7 @@ fn build_rejects_inconsistent_data() {
     twice.recipients.push(Recipient::new(t("acme"), "ali@acme.test", &[], DeliveryTarget::Maildir).unwrap());
     assert!(matches!(Snapshot::build(twice), Err(DirectoryError::DuplicateRecipient { .. })));
     let mut conn = data();
-    conn.connectors.push(connector("acme", "hq", ConnectorKind::Partner));
+    conn.connectors.push(connector("acme", "HQ", ConnectorKind::Partner));
     assert!(matches!(Snapshot::build(conn), Err(DirectoryError::DuplicateConnector { .. })));
     let mut tenants = data();
     tenants.tenants.push(tenant("acme", TenantStatus::Active));

@@ -56,7 +56,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE TABLE connectors (
         id INTEGER PRIMARY KEY,
         tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-        name TEXT NOT NULL,
+        -- NOCASE: `Partner` and `partner` would be two connectors no admin can tell apart.
+        name TEXT NOT NULL COLLATE NOCASE,
         enabled INTEGER NOT NULL,
         kind TEXT NOT NULL CHECK (kind IN ('partner', 'on-premises')),
         restrict_sender_domains INTEGER NOT NULL,

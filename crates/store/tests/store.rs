@@ -259,6 +259,13 @@ fn connectors_round_trip() {
         directory_error(f.store.add_connector(&c)),
         DirectoryError::DuplicateConnector { tenant: t("acme"), name: "Partner Bank".into() }
     );
+    let mut shouting = c.clone();
+    shouting.name = "PARTNER BANK".into();
+    assert!(matches!(
+        directory_error(f.store.add_connector(&shouting)),
+        DirectoryError::DuplicateConnector { .. }
+    ));
+    assert_eq!(f.store.connector(&t("acme"), "partner bank").unwrap().name, "Partner Bank");
     let mut bad = Connector::new(t("acme"), "bad", ConnectorKind::OnPremises);
     bad.sender_domains = vec![d("acme.test")];
     assert!(matches!(
