@@ -1,6 +1,7 @@
 //! The pure decisions the gateway's `Policy` calls on the hot path. Each reads only the
 //! snapshot and the session's facts; the order of checks is documented in the crate root.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -45,7 +46,8 @@ pub struct ConnectorMatch {
 }
 
 impl ConnectorMatch {
-    /// Whether the session's mail is attributed to the tenant and skips IP throttling.
+    /// Whether mail through it may be attributed to its tenant (see
+    /// [`RecipientRoute::connector`]): not while the tenant is suspended.
     pub fn is_trusted(&self) -> bool {
         self.tenant_status == TenantStatus::Active
     }
@@ -70,6 +72,10 @@ pub struct RecipientRoute {
     pub tenant: TenantId,
     /// The accepted domain that matched and its kind; `None` for outbound relay.
     pub accepted_domain: Option<(DomainName, DomainKind)>,
+    /// The connector this recipient's mail is attributed to: the session's connector when
+    /// it is trusted and belongs to the recipient's tenant (always, for outbound relay).
+    /// The gateway skips IP throttling for the recipient when this is set.
+    pub connector: Option<String>,
     pub target: RouteTarget,
 }
 
@@ -138,11 +144,17 @@ impl Snapshot {
         SessionContext { client_ip, tls, connector: self.connector_for(client_ip, cert) }
     }
 
-    /// Rules about the client alone: a connector's TLS requirement, then (for clients that
-    /// are no connector) the low-reputation list.
+    /// Rules about the client alone, for MAIL FROM (and again at each RCPT): an
+    /// on-premises connector's TLS requirement (all its mail is its tenant's), then, for a
+    /// client that is no connector, the low-reputation list. A partner's rules depend on
+    /// the recipient's tenant and wait for RCPT.
     pub fn check_client(&self, ctx: &SessionContext) -> Result<(), Refusal> {
         match &ctx.connector {
-            Some(m) if m.connector.require_tls && !ctx.tls => Err(refusal::tls_required(&m.connector)),
+            Some(m)
+                if m.connector.kind == ConnectorKind::OnPremises && m.connector.require_tls && !ctx.tls =>
+            {
+                Err(refusal::tls_required(&m.connector))
+            }
             Some(_) => Ok(()),
             None if self.blocked.longest_match(ctx.client_ip).is_some()
                 && self.excepted.longest_match(ctx.client_ip).is_none() =>
@@ -153,34 +165,14 @@ impl Snapshot {
         }
     }
 
-    /// At MAIL FROM: the client rules, then restricted sender domains, then the TLS
-    /// requirement of domain-only connectors. `sender_domain` is `None` for the null sender.
-    pub fn check_sender(&self, ctx: &SessionContext, sender_domain: Option<&str>) -> Result<(), Refusal> {
-        self.check_client(ctx)?;
-        let Some(domain) = sender_domain.and_then(DomainName::for_lookup) else { return Ok(()) };
-        if let Some(indexes) = self.restricted_senders.get(&domain) {
-            let restricting = indexes.iter().filter_map(|&i| self.connectors.get(i));
-            let through_one = ctx.connector.as_ref().is_some_and(|m| restricting.clone().any(|c| m.is(c)));
-            if let (false, Some(first)) = (through_one, restricting.clone().next()) {
-                return Err(refusal::restricted_sender(domain.as_str(), first, ctx.client_ip));
-            }
-        }
-        if ctx.connector.is_none() && !ctx.tls {
-            let requiring =
-                self.domain_only.get(&domain).into_iter().flatten().filter_map(|&i| self.connectors.get(i));
-            if let Some(connector) = requiring.clone().find(|c| c.require_tls) {
-                return Err(refusal::tls_required(connector));
-            }
-        }
-        Ok(())
-    }
-
-    /// At RCPT TO: the client rules, then relay control, then the recipient's route.
-    /// `domain` is as received (any case, address literal possible); the gateway maps a
-    /// bare `postmaster` to its own postmaster address before calling.
+    /// At RCPT TO: the client rules, relay control, the rules of the recipient's tenant,
+    /// then the recipient's route. `sender_domain` is the MAIL FROM domain (`None` for the
+    /// null sender); `domain` is as received (any case, address literal possible). The
+    /// gateway maps a bare `postmaster` to its own postmaster address before calling.
     pub fn check_recipient(
         &self,
         ctx: &SessionContext,
+        sender_domain: Option<&str>,
         local_part: &str,
         domain: &str,
     ) -> Result<RecipientRoute, Refusal> {
@@ -193,7 +185,10 @@ impl Snapshot {
             return self.outbound_or(ctx, || refusal::relay_denied(&domain.to_lowercase()));
         };
         match self.find_domain(&name) {
-            DomainLookup::Accepted(accepted) => self.inbound_route(accepted, &name, local_part, domain),
+            DomainLookup::Accepted(accepted) => {
+                let sender = sender_domain.and_then(DomainName::for_lookup);
+                self.inbound_route(ctx, accepted, &name, sender.as_ref(), local_part)
+            }
             DomainLookup::Unverified => {
                 self.outbound_or(ctx, || refusal::relay_denied_unverified(name.as_str()))
             }
@@ -201,17 +196,64 @@ impl Snapshot {
         }
     }
 
+    /// The enabled connectors of `tenant` listed under `domain` in `map`.
+    fn tenant_connectors<'s>(
+        &'s self,
+        map: &'s HashMap<DomainName, Vec<usize>>,
+        domain: &DomainName,
+        tenant: &'s TenantId,
+    ) -> impl Iterator<Item = &'s Arc<Connector>> + Clone + 's {
+        let indexes = map.get(domain).map_or(&[][..], Vec::as_slice);
+        indexes.iter().filter_map(|&i| self.connectors.get(i)).filter(move |c| &c.tenant == tenant)
+    }
+
+    /// The rules a tenant set for its inbound mail, applied to that tenant's recipients
+    /// only: one tenant's connector never changes what another tenant receives (else a
+    /// tenant could restrict `gmail.com` for everyone). In order: the TLS requirement of
+    /// the tenant's connector the session came through, restricted sender domains, the TLS
+    /// requirement of domain-only connectors.
+    fn check_tenant_rules(
+        &self,
+        ctx: &SessionContext,
+        tenant: &TenantId,
+        sender: Option<&DomainName>,
+    ) -> Result<(), Refusal> {
+        let own = ctx.connector.as_ref().filter(|m| &m.connector.tenant == tenant);
+        if let Some(m) = own
+            && m.connector.require_tls
+            && !ctx.tls
+        {
+            return Err(refusal::tls_required(&m.connector));
+        }
+        let Some(sender) = sender else { return Ok(()) };
+        let mut restricting = self.tenant_connectors(&self.restricted_senders, sender, tenant);
+        if let Some(first) = restricting.clone().next()
+            && !own.is_some_and(|m| restricting.any(|c| m.is(c)))
+        {
+            return Err(refusal::restricted_sender(sender.as_str(), first, ctx.client_ip));
+        }
+        if ctx.connector.is_none()
+            && !ctx.tls
+            && let Some(c) = self.tenant_connectors(&self.domain_only, sender, tenant).find(|c| c.require_tls)
+        {
+            return Err(refusal::tls_required(c));
+        }
+        Ok(())
+    }
+
     fn inbound_route(
         &self,
+        ctx: &SessionContext,
         accepted: &AcceptedDomain,
         name: &DomainName,
+        sender: Option<&DomainName>,
         local_part: &str,
-        domain_as_received: &str,
     ) -> Result<RecipientRoute, Refusal> {
-        let address = format!("{local_part}@{domain_as_received}");
         if self.tenants.get(&accepted.tenant).is_none_or(|t| t.status == TenantStatus::Suspended) {
             return Err(refusal::tenant_suspended_inbound(accepted.name.as_str()));
         }
+        self.check_tenant_rules(ctx, &accepted.tenant, sender)?;
+        let address = format!("{local_part}@{name}");
         if local_part.is_empty() || local_part.contains(ROUTING_CHARS) {
             return Err(refusal::routing_local_part(&address));
         }
@@ -222,9 +264,15 @@ impl Snapshot {
                 return Err(refusal::unknown_user(&address, name.as_str()));
             }
         };
+        let connector = ctx
+            .connector
+            .as_ref()
+            .filter(|m| m.is_trusted() && m.connector.tenant == accepted.tenant)
+            .map(|m| m.connector.name.clone());
         Ok(RecipientRoute {
             tenant: accepted.tenant.clone(),
             accepted_domain: Some((accepted.name.clone(), accepted.kind)),
+            connector,
             target,
         })
     }
@@ -242,6 +290,7 @@ impl Snapshot {
                 TenantStatus::Active => Ok(RecipientRoute {
                     tenant: m.connector.tenant.clone(),
                     accepted_domain: None,
+                    connector: Some(m.connector.name.clone()),
                     target: RouteTarget::OutboundRelay { connector: m.connector.name.clone() },
                 }),
             },

@@ -25,7 +25,7 @@
 //! - **Connector** (inbound): partner or on-premises, recognised by IP ranges (IPv4/IPv6
 //!   CIDR) or TLS client-certificate names (exact, or `*.` standing for exactly one label).
 //!   A partner connector may instead list only sender domains ("domain-only"): it is then
-//!   recognised at MAIL FROM, and can only add requirements (TLS), never trust.
+//!   recognised by the MAIL FROM domain, and can only add requirements (TLS), never trust.
 //!   Connector names are unique per tenant ignoring ASCII case.
 //! - **Reputation**: operator CIDRs, blocks and exceptions; any exception covering the IP
 //!   overrides any block.
@@ -36,41 +36,52 @@
 //!    `mx1.mail.example.com`, not `mail.example.com` nor `a.b.mail.example.com`; names that
 //!    the certificate itself presents as wildcards match nothing).
 //! 3. The longest IP range containing the client (IPv4-mapped IPv6 counts as IPv4).
-//! 4. Domain-only connectors, at MAIL FROM, and only for their TLS requirement.
+//! 4. Domain-only connectors, by the sender domain, only when 1-3 found nothing, and only
+//!    for their TLS requirement.
 //!
 //! Certificate or IP recognition always beats domain-only. Among equal candidates the
-//! lowest (tenant id, connector name in lower case) wins. Disabled connectors never match. A suspended
-//! tenant's connector still matches (so refusals can say why) but is not trusted
-//! ([`ConnectorMatch::is_trusted`]): the gateway skips IP throttling only for trusted ones.
+//! lowest (tenant id, connector name in lower case) wins. Disabled connectors never match.
+//! A suspended tenant's connector still matches (so refusals can say why) but is not
+//! trusted ([`ConnectorMatch::is_trusted`]). A connector is global to the session (it is
+//! recognised before any recipient), but what it grants or requires applies to its own
+//! tenant's recipients, except an on-premises connector's TLS requirement, since all mail
+//! from a tenant's own server is that tenant's.
 //!
 //! # Decisions, in the order they apply
-//! [`Snapshot::check_client`] (run by both of the others):
-//! 1. The session's connector requires TLS and the session is plain: `550 5.7.10`,
-//!    naming the connector and its rule.
-//! 2. No connector and the IP is in a blocked range not covered by any exception:
+//! [`Snapshot::check_client`] (at MAIL FROM, and again first thing at each RCPT):
+//! 1. The session came through an on-premises connector that requires TLS and the session
+//!    is plain: `550 5.7.10`, naming the connector and its rule.
+//! 2. No connector, and the IP is in a blocked range not covered by any exception:
 //!    `550 5.7.708`, telling the sender's admin to ask the operator for an exception.
 //!
-//! [`Snapshot::check_sender`] (MAIL FROM; the null sender skips 3 and 4):
-//! 3. The sender domain (exactly, not its sub-domains) is restricted to connectors and
-//!    the session did not come through one of them (another connector counts as
-//!    elsewhere): `550 5.7.51`, naming the domain, the connector, the rule and the IP.
-//! 4. No connector, plain session, and a domain-only connector for the sender domain
-//!    requires TLS: `550 5.7.10` naming it.
-//!
 //! [`Snapshot::check_recipient`] (RCPT TO), relay control before anything else:
-//! 5. An address literal (`[192.0.2.1]`, `[IPv6:...]`): `550 5.7.1`, for everyone.
-//! 6. The domain (normalised) is covered by a verified accepted domain, exactly or via the
+//! 3. An address literal (`[192.0.2.1]`, `[IPv6:...]`): `550 5.7.1`, for everyone.
+//! 4. The domain (normalised) is covered by a verified accepted domain, exactly or via the
 //!    nearest parent matching sub-domains (unverified entries are skipped, so they cannot
-//!    shadow a verified parent):
-//!    - tenant suspended: `550 5.2.1`;
+//!    shadow a verified parent). Then, in order:
+//!    - the tenant is suspended: `550 5.2.1`;
+//!    - the tenant's own rules, which apply to **that tenant's recipients only** (a
+//!      tenant's connector never changes what another tenant receives, else one tenant
+//!      could restrict `gmail.com` for all):
+//!      - the session came through the tenant's partner connector that requires TLS and
+//!        is plain: `550 5.7.10` naming the connector;
+//!      - the sender domain (exactly, not its sub-domains) is restricted to some of the
+//!        tenant's connectors and the session came through none of them: `550 5.7.51`,
+//!        naming the domain, the connector, the rule and the client IP;
+//!      - no connector, a plain session, and a domain-only connector of the tenant for the
+//!        sender domain requires TLS: `550 5.7.10` naming it;
 //!    - a local part with routing characters (`%` percent hack, `!` bang path, `@`,
 //!      quotes, backslash): `550 5.1.3`, whatever the domain kind;
 //!    - a listed recipient or alias: its [`RouteTarget::Recipient`];
 //!    - else internal relay: [`RouteTarget::InternalRelay`]; authoritative: `550 5.1.1`.
-//! 7. Not accepted, and the session came through an on-premises connector: outbound relay
+//!
+//!    The route names the session's connector when it is trusted and the tenant's: the
+//!    mail is attributed to the tenant and skips IP throttling.
+//! 5. Not accepted, and the session came through an on-premises connector: outbound relay
 //!    ([`RouteTarget::OutboundRelay`]) for an active tenant, `550 5.7.705` for a suspended
-//!    one.
-//! 8. Otherwise `550 5.7.1`: relay denied (a domain known but unverified says so, and
+//!    one. The gateway checks the sender domain with [`Snapshot::sender_domain`] for the
+//!    `5.7.750` allowance (an unverified domain cannot be used to send).
+//! 6. Otherwise `550 5.7.1`: relay denied (a domain known but unverified says so, and
 //!    what its admin must publish). Source routes never reach here (the parser drops
 //!    them); upper case and a trailing dot are the same domain; a U-label never matches.
 //!

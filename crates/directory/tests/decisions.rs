@@ -52,6 +52,7 @@ fn connector(tenant: &str, name: &str, kind: ConnectorKind) -> Connector {
 /// acme: authoritative acme.test (+ sub-domains), internal relay relay.acme.test, an
 /// unverified pending.test, listed recipients, an on-premises connector (IP) and a partner
 /// connector (certificate, restricting partner.example). globex: suspended, owns globex.test.
+/// initech: another active tenant, with bob@initech.test.
 fn data() -> DirectoryData {
     let mut onprem = connector("acme", "hq", ConnectorKind::OnPremises);
     onprem.ip_ranges = vec![cidr("192.0.2.0/24"), cidr("2001:db8:1::/48")];
@@ -79,16 +80,22 @@ fn data() -> DirectoryData {
     let bob = Recipient::new(t("acme"), "bob@sales.acme.test", &[], lmtp).unwrap();
     let smtp = DeliveryTarget::Smtp(NextHop::parse("t", "exchange.acme.test", 25).unwrap());
     let carol = Recipient::new(t("acme"), "carol@relay.acme.test", &[], smtp).unwrap();
+    let initech = Recipient::new(t("initech"), "bob@initech.test", &[], DeliveryTarget::Maildir).unwrap();
     DirectoryData {
         generation: 7,
-        tenants: vec![tenant("acme", TenantStatus::Active), tenant("globex", TenantStatus::Suspended)],
+        tenants: vec![
+            tenant("acme", TenantStatus::Active),
+            tenant("globex", TenantStatus::Suspended),
+            tenant("initech", TenantStatus::Active),
+        ],
         domains: vec![
             domain("acme.test", "acme", DomainKind::Authoritative, true, true),
             domain("relay.acme.test", "acme", DomainKind::InternalRelay, false, true),
             domain("pending.test", "acme", DomainKind::Authoritative, false, false),
             domain("globex.test", "globex", DomainKind::Authoritative, false, true),
+            domain("initech.test", "initech", DomainKind::Authoritative, false, true),
         ],
-        recipients: vec![mailbox, bob, carol],
+        recipients: vec![mailbox, bob, carol, initech],
         connectors: vec![onprem, onprem_host, partner, exact, domain_only, disabled, suspended],
         reputation: vec![
             ReputationEntry { cidr: cidr("100.64.0.0/10"), kind: ReputationKind::Block, note: "list".into() },
@@ -121,7 +128,7 @@ fn code(r: Refusal) -> String {
 
 fn rcpt(s: &Snapshot, ctx: &SessionContext, address: &str) -> Result<RouteTarget, String> {
     let (local, domain) = address.rsplit_once('@').unwrap();
-    s.check_recipient(ctx, local, domain).map(|r| r.target).map_err(code)
+    s.check_recipient(ctx, None, local, domain).map(|r| r.target).map_err(code)
 }
 
 fn cert(names: &[&str]) -> ClientCert {
@@ -188,7 +195,7 @@ fn suspended_tenant_connector_is_recognised_but_not_trusted() {
     assert_eq!((m.connector.tenant.as_str(), m.is_trusted()), ("globex", false));
     let ctx = s.session(ip("192.0.2.200"), Transport::Plain);
     assert_eq!(rcpt(&s, &ctx, "someone@elsewhere.example"), Err("550 5.7.705".into()));
-    let r = s.check_recipient(&ctx, "x", "elsewhere.example").unwrap_err();
+    let r = s.check_recipient(&ctx, None, "x", "elsewhere.example").unwrap_err();
     assert!(
         r.text.contains("connector \"hq\" of tenant globex") && r.text.contains("suspended"),
         "{}",
@@ -204,7 +211,7 @@ fn on_premises_connector_relays_outbound() {
         rcpt(&s, &ctx, "x@elsewhere.example"),
         Ok(RouteTarget::OutboundRelay { connector: "hq".into() })
     );
-    let route = s.check_recipient(&ctx, "x", "elsewhere.example").unwrap();
+    let route = s.check_recipient(&ctx, None, "x", "elsewhere.example").unwrap();
     assert_eq!((route.tenant, route.accepted_domain), (t("acme"), None));
     // Mail from the tenant's own server to an accepted domain is routed inbound.
     assert!(matches!(rcpt(&s, &ctx, "alice@acme.test"), Ok(RouteTarget::Recipient { .. })));
@@ -221,43 +228,72 @@ fn partner_connector_does_not_relay() {
     assert!(matches!(rcpt(&s, &ctx, "alice@acme.test"), Ok(RouteTarget::Recipient { .. })));
 }
 
+/// RCPT with a sender domain.
+fn from(s: &Snapshot, ctx: &SessionContext, sender: &str, address: &str) -> Result<RouteTarget, Refusal> {
+    let (local, domain) = address.rsplit_once('@').unwrap();
+    s.check_recipient(ctx, Some(sender), local, domain).map(|r| r.target)
+}
+
 #[test]
-fn connector_requiring_tls_refuses_plain_sessions() {
+fn partner_connector_requiring_tls_refuses_plain_sessions_for_its_tenant() {
     let s = snapshot();
     let plain = s.session(ip("198.51.100.5"), Transport::Plain);
-    let refusal = s.check_sender(&plain, Some("partner.example")).unwrap_err();
+    assert_eq!(s.check_client(&plain), Ok(()), "a partner's rules wait for the recipient");
+    let refusal = from(&s, &plain, "partner.example", "alice@acme.test").unwrap_err();
     assert_eq!(code(refusal.clone()), "550 5.7.10");
     assert_eq!(
         refusal.text,
         "Mail through connector \"partner\" of tenant acme must be sent over TLS (rule \"reject mail not sent over \
          TLS\"); issue STARTTLS before MAIL FROM, or ask the tenant's administrator to change the connector"
     );
-    assert_eq!(rcpt(&s, &plain, "alice@acme.test"), Err("550 5.7.10".into()));
+    assert_eq!(rcpt(&s, &plain, "alice@acme.test"), Err("550 5.7.10".into()), "whatever the sender");
+    // Another tenant's recipients are not bound by acme's connector.
+    assert!(matches!(
+        from(&s, &plain, "partner.example", "bob@initech.test"),
+        Ok(RouteTarget::Recipient { .. })
+    ));
     let tls = s.session(ip("198.51.100.5"), Transport::Tls { client_cert: None });
-    assert_eq!(s.check_sender(&tls, Some("partner.example")), Ok(()));
-    // On-premises connectors do not require TLS unless asked to.
+    assert!(from(&s, &tls, "partner.example", "alice@acme.test").is_ok());
+}
+
+#[test]
+fn on_premises_connector_requiring_tls_refuses_plain_sessions() {
+    let s = snapshot();
     let hq = s.session(ip("192.0.2.11"), Transport::Plain);
-    assert_eq!(s.check_sender(&hq, Some("acme.test")), Ok(()));
+    assert_eq!(s.check_client(&hq), Ok(()), "off by default for on-premises connectors");
+    let mut data = data();
+    for c in &mut data.connectors {
+        c.require_tls = c.name == "hq";
+    }
+    let s = Snapshot::build(data).unwrap();
+    let hq = s.session(ip("192.0.2.11"), Transport::Plain);
+    let refusal = s.check_client(&hq).unwrap_err();
+    assert_eq!(code(refusal.clone()), "550 5.7.10");
+    assert!(refusal.text.contains("connector \"hq\" of tenant acme"));
+    assert_eq!(rcpt(&s, &hq, "x@elsewhere.example"), Err("550 5.7.10".into()));
+    let tls = s.session(ip("192.0.2.11"), Transport::Tls { client_cert: None });
+    assert_eq!(s.check_client(&tls), Ok(()));
 }
 
 #[test]
 fn domain_only_connector_requires_tls_for_its_domains() {
     let s = snapshot();
     let plain = internet(&s);
-    let refusal = s.check_sender(&plain, Some("Bank.Example")).unwrap_err();
+    let refusal = from(&s, &plain, "Bank.Example", "alice@acme.test").unwrap_err();
     assert_eq!(code(refusal.clone()), "550 5.7.10");
     assert!(refusal.text.contains("connector \"bank\" of tenant acme"));
     let tls = s.session(ip("203.0.113.250"), Transport::Tls { client_cert: None });
-    assert_eq!(s.check_sender(&tls, Some("bank.example")), Ok(()));
+    assert!(from(&s, &tls, "bank.example", "alice@acme.test").is_ok());
     assert_eq!(tls.connector, None, "a domain-only connector grants no trust");
-    assert_eq!(s.check_sender(&plain, Some("other.example")), Ok(()));
+    assert!(from(&s, &plain, "other.example", "alice@acme.test").is_ok());
+    assert!(from(&s, &plain, "bank.example", "bob@initech.test").is_ok(), "acme's rule, acme's mail");
 }
 
 #[test]
 fn restricted_sender_domain_from_elsewhere_is_refused() {
     let s = snapshot();
     let ctx = internet(&s);
-    let refusal = s.check_sender(&ctx, Some("PARTNER.example.")).unwrap_err();
+    let refusal = from(&s, &ctx, "PARTNER.example.", "alice@acme.test").unwrap_err();
     assert_eq!(code(refusal.clone()), "550 5.7.51");
     assert!(refusal.is_permanent());
     assert_eq!(
@@ -266,23 +302,45 @@ fn restricted_sender_domain_from_elsewhere_is_refused() {
          for these sender domains unless it comes through this connector\") and [203.0.113.250] is not part of it; \
          send through the servers of that connector, or ask the tenant's administrator to add [203.0.113.250] to it"
     );
-    // Another connector is "elsewhere" too.
+    // Another connector, even of the same tenant, is "elsewhere" too.
     let hq = s.session(ip("192.0.2.11"), Transport::Plain);
-    assert_eq!(s.check_sender(&hq, Some("partner.example")).map_err(code), Err("550 5.7.51".into()));
-    // Through the connector, by certificate or IP, it passes; the null sender is not checked.
+    assert_eq!(from(&s, &hq, "partner.example", "alice@acme.test").map_err(code), Err("550 5.7.51".into()));
+    // Through the connector, by certificate or IP, it passes.
     let c = cert(&["mx2.mail.partner.example"]);
     let through = s.session(ip("203.0.113.1"), Transport::Tls { client_cert: Some(&c) });
-    assert_eq!(s.check_sender(&through, Some("partner.example")), Ok(()));
+    assert!(from(&s, &through, "partner.example", "alice@acme.test").is_ok());
     let by_ip = s.session(ip("198.51.100.9"), Transport::Tls { client_cert: None });
-    assert_eq!(s.check_sender(&by_ip, Some("partner.example")), Ok(()));
-    assert_eq!(s.check_sender(&ctx, None), Ok(()));
+    assert!(from(&s, &by_ip, "partner.example", "alice@acme.test").is_ok());
+    // The null sender and sub-domains are not restricted.
+    assert!(s.check_recipient(&ctx, None, "alice", "acme.test").is_ok());
+    assert!(from(&s, &ctx, "x.partner.example", "alice@acme.test").is_ok());
+    // A tenant restricts a domain for its own recipients only.
+    assert!(matches!(
+        from(&s, &ctx, "partner.example", "bob@initech.test"),
+        Ok(RouteTarget::Recipient { .. })
+    ));
+}
+
+#[test]
+fn routes_name_the_connector_only_for_its_own_tenant() {
+    let s = snapshot();
+    let c = cert(&["mx2.mail.partner.example"]);
+    let ctx = s.session(ip("203.0.113.1"), Transport::Tls { client_cert: Some(&c) });
+    let own = s.check_recipient(&ctx, Some("partner.example"), "alice", "acme.test").unwrap();
+    assert_eq!(own.connector.as_deref(), Some("partner"));
+    let other = s.check_recipient(&ctx, Some("partner.example"), "bob", "initech.test").unwrap();
+    assert_eq!((other.tenant, other.connector), (t("initech"), None));
+    let hq = s.session(ip("192.0.2.11"), Transport::Plain);
+    let out = s.check_recipient(&hq, Some("acme.test"), "x", "elsewhere.example").unwrap();
+    assert_eq!(out.connector.as_deref(), Some("hq"));
+    assert_eq!(s.check_recipient(&internet(&s), None, "alice", "acme.test").unwrap().connector, None);
 }
 
 #[test]
 fn low_reputation_ips_are_refused_unless_excepted_or_connector() {
     let s = snapshot();
     let bad = s.session(ip("100.64.9.9"), Transport::Plain);
-    let refusal = s.check_sender(&bad, Some("x.example")).unwrap_err();
+    let refusal = s.check_client(&bad).unwrap_err();
     assert_eq!(code(refusal.clone()), "550 5.7.708");
     assert_eq!(
         refusal.text,
@@ -293,7 +351,7 @@ fn low_reputation_ips_are_refused_unless_excepted_or_connector() {
     let v6 = s.session(ip("2001:db8:bad::1"), Transport::Plain);
     assert_eq!(s.check_client(&v6).map_err(code), Err("550 5.7.708".into()));
     let excepted = s.session(ip("100.64.1.9"), Transport::Plain);
-    assert_eq!(s.check_sender(&excepted, Some("x.example")), Ok(()));
+    assert_eq!(s.check_client(&excepted), Ok(()));
     // A connector's own range is not "non-connector traffic".
     let mut data = data();
     data.reputation.push(ReputationEntry {
@@ -312,7 +370,7 @@ fn routes_for_listed_recipients() {
     let alice = RouteTarget::Recipient { address: "alice@acme.test".into(), target: DeliveryTarget::Maildir };
     assert_eq!(rcpt(&s, &ctx, "alice@acme.test"), Ok(alice.clone()));
     assert_eq!(rcpt(&s, &ctx, "ALI@acme.test"), Ok(alice), "aliases and case");
-    let route = s.check_recipient(&ctx, "bob", "sales.acme.test").unwrap();
+    let route = s.check_recipient(&ctx, None, "bob", "sales.acme.test").unwrap();
     assert_eq!(route.accepted_domain, Some((d("acme.test"), DomainKind::Authoritative)));
     assert!(matches!(route.target, RouteTarget::Recipient { target: DeliveryTarget::Lmtp(_), .. }));
     assert!(matches!(
@@ -325,7 +383,7 @@ fn routes_for_listed_recipients() {
 fn unknown_recipients() {
     let s = snapshot();
     let ctx = internet(&s);
-    let refusal = s.check_recipient(&ctx, "nobody", "acme.test").unwrap_err();
+    let refusal = s.check_recipient(&ctx, None, "nobody", "acme.test").unwrap_err();
     assert_eq!(code(refusal.clone()), "550 5.1.1");
     assert_eq!(
         refusal.text,
@@ -334,7 +392,7 @@ fn unknown_recipients() {
     );
     assert_eq!(rcpt(&s, &ctx, "nobody@x.acme.test"), Err("550 5.1.1".into()));
     // Internal relay: passed on to the tenant's server.
-    let route = s.check_recipient(&ctx, "dave", "relay.acme.test").unwrap();
+    let route = s.check_recipient(&ctx, None, "dave", "relay.acme.test").unwrap();
     assert_eq!(route.target, RouteTarget::InternalRelay);
     assert_eq!(route.accepted_domain, Some((d("relay.acme.test"), DomainKind::InternalRelay)));
 }
@@ -343,7 +401,7 @@ fn unknown_recipients() {
 fn relay_is_denied_with_a_clear_text() {
     let s = snapshot();
     let ctx = internet(&s);
-    let refusal = s.check_recipient(&ctx, "x", "Other.Example").unwrap_err();
+    let refusal = s.check_recipient(&ctx, None, "x", "Other.Example").unwrap_err();
     assert_eq!(code(refusal.clone()), "550 5.7.1");
     assert_eq!(
         refusal.text,
@@ -355,7 +413,7 @@ fn relay_is_denied_with_a_clear_text() {
 #[test]
 fn unverified_domain_is_not_accepted() {
     let s = snapshot();
-    let refusal = s.check_recipient(&internet(&s), "x", "pending.test").unwrap_err();
+    let refusal = s.check_recipient(&internet(&s), None, "x", "pending.test").unwrap_err();
     assert_eq!(code(refusal.clone()), "550 5.7.1");
     assert!(
         refusal.text.contains("pending.test is not verified")
@@ -371,7 +429,7 @@ fn unverified_domain_is_not_accepted() {
 #[test]
 fn suspended_tenant_receives_nothing() {
     let s = snapshot();
-    let refusal = s.check_recipient(&internet(&s), "x", "globex.test").unwrap_err();
+    let refusal = s.check_recipient(&internet(&s), None, "x", "globex.test").unwrap_err();
     assert_eq!(code(refusal.clone()), "550 5.2.1");
     assert!(refusal.text.contains("globex.test is suspended"));
 }
@@ -398,13 +456,13 @@ fn open_relay_attempts_are_refused() {
     for (address, expected) in cases {
         assert_eq!(rcpt(&s, &ctx, address), Err(expected.to_string()), "{address}");
     }
-    let refusal = s.check_recipient(&ctx, "user%x", "acme.test").unwrap_err();
+    let refusal = s.check_recipient(&ctx, None, "user%x", "acme.test").unwrap_err();
     assert_eq!(
         refusal.text,
         "Recipient address rejected: <user%x@acme.test> contains routing characters (% ! @ or quotes) that this \
          server never relays; send to the final address directly"
     );
-    assert!(s.check_recipient(&ctx, "u", "[192.0.2.1]").unwrap_err().text.contains("address literals"));
+    assert!(s.check_recipient(&ctx, None, "u", "[192.0.2.1]").unwrap_err().text.contains("address literals"));
 }
 
 #[test]
@@ -508,9 +566,9 @@ fn odd_input_never_panics() {
             }
         }
         let ctx = s.session(ip("192.0.2.11"), Transport::Plain);
-        let _ = s.check_recipient(&ctx, &text, &text);
-        let _ = s.check_recipient(&internet(&s), "user", &text);
-        let _ = s.check_sender(&internet(&s), Some(&text));
+        let _ = s.check_recipient(&ctx, None, &text, &text);
+        let _ = s.check_recipient(&internet(&s), None, "user", &text);
+        let _ = s.check_recipient(&internet(&s), Some(&text), "alice", "acme.test");
         let _ = s.connector_for(ip("203.0.113.1"), Some(&cert(&[&text])));
         let _ = s.sender_domain(&t("acme"), &text);
         let _ = DomainName::parse("f", &text);

@@ -381,16 +381,17 @@ fn the_snapshot_of_a_store_decides() {
     let s = f.store.snapshot().unwrap();
     assert_eq!(s.generation(), f.store.generation().unwrap());
     let ctx = s.session("203.0.113.1".parse().unwrap(), Transport::Plain);
-    let route = s.check_recipient(&ctx, "B", "Acme.Test").unwrap();
+    let route = s.check_recipient(&ctx, None, "B", "Acme.Test").unwrap();
     assert_eq!(
         route.target,
         RouteTarget::Recipient { address: "a@acme.test".into(), target: DeliveryTarget::Maildir }
     );
-    assert_eq!(s.check_recipient(&ctx, "a", "pending.test").unwrap_err().enhanced, (5, 7, 1));
-    assert_eq!(s.check_sender(&ctx, Some("bank.example")), Ok(()));
+    assert_eq!(s.check_recipient(&ctx, None, "a", "pending.test").unwrap_err().enhanced, (5, 7, 1));
+    assert!(s.check_recipient(&ctx, Some("bank.example"), "a", "acme.test").is_ok());
     f.store.add_connector(&partner()).unwrap();
     let s = f.store.snapshot().unwrap();
-    assert_eq!(s.check_sender(&ctx, Some("bank.example")).unwrap_err().enhanced, (5, 7, 51));
+    let refusal = s.check_recipient(&ctx, Some("bank.example"), "a", "acme.test").unwrap_err();
+    assert_eq!(refusal.enhanced, (5, 7, 51));
 }
 
 #[test]
@@ -408,7 +409,10 @@ fn a_shared_snapshot_follows_the_store() {
     // A session keeps the snapshot it started with.
     assert_eq!(session.generation(), start);
     let ctx = shared.current().session("203.0.113.1".parse().unwrap(), Transport::Plain);
-    assert_eq!(shared.current().check_recipient(&ctx, "x", "acme.test").unwrap_err().enhanced, (5, 1, 1));
+    assert_eq!(
+        shared.current().check_recipient(&ctx, None, "x", "acme.test").unwrap_err().enhanced,
+        (5, 1, 1)
+    );
     // Works through a trait object too, as fleet mode will use it.
     let dynamic: &dyn DirectoryStore = &f.store;
     assert_eq!(shared.refresh(dynamic).unwrap(), Refresh::Unchanged { generation: to });
