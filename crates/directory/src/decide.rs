@@ -94,6 +94,10 @@ pub enum RouteTarget {
 /// path, quoted `@`); a quoted local part keeps its quotes from the parser.
 const ROUTING_CHARS: &[char] = &['%', '!', '@', '"', '\\'];
 
+/// Certificate names looked at per session: a certificate is remote input, and real ones
+/// carry a handful of names.
+const CERTIFICATE_NAMES_MAX: usize = 100;
+
 impl Snapshot {
     /// The connector the client is recognised as. Precedence: a certificate name equal to
     /// an exact connector name, then a certificate name under a wildcard, then the longest
@@ -115,6 +119,7 @@ impl Snapshot {
         let names: Vec<DomainName> = cert
             .names
             .iter()
+            .take(CERTIFICATE_NAMES_MAX)
             .filter(|n| !n.contains('*'))
             .filter_map(|n| DomainName::for_lookup(n))
             .collect();

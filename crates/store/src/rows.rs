@@ -2,6 +2,8 @@
 //! column values are fetched first and parsed after, so a value that fails the
 //! directory's validation comes back as a typed error naming the column.
 
+use std::collections::HashMap;
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 use directory::{
@@ -212,17 +214,11 @@ pub(crate) fn recipients(conn: &Connection, tenant: Option<&TenantId>) -> Result
         .during(OP)?
         .collect::<rusqlite::Result<_>>()
         .during(OP)?;
-    let mut aliases_stmt = conn
-        .prepare("SELECT local_part FROM recipient_aliases WHERE recipient_id = ?1 ORDER BY local_part")
-        .during(OP)?;
+    let mut aliases = aliases(conn, tenant)?;
     let mut out = Vec::with_capacity(rows.len());
     for (id, tenant, domain, local, kind, host, port) in rows {
-        let aliases: Vec<String> = aliases_stmt
-            .query_map([id], |r| r.get(0))
-            .during(OP)?
-            .collect::<rusqlite::Result<_>>()
-            .during(OP)?;
-        let alias_refs: Vec<&str> = aliases.iter().map(String::as_str).collect();
+        let own = aliases.remove(&id).unwrap_or_default();
+        let alias_refs: Vec<&str> = own.iter().map(String::as_str).collect();
         out.push(Recipient::new(
             TenantId::parse(&tenant)?,
             &format!("{local}@{domain}"),
@@ -231,6 +227,28 @@ pub(crate) fn recipients(conn: &Connection, tenant: Option<&TenantId>) -> Result
         )?);
     }
     Ok(out)
+}
+
+/// Every alias by recipient row id, in one query rather than one per recipient (a
+/// snapshot rebuild reads all of them).
+fn aliases(conn: &Connection, tenant: Option<&TenantId>) -> Result<HashMap<i64, Vec<String>>, StoreError> {
+    const OP: &str = "reading aliases";
+    let mut stmt = conn
+        .prepare(
+            "SELECT a.recipient_id, a.local_part FROM recipient_aliases a JOIN recipients r ON r.id = a.recipient_id
+             WHERE ?1 IS NULL OR r.tenant_id = ?1 ORDER BY a.recipient_id, a.local_part",
+        )
+        .during(OP)?;
+    let rows: Vec<(i64, String)> = stmt
+        .query_map(params![tenant.map(TenantId::as_str)], |r| Ok((r.get(0)?, r.get(1)?)))
+        .during(OP)?
+        .collect::<rusqlite::Result<_>>()
+        .during(OP)?;
+    let mut by_recipient: HashMap<i64, Vec<String>> = HashMap::new();
+    for (id, local) in rows {
+        by_recipient.entry(id).or_default().push(local);
+    }
+    Ok(by_recipient)
 }
 
 /// The row id of `local@domain` as a recipient's own address, if it is one.
