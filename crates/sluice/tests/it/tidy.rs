@@ -23,7 +23,7 @@ fn dependencies(krate: &str) -> Vec<String> {
 
 #[test]
 fn pure_crates_have_no_runtime_tls_or_sockets() {
-    for krate in ["smtp-wire", "throttle", "spool"] {
+    for krate in ["smtp-wire", "throttle", "spool", "directory", "bounce"] {
         for dep in dependencies(krate) {
             for forbidden in ["tokio", "rustls", "tokio-rustls", "axum", "hyper", "socket2", "gateway"] {
                 assert_ne!(dep, forbidden, "{krate} must not depend on {forbidden}");
@@ -34,7 +34,7 @@ fn pure_crates_have_no_runtime_tls_or_sockets() {
 
 #[test]
 fn only_the_gateway_opens_sockets() {
-    for krate in ["smtp-wire", "throttle", "spool"] {
+    for krate in ["smtp-wire", "throttle", "spool", "directory", "bounce", "store"] {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(krate).join("src");
         for entry in std::fs::read_dir(&src).expect("src").flatten() {
             let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
