@@ -43,6 +43,8 @@ pub enum GatewayError {
     History(#[from] history::HistoryError),
     #[error(transparent)]
     AllowList(#[from] allow_list::AllowListError),
+    #[error("directory")]
+    Directory(#[from] directory::StoreError),
     #[error("control socket {path}: {source}")]
     Control { path: std::path::PathBuf, source: std::io::Error },
 }
@@ -93,10 +95,15 @@ impl Gateway {
                 control::bind(path).map_err(|source| GatewayError::Control { path: path.clone(), source })?;
             background.spawn(control::serve(listener, path.clone(), throttling.clone(), stop_rx.clone()));
         }
+        let directory = match &config.directory_db {
+            Some(path) => Some(start_directory(path, &mut background, &stop_rx)?),
+            None => None,
+        };
         let shared = Arc::new(inbound::Shared {
             settings: RwLock::new(Arc::new(settings)),
             tls,
             throttling,
+            directory,
             enqueue: enqueue::Enqueue { spool: spool.clone(), hostname: config.hostname.clone(), queue },
             connections: Arc::default(),
             shutdown: stop_rx,
@@ -211,4 +218,45 @@ async fn save_history(
             break;
         }
     }
+}
+
+/// Opens the directory database, builds the first snapshot and starts the task that
+/// rebuilds it when the CLI (or another process) changes the database.
+fn start_directory(
+    path: &std::path::Path,
+    background: &mut JoinSet<()>,
+    stop: &watch::Receiver<bool>,
+) -> Result<Arc<directory::SharedSnapshot>, GatewayError> {
+    use directory::DirectoryStore;
+    let store = store::SqliteStore::open(path)?;
+    let shared = Arc::new(directory::SharedSnapshot::new(store.snapshot()?));
+    tracing::info!(path = %path.display(), "directory loaded");
+    let store = Arc::new(std::sync::Mutex::new(store));
+    let (snapshot, mut stop) = (Arc::clone(&shared), stop.clone());
+    background.spawn(async move {
+        let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => break,
+            }
+            let (store, snapshot) = (Arc::clone(&store), Arc::clone(&snapshot));
+            let refreshed = tokio::task::spawn_blocking(move || {
+                let store = store.lock().unwrap_or_else(PoisonError::into_inner);
+                snapshot.refresh(&*store)
+            })
+            .await;
+            match refreshed {
+                Ok(Ok(directory::Refresh::Replaced { .. })) => {
+                    tracing::info!("directory changed; new sessions use it")
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "directory refresh failed; keeping the current snapshot")
+                }
+                Err(e) => tracing::error!(error = %e, "directory refresh task failed"),
+            }
+        }
+    });
+    Ok(shared)
 }

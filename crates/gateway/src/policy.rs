@@ -1,30 +1,120 @@
-//! Relay control until the tenant directory exists: mail is accepted only for the
-//! statically configured domains, and only for local parts that can name a mailbox.
-//! Everything else is refused at RCPT: there is no open relay.
+//! Relay control: the tenant directory decides (see `SessionPolicy`); the config's static
+//! accepted domains (`StaticPolicy`) still take mail for local mailboxes, only for local parts
+//! that can name a mailbox. Everything else is refused at RCPT: there is no open relay.
 
 use std::collections::HashSet;
 
 use smtp_wire::command::RcptTo;
 use smtp_wire::{Policy, Reply, ReversePath, SessionInfo, replies};
 
+use directory::{ClientCert, Refusal, RouteTarget, Snapshot, Transport};
+use smtp_wire::command::MailFrom;
+use smtp_wire::reply::EnhancedCode;
+
 use crate::throttling::Throttling;
 
 /// What a session checks recipients against: relay control first (a relay attempt is
-/// refused permanently whatever the sender's volume), then the throttle.
+/// refused permanently whatever the sender's volume), then the throttle. Relay control is
+/// the tenant directory's; the config's static accepted domains still receive mail for
+/// local mailboxes when the directory does not know the domain.
 #[derive(Debug)]
 pub struct SessionPolicy<'a> {
     pub relay: &'a StaticPolicy,
+    pub directory: Option<&'a Snapshot>,
     pub throttling: Option<&'a Throttling>,
 }
 
+fn refusal_reply(refusal: Refusal) -> Reply {
+    let (class, subject, detail) = refusal.enhanced;
+    Reply::new(refusal.code, EnhancedCode::new(class, subject, detail), refusal.text)
+}
+
+fn directory_context(directory: &Snapshot, session: &SessionInfo) -> directory::SessionContext {
+    let cert = (!session.tls_client_names.is_empty())
+        .then(|| ClientCert { names: session.tls_client_names.clone() });
+    let transport = match session.tls {
+        Some(_) => Transport::Tls { client_cert: cert.as_ref() },
+        None => Transport::Plain,
+    };
+    directory.session(session.client_ip, transport)
+}
+
+/// How a recipient passed relay control.
+enum Admission {
+    /// Through a trusted inbound connector: never throttled.
+    Trusted,
+    Accepted,
+}
+
+impl SessionPolicy<'_> {
+    fn relay_control(
+        &self,
+        session: &SessionInfo,
+        sender: &ReversePath,
+        rcpt: &RcptTo,
+    ) -> Result<Admission, Reply> {
+        let Some(directory) = self.directory else {
+            return self.relay.check_recipient(session, sender, rcpt).map(|()| Admission::Accepted);
+        };
+        let ctx = directory_context(directory, session);
+        let sender_domain = match sender {
+            ReversePath::Mailbox(a) => Some(a.domain.as_str()),
+            ReversePath::Null => None,
+        };
+        let address = &rcpt.recipient;
+        let domain = match address.domain.as_str() {
+            "" => self.relay.postmaster_domain().unwrap_or(""),
+            d => d,
+        };
+        match directory.check_recipient(&ctx, sender_domain, &address.local_part, domain) {
+            Ok(route) => match route.target {
+                RouteTarget::Recipient { target: directory::DeliveryTarget::Maildir, .. } => {
+                    let trusted =
+                        route.connector.is_some() && ctx.connector.as_ref().is_some_and(|m| m.is_trusted());
+                    Ok(if trusted { Admission::Trusted } else { Admission::Accepted })
+                }
+                // Hand-off to tenants' servers and outbound relay come with outbound
+                // delivery: until then the sender keeps the message and retries.
+                _ => Err(Reply::new(
+                    451,
+                    smtp_wire::reply::code(4, 4, 0),
+                    format!(
+                        "Delivery for <{address}> to the tenant's mail server is not available yet; try again later"
+                    ),
+                )),
+            },
+            Err(refusal) if refusal.enhanced == (5, 7, 1) && self.relay.accepts_domain(domain) => {
+                self.relay.check_recipient(session, sender, rcpt).map(|()| Admission::Accepted)
+            }
+            Err(refusal) => Err(refusal_reply(refusal)),
+        }
+    }
+}
+
 impl Policy for SessionPolicy<'_> {
+    fn check_sender(&self, session: &SessionInfo, _mail: &MailFrom) -> Result<(), Reply> {
+        let Some(directory) = self.directory else { return Ok(()) };
+        directory.check_client(&directory_context(directory, session)).map_err(refusal_reply)
+    }
+
     fn check_recipient(
         &self,
         session: &SessionInfo,
         sender: &ReversePath,
         rcpt: &RcptTo,
     ) -> Result<(), Reply> {
-        self.relay.check_recipient(session, sender, rcpt)?;
+        let admission = self.relay_control(session, sender, rcpt).inspect_err(|reply| {
+            tracing::info!(
+                client_ip = %session.client_ip,
+                sender = %sender,
+                recipient = %rcpt.recipient,
+                reply = %reply,
+                "recipient refused by the directory"
+            );
+        })?;
+        if matches!(admission, Admission::Trusted) {
+            return Ok(());
+        }
         let Some(throttling) = self.throttling else { return Ok(()) };
         throttling.check_recipient(session.client_ip).inspect_err(|reply| {
             tracing::info!(

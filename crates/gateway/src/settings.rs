@@ -89,4 +89,7 @@ pub struct GatewayConfig {
     pub throttle: Option<ThrottleConfig>,
     /// The control socket for `sluice throttle show`; `None`: none.
     pub control_socket: Option<PathBuf>,
+    /// The embedded directory database (tenants, domains, connectors); `None`: the config's
+    /// static accepted domains only.
+    pub directory_db: Option<PathBuf>,
 }

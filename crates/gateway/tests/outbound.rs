@@ -32,6 +32,7 @@ fn gateway_config(dir: &std::path::Path) -> GatewayConfig {
         drain: Duration::from_secs(5),
         throttle: None,
         control_socket: None,
+        directory_db: None,
     }
 }
 

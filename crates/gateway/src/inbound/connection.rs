@@ -64,7 +64,13 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAd
 async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection) -> End {
     let mut session = Session::new(Arc::clone(&settings.session), conn.peer.ip());
     session.greeting().write_to(&mut conn.output);
-    let policy = SessionPolicy { relay: &settings.policy, throttling: shared.throttling.as_deref() };
+    // The directory snapshot of the session's start: a change applies to new sessions.
+    let directory = shared.directory.as_ref().map(|d| d.current());
+    let policy = SessionPolicy {
+        relay: &settings.policy,
+        directory: directory.as_deref(),
+        throttling: shared.throttling.as_deref(),
+    };
     loop {
         let step = session.step(&conn.input, &policy);
         conn.input.drain(..step.consumed);

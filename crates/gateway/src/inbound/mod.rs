@@ -26,6 +26,7 @@ pub(crate) struct Shared {
     pub(crate) tls: Option<TlsAcceptor>,
     pub(crate) enqueue: Enqueue,
     pub(crate) throttling: Option<Arc<crate::throttling::Throttling>>,
+    pub(crate) directory: Option<Arc<directory::SharedSnapshot>>,
     pub(crate) connections: Arc<ConnectionTable>,
     pub(crate) shutdown: watch::Receiver<bool>,
 }

@@ -16,6 +16,7 @@ mod python;
 mod smtp_source;
 mod smuggling;
 mod swaks;
+mod tenants;
 mod throttle;
 mod tidy;
 mod timeouts;

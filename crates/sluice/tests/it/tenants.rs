@@ -1,0 +1,104 @@
+//! The tenant directory in the SMTP session: the server picks up a change to its database
+//! (written here through the store, as the CLI does) without a restart; a partner connector
+//! recognised by IP is never throttled while the same traffic from another IP is; unknown
+//! recipients of an authoritative domain are refused with the directory's text.
+
+use std::time::{Duration, Instant};
+
+use directory::{
+    Cidr, Connector, ConnectorKind, DeliveryTarget, DirectoryStore, DomainKind, DomainName, NewDomain,
+    NewTenant, Recipient, TenantId,
+};
+use store::SqliteStore;
+
+use crate::harness::{Client, Server, Settings, maildir_files, read_lossy};
+
+fn provision(server: &Server) {
+    let mut store = SqliteStore::open(&server.data_dir().join("sluice.db")).expect("open the directory");
+    let tenant = NewTenant::new("acme", "Acme Corp", "en").expect("tenant");
+    let service = DomainName::parse("service", "sluice.test").expect("service domain");
+    store.add_tenant(&tenant, &service).expect("add tenant");
+    let id = TenantId::parse("acme").expect("id");
+    let domain = NewDomain {
+        name: DomainName::parse("domain", "acme.test").expect("domain"),
+        kind: DomainKind::Authoritative,
+        match_subdomains: false,
+    };
+    store.add_domain(&id, &domain).expect("add domain");
+    store.mark_domain_verified(&domain.name).expect("verify");
+    let user = Recipient::new(id.clone(), "user@acme.test", &[], DeliveryTarget::Maildir).expect("recipient");
+    store.add_recipient(&user).expect("add recipient");
+    let mut partner = Connector::new(id, "partner relay", ConnectorKind::Partner);
+    partner.ip_ranges = vec![Cidr::parse("ip", "127.0.0.2/32").expect("cidr")];
+    partner.require_tls = false;
+    store.add_connector(&partner).expect("add connector");
+}
+
+fn connect_from(server: &Server, local: &str) -> Client {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let local: std::net::SocketAddr = format!("{local}:0").parse().expect("local address");
+    socket.bind(&local.into()).expect("bind");
+    socket.connect(&server.addr().into()).expect("connect");
+    let mut client = Client::from_stream(socket.into());
+    client.greet();
+    client.expect("EHLO partner.test", 250);
+    client
+}
+
+/// Recipients accepted before the first refusal, up to `count`.
+fn burst(client: &mut Client, count: usize) -> (usize, Option<String>) {
+    client.expect("MAIL FROM:<news@partner.test>", 250);
+    for n in 0..count {
+        let reply = client.cmd("RCPT TO:<user@acme.test>");
+        if reply.code != 250 {
+            return (n, Some(reply.to_string()));
+        }
+    }
+    client.expect("RSET", 250);
+    (count, None)
+}
+
+#[test]
+fn partner_connector_bypasses_throttling_and_directory_refusals_are_precise() {
+    let server = Server::start_with(Settings::default().throttled());
+    provision(&server);
+    // The server polls the directory's generation every second.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut probe = connect_from(&server, "127.0.0.2");
+        probe.expect("MAIL FROM:<a@partner.test>", 250);
+        if probe.cmd("RCPT TO:<user@acme.test>").code == 250 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the directory change was not picked up:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let (accepted, refusal) = burst(&mut connect_from(&server, "127.0.0.2"), 800);
+    assert!(refusal.is_none(), "the partner connector was throttled after {accepted}: {refusal:?}");
+    let (accepted, refusal) = burst(&mut connect_from(&server, "127.0.0.3"), 800);
+    let refusal =
+        refusal.unwrap_or_else(|| panic!("{accepted} recipients from a new, unknown IP and no deferral"));
+    assert!(refusal.starts_with("451 4.7.5") && refusal.contains("[127.0.0.3]"), "{refusal}");
+
+    let mut client = connect_from(&server, "127.0.0.4");
+    client.expect("MAIL FROM:<a@sender.test>", 250);
+    let unknown = client.cmd("RCPT TO:<nobody@acme.test>");
+    assert_eq!(unknown.code, 550, "{unknown}");
+    assert!(unknown.to_string().contains("5.1.1") && unknown.to_string().contains("acme.test"), "{unknown}");
+    let relay = client.cmd("RCPT TO:<user@elsewhere.test>");
+    assert!(relay.to_string().starts_with("550 5.7.1"), "{relay}");
+
+    // And the message itself reaches the tenant's mailbox.
+    client.expect("RSET", 250);
+    let reply =
+        client.send_message("a@sender.test", &["user@acme.test"], "Subject: to acme\r\n\r\nhello acme\r\n");
+    assert_eq!(reply.code, 250, "{reply}");
+    let dir = server.data_dir().join("mail/acme.test/user/new");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while maildir_files(&dir).is_empty() {
+        assert!(Instant::now() < deadline, "nothing delivered to {}", dir.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(read_lossy(&maildir_files(&dir)[0]).contains("hello acme"));
+}
