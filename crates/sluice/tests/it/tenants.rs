@@ -102,3 +102,63 @@ fn partner_connector_bypasses_throttling_and_directory_refusals_are_precise() {
     }
     assert!(read_lossy(&maildir_files(&dir)[0]).contains("hello acme"));
 }
+
+#[test]
+fn connector_rules_tls_required_and_restricted_sender_domain() {
+    let server = Server::start();
+    provision(&server);
+    let mut store = SqliteStore::open(&server.data_dir().join("sluice.db")).expect("open the directory");
+    let id = TenantId::parse("acme").expect("id");
+    let mut secure = Connector::new(id, "tls partner", ConnectorKind::Partner);
+    secure.ip_ranges = vec![Cidr::parse("ip", "127.0.0.5/32").expect("cidr")];
+    secure.sender_domains = vec![DomainName::parse("sender", "bank.test").expect("domain")];
+    secure.restrict_sender_domains = true;
+    assert!(secure.require_tls, "partner connectors require TLS by default");
+    store.add_connector(&secure).expect("add connector");
+
+    // Through the connector but in plain text: refused, naming the connector and the rule
+    // (once the server has picked the change up; it polls every second).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        let mut plain = connect_from(&server, "127.0.0.5");
+        plain.expect("MAIL FROM:<pay@bank.test>", 250);
+        let reply = plain.cmd("RCPT TO:<user@acme.test>").to_string();
+        if !reply.starts_with("550 5.7.1 ") || Instant::now() > deadline {
+            break reply;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(reply.starts_with("550 5.7.10") && reply.contains("tls partner"), "{reply}");
+
+    // The restricted sender domain from anywhere else: refused, naming the rule and the IP.
+    let mut other = connect_from(&server, "127.0.0.6");
+    other.expect("MAIL FROM:<pay@bank.test>", 250);
+    let reply = other.cmd("RCPT TO:<user@acme.test>").to_string();
+    assert!(
+        reply.starts_with("550 5.7.51") && reply.contains("bank.test") && reply.contains("127.0.0.6"),
+        "{reply}"
+    );
+
+    // Over STARTTLS through the connector (swaks from 127.0.0.5): accepted and delivered.
+    let swaks = crate::harness::require_tool("swaks");
+    let port = server.port.to_string();
+    let run = crate::harness::run_tool(
+        &swaks,
+        &[
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--local-interface",
+            "127.0.0.5",
+            "-tls",
+            "--from",
+            "pay@bank.test",
+            "--to",
+            "user@acme.test",
+            "--header",
+            "Subject: via tls partner",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "swaks over STARTTLS through the connector:\n{run}");
+}
