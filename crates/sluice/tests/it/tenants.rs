@@ -162,3 +162,36 @@ fn connector_rules_tls_required_and_restricted_sender_domain() {
     );
     assert_eq!(run.code, Some(0), "swaks over STARTTLS through the connector:\n{run}");
 }
+
+#[test]
+fn low_reputation_range_is_refused_5_7_708_unless_excepted_or_a_connector() {
+    use directory::{ReputationEntry, ReputationKind};
+    let server = Server::start();
+    provision(&server);
+    let mut store = SqliteStore::open(&server.data_dir().join("sluice.db")).expect("open the directory");
+    let entry = |cidr: &str, kind| ReputationEntry {
+        cidr: Cidr::parse("cidr", cidr).expect("cidr"),
+        kind,
+        note: "test".into(),
+    };
+    // The whole 127.0.0.0/29 is low-reputation, except 127.0.0.7; 127.0.0.2 is a connector.
+    store.set_reputation(&entry("127.0.0.0/29", ReputationKind::Block)).expect("block");
+    store.set_reputation(&entry("127.0.0.7/32", ReputationKind::Exception)).expect("exception");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        let mut client = connect_from(&server, "127.0.0.6");
+        let reply = client.cmd("MAIL FROM:<a@sender.test>");
+        if reply.code != 250 || Instant::now() > deadline {
+            break reply.to_string();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(refused.starts_with("550 5.7.708") && refused.contains("[127.0.0.6]"), "{refused}");
+    assert!(refused.contains("exception"), "the text tells the admin how to get an exception: {refused}");
+    for (ip, who) in [("127.0.0.7", "an exception"), ("127.0.0.2", "a connector")] {
+        let mut client = connect_from(&server, ip);
+        client.expect("MAIL FROM:<a@sender.test>", 250);
+        let reply = client.cmd("RCPT TO:<user@acme.test>");
+        assert_eq!(reply.code, 250, "{ip} is {who}: `{reply}`");
+    }
+}
