@@ -3,6 +3,7 @@
 //! config file is reloaded too).
 
 mod config;
+mod directory_cli;
 mod simulate;
 mod throttle_cli;
 
@@ -43,6 +44,46 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         command: ThrottleCommand,
+    },
+    /// Tenants: add, list, show, suspend, resume.
+    Tenant {
+        /// The TOML config file (for the data directory).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: directory_cli::TenantCommand,
+    },
+    /// A tenant's accepted domains: add, verify (DNS TXT), list, remove.
+    Domain {
+        /// The TOML config file (for the data directory).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: directory_cli::DomainCommand,
+    },
+    /// A tenant's recipients: add, list, remove.
+    Recipient {
+        /// The TOML config file (for the data directory).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: directory_cli::RecipientCommand,
+    },
+    /// A tenant's inbound connectors: add, list, show, enable, disable, remove.
+    Connector {
+        /// The TOML config file (for the data directory).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: directory_cli::ConnectorCommand,
+    },
+    /// The operator's low-reputation list: block, except, remove, list.
+    Reputation {
+        /// The TOML config file (for the data directory).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: directory_cli::ReputationCommand,
     },
     /// Replay a traffic trace through the real throttle engine with the trace's clock.
     Simulate {
@@ -86,6 +127,11 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve(config.as_deref()),
         Command::CheckConfig { file } => check_config(&file),
         Command::Throttle { config, command } => throttle_command(config.as_deref(), command),
+        Command::Tenant { config, command } => directory_cli::tenant(config.as_deref(), command),
+        Command::Domain { config, command } => directory_cli::domain(config.as_deref(), command),
+        Command::Recipient { config, command } => directory_cli::recipient(config.as_deref(), command),
+        Command::Connector { config, command } => directory_cli::connector(config.as_deref(), command),
+        Command::Reputation { config, command } => directory_cli::reputation(config.as_deref(), command),
         Command::Simulate { trace, scenario, policy, json } => match (&trace, &scenario) {
             (Some(path), _) => simulate::run(simulate::Source::Trace(path), policy.as_deref(), json),
             (None, Some(name)) => simulate::run(simulate::Source::Scenario(name), policy.as_deref(), json),

@@ -10,6 +10,7 @@ mod harness;
 
 mod cli;
 mod crash;
+mod directory;
 mod limits;
 mod postfix;
 mod python;
