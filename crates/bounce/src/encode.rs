@@ -50,23 +50,8 @@ pub(crate) fn html_escape(text: &str) -> String {
     out
 }
 
-/// An RFC 5322 date in UTC, e.g. `Mon, 23 Nov 2026 12:03:21 +0000`.
-pub(crate) fn rfc5322_date(unix_s: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let days = unix_s / 86_400;
-    let secs = unix_s % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{}, {day:02} {} {year} {:02}:{:02}:{:02} +0000",
-        DAYS[(days % 7) as usize],
-        MONTHS[(month - 1) as usize],
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
+use smtp_wire::date::civil_from_days;
+pub(crate) use smtp_wire::date::rfc5322 as rfc5322_date;
 
 /// A date for the human parts, `2026-11-23 12:03 UTC`: RFC 5322's English day and month
 /// names would read oddly in other languages, and ISO order is understood in all of them.
@@ -74,21 +59,6 @@ pub(crate) fn human_date(unix_s: u64) -> String {
     let (year, month, day) = civil_from_days(unix_s / 86_400);
     let secs = unix_s % 86_400;
     format!("{year}-{month:02}-{day:02} {:02}:{:02} UTC", secs / 3600, secs / 60 % 60)
-}
-
-/// Year, month (1-12), day from days since 1970-01-01 (Howard Hinnant's algorithm), so
-/// that no date crate is needed for one format.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

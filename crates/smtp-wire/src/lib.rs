@@ -9,6 +9,7 @@
 pub mod client;
 pub mod command;
 pub mod data;
+pub mod date;
 pub mod envelope;
 pub mod replies;
 pub mod reply;
