@@ -24,7 +24,7 @@ impl Enqueue {
         let started = Instant::now();
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let ReceivedMessage { envelope, content } = message;
-        let header = received_header(&envelope, &self.hostname, now.as_secs() as i64);
+        let header = received_header(&envelope, &self.hostname, now.as_secs());
         let mut data = Vec::with_capacity(header.len() + content.len());
         data.extend_from_slice(header.as_bytes());
         data.extend_from_slice(&content);

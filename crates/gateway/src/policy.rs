@@ -109,7 +109,7 @@ impl Policy for SessionPolicy<'_> {
                 sender = %sender,
                 recipient = %rcpt.recipient,
                 reply = %reply,
-                "recipient refused by the directory"
+                "recipient refused"
             );
         })?;
         if matches!(admission, Admission::Trusted) {
@@ -167,12 +167,7 @@ pub fn mailbox_name(local_part: &str) -> Option<String> {
 }
 
 impl Policy for StaticPolicy {
-    fn check_recipient(
-        &self,
-        session: &SessionInfo,
-        sender: &ReversePath,
-        rcpt: &RcptTo,
-    ) -> Result<(), Reply> {
+    fn check_recipient(&self, _: &SessionInfo, _: &ReversePath, rcpt: &RcptTo) -> Result<(), Reply> {
         let address = &rcpt.recipient;
         let refusal = if address.domain.is_empty() {
             // Bare <postmaster> (RFC 5321 4.5.1).
@@ -184,19 +179,7 @@ impl Policy for StaticPolicy {
         } else {
             None
         };
-        match refusal {
-            None => Ok(()),
-            Some(reply) => {
-                tracing::info!(
-                    client_ip = %session.client_ip,
-                    sender = %sender,
-                    recipient = %address,
-                    reply = %reply,
-                    "recipient refused"
-                );
-                Err(reply)
-            }
-        }
+        refusal.map_or(Ok(()), Err)
     }
 }
 

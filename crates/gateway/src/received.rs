@@ -3,7 +3,7 @@
 use smtp_wire::Envelope;
 
 /// The header to prepend to a message accepted from `envelope.client`.
-pub fn received_header(envelope: &Envelope, hostname: &str, now_unix_s: i64) -> String {
+pub fn received_header(envelope: &Envelope, hostname: &str, now_unix_s: u64) -> String {
     let client = &envelope.client;
     let protocol = match (envelope.smtputf8, client.esmtp, client.tls.is_some()) {
         (true, _, true) => "UTF8SMTPS",
@@ -21,23 +21,41 @@ pub fn received_header(envelope: &Envelope, hostname: &str, now_unix_s: i64) -> 
     if let [only] = envelope.recipients.as_slice() {
         header.push_str(&format!("\r\n\tfor <{}>", only.address));
     }
-    header.push_str(&format!(";\r\n\t{}\r\n", rfc5322_date(now_unix_s)));
+    header.push_str(&format!(";\r\n\t{}\r\n", smtp_wire::date::rfc5322(now_unix_s)));
     header
-}
-
-/// `Mon, 23 Nov 2026 10:34:00 +0000`.
-pub fn rfc5322_date(unix_s: i64) -> String {
-    smtp_wire::date::rfc5322(u64::try_from(unix_s).unwrap_or(0))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use smtp_wire::{Address, BodyType, ClientInfo, Recipient, ReversePath};
 
     #[test]
-    fn dates() {
-        assert_eq!(rfc5322_date(0), "Thu, 01 Jan 1970 00:00:00 +0000");
-        assert_eq!(rfc5322_date(1_795_430_040), "Mon, 23 Nov 2026 10:34:00 +0000");
-        assert_eq!(rfc5322_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
+    fn trace_header_names_client_protocol_tls_and_single_recipient() {
+        let envelope = Envelope {
+            sender: ReversePath::Null,
+            recipients: vec![Recipient {
+                address: Address { local_part: "bob".into(), domain: "example.test".into() },
+                notify: None,
+                orcpt: None,
+            }],
+            body: BodyType::SevenBit,
+            smtputf8: false,
+            ret: None,
+            envid: None,
+            declared_size: None,
+            client: ClientInfo {
+                ip: "192.0.2.1".parse().unwrap(),
+                helo: "client(evil)".into(),
+                esmtp: true,
+                tls: Some("TLSv1.3 with cipher TLS13_AES_128_GCM_SHA256".into()),
+            },
+        };
+        assert_eq!(
+            received_header(&envelope, "mx.test", 1_795_430_040),
+            "Received: from clientevil ([192.0.2.1])\r\n\tby mx.test (Sluice) with ESMTPS\r\n\t\
+             (using TLSv1.3 with cipher TLS13_AES_128_GCM_SHA256)\r\n\tfor <bob@example.test>;\r\n\t\
+             Mon, 23 Nov 2026 10:34:00 +0000\r\n"
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use smtp_wire::reply::EnhancedCode;
 use smtp_wire::{Reply, reply::code};
-use throttle::{AS_TABLE, AsToken, Cidr, Deferral, Engine, Explanation};
+use throttle::{AS_TABLE, Cidr, Deferral, Engine, Explanation};
 
 /// Decision counters, for metrics.
 #[derive(Debug, Default)]
@@ -117,11 +117,6 @@ fn parse_enhanced(text: &str) -> Option<EnhancedCode> {
     let subject = parts.next()?.parse().ok()?;
     let detail = parts.next()?.parse().ok()?;
     parts.next().is_none().then_some(EnhancedCode::new(class, subject, detail))
-}
-
-/// The token's rule row, for help texts.
-pub fn token_rule(token: AsToken) -> &'static throttle::AsRule {
-    token.rule()
 }
 
 /// The explanation as `sluice throttle show` prints it.

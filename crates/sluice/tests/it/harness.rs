@@ -193,6 +193,19 @@ impl Server {
         Client::connect(self.addr())
     }
 
+    /// A greeted client whose connection comes from `local` (any 127.0.0.0/8 address
+    /// answers here), so one test can play several sending IPs.
+    pub fn connect_from(&self, local: &str) -> Client {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+        let local: SocketAddr = format!("{local}:0").parse().expect("local address");
+        socket.bind(&local.into()).expect("bind the local address");
+        socket.connect(&self.addr().into()).expect("connect");
+        let mut client = Client::from_stream(socket.into());
+        client.greet();
+        client
+    }
+
     /// Waits until `local_part`'s Maildir `new/` holds at least `count`
     /// messages and returns their contents.
     pub fn wait_for_mail(&self, local_part: &str, count: usize) -> Vec<String> {
@@ -516,6 +529,12 @@ pub fn require_tool(tool: &str) -> PathBuf {
 }
 
 /// Runs an external client under a hard timeout (coreutils `timeout`).
+/// Runs openssl with `args`, failing the test with its output.
+pub fn openssl(args: &[&str]) {
+    let run = run_tool(&require_tool("openssl"), args);
+    assert_eq!(run.code, Some(0), "openssl {}:\n{run}", args.join(" "));
+}
+
 pub fn run_tool(program: &Path, args: &[&str]) -> ToolRun {
     let output: Output = Command::new("timeout")
         .arg("--kill-after=5")

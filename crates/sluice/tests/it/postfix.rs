@@ -155,6 +155,26 @@ fn register_config_dir() {
     assert!(status.success(), "postconf -e alternate_config_directories failed");
 }
 
+/// Hands one message to Postfix's own SMTP server with swaks.
+fn inject(postfix: &Postfix, to: &str, subject: &str) {
+    let port = postfix.port.to_string();
+    let header = format!("Subject: {subject}");
+    let args = [
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--from",
+        "sender@it.test",
+        "--to",
+        to,
+        "--header",
+        &header,
+    ];
+    let run = run_tool(&require_tool("swaks"), &args);
+    assert_eq!(run.code, Some(0), "injecting into postfix:\n{run}");
+}
+
 #[test]
 fn postfix_relays_through_sluice_with_starttls() {
     let swaks = require_tool("swaks");
@@ -163,24 +183,7 @@ fn postfix_relays_through_sluice_with_starttls() {
     let port = postfix.port.to_string();
     let subjects: Vec<String> = (0..3).map(|_| token("postfix")).collect();
     for subject in &subjects {
-        let header = format!("Subject: {subject}");
-        let to = format!("pf@{DOMAIN}");
-        let run = run_tool(
-            &swaks,
-            &[
-                "--server",
-                "127.0.0.1",
-                "--port",
-                &port,
-                "--from",
-                "sender@it.test",
-                "--to",
-                &to,
-                "--header",
-                &header,
-            ],
-        );
-        assert_eq!(run.code, Some(0), "injecting into postfix:\n{run}");
+        inject(&postfix, &format!("pf@{DOMAIN}"), subject);
     }
     let relay = run_tool(
         &swaks,
@@ -217,7 +220,6 @@ fn postfix_relays_through_sluice_with_starttls() {
 /// the network a queue flush delivers every message exactly once.
 #[test]
 fn postfix_keeps_throttled_mail_deferred_and_delivers_it_later() {
-    let swaks = require_tool("swaks");
     // A tiny allowance so a handful of messages is a "blast"; retry hints stay short.
     let settings = crate::harness::Settings::default()
         .throttled()
@@ -226,25 +228,9 @@ fn postfix_keeps_throttled_mail_deferred_and_delivers_it_later() {
         .key("throttle.policy", "burst_minutes", "1.0");
     let server = Server::start_with(settings);
     let postfix = Postfix::start(server.port);
-    let port = postfix.port.to_string();
     let subjects: Vec<String> = (0..6).map(|_| token("pf-throttle")).collect();
     for subject in &subjects {
-        let header = format!("Subject: {subject}");
-        let to = format!("pft@{DOMAIN}");
-        let args = [
-            "--server",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--from",
-            "sender@it.test",
-            "--to",
-            &to,
-            "--header",
-            &header,
-        ];
-        let run = run_tool(&swaks, &args);
-        assert_eq!(run.code, Some(0), "injecting into postfix:\n{run}");
+        inject(&postfix, &format!("pft@{DOMAIN}"), subject);
     }
     let deferred = |log: &str| log.lines().any(|l| l.contains("status=deferred") && l.contains("451 4.7.5"));
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -2,7 +2,7 @@
 //! PIPELINING and a relay attempt.
 
 use crate::harness::{
-    DOMAIN, HOSTNAME, Server, Settings, ToolRun, header_block, require_tool, run_tool, token,
+    DOMAIN, HOSTNAME, Server, Settings, ToolRun, header_block, openssl, require_tool, run_tool, token,
     unfolded_headers,
 };
 
@@ -108,12 +108,6 @@ fn swaks_relay_to_other_domain_is_refused_550_5_7_1() {
     );
     let other = server.data_dir().join("mail").join("other.test");
     assert!(!other.exists(), "a relay attempt created {}", other.display());
-}
-
-/// Runs openssl with `args`, failing the test with its output.
-fn openssl(args: &[&str]) {
-    let run = run_tool(&require_tool("openssl"), args);
-    assert_eq!(run.code, Some(0), "openssl {}:\n{run}", args.join(" "));
 }
 
 /// With `[tls] client_ca_file` the server asks for a client certificate during STARTTLS: a

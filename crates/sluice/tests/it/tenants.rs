@@ -34,13 +34,9 @@ fn provision(server: &Server) {
     store.add_connector(&partner).expect("add connector");
 }
 
+/// A greeted client from `local` that has said EHLO.
 fn connect_from(server: &Server, local: &str) -> Client {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    let local: std::net::SocketAddr = format!("{local}:0").parse().expect("local address");
-    socket.bind(&local.into()).expect("bind");
-    socket.connect(&server.addr().into()).expect("connect");
-    let mut client = Client::from_stream(socket.into());
-    client.greet();
+    let mut client = server.connect_from(local);
     client.expect("EHLO partner.test", 250);
     client
 }

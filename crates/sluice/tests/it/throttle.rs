@@ -97,18 +97,6 @@ fn allow_listed_ip_is_never_deferred() {
     }
 }
 
-/// A client whose connection comes from `local` (any 127.0.0.0/8 address answers here),
-/// so one test can play several sending IPs.
-fn connect_from(server: &Server, local: &str) -> Client {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    let local: std::net::SocketAddr = format!("{local}:0").parse().expect("local address");
-    socket.bind(&local.into()).expect("bind the local address");
-    socket.connect(&server.addr().into()).expect("connect");
-    let mut client = Client::from_stream(socket.into());
-    client.greet();
-    client
-}
-
 #[test]
 fn history_survives_a_restart() {
     let mut server = Server::start_with(Settings::default().throttled());
@@ -147,9 +135,9 @@ fn each_ip_has_its_own_history_and_the_allow_list_is_per_network() {
     let (code, out) = sluice_cli(&server, &["allow", "127.0.0.2/32", "--note", "partner"]);
     assert_eq!(code, Some(0), "{out}");
     std::thread::sleep(std::time::Duration::from_secs(3));
-    let (accepted, refusal) = blast(&mut connect_from(&server, "127.0.0.2"));
+    let (accepted, refusal) = blast(&mut server.connect_from("127.0.0.2"));
     assert!(refusal.is_none(), "allow-listed 127.0.0.2 deferred after {accepted}: {refusal:?}");
-    let (_, refusal) = blast(&mut connect_from(&server, "127.0.0.3"));
+    let (_, refusal) = blast(&mut server.connect_from("127.0.0.3"));
     let reply = refusal.expect("127.0.0.3 is not on the allow list and sends a blast");
     assert!(reply.text().contains("[127.0.0.3]"), "the deferral names the client IP: `{reply}`");
 }
