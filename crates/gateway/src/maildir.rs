@@ -228,7 +228,13 @@ mod tests {
             ret: None,
             envid: None,
             declared_size: None,
-            client: ClientInfo { ip: "127.0.0.1".parse().unwrap(), helo: "h".into(), esmtp: true, tls: None },
+            client: ClientInfo {
+                ip: "127.0.0.1".parse().unwrap(),
+                helo: "h".into(),
+                esmtp: true,
+                tls: None,
+                attribution: None,
+            },
         }
     }
 

@@ -49,6 +49,7 @@ mod tests {
                 helo: "client(evil)".into(),
                 esmtp: true,
                 tls: Some("TLSv1.3 with cipher TLS13_AES_128_GCM_SHA256".into()),
+                attribution: None,
             },
         };
         assert_eq!(

@@ -62,6 +62,7 @@ fn envelope() -> Envelope {
             helo: "src".into(),
             esmtp: true,
             tls: None,
+            attribution: None,
         },
     }
 }

@@ -103,6 +103,21 @@ pub struct ClientInfo {
     pub esmtp: bool,
     /// TLS protocol and cipher suite when the session used STARTTLS, e.g. `TLSv1.3 TLS13_AES_256_GCM_SHA384`.
     pub tls: Option<String>,
+    /// The tenant connector the client was recognised as, set by the gateway when it spools the message (the session itself leaves it `None`).
+    pub attribution: Option<Attribution>,
+}
+
+/// Which tenant connector a message came through. The session knows nothing of tenants;
+/// the gateway fills this in so that the queue manager can route and account the message
+/// without asking the directory again (whose answer may have changed since).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attribution {
+    /// Tenant id.
+    pub tenant: String,
+    /// Connector name.
+    pub connector: String,
+    /// Whether the connector may relay to any domain (the tenant's own server): recipients outside accepted domains are outbound mail of this tenant.
+    pub outbound_relay: bool,
 }
 
 /// Everything the session learnt about a message apart from its content.

@@ -16,7 +16,8 @@ pub mod reply;
 pub mod session;
 
 pub use envelope::{
-    Address, BodyType, ClientInfo, Envelope, Notify, OriginalRecipient, Recipient, Ret, ReversePath,
+    Address, Attribution, BodyType, ClientInfo, Envelope, Notify, OriginalRecipient, Recipient, Ret,
+    ReversePath,
 };
 pub use reply::{EnhancedCode, Reply};
 pub use session::{Action, Phase, Policy, ReceivedMessage, Session, SessionConfig, SessionInfo, Step};

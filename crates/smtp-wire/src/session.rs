@@ -301,6 +301,7 @@ impl Session {
                 helo: self.info.helo.clone().unwrap_or_default(),
                 esmtp: self.info.esmtp,
                 tls: self.info.tls.clone(),
+                attribution: None,
             },
         }
     }

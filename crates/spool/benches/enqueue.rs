@@ -32,6 +32,7 @@ fn envelope() -> Envelope {
             helo: "client.example.com".into(),
             esmtp: true,
             tls: None,
+            attribution: None,
         },
     }
 }

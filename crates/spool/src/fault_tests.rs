@@ -92,7 +92,13 @@ fn envelope() -> Envelope {
         ret: None,
         envid: None,
         declared_size: None,
-        client: ClientInfo { ip: IpAddr::V4(Ipv4Addr::LOCALHOST), helo: "h".into(), esmtp: true, tls: None },
+        client: ClientInfo {
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            helo: "h".into(),
+            esmtp: true,
+            tls: None,
+            attribution: None,
+        },
     }
 }
 

@@ -36,6 +36,7 @@ pub fn envelope(recipients: Vec<Recipient>) -> Envelope {
             helo: "client.example.org".into(),
             esmtp: true,
             tls: None,
+            attribution: None,
         },
     }
 }

@@ -156,7 +156,7 @@ fn decode_client(dec: &mut Decoder<'_>) -> Result<ClientInfo, DecodeError> {
         }
         tag => return Err(DecodeError::Tag { field: "ip", tag }),
     };
-    Ok(ClientInfo { ip, helo: dec.str()?, esmtp: dec.bool("esmtp")?, tls: dec.opt_str()? })
+    Ok(ClientInfo { ip, helo: dec.str()?, esmtp: dec.bool("esmtp")?, tls: dec.opt_str()?, attribution: None })
 }
 
 #[cfg(test)]
@@ -199,6 +199,7 @@ pub(crate) mod tests {
                 helo: "mx.example.net".into(),
                 esmtp: false,
                 tls: None,
+                attribution: None,
             },
         }
     }
@@ -229,6 +230,7 @@ pub(crate) mod tests {
                 helo: "mail.example.com".into(),
                 esmtp: true,
                 tls: Some("TLSv1.3 TLS13_AES_256_GCM_SHA384".into()),
+                attribution: None,
             },
         }
     }

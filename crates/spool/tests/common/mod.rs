@@ -31,6 +31,7 @@ pub fn envelope(recipients: usize) -> Envelope {
             helo: "client.example.com".into(),
             esmtp: true,
             tls: None,
+            attribution: None,
         },
     }
 }
