@@ -63,6 +63,8 @@ impl Entry {
 #[derive(Debug)]
 pub(crate) struct SegmentInfo {
     pub(crate) size: u64,
+    /// The format its records are in (from its header).
+    pub(crate) version: u32,
     pub(crate) live_bytes: u64,
     pub(crate) live_messages: u64,
     pub(crate) reader: Arc<File>,
@@ -75,8 +77,9 @@ pub(crate) struct Index {
 }
 
 impl Index {
-    pub(crate) fn add_segment(&mut self, seq: u64, size: u64, reader: Arc<File>) {
-        self.segments.insert(seq, SegmentInfo { size, live_bytes: 0, live_messages: 0, reader });
+    pub(crate) fn add_segment(&mut self, seq: u64, size: u64, version: u32, reader: Arc<File>) {
+        let info = SegmentInfo { size, version, live_bytes: 0, live_messages: 0, reader };
+        self.segments.insert(seq, info);
     }
 
     /// Adds a message, or moves it when the id is already known (a compaction copy): the

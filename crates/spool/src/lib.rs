@@ -25,6 +25,10 @@
 //!   and be delivered (at least once, never lost).
 //! - Recovery stops each segment at its first short, CRC-failing or undecodable record and
 //!   truncates the file there. Read errors abort `open` rather than cut anything.
+//! - A segment holds records of the format its header names. New segments are written in
+//!   format 2; format 1 segments (the previous release: no attribution in the envelope) are
+//!   still read so that an upgrade loses no accepted mail, but never appended to, and
+//!   compaction re-encodes their live messages in format 2. An unknown version refuses `open`.
 //! - A `Done` record may refer to a message in an earlier segment, so segments are deleted
 //!   oldest first only, and each deletion is made durable (directory sync) before the next.
 //!   The head segment is never deleted, so its header's id floor survives.
@@ -240,12 +244,12 @@ impl Spool {
 
     /// Reads the message content back.
     pub fn read_data(&self, id: MessageId) -> Result<Vec<u8>, SpoolError> {
-        let (offset, record_len, data_len, reader, seq) = {
+        let (offset, record_len, data_len, reader, seq, version) = {
             let index = self.inner.shared.index();
             let entry = index.messages.get(&id).ok_or(SpoolError::UnknownMessage(id))?;
             let segment = index.segments.get(&entry.segment).ok_or(SpoolError::UnknownMessage(id))?;
             let reader = Arc::clone(&segment.reader);
-            (entry.offset, entry.record_len, entry.data_len, reader, entry.segment)
+            (entry.offset, entry.record_len, entry.data_len, reader, entry.segment, segment.version)
         };
         let corrupt = |reason| SpoolError::Corrupt {
             path: segment::segment_path(&self.inner.shared.segments_dir, seq),
@@ -256,7 +260,7 @@ impl Spool {
         reader.read_exact_at(&mut buf, offset)?;
         match record::parse_framed(&buf) {
             Some((record::RecordType::Message, payload))
-                if record::decode_message(payload).is_ok_and(|m| m.id == id) => {}
+                if record::decode_message(payload, version).is_ok_and(|m| m.id == id) => {}
             _ => return Err(corrupt("message record fails its check on read")),
         }
         let start = buf.len() - data_len as usize;

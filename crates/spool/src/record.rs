@@ -4,9 +4,10 @@
 //! A record is `[u32 len][u32 crc32][u8 type][payload]`, little-endian, where `len` is the
 //! payload length and the CRC covers the type byte and the payload.
 //!
-//! Payloads:
+//! Payloads (the segment header's format version says how to read them):
 //! - `Message` (1): `u64 id, u64 received_at_unix_ms, u32 envelope_len, envelope, data`
-//!   (the data runs to the end of the payload).
+//!   (the data runs to the end of the payload; the `envelope` module has the envelope's
+//!   encoding per version).
 //! - `Done` (2): `u64 id, u32 count, count x u32 recipient index`.
 
 mod codec;
@@ -142,13 +143,14 @@ pub(crate) struct MessageRecord<'a> {
     pub(crate) data: &'a [u8],
 }
 
-pub(crate) fn decode_message(payload: &[u8]) -> Result<MessageRecord<'_>, DecodeError> {
+/// Decodes a `Message` payload from a segment of format `version`.
+pub(crate) fn decode_message(payload: &[u8], version: u32) -> Result<MessageRecord<'_>, DecodeError> {
     let mut dec = Decoder::new(payload);
     let id = MessageId(dec.u64()?);
     let received_at_unix_ms = dec.u64()?;
     let env_len = dec.len_u32()?;
     let mut env = Decoder::new(dec.take(env_len)?);
-    let envelope = envelope::decode(&mut env)?;
+    let envelope = envelope::decode(&mut env, version)?;
     env.expect_end()?;
     Ok(MessageRecord { id, received_at_unix_ms, envelope, data: dec.rest() })
 }
@@ -188,6 +190,7 @@ pub(crate) fn parse_framed(record: &[u8]) -> Option<(RecordType, &[u8])> {
 mod tests {
     use super::*;
     use crate::record::envelope::tests::full_envelope;
+    use crate::segment::FORMAT_VERSION;
 
     #[test]
     fn message_record_round_trips() {
@@ -197,7 +200,7 @@ mod tests {
         assert_eq!(rec.data_len, data.len());
         let (kind, payload) = parse_framed(&rec.bytes).unwrap();
         assert_eq!(kind, RecordType::Message);
-        let msg = decode_message(payload).unwrap();
+        let msg = decode_message(payload, FORMAT_VERSION).unwrap();
         assert_eq!(msg.id, MessageId(42));
         assert_eq!(msg.received_at_unix_ms, 1_700_000_000_000);
         assert_eq!(msg.envelope, env);
@@ -231,7 +234,8 @@ mod tests {
         let rec = encode_message(MessageId(1), 2, &env, b"data");
         let payload = &rec.bytes[RECORD_HEADER_BYTES..];
         for end in 0..payload.len() {
-            let _ = decode_message(&payload[..end]);
+            let _ = decode_message(&payload[..end], FORMAT_VERSION);
+            let _ = decode_message(&payload[..end], 1);
             let _ = decode_done(&payload[..end]);
         }
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
@@ -244,7 +248,8 @@ mod tests {
                 let i = (state as usize) % bad.len();
                 bad[i] = (state >> 32) as u8;
             }
-            let _ = decode_message(&bad);
+            let _ = decode_message(&bad, FORMAT_VERSION);
+            let _ = decode_message(&bad, 1);
         }
     }
 }

@@ -19,6 +19,16 @@ use crate::record::{self, RECORD_HEADER_BYTES, RecordHeader, RecordType};
 use crate::segment::{self, HEADER_BYTES, Header};
 use crate::{MessageId, SpoolError, SpooledMessage};
 
+/// The newest segment found: the writer continues it if it has room and is of the current
+/// format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tail {
+    pub(crate) seq: u64,
+    /// Length of its intact prefix.
+    pub(crate) len: u64,
+    pub(crate) version: u32,
+}
+
 /// What the segments held.
 #[derive(Debug, Default)]
 pub(crate) struct Recovered {
@@ -27,8 +37,8 @@ pub(crate) struct Recovered {
     envelopes: HashMap<MessageId, (Envelope, u64)>,
     /// The highest id seen in any header or record.
     pub(crate) id_floor: u64,
-    /// The newest segment and its valid length.
-    pub(crate) last: Option<(u64, u64)>,
+    /// The newest segment.
+    pub(crate) last: Option<Tail>,
 }
 
 impl Recovered {
@@ -60,7 +70,7 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, SpoolError> {
     let mut removed_any = false;
     for (seq, path) in segment::list_segments(dir)? {
         match scan_segment(seq, &path, &mut state)? {
-            Some(len) => state.last = Some((seq, len)),
+            Some(tail) => state.last = Some(tail),
             None => {
                 std::fs::remove_file(&path)?;
                 removed_any = true;
@@ -73,29 +83,31 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, SpoolError> {
     Ok(state)
 }
 
-/// Applies one segment's records; returns its valid length, or `None` for a segment torn
-/// while it was being created (which held nothing acknowledged and can be removed).
-fn scan_segment(seq: u64, path: &Path, state: &mut Recovered) -> Result<Option<u64>, SpoolError> {
+/// Applies one segment's records; returns its valid length and format, or `None` for a
+/// segment torn while it was being created (which held nothing acknowledged and can be
+/// removed).
+fn scan_segment(seq: u64, path: &Path, state: &mut Recovered) -> Result<Option<Tail>, SpoolError> {
     let file = OpenOptions::new().read(true).write(true).open(path)?;
     let file_len = file.metadata()?.len();
     let mut header = vec![0u8; file_len.min(HEADER_BYTES) as usize];
     file.read_exact_at(&mut header, 0)?;
-    match segment::parse_header(&header) {
+    let version = match segment::parse_header(&header) {
         Header::Torn => return Ok(None),
-        Header::Valid { seq: s, id_floor } if s == seq => {
+        Header::Valid { seq: s, id_floor, version } if s == seq => {
             state.id_floor = state.id_floor.max(id_floor);
+            version
         }
         Header::Valid { .. } | Header::Invalid => {
             return Err(SpoolError::Corrupt {
                 path: path.to_path_buf(),
                 offset: 0,
-                reason: "not a segment header of this format",
+                reason: "not a segment header of a format this release reads",
             });
         }
-    }
+    };
     let reader = Arc::new(file.try_clone()?);
-    state.index.add_segment(seq, file_len, reader);
-    let valid_len = scan_records(seq, &file, file_len, state)?;
+    state.index.add_segment(seq, file_len, version, reader);
+    let valid_len = scan_records(seq, version, &file, file_len, state)?;
     if valid_len < file_len {
         tracing::warn!(
             segment = %path.display(),
@@ -109,12 +121,18 @@ fn scan_segment(seq: u64, path: &Path, state: &mut Recovered) -> Result<Option<u
     if let Some(info) = state.index.segments.get_mut(&seq) {
         info.size = valid_len;
     }
-    Ok(Some(valid_len))
+    Ok(Some(Tail { seq, len: valid_len, version }))
 }
 
 /// Reads records from the end of the header until the first bad one; returns where the
 /// good records end.
-fn scan_records(seq: u64, file: &File, file_len: u64, state: &mut Recovered) -> io::Result<u64> {
+fn scan_records(
+    seq: u64,
+    version: u32,
+    file: &File,
+    file_len: u64,
+    state: &mut Recovered,
+) -> io::Result<u64> {
     let mut reader = BufReader::with_capacity(1 << 20, file);
     reader.seek(SeekFrom::Start(HEADER_BYTES))?;
     let mut offset = HEADER_BYTES;
@@ -136,7 +154,7 @@ fn scan_records(seq: u64, file: &File, file_len: u64, state: &mut Recovered) -> 
         let Some(kind) = header.verify(&payload) else {
             return Ok(offset);
         };
-        let location = Location { segment: seq, offset, record_len };
+        let location = Location { segment: seq, version, offset, record_len };
         if apply(kind, &payload, location, state).is_err() {
             return Ok(offset);
         }
@@ -147,6 +165,7 @@ fn scan_records(seq: u64, file: &File, file_len: u64, state: &mut Recovered) -> 
 #[derive(Clone, Copy, Debug)]
 struct Location {
     segment: u64,
+    version: u32,
     offset: u64,
     record_len: u64,
 }
@@ -159,7 +178,7 @@ fn apply(
 ) -> Result<(), record::DecodeError> {
     match kind {
         RecordType::Message => {
-            let msg = record::decode_message(payload)?;
+            let msg = record::decode_message(payload, at.version)?;
             let id = msg.id;
             state.id_floor = state.id_floor.max(id.0);
             let entry = Entry {

@@ -8,16 +8,23 @@ use std::path::{Path, PathBuf};
 
 /// `SLUICESP`, then the format version.
 const MAGIC: [u8; 8] = *b"SLUICESP";
-const FORMAT_VERSION: u32 = 1;
+/// The format new segments are written in. 2 added the envelope's attribution and the
+/// `Schedule` record.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+/// The oldest format still read, so that a spool written by the previous release is
+/// recovered after an upgrade. Segments of an older format are never appended to.
+pub(crate) const FORMAT_VERSION_MIN: u32 = 1;
 
-/// Header: `magic[8], u32 version, u32 crc32 of the next 16 bytes, u64 seq, u64 id_floor`.
+/// Header: `magic[8], u32 version, u32 crc32, u64 seq, u64 id_floor`. The CRC covers seq and
+/// id_floor, and from version 2 on the version too: a damaged version must be refused, not
+/// read with the wrong record decoder (which would cut the segment at its first message).
 pub(crate) const HEADER_BYTES: u64 = 32;
 
 /// A segment's header as found on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Header {
-    /// Magic, version and CRC are right.
-    Valid { seq: u64, id_floor: u64 },
+    /// Magic and CRC are right and the version is one this release reads.
+    Valid { seq: u64, id_floor: u64, version: u32 },
     /// Shorter than a header or all zeros: a crash while the segment was being created,
     /// before anything in it could have been acknowledged.
     Torn,
@@ -31,13 +38,24 @@ pub(crate) fn encode_header(seq: u64, id_floor: u64) -> [u8; HEADER_BYTES as usi
     h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
     h[16..24].copy_from_slice(&seq.to_le_bytes());
     h[24..32].copy_from_slice(&id_floor.to_le_bytes());
-    let crc = crc32fast::hash(&h[16..32]);
+    let crc = header_crc(FORMAT_VERSION, &h);
     h[12..16].copy_from_slice(&crc.to_le_bytes());
     h
 }
 
+fn header_crc(version: u32, h: &[u8; HEADER_BYTES as usize]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    if version >= 2 {
+        hasher.update(&h[8..12]);
+    }
+    hasher.update(&h[16..32]);
+    hasher.finalize()
+}
+
 pub(crate) fn parse_header(bytes: &[u8]) -> Header {
-    let Some(h) = bytes.get(..HEADER_BYTES as usize) else {
+    let Some(h) =
+        bytes.get(..HEADER_BYTES as usize).and_then(|h| <&[u8; HEADER_BYTES as usize]>::try_from(h).ok())
+    else {
         return Header::Torn;
     };
     if h.iter().all(|b| *b == 0) {
@@ -45,11 +63,12 @@ pub(crate) fn parse_header(bytes: &[u8]) -> Header {
     }
     let u32_at = |i: usize| h.get(i..i + 4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes);
     let u64_at = |i: usize| h.get(i..i + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
-    let valid = h[0..8] == MAGIC
-        && u32_at(8) == Some(FORMAT_VERSION)
-        && u32_at(12) == Some(crc32fast::hash(&h[16..32]));
+    let Some(version @ FORMAT_VERSION_MIN..=FORMAT_VERSION) = u32_at(8) else {
+        return Header::Invalid;
+    };
+    let valid = h[0..8] == MAGIC && u32_at(12) == Some(header_crc(version, h));
     match (valid, u64_at(16), u64_at(24)) {
-        (true, Some(seq), Some(id_floor)) => Header::Valid { seq, id_floor },
+        (true, Some(seq), Some(id_floor)) => Header::Valid { seq, id_floor, version },
         _ => Header::Invalid,
     }
 }
@@ -144,7 +163,7 @@ mod tests {
     #[test]
     fn header_round_trips_and_detects_damage() {
         let h = encode_header(7, 99);
-        assert_eq!(parse_header(&h), Header::Valid { seq: 7, id_floor: 99 });
+        assert_eq!(parse_header(&h), Header::Valid { seq: 7, id_floor: 99, version: FORMAT_VERSION });
         assert_eq!(parse_header(&h[..31]), Header::Torn);
         assert_eq!(parse_header(&[0; 32]), Header::Torn);
         for i in 0..h.len() {
@@ -152,6 +171,27 @@ mod tests {
             bad[i] ^= 0x10;
             assert_eq!(parse_header(&bad), Header::Invalid, "byte {i}");
         }
+    }
+
+    #[test]
+    fn older_formats_are_read_and_unknown_ones_refused() {
+        let with_version = |version: u32| {
+            let mut h = encode_header(7, 99);
+            h[8..12].copy_from_slice(&version.to_le_bytes());
+            let crc = header_crc(version, &h);
+            h[12..16].copy_from_slice(&crc.to_le_bytes());
+            h
+        };
+        assert_eq!(parse_header(&with_version(1)), Header::Valid { seq: 7, id_floor: 99, version: 1 });
+        // The fixture's header, written by the release that wrote format 1.
+        let fixture = include_bytes!("../tests/fixtures/v1-segment.log");
+        assert!(matches!(parse_header(fixture), Header::Valid { seq: 1, version: 1, .. }));
+        // A version 2 header whose version field was damaged into 1 fails its CRC.
+        let mut damaged = encode_header(7, 99);
+        damaged[8] = 1;
+        assert_eq!(parse_header(&damaged), Header::Invalid);
+        assert_eq!(parse_header(&with_version(0)), Header::Invalid);
+        assert_eq!(parse_header(&with_version(FORMAT_VERSION + 1)), Header::Invalid);
     }
 
     #[test]

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use crate::index::{DoneSet, Entry, Index};
 use crate::record::{self, EncodedMessage};
-use crate::segment::{self, HEADER_BYTES, SegmentFile, Storage};
+use crate::recovery::Tail;
+use crate::segment::{self, FORMAT_VERSION, HEADER_BYTES, SegmentFile, Storage};
 use crate::{Callback, IdGenerator, MessageId, SpoolError};
 
 /// After a failed delete or compaction, wait this long before trying again.
@@ -149,21 +150,23 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// A writer that continues the segment `last` (seq, valid length) when it has room, or
-    /// starts a new one. Fails when the head segment cannot be opened or created.
+    /// A writer that continues the segment `last` when it has room and is of the current
+    /// format (a segment holds records of one format, the one its header names), or starts
+    /// a new one. Fails when the head segment cannot be opened or created.
     pub(crate) fn new(
         shared: Arc<Shared>,
         storage: Box<dyn Storage>,
-        last: Option<(u64, u64)>,
+        last: Option<Tail>,
         config: WriterConfig,
     ) -> Result<Writer, SpoolError> {
-        let mut head = Head { seq: last.map_or(0, |(seq, _)| seq), file: None, len: 0 };
-        if let Some((seq, len)) = last
-            && len < config.segment_bytes_max
+        let mut head = Head { seq: last.map_or(0, |tail| tail.seq), file: None, len: 0 };
+        if let Some(tail) = last
+            && tail.len < config.segment_bytes_max
+            && tail.version == FORMAT_VERSION
         {
-            let path = segment::segment_path(&shared.segments_dir, seq);
+            let path = segment::segment_path(&shared.segments_dir, tail.seq);
             head.file = Some(storage.open(&path)?);
-            head.len = len;
+            head.len = tail.len;
         }
         let mut writer = Writer { shared, storage, head, config, reclaim_after: Instant::now() };
         writer.ensure_head(0)?;
@@ -327,7 +330,7 @@ impl Writer {
         self.storage.sync_dir(dir)?;
         self.shared.counters.syncs.fetch_add(2, Ordering::Relaxed);
         let reader = Arc::new(File::open(&path)?);
-        self.shared.index().add_segment(seq, HEADER_BYTES, reader);
+        self.shared.index().add_segment(seq, HEADER_BYTES, FORMAT_VERSION, reader);
         self.head = Head { seq, file: Some(file), len: HEADER_BYTES };
         Ok(())
     }
@@ -388,30 +391,23 @@ impl Writer {
     /// batches waiting behind it are not held up long; the next round continues. A crash in between leaves two
     /// copies with the same id, which recovery merges.
     fn compact(&mut self, seq: u64) -> Result<(), SpoolError> {
-        let (live, reader) = {
+        let (live, reader, version) = {
             let index = self.shared.index();
             let info = index.segments.get(&seq).ok_or(SpoolError::Closed)?;
-            (index.live_in(seq), Arc::clone(&info.reader))
+            (index.live_in(seq), Arc::clone(&info.reader), info.version)
         };
         let live_count = live.len();
         let budget = self.config.segment_bytes_max / COMPACT_ROUNDS_MIN;
         let mut buf = Vec::new();
         let mut moved = Vec::with_capacity(live.len());
-        for (id, entry) in live {
+        for (id, mut entry) in live {
             if !buf.is_empty() && buf.len() as u64 + entry.record_len > budget {
                 break;
             }
             let offset = buf.len() as u64;
-            let start = buf.len();
-            buf.resize(start + entry.record_len as usize, 0);
-            reader.read_exact_at(&mut buf[start..], entry.offset)?;
-            if record::parse_framed(&buf[start..]).is_none() {
-                return Err(SpoolError::Corrupt {
-                    path: segment::segment_path(&self.shared.segments_dir, seq),
-                    offset: entry.offset,
-                    reason: "live record fails its CRC during compaction",
-                });
-            }
+            let copy = self.read_for_copy(&reader, seq, version, id, &entry)?;
+            entry.record_len = copy.len() as u64;
+            buf.extend_from_slice(&copy);
             let done = entry.done.to_vec();
             if !done.is_empty() {
                 buf.extend_from_slice(&record::encode_done(id, &done));
@@ -433,6 +429,38 @@ impl Writer {
             true => self.delete_segment(seq),
             // The rest moves in later rounds; the segment goes once it holds nothing live.
             false => Ok(()),
+        }
+    }
+
+    /// A live record of segment `seq` read back for compaction: byte for byte when the
+    /// segment is of the current format, re-encoded otherwise, because the head only holds
+    /// records of the current format.
+    fn read_for_copy(
+        &self,
+        reader: &File,
+        seq: u64,
+        version: u32,
+        id: MessageId,
+        entry: &Entry,
+    ) -> Result<Vec<u8>, SpoolError> {
+        let corrupt = |reason| SpoolError::Corrupt {
+            path: segment::segment_path(&self.shared.segments_dir, seq),
+            offset: entry.offset,
+            reason,
+        };
+        let mut bytes = vec![0; usize::try_from(entry.record_len).map_err(|_| corrupt("too large"))?];
+        reader.read_exact_at(&mut bytes, entry.offset)?;
+        let Some((_, payload)) = record::parse_framed(&bytes) else {
+            return Err(corrupt("live record fails its CRC during compaction"));
+        };
+        if version == FORMAT_VERSION {
+            return Ok(bytes);
+        }
+        match record::decode_message(payload, version) {
+            Ok(m) if m.id == id => {
+                Ok(record::encode_message(id, m.received_at_unix_ms, &m.envelope, m.data).bytes)
+            }
+            _ => Err(corrupt("live record does not decode during compaction")),
         }
     }
 }

@@ -1,10 +1,14 @@
 //! `smtp_wire::Envelope` in the spool's record format. Every enum is a tag byte; new tags
-//! need a new segment format version.
+//! or fields need a new segment format version, and the decoder keeps reading the old ones.
+//!
+//! Format 2 appended the client's attribution (tag 0 none, 1 then tenant, connector,
+//! outbound_relay); format 1 envelopes decode with `attribution: None`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use smtp_wire::{
-    Address, BodyType, ClientInfo, Envelope, Notify, OriginalRecipient, Recipient, Ret, ReversePath,
+    Address, Attribution, BodyType, ClientInfo, Envelope, Notify, OriginalRecipient, Recipient, Ret,
+    ReversePath,
 };
 
 use super::codec::{DecodeError, Decoder, Encoder};
@@ -45,7 +49,8 @@ pub(super) fn encode(enc: &mut Encoder, env: &Envelope) {
     encode_client(enc, &env.client);
 }
 
-pub(super) fn decode(dec: &mut Decoder<'_>) -> Result<Envelope, DecodeError> {
+/// Decodes an envelope written in segment format `version`.
+pub(super) fn decode(dec: &mut Decoder<'_>, version: u32) -> Result<Envelope, DecodeError> {
     let sender = match dec.u8()? {
         0 => ReversePath::Null,
         1 => ReversePath::Mailbox(decode_address(dec)?),
@@ -73,7 +78,7 @@ pub(super) fn decode(dec: &mut Decoder<'_>) -> Result<Envelope, DecodeError> {
         false => None,
         true => Some(dec.u64()?),
     };
-    let client = decode_client(dec)?;
+    let client = decode_client(dec, version)?;
     Ok(Envelope { sender, recipients, body, smtputf8, ret, envid, declared_size, client })
 }
 
@@ -142,9 +147,18 @@ fn encode_client(enc: &mut Encoder, c: &ClientInfo) {
     enc.str(&c.helo);
     enc.bool(c.esmtp);
     enc.opt_str(c.tls.as_deref());
+    match &c.attribution {
+        None => enc.u8(0),
+        Some(a) => {
+            enc.u8(1);
+            enc.str(&a.tenant);
+            enc.str(&a.connector);
+            enc.bool(a.outbound_relay);
+        }
+    }
 }
 
-fn decode_client(dec: &mut Decoder<'_>) -> Result<ClientInfo, DecodeError> {
+fn decode_client(dec: &mut Decoder<'_>, version: u32) -> Result<ClientInfo, DecodeError> {
     let ip = match dec.u8()? {
         4 => {
             let b: [u8; 4] = dec.take(4)?.try_into().map_err(|_| DecodeError::Truncated)?;
@@ -156,12 +170,29 @@ fn decode_client(dec: &mut Decoder<'_>) -> Result<ClientInfo, DecodeError> {
         }
         tag => return Err(DecodeError::Tag { field: "ip", tag }),
     };
-    Ok(ClientInfo { ip, helo: dec.str()?, esmtp: dec.bool("esmtp")?, tls: dec.opt_str()?, attribution: None })
+    let (helo, esmtp, tls) = (dec.str()?, dec.bool("esmtp")?, dec.opt_str()?);
+    let attribution = match version {
+        1 => None,
+        _ => decode_attribution(dec)?,
+    };
+    Ok(ClientInfo { ip, helo, esmtp, tls, attribution })
+}
+
+fn decode_attribution(dec: &mut Decoder<'_>) -> Result<Option<Attribution>, DecodeError> {
+    match dec.bool("attribution")? {
+        false => Ok(None),
+        true => Ok(Some(Attribution {
+            tenant: dec.str()?,
+            connector: dec.str()?,
+            outbound_relay: dec.bool("outbound_relay")?,
+        })),
+    }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::segment::FORMAT_VERSION;
 
     fn addr(local: &str, domain: &str) -> Address {
         Address { local_part: local.into(), domain: domain.into() }
@@ -172,11 +203,11 @@ pub(crate) mod tests {
         encode(&mut enc, env);
         let bytes = enc.finish();
         let mut dec = Decoder::new(&bytes);
-        let out = decode(&mut dec).unwrap();
+        let out = decode(&mut dec, FORMAT_VERSION).unwrap();
         dec.expect_end().unwrap();
         // Every prefix must fail cleanly, never panic or succeed.
         for end in 0..bytes.len() {
-            assert!(decode(&mut Decoder::new(&bytes[..end])).is_err());
+            assert!(decode(&mut Decoder::new(&bytes[..end]), FORMAT_VERSION).is_err());
         }
         out
     }
@@ -230,7 +261,11 @@ pub(crate) mod tests {
                 helo: "mail.example.com".into(),
                 esmtp: true,
                 tls: Some("TLSv1.3 TLS13_AES_256_GCM_SHA384".into()),
-                attribution: None,
+                attribution: Some(Attribution {
+                    tenant: "tenant-ü".into(),
+                    connector: "on-prem".into(),
+                    outbound_relay: true,
+                }),
             },
         }
     }
@@ -258,6 +293,9 @@ pub(crate) mod tests {
         env.client.tls = None;
         env.recipients.clear();
         assert_eq!(round_trip(&env), env);
+        env.client.attribution =
+            Some(Attribution { tenant: String::new(), connector: "partner".into(), outbound_relay: false });
+        assert_eq!(round_trip(&env), env);
         env.client.ip = IpAddr::V6(Ipv6Addr::LOCALHOST);
         env.sender = ReversePath::Mailbox(addr("δοκιμή", "παράδειγμα.δοκιμή"));
         assert_eq!(round_trip(&env), env);
@@ -270,6 +308,45 @@ pub(crate) mod tests {
         let bytes = enc.finish();
         let mut bad = bytes.clone();
         bad[0] = 9;
-        assert_eq!(decode(&mut Decoder::new(&bad)), Err(DecodeError::Tag { field: "sender", tag: 9 }));
+        let decoded = decode(&mut Decoder::new(&bad), FORMAT_VERSION);
+        assert_eq!(decoded, Err(DecodeError::Tag { field: "sender", tag: 9 }));
+        let mut env = minimal_envelope();
+        env.client.attribution =
+            Some(Attribution { tenant: "t".into(), connector: "c".into(), outbound_relay: true });
+        for (at, field) in [(1, "outbound_relay"), (12, "attribution")] {
+            let mut bad = encode_to_vec(&env);
+            let i = bad.len() - at;
+            bad[i] = 2;
+            assert_eq!(
+                decode(&mut Decoder::new(&bad), FORMAT_VERSION),
+                Err(DecodeError::Tag { field, tag: 2 })
+            );
+        }
+    }
+
+    fn encode_to_vec(env: &Envelope) -> Vec<u8> {
+        let mut enc = Encoder::with_capacity(0);
+        encode(&mut enc, env);
+        enc.finish()
+    }
+
+    /// Format 1 is format 2 without the attribution tag at the end; the previous release's
+    /// own bytes are checked against the fixture in `tests/upgrade.rs`.
+    #[test]
+    fn format_1_envelopes_decode_without_attribution() {
+        for mut env in [minimal_envelope(), full_envelope()] {
+            env.client.attribution = None;
+            let v2 = encode_to_vec(&env);
+            assert_eq!(v2.last(), Some(&0));
+            let v1 = &v2[..v2.len() - 1];
+            let mut dec = Decoder::new(v1);
+            assert_eq!(decode(&mut dec, 1).as_ref(), Ok(&env));
+            dec.expect_end().unwrap();
+            // Read with the wrong version, each fails instead of misreading.
+            assert_eq!(decode(&mut Decoder::new(v1), 2), Err(DecodeError::Truncated));
+            let mut dec = Decoder::new(&v2);
+            decode(&mut dec, 1).unwrap();
+            assert_eq!(dec.expect_end(), Err(DecodeError::Trailing(1)));
+        }
     }
 }
