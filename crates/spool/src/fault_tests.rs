@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use smtp_wire::{Address, BodyType, ClientInfo, Envelope, Recipient, ReversePath};
 
 use crate::segment::{FsStorage, SegmentFile, Storage};
-use crate::{MessageId, Spool, SpoolConfig, SpoolError, SpooledMessage};
+use crate::{MessageId, Schedule, Spool, SpoolConfig, SpoolError, SpooledMessage};
 
 #[derive(Debug, Default)]
 struct Faults {
@@ -115,6 +115,14 @@ fn complete(spool: &Spool, id: MessageId) -> Result<(), SpoolError> {
     rx.recv().unwrap()
 }
 
+fn schedule(spool: &Spool, id: MessageId, attempts: u32) -> Result<(), SpoolError> {
+    let (tx, rx) = mpsc::channel();
+    let schedule =
+        Schedule { attempts, next_attempt_unix_ms: u64::from(attempts) * 1000, delay_notified: true };
+    spool.schedule(id, schedule, Box::new(move |r| tx.send(r).unwrap()));
+    rx.recv().unwrap()
+}
+
 fn open_faulty(config: SpoolConfig) -> (Spool, Arc<Faults>) {
     let faults = Arc::new(Faults::default());
     let storage = Box::new(FaultyStorage(Arc::clone(&faults)));
@@ -206,6 +214,7 @@ fn interrupted_compaction_leaves_copies_that_recovery_merges() {
         rx.recv().unwrap().unwrap()
     };
     complete(&spool, pinned).unwrap();
+    schedule(&spool, pinned, 1).unwrap();
     for _ in 0..8 {
         let id = enqueue(&spool, &[1; 2000]).unwrap();
         complete(&spool, id).unwrap();
@@ -217,5 +226,32 @@ fn interrupted_compaction_leaves_copies_that_recovery_merges() {
     spool.close();
     let found = reopen(dir.path());
     assert_eq!(found.len(), 1);
-    assert_eq!((found[0].id, found[0].done.clone()), (pinned, vec![0]));
+    assert_eq!((found[0].id, found[0].done.clone(), found[0].schedule.attempts), (pinned, vec![0], 1));
+    // A schedule recorded after the copy is later in the log than both copies: it wins.
+    let (spool, _) = Spool::open(config.clone()).unwrap();
+    schedule(&spool, pinned, 2).unwrap();
+    spool.close();
+    let found = reopen(dir.path());
+    assert_eq!((found.len(), found[0].schedule.attempts), (1, 2));
+}
+
+#[test]
+fn a_failed_schedule_fails_its_callback_and_keeps_the_last_durable_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, faults) = open_faulty(SpoolConfig::new(dir.path()));
+    let a = enqueue(&spool, b"first").unwrap();
+    schedule(&spool, a, 1).unwrap();
+    let good_len = head_file_len(dir.path());
+    for flag in [&faults.write, &faults.sync] {
+        flag.store(true, Ordering::SeqCst);
+        assert!(matches!(schedule(&spool, a, 9), Err(SpoolError::Io(_))));
+        flag.store(false, Ordering::SeqCst);
+        assert_eq!(head_file_len(dir.path()), good_len);
+    }
+    let b = enqueue(&spool, b"second").unwrap();
+    schedule(&spool, b, 2).unwrap();
+    assert_eq!(spool.stats().write_errors, 2);
+    spool.close();
+    let found: Vec<_> = reopen(dir.path()).iter().map(|m| (m.id, m.schedule.attempts)).collect();
+    assert_eq!(found, vec![(a, 1), (b, 2)]);
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::sync::Arc;
 
-use crate::MessageId;
+use crate::{MessageId, Schedule};
 
 /// Which recipients of a message are finished (delivered or bounced).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -51,6 +51,7 @@ pub(crate) struct Entry {
     pub(crate) data_len: u64,
     pub(crate) recipients: u32,
     pub(crate) done: DoneSet,
+    pub(crate) schedule: Schedule,
 }
 
 impl Entry {
@@ -83,13 +84,15 @@ impl Index {
     }
 
     /// Adds a message, or moves it when the id is already known (a compaction copy): the
-    /// done sets are merged and the newer location wins.
+    /// done sets are merged, the newer location wins, and the schedule stays the id's (a
+    /// copy's `Message` record carries none; its `Schedule` record follows it).
     pub(crate) fn insert(&mut self, id: MessageId, mut entry: Entry) {
         if let Some(old) = self.messages.remove(&id) {
             self.account(&old, -1);
             for r in old.done.to_vec() {
                 entry.done.insert(r);
             }
+            entry.schedule = old.schedule;
         }
         if entry.is_dead() {
             return;
@@ -113,6 +116,13 @@ impl Index {
             && let Some(entry) = self.messages.remove(&id)
         {
             self.account(&entry, -1);
+        }
+    }
+
+    /// Records a live message's schedule; unknown (dead) ids are ignored, as in `mark_done`.
+    pub(crate) fn set_schedule(&mut self, id: MessageId, schedule: Schedule) {
+        if let Some(entry) = self.messages.get_mut(&id) {
+            entry.schedule = schedule;
         }
     }
 
@@ -153,5 +163,36 @@ mod tests {
         d.insert(3);
         assert_eq!(d.len(), 2);
         assert_eq!(d.to_vec(), vec![3, 70]);
+    }
+
+    fn entry(segment: u64, recipients: u32) -> Entry {
+        Entry {
+            segment,
+            offset: 32,
+            record_len: 100,
+            data_len: 10,
+            recipients,
+            done: DoneSet::default(),
+            schedule: Schedule::default(),
+        }
+    }
+
+    #[test]
+    fn a_copy_keeps_the_schedule_and_unites_done_sets() {
+        let mut index = Index::default();
+        let id = MessageId(1);
+        index.insert(id, entry(1, 3));
+        let schedule = Schedule { attempts: 2, next_attempt_unix_ms: 5, delay_notified: true };
+        index.set_schedule(id, schedule);
+        index.mark_done(id, &[0]);
+        let mut copy = entry(2, 3);
+        copy.done.insert(2);
+        index.insert(id, copy);
+        let found = &index.messages[&id];
+        assert_eq!((found.segment, found.schedule, found.done.to_vec()), (2, schedule, vec![0, 2]));
+        index.mark_done(id, &[1]);
+        assert!(index.messages.is_empty());
+        index.set_schedule(id, Schedule::default());
+        assert!(index.messages.is_empty());
     }
 }

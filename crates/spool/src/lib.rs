@@ -1,6 +1,7 @@
 //! The spool: Sluice's durable queue store. The enqueue step writes a message here and
 //! answers `250` only once `enqueue`'s callback reports it durable; the queue manager reads
-//! it back and records finished recipients with `complete`.
+//! it back, records finished recipients with `complete` and where it is with each message
+//! (attempts, next attempt, delay notice sent) with `schedule`.
 //!
 //! # Layout and format
 //! `<dir>/lock` (held by the writer thread: one spool per directory) and
@@ -8,8 +9,9 @@
 //! (magic `SLUICESP`, format version, CRC, seq, id floor) then records
 //! `[u32 len][u32 crc32 of type+payload][u8 type][payload]` (the `record` module has the
 //! payloads). `Message` records hold id, reception time, envelope and data; `Done` records
-//! list recipient indices that are finished (delivered or bounced). A message is dead when
-//! all its recipients are done.
+//! list recipient indices that are finished (delivered or bounced); `Schedule` records hold
+//! a message's retry state, the latest in log order winning. A message is dead when all its
+//! recipients are done; its later `Schedule` and `Done` records are then ignored.
 //!
 //! # Invariants
 //! - Only the writer thread writes, rotates or deletes segments; callers talk to it over a
@@ -29,13 +31,17 @@
 //!   format 2; format 1 segments (the previous release: no attribution in the envelope) are
 //!   still read so that an upgrade loses no accepted mail, but never appended to, and
 //!   compaction re-encodes their live messages in format 2. An unknown version refuses `open`.
-//! - A `Done` record may refer to a message in an earlier segment, so segments are deleted
-//!   oldest first only, and each deletion is made durable (directory sync) before the next.
+//! - A `Done` or `Schedule` record may refer to a message in an earlier segment, so segments
+//!   are deleted oldest first only, and each deletion is made durable (directory sync)
+//!   before the next.
 //!   The head segment is never deleted, so its header's id floor survives.
 //! - Compaction keeps one long-deferred message from pinning the log: when the oldest sealed
 //!   segment's live bytes fall under a quarter of its size, its live messages are re-appended
-//!   to the head with their done state, synced, and the old segment deleted. Recovery merges
-//!   two copies of one id (a crash mid-compaction): the later location wins, done sets unite.
+//!   to the head with their done state and schedule (a `Done` and a `Schedule` record right
+//!   after the copy), synced, and the old segment deleted. Recovery merges two copies of one
+//!   id (a crash mid-compaction): the later location wins, done sets unite, and the schedule
+//!   is the latest `Schedule` record in log order, which is the copy's own or a later one
+//!   (a copy whose `Schedule` record was torn off keeps the earlier copy's).
 //! - Ids are unique and increasing across restarts: `max(last + 1, unix_ms << 16)`, floored
 //!   by the highest id found in any header or record.
 //! - Memory per live message is its location, sizes and a done bitset; envelopes and data
@@ -72,7 +78,7 @@ pub const SEGMENT_BYTES_MAX_DEFAULT: u64 = 64 << 20;
 /// Default number of requests committed with one sync.
 pub const BATCH_MESSAGES_MAX_DEFAULT: usize = 256;
 
-/// A callback of `enqueue` or `complete`: runs exactly once, with the outcome.
+/// A callback of `enqueue`, `complete` or `schedule`: runs exactly once, with the outcome.
 pub type Callback<T> = Box<dyn FnOnce(Result<T, SpoolError>) + Send>;
 
 /// Where the spool lives and how it batches.
@@ -131,6 +137,17 @@ impl From<record::DecodeError> for SpoolError {
     }
 }
 
+/// Where the queue manager is with a message; persisted so a restart neither retries everything at once nor sends a second delay notice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Schedule {
+    /// Delivery attempts made so far.
+    pub attempts: u32,
+    /// When the next attempt is due; 0 (the default) means now.
+    pub next_attempt_unix_ms: u64,
+    /// Whether the sender has been told that delivery is delayed.
+    pub delay_notified: bool,
+}
+
 /// A live message found at `open`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpooledMessage {
@@ -141,6 +158,8 @@ pub struct SpooledMessage {
     pub done: Vec<u32>,
     /// Size of the message data in bytes.
     pub size: u64,
+    /// The latest schedule recorded with `Spool::schedule`, or the default if none was.
+    pub schedule: Schedule,
 }
 
 /// Counts for metrics and tests.
@@ -275,6 +294,14 @@ impl Spool {
             recipients: recipients.to_vec(),
             reply: Reply::new(done),
         });
+    }
+
+    /// Records where the queue manager is with a live message; `done` runs once that record
+    /// is durable. The latest schedule recorded wins; `open` returns it with the message.
+    /// An id that is not live (never spooled, or all recipients done) gets
+    /// `SpoolError::UnknownMessage`.
+    pub fn schedule(&self, id: MessageId, schedule: Schedule, done: Callback<()>) {
+        let _ = self.inner.tx.send(Request::Schedule { id, schedule, reply: Reply::new(done) });
     }
 
     /// Counts for metrics and tests: live messages, segments, bytes.

@@ -9,13 +9,15 @@
 //!   (the data runs to the end of the payload; the `envelope` module has the envelope's
 //!   encoding per version).
 //! - `Done` (2): `u64 id, u32 count, count x u32 recipient index`.
+//! - `Schedule` (3, format 2 on): `u64 id, u32 attempts, u64 next_attempt_unix_ms,
+//!   u8 delay_notified`. The latest in log order is the message's schedule.
 
 mod codec;
 mod envelope;
 
 use smtp_wire::Envelope;
 
-use crate::MessageId;
+use crate::{MessageId, Schedule};
 pub(crate) use codec::DecodeError;
 use codec::{Decoder, Encoder};
 
@@ -30,6 +32,7 @@ const MESSAGE_FIXED_BYTES: usize = 20;
 pub(crate) enum RecordType {
     Message = 1,
     Done = 2,
+    Schedule = 3,
 }
 
 impl RecordType {
@@ -37,6 +40,7 @@ impl RecordType {
         match b {
             1 => Some(RecordType::Message),
             2 => Some(RecordType::Done),
+            3 => Some(RecordType::Schedule),
             _ => None,
         }
     }
@@ -174,6 +178,38 @@ pub(crate) fn decode_done(payload: &[u8]) -> Result<DoneRecord, DecodeError> {
     Ok(DoneRecord { id, recipients })
 }
 
+/// Bytes of a `Schedule` payload.
+const SCHEDULE_BYTES: usize = 21;
+
+/// A whole framed `Schedule` record.
+pub(crate) fn encode_schedule(id: MessageId, schedule: &Schedule) -> Vec<u8> {
+    let mut enc = start(RecordType::Schedule, SCHEDULE_BYTES);
+    enc.u64(id.0);
+    enc.u32(schedule.attempts);
+    enc.u64(schedule.next_attempt_unix_ms);
+    enc.bool(schedule.delay_notified);
+    seal(enc.finish())
+}
+
+/// A decoded `Schedule` payload.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct ScheduleRecord {
+    pub(crate) id: MessageId,
+    pub(crate) schedule: Schedule,
+}
+
+pub(crate) fn decode_schedule(payload: &[u8]) -> Result<ScheduleRecord, DecodeError> {
+    let mut dec = Decoder::new(payload);
+    let id = MessageId(dec.u64()?);
+    let schedule = Schedule {
+        attempts: dec.u32()?,
+        next_attempt_unix_ms: dec.u64()?,
+        delay_notified: dec.bool("delay_notified")?,
+    };
+    dec.expect_end()?;
+    Ok(ScheduleRecord { id, schedule })
+}
+
 /// Splits a framed record held in memory (as read back by `read_data`) into its verified
 /// type and payload.
 pub(crate) fn parse_framed(record: &[u8]) -> Option<(RecordType, &[u8])> {
@@ -214,6 +250,23 @@ mod tests {
         assert_eq!(kind, RecordType::Done);
         let done = decode_done(payload).unwrap();
         assert_eq!(done, DoneRecord { id: MessageId(7), recipients: vec![0, 3, 9] });
+    }
+
+    #[test]
+    fn schedule_record_round_trips() {
+        let schedule = Schedule { attempts: 7, next_attempt_unix_ms: u64::MAX - 1, delay_notified: true };
+        let rec = encode_schedule(MessageId(9), &schedule);
+        assert_eq!(rec.len(), RECORD_HEADER_BYTES + SCHEDULE_BYTES);
+        let (kind, payload) = parse_framed(&rec).unwrap();
+        assert_eq!(kind, RecordType::Schedule);
+        assert_eq!(decode_schedule(payload), Ok(ScheduleRecord { id: MessageId(9), schedule }));
+        for end in 0..payload.len() {
+            assert_eq!(decode_schedule(&payload[..end]), Err(DecodeError::Truncated));
+        }
+        let mut bad = payload.to_vec();
+        bad[20] = 2;
+        assert_eq!(decode_schedule(&bad), Err(DecodeError::Tag { field: "delay_notified", tag: 2 }));
+        assert_eq!(decode_schedule(&[payload, &[0]].concat()), Err(DecodeError::Trailing(1)));
     }
 
     #[test]

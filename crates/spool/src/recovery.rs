@@ -56,6 +56,7 @@ impl Recovered {
                     envelope,
                     done: entry.done.to_vec(),
                     size: entry.data_len,
+                    schedule: entry.schedule,
                 })
             })
             .collect();
@@ -188,6 +189,7 @@ fn apply(
                 data_len: msg.data.len() as u64,
                 recipients: u32::try_from(msg.envelope.recipients.len()).unwrap_or(u32::MAX),
                 done: Default::default(),
+                schedule: Default::default(),
             };
             state.index.insert(id, entry);
             if state.index.messages.contains_key(&id) {
@@ -201,6 +203,10 @@ fn apply(
             if !state.index.messages.contains_key(&done.id) {
                 state.envelopes.remove(&done.id);
             }
+        }
+        RecordType::Schedule => {
+            let record = record::decode_schedule(payload)?;
+            state.index.set_schedule(record.id, record.schedule);
         }
     }
     Ok(())

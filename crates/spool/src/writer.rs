@@ -18,7 +18,7 @@ use crate::index::{DoneSet, Entry, Index};
 use crate::record::{self, EncodedMessage};
 use crate::recovery::Tail;
 use crate::segment::{self, FORMAT_VERSION, HEADER_BYTES, SegmentFile, Storage};
-use crate::{Callback, IdGenerator, MessageId, SpoolError};
+use crate::{Callback, IdGenerator, MessageId, Schedule, SpoolError};
 
 /// After a failed delete or compaction, wait this long before trying again.
 const RECLAIM_BACKOFF: Duration = Duration::from_secs(1);
@@ -92,6 +92,7 @@ impl<T> std::fmt::Debug for Reply<T> {
 pub(crate) enum Request {
     Enqueue { id: MessageId, record: EncodedMessage, recipients: u32, reply: Reply<MessageId> },
     Complete { id: MessageId, recipients: Vec<u32>, reply: Reply<()> },
+    Schedule { id: MessageId, schedule: Schedule, reply: Reply<()> },
     Shutdown,
 }
 
@@ -111,13 +112,18 @@ enum Pending {
         recipients: Vec<u32>,
         reply: Reply<()>,
     },
+    Schedule {
+        id: MessageId,
+        schedule: Schedule,
+        reply: Reply<()>,
+    },
 }
 
 /// A durable request whose callback is still to run.
 #[derive(Debug)]
 enum Ack {
     Message(MessageId, Reply<MessageId>),
-    Done(Reply<()>),
+    Recorded(Reply<()>),
 }
 
 #[derive(Debug, Default)]
@@ -214,6 +220,14 @@ impl Writer {
                 batch.buf.extend_from_slice(&record::encode_done(id, &recipients));
                 batch.pending.push(Pending::Done { id, recipients, reply });
             }
+            Request::Schedule { id, schedule, reply } => {
+                if !self.shared.index().messages.contains_key(&id) {
+                    reply.send(Err(SpoolError::UnknownMessage(id)));
+                    return false;
+                }
+                batch.buf.extend_from_slice(&record::encode_schedule(id, &schedule));
+                batch.pending.push(Pending::Schedule { id, schedule, reply });
+            }
         }
         false
     }
@@ -238,7 +252,9 @@ impl Writer {
                 for pending in batch.pending {
                     match pending {
                         Pending::Message { reply, .. } => reply.send(Err(e.clone())),
-                        Pending::Done { reply, .. } => reply.send(Err(e.clone())),
+                        Pending::Done { reply, .. } | Pending::Schedule { reply, .. } => {
+                            reply.send(Err(e.clone()))
+                        }
                     }
                 }
                 return;
@@ -247,7 +263,7 @@ impl Writer {
         for ack in self.apply(base, batch.pending) {
             match ack {
                 Ack::Message(id, reply) => reply.send(Ok(id)),
-                Ack::Done(reply) => reply.send(Ok(())),
+                Ack::Recorded(reply) => reply.send(Ok(())),
             }
         }
     }
@@ -267,13 +283,18 @@ impl Writer {
                         data_len,
                         recipients,
                         done: DoneSet::default(),
+                        schedule: Schedule::default(),
                     };
                     index.insert(id, entry);
                     replies.push(Ack::Message(id, reply));
                 }
                 Pending::Done { id, recipients, reply } => {
                     index.mark_done(id, &recipients);
-                    replies.push(Ack::Done(reply));
+                    replies.push(Ack::Recorded(reply));
+                }
+                Pending::Schedule { id, schedule, reply } => {
+                    index.set_schedule(id, schedule);
+                    replies.push(Ack::Recorded(reply));
                 }
             }
         }
@@ -385,7 +406,7 @@ impl Writer {
         Ok(())
     }
 
-    /// Re-appends the live messages of segment `seq` (with their done state) to the head,
+    /// Re-appends the live messages of segment `seq` (with their done state and schedule) to the head,
     /// syncs, moves them in the index, then deletes `seq`. One round copies at most
     /// `segment_bytes_max / COMPACT_ROUNDS_MIN` bytes (but at least one message), so that
     /// batches waiting behind it are not held up long; the next round continues. A crash in between leaves two
@@ -411,6 +432,10 @@ impl Writer {
             let done = entry.done.to_vec();
             if !done.is_empty() {
                 buf.extend_from_slice(&record::encode_done(id, &done));
+            }
+            // The old segment may hold the only `Schedule` record of this message.
+            if entry.schedule != Schedule::default() {
+                buf.extend_from_slice(&record::encode_schedule(id, &entry.schedule));
             }
             moved.push((id, offset, entry));
         }

@@ -1,5 +1,5 @@
 //! The spool through its public API: reopen, torn writes, concurrency, rotation,
-//! reclamation, ids.
+//! reclamation, ids, schedules.
 
 // Helpers outside #[test] fns are test code too.
 #![allow(clippy::unwrap_used)]
@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use common::*;
 use smtp_wire::{Notify, OriginalRecipient, Ret, ReversePath};
-use spool::{MessageId, Spool, SpoolConfig, SpoolError};
+use spool::{MessageId, Schedule, Spool, SpoolConfig, SpoolError};
 
 #[test]
 fn reopen_recovers_exactly_the_live_messages() {
@@ -397,4 +397,87 @@ fn compaction_moves_a_segment_in_rounds() {
         assert_eq!((msg.id, msg.done.clone()), (*id, vec![i as u32]));
         assert_eq!(&spool.read_data(*id).unwrap(), body);
     }
+}
+
+fn sched(attempts: u32, next_attempt_unix_ms: u64, delay_notified: bool) -> Schedule {
+    Schedule { attempts, next_attempt_unix_ms, delay_notified }
+}
+
+#[test]
+fn schedules_survive_reopen_and_the_latest_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path());
+    let [a, b, c] = [0, 1, 2].map(|i| enqueue(&spool, envelope(2), i, data(i as usize, 100)).unwrap());
+    schedule(&spool, a, sched(1, 1_000, false)).unwrap();
+    schedule(&spool, a, sched(2, 5_000, true)).unwrap();
+    // Two in one batch: the channel keeps their order.
+    let (tx, rx) = mpsc::channel();
+    for s in [sched(3, 10, false), sched(4, 20, true)] {
+        let tx = tx.clone();
+        spool.schedule(c, s, Box::new(move |r| tx.send(r).unwrap()));
+    }
+    for _ in 0..2 {
+        rx.recv().unwrap().unwrap();
+    }
+    spool.close();
+
+    let (spool, found) = open(dir.path());
+    let schedules: Vec<_> = found.iter().map(|m| (m.id, m.schedule)).collect();
+    assert_eq!(
+        schedules,
+        vec![(a, sched(2, 5_000, true)), (b, Schedule::default()), (c, sched(4, 20, true))]
+    );
+    schedule(&spool, b, sched(1, 7, false)).unwrap();
+    schedule(&spool, a, Schedule::default()).unwrap();
+    spool.close();
+    let (_, found) = open(dir.path());
+    let schedules: Vec<_> = found.iter().map(|m| m.schedule).collect();
+    assert_eq!(schedules, vec![Schedule::default(), sched(1, 7, false), sched(4, 20, true)]);
+}
+
+#[test]
+fn schedule_of_a_message_that_is_not_live_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path());
+    let id = enqueue(&spool, envelope(1), 0, vec![1]).unwrap();
+    let unknown = MessageId(id.0 + 1);
+    assert!(
+        matches!(schedule(&spool, unknown, sched(1, 1, false)), Err(SpoolError::UnknownMessage(u)) if u == unknown)
+    );
+    complete(&spool, id, &[0]).unwrap();
+    assert!(matches!(schedule(&spool, id, sched(1, 1, false)), Err(SpoolError::UnknownMessage(_))));
+    let before = spool.stats().bytes;
+    spool.close();
+    // Nothing was written for either.
+    assert_eq!(
+        segment_files(dir.path()).iter().map(|f| std::fs::metadata(f).unwrap().len()).sum::<u64>(),
+        before
+    );
+    let (spool, found) = open(dir.path());
+    assert!(found.is_empty());
+    let other = spool.clone();
+    spool.close();
+    assert!(matches!(schedule(&other, id, sched(1, 1, false)), Err(SpoolError::Closed)));
+}
+
+#[test]
+fn the_schedule_survives_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = Spool::open(small_segments(dir.path())).unwrap();
+    let pinned = enqueue(&spool, envelope(2), 7, data(99, 1500)).unwrap();
+    // Its only Schedule record goes into the segment that compaction deletes.
+    schedule(&spool, pinned, sched(3, 123_456, true)).unwrap();
+    let first = segment_files(dir.path());
+    for (id, _) in fill(&spool, dir.path(), 40) {
+        complete(&spool, id, &[0]).unwrap();
+    }
+    assert!(spool.stats().compactions >= 1, "{:?}", spool.stats());
+    assert!(!first[0].exists());
+    spool.close();
+    let (spool, found) = Spool::open(small_segments(dir.path())).unwrap();
+    assert_eq!((found.len(), found[0].id, found[0].schedule), (1, pinned, sched(3, 123_456, true)));
+    schedule(&spool, pinned, sched(4, 200_000, true)).unwrap();
+    spool.close();
+    let (_, found) = Spool::open(small_segments(dir.path())).unwrap();
+    assert_eq!(found[0].schedule, sched(4, 200_000, true));
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use smtp_wire::{Address, BodyType, ClientInfo, Envelope, Recipient, ReversePath};
-use spool::{MessageId, Spool, SpoolConfig, SpoolError, SpooledMessage};
+use spool::{MessageId, Schedule, Spool, SpoolConfig, SpoolError, SpooledMessage};
 
 pub fn config(dir: &Path) -> SpoolConfig {
     SpoolConfig::new(dir)
@@ -54,6 +54,12 @@ pub fn enqueue(
 pub fn complete(spool: &Spool, id: MessageId, recipients: &[u32]) -> Result<(), SpoolError> {
     let (tx, rx) = mpsc::channel();
     spool.complete(id, recipients, Box::new(move |r| tx.send(r).unwrap()));
+    rx.recv().unwrap()
+}
+
+pub fn schedule(spool: &Spool, id: MessageId, schedule: Schedule) -> Result<(), SpoolError> {
+    let (tx, rx) = mpsc::channel();
+    spool.schedule(id, schedule, Box::new(move |r| tx.send(r).unwrap()));
     rx.recv().unwrap()
 }
 
