@@ -232,12 +232,14 @@ fn rotation_and_oldest_first_deletion() {
             complete(&spool, *id, &[0]).unwrap();
         }
     }
+    settle(&spool);
     assert!(!files[0].exists() && !files[1].exists());
     for (id, _) in &msgs {
         if spool.read_data(*id).is_ok() {
             complete(&spool, *id, &[0]).unwrap();
         }
     }
+    settle(&spool);
     assert_eq!(segment_files(dir.path()).len(), 1);
     let stats = spool.stats();
     assert_eq!((stats.live_messages, stats.segments), (0, 1));
@@ -257,6 +259,7 @@ fn a_pinned_oldest_segment_is_compacted() {
     for (id, _) in fill(&spool, dir.path(), 40) {
         complete(&spool, id, &[0]).unwrap();
     }
+    settle(&spool);
     let stats = spool.stats();
     assert!(stats.compactions >= 1, "{stats:?}");
     assert!(!first[0].exists());
@@ -388,6 +391,7 @@ fn compaction_moves_a_segment_in_rounds() {
     for (id, _) in fill(&spool, dir.path(), 40) {
         complete(&spool, id, &[0]).unwrap();
     }
+    settle(&spool);
     assert!(spool.stats().compactions >= 2, "{:?}", spool.stats());
     assert!(!first[0].exists());
     spool.close();
@@ -471,6 +475,7 @@ fn the_schedule_survives_compaction() {
     for (id, _) in fill(&spool, dir.path(), 40) {
         complete(&spool, id, &[0]).unwrap();
     }
+    settle(&spool);
     assert!(spool.stats().compactions >= 1, "{:?}", spool.stats());
     assert!(!first[0].exists());
     spool.close();
