@@ -29,6 +29,8 @@ pub enum DirectoryError {
     UnknownConnector { tenant: TenantId, name: String },
     #[error("no reputation entry for {cidr}")]
     UnknownReputationEntry { cidr: String },
+    #[error("tenant {tenant}'s outbound mail is not blocked")]
+    NotBlocked { tenant: TenantId },
 }
 
 impl DirectoryError {

@@ -103,7 +103,8 @@ pub use decide::{
 pub use error::{DirectoryError, StoreError};
 pub use model::{
     AcceptedDomain, Connector, ConnectorKind, DeliveryTarget, DirectoryData, DomainKind, NewDomain,
-    NewTenant, NextHop, Recipient, ReputationEntry, ReputationKind, Tenant, TenantStatus, VerificationState,
+    NewTenant, NextHop, OutboundBlock, OutboundRelease, Recipient, ReputationEntry, ReputationKind, Tenant,
+    TenantStatus, VerificationState,
 };
 pub use names::{CertName, DomainName, TenantId, normalise_local_part};
 pub use refusal::Refusal;

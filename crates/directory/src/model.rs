@@ -359,6 +359,25 @@ pub struct ReputationEntry {
     pub note: String,
 }
 
+/// A tenant's outbound mail blocked by outbound protection (`5.7.705`) until an operator
+/// releases it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundBlock {
+    pub tenant: TenantId,
+    pub blocked_at_unix_s: u64,
+    /// Which signal tripped, with its figures.
+    pub reason: String,
+}
+
+/// An operator's release of an outbound block: who and why, kept with the block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundRelease {
+    pub block: OutboundBlock,
+    pub released_at_unix_s: u64,
+    pub released_by: String,
+    pub release_reason: String,
+}
+
 /// Everything a backend stores, as loaded in one go to build a [`crate::Snapshot`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirectoryData {
@@ -369,6 +388,8 @@ pub struct DirectoryData {
     pub recipients: Vec<Recipient>,
     pub connectors: Vec<Connector>,
     pub reputation: Vec<ReputationEntry>,
+    /// Blocks not yet released, at most one per tenant.
+    pub outbound_blocks: Vec<OutboundBlock>,
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use crate::cidr::{Cidr, CidrTable};
 use crate::error::DirectoryError;
 use crate::model::{
-    AcceptedDomain, Connector, DirectoryData, Recipient, ReputationKind, Tenant, VerificationState,
+    AcceptedDomain, Connector, DirectoryData, OutboundBlock, Recipient, ReputationKind, Tenant,
+    VerificationState,
 };
 use crate::names::{CertName, DomainName, TenantId};
 
@@ -55,6 +56,7 @@ pub struct Snapshot {
     /// Sender domain -> domain-only connectors (no IP, no certificate) that carry it.
     pub(crate) domain_only: HashMap<DomainName, Vec<usize>>,
     pub(crate) blocked: CidrTable<()>,
+    pub(crate) outbound_blocks: HashMap<TenantId, OutboundBlock>,
     pub(crate) excepted: CidrTable<()>,
 }
 
@@ -67,6 +69,10 @@ impl Snapshot {
         snapshot.add_domains(data.domains)?;
         snapshot.add_recipients(data.recipients)?;
         snapshot.add_connectors(data.connectors)?;
+        for block in data.outbound_blocks {
+            snapshot.known_tenant(&block.tenant)?;
+            snapshot.outbound_blocks.insert(block.tenant.clone(), block);
+        }
         for entry in data.reputation {
             let table = match entry.kind {
                 ReputationKind::Block => &mut snapshot.blocked,
@@ -232,6 +238,16 @@ impl Snapshot {
     /// The store generation this snapshot was built from: rebuild when the store's differs.
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// The tenant's outbound block, while it is not released.
+    pub fn outbound_block(&self, id: &TenantId) -> Option<&OutboundBlock> {
+        self.outbound_blocks.get(id)
+    }
+
+    /// Tenants whose outbound mail is blocked.
+    pub fn outbound_blocked_tenants(&self) -> impl Iterator<Item = &TenantId> {
+        self.outbound_blocks.keys()
     }
 
     pub fn tenant(&self, id: &TenantId) -> Option<&Tenant> {

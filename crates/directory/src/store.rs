@@ -7,8 +7,8 @@ use std::sync::Arc;
 use crate::cidr::Cidr;
 use crate::error::{DirectoryError, StoreError};
 use crate::model::{
-    AcceptedDomain, Connector, DirectoryData, NewDomain, NewTenant, Recipient, ReputationEntry, Tenant,
-    TenantStatus,
+    AcceptedDomain, Connector, DirectoryData, NewDomain, NewTenant, OutboundBlock, OutboundRelease,
+    Recipient, ReputationEntry, Tenant, TenantStatus,
 };
 use crate::names::{DomainName, TenantId};
 use crate::snapshot::Snapshot;
@@ -56,6 +56,20 @@ pub trait DirectoryStore {
     fn set_reputation(&mut self, entry: &ReputationEntry) -> Result<(), StoreError>;
     fn remove_reputation(&mut self, cidr: &Cidr) -> Result<(), StoreError>;
     fn list_reputation(&self) -> Result<Vec<ReputationEntry>, StoreError>;
+
+    /// Blocks the tenant's outbound mail; a tenant already blocked keeps its first block
+    /// (the reason that tripped first is the one to investigate).
+    fn block_outbound(&mut self, block: &OutboundBlock) -> Result<OutboundBlock, StoreError>;
+    /// Releases the tenant's block, recording who and why; an error when it is not blocked.
+    fn release_outbound(
+        &mut self,
+        tenant: &TenantId,
+        released_by: &str,
+        reason: &str,
+        now_unix_s: u64,
+    ) -> Result<OutboundRelease, StoreError>;
+    /// Released blocks of a tenant, newest first.
+    fn outbound_releases(&self, tenant: &TenantId) -> Result<Vec<OutboundRelease>, StoreError>;
 
     /// Loads and builds a snapshot.
     fn snapshot(&self) -> Result<Arc<Snapshot>, StoreError> {

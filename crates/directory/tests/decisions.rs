@@ -110,6 +110,7 @@ fn data() -> DirectoryData {
                 note: "v6".into(),
             },
         ],
+        outbound_blocks: Vec::new(),
     }
 }
 

@@ -22,8 +22,8 @@ use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use directory::{
     AcceptedDomain, Cidr, Connector, DirectoryData, DirectoryError, DirectoryStore, DomainKind, DomainName,
-    NewDomain, NewTenant, Recipient, ReputationEntry, StoreError, Tenant, TenantId, TenantStatus,
-    check_domain_claim, check_not_reserved, recipient_domain,
+    NewDomain, NewTenant, OutboundBlock, OutboundRelease, Recipient, ReputationEntry, StoreError, Tenant,
+    TenantId, TenantStatus, check_domain_claim, check_not_reserved, recipient_domain,
 };
 
 pub use rows::CorruptValue;
@@ -217,6 +217,7 @@ impl DirectoryStore for SqliteStore {
             recipients: rows::recipients(&tx, None)?,
             connectors: rows::connectors(&tx, None, None)?,
             reputation: rows::reputation(&tx)?,
+            outbound_blocks: rows::outbound_blocks(&tx, None)?,
         };
         tx.finish().during("loading the directory")?;
         Ok(data)
@@ -260,6 +261,63 @@ impl DirectoryStore for SqliteStore {
             .during("changing a tenant's status")?;
             rows::tenant(tx, id)
         })
+    }
+
+    fn block_outbound(&mut self, block: &OutboundBlock) -> Result<OutboundBlock, StoreError> {
+        const OP: &str = "blocking a tenant's outbound mail";
+        self.mutate(OP, |tx| {
+            rows::tenant(tx, &block.tenant)?;
+            tx.execute(
+                "INSERT INTO outbound_blocks (tenant_id, blocked_at, reason) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tenant_id) WHERE released_at IS NULL DO NOTHING",
+                params![block.tenant.as_str(), block.blocked_at_unix_s as i64, block.reason],
+            )
+            .during(OP)?;
+            rows::outbound_blocks(tx, Some(&block.tenant))?
+                .pop()
+                .ok_or_else(|| DirectoryError::NotBlocked { tenant: block.tenant.clone() }.into())
+        })
+    }
+
+    fn release_outbound(
+        &mut self,
+        tenant: &TenantId,
+        released_by: &str,
+        reason: &str,
+        now_unix_s: u64,
+    ) -> Result<OutboundRelease, StoreError> {
+        const OP: &str = "releasing a tenant's outbound mail";
+        for (field, value) in [("release.by", released_by), ("release.reason", reason)] {
+            if value.trim().is_empty() || value.chars().any(char::is_control) {
+                return Err(DirectoryError::invalid(
+                    field,
+                    value,
+                    "say who releases and why (no control characters)",
+                )
+                .into());
+            }
+        }
+        self.mutate(OP, |tx| {
+            rows::tenant(tx, tenant)?;
+            let changed = tx
+                .execute(
+                    "UPDATE outbound_blocks SET released_at = ?2, released_by = ?3, release_reason = ?4
+                     WHERE tenant_id = ?1 AND released_at IS NULL",
+                    params![tenant.as_str(), now_unix_s as i64, released_by.trim(), reason.trim()],
+                )
+                .during(OP)?;
+            if changed == 0 {
+                return Err(DirectoryError::NotBlocked { tenant: tenant.clone() }.into());
+            }
+            rows::outbound_releases(tx, tenant)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| DirectoryError::NotBlocked { tenant: tenant.clone() }.into())
+        })
+    }
+
+    fn outbound_releases(&self, tenant: &TenantId) -> Result<Vec<OutboundRelease>, StoreError> {
+        rows::outbound_releases(&self.conn, tenant)
     }
 
     fn add_domain(&mut self, tenant: &TenantId, domain: &NewDomain) -> Result<AcceptedDomain, StoreError> {

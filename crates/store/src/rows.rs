@@ -8,8 +8,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use directory::{
     AcceptedDomain, CertName, Cidr, Connector, ConnectorKind, DeliveryTarget, DomainKind, DomainName,
-    NextHop, Recipient, ReputationEntry, ReputationKind, StoreError, Tenant, TenantId, TenantStatus,
-    VerificationState,
+    NextHop, OutboundBlock, OutboundRelease, Recipient, ReputationEntry, ReputationKind, StoreError, Tenant,
+    TenantId, TenantStatus, VerificationState,
 };
 
 /// A stored value this program cannot read: the database was edited by hand or by a newer
@@ -383,4 +383,68 @@ pub(crate) fn generation(conn: &Connection) -> Result<u64, StoreError> {
         .query_row("SELECT value FROM generation WHERE id = 1", [], |r| r.get(0))
         .during("reading the generation")?;
     u64::try_from(value).map_err(|_| corrupt("generation.value", &value.to_string()))
+}
+
+pub(crate) fn outbound_blocks(
+    conn: &Connection,
+    tenant: Option<&TenantId>,
+) -> Result<Vec<OutboundBlock>, StoreError> {
+    const OP: &str = "reading outbound blocks";
+    let mut stmt = conn
+        .prepare(
+            "SELECT tenant_id, blocked_at, reason FROM outbound_blocks
+             WHERE released_at IS NULL AND (?1 IS NULL OR tenant_id = ?1) ORDER BY tenant_id",
+        )
+        .during(OP)?;
+    let rows = stmt
+        .query_map(params![tenant.map(TenantId::as_str)], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+        })
+        .during(OP)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .during(OP)?;
+    rows.into_iter()
+        .map(|(tenant, at, reason)| {
+            Ok(OutboundBlock {
+                tenant: TenantId::parse(&tenant)?,
+                blocked_at_unix_s: at.max(0) as u64,
+                reason,
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn outbound_releases(
+    conn: &Connection,
+    tenant: &TenantId,
+) -> Result<Vec<OutboundRelease>, StoreError> {
+    const OP: &str = "reading outbound releases";
+    let mut stmt = conn
+        .prepare(
+            "SELECT blocked_at, reason, released_at, released_by, release_reason FROM outbound_blocks
+             WHERE released_at IS NOT NULL AND tenant_id = ?1 ORDER BY released_at DESC, id DESC",
+        )
+        .during(OP)?;
+    let rows = stmt
+        .query_map(params![tenant.as_str()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })
+        .during(OP)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .during(OP)?;
+    Ok(rows
+        .into_iter()
+        .map(|(at, reason, released_at, released_by, release_reason)| OutboundRelease {
+            block: OutboundBlock { tenant: tenant.clone(), blocked_at_unix_s: at.max(0) as u64, reason },
+            released_at_unix_s: released_at.max(0) as u64,
+            released_by,
+            release_reason,
+        })
+        .collect())
 }

@@ -90,4 +90,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         note TEXT NOT NULL
     ) STRICT;
     ",
+    // 2: outbound blocks (5.7.705) and their releases: who released and why stays on record.
+    r"
+    CREATE TABLE outbound_blocks (
+        id INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+        blocked_at INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        released_at INTEGER,
+        released_by TEXT,
+        release_reason TEXT
+    ) STRICT;
+    -- At most one block in force per tenant.
+    CREATE UNIQUE INDEX outbound_blocks_in_force ON outbound_blocks (tenant_id) WHERE released_at IS NULL;
+    ",
 ];

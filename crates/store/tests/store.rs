@@ -58,7 +58,7 @@ fn with_acme(f: &mut Fixture) {
 #[test]
 fn tenants_round_trip_with_their_service_domain() {
     let mut f = fixture();
-    assert_eq!(f.store.schema_version().unwrap(), 1);
+    assert_eq!(f.store.schema_version().unwrap(), 2);
     let tenant = f.store.add_tenant(&NewTenant::new("Acme", "Acme Corp", "fr").unwrap(), &service()).unwrap();
     assert_eq!(
         (tenant.id.as_str(), tenant.status, tenant.language.as_str()),
@@ -354,7 +354,7 @@ fn reopening_keeps_everything() {
     drop(f.store);
     let reopened = SqliteStore::open(&f.path).unwrap();
     assert_eq!(reopened.load().unwrap(), before);
-    assert_eq!(reopened.schema_version().unwrap(), 1);
+    assert_eq!(reopened.schema_version().unwrap(), 2);
 }
 
 #[test]
@@ -444,4 +444,45 @@ fn the_file_is_in_wal_mode() {
     let conn = rusqlite::Connection::open(&f.path).unwrap();
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
+}
+
+#[test]
+fn outbound_blocks_hold_until_released_with_who_and_why() {
+    let mut f = fixture();
+    with_acme(&mut f);
+    let block = directory::OutboundBlock {
+        tenant: t("acme"),
+        blocked_at_unix_s: 1_000,
+        reason: "bulk: 80% of 120 messages in the last hour".into(),
+    };
+    let generation = f.store.generation().unwrap();
+    assert_eq!(f.store.block_outbound(&block).unwrap(), block);
+    assert!(f.store.generation().unwrap() > generation, "a block changes the generation");
+    // A second trip while blocked keeps the first reason.
+    let again =
+        directory::OutboundBlock { blocked_at_unix_s: 2_000, reason: "volume".into(), ..block.clone() };
+    assert_eq!(f.store.block_outbound(&again).unwrap(), block);
+    let snapshot = f.store.snapshot().unwrap();
+    assert_eq!(snapshot.outbound_block(&t("acme")), Some(&block));
+
+    let missing = directory_error(f.store.release_outbound(&t("acme"), " ", "checked", 3_000));
+    assert!(matches!(missing, DirectoryError::Invalid { field: "release.by", .. }), "{missing:?}");
+    let release =
+        f.store.release_outbound(&t("acme"), "ops@sluice", "customer cleaned its server", 3_000).unwrap();
+    assert_eq!(release.block, block);
+    assert_eq!((release.released_by.as_str(), release.released_at_unix_s), ("ops@sluice", 3_000));
+    assert!(f.store.snapshot().unwrap().outbound_block(&t("acme")).is_none());
+    let twice = directory_error(f.store.release_outbound(&t("acme"), "ops", "again", 4_000));
+    assert_eq!(twice, DirectoryError::NotBlocked { tenant: t("acme") });
+    assert_eq!(f.store.outbound_releases(&t("acme")).unwrap(), vec![release]);
+
+    // Blocks survive a reopen; an unknown tenant cannot be blocked.
+    f.store.block_outbound(&again).unwrap();
+    let reopened = SqliteStore::open(&f.path).unwrap();
+    assert_eq!(reopened.snapshot().unwrap().outbound_block(&t("acme")), Some(&again));
+    let unknown = directory::OutboundBlock { tenant: t("nobody"), ..block };
+    assert!(matches!(
+        directory_error(f.store.block_outbound(&unknown)),
+        DirectoryError::UnknownTenant { .. }
+    ));
 }
