@@ -263,28 +263,54 @@ impl Spool {
 
     /// Reads the message content back.
     pub fn read_data(&self, id: MessageId) -> Result<Vec<u8>, SpoolError> {
-        let (offset, record_len, data_len, reader, seq, version) = {
-            let index = self.inner.shared.index();
-            let entry = index.messages.get(&id).ok_or(SpoolError::UnknownMessage(id))?;
-            let segment = index.segments.get(&entry.segment).ok_or(SpoolError::UnknownMessage(id))?;
-            let reader = Arc::clone(&segment.reader);
-            (entry.offset, entry.record_len, entry.data_len, reader, entry.segment, segment.version)
-        };
-        let corrupt = |reason| SpoolError::Corrupt {
-            path: segment::segment_path(&self.inner.shared.segments_dir, seq),
-            offset,
-            reason,
-        };
-        let mut buf = vec![0u8; usize::try_from(record_len).map_err(|_| corrupt("too large"))?];
-        reader.read_exact_at(&mut buf, offset)?;
+        let at = self.locate(id)?;
+        let corrupt = |reason| at.corrupt(&self.inner.shared.segments_dir, reason);
+        let mut buf = vec![0u8; usize::try_from(at.record_len).map_err(|_| corrupt("too large"))?];
+        at.reader.read_exact_at(&mut buf, at.offset)?;
         match record::parse_framed(&buf) {
             Some((record::RecordType::Message, payload))
-                if record::decode_message(payload, version).is_ok_and(|m| m.id == id) => {}
+                if record::decode_message(payload, at.version).is_ok_and(|m| m.id == id) => {}
             _ => return Err(corrupt("message record fails its check on read")),
         }
-        let start = buf.len() - data_len as usize;
+        let start = buf.len() - at.data_len as usize;
         buf.drain(..start);
         Ok(buf)
+    }
+
+    /// Reads back the envelope of a live message without its data, so that the queue
+    /// manager can keep only ids and schedules in memory for deferred mail. The record's
+    /// CRC covers the data too and is not checked here (recovery checked it, `read_data`
+    /// checks it again before delivery); the record's type, id and lengths and the
+    /// envelope's structure are.
+    pub fn read_envelope(&self, id: MessageId) -> Result<Envelope, SpoolError> {
+        let at = self.locate(id)?;
+        let corrupt = |reason| at.corrupt(&self.inner.shared.segments_dir, reason);
+        let mut prefix = [0u8; record::MESSAGE_PREFIX_BYTES];
+        at.reader.read_exact_at(&mut prefix, at.offset)?;
+        let found = record::decode_message_prefix(&prefix).map_err(|_| corrupt("not a message record"))?;
+        let envelope_len = u64::from(found.envelope_len);
+        let expected_len = record::MESSAGE_PREFIX_BYTES as u64 + envelope_len + at.data_len;
+        if found.id != id || at.record_len != expected_len || at.record_len != record_len(found.payload_len) {
+            return Err(corrupt("message record does not match the index"));
+        }
+        let mut bytes = vec![0u8; found.envelope_len as usize];
+        at.reader.read_exact_at(&mut bytes, at.offset + record::MESSAGE_PREFIX_BYTES as u64)?;
+        record::decode_envelope(&bytes, at.version).map_err(|_| corrupt("envelope does not decode"))
+    }
+
+    /// Where a live message's record is, with a read handle on its segment.
+    fn locate(&self, id: MessageId) -> Result<Located, SpoolError> {
+        let index = self.inner.shared.index();
+        let entry = index.messages.get(&id).ok_or(SpoolError::UnknownMessage(id))?;
+        let segment = index.segments.get(&entry.segment).ok_or(SpoolError::UnknownMessage(id))?;
+        Ok(Located {
+            reader: Arc::clone(&segment.reader),
+            segment: entry.segment,
+            version: segment.version,
+            offset: entry.offset,
+            record_len: entry.record_len,
+            data_len: entry.data_len,
+        })
     }
 
     /// Records recipients as finished; `done` runs once that record is durable.
@@ -326,6 +352,28 @@ impl Spool {
     pub fn close(self) {
         self.inner.shutdown();
     }
+}
+
+/// A live message's record as found in the index; the reader stays valid when the segment
+/// is deleted meanwhile.
+struct Located {
+    reader: Arc<std::fs::File>,
+    segment: u64,
+    version: u32,
+    offset: u64,
+    record_len: u64,
+    data_len: u64,
+}
+
+impl Located {
+    fn corrupt(&self, segments_dir: &std::path::Path, reason: &'static str) -> SpoolError {
+        let path = segment::segment_path(segments_dir, self.segment);
+        SpoolError::Corrupt { path, offset: self.offset, reason }
+    }
+}
+
+fn record_len(payload_len: u32) -> u64 {
+    record::RECORD_HEADER_BYTES as u64 + u64::from(payload_len)
 }
 
 /// Takes `<dir>/lock` so that a second spool (another process, or a reopen while the old

@@ -138,6 +138,42 @@ pub(crate) fn encode_done(id: MessageId, recipients: &[u32]) -> Vec<u8> {
     seal(enc.finish())
 }
 
+/// Bytes of a framed `Message` record before its envelope: enough to find the envelope
+/// without reading the data.
+pub(crate) const MESSAGE_PREFIX_BYTES: usize = RECORD_HEADER_BYTES + MESSAGE_FIXED_BYTES;
+
+/// The start of a framed `Message` record. The CRC covers the whole record and so cannot
+/// be checked from here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MessagePrefix {
+    pub(crate) id: MessageId,
+    pub(crate) payload_len: u32,
+    pub(crate) envelope_len: u32,
+}
+
+pub(crate) fn decode_message_prefix(
+    prefix: &[u8; MESSAGE_PREFIX_BYTES],
+) -> Result<MessagePrefix, DecodeError> {
+    let mut dec = Decoder::new(prefix);
+    let payload_len = dec.u32()?;
+    let _crc = dec.u32()?;
+    match dec.u8()? {
+        1 => {}
+        tag => return Err(DecodeError::Tag { field: "record type", tag }),
+    }
+    let id = MessageId(dec.u64()?);
+    let _received_at_unix_ms = dec.u64()?;
+    Ok(MessagePrefix { id, payload_len, envelope_len: dec.u32()? })
+}
+
+/// Decodes an envelope read back on its own (the bytes after `MESSAGE_PREFIX_BYTES`).
+pub(crate) fn decode_envelope(bytes: &[u8], version: u32) -> Result<Envelope, DecodeError> {
+    let mut dec = Decoder::new(bytes);
+    let env = envelope::decode(&mut dec, version)?;
+    dec.expect_end()?;
+    Ok(env)
+}
+
 /// A decoded `Message` payload; the data is borrowed from the payload.
 #[derive(Debug)]
 pub(crate) struct MessageRecord<'a> {
@@ -241,6 +277,28 @@ mod tests {
         assert_eq!(msg.received_at_unix_ms, 1_700_000_000_000);
         assert_eq!(msg.envelope, env);
         assert_eq!(msg.data, &data[..]);
+    }
+
+    #[test]
+    fn the_envelope_is_found_from_the_prefix() {
+        let env = full_envelope();
+        let rec = encode_message(MessageId(42), 5, &env, b"data");
+        let prefix: &[u8; MESSAGE_PREFIX_BYTES] = rec.bytes[..MESSAGE_PREFIX_BYTES].try_into().unwrap();
+        let found = decode_message_prefix(prefix).unwrap();
+        assert_eq!(
+            (found.id, found.payload_len as usize),
+            (MessageId(42), rec.bytes.len() - RECORD_HEADER_BYTES)
+        );
+        let end = MESSAGE_PREFIX_BYTES + found.envelope_len as usize;
+        assert_eq!(rec.bytes.len() - end, rec.data_len);
+        assert_eq!(decode_envelope(&rec.bytes[MESSAGE_PREFIX_BYTES..end], FORMAT_VERSION), Ok(env));
+        let with_data = &rec.bytes[MESSAGE_PREFIX_BYTES..];
+        assert_eq!(decode_envelope(with_data, FORMAT_VERSION), Err(DecodeError::Trailing(4)));
+        let mut done = encode_done(MessageId(42), &[0; 8]);
+        done.truncate(MESSAGE_PREFIX_BYTES);
+        let tag = RecordType::Done as u8;
+        let done_prefix = decode_message_prefix(done.as_slice().try_into().unwrap());
+        assert_eq!(done_prefix, Err(DecodeError::Tag { field: "record type", tag }));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use common::*;
-use smtp_wire::{Notify, OriginalRecipient, Ret, ReversePath};
+use smtp_wire::{Attribution, Notify, OriginalRecipient, Ret, ReversePath};
 use spool::{MessageId, Schedule, Spool, SpoolConfig, SpoolError};
 
 #[test]
@@ -485,4 +485,55 @@ fn the_schedule_survives_compaction() {
     spool.close();
     let (_, found) = Spool::open(small_segments(dir.path())).unwrap();
     assert_eq!(found[0].schedule, sched(4, 200_000, true));
+}
+
+#[test]
+fn read_envelope_reads_back_just_the_envelope() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = Spool::open(small_segments(dir.path())).unwrap();
+    let mut env = envelope(3);
+    env.envid = Some("read-back".into());
+    env.client.attribution =
+        Some(Attribution { tenant: "t".into(), connector: "on-prem".into(), outbound_relay: true });
+    let pinned = enqueue(&spool, env.clone(), 0, data(1, 1500)).unwrap();
+    let empty = enqueue(&spool, envelope(1), 0, Vec::new()).unwrap();
+    assert_eq!(spool.read_envelope(pinned).unwrap(), env);
+    assert_eq!(spool.read_envelope(empty).unwrap(), envelope(1));
+    complete(&spool, empty, &[0]).unwrap();
+    assert!(matches!(spool.read_envelope(empty), Err(SpoolError::UnknownMessage(_))));
+    assert!(matches!(spool.read_envelope(MessageId(1)), Err(SpoolError::UnknownMessage(_))));
+    // Moved by compaction, and after a reopen.
+    for (id, _) in fill(&spool, dir.path(), 40) {
+        complete(&spool, id, &[0]).unwrap();
+    }
+    settle(&spool);
+    assert!(spool.stats().compactions >= 1);
+    assert_eq!(spool.read_envelope(pinned).unwrap(), env);
+    spool.close();
+    let (spool, _) = Spool::open(small_segments(dir.path())).unwrap();
+    assert_eq!(spool.read_envelope(pinned).unwrap(), env);
+}
+
+#[test]
+fn read_envelope_refuses_a_record_damaged_after_open() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path());
+    let id = enqueue(&spool, envelope(1), 0, b"data".to_vec()).unwrap();
+    let file =
+        std::fs::OpenOptions::new().read(true).write(true).open(&segment_files(dir.path())[0]).unwrap();
+    // The first record starts after the 32-byte header: type byte at 40, id at 41, envelope
+    // length at 57, envelope (sender tag) at 61.
+    for (at, byte) in [(40, 2u8), (41, 0xff), (57, 0xff), (61, 7)] {
+        let mut old = [0u8];
+        file.read_exact_at(&mut old, at).unwrap();
+        file.write_all_at(&[byte], at).unwrap();
+        let err = spool.read_envelope(id).unwrap_err();
+        assert!(matches!(err, SpoolError::Corrupt { offset: 32, .. }), "byte {at}: {err}");
+        assert!(matches!(spool.read_data(id), Err(SpoolError::Corrupt { .. })), "byte {at}");
+        file.write_all_at(&old, at).unwrap();
+        assert_eq!(spool.read_envelope(id).unwrap(), envelope(1));
+    }
+    file.set_len(40).unwrap();
+    assert!(matches!(spool.read_envelope(id), Err(SpoolError::Io(_))));
 }

@@ -58,6 +58,8 @@ fn check_a_and_b(spool: &Spool, found: &[SpooledMessage]) {
     assert_eq!((found[1].received_at_unix_ms, found[1].done.clone()), (1_700_000_000_002, vec![]));
     assert_eq!(spool.read_data(A).unwrap(), A_DATA);
     assert_eq!(spool.read_data(B).unwrap(), B_DATA);
+    assert_eq!(spool.read_envelope(A).unwrap(), envelope_a());
+    assert_eq!(spool.read_envelope(B).unwrap(), envelope(1));
 }
 
 fn attributed() -> Envelope {
