@@ -10,10 +10,11 @@ set -euo pipefail
 
 packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3 openssl)
 
-# Python packages the integration tests import (dnslib: a DNS server on loopback
-# for domain verification). Installed with pip
+# Python packages the integration tests import (dnslib: a DNS server on loopback for
+# domain verification and MX records; aiosmtpd: remote SMTP/LMTP servers with scripted
+# replies; flufl.bounce: classifies Sluice's bounces as Mailman would). Installed with pip
 # only when missing.
-pip_packages=(dnslib)
+pip_packages=(dnslib aiosmtpd flufl.bounce)
 
 if [[ $(id -u) -eq 0 ]]; then
     as_root=()

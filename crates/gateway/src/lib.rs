@@ -1,7 +1,8 @@
 //! The gateway: the only crate with sockets. Inbound SMTP sessions (`inbound`), the
 //! enqueue step that alone writes new messages to the spool (`enqueue`), the queue manager
-//! that alone decides about delivery and retries (`queue_manager`), and local delivery into
-//! Maildir (`maildir`).
+//! that alone decides about delivery, retries and bounces (`queue_manager`, with `routing`,
+//! `schedule` and `notify`), and delivery attempts that only report outcomes: local
+//! Maildir (`maildir`) and remote SMTP/LMTP (`remote` over `outbound`).
 //!
 //! Invariants: a `250` after DATA is sent only once the spool reports the message durable;
 //! every task is owned (a `JoinSet` or a handle kept by [`Gateway`]); a panic in a session or
@@ -14,10 +15,14 @@ mod enqueue;
 pub mod history;
 mod inbound;
 pub mod maildir;
+mod notify;
 pub mod outbound;
 pub mod policy;
 mod queue_manager;
 pub mod received;
+pub mod remote;
+pub mod routing;
+pub mod schedule;
 pub mod settings;
 pub mod throttling;
 pub mod tls;
@@ -29,7 +34,9 @@ use spool::{Spool, SpoolConfig};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-pub use settings::{ConnectionLimits, DeliveryConfig, GatewayConfig, Settings, ThrottleConfig, Timeouts};
+pub use settings::{
+    ConnectionLimits, DeliveryConfig, GatewayConfig, RetryPolicy, Settings, ThrottleConfig, Timeouts,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -47,6 +54,8 @@ pub enum GatewayError {
     Directory(#[from] directory::StoreError),
     #[error("control socket {path}: {source}")]
     Control { path: std::path::PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Dns(#[from] dns::DnsError),
 }
 
 /// A running gateway.
@@ -78,14 +87,15 @@ impl Gateway {
         let mut session = (*settings.session).clone();
         session.starttls = tls.is_some();
         settings.session = Arc::new(session);
-        let postmaster = settings.policy.postmaster_domain().map(str::to_string);
-        let delivery =
-            maildir::MaildirDelivery::new(config.delivery.maildir_root.clone(), &config.hostname, postmaster);
-        let (manager, queue) =
-            queue_manager::QueueManager::new(spool.clone(), delivery, config.delivery.clone(), recovered);
         let (stop, stop_rx) = watch::channel(false);
-        let queue_manager = tokio::spawn(manager.run(stop_rx.clone()));
         let mut background = JoinSet::new();
+        let directory = match &config.directory_db {
+            Some(path) => Some(start_directory(path, &mut background, &stop_rx)?),
+            None => None,
+        };
+        let delivery = delivery(&config, &settings, &spool, directory.clone())?;
+        let (manager, queue) = queue_manager::QueueManager::new(delivery, config.delivery.clone(), recovered);
+        let queue_manager = tokio::spawn(manager.run(stop_rx.clone()));
         let throttling = match &config.throttle {
             Some(tc) => Some(start_throttling(tc, &mut background, &stop_rx).await?),
             None => None,
@@ -95,10 +105,6 @@ impl Gateway {
                 control::bind(path).map_err(|source| GatewayError::Control { path: path.clone(), source })?;
             background.spawn(control::serve(listener, path.clone(), throttling.clone(), stop_rx.clone()));
         }
-        let directory = match &config.directory_db {
-            Some(path) => Some(start_directory(path, &mut background, &stop_rx)?),
-            None => None,
-        };
         let shared = Arc::new(inbound::Shared {
             settings: RwLock::new(Arc::new(settings)),
             tls,
@@ -156,6 +162,46 @@ impl Gateway {
         self.spool.close();
         tracing::info!("gateway stopped");
     }
+}
+
+/// What the queue manager's delivery tasks share.
+fn delivery(
+    config: &GatewayConfig,
+    settings: &Settings,
+    spool: &Spool,
+    directory: Option<Arc<directory::SharedSnapshot>>,
+) -> Result<queue_manager::Delivery, GatewayError> {
+    let postmaster = settings.policy.postmaster_domain().map(str::to_string);
+    let maildir = Arc::new(maildir::MaildirDelivery::new(
+        config.delivery.maildir_root.clone(),
+        &config.hostname,
+        postmaster,
+    ));
+    let dns = dns::Dns::new(config.delivery.dns_resolver)?;
+    let client = outbound::ClientConfig {
+        helo_name: config.hostname.clone(),
+        connect_timeout: std::time::Duration::from_secs(30),
+        // RFC 5321 4.5.3.2: 5 minutes per command, 10 for the end of DATA.
+        reply_timeout: std::time::Duration::from_secs(300),
+        data_end_timeout: std::time::Duration::from_secs(600),
+    };
+    Ok(queue_manager::Delivery {
+        spool: spool.clone(),
+        router: routing::Router {
+            directory: directory.clone(),
+            // Static accepted domains are read once: a reload that changes them applies
+            // to new sessions at once and to routing at the next start.
+            static_policy: Arc::clone(&settings.policy),
+            maildir: Arc::clone(&maildir),
+        },
+        maildir,
+        remote: remote::RemoteContext { dns, client, mx_port: config.delivery.mx_port },
+        notifier: notify::Notifier {
+            reporting_mta: config.hostname.clone(),
+            admin_base_url: config.delivery.admin_url.clone(),
+            directory,
+        },
+    })
 }
 
 /// Loads the history, reads the allow list and starts the saver task.

@@ -21,6 +21,8 @@ pub enum DeliveryError {
     NoMailbox(String),
     #[error("maildir {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("the delivery attempt panicked")]
+    Panicked,
 }
 
 #[derive(Debug)]
@@ -30,6 +32,20 @@ pub struct MaildirDelivery {
     postmaster_domain: Option<String>,
     /// Mailbox folders known to exist with their tmp/new/cur, to skip the syscalls.
     ready: Mutex<HashSet<PathBuf>>,
+}
+
+/// One copy to deliver: recipient `index` of `message` into the Maildir folder `mailbox`
+/// (the router's choice: an alias is delivered into its canonical mailbox, and the copy
+/// keeps the address the sender used in `Delivered-To:`).
+#[derive(Debug, Clone, Copy)]
+pub struct MaildirCopy<'m, 'a> {
+    pub message: &'m MaildirMessage<'a>,
+    pub index: u32,
+    pub mailbox: &'m Path,
+}
+
+fn new_dir(copy: &MaildirCopy<'_, '_>) -> PathBuf {
+    copy.mailbox.join("new")
 }
 
 /// One message to deliver, as the queue manager sees it.
@@ -65,19 +81,25 @@ impl MaildirDelivery {
         Ok(self.root.join(domain).join(mailbox))
     }
 
-    /// Delivers one recipient's copy.
+    /// Delivers one recipient's copy into its own mailbox.
     pub fn deliver(&self, message: &MaildirMessage<'_>, index: u32) -> Result<(), DeliveryError> {
-        self.deliver_batch(&[(message, index)]).pop().unwrap_or(Ok(()))
+        let recipient = message
+            .envelope
+            .recipients
+            .get(index as usize)
+            .ok_or_else(|| DeliveryError::NoMailbox(format!("recipient #{index}")))?;
+        let mailbox = self.mailbox_dir(recipient)?;
+        self.deliver_batch(&[MaildirCopy { message, index, mailbox: &mailbox }]).pop().unwrap_or(Ok(()))
     }
 
     /// Delivers many copies with one round of syncs: all files are written, then synced
     /// (the first sync commits the file system journal for all of them), then renamed into
     /// `new/`, then each `new/` folder is synced once. Results come back in input order.
-    pub fn deliver_batch(&self, items: &[(&MaildirMessage<'_>, u32)]) -> Vec<Result<(), DeliveryError>> {
+    pub fn deliver_batch(&self, items: &[MaildirCopy<'_, '_>]) -> Vec<Result<(), DeliveryError>> {
         let mut results: Vec<Result<(), DeliveryError>> = Vec::with_capacity(items.len());
         let mut written: Vec<(usize, File, PathBuf, PathBuf)> = Vec::new();
-        for (i, (message, index)) in items.iter().enumerate() {
-            match self.write_tmp(message, *index) {
+        for (i, copy) in items.iter().enumerate() {
+            match self.write_tmp(copy) {
                 Ok(Some((file, tmp, new))) => written.push((i, file, tmp, new)),
                 Ok(None) => {}
                 Err(e) => {
@@ -103,9 +125,8 @@ impl MaildirDelivery {
             if let Err(source) = sync_dir(dir) {
                 // Unknown whether the renames are durable: report failure; the retry finds
                 // any copy that did survive and does not deliver it twice.
-                for (i, (message, index)) in items.iter().enumerate() {
-                    let in_dir =
-                        self.copy_path(message, *index).is_ok_and(|(_, new)| new.parent() == Some(dir));
+                for (i, copy) in items.iter().enumerate() {
+                    let in_dir = new_dir(copy) == *dir;
                     if in_dir && results[i].is_ok() {
                         results[i] = Err(DeliveryError::Io {
                             path: dir.clone(),
@@ -119,30 +140,21 @@ impl MaildirDelivery {
     }
 
     /// The tmp and new paths of one copy.
-    fn copy_path(
-        &self,
-        message: &MaildirMessage<'_>,
-        index: u32,
-    ) -> Result<(PathBuf, PathBuf), DeliveryError> {
-        let recipient = message
-            .envelope
-            .recipients
-            .get(index as usize)
-            .ok_or_else(|| DeliveryError::NoMailbox(format!("recipient #{index}")))?;
-        let dir = self.mailbox_dir(recipient)?;
+    fn copy_path(&self, copy: &MaildirCopy<'_, '_>) -> (PathBuf, PathBuf) {
+        let MaildirCopy { message, index, mailbox } = copy;
         let name =
             format!("{}.S{}R{index}.{}", message.received_at_unix_ms / 1000, message.id, self.hostname);
-        Ok((dir.join("tmp").join(&name), dir.join("new").join(name)))
+        (mailbox.join("tmp").join(&name), mailbox.join("new").join(name))
     }
 
     /// Writes one copy into `tmp/` without syncing; `None` when an earlier attempt
     /// already delivered it.
     fn write_tmp(
         &self,
-        message: &MaildirMessage<'_>,
-        index: u32,
+        copy: &MaildirCopy<'_, '_>,
     ) -> Result<Option<(File, PathBuf, PathBuf)>, DeliveryError> {
-        let (tmp, new) = self.copy_path(message, index)?;
+        let (message, index) = (copy.message, copy.index);
+        let (tmp, new) = self.copy_path(copy);
         let io_error = |path: &Path| {
             let path = path.to_path_buf();
             move |source| DeliveryError::Io { path, source }
@@ -152,7 +164,11 @@ impl MaildirDelivery {
         if message.check_existing && already_delivered(&dir, &new) {
             return Ok(None);
         }
-        let recipient = &message.envelope.recipients[index as usize];
+        let recipient = message
+            .envelope
+            .recipients
+            .get(index as usize)
+            .ok_or_else(|| DeliveryError::NoMailbox(format!("recipient #{index}")))?;
         let header =
             format!("Return-Path: {}\r\nDelivered-To: {}\r\n", message.envelope.sender, recipient.address);
         let file = write_unsynced(&tmp, header.as_bytes(), message.data).map_err(io_error(&tmp))?;

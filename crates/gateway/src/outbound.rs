@@ -19,7 +19,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 /// How much TLS a destination gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TlsMode {
     /// STARTTLS when offered, unauthenticated (as RFC 7435 opportunistic security).
     Opportunistic,
@@ -149,6 +149,18 @@ pub async fn deliver(
     let outcomes = transaction(&mut conn, &caps, config, envelope, recipients, data).await?;
     let _ = conn.command("QUIT\r\n", config.reply_timeout).await;
     Ok(outcomes)
+}
+
+/// LMTP (RFC 2033) hand-off. Placeholder until the LMTP client lands: the attempt fails
+/// temporarily, so LMTP-routed mail stays queued rather than being lost.
+pub async fn deliver_lmtp(
+    addr: SocketAddr,
+    _config: &ClientConfig,
+    _envelope: &Envelope,
+    _recipients: &[u32],
+    _data: &[u8],
+) -> Result<Vec<(u32, RecipientOutcome)>, AttemptError> {
+    Err(AttemptError::Protocol { addr, reason: "the LMTP client is not available in this build".into() })
 }
 
 async fn expect_positive(

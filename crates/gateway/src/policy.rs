@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use smtp_wire::command::RcptTo;
 use smtp_wire::{Policy, Reply, ReversePath, SessionInfo, replies};
 
-use directory::{ClientCert, Refusal, RouteTarget, Snapshot, Transport};
+use directory::{ClientCert, Refusal, Snapshot, Transport};
 use smtp_wire::command::MailFrom;
 use smtp_wire::reply::EnhancedCode;
 
@@ -39,6 +39,17 @@ fn directory_context(directory: &Snapshot, session: &SessionInfo) -> directory::
     directory.session(session.client_ip, transport)
 }
 
+/// The trusted connector a session's mail is attributed to, recorded with the message so
+/// the queue manager routes the tenant's outbound mail through its outbound connectors.
+pub fn attribution(directory: &Snapshot, session: &SessionInfo) -> Option<smtp_wire::Attribution> {
+    let matched = directory_context(directory, session).connector.filter(|m| m.is_trusted())?;
+    Some(smtp_wire::Attribution {
+        tenant: matched.connector.tenant.to_string(),
+        connector: matched.connector.name.clone(),
+        outbound_relay: matched.connector.kind == directory::ConnectorKind::OnPremises,
+    })
+}
+
 /// How a recipient passed relay control.
 enum Admission {
     /// Through a trusted inbound connector: never throttled.
@@ -67,22 +78,13 @@ impl SessionPolicy<'_> {
             d => d,
         };
         match directory.check_recipient(&ctx, sender_domain, &address.local_part, domain) {
-            Ok(route) => match route.target {
-                RouteTarget::Recipient { target: directory::DeliveryTarget::Maildir, .. } => {
-                    let trusted =
-                        route.connector.is_some() && ctx.connector.as_ref().is_some_and(|m| m.is_trusted());
-                    Ok(if trusted { Admission::Trusted } else { Admission::Accepted })
-                }
-                // Hand-off to tenants' servers and outbound relay come with outbound
-                // delivery: until then the sender keeps the message and retries.
-                _ => Err(Reply::new(
-                    451,
-                    smtp_wire::reply::code(4, 4, 0),
-                    format!(
-                        "Delivery for <{address}> to the tenant's mail server is not available yet; try again later"
-                    ),
-                )),
-            },
+            // Every route is delivered by the queue manager (Maildir, the tenant's server,
+            // outbound relay); trust decides only whether the throttle applies.
+            Ok(route) => {
+                let trusted =
+                    route.connector.is_some() && ctx.connector.as_ref().is_some_and(|m| m.is_trusted());
+                Ok(if trusted { Admission::Trusted } else { Admission::Accepted })
+            }
             Err(refusal) if refusal.enhanced == (5, 7, 1) && self.relay.accepts_domain(domain) => {
                 self.relay.check_recipient(session, sender, rcpt).map(|()| Admission::Accepted)
             }

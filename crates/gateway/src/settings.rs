@@ -10,6 +10,7 @@ use smtp_wire::SessionConfig;
 
 pub use crate::inbound::limits::ConnectionLimits;
 use crate::policy::StaticPolicy;
+pub use crate::schedule::RetryPolicy;
 use crate::tls::TlsSource;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,16 +46,48 @@ pub struct Settings {
     pub timeouts: Timeouts,
 }
 
-/// Local delivery into Maildir folders.
+/// Delivery: the queue manager, local Maildir folders and remote servers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryConfig {
     /// `<maildir_root>/<domain>/<mailbox>/{tmp,new,cur}`.
     pub maildir_root: PathBuf,
-    /// Delivery attempts running at once.
+    /// Delivery attempts running at once (Maildir batches and remote deliveries).
     pub concurrency: usize,
-    /// First retry after a failed attempt; doubles up to `retry_max`.
-    pub retry_first: Duration,
-    pub retry_max: Duration,
+    /// Delivery attempts to one destination (one domain's MX hosts, one host list) at once.
+    pub destination_concurrency: usize,
+    pub retry: RetryPolicy,
+    /// How long a destination that asked Sluice to slow down (`421`, `4.7.x`) is left alone.
+    pub destination_pause: Duration,
+    /// Messages loaded for delivery at once; the others wait on disk.
+    pub active_messages_max: usize,
+    /// The port of MX hosts (25; tests point it elsewhere).
+    pub mx_port: u16,
+    /// A DNS server instead of the system's resolver (tests run one on loopback).
+    pub dns_resolver: Option<SocketAddr>,
+    /// Where the admin center serves help pages; bounces link to `<admin_url>/help/<code>`.
+    pub admin_url: String,
+}
+
+impl DeliveryConfig {
+    /// The defaults for Maildir folders under `maildir_root`.
+    pub fn new(maildir_root: PathBuf) -> DeliveryConfig {
+        DeliveryConfig {
+            maildir_root,
+            concurrency: 32,
+            destination_concurrency: 4,
+            retry: RetryPolicy {
+                first: Duration::from_secs(300),
+                max: Duration::from_secs(3600),
+                max_age: Duration::from_secs(5 * 86_400),
+                delay_notice: Some(Duration::from_secs(4 * 3600)),
+            },
+            destination_pause: Duration::from_secs(120),
+            active_messages_max: 2000,
+            mx_port: 25,
+            dns_resolver: None,
+            admin_url: "https://localhost".into(),
+        }
+    }
 }
 
 /// Adaptive IP throttling.

@@ -23,12 +23,7 @@ fn gateway_config(dir: &std::path::Path) -> GatewayConfig {
             limits: ConnectionLimits { connections_max: 100, connections_per_ip_max: 100 },
             timeouts: Timeouts::default(),
         },
-        delivery: DeliveryConfig {
-            maildir_root: dir.join("mail"),
-            concurrency: 2,
-            retry_first: Duration::from_secs(60),
-            retry_max: Duration::from_secs(600),
-        },
+        delivery: DeliveryConfig { concurrency: 2, ..DeliveryConfig::new(dir.join("mail")) },
         drain: Duration::from_secs(5),
         throttle: None,
         control_socket: None,

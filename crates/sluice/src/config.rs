@@ -20,6 +20,7 @@ pub struct RawConfig {
     pub smtp: RawSmtp,
     pub tls: RawTls,
     pub delivery: RawDelivery,
+    pub dns: RawDns,
     pub throttle: RawThrottle,
     pub log: RawLog,
 }
@@ -110,20 +111,44 @@ pub struct RawDelivery {
     pub accepted_domains: Vec<String>,
     pub maildir_root: Option<PathBuf>,
     pub concurrency: usize,
+    pub destination_concurrency: usize,
     pub retry_first_s: u64,
     pub retry_max_s: u64,
+    /// Undelivered mail is bounced this long after it arrived.
+    pub max_age_s: u64,
+    /// The sender is told about a delay this long after arrival; 0 turns it off.
+    pub delay_notice_s: u64,
+    pub destination_pause_s: u64,
+    pub active_messages_max: usize,
+    pub mx_port: u16,
+    pub admin_url: String,
 }
 
 impl Default for RawDelivery {
     fn default() -> Self {
+        let defaults = DeliveryConfig::new(PathBuf::new());
         RawDelivery {
             accepted_domains: vec!["example.test".into()],
             maildir_root: None,
-            concurrency: 4,
-            retry_first_s: 60,
-            retry_max_s: 3600,
+            concurrency: defaults.concurrency,
+            destination_concurrency: defaults.destination_concurrency,
+            retry_first_s: defaults.retry.first.as_secs(),
+            retry_max_s: defaults.retry.max.as_secs(),
+            max_age_s: defaults.retry.max_age.as_secs(),
+            delay_notice_s: defaults.retry.delay_notice.map_or(0, |d| d.as_secs()),
+            destination_pause_s: defaults.destination_pause.as_secs(),
+            active_messages_max: defaults.active_messages_max,
+            mx_port: defaults.mx_port,
+            admin_url: defaults.admin_url,
         }
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDns {
+    /// `ADDR:PORT` of a DNS server to use instead of the system's resolver.
+    pub resolver: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,19 +239,7 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
     }
     let tls = resolve_tls(&raw.tls, base, &data_dir, &hostname)?;
     let settings = resolve_settings(&raw, &hostname)?;
-    let delivery = DeliveryConfig {
-        maildir_root: raw
-            .delivery
-            .maildir_root
-            .as_deref()
-            .map_or_else(|| data_dir.join("mail"), |p| resolve_path(base, p)),
-        concurrency: positive("delivery.concurrency", raw.delivery.concurrency)?,
-        retry_first: Duration::from_secs(positive(
-            "delivery.retry_first_s",
-            raw.delivery.retry_first_s as usize,
-        )? as u64),
-        retry_max: Duration::from_secs(raw.delivery.retry_max_s.max(raw.delivery.retry_first_s)),
-    };
+    let delivery = resolve_delivery(&raw, base, &data_dir)?;
     let log_format = match raw.log.format.as_str() {
         "text" => LogFormat::Text,
         "json" => LogFormat::Json,
@@ -247,6 +260,52 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
         drain: Duration::from_secs(raw.smtp.shutdown_drain_s),
     };
     Ok(Config { gateway, log_format, log_level: raw.log.level })
+}
+
+fn resolve_delivery(
+    raw: &RawConfig,
+    base: Option<&Path>,
+    data_dir: &Path,
+) -> Result<DeliveryConfig, ConfigError> {
+    let d = &raw.delivery;
+    let seconds = |field: &str, value: u64| -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(positive(field, usize::try_from(value).unwrap_or(usize::MAX))? as u64))
+    };
+    let retry_first = seconds("delivery.retry_first_s", d.retry_first_s)?;
+    let max_age = seconds("delivery.max_age_s", d.max_age_s)?;
+    let dns_resolver = match &raw.dns.resolver {
+        None => None,
+        Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+            invalid("dns.resolver", format!("{text:?} is not ADDR:PORT, e.g. 127.0.0.1:53 or [::1]:53"))
+        })?),
+    };
+    if !(d.admin_url.starts_with("https://") || d.admin_url.starts_with("http://"))
+        || d.admin_url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid("delivery.admin_url", format!("{:?} is not an http(s) URL", d.admin_url)));
+    }
+    Ok(DeliveryConfig {
+        maildir_root: d
+            .maildir_root
+            .as_deref()
+            .map_or_else(|| data_dir.join("mail"), |p| resolve_path(base, p)),
+        concurrency: positive("delivery.concurrency", d.concurrency)?,
+        destination_concurrency: positive("delivery.destination_concurrency", d.destination_concurrency)?,
+        retry: gateway::RetryPolicy {
+            first: retry_first,
+            max: Duration::from_secs(d.retry_max_s).max(retry_first),
+            max_age,
+            delay_notice: (d.delay_notice_s > 0).then(|| Duration::from_secs(d.delay_notice_s)),
+        },
+        destination_pause: Duration::from_secs(d.destination_pause_s),
+        active_messages_max: positive("delivery.active_messages_max", d.active_messages_max)?,
+        mx_port: match d.mx_port {
+            0 => return Err(invalid("delivery.mx_port", "must be 1 to 65535")),
+            port => port,
+        },
+        dns_resolver,
+        admin_url: d.admin_url.trim_end_matches('/').to_string(),
+    })
 }
 
 fn resolve_throttle(raw: &RawThrottle, data_dir: &Path) -> Result<Option<ThrottleConfig>, ConfigError> {

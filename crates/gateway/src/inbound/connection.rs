@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use super::Shared;
 use super::stream::Stream;
-use crate::policy::SessionPolicy;
+use crate::policy::{self, SessionPolicy};
 use crate::settings::Settings;
 use crate::tls::certificate_names;
 
@@ -89,8 +89,10 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
                     Err(end) => return end,
                 }
             }
-            Action::Message(message) => {
+            Action::Message(mut message) => {
                 conn.data_started = None;
+                message.envelope.client.attribution =
+                    directory.as_deref().and_then(|d| policy::attribution(d, session.info()));
                 let reply = shared.enqueue.store(*message).await;
                 session.message_stored(reply).write_to(&mut conn.output);
             }

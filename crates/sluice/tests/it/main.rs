@@ -10,8 +10,10 @@ mod harness;
 
 mod cli;
 mod crash;
+mod delivery;
 mod directory;
 mod limits;
+mod peers;
 mod postfix;
 mod python;
 mod smtp_source;

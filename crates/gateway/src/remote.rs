@@ -1,0 +1,248 @@
+//! One delivery attempt of one message to a remote destination: find the servers (MX
+//! records, or the hosts a route names), try them in order until one gives per-recipient
+//! answers, and report an outcome per recipient. Like `outbound`, it decides nothing.
+
+use std::net::{IpAddr, SocketAddr};
+
+use directory::NextHop;
+use smtp_wire::reply::code;
+use smtp_wire::{EnhancedCode, Envelope, Reply};
+
+use crate::dns::{Dns, MailExchangers};
+use crate::outbound::{self, AttemptError, ClientConfig, RecipientOutcome};
+use crate::routing::{Destination, Protocol};
+
+/// Addresses tried in one attempt at most: a domain with dozens of MX addresses that all
+/// time out must not hold a delivery slot for an hour.
+const ADDRESSES_PER_ATTEMPT_MAX: usize = 6;
+
+/// What happened to one recipient, as the queue manager needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered { remote: Option<String> },
+    Deferred(Failure),
+    Failed(Failure),
+}
+
+/// Why a recipient was not delivered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub status: EnhancedCode,
+    /// The server's reply (`550 5.1.1 ...`) or Sluice's own reason.
+    pub diagnostic: String,
+    /// The server that answered, when one did.
+    pub remote: Option<String>,
+    /// The destination asked us to slow down (a 421, or a 4.7.x throttling reply).
+    pub throttled: bool,
+}
+
+impl Failure {
+    pub fn local(status: EnhancedCode, reason: impl Into<String>) -> Failure {
+        Failure { status, diagnostic: reason.into(), remote: None, throttled: false }
+    }
+
+    fn from_reply(reply: &Reply, remote: &str) -> Failure {
+        let status = reply.enhanced.unwrap_or_else(|| match reply.code {
+            500..=599 => code(5, 0, 0),
+            _ => code(4, 0, 0),
+        });
+        let throttled = reply.code == 421 || (status.class == 4 && status.subject == 7);
+        Failure { status, diagnostic: reply.summary(), remote: Some(remote.to_string()), throttled }
+    }
+}
+
+impl Outcome {
+    fn from_reply(outcome: RecipientOutcome, remote: &str) -> Outcome {
+        match outcome {
+            RecipientOutcome::Delivered(_) => Outcome::Delivered { remote: Some(remote.to_string()) },
+            RecipientOutcome::Deferred(reply) => Outcome::Deferred(Failure::from_reply(&reply, remote)),
+            RecipientOutcome::Failed(reply) => Outcome::Failed(Failure::from_reply(&reply, remote)),
+        }
+    }
+}
+
+/// What remote delivery needs besides the message.
+#[derive(Debug, Clone)]
+pub struct RemoteContext {
+    pub dns: Dns,
+    pub client: ClientConfig,
+    /// The SMTP port of MX hosts (25; tests use another).
+    pub mx_port: u16,
+}
+
+/// A server to try: the name it was found under (for TLS and reports) and its address.
+#[derive(Debug, Clone)]
+struct Candidate {
+    host: String,
+    addr: SocketAddr,
+}
+
+/// Delivers `recipients` of `envelope` to `destination`; one outcome per recipient.
+pub async fn deliver(
+    ctx: &RemoteContext,
+    destination: &Destination,
+    envelope: &Envelope,
+    recipients: &[u32],
+    data: &[u8],
+) -> Vec<(u32, Outcome)> {
+    let all = |outcome: Outcome| recipients.iter().map(|i| (*i, outcome.clone())).collect();
+    let (candidates, protocol, tls) = match destination {
+        Destination::Maildir => {
+            return all(Outcome::Deferred(Failure::local(code(4, 3, 0), "not a remote destination")));
+        }
+        Destination::Mx { domain, tls } => match mx_candidates(ctx, domain).await {
+            Ok(c) => (c, Protocol::Smtp, *tls),
+            Err(outcome) => return all(outcome),
+        },
+        Destination::Hosts { hosts, protocol, tls } => match host_candidates(ctx, hosts).await {
+            Ok(c) => (c, *protocol, *tls),
+            Err(outcome) => return all(outcome),
+        },
+    };
+    let mut last_error = None;
+    for candidate in candidates.iter().take(ADDRESSES_PER_ATTEMPT_MAX) {
+        let attempt = match protocol {
+            Protocol::Smtp => {
+                outbound::deliver(
+                    candidate.addr,
+                    &candidate.host,
+                    tls,
+                    &ctx.client,
+                    envelope,
+                    recipients,
+                    data,
+                )
+                .await
+            }
+            Protocol::Lmtp => {
+                outbound::deliver_lmtp(candidate.addr, &ctx.client, envelope, recipients, data).await
+            }
+        };
+        match attempt {
+            Ok(outcomes) => {
+                return outcomes
+                    .into_iter()
+                    .map(|(i, o)| (i, Outcome::from_reply(o, &candidate.host)))
+                    .collect();
+            }
+            Err(AttemptError::Refused { reply, .. }) if reply.is_permanent() => {
+                return all(Outcome::Failed(Failure::from_reply(&reply, &candidate.host)));
+            }
+            Err(e) => {
+                tracing::info!(host = %candidate.host, addr = %candidate.addr, error = %e, "server not usable; trying the next");
+                last_error = Some((candidate.host.clone(), e));
+            }
+        }
+    }
+    let failure = match last_error {
+        Some((host, AttemptError::Refused { reply, .. })) => Failure::from_reply(&reply, &host),
+        Some((host, e)) => {
+            Failure { remote: Some(host), ..Failure::local(attempt_status(&e), e.to_string()) }
+        }
+        None => Failure::local(code(4, 4, 4), format!("no address found for {destination}")),
+    };
+    all(Outcome::Deferred(failure))
+}
+
+fn attempt_status(error: &AttemptError) -> EnhancedCode {
+    match error {
+        AttemptError::Connect { .. } => code(4, 4, 1),
+        AttemptError::Io { .. } => code(4, 4, 2),
+        AttemptError::Tls { .. } | AttemptError::TlsNotOffered { .. } => code(4, 7, 10),
+        AttemptError::Refused { .. } | AttemptError::Protocol { .. } => code(4, 0, 0),
+    }
+}
+
+/// The addresses of a domain's mail exchangers in preference order, or the outcome for
+/// every recipient when there are none (RFC 5321 5.1, RFC 7505).
+async fn mx_candidates(ctx: &RemoteContext, domain: &str) -> Result<Vec<Candidate>, Outcome> {
+    if let Some(ip) = address_literal(domain) {
+        return Ok(vec![Candidate { host: domain.to_string(), addr: SocketAddr::new(ip, ctx.mx_port) }]);
+    }
+    let hosts = match ctx.dns.mail_exchangers(domain).await {
+        Ok(MailExchangers::Hosts(hosts)) => hosts,
+        Ok(MailExchangers::Implicit(host)) => vec![host],
+        Ok(MailExchangers::NullMx) => {
+            return Err(Outcome::Failed(Failure::local(
+                code(5, 1, 10),
+                format!("{domain} does not accept mail (null MX, RFC 7505)"),
+            )));
+        }
+        Ok(MailExchangers::NoSuchDomain) => {
+            return Err(Outcome::Failed(Failure::local(
+                code(5, 1, 2),
+                format!("the domain {domain} does not exist"),
+            )));
+        }
+        Err(e) => return Err(Outcome::Deferred(Failure::local(code(4, 4, 3), e.to_string()))),
+    };
+    let hops: Vec<NextHop> = hosts.into_iter().map(|host| NextHop { host, port: ctx.mx_port }).collect();
+    host_candidates(ctx, &hops).await
+}
+
+async fn host_candidates(ctx: &RemoteContext, hops: &[NextHop]) -> Result<Vec<Candidate>, Outcome> {
+    let mut candidates = Vec::new();
+    let mut lookup_error = None;
+    for hop in hops {
+        if let Ok(ip) = hop.host.parse::<IpAddr>() {
+            candidates.push(Candidate { host: hop.host.clone(), addr: SocketAddr::new(ip, hop.port) });
+            continue;
+        }
+        match ctx.dns.addresses(&hop.host).await {
+            Ok(ips) => candidates.extend(
+                ips.into_iter()
+                    .map(|ip| Candidate { host: hop.host.clone(), addr: SocketAddr::new(ip, hop.port) }),
+            ),
+            Err(e) => lookup_error = Some(e),
+        }
+        if candidates.len() >= ADDRESSES_PER_ATTEMPT_MAX {
+            break;
+        }
+    }
+    if candidates.is_empty() {
+        let reason = match lookup_error {
+            Some(e) => e.to_string(),
+            None => {
+                let names: Vec<String> = hops.iter().map(|h| h.host.clone()).collect();
+                format!("no address found for {}", names.join(", "))
+            }
+        };
+        return Err(Outcome::Deferred(Failure::local(code(4, 4, 4), reason)));
+    }
+    Ok(candidates)
+}
+
+/// `[192.0.2.1]` or `[IPv6:2001:db8::1]`.
+fn address_literal(domain: &str) -> Option<IpAddr> {
+    let inner = domain.strip_prefix('[')?.strip_suffix(']')?;
+    let inner = inner.strip_prefix("IPv6:").or_else(|| inner.strip_prefix("ipv6:")).unwrap_or(inner);
+    inner.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_literals() {
+        assert_eq!(address_literal("[192.0.2.1]"), Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(address_literal("[IPv6:2001:db8::1]"), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(address_literal("example.test"), None);
+        assert_eq!(address_literal("[not an ip]"), None);
+    }
+
+    #[test]
+    fn replies_become_outcomes() {
+        let reply = |c, e: EnhancedCode, t: &str| Reply::new(c, e, t);
+        let throttled = Failure::from_reply(&reply(451, code(4, 7, 500), "slow down (AS501)"), "mx");
+        assert!(throttled.throttled);
+        assert_eq!(throttled.diagnostic, "451 4.7.500 slow down (AS501)");
+        let busy = Failure::from_reply(&reply(452, code(4, 2, 2), "mailbox full"), "mx");
+        assert!(!busy.throttled);
+        let closing = Failure::from_reply(&Reply::plain(421, vec!["too many connections".into()]), "mx");
+        assert!(closing.throttled);
+        assert_eq!(closing.status, code(4, 0, 0));
+        let unknown = Failure::from_reply(&Reply::plain(550, vec!["no".into()]), "mx");
+        assert_eq!(unknown.status, code(5, 0, 0));
+    }
+}

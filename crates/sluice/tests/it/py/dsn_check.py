@@ -1,0 +1,52 @@
+"""Reads delivery status notifications the way a mail client and a list manager do.
+
+Usage: dsn_check.py FILE... For each file prints one JSON line: the MIME structure
+(content type, report type, part types), the per-recipient fields of the
+message/delivery-status part (parsed with Python's `email` package) and the addresses that
+flufl.bounce (the bounce detector GNU Mailman uses) finds as permanent and temporary failures.
+"""
+import email
+import email.policy
+import json
+import sys
+
+from flufl.bounce import all_failures
+
+
+def delivery_status(message):
+    for part in message.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        # The parser gives the per-message block and each per-recipient block as messages; folded
+        # values are unfolded so a test can compare them.
+        blocks = part.get_payload()
+        unfold = lambda block: {k: " ".join(v.split()) for k, v in block.items()}
+        per_message = unfold(blocks[0]) if blocks else {}
+        recipients = [unfold(b) for b in blocks[1:]]
+        return per_message, recipients
+    return {}, []
+
+
+def main():
+    for path in sys.argv[1:]:
+        with open(path, "rb") as f:
+            raw = f.read()
+        message = email.message_from_bytes(raw, policy=email.policy.compat32)
+        per_message, recipients = delivery_status(message)
+        temporary, permanent = all_failures(message)
+        print(json.dumps({
+            "file": path,
+            "from": message.get("From"),
+            "auto_submitted": message.get("Auto-Submitted"),
+            "content_type": message.get_content_type(),
+            "report_type": message.get_param("report-type"),
+            "parts": [p.get_content_type() for p in message.get_payload()] if message.is_multipart() else [],
+            "reporting_mta": per_message.get("Reporting-MTA"),
+            "recipients": recipients,
+            "permanent": sorted(a.decode() if isinstance(a, bytes) else a for a in permanent),
+            "temporary": sorted(a.decode() if isinstance(a, bytes) else a for a in temporary),
+        }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""A remote mail server for delivery tests: aiosmtpd on loopback with scripted replies.
+
+Usage: mx_server.py PORT OUT_DIR. The reply to RCPT TO depends on the local part's first
+word: `fail...` 550 5.1.1, `later...` 451 4.3.0, `throttle...` 451 4.7.500 (a receiving
+server asking us to slow down), anything else 250. Every RCPT is logged as one line
+`<address> <code>` to OUT_DIR/rcpt.log; every accepted message is written to
+OUT_DIR/msg-<n>.json with its envelope. Prints "ready" once listening.
+"""
+import json
+import os
+import sys
+import threading
+import time
+
+from aiosmtpd.controller import Controller
+
+REPLIES = [
+    ("fail", "550 5.1.1 The email account that you tried to reach does not exist"),
+    ("later", "451 4.3.0 Mailbox temporarily unavailable, try again later"),
+    ("throttle", "451 4.7.500 Server busy: too many messages from your IP, slow down"),
+]
+
+
+class Scripted:
+    def __init__(self, out_dir):
+        self.out_dir = out_dir
+        self.lock = threading.Lock()
+        self.count = 0
+
+    def log(self, address, reply):
+        with self.lock, open(os.path.join(self.out_dir, "rcpt.log"), "a") as f:
+            f.write(f"{address} {reply[:3]}\n")
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        local = address.split("@", 1)[0].lower()
+        reply = next((r for prefix, r in REPLIES if local.startswith(prefix)), "250 2.1.5 OK")
+        self.log(address, reply)
+        if reply.startswith("250"):
+            envelope.rcpt_tos.append(address)
+        return reply
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.count += 1
+            n = self.count
+        record = {
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": envelope.rcpt_tos,
+            "data": envelope.original_content.decode("utf-8", "replace"),
+        }
+        path = os.path.join(self.out_dir, f"msg-{n}.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(record, f)
+        os.rename(path + ".tmp", path)
+        return "250 2.0.0 Ok: stored"
+
+
+def main():
+    port, out_dir = int(sys.argv[1]), sys.argv[2]
+    controller = Controller(Scripted(out_dir), hostname="127.0.0.1", port=port)
+    controller.start()
+    print("ready", flush=True)
+    while True:
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    main()
