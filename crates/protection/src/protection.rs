@@ -579,10 +579,15 @@ impl Judged {
             "{flagged} of the last {messages} messages in {} minutes ({}%) were judged spam or bulk, over the \
              threshold of {}% (from {} messages); by signal: {}",
             policy.window_s() / 60,
-            (share * 100.0).round(),
-            (f64::from(policy.threshold_share) * 100.0).round(),
+            percent(share),
+            percent(f64::from(policy.threshold_share)),
             policy.threshold_messages_min,
             signals.join(", ")
         ))
     }
+}
+
+/// A share as a percentage with at most one decimal: `50.3`, `50`.
+fn percent(share: f64) -> f64 {
+    (share * 1000.0).round() / 10.0
 }
