@@ -591,3 +591,90 @@ impl Judged {
 fn percent(share: f64) -> f64 {
     (share * 1000.0).round() / 10.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scorer::HeuristicScorer;
+
+    const T0: u64 = 1_800_000_000;
+
+    fn body(words: &str) -> Vec<u8> {
+        format!("Date: x\r\nMessage-ID: <x>\r\n\r\nA body long enough to be fingerprinted: {words}\r\n").into_bytes()
+    }
+
+    fn word(mut i: u64) -> String {
+        let mut w = String::new();
+        loop {
+            w.push(char::from(b'a' + (i % 26) as u8));
+            i /= 26;
+            if i == 0 {
+                return w;
+            }
+        }
+    }
+
+    fn fingerprint_count(p: &Protection, tenant: &str, message: &[u8]) -> Option<u64> {
+        let state = p.lock();
+        let id = state.tenants.get(tenant)?.id;
+        state.fingerprints.get(&(id, fingerprint(message).0)).map(|f| f.recipients.total())
+    }
+
+    #[test]
+    fn eviction_drops_spent_senders_first_then_the_lightest() {
+        let p = Protection::new(Policy { senders_max: 4, ..Policy::default() }, Box::new(HeuristicScorer));
+        for _ in 0..500 {
+            assert_eq!(p.check_recipient(T0, "acme", "old@acme.example", SenderDomainClass::Verified), Ok(()));
+        }
+        let later = T0 + 2 * 86_400;
+        for sender in ["a@acme.example", "b@acme.example", "c@acme.example", "d@acme.example"] {
+            assert_eq!(p.check_recipient(later, "acme", sender, SenderDomainClass::Verified), Ok(()));
+        }
+        let state = p.lock();
+        let mut kept: Vec<&str> = state.senders.keys().map(|(_, s)| s.as_str()).collect();
+        kept.sort_unstable();
+        // "old" sent the most, but two days ago: its windows are empty, it goes first.
+        assert_eq!(kept, ["a@acme.example", "b@acme.example", "c@acme.example", "d@acme.example"]);
+    }
+
+    #[test]
+    fn a_flood_of_random_bodies_does_not_evict_a_bulk_run() {
+        let p = Protection::new(Policy { fingerprints_max: 100, ..Policy::default() }, Box::new(HeuristicScorer));
+        let run = body("the same newsletter");
+        for i in 0..90 {
+            assert_eq!(p.record_message(T0 + i, "acme", 1, &run), None);
+        }
+        for i in 0..5_000u64 {
+            p.record_message(T0 + 100 + i / 10, "flood", 1, &body(&format!("random {}", word(i))));
+        }
+        assert!(p.tracked().fingerprints <= 100);
+        assert_eq!(fingerprint_count(&p, "acme", &run), Some(90));
+        for i in 0..10 {
+            p.record_message(T0 + 700 + i, "acme", 1, &run);
+        }
+        assert_eq!(fingerprint_count(&p, "acme", &run), Some(100));
+    }
+
+    #[test]
+    fn release_forgets_the_tenants_fingerprints_only() {
+        let p = Protection::new(Policy::default(), Box::new(HeuristicScorer));
+        let run = body("the same newsletter");
+        p.record_message(T0, "acme", 60, &run);
+        p.record_message(T0, "globex", 60, &run);
+        p.release("acme");
+        assert_eq!(fingerprint_count(&p, "acme", &run), None);
+        assert_eq!(fingerprint_count(&p, "globex", &run), Some(60));
+    }
+
+    #[test]
+    fn a_longer_window_after_a_reload_starts_the_fingerprints_afresh() {
+        let p = Protection::new(Policy::default(), Box::new(HeuristicScorer));
+        let run = body("the same newsletter");
+        p.record_message(T0, "acme", 99, &run);
+        p.replace_policy(Policy { threshold_window_s: 7_200, ..Policy::default() });
+        // Without the reset the count would sit in a bucket the new, slower clock never
+        // reaches again, and never expire.
+        p.record_message(T0 + 3 * 3_600, "acme", 1, &run);
+        assert_eq!(fingerprint_count(&p, "acme", &run), Some(1));
+    }
+}

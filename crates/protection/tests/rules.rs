@@ -262,6 +262,18 @@ fn a_volume_surge_against_the_tenants_history_trips_it() {
 }
 
 #[test]
+fn after_a_release_the_usual_volume_does_not_trip_again() {
+    let p = protection();
+    assert_eq!(send_varied(&p, "acme", T0, 48, 100, 0), None);
+    let (n, trip) = send_varied(&p, "acme", T0 + 48 * HOUR, 1, 3_000, 10_000).expect("a 30x surge trips");
+    p.release("acme");
+    // The surge's hour is forgotten with the window: back at 100 an hour, nothing trips.
+    let released_at = trip.at_unix_s + 1;
+    assert_eq!(released_at, T0 + 48 * HOUR + n * HOUR / 3_000 + 1);
+    assert_eq!(send_varied(&p, "acme", released_at, 2, 100, 50_000), None);
+}
+
+#[test]
 fn a_new_tenant_has_no_history_to_surge_above() {
     let p = protection();
     assert_eq!(send_varied(&p, "acme", T0, 1, 3_000, 0), None);
@@ -394,7 +406,9 @@ fn a_policy_reload_applies_at_once() {
     for i in 0..49 {
         assert_eq!(p.record_message(T0 + i, "globex", 100, &newsletter(i as usize)), None);
     }
-    p.replace_policy(Policy { threshold_window_s: 1_800, ..Policy::default() });
+    // (A longer window: its buckets count slower, so without the restart the old counts
+    // would stay in the newest bucket.)
+    p.replace_policy(Policy { threshold_window_s: 7_200, ..Policy::default() });
     for i in 0..49 {
         assert_eq!(p.record_message(T0 + 100 + i, "globex", 100, &newsletter(i as usize)), None);
     }
