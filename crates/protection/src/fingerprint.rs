@@ -157,7 +157,10 @@ mod tests {
 
     #[test]
     fn headers_case_whitespace_and_numbers_do_not_matter() {
-        let a = msg("Subject: Order 1\r\nTo: a@x.example", "Hello,\r\nyour order 12345 ships on 2026-11-23.\r\nTotal: 10.50 EUR");
+        let a = msg(
+            "Subject: Order 1\r\nTo: a@x.example",
+            "Hello,\r\nyour order 12345 ships on 2026-11-23.\r\nTotal: 10.50 EUR",
+        );
         let b = msg(
             "Subject: Order 2\r\nTo: b@y.example\r\nMessage-ID: <9@z>",
             "HELLO,   your ORDER A77 ships\r\n on 2027-01-05.\r\n\r\nTotal:  9.99 EUR\r\n",

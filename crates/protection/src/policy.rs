@@ -140,7 +140,8 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_a_config_names_only_what_it_changes() {
         assert_eq!(Policy::default().validate(), Ok(()));
-        let p: Policy = toml::from_str("sender_recipients_per_hour = 200\nthreshold_share = 0.3").expect("toml");
+        let p: Policy =
+            toml::from_str("sender_recipients_per_hour = 200\nthreshold_share = 0.3").expect("toml");
         assert_eq!(p.sender_recipients_per_hour, 200);
         assert_eq!(p.threshold_share, 0.3);
         assert_eq!(p.sender_recipients_per_day, 10_000);
@@ -154,7 +155,10 @@ mod tests {
         let bad = Policy { threshold_share: 1.5, ..Policy::default() };
         assert_eq!(bad.validate().map_err(|e| e.field), Err("threshold_share"));
         let bad = Policy { threshold_window_s: 10, ..Policy::default() };
-        assert_eq!(bad.validate().map_err(|e| e.to_string()), Err("invalid protection policy: threshold_window_s must be at least 60".into()));
+        assert_eq!(
+            bad.validate().map_err(|e| e.to_string()),
+            Err("invalid protection policy: threshold_window_s must be at least 60".into())
+        );
         let bad = Policy { sender_recipients_per_hour: 20_000, ..Policy::default() };
         assert_eq!(bad.validate().map_err(|e| e.field), Err("sender_recipients_per_hour"));
     }

@@ -234,7 +234,13 @@ impl Protection {
     /// After an outbound message is accepted (queued): scores it; `Some(trip)` the first
     /// time the tenant crosses the threshold. A message of a tenant already tripped is not
     /// judged.
-    pub fn record_message(&self, now_unix_s: u64, tenant: &str, recipients: u32, message: &[u8]) -> Option<Trip> {
+    pub fn record_message(
+        &self,
+        now_unix_s: u64,
+        tenant: &str,
+        recipients: u32,
+        message: &[u8],
+    ) -> Option<Trip> {
         // The costly steps, outside the lock.
         let (fp, fp_bytes) = fingerprint(message);
         let score = self.scorer.score(message);
@@ -253,7 +259,8 @@ impl Protection {
         signals[Signal::Bounce as usize] = t.judged.bouncing(policy);
         signals[Signal::Spam as usize] = score >= policy.spam_score_min;
         if fp_bytes >= BULK_BODY_BYTES_MIN {
-            let f = fingerprint_entry(fingerprints, policy.fingerprints_max, (t.id, fp), now_unix_s, window_s);
+            let f =
+                fingerprint_entry(fingerprints, policy.fingerprints_max, (t.id, fp), now_unix_s, window_s);
             f.recipients.add(recipients);
             f.last_seen_s = now_unix_s;
             signals[Signal::Bulk as usize] = f.recipients.total() >= u64::from(policy.bulk_recipients_min);
@@ -600,7 +607,8 @@ mod tests {
     const T0: u64 = 1_800_000_000;
 
     fn body(words: &str) -> Vec<u8> {
-        format!("Date: x\r\nMessage-ID: <x>\r\n\r\nA body long enough to be fingerprinted: {words}\r\n").into_bytes()
+        format!("Date: x\r\nMessage-ID: <x>\r\n\r\nA body long enough to be fingerprinted: {words}\r\n")
+            .into_bytes()
     }
 
     fn word(mut i: u64) -> String {
@@ -624,7 +632,10 @@ mod tests {
     fn eviction_drops_spent_senders_first_then_the_lightest() {
         let p = Protection::new(Policy { senders_max: 4, ..Policy::default() }, Box::new(HeuristicScorer));
         for _ in 0..500 {
-            assert_eq!(p.check_recipient(T0, "acme", "old@acme.example", SenderDomainClass::Verified), Ok(()));
+            assert_eq!(
+                p.check_recipient(T0, "acme", "old@acme.example", SenderDomainClass::Verified),
+                Ok(())
+            );
         }
         let later = T0 + 2 * 86_400;
         for sender in ["a@acme.example", "b@acme.example", "c@acme.example", "d@acme.example"] {
@@ -639,7 +650,8 @@ mod tests {
 
     #[test]
     fn a_flood_of_random_bodies_does_not_evict_a_bulk_run() {
-        let p = Protection::new(Policy { fingerprints_max: 100, ..Policy::default() }, Box::new(HeuristicScorer));
+        let p =
+            Protection::new(Policy { fingerprints_max: 100, ..Policy::default() }, Box::new(HeuristicScorer));
         let run = body("the same newsletter");
         for i in 0..90 {
             assert_eq!(p.record_message(T0 + i, "acme", 1, &run), None);

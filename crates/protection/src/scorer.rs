@@ -155,7 +155,10 @@ mod tests {
         let spam = "From: x@acme.example\r\nSubject: YOU HAVE WON THE LOTTERY!!\r\n\r\n\
             Dear friend, you have won. Click here to claim your prize: http://x.example\r\n";
         let score = HeuristicScorer.score(spam.as_bytes());
-        assert_eq!(score, 1.0, "3 phrases 0.6 + capitals 0.25 + !! 0.1 + no Date 0.15 + no Message-ID 0.15, capped");
+        assert_eq!(
+            score, 1.0,
+            "3 phrases 0.6 + capitals 0.25 + !! 0.1 + no Date 0.15 + no Message-ID 0.15, capped"
+        );
         assert!(HeuristicScorer.score(b"") <= 1.0);
         assert!(HeuristicScorer.score(&[0xff; 100]) <= 1.0);
     }

@@ -1,10 +1,10 @@
 //! Each rule through the public API with a controlled clock.
 
+use SenderDomainClass::{Service, Unregistered, Verified};
 use protection::{
     HeuristicScorer, Policy, Protection, SenderDomainClass, SpamScorer, Trip, Verdict, body_fingerprint,
     suspended_tenant,
 };
-use SenderDomainClass::{Service, Unregistered, Verified};
 
 /// A Monday 00:00 UTC-ish instant, aligned to every bucket length used.
 const T0: u64 = 1_800_000_000;
@@ -54,7 +54,11 @@ fn varied(i: usize) -> Vec<u8> {
 fn newsletter(i: usize) -> Vec<u8> {
     message(
         i,
-        &format!("Dear customer {i}, your order {} ships on 2026-12-{:02}. Track it at https://t.example/{i}x9", i * 31, i % 28 + 1),
+        &format!(
+            "Dear customer {i}, your order {} ships on 2026-12-{:02}. Track it at https://t.example/{i}x9",
+            i * 31,
+            i % 28 + 1
+        ),
     )
 }
 
@@ -68,7 +72,11 @@ fn protection_is_send_and_sync() {
 fn unregistered_allowance_is_used_up_then_refused_and_frees_after_24_hours() {
     let p = protection();
     for i in 0..10 {
-        assert_eq!(p.check_sender(T0 + i * 60, "acme", "ann@shop.example", Unregistered), Ok(()), "message {i}");
+        assert_eq!(
+            p.check_sender(T0 + i * 60, "acme", "ann@shop.example", Unregistered),
+            Ok(()),
+            "message {i}"
+        );
         // Verified and service-domain senders never consume the allowance.
         assert_eq!(p.check_sender(T0 + i * 60, "acme", "ann@acme.example", Verified), Ok(()));
         assert_eq!(p.check_sender(T0 + i * 60, "acme", "ann@acme.sluice.example", Service), Ok(()));
@@ -102,7 +110,10 @@ fn service_domain_recipients_are_limited_per_tenant_per_day() {
         service domain acme.sluice.example; the tenant's administrator must add and verify a custom domain (sluice \
         domain add <domain> --tenant acme, then sluice domain verify <domain>) and send from it";
     assert_eq!(text(p.check_recipient(T0 + 30_000, "acme", "new@acme.sluice.example", Service)), refused);
-    assert!(text(p.check_recipient(T0 + 30_000, "acme", "new@acme.sluice.example", Service)).starts_with("550 5.7.751"));
+    assert!(
+        text(p.check_recipient(T0 + 30_000, "acme", "new@acme.sluice.example", Service))
+            .starts_with("550 5.7.751")
+    );
     // A verified domain of the same tenant, and another tenant, are not limited by it.
     assert_eq!(p.check_recipient(T0 + 30_000, "acme", "ann@acme.example", Verified), Ok(()));
     assert_eq!(p.check_recipient(T0 + 30_000, "globex", "ann@globex.sluice.example", Service), Ok(()));
@@ -112,7 +123,10 @@ fn service_domain_recipients_are_limited_per_tenant_per_day() {
     assert!(again(T0 + DAY - 1).is_err());
     assert_eq!([again(T0 + DAY), again(T0 + DAY), again(T0 + DAY)], [Ok(()), Ok(()), Ok(())]);
     assert!(again(T0 + DAY + 1).is_err());
-    assert_eq!([again(T0 + DAY + 900), again(T0 + DAY + 900), again(T0 + DAY + 900)], [Ok(()), Ok(()), Ok(())]);
+    assert_eq!(
+        [again(T0 + DAY + 900), again(T0 + DAY + 900), again(T0 + DAY + 900)],
+        [Ok(()), Ok(()), Ok(())]
+    );
     assert!(again(T0 + DAY + 900).is_err());
 }
 
@@ -130,7 +144,10 @@ fn sender_hourly_limit_defers_and_frees_after_the_hour() {
     assert!(refusal.as_ref().is_err_and(|v| !v.is_permanent() && v.code == 451 && v.enhanced == (4, 7, 752)));
     // The first 300 recipients (T0 .. T0 + 299) leave at T0 + 1 h: 2,600 s from now.
     assert_eq!(text(refusal), deferred);
-    assert_eq!(text(p.check_recipient(T0 + 1_500, "acme", "ann@acme.example", Verified)), deferred.replace("44", "35"));
+    assert_eq!(
+        text(p.check_recipient(T0 + 1_500, "acme", "ann@acme.example", Verified)),
+        deferred.replace("44", "35")
+    );
     // Another sender of the same tenant has its own limit.
     assert_eq!(p.check_recipient(T0 + 1_000, "acme", "bob@acme.example", Verified), Ok(()));
     assert!(p.check_recipient(T0 + HOUR - 1, "acme", "ann@acme.example", Verified).is_err());
@@ -161,7 +178,11 @@ fn a_sender_is_one_however_it_is_spelled() {
     let p = protection();
     let spellings = ["Bob@X.example", "bob@x.EXAMPLE", "BOB+news@x.example", "<bob@x.example>"];
     for i in 0..1_000 {
-        assert_eq!(p.check_recipient(T0 + i as u64, "acme", spellings[i % 4], Verified), Ok(()), "recipient {i}");
+        assert_eq!(
+            p.check_recipient(T0 + i as u64, "acme", spellings[i % 4], Verified),
+            Ok(()),
+            "recipient {i}"
+        );
     }
     for spelling in spellings {
         let refused = p.check_recipient(T0 + 1_000, "acme", spelling, Verified);
@@ -173,7 +194,8 @@ fn a_sender_is_one_however_it_is_spelled() {
 
 #[test]
 fn a_refused_recipient_is_counted_nowhere() {
-    let policy = Policy { service_domain_recipients_per_day: 5, sender_recipients_per_hour: 3, ..Policy::default() };
+    let policy =
+        Policy { service_domain_recipients_per_day: 5, sender_recipients_per_hour: 3, ..Policy::default() };
     let p = Protection::new(policy, Box::new(HeuristicScorer));
     let svc = "ann@acme.sluice.example";
     for _ in 0..3 {
@@ -185,7 +207,10 @@ fn a_refused_recipient_is_counted_nowhere() {
     }
     assert_eq!(p.check_recipient(T0, "acme", "bob@acme.sluice.example", Service), Ok(()));
     assert_eq!(p.check_recipient(T0, "acme", "eve@acme.sluice.example", Service), Ok(()));
-    assert!(p.check_recipient(T0, "acme", "joe@acme.sluice.example", Service).is_err_and(|v| v.enhanced == (5, 7, 751)));
+    assert!(
+        p.check_recipient(T0, "acme", "joe@acme.sluice.example", Service)
+            .is_err_and(|v| v.enhanced == (5, 7, 751))
+    );
 }
 
 fn bulk_trip_reason() -> &'static str {
@@ -238,7 +263,14 @@ fn one_copy_to_many_recipients_is_bulk_but_not_before_the_minimum_of_messages() 
 
 /// Feeds `per_hour` varied messages an hour (one recipient each) from `start` for `hours`;
 /// returns the first trip and the index of the message that caused it.
-fn send_varied(p: &Protection, tenant: &str, start: u64, hours: u64, per_hour: u64, first_id: usize) -> Option<(u64, Trip)> {
+fn send_varied(
+    p: &Protection,
+    tenant: &str,
+    start: u64,
+    hours: u64,
+    per_hour: u64,
+    first_id: usize,
+) -> Option<(u64, Trip)> {
     for n in 0..hours * per_hour {
         let now = start + n * HOUR / per_hour;
         if let Some(trip) = p.record_message(now, tenant, 1, &varied(first_id + n as usize)) {
@@ -319,7 +351,8 @@ fn the_scorer_saying_spam_trips_the_tenant() {
     };
     // 3 of every 5 messages spam: trips as soon as the minimum of messages is reached.
     let p = Protection::new(Policy::default(), Box::new(KeywordScorer));
-    let trip = (0..100).find_map(|i| p.record_message(T0 + i as u64, "acme", 1, &mark(i, i % 5 < 3)).map(|t| (i, t)));
+    let trip = (0..100)
+        .find_map(|i| p.record_message(T0 + i as u64, "acme", 1, &mark(i, i % 5 < 3)).map(|t| (i, t)));
     let (i, trip) = trip.expect("60% spam");
     assert_eq!(i, 49);
     assert!(trip.reason.starts_with("30 of the last 50 messages in 60 minutes (60%)"), "{}", trip.reason);
@@ -384,7 +417,9 @@ fn a_stored_trip_blocks_at_start_up_and_suspension_has_its_own_text() {
     let trip = Trip { tenant: "acme".into(), at_unix_s: T0 - DAY, reason: "stored".into() };
     p.set_tripped("acme", trip.clone());
     assert_eq!(p.tripped("acme"), Some(trip));
-    assert!(p.check_sender(T0, "acme", "ann@acme.example", Verified).is_err_and(|v| v.enhanced == (5, 7, 705)));
+    assert!(
+        p.check_sender(T0, "acme", "ann@acme.example", Verified).is_err_and(|v| v.enhanced == (5, 7, 705))
+    );
     assert_eq!(
         suspended_tenant("acme").to_string(),
         "550 5.7.705 Outbound mail of tenant acme is blocked because the tenant is suspended; the tenant's \

@@ -20,7 +20,8 @@ fn library_sources() -> Vec<(String, String)> {
 fn library_never_reads_the_clock_nor_does_io() {
     let sources = library_sources();
     assert!(sources.len() >= 6, "found the sources");
-    let forbidden = ["SystemTime", "Instant", "std::fs", "std::net", "std::io", "tokio", "async fn", "thread::sleep"];
+    let forbidden =
+        ["SystemTime", "Instant", "std::fs", "std::net", "std::io", "tokio", "async fn", "thread::sleep"];
     for (path, text) in sources {
         for word in forbidden {
             assert!(!text.contains(word), "{path} mentions {word}");
@@ -33,8 +34,11 @@ fn dependencies_are_pure() {
     let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
         .expect("Cargo.toml");
     let deps = manifest.split("[dependencies]").nth(1).and_then(|s| s.split("\n[").next()).unwrap_or("");
-    let names: Vec<&str> =
-        deps.lines().filter(|l| !l.trim().is_empty()).map(|l| l.split(['.', '=', ' ']).next().unwrap_or("")).collect();
+    let names: Vec<&str> = deps
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split(['.', '=', ' ']).next().unwrap_or(""))
+        .collect();
     assert!(!names.is_empty(), "found the dependencies");
     for name in names {
         assert!(["thiserror", "serde"].contains(&name), "unexpected dependency {name}");
