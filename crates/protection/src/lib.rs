@@ -31,7 +31,8 @@
 //! these signals says so ([`Signal`]):
 //! * **bulk fingerprint**: the tenant has sent the same normalised body
 //!   ([`body_fingerprint`]: headers skipped, case, whitespace and numbers folded) to at
-//!   least `bulk_recipients_min` (100) recipients in the window, across messages;
+//!   least `bulk_recipients_min` (100) recipients in the window, across messages (a body
+//!   that normalises to under 32 bytes, "Thanks!" or nothing, says nothing and never counts);
 //! * **volume surge**: the tenant's recipients in the last hour exceed `volume_factor` (10)
 //!   x its established hourly volume (at least `volume_floor_recipients_per_hour`, 50). The
 //!   level follows closed clock hours, upward with a 24-hour time constant (a surge is

@@ -49,7 +49,7 @@ pub struct Policy {
     /// Default 0.6 (see `HeuristicScorer` for what reaches it).
     pub spam_score_min: f32,
     /// Capacity of the per-sender-address rate table, across all tenants. Default 100,000
-    /// (about 25 MB at most). When full, idle senders go first, then those with the fewest
+    /// (about 30 MB with ordinary addresses, 60 MB if every one is 320 bytes long). When full, idle senders go first, then those with the fewest
     /// recipients today, so flooding the table with fresh addresses evicts the flood.
     pub senders_max: usize,
     /// Capacity of the body fingerprint table, across all tenants. Default 100,000 (about

@@ -207,8 +207,7 @@ impl Protection {
     ) -> Result<(), Verdict> {
         let mut guard = self.lock();
         let State { policy, tenants, next_tenant_id, senders, .. } = &mut *guard;
-        let t = tenant_entry(tenants, next_tenant_id, tenant);
-        t.first_seen_s.get_or_insert(now_unix_s);
+        let t = seen_tenant(tenants, next_tenant_id, tenant, now_unix_s);
         if t.tripped.is_some() {
             return Err(verdict::tenant_tripped(tenant));
         }
@@ -247,8 +246,7 @@ impl Protection {
         let mut guard = self.lock();
         let State { policy, tenants, next_tenant_id, fingerprints, .. } = &mut *guard;
         let window_s = policy.window_s();
-        let t = tenant_entry(tenants, next_tenant_id, tenant);
-        t.first_seen_s.get_or_insert(now_unix_s);
+        let t = seen_tenant(tenants, next_tenant_id, tenant, now_unix_s);
         if t.tripped.is_some() {
             return None;
         }
@@ -385,10 +383,20 @@ impl State {
     }
 
     fn tenant(&mut self, tenant: &str, now_s: u64) -> &mut TenantState {
-        let t = self.tenant_entry(tenant);
-        t.first_seen_s.get_or_insert(now_s);
-        t
+        seen_tenant(&mut self.tenants, &mut self.next_tenant_id, tenant, now_s)
     }
+}
+
+/// The tenant's state, created at its first sight (which starts its volume history).
+fn seen_tenant<'a>(
+    tenants: &'a mut HashMap<String, TenantState>,
+    next_id: &mut u32,
+    tenant: &str,
+    now_s: u64,
+) -> &'a mut TenantState {
+    let t = tenant_entry(tenants, next_id, tenant);
+    t.first_seen_s.get_or_insert(now_s);
+    t
 }
 
 fn tenant_entry<'a>(
@@ -594,9 +602,10 @@ impl Judged {
     }
 }
 
-/// A share as a percentage with at most one decimal: `50.3`, `50`.
+/// A share as a percentage with at most two decimals: `50.25`, `50`, so a share just over
+/// the threshold does not read as equal to it.
 fn percent(share: f64) -> f64 {
-    (share * 1000.0).round() / 10.0
+    (share * 10_000.0).round() / 100.0
 }
 
 #[cfg(test)]

@@ -214,7 +214,7 @@ fn a_refused_recipient_is_counted_nowhere() {
 }
 
 fn bulk_trip_reason() -> &'static str {
-    "100 of the last 199 messages in 60 minutes (50.3%) were judged spam or bulk, over the threshold of 50% \
+    "100 of the last 199 messages in 60 minutes (50.25%) were judged spam or bulk, over the threshold of 50% \
      (from 50 messages); by signal: bulk fingerprint 100, volume surge 0, bounce rate 0, spam score 0"
 }
 
