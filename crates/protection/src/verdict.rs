@@ -53,6 +53,7 @@ pub(crate) enum RatePeriod {
 
 /// `550 5.7.705` for a tenant the gateway's directory says is suspended.
 pub fn suspended_tenant(tenant: &str) -> Verdict {
+    let tenant = shown(tenant, TENANT_BYTES_MAX);
     Verdict::new(
         550,
         (5, 7, 705),
@@ -64,6 +65,7 @@ pub fn suspended_tenant(tenant: &str) -> Verdict {
 }
 
 pub(crate) fn tenant_tripped(tenant: &str) -> Verdict {
+    let tenant = shown(tenant, TENANT_BYTES_MAX);
     Verdict::new(
         550,
         (5, 7, 705),
@@ -76,20 +78,27 @@ pub(crate) fn tenant_tripped(tenant: &str) -> Verdict {
 }
 
 pub(crate) fn unregistered_domain(tenant: &str, sender: &str, allowance: u32) -> Verdict {
+    let tenant = shown(tenant, TENANT_BYTES_MAX);
     let domain = domain_of(sender);
-    Verdict::new(
-        550,
-        (5, 7, 750),
-        format!(
-            "Sender domain {domain} is not a verified domain of tenant {tenant}, and the tenant's allowance of \
-             {allowance} messages a day from unregistered domains is used up; send from a verified domain, or the \
-             tenant's administrator must add and verify this one (sluice domain add {domain} --tenant {tenant}, \
-             then sluice domain verify {domain})"
-        ),
-    )
+    let what = format!(
+        "Sender domain {domain} is not verified for tenant {tenant}, and its allowance of {allowance} messages \
+         a day from unverified domains is used up; send from a verified domain, or the tenant's administrator must "
+    );
+    // The commands name the domain twice more: with a very long domain they would make
+    // the reply line overlong, and the admin center says the same.
+    let with_commands = format!(
+        "{what}run sluice domain add {domain} --tenant {tenant} and then sluice domain verify {domain}"
+    );
+    let text = if fits(550, &with_commands) {
+        with_commands
+    } else {
+        format!("{what}add and verify it in the admin center")
+    };
+    Verdict::new(550, (5, 7, 750), text)
 }
 
 pub(crate) fn service_domain_limit(tenant: &str, sender: &str, limit: u32) -> Verdict {
+    let tenant = shown(tenant, TENANT_BYTES_MAX);
     let domain = domain_of(sender);
     Verdict::new(
         550,
@@ -109,7 +118,8 @@ pub(crate) fn sender_rate_limit(
     period: RatePeriod,
     frees_in_s: u64,
 ) -> Verdict {
-    let sender = display_address(sender);
+    let tenant = shown(tenant, TENANT_BYTES_MAX);
+    let sender = shown(sender, ADDRESS_BYTES_MAX);
     let period = match period {
         RatePeriod::Hour => "hour",
         RatePeriod::Day => "24 hours",
@@ -136,21 +146,36 @@ fn wait_text(seconds: u64) -> String {
     }
 }
 
-/// An address as quoted in a reply: control characters replaced, at most 100 characters,
-/// so remote input can neither break the reply line nor make it overlong.
-fn display_address(address: &str) -> String {
-    const CHARS_MAX: usize = 100;
-    let mut out: String =
-        address.chars().take(CHARS_MAX).map(|c| if c.is_control() { '?' } else { c }).collect();
-    if address.chars().count() > CHARS_MAX {
-        out.push_str("...");
+/// RFC 5321 4.5.3.1.5: a reply line is at most 512 octets, CRLF included.
+pub(crate) const REPLY_LINE_BYTES_MAX: usize = 512;
+/// A tenant id is one DNS label.
+const TENANT_BYTES_MAX: usize = 63;
+/// How much of a remote address or domain a reply quotes.
+const ADDRESS_BYTES_MAX: usize = 100;
+
+/// Whether `text` fits one reply line after `code x.y.zzz ` and before CRLF.
+fn fits(code: u16, text: &str) -> bool {
+    format!("{code} 5.7.750 {text}\r\n").len() <= REPLY_LINE_BYTES_MAX
+}
+
+/// Remote text as quoted in a reply: control characters replaced and cut to `bytes_max`
+/// bytes (on a character boundary, marked `...`), so it can neither break the reply line
+/// nor make it overlong.
+fn shown(text: &str, bytes_max: usize) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if out.len() + c.len_utf8() > bytes_max {
+            out.push_str("...");
+            break;
+        }
+        out.push(if c.is_control() { '?' } else { c });
     }
     out
 }
 
 fn domain_of(sender: &str) -> String {
     match sender.rsplit_once('@') {
-        Some((_, domain)) if !domain.is_empty() => display_address(&domain.to_ascii_lowercase()),
+        Some((_, domain)) if !domain.is_empty() => shown(&domain.to_ascii_lowercase(), ADDRESS_BYTES_MAX),
         _ => "(none)".to_string(),
     }
 }
@@ -173,7 +198,11 @@ mod tests {
             ),
             (
                 unregistered_domain("acme", "Ann@Shop.Example", 10),
-                "550 5.7.750 Sender domain shop.example is not a verified domain of tenant acme, and the tenant's allowance of 10 messages a day from unregistered domains is used up; send from a verified domain, or the tenant's administrator must add and verify this one (sluice domain add shop.example --tenant acme, then sluice domain verify shop.example)",
+                "550 5.7.750 Sender domain shop.example is not verified for tenant acme, and its allowance of 10 messages a day from unverified domains is used up; send from a verified domain, or the tenant's administrator must run sluice domain add shop.example --tenant acme and then sluice domain verify shop.example",
+            ),
+            (
+                unregistered_domain("acme", &format!("a@{}.example", "d".repeat(90)), 10),
+                "550 5.7.750 Sender domain dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd.example is not verified for tenant acme, and its allowance of 10 messages a day from unverified domains is used up; send from a verified domain, or the tenant's administrator must add and verify it in the admin center",
             ),
             (
                 service_domain_limit("acme", "ann@acme.sluice.example", 100),
@@ -200,11 +229,38 @@ mod tests {
         assert_eq!(wait_text(61), "about 2 minutes");
         assert_eq!(wait_text(7200), "about 120 minutes");
         assert_eq!(wait_text(7201), "about 3 hours");
-        assert_eq!(display_address("a\r\nb@x"), "a??b@x");
-        let long = format!("{}@x.example", "a".repeat(300));
-        assert_eq!(display_address(&long).len(), 103);
+        assert_eq!(shown("a\r\nb@x", 100), "a??b@x");
+        assert_eq!(shown(&"a".repeat(300), 100).len(), 103);
+        assert_eq!(shown(&"é".repeat(300), 100), format!("{}...", "é".repeat(50)));
         assert_eq!(domain_of(""), "(none)");
         assert_eq!(domain_of("a@"), "(none)");
         assert_eq!(domain_of("\"a@b\"@C.example"), "c.example");
+    }
+
+    /// The longest inputs still give one reply line within RFC 5321's 512 octets.
+    #[test]
+    fn every_reply_line_fits_the_smtp_limit_whatever_the_input() {
+        let tenant = "t".repeat(63);
+        let long_tenant = "t".repeat(500);
+        let sender = format!("{}@{}", "é".repeat(120), "d".repeat(250));
+        let medium = format!("ann@{}.example", "d".repeat(30));
+        for tenant in [&tenant, &long_tenant] {
+            for sender in [&sender, &medium, &"ann@x.example".to_string()] {
+                let verdicts = [
+                    suspended_tenant(tenant),
+                    tenant_tripped(tenant),
+                    unregistered_domain(tenant, sender, u32::MAX),
+                    service_domain_limit(tenant, sender, u32::MAX),
+                    sender_rate_limit(tenant, sender, u32::MAX, RatePeriod::Day, u64::MAX),
+                    sender_rate_limit(tenant, sender, u32::MAX, RatePeriod::Hour, 3_600),
+                ];
+                for v in verdicts {
+                    let line = format!("{v}\r\n");
+                    assert!(line.len() <= REPLY_LINE_BYTES_MAX, "{} bytes: {line}", line.len());
+                }
+            }
+        }
+        // A domain of ordinary length keeps the commands, even with the longest tenant id.
+        assert!(unregistered_domain(&tenant, &medium, 10).text.contains("sluice domain add"));
     }
 }
