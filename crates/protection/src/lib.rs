@@ -31,8 +31,9 @@
 //! these signals says so ([`Signal`]):
 //! * **bulk fingerprint**: the tenant has sent the same normalised body
 //!   ([`body_fingerprint`]: headers skipped, case, whitespace and numbers folded) to at
-//!   least `bulk_recipients_min` (100) recipients in the window, across messages (a body
-//!   that normalises to under 32 bytes, "Thanks!" or nothing, says nothing and never counts);
+//!   least `bulk_recipients_min` (100) recipients in the window, across messages, so one
+//!   message to 100 recipients is bulk by itself (a body that normalises to under 32 bytes,
+//!   "Thanks!" or nothing, says nothing and never counts);
 //! * **volume surge**: the tenant's recipients in the last hour exceed `volume_factor` (10)
 //!   x its established hourly volume (at least `volume_floor_recipients_per_hour`, 50). The
 //!   level follows closed clock hours, upward with a 24-hour time constant (a surge is
@@ -47,9 +48,12 @@
 //!
 //! When the window (`threshold_window_s`, one hour) holds at least `threshold_messages_min`
 //! (50) messages of the tenant and more than `threshold_share` (0.5) of them were judged,
-//! the tenant **trips**: `record_message` returns the [`Trip`] once, with a reason naming
-//! the share, the window and each signal's count, and every later MAIL and RCPT of the
-//! tenant is refused until [`Protection::release`], which also starts the window afresh.
+//! or at least `threshold_recipients_min` (1,000) recipients and more than that share of
+//! them were in judged messages (so a few messages with many Bcc recipients are judged as
+//! their copies would be), the tenant **trips**: `record_message` returns the [`Trip`]
+//! once, with a reason naming the share, the window and each signal's count, and every
+//! later MAIL and RCPT of the tenant is refused until [`Protection::release`], which also
+//! starts the window afresh.
 //!
 //! # Windows and precision
 //!

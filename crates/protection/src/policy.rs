@@ -25,11 +25,17 @@ pub struct Policy {
     pub threshold_window_s: u64,
     /// No trip before the window holds this many messages of the tenant. Default 50.
     pub threshold_messages_min: u32,
-    /// The tenant trips when more than this share of its messages in the window were
-    /// judged spam or bulk. Default 0.5.
+    /// Nor, by recipients, before the window holds this many recipients of the tenant's
+    /// messages. Default 1,000. The second measure exists because counting messages alone
+    /// lets 49 messages of 1,000 Bcc recipients each through every hour: the same mail is
+    /// judged the same whether it is sent as one copy per recipient or as a few with many.
+    pub threshold_recipients_min: u32,
+    /// The tenant trips when more than this share of its messages in the window, or of
+    /// their recipients, were judged spam or bulk. Default 0.5.
     pub threshold_share: f32,
     /// A message is bulk when its body fingerprint has reached this many recipients of the
-    /// tenant in the window (this message's included). Default 100.
+    /// tenant in the window (this message's included), so one message to this many
+    /// recipients is bulk by itself. Default 100.
     pub bulk_recipients_min: u32,
     /// A message is part of a volume surge when the tenant's recipients in the last hour
     /// exceed this factor times its established hourly volume. Default 10.
@@ -67,6 +73,7 @@ impl Default for Policy {
             sender_recipients_per_day: 10_000,
             threshold_window_s: 3_600,
             threshold_messages_min: 50,
+            threshold_recipients_min: 1_000,
             threshold_share: 0.5,
             bulk_recipients_min: 100,
             volume_factor: 10.0,
@@ -109,6 +116,7 @@ impl Policy {
         check(share(self.bounce_rate_max), "bounce_rate_max", "must be in (0, 1]")?;
         check(share(self.spam_score_min), "spam_score_min", "must be in (0, 1]")?;
         check(self.threshold_messages_min >= 1, "threshold_messages_min", "must be at least 1")?;
+        check(self.threshold_recipients_min >= 1, "threshold_recipients_min", "must be at least 1")?;
         check(self.bulk_recipients_min >= 2, "bulk_recipients_min", "must be at least 2")?;
         check(
             self.volume_factor.is_finite() && self.volume_factor >= 1.0,

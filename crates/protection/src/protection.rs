@@ -126,6 +126,9 @@ struct Judged {
     bucket_s: u64,
     messages: Judging,
     flagged: Judging,
+    /// The recipients of those messages, and of the judged ones.
+    recipients: Judging,
+    flagged_recipients: Judging,
     by_signal: [Judging; 4],
     delivered: Judging,
     bounced: Judging,
@@ -263,7 +266,7 @@ impl Protection {
             f.last_seen_s = now_unix_s;
             signals[Signal::Bulk as usize] = f.recipients.total() >= u64::from(policy.bulk_recipients_min);
         }
-        t.judged.record(signals);
+        t.judged.record(recipients, signals);
         let reason = t.judged.over_threshold(policy)?;
         let trip = Trip { tenant: tenant.to_string(), at_unix_s: now_unix_s, reason };
         t.tripped = Some(trip.clone());
@@ -552,9 +555,16 @@ impl Judged {
     }
 
     fn windows_mut(&mut self) -> impl Iterator<Item = &mut Judging> {
-        [&mut self.messages, &mut self.flagged, &mut self.delivered, &mut self.bounced]
-            .into_iter()
-            .chain(self.by_signal.iter_mut())
+        [
+            &mut self.messages,
+            &mut self.flagged,
+            &mut self.recipients,
+            &mut self.flagged_recipients,
+            &mut self.delivered,
+            &mut self.bounced,
+        ]
+        .into_iter()
+        .chain(self.by_signal.iter_mut())
     }
 
     fn bouncing(&self, policy: &Policy) -> bool {
@@ -564,39 +574,47 @@ impl Judged {
             && bounced as f64 > f64::from(policy.bounce_rate_max) * outcomes as f64
     }
 
-    fn record(&mut self, signals: [bool; 4]) {
+    fn record(&mut self, recipients: u32, signals: [bool; 4]) {
         self.messages.add(1);
+        self.recipients.add(recipients);
         if signals.contains(&true) {
             self.flagged.add(1);
+            self.flagged_recipients.add(recipients);
         }
         for (window, _) in self.by_signal.iter_mut().zip(signals).filter(|(_, on)| *on) {
             window.add(1);
         }
     }
 
-    /// The trip reason when the share of judged messages is over the threshold.
+    /// The trip reason when the share of judged messages, or of the recipients of judged
+    /// messages, is over the threshold.
     fn over_threshold(&self, policy: &Policy) -> Option<String> {
-        let messages = self.messages.total();
-        let flagged = self.flagged.total();
-        if messages < u64::from(policy.threshold_messages_min) || messages == 0 {
-            return None;
-        }
-        let share = flagged as f64 / messages as f64;
-        if share <= f64::from(policy.threshold_share) {
-            return None;
-        }
+        let threshold = f64::from(policy.threshold_share);
+        let over = |judged: u64, all: u64, min: u32| {
+            let share = judged as f64 / all.max(1) as f64;
+            (all >= u64::from(min.max(1)) && share > threshold).then_some(share)
+        };
+        let (messages, flagged) = (self.messages.total(), self.flagged.total());
+        let (recipients, flagged_recipients) = (self.recipients.total(), self.flagged_recipients.total());
+        let (judged, all, unit, share, min, min_unit) =
+            if let Some(share) = over(flagged, messages, policy.threshold_messages_min) {
+                (flagged, messages, "messages", share, policy.threshold_messages_min, "messages")
+            } else {
+                let min = policy.threshold_recipients_min;
+                let share = over(flagged_recipients, recipients, min)?;
+                (flagged_recipients, recipients, "recipients of messages", share, min, "recipients")
+            };
         let signals: Vec<String> = Signal::ALL
             .iter()
             .zip(&self.by_signal)
             .map(|(signal, w)| format!("{} {}", signal.name(), w.total()))
             .collect();
+        let minutes = policy.window_s() / 60;
         Some(format!(
-            "{flagged} of the last {messages} messages in {} minutes ({}%) were judged spam or bulk, over the \
-             threshold of {}% (from {} messages); by signal: {}",
-            policy.window_s() / 60,
+            "{judged} of the last {all} {unit} in {minutes} minutes ({}%) were judged spam or bulk, over the \
+             threshold of {}% (from {min} {min_unit}); messages judged by signal: {}",
             percent(share),
-            percent(f64::from(policy.threshold_share)),
-            policy.threshold_messages_min,
+            percent(threshold),
             signals.join(", ")
         ))
     }

@@ -215,7 +215,8 @@ fn a_refused_recipient_is_counted_nowhere() {
 
 fn bulk_trip_reason() -> &'static str {
     "100 of the last 199 messages in 60 minutes (50.25%) were judged spam or bulk, over the threshold of 50% \
-     (from 50 messages); by signal: bulk fingerprint 100, volume surge 0, bounce rate 0, spam score 0"
+     (from 50 messages); messages judged by signal: bulk fingerprint 100, volume surge 0, bounce rate 0, spam \
+     score 0"
 }
 
 #[test]
@@ -248,17 +249,47 @@ fn bulk_with_personalised_numbers_trips_the_tenant() {
 }
 
 #[test]
-fn one_copy_to_many_recipients_is_bulk_but_not_before_the_minimum_of_messages() {
+fn bulk_is_counted_in_recipients_across_messages_but_not_before_the_minimum_of_messages() {
     let p = protection();
+    // Ten recipients a copy: the fingerprint reaches 100 recipients at the tenth message,
+    // which is bulk from then on; 49 messages (490 recipients) are too few to judge.
     for i in 0..49 {
-        assert_eq!(p.record_message(T0 + i * 10, "acme", 100, &newsletter(i as usize)), None, "message {i}");
+        assert_eq!(p.record_message(T0 + i * 10, "acme", 10, &newsletter(i as usize)), None, "message {i}");
     }
-    let trip = p.record_message(T0 + 490, "acme", 100, &newsletter(49)).expect("trips at the 50th message");
+    let trip = p.record_message(T0 + 490, "acme", 10, &newsletter(49)).expect("trips at the 50th message");
     assert_eq!(
         trip.reason,
-        "50 of the last 50 messages in 60 minutes (100%) were judged spam or bulk, over the threshold of 50% (from \
-         50 messages); by signal: bulk fingerprint 50, volume surge 0, bounce rate 0, spam score 0"
+        "41 of the last 50 messages in 60 minutes (82%) were judged spam or bulk, over the threshold of 50% (from \
+         50 messages); messages judged by signal: bulk fingerprint 41, volume surge 0, bounce rate 0, spam score 0"
     );
+}
+
+#[test]
+fn a_few_messages_with_many_recipients_are_judged_by_their_recipients() {
+    let p = protection();
+    // Varied ordinary mail first, then one body to 100 Bcc recipients at a time.
+    for i in 0..20 {
+        assert_eq!(p.record_message(T0 + i, "acme", 5, &varied(i as usize)), None);
+    }
+    let trips: Vec<(u64, Trip)> = (0..20)
+        .filter_map(|i| p.record_message(T0 + 100 + i, "acme", 100, &newsletter(i as usize)).map(|t| (i, t)))
+        .collect();
+    // 100 ordinary recipients, then 900 in bulk copies: 1,000 recipients, 90% judged.
+    assert_eq!(trips.len(), 1);
+    assert_eq!(trips[0].0, 8);
+    assert_eq!(
+        trips[0].1.reason,
+        "900 of the last 1000 recipients of messages in 60 minutes (90%) were judged spam or bulk, over the \
+         threshold of 50% (from 1000 recipients); messages judged by signal: bulk fingerprint 9, volume surge 0, \
+         bounce rate 0, spam score 0"
+    );
+    // Varied mail with just under `bulk_recipients_min` recipients a message is not bulk;
+    // one body to 100 recipients is, even in one message.
+    let q = protection();
+    assert!((0..200).all(|i| q.record_message(T0 + i, "acme", 99, &varied(i as usize)).is_none()));
+    let r = protection();
+    let trip = (0..200).find_map(|i| r.record_message(T0 + i, "acme", 100, &varied(i as usize)).map(|_| i));
+    assert_eq!(trip, Some(9), "1,000 recipients, all of them in bulk messages");
 }
 
 /// Feeds `per_hour` varied messages an hour (one recipient each) from `start` for `hours`;
@@ -395,17 +426,18 @@ fn varied_mail_at_the_usual_volume_never_trips() {
 #[test]
 fn release_lifts_the_block_and_starts_the_window_afresh() {
     let p = protection();
-    let trip = (0..50).find_map(|i| p.record_message(T0 + i, "acme", 100, &newsletter(i as usize)));
-    assert!(trip.is_some());
+    let trip =
+        (0..50).find_map(|i| p.record_message(T0 + i, "acme", 10, &newsletter(i as usize)).map(|t| (i, t)));
+    assert_eq!(trip.map(|(i, _)| i), Some(49));
     p.release("acme");
     assert_eq!(p.tripped("acme"), None);
     assert_eq!(p.check_sender(T0 + 60, "acme", "ann@acme.example", Verified), Ok(()));
     // The window and the fingerprints restarted: the same run needs the minimum again ...
     for i in 0..49 {
-        assert_eq!(p.record_message(T0 + 60 + i, "acme", 100, &newsletter(i as usize)), None, "message {i}");
+        assert_eq!(p.record_message(T0 + 60 + i, "acme", 10, &newsletter(i as usize)), None, "message {i}");
     }
     // ... and trips again, reported again.
-    assert!(p.record_message(T0 + 120, "acme", 100, &newsletter(50)).is_some());
+    assert!(p.record_message(T0 + 120, "acme", 10, &newsletter(50)).is_some());
     // Releasing a tenant never seen does nothing.
     p.release("nobody");
     assert_eq!(p.tripped("nobody"), None);
@@ -439,15 +471,15 @@ fn a_policy_reload_applies_at_once() {
     assert!(refused.is_err_and(|v| v.text.contains("limit of 10 recipients per hour")));
     // A new threshold window restarts judging: 49 bulk messages, a reload, 49 more: no trip.
     for i in 0..49 {
-        assert_eq!(p.record_message(T0 + i, "globex", 100, &newsletter(i as usize)), None);
+        assert_eq!(p.record_message(T0 + i, "globex", 10, &newsletter(i as usize)), None);
     }
     // (A longer window: its buckets count slower, so without the restart the old counts
     // would stay in the newest bucket.)
     p.replace_policy(Policy { threshold_window_s: 7_200, ..Policy::default() });
     for i in 0..49 {
-        assert_eq!(p.record_message(T0 + 100 + i, "globex", 100, &newsletter(i as usize)), None);
+        assert_eq!(p.record_message(T0 + 100 + i, "globex", 10, &newsletter(i as usize)), None);
     }
-    assert!(p.record_message(T0 + 200, "globex", 100, &newsletter(99)).is_some());
+    assert!(p.record_message(T0 + 200, "globex", 10, &newsletter(99)).is_some());
 }
 
 #[test]
