@@ -156,6 +156,28 @@ mod tests {
         assert_eq!(p.unregistered_sender_messages_per_day, 10);
     }
 
+    /// The defaults PRODUCT.md and the crate documentation promise.
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let p = Policy::default();
+        let limits = (
+            p.unregistered_sender_messages_per_day,
+            p.service_domain_recipients_per_day,
+            p.sender_recipients_per_hour,
+            p.sender_recipients_per_day,
+        );
+        assert_eq!(limits, (10, 100, 1_000, 10_000));
+        let threshold =
+            (p.threshold_window_s, p.threshold_messages_min, p.threshold_recipients_min, p.threshold_share);
+        assert_eq!(threshold, (3_600, 50, 1_000, 0.5));
+        assert_eq!(
+            (p.bulk_recipients_min, p.volume_factor, p.volume_floor_recipients_per_hour),
+            (100, 10.0, 50.0)
+        );
+        assert_eq!((p.volume_history_hours_min, p.bounce_rate_max, p.bounce_outcomes_min), (24, 0.2, 50));
+        assert_eq!((p.spam_score_min, p.senders_max, p.fingerprints_max), (0.6, 100_000, 100_000));
+    }
+
     #[test]
     fn unknown_keys_and_bad_values_are_refused() {
         let err = toml::from_str::<Policy>("sender_recipients_per_hr = 5").expect_err("unknown key");
