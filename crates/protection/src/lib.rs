@@ -57,30 +57,32 @@
 //!
 //! # Windows and precision
 //!
-//! All windows are rolling, made of buckets: a count leaves
-//! its window between one bucket short of the window and the full window after it was made.
-//! Tenant day windows have 15-minute buckets, sender day windows 1-hour buckets, hour
-//! windows 5-minute buckets, the threshold window 1/60 of its length and the fingerprints
-//! 1/12 of it. Limits are thus up to one bucket lenient, never stricter than they say. A
-//! `4.7.752` says when its limit frees up, from the same buckets.
+//! All windows are rolling, made of buckets: a count leaves its window between one bucket
+//! short of the window and the full window after it was made. Tenant day windows have
+//! 15-minute buckets, sender day windows 1-hour buckets, hour windows 5-minute buckets, the
+//! threshold window 1/60 of its length and the fingerprints 1/12 of it. Limits are thus up
+//! to one bucket lenient, never stricter than they say. A `4.7.752` says when its limit
+//! frees up, from the same buckets.
 //!
 //! # Memory
 //!
-//! One `Mutex` guards all state (decisions are sub-microsecond; scoring and fingerprinting
-//! run before it is taken). Tenants are keyed by the directory's tenant id, never by wire
-//! input, and are never evicted (that would forget a trip). The sender table (remote
-//! addresses) and the fingerprint table (remote bodies) are bounded: when full, entries
-//! whose windows are empty go first, then the lightest (fewest recipients, then oldest), down
-//! to 7/8 of the capacity, so a flood of fresh addresses or random bodies evicts itself,
-//! not a sender at its limit or a real bulk run. The volume history is in memory only: after
-//! a restart a tenant is relearned for `volume_history_hours_min` before volume judges it.
+//! One `Mutex` guards all state (a decision takes about half a microsecond; scoring and
+//! fingerprinting run before it is taken). Tenants are keyed by the directory's tenant id,
+//! never by wire input, and are never evicted (that would forget a trip). The sender table
+//! (remote addresses) and the fingerprint table (remote bodies) are bounded: when full,
+//! entries whose windows are empty go first, then the lightest (fewest recipients, then
+//! oldest), down to 7/8 of the capacity, so a flood of fresh addresses or random bodies
+//! evicts itself, not a sender at its limit or a real bulk run.
 //!
 //! # What is left out
 //!
 //! Fingerprints are exact after normalisation, so a greeting with the recipient's name or
-//! a personalised base64 part defeats them (volume and the scorer are the backstops); the
-//! heuristic scorer is no classifier; counters are per node (a fleet shares trips through
-//! the directory store, not counts).
+//! a personalised base64 part defeats them (volume and the scorer are the backstops). The
+//! heuristic scorer is no classifier. All counts live in memory and per node: a restart
+//! gives every tenant fresh allowances and rate limits and relearns its volume (for
+//! `volume_history_hours_min` it is not judged on volume), and a fleet shares trips through
+//! the directory store, not counts. Recipients are counted when RCPT passes, so a
+//! transaction that fails later has still used them.
 
 mod fingerprint;
 mod policy;
