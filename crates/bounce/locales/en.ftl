@@ -72,6 +72,16 @@ help-5-7-750-why = The message was sent from a domain that your organisation has
 help-5-7-750-sender = Send from an address in one of your organisation's registered domains, or ask your email admin to register this domain.
 help-5-7-750-admin = Add the sender domain to the tenant in the admin center and prove it with the DNS TXT token shown there. Mail from the domain is accepted as soon as it is verified.
 
+help-5-7-751-title = Daily limit of the initial service domain reached
+help-5-7-751-why = The message was sent from your organisation's initial service domain, the name the mail service gave it to get started (such as yourorganisation.<service domain>). That domain may send to only a small number of recipients a day, and that number has been reached.
+help-5-7-751-sender = Your message was not sent. Send it again from an address in your organisation's own domain, or ask your email admin to set one up.
+help-5-7-751-admin = Add your organisation's own domain to the tenant in the admin center (or with sluice domain add and sluice domain verify), prove it with the DNS TXT token shown there, then send from addresses in that domain. The service domain stays limited.
+
+help-4-7-752-title = Sender over its recipient rate limit
+help-4-7-752-why = The sender's address sent to more recipients in the last hour, or in the last 24 hours, than the mail service allows a single address. The excess was deferred, not refused.
+help-4-7-752-sender = Nothing, in most cases: your organisation's mail server retries and the message goes out once the limit frees up; the server's reply says when. If this notice says delivery finally failed, send the message again later, or to fewer recipients at a time.
+help-4-7-752-admin = If this address legitimately writes to many recipients (newsletters, notifications), spread the sending over more time, or ask the operator of the mail service to raise the limit. If it should not send this much, check the account for compromise.
+
 help-5-7-1-title = Relaying denied
 help-5-7-1-why = The receiving server does not accept mail for the recipient's domain: it is neither a domain it serves nor one you are allowed to send to through it.
 help-5-7-1-sender = Check the recipient's address, in particular the part after the @. If it is correct, the recipient's mail settings are wrong: contact them another way.

@@ -69,6 +69,16 @@ help-5-7-750-why = Le message a été envoyé depuis un domaine que votre organi
 help-5-7-750-sender = Envoyez depuis une adresse d'un domaine enregistré de votre organisation, ou demandez à votre administrateur de messagerie d'enregistrer ce domaine.
 help-5-7-750-admin = Ajoutez le domaine de l'expéditeur au locataire dans le centre d'administration et prouvez-le avec le jeton DNS TXT qui y est indiqué. Le courrier de ce domaine est accepté dès qu'il est vérifié.
 
+help-5-7-751-title = Limite quotidienne du domaine de service initial atteinte
+help-5-7-751-why = Le message a été envoyé depuis le domaine de service initial de votre organisation, le nom que le service de messagerie lui a attribué pour démarrer (de la forme votreorganisation.<domaine de service>). Ce domaine ne peut écrire qu'à un petit nombre de destinataires par jour, et ce nombre est atteint.
+help-5-7-751-sender = Votre message n'a pas été envoyé. Renvoyez-le depuis une adresse du domaine propre à votre organisation, ou demandez à votre administrateur de messagerie d'en configurer un.
+help-5-7-751-admin = Ajoutez le domaine de votre organisation au locataire dans le centre d'administration (ou avec sluice domain add et sluice domain verify), prouvez-le avec le jeton DNS TXT qui y est indiqué, puis envoyez depuis des adresses de ce domaine. Le domaine de service, lui, reste limité.
+
+help-4-7-752-title = Expéditeur au-delà de sa limite de destinataires
+help-4-7-752-why = L'adresse de l'expéditeur a écrit à plus de destinataires au cours de la dernière heure, ou des dernières 24 heures, que le service de messagerie ne l'autorise pour une seule adresse. L'excédent a été différé, pas refusé.
+help-4-7-752-sender = Rien, le plus souvent : le serveur de messagerie de votre organisation réessaie et le message part dès que la limite se libère ; la réponse du serveur indique quand. Si cet avis indique un échec définitif, renvoyez le message plus tard, ou à moins de destinataires à la fois.
+help-4-7-752-admin = Si cette adresse écrit légitimement à de nombreux destinataires (lettres d'information, notifications), étalez l'envoi dans le temps ou demandez à l'opérateur du service de messagerie de relever la limite. Si elle ne devrait pas envoyer autant, vérifiez que le compte n'est pas compromis.
+
 help-5-7-1-title = Relais refusé
 help-5-7-1-why = Le serveur de réception n'accepte pas de courrier pour le domaine du destinataire : ce n'est ni un domaine qu'il dessert, ni un domaine vers lequel vous pouvez envoyer par son intermédiaire.
 help-5-7-1-sender = Vérifiez l'adresse du destinataire, en particulier la partie après le @. Si elle est correcte, la configuration de messagerie du destinataire est erronée : contactez-le par un autre moyen.

@@ -10,8 +10,8 @@ use smtp_wire::EnhancedCode;
 /// locale file; a test checks that.
 pub const HELP_CODES: &[&str] = &[
     // Sluice's own refusals and deferrals.
-    "AS501", "AS502", "AS503", "AS504", "AS505", "5.7.705", "5.7.708", "5.7.750", "5.7.1", "5.1.1", "5.7.10",
-    "5.3.4", "4.3.0", // Outcomes of delivery to the next hop.
+    "AS501", "AS502", "AS503", "AS504", "AS505", "5.7.705", "5.7.708", "5.7.750", "5.7.751", "4.7.752",
+    "5.7.1", "5.1.1", "5.7.10", "5.3.4", "4.3.0", // Outcomes of delivery to the next hop.
     "5.2.2", "5.4.7", "4.0.0", "5.0.0",
 ];
 
@@ -70,6 +70,10 @@ pub fn help_code_for(status: EnhancedCode, diagnostic: Option<&str>) -> &'static
         (4, 3, _) => "4.3.0",
         (_, 4, 7) => "5.4.7",
         (_, 7, 10) => "5.7.10",
+        // A queue manager that gives up on a deferred recipient may report the last reply's
+        // code with a permanent class (or the reverse): the page is the same.
+        (_, 7, 751) => "5.7.751",
+        (_, 7, 752) => "4.7.752",
         (4, _, _) => "4.0.0",
         _ => "5.0.0",
     }
@@ -94,6 +98,13 @@ mod tests {
         assert_eq!(code(4, 7, 501, Some("451 4.7.501 Deferred ... (AS501) Try again")), "AS501");
         assert_eq!(code(5, 4, 7, Some("451 4.7.503 Deferred (AS503)")), "AS503");
         assert_eq!(code(5, 7, 705, None), "5.7.705");
+        assert_eq!(code(5, 7, 751, None), "5.7.751");
+        assert_eq!(
+            code(4, 7, 752, Some("451 4.7.752 Sender <a@b.example> of tenant acme has reached its limit")),
+            "4.7.752"
+        );
+        assert_eq!(code(5, 7, 752, None), "4.7.752");
+        assert_eq!(code(4, 7, 751, None), "5.7.751");
         assert_eq!(code(4, 2, 2, None), "5.2.2");
         assert_eq!(code(4, 3, 1, None), "4.3.0");
         assert_eq!(code(4, 4, 7, None), "5.4.7");

@@ -183,7 +183,13 @@ fn every_help_code_has_texts_in_every_language() {
 #[test]
 fn each_emitted_code_links_to_its_own_page() {
     let code = |c, s, d| help_code_for(EnhancedCode::new(c, s, d), None);
-    for (status, page) in [((5, 7, 705), "5.7.705"), ((5, 7, 708), "5.7.708"), ((5, 7, 750), "5.7.750")] {
+    for (status, page) in [
+        ((5, 7, 705), "5.7.705"),
+        ((5, 7, 708), "5.7.708"),
+        ((5, 7, 750), "5.7.750"),
+        ((5, 7, 751), "5.7.751"),
+        ((4, 7, 752), "4.7.752"),
+    ] {
         assert_eq!(code(status.0, status.1, status.2), page);
     }
     let throttled = "451 4.7.505 Deferred: too many new addresses from this network from [203.0.113.7]. (AS505) Try again in 10 minutes";
