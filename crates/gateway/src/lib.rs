@@ -12,6 +12,7 @@ pub mod allow_list;
 pub mod control;
 pub mod dns;
 mod enqueue;
+pub mod guard;
 pub mod history;
 mod inbound;
 pub mod maildir;
@@ -89,11 +90,15 @@ impl Gateway {
         settings.session = Arc::new(session);
         let (stop, stop_rx) = watch::channel(false);
         let mut background = JoinSet::new();
-        let directory = match &config.directory_db {
-            Some(path) => Some(start_directory(path, &mut background, &stop_rx)?),
-            None => None,
+        let (directory, guard) = match &config.directory_db {
+            Some(path) => {
+                let (directory, guard) =
+                    start_directory(path, config.protection.clone(), &mut background, &stop_rx)?;
+                (Some(directory), guard)
+            }
+            None => (None, None),
         };
-        let delivery = delivery(&config, &settings, &spool, directory.clone())?;
+        let delivery = delivery(&config, &settings, &spool, directory.clone(), guard.clone())?;
         let (manager, queue) = queue_manager::QueueManager::new(delivery, config.delivery.clone(), recovered);
         let queue_manager = tokio::spawn(manager.run(stop_rx.clone()));
         let throttling = match &config.throttle {
@@ -110,6 +115,7 @@ impl Gateway {
             tls,
             throttling,
             directory,
+            guard,
             enqueue: enqueue::Enqueue { spool: spool.clone(), hostname: config.hostname.clone(), queue },
             connections: Arc::default(),
             shutdown: stop_rx,
@@ -170,6 +176,7 @@ fn delivery(
     settings: &Settings,
     spool: &Spool,
     directory: Option<Arc<directory::SharedSnapshot>>,
+    guard: Option<Arc<guard::OutboundGuard>>,
 ) -> Result<queue_manager::Delivery, GatewayError> {
     let postmaster = settings.policy.postmaster_domain().map(str::to_string);
     let maildir = Arc::new(maildir::MaildirDelivery::new(
@@ -201,6 +208,7 @@ fn delivery(
             admin_base_url: config.delivery.admin_url.clone(),
             directory,
         },
+        guard,
     })
 }
 
@@ -266,19 +274,31 @@ async fn save_history(
     }
 }
 
+/// The directory and the outbound guard that follows it.
+type DirectoryParts = (Arc<directory::SharedSnapshot>, Option<Arc<guard::OutboundGuard>>);
+
 /// Opens the directory database, builds the first snapshot and starts the task that
-/// rebuilds it when the CLI (or another process) changes the database.
+/// rebuilds it when the CLI (or another process) changes the database; outbound protection
+/// (when configured) follows each new snapshot's blocks.
 fn start_directory(
     path: &std::path::Path,
+    protection: Option<protection::Policy>,
     background: &mut JoinSet<()>,
     stop: &watch::Receiver<bool>,
-) -> Result<Arc<directory::SharedSnapshot>, GatewayError> {
+) -> Result<DirectoryParts, GatewayError> {
     use directory::DirectoryStore;
     let store = store::SqliteStore::open(path)?;
-    let shared = Arc::new(directory::SharedSnapshot::new(store.snapshot()?));
+    let first = store.snapshot()?;
+    let shared = Arc::new(directory::SharedSnapshot::new(Arc::clone(&first)));
     tracing::info!(path = %path.display(), "directory loaded");
     let store = Arc::new(std::sync::Mutex::new(store));
-    let (snapshot, mut stop) = (Arc::clone(&shared), stop.clone());
+    let guard = protection.map(|policy| {
+        let protection = protection::Protection::new(policy, Box::new(protection::HeuristicScorer));
+        let guard = guard::OutboundGuard { protection: Arc::new(protection), store: Arc::clone(&store) };
+        guard.sync(None, &first);
+        Arc::new(guard)
+    });
+    let (snapshot, mut stop, follower) = (Arc::clone(&shared), stop.clone(), guard.clone());
     background.spawn(async move {
         let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
@@ -287,13 +307,18 @@ fn start_directory(
                 _ = stop.changed() => break,
             }
             let (store, snapshot) = (Arc::clone(&store), Arc::clone(&snapshot));
+            let before = snapshot.current();
+            let refresher = Arc::clone(&snapshot);
             let refreshed = tokio::task::spawn_blocking(move || {
                 let store = store.lock().unwrap_or_else(PoisonError::into_inner);
-                snapshot.refresh(&*store)
+                refresher.refresh(&*store)
             })
             .await;
             match refreshed {
                 Ok(Ok(directory::Refresh::Replaced { .. })) => {
+                    if let Some(guard) = &follower {
+                        guard.sync(Some(&before), &snapshot.current());
+                    }
                     tracing::info!("directory changed; new sessions use it")
                 }
                 Ok(Ok(_)) => {}
@@ -304,5 +329,5 @@ fn start_directory(
             }
         }
     });
-    Ok(shared)
+    Ok((shared, guard))
 }

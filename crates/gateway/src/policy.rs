@@ -2,7 +2,9 @@
 //! accepted domains (`StaticPolicy`) still take mail for local mailboxes, only for local parts
 //! that can name a mailbox. Everything else is refused at RCPT: there is no open relay.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use smtp_wire::command::RcptTo;
 use smtp_wire::{Policy, Reply, ReversePath, SessionInfo, replies};
@@ -22,6 +24,45 @@ pub struct SessionPolicy<'a> {
     pub relay: &'a StaticPolicy,
     pub directory: Option<&'a Snapshot>,
     pub throttling: Option<&'a Throttling>,
+    pub protection: Option<&'a protection::Protection>,
+    /// The outcome of the outbound sender check of the current transaction: it runs once,
+    /// at the first outbound recipient (allowances count messages, not recipients).
+    pub outbound_sender: RefCell<Option<Result<(), Reply>>>,
+}
+
+impl<'a> SessionPolicy<'a> {
+    pub fn new(
+        relay: &'a StaticPolicy,
+        directory: Option<&'a Snapshot>,
+        throttling: Option<&'a Throttling>,
+        protection: Option<&'a protection::Protection>,
+    ) -> SessionPolicy<'a> {
+        SessionPolicy { relay, directory, throttling, protection, outbound_sender: RefCell::new(None) }
+    }
+}
+
+fn verdict_reply(verdict: protection::Verdict) -> Reply {
+    let (class, subject, detail) = verdict.enhanced;
+    Reply::new(verdict.code, EnhancedCode::new(class, subject, detail), verdict.text)
+}
+
+/// How a tenant's sender domain stands for outbound protection.
+pub fn sender_class(
+    directory: &Snapshot,
+    tenant: &directory::TenantId,
+    domain: &str,
+) -> protection::SenderDomainClass {
+    match directory.sender_domain(tenant, domain) {
+        directory::SenderDomain::Verified(d) if d.service => protection::SenderDomainClass::Service,
+        directory::SenderDomain::Verified(_) => protection::SenderDomainClass::Verified,
+        directory::SenderDomain::Unverified(_) | directory::SenderDomain::NotRegistered => {
+            protection::SenderDomainClass::Unregistered
+        }
+    }
+}
+
+fn now_unix_s() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn refusal_reply(refusal: Refusal) -> Reply {
@@ -81,6 +122,9 @@ impl SessionPolicy<'_> {
             // Every route is delivered by the queue manager (Maildir, the tenant's server,
             // outbound relay); trust decides only whether the throttle applies.
             Ok(route) => {
+                if matches!(route.target, directory::RouteTarget::OutboundRelay { .. }) {
+                    self.outbound_protection(directory, &route.tenant, sender)?;
+                }
                 let trusted =
                     route.connector.is_some() && ctx.connector.as_ref().is_some_and(|m| m.is_trusted());
                 Ok(if trusted { Admission::Trusted } else { Admission::Accepted })
@@ -93,8 +137,35 @@ impl SessionPolicy<'_> {
     }
 }
 
+impl SessionPolicy<'_> {
+    /// A tenant's outbound recipient: the sender check once per transaction (`5.7.705`
+    /// tripped tenant, `5.7.750` unregistered sender domain), then the per-recipient limits
+    /// (`5.7.751` service domain, `4.7.752` sender rate). Bounces (null sender) from the
+    /// tenant's server pass: refusing them would only make its queue bounce them back.
+    fn outbound_protection(
+        &self,
+        directory: &Snapshot,
+        tenant: &directory::TenantId,
+        sender: &ReversePath,
+    ) -> Result<(), Reply> {
+        let (Some(protection), ReversePath::Mailbox(address)) = (self.protection, sender) else {
+            return Ok(());
+        };
+        let class = sender_class(directory, tenant, &address.domain);
+        let (now, sender_text) = (now_unix_s(), address.to_string());
+        let mut checked = self.outbound_sender.borrow_mut();
+        let outcome = checked.get_or_insert_with(|| {
+            protection.check_sender(now, tenant.as_str(), &sender_text, class).map_err(verdict_reply)
+        });
+        outcome.clone()?;
+        protection.check_recipient(now, tenant.as_str(), &sender_text, class).map_err(verdict_reply)
+    }
+}
+
 impl Policy for SessionPolicy<'_> {
     fn check_sender(&self, session: &SessionInfo, _mail: &MailFrom) -> Result<(), Reply> {
+        // A new transaction: its outbound sender check has not run.
+        self.outbound_sender.replace(None);
         let Some(directory) = self.directory else { return Ok(()) };
         directory.check_client(&directory_context(directory, session)).map_err(refusal_reply)
     }

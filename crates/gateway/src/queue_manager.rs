@@ -139,6 +139,8 @@ pub(crate) struct Delivery {
     pub(crate) maildir: Arc<MaildirDelivery>,
     pub(crate) remote: RemoteContext,
     pub(crate) notifier: Notifier,
+    /// Told the outcomes of tenants' outbound mail (the bounce-rate signal).
+    pub(crate) guard: Option<Arc<crate::guard::OutboundGuard>>,
 }
 
 pub(crate) struct QueueManager {
@@ -423,6 +425,12 @@ impl QueueManager {
             }
         }
         reports.sort_by_key(|r| r.index);
+        if let (Some(guard), Some(a)) = (&self.shared.guard, &envelope.client.attribution)
+            && a.outbound_relay
+        {
+            let seconds = now / 1000;
+            guard.protection.record_outcomes(seconds, &a.tenant, delivered.len() as u32, failed.len() as u32);
+        }
         let mut finished = delivered.clone();
         finished.extend(&failed);
         job.pending.retain(|i| !finished.contains(i));

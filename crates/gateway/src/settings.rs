@@ -125,4 +125,6 @@ pub struct GatewayConfig {
     /// The embedded directory database (tenants, domains, connectors); `None`: the config's
     /// static accepted domains only.
     pub directory_db: Option<PathBuf>,
+    /// Outbound protection of tenants' mail (needs the directory); `None` turns it off.
+    pub protection: Option<protection::Policy>,
 }

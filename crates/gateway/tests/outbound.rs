@@ -28,6 +28,7 @@ fn gateway_config(dir: &std::path::Path) -> GatewayConfig {
         throttle: None,
         control_socket: None,
         directory_db: None,
+        protection: None,
     }
 }
 

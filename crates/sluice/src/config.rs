@@ -21,6 +21,7 @@ pub struct RawConfig {
     pub tls: RawTls,
     pub delivery: RawDelivery,
     pub dns: RawDns,
+    pub protection: RawProtection,
     pub throttle: RawThrottle,
     pub log: RawLog,
 }
@@ -144,6 +145,20 @@ impl Default for RawDelivery {
     }
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawProtection {
+    pub enabled: bool,
+    /// The limits and thresholds; see the protection crate for every field and its default.
+    pub policy: protection::Policy,
+}
+
+impl Default for RawProtection {
+    fn default() -> Self {
+        RawProtection { enabled: true, policy: protection::Policy::default() }
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawDns {
@@ -251,6 +266,7 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
         throttle,
         control_socket: Some(data_dir.join("control.sock")),
         directory_db: Some(data_dir.join("sluice.db")),
+        protection: resolve_protection(&raw.protection)?,
         hostname,
         listen,
         spool_dir: data_dir.join("spool"),
@@ -306,6 +322,14 @@ fn resolve_delivery(
         dns_resolver,
         admin_url: d.admin_url.trim_end_matches('/').to_string(),
     })
+}
+
+fn resolve_protection(raw: &RawProtection) -> Result<Option<protection::Policy>, ConfigError> {
+    if !raw.enabled {
+        return Ok(None);
+    }
+    raw.policy.validate().map_err(|e| invalid(format!("protection.policy.{}", e.field), e.to_string()))?;
+    Ok(Some(raw.policy.clone()))
 }
 
 fn resolve_throttle(raw: &RawThrottle, data_dir: &Path) -> Result<Option<ThrottleConfig>, ConfigError> {

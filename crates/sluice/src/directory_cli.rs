@@ -45,6 +45,16 @@ pub enum TenantCommand {
     Suspend { id: String },
     /// Make a suspended tenant active again.
     Resume { id: String },
+    /// Lift the outbound block (5.7.705) that outbound protection put on a tenant.
+    Release {
+        id: String,
+        /// Who releases it (kept on record).
+        #[arg(long)]
+        by: String,
+        /// Why it is safe to release (kept on record).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -285,6 +295,16 @@ pub fn tenant(config_path: Option<&Path>, command: TenantCommand) -> anyhow::Res
                 println!("  {} ({}, {state})", c.name, c.kind);
             }
             println!("recipients:   {}", store.list_recipients(&id)?.len());
+            print_outbound_state(&store, &id)?;
+        }
+        TenantCommand::Release { id, by, reason } => {
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let release = store.release_outbound(&tenant_id(&id)?, &by, &reason, now)?;
+            println!(
+                "tenant {} released by {}: outbound mail flows again within seconds (it was blocked for: {})",
+                release.block.tenant, release.released_by, release.block.reason
+            );
         }
         TenantCommand::Suspend { id } => {
             let t = store.set_tenant_status(&tenant_id(&id)?, TenantStatus::Suspended)?;
@@ -294,6 +314,24 @@ pub fn tenant(config_path: Option<&Path>, command: TenantCommand) -> anyhow::Res
             let t = store.set_tenant_status(&tenant_id(&id)?, TenantStatus::Active)?;
             println!("tenant {} is active", t.id);
         }
+    }
+    Ok(())
+}
+
+/// The outbound block in force, if any, and the last release.
+fn print_outbound_state(store: &SqliteStore, id: &TenantId) -> anyhow::Result<()> {
+    match store.snapshot()?.outbound_block(id) {
+        Some(block) => println!(
+            "outbound:     BLOCKED (5.7.705) since {} (unix): {}; lift with `sluice tenant release {id} --by NAME --reason TEXT`",
+            block.blocked_at_unix_s, block.reason
+        ),
+        None => println!("outbound:     allowed"),
+    }
+    if let Some(last) = store.outbound_releases(id)?.first() {
+        println!(
+            "last release: at {} (unix) by {}: {} (the block was: {})",
+            last.released_at_unix_s, last.released_by, last.release_reason, last.block.reason
+        );
     }
     Ok(())
 }

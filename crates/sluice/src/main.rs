@@ -45,7 +45,7 @@ enum Command {
         #[command(subcommand)]
         command: ThrottleCommand,
     },
-    /// Tenants: add, list, show, suspend, resume.
+    /// Tenants: add, list, show, suspend, resume, release (an outbound block).
     Tenant {
         /// The TOML config file (for the data directory).
         #[arg(long, short, global = true)]

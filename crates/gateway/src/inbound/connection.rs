@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use super::Shared;
 use super::stream::Stream;
+use crate::guard::outbound_recipients;
 use crate::policy::{self, SessionPolicy};
 use crate::settings::Settings;
 use crate::tls::certificate_names;
@@ -66,11 +67,9 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
     session.greeting().write_to(&mut conn.output);
     // The directory snapshot of the session's start: a change applies to new sessions.
     let directory = shared.directory.as_ref().map(|d| d.current());
-    let policy = SessionPolicy {
-        relay: &settings.policy,
-        directory: directory.as_deref(),
-        throttling: shared.throttling.as_deref(),
-    };
+    let protection = shared.guard.as_ref().map(|g| &*g.protection);
+    let policy =
+        SessionPolicy::new(&settings.policy, directory.as_deref(), shared.throttling.as_deref(), protection);
     loop {
         let step = session.step(&conn.input, &policy);
         conn.input.drain(..step.consumed);
@@ -93,6 +92,15 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
                 conn.data_started = None;
                 message.envelope.client.attribution =
                     directory.as_deref().and_then(|d| policy::attribution(d, session.info()));
+                if let (Some(guard), Some(directory), Some(a)) =
+                    (&shared.guard, directory.as_deref(), &message.envelope.client.attribution)
+                    && a.outbound_relay
+                {
+                    let outbound = outbound_recipients(directory, &settings.policy, &message.envelope);
+                    if outbound > 0 {
+                        guard.message_accepted(&a.tenant, outbound, &message.content).await;
+                    }
+                }
                 let reply = shared.enqueue.store(*message).await;
                 session.message_stored(reply).write_to(&mut conn.output);
             }

@@ -27,6 +27,7 @@ pub(crate) struct Shared {
     pub(crate) enqueue: Enqueue,
     pub(crate) throttling: Option<Arc<crate::throttling::Throttling>>,
     pub(crate) directory: Option<Arc<directory::SharedSnapshot>>,
+    pub(crate) guard: Option<Arc<crate::guard::OutboundGuard>>,
     pub(crate) connections: Arc<ConnectionTable>,
     pub(crate) shutdown: watch::Receiver<bool>,
 }

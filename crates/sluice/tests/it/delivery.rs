@@ -14,21 +14,23 @@ use directory::{
 };
 use store::SqliteStore;
 
-use crate::harness::{DELIVERY_TIMEOUT, Server, Settings, maildir_files, read_lossy, require_tool, run_tool};
+use crate::harness::{
+    DELIVERY_TIMEOUT, Server, Settings, ToolRun, maildir_files, read_lossy, require_tool, run_tool,
+};
 use crate::peers::{DnsServer, MxServer, check_dsn, wait_until};
 
 /// The tenant's own mail domain (its service domain, verified from birth).
-const TENANT_DOMAIN: &str = "acme.sluice.test";
+pub const TENANT_DOMAIN: &str = "acme.sluice.test";
 
-struct Fixture {
-    server: Server,
-    mx: MxServer,
+pub struct Fixture {
+    pub server: Server,
+    pub mx: MxServer,
     _dns: DnsServer,
 }
 
 /// DNS: `remote.test` has an MX on loopback, `nullmx.test` publishes a null MX,
 /// `nowhere.test` does not exist.
-fn start(extra: Settings) -> Fixture {
+pub fn start(extra: Settings) -> Fixture {
     let mx = MxServer::start();
     let dns = DnsServer::start(
         r#"{"remote.test": {"MX": [[10, "mx.remote.test"]]},
@@ -67,8 +69,15 @@ fn provision(server: &Server, mailbox_port: u16) {
     std::thread::sleep(Duration::from_millis(1500));
 }
 
-/// swaks from `local_ip`; returns its transcript.
-fn swaks(server: &Server, local_ip: &str, from: &str, to: &str, subject: &str) -> String {
+/// swaks from `local_ip` with `body`.
+pub fn swaks_run(
+    server: &Server,
+    local_ip: &str,
+    from: &str,
+    to: &str,
+    subject: &str,
+    body: &str,
+) -> ToolRun {
     let port = server.port.to_string();
     let header = format!("Subject: {subject}");
     let args = [
@@ -87,11 +96,16 @@ fn swaks(server: &Server, local_ip: &str, from: &str, to: &str, subject: &str) -
         "--header",
         &header,
         "--body",
-        "Quarterly figures attached.",
+        body,
         "--timeout",
         "20",
     ];
-    let run = run_tool(&require_tool("swaks"), &args);
+    run_tool(&require_tool("swaks"), &args)
+}
+
+/// swaks from `local_ip`, which must succeed; returns its transcript.
+pub fn swaks(server: &Server, local_ip: &str, from: &str, to: &str, subject: &str) -> String {
+    let run = swaks_run(server, local_ip, from, to, subject, "Quarterly figures attached.");
     assert_eq!(run.code, Some(0), "swaks failed:\n{run}");
     run.output()
 }

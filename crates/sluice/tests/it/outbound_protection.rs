@@ -1,0 +1,112 @@
+//! Outbound protection end to end with swaks through the tenant's on-premises connector
+//! (127.0.0.2): the unregistered sender domain allowance (5.7.750), the service domain's
+//! daily limit (5.7.751), and the tenant threshold (5.7.705) that holds across a restart
+//! until `sluice tenant release`.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::delivery::{TENANT_DOMAIN, start, swaks_run};
+use crate::harness::{Server, Settings, ToolRun};
+use crate::peers::wait_until;
+
+fn policy(keys: &[(&str, u32)]) -> Settings {
+    keys.iter().fold(Settings::default(), |s, (k, v)| s.key("protection.policy", k, v))
+}
+
+fn send(server: &Server, from: &str, to: &str, body: &str) -> ToolRun {
+    swaks_run(server, "127.0.0.2", from, to, "outbound", body)
+}
+
+fn accepted(run: &ToolRun) -> bool {
+    run.code == Some(0) && run.output().contains("250 2.0.0 Ok: queued")
+}
+
+fn sluice(server: &Server, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .arg("--config")
+        .arg(server.config_path())
+        .output()
+        .expect("run sluice");
+    (
+        out.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+#[test]
+fn unregistered_sender_domains_get_a_small_allowance_then_5_7_750() {
+    let fixture = start(policy(&[("unregistered_sender_messages_per_day", 2)]));
+    for n in 0..2 {
+        let run = send(&fixture.server, "it@not-ours.test", "ok@remote.test", &format!("message {n}"));
+        assert!(accepted(&run), "within the allowance:\n{run}");
+    }
+    let run = send(&fixture.server, "it@not-ours.test", "ok@remote.test", "one too many");
+    assert!(run.output().contains("550 5.7.750"), "over the allowance:\n{run}");
+    assert!(run.output().contains("not-ours.test"), "the reply names the domain:\n{run}");
+    // The tenant's own domain is not limited by it.
+    let own = send(&fixture.server, &format!("alice@{TENANT_DOMAIN}"), "ok@remote.test", "fine");
+    assert!(accepted(&own), "{own}");
+}
+
+#[test]
+fn the_service_domain_has_a_daily_limit_5_7_751() {
+    let fixture = start(policy(&[("service_domain_recipients_per_day", 3)]));
+    let alice = format!("alice@{TENANT_DOMAIN}");
+    for n in 0..3 {
+        let run = send(&fixture.server, &alice, &format!("r{n}@remote.test"), "hello");
+        assert!(accepted(&run), "within the limit:\n{run}");
+    }
+    let run = send(&fixture.server, &alice, "r3@remote.test", "hello");
+    assert!(run.output().contains("550 5.7.751"), "over the service domain's limit:\n{run}");
+    assert!(run.output().to_lowercase().contains("domain"), "the reply names the fix:\n{run}");
+}
+
+#[test]
+fn bulk_mail_trips_the_tenant_until_an_operator_releases_it() {
+    let settings = policy(&[("threshold_messages_min", 3), ("bulk_recipients_min", 3)]);
+    let mut fixture = start(settings);
+    let alice = format!("alice@{TENANT_DOMAIN}");
+    let body = "WIN BIG NOW!!! Click here to claim your prize: http://prize.example/claim";
+    let mut refused = None;
+    for n in 0..10 {
+        let run = send(&fixture.server, &alice, "a@remote.test,b@remote.test,c@remote.test", body);
+        if !accepted(&run) {
+            refused = Some((n, run));
+            break;
+        }
+    }
+    let (n, run) = refused.expect("ten bulk messages and no block");
+    assert_eq!(
+        n,
+        3,
+        "three bulk messages trip the tenant; the fourth is refused:\n{run}\n{}",
+        fixture.server.log()
+    );
+    assert!(run.output().contains("550 5.7.705"), "{run}");
+    // Everything of the tenant is refused now, not only the bulk.
+    let other = send(&fixture.server, &alice, "friend@remote.test", "lunch tomorrow?");
+    assert!(other.output().contains("550 5.7.705"), "{other}");
+
+    // The block is in the directory: it survives a restart.
+    let (ok, show) = sluice(&fixture.server, &["tenant", "show", "acme"]);
+    assert!(ok && show.contains("BLOCKED (5.7.705)"), "{show}");
+    fixture.server.terminate(Duration::from_secs(10));
+    fixture.server.spawn();
+    let still = send(&fixture.server, &alice, "friend@remote.test", "still blocked?");
+    assert!(still.output().contains("550 5.7.705"), "{still}");
+
+    let (ok, refused) = sluice(&fixture.server, &["tenant", "release", "acme", "--by", "", "--reason", "x"]);
+    assert!(!ok && refused.contains("release.by"), "who released must be given:\n{refused}");
+    let (ok, out) =
+        sluice(&fixture.server, &["tenant", "release", "acme", "--by", "ops", "--reason", "cleaned up"]);
+    assert!(ok, "{out}");
+    let flowing = wait_until(Duration::from_secs(10), || {
+        let run = send(&fixture.server, &alice, "friend@remote.test", "lunch tomorrow?");
+        accepted(&run).then_some(())
+    });
+    assert!(flowing.is_some(), "still refused after the release:\n{}", fixture.server.log());
+    let (_, show) = sluice(&fixture.server, &["tenant", "show", "acme"]);
+    assert!(show.contains("outbound:     allowed") && show.contains("by ops: cleaned up"), "{show}");
+}
