@@ -1,8 +1,8 @@
 //! The in-memory index: per live message only its location, recipient state and schedule;
 //! per segment its size and live bytes. Envelopes and data stay on disk.
 //!
-//! Memory per live message: one `HashMap` slot of id and `Entry`, at most 72 bytes (checked below),
-//! plus 8 bytes per 64 recipients once any recipient is done.
+//! Memory per live message: one `HashMap` slot of id and `Entry`, at most 72 bytes (checked
+//! below), plus 8 bytes per 64 recipients once any recipient is done.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;

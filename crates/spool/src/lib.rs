@@ -138,7 +138,8 @@ impl From<record::DecodeError> for SpoolError {
     }
 }
 
-/// Where the queue manager is with a message; persisted so a restart neither retries everything at once nor sends a second delay notice.
+/// Where the queue manager is with a message; persisted so a restart neither retries
+/// everything at once nor sends a second delay notice.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Schedule {
     /// Delivery attempts made so far.
