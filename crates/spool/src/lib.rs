@@ -33,8 +33,7 @@
 //!   compaction re-encodes their live messages in format 2. An unknown version refuses `open`.
 //! - A `Done` or `Schedule` record may refer to a message in an earlier segment, so segments
 //!   are deleted oldest first only, and each deletion is made durable (directory sync)
-//!   before the next.
-//!   The head segment is never deleted, so its header's id floor survives.
+//!   before the next. The head segment is never deleted, so its header's id floor survives.
 //! - Compaction keeps one long-deferred message from pinning the log: when the oldest sealed
 //!   segment's live bytes fall under a quarter of its size, its live messages are re-appended
 //!   to the head with their done state and schedule (a `Done` and a `Schedule` record right
