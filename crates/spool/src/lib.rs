@@ -33,8 +33,7 @@
 //!   compaction re-encodes their live messages in format 2. An unknown version refuses `open`.
 //! - A `Done` or `Schedule` record may refer to a message in an earlier segment, so segments
 //!   are deleted oldest first only, and each deletion is made durable (directory sync)
-//!   before the next.
-//!   The head segment is never deleted, so its header's id floor survives.
+//!   before the next. The head segment is never deleted, so its header's id floor survives.
 //! - Compaction keeps one long-deferred message from pinning the log: when the oldest sealed
 //!   segment's live bytes fall under a quarter of its size, its live messages are re-appended
 //!   to the head with their done state and schedule (a `Done` and a `Schedule` record right
@@ -44,8 +43,9 @@
 //!   (a copy whose `Schedule` record was torn off keeps the earlier copy's).
 //! - Ids are unique and increasing across restarts: `max(last + 1, unix_ms << 16)`, floored
 //!   by the highest id found in any header or record.
-//! - Memory per live message is its location, sizes and a done bitset; envelopes and data
-//!   are read back on demand.
+//! - Memory per live message is its location, sizes, schedule and a done bitset (72 bytes in
+//!   the index, plus 8 per 64 recipients once one is done; the `index` module checks it);
+//!   envelopes (`read_envelope`) and data (`read_data`) are read back on demand.
 
 mod id;
 mod index;
@@ -137,7 +137,8 @@ impl From<record::DecodeError> for SpoolError {
     }
 }
 
-/// Where the queue manager is with a message; persisted so a restart neither retries everything at once nor sends a second delay notice.
+/// Where the queue manager is with a message; persisted so a restart neither retries
+/// everything at once nor sends a second delay notice.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Schedule {
     /// Delivery attempts made so far.
@@ -256,7 +257,9 @@ impl Spool {
             return reply.send(Err(SpoolError::MessageTooLarge { bytes: data.len() }));
         }
         let id = self.inner.shared.ids.next();
-        let record = record::encode_message(id, received_at_unix_ms, &envelope, &data);
+        let Some(record) = record::encode_message(id, received_at_unix_ms, &envelope, &data) else {
+            return reply.send(Err(SpoolError::MessageTooLarge { bytes: data.len() }));
+        };
         // A send error hands the request back; dropping it answers `Closed`.
         let _ = self.inner.tx.send(Request::Enqueue { id, record, recipients, reply });
     }
@@ -272,7 +275,7 @@ impl Spool {
                 if record::decode_message(payload, at.version).is_ok_and(|m| m.id == id) => {}
             _ => return Err(corrupt("message record fails its check on read")),
         }
-        let start = buf.len() - at.data_len as usize;
+        let start = buf.len().saturating_sub(at.data_len as usize);
         buf.drain(..start);
         Ok(buf)
     }
@@ -289,8 +292,8 @@ impl Spool {
         at.reader.read_exact_at(&mut prefix, at.offset)?;
         let found = record::decode_message_prefix(&prefix).map_err(|_| corrupt("not a message record"))?;
         let envelope_len = u64::from(found.envelope_len);
-        let expected_len = record::MESSAGE_PREFIX_BYTES as u64 + envelope_len + at.data_len;
-        if found.id != id || at.record_len != expected_len || at.record_len != record_len(found.payload_len) {
+        let expected_len = record::MESSAGE_PREFIX_BYTES as u64 + envelope_len + u64::from(at.data_len);
+        if found.id != id || at.record_len != expected_len || at.payload_len != found.payload_len {
             return Err(corrupt("message record does not match the index"));
         }
         let mut bytes = vec![0u8; found.envelope_len as usize];
@@ -308,7 +311,8 @@ impl Spool {
             segment: entry.segment,
             version: segment.version,
             offset: entry.offset,
-            record_len: entry.record_len,
+            record_len: entry.record_len(),
+            payload_len: entry.payload_len,
             data_len: entry.data_len,
         })
     }
@@ -362,7 +366,8 @@ struct Located {
     version: u32,
     offset: u64,
     record_len: u64,
-    data_len: u64,
+    payload_len: u32,
+    data_len: u32,
 }
 
 impl Located {
@@ -370,10 +375,6 @@ impl Located {
         let path = segment::segment_path(segments_dir, self.segment);
         SpoolError::Corrupt { path, offset: self.offset, reason }
     }
-}
-
-fn record_len(payload_len: u32) -> u64 {
-    record::RECORD_HEADER_BYTES as u64 + u64::from(payload_len)
 }
 
 /// Takes `<dir>/lock` so that a second spool (another process, or a reopen while the old

@@ -101,30 +101,34 @@ fn start(record_type: RecordType, capacity: usize) -> Encoder {
 /// The largest message data a record can hold, leaving room for a large envelope.
 pub(crate) const DATA_BYTES_MAX: usize = (u32::MAX as usize) - (1 << 24);
 
-/// A whole framed `Message` record.
+/// A whole framed `Message` record, or `None` when the payload would not fit the record's
+/// `u32` length field.
 pub(crate) fn encode_message(
     id: MessageId,
     received_at_unix_ms: u64,
     envelope: &Envelope,
     data: &[u8],
-) -> EncodedMessage {
+) -> Option<EncodedMessage> {
     let mut env = Encoder::with_capacity(256);
     envelope::encode(&mut env, envelope);
     let env = env.finish();
-    let mut enc = start(RecordType::Message, MESSAGE_FIXED_BYTES + env.len() + data.len());
+    let payload_len = u32::try_from(MESSAGE_FIXED_BYTES + env.len() + data.len()).ok()?;
+    let data_len = u32::try_from(data.len()).ok()?;
+    let mut enc = start(RecordType::Message, payload_len as usize);
     enc.u64(id.0);
     enc.u64(received_at_unix_ms);
     enc.u32(u32_len(env.len()));
     enc.bytes(&env);
     enc.bytes(data);
-    EncodedMessage { bytes: seal(enc.finish()), data_len: data.len() }
+    Some(EncodedMessage { bytes: seal(enc.finish()), payload_len, data_len })
 }
 
-/// A framed `Message` record and the length of the data at its end.
+/// A framed `Message` record, its payload's length and the length of the data at its end.
 #[derive(Debug)]
 pub(crate) struct EncodedMessage {
     pub(crate) bytes: Vec<u8>,
-    pub(crate) data_len: usize,
+    pub(crate) payload_len: u32,
+    pub(crate) data_len: u32,
 }
 
 /// A whole framed `Done` record.
@@ -268,8 +272,9 @@ mod tests {
     fn message_record_round_trips() {
         let env = full_envelope();
         let data = b"Subject: hi\r\n\r\nbody\r\n".to_vec();
-        let rec = encode_message(MessageId(42), 1_700_000_000_000, &env, &data);
-        assert_eq!(rec.data_len, data.len());
+        let rec = encode_message(MessageId(42), 1_700_000_000_000, &env, &data).unwrap();
+        assert_eq!(rec.data_len as usize, data.len());
+        assert_eq!(rec.payload_len as usize, rec.bytes.len() - RECORD_HEADER_BYTES);
         let (kind, payload) = parse_framed(&rec.bytes).unwrap();
         assert_eq!(kind, RecordType::Message);
         let msg = decode_message(payload, FORMAT_VERSION).unwrap();
@@ -282,7 +287,7 @@ mod tests {
     #[test]
     fn the_envelope_is_found_from_the_prefix() {
         let env = full_envelope();
-        let rec = encode_message(MessageId(42), 5, &env, b"data");
+        let rec = encode_message(MessageId(42), 5, &env, b"data").unwrap();
         let prefix: &[u8; MESSAGE_PREFIX_BYTES] = rec.bytes[..MESSAGE_PREFIX_BYTES].try_into().unwrap();
         let found = decode_message_prefix(prefix).unwrap();
         assert_eq!(
@@ -290,7 +295,7 @@ mod tests {
             (MessageId(42), rec.bytes.len() - RECORD_HEADER_BYTES)
         );
         let end = MESSAGE_PREFIX_BYTES + found.envelope_len as usize;
-        assert_eq!(rec.bytes.len() - end, rec.data_len);
+        assert_eq!(rec.bytes.len() - end, rec.data_len as usize);
         assert_eq!(decode_envelope(&rec.bytes[MESSAGE_PREFIX_BYTES..end], FORMAT_VERSION), Ok(env));
         let with_data = &rec.bytes[MESSAGE_PREFIX_BYTES..];
         assert_eq!(decode_envelope(with_data, FORMAT_VERSION), Err(DecodeError::Trailing(4)));
@@ -342,7 +347,7 @@ mod tests {
     #[test]
     fn decoders_never_panic_on_prefixes_or_garbage() {
         let env = full_envelope();
-        let rec = encode_message(MessageId(1), 2, &env, b"data");
+        let rec = encode_message(MessageId(1), 2, &env, b"data").unwrap();
         let payload = &rec.bytes[RECORD_HEADER_BYTES..];
         for end in 0..payload.len() {
             let _ = decode_message(&payload[..end], FORMAT_VERSION);

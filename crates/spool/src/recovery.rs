@@ -55,7 +55,7 @@ impl Recovered {
                     received_at_unix_ms,
                     envelope,
                     done: entry.done.to_vec(),
-                    size: entry.data_len,
+                    size: u64::from(entry.data_len),
                     schedule: entry.schedule,
                 })
             })
@@ -155,7 +155,7 @@ fn scan_records(
         let Some(kind) = header.verify(&payload) else {
             return Ok(offset);
         };
-        let location = Location { segment: seq, version, offset, record_len };
+        let location = Location { segment: seq, version, offset, payload_len: header.payload_len };
         if apply(kind, &payload, location, state).is_err() {
             return Ok(offset);
         }
@@ -168,7 +168,7 @@ struct Location {
     segment: u64,
     version: u32,
     offset: u64,
-    record_len: u64,
+    payload_len: u32,
 }
 
 fn apply(
@@ -185,8 +185,9 @@ fn apply(
             let entry = Entry {
                 segment: at.segment,
                 offset: at.offset,
-                record_len: at.record_len,
-                data_len: msg.data.len() as u64,
+                payload_len: at.payload_len,
+                // Within a payload whose length is a u32.
+                data_len: u32::try_from(msg.data.len()).unwrap_or(at.payload_len),
                 recipients: u32::try_from(msg.envelope.recipients.len()).unwrap_or(u32::MAX),
                 done: Default::default(),
                 schedule: Default::default(),

@@ -102,8 +102,8 @@ enum Pending {
     Message {
         id: MessageId,
         offset: u64,
-        record_len: u64,
-        data_len: u64,
+        payload_len: u32,
+        data_len: u32,
         recipients: u32,
         reply: Reply<MessageId>,
     },
@@ -205,8 +205,8 @@ impl Writer {
                 batch.pending.push(Pending::Message {
                     id,
                     offset: batch.buf.len() as u64,
-                    record_len: record.bytes.len() as u64,
-                    data_len: record.data_len as u64,
+                    payload_len: record.payload_len,
+                    data_len: record.data_len,
                     recipients,
                     reply,
                 });
@@ -275,11 +275,11 @@ impl Writer {
         let mut replies = Vec::with_capacity(pending.len());
         for p in pending {
             match p {
-                Pending::Message { id, offset, record_len, data_len, recipients, reply } => {
+                Pending::Message { id, offset, payload_len, data_len, recipients, reply } => {
                     let entry = Entry {
                         segment: seq,
                         offset: base + offset,
-                        record_len,
+                        payload_len,
                         data_len,
                         recipients,
                         done: DoneSet::default(),
@@ -422,13 +422,13 @@ impl Writer {
         let mut buf = Vec::new();
         let mut moved = Vec::with_capacity(live.len());
         for (id, mut entry) in live {
-            if !buf.is_empty() && buf.len() as u64 + entry.record_len > budget {
+            if !buf.is_empty() && buf.len() as u64 + entry.record_len() > budget {
                 break;
             }
             let offset = buf.len() as u64;
             let copy = self.read_for_copy(&reader, seq, version, id, &entry)?;
-            entry.record_len = copy.len() as u64;
-            buf.extend_from_slice(&copy);
+            entry.payload_len = copy.payload_len;
+            buf.extend_from_slice(&copy.bytes);
             let done = entry.done.to_vec();
             if !done.is_empty() {
                 buf.extend_from_slice(&record::encode_done(id, &done));
@@ -467,26 +467,25 @@ impl Writer {
         version: u32,
         id: MessageId,
         entry: &Entry,
-    ) -> Result<Vec<u8>, SpoolError> {
+    ) -> Result<EncodedMessage, SpoolError> {
         let corrupt = |reason| SpoolError::Corrupt {
             path: segment::segment_path(&self.shared.segments_dir, seq),
             offset: entry.offset,
             reason,
         };
-        let mut bytes = vec![0; usize::try_from(entry.record_len).map_err(|_| corrupt("too large"))?];
+        let mut bytes = vec![0; usize::try_from(entry.record_len()).map_err(|_| corrupt("too large"))?];
         reader.read_exact_at(&mut bytes, entry.offset)?;
         let Some((_, payload)) = record::parse_framed(&bytes) else {
             return Err(corrupt("live record fails its CRC during compaction"));
         };
         if version == FORMAT_VERSION {
-            return Ok(bytes);
+            let (payload_len, data_len) = (entry.payload_len, entry.data_len);
+            return Ok(EncodedMessage { bytes, payload_len, data_len });
         }
-        match record::decode_message(payload, version) {
-            Ok(m) if m.id == id => {
-                Ok(record::encode_message(id, m.received_at_unix_ms, &m.envelope, m.data).bytes)
-            }
-            _ => Err(corrupt("live record does not decode during compaction")),
-        }
+        let message = record::decode_message(payload, version).ok().filter(|m| m.id == id);
+        let copy =
+            message.and_then(|m| record::encode_message(id, m.received_at_unix_ms, &m.envelope, m.data));
+        copy.ok_or_else(|| corrupt("live record does not re-encode during compaction"))
     }
 }
 
