@@ -36,6 +36,16 @@ pub enum MatchedBy {
     IpRange(Cidr),
 }
 
+impl std::fmt::Display for MatchedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MatchedBy::CertificateExact(name) => write!(f, "certificate name {name}"),
+            MatchedBy::CertificateWildcard(parent) => write!(f, "certificate name under *.{parent}"),
+            MatchedBy::IpRange(cidr) => write!(f, "IP range {cidr}"),
+        }
+    }
+}
+
 /// The connector a session's client was recognised as.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectorMatch {
@@ -170,6 +180,17 @@ impl Snapshot {
         }
     }
 
+    /// For a client a DNS blocklist `zone` lists (the gateway looks it up): refused with
+    /// `550 5.7.708` naming the zone, unless the client came through a connector (a tenant
+    /// vouches for it; its own rules apply, as for the operator's list) or an operator
+    /// exception covers it. An exception overrides every DNSBL, as it overrides blocks.
+    pub fn check_dnsbl_listed(&self, ctx: &SessionContext, zone: &str) -> Result<(), Refusal> {
+        if ctx.connector.is_some() || self.excepted.longest_match(ctx.client_ip).is_some() {
+            return Ok(());
+        }
+        Err(refusal::dnsbl_listed(ctx.client_ip, zone))
+    }
+
     /// At RCPT TO: the client rules, relay control, the rules of the recipient's tenant,
     /// then the recipient's route. `sender_domain` is the MAIL FROM domain (`None` for the
     /// null sender); `domain` is as received (any case, address literal possible). The
@@ -186,7 +207,7 @@ impl Snapshot {
             return Err(refusal::relay_denied_literal(domain));
         }
         let Some(name) = DomainName::for_lookup(domain) else {
-            // A U-label (IDN not in punycode) or odd syntax: no accepted domain has this form.
+            // Odd syntax or an invalid IDN: no accepted domain has this form.
             return self.outbound_or(ctx, || refusal::relay_denied(&domain.to_lowercase()));
         };
         match self.find_domain(&name) {

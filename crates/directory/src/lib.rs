@@ -8,8 +8,9 @@
 //! [`DirectoryStore::generation`]) builds a new snapshot and swaps the `Arc`; sessions keep
 //! the one they started with. Storage sits behind [`DirectoryStore`]: SQLite on one node (crate `store`),
 //! PostgreSQL in fleet mode. Every name is compared in one normal form ([`DomainName`]:
-//! lower case, no trailing dot, IDN as `xn--` A-labels; U-labels are refused with a request
-//! for the punycode form, since no IDNA table is available).
+//! lower case, no trailing dot, IDN as `xn--` A-labels; U-labels, in a config, the CLI or an
+//! SMTPUTF8 address, are converted with UTS #46, so `müller.test` and `xn--mller-kva.test`
+//! are one domain).
 //!
 //! # Entities
 //! - **Tenant**: id (one DNS label), display name, active or suspended, bounce language.
@@ -83,7 +84,7 @@
 //!    `5.7.750` allowance (an unverified domain cannot be used to send).
 //! 6. Otherwise `550 5.7.1`: relay denied (a domain known but unverified says so, and
 //!    what its admin must publish). Source routes never reach here (the parser drops
-//!    them); upper case and a trailing dot are the same domain; a U-label never matches.
+//!    them); upper case, a trailing dot and the U-label form of an IDN are the same domain.
 //!
 //! The texts are in `refusal.rs`, each covered by a test in `tests/decisions.rs`.
 mod cidr;

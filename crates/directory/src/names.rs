@@ -1,6 +1,8 @@
 //! Names in their one normalised form: lower case, no trailing dot, IDN as A-labels. Every
-//! comparison in the directory happens on these forms, so `EXAMPLE.com.` and `example.com`
-//! can never be two different domains (nor a way around relay control).
+//! comparison in the directory happens on these forms, so `EXAMPLE.com.`, `example.com`,
+//! `Müller.test` and `xn--mller-kva.test` can never be two different domains (nor a way
+//! around relay control): U-labels are converted with UTS #46 (the `idna` crate, strict STD3
+//! rules) before anything else looks at them.
 
 use std::fmt;
 
@@ -23,10 +25,7 @@ fn domain_problem(text: &str) -> Option<String> {
         return Some("an IP address is not a domain name".into());
     }
     if !text.is_ascii() {
-        return Some(
-            "internationalised names must be given in punycode (A-label) form, e.g. xn--mnchen-3ya.de for münchen.de"
-                .into(),
-        );
+        return Some("not a valid internationalised domain name (IDNA 2008 / UTS #46)".into());
     }
     if text.len() > DOMAIN_BYTES_MAX {
         return Some(format!("longer than {DOMAIN_BYTES_MAX} characters"));
@@ -60,10 +59,16 @@ fn label_problem(label: &str) -> Option<String> {
     None
 }
 
-/// Lower case and without the one trailing dot that marks an absolute name.
+/// Lower case, without the one trailing dot that marks an absolute name, and with U-labels
+/// turned into A-labels. A name `idna` cannot convert is returned as it was (non-ASCII), so
+/// [`domain_problem`] refuses it.
 fn normal_form(text: &str) -> String {
     let trimmed = text.trim();
-    trimmed.strip_suffix('.').unwrap_or(trimmed).to_ascii_lowercase()
+    let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
+    if trimmed.is_ascii() {
+        return trimmed.to_ascii_lowercase();
+    }
+    idna::domain_to_ascii_strict(trimmed).unwrap_or_else(|_| trimmed.to_string())
 }
 
 /// A domain name in normalised form (lower case, no trailing dot, A-labels only).
@@ -81,8 +86,9 @@ impl DomainName {
         }
     }
 
-    /// The normalised form of a domain received on the wire, or `None` when it cannot be a
-    /// domain the directory knows (address literal, U-label, syntax).
+    /// The normalised form of a domain received on the wire (any case, a trailing dot,
+    /// U-labels under SMTPUTF8), or `None` when it cannot be a domain the directory knows
+    /// (address literal, syntax, an invalid IDN).
     pub fn for_lookup(text: &str) -> Option<DomainName> {
         let normal = normal_form(text);
         domain_problem(&normal).is_none().then_some(DomainName(normal))
@@ -272,9 +278,22 @@ mod tests {
         assert_eq!(DomainName::parse("d", "xn--mnchen-3ya.de").unwrap().as_str(), "xn--mnchen-3ya.de");
     }
 
+    /// One domain whatever form it is written in: U-labels (any case) become A-labels.
+    #[test]
+    fn idn_u_labels_and_a_labels_are_one_domain() {
+        let a_label = DomainName::parse("d", "xn--mller-kva.test").unwrap();
+        for form in ["müller.test", "MÜLLER.test", "Müller.Test.", "XN--MLLER-KVA.TEST"] {
+            assert_eq!(DomainName::parse("d", form).unwrap(), a_label, "{form}");
+            assert_eq!(DomainName::for_lookup(form), Some(a_label.clone()), "{form}");
+        }
+        assert_eq!(DomainName::parse("d", "münchen.de").unwrap().as_str(), "xn--mnchen-3ya.de");
+        // Not a valid IDN (a label of symbols only, STD3 rules): refused, naming why.
+        assert!(reason(DomainName::parse("d", "☃_x.test")).contains("internationalised"));
+        assert_eq!(DomainName::for_lookup("a b.tëst"), None);
+    }
+
     #[test]
     fn bad_domains_name_the_problem() {
-        assert!(reason(DomainName::parse("d", "münchen.de")).contains("punycode"));
         assert!(reason(DomainName::parse("d", "[1.2.3.4]")).contains("IP address"));
         assert!(reason(DomainName::parse("d", "1.2.3.4")).contains("IP address"));
         assert!(reason(DomainName::parse("d", "localhost")).contains("two labels"));

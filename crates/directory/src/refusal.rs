@@ -146,6 +146,23 @@ pub(crate) fn low_reputation(ip: IpAddr) -> Refusal {
     )
 }
 
+/// `cidr` is the client's own address as a host range, ready for the operator's command.
+pub(crate) fn dnsbl_listed(ip: IpAddr, zone: &str) -> Refusal {
+    let cidr = match ip {
+        IpAddr::V4(_) => format!("{ip}/32"),
+        IpAddr::V6(_) => format!("{ip}/128"),
+    };
+    Refusal::new(
+        550,
+        (5, 7, 708),
+        format!(
+            "Traffic is not accepted from [{ip}]: the address is listed by the DNS blocklist {zone}; the sending \
+             server's administrator should have it delisted there, or ask the service operator for an exception \
+             (sluice reputation except {cidr})"
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +213,14 @@ mod tests {
             (
                 restricted_sender("x.example", &connector(), ip),
                 "550 5.7.51 Sender domain x.example is restricted to connector \"hq\" of tenant acme (rule \"reject mail for these sender domains unless it comes through this connector\") and [192.0.2.1] is not part of it; send through the servers of that connector, or ask the tenant's administrator to add [192.0.2.1] to it",
+            ),
+            (
+                dnsbl_listed(ip, "zen.example.test"),
+                "550 5.7.708 Traffic is not accepted from [192.0.2.1]: the address is listed by the DNS blocklist zen.example.test; the sending server's administrator should have it delisted there, or ask the service operator for an exception (sluice reputation except 192.0.2.1/32)",
+            ),
+            (
+                dnsbl_listed("2001:db8::1".parse().unwrap(), "v6.example.test"),
+                "550 5.7.708 Traffic is not accepted from [2001:db8::1]: the address is listed by the DNS blocklist v6.example.test; the sending server's administrator should have it delisted there, or ask the service operator for an exception (sluice reputation except 2001:db8::1/128)",
             ),
             (
                 low_reputation(ip),

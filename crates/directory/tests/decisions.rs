@@ -365,6 +365,23 @@ fn low_reputation_ips_are_refused_unless_excepted_or_connector() {
 }
 
 #[test]
+fn dnsbl_listed_ips_are_refused_unless_excepted_or_connector() {
+    let s = snapshot();
+    let listed = s.check_dnsbl_listed(&internet(&s), "zen.example.test").unwrap_err();
+    assert_eq!(code(listed.clone()), "550 5.7.708");
+    assert!(listed.text.contains("zen.example.test"), "{}", listed.text);
+    assert!(listed.text.contains("sluice reputation except 203.0.113.250/32"), "{}", listed.text);
+    // An operator exception overrides the DNSBL as it overrides operator blocks.
+    let excepted = s.session(ip("100.64.1.9"), Transport::Plain);
+    assert_eq!(s.check_dnsbl_listed(&excepted, "zen.example.test"), Ok(()));
+    // A connector's client is the tenant's to judge.
+    let onprem = s.session(ip("192.0.2.11"), Transport::Plain);
+    assert_eq!(s.check_dnsbl_listed(&onprem, "zen.example.test"), Ok(()));
+    let v6 = s.session(ip("2001:db8:bad::1"), Transport::Plain);
+    assert!(s.check_dnsbl_listed(&v6, "v6.example.test").unwrap_err().text.contains("2001:db8:bad::1/128"));
+}
+
+#[test]
 fn routes_for_listed_recipients() {
     let s = snapshot();
     let ctx = internet(&s);
@@ -450,7 +467,7 @@ fn open_relay_attempts_are_refused() {
         ("user@acme.test.other.example", "550 5.7.1"),     // accepted name as a prefix
         ("user@other.example.", "550 5.7.1"),              // trailing dot, foreign
         ("user@xn--mnchen-3ya.de", "550 5.7.1"),           // punycode, not accepted
-        ("user@münchen.de", "550 5.7.1"),                  // U-label
+        ("user@münchen.de", "550 5.7.1"),                  // U-label, not accepted either
         ("user@badacme.test", "550 5.7.1"),                // suffix without a dot
         ("user@", "550 5.7.1"),                            // empty domain
     ];
@@ -474,12 +491,13 @@ fn accepted_names_are_normalised_not_relayed() {
     for address in ["alice@ACME.TEST", "alice@acme.test.", "Alice@Acme.Test."] {
         assert!(matches!(rcpt(&s, &ctx, address), Ok(RouteTarget::Recipient { .. })), "{address}");
     }
-    // An accepted punycode domain matches in its A-label form only.
+    // An accepted IDN is one domain in both forms: A-label (any case) and U-label.
     let mut data = data();
     data.domains.push(domain("xn--mnchen-3ya.de", "acme", DomainKind::InternalRelay, false, true));
     let s = Snapshot::build(data).unwrap();
-    assert_eq!(rcpt(&s, &internet(&s), "x@XN--MNCHEN-3YA.DE"), Ok(RouteTarget::InternalRelay));
-    assert_eq!(rcpt(&s, &internet(&s), "x@münchen.de"), Err("550 5.7.1".into()));
+    for address in ["x@XN--MNCHEN-3YA.DE", "x@münchen.de", "x@MÜNCHEN.de."] {
+        assert_eq!(rcpt(&s, &internet(&s), address), Ok(RouteTarget::InternalRelay), "{address}");
+    }
 }
 
 #[test]

@@ -1,7 +1,10 @@
 //! DNS lookups through hickory-resolver: the TXT records that prove a tenant owns a domain
-//! (`sluice-verification=<token>`). The name server is the system's, or a configured one
+//! (`sluice-verification=<token>`), MX and address lookups, and the A queries of DNS
+//! blocklists (`dnsbl`). The name server is the system's, or a configured one
 //! (an address and port), which is also how tests point Sluice at a DNS server they run on
 //! loopback.
+
+pub mod dnsbl;
 
 use std::net::SocketAddr;
 
@@ -127,6 +130,23 @@ impl Dns {
             Ok(lookup) => Ok(lookup.iter().collect()),
             Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
             Err(e) => Err(DnsError::Lookup { name: host.to_string(), reason: e.to_string() }),
+        }
+    }
+
+    /// The IPv4 addresses (A records) at `name`; empty when it does not exist. Used for DNS
+    /// blocklist queries, where an A record is the answer and no AAAA is ever asked.
+    pub async fn ipv4(&self, name: &str) -> Result<Vec<std::net::Ipv4Addr>, DnsError> {
+        match self.resolver.ipv4_lookup(format!("{}.", name.trim_end_matches('.')).as_str()).await {
+            Ok(lookup) => Ok(lookup
+                .answers()
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::A(a) => Some(a.0),
+                    _ => None,
+                })
+                .collect()),
+            Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
+            Err(e) => Err(DnsError::Lookup { name: name.to_string(), reason: e.to_string() }),
         }
     }
 

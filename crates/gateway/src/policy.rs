@@ -65,12 +65,12 @@ fn now_unix_s() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn refusal_reply(refusal: Refusal) -> Reply {
+pub(crate) fn refusal_reply(refusal: Refusal) -> Reply {
     let (class, subject, detail) = refusal.enhanced;
     Reply::new(refusal.code, EnhancedCode::new(class, subject, detail), refusal.text)
 }
 
-fn directory_context(directory: &Snapshot, session: &SessionInfo) -> directory::SessionContext {
+pub(crate) fn directory_context(directory: &Snapshot, session: &SessionInfo) -> directory::SessionContext {
     let cert = (!session.tls_client_names.is_empty())
         .then(|| ClientCert { names: session.tls_client_names.clone() });
     let transport = match session.tls {
@@ -167,7 +167,19 @@ impl Policy for SessionPolicy<'_> {
         // A new transaction: its outbound sender check has not run.
         self.outbound_sender.replace(None);
         let Some(directory) = self.directory else { return Ok(()) };
-        directory.check_client(&directory_context(directory, session)).map_err(refusal_reply)
+        let ctx = directory_context(directory, session);
+        if let Some(m) = &ctx.connector {
+            // Records the attribution (and why) once per transaction, before any refusal.
+            tracing::info!(
+                client_ip = %session.client_ip,
+                connector = %m.connector.name,
+                tenant = %m.connector.tenant,
+                matched_by = %m.by,
+                trusted = m.is_trusted(),
+                "client recognised as an inbound connector"
+            );
+        }
+        directory.check_client(&ctx).map_err(refusal_reply)
     }
 
     fn check_recipient(

@@ -9,9 +9,10 @@ use std::time::Duration;
 use smtp_wire::SessionConfig;
 
 pub use crate::inbound::limits::ConnectionLimits;
+use crate::dns::dnsbl::Dnsbl;
 use crate::policy::StaticPolicy;
 pub use crate::schedule::RetryPolicy;
-use crate::tls::TlsSource;
+use crate::tls::{ClientCa, TlsSource};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
@@ -44,6 +45,18 @@ pub struct Settings {
     pub policy: Arc<StaticPolicy>,
     pub limits: ConnectionLimits,
     pub timeouts: Timeouts,
+    pub client_checks: ClientChecks,
+}
+
+/// What the gateway learns about a client beyond its SMTP dialogue. Both are live objects
+/// built from the config: a reload builds new ones (and starts an empty DNSBL cache).
+#[derive(Clone, Debug, Default)]
+pub struct ClientChecks {
+    /// The bundle a client certificate must chain to for its names to identify a connector
+    /// (`[tls] client_ca_file`); `None`: no certificate is trusted.
+    pub client_ca: Option<Arc<ClientCa>>,
+    /// DNS blocklists (`[reputation] dnsbl_zones`); `None`: none are asked.
+    pub dnsbl: Option<Arc<Dnsbl>>,
 }
 
 /// Delivery: the queue manager, local Maildir folders and remote servers.

@@ -1,6 +1,13 @@
 //! TLS for STARTTLS: the operator's certificate and key in PEM, or a self-signed
 //! certificate generated on first start and kept in the data directory so that its
 //! fingerprint stays stable across restarts.
+//!
+//! Client certificates: with a client CA bundle the server asks every client for one but
+//! requires none, and accepts *any* certificate during the handshake (checking only that the
+//! client holds its key). Whether it chains to the bundle is decided after the handshake by
+//! [`ClientCa::verified_names`]. Refusing the handshake instead would break mail from every
+//! MTA that presents a certificate of its own CA (many do, to every server): such a client
+//! is served like one without a certificate, never trusted as a connector.
 
 use std::fs;
 use std::io::Write;
@@ -8,10 +15,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::ServerConfig;
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 
 /// Where the server's certificate comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,8 +48,8 @@ pub enum TlsError {
 }
 
 /// Builds the rustls server configuration (TLS 1.2 and 1.3, ring provider). With a client
-/// CA bundle the server asks every client for a certificate during STARTTLS but requires none:
-/// one that is presented must chain to the bundle, and its names identify connectors.
+/// CA bundle the server asks every client for a certificate during STARTTLS, requires none
+/// and accepts any (see the module's doc); [`ClientCa`] judges it after the handshake.
 pub fn server_config(
     source: &TlsSource,
     client_ca_file: Option<&Path>,
@@ -53,23 +62,96 @@ pub fn server_config(
     let key = PrivateKeyDer::from_pem_file(&key_file)
         .map_err(|e| TlsError::Read { path: key_file.clone(), reason: e.to_string() })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder =
-        ServerConfig::builder_with_provider(Arc::clone(&provider)).with_safe_default_protocol_versions()?;
+    let builder = ServerConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?;
     let builder = match client_ca_file {
         None => builder.with_no_client_auth(),
-        Some(path) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for ca in load_certs(path)? {
-                roots.add(ca)?;
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .allow_unauthenticated()
-                .build()
-                .map_err(|e| TlsError::ClientCa { path: path.to_path_buf(), reason: e.to_string() })?;
-            builder.with_client_cert_verifier(verifier)
-        }
+        Some(path) => builder.with_client_cert_verifier(Arc::new(AskClientCert(ClientCa::load(path)?.verifier))),
     };
     Ok(Arc::new(builder.with_single_cert(certs, key)?))
+}
+
+/// The CA bundle client certificates must chain to for their names to count.
+#[derive(Debug)]
+pub struct ClientCa {
+    verifier: Arc<dyn ClientCertVerifier>,
+}
+
+impl ClientCa {
+    /// Reads the PEM bundle at `path`.
+    pub fn load(path: &Path) -> Result<ClientCa, TlsError> {
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in load_certs(path)? {
+            roots.add(ca).map_err(|e| TlsError::ClientCa { path: path.to_path_buf(), reason: e.to_string() })?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| TlsError::ClientCa { path: path.to_path_buf(), reason: e.to_string() })?;
+        Ok(ClientCa { verifier })
+    }
+
+    /// The names of a presented chain (end entity first) that chains to the bundle and is
+    /// valid now; the reason when it does not.
+    pub fn verified_names(&self, chain: &[CertificateDer<'_>]) -> Result<Vec<String>, rustls::Error> {
+        let Some((end_entity, intermediates)) = chain.split_first() else {
+            return Err(rustls::Error::NoCertificatesPresented);
+        };
+        self.verifier.verify_client_cert(end_entity, intermediates, UnixTime::now())?;
+        Ok(certificate_names(end_entity))
+    }
+}
+
+/// Asks for a client certificate and accepts whichever is presented, while still checking
+/// the handshake signature (the client holds the certificate's key). The chain is judged
+/// after the handshake by [`ClientCa::verified_names`].
+#[derive(Debug)]
+struct AskClientCert(Arc<dyn ClientCertVerifier>);
+
+impl ClientCertVerifier for AskClientCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    /// The bundle's subjects, so that a partner's client picks the certificate we trust.
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 /// The names a client certificate vouches for, lower case: its subjectAltName DNS names,

@@ -22,6 +22,7 @@ fn gateway_config(dir: &std::path::Path) -> GatewayConfig {
             policy: Arc::new(StaticPolicy::new(&["dest.test".to_string()])),
             limits: ConnectionLimits { connections_max: 100, connections_per_ip_max: 100 },
             timeouts: Timeouts::default(),
+            client_checks: Default::default(),
         },
         delivery: DeliveryConfig { concurrency: 2, ..DeliveryConfig::new(dir.join("mail")) },
         drain: Duration::from_secs(5),

@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use directory::DomainName;
+use gateway::dns::dnsbl::{Dnsbl, DnsblConfig};
 use gateway::policy::StaticPolicy;
-use gateway::tls::TlsSource;
+use gateway::settings::ClientChecks;
+use gateway::tls::{ClientCa, TlsSource};
 use gateway::{ConnectionLimits, DeliveryConfig, GatewayConfig, Settings, ThrottleConfig, Timeouts};
 use serde::Deserialize;
 use smtp_wire::SessionConfig;
@@ -24,7 +27,38 @@ pub struct RawConfig {
     pub protection: RawProtection,
     pub throttle: RawThrottle,
     pub log: RawLog,
+    pub directory: RawDirectory,
+    pub reputation: RawReputation,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDirectory {
+    /// Every tenant gets `<tenant>.<service_domain>` when it is added.
+    pub service_domain: String,
+}
+
+impl Default for RawDirectory {
+    fn default() -> Self {
+        RawDirectory { service_domain: "sluice.test".into() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawReputation {
+    /// DNS blocklist zones asked about every client (RFC 5782), e.g. `zen.spamhaus.org`.
+    pub dnsbl_zones: Vec<String>,
+    /// Per DNSBL query; a list that does not answer in time counts as "not listed".
+    pub dnsbl_timeout_ms: u64,
+}
+
+impl Default for RawReputation {
+    fn default() -> Self {
+        RawReputation { dnsbl_zones: Vec::new(), dnsbl_timeout_ms: 2000 }
+    }
+}
+
 
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -202,6 +236,10 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// The deployment's service domain (`[directory] service_domain`).
+    pub service_domain: DomainName,
+    /// `[dns] resolver`: `None` is the system's resolver.
+    pub resolver: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,7 +291,9 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
         return Err(invalid("smtp.listen", "at least one address:port is needed"));
     }
     let tls = resolve_tls(&raw.tls, base, &data_dir, &hostname)?;
-    let settings = resolve_settings(&raw, &hostname)?;
+    let settings = resolve_settings(&raw, &hostname, base)?;
+    let service_domain = DomainName::parse("directory.service_domain", &raw.directory.service_domain)
+        .map_err(|e| invalid("directory.service_domain", directory_reason(e)))?;
     let delivery = resolve_delivery(&raw, base, &data_dir)?;
     let log_format = match raw.log.format.as_str() {
         "text" => LogFormat::Text,
@@ -275,7 +315,60 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
         delivery,
         drain: Duration::from_secs(raw.smtp.shutdown_drain_s),
     };
-    Ok(Config { gateway, log_format, log_level: raw.log.level })
+    let resolver = resolve_resolver(&raw.dns)?;
+    Ok(Config { gateway, log_format, log_level: raw.log.level, service_domain, resolver })
+}
+
+/// The directory's own reason, without its field name (the config's field is named instead).
+fn directory_reason(e: directory::DirectoryError) -> String {
+    match e {
+        directory::DirectoryError::Invalid { value, reason, .. } => format!("{value:?}: {reason}"),
+        other => other.to_string(),
+    }
+}
+
+fn resolve_resolver(raw: &RawDns) -> Result<Option<SocketAddr>, ConfigError> {
+    raw.resolver
+        .as_deref()
+        .map(|r| {
+            r.parse().map_err(|_| {
+                invalid("dns.resolver", format!("{r:?} is not ADDR:PORT, e.g. 127.0.0.1:53 or [::1]:53"))
+            })
+        })
+        .transpose()
+}
+
+/// `[reputation]` DNSBL zones, validated as domain names; `None` when there are none.
+fn resolve_dnsbl(raw: &RawConfig) -> Result<Option<Arc<Dnsbl>>, ConfigError> {
+    let rep = &raw.reputation;
+    if rep.dnsbl_zones.is_empty() {
+        return Ok(None);
+    }
+    let zones = rep
+        .dnsbl_zones
+        .iter()
+        .enumerate()
+        .map(|(i, zone)| {
+            DomainName::parse("zone", zone)
+                .map(String::from)
+                .map_err(|e| invalid(format!("reputation.dnsbl_zones[{i}]"), directory_reason(e)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let timeout_ms = positive("reputation.dnsbl_timeout_ms", rep.dnsbl_timeout_ms as usize)?;
+    let config = DnsblConfig {
+        zones,
+        timeout: Duration::from_millis(timeout_ms as u64),
+        resolver: resolve_resolver(&raw.dns)?,
+    };
+    let dnsbl = Dnsbl::new(config).map_err(|e| invalid("dns.resolver", e.to_string()))?;
+    Ok(Some(Arc::new(dnsbl)))
+}
+
+/// `[tls] client_ca_file`, loaded now so that a bad bundle is reported naming the field.
+fn resolve_client_ca(raw: &RawTls, base: Option<&Path>) -> Result<Option<Arc<ClientCa>>, ConfigError> {
+    let Some(path) = raw.client_ca_file.as_deref().filter(|_| raw.enabled) else { return Ok(None) };
+    let ca = ClientCa::load(&resolve_path(base, path)).map_err(|e| invalid("tls.client_ca_file", e.to_string()))?;
+    Ok(Some(Arc::new(ca)))
 }
 
 fn resolve_delivery(
@@ -289,12 +382,7 @@ fn resolve_delivery(
     };
     let retry_first = seconds("delivery.retry_first_s", d.retry_first_s)?;
     let max_age = seconds("delivery.max_age_s", d.max_age_s)?;
-    let dns_resolver = match &raw.dns.resolver {
-        None => None,
-        Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
-            invalid("dns.resolver", format!("{text:?} is not ADDR:PORT, e.g. 127.0.0.1:53 or [::1]:53"))
-        })?),
-    };
+    let dns_resolver = resolve_resolver(&raw.dns)?;
     if !(d.admin_url.starts_with("https://") || d.admin_url.starts_with("http://"))
         || d.admin_url.chars().any(|c| c.is_whitespace() || c.is_control())
     {
@@ -371,7 +459,7 @@ fn resolve_tls(
 }
 
 /// The reloadable part.
-pub fn resolve_settings(raw: &RawConfig, hostname: &str) -> Result<Settings, ConfigError> {
+pub fn resolve_settings(raw: &RawConfig, hostname: &str, base: Option<&Path>) -> Result<Settings, ConfigError> {
     let smtp = &raw.smtp;
     let session = SessionConfig {
         hostname: hostname.to_string(),
@@ -416,6 +504,10 @@ pub fn resolve_settings(raw: &RawConfig, hostname: &str) -> Result<Settings, Con
         policy: Arc::new(StaticPolicy::new(&domains)),
         limits,
         timeouts,
+        client_checks: ClientChecks {
+            client_ca: resolve_client_ca(&raw.tls, base)?,
+            dnsbl: resolve_dnsbl(raw)?,
+        },
     })
 }
 

@@ -18,9 +18,6 @@ use store::SqliteStore;
 
 use crate::config::Config;
 
-/// Until the config names it, the service domain tenants get `<id>.<service domain>` under.
-pub const DEFAULT_SERVICE_DOMAIN: &str = "sluice.test";
-
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
     /// Create a tenant (active) with its service domain `<id>.<service domain>`.
@@ -33,9 +30,9 @@ pub enum TenantCommand {
         /// Language of bounces (en, fr, ...).
         #[arg(long, default_value = "en")]
         language: String,
-        /// The deployment's service domain.
-        #[arg(long, default_value = DEFAULT_SERVICE_DOMAIN)]
-        service_domain: String,
+        /// Overrides the config's `[directory] service_domain` for this tenant.
+        #[arg(long)]
+        service_domain: Option<String>,
     },
     /// All tenants.
     List,
@@ -74,7 +71,7 @@ pub enum DomainCommand {
     /// Look up the domain's TXT record and mark it verified when the token is there.
     Verify {
         domain: String,
-        /// A DNS server ADDR:PORT instead of the system's resolver.
+        /// A DNS server ADDR:PORT instead of the config's `[dns] resolver` (or the system's).
         #[arg(long)]
         resolver: Option<String>,
     },
@@ -204,11 +201,16 @@ pub fn data_dir(config: &Config) -> anyhow::Result<PathBuf> {
 }
 
 fn open(config_path: Option<&Path>) -> anyhow::Result<SqliteStore> {
+    Ok(open_with_config(config_path)?.0)
+}
+
+/// The store and the config it was found through (for the service domain and resolver).
+fn open_with_config(config_path: Option<&Path>) -> anyhow::Result<(SqliteStore, Config)> {
     let config = crate::config::load(config_path)?;
     let dir = data_dir(&config)?;
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("creating the data directory {}", dir.display()))?;
-    Ok(SqliteStore::open(&dir.join("sluice.db"))?)
+    Ok((SqliteStore::open(&dir.join("sluice.db"))?, config))
 }
 
 fn tenant_id(text: &str) -> anyhow::Result<TenantId> {
@@ -247,10 +249,13 @@ fn verification_text(domain: &AcceptedDomain) -> &'static str {
 }
 
 pub fn tenant(config_path: Option<&Path>, command: TenantCommand) -> anyhow::Result<()> {
-    let mut store = open(config_path)?;
+    let (mut store, config) = open_with_config(config_path)?;
     match command {
         TenantCommand::Add { id, name, language, service_domain } => {
-            let service_domain = domain_name("tenant.service_domain", &service_domain)?;
+            let service_domain = match service_domain {
+                Some(text) => domain_name("tenant.service_domain", &text)?,
+                None => config.service_domain.clone(),
+            };
             let new = NewTenant::new(&id, name.as_deref().unwrap_or(&id), &language)?;
             let tenant = store.add_tenant(&new, &service_domain)?;
             println!(
@@ -345,7 +350,7 @@ fn parse_domain_kind(text: &str) -> anyhow::Result<DomainKind> {
 }
 
 pub fn domain(config_path: Option<&Path>, command: DomainCommand) -> anyhow::Result<()> {
-    let mut store = open(config_path)?;
+    let (mut store, config) = open_with_config(config_path)?;
     match command {
         DomainCommand::Add { domain, tenant, kind, match_subdomains } => {
             let new = NewDomain {
@@ -362,7 +367,9 @@ pub fn domain(config_path: Option<&Path>, command: DomainCommand) -> anyhow::Res
             println!("  {}. IN TXT \"{}\"", added.name, added.txt_record());
             println!("then run `sluice domain verify {}`", added.name);
         }
-        DomainCommand::Verify { domain, resolver } => verify(&mut store, &domain, resolver.as_deref())?,
+        DomainCommand::Verify { domain, resolver } => {
+            verify(&mut store, &domain, resolver.as_deref(), config.resolver)?
+        }
         DomainCommand::List { tenant } => {
             let tenant = tenant.as_deref().map(tenant_id).transpose()?;
             let domains = store.list_domains(tenant.as_ref())?;
@@ -390,13 +397,19 @@ pub fn domain(config_path: Option<&Path>, command: DomainCommand) -> anyhow::Res
     Ok(())
 }
 
-fn verify(store: &mut SqliteStore, domain: &str, resolver: Option<&str>) -> anyhow::Result<()> {
+fn verify(
+    store: &mut SqliteStore,
+    domain: &str,
+    resolver: Option<&str>,
+    configured: Option<SocketAddr>,
+) -> anyhow::Result<()> {
     let name = domain_name("domain.name", domain)?;
-    let resolver: Option<SocketAddr> = resolver
-        .map(|r| {
-            r.parse().map_err(|_| invalid("resolver", r, "expected ADDR:PORT, e.g. 127.0.0.1:53 or [::1]:53"))
-        })
-        .transpose()?;
+    let resolver: Option<SocketAddr> = match resolver {
+        Some(r) => Some(
+            r.parse().map_err(|_| invalid("resolver", r, "expected ADDR:PORT, e.g. 127.0.0.1:53 or [::1]:53"))?,
+        ),
+        None => configured,
+    };
     let accepted = store
         .list_domains(None)?
         .into_iter()

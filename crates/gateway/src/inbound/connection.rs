@@ -13,10 +13,10 @@ use tokio::sync::watch;
 
 use super::Shared;
 use super::stream::Stream;
+use crate::dns::dnsbl::{DnsblPolicy, PendingLookup, next_is_mail};
 use crate::guard::outbound_recipients;
 use crate::policy::{self, SessionPolicy};
 use crate::settings::Settings;
-use crate::tls::certificate_names;
 
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 
@@ -68,9 +68,25 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
     // The directory snapshot of the session's start: a change applies to new sessions.
     let directory = shared.directory.as_ref().map(|d| d.current());
     let protection = shared.guard.as_ref().map(|g| &*g.protection);
-    let policy =
-        SessionPolicy::new(&settings.policy, directory.as_deref(), shared.throttling.as_deref(), protection);
+    // Runs while the banner goes out and EHLO is answered; MAIL FROM waits for it.
+    let mut dnsbl = PendingLookup::start(settings.client_checks.dnsbl.as_ref(), conn.peer.ip());
+    let mut policy = DnsblPolicy {
+        session: SessionPolicy::new(
+            &settings.policy,
+            directory.as_deref(),
+            shared.throttling.as_deref(),
+            protection,
+        ),
+        listing: None,
+    };
     loop {
+        if dnsbl.is_pending() && session.phase() == Phase::Command && next_is_mail(&conn.input) {
+            // Replies already due go out before the wait.
+            if let Err(end) = conn.flush().await {
+                return end;
+            }
+            policy.listing = dnsbl.finish().await;
+        }
         let step = session.step(&conn.input, &policy);
         conn.input.drain(..step.consumed);
         match step.action {
@@ -83,7 +99,7 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
             Action::StartTls(reply) => {
                 reply.write_to(&mut conn.output);
                 conn.input.clear();
-                match conn.start_tls(shared).await {
+                match conn.start_tls(shared, settings).await {
                     Ok((description, names)) => session.tls_established(description, names),
                     Err(end) => return end,
                 }
@@ -177,7 +193,7 @@ impl Connection {
     }
 
     /// Returns the TLS description and the verified client certificate's names.
-    async fn start_tls(&mut self, shared: &Shared) -> Result<(String, Vec<String>), End> {
+    async fn start_tls(&mut self, shared: &Shared, settings: &Settings) -> Result<(String, Vec<String>), End> {
         self.flush().await?;
         let Some(acceptor) = shared.tls.clone() else {
             return Err(End::Closed);
@@ -190,11 +206,17 @@ impl Connection {
         let version = state.protocol_version().and_then(|v| v.as_str()).unwrap_or("TLS");
         let suite = state.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).unwrap_or("unknown");
         let description = format!("{version} with cipher {suite}");
-        let names = state
-            .peer_certificates()
-            .and_then(|chain| chain.first())
-            .map(certificate_names)
-            .unwrap_or_default();
+        let names = match (state.peer_certificates(), &settings.client_checks.client_ca) {
+            (None, _) => Vec::new(),
+            (Some(chain), Some(ca)) => match ca.verified_names(chain) {
+                Ok(names) => names,
+                Err(e) => {
+                    tracing::info!(client_ip = %self.peer.ip(), tls = %description, reason = %e, "client certificate not trusted; the session goes on without it");
+                    Vec::new()
+                }
+            },
+            (Some(_), None) => Vec::new(),
+        };
         if names.is_empty() {
             tracing::debug!(client_ip = %self.peer.ip(), tls = %description, "TLS established");
         } else {
