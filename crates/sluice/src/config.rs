@@ -576,9 +576,37 @@ mod tests {
         );
         assert!(from_str("[tls]\ncert_file = \"c.pem\"").unwrap_err().starts_with("tls.key_file:"));
         assert!(from_str("[log]\nformat = \"xml\"").unwrap_err().starts_with("log.format:"));
+        for (text, field) in [
+            ("[directory]\nservice_domain = \"not a domain\"", "directory.service_domain:"),
+            ("[directory]\nservice_domain = \"localhost\"", "directory.service_domain:"),
+            ("[reputation]\ndnsbl_zones = [\"ok.test\", \"bad zone\"]", "reputation.dnsbl_zones[1]:"),
+            ("[reputation]\ndnsbl_zones = [\"ok.test\"]\ndnsbl_timeout_ms = 0", "reputation.dnsbl_timeout_ms:"),
+            ("[dns]\nresolver = \"127.0.0.1\"", "dns.resolver:"),
+            ("[tls]\nclient_ca_file = \"/nonexistent/ca.pem\"", "tls.client_ca_file:"),
+        ] {
+            let err = from_str(text).unwrap_err();
+            assert!(err.starts_with(field), "{text}: {err}");
+        }
         let unknown = from_str("[smtp]\nlisen = []").unwrap_err();
         assert!(unknown.contains("lisen"), "{unknown}");
         let wrong_type = from_str("[smtp]\nconnections_max = \"many\"").unwrap_err();
         assert!(wrong_type.contains("connections_max"), "{wrong_type}");
+    }
+
+    #[test]
+    fn directory_reputation_and_dns_sections() {
+        let defaults = from_str("").unwrap();
+        assert_eq!(defaults.service_domain.as_str(), "sluice.test");
+        assert_eq!(defaults.resolver, None);
+        assert!(defaults.gateway.settings.client_checks.dnsbl.is_none(), "no zones, no lookups");
+        let c = from_str(
+            "[directory]\nservice_domain = \"Sluice.Example.\"\n[dns]\nresolver = \"127.0.0.1:5353\"\n\
+             [reputation]\ndnsbl_zones = [\"ZEN.example.test.\", \"bl.example.test\"]",
+        )
+        .unwrap();
+        assert_eq!(c.service_domain.as_str(), "sluice.example");
+        assert_eq!(c.resolver, Some("127.0.0.1:5353".parse().unwrap()));
+        let dnsbl = c.gateway.settings.client_checks.dnsbl.expect("DNSBL configured");
+        assert_eq!(dnsbl.zones(), ["zen.example.test", "bl.example.test"]);
     }
 }

@@ -3,11 +3,10 @@
 //! server on loopback (dnslib).
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use crate::harness::free_port;
+use crate::harness::DnsServer;
 
 /// A config file with only `data_dir`, in its own temp dir.
 struct DataDir {
@@ -16,10 +15,15 @@ struct DataDir {
 
 impl DataDir {
     fn new() -> DataDir {
+        DataDir::with_config("")
+    }
+
+    /// `extra` is appended to the config file (TOML sections after `data_dir`).
+    fn with_config(extra: &str) -> DataDir {
         let dir = tempfile::Builder::new().prefix("sluice-dir-").tempdir().expect("temp dir");
         let data = dir.path().join("data");
-        fs::write(dir.path().join("sluice.toml"), format!("data_dir = {:?}\n", data.display().to_string()))
-            .expect("write config");
+        let config = format!("data_dir = {:?}\n{extra}", data.display().to_string());
+        fs::write(dir.path().join("sluice.toml"), config).expect("write config");
         DataDir { dir }
     }
 
@@ -202,45 +206,22 @@ fn directory_errors_name_the_field() {
     d.fails(&["domain", "verify", "shared.example", "--resolver", "nowhere"], &["resolver"]);
 }
 
-/// `dns_server.py` on a free loopback port, killed on drop.
-struct DnsServer {
-    child: Child,
-    port: u16,
-}
+/// `tenant add` takes the service domain from `[directory] service_domain`; the flag
+/// overrides it; a bad value is refused naming the config field.
+#[test]
+fn tenant_service_domain_comes_from_the_config() {
+    let d = DataDir::with_config("[directory]\nservice_domain = \"Mail.Example.NET\"\n");
+    let text = d.ok(&["tenant", "add", "acme"]);
+    assert!(text.contains("service domain acme.mail.example.net"), "{text}");
+    let text = d.ok(&["tenant", "add", "globex", "--service-domain", "other.example"]);
+    assert!(text.contains("service domain globex.other.example"), "{text}");
+    let domains = d.ok(&["domain", "list"]);
+    assert!(domains.lines().any(|l| l.contains("acme.mail.example.net") && l.contains("verified")), "{domains}");
 
-impl DnsServer {
-    fn start(records: &str) -> DnsServer {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../gateway/tests/py/dns_server.py");
-        let port = free_port();
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(port.to_string())
-            .arg(records)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 with dnslib (scripts/install-test-deps.sh)");
-        let stdout = child.stdout.take().expect("piped stdout");
-        // Owned from here, so a failed start still kills the script.
-        let server = DnsServer { child, port };
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        reader.read_line(&mut line).expect("read the DNS server's ready line");
-        assert_eq!(line.trim(), "ready", "dns_server.py did not start");
-        // The reader (and the pipe) may go now: the script prints nothing after "ready".
-        drop(reader);
-        server
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for DnsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    let bad = DataDir::with_config("[directory]\nservice_domain = \"not a domain\"\n");
+    bad.fails(&["tenant", "add", "acme"], &["directory.service_domain", "not a domain"]);
+    let d = DataDir::new();
+    assert!(d.ok(&["tenant", "add", "acme"]).contains("acme.sluice.test"), "the embedded default");
 }
 
 fn verify_with(d: &DataDir, domain: &str, records: &str) -> (Option<i32>, String) {

@@ -248,7 +248,9 @@ fn render_config(dir: &Path, port: u16, settings: &Settings) -> String {
     let data_dir = dir.join("data");
     let mut config =
         format!("data_dir = {}\nhostname = \"{HOSTNAME}\"\n", toml_string(&data_dir.to_string_lossy()));
-    for section in ["smtp", "tls", "delivery", "dns", "throttle", "throttle.policy", "protection.policy"] {
+    for section in
+        ["smtp", "tls", "delivery", "dns", "throttle", "throttle.policy", "protection.policy", "directory", "reputation"]
+    {
         let _ = writeln!(config, "\n[{section}]");
         if section == "throttle" && !settings.section("throttle").any(|(k, _)| k == "enabled") {
             let _ = writeln!(config, "enabled = false");
@@ -575,5 +577,49 @@ impl std::fmt::Display for ToolRun {
             "$ {}\nexit: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
             self.command, self.code, self.stdout, self.stderr
         )
+    }
+}
+
+/// `dns_server.py` (dnslib) on a free loopback port, killed on drop. `records` is its JSON:
+/// a lower-case name to TXT strings, or to `{"TXT": [...], "MX": [[pref, host]], "A": [...]}`.
+#[derive(Debug)]
+pub struct DnsServer {
+    child: Child,
+    port: u16,
+}
+
+impl DnsServer {
+    pub fn start(records: &str) -> DnsServer {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../gateway/tests/py/dns_server.py");
+        let port = free_port();
+        let mut child = Command::new(require_tool("python3"))
+            .arg(script)
+            .arg(port.to_string())
+            .arg(records)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 with dnslib (scripts/install-test-deps.sh)");
+        let stdout = child.stdout.take().expect("piped stdout");
+        // Owned from here, so a failed start still kills the script.
+        let server = DnsServer { child, port };
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("read the DNS server's ready line");
+        assert_eq!(line.trim(), "ready", "dns_server.py did not start");
+        // The reader (and the pipe) may go now: the script prints nothing after "ready".
+        drop(reader);
+        server
+    }
+
+    /// `127.0.0.1:<port>`, as `--resolver` and `[dns] resolver` take it.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -8,6 +8,7 @@
 
 mod harness;
 
+mod cert_connector;
 mod cli;
 mod crash;
 mod delivery;

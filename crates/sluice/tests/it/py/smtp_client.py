@@ -180,7 +180,48 @@ def mode_starttls_injection(port, _args):
     return out
 
 
+def connect_from(port, source_ip):
+    return smtplib.SMTP(
+        "127.0.0.1", port, local_hostname="py.it.test", timeout=TIMEOUT_S, source_address=(source_ip, 0)
+    )
+
+
+def mode_client_cert(port, args):
+    """From SOURCE_IP: STARTTLS verifying the server against CA, presenting CERT/KEY, then
+    MAIL and COUNT times RCPT TO RECIPIENT (stops at the first refusal), then DATA."""
+    source_ip, ca, cert, key, count, recipient = args
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.load_cert_chain(cert, key)
+    with connect_from(port, source_ip) as smtp:
+        smtp.ehlo()
+        code, text = smtp.starttls(context=ctx)
+        out = {"starttls": [code, text.decode("utf-8", "replace")], "tls_version": smtp.sock.version()}
+        smtp.ehlo()
+        out["mail"] = reply(smtp.mail("news@partner.test"))
+        out["rcpt"] = []
+        for _ in range(int(count)):
+            out["rcpt"].append(reply(smtp.rcpt(recipient)))
+            if out["rcpt"][-1][0] != 250:
+                return out
+        out["data"] = reply(smtp.data(message("client-cert")))
+        return out
+
+
+def mode_rcpt_utf8(port, args):
+    """From SOURCE_IP with SMTPUTF8: MAIL, then one RCPT per RECIPIENT; every reply."""
+    source_ip, *recipients = args
+    with connect_from(port, source_ip) as smtp:
+        smtp.ehlo()
+        out = {"smtputf8": smtp.has_extn("smtputf8"), "rcpt": {}}
+        out["mail"] = reply(smtp.mail("sénder@it.test", ["SMTPUTF8"]))
+        for r in recipients:
+            out["rcpt"][r] = reply(smtp.rcpt(r))
+        return out
+
+
 MODES = {
+    "client_cert": mode_client_cert,
+    "rcpt_utf8": mode_rcpt_utf8,
     "starttls_injection": mode_starttls_injection,
     "peercert": mode_peercert,
     "ehlo": mode_ehlo,

@@ -1,0 +1,240 @@
+//! A partner connector recognised by its TLS client certificate, end to end: a CA, the
+//! gateway's certificate and client certificates generated here (rcgen); the connector added
+//! with `sluice connector add --cert-name '*.mail.partner.test'`. A client presenting a
+//! certificate of that CA with a matching name is trusted (never throttled, the log names
+//! the connector); without a certificate, with one from another CA or with another name it
+//! is an ordinary internet client (throttled); in its IP range without TLS it is refused by
+//! the connector's "reject mail not sent over TLS" rule, naming it.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use directory::{DeliveryTarget, DirectoryStore, DomainKind, DomainName, NewDomain, Recipient, TenantId};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
+use serde_json::Value;
+use store::SqliteStore;
+
+use crate::harness::{HOSTNAME, Server, Settings, ToolRun, require_tool, run_tool};
+
+/// PEM files of one test PKI, in a temporary directory.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    fn write(&self, name: &str, pem: &str) {
+        std::fs::write(self.dir.path().join(name), pem).expect("write PEM");
+    }
+}
+
+fn ca(common_name: &str) -> CertifiedIssuer<'static, KeyPair> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    params.distinguished_name.push(DnType::CommonName, common_name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    CertifiedIssuer::self_signed(params, KeyPair::generate().expect("CA key")).expect("CA certificate")
+}
+
+/// Writes `<name>.pem` and `<name>.key`: a leaf for `names`, signed by `issuer`.
+fn leaf(pki: &Pki, name: &str, names: &[&str], usage: ExtendedKeyUsagePurpose, issuer: &CertifiedIssuer<'_, KeyPair>) {
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let mut params = CertificateParams::new(names.clone()).expect("leaf params");
+    params.distinguished_name.push(DnType::CommonName, names[0].clone());
+    params.extended_key_usages = vec![usage];
+    let key = KeyPair::generate().expect("leaf key");
+    let cert = params.signed_by(&key, issuer).expect("sign leaf");
+    pki.write(&format!("{name}.pem"), &cert.pem());
+    pki.write(&format!("{name}.key"), &key.serialize_pem());
+}
+
+/// The partners' CA (trusted by the gateway) and a rogue one, the gateway's certificate
+/// (also valid for 127.0.0.1, so clients can verify it), and three client certificates.
+fn pki() -> Pki {
+    let pki = Pki { dir: tempfile::Builder::new().prefix("sluice-pki-").tempdir().expect("temp dir") };
+    let trusted = ca("Sluice partners CA");
+    let rogue = ca("Someone else's CA");
+    pki.write("ca.pem", &trusted.pem());
+    let server = ExtendedKeyUsagePurpose::ServerAuth;
+    let client = || ExtendedKeyUsagePurpose::ClientAuth;
+    leaf(&pki, "server", &[HOSTNAME, "127.0.0.1"], server, &trusted);
+    leaf(&pki, "partner", &["relay.mail.partner.test"], client(), &trusted);
+    leaf(&pki, "rogue", &["relay.mail.partner.test"], client(), &rogue);
+    leaf(&pki, "other", &["relay.other.test"], client(), &trusted);
+    pki
+}
+
+fn provision(server: &Server) {
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .arg("--config")
+            .arg(server.config_path())
+            .output()
+            .expect("run sluice");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "sluice {}:\n{text}", args.join(" "));
+        text
+    };
+    cli(&["tenant", "add", "acme"]);
+    // TLS required is the partner default; the IP range lets a plain client meet the rule.
+    let added = cli(&[
+        "connector",
+        "add",
+        "partner-cert",
+        "--tenant",
+        "acme",
+        "--kind",
+        "partner",
+        "--cert-name",
+        "*.mail.partner.test",
+        "--ip",
+        "127.0.0.6/32",
+    ]);
+    assert!(added.contains("require tls:    yes"), "{added}");
+    let mut store = SqliteStore::open(&server.data_dir().join("sluice.db")).expect("open the directory");
+    let id = TenantId::parse("acme").expect("id");
+    let domain = NewDomain {
+        name: DomainName::parse("domain", "acme.test").expect("domain"),
+        kind: DomainKind::Authoritative,
+        match_subdomains: false,
+    };
+    store.add_domain(&id, &domain).expect("add domain");
+    store.mark_domain_verified(&domain.name).expect("verify");
+    let user = Recipient::new(id, "user@acme.test", &[], DeliveryTarget::Maildir).expect("recipient");
+    store.add_recipient(&user).expect("add recipient");
+}
+
+/// swaks from `local` over STARTTLS with `extra`, MAIL then `count` recipients, no DATA.
+fn swaks_rcpts(server: &Server, local: &str, count: usize, extra: &[&str]) -> ToolRun {
+    let port = server.port.to_string();
+    let to = vec!["user@acme.test"; count].join(",");
+    let mut args = vec![
+        "--server", "127.0.0.1", "--port", &port, "--local-interface", local, "--helo", "relay.mail.partner.test",
+        "--from", "news@partner.test", "--to", &to, "--quit-after", "RCPT", "--timeout", "20",
+    ];
+    args.extend_from_slice(extra);
+    run_tool(&require_tool("swaks"), &args)
+}
+
+/// The server's replies to RCPT TO in a swaks transcript.
+fn rcpt_replies(run: &ToolRun) -> Vec<String> {
+    let out = run.output();
+    let lines: Vec<&str> = out.lines().collect();
+    lines
+        .windows(2)
+        .filter(|w| w[0].contains("RCPT TO:"))
+        .map(|w| w[1].trim_start_matches(['<', '~', '*', '-', ' ']).to_owned())
+        .collect()
+}
+
+/// The server polls the directory every second: waits until the trusted client is trusted.
+fn wait_trusted(server: &Server, tls: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let run = swaks_rcpts(server, "127.0.0.2", 1, tls);
+        if run.code == Some(0) && server.log().contains("client recognised as an inbound connector") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the connector was never recognised:\n{run}\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn throttled_server(pki: &Pki) -> Server {
+    let quoted = |name: &str| format!("{:?}", pki.path(name));
+    // A newcomer may send about two recipients before the throttle defers it.
+    let settings = Settings::default()
+        .throttled()
+        .key("throttle.policy", "ip_floor_per_hour", "2.0")
+        .key("throttle.policy", "ip_burst_min", "2.0")
+        .key("throttle.policy", "burst_minutes", "1.0")
+        .key("tls", "cert_file", quoted("server.pem"))
+        .key("tls", "key_file", quoted("server.key"))
+        .key("tls", "client_ca_file", quoted("ca.pem"));
+    let server = Server::start_with(settings);
+    provision(&server);
+    server
+}
+
+#[test]
+fn certificate_connector_is_trusted_only_with_a_trusted_matching_certificate() {
+    let pki = pki();
+    let server = throttled_server(&pki);
+    let (cert, key) = (pki.path("partner.pem"), pki.path("partner.key"));
+    let trusted_tls = ["-tls", "--tls-cert", &cert, "--tls-key", &key];
+    wait_trusted(&server, &trusted_tls);
+
+    // Trusted: twenty recipients from one address, none deferred.
+    let run = swaks_rcpts(&server, "127.0.0.2", 20, &trusted_tls);
+    let replies = rcpt_replies(&run);
+    assert_eq!(replies.len(), 20, "{run}");
+    assert!(replies.iter().all(|r| r.starts_with("250")), "the certificate connector was throttled:\n{run}");
+    let log = server.log();
+    assert!(log.contains("client_cert=relay.mail.partner.test"), "verified names logged:\n{log}");
+    let attributed = log
+        .lines()
+        .find(|l| l.contains("client recognised as an inbound connector") && l.contains("127.0.0.2"))
+        .unwrap_or_else(|| panic!("no attribution logged:\n{log}"));
+    for needle in ["connector=partner-cert", "tenant=acme", "certificate name under *.mail.partner.test", "trusted=true"] {
+        assert!(attributed.contains(needle), "{needle:?} in {attributed}");
+    }
+
+    // Not attributed: no certificate, another CA's, another name. Each an ordinary newcomer.
+    let (rogue, rogue_key) = (pki.path("rogue.pem"), pki.path("rogue.key"));
+    let (other, other_key) = (pki.path("other.pem"), pki.path("other.key"));
+    let cases: [(&str, &str, Vec<&str>); 3] = [
+        ("127.0.0.3", "no certificate", vec!["-tls"]),
+        ("127.0.0.4", "another CA", vec!["-tls", "--tls-cert", &rogue, "--tls-key", &rogue_key]),
+        ("127.0.0.5", "a non-matching name", vec!["-tls", "--tls-cert", &other, "--tls-key", &other_key]),
+    ];
+    for (ip, what, tls) in cases {
+        let run = swaks_rcpts(&server, ip, 20, &tls);
+        assert!(run.output().contains("TLS started"), "{what}: TLS must still work:\n{run}");
+        let replies = rcpt_replies(&run);
+        let deferred = replies.iter().find(|r| !r.starts_with("250"));
+        let deferred = deferred.unwrap_or_else(|| panic!("{what}: 20 recipients and no deferral:\n{run}"));
+        assert!(deferred.starts_with("451 4.7.5") && deferred.contains(&format!("[{ip}]")), "{what}: {deferred}");
+    }
+    assert!(server.log().contains("client certificate not trusted"), "the rogue certificate is logged");
+
+    // In the connector's IP range without TLS: its rule refuses, naming it.
+    let run = swaks_rcpts(&server, "127.0.0.6", 1, &[]);
+    let replies = rcpt_replies(&run);
+    let refusal = replies.first().unwrap_or_else(|| panic!("no RCPT reply:\n{run}"));
+    assert!(refusal.starts_with("550 5.7.10") && refusal.contains("\"partner-cert\""), "{refusal}\n{run}");
+}
+
+/// Python's ssl module as the partner: verifies the gateway against the CA, presents its
+/// certificate, and is never throttled.
+#[test]
+fn smtplib_with_a_client_certificate_is_trusted() {
+    let pki = pki();
+    let server = throttled_server(&pki);
+    let (cert, key) = (pki.path("partner.pem"), pki.path("partner.key"));
+    wait_trusted(&server, &["-tls", "--tls-cert", &cert, "--tls-key", &key]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/py/smtp_client.py");
+    let port = server.port.to_string();
+    let ca = pki.path("ca.pem");
+    let args = [&script.to_string_lossy(), "client_cert", &port, "127.0.0.7", &ca, &cert, &key, "20", "user@acme.test"];
+    let run = run_tool(&require_tool("python3"), &args.iter().map(|s| s.as_ref()).collect::<Vec<&str>>());
+    assert_eq!(run.code, Some(0), "{run}");
+    let out: Value = serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}:\n{run}"));
+    assert_eq!(out["starttls"][0], 220, "{out}");
+    let rcpts = out["rcpt"].as_array().expect("rcpt replies");
+    assert_eq!(rcpts.len(), 20, "{out}");
+    assert!(rcpts.iter().all(|r| r[0] == 250), "smtplib with the partner certificate was throttled: {out}");
+    assert_eq!(out["data"][0], 250, "{out}");
+    let log = server.log();
+    assert!(
+        log.lines().any(|l| l.contains("client recognised as an inbound connector") && l.contains("127.0.0.7")),
+        "{log}"
+    );
+}
