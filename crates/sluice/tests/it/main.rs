@@ -14,6 +14,7 @@ mod crash;
 mod delivery;
 mod directory;
 mod limits;
+mod open_relay;
 mod outbound_protection;
 mod peers;
 mod postfix;
