@@ -72,7 +72,9 @@ impl MaildirDelivery {
         let no_mailbox = || DeliveryError::NoMailbox(address.to_string());
         let domain = match address.domain.as_str() {
             "" => self.postmaster_domain.clone().ok_or_else(no_mailbox)?,
-            d => d.to_ascii_lowercase(),
+            // The directory's one form (IDN as A-labels), so `bücher.test` and
+            // `xn--bcher-kva.test` share one folder as they are one domain.
+            d => directory::DomainName::for_lookup(d).map_or_else(|| d.to_ascii_lowercase(), String::from),
         };
         let mailbox = mailbox_name(&address.local_part).ok_or_else(no_mailbox)?;
         if domain.starts_with('.') || domain.contains('/') || domain.starts_with('[') {
@@ -307,5 +309,14 @@ mod tests {
         let env = envelope(&["../etc@example.test", "postmaster"]);
         assert!(d.mailbox_dir(&env.recipients[0]).is_err());
         assert!(d.mailbox_dir(&env.recipients[1]).is_err());
+    }
+
+    #[test]
+    fn an_idn_has_one_folder_in_either_form() {
+        let d = MaildirDelivery::new("/srv/mail".into(), "mx", None);
+        let env = envelope(&["user@bücher.test", "User@XN--BCHER-KVA.test"]);
+        let expected = PathBuf::from("/srv/mail/xn--bcher-kva.test/user");
+        assert_eq!(d.mailbox_dir(&env.recipients[0]).unwrap(), expected);
+        assert_eq!(d.mailbox_dir(&env.recipients[1]).unwrap(), expected);
     }
 }
