@@ -13,6 +13,7 @@ mod cli;
 mod crash;
 mod delivery;
 mod directory;
+mod dnsbl;
 mod limits;
 mod open_relay;
 mod outbound_protection;

@@ -1,0 +1,121 @@
+//! DNS blocklists against a real DNS server on loopback (dnslib): a listed client is
+//! refused at MAIL FROM with `550 5.7.708` naming the zone and the operator's command for an
+//! exception; an unlisted one is served; an exception (`sluice reputation except`) lets the
+//! listed one through. A list that never answers delays neither the banner nor the mail.
+
+use std::net::UdpSocket;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use directory::{DeliveryTarget, DirectoryStore, DomainKind, DomainName, NewDomain, NewTenant, Recipient, TenantId};
+use store::SqliteStore;
+
+use crate::harness::{DnsServer, Server, Settings, require_tool, run_tool};
+
+const ZONE: &str = "zen.example.test";
+
+fn provision(server: &Server) {
+    let mut store = SqliteStore::open(&server.data_dir().join("sluice.db")).expect("open the directory");
+    let service = DomainName::parse("service", "sluice.test").expect("service domain");
+    store.add_tenant(&NewTenant::new("acme", "Acme", "en").expect("tenant"), &service).expect("add tenant");
+    let id = TenantId::parse("acme").expect("id");
+    let domain = NewDomain {
+        name: DomainName::parse("domain", "acme.test").expect("domain"),
+        kind: DomainKind::Authoritative,
+        match_subdomains: false,
+    };
+    store.add_domain(&id, &domain).expect("add domain");
+    store.mark_domain_verified(&domain.name).expect("verify");
+    let user = Recipient::new(id, "user@acme.test", &[], DeliveryTarget::Maildir).expect("recipient");
+    store.add_recipient(&user).expect("add recipient");
+}
+
+fn dnsbl_server(resolver: &str, timeout_ms: u32) -> Server {
+    let settings = Settings::default()
+        .key("reputation", "dnsbl_zones", format!("[\"{ZONE}\"]"))
+        .key("reputation", "dnsbl_timeout_ms", timeout_ms)
+        .key("dns", "resolver", format!("\"{resolver}\""));
+    let server = Server::start_with(settings);
+    provision(&server);
+    server
+}
+
+/// The reply to MAIL FROM from `local` (after the banner and EHLO).
+fn mail_from(server: &Server, local: &str) -> String {
+    let mut client = server.connect_from(local);
+    client.cmd("MAIL FROM:<news@sender.test>").to_string()
+}
+
+#[test]
+fn dnsbl_listed_client_is_refused_5_7_708_until_excepted() {
+    // 127.0.0.2 is listed (RFC 5782's test entry); 127.0.0.3 is not (NXDOMAIN).
+    let records = format!(r#"{{"2.0.0.127.{ZONE}": {{"A": ["127.0.0.2"]}}}}"#);
+    let dns = DnsServer::start(&records);
+    let server = dnsbl_server(&dns.addr(), 2000);
+
+    let swaks = require_tool("swaks");
+    let port = server.port.to_string();
+    let run = run_tool(
+        &swaks,
+        &[
+            "--server", "127.0.0.1", "--port", &port, "--local-interface", "127.0.0.2", "--from",
+            "news@sender.test", "--to", "user@acme.test", "--quit-after", "RCPT", "--timeout", "20",
+        ],
+    );
+    let out = run.output();
+    let refusal = out.lines().find(|l| l.contains("550")).unwrap_or_else(|| panic!("no refusal:\n{run}"));
+    assert!(refusal.contains("550 5.7.708") && refusal.contains("[127.0.0.2]"), "{refusal}");
+    assert!(refusal.contains(&format!("listed by the DNS blocklist {ZONE}")), "the zone is named: {refusal}");
+    assert!(refusal.contains("sluice reputation except 127.0.0.2/32"), "how to get an exception: {refusal}");
+
+    // Unlisted: served (once the server has read the directory; it polls every second).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut client = server.connect_from("127.0.0.3");
+        client.expect("MAIL FROM:<news@sender.test>", 250);
+        let reply = client.cmd("RCPT TO:<user@acme.test>");
+        if reply.code == 250 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "127.0.0.3 not served: {reply}\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["reputation", "except", "127.0.0.2/32", "--note", "delisting pending", "--config"])
+        .arg(server.config_path())
+        .output()
+        .expect("run sluice");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The server polls the directory every second; the listing itself stays cached.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let reply = loop {
+        let reply = mail_from(&server, "127.0.0.2");
+        if reply.starts_with("250") || Instant::now() > deadline {
+            break reply;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(reply.starts_with("250"), "the exception did not apply: {reply}\n{}", server.log());
+    assert!(server.log().contains("client listed by a DNSBL"), "the listing is logged");
+}
+
+/// A DNS server that never answers: the banner is not delayed, MAIL FROM waits at most
+/// the timeout, and the client counts as not listed (logged).
+#[test]
+fn dnsbl_timeout_delays_neither_banner_nor_mail() {
+    let silent = UdpSocket::bind("127.0.0.1:0").expect("bind a silent DNS port");
+    let resolver = silent.local_addr().expect("addr").to_string();
+    let server = dnsbl_server(&resolver, 700);
+
+    let started = Instant::now();
+    let mut client = server.connect_from("127.0.0.4");
+    let greeted = started.elapsed();
+    assert!(greeted < Duration::from_millis(500), "banner and EHLO took {greeted:?}");
+    let reply = client.cmd("MAIL FROM:<news@sender.test>");
+    let waited = started.elapsed();
+    assert_eq!(reply.code, 250, "a silent DNSBL must not refuse: {reply}");
+    assert!(waited < Duration::from_secs(5), "MAIL FROM waited {waited:?}");
+    assert!(server.log().contains("DNSBL lookup failed; treated as not listed"), "{}", server.log());
+    drop(silent);
+}
