@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use smtp_wire::SessionConfig;
 
-pub use crate::inbound::limits::ConnectionLimits;
 use crate::dns::dnsbl::Dnsbl;
+pub use crate::inbound::limits::ConnectionLimits;
 use crate::policy::StaticPolicy;
 pub use crate::schedule::RetryPolicy;
 use crate::tls::{ClientCa, TlsSource};

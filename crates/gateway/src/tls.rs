@@ -65,7 +65,9 @@ pub fn server_config(
     let builder = ServerConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?;
     let builder = match client_ca_file {
         None => builder.with_no_client_auth(),
-        Some(path) => builder.with_client_cert_verifier(Arc::new(AskClientCert(ClientCa::load(path)?.verifier))),
+        Some(path) => {
+            builder.with_client_cert_verifier(Arc::new(AskClientCert(ClientCa::load(path)?.verifier)))
+        }
     };
     Ok(Arc::new(builder.with_single_cert(certs, key)?))
 }
@@ -81,7 +83,9 @@ impl ClientCa {
     pub fn load(path: &Path) -> Result<ClientCa, TlsError> {
         let mut roots = rustls::RootCertStore::empty();
         for ca in load_certs(path)? {
-            roots.add(ca).map_err(|e| TlsError::ClientCa { path: path.to_path_buf(), reason: e.to_string() })?;
+            roots
+                .add(ca)
+                .map_err(|e| TlsError::ClientCa { path: path.to_path_buf(), reason: e.to_string() })?;
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)

@@ -367,7 +367,8 @@ fn resolve_dnsbl(raw: &RawConfig) -> Result<Option<Arc<Dnsbl>>, ConfigError> {
 /// `[tls] client_ca_file`, loaded now so that a bad bundle is reported naming the field.
 fn resolve_client_ca(raw: &RawTls, base: Option<&Path>) -> Result<Option<Arc<ClientCa>>, ConfigError> {
     let Some(path) = raw.client_ca_file.as_deref().filter(|_| raw.enabled) else { return Ok(None) };
-    let ca = ClientCa::load(&resolve_path(base, path)).map_err(|e| invalid("tls.client_ca_file", e.to_string()))?;
+    let ca = ClientCa::load(&resolve_path(base, path))
+        .map_err(|e| invalid("tls.client_ca_file", e.to_string()))?;
     Ok(Some(Arc::new(ca)))
 }
 
@@ -459,7 +460,11 @@ fn resolve_tls(
 }
 
 /// The reloadable part.
-pub fn resolve_settings(raw: &RawConfig, hostname: &str, base: Option<&Path>) -> Result<Settings, ConfigError> {
+pub fn resolve_settings(
+    raw: &RawConfig,
+    hostname: &str,
+    base: Option<&Path>,
+) -> Result<Settings, ConfigError> {
     let smtp = &raw.smtp;
     let session = SessionConfig {
         hostname: hostname.to_string(),
@@ -580,7 +585,10 @@ mod tests {
             ("[directory]\nservice_domain = \"not a domain\"", "directory.service_domain:"),
             ("[directory]\nservice_domain = \"localhost\"", "directory.service_domain:"),
             ("[reputation]\ndnsbl_zones = [\"ok.test\", \"bad zone\"]", "reputation.dnsbl_zones[1]:"),
-            ("[reputation]\ndnsbl_zones = [\"ok.test\"]\ndnsbl_timeout_ms = 0", "reputation.dnsbl_timeout_ms:"),
+            (
+                "[reputation]\ndnsbl_zones = [\"ok.test\"]\ndnsbl_timeout_ms = 0",
+                "reputation.dnsbl_timeout_ms:",
+            ),
             ("[dns]\nresolver = \"127.0.0.1\"", "dns.resolver:"),
             ("[tls]\nclient_ca_file = \"/nonexistent/ca.pem\"", "tls.client_ca_file:"),
         ] {

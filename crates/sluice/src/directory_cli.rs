@@ -406,7 +406,8 @@ fn verify(
     let name = domain_name("domain.name", domain)?;
     let resolver: Option<SocketAddr> = match resolver {
         Some(r) => Some(
-            r.parse().map_err(|_| invalid("resolver", r, "expected ADDR:PORT, e.g. 127.0.0.1:53 or [::1]:53"))?,
+            r.parse()
+                .map_err(|_| invalid("resolver", r, "expected ADDR:PORT, e.g. 127.0.0.1:53 or [::1]:53"))?,
         ),
         None => configured,
     };

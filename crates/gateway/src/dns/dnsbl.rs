@@ -280,7 +280,12 @@ impl Policy for DnsblPolicy<'_> {
         })
     }
 
-    fn check_recipient(&self, session: &SessionInfo, sender: &ReversePath, rcpt: &RcptTo) -> Result<(), Reply> {
+    fn check_recipient(
+        &self,
+        session: &SessionInfo,
+        sender: &ReversePath,
+        rcpt: &RcptTo,
+    ) -> Result<(), Reply> {
         self.session.check_recipient(session, sender, rcpt)
     }
 }

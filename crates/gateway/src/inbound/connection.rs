@@ -193,7 +193,11 @@ impl Connection {
     }
 
     /// Returns the TLS description and the verified client certificate's names.
-    async fn start_tls(&mut self, shared: &Shared, settings: &Settings) -> Result<(String, Vec<String>), End> {
+    async fn start_tls(
+        &mut self,
+        shared: &Shared,
+        settings: &Settings,
+    ) -> Result<(String, Vec<String>), End> {
         self.flush().await?;
         let Some(acceptor) = shared.tls.clone() else {
             return Err(End::Closed);

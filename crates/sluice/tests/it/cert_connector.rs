@@ -44,7 +44,13 @@ fn ca(common_name: &str) -> CertifiedIssuer<'static, KeyPair> {
 }
 
 /// Writes `<name>.pem` and `<name>.key`: a leaf for `names`, signed by `issuer`.
-fn leaf(pki: &Pki, name: &str, names: &[&str], usage: ExtendedKeyUsagePurpose, issuer: &CertifiedIssuer<'_, KeyPair>) {
+fn leaf(
+    pki: &Pki,
+    name: &str,
+    names: &[&str],
+    usage: ExtendedKeyUsagePurpose,
+    issuer: &CertifiedIssuer<'_, KeyPair>,
+) {
     let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
     let mut params = CertificateParams::new(names.clone()).expect("leaf params");
     params.distinguished_name.push(DnType::CommonName, names[0].clone());
@@ -79,7 +85,8 @@ fn provision(server: &Server) {
             .arg(server.config_path())
             .output()
             .expect("run sluice");
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(out.status.success(), "sluice {}:\n{text}", args.join(" "));
         text
     };
@@ -117,8 +124,22 @@ fn swaks_rcpts(server: &Server, local: &str, count: usize, extra: &[&str]) -> To
     let port = server.port.to_string();
     let to = vec!["user@acme.test"; count].join(",");
     let mut args = vec![
-        "--server", "127.0.0.1", "--port", &port, "--local-interface", local, "--helo", "relay.mail.partner.test",
-        "--from", "news@partner.test", "--to", &to, "--quit-after", "RCPT", "--timeout", "20",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--local-interface",
+        local,
+        "--helo",
+        "relay.mail.partner.test",
+        "--from",
+        "news@partner.test",
+        "--to",
+        &to,
+        "--quit-after",
+        "RCPT",
+        "--timeout",
+        "20",
     ];
     args.extend_from_slice(extra);
     run_tool(&require_tool("swaks"), &args)
@@ -183,7 +204,12 @@ fn certificate_connector_is_trusted_only_with_a_trusted_matching_certificate() {
         .lines()
         .find(|l| l.contains("client recognised as an inbound connector") && l.contains("127.0.0.2"))
         .unwrap_or_else(|| panic!("no attribution logged:\n{log}"));
-    for needle in ["connector=partner-cert", "tenant=acme", "certificate name under *.mail.partner.test", "trusted=true"] {
+    for needle in [
+        "connector=partner-cert",
+        "tenant=acme",
+        "certificate name under *.mail.partner.test",
+        "trusted=true",
+    ] {
         assert!(attributed.contains(needle), "{needle:?} in {attributed}");
     }
 
@@ -201,7 +227,10 @@ fn certificate_connector_is_trusted_only_with_a_trusted_matching_certificate() {
         let replies = rcpt_replies(&run);
         let deferred = replies.iter().find(|r| !r.starts_with("250"));
         let deferred = deferred.unwrap_or_else(|| panic!("{what}: 20 recipients and no deferral:\n{run}"));
-        assert!(deferred.starts_with("451 4.7.5") && deferred.contains(&format!("[{ip}]")), "{what}: {deferred}");
+        assert!(
+            deferred.starts_with("451 4.7.5") && deferred.contains(&format!("[{ip}]")),
+            "{what}: {deferred}"
+        );
     }
     assert!(server.log().contains("client certificate not trusted"), "the rogue certificate is logged");
 
@@ -223,7 +252,17 @@ fn smtplib_with_a_client_certificate_is_trusted() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/py/smtp_client.py");
     let port = server.port.to_string();
     let ca = pki.path("ca.pem");
-    let args = [&script.to_string_lossy(), "client_cert", &port, "127.0.0.7", &ca, &cert, &key, "20", "user@acme.test"];
+    let args = [
+        &script.to_string_lossy(),
+        "client_cert",
+        &port,
+        "127.0.0.7",
+        &ca,
+        &cert,
+        &key,
+        "20",
+        "user@acme.test",
+    ];
     let run = run_tool(&require_tool("python3"), &args.iter().map(|s| s.as_ref()).collect::<Vec<&str>>());
     assert_eq!(run.code, Some(0), "{run}");
     let out: Value = serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}:\n{run}"));
@@ -234,7 +273,8 @@ fn smtplib_with_a_client_certificate_is_trusted() {
     assert_eq!(out["data"][0], 250, "{out}");
     let log = server.log();
     assert!(
-        log.lines().any(|l| l.contains("client recognised as an inbound connector") && l.contains("127.0.0.7")),
+        log.lines()
+            .any(|l| l.contains("client recognised as an inbound connector") && l.contains("127.0.0.7")),
         "{log}"
     );
 }

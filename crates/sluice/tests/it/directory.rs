@@ -216,7 +216,10 @@ fn tenant_service_domain_comes_from_the_config() {
     let text = d.ok(&["tenant", "add", "globex", "--service-domain", "other.example"]);
     assert!(text.contains("service domain globex.other.example"), "{text}");
     let domains = d.ok(&["domain", "list"]);
-    assert!(domains.lines().any(|l| l.contains("acme.mail.example.net") && l.contains("verified")), "{domains}");
+    assert!(
+        domains.lines().any(|l| l.contains("acme.mail.example.net") && l.contains("verified")),
+        "{domains}"
+    );
 
     let bad = DataDir::with_config("[directory]\nservice_domain = \"not a domain\"\n");
     bad.fails(&["tenant", "add", "acme"], &["directory.service_domain", "not a domain"]);

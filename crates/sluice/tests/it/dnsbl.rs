@@ -7,7 +7,9 @@ use std::net::UdpSocket;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use directory::{DeliveryTarget, DirectoryStore, DomainKind, DomainName, NewDomain, NewTenant, Recipient, TenantId};
+use directory::{
+    DeliveryTarget, DirectoryStore, DomainKind, DomainName, NewDomain, NewTenant, Recipient, TenantId,
+};
 use store::SqliteStore;
 
 use crate::harness::{DnsServer, Server, Settings, require_tool, run_tool};
@@ -58,8 +60,20 @@ fn dnsbl_listed_client_is_refused_5_7_708_until_excepted() {
     let run = run_tool(
         &swaks,
         &[
-            "--server", "127.0.0.1", "--port", &port, "--local-interface", "127.0.0.2", "--from",
-            "news@sender.test", "--to", "user@acme.test", "--quit-after", "RCPT", "--timeout", "20",
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--local-interface",
+            "127.0.0.2",
+            "--from",
+            "news@sender.test",
+            "--to",
+            "user@acme.test",
+            "--quit-after",
+            "RCPT",
+            "--timeout",
+            "20",
         ],
     );
     let out = run.output();

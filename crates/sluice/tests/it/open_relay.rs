@@ -19,7 +19,8 @@ use crate::harness::{Server, ToolRun, require_tool, run_tool};
 const INTERNET: &str = "127.0.0.3";
 
 fn add_domain(store: &mut SqliteStore, id: &TenantId, name: &str, kind: DomainKind, verified: bool) {
-    let domain = NewDomain { name: DomainName::parse("domain", name).expect("domain"), kind, match_subdomains: false };
+    let domain =
+        NewDomain { name: DomainName::parse("domain", name).expect("domain"), kind, match_subdomains: false };
     store.add_domain(id, &domain).expect("add domain");
     if verified {
         store.mark_domain_verified(&domain.name).expect("verify");
@@ -49,8 +50,22 @@ fn provision(server: &Server) {
 fn swaks_rcpt(server: &Server, local: &str, rcpt: &str) -> ToolRun {
     let port = server.port.to_string();
     let args = [
-        "--server", "127.0.0.1", "--port", &port, "--local-interface", local, "--helo", "relay-test.it.test",
-        "--from", "probe@outside.test", "--to", rcpt, "--quit-after", "RCPT", "--timeout", "20",
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--local-interface",
+        local,
+        "--helo",
+        "relay-test.it.test",
+        "--from",
+        "probe@outside.test",
+        "--to",
+        rcpt,
+        "--quit-after",
+        "RCPT",
+        "--timeout",
+        "20",
     ];
     run_tool(&require_tool("swaks"), &args)
 }
@@ -59,7 +74,8 @@ fn swaks_rcpt(server: &Server, local: &str, rcpt: &str) -> ToolRun {
 fn rcpt_reply(run: &ToolRun) -> String {
     let out = run.output();
     let lines: Vec<&str> = out.lines().collect();
-    let at = lines.iter().position(|l| l.contains("RCPT TO:")).unwrap_or_else(|| panic!("no RCPT sent:\n{run}"));
+    let at =
+        lines.iter().position(|l| l.contains("RCPT TO:")).unwrap_or_else(|| panic!("no RCPT sent:\n{run}"));
     lines.get(at + 1).map(|l| l.trim_start_matches(['<', '*', '-', ' ']).to_owned()).unwrap_or_default()
 }
 
@@ -87,8 +103,8 @@ fn open_relay_attempts_over_smtp_are_refused() {
         // A trailing dot is not RFC 5321 syntax: the parser refuses it before relay control
         // (the directory would treat it as the same domain, see its tests).
         ("user@other.test.", "501 5.1.3", "Bad address syntax"),
-        ("USER@OTHER.TEST", "550 5.7.1", "for other.test;"),                  // upper case
-        ("USER@ACCEPTED.TEST", "250", ""),                                   // accepted, any case
+        ("USER@OTHER.TEST", "550 5.7.1", "for other.test;"), // upper case
+        ("USER@ACCEPTED.TEST", "250", ""),                   // accepted, any case
         ("user@accepted.test.", "501 5.1.3", "Bad address syntax"),
         ("nobody@accepted.test", "550 5.1.1", "does not exist in accepted.test"),
         ("user@xn--mller-kva.test", "550 5.7.1", "xn--mller-kva.test"), // IDN, not accepted
@@ -121,7 +137,13 @@ fn smtputf8_idn_recipients_are_one_domain_in_either_form() {
     wait_for_directory(&server);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/py/smtp_client.py");
     let port = server.port.to_string();
-    let rcpts = ["user@müller.test", "user@xn--mller-kva.test", "user@bücher.test", "user@BÜCHER.test", "nobody@bücher.test"];
+    let rcpts = [
+        "user@müller.test",
+        "user@xn--mller-kva.test",
+        "user@bücher.test",
+        "user@BÜCHER.test",
+        "nobody@bücher.test",
+    ];
     let mut args = vec![script, "rcpt_utf8", &port, INTERNET];
     args.extend(rcpts);
     let run = run_tool(&require_tool("python3"), &args);
