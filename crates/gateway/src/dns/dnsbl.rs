@@ -2,25 +2,21 @@
 //! client `a.b.c.d` Sluice asks for the A record of `d.c.b.a.<zone>` (IPv6: 32 reversed
 //! nibbles), and an answer in `127.0.0.0/24` means "listed".
 //!
-//! One lookup per connection, started with the session so the banner never waits for it,
-//! and awaited only when the first MAIL FROM needs the verdict ([`PendingLookup`]). Each
-//! zone is asked concurrently under a short timeout; a timeout or a server failure counts
-//! as "not listed" (a broken list must not stop mail) and is logged. Verdicts are cached
-//! per IP, with a capacity and a TTL, since a sender opens many connections. The decision
-//! itself (connectors and operator exceptions override a listing) is the directory's
-//! ([`directory::Snapshot::check_dnsbl_listed`]); [`DnsblPolicy`] asks it at MAIL FROM.
+//! Each zone is asked concurrently under a short timeout; a timeout or a server failure
+//! counts as "not listed" (a broken list must not stop mail) and is logged. Verdicts are
+//! cached per IP, with a capacity and a TTL, since a sender opens many connections. When to
+//! ask (once per connection, beside the banner) is the inbound session's business
+//! (`inbound::reputation`); what a listing means (connectors and operator exceptions
+//! override it) is the directory's ([`directory::Snapshot::check_dnsbl_listed`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use smtp_wire::command::{MailFrom, RcptTo};
-use smtp_wire::{Policy, Reply, ReversePath, SessionInfo};
 use tokio::task::JoinSet;
 
 use crate::dns::{Dns, DnsError};
-use crate::policy::{SessionPolicy, directory_context, refusal_reply};
 
 /// Verdicts kept per IP; a full cache evicts the oldest first.
 const CACHE_ENTRIES_MAX: usize = 50_000;
@@ -212,84 +208,6 @@ impl VerdictCache {
     }
 }
 
-/// One connection's lookup: started with the session (concurrently with the banner and
-/// EHLO), awaited when the first MAIL FROM needs it. The task is owned here: dropping the
-/// session aborts it.
-#[derive(Debug, Default)]
-pub(crate) struct PendingLookup {
-    task: Option<JoinSet<Option<Listing>>>,
-}
-
-impl PendingLookup {
-    pub(crate) fn start(dnsbl: Option<&Arc<Dnsbl>>, ip: IpAddr) -> PendingLookup {
-        let Some(dnsbl) = dnsbl.filter(|d| !d.zones().is_empty()) else {
-            return PendingLookup::default();
-        };
-        let dnsbl = Arc::clone(dnsbl);
-        let mut task = JoinSet::new();
-        task.spawn(async move { dnsbl.check(ip).await });
-        PendingLookup { task: Some(task) }
-    }
-
-    pub(crate) fn is_pending(&self) -> bool {
-        self.task.is_some()
-    }
-
-    /// The verdict; waits for the lookup (bounded by the zones' timeout) the first time.
-    pub(crate) async fn finish(&mut self) -> Option<Listing> {
-        let mut task = self.task.take()?;
-        match task.join_next().await? {
-            Ok(verdict) => verdict,
-            Err(e) => {
-                tracing::error!(error = %e, "DNSBL lookup task failed; treated as not listed");
-                None
-            }
-        }
-    }
-}
-
-/// Whether the next command in `input` is MAIL (the first that needs the verdict).
-pub(crate) fn next_is_mail(input: &[u8]) -> bool {
-    input.get(..4).is_some_and(|verb| verb.eq_ignore_ascii_case(b"MAIL"))
-}
-
-/// The session's policy plus what the connection's DNSBL lookup found: a listed client
-/// is refused at MAIL FROM (`550 5.7.708`, naming the zone) unless the directory says a
-/// connector or an operator exception covers it. Everything else is [`SessionPolicy`]'s.
-#[derive(Debug)]
-pub(crate) struct DnsblPolicy<'a> {
-    pub(crate) session: SessionPolicy<'a>,
-    pub(crate) listing: Option<Listing>,
-}
-
-impl Policy for DnsblPolicy<'_> {
-    fn check_sender(&self, session: &SessionInfo, mail: &MailFrom) -> Result<(), Reply> {
-        self.session.check_sender(session, mail)?;
-        let Some(listing) = &self.listing else { return Ok(()) };
-        let empty;
-        let directory = match self.session.directory {
-            Some(directory) => directory,
-            None => {
-                empty = directory::Snapshot::default();
-                &empty
-            }
-        };
-        let ctx = directory_context(directory, session);
-        directory.check_dnsbl_listed(&ctx, &listing.zone).map_err(refusal_reply).inspect_err(|reply| {
-            tracing::info!(client_ip = %session.client_ip, zone = %listing.zone, answer = %listing.answer, reply = %reply, "sender refused: DNSBL listing");
-        })
-    }
-
-    fn check_recipient(
-        &self,
-        session: &SessionInfo,
-        sender: &ReversePath,
-        rcpt: &RcptTo,
-    ) -> Result<(), Reply> {
-        self.session.check_recipient(session, sender, rcpt)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,14 +233,6 @@ mod tests {
         assert!(is_listing(Ipv4Addr::new(127, 0, 0, 11)));
         assert!(!is_listing(Ipv4Addr::new(127, 255, 255, 254)), "query refused is not a listing");
         assert!(!is_listing(Ipv4Addr::new(10, 0, 0, 2)));
-    }
-
-    #[test]
-    fn mail_is_recognised_in_any_case() {
-        assert!(next_is_mail(b"MAIL FROM:<a@b>\r\n"));
-        assert!(next_is_mail(b"mail from:<a@b>\r\n"));
-        assert!(!next_is_mail(b"EHLO x\r\nMAIL FROM:<a@b>\r\n"));
-        assert!(!next_is_mail(b"MAI"));
     }
 
     fn listing(zone: &str) -> Option<Listing> {

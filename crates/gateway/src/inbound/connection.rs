@@ -12,8 +12,8 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::Shared;
+use super::reputation::{DnsblPolicy, PendingLookup, next_is_mail};
 use super::stream::Stream;
-use crate::dns::dnsbl::{DnsblPolicy, PendingLookup, next_is_mail};
 use crate::guard::outbound_recipients;
 use crate::policy::{self, SessionPolicy};
 use crate::settings::Settings;

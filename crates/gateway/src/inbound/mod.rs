@@ -4,6 +4,7 @@
 
 pub(crate) mod connection;
 pub mod limits;
+mod reputation;
 mod stream;
 
 use std::net::SocketAddr;

@@ -1,0 +1,104 @@
+//! What the inbound session learns about its client asynchronously: the DNSBL lookup runs
+//! beside the banner and EHLO ([`PendingLookup`]) and is awaited only when the first MAIL
+//! FROM needs the verdict, which [`DnsblPolicy`] then puts to the directory.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use smtp_wire::command::{MailFrom, RcptTo};
+use smtp_wire::{Policy, Reply, ReversePath, SessionInfo};
+use tokio::task::JoinSet;
+
+use crate::dns::dnsbl::{Dnsbl, Listing};
+use crate::policy::{SessionPolicy, directory_context, refusal_reply};
+
+/// One connection's lookup: started with the session (concurrently with the banner and
+/// EHLO), awaited when the first MAIL FROM needs it. The task is owned here: dropping the
+/// session aborts it.
+#[derive(Debug, Default)]
+pub(super) struct PendingLookup {
+    task: Option<JoinSet<Option<Listing>>>,
+}
+
+impl PendingLookup {
+    pub(super) fn start(dnsbl: Option<&Arc<Dnsbl>>, ip: IpAddr) -> PendingLookup {
+        let Some(dnsbl) = dnsbl.filter(|d| !d.zones().is_empty()) else {
+            return PendingLookup::default();
+        };
+        let dnsbl = Arc::clone(dnsbl);
+        let mut task = JoinSet::new();
+        task.spawn(async move { dnsbl.check(ip).await });
+        PendingLookup { task: Some(task) }
+    }
+
+    pub(super) fn is_pending(&self) -> bool {
+        self.task.is_some()
+    }
+
+    /// The verdict; waits for the lookup (bounded by the zones' timeout) the first time.
+    pub(super) async fn finish(&mut self) -> Option<Listing> {
+        let mut task = self.task.take()?;
+        match task.join_next().await? {
+            Ok(verdict) => verdict,
+            Err(e) => {
+                tracing::error!(error = %e, "DNSBL lookup task failed; treated as not listed");
+                None
+            }
+        }
+    }
+}
+
+/// Whether the next command in `input` is MAIL (the first that needs the verdict).
+pub(super) fn next_is_mail(input: &[u8]) -> bool {
+    input.get(..4).is_some_and(|verb| verb.eq_ignore_ascii_case(b"MAIL"))
+}
+
+/// The session's policy plus what the connection's DNSBL lookup found: a listed client
+/// is refused at MAIL FROM (`550 5.7.708`, naming the zone) unless the directory says a
+/// connector or an operator exception covers it. Everything else is [`SessionPolicy`]'s.
+#[derive(Debug)]
+pub(super) struct DnsblPolicy<'a> {
+    pub(super) session: SessionPolicy<'a>,
+    pub(super) listing: Option<Listing>,
+}
+
+impl Policy for DnsblPolicy<'_> {
+    fn check_sender(&self, session: &SessionInfo, mail: &MailFrom) -> Result<(), Reply> {
+        self.session.check_sender(session, mail)?;
+        let Some(listing) = &self.listing else { return Ok(()) };
+        let empty;
+        let directory = match self.session.directory {
+            Some(directory) => directory,
+            None => {
+                empty = directory::Snapshot::default();
+                &empty
+            }
+        };
+        let ctx = directory_context(directory, session);
+        directory.check_dnsbl_listed(&ctx, &listing.zone).map_err(refusal_reply).inspect_err(|reply| {
+            tracing::info!(client_ip = %session.client_ip, zone = %listing.zone, answer = %listing.answer, reply = %reply, "sender refused: DNSBL listing");
+        })
+    }
+
+    fn check_recipient(
+        &self,
+        session: &SessionInfo,
+        sender: &ReversePath,
+        rcpt: &RcptTo,
+    ) -> Result<(), Reply> {
+        self.session.check_recipient(session, sender, rcpt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mail_is_recognised_in_any_case() {
+        assert!(next_is_mail(b"MAIL FROM:<a@b>\r\n"));
+        assert!(next_is_mail(b"mail from:<a@b>\r\n"));
+        assert!(!next_is_mail(b"EHLO x\r\nMAIL FROM:<a@b>\r\n"));
+        assert!(!next_is_mail(b"MAI"));
+    }
+}
