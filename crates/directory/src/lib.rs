@@ -55,6 +55,10 @@
 //! 2. No connector, and the IP is in a blocked range not covered by any exception:
 //!    `550 5.7.708`, telling the sender's admin to ask the operator for an exception.
 //!
+//! [`Snapshot::check_dnsbl_listed`] (at MAIL FROM, when the gateway's DNSBL lookup found
+//! the client listed): `550 5.7.708` naming the zone and the operator's exception command,
+//! unless the client came through a connector or an exception covers it.
+//!
 //! [`Snapshot::check_recipient`] (RCPT TO), relay control before anything else:
 //! 3. An address literal (`[192.0.2.1]`, `[IPv6:...]`): `550 5.7.1`, for everyone.
 //! 4. The domain (normalised) is covered by a verified accepted domain, exactly or via the

@@ -167,6 +167,11 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
     println!("  listen: {}", listen.join(", "));
     println!("  spool: {}", g.spool_dir.display());
     println!("  maildir root: {}", g.delivery.maildir_root.display());
+    println!("  service domain: {}", config.service_domain);
+    match &g.settings.client_checks.dnsbl {
+        Some(dnsbl) => println!("  dnsbl zones: {}", dnsbl.zones().join(", ")),
+        None => println!("  dnsbl zones: none"),
+    }
     Ok(())
 }
 
