@@ -59,7 +59,6 @@ impl Default for RawReputation {
     }
 }
 
-
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawThrottle {

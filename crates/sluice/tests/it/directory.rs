@@ -6,7 +6,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::harness::DnsServer;
+use crate::peers::DnsServer;
 
 /// A config file with only `data_dir`, in its own temp dir.
 struct DataDir {
@@ -229,7 +229,7 @@ fn tenant_service_domain_comes_from_the_config() {
 
 fn verify_with(d: &DataDir, domain: &str, records: &str) -> (Option<i32>, String) {
     let dns = DnsServer::start(records);
-    d.run(&["domain", "verify", domain, "--resolver", &dns.addr()])
+    d.run(&["domain", "verify", domain, "--resolver", &dns.addr.to_string()])
 }
 
 #[test]

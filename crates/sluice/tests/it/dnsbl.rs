@@ -12,7 +12,8 @@ use directory::{
 };
 use store::SqliteStore;
 
-use crate::harness::{DnsServer, Server, Settings, require_tool, run_tool};
+use crate::harness::{Server, Settings, require_tool, run_tool};
+use crate::peers::DnsServer;
 
 const ZONE: &str = "zen.example.test";
 
@@ -53,7 +54,7 @@ fn dnsbl_listed_client_is_refused_5_7_708_until_excepted() {
     // 127.0.0.2 is listed (RFC 5782's test entry); 127.0.0.3 is not (NXDOMAIN).
     let records = format!(r#"{{"2.0.0.127.{ZONE}": {{"A": ["127.0.0.2"]}}}}"#);
     let dns = DnsServer::start(&records);
-    let server = dnsbl_server(&dns.addr(), 2000);
+    let server = dnsbl_server(&dns.addr.to_string(), 2000);
 
     let swaks = require_tool("swaks");
     let port = server.port.to_string();
