@@ -248,9 +248,17 @@ fn render_config(dir: &Path, port: u16, settings: &Settings) -> String {
     let data_dir = dir.join("data");
     let mut config =
         format!("data_dir = {}\nhostname = \"{HOSTNAME}\"\n", toml_string(&data_dir.to_string_lossy()));
-    for section in
-        ["smtp", "tls", "delivery", "dns", "throttle", "throttle.policy", "protection.policy", "directory", "reputation"]
-    {
+    for section in [
+        "smtp",
+        "tls",
+        "delivery",
+        "dns",
+        "throttle",
+        "throttle.policy",
+        "protection.policy",
+        "directory",
+        "reputation",
+    ] {
         let _ = writeln!(config, "\n[{section}]");
         if section == "throttle" && !settings.section("throttle").any(|(k, _)| k == "enabled") {
             let _ = writeln!(config, "enabled = false");
