@@ -91,6 +91,7 @@ mod decide;
 mod error;
 mod model;
 mod names;
+mod outbound;
 mod refusal;
 mod shared;
 mod snapshot;
@@ -107,6 +108,7 @@ pub use model::{
     TenantStatus, VerificationState,
 };
 pub use names::{CertName, DomainName, TenantId, normalise_local_part};
+pub use outbound::{OutboundConnector, OutboundRoute, OutboundTls, SMART_HOST_PORT_DEFAULT};
 pub use refusal::Refusal;
 pub use shared::{Refresh, SharedSnapshot};
 pub use snapshot::{DomainLookup, SenderDomain, Snapshot};
