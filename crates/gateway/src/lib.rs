@@ -186,7 +186,10 @@ fn delivery(
     ));
     let dns = dns::Dns::new(config.delivery.dns_resolver)?;
     // RFC 5321 4.5.3.2 timeouts; the trust roots are built once for every attempt.
-    let client = outbound::ClientConfig::new(config.hostname.clone(), outbound::trust_roots(None)?);
+    let client = outbound::ClientConfig::new(
+        config.hostname.clone(),
+        outbound::trust_roots(config.delivery.tls_ca_file.as_deref())?,
+    );
     Ok(queue_manager::Delivery {
         spool: spool.clone(),
         router: routing::Router {

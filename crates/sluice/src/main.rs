@@ -4,6 +4,7 @@
 
 mod config;
 mod directory_cli;
+mod outbound_cli;
 mod simulate;
 mod throttle_cli;
 
@@ -69,7 +70,8 @@ enum Command {
         #[command(subcommand)]
         command: directory_cli::RecipientCommand,
     },
-    /// A tenant's inbound connectors: add, list, show, enable, disable, remove.
+    /// A tenant's connectors (inbound and outbound): add, list, show, enable, disable, remove,
+    /// validate (outbound).
     Connector {
         /// The TOML config file (for the data directory).
         #[arg(long, short, global = true)]
@@ -167,6 +169,12 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
     println!("  listen: {}", listen.join(", "));
     println!("  spool: {}", g.spool_dir.display());
     println!("  maildir root: {}", g.delivery.maildir_root.display());
+    if let Some(ca) = &g.delivery.tls_ca_file {
+        // Read it now: a bad bundle would otherwise surface only at the first verified delivery.
+        let roots = gateway::outbound::trust_roots(Some(ca))
+            .map_err(|e| anyhow::anyhow!("delivery.tls_ca_file: {e}"))?;
+        println!("  outbound trust roots: {} (webpki roots and {})", roots.len(), ca.display());
+    }
     Ok(())
 }
 

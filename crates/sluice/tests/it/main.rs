@@ -13,6 +13,7 @@ mod crash;
 mod delivery;
 mod directory;
 mod limits;
+mod outbound;
 mod outbound_protection;
 mod peers;
 mod postfix;
