@@ -1,10 +1,16 @@
 //! Outbound delivery against a real server on loopback: a Sluice gateway started in-process
 //! (ESMTP with PIPELINING, DSN and STARTTLS).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway::outbound::{ClientConfig, RecipientOutcome, TlsMode, deliver, trust_roots};
+use gateway::dns::Dns;
+use gateway::outbound::{
+    ClientConfig, ProbeRequest, ProbeRoute, RecipientOutcome, StepKind, StepOutcome, TestMessage, TlsMode,
+    deliver, probe, trust_roots,
+};
 use gateway::policy::StaticPolicy;
 use gateway::tls::TlsSource;
 use gateway::{ConnectionLimits, DeliveryConfig, Gateway, GatewayConfig, Settings, Timeouts};
@@ -212,5 +218,72 @@ async fn required_tls_without_starttls_fails_temporarily() {
     }
     let plain = attempt(&server, "mx.dest.test", TlsMode::Opportunistic, &client()).await.expect("plain");
     assert!(matches!(&plain[0], (0, RecipientOutcome::Delivered(_))), "{plain:?}");
+    server.shutdown().await;
+}
+
+fn steps(report: &gateway::outbound::ProbeReport) -> Vec<(StepKind, bool)> {
+    report.steps.iter().map(|s| (s.kind, s.outcome == StepOutcome::Passed)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_by_mx_walks_every_step_and_sends_one_test_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = peer(dir.path(), Some(ca_signed_localhost(dir.path()))).await;
+    let dns_server = common::start_dns(
+        r#"{"dest.test": {"MX": [[10, "localhost.test"]]}, "localhost.test": {"A": ["127.0.0.1"]},
+            "nomail.test": {"MX": [[0, "."]]}}"#,
+    );
+    let dns = Dns::new(Some(dns_server.addr)).expect("resolver");
+    let port = server.local_addrs()[0].port();
+    let request = ProbeRequest {
+        route: ProbeRoute::Mx { domain: "dest.test".into(), port },
+        tls: TlsMode::VerifyDomain("localhost".into()),
+        message: Some(TestMessage {
+            from: "postmaster@src.test".into(),
+            to: "bob@dest.test".into(),
+            subject: "probe test".into(),
+        }),
+    };
+    let report = probe(&dns, &client_trusting(&dir.path().join("ca.pem")), &request).await;
+    use StepKind::*;
+    let all = [Resolve, Resolve, Connect, Banner, Ehlo, StartTls, Ehlo, Mail, Rcpt, Data, Quit];
+    assert_eq!(steps(&report), all.map(|k| (k, true)).to_vec(), "{report:#?}");
+    let tls = &report.steps[5].detail;
+    assert!(
+        tls.contains("CN=localhost") && tls.contains("verified") && tls.contains("valid for localhost"),
+        "{tls}"
+    );
+    let data = report.steps[9].reply.as_ref().expect("reply");
+    assert!(data.summary().contains("queued as"), "{data}");
+    let mail = wait_for_files(&dir.path().join("mail/dest.test/bob/new"), 1).await;
+    assert!(mail[0].contains("Subject: probe test"), "{}", mail[0]);
+
+    let refused = ProbeRequest { route: ProbeRoute::Mx { domain: "nomail.test".into(), port }, ..request };
+    let report = probe(&dns, &client(), &refused).await;
+    assert_eq!(steps(&report), vec![(Resolve, false)], "{report:#?}");
+    assert!(report.steps[0].detail.contains("null MX"), "{report:#?}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_shows_the_certificate_that_failed_verification() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = peer(dir.path(), Some(ca_signed_localhost(dir.path()))).await;
+    let addr = server.local_addrs()[0];
+    let hop = directory::NextHop::parse("test", &addr.to_string(), 25).expect("hop");
+    let request = ProbeRequest {
+        route: ProbeRoute::SmartHosts(vec![hop]),
+        tls: TlsMode::VerifyCertificate,
+        message: None,
+    };
+    let report = probe(&Dns::new(None).expect("resolver"), &client(), &request).await;
+    let failed = report.first_failure().expect("unknown CA fails");
+    assert_eq!(failed.kind, StepKind::StartTls, "{report:#?}");
+    assert!(
+        failed.detail.contains("verify-certificate") && failed.detail.contains("CN=localhost"),
+        "{failed:?}"
+    );
+    assert!(matches!(&failed.outcome, StepOutcome::Failed { check } if check.contains("tls_ca_file")));
+    assert_eq!(report.steps.last().map(|s| s.kind), Some(StepKind::StartTls), "nothing after the failure");
     server.shutdown().await;
 }

@@ -188,12 +188,8 @@ pub async fn deliver(
     recipients: &[u32],
     data: &[u8],
 ) -> Result<Vec<(u32, RecipientOutcome)>, AttemptError> {
-    let mut conn = Conn::open(addr, config).await?;
-    conn.expect_positive(None, config.reply_timeout).await?;
-    let (mut conn, caps) = negotiate(conn, server_name, &tls, config, Protocol::Smtp).await?;
-    let outcomes = transaction(&mut conn, &caps, config, Protocol::Smtp, envelope, recipients, data).await?;
-    conn.quit(config).await;
-    Ok(outcomes)
+    let peer = Peer { addr, server_name, tls: &tls, protocol: Protocol::Smtp };
+    attempt(peer, config, envelope, recipients, data).await
 }
 
 /// Delivers over LMTP (RFC 2033) to a tenant's mailbox server: one outcome per recipient
@@ -206,10 +202,31 @@ pub async fn deliver_lmtp(
     recipients: &[u32],
     data: &[u8],
 ) -> Result<Vec<(u32, RecipientOutcome)>, AttemptError> {
-    let mut conn = Conn::open(addr, config).await?;
+    let peer = Peer { addr, server_name: "", tls: &TlsMode::Off, protocol: Protocol::Lmtp };
+    attempt(peer, config, envelope, recipients, data).await
+}
+
+/// Who an attempt talks to, and how.
+struct Peer<'a> {
+    addr: SocketAddr,
+    server_name: &'a str,
+    tls: &'a TlsMode,
+    protocol: Protocol,
+}
+
+/// Banner, greeting (and STARTTLS), the transaction, QUIT: the one conversation of both
+/// protocols.
+async fn attempt(
+    peer: Peer<'_>,
+    config: &ClientConfig,
+    envelope: &Envelope,
+    recipients: &[u32],
+    data: &[u8],
+) -> Result<Vec<(u32, RecipientOutcome)>, AttemptError> {
+    let mut conn = Conn::open(peer.addr, config).await?;
     conn.expect_positive(None, config.reply_timeout).await?;
-    let (mut conn, caps) = negotiate(conn, "", &TlsMode::Off, config, Protocol::Lmtp).await?;
-    let outcomes = transaction(&mut conn, &caps, config, Protocol::Lmtp, envelope, recipients, data).await?;
+    let (mut conn, caps) = negotiate(conn, peer.server_name, peer.tls, config, peer.protocol).await?;
+    let outcomes = transaction(&mut conn, &caps, config, peer.protocol, envelope, recipients, data).await?;
     conn.quit(config).await;
     Ok(outcomes)
 }

@@ -319,7 +319,8 @@ async fn ehlo(conn: &mut Conn, config: &ClientConfig, label: &str, report: &mut 
             let caps = super::Capabilities::from_ehlo(&reply);
             let offered: Vec<&str> = reply.lines.iter().skip(1).map(String::as_str).collect();
             let detail = format!(
-                "{}; capabilities: {}",
+                "{} {}; capabilities: {}",
+                reply.code,
                 reply.lines.first().map_or("", String::as_str),
                 offered.join(", ")
             );
