@@ -60,6 +60,7 @@ fn envelope(locals: &[&str]) -> Envelope {
             helo: "src".into(),
             esmtp: true,
             tls: None,
+            attribution: None,
         },
     }
 }
