@@ -1,10 +1,13 @@
 //! Outbound connectors from the command line: `sluice connector add --direction outbound`
 //! with errors naming the field, list/show/enable/disable/remove across both directions, and
-//! `sluice connector validate` against a running Sluice gateway as the smart host.
+//! `sluice connector validate` against a running Sluice gateway as the smart host, and the
+//! queue manager delivering through a connector's smart host.
 
 use std::process::Command;
+use std::time::Duration;
 
-use crate::harness::{DOMAIN, Server, free_port};
+use crate::harness::{DOMAIN, Server, Settings, free_port, require_tool, run_tool};
+use crate::peers::{DnsServer, MxServer};
 
 /// Runs `sluice <args> --config <the server's config>`: (exit code, stdout + stderr).
 fn sluice(server: &Server, args: &[&str]) -> (Option<i32>, String) {
@@ -161,4 +164,48 @@ fn validate_names_the_failing_step_and_what_to_check() {
     assert!(out.lines().any(|l| l.contains("FAIL connect")), "{out}");
     assert!(out.contains("check: that the server runs and accepts connections on port"), "{out}");
     assert!(!out.contains(" banner "), "no step after the failed one:\n{out}");
+}
+
+/// The queue manager routes a tenant's outbound mail through the connector for the
+/// recipient domain: `partner.test` is unknown to DNS, so only the smart host can take it.
+#[test]
+fn a_tenants_outbound_mail_takes_its_connector_to_the_smart_host() {
+    let smart_host = MxServer::start();
+    let dns = DnsServer::start(r#"{"remote.test": {"MX": [[10, "mx.remote.test"]]}}"#);
+    let server = Server::start_with(Settings::default().key("dns", "resolver", format!("\"{}\"", dns.addr)));
+    ok(&server, &["tenant", "add", "acme"]);
+    ok(
+        &server,
+        &["connector", "add", "hq", "--tenant", "acme", "--kind", "on-premises", "--ip", "127.0.0.2/32"],
+    );
+    let hop = format!("127.0.0.1:{}", smart_host.port);
+    add_outbound(&server, "partner", &["--recipient-domain", "partner.test", "--smart-host", &hop]);
+    // The server polls the directory every second.
+    std::thread::sleep(Duration::from_millis(1500));
+    let port = server.port.to_string();
+    let args = [
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--local-interface",
+        "127.0.0.2",
+        "--from",
+        "alice@acme.sluice.test",
+        "--to",
+        "bob@eu.partner.test",
+        "--header",
+        "Subject: via connector",
+        "--timeout",
+        "20",
+    ];
+    let run = run_tool(&require_tool("swaks"), &args);
+    assert_eq!(run.code, Some(0), "swaks failed:\n{run}");
+    let messages = smart_host.wait_for_messages(1);
+    let (mail_from, rcpts, data) = &messages[0];
+    assert_eq!(
+        (mail_from.as_str(), rcpts.as_slice()),
+        ("alice@acme.sluice.test", &["bob@eu.partner.test".to_string()][..])
+    );
+    assert!(data.contains("Subject: via connector"), "{data}");
 }
