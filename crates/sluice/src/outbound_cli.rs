@@ -17,9 +17,6 @@ use store::SqliteStore;
 
 use crate::directory_cli::{invalid, tenant_id};
 
-/// The MX port: validation tests the route real delivery takes.
-const SMTP_PORT: u16 = 25;
-
 #[derive(Debug, clap::Args)]
 pub struct Validate {
     pub name: String,
@@ -71,7 +68,13 @@ fn address(field: &'static str, text: &str) -> anyhow::Result<(String, String)> 
     }
 }
 
-fn probe_route(c: &OutboundConnector, to: Option<&(String, String)>) -> anyhow::Result<ProbeRoute> {
+/// Where the probe goes: the smart hosts, or the MX hosts (on `mx_port`, as delivery) of the
+/// --to domain or else of the connector's first recipient domain.
+fn probe_route(
+    c: &OutboundConnector,
+    to: Option<&(String, String)>,
+    mx_port: u16,
+) -> anyhow::Result<ProbeRoute> {
     match &c.route {
         OutboundRoute::SmartHosts(hosts) => Ok(ProbeRoute::SmartHosts(hosts.clone())),
         OutboundRoute::Mx => {
@@ -86,7 +89,7 @@ fn probe_route(c: &OutboundConnector, to: Option<&(String, String)>) -> anyhow::
                     ));
                 }
             };
-            Ok(ProbeRoute::Mx { domain, port: SMTP_PORT })
+            Ok(ProbeRoute::Mx { domain, port: mx_port })
         }
     }
 }
@@ -125,7 +128,7 @@ pub fn validate(store: &SqliteStore, config_path: Option<&Path>, args: Validate)
         None => config.gateway.delivery.dns_resolver,
     };
     let request = ProbeRequest {
-        route: probe_route(&connector, to.as_ref())?,
+        route: probe_route(&connector, to.as_ref(), config.gateway.delivery.mx_port)?,
         tls: TlsMode::from(&connector.tls),
         message: to.map(|(local, domain)| TestMessage {
             from,

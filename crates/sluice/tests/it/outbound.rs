@@ -209,3 +209,32 @@ fn a_tenants_outbound_mail_takes_its_connector_to_the_smart_host() {
     );
     assert!(data.contains("Subject: via connector"), "{data}");
 }
+
+/// An MX connector is validated through the configured resolver and MX port, as delivery
+/// would go: here to an aiosmtpd server without STARTTLS, fine for opportunistic TLS.
+#[test]
+fn validate_by_mx_uses_the_configured_resolver() {
+    let mx = MxServer::start();
+    let dns = DnsServer::start(
+        r#"{"remote.test": {"MX": [[10, "mx.remote.test"]]}, "mx.remote.test": {"A": ["127.0.0.1"]}}"#,
+    );
+    let settings = Settings::default()
+        .key("dns", "resolver", format!("\"{}\"", dns.addr))
+        .key("delivery", "mx_port", mx.port);
+    let server = Server::start_with(settings);
+    ok(&server, &["tenant", "add", "acme"]);
+    add_outbound(&server, "remote", &["--recipient-domain", "remote.test"]);
+    let out = ok(&server, &["connector", "validate", "remote", "--tenant", "acme", "--to", "ok@remote.test"]);
+    assert!(out.lines().any(|l| l.contains("ok   resolve") && l.contains("MX mx.remote.test")), "{out}");
+    assert!(out.contains("not offered: mail goes in plain text (opportunistic)"), "{out}");
+    let messages = mx.wait_for_messages(1);
+    assert_eq!(messages[0].1, vec!["ok@remote.test".to_string()]);
+
+    add_outbound(&server, "strict", &["--recipient-domain", "strict.remote.test", "--tls", "required"]);
+    let out = fails(
+        &server,
+        &["connector", "validate", "strict", "--tenant", "acme", "--to", "ok@remote.test"],
+        &["failed validation at step starttls", "not offered, and the TLS mode is required"],
+    );
+    assert!(out.contains("check: enable STARTTLS on the server"), "{out}");
+}
