@@ -1,6 +1,6 @@
-//! The tenant directory: tenants, accepted domains, recipients, inbound connectors and the
-//! operator's low-reputation list, as an immutable [`Snapshot`] with the pure decisions the
-//! gateway's SMTP policy calls for every session, sender and recipient.
+//! The tenant directory: tenants, accepted domains, recipients, inbound and outbound
+//! connectors and the operator's low-reputation list, as an immutable [`Snapshot`] with the
+//! pure decisions the gateway's SMTP policy calls for every session, sender and recipient.
 //!
 //! Invariants: **no I/O, no clock, no async, no panics on any input.** Lookups on the hot
 //! path take no lock: a server keeps a [`SharedSnapshot`], each session takes its
@@ -27,7 +27,10 @@
 //!   CIDR) or TLS client-certificate names (exact, or `*.` standing for exactly one label).
 //!   A partner connector may instead list only sender domains ("domain-only"): it is then
 //!   recognised by the MAIL FROM domain, and can only add requirements (TLS), never trust.
-//!   Connector names are unique per tenant ignoring ASCII case.
+//!   Connector names are unique per tenant ignoring ASCII case, across both directions.
+//! - **Outbound connector**: a tenant's route for mail to some recipient domains (or all):
+//!   smart hosts or MX, with a TLS mode. Precedence and the shared name space are in
+//!   `outbound.rs` ([`Snapshot::outbound_connector_for`]).
 //! - **Reputation**: operator CIDRs, blocks and exceptions; any exception covering the IP
 //!   overrides any block.
 //!
@@ -96,6 +99,7 @@ mod decide;
 mod error;
 mod model;
 mod names;
+mod outbound;
 mod refusal;
 mod shared;
 mod snapshot;
@@ -112,6 +116,7 @@ pub use model::{
     TenantStatus, VerificationState,
 };
 pub use names::{CertName, DomainName, TenantId, normalise_local_part};
+pub use outbound::{OutboundConnector, OutboundRoute, OutboundTls, SMART_HOST_PORT_DEFAULT};
 pub use refusal::Refusal;
 pub use shared::{Refresh, SharedSnapshot};
 pub use snapshot::{DomainLookup, SenderDomain, Snapshot};

@@ -328,7 +328,7 @@ impl Connector {
     }
 }
 
-fn validate_connector_name(name: &str) -> Result<(), DirectoryError> {
+pub(crate) fn validate_connector_name(name: &str) -> Result<(), DirectoryError> {
     if name.is_empty()
         || name.chars().count() > CONNECTOR_NAME_CHARS_MAX
         || name.chars().any(char::is_control)
@@ -390,6 +390,7 @@ pub struct DirectoryData {
     pub reputation: Vec<ReputationEntry>,
     /// Blocks not yet released, at most one per tenant.
     pub outbound_blocks: Vec<OutboundBlock>,
+    pub outbound_connectors: Vec<crate::outbound::OutboundConnector>,
 }
 
 #[cfg(test)]

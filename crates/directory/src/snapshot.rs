@@ -2,8 +2,8 @@
 //! it checks for consistency), shared behind an `Arc`, and replaced as a whole when the
 //! store's generation changes: readers never lock and never wait.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::cidr::{Cidr, CidrTable};
@@ -13,6 +13,7 @@ use crate::model::{
     VerificationState,
 };
 use crate::names::{CertName, DomainName, TenantId};
+use crate::outbound::OutboundConnector;
 
 /// What a domain lookup found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,16 @@ pub struct Snapshot {
     pub(crate) blocked: CidrTable<()>,
     pub(crate) outbound_blocks: HashMap<TenantId, OutboundBlock>,
     pub(crate) excepted: CidrTable<()>,
+    /// Each tenant's enabled outbound connectors, indexed by recipient domain.
+    pub(crate) outbound: HashMap<TenantId, OutboundIndex>,
+}
+
+/// One tenant's outbound routing table. Built from connectors in (lower-case name) order
+/// and keeping the first per key, so ties go to the lowest name.
+#[derive(Debug, Default)]
+pub(crate) struct OutboundIndex {
+    by_domain: HashMap<DomainName, Arc<OutboundConnector>>,
+    all_domains: Option<Arc<OutboundConnector>>,
 }
 
 impl Snapshot {
@@ -68,11 +79,15 @@ impl Snapshot {
         snapshot.add_tenants(data.tenants)?;
         snapshot.add_domains(data.domains)?;
         snapshot.add_recipients(data.recipients)?;
+        // One namespace for both directions (see `outbound.rs`).
+        let inbound_names =
+            data.connectors.iter().map(|c| (c.tenant.clone(), c.name.to_ascii_lowercase())).collect();
         snapshot.add_connectors(data.connectors)?;
         for block in data.outbound_blocks {
             snapshot.known_tenant(&block.tenant)?;
             snapshot.outbound_blocks.insert(block.tenant.clone(), block);
         }
+        snapshot.add_outbound_connectors(data.outbound_connectors, inbound_names)?;
         for entry in data.reputation {
             let table = match entry.kind {
                 ReputationKind::Block => &mut snapshot.blocked,
@@ -163,6 +178,38 @@ impl Snapshot {
         Ok(())
     }
 
+    /// Checks outbound connectors (valid, known tenant, names unique per tenant across
+    /// both directions) and indexes the enabled ones.
+    fn add_outbound_connectors(
+        &mut self,
+        mut connectors: Vec<OutboundConnector>,
+        mut taken: HashSet<(TenantId, String)>,
+    ) -> Result<(), DirectoryError> {
+        let key = |c: &OutboundConnector| (c.tenant.clone(), c.name.to_ascii_lowercase());
+        connectors.sort_by(|a, b| key(a).cmp(&key(b)).then_with(|| a.name.cmp(&b.name)));
+        for connector in connectors {
+            self.known_tenant(&connector.tenant)?;
+            connector.validate()?;
+            if !taken.insert(key(&connector)) {
+                return Err(DirectoryError::DuplicateConnector {
+                    tenant: connector.tenant,
+                    name: connector.name,
+                });
+            }
+            if connector.enabled {
+                let index = self.outbound.entry(connector.tenant.clone()).or_default();
+                let connector = Arc::new(connector);
+                if connector.all_domains() && index.all_domains.is_none() {
+                    index.all_domains = Some(Arc::clone(&connector));
+                }
+                for domain in &connector.recipient_domains {
+                    index.by_domain.entry(domain.clone()).or_insert_with(|| Arc::clone(&connector));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn index_connector(&mut self, connector: Arc<Connector>) {
         let i = self.connectors.len();
         for cidr in &connector.ip_ranges {
@@ -233,6 +280,26 @@ impl Snapshot {
             Some(d) => SenderDomain::Unverified(d),
             None => SenderDomain::NotRegistered,
         }
+    }
+
+    /// The enabled outbound connector of `tenant` that carries mail for `recipient_domain`
+    /// (as received, any case): the connector listing the domain itself, else its nearest
+    /// listed parent, else one for all domains; ties go to the lowest name. `None`: the
+    /// default route (MX, opportunistic TLS). Precedence is documented in `outbound.rs`.
+    pub fn outbound_connector_for(
+        &self,
+        tenant: &TenantId,
+        recipient_domain: &str,
+    ) -> Option<&Arc<OutboundConnector>> {
+        let index = self.outbound.get(tenant)?;
+        let mut current = DomainName::for_lookup(recipient_domain);
+        while let Some(name) = current {
+            if let Some(c) = index.by_domain.get(&name) {
+                return Some(c);
+            }
+            current = name.parent();
+        }
+        index.all_domains.as_ref()
     }
 
     /// The store generation this snapshot was built from: rebuild when the store's differs.

@@ -11,6 +11,7 @@ use crate::model::{
     Recipient, ReputationEntry, Tenant, TenantStatus,
 };
 use crate::names::{DomainName, TenantId};
+use crate::outbound::OutboundConnector;
 use crate::snapshot::Snapshot;
 
 /// Where the directory lives. Reads take `&self`, mutations `&mut self`; every mutation is
@@ -51,6 +52,22 @@ pub trait DirectoryStore {
         enabled: bool,
     ) -> Result<Connector, StoreError>;
     fn remove_connector(&mut self, tenant: &TenantId, name: &str) -> Result<(), StoreError>;
+
+    /// Outbound connectors share the inbound ones' namespace: a name is taken in a tenant
+    /// whatever the direction of the connector holding it.
+    fn add_outbound_connector(&mut self, connector: &OutboundConnector) -> Result<(), StoreError>;
+    fn list_outbound_connectors(
+        &self,
+        tenant: Option<&TenantId>,
+    ) -> Result<Vec<OutboundConnector>, StoreError>;
+    fn outbound_connector(&self, tenant: &TenantId, name: &str) -> Result<OutboundConnector, StoreError>;
+    fn set_outbound_connector_enabled(
+        &mut self,
+        tenant: &TenantId,
+        name: &str,
+        enabled: bool,
+    ) -> Result<OutboundConnector, StoreError>;
+    fn remove_outbound_connector(&mut self, tenant: &TenantId, name: &str) -> Result<(), StoreError>;
 
     /// Adds or replaces the block or exception for `entry.cidr`.
     fn set_reputation(&mut self, entry: &ReputationEntry) -> Result<(), StoreError>;

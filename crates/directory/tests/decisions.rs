@@ -111,6 +111,7 @@ fn data() -> DirectoryData {
             },
         ],
         outbound_blocks: Vec::new(),
+        outbound_connectors: Vec::new(),
     }
 }
 

@@ -185,13 +185,11 @@ fn delivery(
         postmaster,
     ));
     let dns = dns::Dns::new(config.delivery.dns_resolver)?;
-    let client = outbound::ClientConfig {
-        helo_name: config.hostname.clone(),
-        connect_timeout: std::time::Duration::from_secs(30),
-        // RFC 5321 4.5.3.2: 5 minutes per command, 10 for the end of DATA.
-        reply_timeout: std::time::Duration::from_secs(300),
-        data_end_timeout: std::time::Duration::from_secs(600),
-    };
+    // RFC 5321 4.5.3.2 timeouts; the trust roots are built once for every attempt.
+    let client = outbound::ClientConfig::new(
+        config.hostname.clone(),
+        outbound::trust_roots(config.delivery.tls_ca_file.as_deref())?,
+    );
     Ok(queue_manager::Delivery {
         spool: spool.clone(),
         router: routing::Router {

@@ -91,11 +91,11 @@ pub async fn deliver(
             return all(Outcome::Deferred(Failure::local(code(4, 3, 0), "not a remote destination")));
         }
         Destination::Mx { domain, tls } => match mx_candidates(ctx, domain).await {
-            Ok(c) => (c, Protocol::Smtp, *tls),
+            Ok(c) => (c, Protocol::Smtp, tls.clone()),
             Err(outcome) => return all(outcome),
         },
         Destination::Hosts { hosts, protocol, tls } => match host_candidates(ctx, hosts).await {
-            Ok(c) => (c, *protocol, *tls),
+            Ok(c) => (c, *protocol, tls.clone()),
             Err(outcome) => return all(outcome),
         },
     };
@@ -106,7 +106,7 @@ pub async fn deliver(
                 outbound::deliver(
                     candidate.addr,
                     &candidate.host,
-                    tls,
+                    tls.clone(),
                     &ctx.client,
                     envelope,
                     recipients,

@@ -10,7 +10,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use directory::{DeliveryTarget, DomainLookup, DomainName, NextHop, SharedSnapshot, Snapshot, TenantId};
+use directory::{
+    DeliveryTarget, DomainLookup, DomainName, NextHop, OutboundRoute, SharedSnapshot, Snapshot, TenantId,
+};
 use smtp_wire::reply::code;
 use smtp_wire::{Address, EnhancedCode, Envelope};
 
@@ -208,7 +210,63 @@ impl Router {
     }
 }
 
-/// The destination an outbound connector of `tenant` gives mail for `domain`.
-fn connector_destination(_snapshot: &Snapshot, _tenant: &TenantId, _domain: &str) -> Option<Destination> {
-    None
+/// The destination an outbound connector of `tenant` gives mail for `domain` (the
+/// directory's precedence: exact domain, nearest listed parent, all domains).
+fn connector_destination(snapshot: &Snapshot, tenant: &TenantId, domain: &str) -> Option<Destination> {
+    let connector = snapshot.outbound_connector_for(tenant, domain)?;
+    let tls = TlsMode::from(&connector.tls);
+    Some(match &connector.route {
+        OutboundRoute::SmartHosts(hosts) => {
+            Destination::Hosts { hosts: hosts.clone(), protocol: Protocol::Smtp, tls }
+        }
+        OutboundRoute::Mx => {
+            Destination::Mx { domain: domain.trim_end_matches('.').to_ascii_lowercase(), tls }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use directory::{DirectoryData, OutboundConnector, OutboundTls, Tenant, TenantStatus};
+
+    #[test]
+    fn an_outbound_connector_gives_its_hosts_or_mx_with_its_tls_mode() {
+        let acme = TenantId::parse("acme").expect("id");
+        let hop = NextHop::parse("t", "relay.partner.example:587", 25).expect("hop");
+        let mut partner = OutboundConnector::new(
+            acme.clone(),
+            "partner",
+            OutboundRoute::SmartHosts(vec![hop.clone()]),
+            OutboundTls::VerifyDomain(DomainName::parse("t", "partner.example").expect("domain")),
+        );
+        partner.recipient_domains = vec![DomainName::parse("t", "partner.example").expect("domain")];
+        let all = OutboundConnector::new(acme.clone(), "all", OutboundRoute::Mx, OutboundTls::Required);
+        let tenant = Tenant {
+            id: acme.clone(),
+            display_name: "Acme".into(),
+            status: TenantStatus::Active,
+            language: "en".into(),
+        };
+        let data = DirectoryData {
+            tenants: vec![tenant],
+            outbound_connectors: vec![partner, all],
+            ..DirectoryData::default()
+        };
+        let snapshot = Snapshot::build(data).expect("snapshot");
+        assert_eq!(
+            connector_destination(&snapshot, &acme, "eu.Partner.example"),
+            Some(Destination::Hosts {
+                hosts: vec![hop],
+                protocol: Protocol::Smtp,
+                tls: TlsMode::VerifyDomain("partner.example".into())
+            })
+        );
+        assert_eq!(
+            connector_destination(&snapshot, &acme, "Gmail.com."),
+            Some(Destination::Mx { domain: "gmail.com".into(), tls: TlsMode::Required })
+        );
+        let other = TenantId::parse("globex").expect("id");
+        assert_eq!(connector_destination(&snapshot, &other, "gmail.com"), None);
+    }
 }

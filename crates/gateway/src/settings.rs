@@ -79,6 +79,9 @@ pub struct DeliveryConfig {
     pub dns_resolver: Option<SocketAddr>,
     /// Where the admin center serves help pages; bounces link to `<admin_url>/help/<code>`.
     pub admin_url: String,
+    /// Extra CAs (PEM) trusted, besides the webpki roots, when outbound TLS verifies the
+    /// server (verify-certificate, verify-domain); see `outbound::trust_roots`.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl DeliveryConfig {
@@ -99,6 +102,7 @@ impl DeliveryConfig {
             mx_port: 25,
             dns_resolver: None,
             admin_url: "https://localhost".into(),
+            tls_ca_file: None,
         }
     }
 }

@@ -43,6 +43,9 @@ pub enum TlsError {
     Generate(#[from] rcgen::Error),
     #[error("client CA bundle {path}: {reason}")]
     ClientCa { path: PathBuf, reason: String },
+    /// The extra CA bundle for verifying servers on outbound STARTTLS.
+    #[error("CA bundle {path}: {reason}")]
+    CaFile { path: PathBuf, reason: String },
     #[error("certificate and key do not form a usable TLS configuration: {0}")]
     Config(#[from] rustls::Error),
 }
@@ -183,7 +186,7 @@ pub fn certificate_names(cert: &CertificateDer<'_>) -> Vec<String> {
     names
 }
 
-fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let read_error = |reason: String| TlsError::Read { path: path.to_path_buf(), reason };
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| read_error(e.to_string()))?

@@ -1,37 +1,9 @@
 //! Domain verification against a real DNS server (Python dnslib) on loopback.
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
+mod common;
 
+use common::start_dns as start;
 use gateway::dns::{Dns, MailExchangers, Verification};
-
-struct DnsServer {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for DnsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(records: &str) -> DnsServer {
-    let port = UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("free port").port();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/dns_server.py");
-    let mut child = Command::new("python3")
-        .args([script, &port.to_string(), records])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("python3 (run scripts/install-test-deps.sh for dnslib)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read ready");
-    assert_eq!(line.trim(), "ready", "the DNS server did not start (is dnslib installed?)");
-    DnsServer { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
-}
 
 #[tokio::test]
 async fn verification_token_is_found_missing_or_absent() {

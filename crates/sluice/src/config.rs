@@ -156,6 +156,9 @@ pub struct RawDelivery {
     pub active_messages_max: usize,
     pub mx_port: u16,
     pub admin_url: String,
+    /// Extra CAs (PEM) to trust when outbound TLS verifies servers (verify-certificate,
+    /// verify-domain), besides the public webpki roots: e.g. a partner's private CA.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for RawDelivery {
@@ -174,6 +177,7 @@ impl Default for RawDelivery {
             active_messages_max: defaults.active_messages_max,
             mx_port: defaults.mx_port,
             admin_url: defaults.admin_url,
+            tls_ca_file: None,
         }
     }
 }
@@ -403,6 +407,7 @@ fn resolve_delivery(
         },
         destination_pause: Duration::from_secs(d.destination_pause_s),
         active_messages_max: positive("delivery.active_messages_max", d.active_messages_max)?,
+        tls_ca_file: d.tls_ca_file.as_deref().map(|p| resolve_path(base, p)),
         mx_port: match d.mx_port {
             0 => return Err(invalid("delivery.mx_port", "must be 1 to 65535")),
             port => port,

@@ -10,8 +10,9 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use directory::{
     AcceptedDomain, CertName, Cidr, Connector, ConnectorKind, DeliveryTarget, DirectoryError, DirectoryStore,
-    DomainKind, DomainName, NewDomain, NewTenant, NextHop, Recipient, ReputationEntry, ReputationKind,
-    TenantId, TenantStatus, VerificationState,
+    DomainKind, DomainName, NewDomain, NewTenant, NextHop, OutboundConnector, OutboundRoute, OutboundTls,
+    Recipient, ReputationEntry, ReputationKind, SMART_HOST_PORT_DEFAULT, StoreError, TenantId, TenantStatus,
+    VerificationState,
 };
 use gateway::dns::{Dns, Verification};
 use store::SqliteStore;
@@ -112,38 +113,9 @@ pub enum RecipientCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ConnectorCommand {
-    /// Add an inbound connector.
-    Add {
-        name: String,
-        #[arg(long)]
-        tenant: String,
-        /// partner or on-premises.
-        #[arg(long)]
-        kind: String,
-        /// A sender IP range (CIDR) identifying the connector (repeatable).
-        #[arg(long = "ip")]
-        ips: Vec<String>,
-        /// A TLS client-certificate name identifying the connector; `*.` for one label (repeatable).
-        #[arg(long = "cert-name")]
-        cert_names: Vec<String>,
-        /// A sender domain the connector carries (repeatable).
-        #[arg(long = "sender-domain")]
-        sender_domains: Vec<String>,
-        /// A sender domain only accepted through this connector (repeatable; restricts every
-        /// sender domain of the connector).
-        #[arg(long = "restrict-sender-domain")]
-        restrict_sender_domains: Vec<String>,
-        /// Refuse mail not sent over TLS (the default for partners).
-        #[arg(long, conflicts_with = "no_require_tls")]
-        require_tls: bool,
-        /// Accept mail without TLS (the default for on-premises).
-        #[arg(long)]
-        no_require_tls: bool,
-        /// Create it disabled.
-        #[arg(long)]
-        disabled: bool,
-    },
-    /// Connectors (of one tenant with --tenant).
+    /// Add an inbound (default) or outbound connector.
+    Add(ConnectorAdd),
+    /// Connectors of both directions (of one tenant with --tenant).
     List {
         #[arg(long)]
         tenant: Option<String>,
@@ -169,6 +141,59 @@ pub enum ConnectorCommand {
         #[arg(long)]
         tenant: String,
     },
+    /// Test an outbound connector step by step: resolve, connect, banner, EHLO, STARTTLS,
+    /// with --to a test message, QUIT. Fails (exit status 1) at the first failed step.
+    Validate(crate::outbound_cli::Validate),
+}
+
+/// `connector add`: the flags of both directions; each direction refuses the other's.
+#[derive(Debug, clap::Args)]
+pub struct ConnectorAdd {
+    pub name: String,
+    #[arg(long)]
+    pub tenant: String,
+    /// inbound (mail arriving from a partner or the tenant's own server) or outbound
+    /// (routes for the tenant's mail leaving Sluice).
+    #[arg(long, default_value = "inbound")]
+    pub direction: String,
+    /// Inbound: partner or on-premises.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Inbound: a sender IP range (CIDR) identifying the connector (repeatable).
+    #[arg(long = "ip")]
+    pub ips: Vec<String>,
+    /// Inbound: a TLS client-certificate name identifying the connector; `*.` for one label (repeatable).
+    #[arg(long = "cert-name")]
+    pub cert_names: Vec<String>,
+    /// Inbound: a sender domain the connector carries (repeatable).
+    #[arg(long = "sender-domain")]
+    pub sender_domains: Vec<String>,
+    /// Inbound: a sender domain only accepted through this connector (repeatable; restricts
+    /// every sender domain of the connector).
+    #[arg(long = "restrict-sender-domain")]
+    pub restrict_sender_domains: Vec<String>,
+    /// Inbound: refuse mail not sent over TLS (the default for partners).
+    #[arg(long, conflicts_with = "no_require_tls")]
+    pub require_tls: bool,
+    /// Inbound: accept mail without TLS (the default for on-premises).
+    #[arg(long)]
+    pub no_require_tls: bool,
+    /// Outbound: a recipient domain it carries, sub-domains included (repeatable; none: all domains).
+    #[arg(long = "recipient-domain")]
+    pub recipient_domains: Vec<String>,
+    /// Outbound: a smart host HOST[:PORT] (port 25 by default), tried in order (repeatable;
+    /// none: deliver by MX).
+    #[arg(long = "smart-host")]
+    pub smart_hosts: Vec<String>,
+    /// Outbound: opportunistic (default), required, verify-certificate or verify-domain.
+    #[arg(long)]
+    pub tls: Option<String>,
+    /// Outbound, with --tls verify-domain: the domain the server certificate must be valid for.
+    #[arg(long)]
+    pub tls_domain: Option<String>,
+    /// Create it disabled.
+    #[arg(long)]
+    pub disabled: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,7 +225,7 @@ pub fn data_dir(config: &Config) -> anyhow::Result<PathBuf> {
     }
 }
 
-fn open(config_path: Option<&Path>) -> anyhow::Result<SqliteStore> {
+pub(crate) fn open(config_path: Option<&Path>) -> anyhow::Result<SqliteStore> {
     Ok(open_with_config(config_path)?.0)
 }
 
@@ -213,7 +238,7 @@ fn open_with_config(config_path: Option<&Path>) -> anyhow::Result<(SqliteStore, 
     Ok((SqliteStore::open(&dir.join("sluice.db"))?, config))
 }
 
-fn tenant_id(text: &str) -> anyhow::Result<TenantId> {
+pub(crate) fn tenant_id(text: &str) -> anyhow::Result<TenantId> {
     Ok(TenantId::parse(text)?)
 }
 
@@ -221,7 +246,7 @@ fn domain_name(field: &'static str, text: &str) -> anyhow::Result<DomainName> {
     Ok(DomainName::parse(field, text)?)
 }
 
-fn invalid(field: &'static str, value: &str, reason: &str) -> anyhow::Error {
+pub(crate) fn invalid(field: &'static str, value: &str, reason: &str) -> anyhow::Error {
     DirectoryError::invalid(field, value, reason).into()
 }
 
@@ -298,6 +323,10 @@ pub fn tenant(config_path: Option<&Path>, command: TenantCommand) -> anyhow::Res
             for c in store.list_connectors(Some(&id))? {
                 let state = if c.enabled { "enabled" } else { "disabled" };
                 println!("  {} ({}, {state})", c.name, c.kind);
+            }
+            for c in store.list_outbound_connectors(Some(&id))? {
+                let state = if c.enabled { "enabled" } else { "disabled" };
+                println!("  {} (outbound, {state})", c.name);
             }
             println!("recipients:   {}", store.list_recipients(&id)?.len());
             print_outbound_state(&store, &id)?;
@@ -535,79 +564,156 @@ fn print_connector(c: &Connector) {
     println!("require tls:    {}", yes_no(c.require_tls));
 }
 
+/// Refuses a flag of the other direction, naming its field.
+fn only_for(direction: &str, field: &'static str, given: bool) -> anyhow::Result<()> {
+    if given {
+        let hint = match direction {
+            "outbound" => "only outbound connectors take it; add --direction outbound",
+            _ => "only inbound connectors take it (outbound connectors are chosen by recipient domain)",
+        };
+        return Err(invalid(field, "", hint));
+    }
+    Ok(())
+}
+
+fn add_inbound(store: &mut SqliteStore, a: ConnectorAdd) -> anyhow::Result<()> {
+    only_for("outbound", "connector.recipient_domain", !a.recipient_domains.is_empty())?;
+    only_for("outbound", "connector.smart_host", !a.smart_hosts.is_empty())?;
+    only_for("outbound", "connector.tls", a.tls.is_some())?;
+    only_for("outbound", "connector.tls_domain", a.tls_domain.is_some())?;
+    let kind = a.kind.as_deref().ok_or_else(|| {
+        invalid("connector.kind", "", "an inbound connector needs --kind partner or --kind on-premises")
+    })?;
+    let mut c = Connector::new(tenant_id(&a.tenant)?, &a.name, parse_connector_kind(kind)?);
+    for ip in &a.ips {
+        c.ip_ranges.push(Cidr::parse("connector.ip", ip)?);
+    }
+    for cert in &a.cert_names {
+        c.certificate_names.push(CertName::parse(cert)?);
+    }
+    for d in a.sender_domains.iter().chain(&a.restrict_sender_domains) {
+        let d = domain_name("connector.sender_domain", d)?;
+        if !c.sender_domains.contains(&d) {
+            c.sender_domains.push(d);
+        }
+    }
+    c.restrict_sender_domains = !a.restrict_sender_domains.is_empty();
+    if a.require_tls {
+        c.require_tls = true;
+    }
+    if a.no_require_tls {
+        c.require_tls = false;
+    }
+    c.enabled = !a.disabled;
+    store.add_connector(&c)?;
+    println!("connector {:?} added to tenant {}", c.name, c.tenant);
+    print_connector(&c);
+    Ok(())
+}
+
+fn add_outbound(store: &mut SqliteStore, a: ConnectorAdd) -> anyhow::Result<()> {
+    only_for("inbound", "connector.kind", a.kind.is_some())?;
+    only_for("inbound", "connector.ip", !a.ips.is_empty())?;
+    only_for("inbound", "connector.certificate_name", !a.cert_names.is_empty())?;
+    let senders = !a.sender_domains.is_empty() || !a.restrict_sender_domains.is_empty();
+    only_for("inbound", "connector.sender_domain", senders)?;
+    only_for("inbound", "connector.require_tls", a.require_tls || a.no_require_tls)?;
+    let route = if a.smart_hosts.is_empty() {
+        OutboundRoute::Mx
+    } else {
+        let hosts =
+            a.smart_hosts.iter().map(|h| NextHop::parse("connector.smart_host", h, SMART_HOST_PORT_DEFAULT));
+        OutboundRoute::SmartHosts(hosts.collect::<Result<_, _>>()?)
+    };
+    let tls = OutboundTls::parse(a.tls.as_deref().unwrap_or("opportunistic"), a.tls_domain.as_deref())?;
+    let mut c = OutboundConnector::new(tenant_id(&a.tenant)?, &a.name, route, tls);
+    for d in &a.recipient_domains {
+        c.recipient_domains.push(domain_name("connector.recipient_domain", d)?);
+    }
+    c.enabled = !a.disabled;
+    store.add_outbound_connector(&c)?;
+    println!("outbound connector {:?} added to tenant {}", c.name, c.tenant);
+    crate::outbound_cli::print(&c);
+    Ok(())
+}
+
+/// Inbound or outbound, whichever holds the name (one namespace per tenant).
+enum Found {
+    Inbound(Connector),
+    Outbound(OutboundConnector),
+}
+
+fn find_connector(store: &SqliteStore, tenant: &TenantId, name: &str) -> anyhow::Result<Found> {
+    match store.connector(tenant, name) {
+        Ok(c) => Ok(Found::Inbound(c)),
+        Err(StoreError::Directory(DirectoryError::UnknownConnector { .. })) => {
+            Ok(Found::Outbound(store.outbound_connector(tenant, name)?))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn set_enabled(store: &mut SqliteStore, name: &str, tenant: &str, enabled: bool) -> anyhow::Result<()> {
+    let tenant = tenant_id(tenant)?;
+    let name = match find_connector(store, &tenant, name)? {
+        Found::Inbound(_) => store.set_connector_enabled(&tenant, name, enabled)?.name,
+        Found::Outbound(_) => store.set_outbound_connector_enabled(&tenant, name, enabled)?.name,
+    };
+    println!("connector {name:?} of tenant {tenant} {}", if enabled { "enabled" } else { "disabled" });
+    Ok(())
+}
+
+fn list_connectors(store: &SqliteStore, tenant: Option<String>) -> anyhow::Result<()> {
+    let tenant = tenant.as_deref().map(tenant_id).transpose()?;
+    let inbound = store.list_connectors(tenant.as_ref())?;
+    let outbound = store.list_outbound_connectors(tenant.as_ref())?;
+    if inbound.is_empty() && outbound.is_empty() {
+        println!("no connectors");
+    }
+    for c in inbound {
+        let state = if c.enabled { "enabled" } else { "disabled" };
+        let tls = if c.require_tls { "tls-required" } else { "" };
+        row(format!("{:<20} {:<24} {:<12} {state:<9} {tls}", c.tenant.as_str(), c.name, c.kind.to_string()));
+    }
+    for c in outbound {
+        let state = if c.enabled { "enabled" } else { "disabled" };
+        let route = crate::outbound_cli::route_text(&c.route);
+        row(format!(
+            "{:<20} {:<24} {:<12} {state:<9} tls-{} {route}",
+            c.tenant.as_str(),
+            c.name,
+            "outbound",
+            c.tls
+        ));
+    }
+    Ok(())
+}
+
 pub fn connector(config_path: Option<&Path>, command: ConnectorCommand) -> anyhow::Result<()> {
     let mut store = open(config_path)?;
     match command {
-        ConnectorCommand::Add {
-            name,
-            tenant,
-            kind,
-            ips,
-            cert_names,
-            sender_domains,
-            restrict_sender_domains,
-            require_tls,
-            no_require_tls,
-            disabled,
-        } => {
-            let mut c = Connector::new(tenant_id(&tenant)?, &name, parse_connector_kind(&kind)?);
-            for ip in &ips {
-                c.ip_ranges.push(Cidr::parse("connector.ip", ip)?);
-            }
-            for cert in &cert_names {
-                c.certificate_names.push(CertName::parse(cert)?);
-            }
-            for d in sender_domains.iter().chain(&restrict_sender_domains) {
-                let d = domain_name("connector.sender_domain", d)?;
-                if !c.sender_domains.contains(&d) {
-                    c.sender_domains.push(d);
-                }
-            }
-            c.restrict_sender_domains = !restrict_sender_domains.is_empty();
-            if require_tls {
-                c.require_tls = true;
-            }
-            if no_require_tls {
-                c.require_tls = false;
-            }
-            c.enabled = !disabled;
-            store.add_connector(&c)?;
-            println!("connector {:?} added to tenant {}", c.name, c.tenant);
-            print_connector(&c);
-        }
-        ConnectorCommand::List { tenant } => {
-            let tenant = tenant.as_deref().map(tenant_id).transpose()?;
-            let connectors = store.list_connectors(tenant.as_ref())?;
-            if connectors.is_empty() {
-                println!("no connectors");
-            }
-            for c in connectors {
-                let state = if c.enabled { "enabled" } else { "disabled" };
-                let tls = if c.require_tls { "tls-required" } else { "" };
-                row(format!(
-                    "{:<20} {:<24} {:<12} {state:<9} {tls}",
-                    c.tenant.as_str(),
-                    c.name,
-                    c.kind.to_string()
-                ));
-            }
-        }
-        ConnectorCommand::Show { name, tenant } => {
-            print_connector(&store.connector(&tenant_id(&tenant)?, &name)?);
-        }
-        ConnectorCommand::Enable { name, tenant } => {
-            let c = store.set_connector_enabled(&tenant_id(&tenant)?, &name, true)?;
-            println!("connector {:?} of tenant {} enabled", c.name, c.tenant);
-        }
-        ConnectorCommand::Disable { name, tenant } => {
-            let c = store.set_connector_enabled(&tenant_id(&tenant)?, &name, false)?;
-            println!("connector {:?} of tenant {} disabled", c.name, c.tenant);
-        }
+        ConnectorCommand::Add(add) => match add.direction.trim().to_ascii_lowercase().as_str() {
+            "inbound" => add_inbound(&mut store, add)?,
+            "outbound" => add_outbound(&mut store, add)?,
+            other => return Err(invalid("connector.direction", other, "expected inbound or outbound")),
+        },
+        ConnectorCommand::List { tenant } => list_connectors(&store, tenant)?,
+        ConnectorCommand::Show { name, tenant } => match find_connector(&store, &tenant_id(&tenant)?, &name)?
+        {
+            Found::Inbound(c) => print_connector(&c),
+            Found::Outbound(c) => crate::outbound_cli::print(&c),
+        },
+        ConnectorCommand::Enable { name, tenant } => set_enabled(&mut store, &name, &tenant, true)?,
+        ConnectorCommand::Disable { name, tenant } => set_enabled(&mut store, &name, &tenant, false)?,
         ConnectorCommand::Remove { name, tenant } => {
             let tenant = tenant_id(&tenant)?;
-            store.remove_connector(&tenant, &name)?;
+            match find_connector(&store, &tenant, &name)? {
+                Found::Inbound(_) => store.remove_connector(&tenant, &name)?,
+                Found::Outbound(_) => store.remove_outbound_connector(&tenant, &name)?,
+            }
             println!("connector {name:?} of tenant {tenant} removed");
         }
+        ConnectorCommand::Validate(args) => crate::outbound_cli::validate(&store, config_path, args)?,
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 mod config;
 mod directory_cli;
+mod outbound_cli;
 mod simulate;
 mod throttle_cli;
 
@@ -69,7 +70,8 @@ enum Command {
         #[command(subcommand)]
         command: directory_cli::RecipientCommand,
     },
-    /// A tenant's inbound connectors: add, list, show, enable, disable, remove.
+    /// A tenant's connectors (inbound and outbound): add, list, show, enable, disable, remove,
+    /// validate (outbound).
     Connector {
         /// The TOML config file (for the data directory).
         #[arg(long, short, global = true)]
@@ -161,6 +163,10 @@ fn throttle_command(config_path: Option<&Path>, command: ThrottleCommand) -> any
 fn check_config(file: &Path) -> anyhow::Result<()> {
     let config = config::load(Some(file))?;
     let g = &config.gateway;
+    // Read the CA bundle now: a bad one would otherwise surface only at the first verified
+    // delivery.
+    let roots = gateway::outbound::trust_roots(g.delivery.tls_ca_file.as_deref())
+        .map_err(|e| anyhow::anyhow!("delivery.tls_ca_file: {e}"))?;
     println!("{}: ok", file.display());
     println!("  hostname: {}", g.hostname);
     let listen: Vec<String> = g.listen.iter().map(ToString::to_string).collect();
@@ -172,6 +178,7 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
         Some(dnsbl) => println!("  dnsbl zones: {}", dnsbl.zones().join(", ")),
         None => println!("  dnsbl zones: none"),
     }
+    println!("  outbound trust roots: {}", roots.len());
     Ok(())
 }
 

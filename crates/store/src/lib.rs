@@ -12,6 +12,7 @@
 //! ran, and a database newer than the program is refused rather than misread.
 //! Verification tokens are 128 random bits from SQLite's `randomblob` (OS entropy).
 
+mod outbound_rows;
 mod rows;
 mod schema;
 
@@ -22,8 +23,8 @@ use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use directory::{
     AcceptedDomain, Cidr, Connector, DirectoryData, DirectoryError, DirectoryStore, DomainKind, DomainName,
-    NewDomain, NewTenant, OutboundBlock, OutboundRelease, Recipient, ReputationEntry, StoreError, Tenant,
-    TenantId, TenantStatus, check_domain_claim, check_not_reserved, recipient_domain,
+    NewDomain, NewTenant, OutboundBlock, OutboundConnector, OutboundRelease, Recipient, ReputationEntry,
+    StoreError, Tenant, TenantId, TenantStatus, check_domain_claim, check_not_reserved, recipient_domain,
 };
 
 pub use rows::CorruptValue;
@@ -172,7 +173,7 @@ fn insert_connector(tx: &Transaction<'_>, c: &Connector) -> Result<(), StoreErro
     const OP: &str = "adding a connector";
     c.validate()?;
     rows::tenant(tx, &c.tenant)?;
-    if rows::find_connector(tx, &c.tenant, &c.name)?.is_some() {
+    if outbound_rows::name_taken(tx, &c.tenant, &c.name)? {
         return Err(
             DirectoryError::DuplicateConnector { tenant: c.tenant.clone(), name: c.name.clone() }.into()
         );
@@ -218,6 +219,7 @@ impl DirectoryStore for SqliteStore {
             connectors: rows::connectors(&tx, None, None)?,
             reputation: rows::reputation(&tx)?,
             outbound_blocks: rows::outbound_blocks(&tx, None)?,
+            outbound_connectors: outbound_rows::read(&tx, None, None)?,
         };
         tx.finish().during("loading the directory")?;
         Ok(data)
@@ -412,6 +414,45 @@ impl DirectoryStore for SqliteStore {
         self.mutate("removing a connector", |tx| {
             let id = rows::connector_id(tx, tenant, name)?;
             tx.execute("DELETE FROM connectors WHERE id = ?1", [id]).during("removing a connector")?;
+            Ok(())
+        })
+    }
+
+    fn add_outbound_connector(&mut self, connector: &OutboundConnector) -> Result<(), StoreError> {
+        self.mutate("adding an outbound connector", |tx| outbound_rows::insert(tx, connector))
+    }
+
+    fn list_outbound_connectors(
+        &self,
+        tenant: Option<&TenantId>,
+    ) -> Result<Vec<OutboundConnector>, StoreError> {
+        outbound_rows::read(&self.conn, tenant, None)
+    }
+
+    fn outbound_connector(&self, tenant: &TenantId, name: &str) -> Result<OutboundConnector, StoreError> {
+        outbound_rows::one(&self.conn, tenant, name)
+    }
+
+    fn set_outbound_connector_enabled(
+        &mut self,
+        tenant: &TenantId,
+        name: &str,
+        enabled: bool,
+    ) -> Result<OutboundConnector, StoreError> {
+        const OP: &str = "enabling or disabling an outbound connector";
+        self.mutate(OP, |tx| {
+            let id = outbound_rows::id(tx, tenant, name)?;
+            tx.execute("UPDATE outbound_connectors SET enabled = ?1 WHERE id = ?2", params![enabled, id])
+                .during(OP)?;
+            outbound_rows::one(tx, tenant, name)
+        })
+    }
+
+    fn remove_outbound_connector(&mut self, tenant: &TenantId, name: &str) -> Result<(), StoreError> {
+        const OP: &str = "removing an outbound connector";
+        self.mutate(OP, |tx| {
+            let id = outbound_rows::id(tx, tenant, name)?;
+            tx.execute("DELETE FROM outbound_connectors WHERE id = ?1", [id]).during(OP)?;
             Ok(())
         })
     }

@@ -32,7 +32,7 @@ impl<T> During<T> for rusqlite::Result<T> {
     }
 }
 
-fn corrupt(column: &'static str, value: &str) -> StoreError {
+pub(crate) fn corrupt(column: &'static str, value: &str) -> StoreError {
     StoreError::Backend {
         operation: "reading the directory".into(),
         source: Box::new(CorruptValue { column, value: value.to_string() }),
@@ -338,23 +338,15 @@ fn connector_values(
     stmt.query_map([id], |r| r.get(0)).during(OP)?.collect::<rusqlite::Result<_>>().during(OP)
 }
 
-/// The row id of a connector, if it exists.
-pub(crate) fn find_connector(
-    conn: &Connection,
-    tenant: &TenantId,
-    name: &str,
-) -> Result<Option<i64>, StoreError> {
+pub(crate) fn connector_id(conn: &Connection, tenant: &TenantId, name: &str) -> Result<i64, StoreError> {
     conn.query_row(
         "SELECT id FROM connectors WHERE tenant_id = ?1 AND name = ?2",
         params![tenant.as_str(), name],
         |r| r.get(0),
     )
     .optional()
-    .during("looking up a connector")
-}
-
-pub(crate) fn connector_id(conn: &Connection, tenant: &TenantId, name: &str) -> Result<i64, StoreError> {
-    find_connector(conn, tenant, name)?.ok_or_else(|| {
+    .during("looking up a connector")?
+    .ok_or_else(|| {
         directory::DirectoryError::UnknownConnector { tenant: tenant.clone(), name: name.to_string() }.into()
     })
 }

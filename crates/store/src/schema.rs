@@ -104,4 +104,35 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     -- At most one block in force per tenant.
     CREATE UNIQUE INDEX outbound_blocks_in_force ON outbound_blocks (tenant_id) WHERE released_at IS NULL;
     ",
+    // 3: outbound connectors. Their names share the inbound connectors' namespace per
+    // tenant; no constraint can span two tables, so the immediate transaction checks it.
+    r"
+    CREATE TABLE outbound_connectors (
+        id INTEGER PRIMARY KEY,
+        tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+        name TEXT NOT NULL COLLATE NOCASE,
+        enabled INTEGER NOT NULL,
+        route TEXT NOT NULL CHECK (route IN ('smart-hosts', 'mx')),
+        tls_mode TEXT NOT NULL
+            CHECK (tls_mode IN ('opportunistic', 'required', 'verify-certificate', 'verify-domain')),
+        -- The domain a verify-domain certificate must be valid for; NULL for other modes.
+        tls_domain TEXT CHECK ((tls_mode = 'verify-domain') = (tls_domain IS NOT NULL)),
+        UNIQUE (tenant_id, name)
+    ) STRICT;
+
+    CREATE TABLE outbound_connector_domains (
+        connector_id INTEGER NOT NULL REFERENCES outbound_connectors (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        domain TEXT NOT NULL,
+        PRIMARY KEY (connector_id, position)
+    ) STRICT;
+
+    CREATE TABLE outbound_connector_smart_hosts (
+        connector_id INTEGER NOT NULL REFERENCES outbound_connectors (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+        PRIMARY KEY (connector_id, position)
+    ) STRICT;
+    ",
 ];

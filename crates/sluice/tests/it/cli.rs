@@ -56,6 +56,7 @@ fn check_config_names_the_bad_field() {
         ("[smtp]\nlisten = [\"not an address\"]\n", "listen"),
         ("[smtp]\nmessage_bytes_max = \"big\"\n", "message_bytes_max"),
         ("[smtp]\nrecipients_per_message_max = -1\n", "recipients_per_message_max"),
+        ("[delivery]\ntls_ca_file = \"/nonexistent/ca.pem\"\n", "delivery.tls_ca_file"),
     ] {
         let (code, text) = check_config(toml);
         assert!(code.is_some_and(|c| c != 0), "bad config accepted (exit {code:?}):\n{toml}\n{text}");

@@ -16,6 +16,7 @@ mod directory;
 mod dnsbl;
 mod limits;
 mod open_relay;
+mod outbound;
 mod outbound_protection;
 mod peers;
 mod postfix;
