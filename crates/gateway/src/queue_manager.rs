@@ -37,6 +37,9 @@ use crate::settings::DeliveryConfig;
 
 /// Maildir copies handed to one delivery task at once: they share the file system syncs.
 const MAILDIR_UNITS_PER_TASK_MAX: usize = 64;
+/// Messages one remote delivery task sends over one connection (connection reuse): enough
+/// to save the handshakes of a backlog, few enough that one slow server does not hold many.
+const MESSAGES_PER_CONNECTION_MAX: usize = 20;
 
 /// A message the queue manager is responsible for.
 #[derive(Debug)]
@@ -266,7 +269,7 @@ impl QueueManager {
             {
                 let take = match destination {
                     Destination::Maildir => state.queued.len().min(MAILDIR_UNITS_PER_TASK_MAX),
-                    _ => 1,
+                    _ => state.queued.len().min(MESSAGES_PER_CONNECTION_MAX),
                 };
                 let units: Vec<Unit> = state.queued.drain(..take).collect();
                 state.running += 1;
@@ -678,11 +681,7 @@ fn spawn_delivery(
         }
         remote_destination => {
             tasks.spawn(async move {
-                let mut results = Vec::with_capacity(work.len());
-                for w in &work {
-                    let outcomes = deliver_remote(&shared, &remote_destination, w).await;
-                    results.push((w.unit.id, outcomes));
-                }
+                let results = deliver_remote(&shared, &remote_destination, &work).await;
                 TaskDone::Delivered { destination: remote_destination, results }
             });
         }
@@ -694,18 +693,36 @@ fn spool_unreadable(recipients: &[u32], error: impl std::fmt::Display) -> Vec<(u
     recipients.iter().map(|i| (*i, Outcome::Deferred(failure.clone()))).collect()
 }
 
+/// Several messages for one remote destination, over one connection when the server
+/// allows; a message whose content cannot be read is deferred without holding the others.
 async fn deliver_remote(
     shared: &Arc<Delivery>,
     destination: &Destination,
-    work: &Work,
-) -> Vec<(u32, Outcome)> {
-    let (spool, id) = (shared.spool.clone(), work.unit.id);
-    let data = match tokio::task::spawn_blocking(move || spool.read_data(id)).await {
-        Ok(Ok(data)) => data,
-        Ok(Err(e)) => return spool_unreadable(&work.unit.recipients, e),
-        Err(e) => return spool_unreadable(&work.unit.recipients, e),
-    };
-    remote::deliver(&shared.remote, destination, &work.envelope, &work.unit.recipients, &data).await
+    work: &[Work],
+) -> Vec<(MessageId, Vec<(u32, Outcome)>)> {
+    let (spool, ids) = (shared.spool.clone(), work.iter().map(|w| w.unit.id).collect::<Vec<_>>());
+    let contents = tokio::task::spawn_blocking(move || {
+        ids.iter().map(|id| spool.read_data(*id).map_err(|e| e.to_string())).collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_else(|e| work.iter().map(|_| Err(e.to_string())).collect());
+    let readable: Vec<(&Work, &Vec<u8>)> =
+        work.iter().zip(&contents).filter_map(|(w, c)| Some((w, c.as_ref().ok()?))).collect();
+    let messages: Vec<remote::Message<'_>> = readable
+        .iter()
+        .map(|(w, data)| remote::Message { envelope: &w.envelope, recipients: &w.unit.recipients, data })
+        .collect();
+    let mut delivered = remote::deliver(&shared.remote, destination, &messages).await.into_iter();
+    work.iter()
+        .zip(&contents)
+        .map(|(w, content)| {
+            let outcomes = match content {
+                Ok(_) => delivered.next().unwrap_or_default(),
+                Err(e) => spool_unreadable(&w.unit.recipients, e),
+            };
+            (w.unit.id, outcomes)
+        })
+        .collect()
 }
 
 /// One Maildir batch; a panic fails the batch (it is retried), never the process.

@@ -77,61 +77,76 @@ struct Candidate {
     addr: SocketAddr,
 }
 
-/// Delivers `recipients` of `envelope` to `destination`; one outcome per recipient.
+/// One message of a batch for one destination.
+#[derive(Debug, Clone, Copy)]
+pub struct Message<'a> {
+    pub envelope: &'a Envelope,
+    pub recipients: &'a [u32],
+    pub data: &'a [u8],
+}
+
+/// Delivers `messages` to `destination` over as few connections as possible (one, unless a
+/// server fails mid-way and the rest go to the next one): one outcome per recipient, per
+/// message, in order.
 pub async fn deliver(
     ctx: &RemoteContext,
     destination: &Destination,
-    envelope: &Envelope,
-    recipients: &[u32],
-    data: &[u8],
-) -> Vec<(u32, Outcome)> {
-    let all = |outcome: Outcome| recipients.iter().map(|i| (*i, outcome.clone())).collect();
+    messages: &[Message<'_>],
+) -> Vec<Vec<(u32, Outcome)>> {
+    let every = |outcome: Outcome, messages: &[Message<'_>]| -> Vec<Vec<(u32, Outcome)>> {
+        messages.iter().map(|m| m.recipients.iter().map(|i| (*i, outcome.clone())).collect()).collect()
+    };
     let (candidates, protocol, tls) = match destination {
         Destination::Maildir => {
-            return all(Outcome::Deferred(Failure::local(code(4, 3, 0), "not a remote destination")));
+            let failure = Failure::local(code(4, 3, 0), "not a remote destination");
+            return every(Outcome::Deferred(failure), messages);
         }
         Destination::Mx { domain, tls } => match mx_candidates(ctx, domain).await {
             Ok(c) => (c, Protocol::Smtp, tls.clone()),
-            Err(outcome) => return all(outcome),
+            Err(outcome) => return every(outcome, messages),
         },
         Destination::Hosts { hosts, protocol, tls } => match host_candidates(ctx, hosts).await {
             Ok(c) => (c, *protocol, tls.clone()),
-            Err(outcome) => return all(outcome),
+            Err(outcome) => return every(outcome, messages),
         },
     };
+    let mut results: Vec<Vec<(u32, Outcome)>> = Vec::with_capacity(messages.len());
     let mut last_error = None;
     for candidate in candidates.iter().take(ADDRESSES_PER_ATTEMPT_MAX) {
-        let attempt = match protocol {
+        let opened = match protocol {
             Protocol::Smtp => {
-                outbound::deliver(
-                    candidate.addr,
-                    &candidate.host,
-                    tls.clone(),
-                    &ctx.client,
-                    envelope,
-                    recipients,
-                    data,
-                )
-                .await
+                outbound::Session::smtp(candidate.addr, &candidate.host, &tls, &ctx.client).await
             }
-            Protocol::Lmtp => {
-                outbound::deliver_lmtp(candidate.addr, &ctx.client, envelope, recipients, data).await
-            }
+            Protocol::Lmtp => outbound::Session::lmtp(candidate.addr, &ctx.client).await,
         };
-        match attempt {
-            Ok(outcomes) => {
-                return outcomes
-                    .into_iter()
-                    .map(|(i, o)| (i, Outcome::from_reply(o, &candidate.host)))
-                    .collect();
-            }
+        let mut session = match opened {
+            Ok(session) => session,
             Err(AttemptError::Refused { reply, .. }) if reply.is_permanent() => {
-                return all(Outcome::Failed(Failure::from_reply(&reply, &candidate.host)));
+                let failed = Outcome::Failed(Failure::from_reply(&reply, &candidate.host));
+                results.extend(every(failed, &messages[results.len()..]));
+                return results;
             }
             Err(e) => {
                 tracing::info!(host = %candidate.host, addr = %candidate.addr, error = %e, "server not usable; trying the next");
                 last_error = Some((candidate.host.clone(), e));
+                continue;
             }
+        };
+        while let Some(message) = messages.get(results.len()) {
+            match session.send(&ctx.client, message.envelope, message.recipients, message.data).await {
+                Ok(outcomes) => results.push(
+                    outcomes.into_iter().map(|(i, o)| (i, Outcome::from_reply(o, &candidate.host))).collect(),
+                ),
+                Err(e) => {
+                    tracing::info!(host = %candidate.host, error = %e, "connection lost; the rest go to the next server");
+                    last_error = Some((candidate.host.clone(), e));
+                    break;
+                }
+            }
+        }
+        if results.len() == messages.len() {
+            session.quit(&ctx.client).await;
+            return results;
         }
     }
     let failure = match last_error {
@@ -141,7 +156,8 @@ pub async fn deliver(
         }
         None => Failure::local(code(4, 4, 4), format!("no address found for {destination}")),
     };
-    all(Outcome::Deferred(failure))
+    results.extend(every(Outcome::Deferred(failure), &messages[results.len()..]));
+    results
 }
 
 fn attempt_status(error: &AttemptError) -> EnhancedCode {

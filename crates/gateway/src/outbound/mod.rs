@@ -206,6 +206,72 @@ pub async fn deliver_lmtp(
     attempt(peer, config, envelope, recipients, data).await
 }
 
+/// An open, greeted connection that carries several messages one after another (RFC 5321
+/// 3.3: a new MAIL may follow a finished transaction), so a backlog for one destination
+/// does not pay a TCP and TLS handshake per message. Any error ends it: a transaction cut
+/// off mid-way leaves the connection in an unknown state.
+pub struct Session {
+    conn: Conn,
+    caps: Capabilities,
+    protocol: Protocol,
+    /// Messages sent so far; from the second on, `RSET` first checks the connection is alive.
+    sent: usize,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("addr", &self.conn.addr)
+            .field("sent", &self.sent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// Connects, reads the banner and greets (with STARTTLS as `tls` demands) over SMTP.
+    pub async fn smtp(
+        addr: SocketAddr,
+        server_name: &str,
+        tls: &TlsMode,
+        config: &ClientConfig,
+    ) -> Result<Session, AttemptError> {
+        Session::open(Peer { addr, server_name, tls, protocol: Protocol::Smtp }, config).await
+    }
+
+    /// Connects, reads the banner and greets over LMTP (no STARTTLS, see [`deliver_lmtp`]).
+    pub async fn lmtp(addr: SocketAddr, config: &ClientConfig) -> Result<Session, AttemptError> {
+        Session::open(Peer { addr, server_name: "", tls: &TlsMode::Off, protocol: Protocol::Lmtp }, config)
+            .await
+    }
+
+    async fn open(peer: Peer<'_>, config: &ClientConfig) -> Result<Session, AttemptError> {
+        let mut conn = Conn::open(peer.addr, config).await?;
+        conn.expect_positive(None, config.reply_timeout).await?;
+        let (conn, caps) = negotiate(conn, peer.server_name, peer.tls, config, peer.protocol).await?;
+        Ok(Session { conn, caps, protocol: peer.protocol, sent: 0 })
+    }
+
+    /// One message: an outcome per recipient, or an error after which the session is done.
+    pub async fn send(
+        &mut self,
+        config: &ClientConfig,
+        envelope: &Envelope,
+        recipients: &[u32],
+        data: &[u8],
+    ) -> Result<Vec<(u32, RecipientOutcome)>, AttemptError> {
+        if self.sent > 0 {
+            self.conn.expect_positive(Some("RSET\r\n"), config.reply_timeout).await?;
+        }
+        self.sent += 1;
+        transaction(&mut self.conn, &self.caps, config, self.protocol, envelope, recipients, data).await
+    }
+
+    /// Says goodbye (best effort).
+    pub async fn quit(mut self, config: &ClientConfig) {
+        self.conn.quit(config).await;
+    }
+}
+
 /// Who an attempt talks to, and how.
 struct Peer<'a> {
     addr: SocketAddr,
@@ -223,11 +289,9 @@ async fn attempt(
     recipients: &[u32],
     data: &[u8],
 ) -> Result<Vec<(u32, RecipientOutcome)>, AttemptError> {
-    let mut conn = Conn::open(peer.addr, config).await?;
-    conn.expect_positive(None, config.reply_timeout).await?;
-    let (mut conn, caps) = negotiate(conn, peer.server_name, peer.tls, config, peer.protocol).await?;
-    let outcomes = transaction(&mut conn, &caps, config, peer.protocol, envelope, recipients, data).await?;
-    conn.quit(config).await;
+    let mut session = Session::open(peer, config).await?;
+    let outcomes = session.send(config, envelope, recipients, data).await?;
+    session.quit(config).await;
     Ok(outcomes)
 }
 

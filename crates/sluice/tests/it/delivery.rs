@@ -260,3 +260,23 @@ fn the_retry_schedule_survives_a_restart() {
     );
     assert!(fixture.server.log().contains("spool recovered"));
 }
+
+#[test]
+fn a_backlog_for_one_destination_shares_one_connection() {
+    // One delivery at a time to remote.test, and the first one is slow to accept: the
+    // messages sent meanwhile queue up and then go out together over one connection.
+    let settings = Settings::default().key("delivery", "destination_concurrency", 1);
+    let fixture = start(settings);
+    let alice = format!("alice@{TENANT_DOMAIN}");
+    swaks(&fixture.server, "127.0.0.2", &alice, "slow@remote.test", "slow");
+    for n in 0..5 {
+        swaks(&fixture.server, "127.0.0.2", &alice, &format!("ok{n}@remote.test"), &format!("backlog {n}"));
+    }
+    let messages = fixture.mx.wait_for_messages(6);
+    assert_eq!(messages[0].1, ["slow@remote.test"], "the slow one was first");
+    let ports = fixture.mx.message_ports();
+    assert!(
+        ports[1..].iter().all(|p| *p == ports[1]),
+        "the backlog went over several connections: {ports:?}"
+    );
+}

@@ -86,17 +86,25 @@ impl MxServer {
             .collect()
     }
 
-    /// The messages accepted so far: `(mail_from, rcpt_tos, data)`.
-    pub fn messages(&self) -> Vec<(String, Vec<String>, String)> {
+    /// The client port of each accepted message: one port, one connection.
+    pub fn message_ports(&self) -> Vec<u64> {
+        self.records().iter().filter_map(|v| v["peer_port"].as_u64()).collect()
+    }
+
+    fn records(&self) -> Vec<serde_json::Value> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
             .map(|entries| entries.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
         files.retain(|p| p.extension().is_some_and(|e| e == "json"));
         files.sort();
-        files
+        files.iter().filter_map(|p| serde_json::from_str(&read_lossy(p)).ok()).collect()
+    }
+
+    /// The messages accepted so far: `(mail_from, rcpt_tos, data)`.
+    pub fn messages(&self) -> Vec<(String, Vec<String>, String)> {
+        self.records()
             .iter()
-            .filter_map(|p| {
-                let value: serde_json::Value = serde_json::from_str(&read_lossy(p)).ok()?;
+            .filter_map(|value| {
                 let rcpts = value["rcpt_tos"].as_array()?.iter().filter_map(|r| r.as_str().map(String::from));
                 Some((
                     value["mail_from"].as_str()?.to_string(),

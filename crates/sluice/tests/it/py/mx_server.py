@@ -2,10 +2,12 @@
 
 Usage: mx_server.py PORT OUT_DIR. The reply to RCPT TO depends on the local part's first
 word: `fail...` 550 5.1.1, `later...` 451 4.3.0, `throttle...` 451 4.7.500 (a receiving
-server asking us to slow down), anything else 250. Every RCPT is logged as one line
+server asking us to slow down), anything else 250; a message to `slow...` takes 3 s to
+accept. Every RCPT is logged as one line
 `<address> <code>` to OUT_DIR/rcpt.log; every accepted message is written to
-OUT_DIR/msg-<n>.json with its envelope. Prints "ready" once listening.
+OUT_DIR/msg-<n>.json with its envelope and the client's port. Prints "ready" once listening.
 """
+import asyncio
 import json
 import os
 import sys
@@ -40,6 +42,9 @@ class Scripted:
         return reply
 
     async def handle_DATA(self, server, session, envelope):
+        if any(r.lower().startswith("slow") for r in envelope.rcpt_tos):
+            # A slow server: the sender's connection stays busy meanwhile.
+            await asyncio.sleep(3)
         with self.lock:
             self.count += 1
             n = self.count
@@ -47,6 +52,8 @@ class Scripted:
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "data": envelope.original_content.decode("utf-8", "replace"),
+            # The client's port tells connections apart (connection reuse).
+            "peer_port": session.peer[1],
         }
         path = os.path.join(self.out_dir, f"msg-{n}.json")
         with open(path + ".tmp", "w") as f:
