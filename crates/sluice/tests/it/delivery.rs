@@ -17,7 +17,7 @@ use store::SqliteStore;
 use crate::harness::{
     DELIVERY_TIMEOUT, Server, Settings, ToolRun, maildir_files, read_lossy, require_tool, run_tool,
 };
-use crate::peers::{DnsServer, MxServer, check_dsn, wait_until};
+use crate::peers::{DnsServer, LmtpServer, MxServer, check_dsn, wait_until};
 
 /// The tenant's own mail domain (its service domain, verified from birth).
 pub const TENANT_DOMAIN: &str = "acme.sluice.test";
@@ -278,5 +278,46 @@ fn a_backlog_for_one_destination_shares_one_connection() {
     assert!(
         ports[1..].iter().all(|p| *p == ports[1]),
         "the backlog went over several connections: {ports:?}"
+    );
+}
+
+#[test]
+fn lmtp_mailboxes_get_one_answer_each() {
+    let lmtp =
+        LmtpServer::start(&format!(r#"{{"full@{TENANT_DOMAIN}": {{"data": "452 4.2.2 Mailbox full"}}}}"#));
+    let fixture = start(Settings::default().key("delivery", "retry_first_s", 3600));
+    let mut store =
+        SqliteStore::open(&fixture.server.data_dir().join("sluice.db")).expect("open the directory");
+    let id = TenantId::parse("acme").expect("id");
+    for local in ["dave", "full"] {
+        let target = DeliveryTarget::Lmtp(NextHop { host: "127.0.0.1".into(), port: lmtp.port });
+        let recipient =
+            Recipient::new(id.clone(), &format!("{local}@{TENANT_DOMAIN}"), &[], target).expect("recipient");
+        store.add_recipient(&recipient).expect("add recipient");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let to = format!("dave@{TENANT_DOMAIN},full@{TENANT_DOMAIN}");
+    swaks(&fixture.server, "127.0.0.3", "news@partner.test", &to, "over lmtp");
+    let transactions = wait_until(DELIVERY_TIMEOUT, || {
+        let t = lmtp.transactions();
+        (!t.is_empty()).then_some(t)
+    })
+    .unwrap_or_else(|| panic!("nothing reached the LMTP server\n{}", fixture.server.log()));
+    assert_eq!(transactions[0]["lhlo"], "mx.sluice-it.test", "{transactions:?}");
+    assert_eq!(
+        transactions[0]["rcpt_tos"],
+        serde_json::json!([format!("dave@{TENANT_DOMAIN}"), format!("full@{TENANT_DOMAIN}")])
+    );
+    let settled = wait_until(DELIVERY_TIMEOUT, || {
+        let log = fixture.server.log();
+        (log.contains("delivered") && log.contains("delivery deferred")).then_some(log)
+    })
+    .unwrap_or_else(|| panic!("no outcomes logged\n{}", fixture.server.log()));
+    let line = |needle: &str| settled.lines().find(|l| l.contains(needle)).unwrap_or("").to_string();
+    assert!(line(" delivered").contains(&format!("dave@{TENANT_DOMAIN}")), "{settled}");
+    let deferred = line("delivery deferred");
+    assert!(
+        deferred.contains(&format!("full@{TENANT_DOMAIN}")) && deferred.contains("452 4.2.2"),
+        "{deferred}"
     );
 }

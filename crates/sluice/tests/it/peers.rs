@@ -155,3 +155,33 @@ pub fn check_dsn(files: &[&Path]) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("dsn_check.py prints JSON"))
         .collect()
 }
+
+/// aiosmtpd's LMTP server answering per `script` (crates/gateway/tests/py/lmtp_server.py):
+/// a tenant's mailbox server.
+#[derive(Debug)]
+pub struct LmtpServer {
+    _helper: Helper,
+    pub port: u16,
+    record: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl LmtpServer {
+    pub fn start(script: &str) -> LmtpServer {
+        let dir = tempfile::Builder::new().prefix("sluice-lmtp-").tempdir().expect("temp dir");
+        let record = dir.path().join("record.jsonl");
+        let port = free_port();
+        let server = concat!(env!("CARGO_MANIFEST_DIR"), "/../gateway/tests/py/lmtp_server.py");
+        let helper = Helper::start(server, &[&port.to_string(), script, &record.to_string_lossy()]);
+        LmtpServer { _helper: helper, port, record, _dir: dir }
+    }
+
+    /// The transactions so far, one JSON value each (`lhlo`, `mail_from`, `rcpt_tos`, `data`).
+    pub fn transactions(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.record)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
