@@ -37,6 +37,8 @@ use crate::settings::DeliveryConfig;
 
 /// Maildir copies handed to one delivery task at once: they share the file system syncs.
 const MAILDIR_UNITS_PER_TASK_MAX: usize = 64;
+/// How long shutdown waits for delivery attempts in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Messages one remote delivery task sends over one connection (connection reuse): enough
 /// to save the handshakes of a backlog, few enough that one slow server does not hold many.
 const MESSAGES_PER_CONNECTION_MAX: usize = 20;
@@ -234,11 +236,24 @@ impl QueueManager {
                 _ = stop.changed() => break,
             }
         }
-        // Let attempts in flight finish so their outcomes are recorded.
-        while let Some(done) = self.tasks.join_next().await {
-            if let Ok(done) = done {
-                self.on_task_done(done);
+        // Let attempts in flight finish so their outcomes are recorded, but not for as long
+        // as a silent remote server could hold one (minutes): after the grace period they
+        // are cut off, and their messages, still in the spool, are tried again at the next
+        // start.
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while let Some(done) = self.tasks.join_next().await {
+                if let Ok(done) = done {
+                    self.on_task_done(done);
+                }
             }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                tasks = self.tasks.len(),
+                "delivery attempts still running at shutdown were cut off; they are retried at the next start"
+            );
+            self.tasks.abort_all();
         }
     }
 

@@ -321,3 +321,21 @@ fn lmtp_mailboxes_get_one_answer_each() {
         "{deferred}"
     );
 }
+
+#[test]
+fn shutdown_does_not_wait_for_a_server_that_never_answers() {
+    let mut fixture = start(Settings::default());
+    swaks(&fixture.server, "127.0.0.2", &format!("alice@{TENANT_DOMAIN}"), "hang@remote.test", "stuck");
+    let stuck = wait_until(DELIVERY_TIMEOUT, || (!fixture.mx.rcpts().is_empty()).then_some(()));
+    assert!(stuck.is_some(), "{}", fixture.server.log());
+    std::thread::sleep(Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let status = fixture.server.terminate(Duration::from_secs(30));
+    assert!(status.is_some_and(|s| s.success()), "no clean exit:\n{}", fixture.server.log());
+    assert!(started.elapsed() < Duration::from_secs(20), "shutdown waited {:?}", started.elapsed());
+    assert!(fixture.server.log().contains("were cut off"), "{}", fixture.server.log());
+    // The message was not lost: the next start tries it again.
+    fixture.server.spawn();
+    let retried = wait_until(DELIVERY_TIMEOUT, || (fixture.mx.rcpts().len() >= 2).then_some(()));
+    assert!(retried.is_some(), "not retried after the restart:\n{}", fixture.server.log());
+}

@@ -3,7 +3,7 @@
 Usage: mx_server.py PORT OUT_DIR. The reply to RCPT TO depends on the local part's first
 word: `fail...` 550 5.1.1, `later...` 451 4.3.0, `throttle...` 451 4.7.500 (a receiving
 server asking us to slow down), anything else 250; a message to `slow...` takes 3 s to
-accept. Every RCPT is logged as one line
+accept, one to `hang...` is never answered. Every RCPT is logged as one line
 `<address> <code>` to OUT_DIR/rcpt.log; every accepted message is written to
 OUT_DIR/msg-<n>.json with its envelope and the client's port. Prints "ready" once listening.
 """
@@ -45,6 +45,9 @@ class Scripted:
         if any(r.lower().startswith("slow") for r in envelope.rcpt_tos):
             # A slow server: the sender's connection stays busy meanwhile.
             await asyncio.sleep(3)
+        if any(r.lower().startswith("hang") for r in envelope.rcpt_tos):
+            # A server that never answers the end of data.
+            await asyncio.sleep(3600)
         with self.lock:
             self.count += 1
             n = self.count
