@@ -147,6 +147,15 @@ impl Gateway {
         tracing::info!("settings reloaded");
     }
 
+    /// Replaces outbound protection's limits and thresholds (when it runs: turning it on or
+    /// off needs a restart).
+    pub fn reload_protection(&self, policy: protection::Policy) {
+        if let Some(guard) = &self.shared.guard {
+            guard.protection.replace_policy(policy);
+            tracing::info!("outbound protection policy reloaded");
+        }
+    }
+
     /// Re-reads the operator allow list after the CLI changed it.
     pub fn reload_allow_list(&self, path: &std::path::Path) -> Result<usize, allow_list::AllowListError> {
         let entries = allow_list::read(path)?;

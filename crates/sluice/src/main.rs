@@ -257,6 +257,12 @@ fn reload(gateway: &gateway::Gateway, running: &Config, path: Option<&Path>) {
             if old.listen != new_gw.listen || old.spool_dir != new_gw.spool_dir || old.tls != new_gw.tls {
                 tracing::warn!("listen, data_dir and tls changes take effect at the next restart");
             }
+            if old.delivery != new_gw.delivery {
+                tracing::warn!("[delivery] and [dns] changes take effect at the next restart");
+            }
+            if let Some(policy) = &new_gw.protection {
+                gateway.reload_protection(policy.clone());
+            }
             gateway.reload(new.gateway.settings);
         }
         Err(e) => tracing::error!(error = %e, "config reload failed; keeping the running settings"),

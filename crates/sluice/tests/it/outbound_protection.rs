@@ -110,3 +110,25 @@ fn bulk_mail_trips_the_tenant_until_an_operator_releases_it() {
     let (_, show) = sluice(&fixture.server, &["tenant", "show", "acme"]);
     assert!(show.contains("outbound:     allowed") && show.contains("by ops: cleaned up"), "{show}");
 }
+
+#[test]
+fn a_reload_applies_new_protection_limits() {
+    let fixture = start(policy(&[("service_domain_recipients_per_day", 1)]));
+    let alice = format!("alice@{TENANT_DOMAIN}");
+    assert!(accepted(&send(&fixture.server, &alice, "r0@remote.test", "one")));
+    let over = send(&fixture.server, &alice, "r1@remote.test", "two");
+    assert!(over.output().contains("550 5.7.751"), "{over}");
+    let path = fixture.server.config_path();
+    let config = std::fs::read_to_string(&path).expect("read config");
+    let raised =
+        config.replace("service_domain_recipients_per_day = 1", "service_domain_recipients_per_day = 50");
+    assert_ne!(config, raised, "the test config holds the limit");
+    std::fs::write(&path, raised).expect("write config");
+    let status =
+        Command::new("kill").arg("-HUP").arg(fixture.server.pid().to_string()).status().expect("kill");
+    assert!(status.success());
+    let flowing = wait_until(Duration::from_secs(10), || {
+        accepted(&send(&fixture.server, &alice, "r2@remote.test", "three")).then_some(())
+    });
+    assert!(flowing.is_some(), "the raised limit was not applied:\n{}", fixture.server.log());
+}
