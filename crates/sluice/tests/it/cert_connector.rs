@@ -7,7 +7,6 @@
 //! the connector's "reject mail not sent over TLS" rule, naming it.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use directory::{DeliveryTarget, DirectoryStore, DomainKind, DomainName, NewDomain, Recipient, TenantId};
@@ -78,18 +77,7 @@ fn pki() -> Pki {
 }
 
 fn provision(server: &Server) {
-    let cli = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(args)
-            .arg("--config")
-            .arg(server.config_path())
-            .output()
-            .expect("run sluice");
-        let text =
-            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "sluice {}:\n{text}", args.join(" "));
-        text
-    };
+    let cli = |args: &[&str]| server.cli_ok(args);
     cli(&["tenant", "add", "acme"]);
     // TLS required is the partner default; the IP range lets a plain client meet the rule.
     let added = cli(&[

@@ -14,9 +14,7 @@ use directory::{
 };
 use store::SqliteStore;
 
-use crate::harness::{
-    DELIVERY_TIMEOUT, Server, Settings, ToolRun, maildir_files, read_lossy, require_tool, run_tool,
-};
+use crate::harness::{DELIVERY_TIMEOUT, Server, Settings, ToolRun, maildir_files, read_lossy, swaks_from};
 use crate::peers::{DnsServer, LmtpServer, MxServer, check_dsn, wait_until};
 
 /// The tenant's own mail domain (its service domain, verified from birth).
@@ -78,29 +76,10 @@ pub fn swaks_run(
     subject: &str,
     body: &str,
 ) -> ToolRun {
-    let port = server.port.to_string();
     let header = format!("Subject: {subject}");
-    let args = [
-        "--server",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--local-interface",
-        local_ip,
-        "--helo",
-        "onprem.acme.test",
-        "--from",
-        from,
-        "--to",
-        to,
-        "--header",
-        &header,
-        "--body",
-        body,
-        "--timeout",
-        "20",
-    ];
-    run_tool(&require_tool("swaks"), &args)
+    let args =
+        ["--helo", "onprem.acme.test", "--from", from, "--to", to, "--header", &header, "--body", body];
+    swaks_from(server, local_ip, &args)
 }
 
 /// swaks from `local_ip`, which must succeed; returns its transcript.

@@ -4,7 +4,6 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::Command;
 
 use crate::peers::DnsServer;
 
@@ -33,15 +32,7 @@ impl DataDir {
 
     /// Runs `sluice <args> --config <file>`: (exit code, stdout + stderr).
     fn run(&self, args: &[&str]) -> (Option<i32>, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(args)
-            .arg("--config")
-            .arg(self.config())
-            .output()
-            .expect("run sluice");
-        let text =
-            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        (out.status.code(), text)
+        crate::harness::sluice_cli(&self.config(), args)
     }
 
     fn ok(&self, args: &[&str]) -> String {

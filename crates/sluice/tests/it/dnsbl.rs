@@ -4,7 +4,6 @@
 //! listed one through. A list that never answers delays neither the banner nor the mail.
 
 use std::net::UdpSocket;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use directory::{
@@ -96,12 +95,7 @@ fn dnsbl_listed_client_is_refused_5_7_708_until_excepted() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["reputation", "except", "127.0.0.2/32", "--note", "delisting pending", "--config"])
-        .arg(server.config_path())
-        .output()
-        .expect("run sluice");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    server.cli_ok(&["reputation", "except", "127.0.0.2/32", "--note", "delisting pending"]);
     // The server polls the directory every second; the listing itself stays cached.
     let deadline = Instant::now() + Duration::from_secs(15);
     let reply = loop {

@@ -206,6 +206,18 @@ impl Server {
         client
     }
 
+    /// Runs `sluice <args> --config <this server's config>`: (exit code, stdout + stderr).
+    pub fn cli(&self, args: &[&str]) -> (Option<i32>, String) {
+        sluice_cli(&self.config_path(), args)
+    }
+
+    /// [`Server::cli`] that must succeed; its output.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let (code, text) = self.cli(args);
+        assert_eq!(code, Some(0), "sluice {}:\n{text}", args.join(" "));
+        text
+    }
+
     /// Waits until `local_part`'s Maildir `new/` holds at least `count`
     /// messages and returns their contents.
     pub fn wait_for_mail(&self, local_part: &str, count: usize) -> Vec<String> {
@@ -280,6 +292,28 @@ fn render_config(dir: &Path, port: u16, settings: &Settings) -> String {
 
 fn toml_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// swaks to `server` from the loopback address `local_ip`, with `args` after the
+/// connection options (a 20 s timeout per step).
+pub fn swaks_from(server: &Server, local_ip: &str, args: &[&str]) -> ToolRun {
+    let port = server.port.to_string();
+    let mut all =
+        vec!["--server", "127.0.0.1", "--port", &port, "--local-interface", local_ip, "--timeout", "20"];
+    all.extend_from_slice(args);
+    run_tool(&require_tool("swaks"), &all)
+}
+
+/// Runs `sluice <args> --config <config>`: (exit code, stdout + stderr).
+pub fn sluice_cli(config: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run sluice");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code(), text)
 }
 
 /// A loopback port nobody listens on right now.

@@ -13,7 +13,7 @@ use directory::{
 use serde_json::Value;
 use store::SqliteStore;
 
-use crate::harness::{Server, ToolRun, require_tool, run_tool};
+use crate::harness::{Server, ToolRun, require_tool, run_tool, swaks_from};
 
 /// An unknown client: no connector, not on any list.
 const INTERNET: &str = "127.0.0.3";
@@ -48,14 +48,7 @@ fn provision(server: &Server) {
 
 /// swaks from `local`: MAIL, one RCPT TO:<rcpt> exactly as given, then QUIT.
 fn swaks_rcpt(server: &Server, local: &str, rcpt: &str) -> ToolRun {
-    let port = server.port.to_string();
     let args = [
-        "--server",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--local-interface",
-        local,
         "--helo",
         "relay-test.it.test",
         "--from",
@@ -64,10 +57,8 @@ fn swaks_rcpt(server: &Server, local: &str, rcpt: &str) -> ToolRun {
         rcpt,
         "--quit-after",
         "RCPT",
-        "--timeout",
-        "20",
     ];
-    run_tool(&require_tool("swaks"), &args)
+    swaks_from(server, local, &args)
 }
 
 /// The reply to the RCPT TO (or to whatever swaks sent last when the server refused earlier).

@@ -3,32 +3,17 @@
 //! `sluice connector validate` against a running Sluice gateway as the smart host, and the
 //! queue manager delivering through a connector's smart host.
 
-use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{DOMAIN, Server, Settings, free_port, require_tool, run_tool};
+use crate::harness::{DOMAIN, Server, Settings, free_port, swaks_from};
 use crate::peers::{DnsServer, MxServer};
 
-/// Runs `sluice <args> --config <the server's config>`: (exit code, stdout + stderr).
-fn sluice(server: &Server, args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .arg("--config")
-        .arg(server.config_path())
-        .output()
-        .expect("run sluice");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code(), text)
-}
-
 fn ok(server: &Server, args: &[&str]) -> String {
-    let (code, text) = sluice(server, args);
-    assert_eq!(code, Some(0), "`sluice {}` failed:\n{text}", args.join(" "));
-    text
+    server.cli_ok(args)
 }
 
 fn fails(server: &Server, args: &[&str], needles: &[&str]) -> String {
-    let (code, text) = sluice(server, args);
+    let (code, text) = server.cli(args);
     assert!(code.is_some_and(|c| c != 0), "`sluice {}` should fail:\n{text}", args.join(" "));
     for needle in needles {
         assert!(text.contains(needle), "`sluice {}`: expected {needle:?} in:\n{text}", args.join(" "));
@@ -182,24 +167,15 @@ fn a_tenants_outbound_mail_takes_its_connector_to_the_smart_host() {
     add_outbound(&server, "partner", &["--recipient-domain", "partner.test", "--smart-host", &hop]);
     // The server polls the directory every second.
     std::thread::sleep(Duration::from_millis(1500));
-    let port = server.port.to_string();
     let args = [
-        "--server",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--local-interface",
-        "127.0.0.2",
         "--from",
         "alice@acme.sluice.test",
         "--to",
         "bob@eu.partner.test",
         "--header",
         "Subject: via connector",
-        "--timeout",
-        "20",
     ];
-    let run = run_tool(&require_tool("swaks"), &args);
+    let run = swaks_from(&server, "127.0.0.2", &args);
     assert_eq!(run.code, Some(0), "swaks failed:\n{run}");
     let messages = smart_host.wait_for_messages(1);
     let (mail_from, rcpts, data) = &messages[0];

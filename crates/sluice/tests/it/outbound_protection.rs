@@ -18,21 +18,14 @@ fn send(server: &Server, from: &str, to: &str, body: &str) -> ToolRun {
     swaks_run(server, "127.0.0.2", from, to, "outbound", body)
 }
 
-fn accepted(run: &ToolRun) -> bool {
-    run.code == Some(0) && run.output().contains("250 2.0.0 Ok: queued")
+/// `sluice <args>` against the server's config: (success, output).
+fn cli(server: &Server, args: &[&str]) -> (bool, String) {
+    let (code, text) = server.cli(args);
+    (code == Some(0), text)
 }
 
-fn sluice(server: &Server, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .arg("--config")
-        .arg(server.config_path())
-        .output()
-        .expect("run sluice");
-    (
-        out.status.success(),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
-    )
+fn accepted(run: &ToolRun) -> bool {
+    run.code == Some(0) && run.output().contains("250 2.0.0 Ok: queued")
 }
 
 #[test]
@@ -90,24 +83,24 @@ fn bulk_mail_trips_the_tenant_until_an_operator_releases_it() {
     assert!(other.output().contains("550 5.7.705"), "{other}");
 
     // The block is in the directory: it survives a restart.
-    let (ok, show) = sluice(&fixture.server, &["tenant", "show", "acme"]);
+    let (ok, show) = cli(&fixture.server, &["tenant", "show", "acme"]);
     assert!(ok && show.contains("BLOCKED (5.7.705)"), "{show}");
     fixture.server.terminate(Duration::from_secs(10));
     fixture.server.spawn();
     let still = send(&fixture.server, &alice, "friend@remote.test", "still blocked?");
     assert!(still.output().contains("550 5.7.705"), "{still}");
 
-    let (ok, refused) = sluice(&fixture.server, &["tenant", "release", "acme", "--by", "", "--reason", "x"]);
+    let (ok, refused) = cli(&fixture.server, &["tenant", "release", "acme", "--by", "", "--reason", "x"]);
     assert!(!ok && refused.contains("release.by"), "who released must be given:\n{refused}");
     let (ok, out) =
-        sluice(&fixture.server, &["tenant", "release", "acme", "--by", "ops", "--reason", "cleaned up"]);
+        cli(&fixture.server, &["tenant", "release", "acme", "--by", "ops", "--reason", "cleaned up"]);
     assert!(ok, "{out}");
     let flowing = wait_until(Duration::from_secs(10), || {
         let run = send(&fixture.server, &alice, "friend@remote.test", "lunch tomorrow?");
         accepted(&run).then_some(())
     });
     assert!(flowing.is_some(), "still refused after the release:\n{}", fixture.server.log());
-    let (_, show) = sluice(&fixture.server, &["tenant", "show", "acme"]);
+    let (_, show) = cli(&fixture.server, &["tenant", "show", "acme"]);
     assert!(show.contains("outbound:     allowed") && show.contains("by ops: cleaned up"), "{show}");
 }
 

@@ -244,12 +244,7 @@ fn postfix_keeps_throttled_mail_deferred_and_delivers_it_later() {
     assert!(queue.contains("451 4.7.5"), "the throttled mail waits in postfix's deferred queue:\n{queue}");
     assert!(server.settled_mail_count("pft") < subjects.len(), "nothing was throttled");
 
-    let allow = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["throttle", "allow", "127.0.0.0/8", "--note", "postfix interop", "--config"])
-        .arg(server.config_path())
-        .output()
-        .expect("sluice throttle allow");
-    assert!(allow.status.success(), "{}", String::from_utf8_lossy(&allow.stderr));
+    server.cli_ok(&["throttle", "allow", "127.0.0.0/8", "--note", "postfix interop"]);
     thread::sleep(Duration::from_secs(3)); // the server re-reads the allow list every 2 s
     let flush =
         Command::new("postqueue").arg("-c").arg(postfix.etc()).arg("-f").status().expect("postqueue -f");

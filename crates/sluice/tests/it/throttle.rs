@@ -28,16 +28,11 @@ fn blast(client: &mut Client) -> (usize, Option<Reply>) {
     (accepted, None)
 }
 
-fn sluice_cli(server: &Server, args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("throttle")
-        .arg("--config")
-        .arg(server.config_path())
-        .args(args)
-        .output()
-        .expect("run sluice throttle");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code(), text)
+/// `sluice throttle <args>` against the server's config.
+fn throttle_cli(server: &Server, args: &[&str]) -> (Option<i32>, String) {
+    let mut all = vec!["throttle"];
+    all.extend_from_slice(args);
+    server.cli(&all)
 }
 
 #[test]
@@ -63,10 +58,10 @@ fn blast_from_a_new_ip_is_deferred_451_4_7_5xx_naming_ip_and_reason() {
     );
     assert!(accepted > 0, "the very first recipient of a new IP was deferred: `{reply}`");
 
-    let (code, out) = sluice_cli(&server, &["show", "127.0.0.1"]);
+    let (code, out) = throttle_cli(&server, &["show", "127.0.0.1"]);
     assert_eq!(code, Some(0), "sluice throttle show 127.0.0.1:\n{out}");
     assert!(out.contains("127.0.0.1"), "throttle show does not mention the IP:\n{out}");
-    let (code, stats) = sluice_cli(&server, &["stats"]);
+    let (code, stats) = throttle_cli(&server, &["stats"]);
     assert_eq!(code, Some(0), "{stats}");
     let accepted_line = format!("throttle_recipients_accepted {accepted}");
     assert!(stats.contains(&accepted_line), "stats count the accepted recipients ({accepted}):\n{stats}");
@@ -76,9 +71,9 @@ fn blast_from_a_new_ip_is_deferred_451_4_7_5xx_naming_ip_and_reason() {
 #[test]
 fn allow_listed_ip_is_never_deferred() {
     let server = Server::start_with(Settings::default().throttled());
-    let (code, out) = sluice_cli(&server, &["allow", "127.0.0.0/8", "--note", "integration tests"]);
+    let (code, out) = throttle_cli(&server, &["allow", "127.0.0.0/8", "--note", "integration tests"]);
     assert_eq!(code, Some(0), "sluice throttle allow 127.0.0.0/8:\n{out}");
-    let (code, list) = sluice_cli(&server, &["list"]);
+    let (code, list) = throttle_cli(&server, &["list"]);
     assert!(code == Some(0) && list.contains("127.0.0.0/8"), "allow list after allow:\n{list}");
     // The running server picks the change up; give it a bounded while.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -109,7 +104,7 @@ fn history_survives_a_restart() {
     assert!(status.is_some_and(|s| s.success()), "SIGTERM should stop the server cleanly: {status:?}");
 
     // Server stopped: the CLI explains from the history saved at shutdown.
-    let (code, out) = sluice_cli(&server, &["show", "127.0.0.1"]);
+    let (code, out) = throttle_cli(&server, &["show", "127.0.0.1"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("from the saved history"), "{out}");
     assert!(out.contains(&format!("accepted this hour {accepted}")), "history lost at shutdown:\n{out}");
@@ -122,7 +117,7 @@ fn history_survives_a_restart() {
     client.expect("MAIL FROM:<blaster@it.test>", 250);
     let reply = client.cmd(&format!("RCPT TO:<after-restart@{DOMAIN}>"));
     assert_eq!(reply.code, 451, "the history did not survive the restart: `{reply}`");
-    let (code, live) = sluice_cli(&server, &["show", "127.0.0.1"]);
+    let (code, live) = throttle_cli(&server, &["show", "127.0.0.1"]);
     assert!(
         code == Some(0) && !live.contains("from the saved history"),
         "show should ask the live server:\n{live}"
@@ -132,7 +127,7 @@ fn history_survives_a_restart() {
 #[test]
 fn each_ip_has_its_own_history_and_the_allow_list_is_per_network() {
     let server = Server::start_with(Settings::default().throttled());
-    let (code, out) = sluice_cli(&server, &["allow", "127.0.0.2/32", "--note", "partner"]);
+    let (code, out) = throttle_cli(&server, &["allow", "127.0.0.2/32", "--note", "partner"]);
     assert_eq!(code, Some(0), "{out}");
     std::thread::sleep(std::time::Duration::from_secs(3));
     let (accepted, refusal) = blast(&mut server.connect_from("127.0.0.2"));
