@@ -9,15 +9,15 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use directory::{DeliveryTarget, DirectoryStore, DomainKind, DomainName, NewDomain, Recipient, TenantId};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
 };
 use serde_json::Value;
-use store::SqliteStore;
 
-use crate::harness::{HOSTNAME, Server, Settings, ToolRun, require_tool, run_tool};
+use crate::harness::{
+    HOSTNAME, Server, Settings, ToolRun, add_acme_test, directory_store, require_tool, run_tool,
+};
 
 /// PEM files of one test PKI, in a temporary directory.
 struct Pki {
@@ -94,17 +94,7 @@ fn provision(server: &Server) {
         "127.0.0.6/32",
     ]);
     assert!(added.contains("require tls:    yes"), "{added}");
-    let mut store = SqliteStore::open(&server.data_dir().join("sluice.db")).expect("open the directory");
-    let id = TenantId::parse("acme").expect("id");
-    let domain = NewDomain {
-        name: DomainName::parse("domain", "acme.test").expect("domain"),
-        kind: DomainKind::Authoritative,
-        match_subdomains: false,
-    };
-    store.add_domain(&id, &domain).expect("add domain");
-    store.mark_domain_verified(&domain.name).expect("verify");
-    let user = Recipient::new(id, "user@acme.test", &[], DeliveryTarget::Maildir).expect("recipient");
-    store.add_recipient(&user).expect("add recipient");
+    add_acme_test(&mut directory_store(server));
 }
 
 /// swaks from `local` over STARTTLS with `extra`, MAIL then `count` recipients, no DATA.

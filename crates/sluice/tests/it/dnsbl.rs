@@ -6,30 +6,18 @@
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use directory::{
-    DeliveryTarget, DirectoryStore, DomainKind, DomainName, NewDomain, NewTenant, Recipient, TenantId,
-};
-use store::SqliteStore;
+use directory::{DirectoryStore, DomainName, NewTenant};
 
-use crate::harness::{Server, Settings, require_tool, run_tool};
+use crate::harness::{Server, Settings, add_acme_test, directory_store, require_tool, run_tool};
 use crate::peers::DnsServer;
 
 const ZONE: &str = "zen.example.test";
 
 fn provision(server: &Server) {
-    let mut store = SqliteStore::open(&server.data_dir().join("sluice.db")).expect("open the directory");
+    let mut store = directory_store(server);
     let service = DomainName::parse("service", "sluice.test").expect("service domain");
     store.add_tenant(&NewTenant::new("acme", "Acme", "en").expect("tenant"), &service).expect("add tenant");
-    let id = TenantId::parse("acme").expect("id");
-    let domain = NewDomain {
-        name: DomainName::parse("domain", "acme.test").expect("domain"),
-        kind: DomainKind::Authoritative,
-        match_subdomains: false,
-    };
-    store.add_domain(&id, &domain).expect("add domain");
-    store.mark_domain_verified(&domain.name).expect("verify");
-    let user = Recipient::new(id, "user@acme.test", &[], DeliveryTarget::Maildir).expect("recipient");
-    store.add_recipient(&user).expect("add recipient");
+    add_acme_test(&mut store);
 }
 
 fn dnsbl_server(resolver: &str, timeout_ms: u32) -> Server {

@@ -294,6 +294,27 @@ fn toml_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// The server's directory store, as the CLI opens it.
+pub fn directory_store(server: &Server) -> store::SqliteStore {
+    store::SqliteStore::open(&server.data_dir().join("sluice.db")).expect("open the directory")
+}
+
+/// Gives the existing tenant `acme` the verified authoritative domain `acme.test` with the
+/// Maildir recipient `user@acme.test`.
+pub fn add_acme_test(store: &mut store::SqliteStore) {
+    use directory::{DeliveryTarget, DirectoryStore, DomainKind, DomainName, NewDomain, Recipient, TenantId};
+    let id = TenantId::parse("acme").expect("id");
+    let domain = NewDomain {
+        name: DomainName::parse("domain", "acme.test").expect("domain"),
+        kind: DomainKind::Authoritative,
+        match_subdomains: false,
+    };
+    store.add_domain(&id, &domain).expect("add domain");
+    store.mark_domain_verified(&domain.name).expect("verify");
+    let user = Recipient::new(id, "user@acme.test", &[], DeliveryTarget::Maildir).expect("recipient");
+    store.add_recipient(&user).expect("add recipient");
+}
+
 /// swaks to `server` from the loopback address `local_ip`, with `args` after the
 /// connection options (a 20 s timeout per step).
 pub fn swaks_from(server: &Server, local_ip: &str, args: &[&str]) -> ToolRun {

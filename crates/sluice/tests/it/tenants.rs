@@ -5,29 +5,18 @@
 
 use std::time::{Duration, Instant};
 
-use directory::{
-    Cidr, Connector, ConnectorKind, DeliveryTarget, DirectoryStore, DomainKind, DomainName, NewDomain,
-    NewTenant, Recipient, TenantId,
-};
+use directory::{Cidr, Connector, ConnectorKind, DirectoryStore, DomainName, NewTenant, TenantId};
 use store::SqliteStore;
 
-use crate::harness::{Client, Server, Settings, maildir_files, read_lossy};
+use crate::harness::{Client, Server, Settings, add_acme_test, directory_store, maildir_files, read_lossy};
 
 fn provision(server: &Server) {
-    let mut store = SqliteStore::open(&server.data_dir().join("sluice.db")).expect("open the directory");
+    let mut store = directory_store(server);
     let tenant = NewTenant::new("acme", "Acme Corp", "en").expect("tenant");
     let service = DomainName::parse("service", "sluice.test").expect("service domain");
     store.add_tenant(&tenant, &service).expect("add tenant");
+    add_acme_test(&mut store);
     let id = TenantId::parse("acme").expect("id");
-    let domain = NewDomain {
-        name: DomainName::parse("domain", "acme.test").expect("domain"),
-        kind: DomainKind::Authoritative,
-        match_subdomains: false,
-    };
-    store.add_domain(&id, &domain).expect("add domain");
-    store.mark_domain_verified(&domain.name).expect("verify");
-    let user = Recipient::new(id.clone(), "user@acme.test", &[], DeliveryTarget::Maildir).expect("recipient");
-    store.add_recipient(&user).expect("add recipient");
     let mut partner = Connector::new(id, "partner relay", ConnectorKind::Partner);
     partner.ip_ranges = vec![Cidr::parse("ip", "127.0.0.2/32").expect("cidr")];
     partner.require_tls = false;
