@@ -1,0 +1,488 @@
+//! Runs every `tests/session_transcripts/*.txt` through the sans-IO `smtp_wire::Session`
+//! with the gateway's real policy stack: `SessionPolicy` over a tenant directory snapshot
+//! (the fixture below), outbound protection and, when asked, IP throttling. The reply
+//! texts are pinned: a change to what a sender or an admin reads is a visible diff here.
+//!
+//! Format (as `crates/smtp-wire/tests/transcripts.rs`): `C: text` is a client line (CRLF
+//! appended), `C~ text` raw client bytes; both understand `\r`, `\n`, `\\`. `S: text` lines
+//! are the expected server output, in order, after the preceding client lines were fed at
+//! once. `S: [closed]` means the session closed. `#` starts a comment; every file opens
+//! with a comment saying what it proves.
+//!
+//! Header directives (before the first `C:`/`S:` line):
+//! - `@client-ip A.B.C.D`: the client's address (default 198.51.100.1);
+//! - `@tls`: STARTTLS succeeds without a client certificate; `@tls-cert NAME[,NAME...]`:
+//!   with a verified client certificate carrying these names (the gateway hands the
+//!   session only names that chain to the client CA, so these stand for verified ones);
+//!   a transcript that issues STARTTLS needs one of the two;
+//! - `@throttle [key=value...]`: IP throttling with a policy tight enough to defer (keys of
+//!   `throttle::Policy` below);
+//! - `@protection key=value`: changes the fixture's outbound protection policy;
+//! - `@static-domains [d...]`: the config's static accepted domains (default
+//!   `example.test`, the embedded default config).
+//!
+//! Body directives: `@expect-messages N` (messages handed to storage so far) and
+//! `@expect-attribution none|TENANT/CONNECTOR [outbound-relay]` (how the last message was
+//! attributed, computed as the inbound connection does with `policy::attribution`).
+//!
+//! An expected line may hold `{N}` for one decimal number: only for texts that say how long
+//! until a window frees, which depends on the wall clock the policy reads.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use directory::{
+    AcceptedDomain, CertName, Cidr, Connector, ConnectorKind, DeliveryTarget, DirectoryData, DomainKind,
+    DomainName, Recipient, ReputationEntry, ReputationKind, Snapshot, Tenant, TenantId, TenantStatus,
+    VerificationState,
+};
+use gateway::policy::{SessionPolicy, StaticPolicy, attribution};
+use gateway::throttling::Throttling;
+use smtp_wire::{Action, Attribution, Session, SessionConfig};
+
+const DEFAULT_CLIENT_IP: &str = "198.51.100.1";
+
+fn tenant_id(id: &str) -> TenantId {
+    TenantId::parse(id).expect("tenant id")
+}
+
+fn domain(name: &str, tenant: &str, kind: DomainKind, verified: bool) -> AcceptedDomain {
+    AcceptedDomain {
+        name: DomainName::parse("domain", name).expect("domain"),
+        tenant: tenant_id(tenant),
+        kind,
+        match_subdomains: false,
+        token: format!("token-{name}"),
+        verification: if verified { VerificationState::Verified } else { VerificationState::Pending },
+        service: false,
+    }
+}
+
+fn cidr(text: &str) -> Cidr {
+    Cidr::parse("cidr", text).expect("cidr")
+}
+
+fn connector(tenant: &str, name: &str, kind: ConnectorKind) -> Connector {
+    Connector::new(tenant_id(tenant), name, kind)
+}
+
+/// The tenant directory every transcript runs against.
+fn directory() -> Arc<Snapshot> {
+    let tenant = |id: &str, status| Tenant {
+        id: tenant_id(id),
+        display_name: id.to_string(),
+        status,
+        language: "en".into(),
+    };
+    let mut internal = domain("acme-internal.test", "acme", DomainKind::InternalRelay, true);
+    internal.match_subdomains = true;
+    let mut service = domain("acme.sluice.test", "acme", DomainKind::Authoritative, true);
+    service.service = true;
+    let mut globex_service = domain("globex.sluice.test", "globex", DomainKind::Authoritative, true);
+    globex_service.service = true;
+    let recipient = |tenant: &str, address: &str, aliases: &[&str]| {
+        Recipient::new(tenant_id(tenant), address, aliases, DeliveryTarget::Maildir).expect("recipient")
+    };
+
+    let mut partner_ip = connector("acme", "partner-ip", ConnectorKind::Partner);
+    partner_ip.ip_ranges.push(cidr("127.0.0.2/32"));
+    partner_ip.require_tls = false;
+    // Recognised by certificate (or, in plain text, by its IP so the TLS rule can refuse);
+    // mail claiming partner.test from anywhere else is refused.
+    let mut partner_cert = connector("acme", "partner-cert", ConnectorKind::Partner);
+    partner_cert.certificate_names.push(CertName::parse("*.mail.partner.test").expect("cert name"));
+    partner_cert.ip_ranges.push(cidr("127.0.0.3/32"));
+    partner_cert.sender_domains.push(DomainName::parse("d", "partner.test").expect("domain"));
+    partner_cert.restrict_sender_domains = true;
+    assert!(partner_cert.require_tls, "partner connectors require TLS by default");
+    let mut hq = connector("acme", "hq", ConnectorKind::OnPremises);
+    hq.ip_ranges.push(cidr("127.0.0.5/32"));
+    // In the low-reputation range: a connector overrides the operator's block.
+    let mut bank = connector("acme", "bank", ConnectorKind::Partner);
+    bank.ip_ranges.push(cidr("203.0.113.20/32"));
+    bank.sender_domains.push(DomainName::parse("d", "bank.test").expect("domain"));
+    bank.restrict_sender_domains = true;
+    bank.require_tls = false;
+    let mut globex_hq = connector("globex", "globex-hq", ConnectorKind::OnPremises);
+    globex_hq.ip_ranges.push(cidr("127.0.0.6/32"));
+
+    let reputation = |text: &str, kind| ReputationEntry { cidr: cidr(text), kind, note: "fixture".into() };
+    let data = DirectoryData {
+        generation: 1,
+        tenants: vec![tenant("acme", TenantStatus::Active), tenant("globex", TenantStatus::Suspended)],
+        domains: vec![
+            domain("acme.test", "acme", DomainKind::Authoritative, true),
+            internal,
+            domain("acme-new.test", "acme", DomainKind::Authoritative, false),
+            service,
+            domain("globex.test", "globex", DomainKind::Authoritative, true),
+            globex_service,
+        ],
+        recipients: vec![
+            recipient("acme", "alice@acme.test", &["ali", "sales"]),
+            recipient("acme", "bob@acme.test", &[]),
+            recipient("acme", "it@acme-internal.test", &[]),
+            recipient("globex", "ceo@globex.test", &[]),
+        ],
+        connectors: vec![partner_ip, partner_cert, hq, bank, globex_hq],
+        reputation: vec![
+            reputation("203.0.113.0/24", ReputationKind::Block),
+            reputation("203.0.113.7/32", ReputationKind::Exception),
+        ],
+        outbound_blocks: Vec::new(),
+        outbound_connectors: Vec::new(),
+    };
+    Snapshot::build(data).expect("fixture directory")
+}
+
+/// Small limits, so a transcript reaches each one in a few commands.
+fn protection_policy() -> protection::Policy {
+    protection::Policy {
+        unregistered_sender_messages_per_day: 2,
+        service_domain_recipients_per_day: 3,
+        sender_recipients_per_hour: 4,
+        sender_recipients_per_day: 4,
+        ..protection::Policy::default()
+    }
+}
+
+fn apply_protection(policy: &mut protection::Policy, setting: &str) -> Result<(), String> {
+    let (key, value) = setting.split_once('=').ok_or("expected @protection key=value")?;
+    let value: u32 = value.parse().map_err(|_| format!("{key}: not a number"))?;
+    match key {
+        "unregistered_sender_messages_per_day" => policy.unregistered_sender_messages_per_day = value,
+        "service_domain_recipients_per_day" => policy.service_domain_recipients_per_day = value,
+        "sender_recipients_per_hour" => policy.sender_recipients_per_hour = value,
+        "sender_recipients_per_day" => policy.sender_recipients_per_day = value,
+        _ => return Err(format!("unknown @protection key {key}")),
+    }
+    Ok(())
+}
+
+/// A newcomer IP may send two recipients at once, then is deferred; the retry hint is
+/// pinned by making its bounds equal.
+fn throttle_policy(settings: &str) -> Result<throttle::Policy, String> {
+    let mut policy = throttle::Policy {
+        ip_floor_per_hour: 1.0,
+        prefix_floor_per_hour: 1.0,
+        burst_minutes: 1.0,
+        ip_burst_min: 2.0,
+        prefix_burst_min: 2.0,
+        retry_after_min_s: 600,
+        retry_after_max_s: 600,
+        ..throttle::Policy::default()
+    };
+    for setting in settings.split_whitespace() {
+        let (key, value) = setting.split_once('=').ok_or("expected @throttle key=value")?;
+        let value: f32 = value.parse().map_err(|_| format!("{key}: not a number"))?;
+        match key {
+            "ip_burst_min" => policy.ip_burst_min = value,
+            "prefix_burst_min" => policy.prefix_burst_min = value,
+            _ => return Err(format!("unknown @throttle key {key}")),
+        }
+    }
+    policy.validate().map_err(|e| e.to_string())?;
+    Ok(policy)
+}
+
+#[derive(Debug)]
+struct Header {
+    client_ip: IpAddr,
+    /// `Some(names)` when STARTTLS may succeed.
+    tls: Option<Vec<String>>,
+    throttle: Option<throttle::Policy>,
+    protection: protection::Policy,
+    static_domains: Vec<String>,
+}
+
+fn parse_header(line: &str, header: &mut Header) -> Result<bool, String> {
+    if let Some(ip) = line.strip_prefix("@client-ip ") {
+        header.client_ip = ip.trim().parse().map_err(|_| format!("bad IP {ip}"))?;
+    } else if line == "@tls" {
+        header.tls = Some(Vec::new());
+    } else if let Some(names) = line.strip_prefix("@tls-cert ") {
+        header.tls = Some(names.split(',').map(|n| n.trim().to_string()).collect());
+    } else if let Some(settings) = line.strip_prefix("@throttle") {
+        header.throttle = Some(throttle_policy(settings)?);
+    } else if let Some(setting) = line.strip_prefix("@protection ") {
+        apply_protection(&mut header.protection, setting.trim())?;
+    } else if let Some(domains) = line.strip_prefix("@static-domains") {
+        header.static_domains = domains.split_whitespace().map(str::to_string).collect();
+    } else {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+fn unescape(s: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            continue;
+        }
+        match chars.next() {
+            Some('r') => out.push(b'\r'),
+            Some('n') => out.push(b'\n'),
+            Some('\\') => out.push(b'\\'),
+            other => return Err(format!("bad escape \\{other:?}")),
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `got` is `want`, where `{N}` in `want` stands for one decimal number.
+fn line_matches(want: &str, got: &str) -> bool {
+    let mut parts = want.split("{N}");
+    let Some(first) = parts.next() else { return want == got };
+    let Some(mut rest) = got.strip_prefix(first) else { return false };
+    for part in parts {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return false;
+        }
+        match rest[digits..].strip_prefix(part) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
+/// The session and what the connection around it would do.
+struct Runner<'a> {
+    session: Session,
+    policy: SessionPolicy<'a>,
+    directory: &'a Snapshot,
+    tls: Option<Vec<String>>,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    closed: bool,
+    messages: Vec<Option<Attribution>>,
+}
+
+impl Runner<'_> {
+    fn run_until_input(&mut self) -> Result<(), String> {
+        while !self.closed {
+            let step = self.session.step(&self.input, &self.policy);
+            self.input.drain(..step.consumed);
+            match step.action {
+                Action::Reply(r) => r.write_to(&mut self.output),
+                Action::NeedInput => break,
+                Action::StartTls(r) => {
+                    r.write_to(&mut self.output);
+                    self.input.clear();
+                    let names = self.tls.clone().ok_or("STARTTLS without @tls or @tls-cert")?;
+                    self.session.tls_established("TLSv1.3 with cipher TEST".into(), names);
+                }
+                Action::Message(_) => {
+                    // As the connection does: attribution from the session's connector.
+                    self.messages.push(attribution(self.directory, self.session.info()));
+                    let id = format!("{:016x}", self.messages.len());
+                    self.session.message_stored(Ok(id)).write_to(&mut self.output);
+                }
+                Action::Close(r) => {
+                    r.write_to(&mut self.output);
+                    self.output.extend_from_slice(b"[closed]\r\n");
+                    self.closed = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn take_output_lines(&mut self) -> Vec<String> {
+        let text = String::from_utf8_lossy(&std::mem::take(&mut self.output)).into_owned();
+        text.split("\r\n").filter(|l| !l.is_empty()).map(str::to_string).collect()
+    }
+
+    /// Compares the output so far with the expected lines (1-based line numbers); `at` is the
+    /// line being read, named when output came that no line expected.
+    fn check(&mut self, file: &str, at: usize, expected: &mut Vec<(usize, String)>) -> Result<(), String> {
+        let got = self.take_output_lines();
+        let want = std::mem::take(expected);
+        for i in 0..want.len().max(got.len()) {
+            let (w, g) = (want.get(i), got.get(i));
+            let same = matches!((w, g), (Some((_, w)), Some(g)) if line_matches(w, g));
+            if !same {
+                let line = w.or(want.last()).map_or(at, |(n, _)| *n);
+                let show = |s: Option<&String>| s.map_or("(nothing)".to_string(), |s| format!("S: {s}"));
+                return Err(format!(
+                    "{file}:{line}: server output differs\n  expected: {}\n       got: {}\n  whole block expected:\n{}\n  whole block got:\n{}",
+                    show(w.map(|(_, w)| w)),
+                    show(g),
+                    want.iter().map(|(_, l)| format!("    S: {l}")).collect::<Vec<_>>().join("\n"),
+                    got.iter().map(|l| format!("    S: {l}")).collect::<Vec<_>>().join("\n"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn expect_attribution(&self, file: &str, line: usize, want: &str) -> Result<(), String> {
+        let last = self.messages.last().ok_or_else(|| format!("{file}:{line}: no message stored yet"))?;
+        let got = match last {
+            None => "none".to_string(),
+            Some(a) => {
+                let relay = if a.outbound_relay { " outbound-relay" } else { "" };
+                format!("{}/{}{relay}", a.tenant, a.connector)
+            }
+        };
+        match got == want.trim() {
+            true => Ok(()),
+            false => Err(format!("{file}:{line}: attribution\n  expected: {want}\n       got: {got}")),
+        }
+    }
+}
+
+fn run_transcript(path: &Path, directory: &Snapshot) -> Result<(), String> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: {e}"))?;
+    if !text.starts_with('#') {
+        return Err(format!("{file}:1: must open with a comment saying what it proves"));
+    }
+    let mut header = Header {
+        client_ip: DEFAULT_CLIENT_IP.parse().expect("default IP"),
+        tls: None,
+        throttle: None,
+        protection: protection_policy(),
+        static_domains: vec!["example.test".into()],
+    };
+    let mut lines = text.lines().enumerate().peekable();
+    while let Some((n, line)) = lines.peek() {
+        let known = parse_header(line, &mut header).map_err(|e| format!("{file}:{}: {e}", n + 1))?;
+        if !(known || line.starts_with('#') || line.trim().is_empty()) {
+            break;
+        }
+        lines.next();
+    }
+    let relay = StaticPolicy::new(&header.static_domains);
+    let throttling = header.throttle.map(|p| Throttling::new(Arc::new(throttle::Engine::new(p)), Vec::new()));
+    let protection = protection::Protection::new(header.protection, Box::new(protection::HeuristicScorer));
+    let config = SessionConfig { hostname: "mx.sluice.test".into(), ..SessionConfig::default() };
+    let mut runner = Runner {
+        session: Session::new(Arc::new(config), header.client_ip),
+        policy: SessionPolicy::new(&relay, Some(directory), throttling.as_ref(), Some(&protection)),
+        directory,
+        tls: header.tls,
+        input: Vec::new(),
+        output: Vec::new(),
+        closed: false,
+        messages: Vec::new(),
+    };
+    runner.session.greeting().write_to(&mut runner.output);
+    let mut expected: Vec<(usize, String)> = Vec::new();
+    let (mut pending, mut server_lines) = (false, 0);
+    for (n, line) in lines {
+        let n = n + 1;
+        let client = match (line.strip_prefix("C: "), line.strip_prefix("C~ ")) {
+            (Some(c), _) => Some(unescape(c).map(|mut b| {
+                b.extend_from_slice(b"\r\n");
+                b
+            })),
+            (None, Some(raw)) => Some(unescape(raw)),
+            (None, None) => None,
+        };
+        if let Some(bytes) = client {
+            runner.check(&file, n, &mut expected)?;
+            if runner.closed {
+                return Err(format!("{file}:{n}: client line after close"));
+            }
+            runner.input.extend_from_slice(&bytes.map_err(|e| format!("{file}:{n}: {e}"))?);
+            pending = true;
+        } else if let Some(server) = line.strip_prefix("S: ") {
+            if std::mem::take(&mut pending) {
+                runner.run_until_input().map_err(|e| format!("{file}:{n}: {e}"))?;
+            }
+            expected.push((n, server.to_string()));
+            server_lines += 1;
+        } else if let Some(count) = line.strip_prefix("@expect-messages ") {
+            if std::mem::take(&mut pending) {
+                runner.run_until_input().map_err(|e| format!("{file}:{n}: {e}"))?;
+            }
+            runner.check(&file, n, &mut expected)?;
+            let want: usize = count.trim().parse().map_err(|_| format!("{file}:{n}: bad count"))?;
+            if runner.messages.len() != want {
+                return Err(format!(
+                    "{file}:{n}: messages stored\n  expected: {want}\n       got: {}",
+                    runner.messages.len()
+                ));
+            }
+        } else if let Some(want) = line.strip_prefix("@expect-attribution ") {
+            if std::mem::take(&mut pending) {
+                runner.run_until_input().map_err(|e| format!("{file}:{n}: {e}"))?;
+            }
+            runner.check(&file, n, &mut expected)?;
+            runner.expect_attribution(&file, n, want)?;
+        } else if !(line.starts_with('#') || line.trim().is_empty()) {
+            return Err(format!(
+                "{file}:{n}: unknown line {line:?} (header directives go before the first C:/S:)"
+            ));
+        }
+    }
+    if pending {
+        runner.run_until_input().map_err(|e| format!("{file}: {e}"))?;
+    }
+    runner.check(&file, text.lines().count(), &mut expected)?;
+    if server_lines == 0 {
+        return Err(format!("{file}: no S: lines, so nothing was checked"));
+    }
+    Ok(())
+}
+
+fn transcript_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/session_transcripts")
+}
+
+/// Every file of the folder is a transcript and every transcript runs; all failures are
+/// reported together.
+#[test]
+fn session_transcripts() {
+    let directory = directory();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(transcript_dir())
+        .expect("tests/session_transcripts")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    paths.sort();
+    let strays: Vec<_> = paths.iter().filter(|p| p.extension().is_none_or(|e| e != "txt")).collect();
+    assert!(strays.is_empty(), "files that would not run (only *.txt do): {strays:?}");
+    let mut ran = 0;
+    let mut failures = Vec::new();
+    for path in &paths {
+        if let Err(e) = run_transcript(path, &directory) {
+            failures.push(e);
+        }
+        ran += 1;
+    }
+    assert_eq!(ran, paths.len(), "every transcript ran");
+    assert!(ran >= 20, "transcripts missing: only {ran} found");
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} transcripts failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// The runner itself: a wrong expected line fails with the file, line and both texts, and
+/// `{N}` stands for digits only.
+#[test]
+fn a_mismatch_names_file_line_expected_and_got() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("broken.txt");
+    std::fs::write(
+        &path,
+        "# broken on purpose\nS: 220 mx.sluice.test ESMTP Sluice\nC: QUIT\nS: 221 2.0.0 Bye bye\n",
+    )
+    .expect("write");
+    let err = run_transcript(&path, &directory()).expect_err("a wrong line must fail");
+    assert!(err.contains("broken.txt:4: server output differs"), "{err}");
+    assert!(err.contains("expected: S: 221 2.0.0 Bye bye"), "{err}");
+    assert!(err.contains("got: S: 221 2.0.0 Bye"), "{err}");
+    assert!(line_matches("in about {N} minutes;", "in about 57 minutes;"));
+    assert!(!line_matches("in about {N} minutes;", "in about x minutes;"));
+    assert!(!line_matches("a {N}", "a 5 b"));
+}
