@@ -108,6 +108,23 @@ const ROUTING_CHARS: &[char] = &['%', '!', '@', '"', '\\'];
 /// carry a handful of names.
 const CERTIFICATE_NAMES_MAX: usize = 100;
 
+/// A connector's "reject mail not sent over TLS": plain text is refused; and when the
+/// connector also names its servers' certificates, a session recognised only by its address
+/// must present one of them (a matching certificate would have been recognised by name,
+/// which takes precedence over addresses).
+fn tls_rule(ctx: &SessionContext, m: &ConnectorMatch) -> Result<(), Refusal> {
+    if !m.connector.require_tls {
+        return Ok(());
+    }
+    if !ctx.tls {
+        return Err(refusal::tls_required(&m.connector));
+    }
+    if matches!(m.by, MatchedBy::IpRange(_)) && !m.connector.certificate_names.is_empty() {
+        return Err(refusal::certificate_required(&m.connector));
+    }
+    Ok(())
+}
+
 impl Snapshot {
     /// The connector the client is recognised as. Precedence: a certificate name equal to
     /// an exact connector name, then a certificate name under a wildcard, then the longest
@@ -165,11 +182,7 @@ impl Snapshot {
     /// the recipient's tenant and wait for RCPT.
     pub fn check_client(&self, ctx: &SessionContext) -> Result<(), Refusal> {
         match &ctx.connector {
-            Some(m)
-                if m.connector.kind == ConnectorKind::OnPremises && m.connector.require_tls && !ctx.tls =>
-            {
-                Err(refusal::tls_required(&m.connector))
-            }
+            Some(m) if m.connector.kind == ConnectorKind::OnPremises => tls_rule(ctx, m),
             Some(_) => Ok(()),
             None if self.blocked.longest_match(ctx.client_ip).is_some()
                 && self.excepted.longest_match(ctx.client_ip).is_none() =>
@@ -245,11 +258,8 @@ impl Snapshot {
         sender: Option<&DomainName>,
     ) -> Result<(), Refusal> {
         let own = ctx.connector.as_ref().filter(|m| &m.connector.tenant == tenant);
-        if let Some(m) = own
-            && m.connector.require_tls
-            && !ctx.tls
-        {
-            return Err(refusal::tls_required(&m.connector));
+        if let Some(m) = own {
+            tls_rule(ctx, m)?;
         }
         let Some(sender) = sender else { return Ok(()) };
         let mut restricting = self.tenant_connectors(&self.restricted_senders, sender, tenant);

@@ -54,7 +54,10 @@
 //! # Decisions, in the order they apply
 //! [`Snapshot::check_client`] (at MAIL FROM, and again first thing at each RCPT):
 //! 1. The session came through an on-premises connector that requires TLS and the session
-//!    is plain: `550 5.7.10`, naming the connector and its rule.
+//!    is plain: `550 5.7.10`, naming the connector and its rule; or it was recognised by
+//!    one of the connector's IP ranges, the connector also names certificates, and the
+//!    session presented none of them (a matching one would have been recognised by name):
+//!    `550 5.7.10` naming the connector and the certificate names.
 //! 2. No connector, and the IP is in a blocked range not covered by any exception:
 //!    `550 5.7.708`, telling the sender's admin to ask the operator for an exception.
 //!
@@ -72,7 +75,8 @@
 //!      tenant's connector never changes what another tenant receives, else one tenant
 //!      could restrict `gmail.com` for all):
 //!      - the session came through the tenant's partner connector that requires TLS and
-//!        is plain: `550 5.7.10` naming the connector;
+//!        is plain, or came by its IP range without one of the certificates it names:
+//!        `550 5.7.10` naming the connector (as in 1);
 //!      - the sender domain (exactly, not its sub-domains) is restricted to some of the
 //!        tenant's connectors and the session came through none of them: `550 5.7.51`,
 //!        naming the domain, the connector, the rule and the client IP;

@@ -123,16 +123,46 @@ pub(crate) fn tls_required(connector: &Connector) -> Refusal {
 }
 
 pub(crate) fn restricted_sender(domain: &str, connector: &Connector, ip: IpAddr) -> Refusal {
+    // A connector known by certificate is joined by presenting one, not by an address.
+    let fix = if connector.ip_ranges.is_empty() && !connector.certificate_names.is_empty() {
+        "present a TLS client certificate for one of its names".to_string()
+    } else {
+        format!("ask the tenant's administrator to add [{ip}] to it")
+    };
     Refusal::new(
         550,
         (5, 7, 51),
         format!(
             "Sender domain {domain} is restricted to {} (rule \"reject mail for these sender domains unless it comes \
              through this connector\") and [{ip}] is not part of it; send through the servers of that connector, \
-             or ask the tenant's administrator to add [{ip}] to it",
+             or {fix}",
             connector_label(connector)
         ),
     )
+}
+
+/// A connector known by certificate names and requiring TLS, reached from one of its IP
+/// ranges without a certificate for those names.
+pub(crate) fn certificate_required(connector: &Connector) -> Refusal {
+    let names: Vec<String> = connector.certificate_names.iter().map(ToString::to_string).collect();
+    Refusal::new(
+        550,
+        (5, 7, 10),
+        format!(
+            "Mail through {} must come over TLS with a client certificate for {} (rule \"reject mail not sent over \
+             TLS\"); present that certificate at STARTTLS, or ask the tenant's administrator to change the connector",
+            connector_label(connector),
+            names.join(" or ")
+        ),
+    )
+}
+
+/// The client's own address as a host range, ready for the operator's command.
+fn host_cidr(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(_) => format!("{ip}/32"),
+        IpAddr::V6(_) => format!("{ip}/128"),
+    }
 }
 
 pub(crate) fn low_reputation(ip: IpAddr) -> Refusal {
@@ -141,17 +171,15 @@ pub(crate) fn low_reputation(ip: IpAddr) -> Refusal {
         (5, 7, 708),
         format!(
             "Traffic is not accepted from [{ip}]: the address is in a low-reputation range; the sending server's \
-             administrator should ask the service operator for an exception, or a tenant should add it to an inbound connector"
+             administrator should ask the service operator for an exception (sluice reputation except {}), or a \
+             tenant should add it to an inbound connector",
+            host_cidr(ip)
         ),
     )
 }
 
-/// `cidr` is the client's own address as a host range, ready for the operator's command.
 pub(crate) fn dnsbl_listed(ip: IpAddr, zone: &str) -> Refusal {
-    let cidr = match ip {
-        IpAddr::V4(_) => format!("{ip}/32"),
-        IpAddr::V6(_) => format!("{ip}/128"),
-    };
+    let cidr = host_cidr(ip);
     Refusal::new(
         550,
         (5, 7, 708),
@@ -171,6 +199,15 @@ mod tests {
 
     fn connector() -> Connector {
         Connector::new(TenantId::parse("acme").unwrap(), "hq", ConnectorKind::OnPremises)
+    }
+
+    fn cert_connector() -> Connector {
+        let mut c = connector();
+        c.certificate_names = ["*.mail.partner.test", "relay.partner.test"]
+            .iter()
+            .map(|n| crate::CertName::parse(n).unwrap())
+            .collect();
+        c
     }
 
     /// Every text exactly, so a change to what senders read is a visible diff.
@@ -224,7 +261,15 @@ mod tests {
             ),
             (
                 low_reputation(ip),
-                "550 5.7.708 Traffic is not accepted from [192.0.2.1]: the address is in a low-reputation range; the sending server's administrator should ask the service operator for an exception, or a tenant should add it to an inbound connector",
+                "550 5.7.708 Traffic is not accepted from [192.0.2.1]: the address is in a low-reputation range; the sending server's administrator should ask the service operator for an exception (sluice reputation except 192.0.2.1/32), or a tenant should add it to an inbound connector",
+            ),
+            (
+                certificate_required(&cert_connector()),
+                "550 5.7.10 Mail through connector \"hq\" of tenant acme must come over TLS with a client certificate for *.mail.partner.test or relay.partner.test (rule \"reject mail not sent over TLS\"); present that certificate at STARTTLS, or ask the tenant's administrator to change the connector",
+            ),
+            (
+                restricted_sender("x.example", &cert_connector(), ip),
+                "550 5.7.51 Sender domain x.example is restricted to connector \"hq\" of tenant acme (rule \"reject mail for these sender domains unless it comes through this connector\") and [192.0.2.1] is not part of it; send through the servers of that connector, or present a TLS client certificate for one of its names",
             ),
         ];
         for (refusal, expected) in cases {

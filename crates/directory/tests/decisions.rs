@@ -254,7 +254,24 @@ fn partner_connector_requiring_tls_refuses_plain_sessions_for_its_tenant() {
         from(&s, &plain, "partner.example", "bob@initech.test"),
         Ok(RouteTarget::Recipient { .. })
     ));
+    // The connector also names its servers' certificates: from its addresses, over TLS,
+    // one of them must be presented.
     let tls = s.session(ip("198.51.100.5"), Transport::Tls { client_cert: None });
+    let refusal = from(&s, &tls, "partner.example", "alice@acme.test").unwrap_err();
+    assert_eq!(
+        refusal.to_string(),
+        "550 5.7.10 Mail through connector \"partner\" of tenant acme must come over TLS with a client certificate \
+         for *.mail.partner.example (rule \"reject mail not sent over TLS\"); present that certificate at STARTTLS, \
+         or ask the tenant's administrator to change the connector"
+    );
+    let other = cert(&["mx.elsewhere.example"]);
+    let wrong = s.session(ip("198.51.100.5"), Transport::Tls { client_cert: Some(&other) });
+    assert_eq!(
+        from(&s, &wrong, "partner.example", "alice@acme.test").map_err(code),
+        Err("550 5.7.10".into())
+    );
+    let right = cert(&["mx1.mail.partner.example"]);
+    let tls = s.session(ip("198.51.100.5"), Transport::Tls { client_cert: Some(&right) });
     assert!(from(&s, &tls, "partner.example", "alice@acme.test").is_ok());
 }
 
@@ -307,12 +324,16 @@ fn restricted_sender_domain_from_elsewhere_is_refused() {
     // Another connector, even of the same tenant, is "elsewhere" too.
     let hq = s.session(ip("192.0.2.11"), Transport::Plain);
     assert_eq!(from(&s, &hq, "partner.example", "alice@acme.test").map_err(code), Err("550 5.7.51".into()));
-    // Through the connector, by certificate or IP, it passes.
+    // Through the connector, by its certificate from anywhere, it passes; from its
+    // addresses it needs that certificate too (the connector requires TLS and names it).
     let c = cert(&["mx2.mail.partner.example"]);
     let through = s.session(ip("203.0.113.1"), Transport::Tls { client_cert: Some(&c) });
     assert!(from(&s, &through, "partner.example", "alice@acme.test").is_ok());
     let by_ip = s.session(ip("198.51.100.9"), Transport::Tls { client_cert: None });
-    assert!(from(&s, &by_ip, "partner.example", "alice@acme.test").is_ok());
+    assert_eq!(
+        from(&s, &by_ip, "partner.example", "alice@acme.test").map_err(code),
+        Err("550 5.7.10".into())
+    );
     // The null sender and sub-domains are not restricted.
     assert!(s.check_recipient(&ctx, None, "alice", "acme.test").is_ok());
     assert!(from(&s, &ctx, "x.partner.example", "alice@acme.test").is_ok());
@@ -347,7 +368,8 @@ fn low_reputation_ips_are_refused_unless_excepted_or_connector() {
     assert_eq!(
         refusal.text,
         "Traffic is not accepted from [100.64.9.9]: the address is in a low-reputation range; the sending server's \
-         administrator should ask the service operator for an exception, or a tenant should add it to an inbound connector"
+         administrator should ask the service operator for an exception (sluice reputation except 100.64.9.9/32), \
+         or a tenant should add it to an inbound connector"
     );
     assert_eq!(rcpt(&s, &bad, "alice@acme.test"), Err("550 5.7.708".into()));
     let v6 = s.session(ip("2001:db8:bad::1"), Transport::Plain);

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use smtp_wire::command::RcptTo;
 use smtp_wire::{Policy, Reply, ReversePath, SessionInfo, replies};
 
-use directory::{ClientCert, Refusal, Snapshot, Transport};
+use directory::{ClientCert, DomainLookup, DomainName, Refusal, Snapshot, Transport};
 use smtp_wire::command::MailFrom;
 use smtp_wire::reply::EnhancedCode;
 
@@ -108,17 +108,20 @@ impl SessionPolicy<'_> {
         let Some(directory) = self.directory else {
             return self.relay.check_recipient(session, sender, rcpt).map(|()| Admission::Accepted);
         };
+        let address = &rcpt.recipient;
+        // Bare <postmaster> (RFC 5321 4.5.1) and the config's own domains are local mailboxes:
+        // the static policy decides them, so they never count as a tenant's outbound relay.
+        let directory_accepts = DomainName::for_lookup(&address.domain)
+            .is_some_and(|name| matches!(directory.find_domain(&name), DomainLookup::Accepted(_)));
+        if address.domain.is_empty() || (!directory_accepts && self.relay.accepts_domain(&address.domain)) {
+            return self.relay.check_recipient(session, sender, rcpt).map(|()| Admission::Accepted);
+        }
         let ctx = directory_context(directory, session);
         let sender_domain = match sender {
             ReversePath::Mailbox(a) => Some(a.domain.as_str()),
             ReversePath::Null => None,
         };
-        let address = &rcpt.recipient;
-        let domain = match address.domain.as_str() {
-            "" => self.relay.postmaster_domain().unwrap_or(""),
-            d => d,
-        };
-        match directory.check_recipient(&ctx, sender_domain, &address.local_part, domain) {
+        match directory.check_recipient(&ctx, sender_domain, &address.local_part, &address.domain) {
             // Every route is delivered by the queue manager (Maildir, the tenant's server,
             // outbound relay); trust decides only whether the throttle applies.
             Ok(route) => {
@@ -128,9 +131,6 @@ impl SessionPolicy<'_> {
                 let trusted =
                     route.connector.is_some() && ctx.connector.as_ref().is_some_and(|m| m.is_trusted());
                 Ok(if trusted { Admission::Trusted } else { Admission::Accepted })
-            }
-            Err(refusal) if refusal.enhanced == (5, 7, 1) && self.relay.accepts_domain(domain) => {
-                self.relay.check_recipient(session, sender, rcpt).map(|()| Admission::Accepted)
             }
             Err(refusal) => Err(refusal_reply(refusal)),
         }
@@ -255,8 +255,15 @@ impl Policy for StaticPolicy {
     fn check_recipient(&self, _: &SessionInfo, _: &ReversePath, rcpt: &RcptTo) -> Result<(), Reply> {
         let address = &rcpt.recipient;
         let refusal = if address.domain.is_empty() {
-            // Bare <postmaster> (RFC 5321 4.5.1).
-            self.postmaster_domain.is_none().then(|| replies::relay_denied("postmaster"))
+            // Bare <postmaster> (RFC 5321 4.5.1), delivered to the first accepted domain's.
+            self.postmaster_domain.is_none().then(|| {
+                Reply::new(
+                    550,
+                    smtp_wire::reply::code(5, 1, 1),
+                    "Recipient address rejected: this server has no local domain for a bare <postmaster>; \
+                     write to postmaster@ the domain you mean",
+                )
+            })
         } else if address.is_address_literal() || !self.accepts_domain(&address.domain) {
             Some(replies::relay_denied(&address.domain_lowercase()))
         } else if mailbox_name(&address.local_part).is_none() {

@@ -81,13 +81,13 @@ pub(crate) fn unregistered_domain(tenant: &str, sender: &str, allowance: u32) ->
     let tenant = shown(tenant, TENANT_BYTES_MAX);
     let domain = domain_of(sender);
     let what = format!(
-        "Sender domain {domain} is not verified for tenant {tenant}, and its allowance of {allowance} messages \
-         a day from unverified domains is used up; send from a verified domain, or the tenant's administrator must "
+        "Sender domain {domain} is not verified for tenant {tenant} and its daily allowance of {allowance} \
+         messages from unverified domains is used up; send from a verified domain, or the tenant's admin must "
     );
     // The commands name the domain twice more: with a very long domain they would make
     // the reply line overlong, and the admin center says the same.
     let with_commands = format!(
-        "{what}run sluice domain add {domain} --tenant {tenant} and then sluice domain verify {domain}"
+        "{what}add it if needed (sluice domain add {domain} --tenant {tenant}), then run sluice domain verify {domain}"
     );
     let text = if fits(550, &with_commands) {
         with_commands
@@ -198,11 +198,11 @@ mod tests {
             ),
             (
                 unregistered_domain("acme", "Ann@Shop.Example", 10),
-                "550 5.7.750 Sender domain shop.example is not verified for tenant acme, and its allowance of 10 messages a day from unverified domains is used up; send from a verified domain, or the tenant's administrator must run sluice domain add shop.example --tenant acme and then sluice domain verify shop.example",
+                "550 5.7.750 Sender domain shop.example is not verified for tenant acme and its daily allowance of 10 messages from unverified domains is used up; send from a verified domain, or the tenant's admin must add it if needed (sluice domain add shop.example --tenant acme), then run sluice domain verify shop.example",
             ),
             (
                 unregistered_domain("acme", &format!("a@{}.example", "d".repeat(90)), 10),
-                "550 5.7.750 Sender domain dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd.example is not verified for tenant acme, and its allowance of 10 messages a day from unverified domains is used up; send from a verified domain, or the tenant's administrator must add and verify it in the admin center",
+                "550 5.7.750 Sender domain dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd.example is not verified for tenant acme and its daily allowance of 10 messages from unverified domains is used up; send from a verified domain, or the tenant's admin must add and verify it in the admin center",
             ),
             (
                 service_domain_limit("acme", "ann@acme.sluice.example", 100),

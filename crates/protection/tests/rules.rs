@@ -81,10 +81,9 @@ fn unregistered_allowance_is_used_up_then_refused_and_frees_after_24_hours() {
         assert_eq!(p.check_sender(T0 + i * 60, "acme", "ann@acme.example", Verified), Ok(()));
         assert_eq!(p.check_sender(T0 + i * 60, "acme", "ann@acme.sluice.example", Service), Ok(()));
     }
-    let refused = "550 5.7.750 Sender domain other.example is not verified for tenant acme, and its allowance of \
-        10 messages a day from unverified domains is used up; send from a verified domain, or the tenant's \
-        administrator must run sluice domain add other.example --tenant acme and then sluice domain verify \
-        other.example";
+    let refused = "550 5.7.750 Sender domain other.example is not verified for tenant acme and its daily allowance \
+        of 10 messages from unverified domains is used up; send from a verified domain, or the tenant's admin must add \
+        it if needed (sluice domain add other.example --tenant acme), then run sluice domain verify other.example";
     // The allowance is per tenant, whatever the unregistered domain.
     assert_eq!(text(p.check_sender(T0 + 3_600, "acme", "bob@Other.Example", Unregistered)), refused);
     assert_eq!(p.check_sender(T0 + 3_600, "globex", "ann@shop.example", Unregistered), Ok(()));
