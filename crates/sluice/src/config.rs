@@ -155,7 +155,8 @@ pub struct RawDelivery {
     pub destination_pause_s: u64,
     pub active_messages_max: usize,
     pub mx_port: u16,
-    pub admin_url: String,
+    /// Where the admin center serves help pages; `https://<hostname>` when not set.
+    pub admin_url: Option<String>,
     /// Extra CAs (PEM) to trust when outbound TLS verifies servers (verify-certificate,
     /// verify-domain), besides the public webpki roots: e.g. a partner's private CA.
     pub tls_ca_file: Option<PathBuf>,
@@ -176,7 +177,7 @@ impl Default for RawDelivery {
             destination_pause_s: defaults.destination_pause.as_secs(),
             active_messages_max: defaults.active_messages_max,
             mx_port: defaults.mx_port,
-            admin_url: defaults.admin_url,
+            admin_url: None,
             tls_ca_file: None,
         }
     }
@@ -297,7 +298,7 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
     let settings = resolve_settings(&raw, &hostname, base)?;
     let service_domain = DomainName::parse("directory.service_domain", &raw.directory.service_domain)
         .map_err(|e| invalid("directory.service_domain", directory_reason(e)))?;
-    let delivery = resolve_delivery(&raw, base, &data_dir)?;
+    let delivery = resolve_delivery(&raw, base, &data_dir, &hostname)?;
     let log_format = match raw.log.format.as_str() {
         "text" => LogFormat::Text,
         "json" => LogFormat::Json,
@@ -379,6 +380,7 @@ fn resolve_delivery(
     raw: &RawConfig,
     base: Option<&Path>,
     data_dir: &Path,
+    hostname: &str,
 ) -> Result<DeliveryConfig, ConfigError> {
     let d = &raw.delivery;
     let seconds = |field: &str, value: u64| -> Result<Duration, ConfigError> {
@@ -387,10 +389,11 @@ fn resolve_delivery(
     let retry_first = seconds("delivery.retry_first_s", d.retry_first_s)?;
     let max_age = seconds("delivery.max_age_s", d.max_age_s)?;
     let dns_resolver = resolve_resolver(&raw.dns)?;
-    if !(d.admin_url.starts_with("https://") || d.admin_url.starts_with("http://"))
-        || d.admin_url.chars().any(|c| c.is_whitespace() || c.is_control())
+    let admin_url = d.admin_url.clone().unwrap_or_else(|| format!("https://{hostname}"));
+    if !(admin_url.starts_with("https://") || admin_url.starts_with("http://"))
+        || admin_url.chars().any(|c| c.is_whitespace() || c.is_control())
     {
-        return Err(invalid("delivery.admin_url", format!("{:?} is not an http(s) URL", d.admin_url)));
+        return Err(invalid("delivery.admin_url", format!("{admin_url:?} is not an http(s) URL")));
     }
     Ok(DeliveryConfig {
         maildir_root: d
@@ -413,7 +416,7 @@ fn resolve_delivery(
             port => port,
         },
         dns_resolver,
-        admin_url: d.admin_url.trim_end_matches('/').to_string(),
+        admin_url: admin_url.trim_end_matches('/').to_string(),
     })
 }
 
@@ -570,6 +573,16 @@ mod tests {
         assert_eq!(c.gateway.spool_dir, PathBuf::from("./sluice-data/spool"));
         assert!(c.gateway.settings.policy.accepts_domain("example.test"));
         assert!(matches!(c.gateway.tls, Some(TlsSource::SelfSigned { .. })));
+    }
+
+    #[test]
+    fn bounces_link_to_the_admin_center_on_the_hostname_by_default() {
+        let c = from_str("hostname = \"mx.example.test\"").unwrap();
+        assert_eq!(c.gateway.delivery.admin_url, "https://mx.example.test");
+        let c = from_str("[delivery]\nadmin_url = \"https://admin.example.test/\"").unwrap();
+        assert_eq!(c.gateway.delivery.admin_url, "https://admin.example.test");
+        let bad = from_str("[delivery]\nadmin_url = \"ftp://x\"").unwrap_err();
+        assert!(bad.starts_with("delivery.admin_url:"), "{bad}");
     }
 
     #[test]
