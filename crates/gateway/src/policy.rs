@@ -28,6 +28,9 @@ pub struct SessionPolicy<'a> {
     /// The outcome of the outbound sender check of the current transaction: it runs once,
     /// at the first outbound recipient (allowances count messages, not recipients).
     pub outbound_sender: RefCell<Option<Result<(), Reply>>>,
+    /// Unix seconds for outbound protection's windows: the system clock, or a fixed one in
+    /// tests so the texts that say when a limit frees up are exact.
+    pub clock: fn() -> u64,
 }
 
 impl<'a> SessionPolicy<'a> {
@@ -37,7 +40,14 @@ impl<'a> SessionPolicy<'a> {
         throttling: Option<&'a Throttling>,
         protection: Option<&'a protection::Protection>,
     ) -> SessionPolicy<'a> {
-        SessionPolicy { relay, directory, throttling, protection, outbound_sender: RefCell::new(None) }
+        SessionPolicy {
+            relay,
+            directory,
+            throttling,
+            protection,
+            outbound_sender: RefCell::new(None),
+            clock: now_unix_s,
+        }
     }
 }
 
@@ -152,7 +162,7 @@ impl SessionPolicy<'_> {
             return Ok(());
         };
         let class = sender_class(directory, tenant, &address.domain);
-        let (now, sender_text) = (now_unix_s(), address.to_string());
+        let (now, sender_text) = ((self.clock)(), address.to_string());
         let mut checked = self.outbound_sender.borrow_mut();
         let outcome = checked.get_or_insert_with(|| {
             protection.check_sender(now, tenant.as_str(), &sender_text, class).map_err(verdict_reply)
