@@ -198,7 +198,9 @@ impl QueueManager {
             if pending.is_empty() {
                 continue;
             }
-            let mut job = Job {
+            // Envelopes are read back when a message's turn comes: a large queue recovered
+            // at start holds only ids, recipients left and schedules in memory.
+            let job = Job {
                 id: message.id,
                 received_at_unix_ms: message.received_at_unix_ms,
                 schedule: message.schedule,
@@ -209,7 +211,6 @@ impl QueueManager {
             if message.schedule.next_attempt_unix_ms > now {
                 manager.waiting.insert((message.schedule.next_attempt_unix_ms, job.id), job);
             } else {
-                job.envelope = Some(Arc::new(message.envelope));
                 manager.retries.push_back(job);
             }
         }
