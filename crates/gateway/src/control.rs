@@ -1,6 +1,7 @@
-//! The control socket (`<data_dir>/control.sock`): how `sluice throttle show` asks the
-//! running server about its live state. One request line, a text answer, then close.
-//! Only local users with access to the data directory can reach it.
+//! The control socket (`<data_dir>/control.sock`): how `sluice throttle show` and
+//! `sluice queue list|flush` ask the running server about its live state. One request line,
+//! a text answer, then close. Only local users with access to the data directory can reach
+//! it.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::queue_manager::{QueueEntry, QueueHandle};
 use crate::throttling::{Throttling, render_explanation};
 use throttle::AS_TABLE;
 
@@ -26,10 +28,21 @@ pub(crate) fn bind(path: &Path) -> std::io::Result<UnixListener> {
     UnixListener::bind(path)
 }
 
+/// What the control socket can see.
+#[derive(Clone, Debug)]
+pub(crate) struct Subjects {
+    pub(crate) throttling: Option<Arc<Throttling>>,
+    pub(crate) queue: QueueHandle,
+    pub(crate) spool: spool::Spool,
+}
+
+/// Messages `queue-list` shows when the request names no limit.
+const QUEUE_LIST_DEFAULT: usize = 100;
+
 pub(crate) async fn serve(
     listener: UnixListener,
     path: PathBuf,
-    throttling: Option<Arc<Throttling>>,
+    subjects: Subjects,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut clients = JoinSet::new();
@@ -38,9 +51,9 @@ pub(crate) async fn serve(
         tokio::select! {
             accepted = listener.accept() => {
                 if let Ok((stream, _)) = accepted {
-                    let throttling = throttling.clone();
+                    let subjects = subjects.clone();
                     clients.spawn(async move {
-                        let _ = tokio::time::timeout(Duration::from_secs(10), answer(stream, throttling)).await;
+                        let _ = tokio::time::timeout(Duration::from_secs(10), answer(stream, subjects)).await;
                     });
                 }
             }
@@ -51,11 +64,25 @@ pub(crate) async fn serve(
     let _ = std::fs::remove_file(path);
 }
 
-async fn answer(stream: UnixStream, throttling: Option<Arc<Throttling>>) -> std::io::Result<()> {
+async fn answer(stream: UnixStream, subjects: Subjects) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     BufReader::new(read.take(REQUEST_BYTES_MAX)).read_line(&mut line).await?;
-    let response = respond(line.trim(), throttling.as_deref());
+    let request = line.trim();
+    let mut words = request.split_whitespace();
+    let response = match (words.next(), words.next(), words.next()) {
+        (Some("queue-list"), limit, None) => {
+            match limit.map_or(Ok(QUEUE_LIST_DEFAULT), str::parse::<usize>) {
+                Ok(limit) => queue_list(&subjects, limit).await,
+                Err(_) => format!("error: {limit:?} is not a number of messages\n"),
+            }
+        }
+        (Some("queue-flush"), None, None) => match subjects.queue.flush().await {
+            Some(n) => format!("{n} waiting messages are due now\n"),
+            None => "error: the queue manager is stopping\n".into(),
+        },
+        _ => respond(request, subjects.throttling.as_deref()),
+    };
     write.write_all(response.as_bytes()).await?;
     write.shutdown().await
 }
@@ -92,6 +119,71 @@ fn stats(t: &Throttling) -> String {
         ));
     }
     out
+}
+
+/// The queue, oldest first: totals per state, then one line per message (up to `limit`)
+/// with its sender and recipients read back from the spool.
+async fn queue_list(subjects: &Subjects, limit: usize) -> String {
+    let Some(entries) = subjects.queue.list().await else {
+        return "error: the queue manager is stopping\n".into();
+    };
+    let mut totals: Vec<(&str, usize)> = Vec::new();
+    for e in &entries {
+        match totals.iter_mut().find(|(state, _)| *state == e.state) {
+            Some((_, n)) => *n += 1,
+            None => totals.push((e.state, 1)),
+        }
+    }
+    let summary: Vec<String> = totals.iter().map(|(state, n)| format!("{n} {state}")).collect();
+    let mut out = format!(
+        "{} messages{}{}\n",
+        entries.len(),
+        if entries.is_empty() { "" } else { ": " },
+        summary.join(", ")
+    );
+    let shown: Vec<QueueEntry> = entries.into_iter().take(limit).collect();
+    let spool = subjects.spool.clone();
+    let ids: Vec<spool::MessageId> = shown.iter().map(|e| e.id).collect();
+    let envelopes =
+        tokio::task::spawn_blocking(move || ids.iter().map(|id| spool.read_envelope(*id).ok()).collect())
+            .await
+            .unwrap_or_else(|_| vec![None; shown.len()]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    for (entry, envelope) in shown.iter().zip(envelopes) {
+        out.push_str(&queue_line(entry, envelope.as_ref(), now));
+    }
+    out
+}
+
+fn queue_line(e: &QueueEntry, envelope: Option<&smtp_wire::Envelope>, now_ms: u64) -> String {
+    let minutes = |ms: u64| ms / 60_000;
+    let next = match e.next_attempt_unix_ms {
+        // Rounded up: "next in 1m" until it is due.
+        Some(at) if at > now_ms => format!("next in {}m", (at - now_ms).div_ceil(60_000)),
+        Some(_) => "next now".into(),
+        None => e.state.to_string(),
+    };
+    let parties = match envelope {
+        Some(env) => {
+            let first = env.recipients.first().map(|r| r.address.to_string()).unwrap_or_default();
+            let more = env.recipients.len().saturating_sub(1);
+            let more = if more > 0 { format!(" (+{more})") } else { String::new() };
+            format!("{} -> {first}{more}", env.sender)
+        }
+        None => "(envelope unreadable)".into(),
+    };
+    format!(
+        "{}  {:<8}  age {}m  attempts {}  {}  pending {}  {}\n",
+        e.id,
+        e.state,
+        minutes(now_ms.saturating_sub(e.received_at_unix_ms)),
+        e.attempts,
+        next,
+        e.pending,
+        parties
+    )
 }
 
 /// Sends one request to a running server; `None` when no server answers.

@@ -108,7 +108,12 @@ impl Gateway {
         if let Some(path) = &config.control_socket {
             let listener =
                 control::bind(path).map_err(|source| GatewayError::Control { path: path.clone(), source })?;
-            background.spawn(control::serve(listener, path.clone(), throttling.clone(), stop_rx.clone()));
+            let subjects = control::Subjects {
+                throttling: throttling.clone(),
+                queue: queue.clone(),
+                spool: spool.clone(),
+            };
+            background.spawn(control::serve(listener, path.clone(), subjects, stop_rx.clone()));
         }
         let shared = Arc::new(inbound::Shared {
             settings: RwLock::new(Arc::new(settings)),

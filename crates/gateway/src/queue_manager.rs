@@ -25,7 +25,7 @@ use bounce::Action;
 use smtp_wire::Envelope;
 use smtp_wire::reply::code;
 use spool::{MessageId, Schedule, Spool, SpooledMessage};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::maildir::{MaildirCopy, MaildirDelivery, MaildirMessage};
@@ -57,11 +57,37 @@ struct Job {
     recovered: bool,
 }
 
-/// Submits newly spooled messages to the queue manager.
+/// Submits newly spooled messages to the queue manager, and asks it about its queue.
 #[derive(Clone, Debug)]
 pub struct QueueHandle {
     tx: mpsc::UnboundedSender<Job>,
+    queries: mpsc::Sender<Query>,
 }
+
+/// An operator's question (through the control socket).
+#[derive(Debug)]
+enum Query {
+    List(oneshot::Sender<Vec<QueueEntry>>),
+    Flush(oneshot::Sender<usize>),
+}
+
+/// Where a message stands, for `sluice queue list`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueEntry {
+    pub id: MessageId,
+    /// `waiting` (for its next attempt), `ready`, `active` (being delivered) or `settling`
+    /// (its notification being written).
+    pub state: &'static str,
+    pub received_at_unix_ms: u64,
+    pub attempts: u32,
+    /// When a waiting message is tried next.
+    pub next_attempt_unix_ms: Option<u64>,
+    /// Recipients not yet delivered or bounced.
+    pub pending: usize,
+}
+
+/// Operator queries waiting at once; more wait for a slot (the CLI is one person).
+const QUERIES_MAX: usize = 8;
 
 impl QueueHandle {
     pub(crate) fn submit(&self, id: MessageId, envelope: Envelope, received_at_unix_ms: u64) {
@@ -76,6 +102,20 @@ impl QueueHandle {
         // The receiver lives as long as the gateway; after shutdown the message stays in
         // the spool and is recovered at the next start.
         let _ = self.tx.send(job);
+    }
+
+    /// Every live message the queue manager holds, oldest first; `None` when it stopped.
+    pub async fn list(&self) -> Option<Vec<QueueEntry>> {
+        let (reply, answer) = oneshot::channel();
+        self.queries.send(Query::List(reply)).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// Makes every waiting message due now (as `postqueue -f`); how many there were.
+    pub async fn flush(&self) -> Option<usize> {
+        let (reply, answer) = oneshot::channel();
+        self.queries.send(Query::Flush(reply)).await.ok()?;
+        answer.await.ok()
     }
 }
 
@@ -152,6 +192,7 @@ pub(crate) struct QueueManager {
     shared: Arc<Delivery>,
     config: DeliveryConfig,
     incoming: mpsc::UnboundedReceiver<Job>,
+    queries: mpsc::Receiver<Query>,
     handle: QueueHandle,
     fresh: VecDeque<Job>,
     retries: VecDeque<Job>,
@@ -175,11 +216,13 @@ impl QueueManager {
         recovered: Vec<SpooledMessage>,
     ) -> (QueueManager, QueueHandle) {
         let (tx, incoming) = mpsc::unbounded_channel();
-        let handle = QueueHandle { tx };
+        let (query_tx, queries) = mpsc::channel(QUERIES_MAX);
+        let handle = QueueHandle { tx, queries: query_tx };
         let mut manager = QueueManager {
             shared: Arc::new(shared),
             config,
             incoming,
+            queries,
             handle: handle.clone(),
             fresh: VecDeque::new(),
             retries: VecDeque::new(),
@@ -227,6 +270,7 @@ impl QueueManager {
                     Some(job) => self.fresh.push_back(job),
                     None => break,
                 },
+                Some(query) = self.queries.recv() => self.answer(query),
                 Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => match done {
                     Ok(done) => self.on_task_done(done),
                     // A task that panicked lost its unit's outcomes; its message stays in
@@ -256,6 +300,43 @@ impl QueueManager {
             );
             self.tasks.abort_all();
         }
+    }
+
+    fn answer(&mut self, query: Query) {
+        match query {
+            Query::List(reply) => {
+                let _ = reply.send(self.entries());
+            }
+            Query::Flush(reply) => {
+                let count = self.waiting.len();
+                let due = std::mem::take(&mut self.waiting);
+                self.retries.extend(due.into_values());
+                tracing::info!(messages = count, "queue flushed by the operator");
+                let _ = reply.send(count);
+            }
+        }
+    }
+
+    /// What `answer` lists: every message in every state but the few being loaded.
+    fn entries(&self) -> Vec<QueueEntry> {
+        let entry = |job: &Job, state: &'static str, next: Option<u64>| QueueEntry {
+            id: job.id,
+            state,
+            received_at_unix_ms: job.received_at_unix_ms,
+            attempts: job.schedule.attempts,
+            next_attempt_unix_ms: next,
+            pending: job.pending.len(),
+        };
+        let mut entries: Vec<QueueEntry> = self
+            .waiting
+            .iter()
+            .map(|((at, _), job)| entry(job, "waiting", Some(*at)))
+            .chain(self.fresh.iter().chain(&self.retries).map(|job| entry(job, "ready", None)))
+            .chain(self.active.values().map(|a| entry(&a.job, "active", None)))
+            .chain(self.settling.values().map(|s| entry(&s.job, "settling", None)))
+            .collect();
+        entries.sort_by_key(|e| (e.received_at_unix_ms, e.id));
+        entries
     }
 
     fn wake_due(&mut self) {

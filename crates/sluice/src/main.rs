@@ -46,6 +46,14 @@ enum Command {
         #[command(subcommand)]
         command: ThrottleCommand,
     },
+    /// The running server's delivery queue: list it, or make waiting messages due now.
+    Queue {
+        /// The TOML config file (for the data directory).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
     /// Tenants: add, list, show, suspend, resume, release (an outbound block).
     Tenant {
         /// The TOML config file (for the data directory).
@@ -105,6 +113,19 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum QueueCommand {
+    /// Messages not yet delivered, oldest first: state, age, attempts, next attempt, sender
+    /// and recipients.
+    List {
+        /// Show at most this many messages (the totals count them all).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Try every waiting message now instead of at its scheduled time.
+    Flush,
+}
+
+#[derive(Debug, Subcommand)]
 enum ThrottleCommand {
     /// What the next message from IP would get, and why.
     Show { ip: String },
@@ -129,6 +150,7 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve(config.as_deref()),
         Command::CheckConfig { file } => check_config(&file),
         Command::Throttle { config, command } => throttle_command(config.as_deref(), command),
+        Command::Queue { config, command } => queue_command(config.as_deref(), command),
         Command::Tenant { config, command } => directory_cli::tenant(config.as_deref(), command),
         Command::Domain { config, command } => directory_cli::domain(config.as_deref(), command),
         Command::Recipient { config, command } => directory_cli::recipient(config.as_deref(), command),
@@ -157,6 +179,28 @@ fn throttle_command(config_path: Option<&Path>, command: ThrottleCommand) -> any
         ThrottleCommand::Remove { cidr } => throttle_cli::remove(&config, &cidr),
         ThrottleCommand::List => throttle_cli::list(&config),
         ThrottleCommand::Stats => throttle_cli::stats(&config),
+    }
+}
+
+/// Asks the running server over its control socket.
+fn queue_command(config_path: Option<&Path>, command: QueueCommand) -> anyhow::Result<()> {
+    let config = config::load(config_path)?;
+    let Some(socket) = &config.gateway.control_socket else { anyhow::bail!("no control socket configured") };
+    let request = match command {
+        QueueCommand::List { limit } => format!("queue-list {limit}"),
+        QueueCommand::Flush => "queue-flush".to_string(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    match runtime.block_on(gateway::control::request(socket, &request)) {
+        Some(answer) if answer.starts_with("error:") => anyhow::bail!("{}", answer.trim()),
+        Some(answer) => {
+            print!("{answer}");
+            Ok(())
+        }
+        None => anyhow::bail!(
+            "no server answers on {} (is `sluice serve` running with this config?)",
+            socket.display()
+        ),
     }
 }
 

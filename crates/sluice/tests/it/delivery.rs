@@ -318,3 +318,36 @@ fn shutdown_does_not_wait_for_a_server_that_never_answers() {
     let retried = wait_until(DELIVERY_TIMEOUT, || (fixture.mx.rcpts().len() >= 2).then_some(()));
     assert!(retried.is_some(), "not retried after the restart:\n{}", fixture.server.log());
 }
+
+#[test]
+fn the_operator_sees_the_queue_and_can_flush_it() {
+    let fixture = start(Settings::default().key("delivery", "retry_first_s", 3600));
+    swaks(
+        &fixture.server,
+        "127.0.0.2",
+        &format!("alice@{TENANT_DOMAIN}"),
+        "later@remote.test,ok@remote.test",
+        "q",
+    );
+    let deferred =
+        wait_until(DELIVERY_TIMEOUT, || fixture.server.log().contains("delivery deferred").then_some(()));
+    assert!(deferred.is_some(), "{}", fixture.server.log());
+    let listed = wait_until(DELIVERY_TIMEOUT, || {
+        let out = fixture.server.cli_ok(&["queue", "list"]);
+        out.contains("waiting").then_some(out)
+    })
+    .unwrap_or_else(|| panic!("no waiting message listed\n{}", fixture.server.log()));
+    assert!(listed.starts_with("1 messages: 1 waiting"), "{listed}");
+    let line = listed.lines().nth(1).unwrap_or_default();
+    assert!(
+        line.contains("attempts 1") && line.contains("next in 60m") && line.contains("pending 1"),
+        "{line}"
+    );
+    assert!(line.contains(&format!("<alice@{TENANT_DOMAIN}> -> later@remote.test (+1)")), "{line}");
+
+    assert_eq!(fixture.server.cli_ok(&["queue", "flush"]), "1 waiting messages are due now\n");
+    let retried = wait_until(DELIVERY_TIMEOUT, || {
+        (fixture.mx.rcpts().iter().filter(|(a, _)| a == "later@remote.test").count() >= 2).then_some(())
+    });
+    assert!(retried.is_some(), "the flush did not retry at once:\n{}", fixture.server.log());
+}
