@@ -9,7 +9,7 @@ use smtp_wire::reply::code;
 use smtp_wire::{EnhancedCode, Envelope, Reply};
 
 use crate::dns::{Dns, MailExchangers};
-use crate::outbound::{self, AttemptError, ClientConfig, RecipientOutcome};
+use crate::outbound::{self, AttemptError, ClientConfig, RecipientOutcome, TlsMode};
 use crate::routing::{Destination, Protocol};
 
 /// Addresses tried in one attempt at most: a domain with dozens of MX addresses that all
@@ -114,9 +114,7 @@ pub async fn deliver(
     let mut last_error = None;
     for candidate in candidates.iter().take(ADDRESSES_PER_ATTEMPT_MAX) {
         let opened = match protocol {
-            Protocol::Smtp => {
-                outbound::Session::smtp(candidate.addr, &candidate.host, &tls, &ctx.client).await
-            }
+            Protocol::Smtp => open_smtp(ctx, candidate, &tls).await,
             Protocol::Lmtp => outbound::Session::lmtp(candidate.addr, &ctx.client).await,
         };
         let mut session = match opened {
@@ -158,6 +156,24 @@ pub async fn deliver(
     };
     results.extend(every(Outcome::Deferred(failure), &messages[results.len()..]));
     results
+}
+
+/// An SMTP session with `candidate`. Under opportunistic TLS a failed handshake is tried
+/// again in plain text on a new connection (RFC 7435: opportunistic security must not make
+/// delivery worse than no security; Postfix's `may` level does the same); stricter modes
+/// never fall back.
+async fn open_smtp(
+    ctx: &RemoteContext,
+    candidate: &Candidate,
+    tls: &TlsMode,
+) -> Result<outbound::Session, AttemptError> {
+    match outbound::Session::smtp(candidate.addr, &candidate.host, tls, &ctx.client).await {
+        Err(AttemptError::Tls { reason, .. }) if *tls == TlsMode::Opportunistic => {
+            tracing::info!(host = %candidate.host, addr = %candidate.addr, %reason, "STARTTLS failed; trying again without TLS");
+            outbound::Session::smtp(candidate.addr, &candidate.host, &TlsMode::Off, &ctx.client).await
+        }
+        other => other,
+    }
 }
 
 fn attempt_status(error: &AttemptError) -> EnhancedCode {

@@ -29,7 +29,10 @@ pub struct Fixture {
 /// DNS: `remote.test` has an MX on loopback, `nullmx.test` publishes a null MX,
 /// `nowhere.test` does not exist.
 pub fn start(extra: Settings) -> Fixture {
-    let mx = MxServer::start();
+    start_with_mx(extra, MxServer::start())
+}
+
+fn start_with_mx(extra: Settings, mx: MxServer) -> Fixture {
     let dns = DnsServer::start(
         r#"{"remote.test": {"MX": [[10, "mx.remote.test"]]},
             "mx.remote.test": {"A": ["127.0.0.1"]},
@@ -350,4 +353,15 @@ fn the_operator_sees_the_queue_and_can_flush_it() {
         (fixture.mx.rcpts().iter().filter(|(a, _)| a == "later@remote.test").count() >= 2).then_some(())
     });
     assert!(retried.is_some(), "the flush did not retry at once:\n{}", fixture.server.log());
+}
+
+#[test]
+fn a_server_with_broken_tls_still_gets_its_mail_in_plain_text() {
+    // Opportunistic TLS must not make delivery worse than none (RFC 7435).
+    let fixture = start_with_mx(Settings::default(), MxServer::with_broken_tls());
+    swaks(&fixture.server, "127.0.0.2", &format!("alice@{TENANT_DOMAIN}"), "ok@remote.test", "no tls");
+    let messages = fixture.mx.wait_for_messages(1);
+    assert_eq!(messages[0].1, ["ok@remote.test"]);
+    let log = fixture.server.log();
+    assert!(log.contains("STARTTLS failed; trying again without TLS"), "{log}");
 }

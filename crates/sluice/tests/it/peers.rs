@@ -67,10 +67,43 @@ pub struct MxServer {
 
 impl MxServer {
     pub fn start() -> MxServer {
+        MxServer::start_with(&[])
+    }
+
+    /// A server whose STARTTLS handshake always fails (py/mx_server.py with a certificate).
+    pub fn with_broken_tls() -> MxServer {
+        let certs = tempfile::Builder::new().prefix("sluice-mx-tls-").tempdir().expect("temp dir");
+        let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+        let (cert, key) = (cert.to_string_lossy().into_owned(), key.to_string_lossy().into_owned());
+        crate::harness::openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=mx.remote.test",
+            "-keyout",
+            &key,
+            "-out",
+            &cert,
+        ]);
+        let server = MxServer::start_with(&[&cert, &key]);
+        // The files are read at start: the directory may go.
+        drop(certs);
+        server
+    }
+
+    fn start_with(extra: &[&str]) -> MxServer {
         let dir = tempfile::Builder::new().prefix("sluice-mx-").tempdir().expect("temp dir");
         let port = free_port();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/py/mx_server.py");
-        let helper = Helper::start(script, &[&port.to_string(), &dir.path().to_string_lossy()]);
+        let (port_text, dir_text) = (port.to_string(), dir.path().to_string_lossy().into_owned());
+        let mut args = vec![port_text.as_str(), dir_text.as_str()];
+        args.extend_from_slice(extra);
+        let helper = Helper::start(script, &args);
         MxServer { _helper: helper, port, dir }
     }
 

@@ -1,6 +1,8 @@
 """A remote mail server for delivery tests: aiosmtpd on loopback with scripted replies.
 
-Usage: mx_server.py PORT OUT_DIR. The reply to RCPT TO depends on the local part's first
+Usage: mx_server.py PORT OUT_DIR [CERT KEY]. With CERT and KEY the server offers STARTTLS
+but can only speak TLS 1.2 with a CBC cipher suite that modern clients refuse, so every
+handshake fails: a server with broken TLS. The reply to RCPT TO depends on the local part's first
 word: `fail...` 550 5.1.1, `later...` 451 4.3.0, `throttle...` 451 4.7.500 (a receiving
 server asking us to slow down), anything else 250; a message to `slow...` takes 3 s to
 accept, one to `hang...` is never answered. Every RCPT is logged as one line
@@ -9,7 +11,9 @@ OUT_DIR/msg-<n>.json with its envelope and the client's port. Prints "ready" onc
 """
 import asyncio
 import json
+import logging
 import os
+import ssl
 import sys
 import threading
 import time
@@ -67,7 +71,16 @@ class Scripted:
 
 def main():
     port, out_dir = int(sys.argv[1]), sys.argv[2]
-    controller = Controller(Scripted(out_dir), hostname="127.0.0.1", port=port)
+    tls = {}
+    if len(sys.argv) == 5:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[3], sys.argv[4])
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        context.set_ciphers("AES128-SHA")
+        tls = {"tls_context": context, "require_starttls": False}
+        # The failed handshakes are the point: keep their tracebacks out of the test output.
+        logging.getLogger("mail.log").setLevel(logging.CRITICAL)
+    controller = Controller(Scripted(out_dir), hostname="127.0.0.1", port=port, **tls)
     controller.start()
     print("ready", flush=True)
     while True:
