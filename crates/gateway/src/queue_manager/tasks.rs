@@ -1,0 +1,291 @@
+//! The work the queue manager hands to tasks: loading and routing a message, Maildir
+//! batches, remote deliveries, and spooling a notification. Each reports back; none
+//! decides.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use smtp_wire::Envelope;
+use smtp_wire::reply::code;
+use spool::MessageId;
+use tokio::task::JoinSet;
+
+use super::{Active, Delivery, Job, Prepared, QueueHandle, TaskDone, Unit};
+use crate::maildir::{MaildirCopy, MaildirMessage};
+use crate::notify::{Notification, Report};
+use crate::remote::{self, Failure, Outcome};
+use crate::routing::Destination;
+
+/// Writes the notification about `reports` and spools it, waiting until it is durable;
+/// runs on a blocking thread. `false` when it could not be spooled (the failed recipients
+/// then stay queued and bounce at the next attempt); `true` also when none was due.
+pub(super) fn notify(
+    shared: &Delivery,
+    handle: &QueueHandle,
+    id: MessageId,
+    envelope: &Envelope,
+    received_at_unix_ms: u64,
+    now: u64,
+    reports: &[Report],
+) -> bool {
+    let original = match shared.spool.read_data(id) {
+        Ok(data) => data,
+        Err(e) => {
+            tracing::error!(msg_id = %id, error = %e, "cannot read the message for its notification");
+            return false;
+        }
+    };
+    let rendered = shared.notifier.render(id, envelope, &original, received_at_unix_ms, now, reports);
+    let Notification { envelope: notice, data } = match rendered {
+        Ok(Some(notification)) => notification,
+        Ok(None) => return true,
+        Err(e) => {
+            // A notification Sluice cannot write is a bug; holding the message would not fix it.
+            tracing::error!(msg_id = %id, error = %e, "cannot write the notification");
+            return true;
+        }
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    shared.spool.enqueue(
+        notice.clone(),
+        now,
+        data,
+        Box::new(move |result| {
+            let _ = tx.send(result);
+        }),
+    );
+    match rx.recv() {
+        Ok(Ok(notice_id)) => {
+            tracing::info!(msg_id = %id, notice_id = %notice_id, "notification queued");
+            handle.submit(notice_id, notice, now);
+            true
+        }
+        Ok(Err(e)) => {
+            tracing::error!(msg_id = %id, error = %e, "cannot spool the notification; the recipients stay queued");
+            false
+        }
+        Err(_) => false,
+    }
+}
+
+pub(super) fn log_outcome(id: MessageId, envelope: &Envelope, index: u32, outcome: &Outcome) {
+    let recipient =
+        envelope.recipients.get(index as usize).map(|r| r.address.to_string()).unwrap_or_default();
+    match outcome {
+        Outcome::Delivered { remote } => {
+            tracing::info!(msg_id = %id, %recipient, remote = remote.as_deref().unwrap_or("local"), "delivered")
+        }
+        Outcome::Deferred(f) => {
+            tracing::info!(msg_id = %id, %recipient, status = %f.status, reason = %f.diagnostic, "delivery deferred")
+        }
+        Outcome::Failed(f) => {
+            tracing::warn!(msg_id = %id, %recipient, status = %f.status, reason = %f.diagnostic, "delivery failed")
+        }
+    }
+}
+
+/// Loads the message and routes its pending recipients; runs on a blocking thread.
+pub(super) fn prepare(shared: &Delivery, mut job: Job) -> Result<Prepared, (Job, String)> {
+    let envelope = match job.envelope.take() {
+        Some(envelope) => envelope,
+        None => match shared.spool.read_envelope(job.id) {
+            Ok(envelope) => Arc::new(envelope),
+            Err(e) => return Err((job, e.to_string())),
+        },
+    };
+    let mut units: Vec<(Destination, Unit)> = Vec::new();
+    let mut unroutable = Vec::new();
+    for &index in &job.pending {
+        match shared.router.route(&envelope, index) {
+            Ok(route) => {
+                let unit = match units.iter_mut().find(|(d, _)| *d == route.destination) {
+                    Some((_, unit)) => unit,
+                    None => {
+                        let unit = Unit { id: job.id, recipients: Vec::new(), mailboxes: Vec::new() };
+                        units.push((route.destination, unit));
+                        &mut units.last_mut().expect("just pushed").1
+                    }
+                };
+                unit.recipients.push(index);
+                unit.mailboxes.extend(route.mailbox);
+            }
+            Err(no_route) => {
+                let failure = Failure::local(no_route.status, no_route.reason.clone());
+                let outcome = if no_route.is_permanent() {
+                    Outcome::Failed(failure)
+                } else {
+                    Outcome::Deferred(failure)
+                };
+                unroutable.push((index, outcome));
+            }
+        }
+    }
+    // A Maildir unit holds one copy per recipient; split it so batches can mix messages.
+    let units = units
+        .into_iter()
+        .flat_map(|(destination, unit)| match destination {
+            Destination::Maildir => unit
+                .recipients
+                .into_iter()
+                .zip(unit.mailboxes)
+                .map(|(index, mailbox)| {
+                    (
+                        Destination::Maildir,
+                        Unit { id: unit.id, recipients: vec![index], mailboxes: vec![mailbox] },
+                    )
+                })
+                .collect::<Vec<_>>(),
+            other => vec![(other, unit)],
+        })
+        .collect();
+    Ok(Prepared { job, envelope, units, unroutable })
+}
+
+/// A unit with what its delivery task needs of its message. The content is read from
+/// the spool by the task itself, so active messages hold no message data in memory.
+struct Work {
+    unit: Unit,
+    envelope: Arc<Envelope>,
+    received_at_unix_ms: u64,
+    check_existing: bool,
+}
+
+pub(super) fn spawn_delivery(
+    tasks: &mut JoinSet<TaskDone>,
+    shared: &Arc<Delivery>,
+    active: &HashMap<MessageId, Active>,
+    destination: Destination,
+    units: Vec<Unit>,
+) {
+    let work: Vec<Work> = units
+        .into_iter()
+        .filter_map(|unit| {
+            let a = active.get(&unit.id)?;
+            Some(Work {
+                unit,
+                envelope: Arc::clone(&a.envelope),
+                received_at_unix_ms: a.job.received_at_unix_ms,
+                check_existing: a.job.recovered || a.job.schedule.attempts > 0,
+            })
+        })
+        .collect();
+    let shared = Arc::clone(shared);
+    match destination {
+        Destination::Maildir => {
+            tasks.spawn_blocking(move || {
+                let results = deliver_maildir(&shared, &work);
+                TaskDone::Delivered { destination: Destination::Maildir, results }
+            });
+        }
+        remote_destination => {
+            tasks.spawn(async move {
+                let results = deliver_remote(&shared, &remote_destination, &work).await;
+                TaskDone::Delivered { destination: remote_destination, results }
+            });
+        }
+    }
+}
+
+fn spool_unreadable(recipients: &[u32], error: impl std::fmt::Display) -> Vec<(u32, Outcome)> {
+    let failure = Failure::local(code(4, 3, 0), format!("cannot read the message from the spool: {error}"));
+    recipients.iter().map(|i| (*i, Outcome::Deferred(failure.clone()))).collect()
+}
+
+/// Several messages for one remote destination, over one connection when the server
+/// allows; a message whose content cannot be read is deferred without holding the others.
+async fn deliver_remote(
+    shared: &Arc<Delivery>,
+    destination: &Destination,
+    work: &[Work],
+) -> Vec<(MessageId, Vec<(u32, Outcome)>)> {
+    let (spool, ids) = (shared.spool.clone(), work.iter().map(|w| w.unit.id).collect::<Vec<_>>());
+    let contents = tokio::task::spawn_blocking(move || {
+        ids.iter().map(|id| spool.read_data(*id).map_err(|e| e.to_string())).collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_else(|e| work.iter().map(|_| Err(e.to_string())).collect());
+    let readable: Vec<(&Work, &Vec<u8>)> =
+        work.iter().zip(&contents).filter_map(|(w, c)| Some((w, c.as_ref().ok()?))).collect();
+    let messages: Vec<remote::Message<'_>> = readable
+        .iter()
+        .map(|(w, data)| remote::Message { envelope: &w.envelope, recipients: &w.unit.recipients, data })
+        .collect();
+    let mut delivered = remote::deliver(&shared.remote, destination, &messages).await.into_iter();
+    work.iter()
+        .zip(&contents)
+        .map(|(w, content)| {
+            let outcomes = match content {
+                Ok(_) => delivered.next().unwrap_or_default(),
+                Err(e) => spool_unreadable(&w.unit.recipients, e),
+            };
+            (w.unit.id, outcomes)
+        })
+        .collect()
+}
+
+/// One Maildir batch; a panic fails the batch (it is retried), never the process.
+fn deliver_maildir(shared: &Delivery, work: &[Work]) -> Vec<(MessageId, Vec<(u32, Outcome)>)> {
+    // Several units of a batch may be copies of one message: read each message once.
+    let mut contents: HashMap<MessageId, Result<Vec<u8>, String>> = HashMap::new();
+    for w in work {
+        contents
+            .entry(w.unit.id)
+            .or_insert_with(|| shared.spool.read_data(w.unit.id).map_err(|e| e.to_string()));
+    }
+    let ids: Vec<String> = work.iter().map(|w| w.unit.id.to_string()).collect();
+    let messages: Vec<Option<MaildirMessage<'_>>> = work
+        .iter()
+        .zip(&ids)
+        .map(|(w, id)| {
+            let data = contents.get(&w.unit.id)?.as_ref().ok()?;
+            Some(MaildirMessage {
+                id,
+                received_at_unix_ms: w.received_at_unix_ms,
+                envelope: &w.envelope,
+                data,
+                check_existing: w.check_existing,
+            })
+        })
+        .collect();
+    let copies: Vec<MaildirCopy<'_, '_>> = work
+        .iter()
+        .zip(&messages)
+        .filter_map(|(w, message)| Some((w, message.as_ref()?)))
+        .flat_map(|(w, message)| {
+            w.unit.recipients.iter().zip(&w.unit.mailboxes).map(move |(index, mailbox)| MaildirCopy {
+                message,
+                index: *index,
+                mailbox,
+            })
+        })
+        .collect();
+    let results = std::panic::catch_unwind(AssertUnwindSafe(|| shared.maildir.deliver_batch(&copies)))
+        .unwrap_or_else(|_| copies.iter().map(|_| Err(crate::maildir::DeliveryError::Panicked)).collect());
+    let mut results = results.into_iter();
+    work.iter()
+        .map(|w| {
+            let outcomes = match contents.get(&w.unit.id) {
+                Some(Ok(_)) => w
+                    .unit
+                    .recipients
+                    .iter()
+                    .map(|index| {
+                        let outcome = match results.next() {
+                            Some(Ok(())) => Outcome::Delivered { remote: None },
+                            Some(Err(e)) => Outcome::Deferred(Failure::local(code(4, 3, 0), e.to_string())),
+                            None => Outcome::Deferred(Failure::local(
+                                code(4, 3, 0),
+                                "delivery produced no result",
+                            )),
+                        };
+                        (*index, outcome)
+                    })
+                    .collect(),
+                Some(Err(e)) => spool_unreadable(&w.unit.recipients, e),
+                None => spool_unreadable(&w.unit.recipients, "not read"),
+            };
+            (w.unit.id, outcomes)
+        })
+        .collect()
+}
