@@ -1,13 +1,14 @@
 //! LMTP delivery (RFC 2033) against a real LMTP server: Python's aiosmtpd `LMTP` class
 //! (run scripts/install-test-deps.sh), answering scripted per-recipient replies.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use gateway::outbound::{ClientConfig, RecipientOutcome, deliver_lmtp, trust_roots};
-use smtp_wire::{Address, BodyType, ClientInfo, Envelope, Recipient, ReversePath};
+use gateway::outbound::{ClientConfig, RecipientOutcome, deliver_lmtp};
+use smtp_wire::{Envelope, Recipient};
 
 struct LmtpServer {
     child: Child,
@@ -40,38 +41,13 @@ fn start(script: &str) -> LmtpServer {
 }
 
 fn envelope(locals: &[&str]) -> Envelope {
-    Envelope {
-        sender: ReversePath::Mailbox(Address { local_part: "alice".into(), domain: "src.test".into() }),
-        recipients: locals
-            .iter()
-            .map(|l| Recipient {
-                address: Address { local_part: (*l).into(), domain: "mbox.test".into() },
-                notify: None,
-                orcpt: None,
-            })
-            .collect(),
-        body: BodyType::SevenBit,
-        smtputf8: false,
-        ret: None,
-        envid: None,
-        declared_size: None,
-        client: ClientInfo {
-            ip: "127.0.0.1".parse().expect("ip"),
-            helo: "src".into(),
-            esmtp: true,
-            tls: None,
-            attribution: None,
-        },
-    }
+    let recipients =
+        locals.iter().map(|l| Recipient { notify: None, ..common::recipient(l, "mbox.test") }).collect();
+    common::envelope(recipients)
 }
 
 fn client() -> ClientConfig {
-    ClientConfig {
-        connect_timeout: Duration::from_secs(5),
-        reply_timeout: Duration::from_secs(10),
-        data_end_timeout: Duration::from_secs(10),
-        ..ClientConfig::new("gw.sluice.test", trust_roots(None).expect("roots"))
-    }
+    common::client("gw.sluice.test")
 }
 
 fn code(outcome: &RecipientOutcome) -> (&'static str, String) {

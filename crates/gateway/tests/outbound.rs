@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::recipient;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +16,7 @@ use gateway::outbound::{
 use gateway::policy::StaticPolicy;
 use gateway::tls::TlsSource;
 use gateway::{ConnectionLimits, DeliveryConfig, Gateway, GatewayConfig, Settings, Timeouts};
-use smtp_wire::{Address, BodyType, ClientInfo, Envelope, Notify, Recipient, ReversePath, SessionConfig};
+use smtp_wire::{Envelope, SessionConfig};
 
 fn gateway_config(dir: &std::path::Path) -> GatewayConfig {
     GatewayConfig {
@@ -39,45 +41,17 @@ fn gateway_config(dir: &std::path::Path) -> GatewayConfig {
     }
 }
 
-fn recipient(local: &str, domain: &str) -> Recipient {
-    Recipient {
-        address: Address { local_part: local.into(), domain: domain.into() },
-        notify: Some(Notify::On { success: false, failure: true, delay: true }),
-        orcpt: None,
-    }
-}
-
 fn envelope() -> Envelope {
-    Envelope {
-        sender: ReversePath::Mailbox(Address { local_part: "alice".into(), domain: "src.test".into() }),
-        recipients: vec![
-            recipient("bob", "dest.test"),
-            recipient("eve", "elsewhere.test"),
-            recipient("carol", "dest.test"),
-        ],
-        body: BodyType::SevenBit,
-        smtputf8: false,
-        ret: None,
-        envid: Some("env-1".into()),
-        declared_size: None,
-        client: ClientInfo {
-            ip: "127.0.0.1".parse().expect("ip"),
-            helo: "src".into(),
-            esmtp: true,
-            tls: None,
-            attribution: None,
-        },
-    }
+    let recipients = vec![
+        recipient("bob", "dest.test"),
+        recipient("eve", "elsewhere.test"),
+        recipient("carol", "dest.test"),
+    ];
+    Envelope { envid: Some("env-1".into()), ..common::envelope(recipients) }
 }
 
 fn client() -> ClientConfig {
-    let roots = trust_roots(None).expect("webpki roots");
-    ClientConfig {
-        connect_timeout: Duration::from_secs(5),
-        reply_timeout: Duration::from_secs(10),
-        data_end_timeout: Duration::from_secs(10),
-        ..ClientConfig::new("relay.src.test", roots)
-    }
+    common::client("relay.src.test")
 }
 
 async fn wait_for_files(dir: &std::path::Path, count: usize) -> Vec<String> {

@@ -1,8 +1,15 @@
-//! Helpers shared by the gateway's integration tests: a real DNS server on loopback.
+//! Helpers shared by the gateway's integration tests: a real DNS server on loopback, and
+//! the envelope and client settings the delivery tests send with. Each test binary uses
+//! some of them.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use gateway::outbound::{ClientConfig, trust_roots};
+use smtp_wire::{Address, BodyType, ClientInfo, Envelope, Notify, Recipient, ReversePath};
 
 /// A dnslib server (tests/py/dns_server.py), killed when dropped.
 pub struct DnsServer {
@@ -30,4 +37,43 @@ pub fn start_dns(records: &str) -> DnsServer {
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read ready");
     assert_eq!(line.trim(), "ready", "the DNS server did not start (is dnslib installed?)");
     DnsServer { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
+}
+
+/// `local@domain`, asking for failure and delay notices.
+pub fn recipient(local: &str, domain: &str) -> Recipient {
+    Recipient {
+        address: Address { local_part: local.into(), domain: domain.into() },
+        notify: Some(Notify::On { success: false, failure: true, delay: true }),
+        orcpt: None,
+    }
+}
+
+/// A message from alice@src.test to `recipients`, received from 127.0.0.1.
+pub fn envelope(recipients: Vec<Recipient>) -> Envelope {
+    Envelope {
+        sender: ReversePath::Mailbox(Address { local_part: "alice".into(), domain: "src.test".into() }),
+        recipients,
+        body: BodyType::SevenBit,
+        smtputf8: false,
+        ret: None,
+        envid: None,
+        declared_size: None,
+        client: ClientInfo {
+            ip: "127.0.0.1".parse().expect("ip"),
+            helo: "src".into(),
+            esmtp: true,
+            tls: None,
+            attribution: None,
+        },
+    }
+}
+
+/// Client settings with test-sized timeouts.
+pub fn client(helo: &str) -> ClientConfig {
+    ClientConfig {
+        connect_timeout: Duration::from_secs(5),
+        reply_timeout: Duration::from_secs(10),
+        data_end_timeout: Duration::from_secs(10),
+        ..ClientConfig::new(helo, trust_roots(None).expect("webpki roots"))
+    }
 }
