@@ -11,6 +11,19 @@ use tokio::sync::oneshot;
 use crate::queue_manager::QueueHandle;
 use crate::received::received_header;
 
+/// Mail servers a message may have passed (its `Received:` headers) before Sluice takes it
+/// for a loop and refuses it (RFC 5321 6.3; Postfix's `hopcount_limit` is 50 too).
+const RECEIVED_HEADERS_MAX: usize = 50;
+
+/// The `Received:` headers in the message's header section.
+fn received_headers(content: &[u8]) -> usize {
+    content
+        .split(|b| *b == b'\n')
+        .take_while(|line| !line.is_empty() && *line != b"\r")
+        .filter(|line| line.len() >= 9 && line[..9].eq_ignore_ascii_case(b"received:"))
+        .count()
+}
+
 #[derive(Debug)]
 pub(crate) struct Enqueue {
     pub(crate) spool: Spool,
@@ -24,6 +37,17 @@ impl Enqueue {
         let started = Instant::now();
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let ReceivedMessage { envelope, content } = message;
+        let hops = received_headers(&content);
+        if hops > RECEIVED_HEADERS_MAX {
+            tracing::warn!(client_ip = %envelope.client.ip, sender = %envelope.sender, hops, "mail loop: message refused");
+            return Err(Reply::new(
+                554,
+                smtp_wire::reply::code(5, 4, 6),
+                format!(
+                    "Routing loop detected: the message has passed {hops} mail servers (Received: headers); it is refused to end the loop"
+                ),
+            ));
+        }
         let header = received_header(&envelope, &self.hostname, now.as_secs());
         let mut data = Vec::with_capacity(header.len() + content.len());
         data.extend_from_slice(header.as_bytes());
@@ -75,5 +99,19 @@ impl Enqueue {
                 Err(replies::spool_unavailable())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn received_headers_are_counted_in_the_header_section_only() {
+        let message =
+            b"Received: from a\r\n\tby b\r\nRECEIVED: from c\r\nSubject: x\r\n\r\nReceived: in the body\r\n";
+        assert_eq!(received_headers(message), 2);
+        assert_eq!(received_headers(b"Received: x\n\nReceived: y\n"), 1);
+        assert_eq!(received_headers(b""), 0);
     }
 }

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use directory::{
-    DeliveryTarget, DomainLookup, DomainName, NextHop, OutboundRoute, SharedSnapshot, Snapshot, TenantId,
+    DeliveryTarget, DomainLookup, DomainName, NextHop, OutboundConnector, OutboundRoute, SharedSnapshot,
+    Snapshot, TenantId,
 };
 use smtp_wire::reply::code;
 use smtp_wire::{Address, EnhancedCode, Envelope};
@@ -181,12 +182,20 @@ impl Router {
         domain: &directory::AcceptedDomain,
         address: &Address,
     ) -> Result<Route, NoRoute> {
-        match connector_destination(snapshot, &domain.tenant, &address.domain) {
-            Some(destination) => Ok(Route { destination, mailbox: None }),
+        // Only a connector that names the domain (or a parent) with smart hosts: the
+        // domain's MX is Sluice itself, and an all-domains connector is for the internet, so
+        // either would send the mail round in a loop or to a stranger.
+        let named = snapshot
+            .outbound_connector_for(&domain.tenant, &address.domain)
+            .filter(|c| !c.recipient_domains.is_empty() && matches!(c.route, OutboundRoute::SmartHosts(_)));
+        match named {
+            Some(connector) => {
+                Ok(Route { destination: destination_of(connector, &address.domain), mailbox: None })
+            }
             None => Err(NoRoute {
                 status: code(4, 4, 4),
                 reason: format!(
-                    "{} is an internal-relay domain of tenant {} but the tenant has no outbound connector for it; add one (sluice connector add ... --direction outbound --recipient-domain {})",
+                    "{} is an internal-relay domain of tenant {} but the tenant has no outbound connector with smart hosts for it; add one (sluice connector add ... --direction outbound --recipient-domain {} --smart-host HOST)",
                     domain.name, domain.tenant, domain.name
                 ),
             }),
@@ -213,16 +222,20 @@ impl Router {
 /// The destination an outbound connector of `tenant` gives mail for `domain` (the
 /// directory's precedence: exact domain, nearest listed parent, all domains).
 fn connector_destination(snapshot: &Snapshot, tenant: &TenantId, domain: &str) -> Option<Destination> {
-    let connector = snapshot.outbound_connector_for(tenant, domain)?;
+    Some(destination_of(snapshot.outbound_connector_for(tenant, domain)?, domain))
+}
+
+/// Where `connector` sends mail for `domain`.
+fn destination_of(connector: &OutboundConnector, domain: &str) -> Destination {
     let tls = TlsMode::from(&connector.tls);
-    Some(match &connector.route {
+    match &connector.route {
         OutboundRoute::SmartHosts(hosts) => {
             Destination::Hosts { hosts: hosts.clone(), protocol: Protocol::Smtp, tls }
         }
         OutboundRoute::Mx => {
             Destination::Mx { domain: domain.trim_end_matches('.').to_ascii_lowercase(), tls }
         }
-    })
+    }
 }
 
 #[cfg(test)]
@@ -268,5 +281,83 @@ mod tests {
         );
         let other = TenantId::parse("globex").expect("id");
         assert_eq!(connector_destination(&snapshot, &other, "gmail.com"), None);
+    }
+
+    /// An internal-relay domain's MX is Sluice: only a connector naming the domain with
+    /// smart hosts may carry its unlisted recipients, never the all-domains MX connector.
+    #[test]
+    fn internal_relay_never_goes_by_mx_back_to_sluice() {
+        use directory::{AcceptedDomain, DomainKind, VerificationState};
+        let acme = TenantId::parse("acme").expect("id");
+        let relay = DomainName::parse("t", "relay.acme.example").expect("domain");
+        let tenant = Tenant {
+            id: acme.clone(),
+            display_name: "Acme".into(),
+            status: TenantStatus::Active,
+            language: "en".into(),
+        };
+        let domain = AcceptedDomain {
+            name: relay.clone(),
+            tenant: acme.clone(),
+            kind: DomainKind::InternalRelay,
+            match_subdomains: false,
+            token: "t".into(),
+            verification: VerificationState::Verified,
+            service: false,
+        };
+        let all = OutboundConnector::new(acme.clone(), "all", OutboundRoute::Mx, OutboundTls::Opportunistic);
+        let data = DirectoryData {
+            tenants: vec![tenant.clone()],
+            domains: vec![domain.clone()],
+            outbound_connectors: vec![all.clone()],
+            ..DirectoryData::default()
+        };
+        let router = |data: DirectoryData| Router {
+            directory: Some(Arc::new(SharedSnapshot::new(Snapshot::build(data).expect("snapshot")))),
+            static_policy: Arc::new(StaticPolicy::new(&[])),
+            maildir: Arc::new(MaildirDelivery::new("/nonexistent".into(), "mx.test", None)),
+        };
+        let recipient = smtp_wire::Recipient {
+            address: Address { local_part: "someone".into(), domain: "relay.acme.example".into() },
+            notify: None,
+            orcpt: None,
+        };
+        let envelope = Envelope {
+            sender: smtp_wire::ReversePath::Null,
+            recipients: vec![recipient],
+            body: smtp_wire::BodyType::SevenBit,
+            smtputf8: false,
+            ret: None,
+            envid: None,
+            declared_size: None,
+            client: smtp_wire::ClientInfo {
+                ip: "192.0.2.1".parse().expect("ip"),
+                helo: "x".into(),
+                esmtp: true,
+                tls: None,
+                attribution: None,
+            },
+        };
+        let no_route = router(data).route(&envelope, 0).expect_err("no connector names the domain");
+        assert_eq!(no_route.status, code(4, 4, 4));
+        let hop = NextHop::parse("t", "exchange.acme.example", 25).expect("hop");
+        let mut onprem = OutboundConnector::new(
+            acme,
+            "exchange",
+            OutboundRoute::SmartHosts(vec![hop.clone()]),
+            OutboundTls::Required,
+        );
+        onprem.recipient_domains = vec![relay];
+        let data = DirectoryData {
+            tenants: vec![tenant],
+            domains: vec![domain],
+            outbound_connectors: vec![all, onprem],
+            ..DirectoryData::default()
+        };
+        let route = router(data).route(&envelope, 0).expect("routed");
+        assert_eq!(
+            route.destination,
+            Destination::Hosts { hosts: vec![hop], protocol: Protocol::Smtp, tls: TlsMode::Required }
+        );
     }
 }

@@ -205,3 +205,30 @@ fn commands_out_of_sequence_are_refused_503() {
     client.expect("MAIL FROM:<sender@it.test>", 250);
     client.expect("QUIT", 221);
 }
+
+#[test]
+fn a_message_that_passed_too_many_servers_is_refused_as_a_loop() {
+    let server = Server::start();
+    let mut client = server.connect();
+    client.greet();
+    client.expect("EHLO client.test", 250);
+    let hops: String =
+        (0..51).map(|n| format!("Received: from hop{n}.test by hop{}.test\r\n", n + 1)).collect();
+    let reply = client.send_message(
+        "a@client.test",
+        &["user@example.test"],
+        &format!("{hops}Subject: loop\r\n\r\nx\r\n"),
+    );
+    assert_eq!(
+        reply.to_string(),
+        "554 5.4.6 Routing loop detected: the message has passed 51 mail servers (Received: headers); it is refused to end the loop"
+    );
+    let fifty: String =
+        (0..50).map(|n| format!("Received: from hop{n}.test by hop{}.test\r\n", n + 1)).collect();
+    let reply = client.send_message(
+        "a@client.test",
+        &["user@example.test"],
+        &format!("{fifty}Subject: ok\r\n\r\nx\r\n"),
+    );
+    assert_eq!(reply.code, 250, "{reply}");
+}
