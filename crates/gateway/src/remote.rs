@@ -117,13 +117,10 @@ pub async fn deliver(
             Protocol::Smtp => open_smtp(ctx, candidate, &tls).await,
             Protocol::Lmtp => outbound::Session::lmtp(candidate.addr, &ctx.client).await,
         };
+        // A server that refuses even to talk (a 5xx banner or greeting) is skipped like one
+        // that is down (Postfix's smtp_skip_5xx_greeting): a backup may take the mail.
         let mut session = match opened {
             Ok(session) => session,
-            Err(AttemptError::Refused { reply, .. }) if reply.is_permanent() => {
-                let failed = Outcome::Failed(Failure::from_reply(&reply, &candidate.host));
-                results.extend(every(failed, &messages[results.len()..]));
-                return results;
-            }
             Err(e) => {
                 tracing::info!(host = %candidate.host, addr = %candidate.addr, error = %e, "server not usable; trying the next");
                 last_error = Some((candidate.host.clone(), e));
@@ -147,20 +144,30 @@ pub async fn deliver(
             return results;
         }
     }
-    let failure = match last_error {
-        Some((host, AttemptError::Refused { reply, .. })) => Failure::from_reply(&reply, &host),
-        Some((host, e)) => {
-            Failure { remote: Some(host), ..Failure::local(attempt_status(&e), e.to_string()) }
+    // Every server refused, or the last one did permanently: that is the verdict.
+    let outcome = match last_error {
+        Some((host, AttemptError::Refused { reply, .. })) if reply.is_permanent() => {
+            Outcome::Failed(Failure::from_reply(&reply, &host))
         }
-        None => Failure::local(code(4, 4, 4), format!("no address found for {destination}")),
+        Some((host, AttemptError::Refused { reply, .. })) => {
+            Outcome::Deferred(Failure::from_reply(&reply, &host))
+        }
+        Some((host, e)) => Outcome::Deferred(Failure {
+            remote: Some(host),
+            ..Failure::local(attempt_status(&e), e.to_string())
+        }),
+        None => {
+            Outcome::Deferred(Failure::local(code(4, 4, 4), format!("no address found for {destination}")))
+        }
     };
-    results.extend(every(Outcome::Deferred(failure), &messages[results.len()..]));
+    results.extend(every(outcome, &messages[results.len()..]));
     results
 }
 
-/// An SMTP session with `candidate`. Under opportunistic TLS a failed handshake is tried
-/// again in plain text on a new connection (RFC 7435: opportunistic security must not make
-/// delivery worse than no security; Postfix's `may` level does the same); stricter modes
+/// An SMTP session with `candidate`. Under opportunistic TLS a refused STARTTLS or a failed
+/// handshake is tried again in plain text on a new connection (RFC 7435: opportunistic
+/// security must not make delivery worse than no security; Postfix's `may` level does the
+/// same); stricter modes
 /// never fall back.
 async fn open_smtp(
     ctx: &RemoteContext,

@@ -311,7 +311,14 @@ async fn negotiate(
         conn.quit(config).await;
         return Err(AttemptError::TlsNotOffered { addr: conn.addr, mode: tls.clone() });
     }
-    conn.expect_positive(Some("STARTTLS\r\n"), config.reply_timeout).await?;
+    // A refused STARTTLS is a TLS failure like a failed handshake: temporary, and under
+    // opportunistic TLS a reason to go on in plain text, not a verdict on the mail.
+    conn.expect_positive(Some("STARTTLS\r\n"), config.reply_timeout).await.map_err(|e| match e {
+        AttemptError::Refused { addr, reply } => {
+            AttemptError::Tls { addr, reason: format!("{tls}: the server refused STARTTLS: {reply}") }
+        }
+        other => other,
+    })?;
     let (mut conn, _) = start_tls(conn, server_name, tls, config).await.map_err(|(e, _)| e)?;
     let caps = hello(&mut conn, config, protocol).await?;
     Ok((conn, caps))
