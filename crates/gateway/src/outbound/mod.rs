@@ -107,6 +107,8 @@ struct Conn {
     stream: Box<dyn Io>,
     addr: SocketAddr,
     input: Vec<u8>,
+    /// Bound on one write: a server that stops reading cannot hold the attempt forever.
+    write_timeout: Duration,
 }
 
 impl Conn {
@@ -117,7 +119,7 @@ impl Conn {
             .map_err(|e| AttemptError::Connect { addr, reason: e.to_string() })?;
         // Commands are small and each waits for its reply: Nagle would only add delay.
         let _ = socket.set_nodelay(true);
-        Ok(Conn { stream: Box::new(socket), addr, input: Vec::new() })
+        Ok(Conn { stream: Box::new(socket), addr, input: Vec::new(), write_timeout: config.data_end_timeout })
     }
 
     fn io(&self, e: impl ToString) -> AttemptError {
@@ -125,11 +127,19 @@ impl Conn {
     }
 
     async fn send(&mut self, bytes: &[u8]) -> Result<(), AttemptError> {
-        self.stream.write_all(bytes).await.map_err(|e| self.io(e))?;
-        self.stream.flush().await.map_err(|e| self.io(e))
+        let write = async {
+            self.stream.write_all(bytes).await?;
+            self.stream.flush().await
+        };
+        match tokio::time::timeout(self.write_timeout, write).await {
+            Ok(written) => written.map_err(|e| self.io(e)),
+            Err(_) => Err(self.io("timed out writing to the server")),
+        }
     }
 
+    /// The next reply, which must be complete within `timeout` (however slowly it drips).
     async fn reply(&mut self, timeout: Duration) -> Result<Reply, AttemptError> {
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
             match parse_reply(&self.input) {
                 Ok(Some((reply, used))) => {
@@ -140,7 +150,7 @@ impl Conn {
                 Err(e) => return Err(AttemptError::Protocol { addr: self.addr, reason: e.to_string() }),
             }
             let mut chunk = [0u8; 4096];
-            let n = tokio::time::timeout(timeout, self.stream.read(&mut chunk))
+            let n = tokio::time::timeout_at(deadline, self.stream.read(&mut chunk))
                 .await
                 .map_err(|_| self.io("timed out waiting for a reply"))?
                 .map_err(|e| self.io(e))?;
@@ -366,7 +376,7 @@ async fn start_tls(
     mode: &TlsMode,
     config: &ClientConfig,
 ) -> Result<(Conn, TlsInfo), (AttemptError, Option<rustls_pki_types::CertificateDer<'static>>)> {
-    let addr = conn.addr;
+    let (addr, write_timeout) = (conn.addr, conn.write_timeout);
     // Anything the server sent after its 220 is not trusted (it arrived in plain text).
     conn.input.clear();
     let name = ServerName::try_from(server_name.to_string())
@@ -394,7 +404,7 @@ async fn start_tls(
             .map_or_else(|| "unknown".into(), |c| format!("{:?}", c.suite())),
         certificate: verifier.certificate(),
     };
-    Ok((Conn { stream: Box::new(stream), addr, input: Vec::new() }, info))
+    Ok((Conn { stream: Box::new(stream), addr, input: Vec::new(), write_timeout }, info))
 }
 
 /// The server's answers to MAIL, each RCPT and (when pipelined) DATA.

@@ -48,7 +48,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const MESSAGES_PER_CONNECTION_MAX: usize = 20;
 
 /// A message the queue manager is responsible for.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Job {
     id: MessageId,
     received_at_unix_ms: u64,
@@ -399,14 +399,23 @@ impl QueueManager {
     /// Loads and routes ready messages while the active window has room, taking fresh mail
     /// and retries in turn.
     fn start_preparing(&mut self) {
-        while self.active.len() + self.preparing < self.config.active_messages_max {
+        // Settling messages count too: their notification tasks read the whole original.
+        while self.active.len() + self.preparing + self.settling.len() < self.config.active_messages_max {
             let take_fresh = (self.fresh_next && !self.fresh.is_empty()) || self.retries.is_empty();
             let job = if take_fresh { self.fresh.pop_front() } else { self.retries.pop_front() };
             let Some(job) = job else { break };
             self.fresh_next = !take_fresh;
             self.preparing += 1;
             let shared = Arc::clone(&self.shared);
-            self.tasks.spawn_blocking(move || TaskDone::Prepared(Box::new(prepare(&shared, job))));
+            // A panic while loading or routing must not lose the job: it is retried later.
+            let backup = job.clone();
+            self.tasks.spawn_blocking(move || {
+                let prepared =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare(&shared, job)));
+                let prepared =
+                    prepared.unwrap_or_else(|_| Err((backup, "loading or routing panicked".into())));
+                TaskDone::Prepared(Box::new(prepared))
+            });
         }
     }
 
@@ -525,7 +534,11 @@ impl QueueManager {
         self.settling.insert(id, settling);
         let (shared, handle) = (Arc::clone(&self.shared), self.handle.clone());
         self.tasks.spawn_blocking(move || {
-            let notified = notify(&shared, &handle, id, &envelope, received, now, &reports);
+            // A panic counts as "not spooled": the failed recipients bounce at the next attempt.
+            let notified = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                notify(&shared, &handle, id, &envelope, received, now, &reports)
+            }))
+            .unwrap_or(false);
             TaskDone::Notified { id, notified }
         });
     }
@@ -558,12 +571,17 @@ impl QueueManager {
         let schedule = match retry {
             Some(s) if notified => s,
             Some(s) => Schedule { delay_notified: previous.delay_notified, ..s },
-            None => Schedule {
-                attempts: previous.attempts.saturating_add(1),
-                next_attempt_unix_ms: now_ms()
-                    .saturating_add(self.config.retry.backoff(1).as_millis() as u64),
-                delay_notified: previous.delay_notified,
-            },
+            // Only a notification that could not be spooled leaves recipients with no retry
+            // decision: back off as for any failed attempt.
+            None => {
+                let attempts = previous.attempts.saturating_add(1);
+                let wait = self.config.retry.backoff(attempts).as_millis() as u64;
+                Schedule {
+                    attempts,
+                    next_attempt_unix_ms: now_ms().saturating_add(wait),
+                    delay_notified: previous.delay_notified,
+                }
+            }
         };
         job.schedule = schedule;
         self.park(job);

@@ -180,7 +180,19 @@ pub(super) fn spawn_delivery(
         }
         remote_destination => {
             tasks.spawn(async move {
-                let results = deliver_remote(&shared, &remote_destination, &work).await;
+                // The attempt runs as its own task so that a panic in it becomes deferred
+                // outcomes for its units instead of units that never report.
+                let units: Vec<(MessageId, Vec<u32>)> =
+                    work.iter().map(|w| (w.unit.id, w.unit.recipients.clone())).collect();
+                let destination = remote_destination.clone();
+                let attempt = tokio::spawn(async move { deliver_remote(&shared, &destination, &work).await });
+                let results = attempt.await.unwrap_or_else(|e| {
+                    tracing::error!(destination = %remote_destination, error = %e, "delivery attempt failed");
+                    let failure = Failure::local(code(4, 3, 0), "the delivery attempt failed inside Sluice");
+                    let deferred =
+                        |rs: &[u32]| rs.iter().map(|i| (*i, Outcome::Deferred(failure.clone()))).collect();
+                    units.iter().map(|(id, rs)| (*id, deferred(rs))).collect()
+                });
                 TaskDone::Delivered { destination: remote_destination, results }
             });
         }
