@@ -34,10 +34,21 @@ pub fn outbound_recipients(directory: &Snapshot, static_policy: &StaticPolicy, e
 }
 
 impl OutboundGuard {
-    /// Scores an outbound message of `tenant` that is about to be spooled; a trip is
+    /// Counts and scores an outbound message of `tenant` that is about to be spooled (a
+    /// message from an unregistered sender domain uses the day's allowance); a trip is
     /// written to the directory store before the session goes on.
-    pub async fn message_accepted(&self, tenant: &str, recipients: u32, message: &[u8]) {
-        let Some(trip) = self.protection.record_message(now_unix_s(), tenant, recipients, message) else {
+    pub async fn message_accepted(
+        &self,
+        tenant: &str,
+        sender: protection::SenderDomainClass,
+        recipients: u32,
+        message: &[u8],
+    ) {
+        let now = now_unix_s();
+        if sender == protection::SenderDomainClass::Unregistered {
+            self.protection.count_unregistered_message(now, tenant);
+        }
+        let Some(trip) = self.protection.record_message(now, tenant, recipients, message) else {
             return;
         };
         tracing::warn!(tenant = %trip.tenant, reason = %trip.reason, "tenant over the outbound threshold: its outbound mail is blocked (5.7.705) until released");

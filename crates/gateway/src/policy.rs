@@ -71,6 +71,19 @@ pub fn sender_class(
     }
 }
 
+/// How the sender of a message attributed to `attribution`'s tenant stands for outbound
+/// protection (the null sender is the tenant's own server bouncing: verified).
+pub fn outbound_sender_class(
+    directory: &Snapshot,
+    attribution: &smtp_wire::Attribution,
+    sender: &ReversePath,
+) -> protection::SenderDomainClass {
+    match (directory::TenantId::parse(&attribution.tenant), sender) {
+        (Ok(tenant), ReversePath::Mailbox(address)) => sender_class(directory, &tenant, &address.domain),
+        _ => protection::SenderDomainClass::Verified,
+    }
+}
+
 fn now_unix_s() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

@@ -37,7 +37,8 @@ use directory::{
     DomainName, Recipient, ReputationEntry, ReputationKind, Snapshot, Tenant, TenantId, TenantStatus,
     VerificationState,
 };
-use gateway::policy::{SessionPolicy, StaticPolicy, attribution};
+use gateway::guard::outbound_recipients;
+use gateway::policy::{SessionPolicy, StaticPolicy, attribution, outbound_sender_class};
 use gateway::throttling::Throttling;
 use smtp_wire::{Action, Attribution, Session, SessionConfig};
 
@@ -251,6 +252,24 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
+    /// What `guard::OutboundGuard::message_accepted` does for a queued outbound message,
+    /// minus the store: the unregistered-domain allowance and the threshold's scoring.
+    fn count_outbound(&self, attributed: Option<&Attribution>, message: &smtp_wire::ReceivedMessage) {
+        let (Some(a), Some(protection)) = (attributed.filter(|a| a.outbound_relay), self.policy.protection)
+        else {
+            return;
+        };
+        let recipients = outbound_recipients(self.directory, self.policy.relay, &message.envelope);
+        if recipients == 0 {
+            return;
+        }
+        let class = outbound_sender_class(self.directory, a, &message.envelope.sender);
+        if class == protection::SenderDomainClass::Unregistered {
+            protection.count_unregistered_message(CLOCK_UNIX_S, &a.tenant);
+        }
+        protection.record_message(CLOCK_UNIX_S, &a.tenant, recipients, &message.content);
+    }
+
     fn run_until_input(&mut self) -> Result<(), String> {
         while !self.closed {
             let step = self.session.step(&self.input, &self.policy);
@@ -264,9 +283,12 @@ impl Runner<'_> {
                     let names = self.tls.clone().ok_or("STARTTLS without @tls or @tls-cert")?;
                     self.session.tls_established("TLSv1.3 with cipher TEST".into(), names);
                 }
-                Action::Message(_) => {
-                    // As the connection does: attribution from the session's connector.
-                    self.messages.push(attribution(self.directory, self.session.info()));
+                Action::Message(message) => {
+                    // As the connection does: attribution from the session's connector, and
+                    // an outbound message counted by outbound protection.
+                    let attributed = attribution(self.directory, self.session.info());
+                    self.count_outbound(attributed.as_ref(), &message);
+                    self.messages.push(attributed);
                     let id = format!("{:016x}", self.messages.len());
                     self.session.message_stored(Ok(id)).write_to(&mut self.output);
                 }

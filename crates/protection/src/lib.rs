@@ -14,7 +14,7 @@
 //! | when | rule | reply |
 //! |---|---|---|
 //! | MAIL, RCPT | the tenant is tripped (see below) | `550 5.7.705` |
-//! | MAIL | sender domain [`SenderDomainClass::Unregistered`]: `unregistered_sender_messages_per_day` (10) messages per tenant per rolling 24 h, each passing MAIL consumes one | `550 5.7.750` |
+//! | MAIL | sender domain [`SenderDomainClass::Unregistered`]: `unregistered_sender_messages_per_day` (10) messages per tenant per rolling 24 h, each queued message uses one | `550 5.7.750` |
 //! | RCPT | sender domain [`SenderDomainClass::Service`] (`<tenant>.<service domain>`): `service_domain_recipients_per_day` (100) recipients per tenant per rolling 24 h | `550 5.7.751` |
 //! | RCPT | per sender address: `sender_recipients_per_day` (10,000) per rolling 24 h, `sender_recipients_per_hour` (1,000) per rolling hour | `451 4.7.752` |
 //! | after queueing | the message is judged; the tenant may trip | (next MAIL: `550 5.7.705`) |

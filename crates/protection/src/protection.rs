@@ -173,8 +173,9 @@ impl Protection {
     }
 
     /// At MAIL FROM of an outbound message: Err if the tenant is tripped (5.7.705) or the
-    /// unregistered allowance is used up (5.7.750; each call for an Unregistered sender that
-    /// passes consumes one).
+    /// unregistered allowance is used up (5.7.750). Checking consumes nothing: a message
+    /// uses the allowance when it is queued ([`Protection::count_unregistered_message`]), so
+    /// transactions that never send do not use it up.
     pub fn check_sender(
         &self,
         now_unix_s: u64,
@@ -193,9 +194,18 @@ impl Protection {
             if t.unregistered_messages.total() >= u64::from(allowance) {
                 return Err(verdict::unregistered_domain(tenant, sender, allowance));
             }
-            t.unregistered_messages.add(1);
         }
         Ok(())
+    }
+
+    /// An outbound message of `tenant` from an unregistered sender domain was queued: it
+    /// uses one of the day's allowance. (Sessions checking at the same moment may together
+    /// pass the allowance by the few messages in flight.)
+    pub fn count_unregistered_message(&self, now_unix_s: u64, tenant: &str) {
+        let mut state = self.lock();
+        let t = state.tenant(tenant, now_unix_s);
+        t.unregistered_messages.advance(now_unix_s, TENANT_DAY_BUCKET_S);
+        t.unregistered_messages.add(1);
     }
 
     /// At each RCPT of an outbound message: service-domain limit and sender rate limits; a

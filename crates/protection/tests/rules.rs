@@ -77,6 +77,9 @@ fn unregistered_allowance_is_used_up_then_refused_and_frees_after_24_hours() {
             Ok(()),
             "message {i}"
         );
+        // Checking alone uses nothing: a transaction that never sends is free.
+        assert_eq!(p.check_sender(T0 + i * 60, "acme", "ann@shop.example", Unregistered), Ok(()));
+        p.count_unregistered_message(T0 + i * 60, "acme");
         // Verified and service-domain senders never consume the allowance.
         assert_eq!(p.check_sender(T0 + i * 60, "acme", "ann@acme.example", Verified), Ok(()));
         assert_eq!(p.check_sender(T0 + i * 60, "acme", "ann@acme.sluice.example", Service), Ok(()));
@@ -93,6 +96,7 @@ fn unregistered_allowance_is_used_up_then_refused_and_frees_after_24_hours() {
     assert!(p.check_sender(T0 + DAY - 1, "acme", "ann@shop.example", Unregistered).is_err());
     for _ in 0..10 {
         assert_eq!(p.check_sender(T0 + DAY, "acme", "ann@shop.example", Unregistered), Ok(()));
+        p.count_unregistered_message(T0 + DAY, "acme");
     }
     assert!(p.check_sender(T0 + DAY, "acme", "ann@shop.example", Unregistered).is_err());
 }
@@ -501,8 +505,10 @@ fn a_clock_going_backwards_never_panics_nor_frees_a_limit() {
     let p = protection();
     for _ in 0..10 {
         assert_eq!(p.check_sender(T0, "acme", "a@shop.example", Unregistered), Ok(()));
+        p.count_unregistered_message(T0, "acme");
     }
     assert!(p.check_sender(T0 - DAY * 3, "acme", "a@shop.example", Unregistered).is_err());
+    p.count_unregistered_message(0, "acme");
     assert_eq!(p.record_message(0, "acme", 1, b""), None);
     p.record_outcomes(0, "acme", u32::MAX, u32::MAX);
     assert_eq!(p.check_recipient(0, "acme", "", Verified), Ok(()));

@@ -114,7 +114,8 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
                 {
                     let outbound = outbound_recipients(directory, &settings.policy, &message.envelope);
                     if outbound > 0 {
-                        guard.message_accepted(&a.tenant, outbound, &message.content).await;
+                        let class = policy::outbound_sender_class(directory, a, &message.envelope.sender);
+                        guard.message_accepted(&a.tenant, class, outbound, &message.content).await;
                     }
                 }
                 let reply = shared.enqueue.store(*message).await;
