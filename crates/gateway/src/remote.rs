@@ -111,7 +111,10 @@ pub async fn deliver(
         },
     };
     let mut results: Vec<Vec<(u32, Outcome)>> = Vec::with_capacity(messages.len());
-    let mut last_error = None;
+    let mut last_error: Option<(String, AttemptError)> = None;
+    // Whether any server asked to slow down, even if a later one failed otherwise: the
+    // destination is paused on that, not on the last error alone.
+    let mut slow_down = false;
     for candidate in candidates.iter().take(ADDRESSES_PER_ATTEMPT_MAX) {
         let opened = match protocol {
             Protocol::Smtp => open_smtp(ctx, candidate, &tls).await,
@@ -123,6 +126,7 @@ pub async fn deliver(
             Ok(session) => session,
             Err(e) => {
                 tracing::info!(host = %candidate.host, addr = %candidate.addr, error = %e, "server not usable; trying the next");
+                slow_down |= asks_to_slow_down(&e);
                 last_error = Some((candidate.host.clone(), e));
                 continue;
             }
@@ -134,6 +138,7 @@ pub async fn deliver(
                 ),
                 Err(e) => {
                     tracing::info!(host = %candidate.host, error = %e, "connection lost; the rest go to the next server");
+                    slow_down |= asks_to_slow_down(&e);
                     last_error = Some((candidate.host.clone(), e));
                     break;
                 }
@@ -160,6 +165,12 @@ pub async fn deliver(
             Outcome::Deferred(Failure::local(code(4, 4, 4), format!("no address found for {destination}")))
         }
     };
+    let outcome = match outcome {
+        Outcome::Deferred(failure) => {
+            Outcome::Deferred(Failure { throttled: failure.throttled || slow_down, ..failure })
+        }
+        other => other,
+    };
     results.extend(every(outcome, &messages[results.len()..]));
     results
 }
@@ -181,6 +192,11 @@ async fn open_smtp(
         }
         other => other,
     }
+}
+
+/// A `421` or a `4.7.x` refusal of the connection: the server wants fewer or slower attempts.
+fn asks_to_slow_down(error: &AttemptError) -> bool {
+    matches!(error, AttemptError::Refused { reply, .. } if Failure::from_reply(reply, "").throttled)
 }
 
 fn attempt_status(error: &AttemptError) -> EnhancedCode {

@@ -115,3 +115,15 @@ async fn a_refused_starttls_goes_on_in_plain_text_only_when_tls_is_opportunistic
     assert!(failure.diagnostic.contains("refused STARTTLS: 454 4.7.0"), "{failure:?}");
     assert_eq!(stored.load(Ordering::SeqCst), 1, "nothing sent in plain text");
 }
+
+#[tokio::test]
+async fn a_server_asking_to_slow_down_marks_the_destination_even_when_the_next_is_down() {
+    let (busy, _) =
+        scripted(Script { banner: "421 4.7.0 too many connections, slow down", starttls: None }).await;
+    // A port nobody listens on: the backup is down.
+    let down = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port");
+    let outcomes = send(vec![hop(busy), hop(down)], TlsMode::Opportunistic).await;
+    let Outcome::Deferred(failure) = &outcomes[0].1 else { panic!("deferred: {outcomes:?}") };
+    assert!(failure.throttled, "the 421 from the first server is remembered: {failure:?}");
+    assert_eq!(failure.status.class, 4);
+}

@@ -357,6 +357,10 @@ async fn greet(conn: &mut Conn, config: &ClientConfig, protocol: Protocol) -> Re
     if ehlo.is_positive() {
         return Ok(ehlo);
     }
+    // 421 closes the connection (RFC 5321 3.8): there is nobody left to say HELO to.
+    if ehlo.code == 421 {
+        return Err(AttemptError::Refused { addr: conn.addr, reply: ehlo });
+    }
     conn.expect_positive(Some(&format!("HELO {}\r\n", config.helo_name)), config.reply_timeout).await
 }
 
