@@ -7,7 +7,7 @@ use directory::{
     DirectoryError, DomainName, NextHop, OutboundConnector, OutboundRoute, OutboundTls, StoreError, TenantId,
 };
 
-use crate::rows::{During, corrupt};
+use crate::rows::{During, corrupt, select};
 
 fn route_text(route: &OutboundRoute) -> &'static str {
     match route {
@@ -80,19 +80,14 @@ pub(crate) fn read(
     name: Option<&str>,
 ) -> Result<Vec<OutboundConnector>, StoreError> {
     const OP: &str = "reading outbound connectors";
-    let mut stmt = conn
-        .prepare(
-            "SELECT id, tenant_id, name, enabled, route, tls_mode, tls_domain FROM outbound_connectors
+    let rows: Vec<Row> = select(
+        conn,
+        OP,
+        "SELECT id, tenant_id, name, enabled, route, tls_mode, tls_domain FROM outbound_connectors
              WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR name = ?2) ORDER BY tenant_id, name",
-        )
-        .during(OP)?;
-    let rows: Vec<Row> = stmt
-        .query_map(params![tenant.map(TenantId::as_str), name], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-        })
-        .during(OP)?
-        .collect::<rusqlite::Result<_>>()
-        .during(OP)?;
+        params![tenant.map(TenantId::as_str), name],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+    )?;
     rows.into_iter().map(|row| connector(conn, row)).collect()
 }
 

@@ -32,6 +32,19 @@ impl<T> During<T> for rusqlite::Result<T> {
     }
 }
 
+/// Runs `sql` and maps every row with `row`; an error says what was being done.
+pub(crate) fn select<T>(
+    conn: &Connection,
+    operation: &str,
+    sql: &str,
+    params: impl rusqlite::Params,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare(sql).during(operation)?;
+    let rows = stmt.query_map(params, row).during(operation)?;
+    rows.collect::<rusqlite::Result<Vec<T>>>().during(operation)
+}
+
 pub(crate) fn corrupt(column: &'static str, value: &str) -> StoreError {
     StoreError::Backend {
         operation: "reading the directory".into(),
@@ -123,23 +136,20 @@ fn parse_target(kind: &str, host: Option<String>, port: Option<u16>) -> Result<D
 
 pub(crate) fn tenants(conn: &Connection, id: Option<&TenantId>) -> Result<Vec<Tenant>, StoreError> {
     const OP: &str = "reading tenants";
-    let mut stmt = conn
-        .prepare(
-            "SELECT id, display_name, status, language FROM tenants WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
-        )
-        .during(OP)?;
-    let rows = stmt
-        .query_map(params![id.map(TenantId::as_str)], |r| {
+    let rows = select(
+        conn,
+        OP,
+        "SELECT id, display_name, status, language FROM tenants WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
+        params![id.map(TenantId::as_str)],
+        |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, String>(3)?,
             ))
-        })
-        .during(OP)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .during(OP)?;
+        },
+    )?;
     rows.into_iter()
         .map(|(id, display_name, status, language)| {
             Ok(Tenant { id: TenantId::parse(&id)?, display_name, status: parse_status(&status)?, language })
@@ -162,19 +172,14 @@ pub(crate) fn domains(
     name: Option<&DomainName>,
 ) -> Result<Vec<AcceptedDomain>, StoreError> {
     const OP: &str = "reading domains";
-    let mut stmt = conn
-        .prepare(
-            "SELECT name, tenant_id, kind, match_subdomains, token, verified, service FROM domains
+    let rows: Vec<DomainRow> = select(
+        conn,
+        OP,
+        "SELECT name, tenant_id, kind, match_subdomains, token, verified, service FROM domains
              WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR name = ?2) ORDER BY tenant_id, name",
-        )
-        .during(OP)?;
-    let rows: Vec<DomainRow> = stmt
-        .query_map(params![tenant.map(TenantId::as_str), name.map(DomainName::as_str)], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-        })
-        .during(OP)?
-        .collect::<rusqlite::Result<_>>()
-        .during(OP)?;
+        params![tenant.map(TenantId::as_str), name.map(DomainName::as_str)],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+    )?;
     rows.into_iter()
         .map(|(name, tenant, kind, match_subdomains, token, verified, service)| {
             Ok(AcceptedDomain {
@@ -201,19 +206,14 @@ type RecipientRow = (i64, String, String, String, String, Option<String>, Option
 
 pub(crate) fn recipients(conn: &Connection, tenant: Option<&TenantId>) -> Result<Vec<Recipient>, StoreError> {
     const OP: &str = "reading recipients";
-    let mut stmt = conn
-        .prepare(
-            "SELECT id, tenant_id, domain, local_part, target_kind, target_host, target_port FROM recipients
+    let rows: Vec<RecipientRow> = select(
+        conn,
+        OP,
+        "SELECT id, tenant_id, domain, local_part, target_kind, target_host, target_port FROM recipients
              WHERE ?1 IS NULL OR tenant_id = ?1 ORDER BY domain, local_part",
-        )
-        .during(OP)?;
-    let rows: Vec<RecipientRow> = stmt
-        .query_map(params![tenant.map(TenantId::as_str)], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-        })
-        .during(OP)?
-        .collect::<rusqlite::Result<_>>()
-        .during(OP)?;
+        params![tenant.map(TenantId::as_str)],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+    )?;
     let mut aliases = aliases(conn, tenant)?;
     let mut out = Vec::with_capacity(rows.len());
     for (id, tenant, domain, local, kind, host, port) in rows {
@@ -233,17 +233,8 @@ pub(crate) fn recipients(conn: &Connection, tenant: Option<&TenantId>) -> Result
 /// snapshot rebuild reads all of them).
 fn aliases(conn: &Connection, tenant: Option<&TenantId>) -> Result<HashMap<i64, Vec<String>>, StoreError> {
     const OP: &str = "reading aliases";
-    let mut stmt = conn
-        .prepare(
-            "SELECT a.recipient_id, a.local_part FROM recipient_aliases a JOIN recipients r ON r.id = a.recipient_id
-             WHERE ?1 IS NULL OR r.tenant_id = ?1 ORDER BY a.recipient_id, a.local_part",
-        )
-        .during(OP)?;
-    let rows: Vec<(i64, String)> = stmt
-        .query_map(params![tenant.map(TenantId::as_str)], |r| Ok((r.get(0)?, r.get(1)?)))
-        .during(OP)?
-        .collect::<rusqlite::Result<_>>()
-        .during(OP)?;
+    let rows: Vec<(i64, String)> = select(conn, OP, "SELECT a.recipient_id, a.local_part FROM recipient_aliases a JOIN recipients r ON r.id = a.recipient_id
+             WHERE ?1 IS NULL OR r.tenant_id = ?1 ORDER BY a.recipient_id, a.local_part", params![tenant.map(TenantId::as_str)], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let mut by_recipient: HashMap<i64, Vec<String>> = HashMap::new();
     for (id, local) in rows {
         by_recipient.entry(id).or_default().push(local);
@@ -285,19 +276,14 @@ pub(crate) fn connectors(
     name: Option<&str>,
 ) -> Result<Vec<Connector>, StoreError> {
     const OP: &str = "reading connectors";
-    let mut stmt = conn
-        .prepare(
-            "SELECT id, tenant_id, name, enabled, kind, restrict_sender_domains, require_tls FROM connectors
+    let rows: Vec<ConnectorRow> = select(
+        conn,
+        OP,
+        "SELECT id, tenant_id, name, enabled, kind, restrict_sender_domains, require_tls FROM connectors
              WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR name = ?2) ORDER BY tenant_id, name",
-        )
-        .during(OP)?;
-    let rows: Vec<ConnectorRow> = stmt
-        .query_map(params![tenant.map(TenantId::as_str), name], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-        })
-        .during(OP)?
-        .collect::<rusqlite::Result<_>>()
-        .during(OP)?;
+        params![tenant.map(TenantId::as_str), name],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+    )?;
     rows.into_iter()
         .map(|(id, tenant, name, enabled, kind, restrict_sender_domains, require_tls)| {
             Ok(Connector {
@@ -353,12 +339,10 @@ pub(crate) fn connector_id(conn: &Connection, tenant: &TenantId, name: &str) -> 
 
 pub(crate) fn reputation(conn: &Connection) -> Result<Vec<ReputationEntry>, StoreError> {
     const OP: &str = "reading the reputation list";
-    let mut stmt = conn.prepare("SELECT cidr, kind, note FROM reputation ORDER BY kind, cidr").during(OP)?;
-    let rows: Vec<(String, String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .during(OP)?
-        .collect::<rusqlite::Result<_>>()
-        .during(OP)?;
+    let rows: Vec<(String, String, String)> =
+        select(conn, OP, "SELECT cidr, kind, note FROM reputation ORDER BY kind, cidr", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
     rows.into_iter()
         .map(|(cidr, kind, note)| {
             Ok(ReputationEntry {
@@ -382,19 +366,14 @@ pub(crate) fn outbound_blocks(
     tenant: Option<&TenantId>,
 ) -> Result<Vec<OutboundBlock>, StoreError> {
     const OP: &str = "reading outbound blocks";
-    let mut stmt = conn
-        .prepare(
-            "SELECT tenant_id, blocked_at, reason FROM outbound_blocks
+    let rows = select(
+        conn,
+        OP,
+        "SELECT tenant_id, blocked_at, reason FROM outbound_blocks
              WHERE released_at IS NULL AND (?1 IS NULL OR tenant_id = ?1) ORDER BY tenant_id",
-        )
-        .during(OP)?;
-    let rows = stmt
-        .query_map(params![tenant.map(TenantId::as_str)], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
-        })
-        .during(OP)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .during(OP)?;
+        params![tenant.map(TenantId::as_str)],
+        |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)),
+    )?;
     rows.into_iter()
         .map(|(tenant, at, reason)| {
             Ok(OutboundBlock {
@@ -411,14 +390,13 @@ pub(crate) fn outbound_releases(
     tenant: &TenantId,
 ) -> Result<Vec<OutboundRelease>, StoreError> {
     const OP: &str = "reading outbound releases";
-    let mut stmt = conn
-        .prepare(
-            "SELECT blocked_at, reason, released_at, released_by, release_reason FROM outbound_blocks
+    let rows = select(
+        conn,
+        OP,
+        "SELECT blocked_at, reason, released_at, released_by, release_reason FROM outbound_blocks
              WHERE released_at IS NOT NULL AND tenant_id = ?1 ORDER BY released_at DESC, id DESC",
-        )
-        .during(OP)?;
-    let rows = stmt
-        .query_map(params![tenant.as_str()], |r| {
+        params![tenant.as_str()],
+        |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
@@ -426,10 +404,8 @@ pub(crate) fn outbound_releases(
                 r.get::<_, String>(3)?,
                 r.get::<_, String>(4)?,
             ))
-        })
-        .during(OP)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .during(OP)?;
+        },
+    )?;
     Ok(rows
         .into_iter()
         .map(|(at, reason, released_at, released_by, release_reason)| OutboundRelease {
