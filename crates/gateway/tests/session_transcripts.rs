@@ -28,6 +28,10 @@
 //! The policy's clock is fixed ([`CLOCK_UNIX_S`]), so even the texts that say when a limit
 //! frees up are exact.
 
+#[path = "../../smtp-wire/tests/support/escapes.rs"]
+mod escapes;
+use escapes::unescape;
+
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -214,25 +218,6 @@ fn parse_header(line: &str, header: &mut Header) -> Result<bool, String> {
         return Ok(false);
     }
     Ok(true)
-}
-
-fn unescape(s: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            let mut buf = [0u8; 4];
-            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            continue;
-        }
-        match chars.next() {
-            Some('r') => out.push(b'\r'),
-            Some('n') => out.push(b'\n'),
-            Some('\\') => out.push(b'\\'),
-            other => return Err(format!("bad escape \\{other:?}")),
-        }
-    }
-    Ok(out)
 }
 
 /// The time outbound protection sees in every transcript: 2026-01-01 00:02:00 UTC, two

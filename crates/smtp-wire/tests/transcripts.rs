@@ -7,6 +7,9 @@
 //! (before the first line), `@store-fails` (storage answers 451 4.3.0), `@expect-messages N`
 //! (messages handed to storage so far). `#` starts a comment.
 
+#[path = "support/escapes.rs"]
+mod escapes;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::Arc;
@@ -29,24 +32,9 @@ impl Policy for TestPolicy {
     }
 }
 
+/// A transcript line's bytes; a bad escape is a broken test file.
 fn unescape(s: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            let mut buf = [0u8; 4];
-            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            continue;
-        }
-        match chars.next() {
-            Some('r') => out.push(b'\r'),
-            Some('n') => out.push(b'\n'),
-            Some('0') => out.push(0),
-            Some('\\') => out.push(b'\\'),
-            other => panic!("bad escape \\{other:?}"),
-        }
-    }
-    out
+    escapes::unescape(s).unwrap_or_else(|e| panic!("{e} in {s:?}"))
 }
 
 fn apply_config(config: &mut SessionConfig, setting: &str) {
