@@ -600,6 +600,19 @@ pub fn openssl(args: &[&str]) {
     assert_eq!(run.code, Some(0), "openssl {}:\n{run}", args.join(" "));
 }
 
+/// A self-signed certificate for `name` (subject and SAN) in `dir`: the `cert.pem` and
+/// `key.pem` paths.
+pub fn self_signed(dir: &Path, name: &str) -> (String, String) {
+    let cert = dir.join("cert.pem").to_string_lossy().into_owned();
+    let key = dir.join("key.pem").to_string_lossy().into_owned();
+    let (subject, san) = (format!("/CN={name}"), format!("subjectAltName=DNS:{name}"));
+    openssl(&[
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", &subject, "-addext", &san,
+        "-keyout", &key, "-out", &cert,
+    ]);
+    (cert, key)
+}
+
 pub fn run_tool(program: &Path, args: &[&str]) -> ToolRun {
     let output: Output = Command::new("timeout")
         .arg("--kill-after=5")

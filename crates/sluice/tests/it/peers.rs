@@ -73,23 +73,7 @@ impl MxServer {
     /// A server whose STARTTLS handshake always fails (py/mx_server.py with a certificate).
     pub fn with_broken_tls() -> MxServer {
         let certs = tempfile::Builder::new().prefix("sluice-mx-tls-").tempdir().expect("temp dir");
-        let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
-        let (cert, key) = (cert.to_string_lossy().into_owned(), key.to_string_lossy().into_owned());
-        crate::harness::openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=mx.remote.test",
-            "-keyout",
-            &key,
-            "-out",
-            &cert,
-        ]);
+        let (cert, key) = crate::harness::self_signed(certs.path(), "mx.remote.test");
         let server = MxServer::start_with(&[&cert, &key]);
         // The files are read at start: the directory may go.
         drop(certs);

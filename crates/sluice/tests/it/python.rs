@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::harness::{
-    DOMAIN, HOSTNAME, Server, Settings, header_block, openssl, require_tool, run_tool, token,
+    DOMAIN, HOSTNAME, Server, Settings, header_block, require_tool, run_tool, self_signed, token,
 };
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/py/smtp_client.py");
@@ -136,26 +136,7 @@ fn smtplib_starttls_then_send() {
 #[test]
 fn smtplib_starttls_presents_the_configured_certificate() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let cert = dir.path().join("cert.pem");
-    let key = dir.path().join("key.pem");
-    let (cert_s, key_s) = (cert.to_string_lossy(), key.to_string_lossy());
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=tls-it.test",
-        "-addext",
-        "subjectAltName=DNS:tls-it.test",
-        "-keyout",
-        &key_s,
-        "-out",
-        &cert_s,
-    ]);
+    let (cert_s, key_s) = self_signed(dir.path(), "tls-it.test");
     let server = Server::start_with(Settings::default().key("tls", "cert_file", format!("{cert_s:?}")).key(
         "tls",
         "key_file",
