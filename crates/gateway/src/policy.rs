@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use smtp_wire::command::RcptTo;
 use smtp_wire::{Policy, Reply, ReversePath, SessionInfo, replies};
 
-use directory::{ClientCert, DomainLookup, DomainName, Refusal, Snapshot, Transport};
+use directory::{ClientCert, Refusal, Snapshot, Transport};
 use smtp_wire::command::MailFrom;
 use smtp_wire::reply::EnhancedCode;
 
@@ -132,19 +132,27 @@ impl SessionPolicy<'_> {
             return self.relay.check_recipient(session, sender, rcpt).map(|()| Admission::Accepted);
         };
         let address = &rcpt.recipient;
-        // Bare <postmaster> (RFC 5321 4.5.1) and the config's own domains are local mailboxes:
-        // the static policy decides them, so they never count as a tenant's outbound relay.
-        let directory_accepts = DomainName::for_lookup(&address.domain)
-            .is_some_and(|name| matches!(directory.find_domain(&name), DomainLookup::Accepted(_)));
-        if address.domain.is_empty() || (!directory_accepts && self.relay.accepts_domain(&address.domain)) {
-            return self.relay.check_recipient(session, sender, rcpt).map(|()| Admission::Accepted);
+        let local = || self.relay.check_recipient(session, sender, rcpt).map(|()| Admission::Accepted);
+        // Bare <postmaster> (RFC 5321 4.5.1) is a local mailbox.
+        if address.domain.is_empty() {
+            return local();
         }
         let ctx = directory_context(directory, session);
         let sender_domain = match sender {
             ReversePath::Mailbox(a) => Some(a.domain.as_str()),
             ReversePath::Null => None,
         };
-        match directory.check_recipient(&ctx, sender_domain, &address.local_part, &address.domain) {
+        let decision = directory.check_recipient(&ctx, sender_domain, &address.local_part, &address.domain);
+        // A domain the directory does not accept (relay denied, or a tenant's outbound relay)
+        // may still be one of the config's own: those are local mailboxes, never outbound.
+        let declined = match &decision {
+            Ok(route) => matches!(route.target, directory::RouteTarget::OutboundRelay { .. }),
+            Err(refusal) => refusal.enhanced == (5, 7, 1),
+        };
+        if declined && self.relay.accepts_domain(&address.domain) {
+            return local();
+        }
+        match decision {
             // Every route is delivered by the queue manager (Maildir, the tenant's server,
             // outbound relay); trust decides only whether the throttle applies.
             Ok(route) => {
