@@ -1,12 +1,15 @@
 //! The whole session fed arbitrary client bytes in arbitrary chunks: no panic, never
-//! consumes more than it was given, and always ends up asking for input or closing.
+//! consumes more than it was given, and always ends up asking for input or closing, with
+//! bare line ends refused or normalised.
 #![no_main]
 
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use smtp_wire::command::RcptTo;
-use smtp_wire::{Action, Policy, Reply, ReversePath, Session, SessionConfig, SessionInfo, replies};
+use smtp_wire::{
+    Action, BareNewline, Policy, Reply, ReversePath, Session, SessionConfig, SessionInfo, replies,
+};
 
 struct OneDomain;
 
@@ -20,8 +23,15 @@ impl Policy for OneDomain {
     }
 }
 
-fuzz_target!(|chunks: Vec<&[u8]>| {
-    let config = SessionConfig { message_bytes_max: 2048, command_line_bytes_max: 512, ..SessionConfig::default() };
+fuzz_target!(|input: (bool, Vec<&[u8]>)| {
+    let (normalize, chunks) = input;
+    let bare_newline = if normalize { BareNewline::Normalize } else { BareNewline::Reject };
+    let config = SessionConfig {
+        message_bytes_max: 2048,
+        command_line_bytes_max: 512,
+        bare_newline,
+        ..SessionConfig::default()
+    };
     let mut session = Session::new(Arc::new(config), "192.0.2.7".parse().expect("ip"));
     let mut input = Vec::new();
     for chunk in chunks {

@@ -62,6 +62,31 @@ impl MailFrom {
     }
 }
 
+/// Another protocol spoken to the SMTP port (a cross-protocol request).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForeignProtocol {
+    /// An HTTP request line (`GET `, `POST `, `CONNECT `, `HEAD `, `PUT `): a browser or a
+    /// proxy tricked into carrying SMTP commands in a request body.
+    Http,
+    /// A TLS ClientHello record (`0x16 0x03`): a client expecting implicit TLS.
+    Tls,
+}
+
+/// HTTP methods whose request line is refused as a command, as Postfix's
+/// `smtpd_forbidden_commands` does (no SMTP verb is spelled like one).
+const HTTP_METHODS: [&[u8]; 5] = [b"GET", b"POST", b"CONNECT", b"HEAD", b"PUT"];
+
+/// Whether the input at the start of a command line is another protocol. Looks only at
+/// the first word, so a request is recognised before its line ends (however long it is).
+pub fn foreign_protocol(input: &[u8]) -> Option<ForeignProtocol> {
+    if input.starts_with(&[0x16, 0x03]) {
+        return Some(ForeignProtocol::Tls);
+    }
+    let end = input.iter().position(|&b| matches!(b, b' ' | b'\r' | b'\n'))?;
+    let verb = &input[..end];
+    HTTP_METHODS.iter().any(|m| m.eq_ignore_ascii_case(verb)).then_some(ForeignProtocol::Http)
+}
+
 fn syntax(text: &str) -> Reply {
     Reply::new(501, code(5, 5, 4), text)
 }

@@ -15,6 +15,7 @@ pub mod replies;
 pub mod reply;
 pub mod session;
 
+pub use data::BareNewline;
 pub use envelope::{
     Address, Attribution, BodyType, ClientInfo, Envelope, Notify, OriginalRecipient, Recipient, Ret,
     ReversePath,

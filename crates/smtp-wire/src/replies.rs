@@ -1,6 +1,7 @@
 //! The fixed replies of the SMTP server, in one place so that every text is reviewed
 //! together and covered by the transcript tests.
 
+use crate::command::ForeignProtocol;
 use crate::reply::{Reply, code};
 use std::net::IpAddr;
 
@@ -115,6 +116,27 @@ pub fn bare_line_ending() -> Reply {
         code(5, 6, 0),
         "Message refused: bare LF or CR in content; lines must end with CRLF (RFC 5321 2.3.8)",
     )
+}
+
+pub fn nul_in_content() -> Reply {
+    Reply::new(
+        554,
+        code(5, 6, 0),
+        "Message refused: NUL byte in content; send binary data encoded (base64 or quoted-printable)",
+    )
+}
+
+/// A cross-protocol request: answered like Postfix's forbidden commands, then closed.
+pub fn foreign_protocol(protocol: ForeignProtocol) -> Reply {
+    let text = match protocol {
+        ForeignProtocol::Http => {
+            "Protocol error: this is an SMTP server, HTTP requests are refused; closing connection"
+        }
+        ForeignProtocol::Tls => {
+            "Protocol error: TLS handshake without STARTTLS; send EHLO, then STARTTLS; closing connection"
+        }
+    };
+    Reply::new(554, code(5, 7, 0), text)
 }
 
 pub fn line_too_long(max: usize) -> Reply {

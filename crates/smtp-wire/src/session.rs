@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::command::{self, Command, MailFrom, RcptTo};
-use crate::data::{ContentProblem, DataReceiver, Progress};
+use crate::data::{BareNewline, ContentProblem, DataReceiver, Progress};
 use crate::envelope::{ClientInfo, Envelope, Recipient, ReversePath};
 use crate::replies;
 use crate::reply::Reply;
@@ -28,6 +28,8 @@ pub struct SessionConfig {
     pub junk_commands_max: u32,
     /// Whether STARTTLS is offered.
     pub starttls: bool,
+    /// Bare CR / bare LF in commands and message content: refused, or taken as CRLF.
+    pub bare_newline: BareNewline,
 }
 
 impl Default for SessionConfig {
@@ -40,6 +42,7 @@ impl Default for SessionConfig {
             errors_per_session_max: 20,
             junk_commands_max: 100,
             starttls: true,
+            bare_newline: BareNewline::Reject,
         }
     }
 }
@@ -189,6 +192,9 @@ impl Session {
             let rest = self.step(&input[lf + 1..], policy);
             return Step { consumed: lf + 1 + rest.consumed, action: rest.action };
         }
+        if let Some(protocol) = command::foreign_protocol(input) {
+            return self.close(replies::foreign_protocol(protocol));
+        }
         let Some(lf) = input.iter().position(|&b| b == b'\n') else {
             if input.len() > self.config.command_line_bytes_max {
                 self.discarding_line = true;
@@ -200,7 +206,7 @@ impl Session {
         if consumed > self.config.command_line_bytes_max {
             return self.error(consumed, replies::line_too_long(self.config.command_line_bytes_max));
         }
-        let Some(line) = input[..lf].strip_suffix(b"\r").filter(|l| !l.contains(&b'\r')) else {
+        let Some(line) = self.command_line(&input[..lf]) else {
             return self.error(consumed, replies::bare_line_ending_in_command());
         };
         let action = match command::parse(line) {
@@ -212,6 +218,17 @@ impl Session {
             Ok(action) => Step { consumed, action },
             Err(reply) => self.error(consumed, reply),
         }
+    }
+
+    /// A command line without its line end; `None` when it holds a bare CR, or ends in a
+    /// bare LF and bare line ends are refused.
+    fn command_line<'a>(&self, line: &'a [u8]) -> Option<&'a [u8]> {
+        let line = match line.strip_suffix(b"\r") {
+            Some(line) => line,
+            None if self.config.bare_newline == BareNewline::Normalize => line,
+            None => return None,
+        };
+        (!line.contains(&b'\r')).then_some(line)
     }
 
     /// The driver stored the message (`Ok(id)`) or could not (`Err(reply)`, e.g. `451 4.3.0`).
@@ -277,6 +294,7 @@ impl Session {
         let content = receiver.finish().map_err(|problem| match problem {
             ContentProblem::TooLarge => replies::message_too_big(self.config.message_bytes_max),
             ContentProblem::BareLineEnding => replies::bare_line_ending(),
+            ContentProblem::Nul => replies::nul_in_content(),
         })?;
         self.awaiting_storage = true;
         let envelope = self.envelope(transaction);
@@ -416,7 +434,7 @@ impl Session {
         if transaction.recipients.is_empty() {
             return Err(replies::no_valid_recipients());
         }
-        self.data = Some(DataReceiver::new(self.config.message_bytes_max));
+        self.data = Some(DataReceiver::new(self.config.message_bytes_max, self.config.bare_newline));
         Ok(Action::Reply(replies::start_data()))
     }
 

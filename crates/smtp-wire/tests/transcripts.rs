@@ -5,7 +5,9 @@
 //! order, after the preceding client lines were fed at once (as a pipelining client would).
 //! `S: [closed]` means the session closed the connection. Directives: `@config key=value`
 //! (before the first line), `@store-fails` (storage answers 451 4.3.0), `@expect-messages N`
-//! (messages handed to storage so far). `#` starts a comment.
+//! (messages handed to storage so far), `@expect-content TEXT` (the last stored message),
+//! `@reconnect` (a new session with the same config; its greeting is expected next).
+//! `#` starts a comment.
 
 #[path = "support/escapes.rs"]
 mod escapes;
@@ -15,7 +17,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use smtp_wire::command::RcptTo;
-use smtp_wire::{Action, Policy, Reply, ReversePath, Session, SessionConfig, SessionInfo, replies};
+use smtp_wire::{
+    Action, BareNewline, Policy, Reply, ReversePath, Session, SessionConfig, SessionInfo, replies,
+};
 
 struct TestPolicy;
 
@@ -47,6 +51,13 @@ fn apply_config(config: &mut SessionConfig, setting: &str) {
         "errors_per_session_max" => config.errors_per_session_max = number() as u32,
         "junk_commands_max" => config.junk_commands_max = number() as u32,
         "starttls" => config.starttls = value == "true",
+        "bare_newline" => {
+            config.bare_newline = match value {
+                "reject" => BareNewline::Reject,
+                "normalize" => BareNewline::Normalize,
+                other => panic!("bare_newline={other}: reject or normalize"),
+            }
+        }
         _ => panic!("unknown config key {key}"),
     }
 }
@@ -109,7 +120,9 @@ fn run_transcript(path: &Path) {
         }
         lines.next();
     }
-    let session = Session::new(Arc::new(config), IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
+    let config = Arc::new(config);
+    let client_ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    let session = Session::new(Arc::clone(&config), client_ip);
     let mut runner = Runner {
         session,
         input: Vec::new(),
@@ -150,6 +163,16 @@ fn run_transcript(path: &Path) {
                 runner.run_until_input();
             }
             expected.push((n, server.to_string()));
+        } else if line == "@reconnect" {
+            if pending {
+                runner.run_until_input();
+                pending = false;
+            }
+            check(&mut runner, &mut expected);
+            runner.session = Session::new(Arc::clone(&config), client_ip);
+            runner.input.clear();
+            runner.closed = false;
+            runner.session.greeting().write_to(&mut runner.output);
         } else if line == "@store-fails" {
             runner.store_fails = true;
         } else if let Some(count) = line.strip_prefix("@expect-messages ") {
