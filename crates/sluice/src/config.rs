@@ -13,7 +13,7 @@ use gateway::settings::ClientChecks;
 use gateway::tls::{ClientCa, TlsSource};
 use gateway::{ConnectionLimits, DeliveryConfig, GatewayConfig, Settings, ThrottleConfig, Timeouts};
 use serde::Deserialize;
-use smtp_wire::SessionConfig;
+use smtp_wire::{BareNewline, SessionConfig};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -98,6 +98,8 @@ pub struct RawSmtp {
     pub data_idle_timeout_s: u64,
     pub data_total_timeout_s: u64,
     pub shutdown_drain_s: u64,
+    /// `reject` (refuse a message with a bare CR or LF) or `normalize` (store CRLF instead).
+    pub bare_newline: String,
 }
 
 impl Default for RawSmtp {
@@ -118,6 +120,7 @@ impl Default for RawSmtp {
             data_idle_timeout_s: timeouts.data_idle.as_secs(),
             data_total_timeout_s: timeouts.data_total.as_secs(),
             shutdown_drain_s: 30,
+            bare_newline: "reject".into(),
         }
     }
 }
@@ -485,6 +488,7 @@ pub fn resolve_settings(
             as u32,
         junk_commands_max: positive("smtp.junk_commands_max", smtp.junk_commands_max as usize)? as u32,
         starttls: raw.tls.enabled,
+        bare_newline: resolve_bare_newline(&smtp.bare_newline)?,
     };
     let domains = raw
         .delivery
@@ -521,6 +525,14 @@ pub fn resolve_settings(
             dnsbl: resolve_dnsbl(raw)?,
         },
     })
+}
+
+fn resolve_bare_newline(value: &str) -> Result<BareNewline, ConfigError> {
+    match value {
+        "reject" => Ok(BareNewline::Reject),
+        "normalize" => Ok(BareNewline::Normalize),
+        other => Err(invalid("smtp.bare_newline", format!("{other:?} is not \"reject\" or \"normalize\""))),
+    }
 }
 
 fn positive(field: &str, value: usize) -> Result<usize, ConfigError> {
@@ -608,6 +620,7 @@ mod tests {
             ),
             ("[dns]\nresolver = \"127.0.0.1\"", "dns.resolver:"),
             ("[tls]\nclient_ca_file = \"/nonexistent/ca.pem\"", "tls.client_ca_file:"),
+            ("[smtp]\nbare_newline = \"strip\"", "smtp.bare_newline:"),
         ] {
             let err = from_str(text).unwrap_err();
             assert!(err.starts_with(field), "{text}: {err}");
@@ -616,6 +629,14 @@ mod tests {
         assert!(unknown.contains("lisen"), "{unknown}");
         let wrong_type = from_str("[smtp]\nconnections_max = \"many\"").unwrap_err();
         assert!(wrong_type.contains("connections_max"), "{wrong_type}");
+    }
+
+    #[test]
+    fn bare_newline_is_rejected_unless_normalize_is_asked_for() {
+        let session = |text: &str| from_str(text).unwrap().gateway.settings.session;
+        assert_eq!(session("").bare_newline, BareNewline::Reject);
+        assert_eq!(session("[smtp]\nbare_newline = \"normalize\"").bare_newline, BareNewline::Normalize);
+        assert_eq!(session("[smtp]\nbare_newline = \"reject\"").bare_newline, BareNewline::Reject);
     }
 
     #[test]

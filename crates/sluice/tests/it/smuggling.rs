@@ -1,79 +1,129 @@
-//! SMTP smuggling: end-of-data look-alikes made with bare CR or bare LF must
-//! never end the message, so the commands hidden after them can never create
-//! a second message. Sluice refuses the whole message instead.
+//! SMTP smuggling: end-of-data look-alikes made with bare CR, bare LF or NUL must never end
+//! the message, so the commands hidden after them can never create a second message. With
+//! `[smtp] bare_newline = "reject"` (the default) Sluice refuses the whole message; with
+//! `"normalize"` it accepts one message whose content holds the hidden commands as text. A
+//! NUL is refused in both modes. An HTTP request carrying SMTP commands is refused and the
+//! connection closed before its body is read.
+//!
+//! Every payload is followed by `QUIT` in the same write: the replies up to the `221` are all
+//! the server said, so a hidden transaction would show as extra replies without any waiting.
 
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-use crate::harness::{DOMAIN, Next, Server, token};
+use crate::harness::{Client, DOMAIN, Next, Server, Settings, maildir_files, token};
 
-fn smuggle(separator: &str, label: &str) {
-    let server = Server::start();
-    let outer = format!("outer-{label}");
-    let smuggled = format!("smuggled-{label}");
+/// The classic look-alikes (SEC Consult's SMTP smuggling research), labelled for addresses.
+const LOOK_ALIKES: [(&str, &str); 7] = [
+    ("\n.\n", "lf-lf"),
+    ("\r.\r", "cr-cr"),
+    ("\r\n.\r", "crlf-cr"),
+    ("\n.\r\n", "lf-crlf"),
+    ("\r.\r\n", "cr-crlf"),
+    ("\n.\r", "lf-cr"),
+    ("\r\n.\n", "crlf-lf"),
+];
+const NUL_LOOK_ALIKE: (&str, &str) = ("\r\n\0.\r\n", "crlf-nul");
+
+/// Sends one outer message with `separator` and a hidden transaction inside, then QUIT;
+/// returns every reply from the end of DATA to the close.
+fn smuggle(server: &Server, separator: &str, label: &str) -> Vec<String> {
     let mut client = server.connect();
     client.greet();
     client.expect("MAIL FROM:<sender@it.test>", 250);
-    client.expect(&format!("RCPT TO:<{outer}@{DOMAIN}>"), 250);
+    client.expect(&format!("RCPT TO:<outer-{label}@{DOMAIN}>"), 250);
     client.expect("DATA", 354);
     let content = format!(
         "Subject: {t1}\r\n\r\nouter body{separator}MAIL FROM:<evil@it.test>\r\n\
-         RCPT TO:<{smuggled}@{DOMAIN}>\r\nDATA\r\nSubject: {t2}\r\n\r\nsmuggled body\r\n.\r\n",
+         RCPT TO:<smuggled-{label}@{DOMAIN}>\r\nDATA\r\nSubject: {t2}\r\n\r\nsmuggled body\r\n.\r\nQUIT\r\n",
         t1 = token("outer"),
         t2 = token("smuggled"),
     );
     client.send_raw(content.as_bytes());
+    replies_until_close(&mut client, separator)
+}
 
-    // Everything the server says until it falls silent or hangs up.
+/// Every reply until the server closes; `what` names the payload in failures.
+fn replies_until_close(client: &mut Client, what: &str) -> Vec<String> {
     let mut replies = Vec::new();
-    client.set_read_timeout(Duration::from_secs(3));
-    while let Next::Reply(reply) = client.read() {
-        replies.push(reply);
-        if replies.len() > 10 {
-            break;
+    loop {
+        match client.read() {
+            Next::Reply(reply) => replies.push(reply.to_string()),
+            Next::Closed => return replies,
+            Next::Silent => {
+                panic!("{what:?}: the server did not close; replies so far {replies:#?}")
+            }
         }
+        assert!(replies.len() <= 10, "{what:?}: the server answered the hidden commands: {replies:#?}");
     }
-    let shown: Vec<String> = replies.iter().map(ToString::to_string).collect();
-    assert!(
-        replies.len() <= 1,
-        "separator {separator:?}: the server answered the hidden commands, replies: {shown:#?}"
-    );
-    let refusal = replies
-        .first()
-        .unwrap_or_else(|| panic!("separator {separator:?}: no reply at all to the end of DATA"));
-    assert!(
-        (500..600).contains(&refusal.code),
-        "separator {separator:?}: a message with bare CR/LF must be refused (5xx), got `{refusal}`"
-    );
-    assert_eq!(
-        server.settled_mail_count(&smuggled),
-        0,
-        "separator {separator:?}: a SMUGGLED second message was delivered"
-    );
-    assert_eq!(
-        server.settled_mail_count(&outer),
-        0,
-        "separator {separator:?}: the refused outer message was delivered anyway"
-    );
+}
+
+/// Delivers one ordinary message and waits for it: a positive sign that the queue manager
+/// has run since the payloads were answered (none of which it may deliver).
+fn deliver_marker(server: &Server) {
+    let mut client = server.connect();
+    client.greet();
+    let reply =
+        client.send_message("sender@it.test", &[&format!("marker@{DOMAIN}")], "Subject: marker\r\n\r\nok");
+    assert_eq!(reply.code, 250, "marker: {reply}");
+    server.wait_for_mail("marker", 1);
+}
+
+fn mail_count(server: &Server, local_part: &str) -> usize {
+    maildir_files(&server.maildir_new(local_part)).len()
 }
 
 #[test]
-fn smuggling_lf_dot_lf_creates_no_second_message() {
-    smuggle("\n.\n", "lf-lf");
+fn smuggling_is_refused_when_rejecting_bare_newlines() {
+    let server = Server::start();
+    for (separator, label) in LOOK_ALIKES.into_iter().chain([NUL_LOOK_ALIKE]) {
+        let replies = smuggle(&server, separator, label);
+        assert_eq!(
+            replies.len(),
+            2,
+            "separator {separator:?}: one reply to the data, one to QUIT: {replies:#?}"
+        );
+        assert!(
+            replies[0].starts_with("554 5.6.0"),
+            "separator {separator:?}: the message must be refused, got {replies:#?}"
+        );
+        assert!(replies[1].starts_with("221"), "separator {separator:?}: {replies:#?}");
+    }
+    deliver_marker(&server);
+    for (separator, label) in LOOK_ALIKES.into_iter().chain([NUL_LOOK_ALIKE]) {
+        assert_eq!(mail_count(&server, &format!("smuggled-{label}")), 0, "{separator:?}: a SMUGGLED message");
+        assert_eq!(mail_count(&server, &format!("outer-{label}")), 0, "{separator:?}: the refused message");
+    }
 }
 
 #[test]
-fn smuggling_cr_dot_cr_creates_no_second_message() {
-    smuggle("\r.\r", "cr-cr");
-}
-
-#[test]
-fn smuggling_crlf_dot_cr_creates_no_second_message() {
-    smuggle("\r\n.\r", "crlf-cr");
-}
-
-#[test]
-fn smuggling_lf_dot_crlf_creates_no_second_message() {
-    smuggle("\n.\r\n", "lf-crlf");
+fn smuggling_stays_inside_one_message_when_normalizing_bare_newlines() {
+    let server = Server::start_with(Settings::default().smtp("bare_newline", "\"normalize\""));
+    for (separator, label) in LOOK_ALIKES {
+        let replies = smuggle(&server, separator, label);
+        assert_eq!(
+            replies.len(),
+            2,
+            "separator {separator:?}: one reply to the data, one to QUIT: {replies:#?}"
+        );
+        assert!(replies[0].starts_with("250 2.0.0"), "separator {separator:?}: {replies:#?}");
+        let outer = server.wait_for_mail(&format!("outer-{label}"), 1);
+        // Maildir files may store CRLF or LF line endings; compare on LF.
+        let text = outer[0].replace("\r\n", "\n");
+        assert!(
+            text.contains("\nouter body\n.\nMAIL FROM:<evil@it.test>\nRCPT TO:<smuggled-"),
+            "separator {separator:?}: the hidden commands must stay text of the one message:\n{text}"
+        );
+        assert!(!text.contains('\r'), "separator {separator:?}: a bare CR was stored:\n{text:?}");
+    }
+    let (separator, label) = NUL_LOOK_ALIKE;
+    let replies = smuggle(&server, separator, label);
+    assert!(replies[0].starts_with("554 5.6.0"), "NUL must be refused when normalizing too: {replies:#?}");
+    deliver_marker(&server);
+    for (separator, label) in LOOK_ALIKES.into_iter().chain([NUL_LOOK_ALIKE]) {
+        assert_eq!(mail_count(&server, &format!("smuggled-{label}")), 0, "{separator:?}: a SMUGGLED message");
+    }
+    assert_eq!(mail_count(&server, &format!("outer-{label}")), 0, "the refused NUL message was delivered");
 }
 
 #[test]
@@ -90,4 +140,55 @@ fn dot_stuffed_lines_are_unstuffed_and_do_not_end_data() {
     // Maildir files may store CRLF or LF line endings; compare on LF.
     let m = mail[0].replace("\r\n", "\n");
     assert!(m.contains("first\n.\n.leading dot\nlast line"), "dot-unstuffing wrong:\n{m:?}");
+}
+
+/// `bare_newline` is reloadable: after SIGHUP, new sessions take a command ended by a bare
+/// LF (as in normalize mode) that the running sessions refused.
+#[test]
+fn a_reload_switches_bare_newline_handling_for_new_sessions() {
+    let server = Server::start();
+    let bare_lf_noop = |server: &Server| {
+        let mut client = server.connect();
+        client.greet();
+        client.send_raw(b"NOOP\n");
+        client.reply()
+    };
+    let refused = bare_lf_noop(&server);
+    assert!(refused.to_string().starts_with("500 5.5.2"), "reject mode: {refused}");
+    let path = server.config_path();
+    let config = std::fs::read_to_string(&path).expect("config");
+    let normalize = config.replacen("[smtp]\n", "[smtp]\nbare_newline = \"normalize\"\n", 1);
+    assert_ne!(config, normalize, "the harness config has an [smtp] section");
+    std::fs::write(&path, normalize).expect("rewrite config");
+    let status = Command::new("kill").arg("-HUP").arg(server.pid().to_string()).status().expect("kill -HUP");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while bare_lf_noop(&server).code != 250 {
+        assert!(Instant::now() < deadline, "bare_newline reload not applied:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Cross-protocol request forgery: an HTTP POST whose body is an SMTP transaction gets one
+/// `554 5.7.0` and the connection closes; nothing of the body is run or delivered.
+#[test]
+fn an_http_post_carrying_smtp_commands_is_refused_and_closed() {
+    let server = Server::start();
+    let mut client = server.connect();
+    assert_eq!(client.reply().code, 220, "banner");
+    let body = format!(
+        "EHLO evil.test\r\nMAIL FROM:<evil@it.test>\r\nRCPT TO:<forged@{DOMAIN}>\r\nDATA\r\n\
+         Subject: forged\r\n\r\nforged\r\n.\r\nQUIT\r\n"
+    );
+    let request = format!(
+        "POST /submit HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        server.port,
+        body.len()
+    );
+    client.send_raw(request.as_bytes());
+    let replies = replies_until_close(&mut client, "POST");
+    assert_eq!(replies.len(), 1, "one refusal, then the close: {replies:#?}");
+    assert!(replies[0].starts_with("554 5.7.0"), "{replies:#?}");
+    deliver_marker(&server);
+    assert_eq!(mail_count(&server, "forged"), 0, "the forged message was delivered");
 }
