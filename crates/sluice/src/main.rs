@@ -146,6 +146,9 @@ enum ThrottleCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve { .. }) {
+        quiet_on_closed_stdout();
+    }
     let result = match cli.command {
         Command::Serve { config } => serve(config.as_deref()),
         Command::CheckConfig { file } => check_config(&file),
@@ -168,6 +171,20 @@ fn main() -> ExitCode {
             eprintln!("sluice: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A command whose reader goes away (`sluice tenant list | head -1`) ends the way Unix tools
+/// do, stopped quietly by SIGPIPE, instead of panicking in `println!`. Rust starts programs
+/// with SIGPIPE ignored; `serve` keeps it so (a client closing its socket must never stop the
+/// server). For the CLI's own sockets nothing changes in practice: TCP writes use
+/// `MSG_NOSIGNAL`, and a control socket closed mid-request ends the command either way.
+#[allow(unsafe_code)]
+fn quiet_on_closed_stdout() {
+    // SAFETY: called once in `main` before any other thread exists; `SIG_DFL` is a valid
+    // disposition for SIGPIPE and no Rust state depends on the previous one.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -1,4 +1,4 @@
-//! The command line: `sluice check-config` and SIGTERM handling.
+//! The command line: `sluice check-config`, SIGTERM handling and output into a closed pipe.
 
 use std::fs;
 use std::process::Command;
@@ -182,5 +182,32 @@ fn config_change_and_sighup_reload_without_restart() {
     while accepted(&server) {
         assert!(std::time::Instant::now() < deadline, "SIGHUP reload not applied:\n{}", server.log());
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `sluice tenant list | head -0`: the reader is gone before the first line is written. The
+/// command ends quietly (status 0, or stopped by SIGPIPE as Unix tools are), never with a
+/// panic and a backtrace.
+#[test]
+fn a_closed_stdout_pipe_ends_the_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("sluice.toml");
+    fs::write(&config, "data_dir = \"data\"\n").expect("write config");
+    let sluice = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        command.args(args).arg("-c").arg(&config);
+        command
+    };
+    let added = sluice(&["tenant", "add", "acme"]).output().expect("run sluice tenant add");
+    assert!(added.status.success(), "tenant add: {}", String::from_utf8_lossy(&added.stderr));
+    for args in [&["tenant", "list"][..], &["throttle", "list"], &["tenant", "show", "acme"]] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = sluice(args).stdout(writer).output().expect("run sluice");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let quiet = out.status.code() == Some(0) || out.status.signal() == Some(libc::SIGPIPE);
+        assert!(quiet, "sluice {args:?} into a closed pipe: {}\n{stderr}", out.status);
+        assert!(stderr.is_empty(), "sluice {args:?} into a closed pipe wrote to stderr:\n{stderr}");
     }
 }
