@@ -14,6 +14,7 @@ use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureSc
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::tls::TlsError;
+use crate::tls::problems::rustls_problem;
 
 /// How much TLS a destination gets.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -71,7 +72,7 @@ pub fn trust_roots(extra_ca_file: Option<&Path>) -> Result<Arc<RootCertStore>, T
         for ca in crate::tls::load_certs(path)? {
             roots
                 .add(ca)
-                .map_err(|e| TlsError::CaFile { path: path.to_path_buf(), reason: e.to_string() })?;
+                .map_err(|e| TlsError::CaFile { path: path.to_path_buf(), reason: rustls_problem(&e) })?;
         }
     }
     Ok(Arc::new(roots))
@@ -189,7 +190,8 @@ pub(crate) fn handshake_failure(mode: &TlsMode, server_name: &str, error: &std::
     let rustls_error = error.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
     let what = match rustls_error {
         Some(rustls::Error::InvalidCertificate(cert)) => certificate_problem(mode, server_name, cert),
-        _ => error.to_string(),
+        Some(other) => rustls_problem(other),
+        None => error.to_string(),
     };
     format!("{mode}: {what}")
 }
@@ -212,7 +214,7 @@ fn certificate_problem(mode: &TlsMode, server_name: &str, error: &CertificateErr
         CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
             "the server's certificate is not valid yet".into()
         }
-        other => format!("the server's certificate was refused: {other:?}"),
+        other => crate::tls::problems::certificate_problem(other),
     }
 }
 

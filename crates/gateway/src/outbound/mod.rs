@@ -402,10 +402,12 @@ async fn start_tls(
     };
     let session = stream.get_ref().1;
     let info = TlsInfo {
-        protocol: session.protocol_version().map_or_else(|| "unknown".into(), |v| format!("{v:?}")),
+        protocol: session.protocol_version().and_then(|v| v.as_str()).unwrap_or("unknown").into(),
         cipher: session
             .negotiated_cipher_suite()
-            .map_or_else(|| "unknown".into(), |c| format!("{:?}", c.suite())),
+            .and_then(|c| c.suite().as_str())
+            .unwrap_or("unknown")
+            .into(),
         certificate: verifier.certificate(),
     };
     Ok((Conn { stream: Box::new(stream), addr, input: Vec::new(), write_timeout }, info))
