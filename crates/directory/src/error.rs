@@ -46,11 +46,8 @@ pub enum StoreError {
     #[error(transparent)]
     Directory(#[from] DirectoryError),
     /// The database itself failed (I/O, corruption, locked); `operation` says what was being
-    /// done so the log line is useful without a backtrace.
-    #[error("directory storage failed while {operation}: {source}")]
-    Backend {
-        operation: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    /// done so the log line is useful without a backtrace. The text holds the cause, which
+    /// is therefore not also the `source()` (a chain printer would repeat it).
+    #[error("directory storage failed while {operation}: {cause}")]
+    Backend { operation: String, cause: Box<dyn std::error::Error + Send + Sync> },
 }

@@ -9,8 +9,8 @@ use throttle::Cidr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AllowListError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("{path} line {line}: {text:?} is not a CIDR (e.g. 203.0.113.0/24 or 2001:db8::/48)")]
     Invalid { path: PathBuf, line: usize, text: String },
 }
@@ -27,7 +27,7 @@ pub fn read(path: &Path) -> Result<Vec<AllowEntry>, AllowListError> {
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(AllowListError::Io { path: path.to_path_buf(), source }),
+        Err(error) => return Err(AllowListError::Io { path: path.to_path_buf(), error }),
     };
     let mut entries = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -50,7 +50,7 @@ pub fn read(path: &Path) -> Result<Vec<AllowEntry>, AllowListError> {
 
 /// Replaces the list atomically (temporary file, sync, rename).
 pub fn write(path: &Path, entries: &[AllowEntry]) -> Result<(), AllowListError> {
-    let io = |source| AllowListError::Io { path: path.to_path_buf(), source };
+    let io = |error| AllowListError::Io { path: path.to_path_buf(), error };
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(io)?;
     }

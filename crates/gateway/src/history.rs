@@ -13,8 +13,8 @@ use throttle::{Engine, Policy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
-    #[error("throttle history {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("throttle history {path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("throttle history {path} is unreadable: {reason}")]
     Corrupt { path: PathBuf, reason: String },
 }
@@ -47,7 +47,7 @@ impl FileHistoryStore {
 
     fn io(&self, path: &Path) -> impl FnOnce(std::io::Error) -> HistoryError {
         let path = path.to_path_buf();
-        move |source| HistoryError::Io { path, source }
+        move |error| HistoryError::Io { path, error }
     }
 
     /// Delta files in the order they were written.

@@ -29,6 +29,7 @@ pub mod throttling;
 pub mod tls;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use spool::{Spool, SpoolConfig};
@@ -39,24 +40,53 @@ pub use settings::{
     ConnectionLimits, DeliveryConfig, GatewayConfig, RetryPolicy, Settings, ThrottleConfig, Timeouts,
 };
 
+/// Why the gateway could not start. Each text names what failed (a path, an address) and,
+/// where it is known, what to do; the cause is part of the text, never also a `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    #[error("spool")]
-    Spool(#[from] spool::SpoolError),
-    #[error("TLS")]
+    #[error("cannot open the spool in {path}: {error}{remedy}", remedy = spool_remedy(.error))]
+    Spool { path: PathBuf, error: spool::SpoolError },
+    #[error(transparent)]
     Tls(#[from] tls::TlsError),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot listen on {addr}: {error}{remedy}", remedy = bind_remedy(.error))]
+    Bind { addr: SocketAddr, error: std::io::Error },
     #[error(transparent)]
     History(#[from] history::HistoryError),
     #[error(transparent)]
     AllowList(#[from] allow_list::AllowListError),
-    #[error("directory")]
+    #[error(transparent)]
     Directory(#[from] directory::StoreError),
-    #[error("control socket {path}: {source}")]
-    Control { path: std::path::PathBuf, source: std::io::Error },
+    #[error("cannot listen on the control socket {path}: {error}")]
+    Control { path: PathBuf, error: std::io::Error },
     #[error(transparent)]
     Dns(#[from] dns::DnsError),
+}
+
+fn spool_remedy(error: &spool::SpoolError) -> &'static str {
+    match error {
+        spool::SpoolError::Io(_) => {
+            "; data_dir must be a writable directory (`sluice check-config` checks it)"
+        }
+        spool::SpoolError::Locked(_) => {
+            "; another `sluice serve` uses this data_dir: stop it, or give each server its own data_dir"
+        }
+        _ => "",
+    }
+}
+
+fn bind_remedy(error: &std::io::Error) -> &'static str {
+    match error.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            "; ports below 1024 need root or CAP_NET_BIND_SERVICE (e.g. AmbientCapabilities in the systemd unit)"
+        }
+        std::io::ErrorKind::AddrInUse => {
+            "; another program listens there (`ss -ltnp` shows which): stop it or change smtp.listen"
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "; no interface of this machine has that address: change smtp.listen"
+        }
+        _ => "",
+    }
 }
 
 /// A running gateway.
@@ -75,7 +105,8 @@ impl Gateway {
     /// Recovers the spool, starts delivery and listens. Must run inside a tokio runtime.
     pub async fn start(config: GatewayConfig) -> Result<Gateway, GatewayError> {
         let spool_config = SpoolConfig::new(config.spool_dir.clone());
-        let (spool, recovered) = Spool::open(spool_config)?;
+        let (spool, recovered) = Spool::open(spool_config)
+            .map_err(|error| GatewayError::Spool { path: config.spool_dir.clone(), error })?;
         tracing::info!(messages = recovered.len(), "spool recovered");
         let tls = match &config.tls {
             Some(source) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
@@ -107,7 +138,7 @@ impl Gateway {
         };
         if let Some(path) = &config.control_socket {
             let listener =
-                control::bind(path).map_err(|source| GatewayError::Control { path: path.clone(), source })?;
+                control::bind(path).map_err(|error| GatewayError::Control { path: path.clone(), error })?;
             let subjects = control::Subjects {
                 throttling: throttling.clone(),
                 queue: queue.clone(),
@@ -128,9 +159,8 @@ impl Gateway {
         let mut listeners = JoinSet::new();
         let mut local_addrs = Vec::new();
         for addr in &config.listen {
-            let listener =
-                inbound::bind(*addr).map_err(|source| GatewayError::Bind { addr: *addr, source })?;
-            let local = listener.local_addr().map_err(|source| GatewayError::Bind { addr: *addr, source })?;
+            let listener = inbound::bind(*addr).map_err(|error| GatewayError::Bind { addr: *addr, error })?;
+            let local = listener.local_addr().map_err(|error| GatewayError::Bind { addr: *addr, error })?;
             tracing::info!(listen = %local, "SMTP listener started");
             local_addrs.push(local);
             listeners.spawn(inbound::accept_loop(Arc::clone(&shared), listener, config.drain));

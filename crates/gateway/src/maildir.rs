@@ -19,8 +19,8 @@ use crate::policy::mailbox_name;
 pub enum DeliveryError {
     #[error("no local mailbox for <{0}>")]
     NoMailbox(String),
-    #[error("maildir {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("maildir {path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
     #[error("the delivery attempt panicked")]
     Panicked,
 }
@@ -116,7 +116,7 @@ impl MaildirDelivery {
             let step = file.sync_data().and_then(|()| fs::rename(&tmp, &new));
             if let Err(source) = step {
                 let _ = fs::remove_file(&tmp);
-                results[i] = Err(DeliveryError::Io { path: tmp, source });
+                results[i] = Err(DeliveryError::Io { path: tmp, error: source });
                 continue;
             }
             if let Some(dir) = new.parent().filter(|d| !dirs.iter().any(|known| known == d)) {
@@ -132,7 +132,7 @@ impl MaildirDelivery {
                     if in_dir && results[i].is_ok() {
                         results[i] = Err(DeliveryError::Io {
                             path: dir.clone(),
-                            source: io::Error::new(source.kind(), source.to_string()),
+                            error: io::Error::new(source.kind(), source.to_string()),
                         });
                     }
                 }
@@ -159,7 +159,7 @@ impl MaildirDelivery {
         let (tmp, new) = self.copy_path(copy);
         let io_error = |path: &Path| {
             let path = path.to_path_buf();
-            move |source| DeliveryError::Io { path, source }
+            move |error| DeliveryError::Io { path, error }
         };
         let dir = new.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
         self.ensure_maildir(&dir).map_err(io_error(&dir))?;

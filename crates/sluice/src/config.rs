@@ -225,8 +225,8 @@ impl Default for RawLog {
 /// A config problem, naming the field.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path}: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{field}: {message}")]
@@ -265,7 +265,7 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
 
 pub fn parse(path: &Path) -> Result<RawConfig, ConfigError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        .map_err(|error| ConfigError::Read { path: path.to_path_buf(), error })?;
     toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
 }
 

@@ -235,7 +235,11 @@ fn open_with_config(config_path: Option<&Path>) -> anyhow::Result<(SqliteStore, 
     let dir = data_dir(&config)?;
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("creating the data directory {}", dir.display()))?;
-    Ok((SqliteStore::open(&dir.join("sluice.db"))?, config))
+    let db = dir.join("sluice.db");
+    let store = SqliteStore::open(&db).map_err(|e| {
+        anyhow::anyhow!("{e}; check data_dir in the config, or restore {} from a backup", db.display())
+    })?;
+    Ok((store, config))
 }
 
 pub(crate) fn tenant_id(text: &str) -> anyhow::Result<TenantId> {

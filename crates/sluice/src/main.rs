@@ -168,10 +168,27 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("sluice: {e:#}");
+            eprintln!("sluice: {}", report(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, `a: b: c`, each said once: a cause whose text is
+/// already part of the line (a library that shows its source and returns it too) is left out.
+fn report(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// A command whose reader goes away (`sluice tenant list | head -1`) ends the way Unix tools
@@ -327,5 +344,24 @@ fn reload(gateway: &gateway::Gateway, running: &Config, path: Option<&Path>) {
             gateway.reload(new.gateway.settings);
         }
         Err(e) => tracing::error!(error = %e, "config reload failed; keeping the running settings"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Like rusqlite's failures: the text of the cause it also returns from `source()`.
+    #[derive(Debug, thiserror::Error)]
+    #[error("database disk image is malformed")]
+    struct ShowsItsSource(#[source] std::io::Error);
+
+    #[test]
+    fn the_chain_is_printed_once() {
+        let leaf = std::io::Error::other("database disk image is malformed");
+        let error = anyhow::Error::new(ShowsItsSource(leaf)).context("opening the directory");
+        assert_eq!(report(&error), "opening the directory: database disk image is malformed");
+        let distinct = anyhow::anyhow!("not a directory").context("cannot open the spool");
+        assert_eq!(report(&distinct), "cannot open the spool: not a directory");
     }
 }

@@ -61,30 +61,30 @@ impl SqliteStore {
         // never corrupts; directory edits are rare, so pay for FULL and lose nothing.
         conn.pragma_update(None, "synchronous", "FULL").during(&operation)?;
         let mut store = SqliteStore { conn };
-        store.migrate()?;
+        store.migrate(path)?;
         Ok(store)
     }
 
-    fn migrate(&mut self) -> Result<(), StoreError> {
-        const OP: &str = "migrating the schema";
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).during(OP)?;
+    fn migrate(&mut self, path: &Path) -> Result<(), StoreError> {
+        let op = &format!("migrating the schema of {}", path.display());
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).during(op)?;
         tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT")
-            .during(OP)?;
+            .during(op)?;
         let found: Option<i64> =
-            tx.query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0)).during(OP)?;
+            tx.query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0)).during(op)?;
         let found = found.unwrap_or(0);
         let applied = usize::try_from(found).unwrap_or(usize::MAX);
         if applied > schema::MIGRATIONS.len() {
             let source = SchemaTooNew { found, known: schema::MIGRATIONS.len() };
-            return Err(StoreError::Backend { operation: OP.into(), source: Box::new(source) });
+            return Err(StoreError::Backend { operation: op.clone(), cause: Box::new(source) });
         }
         for migration in &schema::MIGRATIONS[applied..] {
-            tx.execute_batch(migration).during(OP)?;
+            tx.execute_batch(migration).during(op)?;
         }
-        tx.execute("DELETE FROM schema_version", []).during(OP)?;
+        tx.execute("DELETE FROM schema_version", []).during(op)?;
         let version = i64::try_from(schema::MIGRATIONS.len()).unwrap_or(i64::MAX);
-        tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [version]).during(OP)?;
-        tx.commit().during(OP)
+        tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [version]).during(op)?;
+        tx.commit().during(op)
     }
 
     /// The schema version of the open database.

@@ -28,7 +28,7 @@ pub(crate) trait During<T> {
 
 impl<T> During<T> for rusqlite::Result<T> {
     fn during(self, operation: &str) -> Result<T, StoreError> {
-        self.map_err(|e| StoreError::Backend { operation: operation.to_string(), source: Box::new(e) })
+        self.map_err(|e| StoreError::Backend { operation: operation.to_string(), cause: Box::new(e) })
     }
 }
 
@@ -48,7 +48,7 @@ pub(crate) fn select<T>(
 pub(crate) fn corrupt(column: &'static str, value: &str) -> StoreError {
     StoreError::Backend {
         operation: "reading the directory".into(),
-        source: Box::new(CorruptValue { column, value: value.to_string() }),
+        cause: Box::new(CorruptValue { column, value: value.to_string() }),
     }
 }
 

@@ -365,7 +365,7 @@ fn a_newer_schema_is_refused() {
     conn.execute("UPDATE schema_version SET version = 99", []).unwrap();
     drop(conn);
     match SqliteStore::open(&f.path) {
-        Err(StoreError::Backend { source, .. }) => assert!(source.to_string().contains("version 99")),
+        Err(StoreError::Backend { cause, .. }) => assert!(cause.to_string().contains("version 99")),
         other => panic!("{other:?}"),
     }
 }

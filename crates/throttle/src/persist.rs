@@ -38,9 +38,9 @@ pub enum SnapshotKind {
 /// Why a snapshot could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
-    /// The reader failed or ended early.
+    /// The reader failed or ended early (the text holds the I/O error: no `source()`).
     #[error("reading throttle snapshot: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     /// Not a throttle snapshot.
     #[error("not a throttle snapshot (bad magic)")]
     BadMagic,
@@ -69,6 +69,12 @@ pub enum RestoreError {
     /// The policy given to restore is invalid.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+}
+
+impl From<io::Error> for RestoreError {
+    fn from(e: io::Error) -> Self {
+        RestoreError::Io(e)
+    }
 }
 
 fn encode(r: &Record, out: &mut Vec<u8>) {

@@ -58,8 +58,8 @@ pub enum SimError {
     /// The policy is invalid.
     #[error(transparent)]
     Policy(#[from] crate::policy::PolicyError),
-    /// The save + restore at the restart point failed.
-    #[error("restart point: {0}")]
+    /// The save + restore at the restart point failed (the cause is the `source()`).
+    #[error("the save and restore at the restart point failed")]
     Restart(#[from] RestoreError),
 }
 

@@ -211,3 +211,25 @@ fn a_closed_stdout_pipe_ends_the_command_quietly() {
         assert!(stderr.is_empty(), "sluice {args:?} into a closed pipe wrote to stderr:\n{stderr}");
     }
 }
+
+/// Issue seen: `database disk image is malformed: database disk image is malformed`. A
+/// damaged directory database is reported once, with its path and what to do.
+#[test]
+fn a_damaged_directory_database_is_reported_once_with_its_path() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("sluice.toml");
+    fs::write(&config, "data_dir = \"data\"\n").expect("write config");
+    fs::create_dir(dir.path().join("data")).expect("data dir");
+    let db = dir.path().join("data/sluice.db");
+    fs::write(&db, "this is not an SQLite database, it is a damaged file".repeat(100)).expect("damage");
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["tenant", "list", "-c"])
+        .arg(&config)
+        .output()
+        .expect("run sluice tenant list");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("file is not a database").count(), 1, "the cause once:\n{stderr}");
+    assert!(stderr.contains(&*db.to_string_lossy()), "the path:\n{stderr}");
+    assert!(stderr.contains("restore"), "what to do:\n{stderr}");
+}

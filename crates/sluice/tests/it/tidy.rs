@@ -44,3 +44,71 @@ fn only_the_gateway_opens_sockets() {
         }
     }
 }
+
+/// Every `.rs` file under the crates' `src/` folders.
+fn source_files() -> Vec<std::path::PathBuf> {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the crates folder");
+    let mut pending: Vec<_> =
+        std::fs::read_dir(crates).expect("crates").flatten().map(|e| e.path().join("src")).collect();
+    let mut files = Vec::new();
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+/// The fields a thiserror variant returns from `source()`: `#[from]` / `#[source]` ones
+/// (`0` in a tuple variant) and any field named `source`.
+fn source_fields(variant: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    for marker in ["#[from]", "#[source]"] {
+        for (at, _) in variant.match_indices(marker) {
+            let before = variant[..at].trim_end();
+            let after = variant[at + marker.len()..].trim_start();
+            if before.ends_with('(') {
+                fields.push("0".to_string());
+            } else if let Some((name, _)) = after.split_once(':') {
+                fields.push(name.trim().trim_start_matches("pub ").to_string());
+            }
+        }
+    }
+    let words = variant.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'));
+    if words.into_iter().any(|w| w == "source:") {
+        fields.push("source".to_string());
+    }
+    fields.sort();
+    fields.dedup();
+    fields
+}
+
+/// Issue seen: `database disk image is malformed: database disk image is malformed`. An
+/// error that shows its cause in its text must not also return it from `source()`, or the
+/// binary's chain (`sluice: a: b: c`) repeats it; each layer does one or the other.
+#[test]
+fn no_error_both_displays_and_returns_its_source() {
+    let mut offenders = Vec::new();
+    for path in source_files() {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for (at, _) in text.match_indices("#[error(\"") {
+            let rest = &text[at + "#[error(\"".len()..];
+            let Some(end) = rest.find("\")]") else { continue };
+            let format = &rest[..end];
+            let after = &rest[end..];
+            let variant_end = [after.find("#[error("), after.find("\n}")].into_iter().flatten().min();
+            let variant = &after[..variant_end.unwrap_or(after.len())];
+            for field in source_fields(variant) {
+                if format.contains(&format!("{{{field}}}")) || format.contains(&format!("{{{field}:")) {
+                    offenders.push(format!("{}: \"{format}\" shows its source `{field}`", path.display()));
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "errors that display and return their source:\n{}", offenders.join("\n"));
+}
