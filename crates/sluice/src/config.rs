@@ -240,6 +240,8 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError 
 /// The resolved configuration of the whole program.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where Sluice keeps its state (spool, directory, history, generated certificate).
+    pub data_dir: PathBuf,
     pub gateway: GatewayConfig,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -323,7 +325,7 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
         drain: Duration::from_secs(raw.smtp.shutdown_drain_s),
     };
     let resolver = resolve_resolver(&raw.dns)?;
-    Ok(Config { gateway, log_format, log_level: raw.log.level, service_domain, resolver })
+    Ok(Config { data_dir, gateway, log_format, log_level: raw.log.level, service_domain, resolver })
 }
 
 /// The directory's own reason, without its field name (the config's field is named instead).
@@ -374,8 +376,10 @@ fn resolve_dnsbl(raw: &RawConfig) -> Result<Option<Arc<Dnsbl>>, ConfigError> {
 /// `[tls] client_ca_file`, loaded now so that a bad bundle is reported naming the field.
 fn resolve_client_ca(raw: &RawTls, base: Option<&Path>) -> Result<Option<Arc<ClientCa>>, ConfigError> {
     let Some(path) = raw.client_ca_file.as_deref().filter(|_| raw.enabled) else { return Ok(None) };
-    let ca = ClientCa::load(&resolve_path(base, path))
-        .map_err(|e| invalid("tls.client_ca_file", e.to_string()))?;
+    let ca = ClientCa::load(&resolve_path(base, path)).map_err(|e| {
+        let remedy = "give a PEM bundle of the CA certificates that issue partners' client certificates";
+        invalid("tls.client_ca_file", format!("{e}; {remedy}"))
+    })?;
     Ok(Some(Arc::new(ca)))
 }
 

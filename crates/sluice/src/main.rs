@@ -5,6 +5,7 @@
 mod config;
 mod directory_cli;
 mod outbound_cli;
+mod paths;
 mod simulate;
 mod throttle_cli;
 
@@ -240,15 +241,16 @@ fn queue_command(config_path: Option<&Path>, command: QueueCommand) -> anyhow::R
 
 fn check_config(file: &Path) -> anyhow::Result<()> {
     let config = config::load(Some(file))?;
+    // Every path now: a bad one would otherwise surface at start, or only at the first
+    // verified delivery (the CA bundle).
+    paths::check(&config)?;
     let g = &config.gateway;
-    // Read the CA bundle now: a bad one would otherwise surface only at the first verified
-    // delivery.
-    let roots = gateway::outbound::trust_roots(g.delivery.tls_ca_file.as_deref())
-        .map_err(|e| anyhow::anyhow!("delivery.tls_ca_file: {e}"))?;
+    let roots = gateway::outbound::trust_roots(g.delivery.tls_ca_file.as_deref())?;
     println!("{}: ok", file.display());
     println!("  hostname: {}", g.hostname);
     let listen: Vec<String> = g.listen.iter().map(ToString::to_string).collect();
     println!("  listen: {}", listen.join(", "));
+    println!("  data_dir: {}", config.data_dir.display());
     println!("  spool: {}", g.spool_dir.display());
     println!("  maildir root: {}", g.delivery.maildir_root.display());
     println!("  service domain: {}", config.service_domain);
@@ -274,6 +276,7 @@ fn init_logging(config: &Config) {
 
 fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {
     let config = config::load(config_path)?;
+    paths::check(&config)?;
     init_logging(&config);
     // One crypto provider for the whole process, installed before any TLS use.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -1,6 +1,7 @@
 //! The command line: `sluice check-config`, SIGTERM handling and output into a closed pipe.
 
 use std::fs;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -8,7 +9,12 @@ use crate::harness::{DOMAIN, Server, message, token};
 
 fn check_config(toml: &str) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("sluice.toml");
+    check_config_in(dir.path(), toml)
+}
+
+/// `sluice check-config DIR/sluice.toml`: relative paths in `toml` are under `dir`.
+fn check_config_in(dir: &Path, toml: &str) -> (Option<i32>, String) {
+    let path = dir.join("sluice.toml");
     fs::write(&path, toml).expect("write config");
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .arg("check-config")
@@ -62,6 +68,82 @@ fn check_config_names_the_bad_field() {
         assert!(code.is_some_and(|c| c != 0), "bad config accepted (exit {code:?}):\n{toml}\n{text}");
         assert!(text.contains(field), "error does not name `{field}`:\n{toml}\n--- output ---\n{text}");
     }
+}
+
+/// Issue seen: `check-config` said ok for a `data_dir` that is a file, and `serve` then failed
+/// with `spool I/O error: Not a directory (os error 20)`, naming no path. Every path the
+/// config names is checked, and the error names the field, the path and what to do.
+#[test]
+fn check_config_checks_every_path_and_names_field_path_and_remedy() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    fs::write(d.join("a-file"), "not a directory").expect("write a file");
+    fs::create_dir_all(d.join("state")).expect("state dir");
+    fs::write(d.join("state/spool"), "not the spool").expect("write a file");
+    let one = rcgen::generate_simple_self_signed(vec!["one.test".to_string()]).expect("cert");
+    let two = rcgen::generate_simple_self_signed(vec!["two.test".to_string()]).expect("cert");
+    fs::write(d.join("cert.pem"), one.cert.pem()).expect("write cert");
+    fs::write(d.join("key.pem"), one.signing_key.serialize_pem()).expect("write key");
+    fs::write(d.join("other-key.pem"), two.signing_key.serialize_pem()).expect("write key");
+    let long = "x".repeat(120);
+    for (toml, field, words) in [
+        ("data_dir = \"a-file\"", "data_dir:", &["a-file", "not a directory"][..]),
+        ("data_dir = \"a-file/data\"", "data_dir:", &["a-file/data", "cannot be created", "choose another"]),
+        ("data_dir = \"state\"", "data_dir:", &["state/spool", "is a file", "move it away"]),
+        (&format!("data_dir = \"{long}\""), "data_dir:", &["control.sock", "shorter data_dir"]),
+        ("[delivery]\nmaildir_root = \"a-file\"", "delivery.maildir_root:", &["a-file", "not a directory"]),
+        (
+            "[tls]\ncert_file = \"missing.pem\"\nkey_file = \"key.pem\"",
+            "tls.cert_file:",
+            &["missing.pem", "No such file", "PEM certificate"],
+        ),
+        (
+            "[tls]\ncert_file = \"cert.pem\"\nkey_file = \"a-file\"",
+            "tls.key_file:",
+            &["a-file", "no private key", "PEM private key"],
+        ),
+        (
+            "[tls]\ncert_file = \"cert.pem\"\nkey_file = \"other-key.pem\"",
+            "tls.key_file:",
+            &["other-key.pem", "does not belong to the certificate"],
+        ),
+        (
+            "[tls]\nclient_ca_file = \"a-file\"",
+            "tls.client_ca_file:",
+            &["a-file", "no certificate", "PEM bundle"],
+        ),
+    ] {
+        let (code, text) = check_config_in(d, toml);
+        assert_eq!(code, Some(1), "bad paths accepted:\n{toml}\n{text}");
+        assert!(text.starts_with(&format!("sluice: {field}")), "names `{field}`:\n{toml}\n{text}");
+        for word in words {
+            assert!(text.contains(word), "says `{word}`:\n{toml}\n{text}");
+        }
+        assert!(!text.contains("Os {") && !text.contains("Error("), "debug text:\n{text}");
+    }
+    let (code, text) = check_config_in(
+        d,
+        "data_dir = \"new/data\"\n[tls]\ncert_file = \"cert.pem\"\nkey_file = \"key.pem\"",
+    );
+    assert_eq!(code, Some(0), "a data_dir that can be created and a matching key:\n{text}");
+    assert!(!d.join("new").exists(), "check-config creates nothing");
+}
+
+/// `serve` checks the same before it starts, so it never fails half-way with a bare OS error.
+#[test]
+fn serve_refuses_a_data_dir_that_is_a_file_naming_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::write(dir.path().join("a-file"), "not a directory").expect("write a file");
+    fs::write(dir.path().join("sluice.toml"), "data_dir = \"a-file\"\n[smtp]\nlisten = [\"127.0.0.1:0\"]\n")
+        .expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "-c"])
+        .arg(dir.path().join("sluice.toml"))
+        .output()
+        .expect("run sluice serve");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("sluice: data_dir: ") && stderr.contains("a-file is a file"), "{stderr}");
 }
 
 #[test]
