@@ -57,7 +57,10 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAd
     };
     match end {
         End::Io(e) => tracing::debug!(client_ip = %peer.ip(), error = %e, "connection lost"),
-        End::TlsHandshake(e) => tracing::info!(client_ip = %peer.ip(), error = %e, "TLS handshake failed"),
+        End::TlsHandshake(e) => {
+            let error = crate::tls::problems::io_problem(&e);
+            tracing::info!(client_ip = %peer.ip(), %error, "TLS handshake failed");
+        }
         other => tracing::debug!(client_ip = %peer.ip(), end = ?other, "connection closed"),
     }
 }

@@ -14,7 +14,7 @@ use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureSc
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 use crate::tls::TlsError;
-use crate::tls::problems::rustls_problem;
+use crate::tls::problems::{io_problem, rustls_problem};
 
 /// How much TLS a destination gets.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -190,8 +190,7 @@ pub(crate) fn handshake_failure(mode: &TlsMode, server_name: &str, error: &std::
     let rustls_error = error.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
     let what = match rustls_error {
         Some(rustls::Error::InvalidCertificate(cert)) => certificate_problem(mode, server_name, cert),
-        Some(other) => rustls_problem(other),
-        None => error.to_string(),
+        _ => io_problem(error),
     };
     format!("{mode}: {what}")
 }

@@ -35,6 +35,14 @@ pub fn rustls_problem(error: &rustls::Error) -> String {
     }
 }
 
+/// What a failed TLS read, write or handshake means (rustls hides its error in an I/O one).
+pub fn io_problem(error: &std::io::Error) -> String {
+    match error.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+        Some(e) => rustls_problem(e),
+        None => error.to_string(),
+    }
+}
+
 /// What is wrong with a certificate, whoever presented it.
 pub fn certificate_problem(error: &CertificateError) -> String {
     match error {
