@@ -82,7 +82,8 @@ pub fn foreign_protocol(input: &[u8]) -> Option<ForeignProtocol> {
     if input.starts_with(&[0x16, 0x03]) {
         return Some(ForeignProtocol::Tls);
     }
-    let end = input.iter().position(|&b| matches!(b, b' ' | b'\r' | b'\n'))?;
+    // The longest method and its delimiter: no need to look further into a long line.
+    let end = input.iter().take(b"CONNECT ".len()).position(|&b| matches!(b, b' ' | b'\r' | b'\n'))?;
     let verb = &input[..end];
     HTTP_METHODS.iter().any(|m| m.eq_ignore_ascii_case(verb)).then_some(ForeignProtocol::Http)
 }
