@@ -230,10 +230,14 @@ impl DataReceiver {
 mod tests {
     use super::*;
 
-    fn run(input: &[u8]) -> (Progress, Result<Vec<u8>, ContentProblem>) {
-        let mut r = DataReceiver::new(1 << 20, BareNewline::Reject);
+    fn run_in(mode: BareNewline, input: &[u8]) -> (Progress, Result<Vec<u8>, ContentProblem>) {
+        let mut r = DataReceiver::new(1 << 20, mode);
         let p = r.feed(input);
         (p, r.finish())
+    }
+
+    fn run(input: &[u8]) -> (Progress, Result<Vec<u8>, ContentProblem>) {
+        run_in(BareNewline::Reject, input)
     }
 
     #[test]
@@ -289,9 +293,7 @@ mod tests {
     }
 
     fn normalized(input: &[u8]) -> (Progress, Result<Vec<u8>, ContentProblem>) {
-        let mut r = DataReceiver::new(1 << 20, BareNewline::Normalize);
-        let p = r.feed(input);
-        (p, r.finish())
+        run_in(BareNewline::Normalize, input)
     }
 
     #[test]
