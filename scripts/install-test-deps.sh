@@ -2,13 +2,14 @@
 # Installs the real SMTP peers the integration tests and the benchmark talk to:
 # swaks (+ the Perl TLS modules it needs for -tls), Postfix (for smtp-source and
 # the side-by-side benchmark, configured as "No configuration" so it starts
-# nothing) and python3 (smtplib).
+# nothing), python3 (smtplib) and Sisimai (libsisimai-perl, the reference bounce
+# parser that reads Sluice's bounces in the bounce and delivery tests).
 #
 # Idempotent and quick when everything is present: apt-get update runs only
 # when a package is missing. Non-interactive; works as root or via sudo.
 set -euo pipefail
 
-packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3 openssl)
+packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3 openssl libsisimai-perl)
 
 # Python packages the integration tests import (dnslib: a DNS server on loopback for
 # domain verification and MX records; aiosmtpd: remote SMTP/LMTP servers with scripted
@@ -47,6 +48,10 @@ for tool in swaks /usr/sbin/smtp-source /usr/sbin/postfix python3 openssl; do
         exit 1
     fi
 done
+if ! perl -MSisimai -e1 2>/dev/null; then
+    echo "install-test-deps: Sisimai (libsisimai-perl) is still missing after install" >&2
+    exit 1
+fi
 
 if ((${#pip_packages[@]} > 0)); then
     for pkg in "${pip_packages[@]}"; do

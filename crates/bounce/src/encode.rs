@@ -50,16 +50,7 @@ pub(crate) fn html_escape(text: &str) -> String {
     out
 }
 
-use smtp_wire::date::civil_from_days;
 pub(crate) use smtp_wire::date::rfc5322 as rfc5322_date;
-
-/// A date for the human parts, `2026-11-23 12:03 UTC`: RFC 5322's English day and month
-/// names would read oddly in other languages, and ISO order is understood in all of them.
-pub(crate) fn human_date(unix_s: u64) -> String {
-    let (year, month, day) = civil_from_days(unix_s / 86_400);
-    let secs = unix_s % 86_400;
-    format!("{year}-{month:02}-{day:02} {:02}:{:02} UTC", secs / 3600, secs / 60 % 60)
-}
 
 #[cfg(test)]
 mod tests {
@@ -70,7 +61,6 @@ mod tests {
         assert_eq!(rfc5322_date(0), "Thu, 01 Jan 1970 00:00:00 +0000");
         assert_eq!(rfc5322_date(1_795_435_401), "Mon, 23 Nov 2026 12:03:21 +0000");
         assert_eq!(rfc5322_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
-        assert_eq!(human_date(1_795_435_401), "2026-11-23 12:03 UTC");
     }
 
     #[test]

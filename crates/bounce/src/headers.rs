@@ -149,7 +149,9 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
 pub(crate) fn write_text_field(out: &mut String, name: &str, value: &str) {
     let mut tokens: Vec<String> = Vec::new();
     let mut pending: Vec<&str> = Vec::new();
-    for word in value.split_whitespace() {
+    // ASCII whitespace only: a no-break space (French typography) belongs to its word and
+    // travels inside an encoded word.
+    for word in value.split_ascii_whitespace() {
         if needs_encoding(word) {
             pending.push(word);
             continue;
@@ -218,9 +220,114 @@ fn encoded_words(text: &str) -> Vec<String> {
     words
 }
 
+/// An RFC 5322 date (`Mon, 23 Nov 2026 10:03:20 +0000`, the day name and the seconds
+/// optional, comments and the obsolete zone names of RFC 5322 4.3 allowed) as unix seconds;
+/// `None` for anything else. The original's `Date:` is remote input: every part is checked.
+pub(crate) fn parse_date(value: &str) -> Option<u64> {
+    let without_comments: String = {
+        let mut depth = 0usize;
+        value
+            .chars()
+            .filter(|c| match c {
+                '(' => {
+                    depth += 1;
+                    false
+                }
+                ')' => {
+                    depth = depth.saturating_sub(1);
+                    false
+                }
+                _ => depth == 0,
+            })
+            .collect()
+    };
+    let text = match without_comments.split_once(',') {
+        Some((_, rest)) => rest,
+        None => without_comments.as_str(),
+    };
+    let mut parts = text.split_ascii_whitespace();
+    let day: u64 = parts.next()?.parse().ok()?;
+    let month = parts.next()?.to_ascii_lowercase();
+    let month = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+        .iter()
+        .position(|m| *m == month)? as u64
+        + 1;
+    let year: u64 = match parts.next()?.parse::<u64>().ok()? {
+        y @ 0..50 => 2000 + y,
+        y @ 50..1000 => 1900 + y,
+        y => y,
+    };
+    let mut time = parts.next()?.split(':');
+    let hour: u64 = time.next()?.parse().ok()?;
+    let minute: u64 = time.next()?.parse().ok()?;
+    let second: u64 = time.next().map_or(Some(0), |s| s.parse().ok())?;
+    let offset_minutes = zone_offset_minutes(parts.next().unwrap_or("+0000"))?;
+    let valid =
+        (1..=31).contains(&day) && (1970..=9999).contains(&year) && hour < 24 && minute < 60 && second < 61;
+    if !valid {
+        return None;
+    }
+    let local = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+    local.checked_add_signed(-offset_minutes * 60)
+}
+
+fn zone_offset_minutes(zone: &str) -> Option<i64> {
+    if let Some(sign) = zone.chars().next().filter(|c| *c == '+' || *c == '-') {
+        let digits = &zone[1..];
+        if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let minutes = digits[..2].parse::<i64>().ok()? * 60 + digits[2..].parse::<i64>().ok()?;
+        return Some(if sign == '-' { -minutes } else { minutes });
+    }
+    let hours = match zone.to_ascii_uppercase().as_str() {
+        "UT" | "GMT" | "Z" => 0,
+        "EDT" => -4,
+        "EST" | "CDT" => -5,
+        "CST" | "MDT" => -6,
+        "MST" | "PDT" => -7,
+        "PST" => -8,
+        // RFC 5322 4.3: other (military) zones are to be taken as +0000.
+        _ => 0,
+    };
+    Some(hours * 60)
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm), the inverse of
+/// `smtp_wire::date::civil_from_days`.
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe).saturating_sub(719_468)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_parse_with_zones_and_comments() {
+        let noon = 1_795_435_401;
+        assert_eq!(parse_date("Mon, 23 Nov 2026 12:03:21 +0000"), Some(noon));
+        assert_eq!(parse_date("23 Nov 2026 13:03:21 +0100 (CET)"), Some(noon));
+        assert_eq!(parse_date("Mon, 23 Nov 2026 07:03:21 EST"), Some(noon));
+        assert_eq!(parse_date("Mon, 23 Nov 2026 12:03 GMT"), Some(noon - 21));
+        assert_eq!(parse_date("Tue, 29 Feb 2000 00:00:00 +0000"), Some(951_782_400));
+        for bad in [
+            "",
+            "yesterday",
+            "32 Nov 2026 12:00 +0000",
+            "1 Foo 2026 12:00 +0000",
+            "1 Nov 2026 25:00 +0000",
+            "1 Nov 2026 12:00 +01",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn split_finds_the_first_empty_line() {

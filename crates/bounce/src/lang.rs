@@ -4,6 +4,7 @@
 use crate::BounceError;
 use crate::headers;
 use fluent_bundle::{FluentArgs, FluentBundle, FluentResource};
+use smtp_wire::date::civil_from_days;
 use unic_langid::LanguageIdentifier;
 
 include!(concat!(env!("OUT_DIR"), "/locales.rs"));
@@ -121,18 +122,63 @@ impl Catalog {
     /// The text of message `id` with `args`; a missing message or variable is an error so
     /// that an incomplete translation never ships a half-filled bounce.
     pub(crate) fn text(&self, id: &str, args: &[(&str, &str)]) -> Result<String, BounceError> {
-        let missing = || BounceError::MissingText { lang: self.lang.tag(), id: id.to_owned() };
-        let pattern = self.bundle.get_message(id).and_then(|m| m.value()).ok_or_else(missing)?;
         let mut fluent_args = FluentArgs::new();
         for (name, value) in args {
             fluent_args.set(*name, *value);
         }
+        self.text_args(id, &fluent_args)
+    }
+
+    /// [`Catalog::text`] with typed arguments (numbers select plural and ordinal forms).
+    pub(crate) fn text_args(&self, id: &str, args: &FluentArgs<'_>) -> Result<String, BounceError> {
+        let missing = || BounceError::MissingText { lang: self.lang.tag(), id: id.to_owned() };
+        let pattern = self.bundle.get_message(id).and_then(|m| m.value()).ok_or_else(missing)?;
         let mut errors = Vec::new();
-        let text = self.bundle.format_pattern(pattern, Some(&fluent_args), &mut errors);
+        let text = self.bundle.format_pattern(pattern, Some(args), &mut errors);
         if !errors.is_empty() {
             return Err(BounceError::Locale { lang: self.lang.tag(), detail: format!("{id}: {errors:?}") });
         }
         Ok(text.into_owned())
+    }
+
+    /// A date as people of this language write it in a sentence, in UTC: `23 November 2026
+    /// at 12:03 UTC`, `1er décembre 2026 à 9 h 05 UTC`. Each locale spells its months and
+    /// its order (messages `date` and `month-1` .. `month-12`).
+    pub(crate) fn date(&self, unix_s: u64) -> Result<String, BounceError> {
+        let (year, month, day) = civil_from_days(unix_s / 86_400);
+        let seconds = unix_s % 86_400;
+        let month_name = self.text(&format!("month-{month}"), &[])?;
+        let mut args = FluentArgs::new();
+        args.set("day", day);
+        args.set("month", month_name);
+        args.set("year", year.to_string());
+        args.set("hour", (seconds / 3600).to_string());
+        args.set("hour2", format!("{:02}", seconds / 3600));
+        args.set("minute", format!("{:02}", seconds / 60 % 60));
+        self.text_args("date", &args)
+    }
+
+    /// A message size for people: bytes, then kilobytes and megabytes (1024-based, as mail
+    /// clients show sizes), with the locale's unit names (`KB` / `ko`).
+    pub(crate) fn size(&self, bytes: usize) -> Result<String, BounceError> {
+        let (id, value) = match bytes {
+            0..1024 => ("size-bytes", bytes.to_string()),
+            1024..1_048_576 => ("size-kilobytes", bytes.div_ceil(1024).to_string()),
+            _ => ("size-megabytes", self.decimal(bytes as f64 / 1_048_576.0)),
+        };
+        let mut args = FluentArgs::new();
+        args.set("count", bytes);
+        args.set("value", value);
+        self.text_args(id, &args)
+    }
+
+    /// One decimal, with the locale's decimal separator (message `decimal-separator`).
+    fn decimal(&self, value: f64) -> String {
+        let text = format!("{value:.1}");
+        match self.text("decimal-separator", &[]) {
+            Ok(separator) => text.replace('.', &separator),
+            Err(_) => text,
+        }
     }
 }
 
@@ -210,7 +256,69 @@ mod tests {
     fn texts_substitute_without_isolation_marks() {
         let catalog = Catalog::load(lang("fr")).expect("locale parses");
         let subject = catalog.text("subject-failed", &[("subject", "Bonjour")]).expect("text");
-        assert_eq!(subject, "Non remis : Bonjour");
+        assert_eq!(subject, "Non remis\u{a0}: Bonjour");
         assert!(matches!(catalog.text("no-such-id", &[]), Err(BounceError::MissingText { .. })));
+    }
+
+    #[test]
+    fn dates_read_as_each_language_writes_them() {
+        let (en, fr) = (Catalog::load(lang("en")).expect("en"), Catalog::load(lang("fr")).expect("fr"));
+        // 2026-12-01 09:05 UTC and 2026-11-23 12:03 UTC.
+        let first = 1_796_115_900;
+        assert_eq!(en.date(first).expect("date"), "1 December 2026 at 09:05 UTC");
+        assert_eq!(fr.date(first).expect("date"), "1er décembre 2026 à 9\u{a0}h\u{a0}05 UTC");
+        assert_eq!(fr.date(1_795_435_401).expect("date"), "23 novembre 2026 à 12\u{a0}h\u{a0}03 UTC");
+    }
+
+    #[test]
+    fn sizes_use_each_language_units() {
+        let (en, fr) = (Catalog::load(lang("en")).expect("en"), Catalog::load(lang("fr")).expect("fr"));
+        assert_eq!(en.size(1).expect("size"), "1 byte");
+        assert_eq!(en.size(700).expect("size"), "700 bytes");
+        assert_eq!(fr.size(700).expect("size"), "700 octets");
+        assert_eq!(en.size(1500).expect("size"), "2 KB");
+        assert_eq!(fr.size(1500).expect("size"), "2 ko");
+        assert_eq!(fr.size(3 * 1_048_576 + 400_000).expect("size"), "3,4 Mo");
+        assert_eq!(en.size(3 * 1_048_576 + 400_000).expect("size"), "3.4 MB");
+    }
+
+    /// Every French message value: a no-break space before `:` and a narrow one before
+    /// `; ? !`, never an ordinary space or none at all (French typography).
+    #[test]
+    fn french_punctuation_has_its_no_break_spaces() {
+        let fr = lang("fr").source();
+        for line in fr.lines().filter(|l| !l.starts_with('#')) {
+            let value = line.split_once(" = ").map_or(line, |(_, v)| v);
+            let chars: Vec<char> = value.chars().collect();
+            for (i, c) in chars.iter().enumerate() {
+                let before = if i > 0 { chars[i - 1] } else { ' ' };
+                let after = chars.get(i + 1).copied().unwrap_or(' ');
+                let wanted = match c {
+                    ':' if after == '/' || after.is_ascii_digit() => continue,
+                    ':' => '\u{a0}',
+                    ';' | '?' | '!' => '\u{202f}',
+                    _ => continue,
+                };
+                assert_eq!(before, wanted, "fr.ftl: {c:?} in {line:?}");
+            }
+        }
+    }
+
+    /// Help texts and bounces are read by senders and tenant admins: no operator command.
+    #[test]
+    fn no_text_names_an_operator_command() {
+        for lang in Lang::all() {
+            for line in lang.source().lines().filter(|l| !l.starts_with('#')) {
+                let lower = line.to_lowercase();
+                for command in ["sluice ", "sluice-", "--tenant", "--direction", "postqueue", "systemctl"] {
+                    assert!(!lower.contains(command), "{}: {line:?} names {command:?}", lang.tag());
+                }
+                assert!(
+                    !line.contains('<') || line.contains("@"),
+                    "{}: placeholder left in {line:?}",
+                    lang.tag()
+                );
+            }
+        }
     }
 }

@@ -1,9 +1,13 @@
 //! When a notification is due and what it carries: NOTIFY, ENVID, RET, the null sender,
-//! loops, language choice, help texts and caller mistakes.
+//! loops, language choice, help texts, the split between remote replies and Sluice's own
+//! findings, and caller mistakes.
 
 mod common;
 
-use bounce::{Action, BounceError, HELP_CODES, Lang, RecipientOutcome, help, help_code_for, render};
+use bounce::{
+    BounceError, Diagnosis, HELP_CODES, Lang, LocalProblem, NotDue, ProblemKind, RecipientReport, Rendered,
+    SmtpStage, help, help_code_for, help_code_for_reply, render,
+};
 use common::*;
 use smtp_wire::{EnhancedCode, Notify, Ret, ReversePath};
 
@@ -15,103 +19,157 @@ fn notify(success: bool, failure: bool, delay: bool) -> Option<Notify> {
     Some(Notify::On { success, failure, delay })
 }
 
-fn render_one(notify: Option<Notify>, action: Action, status: (u8, u16, u16)) -> Option<Vec<u8>> {
+fn unknown_user() -> RecipientReport {
+    failed_by(0, "mx.example.com", SmtpStage::RcptTo, "550 5.1.1 no such user")
+}
+
+fn delayed(index: usize) -> RecipientReport {
+    let reply = reply("mx.example.com", SmtpStage::RcptTo, "450 4.4.1 later");
+    RecipientReport::delayed(index, reply.status, Diagnosis::Reply(reply), None, NOW, NOW + HOUR)
+}
+
+fn render_one(notify: Option<Notify>, report: RecipientReport) -> Rendered {
     let env = envelope(vec![recipient("bob", notify)]);
     let orig = original("en", "");
-    let outcomes = [outcome(0, action, status)];
-    render(&request(&env, &orig, &outcomes)).expect("renders")
+    render(&request(&env, &orig, &[report])).expect("renders")
+}
+
+fn is_message(rendered: &Rendered) -> bool {
+    matches!(rendered, Rendered::Message(_))
 }
 
 #[test]
 fn notify_decides_which_actions_are_reported() {
     // Default (no NOTIFY): failures and delays, not successes.
-    assert!(render_one(None, Action::Failed, (5, 1, 1)).is_some());
-    assert!(render_one(None, Action::Delayed, (4, 4, 1)).is_some());
-    assert!(render_one(None, Action::Delivered, (2, 0, 0)).is_none());
-    assert!(render_one(Some(Notify::Never), Action::Failed, (5, 1, 1)).is_none());
-    assert!(render_one(notify(false, true, false), Action::Delayed, (4, 4, 1)).is_none());
-    assert!(render_one(notify(false, false, true), Action::Failed, (5, 1, 1)).is_none());
-    assert!(render_one(notify(true, false, false), Action::Relayed, (2, 0, 0)).is_some());
-    assert!(render_one(notify(true, false, false), Action::Expanded, (2, 0, 0)).is_some());
+    assert!(is_message(&render_one(None, unknown_user())));
+    assert!(is_message(&render_one(None, delayed(0))));
+    assert_eq!(render_one(None, RecipientReport::delivered(0, NOW)), Rendered::NotDue(NotDue::NotRequested));
+    assert_eq!(render_one(Some(Notify::Never), unknown_user()), Rendered::NotDue(NotDue::NotRequested));
+    assert!(!is_message(&render_one(notify(false, true, false), delayed(0))));
+    assert!(!is_message(&render_one(notify(false, false, true), unknown_user())));
+    assert!(is_message(&render_one(notify(true, false, false), RecipientReport::delivered(0, NOW))));
 }
 
 #[test]
 fn only_recipients_that_asked_are_listed() {
     let env = envelope(vec![recipient("bob", None), recipient("carol", Some(Notify::Never))]);
     let orig = original("en", "");
-    let outcomes = [outcome(0, Action::Failed, (5, 1, 1)), outcome(1, Action::Failed, (5, 1, 1))];
-    let bounce = text(&render(&request(&env, &orig, &outcomes)).expect("renders").expect("due"));
+    let reports = [unknown_user(), failed_by(1, "mx.example.com", SmtpStage::RcptTo, "550 5.1.1 no")];
+    let bounce = text(&message(&request(&env, &orig, &reports)));
     assert!(bounce.contains("Final-Recipient: rfc822; bob@example.com"));
-    assert!(!bounce.contains("carol@example.com"));
+    assert!(!bounce.contains("carol@example.com"), "{bounce}");
 }
 
 #[test]
-fn mixed_outcomes_take_the_subject_of_the_worst() {
+fn mixed_outcomes_take_the_subject_and_first_line_of_the_worst() {
     let env = envelope(vec![recipient("bob", None), recipient("carol", None)]);
     let orig = original("en", "");
-    let outcomes = [outcome(0, Action::Delayed, (4, 4, 1)), outcome(1, Action::Failed, (5, 1, 1))];
-    let bounce = text(&render(&request(&env, &orig, &outcomes)).expect("renders").expect("due"));
+    let reports = [delayed(0), failed_by(1, "mx.example.com", SmtpStage::RcptTo, "550 5.1.1 no")];
+    let bounce = text(&message(&request(&env, &orig, &reports)));
     assert!(bounce.contains("Subject: Undeliverable: Quarterly report\r\n"));
     assert!(bounce.contains("Action: delayed") && bounce.contains("Action: failed"));
+    assert!(
+        bounce.contains("\r\n\r\nYour message to carol@example.com could not be delivered.\r\n"),
+        "{bounce}"
+    );
 }
 
 #[test]
-fn null_sender_and_automatic_originals_get_no_bounce() {
+fn only_loops_are_suppressed_and_each_says_why() {
     let mut env = envelope(vec![recipient("bob", None)]);
     let orig = original("en", "");
-    let outcomes = [outcome(0, Action::Failed, (5, 1, 1))];
+    let reports = [unknown_user()];
     env.sender = ReversePath::Null;
-    assert!(render(&request(&env, &orig, &outcomes)).expect("renders").is_none());
+    assert_eq!(
+        render(&request(&env, &orig, &reports)).expect("renders"),
+        Rendered::NotDue(NotDue::NullSender)
+    );
 
     let env = envelope(vec![recipient("bob", None)]);
-    for header in ["Auto-Submitted: auto-replied\r\n", "Auto-Submitted: auto-generated (bounce)\r\n"] {
+    // RFC 5321 6.1: an automatic message with a sender address still gets its bounce.
+    for header in ["Auto-Submitted: auto-replied\r\n", "Auto-Submitted: auto-generated (bounce)\r\n", ""] {
         let orig = original("en", header);
-        assert!(render(&request(&env, &orig, &outcomes)).expect("renders").is_none(), "{header}");
+        assert!(is_message(&render(&request(&env, &orig, &reports)).expect("renders")), "{header}");
     }
-    let orig = original("en", "Auto-Submitted: no\r\n");
-    assert!(render(&request(&env, &orig, &outcomes)).expect("renders").is_some());
+    // A delivery report sent from an address is a bounce: answering it would loop.
+    let report = text(&original("en", ""))
+        .replace(
+            "Content-Type: text/plain; charset=utf-8",
+            "Content-Type: multipart/report; report-type=\"delivery-status\";\r\n boundary=x",
+        )
+        .into_bytes();
+    let rendered = render(&request(&env, &report, &reports)).expect("renders");
+    assert_eq!(rendered, Rendered::NotDue(NotDue::OriginalIsReport));
+    assert!(NotDue::OriginalIsReport.to_string().contains("bounce of a bounce"));
 }
 
 #[test]
 fn envid_and_orcpt_are_reported_and_ret_chooses_the_third_part() {
     let orig = original("en", "");
-    let outcomes = [outcome(0, Action::Failed, (5, 1, 1))];
+    let reports = [unknown_user()];
     let headers_only = envelope(vec![with_orcpt(recipient("bob", None))]);
-    let bounce = text(&render(&request(&headers_only, &orig, &outcomes)).expect("renders").expect("due"));
+    let bounce = text(&message(&request(&headers_only, &orig, &reports)));
     assert!(bounce.contains("Original-Recipient: rfc822; Bob.Original@example.com\r\n"));
     assert!(!bounce.contains("Original-Envelope-Id"));
     assert!(bounce.contains("Content-Type: text/rfc822-headers") && !bounce.contains("here is the report"));
 
     let full = with_ret_envid(envelope(vec![recipient("bob", None)]), Ret::Full, "ENV-42");
-    let bounce = text(&render(&request(&full, &orig, &outcomes)).expect("renders").expect("due"));
-    assert!(bounce.contains("Original-Envelope-Id: ENV-42\r\n"));
+    let bounce = text(&message(&request(&full, &orig, &reports)));
+    assert!(bounce.contains("Original-Envelope-Id: ENV-42\r\nReporting-MTA:"), "RFC 3464 field order");
     assert!(
         bounce.contains("Content-Type: message/rfc822") && bounce.contains("here is the report.\r\n\r\n--")
     );
 
     // Over the size limit, RET=FULL falls back to the headers.
-    let mut req = request(&full, &orig, &outcomes);
+    let mut req = request(&full, &orig, &reports);
     req.full_original_bytes_max = 100;
-    let bounce = text(&render(&req).expect("renders").expect("due"));
+    let bounce = text(&message(&req));
     assert!(bounce.contains("Content-Type: text/rfc822-headers") && !bounce.contains("here is the report"));
+}
+
+#[test]
+fn utf8_original_headers_are_returned_as_global_headers() {
+    let env = envelope(vec![recipient("bob", None)]);
+    let reports = [unknown_user()];
+    let french = original("fr", "");
+    let bounce = message(&request(&env, &french, &reports));
+    let bounce = text(&bounce);
+    assert!(
+        bounce.contains("Content-Type: message/global-headers\r\nContent-Transfer-Encoding: 8bit\r\n"),
+        "{bounce}"
+    );
+    assert!(bounce.contains("Subject: Rapport trimestriel été\r\n"));
+    // Raw 8-bit headers in no charset become UTF-8 with the bad bytes replaced.
+    let mut latin1 = original("en", "");
+    let at = latin1.windows(9).position(|w| w == b"Quarterly").expect("subject");
+    latin1[at] = 0xC9;
+    let bounce = message(&request(&env, &latin1, &reports));
+    let bounce = text(&bounce);
+    assert!(bounce.contains("Subject: \u{fffd}uarterly report\r\n"), "{bounce}");
 }
 
 #[test]
 fn language_follows_the_original_then_the_tenant() {
     let env = envelope(vec![recipient("bob", None)]);
-    let outcomes = [outcome(0, Action::Failed, (5, 1, 1))];
+    let reports = [unknown_user()];
     let french = original("fr", "");
-    let bounce = text(&render(&request(&env, &french, &outcomes)).expect("renders").expect("due"));
-    assert!(bounce.contains("Subject: Non remis : Rapport trimestriel =?UTF-8?Q?=C3=A9t=C3=A9?=\r\n"));
+    let bounce = text(&message(&request(&env, &french, &reports)));
+    assert!(
+        bounce.contains(
+            "Subject: Non =?UTF-8?Q?remis=C2=A0=3A?= Rapport trimestriel\r\n =?UTF-8?Q?=C3=A9t=C3=A9?=\r\n"
+        ),
+        "{bounce}"
+    );
     assert!(bounce.contains("Content-Language: fr\r\n"));
+    assert!(bounce.contains("\r\n\r\nCeci est un avis de remise au format MIME (RFC 3464).\r\n"));
 
     let unlabelled = text(&original("en", "")).replace("Content-Language: en\r\n", "").into_bytes();
-    let mut req = request(&env, &unlabelled, &outcomes);
+    let mut req = request(&env, &unlabelled, &reports);
     req.tenant_default_language = "fr-BE";
-    let bounce = text(&render(&req).expect("renders").expect("due"));
+    let bounce = text(&message(&req));
     assert!(bounce.contains("Content-Language: fr\r\n"));
     req.tenant_default_language = "xx";
-    let bounce = text(&render(&req).expect("renders").expect("due"));
+    let bounce = text(&message(&req));
     assert!(bounce.contains("Content-Language: en\r\n"));
 }
 
@@ -119,9 +177,8 @@ fn language_follows_the_original_then_the_tenant() {
 fn remote_text_is_escaped_in_html_and_kept_7bit_in_the_report() {
     let env = envelope(vec![recipient("bob", None)]);
     let orig = original("en", "");
-    let outcomes =
-        [remote(outcome(0, Action::Failed, (5, 0, 0)), "mx.example.com", "550 <script>x</script> refusé")];
-    let bounce = text(&render(&request(&env, &orig, &outcomes)).expect("renders").expect("due"));
+    let reports = [failed_by(0, "mx.example.com", SmtpStage::RcptTo, "550 <script>x</script> refusé")];
+    let bounce = text(&message(&request(&env, &orig, &reports)));
     let html_start = bounce.find("Content-Type: text/html").expect("html part");
     let html = &bounce[html_start..html_start + bounce[html_start..].find("\r\n--=_").expect("part end")];
     // Undo the quoted-printable soft breaks before looking for the escaped text.
@@ -130,12 +187,94 @@ fn remote_text_is_escaped_in_html_and_kept_7bit_in_the_report() {
     assert!(bounce.contains("Diagnostic-Code: smtp; 550 <script>x</script> refus\\x{00E9}\r\n"));
 }
 
+/// RFC 3464: `smtp;` is for the remote server's reply, with that server as Remote-MTA;
+/// Sluice's own findings are `X-Sluice;` and name no Remote-MTA.
+#[test]
+fn only_remote_replies_are_smtp_diagnostics() {
+    let env = envelope(vec![recipient("bob", None)]);
+    let orig = original("en", "");
+    let refused = LocalProblem::new(
+        ProblemKind::ConnectionRefused,
+        "cannot connect to 192.0.2.1:25: Connection refused (os error 111)",
+    );
+    let reports = [RecipientReport::delayed(
+        0,
+        EnhancedCode::new(4, 4, 1),
+        Diagnosis::Local(refused),
+        None,
+        NOW,
+        NOW + HOUR,
+    )];
+    let bounce = text(&message(&request(&env, &orig, &reports)));
+    assert!(bounce.contains("Diagnostic-Code: X-Sluice; cannot connect to 192.0.2.1:25: Connection\r\n refused (os error 111)\r\n"), "{bounce}");
+    assert!(!bounce.contains("Remote-MTA") && !bounce.contains("smtp;"), "{bounce}");
+    // The human text says it in words, in the reader's language, and never "?".
+    assert!(bounce.contains("Problem: The recipient's mail server refused the connection."), "{bounce}");
+    let french = original("fr", "");
+    let bounce = text(&message(&request(&env, &french, &reports)));
+    assert!(!bounce.contains("os error") || bounce.find("os error") > bounce.find("message/delivery-status"));
+    assert!(
+        bounce.contains("Probl=C3=A8me=C2=A0: Le serveur de messagerie du destinataire a refus="),
+        "{bounce}"
+    );
+}
+
+/// A paused destination is a scheduling fact told beside the last real reply, never in
+/// its place, and no internal destination key shows.
+#[test]
+fn a_pause_keeps_the_last_real_reply() {
+    let env = envelope(vec![recipient("bob", None)]);
+    let orig = original("en", "");
+    let throttled =
+        reply("mx.example.com", SmtpStage::RcptTo, "451 4.7.501 Deferred (AS501) Try again in 10 minutes");
+    let paused = Diagnosis::Local(LocalProblem::new(
+        ProblemKind::DestinationPaused { until_unix_s: NOW + 600 },
+        "paused",
+    ));
+    let reports =
+        [RecipientReport::delayed(0, throttled.status, paused, Some(throttled), NOW, NOW + 3 * 24 * HOUR)];
+    let bounce = text(&message(&request(&env, &orig, &reports)));
+    assert!(bounce.contains("Remote-MTA: dns; mx.example.com\r\nDiagnostic-Code: smtp; 451 4.7.501 Deferred (AS501) Try again in 10 minutes\r\n"), "{bounce}");
+    let human = bounce.replace("=\r\n", "");
+    assert!(
+        human.contains(
+            "Reply from mx.example.com to RCPT TO: 451 4.7.501 Deferred (AS501) Try again in 10 minutes\r\n"
+        ),
+        "{human}"
+    );
+    assert!(
+        human.contains("Delivery to example.com is paused until 23 November 2026 at 12:13 UTC"),
+        "{human}"
+    );
+    assert!(!bounce.contains("mx:") && !bounce.contains("slow down; waiting"), "{bounce}");
+    assert!(bounce.contains("/help/AS501"), "{bounce}");
+}
+
+#[test]
+fn the_report_names_the_client_arrival_and_queue_id() {
+    let env = envelope(vec![recipient("bob", None)]);
+    let orig = original("en", "");
+    let bounce = text(&message(&request(&env, &orig, &[unknown_user()])));
+    assert!(
+        bounce.contains(concat!(
+            "Reporting-MTA: dns; mx1.sluice.example\r\n",
+            "Received-From-MTA: dns; client.example.org ([192.0.2.10])\r\n",
+            "Arrival-Date: Mon, 23 Nov 2026 10:03:21 +0000\r\n",
+            "X-Sluice-Queue-ID: 00000000000000a1\r\n"
+        )),
+        "{bounce}"
+    );
+    let mut hostile = env.clone();
+    hostile.client.helo = "evil (x) \r\nInjected: yes".into();
+    let bounce = text(&message(&request(&hostile, &orig, &[unknown_user()])));
+    assert!(bounce.contains("Received-From-MTA: dns; evilxInjected:yes ([192.0.2.10])\r\n"), "{bounce}");
+}
+
 #[test]
 fn boundaries_never_occur_in_the_original() {
     let env = envelope(vec![recipient("bob", None)]);
     let orig = original("en", "X-Trap: =_report_0000000000000001.1\r\n");
-    let outcomes = [outcome(0, Action::Failed, (5, 1, 1))];
-    let bounce = text(&render(&request(&env, &orig, &outcomes)).expect("renders").expect("due"));
+    let bounce = text(&message(&request(&env, &orig, &[unknown_user()])));
     assert!(bounce.contains("boundary=\"=_report_0000000000000001.1_1\""));
 }
 
@@ -143,22 +282,24 @@ fn boundaries_never_occur_in_the_original() {
 fn caller_mistakes_are_typed_errors() {
     let env = envelope(vec![recipient("bob", None)]);
     let orig = original("en", "");
-    let outcomes = [outcome(3, Action::Failed, (5, 1, 1))];
-    let err = render(&request(&env, &orig, &outcomes)).expect_err("bad index");
+    let reports = [failed_by(3, "mx.example.com", SmtpStage::RcptTo, "550 5.1.1 no")];
+    let err = render(&request(&env, &orig, &reports)).expect_err("bad index");
     assert!(matches!(err, BounceError::RecipientIndex { index: 3, count: 1 }));
 
-    let outcomes = [outcome(0, Action::Failed, (5, 1, 1))];
-    let mut req = request(&env, &orig, &outcomes);
+    let reports = [unknown_user()];
+    let mut req = request(&env, &orig, &reports);
     req.reporting_mta = "mx.example\r\nBcc: victim@example.net";
     assert!(matches!(render(&req), Err(BounceError::InvalidField { field: "reporting_mta", .. })));
+    let mut req = request(&env, &orig, &reports);
+    req.queue_id = "a b";
+    assert!(matches!(render(&req), Err(BounceError::InvalidField { field: "queue_id", .. })));
 }
 
 #[test]
-fn nothing_due_without_outcomes() {
+fn nothing_due_without_reports() {
     let env = envelope(vec![recipient("bob", None)]);
     let orig = original("en", "");
-    let outcomes: [RecipientOutcome; 0] = [];
-    assert!(render(&request(&env, &orig, &outcomes)).expect("renders").is_none());
+    assert_eq!(render(&request(&env, &orig, &[])).expect("renders"), Rendered::NotDue(NotDue::NotRequested));
 }
 
 #[test]
@@ -180,20 +321,97 @@ fn every_help_code_has_texts_in_every_language() {
     assert!(help("9.9.9", en).is_none());
 }
 
+/// Every page any bounce can link to has texts in every language: the choice runs over
+/// every status family, every recognised wording and every Sluice finding.
 #[test]
-fn each_emitted_code_links_to_its_own_page() {
-    let code = |c, s, d| help_code_for(EnhancedCode::new(c, s, d), None);
-    for (status, page) in [
-        ((5, 7, 705), "5.7.705"),
-        ((5, 7, 708), "5.7.708"),
-        ((5, 7, 750), "5.7.750"),
-        ((5, 7, 751), "5.7.751"),
-        ((4, 7, 752), "4.7.752"),
-    ] {
-        assert_eq!(code(status.0, status.1, status.2), page);
+fn every_page_a_bounce_can_link_to_has_texts_in_every_language() {
+    let wordings = [
+        "",
+        "(AS501)",
+        "(AS502)",
+        "(AS503)",
+        "(AS504)",
+        "(AS505)",
+        "(AS843)",
+        "relay access denied",
+        "dmarc policy",
+        "blocked using zen.spamhaus.org",
+        "rejected as spam",
+        "user unknown",
+        "mailbox full",
+        "message too big",
+        "must issue a starttls command",
+        "rate limit exceeded",
+        "nothing recognisable",
+    ];
+    let mut pages = std::collections::BTreeSet::new();
+    for class in [4u8, 5] {
+        for subject in 0..=7u16 {
+            for detail in (0..=30u16).chain([500, 501, 599, 699, 705, 708, 750, 751, 752, 800]) {
+                for wording in wordings {
+                    pages.insert(help_code_for(EnhancedCode::new(class, subject, detail), Some(wording)));
+                }
+            }
+        }
     }
-    let throttled = "451 4.7.505 Deferred: too many new addresses from this network from [203.0.113.7]. (AS505) Try again in 10 minutes";
-    assert_eq!(help_code_for(EnhancedCode::new(4, 7, 505), Some(throttled)), "AS505");
+    for kind in ProblemKind::ALL {
+        let diagnosis = Diagnosis::Local(LocalProblem::new(kind, "x"));
+        for report in [
+            RecipientReport::failed(0, EnhancedCode::new(5, 0, 0), diagnosis.clone(), NOW),
+            RecipientReport::delayed(0, EnhancedCode::new(4, 0, 0), diagnosis.clone(), None, NOW, NOW),
+            RecipientReport::expired(0, diagnosis, None, NOW),
+        ] {
+            let env = envelope(vec![recipient("bob", None)]);
+            let orig = original("en", "");
+            let bounce = text(&message(&request(&env, &orig, &[report])));
+            let page = bounce
+                .split("/help/")
+                .nth(1)
+                .and_then(|rest| rest.split(['\r', '\n', '"', '<']).next())
+                .expect("a link");
+            pages.insert(
+                HELP_CODES
+                    .iter()
+                    .find(|c| **c == page)
+                    .copied()
+                    .unwrap_or_else(|| panic!("{kind:?} links to {page}")),
+            );
+        }
+    }
+    for lang in Lang::all() {
+        for page in &pages {
+            assert!(help(page, lang).is_some(), "{page} has no help text in {}", lang.tag());
+        }
+    }
+}
+
+/// Every reply Sluice's own SMTP server gives (the session transcripts pin them all) links
+/// to a page that explains exactly that code or token, in every language.
+#[test]
+fn every_reply_sluice_gives_has_its_own_help_page() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../gateway/tests/session_transcripts");
+    let mut replies = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("session transcripts") {
+        let path = entry.expect("entry").path();
+        let transcript = std::fs::read_to_string(&path).expect("transcript");
+        replies.extend(
+            transcript
+                .lines()
+                .filter_map(|line| line.strip_prefix("S: "))
+                .filter(|reply| reply.starts_with('4') || reply.starts_with('5'))
+                .map(str::to_owned),
+        );
+    }
+    assert!(replies.len() > 20, "transcripts found: {}", replies.len());
+    for reply in &replies {
+        let page = help_code_for_reply(reply);
+        let code = reply.split_ascii_whitespace().nth(1).unwrap_or("");
+        let token_page = page.starts_with("AS") && reply.contains(&format!("({page})"));
+        assert!(page == code || token_page, "{reply:?} links to {page}, not its own page");
+        for lang in Lang::all() {
+            assert!(help(page, lang).is_some(), "{page} in {}", lang.tag());
+        }
+    }
 }
 
 #[test]
@@ -220,8 +438,7 @@ fn encoded_original_subjects_are_decoded_into_the_new_subject() {
     let orig = text(&original("en", ""))
         .replace("Subject: Quarterly report", "Subject: =?UTF-8?Q?R=C3=A9union?= du lundi")
         .into_bytes();
-    let outcomes = [outcome(0, Action::Failed, (5, 1, 1))];
-    let bounce = text(&render(&request(&env, &orig, &outcomes)).expect("renders").expect("due"));
+    let bounce = text(&message(&request(&env, &orig, &[unknown_user()])));
     assert!(bounce.contains("Subject: Undeliverable: =?UTF-8?Q?R=C3=A9union?= du lundi\r\n"), "{bounce}");
 }
 
@@ -230,8 +447,7 @@ fn overlong_original_header_lines_are_cut_to_the_smtp_limit() {
     let env = with_ret_envid(envelope(vec![recipient("bob", None)]), Ret::Full, "E1");
     let long = format!("X-Long: {}\r\n", "x".repeat(2000));
     let orig = original("en", &long);
-    let outcomes = [outcome(0, Action::Failed, (5, 1, 1))];
-    let bounce = render(&request(&env, &orig, &outcomes)).expect("renders").expect("due");
+    let bounce = message(&request(&env, &orig, &[unknown_user()]));
     assert!(bounce.split(|b| *b == b'\n').all(|line| line.len() <= 999));
     assert!(text(&bounce).contains("Content-Type: text/rfc822-headers"), "long lines fall back to headers");
 }
@@ -242,7 +458,6 @@ fn utf8_recipients_use_the_rfc6533_escaped_form() {
     r.address = address("jösé", "example.com");
     let env = envelope(vec![r]);
     let orig = original("en", "");
-    let outcomes = [outcome(0, Action::Failed, (5, 1, 1))];
-    let bounce = text(&render(&request(&env, &orig, &outcomes)).expect("renders").expect("due"));
+    let bounce = text(&message(&request(&env, &orig, &[unknown_user()])));
     assert!(bounce.contains("Final-Recipient: utf-8; j\\x{00F6}s\\x{00E9}@example.com\r\n"), "{bounce}");
 }

@@ -174,7 +174,7 @@ fn queue_line(e: &QueueEntry, envelope: Option<&smtp_wire::Envelope>, now_ms: u6
         }
         None => "(envelope unreadable)".into(),
     };
-    format!(
+    let mut line = format!(
         "{}  {:<8}  age {}m  attempts {}  {}  pending {}  {}\n",
         e.id,
         e.state,
@@ -183,7 +183,13 @@ fn queue_line(e: &QueueEntry, envelope: Option<&smtp_wire::Envelope>, now_ms: u6
         next,
         e.pending,
         parties
-    )
+    );
+    // Why it is still here, as `mailq` shows it: on its own indented line.
+    if let Some(error) = &e.last_error {
+        let error: String = error.chars().filter(|c| !c.is_control()).collect();
+        line.push_str(&format!("    ({error})\n"));
+    }
+    line
 }
 
 /// Sends one request to a running server; `None` when no server answers.

@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use bounce::{Diagnosis, LocalProblem, ProblemKind, RemoteReply, SmtpStage};
 use directory::NextHop;
 use smtp_wire::reply::code;
 use smtp_wire::{EnhancedCode, Envelope, Reply};
@@ -28,35 +29,41 @@ pub enum Outcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
     pub status: EnhancedCode,
-    /// The server's reply (`550 5.1.1 ...`) or Sluice's own reason.
-    pub diagnostic: String,
-    /// The server that answered, when one did.
-    pub remote: Option<String>,
+    /// The server's reply with the server and the command it answered, or what Sluice
+    /// found itself (what bounces report; its `Display` is the log's reason).
+    pub diagnosis: Diagnosis,
     /// The destination asked us to slow down (a 421, or a 4.7.x throttling reply).
     pub throttled: bool,
 }
 
 impl Failure {
-    pub fn local(status: EnhancedCode, reason: impl Into<String>) -> Failure {
-        Failure { status, diagnostic: reason.into(), remote: None, throttled: false }
+    /// Sluice's own finding: `detail` in English for logs and the `X-Sluice` diagnostic,
+    /// `kind` for the sentence people read.
+    pub fn local(status: EnhancedCode, kind: ProblemKind, detail: impl AsRef<str>) -> Failure {
+        Failure { status, diagnosis: Diagnosis::Local(LocalProblem::new(kind, detail)), throttled: false }
     }
 
-    fn from_reply(reply: &Reply, remote: &str) -> Failure {
-        let status = reply.enhanced.unwrap_or_else(|| match reply.code {
-            500..=599 => code(5, 0, 0),
-            _ => code(4, 0, 0),
-        });
-        let throttled = reply.code == 421 || (status.class == 4 && status.subject == 7);
-        Failure { status, diagnostic: reply.summary(), remote: Some(remote.to_string()), throttled }
+    fn from_reply(reply: &Reply, remote: &str, stage: SmtpStage) -> Failure {
+        let reply = RemoteReply::new(remote, stage, reply);
+        let status = reply.status;
+        let throttled = reply.text.starts_with("421") || (status.class == 4 && status.subject == 7);
+        Failure { status, diagnosis: Diagnosis::Reply(reply), throttled }
+    }
+
+    /// The server that answered, when one did.
+    pub fn remote(&self) -> Option<&str> {
+        self.diagnosis.reply().map(|r| r.mta.as_str())
     }
 }
 
 impl Outcome {
-    fn from_reply(outcome: RecipientOutcome, remote: &str) -> Outcome {
+    fn from_reply(outcome: RecipientOutcome, remote: &str, stage: SmtpStage) -> Outcome {
         match outcome {
             RecipientOutcome::Delivered(_) => Outcome::Delivered { remote: Some(remote.to_string()) },
-            RecipientOutcome::Deferred(reply) => Outcome::Deferred(Failure::from_reply(&reply, remote)),
-            RecipientOutcome::Failed(reply) => Outcome::Failed(Failure::from_reply(&reply, remote)),
+            RecipientOutcome::Deferred(reply) => {
+                Outcome::Deferred(Failure::from_reply(&reply, remote, stage))
+            }
+            RecipientOutcome::Failed(reply) => Outcome::Failed(Failure::from_reply(&reply, remote, stage)),
         }
     }
 }
@@ -98,7 +105,7 @@ pub async fn deliver(
     };
     let (candidates, protocol, tls) = match destination {
         Destination::Maildir => {
-            let failure = Failure::local(code(4, 3, 0), "not a remote destination");
+            let failure = Failure::local(code(4, 3, 0), ProblemKind::Internal, "not a remote destination");
             return every(Outcome::Deferred(failure), messages);
         }
         Destination::Mx { domain, tls } => match mx_candidates(ctx, domain).await {
@@ -134,7 +141,10 @@ pub async fn deliver(
         while let Some(message) = messages.get(results.len()) {
             match session.send(&ctx.client, message.envelope, message.recipients, message.data).await {
                 Ok(outcomes) => results.push(
-                    outcomes.into_iter().map(|(i, o)| (i, Outcome::from_reply(o, &candidate.host))).collect(),
+                    outcomes
+                        .into_iter()
+                        .map(|(i, o, stage)| (i, Outcome::from_reply(o, &candidate.host, stage)))
+                        .collect(),
                 ),
                 Err(e) => {
                     tracing::info!(host = %candidate.host, error = %e, "connection lost; the rest go to the next server");
@@ -151,19 +161,21 @@ pub async fn deliver(
     }
     // Every server refused, or the last one did permanently: that is the verdict.
     let outcome = match last_error {
-        Some((host, AttemptError::Refused { reply, .. })) if reply.is_permanent() => {
-            Outcome::Failed(Failure::from_reply(&reply, &host))
+        Some((host, AttemptError::Refused { reply, stage, .. })) if reply.is_permanent() => {
+            Outcome::Failed(Failure::from_reply(&reply, &host, stage))
         }
-        Some((host, AttemptError::Refused { reply, .. })) => {
-            Outcome::Deferred(Failure::from_reply(&reply, &host))
+        Some((host, AttemptError::Refused { reply, stage, .. })) => {
+            Outcome::Deferred(Failure::from_reply(&reply, &host, stage))
         }
-        Some((host, e)) => Outcome::Deferred(Failure {
-            remote: Some(host),
-            ..Failure::local(attempt_status(&e), e.to_string())
-        }),
-        None => {
-            Outcome::Deferred(Failure::local(code(4, 4, 4), format!("no address found for {destination}")))
+        // No server answered: Sluice's own finding, naming the host it tried.
+        Some((host, e)) => {
+            Outcome::Deferred(Failure::local(attempt_status(&e), problem_kind(&e), format!("{host}: {e}")))
         }
+        None => Outcome::Deferred(Failure::local(
+            code(4, 4, 4),
+            ProblemKind::NoAddress,
+            format!("no address found for {}", destination.name()),
+        )),
     };
     let outcome = match outcome {
         Outcome::Deferred(failure) => {
@@ -196,7 +208,24 @@ async fn open_smtp(
 
 /// A `421` or a `4.7.x` refusal of the connection: the server wants fewer or slower attempts.
 fn asks_to_slow_down(error: &AttemptError) -> bool {
-    matches!(error, AttemptError::Refused { reply, .. } if Failure::from_reply(reply, "").throttled)
+    matches!(error, AttemptError::Refused { reply, stage, .. } if Failure::from_reply(reply, "", *stage).throttled)
+}
+
+/// What kind of problem an attempt that got no usable reply met, for the sentence a bounce
+/// shows instead of the OS's text.
+fn problem_kind(error: &AttemptError) -> ProblemKind {
+    use std::io::ErrorKind;
+    match error {
+        AttemptError::Connect { kind: ErrorKind::ConnectionRefused, .. } => ProblemKind::ConnectionRefused,
+        AttemptError::Connect { kind: ErrorKind::TimedOut, .. } => ProblemKind::TimedOut,
+        AttemptError::Connect { .. } => ProblemKind::Unreachable,
+        // The SMTP client's own texts for a silent server.
+        AttemptError::Io { reason, .. } if reason.contains("timed out") => ProblemKind::TimedOut,
+        AttemptError::Io { .. } => ProblemKind::ConnectionLost,
+        AttemptError::Tls { .. } => ProblemKind::TlsFailed,
+        AttemptError::TlsNotOffered { .. } => ProblemKind::TlsNotOffered,
+        AttemptError::Refused { .. } | AttemptError::Protocol { .. } => ProblemKind::ProtocolError,
+    }
 }
 
 fn attempt_status(error: &AttemptError) -> EnhancedCode {
@@ -220,16 +249,24 @@ async fn mx_candidates(ctx: &RemoteContext, domain: &str) -> Result<Vec<Candidat
         Ok(MailExchangers::NullMx) => {
             return Err(Outcome::Failed(Failure::local(
                 code(5, 1, 10),
+                ProblemKind::NullMx,
                 format!("{domain} does not accept mail (null MX, RFC 7505)"),
             )));
         }
         Ok(MailExchangers::NoSuchDomain) => {
             return Err(Outcome::Failed(Failure::local(
                 code(5, 1, 2),
+                ProblemKind::NoSuchDomain,
                 format!("the domain {domain} does not exist"),
             )));
         }
-        Err(e) => return Err(Outcome::Deferred(Failure::local(code(4, 4, 3), e.to_string()))),
+        Err(e) => {
+            return Err(Outcome::Deferred(Failure::local(
+                code(4, 4, 3),
+                ProblemKind::DnsFailed,
+                e.to_string(),
+            )));
+        }
     };
     let hops: Vec<NextHop> = hosts.into_iter().map(|host| NextHop { host, port: ctx.mx_port }).collect();
     host_candidates(ctx, &hops).await
@@ -255,14 +292,14 @@ async fn host_candidates(ctx: &RemoteContext, hops: &[NextHop]) -> Result<Vec<Ca
         }
     }
     if candidates.is_empty() {
-        let reason = match lookup_error {
-            Some(e) => e.to_string(),
+        let (kind, reason) = match lookup_error {
+            Some(e) => (ProblemKind::DnsFailed, e.to_string()),
             None => {
                 let names: Vec<String> = hops.iter().map(|h| h.host.clone()).collect();
-                format!("no address found for {}", names.join(", "))
+                (ProblemKind::NoAddress, format!("no address found for {}", names.join(", ")))
             }
         };
-        return Err(Outcome::Deferred(Failure::local(code(4, 4, 4), reason)));
+        return Err(Outcome::Deferred(Failure::local(code(4, 4, 4), kind, reason)));
     }
     Ok(candidates)
 }
@@ -289,15 +326,40 @@ mod tests {
     #[test]
     fn replies_become_outcomes() {
         let reply = |c, e: EnhancedCode, t: &str| Reply::new(c, e, t);
-        let throttled = Failure::from_reply(&reply(451, code(4, 7, 500), "slow down (AS501)"), "mx");
+        let rcpt = SmtpStage::RcptTo;
+        let throttled = Failure::from_reply(&reply(451, code(4, 7, 500), "slow down (AS501)"), "mx", rcpt);
         assert!(throttled.throttled);
-        assert_eq!(throttled.diagnostic, "451 4.7.500 slow down (AS501)");
-        let busy = Failure::from_reply(&reply(452, code(4, 2, 2), "mailbox full"), "mx");
+        let Diagnosis::Reply(remote) = &throttled.diagnosis else { panic!("a reply") };
+        assert_eq!(
+            (remote.text.as_str(), remote.mta.as_str(), remote.stage),
+            ("451 4.7.500 slow down (AS501)", "mx", rcpt)
+        );
+        let busy = Failure::from_reply(&reply(452, code(4, 2, 2), "mailbox full"), "mx", rcpt);
         assert!(!busy.throttled);
-        let closing = Failure::from_reply(&Reply::plain(421, vec!["too many connections".into()]), "mx");
+        let closing = Failure::from_reply(
+            &Reply::plain(421, vec!["too many connections".into()]),
+            "mx",
+            SmtpStage::Greeting,
+        );
         assert!(closing.throttled);
         assert_eq!(closing.status, code(4, 0, 0));
-        let unknown = Failure::from_reply(&Reply::plain(550, vec!["no".into()]), "mx");
+        let unknown = Failure::from_reply(&Reply::plain(550, vec!["no".into()]), "mx", rcpt);
         assert_eq!(unknown.status, code(5, 0, 0));
+    }
+
+    #[test]
+    fn attempt_errors_become_problem_kinds() {
+        let addr: SocketAddr = "192.0.2.1:25".parse().unwrap();
+        let connect = |kind| AttemptError::Connect { addr, reason: "x".into(), kind };
+        assert_eq!(
+            problem_kind(&connect(std::io::ErrorKind::ConnectionRefused)),
+            ProblemKind::ConnectionRefused
+        );
+        assert_eq!(problem_kind(&connect(std::io::ErrorKind::TimedOut)), ProblemKind::TimedOut);
+        assert_eq!(problem_kind(&connect(std::io::ErrorKind::HostUnreachable)), ProblemKind::Unreachable);
+        let io = |reason: &str| AttemptError::Io { addr, reason: reason.into() };
+        assert_eq!(problem_kind(&io("timed out waiting for a reply")), ProblemKind::TimedOut);
+        assert_eq!(problem_kind(&io("connection closed by the server")), ProblemKind::ConnectionLost);
+        assert_eq!(problem_kind(&AttemptError::Tls { addr, reason: "x".into() }), ProblemKind::TlsFailed);
     }
 }

@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use bounce::ProblemKind;
 use directory::{
     DeliveryTarget, DomainLookup, DomainName, NextHop, OutboundConnector, OutboundRoute, SharedSnapshot,
     Snapshot, TenantId,
@@ -41,6 +42,20 @@ pub enum Destination {
     Hosts { hosts: Vec<NextHop>, protocol: Protocol, tls: TlsMode },
 }
 
+impl Destination {
+    /// The destination as people name it, for texts outside Sluice: the domain, or the
+    /// hosts (the `Display` form with its scheme is Sluice's internal key).
+    pub fn name(&self) -> String {
+        match self {
+            Destination::Maildir => "the local mailboxes".to_owned(),
+            Destination::Mx { domain, .. } => domain.clone(),
+            Destination::Hosts { hosts, .. } => {
+                hosts.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for Destination {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -70,12 +85,14 @@ pub struct Route {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NoRoute {
     pub status: EnhancedCode,
+    /// What a bounce tells people (the reason is for logs and the operator).
+    pub kind: ProblemKind,
     pub reason: String,
 }
 
 impl NoRoute {
-    fn permanent(status: EnhancedCode, reason: impl Into<String>) -> NoRoute {
-        NoRoute { status, reason: reason.into() }
+    fn permanent(status: EnhancedCode, kind: ProblemKind, reason: impl Into<String>) -> NoRoute {
+        NoRoute { status, kind, reason: reason.into() }
     }
 
     pub fn is_permanent(&self) -> bool {
@@ -94,11 +111,9 @@ pub struct Router {
 impl Router {
     /// The route of recipient `index` of `envelope`.
     pub fn route(&self, envelope: &Envelope, index: u32) -> Result<Route, NoRoute> {
-        let address = envelope
-            .recipients
-            .get(index as usize)
-            .map(|r| &r.address)
-            .ok_or_else(|| NoRoute::permanent(code(5, 1, 0), "no such recipient in the envelope"))?;
+        let address = envelope.recipients.get(index as usize).map(|r| &r.address).ok_or_else(|| {
+            NoRoute::permanent(code(5, 1, 0), ProblemKind::Internal, "no such recipient in the envelope")
+        })?;
         if address.domain.is_empty() {
             return self.static_maildir(address);
         }
@@ -119,7 +134,7 @@ impl Router {
         let mailbox = self
             .maildir
             .mailbox_dir(&recipient)
-            .map_err(|e| NoRoute::permanent(code(5, 1, 1), e.to_string()))?;
+            .map_err(|e| NoRoute::permanent(code(5, 1, 1), ProblemKind::UnknownRecipient, e.to_string()))?;
         Ok(Route { destination: Destination::Maildir, mailbox: Some(mailbox) })
     }
 
@@ -134,11 +149,15 @@ impl Router {
         let DomainLookup::Accepted(domain) = snapshot.find_domain(&name) else { return None };
         let Some(recipient) = snapshot.recipient(&address.local_part, &name) else {
             return Some(match domain.kind {
-                directory::DomainKind::InternalRelay => {
-                    self.internal_relay(snapshot, envelope, domain, address)
+                directory::DomainKind::InternalRelay => self.tenant_server(snapshot, domain, address),
+                // The tenant's own users need not be listed to send through Sluice: their
+                // bounces go back through the tenant's route to its own server.
+                directory::DomainKind::Authoritative if is_tenant_notification(envelope, domain) => {
+                    self.tenant_server(snapshot, domain, address)
                 }
                 directory::DomainKind::Authoritative => Err(NoRoute::permanent(
                     code(5, 1, 1),
+                    ProblemKind::UnknownRecipient,
                     format!("<{address}> is no longer a recipient of {}", domain.name),
                 )),
             });
@@ -171,14 +190,14 @@ impl Router {
         }))
     }
 
-    /// An unlisted recipient of an internal-relay domain goes to the tenant's own server,
-    /// which the tenant names with an outbound connector for the domain. Its MX points at
-    /// Sluice, so without a connector there is nowhere to send it: the message waits (the
-    /// admin can add the connector) and expires like any undeliverable mail.
-    fn internal_relay(
+    /// An unlisted recipient of an internal-relay domain, or a notification to an unlisted
+    /// user of the tenant, goes to the tenant's own server, which the tenant names with an
+    /// outbound connector for the domain. Its MX points at Sluice, so without a connector
+    /// there is nowhere to send it: the message waits (the admin can add the connector),
+    /// shows in the queue with the reason, and expires like any undeliverable mail.
+    fn tenant_server(
         &self,
         snapshot: &Snapshot,
-        _envelope: &Envelope,
         domain: &directory::AcceptedDomain,
         address: &Address,
     ) -> Result<Route, NoRoute> {
@@ -194,9 +213,10 @@ impl Router {
             }
             None => Err(NoRoute {
                 status: code(4, 4, 4),
+                kind: ProblemKind::NoTenantRoute,
                 reason: format!(
-                    "{} is an internal-relay domain of tenant {} but the tenant has no outbound connector with smart hosts for it; add one (sluice connector add ... --direction outbound --recipient-domain {} --smart-host HOST)",
-                    domain.name, domain.tenant, domain.name
+                    "no route to the own server of tenant {} for {}: the tenant has no outbound connector with smart hosts for the domain",
+                    domain.tenant, domain.name
                 ),
             }),
         }
@@ -217,6 +237,13 @@ impl Router {
         });
         Route { destination, mailbox: None }
     }
+}
+
+/// A notification Sluice wrote about a message of the domain's own tenant (its envelope
+/// carries the original's attribution, see `notify`).
+fn is_tenant_notification(envelope: &Envelope, domain: &directory::AcceptedDomain) -> bool {
+    envelope.sender == smtp_wire::ReversePath::Null
+        && envelope.client.attribution.as_ref().is_some_and(|a| a.tenant == domain.tenant.as_str())
 }
 
 /// The destination an outbound connector of `tenant` gives mail for `domain` (the
@@ -359,5 +386,88 @@ mod tests {
             route.destination,
             Destination::Hosts { hosts: vec![hop], protocol: Protocol::Smtp, tls: TlsMode::Required }
         );
+    }
+
+    /// A bounce of a tenant's outbound message to the tenant's own unlisted user goes to
+    /// the tenant's server through its connector for the domain, or waits with the reason;
+    /// other mail for an unlisted user of an authoritative domain still fails 5.1.1.
+    #[test]
+    fn a_tenant_notification_to_an_unlisted_user_goes_to_the_tenant_server() {
+        use directory::{AcceptedDomain, DomainKind, VerificationState};
+        let acme = TenantId::parse("acme").expect("id");
+        let domain_name = DomainName::parse("t", "acme.example").expect("domain");
+        let tenant = Tenant {
+            id: acme.clone(),
+            display_name: "Acme".into(),
+            status: TenantStatus::Active,
+            language: "en".into(),
+        };
+        let domain = AcceptedDomain {
+            name: domain_name.clone(),
+            tenant: acme.clone(),
+            kind: DomainKind::Authoritative,
+            match_subdomains: false,
+            token: "t".into(),
+            verification: VerificationState::Verified,
+            service: false,
+        };
+        let hop = NextHop::parse("t", "exchange.acme.example", 25).expect("hop");
+        let mut onprem = OutboundConnector::new(
+            acme.clone(),
+            "exchange",
+            OutboundRoute::SmartHosts(vec![hop.clone()]),
+            OutboundTls::Opportunistic,
+        );
+        onprem.recipient_domains = vec![domain_name];
+        let router = |connectors: Vec<OutboundConnector>| Router {
+            directory: Some(Arc::new(SharedSnapshot::new(
+                Snapshot::build(DirectoryData {
+                    tenants: vec![tenant.clone()],
+                    domains: vec![domain.clone()],
+                    outbound_connectors: connectors,
+                    ..DirectoryData::default()
+                })
+                .expect("snapshot"),
+            ))),
+            static_policy: Arc::new(StaticPolicy::new(&[])),
+            maildir: Arc::new(MaildirDelivery::new("/nonexistent".into(), "mx.test", None)),
+        };
+        let attribution = |tenant: &str| smtp_wire::Attribution {
+            tenant: tenant.into(),
+            connector: "head office".into(),
+            outbound_relay: false,
+        };
+        let notification = |attribution: Option<smtp_wire::Attribution>| Envelope {
+            sender: smtp_wire::ReversePath::Null,
+            recipients: vec![smtp_wire::Recipient {
+                address: Address { local_part: "dave".into(), domain: "acme.example".into() },
+                notify: None,
+                orcpt: None,
+            }],
+            body: smtp_wire::BodyType::SevenBit,
+            smtputf8: false,
+            ret: None,
+            envid: None,
+            declared_size: None,
+            client: smtp_wire::ClientInfo {
+                ip: "127.0.0.1".parse().expect("ip"),
+                helo: "mx.test".into(),
+                esmtp: true,
+                tls: None,
+                attribution,
+            },
+        };
+        let ours = notification(Some(attribution("acme")));
+        let route = router(vec![onprem]).route(&ours, 0).expect("routed to the tenant's server");
+        assert_eq!(
+            route.destination,
+            Destination::Hosts { hosts: vec![hop], protocol: Protocol::Smtp, tls: TlsMode::Opportunistic }
+        );
+        let waiting = router(Vec::new()).route(&ours, 0).expect_err("no route yet");
+        assert_eq!((waiting.status, waiting.kind), (code(4, 4, 4), ProblemKind::NoTenantRoute));
+        for other in [notification(None), notification(Some(attribution("globex")))] {
+            let refused = router(Vec::new()).route(&other, 0).expect_err("not the tenant's notification");
+            assert_eq!((refused.status, refused.kind), (code(5, 1, 1), ProblemKind::UnknownRecipient));
+        }
     }
 }

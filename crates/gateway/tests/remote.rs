@@ -96,7 +96,8 @@ async fn a_server_that_refuses_to_talk_is_skipped_for_the_next() {
     // When every server refuses permanently, that is the verdict.
     let outcomes = send(vec![hop(refusing)], TlsMode::Opportunistic).await;
     assert!(
-        matches!(&outcomes[0].1, Outcome::Failed(f) if f.diagnostic.starts_with("554 5.7.1")),
+        matches!(&outcomes[0].1, Outcome::Failed(f) if f.diagnosis.to_string().starts_with("554 5.7.1")
+            && f.diagnosis.reply().is_some_and(|r| r.stage == bounce::SmtpStage::Greeting && r.mta == "127.0.0.1")),
         "{outcomes:?}"
     );
 }
@@ -112,7 +113,7 @@ async fn a_refused_starttls_goes_on_in_plain_text_only_when_tls_is_opportunistic
     let Outcome::Deferred(failure) = &outcomes[0].1 else {
         panic!("required TLS must not fall back: {outcomes:?}")
     };
-    assert!(failure.diagnostic.contains("refused STARTTLS: 454 4.7.0"), "{failure:?}");
+    assert!(failure.diagnosis.to_string().contains("refused STARTTLS: 454 4.7.0"), "{failure:?}");
     assert_eq!(stored.load(Ordering::SeqCst), 1, "nothing sent in plain text");
 }
 

@@ -2,9 +2,12 @@
 
 #![allow(dead_code)]
 
-use bounce::{Action, BounceRequest, RecipientOutcome};
+use bounce::{
+    BounceRequest, Diagnosis, LocalProblem, ProblemKind, RecipientReport, RemoteReply, Rendered, SmtpStage,
+    render,
+};
 use smtp_wire::{
-    Address, BodyType, ClientInfo, EnhancedCode, Envelope, Notify, OriginalRecipient, Recipient, Ret,
+    Address, BodyType, ClientInfo, EnhancedCode, Envelope, Notify, OriginalRecipient, Recipient, Reply, Ret,
     ReversePath,
 };
 
@@ -78,39 +81,58 @@ pub fn original(lang: &str, extra: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-pub fn outcome(index: usize, action: Action, status: (u8, u16, u16)) -> RecipientOutcome {
-    RecipientOutcome {
-        index,
-        action,
-        status: EnhancedCode::new(status.0, status.1, status.2),
-        diagnostic: None,
-        remote_mta: None,
-        last_attempt_unix_s: NOW,
-        will_retry_until_unix_s: None,
-    }
+/// The reply `text` (`550 5.1.1 ...`) of `mta` at `stage`, built as the SMTP client builds
+/// it from the wire.
+pub fn reply(mta: &str, stage: SmtpStage, text: &str) -> RemoteReply {
+    RemoteReply::new(mta, stage, &parse_reply(text))
 }
 
-pub fn remote(mut o: RecipientOutcome, mta: &str, reply: &str) -> RecipientOutcome {
-    o.remote_mta = Some(mta.into());
-    o.diagnostic = Some(reply.into());
-    o
+/// `550 5.1.1 text` as a [`Reply`].
+pub fn parse_reply(text: &str) -> Reply {
+    let wire = format!("{text}\r\n");
+    let (reply, _) = smtp_wire::client::parse_reply(wire.as_bytes()).expect("reply").expect("complete");
+    reply
+}
+
+pub fn failed_by(index: usize, mta: &str, stage: SmtpStage, text: &str) -> RecipientReport {
+    let reply = reply(mta, stage, text);
+    RecipientReport::failed(index, reply.status, Diagnosis::Reply(reply), NOW)
+}
+
+pub fn failed_locally(
+    index: usize,
+    status: (u8, u16, u16),
+    kind: ProblemKind,
+    detail: &str,
+) -> RecipientReport {
+    let status = EnhancedCode::new(status.0, status.1, status.2);
+    RecipientReport::failed(index, status, Diagnosis::Local(LocalProblem::new(kind, detail)), NOW)
 }
 
 pub fn request<'a>(
     envelope: &'a Envelope,
     original: &'a [u8],
-    recipients: &'a [RecipientOutcome],
+    recipients: &'a [RecipientReport],
 ) -> BounceRequest<'a> {
     BounceRequest {
         reporting_mta: REPORTING_MTA,
         admin_base_url: ADMIN,
         envelope,
         original,
+        queue_id: "00000000000000a1",
         arrival_unix_s: NOW - 2 * HOUR,
         now_unix_s: NOW,
         recipients,
         tenant_default_language: "en",
         message_id_seed: "0000000000000001.1",
         full_original_bytes_max: 1 << 20,
+    }
+}
+
+/// The rendered message; panics when none is due.
+pub fn message(req: &BounceRequest<'_>) -> Vec<u8> {
+    match render(req).expect("renders") {
+        Rendered::Message(bytes) => bytes,
+        Rendered::NotDue(why) => panic!("no notification: {why}"),
     }
 }

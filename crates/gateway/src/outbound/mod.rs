@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bounce::SmtpStage;
 use rustls::RootCertStore;
 use rustls_pki_types::ServerName;
 use smtp_wire::client::{Capabilities, dot_stuffed, mail_command, parse_reply, rcpt_command};
@@ -71,12 +72,14 @@ pub enum RecipientOutcome {
 /// met today, which a fixed certificate or a STARTTLS-capable peer may meet tomorrow.
 #[derive(Debug, thiserror::Error)]
 pub enum AttemptError {
+    /// `kind` tells a refused connection from a timeout or an unreachable network.
     #[error("cannot connect to {addr}: {reason}")]
-    Connect { addr: SocketAddr, reason: String },
+    Connect { addr: SocketAddr, reason: String, kind: std::io::ErrorKind },
     #[error("connection to {addr} failed: {reason}")]
     Io { addr: SocketAddr, reason: String },
+    /// `stage`: the command the server refused (or its banner).
     #[error("{addr} answered {reply}")]
-    Refused { addr: SocketAddr, reply: Reply },
+    Refused { addr: SocketAddr, reply: Reply, stage: SmtpStage },
     /// `reason` starts with the TLS mode that was not satisfied.
     #[error("TLS with {addr} failed: {reason}")]
     Tls { addr: SocketAddr, reason: String },
@@ -115,8 +118,12 @@ impl Conn {
     async fn open(addr: SocketAddr, config: &ClientConfig) -> Result<Conn, AttemptError> {
         let socket = tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr))
             .await
-            .map_err(|_| AttemptError::Connect { addr, reason: "timed out".into() })?
-            .map_err(|e| AttemptError::Connect { addr, reason: e.to_string() })?;
+            .map_err(|_| AttemptError::Connect {
+                addr,
+                reason: "timed out".into(),
+                kind: std::io::ErrorKind::TimedOut,
+            })?
+            .map_err(|e| AttemptError::Connect { addr, reason: e.to_string(), kind: e.kind() })?;
         // Commands are small and each waits for its reply: Nagle would only add delay.
         let _ = socket.set_nodelay(true);
         Ok(Conn { stream: Box::new(socket), addr, input: Vec::new(), write_timeout: config.data_end_timeout })
@@ -176,7 +183,11 @@ impl Conn {
             Some(line) => self.command(line, timeout).await?,
             None => self.reply(timeout).await?,
         };
-        if reply.is_positive() { Ok(reply) } else { Err(AttemptError::Refused { addr: self.addr, reply }) }
+        if reply.is_positive() {
+            return Ok(reply);
+        }
+        let stage = line.map_or(SmtpStage::Greeting, SmtpStage::of_command);
+        Err(AttemptError::Refused { addr: self.addr, reply, stage })
     }
 
     /// Best effort: the outcome is known whatever the server says to QUIT.
@@ -261,14 +272,15 @@ impl Session {
         Ok(Session { conn, caps, protocol: peer.protocol, sent: 0 })
     }
 
-    /// One message: an outcome per recipient, or an error after which the session is done.
+    /// One message: an outcome per recipient with the command whose reply decided it, or
+    /// an error after which the session is done.
     pub async fn send(
         &mut self,
         config: &ClientConfig,
         envelope: &Envelope,
         recipients: &[u32],
         data: &[u8],
-    ) -> Result<Vec<(u32, RecipientOutcome)>, AttemptError> {
+    ) -> Result<Vec<(u32, RecipientOutcome, SmtpStage)>, AttemptError> {
         if self.sent > 0 {
             self.conn.expect_positive(Some("RSET\r\n"), config.reply_timeout).await?;
         }
@@ -302,7 +314,7 @@ async fn attempt(
     let mut session = Session::open(peer, config).await?;
     let outcomes = session.send(config, envelope, recipients, data).await?;
     session.quit(config).await;
-    Ok(outcomes)
+    Ok(outcomes.into_iter().map(|(index, outcome, _)| (index, outcome)).collect())
 }
 
 /// The greeting, then STARTTLS as the mode demands and the greeting again over TLS.
@@ -324,7 +336,7 @@ async fn negotiate(
     // A refused STARTTLS is a TLS failure like a failed handshake: temporary, and under
     // opportunistic TLS a reason to go on in plain text, not a verdict on the mail.
     conn.expect_positive(Some("STARTTLS\r\n"), config.reply_timeout).await.map_err(|e| match e {
-        AttemptError::Refused { addr, reply } => {
+        AttemptError::Refused { addr, reply, .. } => {
             AttemptError::Tls { addr, reason: format!("{tls}: the server refused STARTTLS: {reply}") }
         }
         other => other,
@@ -359,7 +371,7 @@ async fn greet(conn: &mut Conn, config: &ClientConfig, protocol: Protocol) -> Re
     }
     // 421 closes the connection (RFC 5321 3.8): there is nobody left to say HELO to.
     if ehlo.code == 421 {
-        return Err(AttemptError::Refused { addr: conn.addr, reply: ehlo });
+        return Err(AttemptError::Refused { addr: conn.addr, reply: ehlo, stage: SmtpStage::Hello });
     }
     conn.expect_positive(Some(&format!("HELO {}\r\n", config.helo_name)), config.reply_timeout).await
 }
@@ -451,7 +463,8 @@ async fn send_envelope(
     Ok(EnvelopeReplies { mail, rcpts: rcpt_replies, data: None })
 }
 
-/// MAIL, RCPT..., DATA and the content; an outcome per recipient, in index order.
+/// MAIL, RCPT..., DATA and the content; an outcome per recipient, in index order, with
+/// the command whose reply decided it.
 async fn transaction(
     conn: &mut Conn,
     caps: &Capabilities,
@@ -460,7 +473,7 @@ async fn transaction(
     envelope: &Envelope,
     recipients: &[u32],
     data: &[u8],
-) -> Result<Vec<(u32, RecipientOutcome)>, AttemptError> {
+) -> Result<Vec<(u32, RecipientOutcome, SmtpStage)>, AttemptError> {
     let mail = mail_command(envelope, data.len(), caps);
     let rcpts: Vec<(u32, String)> = recipients
         .iter()
@@ -468,15 +481,16 @@ async fn transaction(
         .collect();
     let replies = send_envelope(conn, caps, config, &mail, &rcpts).await?;
     if !replies.mail.is_positive() {
-        return Ok(rcpts.iter().map(|(i, _)| (*i, negative(replies.mail.clone()))).collect());
+        let refused = |(i, _): &(u32, String)| (*i, negative(replies.mail.clone()), SmtpStage::MailFrom);
+        return Ok(rcpts.iter().map(refused).collect());
     }
     let accepted: Vec<u32> =
         rcpts.iter().zip(&replies.rcpts).filter(|(_, r)| r.is_positive()).map(|((i, _), _)| *i).collect();
-    let mut outcomes: Vec<(u32, RecipientOutcome)> = rcpts
+    let mut outcomes: Vec<(u32, RecipientOutcome, SmtpStage)> = rcpts
         .iter()
         .zip(&replies.rcpts)
         .filter(|(_, r)| !r.is_positive())
-        .map(|((i, _), r)| (*i, negative(r.clone())))
+        .map(|((i, _), r)| (*i, negative(r.clone()), SmtpStage::RcptTo))
         .collect();
     if accepted.is_empty() {
         if replies.data.as_ref().is_some_and(|r| r.code == 354) {
@@ -490,14 +504,14 @@ async fn transaction(
         Some(reply) => reply,
         None => conn.command("DATA\r\n", config.reply_timeout).await?,
     };
-    let finals = if data_reply.code == 354 {
+    let (finals, stage) = if data_reply.code == 354 {
         conn.send(&dot_stuffed(data)).await?;
-        final_replies(conn, config, protocol, accepted.len()).await?
+        (final_replies(conn, config, protocol, accepted.len()).await?, SmtpStage::EndOfData)
     } else {
-        vec![data_reply; accepted.len()]
+        (vec![data_reply; accepted.len()], SmtpStage::Data)
     };
-    outcomes.extend(accepted.iter().zip(finals).map(|(i, r)| (*i, outcome(r))));
-    outcomes.sort_by_key(|(i, _)| *i);
+    outcomes.extend(accepted.iter().zip(finals).map(|(i, r)| (*i, outcome(r), stage)));
+    outcomes.sort_by_key(|(i, _, _)| *i);
     Ok(outcomes)
 }
 

@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bounce::{ProblemKind, RemoteReply};
 use smtp_wire::Envelope;
 use smtp_wire::reply::code;
 use spool::{MessageId, Schedule, Spool, SpooledMessage};
@@ -29,7 +30,7 @@ use tokio::task::JoinSet;
 mod reports;
 mod tasks;
 
-use reports::reports_for;
+use reports::{Decisions, remember_replies, reports_for};
 use tasks::{log_outcome, notify, prepare, spawn_delivery};
 
 use crate::maildir::MaildirDelivery;
@@ -59,6 +60,19 @@ struct Job {
     envelope: Option<Arc<Envelope>>,
     /// Recovered from the spool at start: an earlier run may have delivered part of it.
     recovered: bool,
+    /// What the attempts so far left to tell (none before the first deferral).
+    last: Option<Box<LastAttempt>>,
+}
+
+/// What a message's earlier attempts found, kept in memory only (a restart forgets it).
+#[derive(Debug, Clone, Default)]
+struct LastAttempt {
+    /// The last real remote reply of each pending recipient, for its bounce or delay notice
+    /// when a later attempt gets none (a paused destination, a refused connection). Bounded
+    /// by the pending recipients and `bounce::REPLY_TEXT_BYTES_MAX` each.
+    replies: Vec<(u32, RemoteReply)>,
+    /// Why the last attempt left recipients pending, for `sluice queue list`.
+    error: Option<String>,
 }
 
 /// Submits newly spooled messages to the queue manager, and asks it about its queue.
@@ -88,6 +102,8 @@ pub struct QueueEntry {
     pub next_attempt_unix_ms: Option<u64>,
     /// Recipients not yet delivered or bounced.
     pub pending: usize,
+    /// Why the last attempt did not finish it (one recipient's reason).
+    pub last_error: Option<String>,
 }
 
 /// Operator queries waiting at once; more wait for a slot (the CLI is one person).
@@ -102,6 +118,7 @@ impl QueueHandle {
             pending: (0..envelope.recipients.len() as u32).collect(),
             envelope: Some(Arc::new(envelope)),
             recovered: false,
+            last: None,
         };
         // The receiver lives as long as the gateway; after shutdown the message stays in
         // the spool and is recovered at the next start.
@@ -254,6 +271,7 @@ impl QueueManager {
                 pending,
                 envelope: None,
                 recovered: true,
+                last: None,
             };
             if message.schedule.next_attempt_unix_ms > now {
                 manager.waiting.insert((message.schedule.next_attempt_unix_ms, job.id), job);
@@ -330,6 +348,7 @@ impl QueueManager {
             attempts: job.schedule.attempts,
             next_attempt_unix_ms: next,
             pending: job.pending.len(),
+            last_error: job.last.as_ref().and_then(|l| l.error.clone()),
         };
         let mut entries: Vec<QueueEntry> = self
             .waiting
@@ -380,10 +399,14 @@ impl QueueManager {
         for (destination, unit, until) in paused_units {
             let wait =
                 Duration::from_millis(until.saturating_sub(now)).max(pause.min(Duration::from_secs(1)));
+            // A scheduling fact, not a diagnosis: the recipient's report keeps its last
+            // real reply and tells the pause beside it.
             let failure = Failure::local(
                 code(4, 7, 0),
+                ProblemKind::DestinationPaused { until_unix_s: until / 1000 },
                 format!(
-                    "{destination} asked Sluice to slow down; waiting {}s before the next attempt",
+                    "{} asked Sluice to slow down; waiting {}s before the next attempt",
+                    destination.name(),
                     wait.as_secs()
                 ),
             );
@@ -500,12 +523,14 @@ impl QueueManager {
         }
         let mut retry = None;
         let mut delayed_until_s = None;
+        let mut expired = false;
         if !deferred.is_empty() {
             let policy = &self.config.retry;
             match after_attempt(policy, previous, job.received_at_unix_ms, now, not_before_ms) {
                 AfterAttempt::Expire => {
                     tracing::warn!(msg_id = %job.id, "message expired; bouncing the recipients left");
                     failed.append(&mut deferred);
+                    expired = true;
                 }
                 AfterAttempt::Retry { schedule, notify_delay } => {
                     retry = Some(schedule);
@@ -514,8 +539,14 @@ impl QueueManager {
                 }
             }
         }
-        let age_ms = now.saturating_sub(job.received_at_unix_ms);
-        let reports = reports_for(&outcomes, &failed, delayed_until_s, age_ms);
+        let decided = Decisions {
+            failed: &failed,
+            expired,
+            delayed_until_s,
+            last_replies: job.last.as_ref().map_or(&[], |l| &l.replies),
+            now_s: now / 1000,
+        };
+        let reports = reports_for(&outcomes, &decided);
         if let (Some(guard), Some(a)) = (&self.shared.guard, &envelope.client.attribution)
             && a.outbound_relay
         {
@@ -525,6 +556,13 @@ impl QueueManager {
         let mut finished = delivered.clone();
         finished.extend(&failed);
         job.pending.retain(|i| !finished.contains(i));
+        let mut last = job.last.take().unwrap_or_default();
+        remember_replies(&mut last.replies, &outcomes, &job.pending);
+        last.error = outcomes.iter().find_map(|(index, outcome)| match outcome {
+            Outcome::Deferred(f) if job.pending.contains(index) => Some(f.diagnosis.to_string()),
+            _ => None,
+        });
+        job.last = (!last.replies.is_empty() || last.error.is_some()).then_some(last);
         let settling = Settling { job, finished, delivered, retry, previous };
         if reports.is_empty() {
             self.finish(settling, true);

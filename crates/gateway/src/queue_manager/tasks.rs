@@ -6,20 +6,22 @@ use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use smtp_wire::Envelope;
+use bounce::{ProblemKind, RecipientReport};
 use smtp_wire::reply::code;
+use smtp_wire::{Envelope, ReversePath};
 use spool::MessageId;
 use tokio::task::JoinSet;
 
 use super::{Active, Delivery, Job, Prepared, QueueHandle, TaskDone, Unit};
 use crate::maildir::{MaildirCopy, MaildirMessage};
-use crate::notify::{Notification, Report};
+use crate::notify::{Notice, Notification};
 use crate::remote::{self, Failure, Outcome};
 use crate::routing::Destination;
 
 /// Writes the notification about `reports` and spools it, waiting until it is durable;
 /// runs on a blocking thread. `false` when it could not be spooled (the failed recipients
-/// then stay queued and bounce at the next attempt); `true` also when none was due.
+/// then stay queued and bounce at the next attempt); `true` also when none was due, which
+/// is logged with the reason.
 pub(super) fn notify(
     shared: &Delivery,
     handle: &QueueHandle,
@@ -27,7 +29,7 @@ pub(super) fn notify(
     envelope: &Envelope,
     received_at_unix_ms: u64,
     now: u64,
-    reports: &[Report],
+    reports: &[RecipientReport],
 ) -> bool {
     let original = match shared.spool.read_data(id) {
         Ok(data) => data,
@@ -38,8 +40,12 @@ pub(super) fn notify(
     };
     let rendered = shared.notifier.render(id, envelope, &original, received_at_unix_ms, now, reports);
     let Notification { envelope: notice, data } = match rendered {
-        Ok(Some(notification)) => notification,
-        Ok(None) => return true,
+        Ok(Notice::Ready(notification)) => *notification,
+        Ok(Notice::NotDue(why)) => {
+            let recipients = reports.len();
+            tracing::info!(msg_id = %id, recipients, reason = %why, "no notification sent");
+            return true;
+        }
         Err(e) => {
             // A notification Sluice cannot write is a bug; holding the message would not fix it.
             tracing::error!(msg_id = %id, error = %e, "cannot write the notification");
@@ -77,10 +83,10 @@ pub(super) fn log_outcome(id: MessageId, envelope: &Envelope, index: u32, outcom
             tracing::info!(msg_id = %id, %recipient, remote = remote.as_deref().unwrap_or("local"), "delivered")
         }
         Outcome::Deferred(f) => {
-            tracing::info!(msg_id = %id, %recipient, status = %f.status, reason = %f.diagnostic, "delivery deferred")
+            tracing::info!(msg_id = %id, %recipient, status = %f.status, reason = %f.diagnosis, "delivery deferred")
         }
         Outcome::Failed(f) => {
-            tracing::warn!(msg_id = %id, %recipient, status = %f.status, reason = %f.diagnostic, "delivery failed")
+            tracing::warn!(msg_id = %id, %recipient, status = %f.status, reason = %f.diagnosis, "delivery failed")
         }
     }
 }
@@ -111,7 +117,17 @@ pub(super) fn prepare(shared: &Delivery, mut job: Job) -> Result<Prepared, (Job,
                 unit.mailboxes.extend(route.mailbox);
             }
             Err(no_route) => {
-                let failure = Failure::local(no_route.status, no_route.reason.clone());
+                if envelope.sender == ReversePath::Null && no_route.kind == ProblemKind::NoTenantRoute {
+                    // A bounce for the tenant's own user with nowhere to go: the operator
+                    // (or the tenant admin) must add the route; it waits in the queue.
+                    tracing::warn!(
+                        msg_id = %job.id,
+                        recipient = %envelope.recipients.get(index as usize).map(|r| r.address.to_string()).unwrap_or_default(),
+                        reason = %no_route.reason,
+                        "notification undeliverable until the tenant has an outbound connector with smart hosts for the domain (sluice connector add NAME --tenant TENANT --direction outbound --recipient-domain DOMAIN --smart-host HOST)"
+                    );
+                }
+                let failure = Failure::local(no_route.status, no_route.kind, &no_route.reason);
                 let outcome = if no_route.is_permanent() {
                     Outcome::Failed(failure)
                 } else {
@@ -188,7 +204,11 @@ pub(super) fn spawn_delivery(
                 let attempt = tokio::spawn(async move { deliver_remote(&shared, &destination, &work).await });
                 let results = attempt.await.unwrap_or_else(|e| {
                     tracing::error!(destination = %remote_destination, error = %e, "delivery attempt failed");
-                    let failure = Failure::local(code(4, 3, 0), "the delivery attempt failed inside Sluice");
+                    let failure = Failure::local(
+                        code(4, 3, 0),
+                        ProblemKind::Internal,
+                        "the delivery attempt failed inside Sluice",
+                    );
                     let deferred =
                         |rs: &[u32]| rs.iter().map(|i| (*i, Outcome::Deferred(failure.clone()))).collect();
                     units.iter().map(|(id, rs)| (*id, deferred(rs))).collect()
@@ -200,7 +220,11 @@ pub(super) fn spawn_delivery(
 }
 
 fn spool_unreadable(recipients: &[u32], error: impl std::fmt::Display) -> Vec<(u32, Outcome)> {
-    let failure = Failure::local(code(4, 3, 0), format!("cannot read the message from the spool: {error}"));
+    let failure = Failure::local(
+        code(4, 3, 0),
+        ProblemKind::SpoolUnreadable,
+        format!("cannot read the message from the spool: {error}"),
+    );
     recipients.iter().map(|i| (*i, Outcome::Deferred(failure.clone()))).collect()
 }
 
@@ -285,9 +309,14 @@ fn deliver_maildir(shared: &Delivery, work: &[Work]) -> Vec<(MessageId, Vec<(u32
                     .map(|index| {
                         let outcome = match results.next() {
                             Some(Ok(())) => Outcome::Delivered { remote: None },
-                            Some(Err(e)) => Outcome::Deferred(Failure::local(code(4, 3, 0), e.to_string())),
+                            Some(Err(e)) => Outcome::Deferred(Failure::local(
+                                code(4, 3, 0),
+                                ProblemKind::LocalDelivery,
+                                e.to_string(),
+                            )),
                             None => Outcome::Deferred(Failure::local(
                                 code(4, 3, 0),
+                                ProblemKind::Internal,
                                 "delivery produced no result",
                             )),
                         };

@@ -2,8 +2,9 @@
 
 Usage: dsn_check.py FILE... For each file prints one JSON line: the MIME structure
 (content type, report type, part types), the per-recipient fields of the
-message/delivery-status part (parsed with Python's `email` package) and the addresses that
-flufl.bounce (the bounce detector GNU Mailman uses) finds as permanent and temporary failures.
+message/delivery-status part (parsed with Python's `email` package), every defect the parser
+noted in any part, the charset of each text part, and the addresses that flufl.bounce (the
+bounce detector GNU Mailman uses) finds as permanent and temporary failures.
 """
 import email
 import email.policy
@@ -34,6 +35,10 @@ def main():
         message = email.message_from_bytes(raw, policy=email.policy.compat32)
         per_message, recipients = delivery_status(message)
         temporary, permanent = all_failures(message)
+        defects = [f"{part.get_content_type()}: {type(d).__name__}" for part in message.walk() for d in part.defects]
+        # The charsets of the human-readable part's text parts (the first part of the report).
+        human = message.get_payload()[0] if message.is_multipart() else message
+        text_charsets = [part.get_content_charset() for part in human.walk() if part.get_content_maintype() == "text"]
         print(json.dumps({
             "file": path,
             "from": message.get("From"),
@@ -42,6 +47,9 @@ def main():
             "report_type": message.get_param("report-type"),
             "parts": [p.get_content_type() for p in message.get_payload()] if message.is_multipart() else [],
             "reporting_mta": per_message.get("Reporting-MTA"),
+            "per_message": per_message,
+            "defects": defects,
+            "text_charsets": text_charsets,
             "recipients": recipients,
             "permanent": sorted(a.decode() if isinstance(a, bytes) else a for a in permanent),
             "temporary": sorted(a.decode() if isinstance(a, bytes) else a for a in temporary),
