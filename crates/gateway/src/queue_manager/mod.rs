@@ -165,6 +165,9 @@ struct DestinationState {
     queued: VecDeque<Unit>,
     running: usize,
     paused_until_ms: u64,
+    /// The reply that paused the destination: what the recipients held back are told, as
+    /// Postfix's "delivery temporarily suspended" quotes it.
+    pause_reply: Option<RemoteReply>,
 }
 
 /// A loaded and routed message, from a blocking task.
@@ -379,8 +382,9 @@ impl QueueManager {
         let mut paused_units = Vec::new();
         for (destination, state) in &mut self.destinations {
             if state.paused_until_ms > now {
+                let (until, reply) = (state.paused_until_ms, &state.pause_reply);
                 paused_units
-                    .extend(state.queued.drain(..).map(|u| (destination.clone(), u, state.paused_until_ms)));
+                    .extend(state.queued.drain(..).map(|u| (destination.clone(), u, until, reply.clone())));
                 continue;
             }
             while !state.queued.is_empty()
@@ -396,7 +400,7 @@ impl QueueManager {
                 spawn_delivery(&mut self.tasks, &self.shared, &self.active, destination.clone(), units);
             }
         }
-        for (destination, unit, until) in paused_units {
+        for (destination, unit, until, reply) in paused_units {
             let wait =
                 Duration::from_millis(until.saturating_sub(now)).max(pause.min(Duration::from_secs(1)));
             // A scheduling fact, not a diagnosis: the recipient's report keeps its last
@@ -413,6 +417,16 @@ impl QueueManager {
             let outcomes = unit.recipients.iter().map(|i| (*i, Outcome::Deferred(failure.clone()))).collect();
             if let Some(active) = self.active.get_mut(&unit.id) {
                 active.not_before_ms = active.not_before_ms.max(until);
+                // A recipient never tried has no reply of its own: the destination's is
+                // the real one that holds it back.
+                if let Some(reply) = reply {
+                    let last = active.job.last.get_or_insert_with(Box::default);
+                    for index in &unit.recipients {
+                        if !last.replies.iter().any(|(i, _)| i == index) {
+                            last.replies.push((*index, reply.clone()));
+                        }
+                    }
+                }
             }
             self.unit_done(unit.id, outcomes);
         }
@@ -470,6 +484,11 @@ impl QueueManager {
                     state.running = state.running.saturating_sub(1);
                     if throttled {
                         state.paused_until_ms = pause_until;
+                        state.pause_reply =
+                            results.iter().flat_map(|(_, outcomes)| outcomes).find_map(|(_, o)| match o {
+                                Outcome::Deferred(f) if f.throttled => f.diagnosis.reply().cloned(),
+                                _ => None,
+                            });
                         tracing::warn!(%destination, pause_s = self.config.destination_pause.as_secs(), "destination asked to slow down; pausing deliveries to it");
                     }
                 }
@@ -539,7 +558,14 @@ impl QueueManager {
                 }
             }
         }
+        let success_requested: Vec<u32> = (0..envelope.recipients.len() as u32)
+            .filter(|i| {
+                let notify = envelope.recipients.get(*i as usize).and_then(|r| r.notify);
+                matches!(notify, Some(smtp_wire::Notify::On { success: true, .. }))
+            })
+            .collect();
         let decided = Decisions {
+            success_requested: &success_requested,
             failed: &failed,
             expired,
             delayed_until_s,

@@ -16,6 +16,8 @@ pub(super) struct Decisions<'a> {
     pub(super) delayed_until_s: Option<u64>,
     /// The last real remote reply of each recipient, from any attempt.
     pub(super) last_replies: &'a [(u32, RemoteReply)],
+    /// The recipients whose `NOTIFY=` asks to be told of their delivery.
+    pub(super) success_requested: &'a [u32],
     pub(super) now_s: u64,
 }
 
@@ -41,8 +43,10 @@ pub(super) fn reports_for(outcomes: &[(u32, Outcome)], decided: &Decisions<'_>) 
                 Outcome::Deferred(f) => decided.delayed_until_s.map(|until| {
                     RecipientReport::delayed(i, f.status, f.diagnosis.clone(), last_reply(*index), now, until)
                 }),
-                Outcome::Delivered { remote: None } => Some(RecipientReport::delivered(i, now)),
-                Outcome::Failed(_) | Outcome::Delivered { remote: Some(_) } => None,
+                Outcome::Delivered { remote: None } if decided.success_requested.contains(index) => {
+                    Some(RecipientReport::delivered(i, now))
+                }
+                Outcome::Failed(_) | Outcome::Delivered { .. } => None,
             }
         })
         .collect();
@@ -85,7 +89,14 @@ mod tests {
     }
 
     fn decisions<'a>(failed: &'a [u32], expired: bool, last: &'a [(u32, RemoteReply)]) -> Decisions<'a> {
-        Decisions { failed, expired, delayed_until_s: Some(1_000), last_replies: last, now_s: 50 }
+        Decisions {
+            failed,
+            expired,
+            delayed_until_s: Some(1_000),
+            last_replies: last,
+            success_requested: &[1, 3],
+            now_s: 50,
+        }
     }
 
     #[test]
@@ -107,6 +118,8 @@ mod tests {
             [(0, Action::Failed), (1, Action::Delivered), (2, Action::Delayed), (4, Action::Failed)],
             "a remote delivery is the remote server's to report"
         );
+        let unasked = Decisions { success_requested: &[], ..decisions(&[0, 4], true, &last) };
+        assert!(reports_for(&outcomes, &unasked).iter().all(|r| r.action() != Action::Delivered));
         let expired = &reports[3];
         assert!(expired.is_expired());
         assert_eq!(expired.status(), EXPIRED_STATUS);

@@ -26,7 +26,8 @@ pub struct Fixture {
     _dns: DnsServer,
 }
 
-/// DNS: `remote.test` has an MX on loopback, `nullmx.test` publishes a null MX,
+/// DNS: `remote.test` and `throttle.test` have an MX on loopback (the same server: two
+/// destinations, so pausing one leaves the other alone), `nullmx.test` publishes a null MX,
 /// `nowhere.test` does not exist.
 pub fn start(extra: Settings) -> Fixture {
     start_with_mx(extra, MxServer::start())
@@ -35,6 +36,7 @@ pub fn start(extra: Settings) -> Fixture {
 fn start_with_mx(extra: Settings, mx: MxServer) -> Fixture {
     let dns = DnsServer::start(
         r#"{"remote.test": {"MX": [[10, "mx.remote.test"]]},
+            "throttle.test": {"MX": [[10, "mx.remote.test"]]},
             "mx.remote.test": {"A": ["127.0.0.1"]},
             "nullmx.test": {"MX": [[0, "."]]}}"#,
     );
@@ -188,7 +190,10 @@ fn a_delay_is_announced_then_the_message_expires_and_bounces() {
     assert!(delayed["Will-Retry-Until"].is_string(), "{delayed}");
     assert!(delayed["Diagnostic-Code"].as_str().is_some_and(|d| d.contains("451 4.3.0")), "{delayed}");
     let expired = &reports[1];
-    assert_eq!(expired["recipients"][0]["Status"], "5.4.7", "{expired}");
+    // Expiry is reported as Exchange and sendmail do (4.4.7), with the last real reply.
+    assert_eq!(expired["recipients"][0]["Status"], "4.4.7", "{expired}");
+    let diagnostic = expired["recipients"][0]["Diagnostic-Code"].as_str().unwrap_or_default();
+    assert!(diagnostic.starts_with("smtp; 451 4.3.0"), "{expired}");
     assert_eq!(expired["permanent"], serde_json::json!(["later@remote.test"]), "{expired}");
     let attempts = fixture.mx.rcpts().iter().filter(|(a, _)| a == "later@remote.test").count();
     assert!(attempts >= 3, "retried every second until expiry, got {attempts} attempts");

@@ -8,6 +8,7 @@
 
 mod harness;
 
+mod bounces;
 mod cert_connector;
 mod cli;
 mod crash;

@@ -56,8 +56,9 @@ impl DnsServer {
     }
 }
 
-/// aiosmtpd answering RCPT by the local part: `fail*` 550 5.1.1, `later*` 451 4.3.0,
-/// `throttle*` 451 4.7.500, else 250 (py/mx_server.py).
+/// aiosmtpd answering RCPT (and the end of data) by the local part: `fail*` 550 5.1.1,
+/// `later*` 451 4.3.0, `throttle*` 451 4.7.500, the refusals of py/mx_server.py's tables,
+/// else 250.
 #[derive(Debug)]
 pub struct MxServer {
     _helper: Helper,
@@ -170,6 +171,23 @@ pub fn check_dsn(files: &[&Path]) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("dsn_check.py prints JSON"))
+        .collect()
+}
+
+/// Sisimai, the reference bounce parser (crates/bounce/tests/parsers/sisimai_check.pl), on
+/// notification files: one JSON value per file, `results` one per recipient it found.
+pub fn check_sisimai(files: &[&Path]) -> Vec<serde_json::Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bounce/tests/parsers/sisimai_check.pl");
+    let output = Command::new("perl")
+        .arg(script)
+        .args(files)
+        .stdin(Stdio::null())
+        .output()
+        .expect("perl (run scripts/install-test-deps.sh for libsisimai-perl)");
+    assert!(output.status.success(), "sisimai_check.pl failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("sisimai_check.pl prints JSON"))
         .collect()
 }
 

@@ -3,7 +3,7 @@
 Usage: dsn_check.py FILE... For each file prints one JSON line: the MIME structure
 (content type, report type, part types), the per-recipient fields of the
 message/delivery-status part (parsed with Python's `email` package), every defect the parser
-noted in any part, the charset of each text part, and the addresses that flufl.bounce (the
+noted in any part, the charset and decoded text of the human-readable part, and the addresses that flufl.bounce (the
 bounce detector GNU Mailman uses) finds as permanent and temporary failures.
 """
 import email
@@ -39,6 +39,8 @@ def main():
         # The charsets of the human-readable part's text parts (the first part of the report).
         human = message.get_payload()[0] if message.is_multipart() else message
         text_charsets = [part.get_content_charset() for part in human.walk() if part.get_content_maintype() == "text"]
+        plain = next((p for p in human.walk() if p.get_content_type() == "text/plain"), None)
+        human_text = plain.get_payload(decode=True).decode(plain.get_content_charset() or "ascii", "replace") if plain else ""
         print(json.dumps({
             "file": path,
             "from": message.get("From"),
@@ -50,6 +52,7 @@ def main():
             "per_message": per_message,
             "defects": defects,
             "text_charsets": text_charsets,
+            "human_text": human_text.replace("\r\n", "\n"),
             "recipients": recipients,
             "permanent": sorted(a.decode() if isinstance(a, bytes) else a for a in permanent),
             "temporary": sorted(a.decode() if isinstance(a, bytes) else a for a in temporary),

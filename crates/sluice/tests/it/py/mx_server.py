@@ -4,8 +4,11 @@ Usage: mx_server.py PORT OUT_DIR [CERT KEY]. With CERT and KEY the server offers
 but can only speak TLS 1.2 with a CBC cipher suite that modern clients refuse, so every
 handshake fails: a server with broken TLS. The reply to RCPT TO depends on the local part's first
 word: `fail...` 550 5.1.1, `later...` 451 4.3.0, `throttle...` 451 4.7.500 (a receiving
-server asking us to slow down), anything else 250; a message to `slow...` takes 3 s to
-accept, one to `hang...` is never answered. Every RCPT is logged as one line
+server asking us to slow down), and the refusals real servers give (REPLIES below: unknown
+user, full mailbox, blocklist, relay denied, a new-IP throttling token); anything else 250.
+After the data, a message to `big...`, `huge...`, `spam...` or `dmarc...` is refused as
+too big, spam or failing DMARC (DATA_REPLIES); one to `slow...` takes 3 s to accept, one
+to `hang...` is never answered. Every RCPT is logged as one line
 `<address> <code>` to OUT_DIR/rcpt.log; every accepted message is written to
 OUT_DIR/msg-<n>.json with its envelope and the client's port. Prints "ready" once listening.
 """
@@ -24,6 +27,20 @@ REPLIES = [
     ("fail", "550 5.1.1 The email account that you tried to reach does not exist"),
     ("later", "451 4.3.0 Mailbox temporarily unavailable, try again later"),
     ("throttle", "451 4.7.500 Server busy: too many messages from your IP, slow down"),
+    # Postfix's wording; {address} is the recipient.
+    ("unknown", "550 5.1.1 <{address}>: Recipient address rejected: User unknown"),
+    ("full", "552 5.2.2 <{address}>: Mailbox full: quota exceeded"),
+    ("listed", "554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using zen.spamhaus.org"),
+    ("relay", "554 5.7.1 <{address}>: Relay access denied"),
+    ("probation", "451 4.7.501 Deferred: new sender over probation allowance from [127.0.0.1]. (AS501) Try again in 10 minutes"),
+]
+
+# Replies after the end of data, by the first recipient's local part.
+DATA_REPLIES = [
+    ("big", "552 5.3.4 Message size exceeds fixed maximum message size"),
+    ("huge", "554 5.3.4 Message too big for system"),
+    ("spam", "554 5.7.1 Message rejected as spam by content filtering"),
+    ("dmarc", "550 5.7.1 Unauthenticated email from acme.sluice.test is not accepted due to domain's DMARC policy"),
 ]
 
 
@@ -40,12 +57,17 @@ class Scripted:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@", 1)[0].lower()
         reply = next((r for prefix, r in REPLIES if local.startswith(prefix)), "250 2.1.5 OK")
+        reply = reply.replace("{address}", address)
         self.log(address, reply)
         if reply.startswith("250"):
             envelope.rcpt_tos.append(address)
         return reply
 
     async def handle_DATA(self, server, session, envelope):
+        first = envelope.rcpt_tos[0].split("@", 1)[0].lower() if envelope.rcpt_tos else ""
+        refusal = next((r for prefix, r in DATA_REPLIES if first.startswith(prefix)), None)
+        if refusal:
+            return refusal
         if any(r.lower().startswith("slow") for r in envelope.rcpt_tos):
             # A slow server: the sender's connection stays busy meanwhile.
             await asyncio.sleep(3)
