@@ -321,6 +321,26 @@ fn every_help_code_has_texts_in_every_language() {
     assert!(help("9.9.9", en).is_none());
 }
 
+/// A receiving service that throttles the sending IP is never explained with DNS advice:
+/// the sender's admin warms the address up, asks for a connector, or calls support.
+#[test]
+fn throttling_pages_advise_warm_up_and_connectors_never_dns() {
+    for lang in Lang::all() {
+        for code in ["AS501", "AS502", "AS503", "throttled"] {
+            let page = help(code, lang).expect("page");
+            let text = format!("{} {} {}", page.why, page.sender, page.admin);
+            assert!(!text.contains("MX"), "{code} in {}: {text}", lang.tag());
+            assert!(text.to_lowercase().contains("connect"), "{code} in {}: no connector advice", lang.tag());
+        }
+    }
+    let throttled = help("throttled", Lang::from_tag("en").expect("en")).expect("page");
+    assert!(
+        throttled.admin.contains("Warm it up") && throttled.admin.contains("support"),
+        "{}",
+        throttled.admin
+    );
+}
+
 /// Every page any bounce can link to has texts in every language: the choice runs over
 /// every status family, every recognised wording and every Sluice finding.
 #[test]
