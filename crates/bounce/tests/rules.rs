@@ -405,13 +405,10 @@ fn every_page_a_bounce_can_link_to_has_texts_in_every_language() {
     }
 }
 
-/// Every reply Sluice's own SMTP server gives (the session transcripts pin them all) links
-/// to a page that explains exactly that code or token, in every language.
-#[test]
-fn every_reply_sluice_gives_has_its_own_help_page() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../gateway/tests/session_transcripts");
+/// The 4xx/5xx replies of a folder of transcripts (`S: ` lines).
+fn transcript_replies(dir: &str) -> Vec<String> {
     let mut replies = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("session transcripts") {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{dir}: {e}")) {
         let path = entry.expect("entry").path();
         let transcript = std::fs::read_to_string(&path).expect("transcript");
         replies.extend(
@@ -422,14 +419,33 @@ fn every_reply_sluice_gives_has_its_own_help_page() {
                 .map(str::to_owned),
         );
     }
-    assert!(replies.len() > 20, "transcripts found: {}", replies.len());
-    for reply in &replies {
+    replies
+}
+
+/// Every reply Sluice's SMTP server gives (the transcripts pin them all) links to a page
+/// with texts in every language; the policy replies (relay control, connectors, outbound
+/// protection, throttling) each to the page of exactly that code or token.
+#[test]
+fn every_reply_sluice_gives_has_a_help_page() {
+    let policy =
+        transcript_replies(concat!(env!("CARGO_MANIFEST_DIR"), "/../gateway/tests/session_transcripts"));
+    let protocol = transcript_replies(concat!(env!("CARGO_MANIFEST_DIR"), "/../smtp-wire/tests/transcripts"));
+    assert!(
+        policy.len() > 20 && protocol.len() > 20,
+        "transcripts found: {} and {}",
+        policy.len(),
+        protocol.len()
+    );
+    for reply in &policy {
         let page = help_code_for_reply(reply);
         let code = reply.split_ascii_whitespace().nth(1).unwrap_or("");
         let token_page = page.starts_with("AS") && reply.contains(&format!("({page})"));
         assert!(page == code || token_page, "{reply:?} links to {page}, not its own page");
+    }
+    for reply in policy.iter().chain(&protocol) {
+        let page = help_code_for_reply(reply);
         for lang in Lang::all() {
-            assert!(help(page, lang).is_some(), "{page} in {}", lang.tag());
+            assert!(help(page, lang).is_some(), "{reply:?}: {page} in {}", lang.tag());
         }
     }
 }
