@@ -109,87 +109,74 @@ fn cases() -> Vec<Case> {
     );
     delivered.envelope =
         envelope(vec![recipient("bob", Some(Notify::On { success: true, failure: true, delay: true }))]);
-    vec![
-        case(
+    // Remote refusals: (name, stage, reply, help page, Sisimai's reason).
+    const REFUSALS: &[(&str, SmtpStage, &str, &str, &str)] = &[
+        (
             "failed-5.1.1-unknown-user",
-            failed_by(
-                0,
-                MX,
-                SmtpStage::RcptTo,
-                "550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown",
-            ),
+            SmtpStage::RcptTo,
+            "550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown",
             "5.1.1",
-            ("userunknown", "5.1.1", "SMTP"),
+            "userunknown",
         ),
-        case(
+        (
             "failed-5.7.1-relay",
-            failed_by(0, MX, SmtpStage::RcptTo, "554 5.7.1 <bob@example.com>: Relay access denied"),
+            SmtpStage::RcptTo,
+            "554 5.7.1 <bob@example.com>: Relay access denied",
             "5.7.1",
-            ("norelaying", "5.7.1", "SMTP"),
+            "norelaying",
         ),
-        case(
+        (
             "failed-dmarc",
-            failed_by(
-                0,
-                MX,
-                SmtpStage::EndOfData,
-                "550 5.7.1 Unauthenticated email from example.org is not accepted due to domain's DMARC policy",
-            ),
+            SmtpStage::EndOfData,
+            "550 5.7.1 Unauthenticated email from example.org is not accepted due to domain's DMARC policy",
             "auth-failed",
-            ("policyviolation", "5.7.1", "SMTP"),
+            "policyviolation",
         ),
-        case(
+        (
             "failed-spam",
-            failed_by(0, MX, SmtpStage::EndOfData, "554 5.7.1 Message rejected as spam by content filtering"),
+            SmtpStage::EndOfData,
+            "554 5.7.1 Message rejected as spam by content filtering",
             "spam",
-            ("spamdetected", "5.7.1", "SMTP"),
+            "spamdetected",
         ),
-        case(
+        (
             "failed-blocklist",
-            failed_by(
-                0,
-                MX,
-                SmtpStage::RcptTo,
-                "554 5.7.1 Service unavailable; Client host [198.51.100.7] blocked using zen.spamhaus.org",
-            ),
+            SmtpStage::RcptTo,
+            "554 5.7.1 Service unavailable; Client host [198.51.100.7] blocked using zen.spamhaus.org",
             "blocklisted",
-            ("blocked", "5.7.1", "SMTP"),
+            "blocked",
         ),
-        case(
+        (
             "failed-5.7.750-unregistered-domain",
-            failed_by(
-                0,
-                MX,
-                SmtpStage::RcptTo,
-                "550 5.7.750 Sender domain example.org is not verified for tenant acme and its allowance is used up",
-            ),
+            SmtpStage::RcptTo,
+            "550 5.7.750 Sender domain example.org is not verified for tenant acme and its allowance is used up",
             "5.7.750",
-            ("securityerror", "5.7.750", "SMTP"),
+            "securityerror",
         ),
-        case(
+        (
             "failed-5.3.4-too-big",
-            failed_by(0, MX, SmtpStage::EndOfData, "552 5.3.4 Message size exceeds fixed limit"),
+            SmtpStage::EndOfData,
+            "552 5.3.4 Message size exceeds fixed limit",
             "5.3.4",
-            ("mesgtoobig", "5.3.4", "SMTP"),
+            "mesgtoobig",
         ),
-        case(
-            "failed-5.1.10-null-mx",
-            failed_locally(
-                0,
-                (5, 1, 10),
-                ProblemKind::NullMx,
-                "example.com does not accept mail (null MX, RFC 7505)",
-            ),
-            "5.1.10",
-            ("notaccept", "5.1.10", "X-SLUICE"),
-        ),
-        expired_as501,
-        expired_refused,
-        delayed,
-        delayed_refused,
-        ret_full,
-        delivered,
-    ]
+    ];
+    let mut cases: Vec<Case> = REFUSALS
+        .iter()
+        .map(|&(name, stage, text, help, reason)| {
+            let status = text.split(' ').nth(1).expect("an enhanced code");
+            case(name, failed_by(0, MX, stage, text), help, (reason, status, "SMTP"))
+        })
+        .collect();
+    let null_mx = failed_locally(
+        0,
+        (5, 1, 10),
+        ProblemKind::NullMx,
+        "example.com does not accept mail (null MX, RFC 7505)",
+    );
+    cases.push(case("failed-5.1.10-null-mx", null_mx, "5.1.10", ("notaccept", "5.1.10", "X-SLUICE")));
+    cases.extend([expired_as501, expired_refused, delayed, delayed_refused, ret_full, delivered]);
+    cases
 }
 
 fn render_case(case: &Case, lang: &str) -> Vec<u8> {

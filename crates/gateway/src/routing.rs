@@ -310,13 +310,11 @@ mod tests {
         assert_eq!(connector_destination(&snapshot, &other, "gmail.com"), None);
     }
 
-    /// An internal-relay domain's MX is Sluice: only a connector naming the domain with
-    /// smart hosts may carry its unlisted recipients, never the all-domains MX connector.
-    #[test]
-    fn internal_relay_never_goes_by_mx_back_to_sluice() {
-        use directory::{AcceptedDomain, DomainKind, VerificationState};
+    /// Tenant acme with its accepted domain `domain` of `kind`, and a router over it with
+    /// `connectors`.
+    fn acme_router(domain: &str, kind: directory::DomainKind, connectors: Vec<OutboundConnector>) -> Router {
+        use directory::{AcceptedDomain, VerificationState};
         let acme = TenantId::parse("acme").expect("id");
-        let relay = DomainName::parse("t", "relay.acme.example").expect("domain");
         let tenant = Tenant {
             id: acme.clone(),
             display_name: "Acme".into(),
@@ -324,34 +322,42 @@ mod tests {
             language: "en".into(),
         };
         let domain = AcceptedDomain {
-            name: relay.clone(),
-            tenant: acme.clone(),
-            kind: DomainKind::InternalRelay,
+            name: DomainName::parse("t", domain).expect("domain"),
+            tenant: acme,
+            kind,
             match_subdomains: false,
             token: "t".into(),
             verification: VerificationState::Verified,
             service: false,
         };
-        let all = OutboundConnector::new(acme.clone(), "all", OutboundRoute::Mx, OutboundTls::Opportunistic);
         let data = DirectoryData {
-            tenants: vec![tenant.clone()],
-            domains: vec![domain.clone()],
-            outbound_connectors: vec![all.clone()],
+            tenants: vec![tenant],
+            domains: vec![domain],
+            outbound_connectors: connectors,
             ..DirectoryData::default()
         };
-        let router = |data: DirectoryData| Router {
+        Router {
             directory: Some(Arc::new(SharedSnapshot::new(Snapshot::build(data).expect("snapshot")))),
             static_policy: Arc::new(StaticPolicy::new(&[])),
             maildir: Arc::new(MaildirDelivery::new("/nonexistent".into(), "mx.test", None)),
-        };
-        let recipient = smtp_wire::Recipient {
-            address: Address { local_part: "someone".into(), domain: "relay.acme.example".into() },
-            notify: None,
-            orcpt: None,
-        };
-        let envelope = Envelope {
+        }
+    }
+
+    /// Acme's connector sending `domain` to the smart host `exchange.acme.example`.
+    fn onprem_connector(domain: &str, tls: OutboundTls) -> (OutboundConnector, NextHop) {
+        let hop = NextHop::parse("t", "exchange.acme.example", 25).expect("hop");
+        let acme = TenantId::parse("acme").expect("id");
+        let mut onprem =
+            OutboundConnector::new(acme, "exchange", OutboundRoute::SmartHosts(vec![hop.clone()]), tls);
+        onprem.recipient_domains = vec![DomainName::parse("t", domain).expect("domain")];
+        (onprem, hop)
+    }
+
+    /// A null-sender message to `address` with the given attribution.
+    fn notification_to(address: Address, attribution: Option<smtp_wire::Attribution>) -> Envelope {
+        Envelope {
             sender: smtp_wire::ReversePath::Null,
-            recipients: vec![recipient],
+            recipients: vec![smtp_wire::Recipient { address, notify: None, orcpt: None }],
             body: smtp_wire::BodyType::SevenBit,
             smtputf8: false,
             ret: None,
@@ -362,26 +368,27 @@ mod tests {
                 helo: "x".into(),
                 esmtp: true,
                 tls: None,
-                attribution: None,
+                attribution,
             },
-        };
-        let no_route = router(data).route(&envelope, 0).expect_err("no connector names the domain");
+        }
+    }
+
+    /// An internal-relay domain's MX is Sluice: only a connector naming the domain with
+    /// smart hosts may carry its unlisted recipients, never the all-domains MX connector.
+    #[test]
+    fn internal_relay_never_goes_by_mx_back_to_sluice() {
+        let acme = TenantId::parse("acme").expect("id");
+        let all = OutboundConnector::new(acme, "all", OutboundRoute::Mx, OutboundTls::Opportunistic);
+        let relay = directory::DomainKind::InternalRelay;
+        let address = Address { local_part: "someone".into(), domain: "relay.acme.example".into() };
+        let envelope = notification_to(address, None);
+        let no_route = acme_router("relay.acme.example", relay, vec![all.clone()])
+            .route(&envelope, 0)
+            .expect_err("no connector names the domain");
         assert_eq!(no_route.status, code(4, 4, 4));
-        let hop = NextHop::parse("t", "exchange.acme.example", 25).expect("hop");
-        let mut onprem = OutboundConnector::new(
-            acme,
-            "exchange",
-            OutboundRoute::SmartHosts(vec![hop.clone()]),
-            OutboundTls::Required,
-        );
-        onprem.recipient_domains = vec![relay];
-        let data = DirectoryData {
-            tenants: vec![tenant],
-            domains: vec![domain],
-            outbound_connectors: vec![all, onprem],
-            ..DirectoryData::default()
-        };
-        let route = router(data).route(&envelope, 0).expect("routed");
+        let (onprem, hop) = onprem_connector("relay.acme.example", OutboundTls::Required);
+        let route =
+            acme_router("relay.acme.example", relay, vec![all, onprem]).route(&envelope, 0).expect("routed");
         assert_eq!(
             route.destination,
             Destination::Hosts { hosts: vec![hop], protocol: Protocol::Smtp, tls: TlsMode::Required }
@@ -393,80 +400,28 @@ mod tests {
     /// other mail for an unlisted user of an authoritative domain still fails 5.1.1.
     #[test]
     fn a_tenant_notification_to_an_unlisted_user_goes_to_the_tenant_server() {
-        use directory::{AcceptedDomain, DomainKind, VerificationState};
-        let acme = TenantId::parse("acme").expect("id");
-        let domain_name = DomainName::parse("t", "acme.example").expect("domain");
-        let tenant = Tenant {
-            id: acme.clone(),
-            display_name: "Acme".into(),
-            status: TenantStatus::Active,
-            language: "en".into(),
-        };
-        let domain = AcceptedDomain {
-            name: domain_name.clone(),
-            tenant: acme.clone(),
-            kind: DomainKind::Authoritative,
-            match_subdomains: false,
-            token: "t".into(),
-            verification: VerificationState::Verified,
-            service: false,
-        };
-        let hop = NextHop::parse("t", "exchange.acme.example", 25).expect("hop");
-        let mut onprem = OutboundConnector::new(
-            acme.clone(),
-            "exchange",
-            OutboundRoute::SmartHosts(vec![hop.clone()]),
-            OutboundTls::Opportunistic,
-        );
-        onprem.recipient_domains = vec![domain_name];
-        let router = |connectors: Vec<OutboundConnector>| Router {
-            directory: Some(Arc::new(SharedSnapshot::new(
-                Snapshot::build(DirectoryData {
-                    tenants: vec![tenant.clone()],
-                    domains: vec![domain.clone()],
-                    outbound_connectors: connectors,
-                    ..DirectoryData::default()
-                })
-                .expect("snapshot"),
-            ))),
-            static_policy: Arc::new(StaticPolicy::new(&[])),
-            maildir: Arc::new(MaildirDelivery::new("/nonexistent".into(), "mx.test", None)),
-        };
+        let authoritative = directory::DomainKind::Authoritative;
         let attribution = |tenant: &str| smtp_wire::Attribution {
             tenant: tenant.into(),
             connector: "head office".into(),
             outbound_relay: false,
         };
-        let notification = |attribution: Option<smtp_wire::Attribution>| Envelope {
-            sender: smtp_wire::ReversePath::Null,
-            recipients: vec![smtp_wire::Recipient {
-                address: Address { local_part: "dave".into(), domain: "acme.example".into() },
-                notify: None,
-                orcpt: None,
-            }],
-            body: smtp_wire::BodyType::SevenBit,
-            smtputf8: false,
-            ret: None,
-            envid: None,
-            declared_size: None,
-            client: smtp_wire::ClientInfo {
-                ip: "127.0.0.1".parse().expect("ip"),
-                helo: "mx.test".into(),
-                esmtp: true,
-                tls: None,
-                attribution,
-            },
-        };
-        let ours = notification(Some(attribution("acme")));
-        let route = router(vec![onprem]).route(&ours, 0).expect("routed to the tenant's server");
-        assert_eq!(
-            route.destination,
-            Destination::Hosts { hosts: vec![hop], protocol: Protocol::Smtp, tls: TlsMode::Opportunistic }
-        );
-        let waiting = router(Vec::new()).route(&ours, 0).expect_err("no route yet");
+        let dave = || Address { local_part: "dave".into(), domain: "acme.example".into() };
+        let ours = notification_to(dave(), Some(attribution("acme")));
+        let (onprem, hop) = onprem_connector("acme.example", OutboundTls::Opportunistic);
+        let route = acme_router("acme.example", authoritative, vec![onprem])
+            .route(&ours, 0)
+            .expect("routed to the tenant's server");
+        let expected =
+            Destination::Hosts { hosts: vec![hop], protocol: Protocol::Smtp, tls: TlsMode::Opportunistic };
+        assert_eq!(route.destination, expected);
+        let waiting =
+            acme_router("acme.example", authoritative, Vec::new()).route(&ours, 0).expect_err("no route yet");
         assert_eq!((waiting.status, waiting.kind), (code(4, 4, 4), ProblemKind::NoTenantRoute));
-        for other in [notification(None), notification(Some(attribution("globex")))] {
-            let refused = router(Vec::new()).route(&other, 0).expect_err("not the tenant's notification");
+        for other in [notification_to(dave(), None), notification_to(dave(), Some(attribution("globex")))] {
+            let refused = acme_router("acme.example", authoritative, Vec::new())
+                .route(&other, 0)
+                .expect_err("not the tenant's notification");
             assert_eq!((refused.status, refused.kind), (code(5, 1, 1), ProblemKind::UnknownRecipient));
         }
     }

@@ -33,98 +33,30 @@ const RCPT: (&str, &str) = ("to RCPT TO:", "à la commande RCPT TO\u{a0}:");
 const END: (&str, &str) = ("at the end of the message:", "à la fin du message\u{a0}:");
 
 const CASES: &[Case] = &[
-    Case {
-        local: "unknown",
-        domain: "remote.test",
-        status: "5.1.1",
-        reason: "userunknown",
-        diagnostic_type: "SMTP",
-        help: "5.1.1",
-        stage: RCPT,
-    },
-    Case {
-        local: "full",
-        domain: "remote.test",
-        status: "5.2.2",
-        reason: "mailboxfull",
-        diagnostic_type: "SMTP",
-        help: "5.2.2",
-        stage: RCPT,
-    },
-    Case {
-        local: "big",
-        domain: "remote.test",
-        status: "5.3.4",
-        reason: "mesgtoobig",
-        diagnostic_type: "SMTP",
-        help: "5.3.4",
-        stage: END,
-    },
-    Case {
-        local: "huge",
-        domain: "remote.test",
-        status: "5.3.4",
-        reason: "mesgtoobig",
-        diagnostic_type: "SMTP",
-        help: "5.3.4",
-        stage: END,
-    },
-    Case {
-        local: "spam",
-        domain: "remote.test",
-        status: "5.7.1",
-        reason: "spamdetected",
-        diagnostic_type: "SMTP",
-        help: "spam",
-        stage: END,
-    },
-    Case {
-        local: "dmarc",
-        domain: "remote.test",
-        status: "5.7.1",
-        reason: "policyviolation",
-        diagnostic_type: "SMTP",
-        help: "auth-failed",
-        stage: END,
-    },
-    Case {
-        local: "listed",
-        domain: "remote.test",
-        status: "5.7.1",
-        reason: "blocked",
-        diagnostic_type: "SMTP",
-        help: "blocklisted",
-        stage: RCPT,
-    },
-    Case {
-        local: "relay",
-        domain: "remote.test",
-        status: "5.7.1",
-        reason: "norelaying",
-        diagnostic_type: "SMTP",
-        help: "5.7.1",
-        stage: RCPT,
-    },
+    case("unknown", "remote.test", "5.1.1", "userunknown", "SMTP", "5.1.1", RCPT),
+    case("full", "remote.test", "5.2.2", "mailboxfull", "SMTP", "5.2.2", RCPT),
+    case("big", "remote.test", "5.3.4", "mesgtoobig", "SMTP", "5.3.4", END),
+    case("huge", "remote.test", "5.3.4", "mesgtoobig", "SMTP", "5.3.4", END),
+    case("spam", "remote.test", "5.7.1", "spamdetected", "SMTP", "spam", END),
+    case("dmarc", "remote.test", "5.7.1", "policyviolation", "SMTP", "auth-failed", END),
+    case("listed", "remote.test", "5.7.1", "blocked", "SMTP", "blocklisted", RCPT),
+    case("relay", "remote.test", "5.7.1", "norelaying", "SMTP", "5.7.1", RCPT),
     // Deferred until expiry: the last real reply stays in the report, the expiry is 4.4.7.
-    Case {
-        local: "probation",
-        domain: "throttle.test",
-        status: "4.4.7",
-        reason: "expired",
-        diagnostic_type: "SMTP",
-        help: "AS501",
-        stage: RCPT,
-    },
-    Case {
-        local: "nobody",
-        domain: "closed.test",
-        status: "4.4.7",
-        reason: "expired",
-        diagnostic_type: "X-SLUICE",
-        help: "4.4.7",
-        stage: ("", ""),
-    },
+    case("probation", "throttle.test", "4.4.7", "expired", "SMTP", "AS501", RCPT),
+    case("nobody", "closed.test", "4.4.7", "expired", "X-SLUICE", "4.4.7", ("", "")),
 ];
+
+const fn case(
+    local: &'static str,
+    domain: &'static str,
+    status: &'static str,
+    reason: &'static str,
+    diagnostic_type: &'static str,
+    help: &'static str,
+    stage: (&'static str, &'static str),
+) -> Case {
+    Case { local, domain, status, reason, diagnostic_type, help, stage }
+}
 
 const LANGS: [&str; 2] = ["en", "fr"];
 

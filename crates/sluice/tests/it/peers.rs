@@ -161,33 +161,28 @@ pub fn wait_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) ->
 /// one JSON value per file.
 pub fn check_dsn(files: &[&Path]) -> Vec<serde_json::Value> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/py/dsn_check.py");
-    let output = Command::new("python3")
-        .arg(script)
-        .args(files)
-        .stdin(Stdio::null())
-        .output()
-        .expect("python3 (run scripts/install-test-deps.sh for flufl.bounce)");
-    assert!(output.status.success(), "dsn_check.py failed:\n{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("dsn_check.py prints JSON"))
-        .collect()
+    json_lines("python3", script, files, "flufl.bounce")
 }
 
 /// Sisimai, the reference bounce parser (crates/bounce/tests/parsers/sisimai_check.pl), on
 /// notification files: one JSON value per file, `results` one per recipient it found.
 pub fn check_sisimai(files: &[&Path]) -> Vec<serde_json::Value> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bounce/tests/parsers/sisimai_check.pl");
-    let output = Command::new("perl")
+    json_lines("perl", script, files, "libsisimai-perl")
+}
+
+/// `program script files...`, which prints one JSON value per line.
+fn json_lines(program: &str, script: &str, files: &[&Path], package: &str) -> Vec<serde_json::Value> {
+    let output = Command::new(program)
         .arg(script)
         .args(files)
         .stdin(Stdio::null())
         .output()
-        .expect("perl (run scripts/install-test-deps.sh for libsisimai-perl)");
-    assert!(output.status.success(), "sisimai_check.pl failed:\n{}", String::from_utf8_lossy(&output.stderr));
+        .unwrap_or_else(|e| panic!("{program}: {e} (run scripts/install-test-deps.sh for {package})"));
+    assert!(output.status.success(), "{script} failed:\n{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout)
         .lines()
-        .map(|l| serde_json::from_str(l).expect("sisimai_check.pl prints JSON"))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{script} printed {l:?}: {e}")))
         .collect()
 }
 
