@@ -105,9 +105,9 @@ impl Gateway {
     /// Recovers the spool, starts delivery and listens. Must run inside a tokio runtime.
     pub async fn start(config: GatewayConfig) -> Result<Gateway, GatewayError> {
         let spool_config = SpoolConfig::new(config.spool_dir.clone());
-        let (spool, recovered) = Spool::open(spool_config)
+        let spool::Opened { spool, messages: recovered, report } = Spool::open(spool_config)
             .map_err(|error| GatewayError::Spool { path: config.spool_dir.clone(), error })?;
-        tracing::info!(messages = recovered.len(), "spool recovered");
+        report.log();
         let tls = match &config.tls {
             Some(source) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
                 source,

@@ -42,7 +42,7 @@ fn main() {
     let per_thread: usize =
         std::env::var("SPOOL_BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let dir = tempfile::tempdir_in(base).unwrap();
-    let (spool, _) = Spool::open(SpoolConfig::new(dir.path())).unwrap();
+    let spool = Spool::open(SpoolConfig::new(dir.path())).unwrap().spool;
     let started = Instant::now();
     let mut latencies: Vec<Duration> = std::thread::scope(|s| {
         let sessions: Vec<_> = (0..THREADS)

@@ -125,13 +125,12 @@ fn schedule(spool: &Spool, id: MessageId, attempts: u32) -> Result<(), SpoolErro
 
 fn open_faulty(config: SpoolConfig) -> (Spool, Arc<Faults>) {
     let faults = Arc::new(Faults::default());
-    let storage = Box::new(FaultyStorage(Arc::clone(&faults)));
-    let (spool, _) = Spool::open_with_storage(config, storage).unwrap();
-    (spool, faults)
+    let storage = Arc::new(FaultyStorage(Arc::clone(&faults)));
+    (Spool::open_with_storage(config, storage).unwrap().spool, faults)
 }
 
 fn reopen(dir: &Path) -> Vec<SpooledMessage> {
-    Spool::open(SpoolConfig::new(dir)).unwrap().1
+    Spool::open(SpoolConfig::new(dir)).unwrap().messages
 }
 
 fn head_file_len(dir: &Path) -> u64 {
@@ -228,7 +227,7 @@ fn interrupted_compaction_leaves_copies_that_recovery_merges() {
     assert_eq!(found.len(), 1);
     assert_eq!((found[0].id, found[0].done.clone(), found[0].schedule.attempts), (pinned, vec![0], 1));
     // A schedule recorded after the copy is later in the log than both copies: it wins.
-    let (spool, _) = Spool::open(config.clone()).unwrap();
+    let spool = Spool::open(config.clone()).unwrap().spool;
     schedule(&spool, pinned, 2).unwrap();
     spool.close();
     let found = reopen(dir.path());

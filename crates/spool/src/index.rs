@@ -2,13 +2,13 @@
 //! per segment its size and live bytes. Envelopes and data stay on disk.
 //!
 //! Memory per live message: one `HashMap` slot of id and `Entry`, at most 72 bytes (checked
-//! below), plus 8 bytes per 64 recipients once any recipient is done.
+//! below), plus 8 bytes per 64 recipients once any recipient is done. A message whose data
+//! is in a file of its own costs the same.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::sync::Arc;
 
-use crate::record::RECORD_HEADER_BYTES;
 use crate::{MessageId, Schedule};
 
 /// Which recipients of a message are finished (delivered or bounced). A boxed slice, not a
@@ -33,6 +33,22 @@ impl DoneSet {
         self.words.iter().map(|w| w.count_ones()).sum()
     }
 
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    /// Adds every recipient of `other`.
+    pub(crate) fn union(&mut self, other: &DoneSet) {
+        if self.words.len() < other.words.len() {
+            let mut words = std::mem::take(&mut self.words).into_vec();
+            words.resize(other.words.len(), 0);
+            self.words = words.into_boxed_slice();
+        }
+        for (w, o) in self.words.iter_mut().zip(other.words.iter()) {
+            *w |= o;
+        }
+    }
+
     pub(crate) fn to_vec(&self) -> Vec<u32> {
         let mut out = Vec::new();
         for (i, w) in self.words.iter().enumerate() {
@@ -51,12 +67,14 @@ impl DoneSet {
 #[derive(Clone, Debug)]
 pub(crate) struct Entry {
     pub(crate) segment: u64,
-    /// Offset of the record (its length field) in the segment.
+    /// Offset of the record (its frame) in the segment.
     pub(crate) offset: u64,
-    /// Length of the record's payload (the framed record is `RECORD_HEADER_BYTES` more).
-    pub(crate) payload_len: u32,
-    /// Length of the data at the end of the payload.
+    /// Length of the whole record, frame and payload.
+    pub(crate) record_len: u32,
+    /// Length of the data: at the end of the payload, or in the message's data file.
     pub(crate) data_len: u32,
+    /// Whether the data is in a data file of its own (an `External` record).
+    pub(crate) external: bool,
     pub(crate) recipients: u32,
     pub(crate) done: DoneSet,
     pub(crate) schedule: Schedule,
@@ -66,9 +84,14 @@ pub(crate) struct Entry {
 const _: () = assert!(std::mem::size_of::<Entry>() <= 64);
 
 impl Entry {
-    /// Length of the whole framed record.
+    /// Length of the whole record.
     pub(crate) fn record_len(&self) -> u64 {
-        RECORD_HEADER_BYTES as u64 + u64::from(self.payload_len)
+        u64::from(self.record_len)
+    }
+
+    /// Bytes of data kept in a data file.
+    fn external_bytes(&self) -> u64 {
+        if self.external { u64::from(self.data_len) } else { 0 }
     }
 
     fn is_dead(&self) -> bool {
@@ -84,6 +107,8 @@ pub(crate) struct SegmentInfo {
     pub(crate) version: u32,
     pub(crate) live_bytes: u64,
     pub(crate) live_messages: u64,
+    /// The salt of its records' checks (format 3 on).
+    pub(crate) salt: u64,
     pub(crate) reader: Arc<File>,
 }
 
@@ -91,11 +116,23 @@ pub(crate) struct SegmentInfo {
 pub(crate) struct Index {
     pub(crate) messages: HashMap<MessageId, Entry>,
     pub(crate) segments: BTreeMap<u64, SegmentInfo>,
+    /// Data bytes of live messages kept in data files.
+    pub(crate) external_bytes: u64,
+}
+
+/// A segment's identity and format, as its header gives them.
+#[derive(Debug)]
+pub(crate) struct SegmentMeta {
+    pub(crate) seq: u64,
+    pub(crate) size: u64,
+    pub(crate) version: u32,
+    pub(crate) salt: u64,
 }
 
 impl Index {
-    pub(crate) fn add_segment(&mut self, seq: u64, size: u64, version: u32, reader: Arc<File>) {
-        let info = SegmentInfo { size, version, live_bytes: 0, live_messages: 0, reader };
+    pub(crate) fn add_segment(&mut self, meta: SegmentMeta, reader: Arc<File>) {
+        let SegmentMeta { seq, size, version, salt } = meta;
+        let info = SegmentInfo { size, version, live_bytes: 0, live_messages: 0, salt, reader };
         self.segments.insert(seq, info);
     }
 
@@ -117,22 +154,24 @@ impl Index {
         self.messages.insert(id, entry);
     }
 
-    /// Marks recipients finished; drops the message when none is left. Indices out of range
-    /// are ignored (the public API rejects them before they reach the log).
-    pub(crate) fn mark_done(&mut self, id: MessageId, recipients: &[u32]) {
-        let Some(entry) = self.messages.get_mut(&id) else {
-            return;
-        };
+    /// Marks recipients finished; drops the message when none is left and returns its
+    /// entry then. Indices out of range are ignored (the public API rejects them before
+    /// they reach the log).
+    pub(crate) fn mark_done(&mut self, id: MessageId, recipients: &[u32]) -> Option<Entry> {
+        let entry = self.messages.get_mut(&id)?;
         for r in recipients {
             if *r < entry.recipients {
                 entry.done.insert(*r);
             }
         }
-        if entry.is_dead()
-            && let Some(entry) = self.messages.remove(&id)
-        {
-            self.account(&entry, -1);
-        }
+        if entry.is_dead() { self.remove(id) } else { None }
+    }
+
+    /// Forgets a message (recovery found it lost).
+    pub(crate) fn remove(&mut self, id: MessageId) -> Option<Entry> {
+        let entry = self.messages.remove(&id)?;
+        self.account(&entry, -1);
+        Some(entry)
     }
 
     /// Records a live message's schedule; unknown (dead) ids are ignored, as in `mark_done`.
@@ -143,6 +182,11 @@ impl Index {
     }
 
     fn account(&mut self, entry: &Entry, sign: i64) {
+        if sign > 0 {
+            self.external_bytes += entry.external_bytes();
+        } else {
+            self.external_bytes = self.external_bytes.saturating_sub(entry.external_bytes());
+        }
         if let Some(seg) = self.segments.get_mut(&entry.segment) {
             if sign > 0 {
                 seg.live_bytes += entry.record_len();
@@ -179,14 +223,21 @@ mod tests {
         d.insert(3);
         assert_eq!(d.len(), 2);
         assert_eq!(d.to_vec(), vec![3, 70]);
+        let mut e = DoneSet::default();
+        e.insert(1);
+        e.union(&d);
+        assert_eq!(e.to_vec(), vec![1, 3, 70]);
+        d.union(&DoneSet::default());
+        assert_eq!(d.to_vec(), vec![3, 70]);
     }
 
     fn entry(segment: u64, recipients: u32) -> Entry {
         Entry {
             segment,
-            offset: 32,
-            payload_len: 100,
+            offset: 40,
+            record_len: 125,
             data_len: 10,
+            external: false,
             recipients,
             done: DoneSet::default(),
             schedule: Schedule::default(),

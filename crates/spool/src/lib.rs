@@ -1,36 +1,50 @@
 //! The spool: Sluice's durable queue store. The enqueue step writes a message here and
 //! answers `250` only once `enqueue`'s callback reports it durable; the queue manager reads
 //! it back, records finished recipients with `complete` and where it is with each message
-//! (attempts, next attempt, delay notice sent) with `schedule`.
+//! (attempts, next attempt, delay notice sent) with `schedule`. A message whose data arrives
+//! in chunks is added through `begin_message` (a `DataWriter`), and data is read back as a
+//! stream with `open_data` (a `DataReader`), so a large message is never held in memory.
 //!
 //! # Layout and format
-//! `<dir>/lock` (held by the writer thread: one spool per directory) and
-//! `<dir>/segments/<seq as 16 hex digits>.log`, each an append-only log: a 32-byte header
-//! (magic `SLUICESP`, format version, CRC, seq, id floor) then records
-//! `[u32 len][u32 crc32 of type+payload][u8 type][payload]` (the `record` module has the
-//! payloads). `Message` records hold id, reception time, envelope and data; `Done` records
-//! list recipient indices that are finished (delivered or bounced); `Schedule` records hold
-//! a message's retry state, the latest in log order winning. A message is dead when all its
-//! recipients are done; its later `Schedule` and `Done` records are then ignored.
+//! - `<dir>/lock`, held by the writer thread: one spool per directory.
+//! - `<dir>/segments/<seq as 16 hex digits>.log`, each an append-only log: a 40-byte header
+//!   (magic `SLUICESP`, format version, CRC, seq, id floor, and a random salt for the
+//!   records' checks) then records, each a 25-byte frame (a magic marker, type, payload
+//!   length, message id, payload CRC and the frame's own CRC) and its payload. The `record`
+//!   module has the frame and the payloads. `Message` records hold the envelope and data;
+//!   `External` records the envelope and the length and CRC of data kept in a file of its
+//!   own; `Done` records the finished recipients (delivered or bounced; all of them so far,
+//!   with the recipient count); `Schedule` records a message's retry state, the latest in log
+//!   order winning; `Skip` covers bytes recovery moved into quarantine; `Lost` is recovery's
+//!   tombstone for a message it found lost. A message is dead when all its recipients are
+//!   done; its later records are then ignored.
+//! - `<dir>/data/<id>.eml`: the data of a message that outgrew `inline_bytes_max` while it
+//!   was written through a `DataWriter`, exactly as received.
+//! - `<dir>/quarantine/`: damaged bytes recovery moved aside, each with a `.txt` note.
 //!
 //! # Invariants
 //! - Only the writer thread writes, rotates or deletes segments; callers talk to it over a
 //!   channel. It appends the records of all waiting requests, calls `sync_data` once for the
 //!   batch (group commit), and only then updates the index and runs the callbacks. So a
 //!   callback's `Ok` means the record is on disk, and the index never points at unsynced
-//!   bytes.
+//!   bytes. A data file is synced by its writer before its record is sent, and the data
+//!   folder is synced by the writer before a batch holding such records.
 //! - A new segment's header is synced and its directory entry synced before any record goes
 //!   into it.
 //! - A failed write or sync fails every request of the batch; the head is cut back to its
 //!   last synced length (or sealed and a new segment started if that fails too). Nothing
 //!   unacknowledged is ever reported durable; an unacknowledged record may survive a crash
 //!   and be delivered (at least once, never lost).
-//! - Recovery stops each segment at its first short, CRC-failing or undecodable record and
-//!   truncates the file there. Read errors abort `open` rather than cut anything.
+//! - Recovery (`recovery` module) loses only what is damaged: a torn tail (a crash during
+//!   an append) is cut off silently; a damaged record is skipped and the next intact frame
+//!   found by its marker and CRC, the damaged bytes moved into quarantine; a segment whose
+//!   header is damaged is moved into quarantine whole. `open` returns a `RecoveryReport`
+//!   with the counts, the quarantined ranges and the ids of the messages lost. Read errors
+//!   abort `open` rather than cut anything.
 //! - A segment holds records of the format its header names. New segments are written in
-//!   format 2; format 1 segments (the previous release: no attribution in the envelope) are
-//!   still read so that an upgrade loses no accepted mail, but never appended to, and
-//!   compaction re-encodes their live messages in format 2. An unknown version refuses `open`.
+//!   format 3; segments of formats 1 and 2 (earlier releases) are still read, so that an
+//!   upgrade loses no accepted mail, but never appended to, and compaction re-encodes their
+//!   live messages in format 3. A newer format refuses `open`.
 //! - A `Done` or `Schedule` record may refer to a message in an earlier segment, so segments
 //!   are deleted oldest first only, and each deletion is made durable (directory sync)
 //!   before the next. The head segment is never deleted, so its header's id floor survives.
@@ -40,17 +54,24 @@
 //!   after the copy), synced, and the old segment deleted. Recovery merges two copies of one
 //!   id (a crash mid-compaction): the later location wins, done sets unite, and the schedule
 //!   is the latest `Schedule` record in log order, which is the copy's own or a later one
-//!   (a copy whose `Schedule` record was torn off keeps the earlier copy's).
+//!   (a copy whose `Schedule` record was torn off keeps the earlier copy's). A data file is
+//!   never copied: the copy of an `External` record points at the same file.
+//! - A data file is removed once the record that finishes its message is durable; one left
+//!   behind by a crash belongs to no live message and recovery removes it.
 //! - Ids are unique and increasing across restarts: `max(last + 1, unix_ms << 16)`, floored
 //!   by the highest id found in any header or record.
 //! - Memory per live message is its location, sizes, schedule and a done bitset (72 bytes in
 //!   the index, plus 8 per 64 recipients once one is done; the `index` module checks it);
-//!   envelopes (`read_envelope`) and data (`read_data`) are read back on demand.
+//!   envelopes (`read_envelope`) and data (`read_data`, `open_data`) are read back on
+//!   demand. Recovery reads records a window at a time and never holds a whole payload.
 
+mod data;
 mod id;
 mod index;
+mod quarantine;
 mod record;
 mod recovery;
+mod report;
 mod segment;
 mod writer;
 
@@ -59,7 +80,6 @@ mod fault_tests;
 
 use std::fmt;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Sender};
@@ -68,15 +88,20 @@ use std::thread::JoinHandle;
 
 use smtp_wire::Envelope;
 
+use data::Located;
+pub use data::{DataReader, DataWriter};
 use id::IdGenerator;
 pub use id::{MessageId, ParseMessageIdError};
-use segment::{FsStorage, Storage};
+pub use report::{Quarantined, RecoveryReport};
+use segment::{Dirs, FsStorage, Storage};
 use writer::{Reply, Request, Shared, Writer, WriterConfig};
 
 /// Default size at which the head segment is sealed and a new one started.
 pub const SEGMENT_BYTES_MAX_DEFAULT: u64 = 64 << 20;
 /// Default number of requests committed with one sync.
 pub const BATCH_MESSAGES_MAX_DEFAULT: usize = 256;
+/// Default size above which a `DataWriter` moves a message's data into a file of its own.
+pub const INLINE_BYTES_MAX_DEFAULT: usize = 256 << 10;
 
 /// A callback of `enqueue`, `complete` or `schedule`: runs exactly once, with the outcome.
 pub type Callback<T> = Box<dyn FnOnce(Result<T, SpoolError>) + Send>;
@@ -90,6 +115,9 @@ pub struct SpoolConfig {
     pub segment_bytes_max: u64,
     /// Requests per group commit at most (at least 1).
     pub batch_messages_max: usize,
+    /// Data written through a `DataWriter` beyond this many bytes goes into a data file of
+    /// its own instead of memory and the log.
+    pub inline_bytes_max: usize,
 }
 
 impl SpoolConfig {
@@ -99,6 +127,7 @@ impl SpoolConfig {
             dir: dir.into(),
             segment_bytes_max: SEGMENT_BYTES_MAX_DEFAULT,
             batch_messages_max: BATCH_MESSAGES_MAX_DEFAULT,
+            inline_bytes_max: INLINE_BYTES_MAX_DEFAULT,
         }
     }
 }
@@ -123,17 +152,16 @@ pub enum SpoolError {
     Closed,
     #[error("spool directory {0} is in use by another spool")]
     Locked(PathBuf),
+    #[error(
+        "spool segment {path} is in format {version}, written by a newer release of Sluice; \
+         run a release that reads it"
+    )]
+    NewerFormat { path: PathBuf, version: u32 },
 }
 
 impl From<io::Error> for SpoolError {
     fn from(e: io::Error) -> Self {
         SpoolError::Io(Arc::new(e))
-    }
-}
-
-impl From<record::DecodeError> for SpoolError {
-    fn from(_: record::DecodeError) -> Self {
-        SpoolError::Corrupt { path: PathBuf::new(), offset: 0, reason: "record does not decode" }
     }
 }
 
@@ -169,6 +197,8 @@ pub struct SpoolStats {
     pub live_messages: u64,
     /// Bytes of the records of live messages.
     pub live_bytes: u64,
+    /// Bytes of live messages' data kept in data files.
+    pub data_file_bytes: u64,
     pub segments: u64,
     /// Bytes of all segment files.
     pub bytes: u64,
@@ -179,6 +209,16 @@ pub struct SpoolStats {
     pub compactions: u64,
     /// Batches that failed to write or sync.
     pub write_errors: u64,
+}
+
+/// What `Spool::open` gives: the spool, the live messages it found, and what recovery did.
+#[derive(Debug)]
+pub struct Opened {
+    pub spool: Spool,
+    /// Oldest id first.
+    pub messages: Vec<SpooledMessage>,
+    /// Log it with `RecoveryReport::log`.
+    pub report: RecoveryReport,
 }
 
 /// A handle on the spool: cheap to clone, usable from any thread.
@@ -195,36 +235,43 @@ struct Inner {
 
 impl fmt::Debug for Spool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Spool").field("dir", &self.inner.shared.segments_dir).finish_non_exhaustive()
+        f.debug_struct("Spool").field("dirs", &self.inner.shared.dirs).finish_non_exhaustive()
     }
 }
 
 impl Spool {
-    /// Opens (creating if needed) and recovers; returns the live messages.
-    pub fn open(config: SpoolConfig) -> Result<(Spool, Vec<SpooledMessage>), SpoolError> {
-        Self::open_with_storage(config, Box::new(FsStorage))
+    /// Opens (creating if needed) and recovers: returns the live messages and the report of
+    /// what recovery found, which the caller logs. Damage does not fail the open (it is
+    /// moved into quarantine and reported); a read error, a locked directory or a segment
+    /// of a newer format do.
+    pub fn open(config: SpoolConfig) -> Result<Opened, SpoolError> {
+        Self::open_with_storage(config, Arc::new(FsStorage))
     }
 
     pub(crate) fn open_with_storage(
         config: SpoolConfig,
-        storage: Box<dyn Storage>,
-    ) -> Result<(Spool, Vec<SpooledMessage>), SpoolError> {
-        let segments_dir = config.dir.join("segments");
-        std::fs::create_dir_all(&segments_dir)?;
+        storage: Arc<dyn Storage>,
+    ) -> Result<Opened, SpoolError> {
+        let dirs = Dirs::new(&config.dir);
+        std::fs::create_dir_all(&dirs.segments)?;
+        std::fs::create_dir_all(&dirs.data)?;
         let lock = lock_dir(&config.dir)?;
-        let mut recovered = recovery::recover(&segments_dir)?;
+        let mut recovered = recovery::recover(&dirs)?;
         let messages = recovered.messages();
         let shared = Arc::new(Shared {
             index: Mutex::new(std::mem::take(&mut recovered.index)),
             ids: IdGenerator::new(recovered.id_floor),
             counters: Default::default(),
-            segments_dir,
+            dirs,
+            storage,
+            inline_bytes_max: config.inline_bytes_max,
         });
         let writer_config = WriterConfig {
             segment_bytes_max: config.segment_bytes_max,
             batch_messages_max: config.batch_messages_max.max(1),
         };
-        let writer = Writer::new(Arc::clone(&shared), storage, recovered.last, writer_config)?;
+        let (last, seq_floor) = (recovered.last, recovered.seq_floor);
+        let writer = Writer::new(Arc::clone(&shared), last, seq_floor, &recovered.tombstones, writer_config)?;
         let run = move |rx| {
             writer.run(rx);
             drop(lock);
@@ -233,7 +280,7 @@ impl Spool {
         let handle = std::thread::Builder::new().name("spool-writer".into()).spawn(move || run(rx))?;
         let inner = Inner { shared, tx, writer: Mutex::new(Some(handle)) };
         let spool = Spool { inner: Arc::new(inner) };
-        Ok((spool, messages))
+        Ok(Opened { spool, messages, report: recovered.report })
     }
 
     /// Appends a message; `done` is called from the writer thread once it is durable (after
@@ -246,75 +293,65 @@ impl Spool {
         data: Vec<u8>,
         done: Callback<MessageId>,
     ) {
-        let reply = Reply::new(done);
-        if envelope.recipients.is_empty() {
-            return reply.send(Err(SpoolError::NoRecipients));
-        }
-        let Ok(recipients) = u32::try_from(envelope.recipients.len()) else {
-            return reply.send(Err(SpoolError::MessageTooLarge { bytes: data.len() }));
+        self.submit_inline(envelope, received_at_unix_ms, &data, Reply::new(done));
+    }
+
+    /// Starts a message whose data arrives in chunks: write them into the `DataWriter`, then
+    /// `submit` it. Small data takes the same path as `enqueue`; data beyond
+    /// `inline_bytes_max` goes into a file of its own as it is written, never into memory.
+    pub fn begin_message(&self) -> DataWriter {
+        DataWriter::new(self.clone())
+    }
+
+    /// `enqueue` with its reply: the message's data in its record.
+    fn submit_inline(
+        &self,
+        envelope: Envelope,
+        received_at_unix_ms: u64,
+        data: &[u8],
+        reply: Reply<MessageId>,
+    ) {
+        let recipients = match recipient_count(&envelope, data.len() as u64) {
+            Ok(n) => n,
+            Err(e) => return reply.send(Err(e)),
         };
-        if data.len() > record::DATA_BYTES_MAX {
-            return reply.send(Err(SpoolError::MessageTooLarge { bytes: data.len() }));
-        }
         let id = self.inner.shared.ids.next();
-        let Some(record) = record::encode_message(id, received_at_unix_ms, &envelope, &data) else {
+        let Some(record) = record::encode_message(id, received_at_unix_ms, &envelope, data) else {
             return reply.send(Err(SpoolError::MessageTooLarge { bytes: data.len() }));
         };
         // A send error hands the request back; dropping it answers `Closed`.
         let _ = self.inner.tx.send(Request::Enqueue { id, record, recipients, reply });
     }
 
-    /// Reads the message content back.
+    /// Reads a message's data back whole; `open_data` streams it instead. Either checks the
+    /// data against its CRC.
     pub fn read_data(&self, id: MessageId) -> Result<Vec<u8>, SpoolError> {
-        let at = self.locate(id)?;
-        let corrupt = |reason| at.corrupt(&self.inner.shared.segments_dir, reason);
-        let mut buf = vec![0u8; usize::try_from(at.record_len).map_err(|_| corrupt("too large"))?];
-        at.reader.read_exact_at(&mut buf, at.offset)?;
-        match record::parse_framed(&buf) {
-            Some((record::RecordType::Message, payload))
-                if record::decode_message(payload, at.version).is_ok_and(|m| m.id == id) => {}
-            _ => return Err(corrupt("message record fails its check on read")),
-        }
-        let start = buf.len().saturating_sub(at.data_len as usize);
-        buf.drain(..start);
-        Ok(buf)
+        data::read_all(self.open_data(id)?)
+    }
+
+    /// A reader of a message's data, from its record or its data file. It checks the CRC
+    /// as it goes: the read that would return the last bytes fails instead when the data is
+    /// damaged, with an `io::Error` wrapping `SpoolError::Corrupt`.
+    pub fn open_data(&self, id: MessageId) -> Result<DataReader, SpoolError> {
+        self.locate(id)?.data()
     }
 
     /// Reads back the envelope of a live message without its data, so that the queue
     /// manager can keep only ids and schedules in memory for deferred mail. The record's
     /// CRC covers the data too and is not checked here (recovery checked it, `read_data`
-    /// checks it again before delivery); the record's type, id and lengths and the
+    /// checks it again before delivery); the record's frame, type, id and lengths and the
     /// envelope's structure are.
     pub fn read_envelope(&self, id: MessageId) -> Result<Envelope, SpoolError> {
-        let at = self.locate(id)?;
-        let corrupt = |reason| at.corrupt(&self.inner.shared.segments_dir, reason);
-        let mut prefix = [0u8; record::MESSAGE_PREFIX_BYTES];
-        at.reader.read_exact_at(&mut prefix, at.offset)?;
-        let found = record::decode_message_prefix(&prefix).map_err(|_| corrupt("not a message record"))?;
-        let envelope_len = u64::from(found.envelope_len);
-        let expected_len = record::MESSAGE_PREFIX_BYTES as u64 + envelope_len + u64::from(at.data_len);
-        if found.id != id || at.record_len != expected_len || at.payload_len != found.payload_len {
-            return Err(corrupt("message record does not match the index"));
-        }
-        let mut bytes = vec![0u8; found.envelope_len as usize];
-        at.reader.read_exact_at(&mut bytes, at.offset + record::MESSAGE_PREFIX_BYTES as u64)?;
-        record::decode_envelope(&bytes, at.version).map_err(|_| corrupt("envelope does not decode"))
+        self.locate(id)?.envelope()
     }
 
     /// Where a live message's record is, with a read handle on its segment.
     fn locate(&self, id: MessageId) -> Result<Located, SpoolError> {
-        let index = self.inner.shared.index();
+        let shared = &self.inner.shared;
+        let index = shared.index();
         let entry = index.messages.get(&id).ok_or(SpoolError::UnknownMessage(id))?;
         let segment = index.segments.get(&entry.segment).ok_or(SpoolError::UnknownMessage(id))?;
-        Ok(Located {
-            reader: Arc::clone(&segment.reader),
-            segment: entry.segment,
-            version: segment.version,
-            offset: entry.offset,
-            record_len: entry.record_len(),
-            payload_len: entry.payload_len,
-            data_len: entry.data_len,
-        })
+        Ok(Located::new(&shared.dirs, id, segment, entry))
     }
 
     /// Records recipients as finished; `done` runs once that record is durable.
@@ -342,6 +379,7 @@ impl Spool {
         SpoolStats {
             live_messages: index.messages.len() as u64,
             live_bytes: index.segments.values().map(|s| s.live_bytes).sum(),
+            data_file_bytes: index.external_bytes,
             segments: index.segments.len() as u64,
             bytes: index.segments.values().map(|s| s.size).sum(),
             syncs: counters.syncs.load(Ordering::Relaxed),
@@ -358,23 +396,16 @@ impl Spool {
     }
 }
 
-/// A live message's record as found in the index; the reader stays valid when the segment
-/// is deleted meanwhile.
-struct Located {
-    reader: Arc<std::fs::File>,
-    segment: u64,
-    version: u32,
-    offset: u64,
-    record_len: u64,
-    payload_len: u32,
-    data_len: u32,
-}
-
-impl Located {
-    fn corrupt(&self, segments_dir: &std::path::Path, reason: &'static str) -> SpoolError {
-        let path = segment::segment_path(segments_dir, self.segment);
-        SpoolError::Corrupt { path, offset: self.offset, reason }
+/// The recipient count a message's records carry, when the message can be spooled.
+fn recipient_count(envelope: &Envelope, data_len: u64) -> Result<u32, SpoolError> {
+    let too_large = || SpoolError::MessageTooLarge { bytes: usize::try_from(data_len).unwrap_or(usize::MAX) };
+    if envelope.recipients.is_empty() {
+        return Err(SpoolError::NoRecipients);
     }
+    if data_len > record::DATA_BYTES_MAX as u64 {
+        return Err(too_large());
+    }
+    u32::try_from(envelope.recipients.len()).map_err(|_| too_large())
 }
 
 /// Takes `<dir>/lock` so that a second spool (another process, or a reopen while the old

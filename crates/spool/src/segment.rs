@@ -6,71 +6,134 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use crate::MessageId;
+
 /// `SLUICESP`, then the format version.
 const MAGIC: [u8; 8] = *b"SLUICESP";
 /// The format new segments are written in. 2 added the envelope's attribution and the
-/// `Schedule` record.
-pub(crate) const FORMAT_VERSION: u32 = 2;
-/// The oldest format still read, so that a spool written by the previous release is
+/// `Schedule` record; 3 the resynchronisable record frame, the header's salt, cumulative
+/// `Done` records, external message data and the `Skip` and `Lost` records.
+pub(crate) const FORMAT_VERSION: u32 = 3;
+/// The oldest format still read, so that a spool written by an earlier release is
 /// recovered after an upgrade. Segments of an older format are never appended to.
 pub(crate) const FORMAT_VERSION_MIN: u32 = 1;
 
-/// Header: `magic[8], u32 version, u32 crc32, u64 seq, u64 id_floor`. The CRC covers seq and
-/// id_floor, and from version 2 on the version too: a damaged version must be refused, not
-/// read with the wrong record decoder (which would cut the segment at its first message).
-pub(crate) const HEADER_BYTES: u64 = 32;
+/// Header of format 3: `magic[8], u32 version, u32 crc32, u64 seq, u64 id_floor, u64 salt`.
+/// The CRC covers the version and the 24 bytes after the CRC. Later formats must keep these
+/// 40 bytes and this check, so that this release recognises their segments as newer and
+/// refuses to start instead of quarantining them as damaged.
+pub(crate) const HEADER_BYTES: u64 = 40;
+/// Header of formats 1 and 2: `magic[8], u32 version, u32 crc32, u64 seq, u64 id_floor`;
+/// the CRC covers seq and id_floor, and from version 2 on the version too.
+const LEGACY_HEADER_BYTES: u64 = 32;
+
+/// Bytes of the header of a segment of format `version`.
+pub(crate) fn header_len(version: u32) -> u64 {
+    match version {
+        3.. => HEADER_BYTES,
+        _ => LEGACY_HEADER_BYTES,
+    }
+}
 
 /// A segment's header as found on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Header {
-    /// Magic and CRC are right and the version is one this release reads.
-    Valid { seq: u64, id_floor: u64, version: u32 },
-    /// Shorter than a header or all zeros: a crash while the segment was being created,
-    /// before anything in it could have been acknowledged.
+    /// Magic and CRC are right and the version is one this release reads. Segments before
+    /// format 3 have no salt (0).
+    Valid { seq: u64, id_floor: u64, version: u32, salt: u64 },
+    /// The file is shorter than a header, or is nothing but a zeroed header: a crash while
+    /// the segment was being created, before any record could go into it.
     Torn,
-    /// Anything else: not a segment of this format. Recovery refuses to guess.
-    Invalid,
+    /// An intact header of a format newer than this release reads (a downgrade).
+    Newer { version: u32 },
+    /// Anything else: a damaged header. The records cannot be trusted without it.
+    Damaged,
 }
 
-pub(crate) fn encode_header(seq: u64, id_floor: u64) -> [u8; HEADER_BYTES as usize] {
+pub(crate) fn encode_header(seq: u64, id_floor: u64, salt: u64) -> [u8; HEADER_BYTES as usize] {
     let mut h = [0u8; HEADER_BYTES as usize];
     h[0..8].copy_from_slice(&MAGIC);
     h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
     h[16..24].copy_from_slice(&seq.to_le_bytes());
     h[24..32].copy_from_slice(&id_floor.to_le_bytes());
+    h[32..40].copy_from_slice(&salt.to_le_bytes());
     let crc = header_crc(FORMAT_VERSION, &h);
     h[12..16].copy_from_slice(&crc.to_le_bytes());
     h
 }
 
-fn header_crc(version: u32, h: &[u8; HEADER_BYTES as usize]) -> u32 {
+/// The header CRC of format `version` over `h`, which holds at least that format's header.
+fn header_crc(version: u32, h: &[u8]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     if version >= 2 {
         hasher.update(&h[8..12]);
     }
-    hasher.update(&h[16..32]);
+    hasher.update(&h[16..header_len(version) as usize]);
     hasher.finalize()
 }
 
-pub(crate) fn parse_header(bytes: &[u8]) -> Header {
-    let Some(h) =
-        bytes.get(..HEADER_BYTES as usize).and_then(|h| <&[u8; HEADER_BYTES as usize]>::try_from(h).ok())
-    else {
-        return Header::Torn;
-    };
-    if h.iter().all(|b| *b == 0) {
+/// Classifies the first bytes of a segment file (`file_len` long; `bytes` holds its first
+/// `HEADER_BYTES` or all of it if shorter).
+pub(crate) fn parse_header(bytes: &[u8], file_len: u64) -> Header {
+    let h = &bytes[..bytes.len().min(HEADER_BYTES as usize)];
+    let version = h.get(8..12).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes).unwrap_or(0);
+    let needed = header_len(if (FORMAT_VERSION_MIN..3).contains(&version) { version } else { 3 });
+    if file_len < needed || (file_len <= HEADER_BYTES && h.iter().all(|b| *b == 0)) {
         return Header::Torn;
     }
-    let u32_at = |i: usize| h.get(i..i + 4).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes);
     let u64_at = |i: usize| h.get(i..i + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
-    let Some(version @ FORMAT_VERSION_MIN..=FORMAT_VERSION) = u32_at(8) else {
-        return Header::Invalid;
-    };
-    let valid = h[0..8] == MAGIC && u32_at(12) == Some(header_crc(version, h));
-    match (valid, u64_at(16), u64_at(24)) {
-        (true, Some(seq), Some(id_floor)) => Header::Valid { seq, id_floor, version },
-        _ => Header::Invalid,
+    let crc_ok = |v: u32| h[0..8] == MAGIC && h.get(12..16) == Some(&header_crc(v, h).to_le_bytes()[..]);
+    match version {
+        FORMAT_VERSION_MIN..=FORMAT_VERSION if crc_ok(version) => Header::Valid {
+            seq: u64_at(16).unwrap_or(0),
+            id_floor: u64_at(24).unwrap_or(0),
+            version,
+            salt: if version >= 3 { u64_at(32).unwrap_or(0) } else { 0 },
+        },
+        v if v > FORMAT_VERSION && h.len() == HEADER_BYTES as usize && crc_ok(3) => {
+            Header::Newer { version: v }
+        }
+        _ => Header::Damaged,
     }
+}
+
+/// A random salt for a new segment's record checks (see `record`). The kernel's random
+/// source; if that cannot be read, the standard library's per-process random hash keys.
+pub(crate) fn new_salt() -> u64 {
+    let mut bytes = [0u8; 8];
+    if File::open("/dev/urandom").and_then(|mut f| io::Read::read_exact(&mut f, &mut bytes)).is_ok() {
+        return u64::from_le_bytes(bytes);
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish()
+}
+
+/// The spool's folders under its directory.
+#[derive(Clone, Debug)]
+pub(crate) struct Dirs {
+    pub(crate) segments: PathBuf,
+    pub(crate) data: PathBuf,
+    pub(crate) quarantine: PathBuf,
+}
+
+impl Dirs {
+    pub(crate) fn new(root: &Path) -> Dirs {
+        Dirs { segments: root.join("segments"), data: root.join("data"), quarantine: root.join("quarantine") }
+    }
+
+    /// The file of a message whose data is kept outside the log.
+    pub(crate) fn data_file(&self, id: MessageId) -> PathBuf {
+        self.data.join(format!("{id}.eml"))
+    }
+}
+
+/// The id of a data file named `<16 hex digits>.eml`.
+pub(crate) fn parse_data_name(name: &str) -> Option<MessageId> {
+    name.strip_suffix(".eml")?.parse().ok()
 }
 
 pub(crate) fn segment_path(dir: &Path, seq: u64) -> PathBuf {
@@ -121,15 +184,16 @@ impl SegmentFile for File {
     }
 }
 
-/// How the writer creates and opens segment files and makes directory changes durable.
-pub(crate) trait Storage: Send {
+/// How the writer creates and opens segment and data files and makes directory changes
+/// durable.
+pub(crate) trait Storage: Send + Sync {
     /// Creates (or empties) a segment file for writing.
     fn create(&self, path: &Path) -> io::Result<Box<dyn SegmentFile>>;
     /// Opens an existing segment for appending.
     fn open(&self, path: &Path) -> io::Result<Box<dyn SegmentFile>>;
     /// Makes created or removed names in `dir` durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
-    /// Removes a segment file.
+    /// Removes a segment or data file.
     fn remove(&self, path: &Path) -> io::Result<()>;
 }
 
@@ -162,36 +226,64 @@ mod tests {
 
     #[test]
     fn header_round_trips_and_detects_damage() {
-        let h = encode_header(7, 99);
-        assert_eq!(parse_header(&h), Header::Valid { seq: 7, id_floor: 99, version: FORMAT_VERSION });
-        assert_eq!(parse_header(&h[..31]), Header::Torn);
-        assert_eq!(parse_header(&[0; 32]), Header::Torn);
+        let h = encode_header(7, 99, 0x5eed);
+        let valid = Header::Valid { seq: 7, id_floor: 99, version: FORMAT_VERSION, salt: 0x5eed };
+        assert_eq!(parse_header(&h, 40), valid);
+        assert_eq!(parse_header(&h, 1 << 20), valid);
+        assert_eq!(parse_header(&h[..39], 39), Header::Torn);
+        assert_eq!(parse_header(&h[..31], 31), Header::Torn);
+        assert_eq!(parse_header(&[0; 40], 40), Header::Torn);
+        // A zeroed header with records after it was damaged, not torn.
+        assert_eq!(parse_header(&[0; 40], 41), Header::Damaged);
         for i in 0..h.len() {
-            let mut bad = h;
-            bad[i] ^= 0x10;
-            assert_eq!(parse_header(&bad), Header::Invalid, "byte {i}");
+            for bit in 0..8 {
+                let mut bad = h;
+                bad[i] ^= 1 << bit;
+                let found = parse_header(&bad, 100);
+                assert!(matches!(found, Header::Damaged | Header::Torn), "byte {i} bit {bit}: {found:?}");
+            }
         }
+    }
+
+    fn with_version(version: u32) -> [u8; HEADER_BYTES as usize] {
+        let mut h = encode_header(7, 99, 0x5eed);
+        h[8..12].copy_from_slice(&version.to_le_bytes());
+        let crc = header_crc(version.min(FORMAT_VERSION), &h);
+        h[12..16].copy_from_slice(&crc.to_le_bytes());
+        h
     }
 
     #[test]
     fn older_formats_are_read_and_unknown_ones_refused() {
-        let with_version = |version: u32| {
-            let mut h = encode_header(7, 99);
-            h[8..12].copy_from_slice(&version.to_le_bytes());
-            let crc = header_crc(version, &h);
-            h[12..16].copy_from_slice(&crc.to_le_bytes());
-            h
-        };
-        assert_eq!(parse_header(&with_version(1)), Header::Valid { seq: 7, id_floor: 99, version: 1 });
-        // The fixture's header, written by the release that wrote format 1.
-        let fixture = include_bytes!("../tests/fixtures/v1-segment.log");
-        assert!(matches!(parse_header(fixture), Header::Valid { seq: 1, version: 1, .. }));
-        // A version 2 header whose version field was damaged into 1 fails its CRC.
-        let mut damaged = encode_header(7, 99);
-        damaged[8] = 1;
-        assert_eq!(parse_header(&damaged), Header::Invalid);
-        assert_eq!(parse_header(&with_version(0)), Header::Invalid);
-        assert_eq!(parse_header(&with_version(FORMAT_VERSION + 1)), Header::Invalid);
+        let old = |v| Header::Valid { seq: 7, id_floor: 99, version: v, salt: 0 };
+        assert_eq!(parse_header(&with_version(1), 100), old(1));
+        assert_eq!(parse_header(&with_version(2), 100), old(2));
+        // A format 1/2 header is 32 bytes: a 32-byte file is a complete, empty segment.
+        assert_eq!(parse_header(&with_version(2)[..32], 32), old(2));
+        for (name, fixture) in [
+            ("v1", &include_bytes!("../tests/fixtures/v1-segment.log")[..]),
+            ("v2", &include_bytes!("../tests/fixtures/v2-segment.log")[..]),
+        ] {
+            let found = parse_header(&fixture[..40], fixture.len() as u64);
+            assert!(matches!(found, Header::Valid { seq: 1, salt: 0, .. }), "{name}: {found:?}");
+        }
+        // A version 3 header whose version field was damaged into 2 or 1 fails its CRC.
+        for v in [1u8, 2] {
+            let mut damaged = encode_header(7, 99, 1);
+            damaged[8] = v;
+            assert_eq!(parse_header(&damaged, 100), Header::Damaged);
+        }
+        assert_eq!(parse_header(&with_version(0), 100), Header::Damaged);
+        // A newer release's intact header: refused as newer, not taken for damage.
+        assert_eq!(parse_header(&with_version(4), 100), Header::Newer { version: 4 });
+        let mut newer_damaged = with_version(4);
+        newer_damaged[20] ^= 1;
+        assert_eq!(parse_header(&newer_damaged, 100), Header::Damaged);
+    }
+
+    #[test]
+    fn salts_differ() {
+        assert_ne!(new_salt(), new_salt());
     }
 
     #[test]

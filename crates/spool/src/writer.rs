@@ -2,22 +2,24 @@
 //!
 //! Group commit: it takes every request waiting in the channel (up to
 //! `batch_messages_max`), writes all their records with one `write` and makes them durable
-//! with one `sync_data`, then updates the index and runs every callback of the batch.
-//! Between batches it deletes or compacts the oldest segment.
+//! with one `sync_data` (after one sync of the data folder when the batch adds messages
+//! whose data is in files of their own), then updates the index and runs every callback of
+//! the batch. Between batches it deletes or compacts the oldest segment, and it removes the
+//! data file of a message once the record that finishes it is durable.
 
+use std::collections::HashMap;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::index::{DoneSet, Entry, Index};
-use crate::record::{self, EncodedMessage};
+use crate::data::Located;
+use crate::index::{DoneSet, Entry, Index, SegmentMeta};
+use crate::record::{self, EncodedMessage, RecordBuf};
 use crate::recovery::Tail;
-use crate::segment::{self, FORMAT_VERSION, HEADER_BYTES, SegmentFile, Storage};
+use crate::segment::{self, Dirs, FORMAT_VERSION, HEADER_BYTES, SegmentFile, Storage};
 use crate::{Callback, IdGenerator, MessageId, Schedule, SpoolError};
 
 /// After a failed delete or compaction, wait this long before trying again.
@@ -30,12 +32,21 @@ const COMPACT_RATIO: u64 = 4;
 const COMPACT_ROUNDS_MIN: u64 = 8;
 
 /// State shared by the handles and the writer.
-#[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) index: Mutex<Index>,
     pub(crate) ids: IdGenerator,
     pub(crate) counters: Counters,
-    pub(crate) segments_dir: PathBuf,
+    pub(crate) dirs: Dirs,
+    /// Segment and data files are created through this (tests inject failures).
+    pub(crate) storage: Arc<dyn Storage>,
+    /// Data of more bytes goes into a data file of its own (`DataWriter`).
+    pub(crate) inline_bytes_max: usize,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("dirs", &self.dirs).finish_non_exhaustive()
+    }
 }
 
 impl Shared {
@@ -90,9 +101,23 @@ impl<T> std::fmt::Debug for Reply<T> {
 
 #[derive(Debug)]
 pub(crate) enum Request {
-    Enqueue { id: MessageId, record: EncodedMessage, recipients: u32, reply: Reply<MessageId> },
-    Complete { id: MessageId, recipients: Vec<u32>, reply: Reply<()> },
-    Schedule { id: MessageId, schedule: Schedule, reply: Reply<()> },
+    /// A new message; an external one's data file is already synced.
+    Enqueue {
+        id: MessageId,
+        record: EncodedMessage,
+        recipients: u32,
+        reply: Reply<MessageId>,
+    },
+    Complete {
+        id: MessageId,
+        recipients: Vec<u32>,
+        reply: Reply<()>,
+    },
+    Schedule {
+        id: MessageId,
+        schedule: Schedule,
+        reply: Reply<()>,
+    },
     Shutdown,
 }
 
@@ -102,8 +127,9 @@ enum Pending {
     Message {
         id: MessageId,
         offset: u64,
-        payload_len: u32,
+        record_len: u32,
         data_len: u32,
+        external: bool,
         recipients: u32,
         reply: Reply<MessageId>,
     },
@@ -128,8 +154,13 @@ enum Ack {
 
 #[derive(Debug, Default)]
 struct Batch {
-    buf: Vec<u8>,
+    records: RecordBuf,
     pending: Vec<Pending>,
+    /// The done sets the batch's `Done` records carry (each is cumulative), so that a second
+    /// completion of a message in the same batch includes the first.
+    done: HashMap<MessageId, DoneSet>,
+    /// Whether it adds a message whose data is in a data file.
+    external: bool,
 }
 
 /// The segment being appended to. `file` is `None` after a failure that left its tail in
@@ -139,6 +170,8 @@ struct Head {
     file: Option<Box<dyn SegmentFile>>,
     /// Everything below this offset is synced.
     len: u64,
+    /// The salt of its records' checks.
+    salt: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -149,34 +182,56 @@ pub(crate) struct WriterConfig {
 
 pub(crate) struct Writer {
     shared: Arc<Shared>,
-    storage: Box<dyn Storage>,
+    storage: Arc<dyn Storage>,
     head: Head,
     config: WriterConfig,
     reclaim_after: Instant,
 }
 
 impl Writer {
-    /// A writer that continues the segment `last` when it has room and is of the current
-    /// format (a segment holds records of one format, the one its header names), or starts
-    /// a new one. Fails when the head segment cannot be opened or created.
+    /// A writer that continues the segment `last` when it has room, is of the current
+    /// format (a segment holds records of one format, the one its header names) and is the
+    /// newest (none numbered `seq_floor` or above went into quarantine), or starts a new
+    /// one. Fails when the head segment cannot be opened or created. Then it records the
+    /// `tombstones` of messages recovery found lost; if that fails, the next recovery finds
+    /// them again.
     pub(crate) fn new(
         shared: Arc<Shared>,
-        storage: Box<dyn Storage>,
         last: Option<Tail>,
+        seq_floor: u64,
+        tombstones: &[MessageId],
         config: WriterConfig,
     ) -> Result<Writer, SpoolError> {
-        let mut head = Head { seq: last.map_or(0, |tail| tail.seq), file: None, len: 0 };
+        let storage = Arc::clone(&shared.storage);
+        let seq = last.map_or(0, |tail| tail.seq).max(seq_floor);
+        let mut head = Head { seq, file: None, len: 0, salt: 0 };
         if let Some(tail) = last
             && tail.len < config.segment_bytes_max
             && tail.version == FORMAT_VERSION
+            && tail.seq == seq
         {
-            let path = segment::segment_path(&shared.segments_dir, tail.seq);
+            let path = segment::segment_path(&shared.dirs.segments, tail.seq);
             head.file = Some(storage.open(&path)?);
             head.len = tail.len;
+            head.salt = tail.salt;
         }
         let mut writer = Writer { shared, storage, head, config, reclaim_after: Instant::now() };
         writer.ensure_head(0)?;
+        writer.record_losses(tombstones);
         Ok(writer)
+    }
+
+    fn record_losses(&mut self, ids: &[MessageId]) {
+        if ids.is_empty() {
+            return;
+        }
+        let mut records = RecordBuf::default();
+        for id in ids {
+            records.push(&record::encode_lost(*id));
+        }
+        if let Err(e) = self.append(&mut records) {
+            tracing::warn!(error = %e, "spool could not record its lost messages; the next start reports them again");
+        }
     }
 
     pub(crate) fn run(mut self, rx: Receiver<Request>) {
@@ -202,22 +257,33 @@ impl Writer {
         match request {
             Request::Shutdown => return true,
             Request::Enqueue { id, record, recipients, reply } => {
+                batch.external |= record.external;
                 batch.pending.push(Pending::Message {
                     id,
-                    offset: batch.buf.len() as u64,
-                    payload_len: record.payload_len,
+                    offset: batch.records.push(&record.record),
+                    record_len: u32::try_from(record.record.len()).unwrap_or(u32::MAX),
                     data_len: record.data_len,
+                    external: record.external,
                     recipients,
                     reply,
                 });
-                batch.buf.extend_from_slice(&record.bytes);
             }
             Request::Complete { id, recipients, reply } => {
-                if let Err(e) = self.check_complete(id, &recipients) {
-                    reply.send(Err(e));
-                    return false;
+                let (count, mut done) = match self.check_complete(id, &recipients) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        reply.send(Err(e));
+                        return false;
+                    }
+                };
+                if let Some(earlier) = batch.done.get(&id) {
+                    done.union(earlier);
                 }
-                batch.buf.extend_from_slice(&record::encode_done(id, &recipients));
+                for r in &recipients {
+                    done.insert(*r);
+                }
+                batch.records.push(&record::encode_done(id, count, &done));
+                batch.done.insert(id, done);
                 batch.pending.push(Pending::Done { id, recipients, reply });
             }
             Request::Schedule { id, schedule, reply } => {
@@ -225,62 +291,90 @@ impl Writer {
                     reply.send(Err(SpoolError::UnknownMessage(id)));
                     return false;
                 }
-                batch.buf.extend_from_slice(&record::encode_schedule(id, &schedule));
+                batch.records.push(&record::encode_schedule(id, &schedule));
                 batch.pending.push(Pending::Schedule { id, schedule, reply });
             }
         }
         false
     }
 
-    fn check_complete(&self, id: MessageId, recipients: &[u32]) -> Result<(), SpoolError> {
+    /// The message's recipient count and finished recipients, if `recipients` fit it.
+    fn check_complete(&self, id: MessageId, recipients: &[u32]) -> Result<(u32, DoneSet), SpoolError> {
         let index = self.shared.index();
         let entry = index.messages.get(&id).ok_or(SpoolError::UnknownMessage(id))?;
         match recipients.iter().find(|r| **r >= entry.recipients) {
             Some(r) => Err(SpoolError::RecipientOutOfRange { id, index: *r, count: entry.recipients }),
-            None => Ok(()),
+            None => Ok((entry.recipients, entry.done.clone())),
         }
     }
 
-    fn commit(&mut self, batch: Batch) {
+    fn commit(&mut self, mut batch: Batch) {
         if batch.pending.is_empty() {
             return;
         }
         self.shared.counters.batches.fetch_add(1, Ordering::Relaxed);
-        let base = match self.append(&batch.buf) {
-            Ok(base) => base,
-            Err(e) => {
-                for pending in batch.pending {
-                    match pending {
-                        Pending::Message { reply, .. } => reply.send(Err(e.clone())),
-                        Pending::Done { reply, .. } | Pending::Schedule { reply, .. } => {
-                            reply.send(Err(e.clone()))
-                        }
-                    }
-                }
-                return;
-            }
+        // The data files' names must be durable before the records that point at them.
+        let data_synced = match batch.external {
+            true => self.storage.sync_dir(&self.shared.dirs.data).map_err(SpoolError::from),
+            false => Ok(()),
         };
-        for ack in self.apply(base, batch.pending) {
+        let base = match data_synced.and_then(|()| self.append(&mut batch.records)) {
+            Ok(base) => base,
+            Err(e) => return self.fail(batch.pending, &e),
+        };
+        let (acks, finished) = self.apply(base, batch.pending);
+        for ack in acks {
             match ack {
                 Ack::Message(id, reply) => reply.send(Ok(id)),
                 Ack::Recorded(reply) => reply.send(Ok(())),
             }
         }
+        for id in finished {
+            self.remove_data_file(id);
+        }
     }
 
-    /// Records a durable batch in the index; returns the replies to send.
-    fn apply(&mut self, base: u64, pending: Vec<Pending>) -> Vec<Ack> {
+    /// Answers a batch that could not be made durable; new messages' data files go.
+    fn fail(&self, pending: Vec<Pending>, e: &SpoolError) {
+        for p in pending {
+            match p {
+                Pending::Message { id, external, reply, .. } => {
+                    if external {
+                        self.remove_data_file(id);
+                    }
+                    reply.send(Err(e.clone()));
+                }
+                Pending::Done { reply, .. } | Pending::Schedule { reply, .. } => reply.send(Err(e.clone())),
+            }
+        }
+    }
+
+    /// Best effort: a data file left behind is removed by the next recovery.
+    fn remove_data_file(&self, id: MessageId) {
+        let path = self.shared.dirs.data_file(id);
+        if let Err(e) = self.storage.remove(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(error = %e, path = %path.display(), "spool could not remove a data file");
+        }
+    }
+
+    /// Records a durable batch in the index; returns the replies to send and the messages
+    /// it finished whose data files can go.
+    fn apply(&mut self, base: u64, pending: Vec<Pending>) -> (Vec<Ack>, Vec<MessageId>) {
         let seq = self.head.seq;
         let mut index = self.shared.index();
         let mut replies = Vec::with_capacity(pending.len());
+        let mut finished = Vec::new();
         for p in pending {
             match p {
-                Pending::Message { id, offset, payload_len, data_len, recipients, reply } => {
+                Pending::Message { id, offset, record_len, data_len, external, recipients, reply } => {
                     let entry = Entry {
                         segment: seq,
                         offset: base + offset,
-                        payload_len,
+                        record_len,
                         data_len,
+                        external,
                         recipients,
                         done: DoneSet::default(),
                         schedule: Schedule::default(),
@@ -289,7 +383,9 @@ impl Writer {
                     replies.push(Ack::Message(id, reply));
                 }
                 Pending::Done { id, recipients, reply } => {
-                    index.mark_done(id, &recipients);
+                    if index.mark_done(id, &recipients).is_some_and(|e| e.external) {
+                        finished.push(id);
+                    }
                     replies.push(Ack::Recorded(reply));
                 }
                 Pending::Schedule { id, schedule, reply } => {
@@ -298,15 +394,16 @@ impl Writer {
                 }
             }
         }
-        replies
+        (replies, finished)
     }
 
-    /// Appends `buf` to the head segment and syncs it; returns the offset it starts at.
-    /// On failure the head is cut back to its last synced length, or sealed if even that
-    /// fails, and nothing of `buf` counts as written.
-    fn append(&mut self, buf: &[u8]) -> Result<u64, SpoolError> {
-        self.ensure_head(buf.len() as u64)?;
+    /// Seals `records` for the head segment, appends them and syncs; returns the offset they
+    /// start at. On failure the head is cut back to its last synced length, or sealed if
+    /// even that fails, and nothing of `records` counts as written.
+    fn append(&mut self, records: &mut RecordBuf) -> Result<u64, SpoolError> {
+        self.ensure_head(records.len())?;
         let base = self.head.len;
+        let buf = records.seal(self.head.salt);
         let file = self.head.file.as_mut().ok_or(SpoolError::Closed)?;
         let result = file.write_all_at(buf, base).and_then(|()| file.sync_data());
         self.shared.counters.syncs.fetch_add(1, Ordering::Relaxed);
@@ -342,17 +439,19 @@ impl Writer {
     /// record goes into it.
     fn rotate(&mut self) -> Result<(), SpoolError> {
         let seq = self.head.seq + 1;
-        let dir = &self.shared.segments_dir;
+        let dir = &self.shared.dirs.segments;
         let path = segment::segment_path(dir, seq);
         let mut file = self.storage.create(&path)?;
-        let header = segment::encode_header(seq, self.shared.ids.last());
+        let salt = segment::new_salt();
+        let header = segment::encode_header(seq, self.shared.ids.last(), salt);
         file.write_all_at(&header, 0)?;
         file.sync_data()?;
         self.storage.sync_dir(dir)?;
         self.shared.counters.syncs.fetch_add(2, Ordering::Relaxed);
         let reader = Arc::new(File::open(&path)?);
-        self.shared.index().add_segment(seq, HEADER_BYTES, FORMAT_VERSION, reader);
-        self.head = Head { seq, file: Some(file), len: HEADER_BYTES };
+        let meta = SegmentMeta { seq, size: HEADER_BYTES, version: FORMAT_VERSION, salt };
+        self.shared.index().add_segment(meta, reader);
+        self.head = Head { seq, file: Some(file), len: HEADER_BYTES, salt };
         Ok(())
     }
 
@@ -394,7 +493,7 @@ impl Writer {
     }
 
     fn delete_segment(&mut self, seq: u64) -> Result<(), SpoolError> {
-        let dir = &self.shared.segments_dir;
+        let dir = &self.shared.dirs.segments;
         match self.storage.remove(&segment::segment_path(dir, seq)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
@@ -412,34 +511,36 @@ impl Writer {
     /// batches waiting behind it are not held up long; the next round continues. A crash in between leaves two
     /// copies with the same id, which recovery merges.
     fn compact(&mut self, seq: u64) -> Result<(), SpoolError> {
-        let (live, reader, version) = {
+        let (live, located) = {
             let index = self.shared.index();
             let info = index.segments.get(&seq).ok_or(SpoolError::Closed)?;
-            (index.live_in(seq), Arc::clone(&info.reader), info.version)
+            let live = index.live_in(seq);
+            let dirs = &self.shared.dirs;
+            let located: Vec<Located> =
+                live.iter().map(|(id, entry)| Located::new(dirs, *id, info, entry)).collect();
+            (live, located)
         };
         let live_count = live.len();
         let budget = self.config.segment_bytes_max / COMPACT_ROUNDS_MIN;
-        let mut buf = Vec::new();
+        let mut records = RecordBuf::default();
         let mut moved = Vec::with_capacity(live.len());
-        for (id, mut entry) in live {
-            if !buf.is_empty() && buf.len() as u64 + entry.record_len() > budget {
+        for ((id, mut entry), at) in live.into_iter().zip(located) {
+            if !records.is_empty() && records.len() + entry.record_len() > budget {
                 break;
             }
-            let offset = buf.len() as u64;
-            let copy = self.read_for_copy(&reader, seq, version, id, &entry)?;
-            entry.payload_len = copy.payload_len;
-            buf.extend_from_slice(&copy.bytes);
-            let done = entry.done.to_vec();
-            if !done.is_empty() {
-                buf.extend_from_slice(&record::encode_done(id, &done));
+            let copy = at.copy()?;
+            entry.record_len = u32::try_from(copy.record.len()).unwrap_or(u32::MAX);
+            let offset = records.push(&copy.record);
+            if entry.done.len() > 0 {
+                records.push(&record::encode_done(id, entry.recipients, &entry.done));
             }
             // The old segment may hold the only `Schedule` record of this message.
             if entry.schedule != Schedule::default() {
-                buf.extend_from_slice(&record::encode_schedule(id, &entry.schedule));
+                records.push(&record::encode_schedule(id, &entry.schedule));
             }
             moved.push((id, offset, entry));
         }
-        let base = self.append(&buf)?;
+        let base = self.append(&mut records)?;
         let moved_count = moved.len();
         {
             let mut index = self.shared.index();
@@ -455,37 +556,6 @@ impl Writer {
             // The rest moves in later rounds; the segment goes once it holds nothing live.
             false => Ok(()),
         }
-    }
-
-    /// A live record of segment `seq` read back for compaction: byte for byte when the
-    /// segment is of the current format, re-encoded otherwise, because the head only holds
-    /// records of the current format.
-    fn read_for_copy(
-        &self,
-        reader: &File,
-        seq: u64,
-        version: u32,
-        id: MessageId,
-        entry: &Entry,
-    ) -> Result<EncodedMessage, SpoolError> {
-        let corrupt = |reason| SpoolError::Corrupt {
-            path: segment::segment_path(&self.shared.segments_dir, seq),
-            offset: entry.offset,
-            reason,
-        };
-        let mut bytes = vec![0; usize::try_from(entry.record_len()).map_err(|_| corrupt("too large"))?];
-        reader.read_exact_at(&mut bytes, entry.offset)?;
-        let Some((_, payload)) = record::parse_framed(&bytes) else {
-            return Err(corrupt("live record fails its CRC during compaction"));
-        };
-        if version == FORMAT_VERSION {
-            let (payload_len, data_len) = (entry.payload_len, entry.data_len);
-            return Ok(EncodedMessage { bytes, payload_len, data_len });
-        }
-        let message = record::decode_message(payload, version).ok().filter(|m| m.id == id);
-        let copy =
-            message.and_then(|m| record::encode_message(id, m.received_at_unix_ms, &m.envelope, m.data));
-        copy.ok_or_else(|| corrupt("live record does not re-encode during compaction"))
     }
 }
 

@@ -80,13 +80,17 @@ fn write_messages(dir: &std::path::Path, n: usize) -> (Vec<MessageId>, Vec<u64>,
     (ids, ends, bytes)
 }
 
-/// Opens a spool whose only segment holds `bytes`; checks that exactly `expected` is found
-/// and that appending and reopening work afterwards.
-fn check_recovery(bytes: &[u8], expected: &[MessageId], what: &str) {
+/// Opens a spool whose only segment holds `bytes`; checks that exactly `expected` is found,
+/// that nothing was reported as damage (a torn tail is not), and that appending and
+/// reopening work afterwards.
+fn check_torn_recovery(bytes: &[u8], expected: &[MessageId], what: &str) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("segments")).unwrap();
     std::fs::write(dir.path().join("segments/0000000000000001.log"), bytes).unwrap();
-    let (spool, found) = open(dir.path());
+    let opened = Spool::open(config(dir.path())).unwrap();
+    let (spool, found) = (opened.spool, opened.messages);
+    assert!(opened.report.is_clean(), "{what}: {:?}", opened.report);
+    assert!(!dir.path().join("quarantine").exists(), "{what}");
     let ids: Vec<MessageId> = found.iter().map(|m| m.id).collect();
     assert_eq!(ids, expected, "{what}");
     for id in &ids {
@@ -106,33 +110,71 @@ fn torn_tail_at_every_offset_recovers_the_intact_prefix() {
     let (ids, ends, bytes) = write_messages(dir.path(), 5);
     for cut in 0..=bytes.len() {
         let intact = ends.iter().filter(|end| **end <= cut as u64).count();
-        check_recovery(&bytes[..cut], &ids[..intact], &format!("cut at {cut}"));
+        check_torn_recovery(&bytes[..cut], &ids[..intact], &format!("cut at {cut}"));
     }
 }
 
+/// Messages of `len` bytes each; returns their ids, where each record ends, and the segment.
+fn write_large_messages(dir: &std::path::Path, n: usize, len: usize) -> (Vec<MessageId>, Vec<u64>, Vec<u8>) {
+    let (spool, _) = open(dir);
+    let mut ids = Vec::new();
+    let mut ends = Vec::new();
+    for i in 0..n {
+        ids.push(enqueue(&spool, envelope(1), i as u64, data(i, len)).unwrap());
+        ends.push(spool.stats().bytes);
+    }
+    spool.close();
+    (ids, ends, std::fs::read(&segment_files(dir)[0]).unwrap())
+}
+
+/// A crash after the file grew but before all of its new data was written leaves the last
+/// record written up to a sector boundary and zeros after it: torn, not damage.
 #[test]
-fn corrupted_byte_ends_the_segment_at_its_record() {
+fn a_tail_zeroed_from_a_sector_boundary_is_torn_not_damage() {
     let dir = tempfile::tempdir().unwrap();
-    let (ids, ends, bytes) = write_messages(dir.path(), 6);
-    let header = 32;
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-    for _ in 0..300 {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let at = header + (state as usize) % (bytes.len() - header);
+    let (ids, ends, bytes) = write_large_messages(dir.path(), 3, 2000);
+    for from in [ends[1], ends[1] + 1, ends[1] + 30, ends[2] - 520] {
+        let sector = from.next_multiple_of(512) as usize;
+        let mut torn = bytes.clone();
+        torn[sector..].fill(0);
+        torn.extend_from_slice(&[0; 700]);
+        check_torn_recovery(&torn, &ids[..2], &format!("zeros from {sector}"));
+    }
+}
+
+/// The last record fully written, then damaged: that is no torn append but damage, and it
+/// is reported and moved into quarantine.
+#[test]
+fn a_damaged_last_record_is_damage_not_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ids, ends, bytes) = write_large_messages(dir.path(), 3, 2000);
+    for at in [ends[1] + 1, ends[1] + 30, ends[1] + 500, ends[2] - 2] {
         let mut bad = bytes.clone();
-        bad[at] ^= 1 + (state >> 56) as u8 % 255;
-        let intact = ends.iter().filter(|end| **end <= at as u64).count();
-        check_recovery(&bad, &ids[..intact], &format!("byte {at} flipped"));
+        bad[at as usize] ^= 0x20;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("segments")).unwrap();
+        std::fs::write(path_in(dir.path()), &bad).unwrap();
+        let opened = Spool::open(config(dir.path())).unwrap();
+        assert_eq!(opened.messages.iter().map(|m| m.id).collect::<Vec<_>>(), ids[..2], "byte {at}");
+        let report = &opened.report;
+        assert_eq!((report.records_lost, report.torn_bytes), (1, 0), "byte {at}: {report:?}");
+        assert_eq!(report.quarantined.len(), 1, "byte {at}");
+        let q = &report.quarantined[0];
+        assert_eq!((q.offset, q.len), (ends[1], ends[2] - ends[1]), "byte {at}");
+        assert_eq!(std::fs::read(&q.file).unwrap(), &bad[ends[1] as usize..], "byte {at}");
+        // With its frame intact, the record still names its message.
+        let named = at >= ends[1] + 25;
+        assert_eq!(report.lost_messages, if named { vec![ids[2]] } else { vec![] }, "byte {at}");
+        assert_eq!(report.unnamed_losses_possible, !named, "byte {at}");
     }
 }
 
 #[test]
-fn garbage_files_never_panic() {
+fn garbage_files_never_panic_and_never_keep_the_spool_down() {
     let mut state = 0x1234_5678_9abc_def1_u64;
-    for len in [0usize, 5, 31, 32, 33, 100, 1000] {
-        let mut bytes: Vec<u8> = (0..len)
+    let (_, _, good) = write_messages(tempfile::tempdir().unwrap().path(), 1);
+    for len in [0usize, 5, 31, 32, 33, 39, 40, 100, 1000] {
+        let bytes: Vec<u8> = (0..len)
             .map(|_| {
                 state ^= state << 13;
                 state ^= state >> 7;
@@ -140,21 +182,36 @@ fn garbage_files_never_panic() {
                 state as u8
             })
             .collect();
+        // Not a header: too short to hold a record (torn, removed), or damaged (moved
+        // into quarantine whole). Either way the spool opens.
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("segments")).unwrap();
         let path = dir.path().join("segments/0000000000000001.log");
         std::fs::write(&path, &bytes).unwrap();
-        // Not our header: refuse to open rather than guess (unless torn, i.e. short).
-        let opened = Spool::open(config(dir.path())).is_ok();
-        assert_eq!(opened, len < 32, "len {len}");
-        // A valid header followed by garbage: the garbage is cut off.
-        let (_, _, good) = write_messages(tempfile::tempdir().unwrap().path(), 1);
-        bytes.splice(0..0, good[..32].iter().copied());
-        std::fs::write(&path, &bytes).unwrap();
-        let (_, found) = open(dir.path());
-        assert!(found.is_empty());
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 32);
+        let opened = Spool::open(config(dir.path())).unwrap();
+        assert!(opened.messages.is_empty());
+        let quarantined: Vec<_> = opened.report.quarantined.iter().map(|q| q.file.clone()).collect();
+        let expected = dir.path().join("quarantine/0000000000000001.log");
+        assert_eq!(quarantined, if len >= 40 { vec![expected.clone()] } else { vec![] }, "len {len}");
+        if len >= 40 {
+            assert_eq!(std::fs::read(&expected).unwrap(), bytes);
+            assert!(opened.report.unnamed_losses_possible);
+        }
+        opened.spool.close();
+        // A valid header followed by garbage: the garbage is moved into quarantine (or, too
+        // short to be a record, cut off as torn).
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("segments")).unwrap();
+        std::fs::write(path_in(dir.path()), [&good[..40], &bytes].concat()).unwrap();
+        let opened = Spool::open(config(dir.path())).unwrap();
+        assert!(opened.messages.is_empty());
+        assert_eq!(opened.report.quarantined.len(), usize::from(len >= 25), "len {len}");
+        assert_eq!(std::fs::metadata(path_in(dir.path())).unwrap().len(), 40);
     }
+}
+
+fn path_in(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join("segments/0000000000000001.log")
 }
 
 #[test]
@@ -213,7 +270,7 @@ fn fill(spool: &Spool, dir: &std::path::Path, n: usize) -> Vec<(MessageId, std::
 #[test]
 fn rotation_and_oldest_first_deletion() {
     let dir = tempfile::tempdir().unwrap();
-    let (spool, _) = Spool::open(small_segments(dir.path())).unwrap();
+    let (spool, _) = open_config(small_segments(dir.path()));
     let msgs = fill(&spool, dir.path(), 40);
     let files = segment_files(dir.path());
     assert!(files.len() >= 5, "{} segments", files.len());
@@ -244,14 +301,14 @@ fn rotation_and_oldest_first_deletion() {
     let stats = spool.stats();
     assert_eq!((stats.live_messages, stats.segments), (0, 1));
     spool.close();
-    let (_, found) = Spool::open(small_segments(dir.path())).unwrap();
+    let (_, found) = open_config(small_segments(dir.path()));
     assert!(found.is_empty());
 }
 
 #[test]
 fn a_pinned_oldest_segment_is_compacted() {
     let dir = tempfile::tempdir().unwrap();
-    let (spool, _) = Spool::open(small_segments(dir.path())).unwrap();
+    let (spool, _) = open_config(small_segments(dir.path()));
     let pinned_data = data(99, 1500);
     let pinned = enqueue(&spool, envelope(3), 7, pinned_data.clone()).unwrap();
     complete(&spool, pinned, &[1]).unwrap();
@@ -269,7 +326,7 @@ fn a_pinned_oldest_segment_is_compacted() {
     complete(&spool, pinned, &[2]).unwrap();
     spool.close();
 
-    let (spool, found) = Spool::open(small_segments(dir.path())).unwrap();
+    let (spool, found) = open_config(small_segments(dir.path()));
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].id, pinned);
     assert_eq!(found[0].done, vec![1, 2]);
@@ -352,7 +409,7 @@ fn the_last_handle_may_be_dropped_inside_a_callback() {
     let mut found = None;
     for _ in 0..500 {
         match Spool::open(config(dir.path())) {
-            Ok((_, messages)) => found = Some(messages),
+            Ok(opened) => found = Some(opened.messages),
             Err(SpoolError::Locked(_)) => {}
             Err(e) => panic!("{e}"),
         }
@@ -377,7 +434,7 @@ fn a_directory_has_one_spool_at_a_time() {
 #[test]
 fn compaction_moves_a_segment_in_rounds() {
     let dir = tempfile::tempdir().unwrap();
-    let (spool, _) = Spool::open(small_segments(dir.path())).unwrap();
+    let (spool, _) = open_config(small_segments(dir.path()));
     // Two 1.5 KiB survivors: 19% of a 16 KiB segment, one per 2 KiB compaction round.
     let pinned: Vec<(MessageId, Vec<u8>)> = (0..2)
         .map(|i| {
@@ -395,7 +452,7 @@ fn compaction_moves_a_segment_in_rounds() {
     assert!(spool.stats().compactions >= 2, "{:?}", spool.stats());
     assert!(!first[0].exists());
     spool.close();
-    let (spool, found) = Spool::open(small_segments(dir.path())).unwrap();
+    let (spool, found) = open_config(small_segments(dir.path()));
     assert_eq!(found.len(), 2);
     for (i, (msg, (id, body))) in found.iter().zip(&pinned).enumerate() {
         assert_eq!((msg.id, msg.done.clone()), (*id, vec![i as u32]));
@@ -467,7 +524,7 @@ fn schedule_of_a_message_that_is_not_live_is_refused() {
 #[test]
 fn the_schedule_survives_compaction() {
     let dir = tempfile::tempdir().unwrap();
-    let (spool, _) = Spool::open(small_segments(dir.path())).unwrap();
+    let (spool, _) = open_config(small_segments(dir.path()));
     let pinned = enqueue(&spool, envelope(2), 7, data(99, 1500)).unwrap();
     // Its only Schedule record goes into the segment that compaction deletes.
     schedule(&spool, pinned, sched(3, 123_456, true)).unwrap();
@@ -479,18 +536,18 @@ fn the_schedule_survives_compaction() {
     assert!(spool.stats().compactions >= 1, "{:?}", spool.stats());
     assert!(!first[0].exists());
     spool.close();
-    let (spool, found) = Spool::open(small_segments(dir.path())).unwrap();
+    let (spool, found) = open_config(small_segments(dir.path()));
     assert_eq!((found.len(), found[0].id, found[0].schedule), (1, pinned, sched(3, 123_456, true)));
     schedule(&spool, pinned, sched(4, 200_000, true)).unwrap();
     spool.close();
-    let (_, found) = Spool::open(small_segments(dir.path())).unwrap();
+    let (_, found) = open_config(small_segments(dir.path()));
     assert_eq!(found[0].schedule, sched(4, 200_000, true));
 }
 
 #[test]
 fn read_envelope_reads_back_just_the_envelope() {
     let dir = tempfile::tempdir().unwrap();
-    let (spool, _) = Spool::open(small_segments(dir.path())).unwrap();
+    let (spool, _) = open_config(small_segments(dir.path()));
     let mut env = envelope(3);
     env.envid = Some("read-back".into());
     env.client.attribution =
@@ -510,7 +567,7 @@ fn read_envelope_reads_back_just_the_envelope() {
     assert!(spool.stats().compactions >= 1);
     assert_eq!(spool.read_envelope(pinned).unwrap(), env);
     spool.close();
-    let (spool, _) = Spool::open(small_segments(dir.path())).unwrap();
+    let (spool, _) = open_config(small_segments(dir.path()));
     assert_eq!(spool.read_envelope(pinned).unwrap(), env);
 }
 
@@ -522,18 +579,27 @@ fn read_envelope_refuses_a_record_damaged_after_open() {
     let id = enqueue(&spool, envelope(1), 0, b"data".to_vec()).unwrap();
     let file =
         std::fs::OpenOptions::new().read(true).write(true).open(&segment_files(dir.path())[0]).unwrap();
-    // The first record starts after the 32-byte header: type byte at 40, id at 41, envelope
-    // length at 57, envelope (sender tag) at 61.
-    for (at, byte) in [(40, 2u8), (41, 0xff), (57, 0xff), (61, 7)] {
+    // The first record starts after the 40-byte header: its frame's type byte at 44, id at
+    // 49; the payload's envelope length at 73 and envelope (sender tag) at 77.
+    for (at, byte) in [(44, 2u8), (49, 0xff), (73, 0xff), (77, 7)] {
         let mut old = [0u8];
         file.read_exact_at(&mut old, at).unwrap();
         file.write_all_at(&[byte], at).unwrap();
         let err = spool.read_envelope(id).unwrap_err();
-        assert!(matches!(err, SpoolError::Corrupt { offset: 32, .. }), "byte {at}: {err}");
+        assert!(matches!(err, SpoolError::Corrupt { offset: 40, .. }), "byte {at}: {err}");
         assert!(matches!(spool.read_data(id), Err(SpoolError::Corrupt { .. })), "byte {at}");
         file.write_all_at(&old, at).unwrap();
         assert_eq!(spool.read_envelope(id).unwrap(), envelope(1));
     }
-    file.set_len(40).unwrap();
+    // Damaged data: the envelope still reads, the data does not (its CRC fails).
+    let end = std::fs::metadata(&segment_files(dir.path())[0]).unwrap().len();
+    file.write_all_at(b"x", end - 1).unwrap();
+    assert_eq!(spool.read_envelope(id).unwrap(), envelope(1));
+    let err = spool.read_data(id).unwrap_err();
+    assert!(
+        matches!(err, SpoolError::Corrupt { offset: 40, reason: "message data fails its CRC", .. }),
+        "{err}"
+    );
+    file.set_len(44).unwrap();
     assert!(matches!(spool.read_envelope(id), Err(SpoolError::Io(_))));
 }

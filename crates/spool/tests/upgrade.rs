@@ -104,7 +104,7 @@ fn a_format_1_segment_is_compacted_into_the_current_format() {
     check_a_and_b(&spool, &found);
     spool.close();
     for _ in 0..2 {
-        let (spool, found) = Spool::open(SpoolConfig::new(dir.path())).unwrap();
+        let (spool, found) = open_config(SpoolConfig::new(dir.path()));
         check_a_and_b(&spool, &found[..2]);
         assert_eq!((found[2].id, &found[2].envelope), (new, &attributed()));
     }

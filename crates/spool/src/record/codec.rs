@@ -142,10 +142,6 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    pub(crate) fn rest(&mut self) -> &'a [u8] {
-        std::mem::take(&mut self.rest)
-    }
-
     pub(crate) fn expect_end(&self) -> Result<(), DecodeError> {
         match self.rest.len() {
             0 => Ok(()),

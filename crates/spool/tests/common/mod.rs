@@ -74,7 +74,12 @@ pub fn settle(spool: &Spool) {
 }
 
 pub fn open(dir: &Path) -> (Spool, Vec<SpooledMessage>) {
-    Spool::open(config(dir)).unwrap()
+    open_config(config(dir))
+}
+
+pub fn open_config(config: SpoolConfig) -> (Spool, Vec<SpooledMessage>) {
+    let opened = Spool::open(config).unwrap();
+    (opened.spool, opened.messages)
 }
 
 /// Segment files on disk, oldest first.
