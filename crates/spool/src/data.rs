@@ -451,3 +451,29 @@ impl Drop for DataWriter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SpoolConfig;
+
+    /// However large the message, a spilled writer holds at most about one write chunk.
+    #[test]
+    fn a_spilled_writer_holds_one_chunk_at_most() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = SpoolConfig { inline_bytes_max: 100_000, ..SpoolConfig::new(dir.path()) };
+        let spool = Spool::open(config).unwrap().spool;
+        let mut writer = spool.begin_message();
+        let chunk = vec![b'x'; 1000];
+        let mut held_max = 0;
+        for _ in 0..5_000 {
+            writer.write_all(&chunk).unwrap();
+            if writer.is_spilled() {
+                held_max = held_max.max(writer.buf.capacity());
+            }
+        }
+        assert!(writer.is_spilled());
+        assert!(held_max <= 2 * WRITE_CHUNK_BYTES, "{held_max} bytes held");
+        writer.abort();
+    }
+}

@@ -76,6 +76,8 @@ mod segment;
 mod writer;
 
 #[cfg(test)]
+mod crash_tests;
+#[cfg(test)]
 mod damage_tests;
 #[cfg(test)]
 mod fault_tests;

@@ -323,14 +323,15 @@ impl Writer {
             Err(e) => return self.fail(batch.pending, &e),
         };
         let (acks, finished) = self.apply(base, batch.pending);
+        // Before the callbacks, so that a finished message's file is gone when they run.
+        for id in finished {
+            self.remove_data_file(id);
+        }
         for ack in acks {
             match ack {
                 Ack::Message(id, reply) => reply.send(Ok(id)),
                 Ack::Recorded(reply) => reply.send(Ok(())),
             }
-        }
-        for id in finished {
-            self.remove_data_file(id);
         }
     }
 

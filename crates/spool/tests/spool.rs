@@ -84,7 +84,7 @@ fn write_messages(dir: &std::path::Path, n: usize) -> (Vec<MessageId>, Vec<u64>,
 /// that nothing was reported as damage (a torn tail is not), and that appending and
 /// reopening work afterwards.
 fn check_torn_recovery(bytes: &[u8], expected: &[MessageId], what: &str) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch_dir();
     std::fs::create_dir_all(dir.path().join("segments")).unwrap();
     std::fs::write(dir.path().join("segments/0000000000000001.log"), bytes).unwrap();
     let opened = Spool::open(config(dir.path())).unwrap();
@@ -602,4 +602,31 @@ fn read_envelope_refuses_a_record_damaged_after_open() {
     );
     file.set_len(44).unwrap();
     assert!(matches!(spool.read_envelope(id), Err(SpoolError::Io(_))));
+}
+
+/// A segment of a newer format (a downgrade) is not damage: the spool refuses to open and
+/// says why, rather than move a newer release's mail into quarantine.
+#[test]
+fn a_segment_of_a_newer_format_refuses_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _, good) = write_messages(dir.path(), 1);
+    let mut header = good[..40].to_vec();
+    header[8..12].copy_from_slice(&4u32.to_le_bytes());
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&header[8..12]);
+    hasher.update(&header[16..40]);
+    header[12..16].copy_from_slice(&hasher.finalize().to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("segments")).unwrap();
+    std::fs::write(path_in(dir.path()), [&header[..], &good[40..]].concat()).unwrap();
+    let err = Spool::open(config(dir.path())).unwrap_err();
+    assert!(matches!(err, SpoolError::NewerFormat { version: 4, .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "spool segment {} is in format 4, written by a newer release of Sluice; run a release that reads it",
+            path_in(dir.path()).display()
+        )
+    );
+    assert!(path_in(dir.path()).exists());
 }
