@@ -129,13 +129,16 @@ impl Located {
                     .data_file
                     .clone()
                     .ok_or_else(|| self.corrupt("external record without data file"))?;
-                let file = File::open(&path)?;
+                let damaged = |path, reason| SpoolError::Corrupt { path, offset: 0, reason };
+                let file = match File::open(&path) {
+                    Ok(file) => file,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        return Err(damaged(path, "data file is missing"));
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 if file.metadata()?.len() != u64::from(len) {
-                    return Err(SpoolError::Corrupt {
-                        path,
-                        offset: 0,
-                        reason: "data file has the wrong length",
-                    });
+                    return Err(damaged(path, "data file has the wrong length"));
                 }
                 Ok(DataReader { path, offset: 0, ..DataReader::new(Arc::new(file), 0, len, crc, self) })
             }
@@ -189,6 +192,8 @@ pub struct DataReader {
     len: u32,
     hasher: Option<crc32fast::Hasher>,
     crc: u32,
+    /// The data failed its CRC: every later read fails too.
+    damaged: bool,
     /// For errors: the file and the record's offset in it.
     path: PathBuf,
     offset: u64,
@@ -204,6 +209,7 @@ impl DataReader {
             len,
             hasher: Some(crc32fast::Hasher::new()),
             crc,
+            damaged: false,
             path: at.path.clone(),
             offset: at.offset,
         }
@@ -226,6 +232,9 @@ impl DataReader {
 
 impl Read for DataReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.damaged {
+            return Err(self.corrupt("message data fails its CRC"));
+        }
         let left = usize::try_from(self.end - self.pos).unwrap_or(usize::MAX);
         let n = out.len().min(left);
         if n == 0 {
@@ -235,15 +244,15 @@ impl Read for DataReader {
         if got == 0 {
             return Err(self.corrupt("message data ends early"));
         }
-        let Some(hasher) = self.hasher.as_mut() else {
-            return Err(self.corrupt("message data fails its CRC"));
-        };
-        hasher.update(&out[..got]);
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(&out[..got]);
+        }
         self.pos += got as u64;
         if self.pos == self.end
             && let Some(hasher) = self.hasher.take()
             && hasher.finalize() != self.crc
         {
+            self.damaged = true;
             return Err(self.corrupt("message data fails its CRC"));
         }
         Ok(got)
@@ -288,6 +297,14 @@ struct Spilled {
     path: PathBuf,
     file: Box<dyn SegmentFile>,
     written: u64,
+}
+
+impl Spilled {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all_at(bytes, self.written)?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for Spilled {
@@ -338,8 +355,8 @@ impl DataWriter {
             Ok(n) => n,
             Err(e) => return self.discard(&spilled, reply, e),
         };
-        if let Err(e) = self.flush_to(&mut spilled).and_then(|()| Ok(spilled.file.sync_data()?)) {
-            return self.discard(&spilled, reply, e);
+        if let Err(e) = spilled.write(&self.buf).and_then(|()| spilled.file.sync_data()) {
+            return self.discard(&spilled, reply, e.into());
         }
         let (len, crc) = (u32::try_from(self.len).unwrap_or(u32::MAX), self.crc.clone().finalize());
         let Some(record) = record::encode_external(spilled.id, received_at_unix_ms, &envelope, len, crc)
@@ -384,7 +401,8 @@ impl DataWriter {
         Ok(Spilled { id, path, file, written: 0 })
     }
 
-    /// Takes `chunk` into the buffer and spills or writes it out as the sizes require.
+    /// Takes `chunk`: into the buffer while the data is small or the buffer short of a
+    /// write chunk, else into the data file (started when the data outgrows memory).
     fn take(&mut self, chunk: &[u8]) -> Result<(), SpoolError> {
         let total = self.len + chunk.len() as u64;
         if total > DATA_BYTES_MAX as u64 {
@@ -392,29 +410,18 @@ impl DataWriter {
         }
         self.crc.update(chunk);
         self.len = total;
-        self.buf.extend_from_slice(chunk);
-        if self.spilled.is_none() && self.buf.len() > self.spool.inner.shared.inline_bytes_max {
+        if self.spilled.is_none() && self.len > self.spool.inner.shared.inline_bytes_max as u64 {
             self.spilled = Some(self.spill()?);
         }
-        match self.spilled.take() {
-            Some(mut spilled) if self.buf.len() >= WRITE_CHUNK_BYTES => {
-                let result = self.flush_to(&mut spilled);
-                self.spilled = Some(spilled);
-                result
+        match self.spilled.as_mut() {
+            Some(spilled) if self.buf.len() + chunk.len() >= WRITE_CHUNK_BYTES => {
+                spilled.write(&self.buf)?;
+                self.buf.clear();
+                self.buf.shrink_to(WRITE_CHUNK_BYTES);
+                spilled.write(chunk)?;
             }
-            other => {
-                self.spilled = other;
-                Ok(())
-            }
+            _ => self.buf.extend_from_slice(chunk),
         }
-    }
-
-    /// Writes the buffered data into the file; the buffer shrinks back to a chunk.
-    fn flush_to(&mut self, spilled: &mut Spilled) -> Result<(), SpoolError> {
-        spilled.file.write_all_at(&self.buf, spilled.written)?;
-        spilled.written += self.buf.len() as u64;
-        self.buf.clear();
-        self.buf.shrink_to(WRITE_CHUNK_BYTES);
         Ok(())
     }
 }
@@ -435,10 +442,9 @@ impl Write for DataWriter {
 
     /// Writes buffered data into the data file (no sync: `submit` syncs).
     fn flush(&mut self) -> io::Result<()> {
-        if let Some(mut spilled) = self.spilled.take() {
-            let result = self.flush_to(&mut spilled);
-            self.spilled = Some(spilled);
-            result.map_err(io::Error::other)?;
+        if let Some(spilled) = self.spilled.as_mut() {
+            spilled.write(&self.buf)?;
+            self.buf.clear();
         }
         Ok(())
     }

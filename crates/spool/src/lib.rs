@@ -107,7 +107,8 @@ pub const BATCH_MESSAGES_MAX_DEFAULT: usize = 256;
 /// Default size above which a `DataWriter` moves a message's data into a file of its own.
 pub const INLINE_BYTES_MAX_DEFAULT: usize = 256 << 10;
 
-/// A callback of `enqueue`, `complete` or `schedule`: runs exactly once, with the outcome.
+/// A callback of `enqueue`, `DataWriter::submit`, `complete` or `schedule`: runs exactly
+/// once, with the outcome.
 pub type Callback<T> = Box<dyn FnOnce(Result<T, SpoolError>) + Send>;
 
 /// Where the spool lives and how it batches.
@@ -206,7 +207,8 @@ pub struct SpoolStats {
     pub segments: u64,
     /// Bytes of all segment files.
     pub bytes: u64,
-    /// `sync_data`/`sync_all` calls made by the writer (batches, new segments).
+    /// `sync_data`/`sync_all` calls made by the writer (batches, new segments, the data
+    /// folder before a batch with data files).
     pub syncs: u64,
     /// Group commits attempted.
     pub batches: u64,

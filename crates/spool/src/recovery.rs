@@ -192,8 +192,13 @@ fn scan_segment(dirs: &Dirs, seq: u64, path: &Path, state: &mut Recovered) -> Re
         Header::Newer { version } => {
             return Err(SpoolError::NewerFormat { path: path.to_path_buf(), version });
         }
-        Header::Valid { .. } | Header::Damaged => {
-            quarantine_segment(dirs, seq, path, len, state)?;
+        Header::Valid { .. } => {
+            quarantine_segment(dirs, (seq, path, len), "segment header names another segment", state)?;
+            return Ok(Scanned::Quarantined);
+        }
+        Header::Damaged => {
+            let reason = "segment header damaged: none of its records can be checked";
+            quarantine_segment(dirs, (seq, path, len), reason, state)?;
             return Ok(Scanned::Quarantined);
         }
     };
@@ -214,18 +219,11 @@ fn scan_segment(dirs: &Dirs, seq: u64, path: &Path, state: &mut Recovered) -> Re
 
 fn quarantine_segment(
     dirs: &Dirs,
-    seq: u64,
-    path: &Path,
-    len: u64,
+    (seq, path, len): (u64, &Path, u64),
+    reason: &'static str,
     state: &mut Recovered,
 ) -> Result<(), SpoolError> {
-    let note = Note {
-        source: path,
-        offset: 0,
-        len,
-        reason: "segment header damaged: none of its records can be checked",
-        records: "all records of the segment".into(),
-    };
+    let note = Note { source: path, offset: 0, len, reason, records: "all records of the segment".into() };
     let name = segment::segment_path(Path::new(""), seq);
     let moved = quarantine::move_file(&dirs.quarantine, &name.to_string_lossy(), &note)?;
     state.report.segments += 1;

@@ -191,8 +191,8 @@ pub(crate) struct Writer {
 impl Writer {
     /// A writer that continues the segment `last` when it has room, is of the current
     /// format (a segment holds records of one format, the one its header names) and is the
-    /// newest (none numbered `seq_floor` or above went into quarantine), or starts a new
-    /// one. Fails when the head segment cannot be opened or created. Then it records the
+    /// newest (no segment numbered above it, `seq_floor`, went into quarantine), or starts
+    /// a new one after both. Fails when the head segment cannot be opened or created. Then it records the
     /// `tombstones` of messages recovery found lost; if that fails, the next recovery finds
     /// them again.
     pub(crate) fn new(
@@ -315,7 +315,10 @@ impl Writer {
         self.shared.counters.batches.fetch_add(1, Ordering::Relaxed);
         // The data files' names must be durable before the records that point at them.
         let data_synced = match batch.external {
-            true => self.storage.sync_dir(&self.shared.dirs.data).map_err(SpoolError::from),
+            true => {
+                self.shared.counters.syncs.fetch_add(1, Ordering::Relaxed);
+                self.storage.sync_dir(&self.shared.dirs.data).map_err(SpoolError::from)
+            }
             false => Ok(()),
         };
         let base = match data_synced.and_then(|()| self.append(&mut batch.records)) {

@@ -159,6 +159,8 @@ fn a_damaged_data_file_is_refused_on_read_and_quarantined_by_recovery() {
     reader.read_exact(&mut first).unwrap();
     let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
     assert!(err.to_string().contains("message data fails its CRC"), "{err}");
+    // And stays failed, so that no retry takes the data for complete.
+    assert!(reader.read(&mut [0u8; 10]).is_err());
     assert!(matches!(
         spool.read_data(damaged),
         Err(SpoolError::Corrupt { reason: "message data fails its CRC", .. })
@@ -169,7 +171,11 @@ fn a_damaged_data_file_is_refused_on_read_and_quarantined_by_recovery() {
         Err(SpoolError::Corrupt { reason: "data file has the wrong length", .. })
     ));
     std::fs::remove_file(path(missing)).unwrap();
-    assert!(matches!(spool.read_data(missing), Err(SpoolError::Io(_))));
+    let err = spool.read_data(missing).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("spool file {} is damaged at offset 0: data file is missing", path(missing).display())
+    );
     spool.close();
     // Recovery checks lengths: the short file goes into quarantine, both messages are lost.
     let opened = Spool::open(streaming(dir.path())).unwrap();
