@@ -9,13 +9,11 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io::{self, Write};
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 
-use smtp_wire::{Address, BodyType, ClientInfo, Envelope, Recipient, ReversePath};
-
+use crate::common::{envelope, wait};
 use crate::segment::{FsStorage, SegmentFile, Storage};
 use crate::{MessageId, Spool, SpoolConfig, SpoolError};
 
@@ -163,39 +161,8 @@ impl Storage for CrashStorage {
     }
 }
 
-fn envelope(recipients: usize) -> Envelope {
-    Envelope {
-        sender: ReversePath::Null,
-        recipients: (0..recipients)
-            .map(|r| Recipient {
-                address: Address { local_part: format!("r{r}"), domain: "example.org".into() },
-                notify: None,
-                orcpt: None,
-            })
-            .collect(),
-        body: BodyType::EightBitMime,
-        smtputf8: false,
-        ret: None,
-        envid: None,
-        declared_size: None,
-        client: ClientInfo {
-            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            helo: "h".into(),
-            esmtp: true,
-            tls: None,
-            attribution: None,
-        },
-    }
-}
-
 fn body(seed: u8, len: usize) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(seed)).collect()
-}
-
-fn wait<T: Send + 'static>(submit: impl FnOnce(crate::Callback<T>)) -> Result<T, SpoolError> {
-    let (tx, rx) = mpsc::channel();
-    submit(Box::new(move |r| tx.send(r).unwrap()));
-    rx.recv().unwrap()
 }
 
 fn config(dir: &Path) -> SpoolConfig {

@@ -12,12 +12,11 @@
 //! within seconds.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
-use std::sync::mpsc;
 
-use smtp_wire::{Address, BodyType, ClientInfo, Envelope, Recipient, ReversePath};
+use smtp_wire::{Address, Envelope, ReversePath};
 
+use crate::common::{self, wait};
 use crate::record::{self, Decoded, FRAME_BYTES, Frame, RECORD_MAGIC};
 use crate::segment::{self, HEADER_BYTES, Header};
 use crate::{MessageId, Opened, Schedule, Spool, SpoolConfig};
@@ -47,29 +46,11 @@ enum Damage {
     Truncate { segment: usize, at: u64 },
 }
 
+/// An envelope of `recipients` recipients from a sender of its own.
 fn envelope(recipients: usize, i: usize) -> Envelope {
-    Envelope {
-        sender: ReversePath::Mailbox(Address { local_part: format!("s{i}"), domain: "example.com".into() }),
-        recipients: (0..recipients)
-            .map(|r| Recipient {
-                address: Address { local_part: format!("r{r}"), domain: "example.org".into() },
-                notify: None,
-                orcpt: None,
-            })
-            .collect(),
-        body: BodyType::EightBitMime,
-        smtputf8: false,
-        ret: None,
-        envid: None,
-        declared_size: None,
-        client: ClientInfo {
-            ip: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)),
-            helo: "client.example.com".into(),
-            esmtp: true,
-            tls: None,
-            attribution: None,
-        },
-    }
+    let mut env = common::envelope(recipients);
+    env.sender = ReversePath::Mailbox(Address { local_part: format!("s{i}"), domain: "example.com".into() });
+    env
 }
 
 /// Message data of `len` bytes; message 7 is full of record markers and frames that do not
@@ -80,15 +61,6 @@ fn data(i: usize, len: usize) -> Vec<u8> {
         return fake.iter().copied().cycle().take(len).collect();
     }
     (0..len).map(|b| (b * 31 + i * 7 + 1) as u8).collect()
-}
-
-fn wait<T>(submit: impl FnOnce(crate::Callback<T>)) -> T
-where
-    T: Send + 'static,
-{
-    let (tx, rx) = mpsc::channel();
-    submit(Box::new(move |r| tx.send(r).unwrap()));
-    rx.recv().unwrap().unwrap()
 }
 
 /// Writes a log through the real writer: `count` messages of varied sizes and recipient
@@ -113,33 +85,33 @@ fn write_log(
                 let mut writer = spool.begin_message();
                 std::io::Write::write_all(&mut writer, &body).unwrap();
                 assert!(writer.is_spilled());
-                let id = wait(|cb| writer.submit(env.clone(), i as u64, cb));
+                let id = wait(|cb| writer.submit(env.clone(), i as u64, cb)).unwrap();
                 contents.insert(id, (env, body));
                 id
             }
             _ => {
-                let id = wait(|cb| spool.enqueue(env.clone(), i as u64, body.clone(), cb));
+                let id = wait(|cb| spool.enqueue(env.clone(), i as u64, body.clone(), cb)).unwrap();
                 contents.insert(id, (env, body));
                 id
             }
         };
         ids.push(id);
         if i % 3 == 2 {
-            wait(|cb| spool.complete(ids[i - 1], &[0], cb));
+            wait(|cb| spool.complete(ids[i - 1], &[0], cb)).unwrap();
             let schedule = Schedule {
                 attempts: i as u32,
                 next_attempt_unix_ms: 1000 * i as u64,
                 delay_notified: i % 2 == 0,
             };
-            wait(|cb| spool.schedule(ids[i - 2], schedule, cb));
+            wait(|cb| spool.schedule(ids[i - 2], schedule, cb)).unwrap();
         }
         if finish && i % 5 == 4 {
             let all: Vec<u32> = (0..contents[&ids[i - 4]].0.recipients.len() as u32).collect();
-            wait(|cb| spool.complete(ids[i - 4], &all, cb));
+            wait(|cb| spool.complete(ids[i - 4], &all, cb)).unwrap();
         }
         if i % 4 == 1 {
             for attempts in [1, 2] {
-                wait(|cb| spool.schedule(id, Schedule { attempts, ..Schedule::default() }, cb));
+                wait(|cb| spool.schedule(id, Schedule { attempts, ..Schedule::default() }, cb)).unwrap();
             }
         }
     }
@@ -276,14 +248,6 @@ impl Damage {
     }
 }
 
-/// Where recovery of a damaged copy runs.
-fn scratch() -> tempfile::TempDir {
-    match Path::new("/dev/shm").is_dir() {
-        true => tempfile::tempdir_in("/dev/shm").unwrap(),
-        false => tempfile::tempdir().unwrap(),
-    }
-}
-
 fn install(scn: &Scenario, dir: &Path, damage: Damage) -> (u64, u64) {
     let mut changed = (0, 0);
     for sub in ["segments", "data"] {
@@ -304,7 +268,7 @@ fn install(scn: &Scenario, dir: &Path, damage: Damage) -> (u64, u64) {
 
 /// Damages a copy of the scenario, recovers it and checks everything.
 fn check(scn: &Scenario, damage: Damage) {
-    let dir = scratch();
+    let dir = common::scratch_dir();
     let (from, to) = install(scn, dir.path(), damage);
     let seg = damage.segment();
     let header_hit = from < HEADER_BYTES && from < to;
@@ -572,7 +536,7 @@ fn messages_of_a_quarantined_segment_are_named_by_later_records_and_new_segments
     let scn = scenario(small_segments, 40);
     let last = scn.segments.len() - 1;
     for seg in [0, last] {
-        let dir = scratch();
+        let dir = common::scratch_dir();
         install(&scn, dir.path(), Damage::Flip { segment: seg, at: 20, bit: 0 });
         let opened = Spool::open(small_segments(dir.path())).unwrap();
         let lost: HashSet<usize> =
@@ -587,7 +551,7 @@ fn messages_of_a_quarantined_segment_are_named_by_later_records_and_new_segments
         assert!(seg == last || !named.is_empty());
         assert!(opened.report.unnamed_losses_possible);
         // The next segment is numbered after every one seen, the quarantined one included.
-        let id = wait(|cb| opened.spool.enqueue(envelope(1, 0), 0, vec![1; 13_000], cb));
+        let id = wait(|cb| opened.spool.enqueue(envelope(1, 0), 0, vec![1; 13_000], cb)).unwrap();
         let (newest, _) = segment::list_segments(&dir.path().join("segments")).unwrap().pop().unwrap();
         assert!(newest > scn.segments.len() as u64, "{newest}");
         opened.spool.close();

@@ -2,14 +2,13 @@
 //! `Storage` trait, as a full disk or a failing device would produce them.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 
-use smtp_wire::{Address, BodyType, ClientInfo, Envelope, Recipient, ReversePath};
+use smtp_wire::Envelope;
 
+use crate::common::{self, wait};
 use crate::segment::{FsStorage, SegmentFile, Storage};
 use crate::{MessageId, Schedule, Spool, SpoolConfig, SpoolError, SpooledMessage};
 
@@ -80,47 +79,21 @@ impl Storage for FaultyStorage {
 }
 
 fn envelope() -> Envelope {
-    Envelope {
-        sender: ReversePath::Null,
-        recipients: vec![Recipient {
-            address: Address { local_part: "a".into(), domain: "example.org".into() },
-            notify: None,
-            orcpt: None,
-        }],
-        body: BodyType::SevenBit,
-        smtputf8: false,
-        ret: None,
-        envid: None,
-        declared_size: None,
-        client: ClientInfo {
-            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            helo: "h".into(),
-            esmtp: true,
-            tls: None,
-            attribution: None,
-        },
-    }
+    common::envelope(1)
 }
 
 fn enqueue(spool: &Spool, data: &[u8]) -> Result<MessageId, SpoolError> {
-    let (tx, rx) = mpsc::channel();
-    let callback = move |r| tx.send(r).unwrap();
-    spool.enqueue(envelope(), 0, data.to_vec(), Box::new(callback));
-    rx.recv().unwrap()
+    wait(|cb| spool.enqueue(envelope(), 0, data.to_vec(), cb))
 }
 
 fn complete(spool: &Spool, id: MessageId) -> Result<(), SpoolError> {
-    let (tx, rx) = mpsc::channel();
-    spool.complete(id, &[0], Box::new(move |r| tx.send(r).unwrap()));
-    rx.recv().unwrap()
+    wait(|cb| spool.complete(id, &[0], cb))
 }
 
 fn schedule(spool: &Spool, id: MessageId, attempts: u32) -> Result<(), SpoolError> {
-    let (tx, rx) = mpsc::channel();
     let schedule =
         Schedule { attempts, next_attempt_unix_ms: u64::from(attempts) * 1000, delay_notified: true };
-    spool.schedule(id, schedule, Box::new(move |r| tx.send(r).unwrap()));
-    rx.recv().unwrap()
+    wait(|cb| spool.schedule(id, schedule, cb))
 }
 
 fn open_faulty(config: SpoolConfig) -> (Spool, Arc<Faults>) {
@@ -204,14 +177,7 @@ fn interrupted_compaction_leaves_copies_that_recovery_merges() {
     let config = SpoolConfig { segment_bytes_max: 8192, ..SpoolConfig::new(dir.path()) };
     let (spool, faults) = open_faulty(config.clone());
     faults.remove.store(true, Ordering::SeqCst);
-    let pinned = {
-        let (tx, rx) = mpsc::channel();
-        let mut env = envelope();
-        env.recipients.push(env.recipients[0].clone());
-        let callback = move |r| tx.send(r).unwrap();
-        spool.enqueue(env, 5, b"pinned".to_vec(), Box::new(callback));
-        rx.recv().unwrap().unwrap()
-    };
+    let pinned = wait(|cb| spool.enqueue(common::envelope(2), 5, b"pinned".to_vec(), cb)).unwrap();
     complete(&spool, pinned).unwrap();
     schedule(&spool, pinned, 1).unwrap();
     for _ in 0..8 {

@@ -81,6 +81,12 @@ mod crash_tests;
 mod damage_tests;
 #[cfg(test)]
 mod fault_tests;
+// The crate's own tests share the integration tests' helpers, which name the crate `spool`.
+#[cfg(test)]
+extern crate self as spool;
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::fmt;
 use std::io;

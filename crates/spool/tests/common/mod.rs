@@ -1,3 +1,6 @@
+//! Helpers of the spool's tests: the integration tests' `mod common`, and the crate's own
+//! tests' too (`lib.rs` includes this file, naming the crate `spool` for it).
+
 #![allow(dead_code)]
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -40,27 +43,28 @@ pub fn data(seed: usize, len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 + seed * 7) as u8).collect()
 }
 
+/// Calls `submit` with a callback and waits for its outcome.
+pub fn wait<T: Send + 'static>(submit: impl FnOnce(spool::Callback<T>)) -> Result<T, SpoolError> {
+    let (tx, rx) = mpsc::channel();
+    submit(Box::new(move |r| tx.send(r).unwrap()));
+    rx.recv().unwrap()
+}
+
 pub fn enqueue(
     spool: &Spool,
     envelope: Envelope,
     received_at: u64,
     data: Vec<u8>,
 ) -> Result<MessageId, SpoolError> {
-    let (tx, rx) = mpsc::channel();
-    spool.enqueue(envelope, received_at, data, Box::new(move |r| tx.send(r).unwrap()));
-    rx.recv().unwrap()
+    wait(|cb| spool.enqueue(envelope, received_at, data, cb))
 }
 
 pub fn complete(spool: &Spool, id: MessageId, recipients: &[u32]) -> Result<(), SpoolError> {
-    let (tx, rx) = mpsc::channel();
-    spool.complete(id, recipients, Box::new(move |r| tx.send(r).unwrap()));
-    rx.recv().unwrap()
+    wait(|cb| spool.complete(id, recipients, cb))
 }
 
 pub fn schedule(spool: &Spool, id: MessageId, schedule: Schedule) -> Result<(), SpoolError> {
-    let (tx, rx) = mpsc::channel();
-    spool.schedule(id, schedule, Box::new(move |r| tx.send(r).unwrap()));
-    rx.recv().unwrap()
+    wait(|cb| spool.schedule(id, schedule, cb))
 }
 
 /// Returns once the writer has finished the reclamation (segment deletion, compaction round)
