@@ -23,12 +23,14 @@
 //! - `<dir>/quarantine/`: damaged bytes recovery moved aside, each with a `.txt` note.
 //!
 //! # Invariants
-//! - Only the writer thread writes, rotates or deletes segments; callers talk to it over a
-//!   channel. It appends the records of all waiting requests, calls `sync_data` once for the
-//!   batch (group commit), and only then updates the index and runs the callbacks. So a
-//!   callback's `Ok` means the record is on disk, and the index never points at unsynced
-//!   bytes. A data file is synced by its writer before its record is sent, and the data
-//!   folder is synced by the writer before a batch holding such records.
+//! - Once the spool is open, only the writer thread writes, rotates or deletes segments
+//!   (recovery, before it starts, cuts torn tails and covers quarantined ranges); callers
+//!   talk to it over a channel. It appends the records of all waiting requests, calls
+//!   `sync_data` once for the batch (group commit), and only then updates the index and runs
+//!   the callbacks. So a callback's `Ok` means the record is on disk, and the index never
+//!   points at unsynced bytes. A data file is written and synced by its `DataWriter` before
+//!   its record is sent, and the data folder is synced by the writer before a batch holding
+//!   such records.
 //! - A new segment's header is synced and its directory entry synced before any record goes
 //!   into it.
 //! - A failed write or sync fails every request of the batch; the head is cut back to its
