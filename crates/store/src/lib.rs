@@ -11,10 +11,18 @@
 //! The schema lives in `schema.rs` as numbered migrations; `schema_version` says how many
 //! ran, and a database newer than the program is refused rather than misread.
 //! Verification tokens are 128 random bits from SQLite's `randomblob` (OS entropy).
+//!
+//! The same file holds the admin plane's records (migration 4: bearer tokens as hashes, the
+//! audit log, service requests; `access.rs`, behind `access`'s traits), which do not bump
+//! the generation. The message trace has its own file (`trace_db.rs`, [`SqliteTraceStore`],
+//! behind `trace::TraceStore`) and a batching writer thread ([`TraceWriter`]). Each trait's
+//! behaviour suite (`access::suite`, `trace::suite`) runs on these in `tests/suites.rs`.
 
+mod access;
 mod outbound_rows;
 mod rows;
 mod schema;
+mod trace_db;
 
 use std::path::Path;
 use std::time::Duration;
@@ -29,6 +37,7 @@ use directory::{
 
 pub use rows::CorruptValue;
 use rows::During;
+pub use trace_db::{SqliteTraceStore, TraceWriter, TraceWriterConfig, TraceWriterStats};
 
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -135,4 +135,47 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (connector_id, position)
     ) STRICT;
     ",
+    // 4: the admin plane's records. No foreign keys to tenants: the audit log and requests
+    // outlive what they are about.
+    r"
+    CREATE TABLE tokens (
+        id TEXT PRIMARY KEY,
+        hash TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('operator', 'support', 'tenant-admin', 'tenant-reader')),
+        tenant_id TEXT,
+        note TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        expires_at INTEGER,
+        revoked_at INTEGER
+    ) STRICT;
+
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        tenant_id TEXT,
+        action TEXT NOT NULL,
+        object TEXT NOT NULL,
+        before TEXT,
+        after TEXT,
+        source TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_by_tenant ON audit (tenant_id, id);
+
+    CREATE TABLE requests (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant_id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('reputation-exception', 'outbound-release')),
+        cidr TEXT CHECK ((kind = 'reputation-exception') = (cidr IS NOT NULL)),
+        justification TEXT NOT NULL,
+        requested_by TEXT NOT NULL,
+        requested_at INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied')),
+        decided_by TEXT,
+        decided_at INTEGER,
+        note TEXT
+    ) STRICT;
+    CREATE INDEX requests_by_tenant ON requests (tenant_id, id);
+    ",
 ];

@@ -135,12 +135,13 @@ fn a_version_2_database_gains_the_outbound_connector_tables() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
         "DROP TABLE outbound_connector_smart_hosts; DROP TABLE outbound_connector_domains;
-         DROP TABLE outbound_connectors; UPDATE schema_version SET version = 2;",
+         DROP TABLE outbound_connectors; DROP TABLE tokens; DROP TABLE audit; DROP TABLE requests;
+         UPDATE schema_version SET version = 2;",
     )
     .unwrap();
     drop(conn);
     let mut store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap(), 4);
     assert_eq!(store.list_tenants().unwrap().len(), 1, "data kept");
     store.add_outbound_connector(&relay()).unwrap();
 }

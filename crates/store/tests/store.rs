@@ -58,7 +58,7 @@ fn with_acme(f: &mut Fixture) {
 #[test]
 fn tenants_round_trip_with_their_service_domain() {
     let mut f = fixture();
-    assert_eq!(f.store.schema_version().unwrap(), 3);
+    assert_eq!(f.store.schema_version().unwrap(), 4);
     let tenant = f.store.add_tenant(&NewTenant::new("Acme", "Acme Corp", "fr").unwrap(), &service()).unwrap();
     assert_eq!(
         (tenant.id.as_str(), tenant.status, tenant.language.as_str()),
@@ -354,7 +354,7 @@ fn reopening_keeps_everything() {
     drop(f.store);
     let reopened = SqliteStore::open(&f.path).unwrap();
     assert_eq!(reopened.load().unwrap(), before);
-    assert_eq!(reopened.schema_version().unwrap(), 3);
+    assert_eq!(reopened.schema_version().unwrap(), 4);
 }
 
 #[test]

@@ -257,7 +257,7 @@ pub fn pruning<S: TraceStore>(store: &mut S) {
     }
     store.record(&events).unwrap();
     let keep_three_days = Retention { max_age_s: 3 * 86_400, max_bytes: u64::MAX };
-    let report = store.prune(keep_three_days, 5 * day + 10).unwrap();
+    let report = store.prune(keep_three_days, 5 * day - 10).unwrap();
     assert_eq!((report.messages, report.refusals), (2, 2), "days 0 and 1 are older than 3 days at day 5");
     assert_eq!(ids(store, TraceQuery::default()), ["p5", "p4", "p3", "p2"]);
     assert_eq!(store.refusals(&RefusalQuery { limit: 50, ..Default::default() }).unwrap().items.len(), 4);

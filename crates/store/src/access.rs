@@ -1,0 +1,356 @@
+//! Tokens, the audit log and service requests in the directory's database
+//! (`<data_dir>/sluice.db`, migration 4). Their changes are not directory changes: they do
+//! not bump the generation, so a token or an audit entry never makes servers rebuild their
+//! snapshot.
+
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use access::{
+    AUDIT_PAGE_MAX, AccessError, AuditEntry, AuditQuery, AuditStore, NewAuditEntry, NewRequest, Request,
+    RequestDecision, RequestKind, RequestQuery, RequestStatus, RequestStore, Role, TokenId, TokenRecord,
+    TokenStore,
+};
+use directory::{Cidr, TenantId};
+
+use crate::SqliteStore;
+
+/// Attaches what was being done to a SQLite error.
+trait Doing<T> {
+    fn doing(self, operation: &str) -> Result<T, AccessError>;
+}
+
+impl<T> Doing<T> for rusqlite::Result<T> {
+    fn doing(self, operation: &str) -> Result<T, AccessError> {
+        self.map_err(|e| AccessError::Backend { operation: operation.to_string(), source: Box::new(e) })
+    }
+}
+
+fn corrupt(column: &'static str, value: &str) -> AccessError {
+    AccessError::Backend {
+        operation: "reading admin records".into(),
+        source: Box::new(crate::CorruptValue { column, value: value.to_string() }),
+    }
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn tenant_of(column: &'static str, text: Option<String>) -> Result<Option<TenantId>, AccessError> {
+    text.map(|t| TenantId::parse(&t).map_err(|_| corrupt(column, &t))).transpose()
+}
+
+const TOKEN_COLUMNS: &str = "id, hash, role, tenant_id, note, created_at, created_by, expires_at, revoked_at";
+
+type TokenRow = (String, String, String, Option<String>, String, i64, String, Option<i64>, Option<i64>);
+
+fn token_row(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+}
+
+fn token_record(row: TokenRow) -> Result<TokenRecord, AccessError> {
+    let (id, hash, role, tenant, note, created, created_by, expires, revoked) = row;
+    Ok(TokenRecord {
+        id: TokenId::parse(&id).map_err(|_| corrupt("tokens.id", &id))?,
+        hash,
+        role: Role::parse(&role).map_err(|_| corrupt("tokens.role", &role))?,
+        tenant: tenant_of("tokens.tenant_id", tenant)?,
+        note,
+        created_at_unix_s: to_u64(created),
+        created_by,
+        expires_at_unix_s: expires.map(to_u64),
+        revoked_at_unix_s: revoked.map(to_u64),
+    })
+}
+
+fn read_token(conn: &Connection, id: &TokenId) -> Result<Option<TokenRecord>, AccessError> {
+    const OP: &str = "reading a token";
+    let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1");
+    let row = conn.query_row(&sql, [id.as_str()], token_row).optional().doing(OP)?;
+    row.map(token_record).transpose()
+}
+
+impl TokenStore for SqliteStore {
+    fn insert_token(&mut self, t: &TokenRecord) -> Result<(), AccessError> {
+        self.conn
+            .execute(
+                "INSERT INTO tokens (id, hash, role, tenant_id, note, created_at, created_by, expires_at, revoked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    t.id.as_str(),
+                    t.hash,
+                    t.role.as_str(),
+                    t.tenant.as_ref().map(TenantId::as_str),
+                    t.note,
+                    to_i64(t.created_at_unix_s),
+                    t.created_by,
+                    t.expires_at_unix_s.map(to_i64),
+                    t.revoked_at_unix_s.map(to_i64)
+                ],
+            )
+            .doing("creating a token")?;
+        Ok(())
+    }
+
+    fn token(&self, id: &TokenId) -> Result<Option<TokenRecord>, AccessError> {
+        read_token(&self.conn, id)
+    }
+
+    fn list_tokens(&self) -> Result<Vec<TokenRecord>, AccessError> {
+        const OP: &str = "listing tokens";
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id");
+        let mut stmt = self.conn.prepare(&sql).doing(OP)?;
+        let rows =
+            stmt.query_map([], token_row).doing(OP)?.collect::<rusqlite::Result<Vec<_>>>().doing(OP)?;
+        rows.into_iter().map(token_record).collect()
+    }
+
+    fn revoke_token(&mut self, id: &TokenId, now_unix_s: u64) -> Result<TokenRecord, AccessError> {
+        const OP: &str = "revoking a token";
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).doing(OP)?;
+        tx.execute(
+            "UPDATE tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+            params![id.as_str(), to_i64(now_unix_s)],
+        )
+        .doing(OP)?;
+        let record = read_token(&tx, id)?.ok_or_else(|| AccessError::UnknownToken { id: id.to_string() })?;
+        tx.commit().doing(OP)?;
+        Ok(record)
+    }
+}
+
+fn json_text(value: &Option<serde_json::Value>) -> Option<String> {
+    value.as_ref().map(ToString::to_string)
+}
+
+fn json_value(column: &'static str, text: Option<String>) -> Result<Option<serde_json::Value>, AccessError> {
+    text.map(|t| serde_json::from_str(&t).map_err(|_| corrupt(column, &t))).transpose()
+}
+
+type AuditRow = (i64, i64, String, Option<String>, String, String, Option<String>, Option<String>, String);
+
+fn audit_entry(row: AuditRow) -> Result<AuditEntry, AccessError> {
+    let (id, at, actor, tenant, action, object, before, after, source) = row;
+    Ok(AuditEntry {
+        id: to_u64(id),
+        entry: NewAuditEntry {
+            at_unix_s: to_u64(at),
+            actor,
+            tenant: tenant_of("audit.tenant_id", tenant)?,
+            action,
+            object,
+            before: json_value("audit.before", before)?,
+            after: json_value("audit.after", after)?,
+            source,
+        },
+    })
+}
+
+impl AuditStore for SqliteStore {
+    fn append_audit(&mut self, e: &NewAuditEntry) -> Result<AuditEntry, AccessError> {
+        self.conn
+            .execute(
+                "INSERT INTO audit (at, actor, tenant_id, action, object, before, after, source)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    to_i64(e.at_unix_s),
+                    e.actor,
+                    e.tenant.as_ref().map(TenantId::as_str),
+                    e.action,
+                    e.object,
+                    json_text(&e.before),
+                    json_text(&e.after),
+                    e.source
+                ],
+            )
+            .doing("recording an audit entry")?;
+        Ok(AuditEntry { id: to_u64(self.conn.last_insert_rowid()), entry: e.clone() })
+    }
+
+    fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, AccessError> {
+        const OP: &str = "listing the audit log";
+        // Every filter is a parameter; an absent one is NULL and matches everything. The
+        // action prefix is compared with substr, so `%` and `_` are plain characters.
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, at, actor, tenant_id, action, object, before, after, source FROM audit
+                 WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR actor = ?2)
+                   AND (?3 IS NULL OR substr(action, 1, length(?3)) = ?3)
+                   AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at <= ?5) AND (?6 IS NULL OR id < ?6)
+                 ORDER BY id DESC LIMIT ?7",
+            )
+            .doing(OP)?;
+        let limit = to_i64(q.limit.min(AUDIT_PAGE_MAX) as u64);
+        let rows = stmt
+            .query_map(
+                params![
+                    q.tenant.as_ref().map(TenantId::as_str),
+                    q.actor,
+                    q.action,
+                    q.since_unix_s.map(to_i64),
+                    q.until_unix_s.map(to_i64),
+                    q.before_id.map(to_i64),
+                    limit
+                ],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
+                    ))
+                },
+            )
+            .doing(OP)?
+            .collect::<rusqlite::Result<Vec<AuditRow>>>()
+            .doing(OP)?;
+        rows.into_iter().map(audit_entry).collect()
+    }
+}
+
+const REQUEST_COLUMNS: &str = "id, tenant_id, kind, cidr, justification, requested_by, requested_at, status, decided_by, decided_at, note";
+
+type RequestRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    i64,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+);
+
+fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+    ))
+}
+
+fn request(row: RequestRow) -> Result<Request, AccessError> {
+    let (
+        id,
+        tenant,
+        kind,
+        cidr,
+        justification,
+        requested_by,
+        requested_at,
+        status,
+        decided_by,
+        decided_at,
+        note,
+    ) = row;
+    let kind = match (kind.as_str(), cidr) {
+        ("reputation-exception", Some(c)) => RequestKind::ReputationException {
+            cidr: Cidr::parse("requests.cidr", &c).map_err(|_| corrupt("requests.cidr", &c))?,
+        },
+        ("outbound-release", None) => RequestKind::OutboundRelease,
+        (other, _) => return Err(corrupt("requests.kind", other)),
+    };
+    Ok(Request {
+        id: to_u64(id),
+        tenant: TenantId::parse(&tenant).map_err(|_| corrupt("requests.tenant_id", &tenant))?,
+        kind,
+        justification,
+        requested_by,
+        requested_at_unix_s: to_u64(requested_at),
+        status: RequestStatus::parse(&status).map_err(|_| corrupt("requests.status", &status))?,
+        decided_by,
+        decided_at_unix_s: decided_at.map(to_u64),
+        note,
+    })
+}
+
+fn read_request(conn: &Connection, id: u64) -> Result<Option<Request>, AccessError> {
+    let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?1");
+    let row = conn.query_row(&sql, [to_i64(id)], request_row).optional().doing("reading a request")?;
+    row.map(request).transpose()
+}
+
+impl RequestStore for SqliteStore {
+    fn create_request(&mut self, r: &NewRequest) -> Result<Request, AccessError> {
+        let cidr = match &r.kind {
+            RequestKind::ReputationException { cidr } => Some(cidr.to_string()),
+            RequestKind::OutboundRelease => None,
+        };
+        self.conn
+            .execute(
+                "INSERT INTO requests (tenant_id, kind, cidr, justification, requested_by, requested_at, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
+                params![
+                    r.tenant.as_str(),
+                    r.kind.name(),
+                    cidr,
+                    r.justification,
+                    r.requested_by,
+                    to_i64(r.requested_at_unix_s)
+                ],
+            )
+            .doing("creating a request")?;
+        let id = to_u64(self.conn.last_insert_rowid());
+        read_request(&self.conn, id)?.ok_or(AccessError::UnknownRequest { id })
+    }
+
+    fn request(&self, id: u64) -> Result<Option<Request>, AccessError> {
+        read_request(&self.conn, id)
+    }
+
+    fn list_requests(&self, q: &RequestQuery) -> Result<Vec<Request>, AccessError> {
+        const OP: &str = "listing requests";
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE (?1 IS NULL OR tenant_id = ?1)
+             AND (?2 IS NULL OR status = ?2) ORDER BY id DESC"
+        );
+        let mut stmt = self.conn.prepare(&sql).doing(OP)?;
+        let rows = stmt
+            .query_map(
+                params![q.tenant.as_ref().map(TenantId::as_str), q.status.map(RequestStatus::as_str)],
+                request_row,
+            )
+            .doing(OP)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .doing(OP)?;
+        rows.into_iter().map(request).collect()
+    }
+
+    fn decide_request(&mut self, id: u64, d: &RequestDecision) -> Result<Request, AccessError> {
+        const OP: &str = "deciding a request";
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).doing(OP)?;
+        let current = read_request(&tx, id)?.ok_or(AccessError::UnknownRequest { id })?;
+        if current.status != RequestStatus::Pending {
+            return Err(AccessError::AlreadyDecided { id, status: current.status.as_str() });
+        }
+        tx.execute(
+            "UPDATE requests SET status = ?2, decided_by = ?3, decided_at = ?4, note = ?5 WHERE id = ?1",
+            params![to_i64(id), d.status.as_str(), d.decided_by, to_i64(d.decided_at_unix_s), d.note],
+        )
+        .doing(OP)?;
+        let decided = read_request(&tx, id)?.ok_or(AccessError::UnknownRequest { id })?;
+        tx.commit().doing(OP)?;
+        Ok(decided)
+    }
+}
