@@ -1,0 +1,131 @@
+//! What the operations need from outside the databases, as traits the binary implements:
+//! [`LiveState`] asks the running server (over its control socket) about throttling and
+//! the queue; [`Network`] checks a domain's TXT record and probes an outbound connector.
+//! So the admin plane never depends on the gateway, and tests can stand in a real server.
+//!
+//! Both are blocking: the HTTP layer calls operations on a blocking thread.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Why the running server could not answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LiveError {
+    /// No server answers (not running, or another data directory).
+    #[error("the running server does not answer: {0}")]
+    NotRunning(String),
+    /// The server answered with an error (throttling disabled, unknown message, ...).
+    #[error("{0}")]
+    Refused(String),
+    /// The server answered something this program cannot read.
+    #[error("unexpected answer from the server: {0}")]
+    Garbled(String),
+}
+
+/// What the next recipient from an IP would get, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ThrottleView {
+    #[schema(value_type = String)]
+    pub ip: IpAddr,
+    /// accept, defer, or bypass (a policy bypass range).
+    pub verdict: String,
+    /// On the operator allow list: never throttled.
+    pub allow_listed: bool,
+    /// The AS token a deferral would carry (`AS501`).
+    pub token: Option<String>,
+    pub reason: Option<String>,
+    pub retry_after_s: Option<u32>,
+    /// Attempted recipients per hour of the key that decides, its usual volume and its
+    /// allowance now.
+    pub observed_per_hour: Option<f32>,
+    pub baseline_per_hour: Option<f32>,
+    pub allowance_per_hour: Option<f32>,
+    /// The whole explanation as `sluice throttle show` prints it.
+    pub explanation: String,
+}
+
+/// An IP deferred recently.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ThrottledIp {
+    #[schema(value_type = String)]
+    pub ip: IpAddr,
+    pub deferred_last_hour: u64,
+    pub deferred_last_day: u64,
+    /// The token of its latest deferral.
+    pub last_token: String,
+    pub last_deferred_at_unix_s: u64,
+    /// Whether its next recipient would be deferred now.
+    pub throttled_now: bool,
+}
+
+/// A message in the running server's queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct QueueEntryView {
+    pub id: String,
+    /// waiting, ready, active or settling.
+    pub state: String,
+    pub received_at_unix_ms: u64,
+    pub attempts: u32,
+    pub next_attempt_unix_ms: Option<u64>,
+    /// Recipients not yet delivered or bounced.
+    pub pending: usize,
+    pub sender: Option<String>,
+    pub recipients: Vec<String>,
+}
+
+/// The running server's answers.
+pub trait LiveState: Send + Sync {
+    fn throttle_explain(&self, ip: IpAddr) -> Result<ThrottleView, LiveError>;
+    /// IPs deferred within the last day, most deferred first.
+    fn throttled(&self) -> Result<Vec<ThrottledIp>, LiveError>;
+    /// Decision counters (`name value` pairs, as Prometheus names them).
+    fn throttle_counters(&self) -> Result<Vec<(String, u64)>, LiveError>;
+    /// The queue, oldest first, at most `limit` messages; and the total.
+    fn queue_list(&self, limit: usize) -> Result<(usize, Vec<QueueEntryView>), LiveError>;
+    /// Makes every waiting message due now; how many there were.
+    fn queue_flush(&self) -> Result<usize, LiveError>;
+    /// Makes one waiting message due now.
+    fn queue_retry(&self, id: &str) -> Result<(), LiveError>;
+}
+
+/// What a domain's TXT records showed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxtCheck {
+    /// The expected record is there.
+    Found,
+    /// No TXT records at all.
+    NoRecords,
+    /// TXT records, none the expected one (the `sluice-verification` ones are listed).
+    Missing { found: Vec<String> },
+}
+
+/// One step of an outbound connector's validation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProbeStepView {
+    /// resolve, connect, banner, ehlo, starttls, mail, rcpt, data, quit.
+    pub step: String,
+    pub target: String,
+    pub passed: bool,
+    pub detail: String,
+    /// The server's reply, when the step got one.
+    pub reply: Option<String>,
+    /// For a failed step: what to check.
+    pub check: Option<String>,
+}
+
+/// What a probe needs to know about the connector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeTarget {
+    pub connector: directory::OutboundConnector,
+    /// The test message's recipient; without one, no message is sent.
+    pub to: Option<String>,
+    pub from: Option<String>,
+}
+
+/// DNS and outbound SMTP, for domain verification and connector validation.
+pub trait Network: Send + Sync {
+    fn check_txt(&self, domain: &str, token: &str) -> Result<TxtCheck, String>;
+    fn probe(&self, target: &ProbeTarget) -> Result<Vec<ProbeStepView>, String>;
+}

@@ -1,0 +1,224 @@
+//! Reads of what the mail flow did and does: the message trace, the throttle and the queue.
+
+use std::net::IpAddr;
+
+use access::Permission;
+use directory::TenantId;
+use trace::{Cursor, Direction, MessageStatus, RefusalQuery, TraceQuery};
+
+use super::records::parse_when;
+use super::{Admin, Context};
+use crate::error::{AdminError, ErrorKind};
+use crate::live::{LiveError, ThrottleView, ThrottledIp};
+use crate::views::{
+    CounterView, Done, QueueView, RefusalPage, RefusalView, TraceDetailView, TraceMessageView, TracePage,
+    TraceParams,
+};
+
+/// Searches look this far back unless told otherwise.
+const TRACE_WINDOW_DEFAULT_S: u64 = 48 * 3_600;
+const TRACE_PAGE_DEFAULT: usize = 50;
+/// How far back a tenant's trace must show an IP for the tenant to see its throttle state.
+const SEEN_WINDOW_S: u64 = 10 * 86_400;
+const QUEUE_LIST_DEFAULT: usize = 100;
+
+fn live(e: LiveError) -> AdminError {
+    match e {
+        LiveError::NotRunning(_) => AdminError::new(ErrorKind::Unavailable, e.to_string()),
+        LiveError::Refused(message) if message.contains("unknown message") => {
+            AdminError::new(ErrorKind::NotFound, message)
+        }
+        LiveError::Refused(message) => AdminError::new(ErrorKind::Conflict, message),
+        LiveError::Garbled(_) => AdminError::new(ErrorKind::Internal, e.to_string()),
+    }
+}
+
+fn ip(field: &'static str, text: &str) -> Result<IpAddr, AdminError> {
+    text.trim().parse().map_err(|_| {
+        AdminError::invalid(field, format!("invalid {field} {text:?}: expected an IPv4 or IPv6 address"))
+    })
+}
+
+/// The filters both searches share, checked.
+struct Window {
+    tenant: Option<TenantId>,
+    client_ip: Option<IpAddr>,
+    since_ms: u64,
+    until_ms: Option<u64>,
+    cursor: Option<Cursor>,
+    limit: usize,
+}
+
+impl Admin {
+    fn trace_window(&self, cx: &Context, p: &TraceParams) -> Result<Window, AdminError> {
+        let tenant = self.scope(cx, p.tenant.as_deref())?;
+        self.allow(cx, Permission::ReadTrace, tenant.as_ref(), "search the message trace")?;
+        let now = self.now();
+        let since = match &p.since {
+            Some(t) => parse_when("trace.since", t, now)?,
+            None => now.saturating_sub(TRACE_WINDOW_DEFAULT_S),
+        };
+        Ok(Window {
+            tenant,
+            client_ip: p.ip.as_deref().map(|t| ip("trace.ip", t)).transpose()?,
+            since_ms: since.saturating_mul(1000),
+            until_ms: p
+                .until
+                .as_deref()
+                .map(|t| parse_when("trace.until", t, now))
+                .transpose()?
+                .map(|s| s.saturating_mul(1000) + 999),
+            cursor: p.cursor.as_deref().map(Cursor::decode).transpose()?,
+            limit: p.limit.unwrap_or(TRACE_PAGE_DEFAULT),
+        })
+    }
+
+    /// Messages matching the filters, newest first, a page at a time.
+    pub fn search_trace(&self, cx: &Context, p: &TraceParams) -> Result<TracePage, AdminError> {
+        let w = self.trace_window(cx, p)?;
+        let status = match p.status.as_deref() {
+            Some(s) => Some(MessageStatus::parse(s).ok_or_else(|| {
+                AdminError::invalid(
+                    "trace.status",
+                    format!("invalid trace.status {s:?}: expected received, deferred, delivered or failed"),
+                )
+            })?),
+            None => None,
+        };
+        let direction = match p.direction.as_deref() {
+            Some(d) => Some(Direction::parse(d).ok_or_else(|| {
+                AdminError::invalid(
+                    "trace.direction",
+                    format!("invalid trace.direction {d:?}: expected inbound or outbound"),
+                )
+            })?),
+            None => None,
+        };
+        let query = TraceQuery {
+            tenant: w.tenant,
+            sender: p.sender.clone(),
+            recipient: p.recipient.clone(),
+            message_id: p.message_id.clone(),
+            client_ip: w.client_ip,
+            status,
+            direction,
+            since_unix_ms: Some(w.since_ms),
+            until_unix_ms: w.until_ms,
+            cursor: w.cursor,
+            limit: w.limit,
+        };
+        let page = self.trace()?.search(&query)?;
+        Ok(TracePage { items: page.items.iter().map(TraceMessageView::from).collect(), next: page.next })
+    }
+
+    /// One message's timeline.
+    pub fn trace_message(&self, cx: &Context, id: &str) -> Result<TraceDetailView, AdminError> {
+        self.allow(cx, Permission::ReadTrace, cx.principal.tenant.as_ref(), "read the message trace")?;
+        let found = self.trace()?.message(id, cx.principal.tenant.as_ref())?;
+        found.map(|t| TraceDetailView::from(&t)).ok_or_else(|| AdminError::not_found(format!("message {id}")))
+    }
+
+    /// Refusals at SMTP time, per client IP, sender, recipient domain, reply and minute.
+    pub fn trace_refusals(&self, cx: &Context, p: &TraceParams) -> Result<RefusalPage, AdminError> {
+        let w = self.trace_window(cx, p)?;
+        for (field, given) in [
+            ("trace.status", p.status.is_some()),
+            ("trace.message_id", p.message_id.is_some()),
+            ("trace.direction", p.direction.is_some()),
+        ] {
+            if given {
+                return Err(AdminError::invalid(
+                    field,
+                    format!(
+                        "invalid {field}: refusals are searched by ip, sender, recipient domain and time only"
+                    ),
+                ));
+            }
+        }
+        let query = RefusalQuery {
+            tenant: w.tenant,
+            client_ip: w.client_ip,
+            sender: p.sender.clone(),
+            recipient_domain: p
+                .recipient
+                .as_deref()
+                .map(|r| r.rsplit_once('@').map_or(r, |(_, d)| d).to_string()),
+            since_unix_ms: Some(w.since_ms),
+            until_unix_ms: w.until_ms,
+            cursor: w.cursor,
+            limit: w.limit,
+        };
+        let page = self.trace()?.refusals(&query)?;
+        Ok(RefusalPage { items: page.items.iter().map(RefusalView::from).collect(), next: page.next })
+    }
+
+    /// Whether a tenant role may look at `ip`'s throttle state: only IPs that sent to it.
+    fn ip_visible(&self, cx: &Context, ip: IpAddr) -> Result<bool, AdminError> {
+        match &cx.principal.tenant {
+            None => Ok(true),
+            Some(t) => {
+                let since = self.now().saturating_sub(SEEN_WINDOW_S).saturating_mul(1000);
+                Ok(self.trace.is_some() && self.trace()?.ip_seen_by(ip, t, since)?)
+            }
+        }
+    }
+
+    /// What the next recipient from `ip` would get, and why.
+    pub fn throttle_explain(&self, cx: &Context, ip_text: &str) -> Result<ThrottleView, AdminError> {
+        self.allow(cx, Permission::Read, cx.principal.tenant.as_ref(), "read the throttle")?;
+        let ip = ip("throttle.ip", ip_text)?;
+        if !self.ip_visible(cx, ip)? {
+            return Err(AdminError::not_found(format!(
+                "client {ip} (no mail from it to this tenant in 10 days)"
+            )));
+        }
+        self.live.throttle_explain(ip).map_err(live)
+    }
+
+    /// IPs deferred within the last day; a tenant sees those that sent to it.
+    pub fn throttled(&self, cx: &Context) -> Result<Vec<ThrottledIp>, AdminError> {
+        self.allow(cx, Permission::Read, cx.principal.tenant.as_ref(), "read the throttle")?;
+        let all = self.live.throttled().map_err(live)?;
+        let mut shown = Vec::with_capacity(all.len());
+        for entry in all {
+            if self.ip_visible(cx, entry.ip)? {
+                shown.push(entry);
+            }
+        }
+        Ok(shown)
+    }
+
+    pub fn throttle_counters(&self, cx: &Context) -> Result<Vec<CounterView>, AdminError> {
+        self.allow_global_read(cx, "read the throttle counters")?;
+        let counters = self.live.throttle_counters().map_err(live)?;
+        Ok(counters.into_iter().map(|(name, value)| CounterView { name, value }).collect())
+    }
+
+    pub fn queue_list(&self, cx: &Context, limit: Option<usize>) -> Result<QueueView, AdminError> {
+        self.allow(cx, Permission::Operate, None, "read the queue")?;
+        let (total, messages) = self.live.queue_list(limit.unwrap_or(QUEUE_LIST_DEFAULT)).map_err(live)?;
+        Ok(QueueView { total, messages })
+    }
+
+    pub fn queue_flush(&self, cx: &Context) -> Result<Done, AdminError> {
+        self.allow(cx, Permission::Operate, None, "flush the queue")?;
+        let n = self.live.queue_flush().map_err(live)?;
+        let mut store = self.store();
+        self.audit(&mut **store, cx, super::Change::new(None, "queue.flush", format!("{n} messages")));
+        Ok(Done { message: format!("{n} waiting messages are due now") })
+    }
+
+    pub fn queue_retry(&self, cx: &Context, id: &str) -> Result<Done, AdminError> {
+        self.allow(cx, Permission::Operate, None, "retry queued messages")?;
+        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(AdminError::invalid(
+                "queue.id",
+                format!("invalid queue.id {id:?}: expected a queue id as `sluice queue list` shows it"),
+            ));
+        }
+        self.live.queue_retry(id).map_err(live)?;
+        let mut store = self.store();
+        self.audit(&mut **store, cx, super::Change::new(None, "queue.retry", id));
+        Ok(Done { message: format!("message {id} is due now") })
+    }
+}
