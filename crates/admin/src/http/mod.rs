@@ -1,1 +1,163 @@
-//! http
+//! The HTTP listener: the JSON API under `/api/v1` (bearer tokens, one error shape, OpenAPI
+//! 3.1 generated from the handlers at `/api/v1/openapi.json`, Swagger UI at `/api/docs`) and
+//! the public help pages (`/help`, `/help/<code>`).
+//!
+//! Handlers only translate: an extractor authenticates the token and parses the body
+//! (errors name the field), the handler calls one operation on a blocking thread, the
+//! answer is JSON. Serving is hyper over tokio, plain or TLS (rustls), with a cap on
+//! connections, a deadline for request headers, and a body size limit.
+
+mod api;
+mod extract;
+mod limit;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::Admin;
+
+pub use extract::PeerAddr;
+pub use limit::RateLimit;
+
+/// Bytes a request body may have (API bodies are small objects).
+const BODY_BYTES_MAX: usize = 64 * 1024;
+/// Connections served at once; more wait in the kernel's backlog.
+const CONNECTIONS_MAX: usize = 256;
+/// How long a client has to send its request headers (slow-loris).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for requests in flight.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// What handlers share.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub admin: Arc<Admin>,
+    limiter: Arc<Mutex<limit::Limiter>>,
+}
+
+impl AppState {
+    pub fn new(admin: Arc<Admin>, trace_limit: RateLimit) -> AppState {
+        AppState { admin, limiter: Arc::new(Mutex::new(limit::Limiter::new(trace_limit))) }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Sluice admin API",
+        description = "Tenants, domains, recipients, connectors, reputation, outbound protection, requests, message trace, throttling and the queue of a Sluice gateway. Every call but the help pages needs `Authorization: Bearer <token>` (`sluice token create`). Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`."
+    ),
+    modifiers(&Security),
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail))
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("sluice_<id>_<secret>")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document, as served.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api::routes(ApiDoc::openapi()).split_for_parts().1
+}
+
+/// Every route: the API, its document and Swagger UI, the help pages.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = api::routes(ApiDoc::openapi()).split_for_parts();
+    api.with_state(state)
+        .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", doc))
+        .merge(crate::help::router())
+        .fallback(extract::not_found)
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+}
+
+/// Serves `app` on `listener` (with TLS when `tls` is given) until `stop` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        if connections.len() >= CONNECTIONS_MAX {
+            tokio::select! {
+                _ = connections.join_next() => continue,
+                _ = stop.changed() => break,
+            }
+        }
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.changed() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(error = %e, "admin listener: accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        connections.spawn(connection(stream, peer, tls.clone(), app.clone()));
+    }
+    if tokio::time::timeout(DRAIN, async { while connections.join_next().await.is_some() {} }).await.is_err()
+    {
+        connections.abort_all();
+    }
+}
+
+async fn connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    app: Router,
+) {
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(PeerAddr(peer));
+        app.clone().oneshot(request)
+    });
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    let served = match tls {
+        None => builder.serve_connection(TokioIo::new(stream), service).await,
+        Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => builder.serve_connection(TokioIo::new(tls), service).await,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "admin listener: TLS handshake failed");
+                return;
+            }
+            Err(_) => return,
+        },
+    };
+    if let Err(e) = served {
+        tracing::debug!(%peer, error = %e, "admin listener: connection ended with an error");
+    }
+}

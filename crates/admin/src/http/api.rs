@@ -1,0 +1,579 @@
+//! The `/api/v1` handlers: each documents itself for OpenAPI and calls one operation.
+
+use axum::extract::{Path, State};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::extract::{ApiResult, Body, Caller, Input, LimitedCaller, Params, call};
+use crate::live::{ThrottleView, ThrottledIp};
+use crate::views::*;
+
+impl Input for TenantInput {
+    const OBJECT: &'static str = "tenant";
+}
+impl Input for DomainInput {
+    const OBJECT: &'static str = "domain";
+}
+impl Input for RecipientInput {
+    const OBJECT: &'static str = "recipient";
+}
+impl Input for ConnectorInput {
+    const OBJECT: &'static str = "connector";
+}
+impl Input for ValidateInput {
+    const OBJECT: &'static str = "validate";
+}
+impl Input for ReputationInput {
+    const OBJECT: &'static str = "reputation";
+}
+impl Input for ReleaseInput {
+    const OBJECT: &'static str = "release";
+}
+impl Input for TokenInput {
+    const OBJECT: &'static str = "token";
+}
+impl Input for RequestInput {
+    const OBJECT: &'static str = "request";
+}
+impl Input for DecisionInput {
+    const OBJECT: &'static str = "decision";
+}
+impl Input for AuditParams {
+    const OBJECT: &'static str = "audit";
+}
+impl Input for TraceParams {
+    const OBJECT: &'static str = "trace";
+}
+impl Input for RequestParams {
+    const OBJECT: &'static str = "request";
+}
+impl Input for QueueParams {
+    const OBJECT: &'static str = "queue";
+}
+
+pub(super) fn routes(doc: utoipa::openapi::OpenApi) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(doc)
+        .routes(routes!(list_tenants, add_tenant))
+        .routes(routes!(get_tenant))
+        .routes(routes!(suspend_tenant))
+        .routes(routes!(resume_tenant))
+        .routes(routes!(list_domains, add_domain))
+        .routes(routes!(get_domain, remove_domain))
+        .routes(routes!(verify_domain))
+        .routes(routes!(list_recipients, add_recipient))
+        .routes(routes!(remove_recipient))
+        .routes(routes!(list_connectors, add_connector))
+        .routes(routes!(get_connector, remove_connector))
+        .routes(routes!(enable_connector))
+        .routes(routes!(disable_connector))
+        .routes(routes!(validate_connector))
+        .routes(routes!(outbound_state))
+        .routes(routes!(release_outbound))
+        .routes(routes!(list_tenant_requests, create_request))
+        .routes(routes!(list_requests))
+        .routes(routes!(get_request))
+        .routes(routes!(approve_request))
+        .routes(routes!(deny_request))
+        .routes(routes!(list_reputation, set_reputation))
+        .routes(routes!(remove_reputation))
+        .routes(routes!(throttle_explain))
+        .routes(routes!(throttled))
+        .routes(routes!(throttle_counters))
+        .routes(routes!(search_trace))
+        .routes(routes!(trace_message))
+        .routes(routes!(trace_refusals))
+        .routes(routes!(queue_list))
+        .routes(routes!(queue_flush))
+        .routes(routes!(queue_retry))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
+        .routes(routes!(list_audit))
+}
+
+/// Tenants the caller sees.
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", security(("bearer" = [])),
+    responses((status = 200, body = Vec<TenantView>), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn list_tenants(State(s): State<AppState>, Caller(cx): Caller) -> ApiResult<Vec<TenantView>> {
+    call(&s, move |a| a.list_tenants(&cx)).await
+}
+
+/// Creates a tenant with its service domain (operators).
+#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", security(("bearer" = [])), request_body = TenantInput,
+    responses((status = 200, body = TenantView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn add_tenant(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Body(input): Body<TenantInput>,
+) -> ApiResult<TenantView> {
+    call(&s, move |a| a.add_tenant(&cx, &input)).await
+}
+
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}", tag = "tenants", security(("bearer" = [])), params(("tenant" = String, Path)),
+    responses((status = 200, body = TenantView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn get_tenant(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(tenant): Path<String>,
+) -> ApiResult<TenantView> {
+    call(&s, move |a| a.tenant(&cx, &tenant)).await
+}
+
+/// Refuses the tenant's mail (550 5.2.1) until resumed (operators).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/suspend", tag = "tenants", security(("bearer" = [])), params(("tenant" = String, Path)),
+    responses((status = 200, body = TenantView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn suspend_tenant(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(tenant): Path<String>,
+) -> ApiResult<TenantView> {
+    call(&s, move |a| a.set_tenant_suspended(&cx, &tenant, true)).await
+}
+
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/resume", tag = "tenants", security(("bearer" = [])), params(("tenant" = String, Path)),
+    responses((status = 200, body = TenantView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn resume_tenant(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(tenant): Path<String>,
+) -> ApiResult<TenantView> {
+    call(&s, move |a| a.set_tenant_suspended(&cx, &tenant, false)).await
+}
+
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/domains", tag = "domains", security(("bearer" = [])), params(("tenant" = String, Path)),
+    responses((status = 200, body = Vec<DomainView>), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn list_domains(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(tenant): Path<String>,
+) -> ApiResult<Vec<DomainView>> {
+    call(&s, move |a| a.list_domains(&cx, Some(&tenant))).await
+}
+
+/// Adds a domain (pending); the answer holds the TXT record to publish.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/domains", tag = "domains", security(("bearer" = [])), params(("tenant" = String, Path)),
+    request_body = DomainInput, responses((status = 200, body = DomainView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn add_domain(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(tenant): Path<String>,
+    Body(input): Body<DomainInput>,
+) -> ApiResult<DomainView> {
+    call(&s, move |a| a.add_domain(&cx, &tenant, &input)).await
+}
+
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/domains/{domain}", tag = "domains", security(("bearer" = [])),
+    params(("tenant" = String, Path), ("domain" = String, Path)),
+    responses((status = 200, body = DomainView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn get_domain(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path((tenant, domain)): Path<(String, String)>,
+) -> ApiResult<DomainView> {
+    call(&s, move |a| a.domain(&cx, &tenant, &domain)).await
+}
+
+/// Removes a domain and its recipients.
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/domains/{domain}", tag = "domains", security(("bearer" = [])),
+    params(("tenant" = String, Path), ("domain" = String, Path)),
+    responses((status = 200, body = Done), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn remove_domain(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path((tenant, domain)): Path<(String, String)>,
+) -> ApiResult<Done> {
+    call(&s, move |a| {
+        a.remove_domain(&cx, Some(&tenant), &domain)?;
+        Ok(Done { message: format!("domain {domain} removed with its recipients") })
+    })
+    .await
+}
+
+/// Looks the TXT record up; 422 `check_failed` says what DNS showed.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/domains/{domain}/verify", tag = "domains", security(("bearer" = [])),
+    params(("tenant" = String, Path), ("domain" = String, Path)),
+    responses((status = 200, body = VerifyView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn verify_domain(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path((tenant, domain)): Path<(String, String)>,
+) -> ApiResult<VerifyView> {
+    call(&s, move |a| a.verify_domain(&cx, Some(&tenant), &domain)).await
+}
+
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/recipients", tag = "recipients", security(("bearer" = [])), params(("tenant" = String, Path)),
+    responses((status = 200, body = Vec<RecipientView>), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn list_recipients(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(tenant): Path<String>,
+) -> ApiResult<Vec<RecipientView>> {
+    call(&s, move |a| a.list_recipients(&cx, &tenant)).await
+}
+
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/recipients", tag = "recipients", security(("bearer" = [])), params(("tenant" = String, Path)),
+    request_body = RecipientInput, responses((status = 200, body = RecipientView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn add_recipient(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(tenant): Path<String>,
+    Body(input): Body<RecipientInput>,
+) -> ApiResult<RecipientView> {
+    call(&s, move |a| a.add_recipient(&cx, &tenant, &input)).await
+}
+
+/// Removes a recipient (by its primary address) with its aliases.
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/recipients/{address}", tag = "recipients", security(("bearer" = [])),
+    params(("tenant" = String, Path), ("address" = String, Path)),
+    responses((status = 200, body = Done), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn remove_recipient(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path((tenant, address)): Path<(String, String)>,
+) -> ApiResult<Done> {
+    call(&s, move |a| {
+        a.remove_recipient(&cx, Some(&tenant), &address)?;
+        Ok(Done { message: format!("recipient {address} removed with its aliases") })
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/connectors", tag = "connectors", security(("bearer" = [])), params(("tenant" = String, Path)),
+    responses((status = 200, body = Vec<ConnectorView>), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn list_connectors(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(tenant): Path<String>,
+) -> ApiResult<Vec<ConnectorView>> {
+    call(&s, move |a| a.list_connectors(&cx, Some(&tenant))).await
+}
+
+/// Creates an inbound or outbound connector.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/connectors", tag = "connectors", security(("bearer" = [])), params(("tenant" = String, Path)),
+    request_body = ConnectorInput, responses((status = 200, body = ConnectorView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn add_connector(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(tenant): Path<String>,
+    Body(input): Body<ConnectorInput>,
+) -> ApiResult<ConnectorView> {
+    call(&s, move |a| a.add_connector(&cx, &tenant, &input)).await
+}
+
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/connectors/{name}", tag = "connectors", security(("bearer" = [])),
+    params(("tenant" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = ConnectorView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn get_connector(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path((tenant, name)): Path<(String, String)>,
+) -> ApiResult<ConnectorView> {
+    call(&s, move |a| a.connector(&cx, &tenant, &name)).await
+}
+
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/connectors/{name}", tag = "connectors", security(("bearer" = [])),
+    params(("tenant" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = Done), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn remove_connector(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path((tenant, name)): Path<(String, String)>,
+) -> ApiResult<Done> {
+    call(&s, move |a| {
+        a.remove_connector(&cx, &tenant, &name)?;
+        Ok(Done { message: format!("connector {name:?} of tenant {tenant} removed") })
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/connectors/{name}/enable", tag = "connectors", security(("bearer" = [])),
+    params(("tenant" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = ConnectorView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn enable_connector(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path((tenant, name)): Path<(String, String)>,
+) -> ApiResult<ConnectorView> {
+    call(&s, move |a| a.set_connector_enabled(&cx, &tenant, &name, true)).await
+}
+
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/connectors/{name}/disable", tag = "connectors", security(("bearer" = [])),
+    params(("tenant" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = ConnectorView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn disable_connector(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path((tenant, name)): Path<(String, String)>,
+) -> ApiResult<ConnectorView> {
+    call(&s, move |a| a.set_connector_enabled(&cx, &tenant, &name, false)).await
+}
+
+/// Tests an outbound connector step by step (resolve, connect, banner, EHLO, STARTTLS,
+/// optionally a test message, QUIT) and returns each step.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/connectors/{name}/validate", tag = "connectors", security(("bearer" = [])),
+    params(("tenant" = String, Path), ("name" = String, Path)), request_body = ValidateInput,
+    responses((status = 200, body = ValidationView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn validate_connector(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path((tenant, name)): Path<(String, String)>,
+    Body(input): Body<ValidateInput>,
+) -> ApiResult<ValidationView> {
+    call(&s, move |a| a.validate_connector(&cx, &tenant, &name, &input)).await
+}
+
+/// The tenant's outbound protection state: the 5.7.705 block and past releases.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/outbound", tag = "outbound protection", security(("bearer" = [])), params(("tenant" = String, Path)),
+    responses((status = 200, body = OutboundView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn outbound_state(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(tenant): Path<String>,
+) -> ApiResult<OutboundView> {
+    call(&s, move |a| a.outbound_state(&cx, &tenant)).await
+}
+
+/// Lifts the 5.7.705 block (support and operators), with the reason on record.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/outbound/release", tag = "outbound protection", security(("bearer" = [])),
+    params(("tenant" = String, Path)), request_body = ReleaseInput,
+    responses((status = 200, body = OutboundView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn release_outbound(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(tenant): Path<String>,
+    Body(input): Body<ReleaseInput>,
+) -> ApiResult<OutboundView> {
+    call(&s, move |a| a.release_outbound(&cx, &tenant, &input)).await
+}
+
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/requests", tag = "requests", security(("bearer" = [])),
+    params(("tenant" = String, Path), RequestParams),
+    responses((status = 200, body = Vec<RequestView>), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn list_tenant_requests(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(tenant): Path<String>,
+    Params(p): Params<RequestParams>,
+) -> ApiResult<Vec<RequestView>> {
+    call(&s, move |a| a.list_requests(&cx, Some(&tenant), &p)).await
+}
+
+/// Asks for a 5.7.708 exception or the release of a 5.7.705 block.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/requests", tag = "requests", security(("bearer" = [])), params(("tenant" = String, Path)),
+    request_body = RequestInput, responses((status = 200, body = RequestView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn create_request(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(tenant): Path<String>,
+    Body(input): Body<RequestInput>,
+) -> ApiResult<RequestView> {
+    call(&s, move |a| a.create_request(&cx, &tenant, &input)).await
+}
+
+/// Requests the caller sees, newest first.
+#[utoipa::path(get, path = "/api/v1/requests", tag = "requests", security(("bearer" = [])), params(RequestParams),
+    responses((status = 200, body = Vec<RequestView>), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn list_requests(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Params(p): Params<RequestParams>,
+) -> ApiResult<Vec<RequestView>> {
+    call(&s, move |a| a.list_requests(&cx, None, &p)).await
+}
+
+fn request_id(text: &str) -> Result<u64, crate::AdminError> {
+    text.parse().map_err(|_| {
+        crate::AdminError::invalid("request.id", format!("invalid request.id {text:?}: expected a number"))
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/requests/{id}", tag = "requests", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = RequestView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn get_request(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<RequestView> {
+    call(&s, move |a| a.request(&cx, request_id(&id)?)).await
+}
+
+/// Approves a pending request and carries it out (support and operators).
+#[utoipa::path(post, path = "/api/v1/requests/{id}/approve", tag = "requests", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = DecisionInput, responses((status = 200, body = RequestView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn approve_request(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(id): Path<String>,
+    Body(input): Body<DecisionInput>,
+) -> ApiResult<RequestView> {
+    call(&s, move |a| a.decide_request(&cx, request_id(&id)?, true, &input)).await
+}
+
+#[utoipa::path(post, path = "/api/v1/requests/{id}/deny", tag = "requests", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = DecisionInput, responses((status = 200, body = RequestView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn deny_request(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(id): Path<String>,
+    Body(input): Body<DecisionInput>,
+) -> ApiResult<RequestView> {
+    call(&s, move |a| a.decide_request(&cx, request_id(&id)?, false, &input)).await
+}
+
+/// The operator's low-reputation list (5.7.708): blocks and exceptions.
+#[utoipa::path(get, path = "/api/v1/reputation", tag = "reputation", security(("bearer" = [])),
+    responses((status = 200, body = Vec<ReputationView>), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn list_reputation(State(s): State<AppState>, Caller(cx): Caller) -> ApiResult<Vec<ReputationView>> {
+    call(&s, move |a| a.list_reputation(&cx)).await
+}
+
+/// Adds or replaces a block or an exception (operators).
+#[utoipa::path(post, path = "/api/v1/reputation", tag = "reputation", security(("bearer" = [])), request_body = ReputationInput,
+    responses((status = 200, body = ReputationView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn set_reputation(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Body(input): Body<ReputationInput>,
+) -> ApiResult<ReputationView> {
+    call(&s, move |a| a.set_reputation(&cx, &input)).await
+}
+
+/// Removes an entry; the CIDR's slash is sent as %2F.
+#[utoipa::path(delete, path = "/api/v1/reputation/{cidr}", tag = "reputation", security(("bearer" = [])), params(("cidr" = String, Path)),
+    responses((status = 200, body = Done), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn remove_reputation(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(cidr): Path<String>,
+) -> ApiResult<Done> {
+    call(&s, move |a| {
+        a.remove_reputation(&cx, &cidr)?;
+        Ok(Done { message: format!("{cidr} removed from the reputation list") })
+    })
+    .await
+}
+
+/// What the next recipient from this IP would get, and why (tenants: IPs that sent to them).
+#[utoipa::path(get, path = "/api/v1/throttle/ips/{ip}", tag = "throttle", security(("bearer" = [])), params(("ip" = String, Path)),
+    responses((status = 200, body = ThrottleView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn throttle_explain(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(ip): Path<String>,
+) -> ApiResult<ThrottleView> {
+    call(&s, move |a| a.throttle_explain(&cx, &ip)).await
+}
+
+/// IPs deferred within the last day with their deferral counts.
+#[utoipa::path(get, path = "/api/v1/throttle/throttled", tag = "throttle", security(("bearer" = [])),
+    responses((status = 200, body = Vec<ThrottledIp>), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn throttled(State(s): State<AppState>, Caller(cx): Caller) -> ApiResult<Vec<ThrottledIp>> {
+    call(&s, move |a| a.throttled(&cx)).await
+}
+
+/// Decision counters per verdict and AS token (operators and support).
+#[utoipa::path(get, path = "/api/v1/throttle/counters", tag = "throttle", security(("bearer" = [])),
+    responses((status = 200, body = Vec<CounterView>), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn throttle_counters(State(s): State<AppState>, Caller(cx): Caller) -> ApiResult<Vec<CounterView>> {
+    call(&s, move |a| a.throttle_counters(&cx)).await
+}
+
+/// Searches messages (default: the last 48 hours), newest first. Rate limited per token.
+#[utoipa::path(get, path = "/api/v1/trace/messages", tag = "trace", security(("bearer" = [])), params(TraceParams),
+    responses((status = 200, body = TracePage), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn search_trace(
+    State(s): State<AppState>,
+    LimitedCaller(cx): LimitedCaller,
+    Params(p): Params<TraceParams>,
+) -> ApiResult<TracePage> {
+    call(&s, move |a| a.search_trace(&cx, &p)).await
+}
+
+/// One message's timeline.
+#[utoipa::path(get, path = "/api/v1/trace/messages/{id}", tag = "trace", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = TraceDetailView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn trace_message(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<TraceDetailView> {
+    call(&s, move |a| a.trace_message(&cx, &id)).await
+}
+
+/// Refusals at SMTP time, counted per client IP, sender, recipient domain, reply and minute.
+#[utoipa::path(get, path = "/api/v1/trace/refusals", tag = "trace", security(("bearer" = [])), params(TraceParams),
+    responses((status = 200, body = RefusalPage), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn trace_refusals(
+    State(s): State<AppState>,
+    LimitedCaller(cx): LimitedCaller,
+    Params(p): Params<TraceParams>,
+) -> ApiResult<RefusalPage> {
+    call(&s, move |a| a.trace_refusals(&cx, &p)).await
+}
+
+/// The running server's queue, oldest first (operators).
+#[utoipa::path(get, path = "/api/v1/queue", tag = "queue", security(("bearer" = [])), params(QueueParams),
+    responses((status = 200, body = QueueView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn queue_list(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Params(p): Params<QueueParams>,
+) -> ApiResult<QueueView> {
+    call(&s, move |a| a.queue_list(&cx, p.limit)).await
+}
+
+/// Makes every waiting message due now (operators).
+#[utoipa::path(post, path = "/api/v1/queue/flush", tag = "queue", security(("bearer" = [])),
+    responses((status = 200, body = Done), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn queue_flush(State(s): State<AppState>, Caller(cx): Caller) -> ApiResult<Done> {
+    call(&s, move |a| a.queue_flush(&cx)).await
+}
+
+/// Makes one waiting message due now (operators).
+#[utoipa::path(post, path = "/api/v1/queue/{id}/retry", tag = "queue", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Done), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn queue_retry(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Done> {
+    call(&s, move |a| a.queue_retry(&cx, &id)).await
+}
+
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", security(("bearer" = [])),
+    responses((status = 200, body = Vec<TokenView>), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn list_tokens(State(s): State<AppState>, Caller(cx): Caller) -> ApiResult<Vec<TokenView>> {
+    call(&s, move |a| a.list_tokens(&cx)).await
+}
+
+/// Creates a token (operators); the secret is in this answer only.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", security(("bearer" = [])), request_body = TokenInput,
+    responses((status = 200, body = CreatedToken), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn create_token(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Body(input): Body<TokenInput>,
+) -> ApiResult<CreatedToken> {
+    call(&s, move |a| a.create_token(&cx, &input)).await
+}
+
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = TokenView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn revoke_token(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<TokenView> {
+    call(&s, move |a| a.revoke_token(&cx, &id)).await
+}
+
+/// The audit log, newest first (tenants: their own entries).
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])), params(AuditParams),
+    responses((status = 200, body = Vec<AuditView>), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn list_audit(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Params(p): Params<AuditParams>,
+) -> ApiResult<Vec<AuditView>> {
+    call(&s, move |a| a.list_audit(&cx, &p)).await
+}
