@@ -1,7 +1,9 @@
 //! The control socket (`<data_dir>/control.sock`): how `sluice throttle show` and
 //! `sluice queue list|flush` ask the running server about its live state. One request line,
 //! a text answer, then close. Only local users with access to the data directory can reach
-//! it.
+//! it. Requests ending in `-json` answer one JSON document (or a line starting `error:`)
+//! for the admin plane, whose field names they keep: `throttle-show-json IP`,
+//! `throttled-json`, `queue-list-json LIMIT`; `queue-retry ID` makes one message due now.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -81,6 +83,22 @@ async fn answer(stream: UnixStream, subjects: Subjects) -> std::io::Result<()> {
             Some(n) => format!("{n} waiting messages are due now\n"),
             None => "error: the queue manager is stopping\n".into(),
         },
+        (Some("queue-list-json"), limit, None) => {
+            match limit.map_or(Ok(QUEUE_LIST_DEFAULT), str::parse::<usize>) {
+                Ok(limit) => queue_list_json(&subjects, limit).await,
+                Err(_) => format!("error: {limit:?} is not a number of messages\n"),
+            }
+        }
+        (Some("queue-retry"), Some(id), None) => match id.parse::<spool::MessageId>() {
+            Ok(id) => match subjects.queue.retry(id).await {
+                Some(true) => format!("message {id} is due now\n"),
+                Some(false) => format!(
+                    "error: unknown message {id}: not waiting in the queue (delivered, being tried, or never queued)\n"
+                ),
+                None => "error: the queue manager is stopping\n".into(),
+            },
+            Err(_) => format!("error: unknown message {id:?}: not a queue id\n"),
+        },
         _ => respond(request, subjects.throttling.as_deref()),
     };
     write.write_all(response.as_bytes()).await?;
@@ -95,7 +113,12 @@ fn respond(request: &str, throttling: Option<&Throttling>) -> String {
             Err(_) => format!("error: {ip:?} is not an IP address\n"),
         },
         (Some("stats"), None, Some(t)) => stats(t),
-        (Some("throttle-show" | "stats"), _, None) => {
+        (Some("throttle-show-json"), Some(ip), Some(t)) => match ip.parse::<IpAddr>() {
+            Ok(ip) => explanation_json(t, ip),
+            Err(_) => format!("error: {ip:?} is not an IP address\n"),
+        },
+        (Some("throttled-json"), None, Some(t)) => throttled_json(t),
+        (Some("throttle-show" | "stats" | "throttle-show-json" | "throttled-json"), _, None) => {
             "error: throttling is disabled in this server's config\n".into()
         }
         _ => format!("error: unknown request {request:?}\n"),
@@ -119,6 +142,81 @@ fn stats(t: &Throttling) -> String {
         ));
     }
     out
+}
+
+fn explanation_json(t: &Throttling, ip: IpAddr) -> String {
+    let e = t.explain(ip);
+    let allow_listed = t.is_allow_listed(ip);
+    let verdict = match (allow_listed, e.verdict) {
+        (true, _) | (false, throttle::Verdict::Accept) => "accept",
+        (false, throttle::Verdict::Bypass) => "bypass",
+        (false, throttle::Verdict::Defer) => "defer",
+    };
+    let defer = e.defer.as_ref().filter(|_| !allow_listed);
+    let json = serde_json::json!({
+        "ip": ip.to_string(),
+        "verdict": verdict,
+        "allow_listed": allow_listed,
+        "token": defer.map(|d| d.token.rule().name),
+        "reason": defer.map(|d| d.token.rule().reason),
+        "retry_after_s": defer.map(|d| d.retry_after_s),
+        "observed_per_hour": defer.map(|d| d.observed_per_hour),
+        "baseline_per_hour": defer.map(|d| d.baseline_per_hour),
+        "allowance_per_hour": defer.map(|d| d.allowance_per_hour),
+        "explanation": render_explanation(&e, allow_listed),
+    });
+    format!("{json}\n")
+}
+
+fn throttled_json(t: &Throttling) -> String {
+    let list: Vec<serde_json::Value> = t
+        .recently_deferred()
+        .into_iter()
+        .map(|r| {
+            let now = matches!(t.explain(r.ip).verdict, throttle::Verdict::Defer) && !t.is_allow_listed(r.ip);
+            serde_json::json!({
+                "ip": r.ip.to_string(),
+                "deferred_last_hour": r.last_hour,
+                "deferred_last_day": r.last_day,
+                "last_token": r.last_token,
+                "last_deferred_at_unix_s": r.last_at_s,
+                "throttled_now": now,
+            })
+        })
+        .collect();
+    format!("{}\n", serde_json::Value::Array(list))
+}
+
+/// The queue as `queue-list-json` answers it: `{"total", "messages": [...]}`.
+async fn queue_list_json(subjects: &Subjects, limit: usize) -> String {
+    let Some(entries) = subjects.queue.list().await else {
+        return "error: the queue manager is stopping\n".into();
+    };
+    let total = entries.len();
+    let shown: Vec<QueueEntry> = entries.into_iter().take(limit).collect();
+    let spool = subjects.spool.clone();
+    let ids: Vec<spool::MessageId> = shown.iter().map(|e| e.id).collect();
+    let envelopes: Vec<Option<smtp_wire::Envelope>> =
+        tokio::task::spawn_blocking(move || ids.iter().map(|id| spool.read_envelope(*id).ok()).collect())
+            .await
+            .unwrap_or_else(|_| vec![None; shown.len()]);
+    let messages: Vec<serde_json::Value> = shown
+        .iter()
+        .zip(envelopes)
+        .map(|(e, env)| {
+            serde_json::json!({
+                "id": e.id.to_string(),
+                "state": e.state,
+                "received_at_unix_ms": e.received_at_unix_ms,
+                "attempts": e.attempts,
+                "next_attempt_unix_ms": e.next_attempt_unix_ms,
+                "pending": e.pending,
+                "sender": env.as_ref().map(|env| env.sender.to_string()),
+                "recipients": env.as_ref().map(|env| env.recipients.iter().map(|r| r.address.to_string()).collect::<Vec<_>>()).unwrap_or_default(),
+            })
+        })
+        .collect();
+    format!("{}\n", serde_json::json!({ "total": total, "messages": messages }))
 }
 
 /// The queue, oldest first: totals per state, then one line per message (up to `limit`)

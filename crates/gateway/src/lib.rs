@@ -10,6 +10,7 @@
 
 pub mod allow_list;
 pub mod control;
+pub mod deferrals;
 pub mod dns;
 mod enqueue;
 pub mod guard;

@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use smtp_wire::reply::EnhancedCode;
@@ -27,11 +27,17 @@ pub struct Throttling {
     engine: Arc<Engine>,
     allow: RwLock<Arc<Vec<Cidr>>>,
     counters: ThrottleCounters,
+    recent: Mutex<crate::deferrals::RecentDeferrals>,
 }
 
 impl Throttling {
     pub fn new(engine: Arc<Engine>, allow: Vec<Cidr>) -> Throttling {
-        Throttling { engine, allow: RwLock::new(Arc::new(allow)), counters: ThrottleCounters::default() }
+        Throttling {
+            engine,
+            allow: RwLock::new(Arc::new(allow)),
+            counters: ThrottleCounters::default(),
+            recent: Mutex::default(),
+        }
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -61,7 +67,8 @@ impl Throttling {
             self.counters.allow_listed.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
-        let decision = self.engine.decide(ip, 1, now_s());
+        let now = now_s();
+        let decision = self.engine.decide(ip, 1, now);
         if decision.bypassed {
             self.counters.bypassed.fetch_add(1, Ordering::Relaxed);
         }
@@ -69,6 +76,8 @@ impl Throttling {
             Some(deferral) if decision.deferred > 0 => {
                 let slot = AS_TABLE.iter().position(|r| r.token == deferral.token).unwrap_or(0);
                 self.counters.deferred[slot].fetch_add(1, Ordering::Relaxed);
+                let token = deferral.token.rule().name;
+                self.recent.lock().unwrap_or_else(PoisonError::into_inner).record(ip, token, now);
                 Err(deferral_reply(ip, &deferral))
             }
             _ => {
@@ -76,6 +85,11 @@ impl Throttling {
                 Ok(())
             }
         }
+    }
+
+    /// IPs deferred within the last day, most deferred first.
+    pub fn recently_deferred(&self) -> Vec<crate::deferrals::RecentDeferral> {
+        self.recent.lock().unwrap_or_else(PoisonError::into_inner).list(now_s())
     }
 
     /// What the next recipient from `ip` would get, without recording anything.

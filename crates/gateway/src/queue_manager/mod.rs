@@ -87,6 +87,8 @@ pub struct QueueHandle {
 enum Query {
     List(oneshot::Sender<Vec<QueueEntry>>),
     Flush(oneshot::Sender<usize>),
+    /// Makes one waiting message due now; whether it was waiting.
+    Retry(MessageId, oneshot::Sender<bool>),
 }
 
 /// Where a message stands, for `sluice queue list`.
@@ -129,6 +131,14 @@ impl QueueHandle {
     pub async fn list(&self) -> Option<Vec<QueueEntry>> {
         let (reply, answer) = oneshot::channel();
         self.queries.send(Query::List(reply)).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// Makes one waiting message due now; `Some(false)` when it is not waiting (unknown,
+    /// or already being tried); `None` when the queue manager stopped.
+    pub async fn retry(&self, id: MessageId) -> Option<bool> {
+        let (reply, answer) = oneshot::channel();
+        self.queries.send(Query::Retry(id, reply)).await.ok()?;
         answer.await.ok()
     }
 
@@ -338,6 +348,16 @@ impl QueueManager {
                 self.retries.extend(due.into_values());
                 tracing::info!(messages = count, "queue flushed by the operator");
                 let _ = reply.send(count);
+            }
+            Query::Retry(id, reply) => {
+                let key = self.waiting.keys().find(|(_, waiting)| *waiting == id).copied();
+                let job = key.and_then(|key| self.waiting.remove(&key));
+                let found = job.is_some();
+                if let Some(job) = job {
+                    tracing::info!(id = %id, "message made due now by the operator");
+                    self.retries.push_back(job);
+                }
+                let _ = reply.send(found);
             }
         }
     }
