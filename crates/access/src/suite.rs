@@ -57,11 +57,11 @@ pub fn tokens<S: TokenStore>(store: &mut S) {
 fn entry(at: u64, tenant_id: Option<&str>, action: &str) -> NewAuditEntry {
     NewAuditEntry {
         at_unix_s: at,
-        actor: if at % 2 == 0 { "token:00000000000000aa".into() } else { "os:root".into() },
+        actor: if at.is_multiple_of(2) { "token:00000000000000aa".into() } else { "os:root".into() },
         tenant: tenant_id.map(tenant),
         action: action.into(),
         object: format!("object {at}"),
-        before: (at % 3 == 0).then(|| serde_json::json!({ "enabled": true })),
+        before: at.is_multiple_of(3).then(|| serde_json::json!({ "enabled": true })),
         after: Some(serde_json::json!({ "enabled": false, "list": [1, 2] })),
         source: "127.0.0.1:40000".into(),
     }

@@ -29,6 +29,125 @@ pub struct RawConfig {
     pub log: RawLog,
     pub directory: RawDirectory,
     pub reputation: RawReputation,
+    pub admin: RawAdmin,
+    pub trace: RawTrace,
+}
+
+/// `[admin]`: the HTTP listener of the admin API and help pages.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAdmin {
+    pub enabled: bool,
+    pub listen: String,
+    /// Serve HTTPS: with `cert_file`/`key_file`, else with the SMTP certificate.
+    pub tls: bool,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// Trace searches per token and minute (a burst of as many).
+    pub trace_searches_per_minute: u32,
+}
+
+impl Default for RawAdmin {
+    fn default() -> Self {
+        RawAdmin {
+            enabled: true,
+            listen: "127.0.0.1:8025".into(),
+            tls: false,
+            cert_file: None,
+            key_file: None,
+            trace_searches_per_minute: 20,
+        }
+    }
+}
+
+/// `[trace]`: the message trace store (`<data_dir>/trace.db`).
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawTrace {
+    pub enabled: bool,
+    pub retention_days: u64,
+    /// Oldest rows are pruned first beyond this size.
+    pub max_mb: u64,
+}
+
+impl Default for RawTrace {
+    fn default() -> Self {
+        RawTrace { enabled: true, retention_days: 10, max_mb: 2048 }
+    }
+}
+
+/// The admin listener, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    pub tls: Option<TlsSource>,
+    pub trace_limit: admin::http::RateLimit,
+}
+
+/// The trace store, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceConfig {
+    pub db: PathBuf,
+    pub retention: trace::Retention,
+}
+
+fn resolve_admin(
+    raw: &RawConfig,
+    base: Option<&Path>,
+    smtp_tls: Option<&TlsSource>,
+) -> Result<Option<AdminConfig>, ConfigError> {
+    let a = &raw.admin;
+    if !a.enabled {
+        return Ok(None);
+    }
+    let listen = a.listen.parse::<SocketAddr>().map_err(|_| {
+        invalid("admin.listen", format!("{:?} is not an address:port, e.g. 127.0.0.1:8025", a.listen))
+    })?;
+    let tls = match (a.tls, &a.cert_file, &a.key_file) {
+        (false, None, None) => None,
+        (false, _, _) => {
+            return Err(invalid("admin.tls", "cert_file and key_file are used only with tls = true"));
+        }
+        (true, Some(cert), Some(key)) => {
+            Some(TlsSource::Files { cert_file: resolve_path(base, cert), key_file: resolve_path(base, key) })
+        }
+        (true, None, None) => match smtp_tls {
+            Some(source) => Some(source.clone()),
+            None => {
+                return Err(invalid("admin.cert_file", "needed for admin.tls = true when [tls] is disabled"));
+            }
+        },
+        (true, Some(_), None) => return Err(invalid("admin.key_file", "needed when admin.cert_file is set")),
+        (true, None, Some(_)) => return Err(invalid("admin.cert_file", "needed when admin.key_file is set")),
+    };
+    let per_minute = a.trace_searches_per_minute;
+    if per_minute == 0 {
+        return Err(invalid("admin.trace_searches_per_minute", "must be at least 1"));
+    }
+    let trace_limit = admin::http::RateLimit {
+        burst: per_minute,
+        every: Duration::from_secs_f64(60.0 / f64::from(per_minute)),
+    };
+    Ok(Some(AdminConfig { listen, tls, trace_limit }))
+}
+
+fn resolve_trace(raw: &RawTrace, data_dir: &Path) -> Result<Option<TraceConfig>, ConfigError> {
+    if !raw.enabled {
+        return Ok(None);
+    }
+    if raw.retention_days == 0 {
+        return Err(invalid("trace.retention_days", "must be at least 1"));
+    }
+    if raw.max_mb == 0 {
+        return Err(invalid("trace.max_mb", "must be at least 1"));
+    }
+    Ok(Some(TraceConfig {
+        db: data_dir.join("trace.db"),
+        retention: trace::Retention {
+            max_age_s: raw.retention_days.saturating_mul(86_400),
+            max_bytes: raw.max_mb.saturating_mul(1 << 20),
+        },
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -249,6 +368,10 @@ pub struct Config {
     pub service_domain: DomainName,
     /// `[dns] resolver`: `None` is the system's resolver.
     pub resolver: Option<SocketAddr>,
+    /// `None` when `[admin] enabled = false`.
+    pub admin: Option<AdminConfig>,
+    /// `None` when `[trace] enabled = false`.
+    pub trace: Option<TraceConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,6 +433,8 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
         other => return Err(invalid("log.format", format!("{other:?} is not \"text\" or \"json\""))),
     };
     let throttle = resolve_throttle(&raw.throttle, &data_dir)?;
+    let admin = resolve_admin(&raw, base, tls.as_ref())?;
+    let trace = resolve_trace(&raw.trace, &data_dir)?;
     let gateway = GatewayConfig {
         tls_client_ca_file: raw.tls.client_ca_file.as_deref().map(|p| resolve_path(base, p)),
         throttle,
@@ -325,7 +450,16 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
         drain: Duration::from_secs(raw.smtp.shutdown_drain_s),
     };
     let resolver = resolve_resolver(&raw.dns)?;
-    Ok(Config { data_dir, gateway, log_format, log_level: raw.log.level, service_domain, resolver })
+    Ok(Config {
+        gateway,
+        log_format,
+        log_level: raw.log.level,
+        service_domain,
+        resolver,
+        data_dir,
+        admin,
+        trace,
+    })
 }
 
 /// The directory's own reason, without its field name (the config's field is named instead).

@@ -1,23 +1,18 @@
-//! `sluice tenant|domain|recipient|connector|reputation ...`: the tenant directory, edited in
-//! the embedded store of a data directory (`<data_dir>/sluice.db`, created on first use).
-//! Validation is the directory's own: its errors name the field (`connector.ip`,
-//! `domain.name`, ...), and the CLI adds only the flag-level checks clap cannot do.
+//! `sluice tenant|domain|recipient|connector|reputation ...`: the tenant directory of a data
+//! directory (`<data_dir>/sluice.db`, created on first use), through the admin plane's
+//! operations as a local operator: the same validation (errors name the field:
+//! `connector.ip`, `domain.name`, ...), rules and audit entries as the HTTP API. This file
+//! only turns flags into inputs and views into lines.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context, bail};
-use clap::Subcommand;
-use directory::{
-    AcceptedDomain, CertName, Cidr, Connector, ConnectorKind, DeliveryTarget, DirectoryError, DirectoryStore,
-    DomainKind, DomainName, NewDomain, NewTenant, NextHop, OutboundConnector, OutboundRoute, OutboundTls,
-    Recipient, ReputationEntry, ReputationKind, SMART_HOST_PORT_DEFAULT, StoreError, TenantId, TenantStatus,
-    VerificationState,
+use admin::AdminError;
+use admin::views::{
+    ConnectorInput, ConnectorView, DomainInput, RecipientInput, ReleaseInput, ReputationInput, TenantInput,
 };
-use gateway::dns::{Dns, Verification};
-use store::SqliteStore;
+use clap::Subcommand;
 
-use crate::config::Config;
+use crate::admin_cli::open;
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
@@ -217,43 +212,6 @@ pub enum ReputationCommand {
     List,
 }
 
-/// The data directory of a config: the parent of its spool directory (`<data_dir>/spool`).
-pub fn data_dir(config: &Config) -> anyhow::Result<PathBuf> {
-    match config.gateway.spool_dir.parent() {
-        Some(dir) => Ok(dir.to_path_buf()),
-        None => bail!("data_dir: cannot derive it from {}", config.gateway.spool_dir.display()),
-    }
-}
-
-pub(crate) fn open(config_path: Option<&Path>) -> anyhow::Result<SqliteStore> {
-    Ok(open_with_config(config_path)?.0)
-}
-
-/// The store and the config it was found through (for the service domain and resolver).
-fn open_with_config(config_path: Option<&Path>) -> anyhow::Result<(SqliteStore, Config)> {
-    let config = crate::config::load(config_path)?;
-    let dir = data_dir(&config)?;
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("creating the data directory {}", dir.display()))?;
-    let db = dir.join("sluice.db");
-    let store = SqliteStore::open(&db).map_err(|e| {
-        anyhow::anyhow!("{e}; check data_dir in the config, or restore {} from a backup", db.display())
-    })?;
-    Ok((store, config))
-}
-
-pub(crate) fn tenant_id(text: &str) -> anyhow::Result<TenantId> {
-    Ok(TenantId::parse(text)?)
-}
-
-fn domain_name(field: &'static str, text: &str) -> anyhow::Result<DomainName> {
-    Ok(DomainName::parse(field, text)?)
-}
-
-pub(crate) fn invalid(field: &'static str, value: &str, reason: &str) -> anyhow::Error {
-    DirectoryError::invalid(field, value, reason).into()
-}
-
 /// One table row, without the padding of its last column.
 fn row(line: String) {
     println!("{}", line.trim_end());
@@ -263,149 +221,124 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-fn status_text(status: TenantStatus) -> &'static str {
-    match status {
-        TenantStatus::Active => "active",
-        TenantStatus::Suspended => "suspended",
-    }
-}
-
-fn verification_text(domain: &AcceptedDomain) -> &'static str {
-    match domain.verification {
-        VerificationState::Verified => "verified",
-        VerificationState::Pending => "pending",
-    }
-}
-
 pub fn tenant(config_path: Option<&Path>, command: TenantCommand) -> anyhow::Result<()> {
-    let (mut store, config) = open_with_config(config_path)?;
+    let (admin, cx, config) = open(config_path)?;
     match command {
         TenantCommand::Add { id, name, language, service_domain } => {
-            let service_domain = match service_domain {
-                Some(text) => domain_name("tenant.service_domain", &text)?,
-                None => config.service_domain.clone(),
-            };
-            let new = NewTenant::new(&id, name.as_deref().unwrap_or(&id), &language)?;
-            let tenant = store.add_tenant(&new, &service_domain)?;
-            println!(
-                "tenant {} added ({}), service domain {}.{service_domain} (verified)",
-                tenant.id, tenant.display_name, tenant.id
-            );
+            let input = TenantInput { id, name, language: Some(language), service_domain };
+            let tenant = admin.add_tenant(&cx, &input)?;
+            let domain = admin.list_domains(&cx, Some(&tenant.id))?.into_iter().find(|d| d.service);
+            let domain =
+                domain.map_or_else(|| format!("{}.{}", tenant.id, config.service_domain), |d| d.name);
+            println!("tenant {} added ({}), service domain {domain} (verified)", tenant.id, tenant.name);
         }
         TenantCommand::List => {
-            let tenants = store.list_tenants()?;
+            let tenants = admin.list_tenants(&cx)?;
             if tenants.is_empty() {
                 println!("no tenants");
             }
             for t in tenants {
-                row(format!(
-                    "{:<24} {:<10} {:<4} {}",
-                    t.id.as_str(),
-                    status_text(t.status),
-                    t.language,
-                    t.display_name
-                ));
+                row(format!("{:<24} {:<10} {:<4} {}", t.id, t.status, t.language, t.name));
             }
         }
         TenantCommand::Show { id } => {
-            let id = tenant_id(&id)?;
-            let tenant = store
-                .list_tenants()?
-                .into_iter()
-                .find(|t| t.id == id)
-                .ok_or_else(|| DirectoryError::UnknownTenant { id: id.to_string() })?;
+            let tenant = admin.tenant(&cx, &id)?;
             println!("tenant:       {}", tenant.id);
-            println!("name:         {}", tenant.display_name);
-            println!("status:       {}", status_text(tenant.status));
+            println!("name:         {}", tenant.name);
+            println!("status:       {}", tenant.status);
             println!("language:     {}", tenant.language);
             println!("domains:");
-            for d in store.list_domains(Some(&id))? {
+            for d in admin.list_domains(&cx, Some(&tenant.id))? {
                 let service = if d.service { ", service domain" } else { "" };
-                println!("  {} ({}, {}{service})", d.name, d.kind, verification_text(&d));
+                println!("  {} ({}, {}{service})", d.name, d.kind, d.verification);
             }
             println!("connectors:");
-            for c in store.list_connectors(Some(&id))? {
+            for c in admin.list_connectors(&cx, Some(&tenant.id))? {
                 let state = if c.enabled { "enabled" } else { "disabled" };
-                println!("  {} ({}, {state})", c.name, c.kind);
+                let kind = c.kind.as_deref().unwrap_or("outbound");
+                println!("  {} ({kind}, {state})", c.name);
             }
-            for c in store.list_outbound_connectors(Some(&id))? {
-                let state = if c.enabled { "enabled" } else { "disabled" };
-                println!("  {} (outbound, {state})", c.name);
+            println!("recipients:   {}", admin.list_recipients(&cx, &tenant.id)?.len());
+            let outbound = admin.outbound_state(&cx, &tenant.id)?;
+            match &outbound.block {
+                Some(block) => println!(
+                    "outbound:     BLOCKED (5.7.705) since {} (unix): {}; lift with `sluice tenant release {} --by NAME --reason TEXT`",
+                    block.blocked_at_unix_s, block.reason, tenant.id
+                ),
+                None => println!("outbound:     allowed"),
             }
-            println!("recipients:   {}", store.list_recipients(&id)?.len());
-            print_outbound_state(&store, &id)?;
+            if let Some(last) = outbound.releases.first() {
+                println!(
+                    "last release: at {} (unix) by {}: {} (the block was: {})",
+                    last.released_at_unix_s, last.released_by, last.reason, last.block.reason
+                );
+            }
         }
         TenantCommand::Release { id, by, reason } => {
-            let now =
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            let release = store.release_outbound(&tenant_id(&id)?, &by, &reason, now)?;
+            for (field, value) in [("release.by", &by), ("release.reason", &reason)] {
+                if value.trim().is_empty() || value.chars().any(char::is_control) {
+                    let message = format!(
+                        "invalid {field} {value:?}: say who releases and why (no control characters)"
+                    );
+                    return Err(AdminError::invalid(field, message).into());
+                }
+            }
+            let before = admin.outbound_state(&cx, &id)?;
+            // The record names the OS user who ran the command; --by names the person.
+            let reason = format!("{} (by {})", reason.trim(), by.trim());
+            let after = admin.release_outbound(&cx, &id, &ReleaseInput { reason })?;
+            let was = before.block.map(|b| b.reason).unwrap_or_default();
+            let by = after.releases.first().map(|r| r.released_by.clone()).unwrap_or_default();
             println!(
-                "tenant {} released by {}: outbound mail flows again within seconds (it was blocked for: {})",
-                release.block.tenant, release.released_by, release.block.reason
+                "tenant {} released by {by}: outbound mail flows again within seconds (it was blocked for: {was})",
+                after.tenant
             );
         }
         TenantCommand::Suspend { id } => {
-            let t = store.set_tenant_status(&tenant_id(&id)?, TenantStatus::Suspended)?;
+            let t = admin.set_tenant_suspended(&cx, &id, true)?;
             println!("tenant {} suspended: its mail is refused until `sluice tenant resume {}`", t.id, t.id);
         }
         TenantCommand::Resume { id } => {
-            let t = store.set_tenant_status(&tenant_id(&id)?, TenantStatus::Active)?;
+            let t = admin.set_tenant_suspended(&cx, &id, false)?;
             println!("tenant {} is active", t.id);
         }
     }
     Ok(())
 }
 
-/// The outbound block in force, if any, and the last release.
-fn print_outbound_state(store: &SqliteStore, id: &TenantId) -> anyhow::Result<()> {
-    match store.snapshot()?.outbound_block(id) {
-        Some(block) => println!(
-            "outbound:     BLOCKED (5.7.705) since {} (unix): {}; lift with `sluice tenant release {id} --by NAME --reason TEXT`",
-            block.blocked_at_unix_s, block.reason
-        ),
-        None => println!("outbound:     allowed"),
-    }
-    if let Some(last) = store.outbound_releases(id)?.first() {
-        println!(
-            "last release: at {} (unix) by {}: {} (the block was: {})",
-            last.released_at_unix_s, last.released_by, last.release_reason, last.block.reason
-        );
-    }
-    Ok(())
-}
-
-fn parse_domain_kind(text: &str) -> anyhow::Result<DomainKind> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "authoritative" => Ok(DomainKind::Authoritative),
-        "internal-relay" => Ok(DomainKind::InternalRelay),
-        _ => Err(invalid("domain.kind", text, "expected authoritative or internal-relay")),
-    }
-}
-
 pub fn domain(config_path: Option<&Path>, command: DomainCommand) -> anyhow::Result<()> {
-    let (mut store, config) = open_with_config(config_path)?;
+    let mut config = crate::config::load(config_path)?;
+    if let DomainCommand::Verify { resolver: Some(r), .. } = &command {
+        let addr = r.parse().map_err(|_| {
+            AdminError::invalid(
+                "resolver",
+                format!("invalid resolver {r:?}: expected ADDR:PORT, e.g. 127.0.0.1:53 or [::1]:53"),
+            )
+        })?;
+        config.resolver = Some(addr);
+    }
+    let (admin, cx) = (crate::admin_cli::open_admin(&config)?, crate::admin_cli::local_context());
     match command {
         DomainCommand::Add { domain, tenant, kind, match_subdomains } => {
-            let new = NewDomain {
-                name: domain_name("domain.name", &domain)?,
-                kind: parse_domain_kind(&kind)?,
-                match_subdomains,
-            };
-            let added = store.add_domain(&tenant_id(&tenant)?, &new)?;
+            let added = admin.add_domain(
+                &cx,
+                &tenant,
+                &DomainInput { name: domain, kind: Some(kind), match_subdomains },
+            )?;
             println!(
                 "domain {} added to tenant {} ({}), pending verification",
                 added.name, added.tenant, added.kind
             );
             println!("publish this TXT record at {}:", added.name);
-            println!("  {}. IN TXT \"{}\"", added.name, added.txt_record());
+            println!("  {}. IN TXT \"{}\"", added.name, added.txt_record);
             println!("then run `sluice domain verify {}`", added.name);
         }
-        DomainCommand::Verify { domain, resolver } => {
-            verify(&mut store, &domain, resolver.as_deref(), config.resolver)?
+        DomainCommand::Verify { domain, .. } => {
+            let outcome = admin.verify_domain(&cx, None, &domain)?;
+            println!("{}", outcome.message);
         }
         DomainCommand::List { tenant } => {
-            let tenant = tenant.as_deref().map(tenant_id).transpose()?;
-            let domains = store.list_domains(tenant.as_ref())?;
+            let domains = admin.list_domains(&cx, tenant.as_deref())?;
             if domains.is_empty() {
                 println!("no domains");
             }
@@ -414,114 +347,32 @@ pub fn domain(config_path: Option<&Path>, command: DomainCommand) -> anyhow::Res
                 let service = if d.service { "service" } else { "" };
                 row(format!(
                     "{:<32} {:<20} {:<15} {:<9} {subs:<12} {service}",
-                    d.name.as_str(),
-                    d.tenant.as_str(),
-                    d.kind.to_string(),
-                    verification_text(&d)
+                    d.name, d.tenant, d.kind, d.verification
                 ));
             }
         }
         DomainCommand::Remove { domain } => {
-            let name = domain_name("domain.name", &domain)?;
-            store.remove_domain(&name)?;
+            admin.remove_domain(&cx, None, &domain)?;
+            let name =
+                directory::DomainName::parse("domain.name", &domain).map(|d| d.to_string()).unwrap_or(domain);
             println!("domain {name} removed with its recipients");
         }
     }
     Ok(())
 }
 
-fn verify(
-    store: &mut SqliteStore,
-    domain: &str,
-    resolver: Option<&str>,
-    configured: Option<SocketAddr>,
-) -> anyhow::Result<()> {
-    let name = domain_name("domain.name", domain)?;
-    let resolver: Option<SocketAddr> = match resolver {
-        Some(r) => Some(
-            r.parse()
-                .map_err(|_| invalid("resolver", r, "expected ADDR:PORT, e.g. 127.0.0.1:53 or [::1]:53"))?,
-        ),
-        None => configured,
-    };
-    let accepted = store
-        .list_domains(None)?
-        .into_iter()
-        .find(|d| d.name == name)
-        .ok_or_else(|| DirectoryError::UnknownDomain { domain: name.to_string() })?;
-    if accepted.verification == VerificationState::Verified {
-        println!("domain {name} is already verified");
-        return Ok(());
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let outcome = runtime.block_on(async {
-        let dns = Dns::new(resolver)?;
-        dns.verify_domain(name.as_str(), &accepted.token).await
-    })?;
-    let expected = accepted.txt_record();
-    match outcome {
-        Verification::Verified => {
-            store.mark_domain_verified(&name)?;
-            println!("domain {name} verified: found TXT \"{expected}\"; it now receives mail");
-            Ok(())
-        }
-        Verification::NoRecords => {
-            bail!(
-                "domain {name} not verified: no TXT records found at {name}; publish TXT \"{expected}\" there"
-            )
-        }
-        Verification::TokenMissing { found } => {
-            let found = if found.is_empty() {
-                "no sluice-verification record".to_string()
-            } else {
-                found.iter().map(|f| format!("\"{f}\"")).collect::<Vec<_>>().join(", ")
-            };
-            bail!("domain {name} not verified: found {found} at {name}; publish TXT \"{expected}\" there")
-        }
-    }
-}
-
-fn split_address(address: &str) -> anyhow::Result<(String, DomainName)> {
-    let (local, domain) = address
-        .trim()
-        .rsplit_once('@')
-        .ok_or_else(|| invalid("recipient.address", address, "expected local-part@domain"))?;
-    Ok((
-        directory::normalise_local_part("recipient.address", local)?,
-        domain_name("recipient.address", domain)?,
-    ))
-}
-
-fn target_text(target: &DeliveryTarget) -> String {
-    match target {
-        DeliveryTarget::Maildir => "maildir".into(),
-        DeliveryTarget::Smtp(hop) => format!("smtp {hop}"),
-        DeliveryTarget::Lmtp(hop) => format!("lmtp {hop}"),
-    }
-}
-
 pub fn recipient(config_path: Option<&Path>, command: RecipientCommand) -> anyhow::Result<()> {
-    let mut store = open(config_path)?;
+    let (admin, cx, _) = open(config_path)?;
     match command {
         RecipientCommand::Add { address, tenant, aliases, smtp, lmtp } => {
-            let target = match (smtp, lmtp) {
-                (Some(hop), _) => DeliveryTarget::Smtp(NextHop::parse("recipient.smtp", &hop, 25)?),
-                (None, Some(hop)) => DeliveryTarget::Lmtp(NextHop::parse("recipient.lmtp", &hop, 24)?),
-                (None, None) => DeliveryTarget::Maildir,
-            };
-            let aliases: Vec<&str> = aliases.iter().map(String::as_str).collect();
-            let r = Recipient::new(tenant_id(&tenant)?, &address, &aliases, target)?;
-            store.add_recipient(&r)?;
-            println!("recipient {} added to tenant {} ({})", r.address(), r.tenant, target_text(&r.target));
+            let r =
+                admin.add_recipient(&cx, &tenant, &RecipientInput { address, alias: aliases, smtp, lmtp })?;
+            println!("recipient {} added to tenant {} ({})", r.address, r.tenant, r.target);
         }
         RecipientCommand::List { tenant } => {
-            let id = tenant_id(&tenant)?;
-            if !store.list_tenants()?.iter().any(|t| t.id == id) {
-                return Err(DirectoryError::UnknownTenant { id: id.to_string() }.into());
-            }
-            let recipients = store.list_recipients(&id)?;
+            let recipients = admin.list_recipients(&cx, &tenant)?;
             if recipients.is_empty() {
-                println!("tenant {id} has no recipients");
+                println!("tenant {} has no recipients", tenant.trim().to_ascii_lowercase());
             }
             for r in recipients {
                 let aliases = if r.aliases.is_empty() {
@@ -529,235 +380,170 @@ pub fn recipient(config_path: Option<&Path>, command: RecipientCommand) -> anyho
                 } else {
                     format!("aliases: {}", r.aliases.join(", "))
                 };
-                row(format!("{:<40} {:<28} {aliases}", r.address(), target_text(&r.target)));
+                row(format!("{:<40} {:<28} {aliases}", r.address, r.target));
             }
         }
         RecipientCommand::Remove { address } => {
-            let (local, domain) = split_address(&address)?;
-            store.remove_recipient(&local, &domain)?;
-            println!("recipient {local}@{domain} removed with its aliases");
+            admin.remove_recipient(&cx, None, &address)?;
+            println!("recipient {} removed with its aliases", address.trim().to_lowercase());
         }
     }
     Ok(())
 }
 
-fn parse_connector_kind(text: &str) -> anyhow::Result<ConnectorKind> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "partner" => Ok(ConnectorKind::Partner),
-        "on-premises" => Ok(ConnectorKind::OnPremises),
-        _ => Err(invalid("connector.kind", text, "expected partner or on-premises")),
-    }
+fn list(items: &[String]) -> String {
+    if items.is_empty() { "-".into() } else { items.join(", ") }
 }
 
-fn print_connector(c: &Connector) {
-    fn list<T: ToString>(items: &[T]) -> String {
-        if items.is_empty() {
-            "-".into()
-        } else {
-            items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-        }
-    }
+/// One connector in full.
+pub(crate) fn print_connector(c: &ConnectorView) {
     println!("connector:      {}", c.name);
     println!("tenant:         {}", c.tenant);
-    println!("kind:           {}", c.kind);
-    println!("enabled:        {}", yes_no(c.enabled));
-    println!("ip ranges:      {}", list(&c.ip_ranges));
-    println!("cert names:     {}", list(&c.certificate_names));
-    println!("sender domains: {}", list(&c.sender_domains));
-    println!("restrict sender domains: {}", yes_no(c.restrict_sender_domains));
-    println!("require tls:    {}", yes_no(c.require_tls));
-}
-
-/// Refuses a flag of the other direction, naming its field.
-fn only_for(direction: &str, field: &'static str, given: bool) -> anyhow::Result<()> {
-    if given {
-        let hint = match direction {
-            "outbound" => "only outbound connectors take it; add --direction outbound",
-            _ => "only inbound connectors take it (outbound connectors are chosen by recipient domain)",
-        };
-        return Err(invalid(field, "", hint));
-    }
-    Ok(())
-}
-
-fn add_inbound(store: &mut SqliteStore, a: ConnectorAdd) -> anyhow::Result<()> {
-    only_for("outbound", "connector.recipient_domain", !a.recipient_domains.is_empty())?;
-    only_for("outbound", "connector.smart_host", !a.smart_hosts.is_empty())?;
-    only_for("outbound", "connector.tls", a.tls.is_some())?;
-    only_for("outbound", "connector.tls_domain", a.tls_domain.is_some())?;
-    let kind = a.kind.as_deref().ok_or_else(|| {
-        invalid("connector.kind", "", "an inbound connector needs --kind partner or --kind on-premises")
-    })?;
-    let mut c = Connector::new(tenant_id(&a.tenant)?, &a.name, parse_connector_kind(kind)?);
-    for ip in &a.ips {
-        c.ip_ranges.push(Cidr::parse("connector.ip", ip)?);
-    }
-    for cert in &a.cert_names {
-        c.certificate_names.push(CertName::parse(cert)?);
-    }
-    for d in a.sender_domains.iter().chain(&a.restrict_sender_domains) {
-        let d = domain_name("connector.sender_domain", d)?;
-        if !c.sender_domains.contains(&d) {
-            c.sender_domains.push(d);
+    match c.kind.as_deref() {
+        Some(kind) => {
+            println!("kind:           {kind}");
+            println!("enabled:        {}", yes_no(c.enabled));
+            println!("ip ranges:      {}", list(&c.ip));
+            println!("cert names:     {}", list(&c.certificate_name));
+            println!("sender domains: {}", list(&c.sender_domain));
+            println!("restrict sender domains: {}", yes_no(c.restrict_sender_domains));
+            println!("require tls:    {}", yes_no(c.require_tls));
+        }
+        None => {
+            println!("direction:      outbound");
+            println!("enabled:        {}", yes_no(c.enabled));
+            let domains =
+                if c.recipient_domain.is_empty() { "* (all)".into() } else { c.recipient_domain.join(", ") };
+            println!("recipient domains: {domains}");
+            println!("route:          {}", route_text(c));
+            println!("tls:            {}", tls_text(c));
         }
     }
-    c.restrict_sender_domains = !a.restrict_sender_domains.is_empty();
-    if a.require_tls {
-        c.require_tls = true;
-    }
-    if a.no_require_tls {
-        c.require_tls = false;
-    }
-    c.enabled = !a.disabled;
-    store.add_connector(&c)?;
-    println!("connector {:?} added to tenant {}", c.name, c.tenant);
-    print_connector(&c);
-    Ok(())
 }
 
-fn add_outbound(store: &mut SqliteStore, a: ConnectorAdd) -> anyhow::Result<()> {
-    only_for("inbound", "connector.kind", a.kind.is_some())?;
-    only_for("inbound", "connector.ip", !a.ips.is_empty())?;
-    only_for("inbound", "connector.certificate_name", !a.cert_names.is_empty())?;
-    let senders = !a.sender_domains.is_empty() || !a.restrict_sender_domains.is_empty();
-    only_for("inbound", "connector.sender_domain", senders)?;
-    only_for("inbound", "connector.require_tls", a.require_tls || a.no_require_tls)?;
-    let route = if a.smart_hosts.is_empty() {
-        OutboundRoute::Mx
-    } else {
-        let hosts =
-            a.smart_hosts.iter().map(|h| NextHop::parse("connector.smart_host", h, SMART_HOST_PORT_DEFAULT));
-        OutboundRoute::SmartHosts(hosts.collect::<Result<_, _>>()?)
-    };
-    let tls = OutboundTls::parse(a.tls.as_deref().unwrap_or("opportunistic"), a.tls_domain.as_deref())?;
-    let mut c = OutboundConnector::new(tenant_id(&a.tenant)?, &a.name, route, tls);
-    for d in &a.recipient_domains {
-        c.recipient_domains.push(domain_name("connector.recipient_domain", d)?);
-    }
-    c.enabled = !a.disabled;
-    store.add_outbound_connector(&c)?;
-    println!("outbound connector {:?} added to tenant {}", c.name, c.tenant);
-    crate::outbound_cli::print(&c);
-    Ok(())
+fn route_text(c: &ConnectorView) -> String {
+    if c.smart_host.is_empty() { "mx".into() } else { format!("smart-hosts {}", c.smart_host.join(", ")) }
 }
 
-/// Inbound or outbound, whichever holds the name (one namespace per tenant).
-enum Found {
-    Inbound(Connector),
-    Outbound(OutboundConnector),
-}
-
-fn find_connector(store: &SqliteStore, tenant: &TenantId, name: &str) -> anyhow::Result<Found> {
-    match store.connector(tenant, name) {
-        Ok(c) => Ok(Found::Inbound(c)),
-        Err(StoreError::Directory(DirectoryError::UnknownConnector { .. })) => {
-            Ok(Found::Outbound(store.outbound_connector(tenant, name)?))
-        }
-        Err(e) => Err(e.into()),
+fn tls_text(c: &ConnectorView) -> String {
+    match (&c.tls, &c.tls_domain) {
+        (Some(mode), Some(domain)) => format!("{mode} {domain}"),
+        (Some(mode), None) => mode.clone(),
+        (None, _) => String::new(),
     }
 }
 
-fn set_enabled(store: &mut SqliteStore, name: &str, tenant: &str, enabled: bool) -> anyhow::Result<()> {
-    let tenant = tenant_id(tenant)?;
-    let name = match find_connector(store, &tenant, name)? {
-        Found::Inbound(_) => store.set_connector_enabled(&tenant, name, enabled)?.name,
-        Found::Outbound(_) => store.set_outbound_connector_enabled(&tenant, name, enabled)?.name,
-    };
-    println!("connector {name:?} of tenant {tenant} {}", if enabled { "enabled" } else { "disabled" });
-    Ok(())
-}
-
-fn list_connectors(store: &SqliteStore, tenant: Option<String>) -> anyhow::Result<()> {
-    let tenant = tenant.as_deref().map(tenant_id).transpose()?;
-    let inbound = store.list_connectors(tenant.as_ref())?;
-    let outbound = store.list_outbound_connectors(tenant.as_ref())?;
-    if inbound.is_empty() && outbound.is_empty() {
-        println!("no connectors");
+fn connector_input(a: ConnectorAdd) -> ConnectorInput {
+    ConnectorInput {
+        name: a.name,
+        direction: Some(a.direction),
+        kind: a.kind,
+        ip: a.ips,
+        certificate_name: a.cert_names,
+        sender_domain: a.sender_domains,
+        restrict_sender_domain: a.restrict_sender_domains,
+        require_tls: match (a.require_tls, a.no_require_tls) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
+        recipient_domain: a.recipient_domains,
+        smart_host: a.smart_hosts,
+        tls: a.tls,
+        tls_domain: a.tls_domain,
+        enabled: Some(!a.disabled),
     }
-    for c in inbound {
-        let state = if c.enabled { "enabled" } else { "disabled" };
-        let tls = if c.require_tls { "tls-required" } else { "" };
-        row(format!("{:<20} {:<24} {:<12} {state:<9} {tls}", c.tenant.as_str(), c.name, c.kind.to_string()));
-    }
-    for c in outbound {
-        let state = if c.enabled { "enabled" } else { "disabled" };
-        let route = crate::outbound_cli::route_text(&c.route);
-        row(format!(
-            "{:<20} {:<24} {:<12} {state:<9} tls-{} {route}",
-            c.tenant.as_str(),
-            c.name,
-            "outbound",
-            c.tls
-        ));
-    }
-    Ok(())
 }
 
 pub fn connector(config_path: Option<&Path>, command: ConnectorCommand) -> anyhow::Result<()> {
-    let mut store = open(config_path)?;
+    let mut config = crate::config::load(config_path)?;
+    if let ConnectorCommand::Validate(crate::outbound_cli::Validate { resolver: Some(r), .. }) = &command {
+        let addr = r.parse().map_err(|_| {
+            AdminError::invalid(
+                "resolver",
+                format!("invalid resolver {r:?}: expected ADDR:PORT, e.g. 127.0.0.1:53"),
+            )
+        })?;
+        config.resolver = Some(addr);
+    }
+    let (admin, cx) = (crate::admin_cli::open_admin(&config)?, crate::admin_cli::local_context());
     match command {
-        ConnectorCommand::Add(add) => match add.direction.trim().to_ascii_lowercase().as_str() {
-            "inbound" => add_inbound(&mut store, add)?,
-            "outbound" => add_outbound(&mut store, add)?,
-            other => return Err(invalid("connector.direction", other, "expected inbound or outbound")),
-        },
-        ConnectorCommand::List { tenant } => list_connectors(&store, tenant)?,
-        ConnectorCommand::Show { name, tenant } => match find_connector(&store, &tenant_id(&tenant)?, &name)?
-        {
-            Found::Inbound(c) => print_connector(&c),
-            Found::Outbound(c) => crate::outbound_cli::print(&c),
-        },
-        ConnectorCommand::Enable { name, tenant } => set_enabled(&mut store, &name, &tenant, true)?,
-        ConnectorCommand::Disable { name, tenant } => set_enabled(&mut store, &name, &tenant, false)?,
-        ConnectorCommand::Remove { name, tenant } => {
-            let tenant = tenant_id(&tenant)?;
-            match find_connector(&store, &tenant, &name)? {
-                Found::Inbound(_) => store.remove_connector(&tenant, &name)?,
-                Found::Outbound(_) => store.remove_outbound_connector(&tenant, &name)?,
-            }
-            println!("connector {name:?} of tenant {tenant} removed");
+        ConnectorCommand::Add(add) => {
+            let tenant = add.tenant.clone();
+            let c = admin.add_connector(&cx, &tenant, &connector_input(add))?;
+            let direction = if c.kind.is_some() { "connector" } else { "outbound connector" };
+            println!("{direction} {:?} added to tenant {}", c.name, c.tenant);
+            print_connector(&c);
         }
-        ConnectorCommand::Validate(args) => crate::outbound_cli::validate(&store, config_path, args)?,
+        ConnectorCommand::List { tenant } => {
+            let connectors = admin.list_connectors(&cx, tenant.as_deref())?;
+            if connectors.is_empty() {
+                println!("no connectors");
+            }
+            for c in connectors {
+                let state = if c.enabled { "enabled" } else { "disabled" };
+                match c.kind.as_deref() {
+                    Some(kind) => {
+                        let tls = if c.require_tls { "tls-required" } else { "" };
+                        row(format!("{:<20} {:<24} {kind:<12} {state:<9} {tls}", c.tenant, c.name));
+                    }
+                    None => row(format!(
+                        "{:<20} {:<24} {:<12} {state:<9} tls-{} {}",
+                        c.tenant,
+                        c.name,
+                        "outbound",
+                        tls_text(&c),
+                        route_text(&c)
+                    )),
+                }
+            }
+        }
+        ConnectorCommand::Show { name, tenant } => print_connector(&admin.connector(&cx, &tenant, &name)?),
+        ConnectorCommand::Enable { name, tenant } => {
+            let c = admin.set_connector_enabled(&cx, &tenant, &name, true)?;
+            println!("connector {:?} of tenant {} enabled", c.name, c.tenant);
+        }
+        ConnectorCommand::Disable { name, tenant } => {
+            let c = admin.set_connector_enabled(&cx, &tenant, &name, false)?;
+            println!("connector {:?} of tenant {} disabled", c.name, c.tenant);
+        }
+        ConnectorCommand::Remove { name, tenant } => {
+            admin.remove_connector(&cx, &tenant, &name)?;
+            println!("connector {name:?} of tenant {} removed", tenant.trim().to_ascii_lowercase());
+        }
+        ConnectorCommand::Validate(args) => crate::outbound_cli::validate(&admin, &cx, args)?,
     }
     Ok(())
 }
 
 pub fn reputation(config_path: Option<&Path>, command: ReputationCommand) -> anyhow::Result<()> {
-    let mut store = open(config_path)?;
-    let mut set = |cidr: &str, kind: ReputationKind, note: Option<String>| -> anyhow::Result<Cidr> {
-        let cidr = Cidr::parse("reputation.cidr", cidr)?;
-        let note = note.unwrap_or_default().replace(['\n', '\r'], " ");
-        store.set_reputation(&ReputationEntry { cidr, kind, note })?;
-        Ok(cidr)
-    };
+    let (admin, cx, _) = open(config_path)?;
     match command {
         ReputationCommand::Block { cidr, note } => {
-            let cidr = set(&cidr, ReputationKind::Block, note)?;
-            println!("{cidr} blocked: mail from it without a connector is refused (550 5.7.708)");
+            let e = admin.set_reputation(&cx, &ReputationInput { cidr, kind: "block".into(), note })?;
+            println!("{} blocked: mail from it without a connector is refused (550 5.7.708)", e.cidr);
         }
         ReputationCommand::Except { cidr, note } => {
-            let cidr = set(&cidr, ReputationKind::Exception, note)?;
-            println!("{cidr} excepted: no block applies to it");
+            let e = admin.set_reputation(&cx, &ReputationInput { cidr, kind: "exception".into(), note })?;
+            println!("{} excepted: no block applies to it", e.cidr);
         }
         ReputationCommand::Remove { cidr } => {
-            let cidr = Cidr::parse("reputation.cidr", &cidr)?;
-            store.remove_reputation(&cidr)?;
-            println!("{cidr} removed from the reputation list");
+            let shown = directory::Cidr::parse("reputation.cidr", &cidr)
+                .map(|c| c.to_string())
+                .unwrap_or_else(|_| cidr.clone());
+            admin.remove_reputation(&cx, &cidr)?;
+            println!("{shown} removed from the reputation list");
         }
         ReputationCommand::List => {
-            let entries = store.list_reputation()?;
+            let entries = admin.list_reputation(&cx)?;
             if entries.is_empty() {
                 println!("the reputation list is empty");
             }
             for e in entries {
-                let kind = match e.kind {
-                    ReputationKind::Block => "block",
-                    ReputationKind::Exception => "exception",
-                };
                 if e.note.is_empty() {
-                    println!("{:<44} {kind}", e.cidr.to_string());
+                    println!("{:<44} {}", e.cidr, e.kind);
                 } else {
-                    println!("{:<44} {kind:<10} # {}", e.cidr.to_string(), e.note);
+                    println!("{:<44} {:<10} # {}", e.cidr, e.kind, e.note);
                 }
             }
         }

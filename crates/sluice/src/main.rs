@@ -2,8 +2,10 @@
 //! gateway, and handles signals (SIGTERM/SIGINT drain and stop, SIGHUP reloads; a changed
 //! config file is reloaded too).
 
+mod admin_cli;
 mod config;
 mod directory_cli;
+mod live;
 mod outbound_cli;
 mod paths;
 mod simulate;
@@ -96,6 +98,38 @@ enum Command {
         #[command(subcommand)]
         command: directory_cli::ReputationCommand,
     },
+    /// Bearer tokens of the admin API: create (shown once), list, revoke.
+    Token {
+        /// The TOML config file (for the data directory).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: admin_cli::TokenCommand,
+    },
+    /// The audit log of every change made through the CLI or the API, newest first.
+    Audit {
+        /// The TOML config file (for the data directory).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        args: admin_cli::AuditArgs,
+    },
+    /// Tenants' requests (5.7.708 exceptions, 5.7.705 releases): list, approve, deny.
+    Request {
+        /// The TOML config file (for the data directory).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: admin_cli::RequestCommand,
+    },
+    /// Search the message trace (default: the last 48 hours).
+    Trace {
+        /// The TOML config file (for the data directory).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        args: admin_cli::TraceArgs,
+    },
     /// Replay a traffic trace through the real throttle engine with the trace's clock.
     Simulate {
         /// CSV with a header: time_s,client_ip,recipients[,label].
@@ -160,6 +194,10 @@ fn main() -> ExitCode {
         Command::Recipient { config, command } => directory_cli::recipient(config.as_deref(), command),
         Command::Connector { config, command } => directory_cli::connector(config.as_deref(), command),
         Command::Reputation { config, command } => directory_cli::reputation(config.as_deref(), command),
+        Command::Token { config, command } => admin_cli::token(config.as_deref(), command),
+        Command::Audit { config, args } => admin_cli::audit(config.as_deref(), args),
+        Command::Request { config, command } => admin_cli::request(config.as_deref(), command),
+        Command::Trace { config, args } => admin_cli::trace(config.as_deref(), args),
         Command::Simulate { trace, scenario, policy, json } => match (&trace, &scenario) {
             (Some(path), _) => simulate::run(simulate::Source::Trace(path), policy.as_deref(), json),
             (None, Some(name)) => simulate::run(simulate::Source::Scenario(name), policy.as_deref(), json),
@@ -287,6 +325,9 @@ fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {
 
 async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let gateway = gateway::Gateway::start(config.gateway.clone()).await?;
+    let trace_writer = start_trace_writer(&config)?;
+    let (admin_stop, admin_stop_rx) = tokio::sync::watch::channel(false);
+    let admin_listener = start_admin(&config, admin_stop_rx).await?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut hangup = signal(SignalKind::hangup())?;
@@ -318,8 +359,49 @@ async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()>
         }
     }
     tracing::info!("stopping: draining sessions");
+    let _ = admin_stop.send(true);
+    if let Some(listener) = admin_listener {
+        let _ = listener.await;
+    }
     gateway.shutdown().await;
+    if let Some(writer) = trace_writer {
+        tokio::task::spawn_blocking(move || writer.close()).await?;
+    }
     Ok(())
+}
+
+/// The trace writer: batches trace events into `<data_dir>/trace.db` and prunes it to the
+/// retention and size cap.
+fn start_trace_writer(config: &Config) -> anyhow::Result<Option<store::TraceWriter>> {
+    let Some(trace) = &config.trace else { return Ok(None) };
+    let db = store::SqliteTraceStore::open(&trace.db)?;
+    let writer_config =
+        store::TraceWriterConfig { retention: trace.retention, ..store::TraceWriterConfig::default() };
+    let clock = || admin_cli::now_s() * 1000;
+    Ok(Some(store::TraceWriter::start(db, writer_config, clock)?))
+}
+
+/// The admin API and help pages on `[admin] listen`, until `stop`.
+async fn start_admin(
+    config: &Config,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(settings) = &config.admin else { return Ok(None) };
+    let admin = std::sync::Arc::new(admin_cli::open_admin(config)?);
+    let tls = match &settings.tls {
+        Some(source) => Some(tokio_rustls::TlsAcceptor::from(
+            gateway::tls::server_config(source, None).context("admin.cert_file")?,
+        )),
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("admin.listen: cannot listen on {}", settings.listen))?;
+    let local = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(listen = %local, "admin API listening: {scheme}://{local}/api/docs, help at {scheme}://{local}/help");
+    let app = admin::http::router(admin::http::AppState::new(admin, settings.trace_limit));
+    Ok(Some(tokio::spawn(admin::http::serve(listener, tls, app, stop))))
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {

@@ -123,7 +123,7 @@ impl Admin {
 
     /// The tenant a tenant role is bound to, else `requested`.
     fn scope(&self, cx: &Context, requested: Option<&str>) -> Result<Option<TenantId>, AdminError> {
-        let requested = requested.map(|t| TenantId::parse(t)).transpose()?;
+        let requested = requested.map(TenantId::parse).transpose()?;
         match (&cx.principal.tenant, requested) {
             (Some(own), Some(asked)) if *own != asked => {
                 Err(AdminError::not_found(format!("tenant {asked}")))

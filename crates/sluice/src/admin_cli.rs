@@ -1,0 +1,378 @@
+//! The admin plane from the command line: the operations layer (`admin::Admin`) opened on
+//! the data directory for a local operator, and `sluice token|audit|request|trace`. The
+//! directory commands (`directory_cli.rs`) call the same operations.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use access::Principal;
+use admin::views::{AuditParams, DecisionInput, RequestParams, TokenInput, TraceParams};
+use admin::{Admin, Context, Parts};
+use anyhow::Context as _;
+use clap::Subcommand;
+
+use crate::config::Config;
+use crate::live::{ControlLive, NetChecks};
+
+/// Unix seconds now.
+pub fn now_s() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The operations on `config`'s data directory (created on first use).
+pub fn open_admin(config: &Config) -> anyhow::Result<Admin> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let db = config.data_dir.join("sluice.db");
+    let store = store::SqliteStore::open(&db).map_err(|e| {
+        anyhow::anyhow!("{e}; check data_dir in the config, or restore {} from a backup", db.display())
+    })?;
+    let trace: Option<Box<dyn trace::TraceStore + Send>> = match &config.trace {
+        Some(t) => Some(Box::new(store::SqliteTraceStore::open(&t.db)?)),
+        None => None,
+    };
+    Ok(Admin::new(Parts {
+        store: Box::new(store),
+        trace,
+        live: Arc::new(ControlLive { socket: config.gateway.control_socket.clone() }),
+        network: Arc::new(NetChecks {
+            resolver: config.resolver,
+            hostname: config.gateway.hostname.clone(),
+            mx_port: config.gateway.delivery.mx_port,
+            tls_ca_file: config.gateway.delivery.tls_ca_file.clone(),
+        }),
+        clock: now_s,
+        service_domain: config.service_domain.clone(),
+    }))
+}
+
+/// The local user running the CLI: an operator (they can read the data directory).
+pub fn local_context() -> Context {
+    let user = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    Context { principal: Principal::local(&user), source: "cli".into() }
+}
+
+/// The admin plane and the local context, from a config path.
+pub fn open(config_path: Option<&Path>) -> anyhow::Result<(Admin, Context, Config)> {
+    let config = crate::config::load(config_path)?;
+    Ok((open_admin(&config)?, local_context(), config))
+}
+
+/// A time as people read it: `2026-11-23 14:05:09Z`.
+pub fn when(unix_s: u64) -> String {
+    let (days, secs) = (unix_s / 86_400, unix_s % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z", secs / 3_600, secs % 3_600 / 60, secs % 60)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a bearer token for the admin API; it is printed once and never again.
+    Create {
+        /// operator, support, tenant-admin or tenant-reader.
+        #[arg(long)]
+        role: String,
+        /// The tenant of a tenant-admin or tenant-reader token.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Lifetime: 90d (default), 12h, ... or `never`.
+        #[arg(long)]
+        expires: Option<String>,
+        /// What it is for (shown in `token list`).
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Every token: id, role, tenant, expiry, revocation.
+    List,
+    /// Revoke a token by its id (the 16 hex digits after `sluice_`).
+    Revoke { id: String },
+}
+
+pub fn token(config_path: Option<&Path>, command: TokenCommand) -> anyhow::Result<()> {
+    let (admin, cx, _) = open(config_path)?;
+    match command {
+        TokenCommand::Create { role, tenant, expires, note } => {
+            let created = admin.create_token(&cx, &TokenInput { role, tenant, expires, note })?;
+            let r = &created.record;
+            let tenant = r.tenant.as_deref().map(|t| format!(" of tenant {t}")).unwrap_or_default();
+            let expiry =
+                r.expires_at_unix_s.map_or("never expires".to_string(), |at| format!("expires {}", when(at)));
+            println!("token {} ({}{tenant}) created; it {expiry}", r.id, r.role);
+            println!("{}", created.token);
+            eprintln!("keep it now: only its hash is stored, it cannot be shown again");
+        }
+        TokenCommand::List => {
+            let tokens = admin.list_tokens(&cx)?;
+            if tokens.is_empty() {
+                println!("no tokens");
+            }
+            let now = now_s();
+            for t in tokens {
+                let state = match (t.revoked_at_unix_s, t.expires_at_unix_s) {
+                    (Some(at), _) => format!("revoked {}", when(at)),
+                    (None, Some(at)) if at <= now => format!("expired {}", when(at)),
+                    (None, Some(at)) => format!("expires {}", when(at)),
+                    (None, None) => "no expiry".into(),
+                };
+                let line = format!(
+                    "{}  {:<13} {:<20} {:<30} {}",
+                    t.id,
+                    t.role,
+                    t.tenant.as_deref().unwrap_or("-"),
+                    state,
+                    t.note
+                );
+                println!("{}", line.trim_end());
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let t = admin.revoke_token(&cx, &id)?;
+            println!("token {} revoked: requests with it are refused from now on", t.id);
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Only entries about this tenant's objects.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// `token:<id>` or `os:<user>`.
+    #[arg(long)]
+    actor: Option<String>,
+    /// An action or its prefix: domain, connector.disable, ...
+    #[arg(long)]
+    action: Option<String>,
+    /// Unix seconds or an age such as 2h, 7d.
+    #[arg(long)]
+    since: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Print JSON (one array) with the before and after of each change.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn audit(config_path: Option<&Path>, a: AuditArgs) -> anyhow::Result<()> {
+    let (admin, cx, _) = open(config_path)?;
+    let params = AuditParams {
+        tenant: a.tenant,
+        actor: a.actor,
+        action: a.action,
+        since: a.since,
+        until: None,
+        before: None,
+        limit: Some(a.limit),
+    };
+    let entries = admin.list_audit(&cx, &params)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(());
+    }
+    if entries.is_empty() {
+        println!("no audit entries");
+    }
+    for e in entries {
+        let tenant = e.tenant.as_deref().unwrap_or("-");
+        println!(
+            "{}  {:<20} {:<22} {:<12} {}  (from {})",
+            when(e.at_unix_s),
+            e.actor,
+            e.action,
+            tenant,
+            e.object,
+            e.source
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestCommand {
+    /// Requests (pending ones with --status pending).
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        /// pending, approved or denied.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Approve a request and carry it out (the exception is added, the block released).
+    Approve {
+        id: u64,
+        /// For the requester: what was checked.
+        #[arg(long)]
+        note: String,
+    },
+    /// Deny a request, saying why.
+    Deny {
+        id: u64,
+        #[arg(long)]
+        note: String,
+    },
+}
+
+pub fn request(config_path: Option<&Path>, command: RequestCommand) -> anyhow::Result<()> {
+    let (admin, cx, _) = open(config_path)?;
+    match command {
+        RequestCommand::List { tenant, status } => {
+            let requests = admin.list_requests(&cx, tenant.as_deref(), &RequestParams { status })?;
+            if requests.is_empty() {
+                println!("no requests");
+            }
+            for r in requests {
+                let what = r.cidr.as_deref().map_or(r.kind.clone(), |c| format!("{} {c}", r.kind));
+                println!(
+                    "#{:<5} {:<9} {:<16} {:<36} by {} at {}",
+                    r.id,
+                    r.status,
+                    r.tenant,
+                    what,
+                    r.requested_by,
+                    when(r.requested_at_unix_s)
+                );
+                println!("       justification: {}", r.justification);
+                if let (Some(by), Some(note)) = (&r.decided_by, &r.note) {
+                    println!("       {} by {by}: {note}", r.status);
+                }
+            }
+        }
+        RequestCommand::Approve { id, note } => {
+            let r = admin.decide_request(&cx, id, true, &DecisionInput { note })?;
+            let done = match r.cidr {
+                Some(cidr) => format!("{cidr} excepted from every block"),
+                None => format!("tenant {}'s outbound mail released", r.tenant),
+            };
+            println!("request #{} approved: {done}", r.id);
+        }
+        RequestCommand::Deny { id, note } => {
+            let r = admin.decide_request(&cx, id, false, &DecisionInput { note })?;
+            println!("request #{} denied", r.id);
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TraceArgs {
+    #[arg(long)]
+    sender: Option<String>,
+    #[arg(long)]
+    recipient: Option<String>,
+    /// The Message-ID header or the queue id.
+    #[arg(long)]
+    message_id: Option<String>,
+    /// The client IP.
+    #[arg(long)]
+    ip: Option<String>,
+    /// received, deferred, delivered or failed.
+    #[arg(long)]
+    status: Option<String>,
+    /// inbound or outbound.
+    #[arg(long)]
+    direction: Option<String>,
+    /// How far back: 2h, 7d, or Unix seconds (default 48h).
+    #[arg(long)]
+    since: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Refusals at SMTP time (per IP, sender, domain, reply and minute) instead of messages.
+    #[arg(long)]
+    refusals: bool,
+    /// Print JSON; with --message-id naming one queue id, its whole timeline.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn trace(config_path: Option<&Path>, a: TraceArgs) -> anyhow::Result<()> {
+    let (admin, cx, _) = open(config_path)?;
+    let params = TraceParams {
+        sender: a.sender,
+        recipient: a.recipient,
+        message_id: a.message_id,
+        ip: a.ip,
+        status: a.status,
+        direction: a.direction,
+        since: a.since,
+        until: None,
+        cursor: None,
+        limit: Some(a.limit),
+        tenant: None,
+    };
+    if a.refusals {
+        let page = admin.trace_refusals(&cx, &params)?;
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&page.items)?);
+            return Ok(());
+        }
+        if page.items.is_empty() {
+            println!("no refusals");
+        }
+        for r in page.items {
+            println!(
+                "{}  {:<15} x{:<5} {} -> @{}: {}",
+                when(r.minute_unix_s),
+                r.client_ip,
+                r.count,
+                r.sender,
+                r.recipient_domain,
+                r.reply
+            );
+        }
+        return Ok(());
+    }
+    let page = admin.search_trace(&cx, &params)?;
+    if a.json {
+        let mut out = Vec::new();
+        for m in &page.items {
+            out.push(admin.trace_message(&cx, &m.message)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    if page.items.is_empty() {
+        println!("no messages");
+    }
+    for m in page.items {
+        let first = m.recipients.first().cloned().unwrap_or_default();
+        let more = m.recipients.len().saturating_sub(1);
+        let more = if more > 0 { format!(" (+{more})") } else { String::new() };
+        println!(
+            "{}  {}  {:<9} {:<8} {:<15} <{}> -> {first}{more}  {}",
+            when(m.received_at_unix_ms / 1000),
+            m.message,
+            m.status,
+            m.direction,
+            m.client_ip,
+            m.sender,
+            m.subject.unwrap_or_default()
+        );
+    }
+    if page.next.is_some() {
+        println!("(more: narrow the search or raise --limit)");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates() {
+        assert_eq!(super::when(0), "1970-01-01 00:00:00Z");
+        assert_eq!(super::when(1_795_444_509), "2026-11-23 13:15:09Z");
+        assert_eq!(super::when(951_782_400), "2000-02-29 00:00:00Z");
+    }
+}
