@@ -13,9 +13,10 @@ packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3 openssl
 
 # Python packages the integration tests import (dnslib: a DNS server on loopback for
 # domain verification and MX records; aiosmtpd: remote SMTP/LMTP servers with scripted
-# replies; flufl.bounce: classifies Sluice's bounces as Mailman would). Installed with pip
+# replies; flufl.bounce: classifies Sluice's bounces as Mailman would;
+# openapi-spec-validator: checks the admin API's OpenAPI document). Installed with pip
 # only when missing.
-pip_packages=(dnslib aiosmtpd flufl.bounce)
+pip_packages=(dnslib aiosmtpd flufl.bounce openapi-spec-validator)
 
 if [[ $(id -u) -eq 0 ]]; then
     as_root=()

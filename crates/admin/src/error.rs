@@ -91,8 +91,11 @@ impl AdminError {
         AdminError { kind, message: message.into(), field: None }
     }
 
+    /// Bad input in `field`; the message names the field whatever the caller wrote.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> AdminError {
-        AdminError { kind: ErrorKind::Invalid, message: message.into(), field: Some(field.into()) }
+        let (field, message) = (field.into(), message.into());
+        let message = if message.contains(&field) { message } else { format!("invalid {field}: {message}") };
+        AdminError { kind: ErrorKind::Invalid, message, field: Some(field) }
     }
 
     pub fn not_found(what: impl std::fmt::Display) -> AdminError {

@@ -363,6 +363,10 @@ pub struct OutboundView {
 pub struct ReleaseInput {
     /// Why it is safe to release (kept on record).
     pub reason: String,
+    /// Who releases, for the record (default: the token; the audit log names the token
+    /// either way).
+    #[serde(default)]
+    pub by: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -275,18 +275,8 @@ pub fn tenant(config_path: Option<&Path>, command: TenantCommand) -> anyhow::Res
             }
         }
         TenantCommand::Release { id, by, reason } => {
-            for (field, value) in [("release.by", &by), ("release.reason", &reason)] {
-                if value.trim().is_empty() || value.chars().any(char::is_control) {
-                    let message = format!(
-                        "invalid {field} {value:?}: say who releases and why (no control characters)"
-                    );
-                    return Err(AdminError::invalid(field, message).into());
-                }
-            }
             let before = admin.outbound_state(&cx, &id)?;
-            // The record names the OS user who ran the command; --by names the person.
-            let reason = format!("{} (by {})", reason.trim(), by.trim());
-            let after = admin.release_outbound(&cx, &id, &ReleaseInput { reason })?;
+            let after = admin.release_outbound(&cx, &id, &ReleaseInput { reason, by: Some(by) })?;
             let was = before.block.map(|b| b.reason).unwrap_or_default();
             let by = after.releases.first().map(|r| r.released_by.clone()).unwrap_or_default();
             println!(

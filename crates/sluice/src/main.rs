@@ -324,13 +324,15 @@ fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {
 }
 
 async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
-    let gateway = gateway::Gateway::start(config.gateway.clone()).await?;
-    let trace_writer = start_trace_writer(&config)?;
-    let (admin_stop, admin_stop_rx) = tokio::sync::watch::channel(false);
-    let admin_listener = start_admin(&config, admin_stop_rx).await?;
+    // Before anything listens: a SIGTERM as soon as a port answers must drain, not kill.
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut hangup = signal(SignalKind::hangup())?;
+    // The admin listener first: a port taken fails the start before SMTP opens.
+    let trace_writer = start_trace_writer(&config)?;
+    let (admin_stop, admin_stop_rx) = tokio::sync::watch::channel(false);
+    let admin_listener = start_admin(&config, admin_stop_rx).await?;
+    let gateway = gateway::Gateway::start(config.gateway.clone()).await?;
     let mut watch = tokio::time::interval(Duration::from_secs(2));
     let mut seen = config_path.as_deref().and_then(modified);
     let allow_file = config.gateway.throttle.as_ref().map(|t| t.allow_file.clone());
@@ -374,6 +376,8 @@ async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()>
 /// retention and size cap.
 fn start_trace_writer(config: &Config) -> anyhow::Result<Option<store::TraceWriter>> {
     let Some(trace) = &config.trace else { return Ok(None) };
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     let db = store::SqliteTraceStore::open(&trace.db)?;
     let writer_config =
         store::TraceWriterConfig { retention: trace.retention, ..store::TraceWriterConfig::default() };

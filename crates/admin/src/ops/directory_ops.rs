@@ -73,7 +73,7 @@ fn only_for(direction: &str, field: &'static str, given: bool) -> Result<(), Adm
         return Ok(());
     }
     let hint = match direction {
-        "outbound" => "only outbound connectors take it (direction outbound)",
+        "outbound" => "only outbound connectors take it: add direction outbound (--direction outbound)",
         _ => "only inbound connectors take it (outbound connectors are chosen by recipient domain)",
     };
     Err(AdminError::invalid(field, format!("invalid {field}: {hint}")))
@@ -502,6 +502,11 @@ impl Admin {
     ) -> Result<ValidationView, AdminError> {
         let tenant = tenant_id(tenant)?;
         self.allow(cx, Permission::EditTenant, Some(&tenant), "validate connectors")?;
+        for (field, address) in [("validate.to", &input.to), ("validate.from", &input.from)] {
+            if let Some(a) = address {
+                check_address(field, a)?;
+            }
+        }
         let connector = match find_connector(&**self.store(), &tenant, name)? {
             Found::Outbound(c) => c,
             Found::Inbound(_) => {
@@ -511,11 +516,6 @@ impl Admin {
                 ));
             }
         };
-        for (field, address) in [("validate.to", &input.to), ("validate.from", &input.from)] {
-            if let Some(a) = address {
-                check_address(field, a)?;
-            }
-        }
         if connector.route == OutboundRoute::Mx
             && connector.recipient_domains.is_empty()
             && input.to.is_none()
@@ -607,13 +607,19 @@ impl Admin {
     ) -> Result<OutboundView, AdminError> {
         let tenant = tenant_id(tenant)?;
         self.allow(cx, Permission::Release, Some(&tenant), "release outbound blocks")?;
-        self.release_as(cx, &tenant, &input.reason)?;
+        self.release_as(cx, &tenant, input.by.as_deref(), &input.reason)?;
         self.outbound_state(cx, &tenant.to_string())
     }
 
-    pub(super) fn release_as(&self, cx: &Context, tenant: &TenantId, reason: &str) -> Result<(), AdminError> {
+    pub(super) fn release_as(
+        &self,
+        cx: &Context,
+        tenant: &TenantId,
+        by: Option<&str>,
+        reason: &str,
+    ) -> Result<(), AdminError> {
         let mut store = self.store();
-        let by = cx.principal.actor.to_string();
+        let by = by.map_or_else(|| cx.principal.actor.to_string(), str::to_string);
         let release = store.release_outbound(tenant, &by, reason, self.now())?;
         let view = crate::views::ReleaseView::from(&release);
         self.audit(

@@ -28,7 +28,7 @@ fn live(e: LiveError) -> AdminError {
         LiveError::Refused(message) if message.contains("unknown message") => {
             AdminError::new(ErrorKind::NotFound, message)
         }
-        LiveError::Refused(message) => AdminError::new(ErrorKind::Conflict, message),
+        LiveError::Refused(message) => AdminError::new(ErrorKind::Unavailable, message),
         LiveError::Garbled(_) => AdminError::new(ErrorKind::Internal, e.to_string()),
     }
 }

@@ -273,7 +273,7 @@ impl Admin {
     fn carry_out(&self, cx: &Context, request: &access::Request, note: &str) -> Result<(), AdminError> {
         match &request.kind {
             RequestKind::OutboundRelease => {
-                self.release_as(cx, &request.tenant, &format!("request {}: {note}", request.id))
+                self.release_as(cx, &request.tenant, None, &format!("request {}: {note}", request.id))
             }
             RequestKind::ReputationException { cidr } => {
                 let entry = ReputationEntry {

@@ -60,6 +60,8 @@ impl Settings {
 pub struct Server {
     dir: tempfile::TempDir,
     pub port: u16,
+    /// The admin API's port (`[admin] listen`).
+    pub admin_port: u16,
     child: Option<Child>,
     starts: u32,
 }
@@ -72,9 +74,10 @@ impl Server {
     pub fn start_with(settings: Settings) -> Server {
         let dir = tempfile::Builder::new().prefix("sluice-it-").tempdir().expect("create temp dir");
         let port = free_port();
-        let config = render_config(dir.path(), port, &settings);
+        let admin_port = free_port();
+        let config = render_config(dir.path(), port, admin_port, &settings);
         fs::write(dir.path().join("sluice.toml"), config).expect("write config");
-        let mut server = Server { dir, port, child: None, starts: 0 };
+        let mut server = Server { dir, port, admin_port, child: None, starts: 0 };
         server.spawn();
         server
     }
@@ -256,7 +259,7 @@ impl Drop for Server {
     }
 }
 
-fn render_config(dir: &Path, port: u16, settings: &Settings) -> String {
+fn render_config(dir: &Path, port: u16, admin_port: u16, settings: &Settings) -> String {
     let data_dir = dir.join("data");
     let mut config =
         format!("data_dir = {}\nhostname = \"{HOSTNAME}\"\n", toml_string(&data_dir.to_string_lossy()));
@@ -270,7 +273,17 @@ fn render_config(dir: &Path, port: u16, settings: &Settings) -> String {
         "protection.policy",
         "directory",
         "reputation",
+        "admin",
+        "trace",
     ] {
+        // Tests run in parallel: each server's admin API gets its own port.
+        if section == "admin" && !settings.section("admin").any(|(k, _)| k == "listen") {
+            let _ = writeln!(config, "\n[admin]\nlisten = \"127.0.0.1:{admin_port}\"");
+            for (key, value) in settings.section(section) {
+                let _ = writeln!(config, "{key} = {value}");
+            }
+            continue;
+        }
         let _ = writeln!(config, "\n[{section}]");
         if section == "throttle" && !settings.section("throttle").any(|(k, _)| k == "enabled") {
             let _ = writeln!(config, "enabled = false");

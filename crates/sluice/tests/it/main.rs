@@ -8,6 +8,7 @@
 
 mod harness;
 
+mod admin_api;
 mod bounces;
 mod cert_connector;
 mod cli;

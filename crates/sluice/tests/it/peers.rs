@@ -50,6 +50,11 @@ pub struct DnsServer {
 impl DnsServer {
     pub fn start(records: &str) -> DnsServer {
         let port = UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("free port").port();
+        DnsServer::start_on(port, records)
+    }
+
+    /// On a port chosen earlier (a server configured with it before the records are known).
+    pub fn start_on(port: u16, records: &str) -> DnsServer {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../gateway/tests/py/dns_server.py");
         let helper = Helper::start(script, &[&port.to_string(), records]);
         DnsServer { _helper: helper, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
