@@ -1061,3 +1061,24 @@ fn tenant_isolation_generated_from_the_openapi_document() {
         assert_eq!(error(&a).1, "forbidden", "support {method} {path}: {}", a.text);
     }
 }
+
+#[test]
+fn the_admin_api_serves_https_with_the_smtp_certificate() {
+    let server = Server::start_with(Settings::default().key("admin", "tls", true));
+    let op = cli_token(&server, &["--role", "operator"]);
+    let _ = Api::new(&server); // waits for the port
+    // The certificate is the SMTP listener's self-signed one (for the server's hostname, not
+    // 127.0.0.1): the handshake and the API over it are what is tested here.
+    let tls = ureq::tls::TlsConfig::builder().disable_verification(true).build();
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().http_status_as_error(false).tls_config(tls).build().into();
+    let url = format!("https://127.0.0.1:{}/api/v1/tenants", server.admin_port);
+    let mut answer = agent.get(&url).header("Authorization", format!("Bearer {op}")).call().expect("https");
+    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(answer.body_mut().read_to_string().expect("body"), "[]");
+    let plain = ureq::Agent::config_builder().http_status_as_error(false).build();
+    let plain: ureq::Agent = plain.into();
+    let refused = plain.get(&format!("http://127.0.0.1:{}/help", server.admin_port)).call();
+    assert!(refused.is_err(), "plain HTTP on the TLS port must fail");
+    assert!(server.log().contains("admin API listening: https://"), "{}", server.log());
+}

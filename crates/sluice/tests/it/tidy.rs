@@ -1,5 +1,6 @@
 //! Workspace invariants stated as absences (STYLE.md): the pure crates build without an
-//! async runtime, TLS or HTTP, and only the gateway opens sockets.
+//! async runtime, TLS or HTTP, only the gateway (and the admin plane's HTTP listener) opens
+//! sockets, the admin plane never depends on the gateway, and only `store` speaks SQL.
 
 use std::path::Path;
 
@@ -23,7 +24,7 @@ fn dependencies(krate: &str) -> Vec<String> {
 
 #[test]
 fn pure_crates_have_no_runtime_tls_or_sockets() {
-    for krate in ["smtp-wire", "throttle", "spool", "directory", "bounce"] {
+    for krate in ["smtp-wire", "throttle", "spool", "directory", "bounce", "access", "trace"] {
         for dep in dependencies(krate) {
             for forbidden in ["tokio", "rustls", "tokio-rustls", "axum", "hyper", "socket2", "gateway"] {
                 assert_ne!(dep, forbidden, "{krate} must not depend on {forbidden}");
@@ -34,7 +35,7 @@ fn pure_crates_have_no_runtime_tls_or_sockets() {
 
 #[test]
 fn only_the_gateway_opens_sockets() {
-    for krate in ["smtp-wire", "throttle", "spool", "directory", "bounce", "store"] {
+    for krate in ["smtp-wire", "throttle", "spool", "directory", "bounce", "store", "access", "trace"] {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(krate).join("src");
         for entry in std::fs::read_dir(&src).expect("src").flatten() {
             let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
@@ -111,4 +112,25 @@ fn no_error_both_displays_and_returns_its_source() {
         }
     }
     assert!(offenders.is_empty(), "errors that display and return their source:\n{}", offenders.join("\n"));
+#[test]
+fn the_admin_plane_is_a_sibling_of_the_gateway() {
+    assert!(!dependencies("admin").iter().any(|d| d == "gateway"), "admin must not depend on gateway");
+}
+
+#[test]
+fn only_the_store_speaks_sql() {
+    for krate in [
+        "smtp-wire",
+        "throttle",
+        "spool",
+        "directory",
+        "bounce",
+        "access",
+        "trace",
+        "admin",
+        "gateway",
+        "protection",
+    ] {
+        assert!(!dependencies(krate).iter().any(|d| d == "rusqlite"), "{krate} must not depend on rusqlite");
+    }
 }
