@@ -372,7 +372,7 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(super::when(0), "1970-01-01 00:00:00Z");
-        assert_eq!(super::when(1_795_444_509), "2026-11-23 13:15:09Z");
+        assert_eq!(super::when(1_795_444_509), "2026-11-23 14:35:09Z");
         assert_eq!(super::when(951_782_400), "2000-02-29 00:00:00Z");
     }
 }

@@ -736,6 +736,30 @@ mod tests {
     }
 
     #[test]
+    fn admin_and_trace_sections() {
+        let c = from_str("").unwrap();
+        let admin = c.admin.clone().unwrap();
+        assert_eq!((admin.listen, admin.tls), ("127.0.0.1:8025".parse().unwrap(), None));
+        assert_eq!(c.trace.unwrap().retention.max_age_s, 10 * 86_400);
+        let off = from_str("[admin]\nenabled = false\n[trace]\nenabled = false").unwrap();
+        assert!(off.admin.is_none() && off.trace.is_none());
+        let https = from_str("[admin]\ntls = true").unwrap().admin.unwrap();
+        assert!(matches!(https.tls, Some(TlsSource::SelfSigned { .. })), "the SMTP certificate");
+        for (text, field) in [
+            ("[admin]\nlisten = \"8025\"", "admin.listen:"),
+            ("[admin]\ncert_file = \"c.pem\"", "admin.tls:"),
+            ("[admin]\ntls = true\ncert_file = \"c.pem\"", "admin.key_file:"),
+            ("[admin]\ntls = true\n[tls]\nenabled = false", "admin.cert_file:"),
+            ("[admin]\ntrace_searches_per_minute = 0", "admin.trace_searches_per_minute:"),
+            ("[trace]\nretention_days = 0", "trace.retention_days:"),
+            ("[trace]\nmax_mb = 0", "trace.max_mb:"),
+        ] {
+            let err = from_str(text).unwrap_err();
+            assert!(err.starts_with(field), "{text}: {err}");
+        }
+    }
+
+    #[test]
     fn errors_name_the_field() {
         assert!(from_str("[smtp]\nlisten = [\"nope\"]").unwrap_err().starts_with("smtp.listen[0]:"));
         assert!(
