@@ -577,18 +577,24 @@ pub struct TraceMessageView {
 
 impl From<&trace::MessageSummary> for TraceMessageView {
     fn from(m: &trace::MessageSummary) -> TraceMessageView {
+        TraceMessageView::new(&m.received, m.status)
+    }
+}
+
+impl TraceMessageView {
+    fn new(r: &trace::Received, status: trace::MessageStatus) -> TraceMessageView {
         TraceMessageView {
-            message: m.message.clone(),
-            received_at_unix_ms: m.received_at_unix_ms,
-            client_ip: m.client_ip.to_string(),
-            direction: m.direction.to_string(),
-            tenant: m.tenant.as_ref().map(ToString::to_string),
-            sender: m.sender.clone(),
-            recipients: m.recipients.clone(),
-            message_id: m.message_id.clone(),
-            subject: m.subject.clone(),
-            size_bytes: m.size_bytes,
-            status: m.status.to_string(),
+            message: r.message.clone(),
+            received_at_unix_ms: r.at_unix_ms,
+            client_ip: r.client_ip.to_string(),
+            direction: r.direction.to_string(),
+            tenant: r.tenant.as_ref().map(ToString::to_string),
+            sender: r.sender.clone(),
+            recipients: r.recipients.clone(),
+            message_id: r.message_id.clone(),
+            subject: r.subject.clone(),
+            size_bytes: r.size_bytes,
+            status: status.to_string(),
         }
     }
 }
@@ -634,21 +640,8 @@ pub struct TimelineView {
 impl From<&trace::MessageTrace> for TraceDetailView {
     fn from(t: &trace::MessageTrace) -> TraceDetailView {
         let r = &t.received;
-        let summary = trace::MessageSummary {
-            message: r.message.clone(),
-            received_at_unix_ms: r.at_unix_ms,
-            client_ip: r.client_ip,
-            direction: r.direction,
-            tenant: r.tenant.clone(),
-            sender: r.sender.clone(),
-            recipients: r.recipients.clone(),
-            message_id: r.message_id.clone(),
-            subject: r.subject.clone(),
-            size_bytes: r.size_bytes,
-            status: t.status,
-        };
         TraceDetailView {
-            summary: (&summary).into(),
+            summary: TraceMessageView::new(r, t.status),
             helo: r.helo.clone(),
             tls: r.tls.as_ref().map(|tls| format!("{} {}", tls.version, tls.cipher)),
             client_cert: r.client_cert.clone(),

@@ -63,17 +63,8 @@ pub fn open(config_path: Option<&Path>) -> anyhow::Result<(Admin, Context, Confi
 
 /// A time as people read it: `2026-11-23 14:05:09Z`.
 pub fn when(unix_s: u64) -> String {
-    let (days, secs) = (unix_s / 86_400, unix_s % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = smtp_wire::date::civil_from_days(unix_s / 86_400);
+    let secs = unix_s % 86_400;
     format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z", secs / 3_600, secs % 3_600 / 60, secs % 60)
 }
 

@@ -13,35 +13,10 @@ use access::{
 use directory::{Cidr, TenantId};
 
 use crate::SqliteStore;
-
-/// Attaches what was being done to a SQLite error.
-trait Doing<T> {
-    fn doing(self, operation: &str) -> Result<T, AccessError>;
-}
-
-impl<T> Doing<T> for rusqlite::Result<T> {
-    fn doing(self, operation: &str) -> Result<T, AccessError> {
-        self.map_err(|e| AccessError::Backend { operation: operation.to_string(), source: Box::new(e) })
-    }
-}
-
-fn corrupt(column: &'static str, value: &str) -> AccessError {
-    AccessError::Backend {
-        operation: "reading admin records".into(),
-        source: Box::new(crate::CorruptValue { column, value: value.to_string() }),
-    }
-}
-
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn to_u64(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
+use crate::sql::{BackendError, Doing, to_i64, to_u64};
 
 fn tenant_of(column: &'static str, text: Option<String>) -> Result<Option<TenantId>, AccessError> {
-    text.map(|t| TenantId::parse(&t).map_err(|_| corrupt(column, &t))).transpose()
+    text.map(|t| TenantId::parse(&t).map_err(|_| AccessError::corrupt(column, &t))).transpose()
 }
 
 const TOKEN_COLUMNS: &str = "id, hash, role, tenant_id, note, created_at, created_by, expires_at, revoked_at";
@@ -49,15 +24,15 @@ const TOKEN_COLUMNS: &str = "id, hash, role, tenant_id, note, created_at, create
 type TokenRow = (String, String, String, Option<String>, String, i64, String, Option<i64>, Option<i64>);
 
 fn token_row(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+    r.try_into()
 }
 
 fn token_record(row: TokenRow) -> Result<TokenRecord, AccessError> {
     let (id, hash, role, tenant, note, created, created_by, expires, revoked) = row;
     Ok(TokenRecord {
-        id: TokenId::parse(&id).map_err(|_| corrupt("tokens.id", &id))?,
+        id: TokenId::parse(&id).map_err(|_| AccessError::corrupt("tokens.id", &id))?,
         hash,
-        role: Role::parse(&role).map_err(|_| corrupt("tokens.role", &role))?,
+        role: Role::parse(&role).map_err(|_| AccessError::corrupt("tokens.role", &role))?,
         tenant: tenant_of("tokens.tenant_id", tenant)?,
         note,
         created_at_unix_s: to_u64(created),
@@ -128,7 +103,7 @@ fn json_text(value: &Option<serde_json::Value>) -> Option<String> {
 }
 
 fn json_value(column: &'static str, text: Option<String>) -> Result<Option<serde_json::Value>, AccessError> {
-    text.map(|t| serde_json::from_str(&t).map_err(|_| corrupt(column, &t))).transpose()
+    text.map(|t| serde_json::from_str(&t).map_err(|_| AccessError::corrupt(column, &t))).transpose()
 }
 
 type AuditRow = (i64, i64, String, Option<String>, String, String, Option<String>, Option<String>, String);
@@ -197,19 +172,7 @@ impl AuditStore for SqliteStore {
                     q.before_id.map(to_i64),
                     limit
                 ],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                        r.get(8)?,
-                    ))
-                },
+                |r| r.try_into(),
             )
             .doing(OP)?
             .collect::<rusqlite::Result<Vec<AuditRow>>>()
@@ -235,19 +198,7 @@ type RequestRow = (
 );
 
 fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-    ))
+    r.try_into()
 }
 
 fn request(row: RequestRow) -> Result<Request, AccessError> {
@@ -266,19 +217,20 @@ fn request(row: RequestRow) -> Result<Request, AccessError> {
     ) = row;
     let kind = match (kind.as_str(), cidr) {
         ("reputation-exception", Some(c)) => RequestKind::ReputationException {
-            cidr: Cidr::parse("requests.cidr", &c).map_err(|_| corrupt("requests.cidr", &c))?,
+            cidr: Cidr::parse("requests.cidr", &c).map_err(|_| AccessError::corrupt("requests.cidr", &c))?,
         },
         ("outbound-release", None) => RequestKind::OutboundRelease,
-        (other, _) => return Err(corrupt("requests.kind", other)),
+        (other, _) => return Err(AccessError::corrupt("requests.kind", other)),
     };
     Ok(Request {
         id: to_u64(id),
-        tenant: TenantId::parse(&tenant).map_err(|_| corrupt("requests.tenant_id", &tenant))?,
+        tenant: TenantId::parse(&tenant).map_err(|_| AccessError::corrupt("requests.tenant_id", &tenant))?,
         kind,
         justification,
         requested_by,
         requested_at_unix_s: to_u64(requested_at),
-        status: RequestStatus::parse(&status).map_err(|_| corrupt("requests.status", &status))?,
+        status: RequestStatus::parse(&status)
+            .map_err(|_| AccessError::corrupt("requests.status", &status))?,
         decided_by,
         decided_at_unix_s: decided_at.map(to_u64),
         note,

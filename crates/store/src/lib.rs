@@ -22,6 +22,7 @@ mod access;
 mod outbound_rows;
 mod rows;
 mod schema;
+mod sql;
 mod trace_db;
 
 use std::path::Path;

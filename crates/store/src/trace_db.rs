@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::sql::{BackendError, Doing, to_i64 as i, to_u64 as u};
 use directory::TenantId;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use trace::{
@@ -83,31 +84,6 @@ const MIGRATIONS: &[&str] = &[r"
     CREATE INDEX refusals_by_tenant ON refusals (tenant_id, minute);
     CREATE INDEX refusals_by_ip ON refusals (client_ip, minute);
 "];
-
-trait Doing<T> {
-    fn doing(self, operation: &str) -> Result<T, TraceError>;
-}
-
-impl<T> Doing<T> for rusqlite::Result<T> {
-    fn doing(self, operation: &str) -> Result<T, TraceError> {
-        self.map_err(|e| TraceError::Backend { operation: operation.to_string(), source: Box::new(e) })
-    }
-}
-
-fn corrupt(column: &'static str, value: &str) -> TraceError {
-    TraceError::Backend {
-        operation: "reading the trace".into(),
-        source: Box::new(crate::CorruptValue { column, value: value.to_string() }),
-    }
-}
-
-fn i(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn u(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
 
 /// The trace database.
 #[derive(Debug)]
@@ -234,8 +210,8 @@ fn insert_step(tx: &Transaction<'_>, e: &RecipientEvent) -> Result<(), TraceErro
         .optional()
         .doing(OP)?;
     if let Some((position, status)) = current {
-        let status =
-            RecipientStatus::parse(&status).ok_or_else(|| corrupt("message_recipients.status", &status))?;
+        let status = RecipientStatus::parse(&status)
+            .ok_or_else(|| TraceError::corrupt("message_recipients.status", &status))?;
         tx.execute(
             "UPDATE message_recipients SET status = ?3 WHERE message = ?1 AND position = ?2",
             params![id, position, status.after(&e.outcome).as_str()],
@@ -257,7 +233,9 @@ fn recipient_statuses(conn: &Connection, id: i64) -> Result<Vec<(String, Recipie
     let rows = rows.collect::<rusqlite::Result<Vec<_>>>().doing(OP)?;
     rows.into_iter()
         .map(|(a, s)| {
-            RecipientStatus::parse(&s).map(|s| (a, s)).ok_or_else(|| corrupt("message_recipients.status", &s))
+            RecipientStatus::parse(&s)
+                .map(|s| (a, s))
+                .ok_or_else(|| TraceError::corrupt("message_recipients.status", &s))
         })
         .collect()
 }
@@ -284,46 +262,41 @@ fn add_refusal(tx: &Transaction<'_>, r: &Refusal) -> Result<(), TraceError> {
     Ok(())
 }
 
+/// A page of at most `limit` from `rows` (fetched with one more, which says a next page
+/// exists); the cursor is the last row's.
+fn page<R, T>(
+    rows: Vec<R>,
+    limit: usize,
+    cursor: impl Fn(&R) -> Cursor,
+    item: impl Fn(R) -> Result<T, TraceError>,
+) -> Result<Page<T>, TraceError> {
+    let more = rows.len() > limit;
+    let mut items = Vec::with_capacity(limit);
+    let mut last = None;
+    for row in rows.into_iter().take(limit) {
+        last = Some(cursor(&row));
+        items.push(item(row)?);
+    }
+    Ok(Page { items, next: last.filter(|_| more).map(Cursor::encode) })
+}
+
 fn page_limit(limit: usize) -> usize {
     limit.clamp(1, PAGE_MAX)
 }
 
 fn received_of(json: &str) -> Result<Received, TraceError> {
-    serde_json::from_str(json).map_err(|_| corrupt("messages.received", json))
+    serde_json::from_str(json).map_err(|_| TraceError::corrupt("messages.received", json))
 }
 
 fn summary(received: Received, status: &str) -> Result<MessageSummary, TraceError> {
-    Ok(MessageSummary {
-        status: MessageStatus::parse(status).ok_or_else(|| corrupt("messages.status", status))?,
-        message: received.message,
-        received_at_unix_ms: received.at_unix_ms,
-        client_ip: received.client_ip,
-        direction: received.direction,
-        tenant: received.tenant,
-        sender: received.sender,
-        recipients: received.recipients,
-        message_id: received.message_id,
-        subject: received.subject,
-        size_bytes: received.size_bytes,
-    })
+    let status =
+        MessageStatus::parse(status).ok_or_else(|| TraceError::corrupt("messages.status", status))?;
+    Ok(MessageSummary { received, status })
 }
 
 fn refusal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, RefusalParts)> {
-    Ok((
-        r.get(0)?,
-        (
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-            r.get(7)?,
-            r.get(8)?,
-            r.get(9)?,
-            r.get(10)?,
-        ),
-    ))
+    let (id, minute, ip, sender, domain, reply, tenant, direction, count, first, last) = r.try_into()?;
+    Ok((id, (minute, ip, sender, domain, reply, tenant, direction, count, first, last)))
 }
 
 type RefusalParts = (i64, String, String, String, String, Option<String>, String, i64, i64, i64);
@@ -332,14 +305,15 @@ fn refusal_of(parts: RefusalParts) -> Result<RefusalRow, TraceError> {
     let (minute, ip, sender, domain, reply, tenant, direction, count, first, last) = parts;
     Ok(RefusalRow {
         minute_unix_s: u(minute),
-        client_ip: ip.parse::<IpAddr>().map_err(|_| corrupt("refusals.client_ip", &ip))?,
+        client_ip: ip.parse::<IpAddr>().map_err(|_| TraceError::corrupt("refusals.client_ip", &ip))?,
         sender,
         recipient_domain: domain,
         reply,
         tenant: tenant
-            .map(|t| TenantId::parse(&t).map_err(|_| corrupt("refusals.tenant_id", &t)))
+            .map(|t| TenantId::parse(&t).map_err(|_| TraceError::corrupt("refusals.tenant_id", &t)))
             .transpose()?,
-        direction: Direction::parse(&direction).ok_or_else(|| corrupt("refusals.direction", &direction))?,
+        direction: Direction::parse(&direction)
+            .ok_or_else(|| TraceError::corrupt("refusals.direction", &direction))?,
         count: u(count),
         first_at_unix_ms: u(first),
         last_at_unix_ms: u(last),
@@ -409,14 +383,12 @@ impl TraceStore for SqliteTraceStore {
             .doing(OP)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .doing(OP)?;
-        let more = rows.len() > limit;
-        let mut items = Vec::with_capacity(limit);
-        let mut last = None;
-        for (id, at, json, status) in rows.into_iter().take(limit) {
-            items.push(summary(received_of(&json)?, &status)?);
-            last = Some(Cursor { at: u(at), id: u(id) });
-        }
-        Ok(Page { items, next: last.filter(|_| more).map(Cursor::encode) })
+        page(
+            rows,
+            limit,
+            |(id, at, _, _)| Cursor { at: u(*at), id: u(*id) },
+            |(_, _, json, status)| summary(received_of(&json)?, &status),
+        )
     }
 
     fn message(&self, id: &str, tenant: Option<&TenantId>) -> Result<Option<MessageTrace>, TraceError> {
@@ -446,14 +418,15 @@ impl TraceStore for SqliteTraceStore {
         let timeline = steps
             .into_iter()
             .map(|(at, recipient, outcome)| {
-                let outcome: Outcome =
-                    serde_json::from_str(&outcome).map_err(|_| corrupt("steps.outcome", &outcome))?;
+                let outcome: Outcome = serde_json::from_str(&outcome)
+                    .map_err(|_| TraceError::corrupt("steps.outcome", &outcome))?;
                 Ok(TimelineEntry { at_unix_ms: u(at), recipient, outcome })
             })
             .collect::<Result<Vec<_>, TraceError>>()?;
         Ok(Some(MessageTrace {
             received: received_of(&json)?,
-            status: MessageStatus::parse(&status).ok_or_else(|| corrupt("messages.status", &status))?,
+            status: MessageStatus::parse(&status)
+                .ok_or_else(|| TraceError::corrupt("messages.status", &status))?,
             recipients: recipient_statuses(&self.conn, row_id)?,
             timeline,
         }))
@@ -492,14 +465,7 @@ impl TraceStore for SqliteTraceStore {
             .doing(OP)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .doing(OP)?;
-        let more = rows.len() > limit;
-        let mut items = Vec::with_capacity(limit);
-        let mut last = None;
-        for (id, parts) in rows.into_iter().take(limit) {
-            last = Some(Cursor { at: u(parts.0), id: u(id) });
-            items.push(refusal_of(parts)?);
-        }
-        Ok(Page { items, next: last.filter(|_| more).map(Cursor::encode) })
+        page(rows, limit, |(id, parts)| Cursor { at: u(parts.0), id: u(*id) }, |(_, parts)| refusal_of(parts))
     }
 
     fn ip_seen_by(&self, ip: IpAddr, tenant: &TenantId, since_unix_ms: u64) -> Result<bool, TraceError> {

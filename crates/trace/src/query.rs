@@ -155,19 +155,10 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
-/// One line of a search result.
+/// One line of a search result: how the message arrived and where it stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageSummary {
-    pub message: String,
-    pub received_at_unix_ms: u64,
-    pub client_ip: IpAddr,
-    pub direction: Direction,
-    pub tenant: Option<TenantId>,
-    pub sender: String,
-    pub recipients: Vec<String>,
-    pub message_id: Option<String>,
-    pub subject: Option<String>,
-    pub size_bytes: u64,
+    pub received: Received,
     pub status: MessageStatus,
 }
 

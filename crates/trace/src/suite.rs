@@ -60,7 +60,7 @@ fn delivered() -> Outcome {
 
 fn ids<S: TraceStore>(store: &S, query: TraceQuery) -> Vec<String> {
     let query = TraceQuery { limit: 50, ..query };
-    store.search(&query).unwrap().items.into_iter().map(|m| m.message).collect()
+    store.search(&query).unwrap().items.into_iter().map(|m| m.received.message).collect()
 }
 
 /// A message's events come back as a timeline in order, and its status follows its
@@ -176,7 +176,7 @@ pub fn search<S: TraceStore>(store: &mut S) {
     assert_eq!(first.items.len(), 3);
     let cursor = Cursor::decode(first.next.as_deref().unwrap()).unwrap();
     let rest = store.search(&TraceQuery { limit: 3, cursor: Some(cursor), ..Default::default() }).unwrap();
-    assert_eq!(rest.items.iter().map(|m| m.message.as_str()).collect::<Vec<_>>(), ["s1"]);
+    assert_eq!(rest.items.iter().map(|m| m.received.message.as_str()).collect::<Vec<_>>(), ["s1"]);
     assert_eq!(rest.next, None);
 
     assert!(
