@@ -13,13 +13,10 @@ pub enum AccessError {
     /// Approving or denying a request that was already decided.
     #[error("request {id} was already {status}")]
     AlreadyDecided { id: u64, status: &'static str },
-    /// The database failed; `operation` says what was being done.
-    #[error("admin storage failed while {operation}: {source}")]
-    Backend {
-        operation: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    /// The database failed; `operation` says what was being done. The text holds the
+    /// cause, which is therefore not also the `source()` (a chain printer would repeat it).
+    #[error("admin storage failed while {operation}: {cause}")]
+    Backend { operation: String, cause: Box<dyn std::error::Error + Send + Sync> },
 }
 
 impl AccessError {

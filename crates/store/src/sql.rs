@@ -21,19 +21,19 @@ pub(crate) trait BackendError: Sized {
 
 impl BackendError for directory::StoreError {
     fn backend(operation: String, source: Box<dyn Error + Send + Sync>) -> Self {
-        directory::StoreError::Backend { operation, source }
+        directory::StoreError::Backend { operation, cause: source }
     }
 }
 
 impl BackendError for access::AccessError {
     fn backend(operation: String, source: Box<dyn Error + Send + Sync>) -> Self {
-        access::AccessError::Backend { operation, source }
+        access::AccessError::Backend { operation, cause: source }
     }
 }
 
 impl BackendError for trace::TraceError {
     fn backend(operation: String, source: Box<dyn Error + Send + Sync>) -> Self {
-        trace::TraceError::Backend { operation, source }
+        trace::TraceError::Backend { operation, cause: source }
     }
 }
 

@@ -117,7 +117,7 @@ impl SqliteTraceStore {
         let applied = usize::try_from(found.unwrap_or(0)).unwrap_or(usize::MAX);
         if applied > MIGRATIONS.len() {
             let source = crate::SchemaTooNew { found: found.unwrap_or(0), known: MIGRATIONS.len() };
-            return Err(TraceError::Backend { operation: OP.into(), source: Box::new(source) });
+            return Err(TraceError::backend(OP.into(), Box::new(source)));
         }
         for migration in &MIGRATIONS[applied..] {
             tx.execute_batch(migration).doing(OP)?;
@@ -140,8 +140,7 @@ impl SqliteTraceStore {
 
 fn insert_received(tx: &Transaction<'_>, r: &Received) -> Result<(), TraceError> {
     const OP: &str = "recording a received message";
-    let json = serde_json::to_string(r)
-        .map_err(|e| TraceError::Backend { operation: OP.into(), source: Box::new(e) })?;
+    let json = serde_json::to_string(r).doing(OP)?;
     let status = MessageStatus::of(&vec![RecipientStatus::Pending; r.recipients.len()]);
     let added = tx
         .execute(
@@ -194,8 +193,7 @@ fn insert_step(tx: &Transaction<'_>, e: &RecipientEvent) -> Result<(), TraceErro
     else {
         return Ok(());
     };
-    let outcome = serde_json::to_string(&e.outcome)
-        .map_err(|err| TraceError::Backend { operation: OP.into(), source: Box::new(err) })?;
+    let outcome = serde_json::to_string(&e.outcome).doing(OP)?;
     tx.execute(
         "INSERT INTO steps (message, at, recipient, outcome) VALUES (?1, ?2, ?3, ?4)",
         params![id, i(e.at_unix_ms), e.recipient, outcome],

@@ -234,12 +234,10 @@ pub struct PruneReport {
 pub enum TraceError {
     #[error("invalid {field} {value:?}: {reason}")]
     Invalid { field: &'static str, value: String, reason: String },
-    #[error("trace storage failed while {operation}: {source}")]
-    Backend {
-        operation: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    /// The database failed; `operation` says what was being done. The text holds the
+    /// cause, which is therefore not also the `source()` (a chain printer would repeat it).
+    #[error("trace storage failed while {operation}: {cause}")]
+    Backend { operation: String, cause: Box<dyn std::error::Error + Send + Sync> },
 }
 
 /// Where the trace lives.

@@ -112,6 +112,8 @@ fn no_error_both_displays_and_returns_its_source() {
         }
     }
     assert!(offenders.is_empty(), "errors that display and return their source:\n{}", offenders.join("\n"));
+}
+
 #[test]
 fn the_admin_plane_is_a_sibling_of_the_gateway() {
     assert!(!dependencies("admin").iter().any(|d| d == "gateway"), "admin must not depend on gateway");
