@@ -16,8 +16,14 @@ use crate::config::{Config, ConfigError};
 const SOCKET_PATH_BYTES_MAX: usize = 107;
 
 /// What Sluice keeps in `data_dir`, and whether each is a directory.
-const DATA_DIR_ENTRIES: [(&str, bool); 5] =
-    [("spool", true), ("tls", true), ("throttle", true), ("sluice.db", false), ("control.sock", false)];
+const DATA_DIR_ENTRIES: [(&str, bool); 6] = [
+    ("spool", true),
+    ("tls", true),
+    ("throttle", true),
+    ("sluice.db", false),
+    ("trace.db", false),
+    ("control.sock", false),
+];
 
 /// Checks every path of `config`; the first problem found.
 pub fn check(config: &Config) -> Result<(), ConfigError> {
@@ -133,22 +139,31 @@ fn socket_path(socket: &Path) -> Result<(), ConfigError> {
     ))
 }
 
+/// `<section>.cert_file` and `key_file` are readable, parse and belong together.
+fn cert_and_key(section: &str, cert_file: &Path, key_file: &Path) -> Result<(), ConfigError> {
+    let (cert_field, key_field) = (format!("{section}.cert_file"), format!("{section}.key_file"));
+    tls::load_certs(cert_file).map_err(|e| {
+        invalid(&cert_field, format!("{e}; give a PEM certificate (chain) readable by Sluice"))
+    })?;
+    tls::load_key(key_file).map_err(|e| {
+        invalid(&key_field, format!("{e}; give the PEM private key of {cert_field}, readable by Sluice"))
+    })?;
+    let source = TlsSource::Files { cert_file: cert_file.to_path_buf(), key_file: key_file.to_path_buf() };
+    tls::server_config(&source, None).map_err(|e| invalid(&key_field, e.to_string()))?;
+    Ok(())
+}
+
 /// The operator's certificate and key (when given) are readable, parse and belong together;
 /// the outbound CA bundle parses. (The client CA bundle is loaded with the config.)
 fn tls_files(config: &Config) -> Result<(), ConfigError> {
     let g = &config.gateway;
     if let Some(TlsSource::Files { cert_file, key_file }) = &g.tls {
-        tls::load_certs(cert_file).map_err(|e| {
-            invalid("tls.cert_file", format!("{e}; give a PEM certificate (chain) readable by Sluice"))
-        })?;
-        tls::load_key(key_file).map_err(|e| {
-            invalid(
-                "tls.key_file",
-                format!("{e}; give the PEM private key of tls.cert_file, readable by Sluice"),
-            )
-        })?;
-        let source = TlsSource::Files { cert_file: cert_file.clone(), key_file: key_file.clone() };
-        tls::server_config(&source, None).map_err(|e| invalid("tls.key_file", e.to_string()))?;
+        cert_and_key("tls", cert_file, key_file)?;
+    }
+    if let Some(TlsSource::Files { cert_file, key_file }) = config.admin.as_ref().and_then(|a| a.tls.as_ref())
+        && Some(TlsSource::Files { cert_file: cert_file.clone(), key_file: key_file.clone() }) != g.tls
+    {
+        cert_and_key("admin", cert_file, key_file)?;
     }
     gateway::outbound::trust_roots(g.delivery.tls_ca_file.as_deref())
         .map_err(|e| invalid("delivery.tls_ca_file", format!("{e}; give a PEM bundle of CA certificates")))?;

@@ -1082,3 +1082,21 @@ fn the_admin_api_serves_https_with_the_smtp_certificate() {
     assert!(refused.is_err(), "plain HTTP on the TLS port must fail");
     assert!(server.log().contains("admin API listening: https://"), "{}", server.log());
 }
+
+#[test]
+fn check_config_checks_the_admin_certificate() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("sluice.toml");
+    let text = "data_dir = \"data\"\n[admin]\ntls = true\ncert_file = \"missing.pem\"\nkey_file = \"missing-key.pem\"\n";
+    std::fs::write(&config, text).expect("write config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .expect("run sluice");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("admin.cert_file") && text.contains("missing.pem"),
+        "{text}"
+    );
+}
