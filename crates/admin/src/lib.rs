@@ -18,5 +18,5 @@ mod ops;
 pub mod views;
 
 pub use error::{AdminError, ErrorKind};
-pub use live::{LiveError, LiveState, Network, ProbeTarget, TxtCheck};
+pub use live::{AllowList, LiveError, LiveState, Network, ProbeTarget, TxtCheck};
 pub use ops::{Admin, AdminStore, Context, Parts, parse_lifetime};

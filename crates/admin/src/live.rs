@@ -129,3 +129,10 @@ pub trait Network: Send + Sync {
     fn check_txt(&self, domain: &str, token: &str) -> Result<TxtCheck, String>;
     fn probe(&self, target: &ProbeTarget) -> Result<Vec<ProbeStepView>, String>;
 }
+
+/// The throttle's operator allow list (networks never throttled nor counted), kept where
+/// the running server re-reads it.
+pub trait AllowList: Send + Sync {
+    fn entries(&self) -> Result<Vec<(throttle::Cidr, String)>, String>;
+    fn replace(&self, entries: &[(throttle::Cidr, String)]) -> Result<(), String>;
+}

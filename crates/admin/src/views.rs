@@ -744,3 +744,19 @@ pub struct CounterView {
 pub struct Done {
     pub message: String,
 }
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AllowView {
+    pub cidr: String,
+    pub note: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AllowInput {
+    /// A network never throttled nor counted (e.g. a partner's relay).
+    pub cidr: String,
+    /// Why, for the next operator.
+    #[serde(default)]
+    pub note: Option<String>,
+}

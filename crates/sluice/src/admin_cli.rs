@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 
 use crate::config::Config;
-use crate::live::{ControlLive, NetChecks};
+use crate::live::{AllowFile, ControlLive, NetChecks};
 
 /// Unix seconds now.
 pub fn now_s() -> u64 {
@@ -41,6 +41,11 @@ pub fn open_admin(config: &Config) -> anyhow::Result<Admin> {
             mx_port: config.gateway.delivery.mx_port,
             tls_ca_file: config.gateway.delivery.tls_ca_file.clone(),
         }),
+        allow_list: config
+            .gateway
+            .throttle
+            .as_ref()
+            .map(|t| Arc::new(AllowFile { path: t.allow_file.clone() }) as Arc<dyn admin::AllowList>),
         clock: now_s,
         service_domain: config.service_domain.clone(),
     }))

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use admin::live::{ProbeStepView, QueueEntryView, ThrottleView, ThrottledIp};
-use admin::{LiveError, LiveState, Network, ProbeTarget, TxtCheck};
+use admin::{AllowList, LiveError, LiveState, Network, ProbeTarget, TxtCheck};
 use directory::OutboundRoute;
 use gateway::dns::{Dns, Verification};
 use gateway::outbound::{
@@ -198,5 +198,27 @@ impl Network for NetChecks {
                 },
             })
             .collect())
+    }
+}
+
+/// The throttle allow list in its file (`<data_dir>/throttle/allow.txt`), which the running
+/// server re-reads when it changes.
+#[derive(Debug, Clone)]
+pub struct AllowFile {
+    pub path: PathBuf,
+}
+
+impl AllowList for AllowFile {
+    fn entries(&self) -> Result<Vec<(throttle::Cidr, String)>, String> {
+        let entries = gateway::allow_list::read(&self.path).map_err(|e| e.to_string())?;
+        Ok(entries.into_iter().map(|e| (e.cidr, e.note)).collect())
+    }
+
+    fn replace(&self, entries: &[(throttle::Cidr, String)]) -> Result<(), String> {
+        let entries: Vec<gateway::allow_list::AllowEntry> = entries
+            .iter()
+            .map(|(cidr, note)| gateway::allow_list::AllowEntry { cidr: *cidr, note: note.clone() })
+            .collect();
+        gateway::allow_list::write(&self.path, &entries).map_err(|e| e.to_string())
     }
 }

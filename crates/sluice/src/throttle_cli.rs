@@ -3,11 +3,11 @@
 use std::net::IpAddr;
 use std::path::Path;
 
+use admin::views::AllowInput;
 use anyhow::{Context, bail};
-use gateway::allow_list::{self, AllowEntry};
+use gateway::allow_list;
 use gateway::history::{FileHistoryStore, HistoryStore};
 use gateway::throttling::{now_s, render_explanation};
-use throttle::Cidr;
 
 use crate::config::Config;
 
@@ -41,44 +41,32 @@ fn allow_file(config: &Config) -> anyhow::Result<&Path> {
     }
 }
 
-fn parse_cidr(text: &str) -> anyhow::Result<Cidr> {
-    text.parse::<Cidr>()
-        .map_err(|e| anyhow::anyhow!("CIDR: {text:?} is not a network ({e}); e.g. 203.0.113.0/24"))
-}
-
+/// Adds a network through the admin plane's operation (validated and audited as over the API).
 pub fn allow(config: &Config, cidr: &str, note: Option<&str>) -> anyhow::Result<()> {
-    let path = allow_file(config)?;
-    let cidr = parse_cidr(cidr)?;
-    let mut entries = allow_list::read(path)?;
-    if entries.iter().any(|e| e.cidr == cidr) {
-        bail!("CIDR: {cidr} is already on the allow list");
-    }
-    let note = note.unwrap_or("").replace(['\n', '#'], " ");
-    entries.push(AllowEntry { cidr, note });
-    allow_list::write(path, &entries)?;
+    let path = allow_file(config)?.to_path_buf();
+    let (admin, cx) = (crate::admin_cli::open_admin(config)?, crate::admin_cli::local_context());
+    let added =
+        admin.allow_network(&cx, &AllowInput { cidr: cidr.to_string(), note: note.map(str::to_string) })?;
     println!(
-        "{cidr} added to the throttle allow list ({}); a running server picks it up within seconds",
+        "{} added to the throttle allow list ({}); a running server picks it up within seconds",
+        added.cidr,
         path.display()
     );
     Ok(())
 }
 
 pub fn remove(config: &Config, cidr: &str) -> anyhow::Result<()> {
-    let path = allow_file(config)?;
-    let cidr = parse_cidr(cidr)?;
-    let mut entries = allow_list::read(path)?;
-    let before = entries.len();
-    entries.retain(|e| e.cidr != cidr);
-    if entries.len() == before {
-        bail!("CIDR: {cidr} is not on the allow list");
-    }
-    allow_list::write(path, &entries)?;
-    println!("{cidr} removed from the throttle allow list");
+    allow_file(config)?;
+    let (admin, cx) = (crate::admin_cli::open_admin(config)?, crate::admin_cli::local_context());
+    admin.remove_allowed(&cx, cidr)?;
+    println!("{} removed from the throttle allow list", cidr.trim());
     Ok(())
 }
 
 pub fn list(config: &Config) -> anyhow::Result<()> {
-    let entries = allow_list::read(allow_file(config)?)?;
+    allow_file(config)?;
+    let (admin, cx) = (crate::admin_cli::open_admin(config)?, crate::admin_cli::local_context());
+    let entries = admin.list_allowed(&cx)?;
     if entries.is_empty() {
         println!("the throttle allow list is empty");
     }

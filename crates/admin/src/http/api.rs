@@ -48,6 +48,9 @@ impl Input for TraceParams {
 impl Input for RequestParams {
     const OBJECT: &'static str = "request";
 }
+impl Input for AllowInput {
+    const OBJECT: &'static str = "throttle";
+}
 impl Input for QueueParams {
     const OBJECT: &'static str = "queue";
 }
@@ -80,6 +83,8 @@ pub(super) fn routes(doc: utoipa::openapi::OpenApi) -> OpenApiRouter<AppState> {
         .routes(routes!(throttle_explain))
         .routes(routes!(throttled))
         .routes(routes!(throttle_counters))
+        .routes(routes!(list_allowed, allow_network))
+        .routes(routes!(remove_allowed))
         .routes(routes!(search_trace))
         .routes(routes!(trace_message))
         .routes(routes!(trace_refusals))
@@ -476,6 +481,39 @@ async fn throttled(State(s): State<AppState>, Caller(cx): Caller) -> ApiResult<V
     responses((status = 200, body = Vec<CounterView>), (status = "4XX", body = crate::error::ErrorBody)))]
 async fn throttle_counters(State(s): State<AppState>, Caller(cx): Caller) -> ApiResult<Vec<CounterView>> {
     call(&s, move |a| a.throttle_counters(&cx)).await
+}
+
+/// The operator allow list: networks never throttled nor counted (operators and support).
+#[utoipa::path(get, path = "/api/v1/throttle/allow", tag = "throttle", security(("bearer" = [])),
+    responses((status = 200, body = Vec<AllowView>), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn list_allowed(State(s): State<AppState>, Caller(cx): Caller) -> ApiResult<Vec<AllowView>> {
+    call(&s, move |a| a.list_allowed(&cx)).await
+}
+
+/// Never throttles a network (operators); the running server picks it up within seconds.
+#[utoipa::path(post, path = "/api/v1/throttle/allow", tag = "throttle", security(("bearer" = [])), request_body = AllowInput,
+    responses((status = 200, body = AllowView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn allow_network(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Body(input): Body<AllowInput>,
+) -> ApiResult<AllowView> {
+    call(&s, move |a| a.allow_network(&cx, &input)).await
+}
+
+/// Takes a network off the allow list; the CIDR's slash is sent as %2F.
+#[utoipa::path(delete, path = "/api/v1/throttle/allow/{cidr}", tag = "throttle", security(("bearer" = [])), params(("cidr" = String, Path)),
+    responses((status = 200, body = Done), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn remove_allowed(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(cidr): Path<String>,
+) -> ApiResult<Done> {
+    call(&s, move |a| {
+        a.remove_allowed(&cx, &cidr)?;
+        Ok(Done { message: format!("{cidr} removed from the throttle allow list") })
+    })
+    .await
 }
 
 /// Searches messages (default: the last 48 hours), newest first. Rate limited per token.

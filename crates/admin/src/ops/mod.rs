@@ -20,7 +20,7 @@ use serde::Serialize;
 use trace::TraceStore;
 
 use crate::error::{AdminError, ErrorKind};
-use crate::live::{LiveState, Network};
+use crate::live::{AllowList, LiveState, Network};
 
 pub use records::parse_lifetime;
 
@@ -41,6 +41,7 @@ pub struct Admin {
     trace: Option<Mutex<Box<dyn TraceStore + Send>>>,
     live: Arc<dyn LiveState>,
     network: Arc<dyn Network>,
+    allow_list: Option<Arc<dyn AllowList>>,
     /// Unix seconds.
     clock: fn() -> u64,
     service_domain: DomainName,
@@ -60,6 +61,8 @@ pub struct Parts {
     pub trace: Option<Box<dyn TraceStore + Send>>,
     pub live: Arc<dyn LiveState>,
     pub network: Arc<dyn Network>,
+    /// Absent when throttling is turned off.
+    pub allow_list: Option<Arc<dyn AllowList>>,
     pub clock: fn() -> u64,
     /// `[directory] service_domain`: new tenants get `<id>.<service domain>`.
     pub service_domain: DomainName,
@@ -72,6 +75,7 @@ impl Admin {
             trace: parts.trace.map(Mutex::new),
             live: parts.live,
             network: parts.network,
+            allow_list: parts.allow_list,
             clock: parts.clock,
             service_domain: parts.service_domain,
         }

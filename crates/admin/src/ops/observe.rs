@@ -11,8 +11,8 @@ use super::{Admin, Context};
 use crate::error::{AdminError, ErrorKind};
 use crate::live::{LiveError, ThrottleView, ThrottledIp};
 use crate::views::{
-    CounterView, Done, QueueView, RefusalPage, RefusalView, TraceDetailView, TraceMessageView, TracePage,
-    TraceParams,
+    AllowInput, AllowView, CounterView, Done, QueueView, RefusalPage, RefusalView, TraceDetailView,
+    TraceMessageView, TracePage, TraceParams,
 };
 
 /// Searches look this far back unless told otherwise.
@@ -220,5 +220,79 @@ impl Admin {
         let mut store = self.store();
         self.audit(&mut **store, cx, super::Change::new(None, "queue.retry", id));
         Ok(Done { message: format!("message {id} is due now") })
+    }
+}
+
+/// The operator allow list's CIDR, with errors naming `throttle.cidr`.
+fn allow_cidr(text: &str) -> Result<throttle::Cidr, AdminError> {
+    text.trim().parse::<throttle::Cidr>().map_err(|e| {
+        AdminError::invalid(
+            "throttle.cidr",
+            format!("invalid throttle.cidr {text:?}: {e}; e.g. 203.0.113.0/24"),
+        )
+    })
+}
+
+impl Admin {
+    fn allow_file(&self) -> Result<&dyn crate::live::AllowList, AdminError> {
+        self.allow_list.as_deref().ok_or_else(|| {
+            AdminError::new(
+                ErrorKind::Unavailable,
+                "throttling is disabled in this config (throttle.enabled = false)",
+            )
+        })
+    }
+
+    /// The throttle's operator allow list (operators and support).
+    pub fn list_allowed(&self, cx: &Context) -> Result<Vec<AllowView>, AdminError> {
+        self.allow_global_read(cx, "read the throttle allow list")?;
+        let entries = self.allow_file()?.entries().map_err(|e| AdminError::new(ErrorKind::Internal, e))?;
+        Ok(entries.into_iter().map(|(cidr, note)| AllowView { cidr: cidr.to_string(), note }).collect())
+    }
+
+    /// Never throttles a network (operators); a running server re-reads the list within seconds.
+    pub fn allow_network(&self, cx: &Context, input: &AllowInput) -> Result<AllowView, AdminError> {
+        self.allow(cx, Permission::Operate, None, "change the throttle allow list")?;
+        let cidr = allow_cidr(&input.cidr)?;
+        let note = input.note.clone().unwrap_or_default().replace(['\n', '\r', '#'], " ").trim().to_string();
+        let file = self.allow_file()?;
+        // The store's lock orders this read-modify-write with every other change.
+        let mut store = self.store();
+        let mut entries = file.entries().map_err(|e| AdminError::new(ErrorKind::Internal, e))?;
+        if entries.iter().any(|(c, _)| *c == cidr) {
+            return Err(AdminError::new(
+                ErrorKind::Conflict,
+                format!("{cidr} is already on the throttle allow list"),
+            ));
+        }
+        entries.push((cidr, note.clone()));
+        file.replace(&entries).map_err(|e| AdminError::new(ErrorKind::Internal, e))?;
+        let view = AllowView { cidr: cidr.to_string(), note };
+        self.audit(
+            &mut **store,
+            cx,
+            super::Change::new(None, "throttle.allow", cidr.to_string()).after(&view),
+        );
+        Ok(view)
+    }
+
+    pub fn remove_allowed(&self, cx: &Context, cidr: &str) -> Result<(), AdminError> {
+        self.allow(cx, Permission::Operate, None, "change the throttle allow list")?;
+        let cidr = allow_cidr(cidr)?;
+        let file = self.allow_file()?;
+        let mut store = self.store();
+        let mut entries = file.entries().map_err(|e| AdminError::new(ErrorKind::Internal, e))?;
+        let Some(at) = entries.iter().position(|(c, _)| *c == cidr) else {
+            return Err(AdminError::not_found(format!("{cidr} on the throttle allow list")));
+        };
+        let (_, note) = entries.remove(at);
+        file.replace(&entries).map_err(|e| AdminError::new(ErrorKind::Internal, e))?;
+        let before = AllowView { cidr: cidr.to_string(), note };
+        self.audit(
+            &mut **store,
+            cx,
+            super::Change::new(None, "throttle.unallow", cidr.to_string()).before(&before),
+        );
+        Ok(())
     }
 }

@@ -765,6 +765,34 @@ fn trace_search_timeline_refusals_throttle_and_queue() {
     let counters = api.ok("GET", "/api/v1/throttle/counters", &op, None);
     assert!(counters.to_string().contains("throttle_recipients_deferred"), "{counters}");
 
+    // The operator allow list, as `sluice throttle allow` edits it.
+    let allowed =
+        api.ok("POST", "/api/v1/throttle/allow", &op, Some(json!({"cidr": "127.0.0.0/8", "note": "tests"})));
+    assert_eq!(allowed["cidr"], "127.0.0.0/8");
+    let dup = api.call("POST", "/api/v1/throttle/allow", Some(&op), Some(&json!({"cidr": "127.0.0.0/8"})));
+    assert_eq!(error(&dup).1, "conflict", "{}", dup.text);
+    assert_field(
+        &api,
+        &op,
+        "POST",
+        "/api/v1/throttle/allow",
+        json!({"cidr": "127.0.0.0/33"}),
+        "throttle.cidr",
+    );
+    assert!(server.cli_ok(&["throttle", "list"]).contains("127.0.0.0/8  # tests"));
+    // The running server re-reads the list within seconds.
+    let applied = crate::peers::wait_until(Duration::from_secs(30), || {
+        let e = api.ok("GET", "/api/v1/throttle/ips/127.0.0.1", &op, None);
+        (e["allow_listed"] == true && e["verdict"] == "accept").then_some(e)
+    });
+    assert!(applied.is_some(), "the allow list was not applied:\n{}", server.log());
+    api.ok("DELETE", "/api/v1/throttle/allow/127.0.0.0%2F8", &op, None);
+    assert_eq!(api.ok("GET", "/api/v1/throttle/allow", &op, None), json!([]));
+    let gone = api.call("DELETE", "/api/v1/throttle/allow/127.0.0.0%2F8", Some(&op), None);
+    assert_eq!(error(&gone).1, "not_found", "{}", gone.text);
+    let audit = api.ok("GET", "/api/v1/audit?action=throttle", &op, None);
+    assert_eq!(audit.as_array().map(Vec::len), Some(2), "{audit}");
+
     let queue = api.ok("GET", "/api/v1/queue", &op, None);
     assert_eq!(queue["total"], 0, "{queue}");
     assert_eq!(api.ok("POST", "/api/v1/queue/flush", &op, None)["message"], "0 waiting messages are due now");
@@ -908,6 +936,7 @@ fn snapshot(api: &Api, op: &str) -> BTreeMap<String, Value> {
         "/api/v1/tenants/globex/outbound",
         "/api/v1/tenants/acme/domains",
         "/api/v1/tenants/acme/connectors",
+        "/api/v1/throttle/allow",
     ] {
         state.insert(path.to_string(), api.ok("GET", path, op, None));
     }
@@ -986,6 +1015,7 @@ fn tenant_isolation_generated_from_the_openapi_document() {
         ("deny_request", json!({"note": "intrusion"})),
         ("set_reputation", json!({"cidr": "203.0.113.0/24", "kind": "exception"})),
         ("create_token", json!({"role": "operator"})),
+        ("allow_network", json!({"cidr": "203.0.113.0/24"})),
     ]);
     let doc = api.call("GET", "/api/v1/openapi.json", None, None).body;
     let roles = [
