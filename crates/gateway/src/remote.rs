@@ -240,7 +240,7 @@ fn attempt_status(error: &AttemptError) -> EnhancedCode {
 /// The addresses of a domain's mail exchangers in preference order, or the outcome for
 /// every recipient when there are none (RFC 5321 5.1, RFC 7505).
 async fn mx_candidates(ctx: &RemoteContext, domain: &str) -> Result<Vec<Candidate>, Outcome> {
-    if let Some(ip) = address_literal(domain) {
+    if let Some(ip) = smtp_wire::address_literal(domain) {
         return Ok(vec![Candidate { host: domain.to_string(), addr: SocketAddr::new(ip, ctx.mx_port) }]);
     }
     let hosts = match ctx.dns.mail_exchangers(domain).await {
@@ -304,24 +304,9 @@ async fn host_candidates(ctx: &RemoteContext, hops: &[NextHop]) -> Result<Vec<Ca
     Ok(candidates)
 }
 
-/// `[192.0.2.1]` or `[IPv6:2001:db8::1]`.
-fn address_literal(domain: &str) -> Option<IpAddr> {
-    let inner = domain.strip_prefix('[')?.strip_suffix(']')?;
-    let inner = inner.strip_prefix("IPv6:").or_else(|| inner.strip_prefix("ipv6:")).unwrap_or(inner);
-    inner.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn address_literals() {
-        assert_eq!(address_literal("[192.0.2.1]"), Some("192.0.2.1".parse().unwrap()));
-        assert_eq!(address_literal("[IPv6:2001:db8::1]"), Some("2001:db8::1".parse().unwrap()));
-        assert_eq!(address_literal("example.test"), None);
-        assert_eq!(address_literal("[not an ip]"), None);
-    }
 
     #[test]
     fn replies_become_outcomes() {

@@ -26,7 +26,11 @@ struct Script {
 
 /// Serves `script` on a loopback port; counts the messages it accepts.
 async fn scripted(script: Script) -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    scripted_on("127.0.0.1:0", script).await
+}
+
+async fn scripted_on(bind: &str, script: Script) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind(bind).await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let accepted = Arc::new(AtomicUsize::new(0));
     let count = Arc::clone(&accepted);
@@ -75,15 +79,32 @@ fn hop(addr: SocketAddr) -> NextHop {
 }
 
 async fn send(hosts: Vec<NextHop>, tls: TlsMode) -> Vec<(u32, Outcome)> {
+    send_to(Destination::Hosts { hosts, protocol: Protocol::Smtp, tls }, 25).await
+}
+
+async fn send_to(destination: Destination, mx_port: u16) -> Vec<(u32, Outcome)> {
     let ctx = RemoteContext {
         dns: Dns::new(None).expect("resolver"),
         client: common::client("relay.src.test"),
-        mx_port: 25,
+        mx_port,
     };
     let envelope = common::envelope(vec![common::recipient("bob", "dest.test")]);
     let message = Message { envelope: &envelope, recipients: &[0], data: b"Subject: t\r\n\r\nbody\r\n" };
-    let destination = Destination::Hosts { hosts, protocol: Protocol::Smtp, tls };
     deliver(&ctx, &destination, &[message]).await.pop().expect("one message")
+}
+
+/// A recipient at an address literal goes to that address: the literal is read by the
+/// session's own parser, so a tag the session accepted (any case) is one delivery reads.
+#[tokio::test]
+async fn an_address_literal_is_delivered_to_its_address_whatever_the_tag_case() {
+    let (server, stored) =
+        scripted_on("[::1]:0", Script { banner: "220 literal ESMTP", starttls: None }).await;
+    for domain in ["[IPv6:::1]", "[Ipv6:::1]", "[IPV6:0:0:0:0:0:0:0:1]"] {
+        let destination = Destination::Mx { domain: domain.into(), tls: TlsMode::Opportunistic };
+        let outcomes = send_to(destination, server.port()).await;
+        assert!(matches!(outcomes[0].1, Outcome::Delivered { .. }), "{domain}: {outcomes:?}");
+    }
+    assert_eq!(stored.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]

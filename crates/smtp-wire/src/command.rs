@@ -254,8 +254,11 @@ fn check_domain(domain: &str) -> Result<(), Reply> {
     if domain.is_empty() || domain.len() > DOMAIN_BYTES_MAX {
         return Err(bad_address("Bad address syntax: domain empty or too long"));
     }
-    if let Some(literal) = domain.strip_prefix('[') {
-        return check_address_literal(literal);
+    if domain.starts_with('[') {
+        return match crate::envelope::address_literal(domain) {
+            Some(_) => Ok(()),
+            None => Err(bad_address("Bad address syntax: invalid address literal")),
+        };
     }
     for label in domain.split('.') {
         let valid = !label.is_empty()
@@ -270,16 +273,6 @@ fn check_domain(domain: &str) -> Result<(), Reply> {
         }
     }
     Ok(())
-}
-
-fn check_address_literal(literal: &str) -> Result<(), Reply> {
-    let invalid = || bad_address("Bad address syntax: invalid address literal");
-    let inner = literal.strip_suffix(']').ok_or_else(invalid)?;
-    let valid = match inner.get(..5) {
-        Some(tag) if tag.eq_ignore_ascii_case("IPv6:") => inner[5..].parse::<std::net::Ipv6Addr>().is_ok(),
-        _ => inner.parse::<std::net::Ipv4Addr>().is_ok(),
-    };
-    if valid { Ok(()) } else { Err(invalid()) }
 }
 
 /// Splits ESMTP parameters `KEY[=VALUE]`, refusing duplicates.
@@ -530,6 +523,19 @@ mod tests {
         assert_eq!(rcpt("RCPT TO:<u@[192.0.2.1]>").recipient.domain, "[192.0.2.1]");
         assert!(rcpt("RCPT TO:<u@[IPv6:2001:db8::1]>").recipient.is_address_literal());
         assert!(err("RCPT TO:<u@[300.1.1.1]>").starts_with("501 5.1.3"));
+        // The tag in any case (RFC 5321 4.1.3 compares it case-insensitively); the address
+        // parsed is the one delivery connects to.
+        for tag in ["IPv6", "ipv6", "IPV6"] {
+            let address = rcpt(&format!("RCPT TO:<u@[{tag}:2001:db8::1]>")).recipient;
+            assert_eq!(address.literal_ip(), Some("2001:db8::1".parse().unwrap()), "{tag}");
+        }
+        assert_eq!(
+            rcpt("RCPT TO:<u@[192.0.2.1]>").recipient.literal_ip(),
+            Some("192.0.2.1".parse().unwrap())
+        );
+        assert!(err("RCPT TO:<u@[::1]>").starts_with("501 5.1.3"), "IPv6 needs its tag");
+        assert!(err("RCPT TO:<u@[IPv6:192.0.2.1]>").starts_with("501 5.1.3"));
+        assert_eq!(crate::address_literal("example.test"), None);
     }
 
     #[test]

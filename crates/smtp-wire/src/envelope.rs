@@ -2,7 +2,7 @@
 //! parameters (RFC 1652, RFC 1870, RFC 3461, RFC 6531) that travel with it.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A mailbox `local-part@domain` as received. The local part keeps its case (RFC 5321 2.4:
 /// only the destination host may interpret it); the domain is compared case-insensitively.
@@ -26,6 +26,11 @@ impl Address {
         self.domain.starts_with('[')
     }
 
+    /// The IP address when the domain is an address literal ([`address_literal`]).
+    pub fn literal_ip(&self) -> Option<IpAddr> {
+        address_literal(&self.domain)
+    }
+
     /// Whether any part of the address is outside ASCII (needs SMTPUTF8).
     pub fn is_utf8(&self) -> bool {
         !self.local_part.is_ascii() || !self.domain.is_ascii()
@@ -35,6 +40,18 @@ impl Address {
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}@{}", self.local_part, self.domain)
+    }
+}
+
+/// The IP address of an address literal (RFC 5321 4.1.3): `[192.0.2.1]`, or
+/// `[IPv6:2001:db8::1]` with the tag in any case; `None` for a domain name or a malformed
+/// literal (an untagged IPv6 address, a tagged IPv4 one). The one parser of literals: the
+/// session's syntax check and delivery to a literal both use it, so they cannot disagree.
+pub fn address_literal(domain: &str) -> Option<IpAddr> {
+    let inner = domain.strip_prefix('[')?.strip_suffix(']')?;
+    match inner.get(..5) {
+        Some(tag) if tag.eq_ignore_ascii_case("IPv6:") => inner[5..].parse::<Ipv6Addr>().ok().map(IpAddr::V6),
+        _ => inner.parse::<Ipv4Addr>().ok().map(IpAddr::V4),
     }
 }
 

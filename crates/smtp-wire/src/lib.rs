@@ -18,7 +18,7 @@ pub mod session;
 pub use data::BareNewline;
 pub use envelope::{
     Address, Attribution, BodyType, ClientInfo, Envelope, Notify, OriginalRecipient, Recipient, Ret,
-    ReversePath,
+    ReversePath, address_literal,
 };
 pub use reply::{EnhancedCode, Reply};
 pub use session::{Action, Phase, Policy, ReceivedMessage, Session, SessionConfig, SessionInfo, Step};
