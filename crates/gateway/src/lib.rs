@@ -13,6 +13,7 @@ pub mod control;
 pub mod deferrals;
 pub mod dns;
 mod enqueue;
+mod follower;
 pub mod guard;
 pub mod history;
 mod inbound;
@@ -320,9 +321,9 @@ async fn save_history(
 /// The directory and the outbound guard that follows it.
 type DirectoryParts = (Arc<directory::SharedSnapshot>, Option<Arc<guard::OutboundGuard>>);
 
-/// Opens the directory database, builds the first snapshot and starts the task that
+/// Opens the directory database, builds the first snapshot and starts the follower that
 /// rebuilds it when the CLI (or another process) changes the database; outbound protection
-/// (when configured) follows each new snapshot's blocks.
+/// (when configured) follows each snapshot's blocks.
 fn start_directory(
     path: &std::path::Path,
     protection: Option<protection::Policy>,
@@ -334,43 +335,13 @@ fn start_directory(
     let first = store.snapshot()?;
     let shared = Arc::new(directory::SharedSnapshot::new(Arc::clone(&first)));
     tracing::info!(path = %path.display(), "directory loaded");
-    let store = Arc::new(std::sync::Mutex::new(store));
+    let store: follower::SharedStore = Arc::new(std::sync::Mutex::new(store));
     let guard = protection.map(|policy| {
         let protection = protection::Protection::new(policy, Box::new(protection::HeuristicScorer));
-        let guard = guard::OutboundGuard { protection: Arc::new(protection), store: Arc::clone(&store) };
-        guard.sync(None, &first);
+        let guard = guard::OutboundGuard::new(protection);
+        guard.follow(&first);
         Arc::new(guard)
     });
-    let (snapshot, mut stop, follower) = (Arc::clone(&shared), stop.clone(), guard.clone());
-    background.spawn(async move {
-        let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = stop.changed() => break,
-            }
-            let (store, snapshot) = (Arc::clone(&store), Arc::clone(&snapshot));
-            let before = snapshot.current();
-            let refresher = Arc::clone(&snapshot);
-            let refreshed = tokio::task::spawn_blocking(move || {
-                let store = store.lock().unwrap_or_else(PoisonError::into_inner);
-                refresher.refresh(&*store)
-            })
-            .await;
-            match refreshed {
-                Ok(Ok(directory::Refresh::Replaced { .. })) => {
-                    if let Some(guard) = &follower {
-                        guard.sync(Some(&before), &snapshot.current());
-                    }
-                    tracing::info!("directory changed; new sessions use it")
-                }
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "directory refresh failed; keeping the current snapshot")
-                }
-                Err(e) => tracing::error!(error = %e, "directory refresh task failed"),
-            }
-        }
-    });
+    background.spawn(follower::run(store, Arc::clone(&shared), guard.clone(), stop.clone()));
     Ok((shared, guard))
 }

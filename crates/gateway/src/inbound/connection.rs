@@ -70,7 +70,7 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
     session.greeting().write_to(&mut conn.output);
     // The directory snapshot of the session's start: a change applies to new sessions.
     let directory = shared.directory.as_ref().map(|d| d.current());
-    let protection = shared.guard.as_ref().map(|g| &*g.protection);
+    let protection = shared.guard.as_ref().map(|g| &g.protection);
     // Runs while the banner goes out and EHLO is answered; MAIL FROM waits for it.
     let mut dnsbl = PendingLookup::start(settings.client_checks.dnsbl.as_ref(), conn.peer.ip());
     let mut policy = DnsblPolicy {
@@ -118,7 +118,7 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
                     let outbound = outbound_recipients(directory, &settings.policy, &message.envelope);
                     if outbound > 0 {
                         let class = policy::outbound_sender_class(directory, a, &message.envelope.sender);
-                        guard.message_accepted(&a.tenant, class, outbound, &message.content).await;
+                        guard.message_accepted(&a.tenant, class, outbound, &message.content);
                     }
                 }
                 let reply = shared.enqueue.store(*message).await;

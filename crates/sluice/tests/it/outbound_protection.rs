@@ -56,28 +56,33 @@ fn the_service_domain_has_a_daily_limit_5_7_751() {
     assert!(run.output().to_lowercase().contains("domain"), "the reply names the fix:\n{run}");
 }
 
-#[test]
-fn bulk_mail_trips_the_tenant_until_an_operator_releases_it() {
-    let settings = policy(&[("threshold_messages_min", 3), ("bulk_recipients_min", 3)]);
-    let mut fixture = start(settings);
+/// Sends bulk mail as alice until it is refused: the tenant trips after three messages, so
+/// the fourth gets `550 5.7.705`.
+fn trip_by_bulk(server: &Server) {
     let alice = format!("alice@{TENANT_DOMAIN}");
     let body = "WIN BIG NOW!!! Click here to claim your prize: http://prize.example/claim";
     let mut refused = None;
     for n in 0..10 {
-        let run = send(&fixture.server, &alice, "a@remote.test,b@remote.test,c@remote.test", body);
+        let run = send(server, &alice, "a@remote.test,b@remote.test,c@remote.test", body);
         if !accepted(&run) {
             refused = Some((n, run));
             break;
         }
     }
     let (n, run) = refused.expect("ten bulk messages and no block");
-    assert_eq!(
-        n,
-        3,
-        "three bulk messages trip the tenant; the fourth is refused:\n{run}\n{}",
-        fixture.server.log()
-    );
+    assert_eq!(n, 3, "three bulk messages trip the tenant; the fourth is refused:\n{run}\n{}", server.log());
     assert!(run.output().contains("550 5.7.705"), "{run}");
+}
+
+fn bulk_settings() -> Settings {
+    policy(&[("threshold_messages_min", 3), ("bulk_recipients_min", 3)])
+}
+
+#[test]
+fn bulk_mail_trips_the_tenant_until_an_operator_releases_it() {
+    let mut fixture = start(bulk_settings());
+    let alice = format!("alice@{TENANT_DOMAIN}");
+    trip_by_bulk(&fixture.server);
     // Everything of the tenant is refused now, not only the bulk.
     let other = send(&fixture.server, &alice, "friend@remote.test", "lunch tomorrow?");
     assert!(other.output().contains("550 5.7.705"), "{other}");
@@ -124,4 +129,20 @@ fn a_reload_applies_new_protection_limits() {
         accepted(&send(&fixture.server, &alice, "r2@remote.test", "three")).then_some(())
     });
     assert!(flowing.is_some(), "the raised limit was not applied:\n{}", fixture.server.log());
+}
+
+/// A release issued the moment the tenant tripped (before the node could have seen the
+/// block in a directory snapshot) lifts it on the node too.
+#[test]
+fn a_release_right_after_the_trip_lets_the_tenants_mail_flow() {
+    let fixture = start(bulk_settings());
+    trip_by_bulk(&fixture.server);
+    let (ok, out) =
+        cli(&fixture.server, &["tenant", "release", "acme", "--by", "ops", "--reason", "at once"]);
+    assert!(ok, "{out}");
+    let alice = format!("alice@{TENANT_DOMAIN}");
+    let flowing = wait_until(Duration::from_secs(10), || {
+        accepted(&send(&fixture.server, &alice, "friend@remote.test", "lunch tomorrow?")).then_some(())
+    });
+    assert!(flowing.is_some(), "still refused after the release:\n{}", fixture.server.log());
 }
