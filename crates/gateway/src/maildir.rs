@@ -225,35 +225,18 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use smtp_wire::{Address, BodyType, ClientInfo, ReversePath};
+    use smtp_wire::{Address, ClientInfo, ReversePath};
 
     fn envelope(locals: &[&str]) -> Envelope {
-        Envelope {
-            sender: ReversePath::Null,
-            recipients: locals
-                .iter()
-                .map(|l| {
-                    let (local_part, domain) = l.split_once('@').unwrap_or((l, ""));
-                    Recipient {
-                        address: Address { local_part: local_part.into(), domain: domain.into() },
-                        notify: None,
-                        orcpt: None,
-                    }
-                })
-                .collect(),
-            body: BodyType::SevenBit,
-            smtputf8: false,
-            ret: None,
-            envid: None,
-            declared_size: None,
-            client: ClientInfo {
-                ip: "127.0.0.1".parse().unwrap(),
-                helo: "h".into(),
-                esmtp: true,
-                tls: None,
-                attribution: None,
-            },
-        }
+        let recipients = locals.iter().map(|l| {
+            let (local_part, domain) = l.split_once('@').unwrap_or((l, ""));
+            Recipient::new(Address::new(local_part, domain))
+        });
+        Envelope::new(
+            ReversePath::Null,
+            recipients.collect(),
+            ClientInfo::new("127.0.0.1".parse().unwrap(), "h"),
+        )
     }
 
     #[test]

@@ -28,30 +28,16 @@ pub fn received_header(envelope: &Envelope, hostname: &str, now_unix_s: u64) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use smtp_wire::{Address, BodyType, ClientInfo, Recipient, ReversePath};
+    use smtp_wire::{Address, ClientInfo, Recipient, ReversePath};
 
     #[test]
     fn trace_header_names_client_protocol_tls_and_single_recipient() {
-        let envelope = Envelope {
-            sender: ReversePath::Null,
-            recipients: vec![Recipient {
-                address: Address { local_part: "bob".into(), domain: "example.test".into() },
-                notify: None,
-                orcpt: None,
-            }],
-            body: BodyType::SevenBit,
-            smtputf8: false,
-            ret: None,
-            envid: None,
-            declared_size: None,
-            client: ClientInfo {
-                ip: "192.0.2.1".parse().unwrap(),
-                helo: "client(evil)".into(),
-                esmtp: true,
-                tls: Some("TLSv1.3 with cipher TLS13_AES_128_GCM_SHA256".into()),
-                attribution: None,
-            },
+        let client = ClientInfo {
+            tls: Some("TLSv1.3 with cipher TLS13_AES_128_GCM_SHA256".into()),
+            ..ClientInfo::new("192.0.2.1".parse().unwrap(), "client(evil)")
         };
+        let recipients = vec![Recipient::new(Address::new("bob", "example.test"))];
+        let envelope = Envelope::new(ReversePath::Null, recipients, client);
         assert_eq!(
             received_header(&envelope, "mx.test", 1_795_430_040),
             "Received: from clientevil ([192.0.2.1])\r\n\tby mx.test (Sluice) with ESMTPS\r\n\t\

@@ -355,22 +355,11 @@ mod tests {
 
     /// A null-sender message to `address` with the given attribution.
     fn notification_to(address: Address, attribution: Option<smtp_wire::Attribution>) -> Envelope {
-        Envelope {
-            sender: smtp_wire::ReversePath::Null,
-            recipients: vec![smtp_wire::Recipient { address, notify: None, orcpt: None }],
-            body: smtp_wire::BodyType::SevenBit,
-            smtputf8: false,
-            ret: None,
-            envid: None,
-            declared_size: None,
-            client: smtp_wire::ClientInfo {
-                ip: "192.0.2.1".parse().expect("ip"),
-                helo: "x".into(),
-                esmtp: true,
-                tls: None,
-                attribution,
-            },
-        }
+        let client = smtp_wire::ClientInfo {
+            attribution,
+            ..smtp_wire::ClientInfo::new("192.0.2.1".parse().expect("ip"), "x")
+        };
+        Envelope::new(smtp_wire::ReversePath::Null, vec![smtp_wire::Recipient::new(address)], client)
     }
 
     /// An internal-relay domain's MX is Sluice: only a connector naming the domain with
@@ -380,7 +369,7 @@ mod tests {
         let acme = TenantId::parse("acme").expect("id");
         let all = OutboundConnector::new(acme, "all", OutboundRoute::Mx, OutboundTls::Opportunistic);
         let relay = directory::DomainKind::InternalRelay;
-        let address = Address { local_part: "someone".into(), domain: "relay.acme.example".into() };
+        let address = Address::new("someone", "relay.acme.example");
         let envelope = notification_to(address, None);
         let no_route = acme_router("relay.acme.example", relay, vec![all.clone()])
             .route(&envelope, 0)

@@ -16,6 +16,10 @@ pub struct Address {
 }
 
 impl Address {
+    pub fn new(local_part: impl Into<String>, domain: impl Into<String>) -> Address {
+        Address { local_part: local_part.into(), domain: domain.into() }
+    }
+
     /// The domain in lower case, the form used for every lookup.
     pub fn domain_lowercase(&self) -> String {
         self.domain.to_ascii_lowercase()
@@ -110,6 +114,13 @@ pub struct Recipient {
     pub orcpt: Option<OriginalRecipient>,
 }
 
+impl Recipient {
+    /// A recipient without DSN parameters.
+    pub fn new(address: Address) -> Recipient {
+        Recipient { address, notify: None, orcpt: None }
+    }
+}
+
 /// Facts about the client that sent the message, for `Received:`, logs and trace.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientInfo {
@@ -122,6 +133,13 @@ pub struct ClientInfo {
     pub tls: Option<String>,
     /// The tenant connector the client was recognised as, set by the gateway when it spools the message (the session itself leaves it `None`).
     pub attribution: Option<Attribution>,
+}
+
+impl ClientInfo {
+    /// A client that said EHLO `helo`, in plain text, attributed to no connector.
+    pub fn new(ip: IpAddr, helo: impl Into<String>) -> ClientInfo {
+        ClientInfo { ip, helo: helo.into(), esmtp: true, tls: None, attribution: None }
+    }
 }
 
 /// Which tenant connector a message came through. The session knows nothing of tenants;
@@ -150,4 +168,22 @@ pub struct Envelope {
     /// `SIZE=` as declared by the client, when it declared one.
     pub declared_size: Option<u64>,
     pub client: ClientInfo,
+}
+
+impl Envelope {
+    /// An envelope without ESMTP parameters (7bit, no SMTPUTF8, no RET, ENVID or SIZE): the
+    /// shape of a notification Sluice writes, and the one base of test envelopes (which set
+    /// the fields they are about with `..Envelope::new(...)`).
+    pub fn new(sender: ReversePath, recipients: Vec<Recipient>, client: ClientInfo) -> Envelope {
+        Envelope {
+            sender,
+            recipients,
+            body: BodyType::SevenBit,
+            smtputf8: false,
+            ret: None,
+            envid: None,
+            declared_size: None,
+            client,
+        }
+    }
 }

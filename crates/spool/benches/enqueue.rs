@@ -18,22 +18,13 @@ const THREADS: usize = 50;
 const MESSAGE_BYTES: usize = 4096;
 
 fn envelope() -> Envelope {
-    let addr = |l: &str| Address { local_part: l.into(), domain: "example.org".into() };
+    let sender = ReversePath::Mailbox(Address::new("sender", "example.org"));
+    let recipients = vec![Recipient::new(Address::new("rcpt", "example.org"))];
+    let client = ClientInfo::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)), "client.example.com");
     Envelope {
-        sender: ReversePath::Mailbox(addr("sender")),
-        recipients: vec![Recipient { address: addr("rcpt"), notify: None, orcpt: None }],
         body: BodyType::EightBitMime,
-        smtputf8: false,
-        ret: None,
-        envid: None,
         declared_size: Some(MESSAGE_BYTES as u64),
-        client: ClientInfo {
-            ip: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)),
-            helo: "client.example.com".into(),
-            esmtp: true,
-            tls: None,
-            attribution: None,
-        },
+        ..Envelope::new(sender, recipients, client)
     }
 }
 

@@ -7,7 +7,7 @@ use bounce::{
     render,
 };
 use smtp_wire::{
-    Address, BodyType, ClientInfo, EnhancedCode, Envelope, Notify, OriginalRecipient, Recipient, Reply, Ret,
+    Address, ClientInfo, EnhancedCode, Envelope, Notify, OriginalRecipient, Recipient, Reply, Ret,
     ReversePath,
 };
 
@@ -26,22 +26,8 @@ pub fn recipient(local_part: &str, notify: Option<Notify>) -> Recipient {
 }
 
 pub fn envelope(recipients: Vec<Recipient>) -> Envelope {
-    Envelope {
-        sender: ReversePath::Mailbox(address("alice", "example.org")),
-        recipients,
-        body: BodyType::SevenBit,
-        smtputf8: false,
-        ret: None,
-        envid: None,
-        declared_size: None,
-        client: ClientInfo {
-            ip: [192, 0, 2, 10].into(),
-            helo: "client.example.org".into(),
-            esmtp: true,
-            tls: None,
-            attribution: None,
-        },
-    }
+    let client = ClientInfo::new([192, 0, 2, 10].into(), "client.example.org");
+    Envelope::new(ReversePath::Mailbox(address("alice", "example.org")), recipients, client)
 }
 
 pub fn with_orcpt(mut r: Recipient) -> Recipient {

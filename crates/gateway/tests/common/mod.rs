@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use gateway::outbound::{ClientConfig, trust_roots};
-use smtp_wire::{Address, BodyType, ClientInfo, Envelope, Notify, Recipient, ReversePath};
+use smtp_wire::{Address, ClientInfo, Envelope, Notify, Recipient, ReversePath};
 
 /// A dnslib server (tests/py/dns_server.py), killed when dropped.
 pub struct DnsServer {
@@ -42,30 +42,15 @@ pub fn start_dns(records: &str) -> DnsServer {
 /// `local@domain`, asking for failure and delay notices.
 pub fn recipient(local: &str, domain: &str) -> Recipient {
     Recipient {
-        address: Address { local_part: local.into(), domain: domain.into() },
         notify: Some(Notify::On { success: false, failure: true, delay: true }),
-        orcpt: None,
+        ..Recipient::new(Address::new(local, domain))
     }
 }
 
 /// A message from alice@src.test to `recipients`, received from 127.0.0.1.
 pub fn envelope(recipients: Vec<Recipient>) -> Envelope {
-    Envelope {
-        sender: ReversePath::Mailbox(Address { local_part: "alice".into(), domain: "src.test".into() }),
-        recipients,
-        body: BodyType::SevenBit,
-        smtputf8: false,
-        ret: None,
-        envid: None,
-        declared_size: None,
-        client: ClientInfo {
-            ip: "127.0.0.1".parse().expect("ip"),
-            helo: "src".into(),
-            esmtp: true,
-            tls: None,
-            attribution: None,
-        },
-    }
+    let client = ClientInfo::new("127.0.0.1".parse().expect("ip"), "src");
+    Envelope::new(ReversePath::Mailbox(Address::new("alice", "src.test")), recipients, client)
 }
 
 /// Client settings with test-sized timeouts.

@@ -213,26 +213,11 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn minimal_envelope() -> Envelope {
-        Envelope {
-            sender: ReversePath::Null,
-            recipients: vec![Recipient {
-                address: addr("postmaster", "example.org"),
-                notify: None,
-                orcpt: None,
-            }],
-            body: BodyType::SevenBit,
-            smtputf8: false,
-            ret: None,
-            envid: None,
-            declared_size: None,
-            client: ClientInfo {
-                ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-                helo: "mx.example.net".into(),
-                esmtp: false,
-                tls: None,
-                attribution: None,
-            },
-        }
+        let client = ClientInfo {
+            esmtp: false,
+            ..ClientInfo::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), "mx.example.net")
+        };
+        Envelope::new(ReversePath::Null, vec![Recipient::new(addr("postmaster", "example.org"))], client)
     }
 
     pub(crate) fn full_envelope() -> Envelope {

@@ -15,28 +15,10 @@ pub fn config(dir: &Path) -> SpoolConfig {
 }
 
 pub fn envelope(recipients: usize) -> Envelope {
-    Envelope {
-        sender: ReversePath::Mailbox(Address { local_part: "sender".into(), domain: "example.com".into() }),
-        recipients: (0..recipients)
-            .map(|i| Recipient {
-                address: Address { local_part: format!("rcpt{i}"), domain: "example.org".into() },
-                notify: None,
-                orcpt: None,
-            })
-            .collect(),
-        body: BodyType::EightBitMime,
-        smtputf8: false,
-        ret: None,
-        envid: None,
-        declared_size: None,
-        client: ClientInfo {
-            ip: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)),
-            helo: "client.example.com".into(),
-            esmtp: true,
-            tls: None,
-            attribution: None,
-        },
-    }
+    let sender = ReversePath::Mailbox(Address::new("sender", "example.com"));
+    let recipients = (0..recipients).map(|i| Recipient::new(Address::new(format!("rcpt{i}"), "example.org")));
+    let client = ClientInfo::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7)), "client.example.com");
+    Envelope { body: BodyType::EightBitMime, ..Envelope::new(sender, recipients.collect(), client) }
 }
 
 pub fn data(seed: usize, len: usize) -> Vec<u8> {
