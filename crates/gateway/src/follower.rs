@@ -90,7 +90,10 @@ fn write_trips(store: &mut (dyn DirectoryStore + Send), guard: &OutboundGuard) {
 mod tests {
     use super::*;
     use directory::{DomainName, NewTenant, TenantId};
-    use protection::{HeuristicScorer, Protection, SenderDomainClass};
+    use protection::{HeuristicScorer, Protection};
+    use smtp_wire::{Address, Attribution, ClientInfo, Envelope, Recipient, ReversePath};
+
+    use crate::policy::StaticPolicy;
 
     const BULK: &[u8] =
         b"Subject: win\r\n\r\nWIN BIG NOW!!! Click here to claim your prize: http://prize.example/claim\r\n";
@@ -112,9 +115,22 @@ mod tests {
         (Arc::new(Mutex::new(sqlite)), snapshot, guard)
     }
 
-    fn trip(guard: &OutboundGuard) {
+    fn trip(guard: &OutboundGuard, snapshot: &SharedSnapshot) {
+        let recipients = ["a", "b", "c"].map(|l| Recipient::new(Address::new(l, "remote.test")));
+        let client = ClientInfo {
+            attribution: Some(Attribution {
+                tenant: "acme".into(),
+                connector: "hq".into(),
+                outbound_relay: true,
+            }),
+            ..ClientInfo::new("127.0.0.5".parse().expect("ip"), "hq.acme.test")
+        };
+        let sender = ReversePath::Mailbox(Address::new("alice", "acme.sluice.test"));
+        let envelope = Envelope::new(sender, recipients.to_vec(), client);
+        let no_static_domains = StaticPolicy::new(&[]);
         for _ in 0..3 {
-            guard.message_accepted("acme", SenderDomainClass::Verified, 3, BULK);
+            let message = guard.assess(&snapshot.current(), &no_static_domains, &envelope, BULK);
+            guard.message_queued(message.expect("outbound mail of acme"));
         }
         assert!(guard.protection.tripped("acme").is_some(), "three bulk messages trip the tenant");
     }
@@ -130,7 +146,7 @@ mod tests {
     async fn a_trip_is_written_and_an_operators_release_at_once_lifts_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (store, snapshot, guard) = fixture(dir.path());
-        trip(&guard);
+        trip(&guard, &snapshot);
         follow_once(&store, &snapshot, Some(&guard)).await;
         let acme = TenantId::parse("acme").expect("id");
         assert!(snapshot.current().outbound_block(&acme).is_some(), "the trip is in the store");
@@ -138,7 +154,7 @@ mod tests {
         follow_once(&store, &snapshot, Some(&guard)).await;
         assert_eq!(guard.protection.tripped("acme"), None, "the release reached the node");
         // The tenant can trip again, and that trip stands until it is released in turn.
-        trip(&guard);
+        trip(&guard, &snapshot);
         follow_once(&store, &snapshot, Some(&guard)).await;
         follow_once(&store, &snapshot, Some(&guard)).await;
         assert!(guard.protection.tripped("acme").is_some(), "the second trip stands");

@@ -17,10 +17,10 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use directory::{DomainLookup, DomainName, OutboundBlock, Snapshot, TenantId};
-use protection::{Protection, Trip};
+use protection::{Judgement, Protection, SenderDomainClass, Trip};
 use smtp_wire::Envelope;
 
-use crate::policy::StaticPolicy;
+use crate::policy::{StaticPolicy, outbound_sender_class};
 
 #[derive(Debug)]
 pub struct OutboundGuard {
@@ -35,8 +35,17 @@ fn now_unix_s() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// An outbound message judged before it is spooled, to be recorded once it is queued.
+#[derive(Debug)]
+pub struct OutboundMessage {
+    tenant: String,
+    sender: SenderDomainClass,
+    recipients: u32,
+    judgement: Judgement,
+}
+
 /// Recipients of `envelope` that leave Sluice: neither a directory domain nor a static one.
-pub fn outbound_recipients(directory: &Snapshot, static_policy: &StaticPolicy, envelope: &Envelope) -> u32 {
+fn outbound_recipients(directory: &Snapshot, static_policy: &StaticPolicy, envelope: &Envelope) -> u32 {
     let leaves = |domain: &str| {
         let known = DomainName::for_lookup(domain)
             .is_some_and(|name| matches!(directory.find_domain(&name), DomainLookup::Accepted(_)));
@@ -70,21 +79,41 @@ impl OutboundGuard {
         self.trips.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Counts and scores an outbound message of `tenant` that is about to be spooled (a
-    /// message from an unregistered sender domain uses the day's allowance). A trip is in
-    /// force at once; the follower writes it to the directory store.
-    pub fn message_accepted(
+    /// What outbound protection will record for `envelope` once it is queued: `Some` for a
+    /// message attributed to a tenant's own server (outbound relay) with recipients leaving
+    /// Sluice, `None` for anything else. Nothing is counted yet: the content is judged here,
+    /// before the spool takes it, and recorded by [`OutboundGuard::message_queued`] only
+    /// after the spool said yes.
+    pub fn assess(
         &self,
-        tenant: &str,
-        sender: protection::SenderDomainClass,
-        recipients: u32,
-        message: &[u8],
-    ) {
-        let now = self.now_unix_s();
-        if sender == protection::SenderDomainClass::Unregistered {
-            self.protection.count_unregistered_message(now, tenant);
+        directory: &Snapshot,
+        static_policy: &StaticPolicy,
+        envelope: &Envelope,
+        content: &[u8],
+    ) -> Option<OutboundMessage> {
+        let attribution = envelope.client.attribution.as_ref().filter(|a| a.outbound_relay)?;
+        let recipients = outbound_recipients(directory, static_policy, envelope);
+        if recipients == 0 {
+            return None;
         }
-        let Some(trip) = self.protection.record_message(now, tenant, recipients, message) else {
+        Some(OutboundMessage {
+            tenant: attribution.tenant.clone(),
+            sender: outbound_sender_class(directory, attribution, &envelope.sender),
+            recipients,
+            judgement: self.protection.judge(content),
+        })
+    }
+
+    /// Records an outbound message the spool has accepted: a message from an unregistered
+    /// sender domain uses the day's allowance, and the message counts toward the tenant's
+    /// threshold. A trip is in force at once; the follower writes it to the directory store.
+    pub fn message_queued(&self, message: OutboundMessage) {
+        let OutboundMessage { tenant, sender, recipients, judgement } = message;
+        let now = self.now_unix_s();
+        if sender == SenderDomainClass::Unregistered {
+            self.protection.count_unregistered_message(now, &tenant);
+        }
+        let Some(trip) = self.protection.record_judged(now, &tenant, recipients, &judgement) else {
             return;
         };
         tracing::warn!(tenant = %trip.tenant, reason = %trip.reason, "tenant over the outbound threshold: its outbound mail is blocked (5.7.705) until released");

@@ -41,8 +41,8 @@ use directory::{
     DomainName, Recipient, ReputationEntry, ReputationKind, Snapshot, Tenant, TenantId, TenantStatus,
     VerificationState,
 };
-use gateway::guard::outbound_recipients;
-use gateway::policy::{SessionPolicy, StaticPolicy, attribution, outbound_sender_class};
+use gateway::guard::OutboundGuard;
+use gateway::policy::{SessionPolicy, StaticPolicy, attribution};
 use gateway::throttling::Throttling;
 use smtp_wire::{Action, Attribution, Session, SessionConfig};
 
@@ -228,6 +228,7 @@ const CLOCK_UNIX_S: u64 = 1_767_225_720;
 struct Runner<'a> {
     session: Session,
     policy: SessionPolicy<'a>,
+    guard: &'a OutboundGuard,
     directory: &'a Snapshot,
     tls: Option<Vec<String>>,
     input: Vec<u8>,
@@ -237,24 +238,6 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
-    /// What `guard::OutboundGuard::message_accepted` does for a queued outbound message,
-    /// minus the store: the unregistered-domain allowance and the threshold's scoring.
-    fn count_outbound(&self, attributed: Option<&Attribution>, message: &smtp_wire::ReceivedMessage) {
-        let (Some(a), Some(protection)) = (attributed.filter(|a| a.outbound_relay), self.policy.protection)
-        else {
-            return;
-        };
-        let recipients = outbound_recipients(self.directory, self.policy.relay, &message.envelope);
-        if recipients == 0 {
-            return;
-        }
-        let class = outbound_sender_class(self.directory, a, &message.envelope.sender);
-        if class == protection::SenderDomainClass::Unregistered {
-            protection.count_unregistered_message(CLOCK_UNIX_S, &a.tenant);
-        }
-        protection.record_message(CLOCK_UNIX_S, &a.tenant, recipients, &message.content);
-    }
-
     fn run_until_input(&mut self) -> Result<(), String> {
         while !self.closed {
             let step = self.session.step(&self.input, &self.policy);
@@ -268,12 +251,20 @@ impl Runner<'_> {
                     let names = self.tls.clone().ok_or("STARTTLS without @tls or @tls-cert")?;
                     self.session.tls_established("TLSv1.3 with cipher TEST".into(), names);
                 }
-                Action::Message(message) => {
+                Action::Message(mut message) => {
                     // As the connection does: attribution from the session's connector, and
-                    // an outbound message counted by outbound protection.
-                    let attributed = attribution(self.directory, self.session.info());
-                    self.count_outbound(attributed.as_ref(), &message);
-                    self.messages.push(attributed);
+                    // an outbound message, once stored, counted by the outbound guard.
+                    message.envelope.client.attribution = attribution(self.directory, self.session.info());
+                    let outbound = self.guard.assess(
+                        self.directory,
+                        self.policy.relay,
+                        &message.envelope,
+                        &message.content,
+                    );
+                    if let Some(outbound) = outbound {
+                        self.guard.message_queued(outbound);
+                    }
+                    self.messages.push(message.envelope.client.attribution);
                     let id = format!("{:016x}", self.messages.len());
                     self.session.message_stored(Ok(id)).write_to(&mut self.output);
                 }
@@ -355,13 +346,15 @@ fn run_transcript(path: &Path, directory: &Snapshot) -> Result<(), String> {
     let relay = StaticPolicy::new(&header.static_domains);
     let throttling = header.throttle.map(|p| Throttling::new(Arc::new(throttle::Engine::new(p)), Vec::new()));
     let protection = protection::Protection::new(header.protection, Box::new(protection::HeuristicScorer));
+    let guard = OutboundGuard::with_clock(protection, || CLOCK_UNIX_S);
     let config = SessionConfig { hostname: "mx.sluice.test".into(), ..SessionConfig::default() };
     let mut runner = Runner {
         session: Session::new(Arc::new(config), header.client_ip),
         policy: SessionPolicy {
             clock: || CLOCK_UNIX_S,
-            ..SessionPolicy::new(&relay, Some(directory), throttling.as_ref(), Some(&protection))
+            ..SessionPolicy::new(&relay, Some(directory), throttling.as_ref(), Some(&guard.protection))
         },
+        guard: &guard,
         directory,
         tls: header.tls,
         input: Vec::new(),

@@ -93,6 +93,6 @@ mod window;
 
 pub use fingerprint::{BODY_BYTES_MAX, body_fingerprint};
 pub use policy::{Policy, PolicyError};
-pub use protection::{Protection, Signal, Tracked, Trip};
+pub use protection::{Judgement, Protection, Signal, Tracked, Trip};
 pub use scorer::{HeuristicScorer, SpamScorer};
 pub use verdict::{SenderDomainClass, Verdict, suspended_tenant};

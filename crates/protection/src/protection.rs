@@ -52,6 +52,15 @@ pub struct Trip {
     pub reason: String,
 }
 
+/// What a message's content says, from [`Protection::judge`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Judgement {
+    fingerprint: u64,
+    /// How much of the body the fingerprint covers (short bodies are not bulk evidence).
+    fingerprint_bytes: usize,
+    score: f32,
+}
+
 /// The signals that judge a message spam or bulk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
@@ -246,7 +255,7 @@ impl Protection {
 
     /// After an outbound message is accepted (queued): scores it; `Some(trip)` the first
     /// time the tenant crosses the threshold. A message of a tenant already tripped is not
-    /// judged.
+    /// judged. The same as [`Protection::judge`] then [`Protection::record_judged`].
     pub fn record_message(
         &self,
         now_unix_s: u64,
@@ -254,9 +263,28 @@ impl Protection {
         recipients: u32,
         message: &[u8],
     ) -> Option<Trip> {
-        // The costly steps, outside the lock.
-        let (fp, fp_bytes) = fingerprint(message);
-        let score = self.scorer.score(message);
+        let judgement = self.judge(message);
+        self.record_judged(now_unix_s, tenant, recipients, &judgement)
+    }
+
+    /// What the content of a message says (its body fingerprint and spam score), computed
+    /// without touching any state: the gateway judges a message before the spool takes it
+    /// and records it only once the spool said yes, so a message the client must send again
+    /// is not counted twice.
+    pub fn judge(&self, message: &[u8]) -> Judgement {
+        let (fingerprint, fingerprint_bytes) = fingerprint(message);
+        Judgement { fingerprint, fingerprint_bytes, score: self.scorer.score(message) }
+    }
+
+    /// [`Protection::record_message`] for a message already judged.
+    pub fn record_judged(
+        &self,
+        now_unix_s: u64,
+        tenant: &str,
+        recipients: u32,
+        judgement: &Judgement,
+    ) -> Option<Trip> {
+        let Judgement { fingerprint: fp, fingerprint_bytes: fp_bytes, score } = *judgement;
         let mut guard = self.lock();
         let State { policy, tenants, next_tenant_id, fingerprints, .. } = &mut *guard;
         let window_s = policy.window_s();

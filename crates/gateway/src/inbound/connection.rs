@@ -11,10 +11,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::Shared;
 use super::reputation::{DnsblPolicy, PendingLookup, next_is_mail};
 use super::stream::Stream;
-use crate::guard::outbound_recipients;
+use super::{Shared, queue_message};
 use crate::policy::{self, SessionPolicy};
 use crate::settings::Settings;
 
@@ -111,17 +110,10 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
                 conn.data_started = None;
                 message.envelope.client.attribution =
                     directory.as_deref().and_then(|d| policy::attribution(d, session.info()));
-                if let (Some(guard), Some(directory), Some(a)) =
-                    (&shared.guard, directory.as_deref(), &message.envelope.client.attribution)
-                    && a.outbound_relay
-                {
-                    let outbound = outbound_recipients(directory, &settings.policy, &message.envelope);
-                    if outbound > 0 {
-                        let class = policy::outbound_sender_class(directory, a, &message.envelope.sender);
-                        guard.message_accepted(&a.tenant, class, outbound, &message.content);
-                    }
-                }
-                let reply = shared.enqueue.store(*message).await;
+                let guard = shared.guard.as_deref();
+                let reply =
+                    queue_message(&shared.enqueue, guard, directory.as_deref(), &settings.policy, *message)
+                        .await;
                 session.message_stored(reply).write_to(&mut conn.output);
             }
             Action::Close(reply) => return conn.finish(reply).await,

@@ -18,8 +18,11 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::enqueue::Enqueue;
+use crate::guard::OutboundGuard;
+use crate::policy::StaticPolicy;
 use crate::settings::Settings;
 use limits::ConnectionTable;
+use smtp_wire::{ReceivedMessage, Reply};
 
 /// State shared by every session.
 pub(crate) struct Shared {
@@ -43,6 +46,29 @@ impl Shared {
     pub(crate) fn settings(&self) -> Arc<Settings> {
         Arc::clone(&self.settings.read().unwrap_or_else(PoisonError::into_inner))
     }
+}
+
+/// Spools a message a session received and, only once the spool said yes, counts it for
+/// outbound protection: a message the spool refused (`451`) and the client sends again
+/// counts once. The message's attribution is already set.
+pub(crate) async fn queue_message(
+    enqueue: &Enqueue,
+    guard: Option<&OutboundGuard>,
+    directory: Option<&directory::Snapshot>,
+    static_policy: &StaticPolicy,
+    message: ReceivedMessage,
+) -> Result<String, Reply> {
+    let outbound = match (guard, directory) {
+        (Some(guard), Some(directory)) => {
+            guard.assess(directory, static_policy, &message.envelope, &message.content)
+        }
+        _ => None,
+    };
+    let queued = enqueue.store(message).await?;
+    if let (Some(guard), Some(outbound)) = (guard, outbound) {
+        guard.message_queued(outbound);
+    }
+    Ok(queued)
 }
 
 /// Binds a listener; IPv6 sockets are v6-only so that `0.0.0.0` and `[::]` can both be
@@ -125,5 +151,79 @@ fn report_session_end(done: Result<(), tokio::task::JoinError>) {
         && e.is_panic()
     {
         tracing::error!(error = %e, "session task panicked; the process continues");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use directory::{DirectoryData, Snapshot, Tenant, TenantStatus};
+    use protection::{HeuristicScorer, Protection, SenderDomainClass};
+    use smtp_wire::{Address, Attribution, ClientInfo, Envelope, Recipient, ReversePath};
+    use spool::{Spool, SpoolConfig};
+
+    use crate::queue_manager::QueueHandle;
+
+    fn enqueue(spool: &Spool) -> Enqueue {
+        Enqueue { spool: spool.clone(), hostname: "mx.sluice.test".into(), queue: QueueHandle::detached() }
+    }
+
+    /// Mail of tenant acme's own server from a sender domain acme never registered.
+    fn outbound_message() -> ReceivedMessage {
+        let client = ClientInfo {
+            attribution: Some(Attribution {
+                tenant: "acme".into(),
+                connector: "hq".into(),
+                outbound_relay: true,
+            }),
+            ..ClientInfo::new("127.0.0.5".parse().expect("ip"), "hq.acme.test")
+        };
+        let sender = ReversePath::Mailbox(Address::new("it", "not-ours.test"));
+        let recipients = vec![Recipient::new(Address::new("friend", "remote.test"))];
+        ReceivedMessage {
+            envelope: Envelope::new(sender, recipients, client),
+            content: b"Subject: lunch\r\n\r\nLunch tomorrow?\r\n".to_vec(),
+        }
+    }
+
+    /// The allowance of one message from an unregistered domain: a message the spool
+    /// refuses uses none of it, the client's retry uses it once.
+    #[tokio::test]
+    async fn a_message_the_spool_refused_counts_once_when_the_client_sends_it_again() {
+        let tenant = Tenant {
+            id: directory::TenantId::parse("acme").expect("id"),
+            display_name: "Acme".into(),
+            status: TenantStatus::Active,
+            language: "en".into(),
+        };
+        let directory = Snapshot::build(DirectoryData { tenants: vec![tenant], ..DirectoryData::default() })
+            .expect("snapshot");
+        let policy =
+            protection::Policy { unregistered_sender_messages_per_day: 1, ..protection::Policy::default() };
+        let guard = OutboundGuard::new(Protection::new(policy, Box::new(HeuristicScorer)));
+        let statics = StaticPolicy::new(&["example.test".to_string()]);
+        let allowance_left = || {
+            let now = guard.now_unix_s();
+            guard
+                .protection
+                .check_sender(now, "acme", "it@not-ours.test", SenderDomainClass::Unregistered)
+                .is_ok()
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let closed = Spool::open(SpoolConfig::new(dir.path().join("closed"))).expect("spool").spool;
+        let broken = enqueue(&closed);
+        closed.close();
+        let refused =
+            queue_message(&broken, Some(&guard), Some(&directory), &statics, outbound_message()).await;
+        let reply = refused.expect_err("the spool is closed");
+        assert!(reply.summary().starts_with("451 4.3.0"), "{}", reply.summary());
+        assert!(allowance_left(), "a message the spool refused was counted");
+        let spool = Spool::open(SpoolConfig::new(dir.path().join("spool"))).expect("spool").spool;
+        let queued =
+            queue_message(&enqueue(&spool), Some(&guard), Some(&directory), &statics, outbound_message())
+                .await;
+        assert!(queued.is_ok(), "{queued:?}");
+        assert!(!allowance_left(), "the retry, queued, uses the allowance");
+        spool.close();
     }
 }

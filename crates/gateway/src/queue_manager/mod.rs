@@ -150,6 +150,17 @@ impl QueueHandle {
     }
 }
 
+#[cfg(test)]
+impl QueueHandle {
+    /// A handle with no queue manager behind it: what is submitted stays in the spool, as
+    /// after a shutdown.
+    pub(crate) fn detached() -> QueueHandle {
+        let (tx, _) = mpsc::unbounded_channel();
+        let (queries, _) = mpsc::channel(1);
+        QueueHandle { tx, queries }
+    }
+}
+
 /// A message loaded and routed, its recipients out for delivery.
 #[derive(Debug)]
 struct Active {
