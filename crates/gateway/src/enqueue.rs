@@ -1,11 +1,13 @@
-//! The enqueue step: the only writer of new messages into the spool. It adds the
-//! `Received:` header, waits until the spool says the message is durable, and only then
-//! lets the session answer `250`; then it hands the message to the queue manager.
+//! The enqueue step: the only writer of new messages into the spool, for both kinds of new
+//! message. A message a session received gets its `Received:` header, and the session
+//! answers `250` only once the spool says it is durable; a notification the queue manager
+//! wrote (a bounce, a delay notice) is spooled the same way. Each is then handed to the
+//! queue manager.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use smtp_wire::{ReceivedMessage, Reply, replies};
-use spool::Spool;
+use smtp_wire::{Envelope, ReceivedMessage, Reply, replies};
+use spool::{MessageId, Spool, SpoolError};
 use tokio::sync::oneshot;
 
 use crate::queue_manager::QueueHandle;
@@ -24,7 +26,7 @@ fn received_headers(content: &[u8]) -> usize {
         .count()
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Enqueue {
     pub(crate) spool: Spool,
     pub(crate) hostname: String,
@@ -54,17 +56,8 @@ impl Enqueue {
         data.extend_from_slice(&content);
         drop(content);
         let size = data.len();
-        let (tx, rx) = oneshot::channel();
         let received_at_unix_ms = now.as_millis() as u64;
-        self.spool.enqueue(
-            envelope.clone(),
-            received_at_unix_ms,
-            data,
-            Box::new(move |result| {
-                let _ = tx.send(result);
-            }),
-        );
-        let outcome = rx.await;
+        let outcome = self.write(envelope.clone(), received_at_unix_ms, data).await;
         let queue_us = started.elapsed().as_micros() as u64;
         let recipients: Vec<String> = envelope.recipients.iter().map(|r| r.address.to_string()).collect();
         let log = |outcome: &str, id: &str| {
@@ -82,23 +75,56 @@ impl Enqueue {
             );
         };
         match outcome {
-            Ok(Ok(id)) => {
+            Ok(id) => {
                 let id_text = id.to_string();
                 log("queued", &id_text);
                 self.queue.submit(id, envelope, received_at_unix_ms);
                 Ok(id_text)
             }
-            Ok(Err(error)) => {
-                tracing::error!(error = %error, "spool write failed; replying 451");
-                log("deferred-spool-error", "-");
-                Err(replies::spool_unavailable())
-            }
-            Err(_) => {
+            Err(SpoolError::Closed) => {
                 tracing::error!("spool writer stopped; replying 451");
                 log("deferred-spool-stopped", "-");
                 Err(replies::spool_unavailable())
             }
+            Err(error) => {
+                tracing::error!(error = %error, "spool write failed; replying 451");
+                log("deferred-spool-error", "-");
+                Err(replies::spool_unavailable())
+            }
         }
+    }
+
+    /// Spools a notification the queue manager wrote and hands it to the queue manager:
+    /// its id once it is durable.
+    pub(crate) async fn store_notification(
+        &self,
+        envelope: Envelope,
+        data: Vec<u8>,
+        now_unix_ms: u64,
+    ) -> Result<MessageId, SpoolError> {
+        let id = self.write(envelope.clone(), now_unix_ms, data).await?;
+        self.queue.submit(id, envelope, now_unix_ms);
+        Ok(id)
+    }
+
+    /// The one call of the spool's `enqueue` in the gateway: waits until the message is
+    /// durable (or refused).
+    async fn write(
+        &self,
+        envelope: Envelope,
+        received_at_unix_ms: u64,
+        data: Vec<u8>,
+    ) -> Result<MessageId, SpoolError> {
+        let (tx, rx) = oneshot::channel();
+        self.spool.enqueue(
+            envelope,
+            received_at_unix_ms,
+            data,
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        );
+        rx.await.unwrap_or(Err(SpoolError::Closed))
     }
 }
 

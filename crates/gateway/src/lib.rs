@@ -131,8 +131,14 @@ impl Gateway {
             }
             None => (None, None),
         };
-        let delivery = delivery(&config, &settings, &spool, directory.clone(), guard.clone())?;
-        let (manager, queue) = queue_manager::QueueManager::new(delivery, config.delivery.clone(), recovered);
+        let (queue, inbox) = queue_manager::channel();
+        let enqueue = enqueue::Enqueue {
+            spool: spool.clone(),
+            hostname: config.hostname.clone(),
+            queue: queue.clone(),
+        };
+        let delivery = delivery(&config, &settings, &enqueue, directory.clone(), guard.clone())?;
+        let manager = queue_manager::QueueManager::new(delivery, config.delivery.clone(), recovered, inbox);
         let queue_manager = tokio::spawn(manager.run(stop_rx.clone()));
         let throttling = match &config.throttle {
             Some(tc) => Some(start_throttling(tc, &mut background, &stop_rx).await?),
@@ -154,7 +160,7 @@ impl Gateway {
             throttling,
             directory,
             guard,
-            enqueue: enqueue::Enqueue { spool: spool.clone(), hostname: config.hostname.clone(), queue },
+            enqueue,
             connections: Arc::default(),
             shutdown: stop_rx,
         });
@@ -220,7 +226,7 @@ impl Gateway {
 fn delivery(
     config: &GatewayConfig,
     settings: &Settings,
-    spool: &Spool,
+    enqueue: &enqueue::Enqueue,
     directory: Option<Arc<directory::SharedSnapshot>>,
     guard: Option<Arc<guard::OutboundGuard>>,
 ) -> Result<queue_manager::Delivery, GatewayError> {
@@ -237,7 +243,7 @@ fn delivery(
         outbound::trust_roots(config.delivery.tls_ca_file.as_deref())?,
     );
     Ok(queue_manager::Delivery {
-        spool: spool.clone(),
+        spool: enqueue.spool.clone(),
         router: routing::Router {
             directory: directory.clone(),
             // Static accepted domains are read once: a reload that changes them applies
@@ -252,6 +258,7 @@ fn delivery(
             admin_base_url: config.delivery.admin_url.clone(),
             directory,
         },
+        enqueue: enqueue.clone(),
         guard,
     })
 }

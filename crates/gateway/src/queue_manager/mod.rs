@@ -161,6 +161,20 @@ impl QueueHandle {
     }
 }
 
+/// The receiving end of a [`QueueHandle`]: the queue manager's.
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    incoming: mpsc::UnboundedReceiver<Job>,
+    queries: mpsc::Receiver<Query>,
+}
+
+/// A handle for the enqueue step and the control socket, and the queue manager's end.
+pub(crate) fn channel() -> (QueueHandle, Inbox) {
+    let (tx, incoming) = mpsc::unbounded_channel();
+    let (query_tx, queries) = mpsc::channel(QUERIES_MAX);
+    (QueueHandle { tx, queries: query_tx }, Inbox { incoming, queries })
+}
+
 /// A message loaded and routed, its recipients out for delivery.
 #[derive(Debug)]
 struct Active {
@@ -229,6 +243,8 @@ pub(crate) struct Delivery {
     pub(crate) maildir: Arc<MaildirDelivery>,
     pub(crate) remote: RemoteContext,
     pub(crate) notifier: Notifier,
+    /// Notifications are new messages: the one enqueue path spools them.
+    pub(crate) enqueue: crate::enqueue::Enqueue,
     /// Told the outcomes of tenants' outbound mail (the bounce-rate signal).
     pub(crate) guard: Option<Arc<crate::guard::OutboundGuard>>,
 }
@@ -238,7 +254,6 @@ pub(crate) struct QueueManager {
     config: DeliveryConfig,
     incoming: mpsc::UnboundedReceiver<Job>,
     queries: mpsc::Receiver<Query>,
-    handle: QueueHandle,
     fresh: VecDeque<Job>,
     retries: VecDeque<Job>,
     fresh_next: bool,
@@ -259,16 +274,13 @@ impl QueueManager {
         shared: Delivery,
         config: DeliveryConfig,
         recovered: Vec<SpooledMessage>,
-    ) -> (QueueManager, QueueHandle) {
-        let (tx, incoming) = mpsc::unbounded_channel();
-        let (query_tx, queries) = mpsc::channel(QUERIES_MAX);
-        let handle = QueueHandle { tx, queries: query_tx };
+        inbox: Inbox,
+    ) -> QueueManager {
         let mut manager = QueueManager {
             shared: Arc::new(shared),
             config,
-            incoming,
-            queries,
-            handle: handle.clone(),
+            incoming: inbox.incoming,
+            queries: inbox.queries,
             fresh: VecDeque::new(),
             retries: VecDeque::new(),
             fresh_next: true,
@@ -303,7 +315,7 @@ impl QueueManager {
                 manager.retries.push_back(job);
             }
         }
-        (manager, handle)
+        manager
     }
 
     pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {
@@ -627,13 +639,11 @@ impl QueueManager {
         }
         let (id, received) = (settling.job.id, settling.job.received_at_unix_ms);
         self.settling.insert(id, settling);
-        let (shared, handle) = (Arc::clone(&self.shared), self.handle.clone());
-        self.tasks.spawn_blocking(move || {
+        let shared = Arc::clone(&self.shared);
+        self.tasks.spawn(async move {
             // A panic counts as "not spooled": the failed recipients bounce at the next attempt.
-            let notified = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                notify(&shared, &handle, id, &envelope, received, now, &reports)
-            }))
-            .unwrap_or(false);
+            let notifying = tokio::spawn(notify(shared, id, envelope, received, now, reports));
+            let notified = notifying.await.unwrap_or(false);
             TaskDone::Notified { id, notified }
         });
     }

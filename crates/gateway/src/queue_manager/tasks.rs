@@ -12,66 +12,58 @@ use smtp_wire::{Envelope, ReversePath};
 use spool::MessageId;
 use tokio::task::JoinSet;
 
-use super::{Active, Delivery, Job, Prepared, QueueHandle, TaskDone, Unit};
+use super::{Active, Delivery, Job, Prepared, TaskDone, Unit};
 use crate::maildir::{MaildirCopy, MaildirMessage};
 use crate::notify::{Notice, Notification};
 use crate::remote::{self, Failure, Outcome};
 use crate::routing::Destination;
 
-/// Writes the notification about `reports` and spools it, waiting until it is durable;
-/// runs on a blocking thread. `false` when it could not be spooled (the failed recipients
-/// then stay queued and bounce at the next attempt); `true` also when none was due, which
-/// is logged with the reason.
-pub(super) fn notify(
-    shared: &Delivery,
-    handle: &QueueHandle,
+/// Writes the notification about `reports` (on a blocking thread: it reads the original)
+/// and spools it through the enqueue step, waiting until it is durable. `false` when it
+/// could not be spooled (the failed recipients then stay queued and bounce at the next
+/// attempt); `true` also when none was due, which is logged with the reason.
+pub(super) async fn notify(
+    shared: Arc<Delivery>,
     id: MessageId,
-    envelope: &Envelope,
+    envelope: Arc<Envelope>,
     received_at_unix_ms: u64,
     now: u64,
-    reports: &[RecipientReport],
+    reports: Vec<RecipientReport>,
 ) -> bool {
-    let original = match shared.spool.read_data(id) {
-        Ok(data) => data,
-        Err(e) => {
-            tracing::error!(msg_id = %id, error = %e, "cannot read the message for its notification");
-            return false;
-        }
-    };
-    let rendered = shared.notifier.render(id, envelope, &original, received_at_unix_ms, now, reports);
+    let (writer, recipients) = (Arc::clone(&shared), reports.len());
+    let rendered = tokio::task::spawn_blocking(move || {
+        let original = match writer.spool.read_data(id) {
+            Ok(data) => data,
+            Err(e) => {
+                tracing::error!(msg_id = %id, error = %e, "cannot read the message for its notification");
+                return None;
+            }
+        };
+        Some(writer.notifier.render(id, &envelope, &original, received_at_unix_ms, now, &reports))
+    })
+    .await;
     let Notification { envelope: notice, data } = match rendered {
-        Ok(Notice::Ready(notification)) => *notification,
-        Ok(Notice::NotDue(why)) => {
-            let recipients = reports.len();
+        Ok(Some(Ok(Notice::Ready(notification)))) => *notification,
+        Ok(Some(Ok(Notice::NotDue(why)))) => {
             tracing::info!(msg_id = %id, recipients, reason = %why, "no notification sent");
             return true;
         }
-        Err(e) => {
+        Ok(Some(Err(e))) => {
             // A notification Sluice cannot write is a bug; holding the message would not fix it.
             tracing::error!(msg_id = %id, error = %e, "cannot write the notification");
             return true;
         }
+        Ok(None) | Err(_) => return false,
     };
-    let (tx, rx) = std::sync::mpsc::channel();
-    shared.spool.enqueue(
-        notice.clone(),
-        now,
-        data,
-        Box::new(move |result| {
-            let _ = tx.send(result);
-        }),
-    );
-    match rx.recv() {
-        Ok(Ok(notice_id)) => {
+    match shared.enqueue.store_notification(notice, data, now).await {
+        Ok(notice_id) => {
             tracing::info!(msg_id = %id, notice_id = %notice_id, "notification queued");
-            handle.submit(notice_id, notice, now);
             true
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             tracing::error!(msg_id = %id, error = %e, "cannot spool the notification; the recipients stay queued");
             false
         }
-        Err(_) => false,
     }
 }
 

@@ -136,3 +136,37 @@ fn only_the_store_speaks_sql() {
         assert!(!dependencies(krate).iter().any(|d| d == "rusqlite"), "{krate} must not depend on rusqlite");
     }
 }
+
+/// Every `.rs` file under `dir`, sub-folders included.
+fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("readable folder").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// ARCHITECTURE.md: enqueue is the only writer of new messages, for messages received and
+/// notifications alike; nothing else in the program calls the spool's `enqueue`.
+#[test]
+fn only_the_enqueue_step_writes_new_messages() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut writers = Vec::new();
+    for krate in std::fs::read_dir(&crates).expect("crates").flatten() {
+        if krate.file_name() == "spool" {
+            continue;
+        }
+        for path in rust_files(&krate.path().join("src")) {
+            let text = std::fs::read_to_string(&path).expect("source");
+            if text.contains(".enqueue(") {
+                writers.push(path.strip_prefix(&crates).unwrap_or(&path).display().to_string());
+            }
+        }
+    }
+    assert_eq!(writers, ["gateway/src/enqueue.rs"], "callers of the spool's enqueue");
+}
