@@ -16,8 +16,8 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::queue_manager::{QueueEntry, QueueHandle};
-use crate::throttling::{Throttling, render_explanation};
+use crate::delivery::queue_manager::{QueueEntry, QueueHandle};
+use crate::inbound::throttling::{Throttling, render_explanation};
 use throttle::AS_TABLE;
 
 const REQUEST_BYTES_MAX: u64 = 512;

@@ -20,7 +20,7 @@ use directory::{DomainLookup, DomainName, OutboundBlock, Snapshot, TenantId};
 use protection::{Judgement, Protection, SenderDomainClass, Trip};
 use smtp_wire::Envelope;
 
-use crate::policy::{StaticPolicy, outbound_sender_class};
+use crate::inbound::policy::{StaticPolicy, outbound_sender_class};
 
 #[derive(Debug)]
 pub struct OutboundGuard {

@@ -11,24 +11,17 @@
 pub mod allow_list;
 pub mod control;
 pub mod deferrals;
+pub mod delivery;
 pub mod dns;
-mod enqueue;
 mod follower;
 pub mod guard;
 pub mod history;
-mod inbound;
-pub mod maildir;
-mod notify;
-pub mod outbound;
-pub mod policy;
-mod queue_manager;
-pub mod received;
-pub mod remote;
-pub mod routing;
-pub mod schedule;
+pub mod inbound;
 pub mod settings;
-pub mod throttling;
 pub mod tls;
+
+use delivery::{maildir, notify, outbound, queue_manager, remote, routing};
+use inbound::{enqueue, throttling};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use smtp_wire::SessionConfig;
 
+pub use crate::delivery::schedule::RetryPolicy;
 use crate::dns::dnsbl::Dnsbl;
 pub use crate::inbound::limits::ConnectionLimits;
-use crate::policy::StaticPolicy;
-pub use crate::schedule::RetryPolicy;
+use crate::inbound::policy::StaticPolicy;
 use crate::tls::{ClientCa, TlsSource};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use gateway::throttling::deferral_reply;
+use gateway::inbound::throttling::deferral_reply;
 use throttle::{AS_TABLE, Deferral, ThrottleKey};
 
 fn render() -> String {

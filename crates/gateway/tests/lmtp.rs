@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
-use gateway::outbound::{ClientConfig, RecipientOutcome, deliver_lmtp};
+use gateway::delivery::outbound::{ClientConfig, RecipientOutcome, deliver_lmtp};
 use smtp_wire::{Envelope, Recipient};
 
 struct LmtpServer {

@@ -8,12 +8,12 @@ use common::recipient;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway::dns::Dns;
-use gateway::outbound::{
+use gateway::delivery::outbound::{
     ClientConfig, ProbeRequest, ProbeRoute, RecipientOutcome, StepKind, StepOutcome, TestMessage, TlsMode,
     deliver, probe, trust_roots,
 };
-use gateway::policy::StaticPolicy;
+use gateway::dns::Dns;
+use gateway::inbound::policy::StaticPolicy;
 use gateway::tls::TlsSource;
 use gateway::{ConnectionLimits, DeliveryConfig, Gateway, GatewayConfig, Settings, Timeouts};
 use smtp_wire::{Envelope, SessionConfig};
@@ -134,7 +134,7 @@ async fn attempt(
     name: &str,
     tls: TlsMode,
     config: &ClientConfig,
-) -> Result<Vec<(u32, RecipientOutcome)>, gateway::outbound::AttemptError> {
+) -> Result<Vec<(u32, RecipientOutcome)>, gateway::delivery::outbound::AttemptError> {
     deliver(server.local_addrs()[0], name, tls, config, &envelope(), &[0], b"Subject: t\r\n\r\nbody\r\n")
         .await
 }
@@ -170,7 +170,10 @@ async fn verify_domain_checks_the_named_domain_not_the_host() {
     let trusting = client_trusting(&dir.path().join("ca.pem"));
     let other = TlsMode::VerifyDomain("other.test".into());
     let err = attempt(&server, "localhost", other, &trusting).await.expect_err("wrong domain");
-    assert!(matches!(err, gateway::outbound::AttemptError::Tls { .. }) && !err.is_permanent(), "{err}");
+    assert!(
+        matches!(err, gateway::delivery::outbound::AttemptError::Tls { .. }) && !err.is_permanent(),
+        "{err}"
+    );
     let text = err.to_string();
     assert!(text.contains("verify-domain other.test") && text.contains("not valid for other.test"), "{text}");
     let localhost = TlsMode::VerifyDomain("localhost".into());
@@ -186,7 +189,7 @@ async fn required_tls_without_starttls_fails_temporarily() {
     for mode in [TlsMode::Required, TlsMode::VerifyCertificate] {
         let err = attempt(&server, "mx.dest.test", mode.clone(), &client()).await.expect_err("no STARTTLS");
         assert!(
-            matches!(&err, gateway::outbound::AttemptError::TlsNotOffered { mode: m, .. } if *m == mode),
+            matches!(&err, gateway::delivery::outbound::AttemptError::TlsNotOffered { mode: m, .. } if *m == mode),
             "{err}"
         );
         assert!(!err.is_permanent() && err.to_string().contains(&mode.to_string()), "{err}");
@@ -196,7 +199,7 @@ async fn required_tls_without_starttls_fails_temporarily() {
     server.shutdown().await;
 }
 
-fn steps(report: &gateway::outbound::ProbeReport) -> Vec<(StepKind, bool)> {
+fn steps(report: &gateway::delivery::outbound::ProbeReport) -> Vec<(StepKind, bool)> {
     report.steps.iter().map(|s| (s.kind, s.outcome == StepOutcome::Passed)).collect()
 }
 

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use directory::NextHop;
+use gateway::delivery::outbound::TlsMode;
+use gateway::delivery::remote::{Message, Outcome, RemoteContext, deliver};
+use gateway::delivery::routing::{Destination, Protocol};
 use gateway::dns::Dns;
-use gateway::outbound::TlsMode;
-use gateway::remote::{Message, Outcome, RemoteContext, deliver};
-use gateway::routing::{Destination, Protocol};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 

@@ -42,8 +42,8 @@ use directory::{
     VerificationState,
 };
 use gateway::guard::OutboundGuard;
-use gateway::policy::{SessionPolicy, StaticPolicy, attribution};
-use gateway::throttling::Throttling;
+use gateway::inbound::policy::{SessionPolicy, StaticPolicy, attribution};
+use gateway::inbound::throttling::Throttling;
 use smtp_wire::{Action, Attribution, Session, SessionConfig};
 
 const DEFAULT_CLIENT_IP: &str = "198.51.100.1";

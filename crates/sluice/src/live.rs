@@ -11,10 +11,10 @@ use std::time::Duration;
 use admin::live::{ProbeStepView, QueueEntryView, ThrottleView, ThrottledIp};
 use admin::{AllowList, LiveError, LiveState, Network, ProbeTarget, TxtCheck};
 use directory::OutboundRoute;
-use gateway::dns::{Dns, Verification};
-use gateway::outbound::{
+use gateway::delivery::outbound::{
     ClientConfig, ProbeRequest, ProbeRoute, StepOutcome, TestMessage, TlsMode, probe, trust_roots,
 };
+use gateway::dns::{Dns, Verification};
 
 /// How long the server may take to answer one request.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);

@@ -283,7 +283,7 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
     // verified delivery (the CA bundle).
     paths::check(&config)?;
     let g = &config.gateway;
-    let roots = gateway::outbound::trust_roots(g.delivery.tls_ca_file.as_deref())?;
+    let roots = gateway::delivery::outbound::trust_roots(g.delivery.tls_ca_file.as_deref())?;
     println!("{}: ok", file.display());
     println!("  hostname: {}", g.hostname);
     let listen: Vec<String> = g.listen.iter().map(ToString::to_string).collect();

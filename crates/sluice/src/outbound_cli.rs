@@ -1,5 +1,5 @@
 //! `sluice connector validate`: the admin plane's validation (which runs the gateway's probe,
-//! `gateway::outbound::probe`, through the binary's `live::NetChecks`), printed step by step
+//! `gateway::delivery::outbound::probe`, through the binary's `live::NetChecks`), printed step by step
 //! with the server's reply; the first failed step says what to check and makes the exit
 //! status 1.
 

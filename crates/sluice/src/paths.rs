@@ -165,7 +165,7 @@ fn tls_files(config: &Config) -> Result<(), ConfigError> {
     {
         cert_and_key("admin", cert_file, key_file)?;
     }
-    gateway::outbound::trust_roots(g.delivery.tls_ca_file.as_deref())
+    gateway::delivery::outbound::trust_roots(g.delivery.tls_ca_file.as_deref())
         .map_err(|e| invalid("delivery.tls_ca_file", format!("{e}; give a PEM bundle of CA certificates")))?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use admin::views::AllowInput;
 use anyhow::{Context, bail};
 use gateway::allow_list;
 use gateway::history::{FileHistoryStore, HistoryStore};
-use gateway::throttling::{now_s, render_explanation};
+use gateway::inbound::throttling::{now_s, render_explanation};
 
 use crate::config::Config;
 

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use super::reputation::{DnsblPolicy, PendingLookup, next_is_mail};
 use super::stream::Stream;
 use super::{Shared, queue_message};
-use crate::policy::{self, SessionPolicy};
+use crate::inbound::policy::{self, SessionPolicy};
 use crate::settings::Settings;
 
 const READ_CHUNK_BYTES: usize = 16 * 1024;

@@ -3,9 +3,13 @@
 //! session.
 
 pub(crate) mod connection;
+pub(crate) mod enqueue;
 pub mod limits;
+pub mod policy;
+pub mod received;
 mod reputation;
 mod stream;
+pub mod throttling;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -17,9 +21,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use crate::enqueue::Enqueue;
 use crate::guard::OutboundGuard;
-use crate::policy::StaticPolicy;
+use crate::inbound::enqueue::Enqueue;
+use crate::inbound::policy::StaticPolicy;
 use crate::settings::Settings;
 use limits::ConnectionTable;
 use smtp_wire::{ReceivedMessage, Reply};
@@ -29,7 +33,7 @@ pub(crate) struct Shared {
     pub(crate) settings: RwLock<Arc<Settings>>,
     pub(crate) tls: Option<TlsAcceptor>,
     pub(crate) enqueue: Enqueue,
-    pub(crate) throttling: Option<Arc<crate::throttling::Throttling>>,
+    pub(crate) throttling: Option<Arc<crate::inbound::throttling::Throttling>>,
     pub(crate) directory: Option<Arc<directory::SharedSnapshot>>,
     pub(crate) guard: Option<Arc<crate::guard::OutboundGuard>>,
     pub(crate) connections: Arc<ConnectionTable>,
@@ -162,7 +166,7 @@ mod tests {
     use smtp_wire::{Address, Attribution, ClientInfo, Envelope, Recipient, ReversePath};
     use spool::{Spool, SpoolConfig};
 
-    use crate::queue_manager::QueueHandle;
+    use crate::delivery::queue_manager::QueueHandle;
 
     fn enqueue(spool: &Spool) -> Enqueue {
         Enqueue { spool: spool.clone(), hostname: "mx.sluice.test".into(), queue: QueueHandle::detached() }

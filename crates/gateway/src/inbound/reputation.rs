@@ -10,7 +10,7 @@ use smtp_wire::{Policy, Reply, ReversePath, SessionInfo};
 use tokio::task::JoinSet;
 
 use crate::dns::dnsbl::{Dnsbl, Listing};
-use crate::policy::{SessionPolicy, directory_context, refusal_reply};
+use crate::inbound::policy::{SessionPolicy, directory_context, refusal_reply};
 
 /// One connection's lookup: started with the session (concurrently with the banner and
 /// EHLO), awaited when the first MAIL FROM needs it. The task is owned here: dropping the

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use gateway::outbound::{ClientConfig, trust_roots};
+use gateway::delivery::outbound::{ClientConfig, trust_roots};
 use smtp_wire::{Address, ClientInfo, Envelope, Notify, Recipient, ReversePath};
 
 /// A dnslib server (tests/py/dns_server.py), killed when dropped.

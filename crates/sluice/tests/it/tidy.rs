@@ -168,5 +168,5 @@ fn only_the_enqueue_step_writes_new_messages() {
             }
         }
     }
-    assert_eq!(writers, ["gateway/src/enqueue.rs"], "callers of the spool's enqueue");
+    assert_eq!(writers, ["gateway/src/inbound/enqueue.rs"], "callers of the spool's enqueue");
 }

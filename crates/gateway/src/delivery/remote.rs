@@ -9,9 +9,9 @@ use directory::NextHop;
 use smtp_wire::reply::code;
 use smtp_wire::{EnhancedCode, Envelope, Reply};
 
+use crate::delivery::outbound::{self, AttemptError, ClientConfig, RecipientOutcome, TlsMode};
+use crate::delivery::routing::{Destination, Protocol};
 use crate::dns::{Dns, MailExchangers};
-use crate::outbound::{self, AttemptError, ClientConfig, RecipientOutcome, TlsMode};
-use crate::routing::{Destination, Protocol};
 
 /// Addresses tried in one attempt at most: a domain with dozens of MX addresses that all
 /// time out must not hold a delivery slot for an hour.

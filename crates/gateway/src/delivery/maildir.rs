@@ -13,7 +13,7 @@ use std::sync::{Mutex, PoisonError};
 
 use smtp_wire::{Envelope, Recipient};
 
-use crate::policy::mailbox_name;
+use crate::inbound::policy::mailbox_name;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {

@@ -18,9 +18,9 @@ use directory::{
 use smtp_wire::reply::code;
 use smtp_wire::{Address, EnhancedCode, Envelope};
 
-use crate::maildir::MaildirDelivery;
-use crate::outbound::TlsMode;
-use crate::policy::StaticPolicy;
+use crate::delivery::maildir::MaildirDelivery;
+use crate::delivery::outbound::TlsMode;
+use crate::inbound::policy::StaticPolicy;
 
 /// How mail reaches a server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

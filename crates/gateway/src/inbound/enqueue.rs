@@ -10,8 +10,8 @@ use smtp_wire::{Envelope, ReceivedMessage, Reply, replies};
 use spool::{MessageId, Spool, SpoolError};
 use tokio::sync::oneshot;
 
-use crate::queue_manager::QueueHandle;
-use crate::received::received_header;
+use crate::delivery::queue_manager::QueueHandle;
+use crate::inbound::received::received_header;
 
 /// Mail servers a message may have passed (its `Received:` headers) before Sluice takes it
 /// for a loop and refuses it (RFC 5321 6.3; Postfix's `hopcount_limit` is 50 too).

@@ -13,7 +13,7 @@ use directory::{ClientCert, Refusal, Snapshot, Transport};
 use smtp_wire::command::MailFrom;
 use smtp_wire::reply::EnhancedCode;
 
-use crate::throttling::Throttling;
+use crate::inbound::throttling::Throttling;
 
 /// What a session checks recipients against: relay control first (a relay attempt is
 /// refused permanently whatever the sender's volume), then the throttle. Relay control is

@@ -33,11 +33,11 @@ mod tasks;
 use reports::{Decisions, remember_replies, reports_for};
 use tasks::{log_outcome, notify, prepare, spawn_delivery};
 
-use crate::maildir::MaildirDelivery;
-use crate::notify::Notifier;
-use crate::remote::{Failure, Outcome, RemoteContext};
-use crate::routing::{Destination, Router};
-use crate::schedule::{AfterAttempt, after_attempt};
+use crate::delivery::maildir::MaildirDelivery;
+use crate::delivery::notify::Notifier;
+use crate::delivery::remote::{Failure, Outcome, RemoteContext};
+use crate::delivery::routing::{Destination, Router};
+use crate::delivery::schedule::{AfterAttempt, after_attempt};
 use crate::settings::DeliveryConfig;
 
 /// Maildir copies handed to one delivery task at once: they share the file system syncs.
@@ -244,7 +244,7 @@ pub(crate) struct Delivery {
     pub(crate) remote: RemoteContext,
     pub(crate) notifier: Notifier,
     /// Notifications are new messages: the one enqueue path spools them.
-    pub(crate) enqueue: crate::enqueue::Enqueue,
+    pub(crate) enqueue: crate::inbound::enqueue::Enqueue,
     /// Told the outcomes of tenants' outbound mail (the bounce-rate signal).
     pub(crate) guard: Option<Arc<crate::guard::OutboundGuard>>,
 }

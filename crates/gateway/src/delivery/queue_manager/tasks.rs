@@ -13,10 +13,10 @@ use spool::MessageId;
 use tokio::task::JoinSet;
 
 use super::{Active, Delivery, Job, Prepared, TaskDone, Unit};
-use crate::maildir::{MaildirCopy, MaildirMessage};
-use crate::notify::{Notice, Notification};
-use crate::remote::{self, Failure, Outcome};
-use crate::routing::Destination;
+use crate::delivery::maildir::{MaildirCopy, MaildirMessage};
+use crate::delivery::notify::{Notice, Notification};
+use crate::delivery::remote::{self, Failure, Outcome};
+use crate::delivery::routing::Destination;
 
 /// Writes the notification about `reports` (on a blocking thread: it reads the original)
 /// and spools it through the enqueue step, waiting until it is durable. `false` when it
@@ -289,7 +289,9 @@ fn deliver_maildir(shared: &Delivery, work: &[Work]) -> Vec<(MessageId, Vec<(u32
         })
         .collect();
     let results = std::panic::catch_unwind(AssertUnwindSafe(|| shared.maildir.deliver_batch(&copies)))
-        .unwrap_or_else(|_| copies.iter().map(|_| Err(crate::maildir::DeliveryError::Panicked)).collect());
+        .unwrap_or_else(|_| {
+            copies.iter().map(|_| Err(crate::delivery::maildir::DeliveryError::Panicked)).collect()
+        });
     let mut results = results.into_iter();
     work.iter()
         .map(|w| {
