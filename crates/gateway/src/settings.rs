@@ -10,7 +10,6 @@ use smtp_wire::SessionConfig;
 
 pub use crate::delivery::schedule::RetryPolicy;
 use crate::dns::dnsbl::Dnsbl;
-pub use crate::inbound::limits::ConnectionLimits;
 use crate::inbound::policy::StaticPolicy;
 use crate::tls::{ClientCa, TlsSource};
 
@@ -36,6 +35,13 @@ impl Default for Timeouts {
             data_total: Duration::from_secs(600),
         }
     }
+}
+
+/// Caps on connections: all at once, and from one client IP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub connections_max: usize,
+    pub connections_per_ip_max: usize,
 }
 
 /// What a reload may change.

@@ -9,9 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use directory::NextHop;
+use gateway::delivery::Outcome;
+use gateway::delivery::Protocol;
 use gateway::delivery::outbound::TlsMode;
-use gateway::delivery::remote::{Message, Outcome, RemoteContext, deliver};
-use gateway::delivery::routing::{Destination, Protocol};
+use gateway::delivery::remote::{Message, RemoteContext, deliver};
+use gateway::delivery::routing::Destination;
 use gateway::dns::Dns;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;

@@ -2,71 +2,22 @@
 //! records, or the hosts a route names), try them in order until one gives per-recipient
 //! answers, and report an outcome per recipient. Like `outbound`, it decides nothing.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
-use bounce::{Diagnosis, LocalProblem, ProblemKind, RemoteReply, SmtpStage};
+use bounce::ProblemKind;
 use directory::NextHop;
 use smtp_wire::reply::code;
-use smtp_wire::{EnhancedCode, Envelope, Reply};
+use smtp_wire::{EnhancedCode, Envelope};
 
-use crate::delivery::outbound::{self, AttemptError, ClientConfig, RecipientOutcome, TlsMode};
-use crate::delivery::routing::{Destination, Protocol};
-use crate::dns::{Dns, MailExchangers};
+use crate::delivery::mx::{self, NoMailHost};
+use crate::delivery::outbound::{self, AttemptError, ClientConfig, TlsMode};
+use crate::delivery::routing::Destination;
+use crate::delivery::{Failure, Outcome, Protocol};
+use crate::dns::Dns;
 
 /// Addresses tried in one attempt at most: a domain with dozens of MX addresses that all
 /// time out must not hold a delivery slot for an hour.
 const ADDRESSES_PER_ATTEMPT_MAX: usize = 6;
-
-/// What happened to one recipient, as the queue manager needs it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Delivered { remote: Option<String> },
-    Deferred(Failure),
-    Failed(Failure),
-}
-
-/// Why a recipient was not delivered.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure {
-    pub status: EnhancedCode,
-    /// The server's reply with the server and the command it answered, or what Sluice
-    /// found itself (what bounces report; its `Display` is the log's reason).
-    pub diagnosis: Diagnosis,
-    /// The destination asked us to slow down (a 421, or a 4.7.x throttling reply).
-    pub throttled: bool,
-}
-
-impl Failure {
-    /// Sluice's own finding: `detail` in English for logs and the `X-Sluice` diagnostic,
-    /// `kind` for the sentence people read.
-    pub fn local(status: EnhancedCode, kind: ProblemKind, detail: impl AsRef<str>) -> Failure {
-        Failure { status, diagnosis: Diagnosis::Local(LocalProblem::new(kind, detail)), throttled: false }
-    }
-
-    fn from_reply(reply: &Reply, remote: &str, stage: SmtpStage) -> Failure {
-        let reply = RemoteReply::new(remote, stage, reply);
-        let status = reply.status;
-        let throttled = reply.text.starts_with("421") || (status.class == 4 && status.subject == 7);
-        Failure { status, diagnosis: Diagnosis::Reply(reply), throttled }
-    }
-
-    /// The server that answered, when one did.
-    pub fn remote(&self) -> Option<&str> {
-        self.diagnosis.reply().map(|r| r.mta.as_str())
-    }
-}
-
-impl Outcome {
-    fn from_reply(outcome: RecipientOutcome, remote: &str, stage: SmtpStage) -> Outcome {
-        match outcome {
-            RecipientOutcome::Delivered(_) => Outcome::Delivered { remote: Some(remote.to_string()) },
-            RecipientOutcome::Deferred(reply) => {
-                Outcome::Deferred(Failure::from_reply(&reply, remote, stage))
-            }
-            RecipientOutcome::Failed(reply) => Outcome::Failed(Failure::from_reply(&reply, remote, stage)),
-        }
-    }
-}
 
 /// What remote delivery needs besides the message.
 #[derive(Debug, Clone)]
@@ -243,24 +194,23 @@ async fn mx_candidates(ctx: &RemoteContext, domain: &str) -> Result<Vec<Candidat
     if let Some(ip) = smtp_wire::address_literal(domain) {
         return Ok(vec![Candidate { host: domain.to_string(), addr: SocketAddr::new(ip, ctx.mx_port) }]);
     }
-    let hosts = match ctx.dns.mail_exchangers(domain).await {
-        Ok(MailExchangers::Hosts(hosts)) => hosts,
-        Ok(MailExchangers::Implicit(host)) => vec![host],
-        Ok(MailExchangers::NullMx) => {
+    let hosts = match mx::mail_hosts(&ctx.dns, domain).await {
+        Ok(found) => found.hosts,
+        Err(NoMailHost::NullMx) => {
             return Err(Outcome::Failed(Failure::local(
                 code(5, 1, 10),
                 ProblemKind::NullMx,
                 format!("{domain} does not accept mail (null MX, RFC 7505)"),
             )));
         }
-        Ok(MailExchangers::NoSuchDomain) => {
+        Err(NoMailHost::NoSuchDomain) => {
             return Err(Outcome::Failed(Failure::local(
                 code(5, 1, 2),
                 ProblemKind::NoSuchDomain,
                 format!("the domain {domain} does not exist"),
             )));
         }
-        Err(e) => {
+        Err(NoMailHost::Lookup(e)) => {
             return Err(Outcome::Deferred(Failure::local(
                 code(4, 4, 3),
                 ProblemKind::DnsFailed,
@@ -276,15 +226,10 @@ async fn host_candidates(ctx: &RemoteContext, hops: &[NextHop]) -> Result<Vec<Ca
     let mut candidates = Vec::new();
     let mut lookup_error = None;
     for hop in hops {
-        if let Ok(ip) = hop.host.parse::<IpAddr>() {
-            candidates.push(Candidate { host: hop.host.clone(), addr: SocketAddr::new(ip, hop.port) });
-            continue;
-        }
-        match ctx.dns.addresses(&hop.host).await {
-            Ok(ips) => candidates.extend(
-                ips.into_iter()
-                    .map(|ip| Candidate { host: hop.host.clone(), addr: SocketAddr::new(ip, hop.port) }),
-            ),
+        match mx::addresses(&ctx.dns, &hop.host, hop.port).await {
+            Ok(addrs) => {
+                candidates.extend(addrs.into_iter().map(|addr| Candidate { host: hop.host.clone(), addr }))
+            }
             Err(e) => lookup_error = Some(e),
         }
         if candidates.len() >= ADDRESSES_PER_ATTEMPT_MAX {
@@ -307,30 +252,6 @@ async fn host_candidates(ctx: &RemoteContext, hops: &[NextHop]) -> Result<Vec<Ca
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn replies_become_outcomes() {
-        let reply = |c, e: EnhancedCode, t: &str| Reply::new(c, e, t);
-        let rcpt = SmtpStage::RcptTo;
-        let throttled = Failure::from_reply(&reply(451, code(4, 7, 500), "slow down (AS501)"), "mx", rcpt);
-        assert!(throttled.throttled);
-        let Diagnosis::Reply(remote) = &throttled.diagnosis else { panic!("a reply") };
-        assert_eq!(
-            (remote.text.as_str(), remote.mta.as_str(), remote.stage),
-            ("451 4.7.500 slow down (AS501)", "mx", rcpt)
-        );
-        let busy = Failure::from_reply(&reply(452, code(4, 2, 2), "mailbox full"), "mx", rcpt);
-        assert!(!busy.throttled);
-        let closing = Failure::from_reply(
-            &Reply::plain(421, vec!["too many connections".into()]),
-            "mx",
-            SmtpStage::Greeting,
-        );
-        assert!(closing.throttled);
-        assert_eq!(closing.status, code(4, 0, 0));
-        let unknown = Failure::from_reply(&Reply::plain(550, vec!["no".into()]), "mx", rcpt);
-        assert_eq!(unknown.status, code(5, 0, 0));
-    }
 
     #[test]
     fn attempt_errors_become_problem_kinds() {

@@ -18,16 +18,10 @@ use directory::{
 use smtp_wire::reply::code;
 use smtp_wire::{Address, EnhancedCode, Envelope};
 
+use crate::delivery::Protocol;
 use crate::delivery::maildir::MaildirDelivery;
 use crate::delivery::outbound::TlsMode;
 use crate::inbound::policy::StaticPolicy;
-
-/// How mail reaches a server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    Smtp,
-    Lmtp,
-}
 
 /// Where a group of recipients is delivered; the key of per-destination concurrency and
 /// slow-down.

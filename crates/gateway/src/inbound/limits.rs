@@ -7,11 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use smtp_wire::{Reply, replies};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConnectionLimits {
-    pub connections_max: usize,
-    pub connections_per_ip_max: usize,
-}
+use crate::settings::ConnectionLimits;
 
 #[derive(Debug, Default)]
 pub(crate) struct ConnectionTable {

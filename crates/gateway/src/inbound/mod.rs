@@ -4,7 +4,7 @@
 
 pub(crate) mod connection;
 pub(crate) mod enqueue;
-pub mod limits;
+mod limits;
 pub mod policy;
 pub mod received;
 mod reputation;

@@ -27,6 +27,8 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 pub use client_tls::{TlsMode, trust_roots};
+
+use crate::delivery::Protocol;
 pub use probe::{
     ProbeReport, ProbeRequest, ProbeRoute, ProbeStep, StepKind, StepOutcome, TestMessage, probe,
 };
@@ -94,13 +96,6 @@ impl AttemptError {
     pub fn is_permanent(&self) -> bool {
         matches!(self, AttemptError::Refused { reply, .. } if reply.is_permanent())
     }
-}
-
-/// SMTP or LMTP: the two differ only in the greeting and the replies after the data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Protocol {
-    Smtp,
-    Lmtp,
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}

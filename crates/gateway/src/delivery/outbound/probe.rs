@@ -18,7 +18,8 @@ use smtp_wire::client::dot_stuffed;
 
 use super::client_tls::describe_certificate;
 use super::{AttemptError, ClientConfig, Conn, Protocol, TlsMode, greet, start_tls};
-use crate::dns::{Dns, MailExchangers};
+use crate::delivery::mx::{self, MailHosts, NoMailHost};
+use crate::dns::Dns;
 
 /// Where the probe goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,13 +185,12 @@ async fn resolve_smart_hosts(dns: &Dns, hosts: &[NextHop], report: &mut ProbeRep
 async fn resolve_host(dns: &Dns, host: &str, port: u16, report: &mut ProbeReport) -> Option<Target> {
     let label = format!("{host}:{port}");
     let check = format!("that {host} is spelled right and has an A or AAAA record (dig +short {host} A)");
-    match dns.addresses(host).await {
-        Ok(ips) if ips.is_empty() => report.fail(StepKind::Resolve, &label, "no A or AAAA record", check),
+    match mx::addresses(dns, host, port).await {
+        Ok(addrs) if addrs.is_empty() => report.fail(StepKind::Resolve, &label, "no A or AAAA record", check),
         Err(e) => report.fail(StepKind::Resolve, &label, e.to_string(), check),
-        Ok(ips) => {
-            let list: Vec<String> = ips.iter().map(ToString::to_string).collect();
+        Ok(addrs) => {
+            let list: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
             report.pass(StepKind::Resolve, &label, list.join(", "), None);
-            let addrs = ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect();
             return Some(Target { label, name: host.to_string(), addrs });
         }
     }
@@ -199,24 +199,24 @@ async fn resolve_host(dns: &Dns, host: &str, port: u16, report: &mut ProbeReport
 
 async fn resolve_mx(dns: &Dns, domain: &str, port: u16, report: &mut ProbeReport) -> Option<Target> {
     let check = format!("the MX records of {domain} (dig +short {domain} MX)");
-    let hosts = match dns.mail_exchangers(domain).await {
-        Ok(MailExchangers::Hosts(hosts)) => {
+    let hosts = match mx::mail_hosts(dns, domain).await {
+        Ok(MailHosts { hosts, implicit: false }) => {
             report.pass(StepKind::Resolve, domain, format!("MX {}", hosts.join(", ")), None);
             hosts
         }
-        Ok(MailExchangers::Implicit(host)) => {
+        Ok(MailHosts { hosts, implicit: true }) => {
             report.pass(StepKind::Resolve, domain, "no MX record: the domain itself is the mail host", None);
-            vec![host]
+            hosts
         }
-        Ok(MailExchangers::NullMx) => {
+        Err(NoMailHost::NullMx) => {
             report.fail(StepKind::Resolve, domain, "null MX (MX 0 .): the domain accepts no mail", check);
             return None;
         }
-        Ok(MailExchangers::NoSuchDomain) => {
+        Err(NoMailHost::NoSuchDomain) => {
             report.fail(StepKind::Resolve, domain, "the domain does not exist (NXDOMAIN)", check);
             return None;
         }
-        Err(e) => {
+        Err(NoMailHost::Lookup(e)) => {
             report.fail(StepKind::Resolve, domain, e.to_string(), check);
             return None;
         }

@@ -35,9 +35,10 @@ use tasks::{log_outcome, notify, prepare, spawn_delivery};
 
 use crate::delivery::maildir::MaildirDelivery;
 use crate::delivery::notify::Notifier;
-use crate::delivery::remote::{Failure, Outcome, RemoteContext};
+use crate::delivery::remote::RemoteContext;
 use crate::delivery::routing::{Destination, Router};
 use crate::delivery::schedule::{AfterAttempt, after_attempt};
+use crate::delivery::{Failure, Outcome};
 use crate::settings::DeliveryConfig;
 
 /// Maildir copies handed to one delivery task at once: they share the file system syncs.

@@ -4,7 +4,7 @@
 
 use bounce::{RecipientReport, RemoteReply};
 
-use crate::delivery::remote::Outcome;
+use crate::delivery::Outcome;
 
 /// What the settling queue manager decided for the recipients of one attempt.
 pub(super) struct Decisions<'a> {
@@ -75,7 +75,7 @@ pub(super) fn remember_replies(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::remote::Failure;
+    use crate::delivery::Failure;
     use bounce::{Action, Diagnosis, EXPIRED_STATUS, ProblemKind, SmtpStage};
     use smtp_wire::Reply;
     use smtp_wire::reply::code;

@@ -15,8 +15,9 @@ use tokio::task::JoinSet;
 use super::{Active, Delivery, Job, Prepared, TaskDone, Unit};
 use crate::delivery::maildir::{MaildirCopy, MaildirMessage};
 use crate::delivery::notify::{Notice, Notification};
-use crate::delivery::remote::{self, Failure, Outcome};
+use crate::delivery::remote;
 use crate::delivery::routing::Destination;
+use crate::delivery::{Failure, Outcome};
 
 /// Writes the notification about `reports` (on a blocking thread: it reads the original)
 /// and spools it through the enqueue step, waiting until it is durable. `false` when it
