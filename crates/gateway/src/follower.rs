@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use crate::guard::OutboundGuard;
 
 /// The directory store the gateway was handed, shared by the follower's blocking calls.
-pub(crate) type SharedStore = Arc<Mutex<dyn DirectoryStore + Send>>;
+pub(crate) type SharedStore = Arc<Mutex<Box<dyn DirectoryStore + Send>>>;
 
 /// How often the store's generation is polled.
 const POLL: Duration = Duration::from_secs(1);
@@ -55,9 +55,9 @@ pub(crate) async fn follow_once(
     let refreshed = tokio::task::spawn_blocking(move || {
         let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(guard) = writer {
-            write_trips(&mut *store, &guard);
+            write_trips(&mut **store, &guard);
         }
-        refresher.refresh(&*store)
+        refresher.refresh(&**store)
     })
     .await;
     match refreshed {
@@ -112,7 +112,7 @@ mod tests {
             ..protection::Policy::default()
         };
         let guard = Arc::new(OutboundGuard::new(Protection::new(policy, Box::new(HeuristicScorer))));
-        (Arc::new(Mutex::new(sqlite)), snapshot, guard)
+        (Arc::new(Mutex::new(Box::new(sqlite))), snapshot, guard)
     }
 
     fn trip(guard: &OutboundGuard, snapshot: &SharedSnapshot) {

@@ -27,6 +27,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use directory::DirectoryStore;
 use spool::{Spool, SpoolConfig};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -98,7 +99,12 @@ pub struct Gateway {
 
 impl Gateway {
     /// Recovers the spool, starts delivery and listens. Must run inside a tokio runtime.
-    pub async fn start(config: GatewayConfig) -> Result<Gateway, GatewayError> {
+    /// `directory` is the tenant directory's storage (the embedded SQLite store on one node);
+    /// `None`: the config's static accepted domains only, and no outbound protection.
+    pub async fn start(
+        config: GatewayConfig,
+        directory: Option<Box<dyn DirectoryStore + Send>>,
+    ) -> Result<Gateway, GatewayError> {
         let spool_config = SpoolConfig::new(config.spool_dir.clone());
         let spool::Opened { spool, messages: recovered, report } = Spool::open(spool_config)
             .map_err(|error| GatewayError::Spool { path: config.spool_dir.clone(), error })?;
@@ -116,10 +122,10 @@ impl Gateway {
         settings.session = Arc::new(session);
         let (stop, stop_rx) = watch::channel(false);
         let mut background = JoinSet::new();
-        let (directory, guard) = match &config.directory_db {
-            Some(path) => {
+        let (directory, guard) = match directory {
+            Some(store) => {
                 let (directory, guard) =
-                    start_directory(path, config.protection.clone(), &mut background, &stop_rx)?;
+                    start_directory(store, config.protection.clone(), &mut background, &stop_rx)?;
                 (Some(directory), guard)
             }
             None => (None, None),
@@ -321,20 +327,18 @@ async fn save_history(
 /// The directory and the outbound guard that follows it.
 type DirectoryParts = (Arc<directory::SharedSnapshot>, Option<Arc<guard::OutboundGuard>>);
 
-/// Opens the directory database, builds the first snapshot and starts the follower that
-/// rebuilds it when the CLI (or another process) changes the database; outbound protection
-/// (when configured) follows each snapshot's blocks.
+/// Builds the first snapshot from the directory store and starts the follower that rebuilds
+/// it when the CLI (or another process) changes the store; outbound protection (when
+/// configured) follows each snapshot's blocks.
 fn start_directory(
-    path: &std::path::Path,
+    store: Box<dyn DirectoryStore + Send>,
     protection: Option<protection::Policy>,
     background: &mut JoinSet<()>,
     stop: &watch::Receiver<bool>,
 ) -> Result<DirectoryParts, GatewayError> {
-    use directory::DirectoryStore;
-    let store = store::SqliteStore::open(path)?;
     let first = store.snapshot()?;
     let shared = Arc::new(directory::SharedSnapshot::new(Arc::clone(&first)));
-    tracing::info!(path = %path.display(), "directory loaded");
+    tracing::info!(generation = first.generation(), "directory loaded");
     let store: follower::SharedStore = Arc::new(std::sync::Mutex::new(store));
     let guard = protection.map(|policy| {
         let protection = protection::Protection::new(policy, Box::new(protection::HeuristicScorer));

@@ -145,9 +145,6 @@ pub struct GatewayConfig {
     pub throttle: Option<ThrottleConfig>,
     /// The control socket for `sluice throttle show`; `None`: none.
     pub control_socket: Option<PathBuf>,
-    /// The embedded directory database (tenants, domains, connectors); `None`: the config's
-    /// static accepted domains only.
-    pub directory_db: Option<PathBuf>,
-    /// Outbound protection of tenants' mail (needs the directory); `None` turns it off.
+    /// Outbound protection of tenants' mail (needs the directory store); `None` turns it off.
     pub protection: Option<protection::Policy>,
 }

@@ -36,7 +36,6 @@ fn gateway_config(dir: &std::path::Path) -> GatewayConfig {
         drain: Duration::from_secs(5),
         throttle: None,
         control_socket: None,
-        directory_db: None,
         protection: None,
     }
 }
@@ -71,7 +70,7 @@ async fn wait_for_files(dir: &std::path::Path, count: usize) -> Vec<String> {
 async fn pipelined_starttls_delivery_reports_each_recipient() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = Gateway::start(gateway_config(dir.path())).await.expect("start gateway");
+    let server = Gateway::start(gateway_config(dir.path()), None).await.expect("start gateway");
     let addr = server.local_addrs()[0];
     let data = b"Subject: outbound test\r\n\r\n.leading dot survives\r\nbody\r\n";
     let outcomes = deliver(addr, "mx.dest.test", TlsMode::Required, &client(), &envelope(), &[0, 1, 2], data)
@@ -122,7 +121,7 @@ async fn peer(dir: &std::path::Path, tls: Option<TlsSource>) -> Gateway {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = gateway_config(dir);
     config.tls = tls;
-    Gateway::start(config).await.expect("start gateway")
+    Gateway::start(config, None).await.expect("start gateway")
 }
 
 fn client_trusting(ca_file: &std::path::Path) -> ClientConfig {

@@ -19,14 +19,20 @@ pub fn now_s() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// The operations on `config`'s data directory (created on first use).
-pub fn open_admin(config: &Config) -> anyhow::Result<Admin> {
+/// Opens (creating it and the data directory if needed) the embedded directory database,
+/// `<data_dir>/sluice.db`: what the operations and the gateway work on.
+pub fn open_database(config: &Config) -> anyhow::Result<store::SqliteStore> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     let db = config.data_dir.join("sluice.db");
-    let store = store::SqliteStore::open(&db).map_err(|e| {
+    store::SqliteStore::open(&db).map_err(|e| {
         anyhow::anyhow!("{e}; check data_dir in the config, or restore {} from a backup", db.display())
-    })?;
+    })
+}
+
+/// The operations on `config`'s data directory (created on first use).
+pub fn open_admin(config: &Config) -> anyhow::Result<Admin> {
+    let store = open_database(config)?;
     let trace: Option<Box<dyn trace::TraceStore + Send>> = match &config.trace {
         Some(t) => Some(Box::new(store::SqliteTraceStore::open(&t.db)?)),
         None => None,

@@ -439,7 +439,6 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
         tls_client_ca_file: raw.tls.client_ca_file.as_deref().map(|p| resolve_path(base, p)),
         throttle,
         control_socket: Some(data_dir.join("control.sock")),
-        directory_db: Some(data_dir.join("sluice.db")),
         protection: resolve_protection(&raw.protection)?,
         hostname,
         listen,

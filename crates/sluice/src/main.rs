@@ -332,7 +332,9 @@ async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()>
     let trace_writer = start_trace_writer(&config)?;
     let (admin_stop, admin_stop_rx) = tokio::sync::watch::channel(false);
     let admin_listener = start_admin(&config, admin_stop_rx).await?;
-    let gateway = gateway::Gateway::start(config.gateway.clone()).await?;
+    // The directory's storage: the embedded SQLite database on one node.
+    let directory = admin_cli::open_database(&config)?;
+    let gateway = gateway::Gateway::start(config.gateway.clone(), Some(Box::new(directory))).await?;
     let mut watch = tokio::time::interval(Duration::from_secs(2));
     let mut seen = config_path.as_deref().and_then(modified);
     let allow_file = config.gateway.throttle.as_ref().map(|t| t.allow_file.clone());
