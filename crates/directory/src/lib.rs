@@ -121,7 +121,7 @@ pub use model::{
 };
 pub use names::{CertName, DomainName, TenantId, normalise_local_part};
 pub use outbound::{OutboundConnector, OutboundRoute, OutboundTls, SMART_HOST_PORT_DEFAULT};
-pub use refusal::Refusal;
+pub use refusal::{Refusal, RefusalKind};
 pub use shared::{Refresh, SharedSnapshot};
 pub use snapshot::{DomainLookup, SenderDomain, Snapshot};
 pub use store::{DirectoryStore, check_domain_claim, check_not_reserved, recipient_domain};

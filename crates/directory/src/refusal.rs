@@ -10,6 +10,7 @@ use crate::model::Connector;
 /// stays a leaf crate; the gateway converts it into its `Reply`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
+    pub kind: RefusalKind,
     pub code: u16,
     /// RFC 3463 class, subject, detail.
     pub enhanced: (u8, u16, u16),
@@ -17,13 +18,33 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(code: u16, enhanced: (u8, u16, u16), text: String) -> Refusal {
-        Refusal { code, enhanced, text }
+    fn new(kind: RefusalKind, code: u16, enhanced: (u8, u16, u16), text: String) -> Refusal {
+        Refusal { kind, code, enhanced, text }
     }
 
     pub fn is_permanent(&self) -> bool {
         self.code >= 500
     }
+}
+
+/// What a refusal is about, for callers that act on it (the gateway's static accepted
+/// domains take over a relay refusal) rather than on its code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// The domain is not one this server accepts mail for (or an address literal): relay.
+    RelayDenied,
+    /// A local part with routing characters (percent hack, bang path, quoted `@`).
+    RoutingLocalPart,
+    /// No such recipient in an authoritative domain.
+    UnknownUser,
+    /// The tenant is suspended.
+    TenantSuspended,
+    /// A connector's TLS rule (plain text, or no certificate with the names it lists).
+    TlsRequired,
+    /// A sender domain restricted to connectors the session did not come through.
+    RestrictedSender,
+    /// A low-reputation client (the operator's list or a DNS blocklist).
+    LowReputation,
 }
 
 impl fmt::Display for Refusal {
@@ -39,6 +60,7 @@ fn connector_label(c: &Connector) -> String {
 
 pub(crate) fn relay_denied(domain: &str) -> Refusal {
     Refusal::new(
+        RefusalKind::RelayDenied,
         550,
         (5, 7, 1),
         format!(
@@ -50,6 +72,7 @@ pub(crate) fn relay_denied(domain: &str) -> Refusal {
 
 pub(crate) fn relay_denied_unverified(domain: &str) -> Refusal {
     Refusal::new(
+        RefusalKind::RelayDenied,
         550,
         (5, 7, 1),
         format!(
@@ -61,6 +84,7 @@ pub(crate) fn relay_denied_unverified(domain: &str) -> Refusal {
 
 pub(crate) fn relay_denied_literal(literal: &str) -> Refusal {
     Refusal::new(
+        RefusalKind::RelayDenied,
         550,
         (5, 7, 1),
         format!(
@@ -71,6 +95,7 @@ pub(crate) fn relay_denied_literal(literal: &str) -> Refusal {
 
 pub(crate) fn routing_local_part(address: &str) -> Refusal {
     Refusal::new(
+        RefusalKind::RoutingLocalPart,
         550,
         (5, 1, 3),
         format!(
@@ -81,6 +106,7 @@ pub(crate) fn routing_local_part(address: &str) -> Refusal {
 
 pub(crate) fn unknown_user(address: &str, domain: &str) -> Refusal {
     Refusal::new(
+        RefusalKind::UnknownUser,
         550,
         (5, 1, 1),
         format!(
@@ -91,6 +117,7 @@ pub(crate) fn unknown_user(address: &str, domain: &str) -> Refusal {
 
 pub(crate) fn tenant_suspended_inbound(domain: &str) -> Refusal {
     Refusal::new(
+        RefusalKind::TenantSuspended,
         550,
         (5, 2, 1),
         format!(
@@ -101,6 +128,7 @@ pub(crate) fn tenant_suspended_inbound(domain: &str) -> Refusal {
 
 pub(crate) fn tenant_suspended_outbound(connector: &Connector) -> Refusal {
     Refusal::new(
+        RefusalKind::TenantSuspended,
         550,
         (5, 7, 705),
         format!(
@@ -112,6 +140,7 @@ pub(crate) fn tenant_suspended_outbound(connector: &Connector) -> Refusal {
 
 pub(crate) fn tls_required(connector: &Connector) -> Refusal {
     Refusal::new(
+        RefusalKind::TlsRequired,
         550,
         (5, 7, 10),
         format!(
@@ -130,6 +159,7 @@ pub(crate) fn restricted_sender(domain: &str, connector: &Connector, ip: IpAddr)
         format!("ask the tenant's administrator to add [{ip}] to it")
     };
     Refusal::new(
+        RefusalKind::RestrictedSender,
         550,
         (5, 7, 51),
         format!(
@@ -146,6 +176,7 @@ pub(crate) fn restricted_sender(domain: &str, connector: &Connector, ip: IpAddr)
 pub(crate) fn certificate_required(connector: &Connector) -> Refusal {
     let names: Vec<String> = connector.certificate_names.iter().map(ToString::to_string).collect();
     Refusal::new(
+        RefusalKind::TlsRequired,
         550,
         (5, 7, 10),
         format!(
@@ -167,6 +198,7 @@ fn host_cidr(ip: IpAddr) -> String {
 
 pub(crate) fn low_reputation(ip: IpAddr) -> Refusal {
     Refusal::new(
+        RefusalKind::LowReputation,
         550,
         (5, 7, 708),
         format!(
@@ -181,6 +213,7 @@ pub(crate) fn low_reputation(ip: IpAddr) -> Refusal {
 pub(crate) fn dnsbl_listed(ip: IpAddr, zone: &str) -> Refusal {
     let cidr = host_cidr(ip);
     Refusal::new(
+        RefusalKind::LowReputation,
         550,
         (5, 7, 708),
         format!(

@@ -268,6 +268,16 @@ impl Snapshot {
         }
     }
 
+    /// The verified accepted domain that receives mail for `domain` as received (any case,
+    /// a trailing dot, an IDN in either form): "is this domain ours, and whose?". `None` for
+    /// an address literal or a name no tenant has accepted and verified.
+    pub fn accepting(&self, domain: &str) -> Option<&AcceptedDomain> {
+        match self.find_domain(&DomainName::for_lookup(domain)?) {
+            DomainLookup::Accepted(accepted) => Some(accepted),
+            DomainLookup::Unverified | DomainLookup::NotAccepted => None,
+        }
+    }
+
     /// How `domain` (as received in MAIL FROM) stands for outbound mail of `tenant`.
     pub fn sender_domain(&self, tenant: &TenantId, domain: &str) -> SenderDomain<'_> {
         let Some(name) = DomainName::for_lookup(domain) else { return SenderDomain::NotRegistered };

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use directory::{
     AcceptedDomain, CertName, Cidr, ClientCert, Connector, ConnectorKind, DeliveryTarget, DirectoryData,
-    DirectoryError, DomainKind, DomainName, MatchedBy, NextHop, Recipient, Refusal, ReputationEntry,
-    ReputationKind, RouteTarget, SessionContext, Snapshot, Tenant, TenantId, TenantStatus, Transport,
-    VerificationState,
+    DirectoryError, DomainKind, DomainName, MatchedBy, NextHop, Recipient, Refusal, RefusalKind,
+    ReputationEntry, ReputationKind, RouteTarget, SessionContext, Snapshot, Tenant, TenantId, TenantStatus,
+    Transport, VerificationState,
 };
 
 fn d(name: &str) -> DomainName {
@@ -219,6 +219,23 @@ fn on_premises_connector_relays_outbound() {
     assert!(matches!(rcpt(&s, &ctx, "alice@acme.test"), Ok(RouteTarget::Recipient { .. })));
     // Never to an address literal, whoever asks.
     assert_eq!(rcpt(&s, &ctx, "x@[198.51.100.1]"), Err("550 5.7.1".into()));
+}
+
+/// Callers act on what a refusal is about, not on its code: every form of relay attempt
+/// says `RelayDenied`, and other refusals of the same class do not.
+#[test]
+fn relay_refusals_are_one_kind() {
+    let s = snapshot();
+    let ctx = internet(&s);
+    let kind = |address: &str| {
+        let (local, domain) = address.rsplit_once('@').unwrap();
+        s.check_recipient(&ctx, None, local, domain).map(|_| ()).map_err(|r| r.kind)
+    };
+    for relay in ["x@elsewhere.example", "x@[198.51.100.1]", "x@pending.test", "x@bad..name"] {
+        assert_eq!(kind(relay), Err(RefusalKind::RelayDenied), "{relay}");
+    }
+    assert_eq!(kind("nobody@acme.test"), Err(RefusalKind::UnknownUser));
+    assert_eq!(kind("x%y@acme.test"), Err(RefusalKind::RoutingLocalPart));
 }
 
 #[test]

@@ -93,7 +93,7 @@ mod tests {
     use protection::{HeuristicScorer, Protection};
     use smtp_wire::{Address, Attribution, ClientInfo, Envelope, Recipient, ReversePath};
 
-    use crate::inbound::policy::StaticPolicy;
+    use crate::domains::StaticPolicy;
 
     const BULK: &[u8] =
         b"Subject: win\r\n\r\nWIN BIG NOW!!! Click here to claim your prize: http://prize.example/claim\r\n";

@@ -16,11 +16,12 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use directory::{DomainLookup, DomainName, OutboundBlock, Snapshot, TenantId};
+use directory::{OutboundBlock, Snapshot, TenantId};
 use protection::{Judgement, Protection, SenderDomainClass, Trip};
 use smtp_wire::Envelope;
 
-use crate::inbound::policy::{StaticPolicy, outbound_sender_class};
+use crate::domains::{Owner, StaticPolicy, owner};
+use crate::inbound::policy::outbound_sender_class;
 
 #[derive(Debug)]
 pub struct OutboundGuard {
@@ -44,13 +45,9 @@ pub struct OutboundMessage {
     judgement: Judgement,
 }
 
-/// Recipients of `envelope` that leave Sluice: neither a directory domain nor a static one.
+/// Recipients of `envelope` that leave Sluice: their domain is nobody's here.
 fn outbound_recipients(directory: &Snapshot, static_policy: &StaticPolicy, envelope: &Envelope) -> u32 {
-    let leaves = |domain: &str| {
-        let known = DomainName::for_lookup(domain)
-            .is_some_and(|name| matches!(directory.find_domain(&name), DomainLookup::Accepted(_)));
-        !known && !domain.is_empty() && !static_policy.accepts_domain(domain)
-    };
+    let leaves = |domain: &str| owner(Some(directory), static_policy, domain) == Owner::Foreign;
     envelope.recipients.iter().filter(|r| leaves(&r.address.domain)).count() as u32
 }
 

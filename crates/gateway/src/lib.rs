@@ -13,6 +13,7 @@ pub mod control;
 pub mod deferrals;
 pub mod delivery;
 pub mod dns;
+pub mod domains;
 mod follower;
 pub mod guard;
 pub mod history;

@@ -10,7 +10,7 @@ use smtp_wire::SessionConfig;
 
 pub use crate::delivery::schedule::RetryPolicy;
 use crate::dns::dnsbl::Dnsbl;
-use crate::inbound::policy::StaticPolicy;
+use crate::domains::StaticPolicy;
 use crate::tls::{ClientCa, TlsSource};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

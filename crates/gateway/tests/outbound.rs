@@ -13,7 +13,7 @@ use gateway::delivery::outbound::{
     deliver, probe, trust_roots,
 };
 use gateway::dns::Dns;
-use gateway::inbound::policy::StaticPolicy;
+use gateway::domains::StaticPolicy;
 use gateway::tls::TlsSource;
 use gateway::{ConnectionLimits, DeliveryConfig, Gateway, GatewayConfig, Settings, Timeouts};
 use smtp_wire::{Envelope, SessionConfig};

@@ -23,7 +23,7 @@
 //!
 //! Body directives: `@expect-messages N` (messages handed to storage so far) and
 //! `@expect-attribution none|TENANT/CONNECTOR [outbound-relay]` (how the last message was
-//! attributed, computed as the inbound connection does with `policy::attribution`).
+//! attributed, computed as the inbound connection does with `SessionPolicy::attribution`).
 //!
 //! The policy's clock is fixed ([`CLOCK_UNIX_S`]), so even the texts that say when a limit
 //! frees up are exact.
@@ -41,8 +41,9 @@ use directory::{
     DomainName, Recipient, ReputationEntry, ReputationKind, Snapshot, Tenant, TenantId, TenantStatus,
     VerificationState,
 };
+use gateway::domains::StaticPolicy;
 use gateway::guard::OutboundGuard;
-use gateway::inbound::policy::{SessionPolicy, StaticPolicy, attribution};
+use gateway::inbound::policy::SessionPolicy;
 use gateway::inbound::throttling::Throttling;
 use smtp_wire::{Action, Attribution, Session, SessionConfig};
 
@@ -249,12 +250,12 @@ impl Runner<'_> {
                     r.write_to(&mut self.output);
                     self.input.clear();
                     let names = self.tls.clone().ok_or("STARTTLS without @tls or @tls-cert")?;
-                    self.session.tls_established("TLSv1.3 with cipher TEST".into(), names);
+                    self.policy.tls_established(&mut self.session, "TLSv1.3 with cipher TEST".into(), names);
                 }
                 Action::Message(mut message) => {
                     // As the connection does: attribution from the session's connector, and
                     // an outbound message, once stored, counted by the outbound guard.
-                    message.envelope.client.attribution = attribution(self.directory, self.session.info());
+                    message.envelope.client.attribution = self.policy.attribution();
                     let outbound = self.guard.assess(
                         self.directory,
                         self.policy.relay,
@@ -350,10 +351,14 @@ fn run_transcript(path: &Path, directory: &Snapshot) -> Result<(), String> {
     let config = SessionConfig { hostname: "mx.sluice.test".into(), ..SessionConfig::default() };
     let mut runner = Runner {
         session: Session::new(Arc::new(config), header.client_ip),
-        policy: SessionPolicy {
-            clock: || CLOCK_UNIX_S,
-            ..SessionPolicy::new(&relay, Some(directory), throttling.as_ref(), Some(&guard.protection))
-        },
+        policy: SessionPolicy::new(
+            &relay,
+            Some(directory),
+            throttling.as_ref(),
+            Some(&guard.protection),
+            header.client_ip,
+        )
+        .with_clock(|| CLOCK_UNIX_S),
         guard: &guard,
         directory,
         tls: header.tls,

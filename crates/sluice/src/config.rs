@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use directory::DomainName;
 use gateway::dns::dnsbl::{Dnsbl, DnsblConfig};
-use gateway::inbound::policy::StaticPolicy;
+use gateway::domains::StaticPolicy;
 use gateway::settings::ClientChecks;
 use gateway::tls::{ClientCa, TlsSource};
 use gateway::{ConnectionLimits, DeliveryConfig, GatewayConfig, Settings, ThrottleConfig, Timeouts};

@@ -13,7 +13,18 @@ use std::sync::{Mutex, PoisonError};
 
 use smtp_wire::{Envelope, Recipient};
 
-use crate::inbound::policy::mailbox_name;
+/// The Maildir folder name for a local part, or `None` when the local part cannot be a
+/// local mailbox: quoted strings, routing characters (`%`, `!`, `@` — the percent hack and
+/// bang paths), path separators and leading dots are refused so that no recipient can
+/// reach outside its folder or be relayed on.
+pub fn mailbox_name(local_part: &str) -> Option<String> {
+    let name = local_part.to_lowercase();
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_alphanumeric() || "._+-=".contains(c));
+    valid.then_some(name)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
@@ -237,6 +248,15 @@ mod tests {
             recipients.collect(),
             ClientInfo::new("127.0.0.1".parse().unwrap(), "h"),
         )
+    }
+
+    #[test]
+    fn mailbox_names_cannot_escape() {
+        assert_eq!(mailbox_name("Bob.Smith+tag"), Some("bob.smith+tag".into()));
+        assert_eq!(mailbox_name(".."), None);
+        assert_eq!(mailbox_name("a/b"), None);
+        assert_eq!(mailbox_name("\"quoted\""), None);
+        assert_eq!(mailbox_name("müller"), Some("müller".into()));
     }
 
     #[test]

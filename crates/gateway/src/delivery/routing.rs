@@ -12,8 +12,7 @@ use std::sync::Arc;
 
 use bounce::ProblemKind;
 use directory::{
-    DeliveryTarget, DomainLookup, DomainName, NextHop, OutboundConnector, OutboundRoute, SharedSnapshot,
-    Snapshot, TenantId,
+    DeliveryTarget, DomainName, NextHop, OutboundConnector, OutboundRoute, SharedSnapshot, Snapshot, TenantId,
 };
 use smtp_wire::reply::code;
 use smtp_wire::{Address, EnhancedCode, Envelope};
@@ -21,7 +20,7 @@ use smtp_wire::{Address, EnhancedCode, Envelope};
 use crate::delivery::Protocol;
 use crate::delivery::maildir::MaildirDelivery;
 use crate::delivery::outbound::TlsMode;
-use crate::inbound::policy::StaticPolicy;
+use crate::domains::{Owner, StaticPolicy, owner};
 
 /// Where a group of recipients is delivered; the key of per-destination concurrency and
 /// slow-down.
@@ -103,28 +102,22 @@ pub struct Router {
 }
 
 impl Router {
-    /// The route of recipient `index` of `envelope`.
+    /// The route of recipient `index` of `envelope`, by who receives mail for its domain.
     pub fn route(&self, envelope: &Envelope, index: u32) -> Result<Route, NoRoute> {
         let address = envelope.recipients.get(index as usize).map(|r| &r.address).ok_or_else(|| {
             NoRoute::permanent(code(5, 1, 0), ProblemKind::Internal, "no such recipient in the envelope")
         })?;
-        if address.domain.is_empty() {
-            return self.static_maildir(address);
+        let snapshot = self.directory.as_ref().map(|shared| shared.current());
+        let directory = snapshot.as_deref();
+        match owner(directory, &self.static_policy, &address.domain) {
+            Owner::Tenant(domain) => self.tenant_route(directory, envelope, domain, address),
+            Owner::Local => self.static_maildir(address),
+            Owner::Foreign => Ok(self.outbound_route(directory, envelope, address)),
         }
-        if let Some(shared) = &self.directory {
-            let snapshot = shared.current();
-            if let Some(route) = self.directory_route(&snapshot, envelope, address) {
-                return route;
-            }
-        }
-        if self.static_policy.accepts_domain(&address.domain) {
-            return self.static_maildir(address);
-        }
-        Ok(self.outbound_route(envelope, address))
     }
 
     fn static_maildir(&self, address: &Address) -> Result<Route, NoRoute> {
-        let recipient = smtp_wire::Recipient { address: address.clone(), notify: None, orcpt: None };
+        let recipient = smtp_wire::Recipient::new(address.clone());
         let mailbox = self
             .maildir
             .mailbox_dir(&recipient)
@@ -132,37 +125,38 @@ impl Router {
         Ok(Route { destination: Destination::Maildir, mailbox: Some(mailbox) })
     }
 
-    /// `None` when the directory does not know the domain.
-    fn directory_route(
+    /// A recipient of a tenant's domain: a listed recipient's target; an unlisted one of an
+    /// internal-relay domain (or a notification to an unlisted user of the tenant) goes to
+    /// the tenant's server; any other unlisted one of an authoritative domain, nowhere.
+    fn tenant_route(
         &self,
-        snapshot: &Snapshot,
+        directory: Option<&Snapshot>,
         envelope: &Envelope,
+        domain: &directory::AcceptedDomain,
         address: &Address,
-    ) -> Option<Result<Route, NoRoute>> {
-        let name = DomainName::for_lookup(&address.domain)?;
-        let DomainLookup::Accepted(domain) = snapshot.find_domain(&name) else { return None };
-        let Some(recipient) = snapshot.recipient(&address.local_part, &name) else {
-            return Some(match domain.kind {
-                directory::DomainKind::InternalRelay => self.tenant_server(snapshot, domain, address),
+    ) -> Result<Route, NoRoute> {
+        let name = DomainName::for_lookup(&address.domain);
+        let listed =
+            directory.zip(name).and_then(|(snapshot, name)| snapshot.recipient(&address.local_part, &name));
+        let Some(recipient) = listed else {
+            return match domain.kind {
+                directory::DomainKind::InternalRelay => self.tenant_server(directory, domain, address),
                 // The tenant's own users need not be listed to send through Sluice: their
                 // bounces go back through the tenant's route to its own server.
                 directory::DomainKind::Authoritative if is_tenant_notification(envelope, domain) => {
-                    self.tenant_server(snapshot, domain, address)
+                    self.tenant_server(directory, domain, address)
                 }
                 directory::DomainKind::Authoritative => Err(NoRoute::permanent(
                     code(5, 1, 1),
                     ProblemKind::UnknownRecipient,
                     format!("<{address}> is no longer a recipient of {}", domain.name),
                 )),
-            });
+            };
         };
-        Some(Ok(match &recipient.target {
+        Ok(match &recipient.target {
             DeliveryTarget::Maildir => {
-                let canonical = Address {
-                    local_part: recipient.local_part.clone(),
-                    domain: recipient.domain.to_string(),
-                };
-                return Some(self.static_maildir(&canonical));
+                let canonical = Address::new(recipient.local_part.clone(), recipient.domain.to_string());
+                return self.static_maildir(&canonical);
             }
             DeliveryTarget::Smtp(hop) => Route {
                 destination: Destination::Hosts {
@@ -181,7 +175,7 @@ impl Router {
                 },
                 mailbox: None,
             },
-        }))
+        })
     }
 
     /// An unlisted recipient of an internal-relay domain, or a notification to an unlisted
@@ -191,15 +185,15 @@ impl Router {
     /// shows in the queue with the reason, and expires like any undeliverable mail.
     fn tenant_server(
         &self,
-        snapshot: &Snapshot,
+        directory: Option<&Snapshot>,
         domain: &directory::AcceptedDomain,
         address: &Address,
     ) -> Result<Route, NoRoute> {
         // Only a connector that names the domain (or a parent) with smart hosts: the
         // domain's MX is Sluice itself, and an all-domains connector is for the internet, so
         // either would send the mail round in a loop or to a stranger.
-        let named = snapshot
-            .outbound_connector_for(&domain.tenant, &address.domain)
+        let named = directory
+            .and_then(|snapshot| snapshot.outbound_connector_for(&domain.tenant, &address.domain))
             .filter(|c| !c.recipient_domains.is_empty() && matches!(c.route, OutboundRoute::SmartHosts(_)));
         match named {
             Some(connector) => {
@@ -217,12 +211,10 @@ impl Router {
     }
 
     /// Mail leaving Sluice: the sending tenant's connector for the domain, else MX.
-    fn outbound_route(&self, envelope: &Envelope, address: &Address) -> Route {
+    fn outbound_route(&self, directory: Option<&Snapshot>, envelope: &Envelope, address: &Address) -> Route {
         let tenant = envelope.client.attribution.as_ref().and_then(|a| TenantId::parse(&a.tenant).ok());
-        let by_connector = match (&self.directory, tenant) {
-            (Some(shared), Some(tenant)) => {
-                connector_destination(&shared.current(), &tenant, &address.domain)
-            }
+        let by_connector = match (directory, tenant) {
+            (Some(snapshot), Some(tenant)) => connector_destination(snapshot, &tenant, &address.domain),
             _ => None,
         };
         let destination = by_connector.unwrap_or_else(|| Destination::Mx {

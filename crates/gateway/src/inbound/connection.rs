@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use super::reputation::{DnsblPolicy, PendingLookup, next_is_mail};
 use super::stream::Stream;
 use super::{Shared, queue_message};
-use crate::inbound::policy::{self, SessionPolicy};
+use crate::inbound::policy::SessionPolicy;
 use crate::settings::Settings;
 
 const READ_CHUNK_BYTES: usize = 16 * 1024;
@@ -78,6 +78,7 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
             directory.as_deref(),
             shared.throttling.as_deref(),
             protection,
+            conn.peer.ip(),
         ),
         listing: None,
     };
@@ -102,14 +103,15 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
                 reply.write_to(&mut conn.output);
                 conn.input.clear();
                 match conn.start_tls(shared, settings).await {
-                    Ok((description, names)) => session.tls_established(description, names),
+                    Ok((description, names)) => {
+                        policy.session.tls_established(&mut session, description, names)
+                    }
                     Err(end) => return end,
                 }
             }
             Action::Message(mut message) => {
                 conn.data_started = None;
-                message.envelope.client.attribution =
-                    directory.as_deref().and_then(|d| policy::attribution(d, session.info()));
+                message.envelope.client.attribution = policy.session.attribution();
                 let guard = shared.guard.as_deref();
                 let reply =
                     queue_message(&shared.enqueue, guard, directory.as_deref(), &settings.policy, *message)

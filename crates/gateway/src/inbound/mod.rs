@@ -21,9 +21,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+use crate::domains::StaticPolicy;
 use crate::guard::OutboundGuard;
 use crate::inbound::enqueue::Enqueue;
-use crate::inbound::policy::StaticPolicy;
 use crate::settings::Settings;
 use limits::ConnectionTable;
 use smtp_wire::{ReceivedMessage, Reply};

@@ -3,16 +3,16 @@
 //! that can name a mailbox. Everything else is refused at RCPT: there is no open relay.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use smtp_wire::command::RcptTo;
-use smtp_wire::{Policy, Reply, ReversePath, SessionInfo, replies};
-
-use directory::{ClientCert, Refusal, Snapshot, Transport};
-use smtp_wire::command::MailFrom;
+use directory::{ClientCert, Refusal, RefusalKind, SessionContext, Snapshot, Transport};
+use smtp_wire::command::{MailFrom, RcptTo};
 use smtp_wire::reply::EnhancedCode;
+use smtp_wire::{Policy, Reply, ReversePath, Session, SessionInfo, replies};
 
+use crate::delivery::maildir::mailbox_name;
+use crate::domains::{Owner, StaticPolicy, owner};
 use crate::inbound::throttling::Throttling;
 
 /// What a session checks recipients against: relay control first (a relay attempt is
@@ -27,10 +27,15 @@ pub struct SessionPolicy<'a> {
     pub protection: Option<&'a protection::Protection>,
     /// The outcome of the outbound sender check of the current transaction: it runs once,
     /// at the first outbound recipient (allowances count messages, not recipients).
-    pub outbound_sender: RefCell<Option<Result<(), Reply>>>,
+    outbound_sender: RefCell<Option<Result<(), Reply>>>,
     /// Unix seconds for outbound protection's windows: the system clock, or a fixed one in
     /// tests so the texts that say when a limit frees up are exact.
-    pub clock: fn() -> u64,
+    clock: fn() -> u64,
+    /// What the directory knows of the client (its connector), computed when the session
+    /// starts and again after STARTTLS (a client certificate may name a connector), not at
+    /// every command. The session keeps the snapshot it started with, so nothing else can
+    /// change it.
+    context: SessionContext,
 }
 
 impl<'a> SessionPolicy<'a> {
@@ -39,6 +44,7 @@ impl<'a> SessionPolicy<'a> {
         directory: Option<&'a Snapshot>,
         throttling: Option<&'a Throttling>,
         protection: Option<&'a protection::Protection>,
+        client_ip: IpAddr,
     ) -> SessionPolicy<'a> {
         SessionPolicy {
             relay,
@@ -47,7 +53,53 @@ impl<'a> SessionPolicy<'a> {
             protection,
             outbound_sender: RefCell::new(None),
             clock: now_unix_s,
+            context: session_context(directory, client_ip, Transport::Plain),
         }
+    }
+
+    /// The same with a fixed clock (unix seconds), so tests pin the texts that say when a
+    /// limit frees up.
+    pub fn with_clock(self, clock: fn() -> u64) -> SessionPolicy<'a> {
+        SessionPolicy { clock, ..self }
+    }
+
+    /// STARTTLS completed: tells the SMTP session, and computes the directory context again
+    /// with the client certificate's verified names. The connection driver and the
+    /// transcript tests both call this.
+    pub fn tls_established(&mut self, session: &mut Session, description: String, client_names: Vec<String>) {
+        let cert = (!client_names.is_empty()).then(|| ClientCert { names: client_names.clone() });
+        let transport = Transport::Tls { client_cert: cert.as_ref() };
+        self.context = session_context(self.directory, session.info().client_ip, transport);
+        session.tls_established(description, client_names);
+    }
+
+    /// What the directory knows of the client.
+    pub fn context(&self) -> &SessionContext {
+        &self.context
+    }
+
+    /// The trusted connector the session's mail is attributed to, recorded with each
+    /// message so the queue manager routes the tenant's outbound mail through its outbound
+    /// connectors.
+    pub fn attribution(&self) -> Option<smtp_wire::Attribution> {
+        let matched = self.context.connector.as_ref().filter(|m| m.is_trusted())?;
+        Some(smtp_wire::Attribution {
+            tenant: matched.connector.tenant.to_string(),
+            connector: matched.connector.name.clone(),
+            outbound_relay: matched.connector.kind == directory::ConnectorKind::OnPremises,
+        })
+    }
+}
+
+/// A session's context; without a directory, only its address and transport.
+fn session_context(
+    directory: Option<&Snapshot>,
+    client_ip: IpAddr,
+    transport: Transport<'_>,
+) -> SessionContext {
+    match directory {
+        Some(directory) => directory.session(client_ip, transport),
+        None => SessionContext { client_ip, tls: transport != Transport::Plain, connector: None },
     }
 }
 
@@ -93,27 +145,6 @@ pub(crate) fn refusal_reply(refusal: Refusal) -> Reply {
     Reply::new(refusal.code, EnhancedCode::new(class, subject, detail), refusal.text)
 }
 
-pub(crate) fn directory_context(directory: &Snapshot, session: &SessionInfo) -> directory::SessionContext {
-    let cert = (!session.tls_client_names.is_empty())
-        .then(|| ClientCert { names: session.tls_client_names.clone() });
-    let transport = match session.tls {
-        Some(_) => Transport::Tls { client_cert: cert.as_ref() },
-        None => Transport::Plain,
-    };
-    directory.session(session.client_ip, transport)
-}
-
-/// The trusted connector a session's mail is attributed to, recorded with the message so
-/// the queue manager routes the tenant's outbound mail through its outbound connectors.
-pub fn attribution(directory: &Snapshot, session: &SessionInfo) -> Option<smtp_wire::Attribution> {
-    let matched = directory_context(directory, session).connector.filter(|m| m.is_trusted())?;
-    Some(smtp_wire::Attribution {
-        tenant: matched.connector.tenant.to_string(),
-        connector: matched.connector.name.clone(),
-        outbound_relay: matched.connector.kind == directory::ConnectorKind::OnPremises,
-    })
-}
-
 /// How a recipient passed relay control.
 enum Admission {
     /// Through a trusted inbound connector: never throttled.
@@ -128,28 +159,26 @@ impl SessionPolicy<'_> {
         sender: &ReversePath,
         rcpt: &RcptTo,
     ) -> Result<Admission, Reply> {
-        let Some(directory) = self.directory else {
-            return self.relay.check_recipient(session, sender, rcpt).map(|()| Admission::Accepted);
-        };
-        let address = &rcpt.recipient;
         let local = || self.relay.check_recipient(session, sender, rcpt).map(|()| Admission::Accepted);
+        let Some(directory) = self.directory else { return local() };
+        let address = &rcpt.recipient;
         // Bare <postmaster> (RFC 5321 4.5.1) is a local mailbox.
         if address.domain.is_empty() {
             return local();
         }
-        let ctx = directory_context(directory, session);
+        let ctx = &self.context;
         let sender_domain = match sender {
             ReversePath::Mailbox(a) => Some(a.domain.as_str()),
             ReversePath::Null => None,
         };
-        let decision = directory.check_recipient(&ctx, sender_domain, &address.local_part, &address.domain);
+        let decision = directory.check_recipient(ctx, sender_domain, &address.local_part, &address.domain);
         // A domain the directory does not accept (relay denied, or a tenant's outbound relay)
         // may still be one of the config's own: those are local mailboxes, never outbound.
         let declined = match &decision {
             Ok(route) => matches!(route.target, directory::RouteTarget::OutboundRelay { .. }),
-            Err(refusal) => refusal.enhanced == (5, 7, 1),
+            Err(refusal) => refusal.kind == RefusalKind::RelayDenied,
         };
-        if declined && self.relay.accepts_domain(&address.domain) {
+        if declined && owner(Some(directory), self.relay, &address.domain) == Owner::Local {
             return local();
         }
         match decision {
@@ -198,7 +227,7 @@ impl Policy for SessionPolicy<'_> {
         // A new transaction: its outbound sender check has not run.
         self.outbound_sender.replace(None);
         let Some(directory) = self.directory else { return Ok(()) };
-        let ctx = directory_context(directory, session);
+        let ctx = &self.context;
         if let Some(m) = &ctx.connector {
             // Records the attribution (and why) once per transaction, before any refusal.
             tracing::info!(
@@ -210,7 +239,7 @@ impl Policy for SessionPolicy<'_> {
                 "client recognised as an inbound connector"
             );
         }
-        directory.check_client(&ctx).map_err(refusal_reply)
+        directory.check_client(ctx).map_err(refusal_reply)
     }
 
     fn check_recipient(
@@ -244,50 +273,12 @@ impl Policy for SessionPolicy<'_> {
     }
 }
 
-/// Accepted domains from the config, as an immutable snapshot.
-#[derive(Debug, Clone)]
-pub struct StaticPolicy {
-    accepted: HashSet<String>,
-    /// Where `<postmaster>` without a domain is delivered.
-    postmaster_domain: Option<String>,
-}
-
-impl StaticPolicy {
-    pub fn new(accepted_domains: &[String]) -> StaticPolicy {
-        let accepted: HashSet<String> =
-            accepted_domains.iter().map(|d| d.trim_end_matches('.').to_ascii_lowercase()).collect();
-        let postmaster_domain = accepted_domains.first().map(|d| d.to_ascii_lowercase());
-        StaticPolicy { accepted, postmaster_domain }
-    }
-
-    pub fn accepts_domain(&self, domain: &str) -> bool {
-        self.accepted.contains(&domain.to_ascii_lowercase())
-    }
-
-    pub fn postmaster_domain(&self) -> Option<&str> {
-        self.postmaster_domain.as_deref()
-    }
-}
-
-/// The Maildir folder name for a local part, or `None` when the local part cannot be a
-/// local mailbox: quoted strings, routing characters (`%`, `!`, `@` — the percent hack and
-/// bang paths), path separators and leading dots are refused so that no recipient can
-/// reach outside its folder or be relayed on.
-pub fn mailbox_name(local_part: &str) -> Option<String> {
-    let name = local_part.to_lowercase();
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name.chars().all(|c| c.is_alphanumeric() || "._+-=".contains(c));
-    valid.then_some(name)
-}
-
 impl Policy for StaticPolicy {
     fn check_recipient(&self, _: &SessionInfo, _: &ReversePath, rcpt: &RcptTo) -> Result<(), Reply> {
         let address = &rcpt.recipient;
         let refusal = if address.domain.is_empty() {
             // Bare <postmaster> (RFC 5321 4.5.1), delivered to the first accepted domain's.
-            self.postmaster_domain.is_none().then(|| {
+            self.postmaster_domain().is_none().then(|| {
                 Reply::new(
                     550,
                     smtp_wire::reply::code(5, 1, 1),
@@ -345,14 +336,5 @@ mod tests {
         assert!(check("other.test!user@example.test").unwrap_err().starts_with("550 5.1.1"));
         assert!(check("\"user@other.test\"@example.test").unwrap_err().starts_with("550 5.1.1"));
         assert_eq!(check("user@example.test."), Err("syntax".into()));
-    }
-
-    #[test]
-    fn mailbox_names_cannot_escape() {
-        assert_eq!(mailbox_name("Bob.Smith+tag"), Some("bob.smith+tag".into()));
-        assert_eq!(mailbox_name(".."), None);
-        assert_eq!(mailbox_name("a/b"), None);
-        assert_eq!(mailbox_name("\"quoted\""), None);
-        assert_eq!(mailbox_name("müller"), Some("müller".into()));
     }
 }

@@ -10,7 +10,7 @@ use smtp_wire::{Policy, Reply, ReversePath, SessionInfo};
 use tokio::task::JoinSet;
 
 use crate::dns::dnsbl::{Dnsbl, Listing};
-use crate::inbound::policy::{SessionPolicy, directory_context, refusal_reply};
+use crate::inbound::policy::{SessionPolicy, refusal_reply};
 
 /// One connection's lookup: started with the session (concurrently with the banner and
 /// EHLO), awaited when the first MAIL FROM needs it. The task is owned here: dropping the
@@ -74,8 +74,7 @@ impl Policy for DnsblPolicy<'_> {
                 &empty
             }
         };
-        let ctx = directory_context(directory, session);
-        directory.check_dnsbl_listed(&ctx, &listing.zone).map_err(refusal_reply).inspect_err(|reply| {
+        directory.check_dnsbl_listed(self.session.context(), &listing.zone).map_err(refusal_reply).inspect_err(|reply| {
             tracing::info!(client_ip = %session.client_ip, zone = %listing.zone, answer = %listing.answer, reply = %reply, "sender refused: DNSBL listing");
         })
     }
