@@ -1,6 +1,6 @@
-//! The work the queue manager hands to tasks: loading and routing a message, Maildir
-//! batches, remote deliveries, and spooling a notification. Each reports back; none
-//! decides.
+//! The work the queue manager's shell hands to tasks: loading and routing a message,
+//! Maildir batches, remote deliveries, and writing and spooling a notification. Each
+//! reports back an event; none decides.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -12,7 +12,8 @@ use smtp_wire::{Envelope, ReversePath};
 use spool::MessageId;
 use tokio::task::JoinSet;
 
-use super::{Active, Delivery, Job, Prepared, TaskDone, Unit};
+use super::Delivery;
+use super::core::{Event, Job, Loaded, Work};
 use crate::delivery::maildir::{MaildirCopy, MaildirMessage};
 use crate::delivery::notify::{Notice, Notification};
 use crate::delivery::remote;
@@ -68,123 +69,59 @@ pub(super) async fn notify(
     }
 }
 
-pub(super) fn log_outcome(id: MessageId, envelope: &Envelope, index: u32, outcome: &Outcome) {
-    let recipient =
-        envelope.recipients.get(index as usize).map(|r| r.address.to_string()).unwrap_or_default();
-    match outcome {
-        Outcome::Delivered { remote } => {
-            tracing::info!(msg_id = %id, %recipient, remote = remote.as_deref().unwrap_or("local"), "delivered")
-        }
-        Outcome::Deferred(f) => {
-            tracing::info!(msg_id = %id, %recipient, status = %f.status, reason = %f.diagnosis, "delivery deferred")
-        }
-        Outcome::Failed(f) => {
-            tracing::warn!(msg_id = %id, %recipient, status = %f.status, reason = %f.diagnosis, "delivery failed")
-        }
-    }
+/// Loads the message (its envelope, unless the job holds it) and routes its pending
+/// recipients, on a blocking thread. A panic fails the load, which is retried later.
+pub(super) fn spawn_load(tasks: &mut JoinSet<Event>, shared: &Arc<Delivery>, job: Job) {
+    let shared = Arc::clone(shared);
+    let backup = job.clone();
+    tasks.spawn_blocking(move || {
+        let loaded = std::panic::catch_unwind(AssertUnwindSafe(|| load(&shared, job)));
+        Event::Loaded(loaded.unwrap_or_else(|_| Err((backup, "loading or routing panicked".into()))))
+    });
 }
 
-/// Loads the message and routes its pending recipients; runs on a blocking thread.
-pub(super) fn prepare(shared: &Delivery, mut job: Job) -> Result<Prepared, (Job, String)> {
-    let envelope = match job.envelope.take() {
+fn load(shared: &Delivery, mut job: Job) -> Result<Loaded, (Job, String)> {
+    let envelope = match job.take_envelope() {
         Some(envelope) => envelope,
-        None => match shared.spool.read_envelope(job.id) {
+        None => match shared.spool.read_envelope(job.id()) {
             Ok(envelope) => Arc::new(envelope),
             Err(e) => return Err((job, e.to_string())),
         },
     };
-    let mut units: Vec<(Destination, Unit)> = Vec::new();
-    let mut unroutable = Vec::new();
-    for &index in &job.pending {
-        match shared.router.route(&envelope, index) {
-            Ok(route) => {
-                let unit = match units.iter_mut().find(|(d, _)| *d == route.destination) {
-                    Some((_, unit)) => unit,
-                    None => {
-                        let unit = Unit { id: job.id, recipients: Vec::new(), mailboxes: Vec::new() };
-                        units.push((route.destination, unit));
-                        &mut units.last_mut().expect("just pushed").1
-                    }
-                };
-                unit.recipients.push(index);
-                unit.mailboxes.extend(route.mailbox);
-            }
-            Err(no_route) => {
-                if envelope.sender == ReversePath::Null && no_route.kind == ProblemKind::NoTenantRoute {
-                    // A bounce for the tenant's own user with nowhere to go: the operator
-                    // (or the tenant admin) must add the route; it waits in the queue.
-                    tracing::warn!(
-                        msg_id = %job.id,
-                        recipient = %envelope.recipients.get(index as usize).map(|r| r.address.to_string()).unwrap_or_default(),
-                        reason = %no_route.reason,
-                        "notification undeliverable until the tenant has an outbound connector with smart hosts for the domain (sluice connector add NAME --tenant TENANT --direction outbound --recipient-domain DOMAIN --smart-host HOST)"
-                    );
-                }
-                let failure = Failure::local(no_route.status, no_route.kind, &no_route.reason);
-                let outcome = if no_route.is_permanent() {
-                    Outcome::Failed(failure)
-                } else {
-                    Outcome::Deferred(failure)
-                };
-                unroutable.push((index, outcome));
-            }
+    let routes: Vec<_> =
+        job.pending().iter().map(|&index| (index, shared.router.route(&envelope, index))).collect();
+    for (index, route) in &routes {
+        if let Err(no_route) = route
+            && envelope.sender == ReversePath::Null
+            && no_route.kind == ProblemKind::NoTenantRoute
+        {
+            // A bounce for the tenant's own user with nowhere to go: the operator (or the
+            // tenant admin) must add the route; it waits in the queue.
+            tracing::warn!(
+                msg_id = %job.id(),
+                recipient = %envelope.recipients.get(*index as usize).map(|r| r.address.to_string()).unwrap_or_default(),
+                reason = %no_route.reason,
+                "notification undeliverable until the tenant has an outbound connector with smart hosts for the domain (sluice connector add NAME --tenant TENANT --direction outbound --recipient-domain DOMAIN --smart-host HOST)"
+            );
         }
     }
-    // A Maildir unit holds one copy per recipient; split it so batches can mix messages.
-    let units = units
-        .into_iter()
-        .flat_map(|(destination, unit)| match destination {
-            Destination::Maildir => unit
-                .recipients
-                .into_iter()
-                .zip(unit.mailboxes)
-                .map(|(index, mailbox)| {
-                    (
-                        Destination::Maildir,
-                        Unit { id: unit.id, recipients: vec![index], mailboxes: vec![mailbox] },
-                    )
-                })
-                .collect::<Vec<_>>(),
-            other => vec![(other, unit)],
-        })
-        .collect();
-    Ok(Prepared { job, envelope, units, unroutable })
+    Ok(Loaded { job, envelope, routes })
 }
 
-/// A unit with what its delivery task needs of its message. The content is read from
-/// the spool by the task itself, so active messages hold no message data in memory.
-struct Work {
-    unit: Unit,
-    envelope: Arc<Envelope>,
-    received_at_unix_ms: u64,
-    check_existing: bool,
-}
-
+/// One delivery attempt: a Maildir batch on a blocking thread, or a remote delivery. A
+/// panic in either becomes deferred outcomes for its units.
 pub(super) fn spawn_delivery(
-    tasks: &mut JoinSet<TaskDone>,
+    tasks: &mut JoinSet<Event>,
     shared: &Arc<Delivery>,
-    active: &HashMap<MessageId, Active>,
     destination: Destination,
-    units: Vec<Unit>,
+    work: Vec<Work>,
 ) {
-    let work: Vec<Work> = units
-        .into_iter()
-        .filter_map(|unit| {
-            let a = active.get(&unit.id)?;
-            Some(Work {
-                unit,
-                envelope: Arc::clone(&a.envelope),
-                received_at_unix_ms: a.job.received_at_unix_ms,
-                check_existing: a.job.recovered || a.job.schedule.attempts > 0,
-            })
-        })
-        .collect();
     let shared = Arc::clone(shared);
     match destination {
         Destination::Maildir => {
             tasks.spawn_blocking(move || {
                 let results = deliver_maildir(&shared, &work);
-                TaskDone::Delivered { destination: Destination::Maildir, results }
+                Event::AttemptFinished { destination: Destination::Maildir, results }
             });
         }
         remote_destination => {
@@ -206,7 +143,7 @@ pub(super) fn spawn_delivery(
                         |rs: &[u32]| rs.iter().map(|i| (*i, Outcome::Deferred(failure.clone()))).collect();
                     units.iter().map(|(id, rs)| (*id, deferred(rs))).collect()
                 });
-                TaskDone::Delivered { destination: remote_destination, results }
+                Event::AttemptFinished { destination: remote_destination, results }
             });
         }
     }
