@@ -8,12 +8,12 @@ use std::sync::Arc;
 use libfuzzer_sys::fuzz_target;
 use smtp_wire::command::RcptTo;
 use smtp_wire::{
-    Action, BareNewline, Policy, Reply, ReversePath, Session, SessionConfig, SessionInfo, replies,
+    Action, BareNewline, EnvelopeChecks, Reply, ReversePath, Session, SessionConfig, SessionInfo, replies,
 };
 
 struct OneDomain;
 
-impl Policy for OneDomain {
+impl EnvelopeChecks for OneDomain {
     fn check_recipient(&self, _: &SessionInfo, _: &ReversePath, rcpt: &RcptTo) -> Result<(), Reply> {
         if rcpt.recipient.domain_lowercase() == "example.test" {
             Ok(())

@@ -21,7 +21,7 @@ pub enum Owner<'d> {
 }
 
 /// Who receives mail for `domain` (as received: any case, IDN in either form).
-pub fn owner<'d>(directory: Option<&'d Snapshot>, local: &StaticPolicy, domain: &str) -> Owner<'d> {
+pub fn owner<'d>(directory: Option<&'d Snapshot>, local: &StaticDomains, domain: &str) -> Owner<'d> {
     if let Some(accepted) = directory.and_then(|d| d.accepting(domain)) {
         return Owner::Tenant(accepted);
     }
@@ -33,18 +33,18 @@ pub fn owner<'d>(directory: Option<&'d Snapshot>, local: &StaticPolicy, domain: 
 
 /// Accepted domains from the config, as an immutable snapshot.
 #[derive(Debug, Clone)]
-pub struct StaticPolicy {
+pub struct StaticDomains {
     accepted: HashSet<String>,
     /// Where `<postmaster>` without a domain is delivered.
     postmaster_domain: Option<String>,
 }
 
-impl StaticPolicy {
-    pub fn new(accepted_domains: &[String]) -> StaticPolicy {
+impl StaticDomains {
+    pub fn new(accepted_domains: &[String]) -> StaticDomains {
         let accepted: HashSet<String> =
             accepted_domains.iter().map(|d| d.trim_end_matches('.').to_ascii_lowercase()).collect();
         let postmaster_domain = accepted_domains.first().map(|d| d.to_ascii_lowercase());
-        StaticPolicy { accepted, postmaster_domain }
+        StaticDomains { accepted, postmaster_domain }
     }
 
     pub fn accepts_domain(&self, domain: &str) -> bool {
@@ -91,7 +91,7 @@ mod tests {
             ..DirectoryData::default()
         };
         let directory = Snapshot::build(data).expect("snapshot");
-        let local = StaticPolicy::new(&["example.test".into(), "pending.test".into(), "mine.test".into()]);
+        let local = StaticDomains::new(&["example.test".into(), "pending.test".into(), "mine.test".into()]);
         let owner = |domain| owner(Some(&directory), &local, domain);
         assert!(matches!(owner("ACME.test."), Owner::Tenant(d) if d.tenant == acme));
         assert!(matches!(owner("example.test"), Owner::Tenant(_)), "the directory answers first");

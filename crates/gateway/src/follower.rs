@@ -93,7 +93,7 @@ mod tests {
     use protection::{HeuristicScorer, Protection};
     use smtp_wire::{Address, Attribution, ClientInfo, Envelope, Recipient, ReversePath};
 
-    use crate::domains::StaticPolicy;
+    use crate::domains::StaticDomains;
 
     const BULK: &[u8] =
         b"Subject: win\r\n\r\nWIN BIG NOW!!! Click here to claim your prize: http://prize.example/claim\r\n";
@@ -127,7 +127,7 @@ mod tests {
         };
         let sender = ReversePath::Mailbox(Address::new("alice", "acme.sluice.test"));
         let envelope = Envelope::new(sender, recipients.to_vec(), client);
-        let no_static_domains = StaticPolicy::new(&[]);
+        let no_static_domains = StaticDomains::new(&[]);
         for _ in 0..3 {
             let message = guard.assess(&snapshot.current(), &no_static_domains, &envelope, BULK);
             guard.message_queued(message.expect("outbound mail of acme"));

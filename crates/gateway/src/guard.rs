@@ -20,8 +20,8 @@ use directory::{OutboundBlock, Snapshot, TenantId};
 use protection::{Judgement, Protection, SenderDomainClass, Trip};
 use smtp_wire::Envelope;
 
-use crate::domains::{Owner, StaticPolicy, owner};
-use crate::inbound::policy::outbound_sender_class;
+use crate::domains::{Owner, StaticDomains, owner};
+use crate::inbound::checks::outbound_sender_class;
 
 #[derive(Debug)]
 pub struct OutboundGuard {
@@ -46,8 +46,8 @@ pub struct OutboundMessage {
 }
 
 /// Recipients of `envelope` that leave Sluice: their domain is nobody's here.
-fn outbound_recipients(directory: &Snapshot, static_policy: &StaticPolicy, envelope: &Envelope) -> u32 {
-    let leaves = |domain: &str| owner(Some(directory), static_policy, domain) == Owner::Foreign;
+fn outbound_recipients(directory: &Snapshot, static_domains: &StaticDomains, envelope: &Envelope) -> u32 {
+    let leaves = |domain: &str| owner(Some(directory), static_domains, domain) == Owner::Foreign;
     envelope.recipients.iter().filter(|r| leaves(&r.address.domain)).count() as u32
 }
 
@@ -84,12 +84,12 @@ impl OutboundGuard {
     pub fn assess(
         &self,
         directory: &Snapshot,
-        static_policy: &StaticPolicy,
+        static_domains: &StaticDomains,
         envelope: &Envelope,
         content: &[u8],
     ) -> Option<OutboundMessage> {
         let attribution = envelope.client.attribution.as_ref().filter(|a| a.outbound_relay)?;
-        let recipients = outbound_recipients(directory, static_policy, envelope);
+        let recipients = outbound_recipients(directory, static_domains, envelope);
         if recipients == 0 {
             return None;
         }

@@ -34,7 +34,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use settings::{
-    ConnectionLimits, DeliveryConfig, GatewayConfig, RetryPolicy, Settings, ThrottleConfig, Timeouts,
+    ConnectionLimits, DeliveryConfig, GatewayConfig, RetryTiming, Settings, ThrottleConfig, Timeouts,
 };
 
 /// Why the gateway could not start. Each text names what failed (a path, an address) and,
@@ -230,7 +230,7 @@ fn delivery(
     directory: Option<Arc<directory::SharedSnapshot>>,
     guard: Option<Arc<guard::OutboundGuard>>,
 ) -> Result<queue_manager::Delivery, GatewayError> {
-    let postmaster = settings.policy.postmaster_domain().map(str::to_string);
+    let postmaster = settings.static_domains.postmaster_domain().map(str::to_string);
     let maildir = Arc::new(maildir::MaildirDelivery::new(
         config.delivery.maildir_root.clone(),
         &config.hostname,
@@ -248,7 +248,7 @@ fn delivery(
             directory: directory.clone(),
             // Static accepted domains are read once: a reload that changes them applies
             // to new sessions at once and to routing at the next start.
-            static_policy: Arc::clone(&settings.policy),
+            static_domains: Arc::clone(&settings.static_domains),
             maildir: Arc::clone(&maildir),
         },
         maildir,

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use smtp_wire::SessionConfig;
 
-pub use crate::delivery::schedule::RetryPolicy;
+pub use crate::delivery::schedule::RetryTiming;
 use crate::dns::dnsbl::Dnsbl;
-use crate::domains::StaticPolicy;
+use crate::domains::StaticDomains;
 use crate::tls::{ClientCa, TlsSource};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +48,7 @@ pub struct ConnectionLimits {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub session: Arc<SessionConfig>,
-    pub policy: Arc<StaticPolicy>,
+    pub static_domains: Arc<StaticDomains>,
     pub limits: ConnectionLimits,
     pub timeouts: Timeouts,
     pub client_checks: ClientChecks,
@@ -74,7 +74,7 @@ pub struct DeliveryConfig {
     pub concurrency: usize,
     /// Delivery attempts to one destination (one domain's MX hosts, one host list) at once.
     pub destination_concurrency: usize,
-    pub retry: RetryPolicy,
+    pub retry: RetryTiming,
     /// How long a destination that asked Sluice to slow down (`421`, `4.7.x`) is left alone.
     pub destination_pause: Duration,
     /// Messages loaded for delivery at once; the others wait on disk.
@@ -97,7 +97,7 @@ impl DeliveryConfig {
             maildir_root,
             concurrency: 32,
             destination_concurrency: 4,
-            retry: RetryPolicy {
+            retry: RetryTiming {
                 first: Duration::from_secs(300),
                 max: Duration::from_secs(3600),
                 max_age: Duration::from_secs(5 * 86_400),

@@ -13,7 +13,7 @@ use gateway::delivery::outbound::{
     deliver, probe, trust_roots,
 };
 use gateway::dns::Dns;
-use gateway::domains::StaticPolicy;
+use gateway::domains::StaticDomains;
 use gateway::tls::TlsSource;
 use gateway::{ConnectionLimits, DeliveryConfig, Gateway, GatewayConfig, Settings, Timeouts};
 use smtp_wire::{Envelope, SessionConfig};
@@ -27,7 +27,7 @@ fn gateway_config(dir: &std::path::Path) -> GatewayConfig {
         tls_client_ca_file: None,
         settings: Settings {
             session: Arc::new(SessionConfig { hostname: "mx.dest.test".into(), ..SessionConfig::default() }),
-            policy: Arc::new(StaticPolicy::new(&["dest.test".to_string()])),
+            static_domains: Arc::new(StaticDomains::new(&["dest.test".to_string()])),
             limits: ConnectionLimits { connections_max: 100, connections_per_ip_max: 100 },
             timeouts: Timeouts::default(),
             client_checks: Default::default(),

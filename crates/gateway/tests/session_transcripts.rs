@@ -1,5 +1,5 @@
 //! Runs every `tests/session_transcripts/*.txt` through the sans-IO `smtp_wire::Session`
-//! with the gateway's real policy stack: `SessionPolicy` over a tenant directory snapshot
+//! with the gateway's real policy stack: `SessionChecks` over a tenant directory snapshot
 //! (the fixture below), outbound protection and, when asked, IP throttling. The reply
 //! texts are pinned: a change to what a sender or an admin reads is a visible diff here.
 //!
@@ -23,7 +23,7 @@
 //!
 //! Body directives: `@expect-messages N` (messages handed to storage so far) and
 //! `@expect-attribution none|TENANT/CONNECTOR [outbound-relay]` (how the last message was
-//! attributed, computed as the inbound connection does with `SessionPolicy::attribution`).
+//! attributed, computed as the inbound connection does with `SessionChecks::attribution`).
 //!
 //! The policy's clock is fixed ([`CLOCK_UNIX_S`]), so even the texts that say when a limit
 //! frees up are exact.
@@ -41,9 +41,9 @@ use directory::{
     DomainName, Recipient, ReputationEntry, ReputationKind, Snapshot, Tenant, TenantId, TenantStatus,
     VerificationState,
 };
-use gateway::domains::StaticPolicy;
+use gateway::domains::StaticDomains;
 use gateway::guard::OutboundGuard;
-use gateway::inbound::policy::SessionPolicy;
+use gateway::inbound::checks::SessionChecks;
 use gateway::inbound::throttling::Throttling;
 use smtp_wire::{Action, Attribution, Session, SessionConfig};
 
@@ -228,7 +228,7 @@ const CLOCK_UNIX_S: u64 = 1_767_225_720;
 /// The session and what the connection around it would do.
 struct Runner<'a> {
     session: Session,
-    policy: SessionPolicy<'a>,
+    checks: SessionChecks<'a>,
     guard: &'a OutboundGuard,
     directory: &'a Snapshot,
     tls: Option<Vec<String>>,
@@ -241,7 +241,7 @@ struct Runner<'a> {
 impl Runner<'_> {
     fn run_until_input(&mut self) -> Result<(), String> {
         while !self.closed {
-            let step = self.session.step(&self.input, &self.policy);
+            let step = self.session.step(&self.input, &self.checks);
             self.input.drain(..step.consumed);
             match step.action {
                 Action::Reply(r) => r.write_to(&mut self.output),
@@ -250,15 +250,15 @@ impl Runner<'_> {
                     r.write_to(&mut self.output);
                     self.input.clear();
                     let names = self.tls.clone().ok_or("STARTTLS without @tls or @tls-cert")?;
-                    self.policy.tls_established(&mut self.session, "TLSv1.3 with cipher TEST".into(), names);
+                    self.checks.tls_established(&mut self.session, "TLSv1.3 with cipher TEST".into(), names);
                 }
                 Action::Message(mut message) => {
                     // As the connection does: attribution from the session's connector, and
                     // an outbound message, once stored, counted by the outbound guard.
-                    message.envelope.client.attribution = self.policy.attribution();
+                    message.envelope.client.attribution = self.checks.attribution();
                     let outbound = self.guard.assess(
                         self.directory,
-                        self.policy.relay,
+                        self.checks.static_domains,
                         &message.envelope,
                         &message.content,
                     );
@@ -344,14 +344,14 @@ fn run_transcript(path: &Path, directory: &Snapshot) -> Result<(), String> {
         }
         lines.next();
     }
-    let relay = StaticPolicy::new(&header.static_domains);
+    let relay = StaticDomains::new(&header.static_domains);
     let throttling = header.throttle.map(|p| Throttling::new(Arc::new(throttle::Engine::new(p)), Vec::new()));
     let protection = protection::Protection::new(header.protection, Box::new(protection::HeuristicScorer));
     let guard = OutboundGuard::with_clock(protection, || CLOCK_UNIX_S);
     let config = SessionConfig { hostname: "mx.sluice.test".into(), ..SessionConfig::default() };
     let mut runner = Runner {
         session: Session::new(Arc::new(config), header.client_ip),
-        policy: SessionPolicy::new(
+        checks: SessionChecks::new(
             &relay,
             Some(directory),
             throttling.as_ref(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use directory::DomainName;
 use gateway::dns::dnsbl::{Dnsbl, DnsblConfig};
-use gateway::domains::StaticPolicy;
+use gateway::domains::StaticDomains;
 use gateway::settings::ClientChecks;
 use gateway::tls::{ClientCa, TlsSource};
 use gateway::{ConnectionLimits, DeliveryConfig, GatewayConfig, Settings, ThrottleConfig, Timeouts};
@@ -542,7 +542,7 @@ fn resolve_delivery(
             .map_or_else(|| data_dir.join("mail"), |p| resolve_path(base, p)),
         concurrency: positive("delivery.concurrency", d.concurrency)?,
         destination_concurrency: positive("delivery.destination_concurrency", d.destination_concurrency)?,
-        retry: gateway::RetryPolicy {
+        retry: gateway::RetryTiming {
             first: retry_first,
             max: Duration::from_secs(d.retry_max_s).max(retry_first),
             max_age,
@@ -654,7 +654,7 @@ pub fn resolve_settings(
     };
     Ok(Settings {
         session: Arc::new(session),
-        policy: Arc::new(StaticPolicy::new(&domains)),
+        static_domains: Arc::new(StaticDomains::new(&domains)),
         limits,
         timeouts,
         client_checks: ClientChecks {
@@ -720,7 +720,7 @@ mod tests {
         let c = from_str("").unwrap();
         assert_eq!(c.gateway.listen, vec!["127.0.0.1:2525".parse::<SocketAddr>().unwrap()]);
         assert_eq!(c.gateway.spool_dir, PathBuf::from("./sluice-data/spool"));
-        assert!(c.gateway.settings.policy.accepts_domain("example.test"));
+        assert!(c.gateway.settings.static_domains.accepts_domain("example.test"));
         assert!(matches!(c.gateway.tls, Some(TlsSource::SelfSigned { .. })));
     }
 

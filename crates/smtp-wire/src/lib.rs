@@ -21,4 +21,6 @@ pub use envelope::{
     ReversePath, address_literal,
 };
 pub use reply::{EnhancedCode, Reply};
-pub use session::{Action, Phase, Policy, ReceivedMessage, Session, SessionConfig, SessionInfo, Step};
+pub use session::{
+    Action, EnvelopeChecks, Phase, ReceivedMessage, Session, SessionConfig, SessionInfo, Step,
+};

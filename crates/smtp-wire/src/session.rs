@@ -47,7 +47,7 @@ impl Default for SessionConfig {
     }
 }
 
-/// What the policy sees of the session.
+/// What the envelope checks see of the session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionInfo {
     pub client_ip: IpAddr,
@@ -62,7 +62,7 @@ pub struct SessionInfo {
 
 /// Decisions that need knowledge outside the protocol (accepted domains, throttling).
 /// Called on the hot path: implementations answer from memory, without I/O.
-pub trait Policy {
+pub trait EnvelopeChecks {
     /// After MAIL FROM passed the protocol checks.
     fn check_sender(&self, _session: &SessionInfo, _mail: &MailFrom) -> Result<(), Reply> {
         Ok(())
@@ -174,7 +174,7 @@ impl Session {
     }
 
     /// Consumes input and says what to do next. Call repeatedly until `NeedInput`.
-    pub fn step(&mut self, input: &[u8], policy: &dyn Policy) -> Step {
+    pub fn step(&mut self, input: &[u8], policy: &dyn EnvelopeChecks) -> Step {
         if self.closed || self.awaiting_storage {
             return Step { consumed: 0, action: Action::NeedInput };
         }
@@ -324,7 +324,7 @@ impl Session {
         }
     }
 
-    fn command(&mut self, command: Command, policy: &dyn Policy) -> Result<Action, Reply> {
+    fn command(&mut self, command: Command, policy: &dyn EnvelopeChecks) -> Result<Action, Reply> {
         if !matches!(command, Command::Mail(_) | Command::Rcpt(_) | Command::Data | Command::Quit) {
             self.junk_commands += 1;
             if self.junk_commands > self.config.junk_commands_max {
@@ -380,7 +380,7 @@ impl Session {
         Action::Reply(Reply::plain(250, lines))
     }
 
-    fn mail(&mut self, mail: MailFrom, policy: &dyn Policy) -> Result<Action, Reply> {
+    fn mail(&mut self, mail: MailFrom, policy: &dyn EnvelopeChecks) -> Result<Action, Reply> {
         if self.info.helo.is_none() {
             return Err(replies::need_helo());
         }
@@ -401,7 +401,7 @@ impl Session {
         Ok(Action::Reply(replies::sender_ok()))
     }
 
-    fn rcpt(&mut self, rcpt: RcptTo, policy: &dyn Policy) -> Result<Action, Reply> {
+    fn rcpt(&mut self, rcpt: RcptTo, policy: &dyn EnvelopeChecks) -> Result<Action, Reply> {
         let Some(transaction) = self.transaction.as_mut() else {
             return Err(replies::need_mail());
         };

@@ -18,12 +18,12 @@ use std::sync::Arc;
 
 use smtp_wire::command::RcptTo;
 use smtp_wire::{
-    Action, BareNewline, Policy, Reply, ReversePath, Session, SessionConfig, SessionInfo, replies,
+    Action, BareNewline, EnvelopeChecks, Reply, ReversePath, Session, SessionConfig, SessionInfo, replies,
 };
 
-struct TestPolicy;
+struct TestChecks;
 
-impl Policy for TestPolicy {
+impl EnvelopeChecks for TestChecks {
     fn check_recipient(&self, _: &SessionInfo, _: &ReversePath, rcpt: &RcptTo) -> Result<(), Reply> {
         let domain = rcpt.recipient.domain_lowercase();
         if domain != "example.test" {
@@ -74,7 +74,7 @@ struct Runner {
 impl Runner {
     fn run_until_input(&mut self) {
         while !self.closed {
-            let step = self.session.step(&self.input, &TestPolicy);
+            let step = self.session.step(&self.input, &TestChecks);
             self.input.drain(..step.consumed);
             match step.action {
                 Action::Reply(r) => r.write_to(&mut self.output),

@@ -25,7 +25,7 @@ use smtp_wire::Envelope;
 use crate::index::{Entry, SegmentInfo};
 use crate::record::{self, DATA_BYTES_MAX, DataRef, Decoded, EncodedMessage, Frame};
 use crate::segment::{self, Dirs, SegmentFile};
-use crate::writer::{Reply, Request};
+use crate::writer::{Completion, Request};
 use crate::{Callback, MessageId, Spool, SpoolError};
 
 /// A spilled message's data is written to its file in chunks of this size at least.
@@ -343,7 +343,7 @@ impl DataWriter {
     /// (after fdatasync), or with the error. A message that cannot be added (no recipients,
     /// a write that failed, the spool closed) gets its error on the calling thread.
     pub fn submit(mut self, envelope: Envelope, received_at_unix_ms: u64, done: Callback<MessageId>) {
-        let reply = Reply::new(done);
+        let reply = Completion::new(done);
         if let Some(e) = self.failed.take() {
             return reply.send(Err(e));
         }
@@ -377,7 +377,7 @@ impl DataWriter {
     pub fn abort(self) {}
 
     /// Removes a spilled file and answers `reply` with `error`.
-    fn discard(&self, spilled: &Spilled, reply: Reply<MessageId>, error: SpoolError) {
+    fn discard(&self, spilled: &Spilled, reply: Completion<MessageId>, error: SpoolError) {
         self.remove(spilled);
         reply.send(Err(error));
     }

@@ -106,7 +106,7 @@ use id::IdGenerator;
 pub use id::{MessageId, ParseMessageIdError};
 pub use report::{Quarantined, RecoveryReport};
 use segment::{Dirs, FsStorage, Storage};
-use writer::{Reply, Request, Shared, Writer, WriterConfig};
+use writer::{Completion, Request, Shared, Writer, WriterConfig};
 
 /// Default size at which the head segment is sealed and a new one started.
 pub const SEGMENT_BYTES_MAX_DEFAULT: u64 = 64 << 20;
@@ -307,7 +307,7 @@ impl Spool {
         data: Vec<u8>,
         done: Callback<MessageId>,
     ) {
-        self.submit_inline(envelope, received_at_unix_ms, &data, Reply::new(done));
+        self.submit_inline(envelope, received_at_unix_ms, &data, Completion::new(done));
     }
 
     /// Starts a message whose data arrives in chunks: write them into the `DataWriter`, then
@@ -323,7 +323,7 @@ impl Spool {
         envelope: Envelope,
         received_at_unix_ms: u64,
         data: &[u8],
-        reply: Reply<MessageId>,
+        reply: Completion<MessageId>,
     ) {
         let recipients = match recipient_count(&envelope, data.len() as u64) {
             Ok(n) => n,
@@ -373,7 +373,7 @@ impl Spool {
         let _ = self.inner.tx.send(Request::Complete {
             id,
             recipients: recipients.to_vec(),
-            reply: Reply::new(done),
+            reply: Completion::new(done),
         });
     }
 
@@ -382,7 +382,7 @@ impl Spool {
     /// An id that is not live (never spooled, or all recipients done) gets
     /// `SpoolError::UnknownMessage`.
     pub fn schedule(&self, id: MessageId, schedule: Schedule, done: Callback<()>) {
-        let _ = self.inner.tx.send(Request::Schedule { id, schedule, reply: Reply::new(done) });
+        let _ = self.inner.tx.send(Request::Schedule { id, schedule, reply: Completion::new(done) });
     }
 
     /// Counts for metrics and tests: live messages, segments, bytes.

@@ -64,15 +64,16 @@ pub(crate) struct Counters {
     pub(crate) write_errors: AtomicU64,
 }
 
-/// A caller's callback. Dropping it unanswered (writer gone, request refused) reports
+/// A caller's completion callback (the spool's answer to one request; not an SMTP reply).
+/// Dropping it unanswered (writer gone, request refused) reports
 /// `SpoolError::Closed`, so every callback runs exactly once.
-pub(crate) struct Reply<T> {
+pub(crate) struct Completion<T> {
     callback: Option<Callback<T>>,
 }
 
-impl<T> Reply<T> {
+impl<T> Completion<T> {
     pub(crate) fn new(callback: Callback<T>) -> Self {
-        Reply { callback: Some(callback) }
+        Completion { callback: Some(callback) }
     }
 
     pub(crate) fn send(mut self, result: Result<T, SpoolError>) {
@@ -85,7 +86,7 @@ impl<T> Reply<T> {
     }
 }
 
-impl<T> Drop for Reply<T> {
+impl<T> Drop for Completion<T> {
     fn drop(&mut self) {
         if let Some(callback) = self.callback.take() {
             let _ = catch_unwind(AssertUnwindSafe(|| callback(Err(SpoolError::Closed))));
@@ -93,9 +94,9 @@ impl<T> Drop for Reply<T> {
     }
 }
 
-impl<T> std::fmt::Debug for Reply<T> {
+impl<T> std::fmt::Debug for Completion<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Reply")
+        f.write_str("Completion")
     }
 }
 
@@ -106,17 +107,17 @@ pub(crate) enum Request {
         id: MessageId,
         record: EncodedMessage,
         recipients: u32,
-        reply: Reply<MessageId>,
+        reply: Completion<MessageId>,
     },
     Complete {
         id: MessageId,
         recipients: Vec<u32>,
-        reply: Reply<()>,
+        reply: Completion<()>,
     },
     Schedule {
         id: MessageId,
         schedule: Schedule,
-        reply: Reply<()>,
+        reply: Completion<()>,
     },
     Shutdown,
 }
@@ -131,25 +132,25 @@ enum Pending {
         data_len: u32,
         external: bool,
         recipients: u32,
-        reply: Reply<MessageId>,
+        reply: Completion<MessageId>,
     },
     Done {
         id: MessageId,
         recipients: Vec<u32>,
-        reply: Reply<()>,
+        reply: Completion<()>,
     },
     Schedule {
         id: MessageId,
         schedule: Schedule,
-        reply: Reply<()>,
+        reply: Completion<()>,
     },
 }
 
 /// A durable request whose callback is still to run.
 #[derive(Debug)]
 enum Ack {
-    Message(MessageId, Reply<MessageId>),
-    Recorded(Reply<()>),
+    Message(MessageId, Completion<MessageId>),
+    Recorded(Completion<()>),
 }
 
 #[derive(Debug, Default)]

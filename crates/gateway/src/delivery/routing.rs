@@ -20,7 +20,7 @@ use smtp_wire::{Address, EnhancedCode, Envelope};
 use crate::delivery::Protocol;
 use crate::delivery::maildir::MaildirDelivery;
 use crate::delivery::outbound::TlsMode;
-use crate::domains::{Owner, StaticPolicy, owner};
+use crate::domains::{Owner, StaticDomains, owner};
 
 /// Where a group of recipients is delivered; the key of per-destination concurrency and
 /// slow-down.
@@ -97,7 +97,7 @@ impl NoRoute {
 #[derive(Debug)]
 pub struct Router {
     pub(crate) directory: Option<Arc<SharedSnapshot>>,
-    pub(crate) static_policy: Arc<StaticPolicy>,
+    pub(crate) static_domains: Arc<StaticDomains>,
     pub(crate) maildir: Arc<MaildirDelivery>,
 }
 
@@ -109,7 +109,7 @@ impl Router {
         })?;
         let snapshot = self.directory.as_ref().map(|shared| shared.current());
         let directory = snapshot.as_deref();
-        match owner(directory, &self.static_policy, &address.domain) {
+        match owner(directory, &self.static_domains, &address.domain) {
             Owner::Tenant(domain) => self.tenant_route(directory, envelope, domain, address),
             Owner::Local => self.static_maildir(address),
             Owner::Foreign => Ok(self.outbound_route(directory, envelope, address)),
@@ -324,7 +324,7 @@ mod tests {
         };
         Router {
             directory: Some(Arc::new(SharedSnapshot::new(Snapshot::build(data).expect("snapshot")))),
-            static_policy: Arc::new(StaticPolicy::new(&[])),
+            static_domains: Arc::new(StaticDomains::new(&[])),
             maildir: Arc::new(MaildirDelivery::new("/nonexistent".into(), "mx.test", None)),
         }
     }

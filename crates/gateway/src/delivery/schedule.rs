@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use spool::Schedule;
 
-/// The retry policy (RFC 5321 4.5.4.1: retry for at least 4-5 days; the first retries
+/// When to retry, give up and tell the sender (RFC 5321 4.5.4.1: retry for at least 4-5 days; the first retries
 /// come within minutes and then back off).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
+pub struct RetryTiming {
     /// Wait after the first failed attempt; it doubles after each further one.
     pub first: Duration,
     /// The longest wait between two attempts.
@@ -21,7 +21,7 @@ pub struct RetryPolicy {
     pub delay_notice: Option<Duration>,
 }
 
-impl RetryPolicy {
+impl RetryTiming {
     /// The wait after `attempts` failed attempts (1 = the first failure).
     pub fn backoff(&self, attempts: u32) -> Duration {
         let factor = 1u32.checked_shl(attempts.saturating_sub(1)).unwrap_or(u32::MAX);
@@ -47,22 +47,22 @@ pub enum AfterAttempt {
 /// The decision after an attempt that left some recipients deferred. `not_before_ms` is
 /// the earliest retry the destinations allow (a destination that asked us to slow down).
 pub fn after_attempt(
-    policy: &RetryPolicy,
+    timing: &RetryTiming,
     previous: Schedule,
     received_at_ms: u64,
     now_ms: u64,
     not_before_ms: u64,
 ) -> AfterAttempt {
-    let expires = policy.expires_at_ms(received_at_ms);
+    let expires = timing.expires_at_ms(received_at_ms);
     if now_ms >= expires {
         return AfterAttempt::Expire;
     }
     let attempts = previous.attempts.saturating_add(1);
     // The last retry happens at the expiry time, not after it, so no message outlives
     // `max_age` by a whole backoff interval.
-    let next = now_ms.saturating_add(millis(policy.backoff(attempts))).max(not_before_ms).min(expires);
+    let next = now_ms.saturating_add(millis(timing.backoff(attempts))).max(not_before_ms).min(expires);
     let notify_delay = !previous.delay_notified
-        && policy.delay_notice.is_some_and(|d| now_ms >= received_at_ms.saturating_add(millis(d)));
+        && timing.delay_notice.is_some_and(|d| now_ms >= received_at_ms.saturating_add(millis(d)));
     let schedule = Schedule {
         attempts,
         next_attempt_unix_ms: next,
@@ -83,8 +83,8 @@ mod tests {
     const HOUR: u64 = 60 * MINUTE;
     const DAY: u64 = 24 * HOUR;
 
-    fn policy() -> RetryPolicy {
-        RetryPolicy {
+    fn timing() -> RetryTiming {
+        RetryTiming {
             first: Duration::from_secs(300),
             max: Duration::from_secs(3600),
             max_age: Duration::from_secs(5 * 86_400),
@@ -94,20 +94,20 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let delays: Vec<u64> = (1..=6).map(|a| policy().backoff(a).as_secs()).collect();
+        let delays: Vec<u64> = (1..=6).map(|a| timing().backoff(a).as_secs()).collect();
         assert_eq!(delays, [300, 600, 1200, 2400, 3600, 3600]);
-        assert_eq!(policy().backoff(200).as_secs(), 3600);
+        assert_eq!(timing().backoff(200).as_secs(), 3600);
     }
 
     /// A message that never gets through, followed attempt by attempt over five days.
     #[test]
     fn five_days_of_retries_then_expiry_with_one_delay_notice() {
-        let policy = policy();
+        let timing = timing();
         let received = 1_700_000_000_000;
         let (mut now, mut schedule) = (received, Schedule::default());
         let (mut attempts, mut notices, mut first_notice_at) = (0, 0, 0);
         while let AfterAttempt::Retry { schedule: next, notify_delay } =
-            after_attempt(&policy, schedule, received, now, 0)
+            after_attempt(&timing, schedule, received, now, 0)
         {
             assert!(next.next_attempt_unix_ms > now, "retries move forward");
             if notify_delay {
@@ -131,7 +131,7 @@ mod tests {
     fn first_retries_come_within_minutes() {
         let received = 1_000 * DAY;
         let AfterAttempt::Retry { schedule, notify_delay } =
-            after_attempt(&policy(), Schedule::default(), received, received + 1000, 0)
+            after_attempt(&timing(), Schedule::default(), received, received + 1000, 0)
         else {
             panic!("a fresh message is retried");
         };
@@ -145,7 +145,7 @@ mod tests {
         let received = 1_000 * DAY;
         let not_before = received + 2 * HOUR;
         let AfterAttempt::Retry { schedule, .. } =
-            after_attempt(&policy(), Schedule::default(), received, received, not_before)
+            after_attempt(&timing(), Schedule::default(), received, received, not_before)
         else {
             panic!("retried");
         };
@@ -156,20 +156,20 @@ mod tests {
     fn no_delay_notice_when_disabled_or_already_sent() {
         let received = 1_000 * DAY;
         let late = received + 6 * HOUR;
-        let disabled = RetryPolicy { delay_notice: None, ..policy() };
-        let decide = |policy: &RetryPolicy, schedule| after_attempt(policy, schedule, received, late, 0);
+        let disabled = RetryTiming { delay_notice: None, ..timing() };
+        let decide = |timing: &RetryTiming, schedule| after_attempt(timing, schedule, received, late, 0);
         assert!(matches!(
             decide(&disabled, Schedule::default()),
             AfterAttempt::Retry { notify_delay: false, .. }
         ));
         let sent = Schedule { attempts: 3, next_attempt_unix_ms: late, delay_notified: true };
-        let AfterAttempt::Retry { schedule, notify_delay } = decide(&policy(), sent) else {
+        let AfterAttempt::Retry { schedule, notify_delay } = decide(&timing(), sent) else {
             panic!("retried");
         };
         assert!(!notify_delay);
         assert!(schedule.delay_notified, "the flag is kept");
         assert!(matches!(
-            decide(&policy(), Schedule::default()),
+            decide(&timing(), Schedule::default()),
             AfterAttempt::Retry { notify_delay: true, .. }
         ));
     }
@@ -178,7 +178,7 @@ mod tests {
     fn a_message_older_than_max_age_expires() {
         let received = 1_000 * DAY;
         assert_eq!(
-            after_attempt(&policy(), Schedule::default(), received, received + 5 * DAY, 0),
+            after_attempt(&timing(), Schedule::default(), received, received + 5 * DAY, 0),
             AfterAttempt::Expire
         );
     }

@@ -11,10 +11,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::reputation::{DnsblPolicy, PendingLookup, next_is_mail};
+use super::reputation::{DnsblChecks, PendingLookup, next_is_mail};
 use super::stream::Stream;
 use super::{Shared, queue_message};
-use crate::inbound::policy::SessionPolicy;
+use crate::inbound::checks::SessionChecks;
 use crate::settings::Settings;
 
 const READ_CHUNK_BYTES: usize = 16 * 1024;
@@ -72,9 +72,9 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
     let protection = shared.guard.as_ref().map(|g| &g.protection);
     // Runs while the banner goes out and EHLO is answered; MAIL FROM waits for it.
     let mut dnsbl = PendingLookup::start(settings.client_checks.dnsbl.as_ref(), conn.peer.ip());
-    let mut policy = DnsblPolicy {
-        session: SessionPolicy::new(
-            &settings.policy,
+    let mut checks = DnsblChecks {
+        session: SessionChecks::new(
+            &settings.static_domains,
             directory.as_deref(),
             shared.throttling.as_deref(),
             protection,
@@ -88,9 +88,9 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
             if let Err(end) = conn.flush().await {
                 return end;
             }
-            policy.listing = dnsbl.finish().await;
+            checks.listing = dnsbl.finish().await;
         }
-        let step = session.step(&conn.input, &policy);
+        let step = session.step(&conn.input, &checks);
         conn.input.drain(..step.consumed);
         match step.action {
             Action::Reply(reply) => reply.write_to(&mut conn.output),
@@ -104,18 +104,23 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
                 conn.input.clear();
                 match conn.start_tls(shared, settings).await {
                     Ok((description, names)) => {
-                        policy.session.tls_established(&mut session, description, names)
+                        checks.session.tls_established(&mut session, description, names)
                     }
                     Err(end) => return end,
                 }
             }
             Action::Message(mut message) => {
                 conn.data_started = None;
-                message.envelope.client.attribution = policy.session.attribution();
+                message.envelope.client.attribution = checks.session.attribution();
                 let guard = shared.guard.as_deref();
-                let reply =
-                    queue_message(&shared.enqueue, guard, directory.as_deref(), &settings.policy, *message)
-                        .await;
+                let reply = queue_message(
+                    &shared.enqueue,
+                    guard,
+                    directory.as_deref(),
+                    &settings.static_domains,
+                    *message,
+                )
+                .await;
                 session.message_stored(reply).write_to(&mut conn.output);
             }
             Action::Close(reply) => return conn.finish(reply).await,

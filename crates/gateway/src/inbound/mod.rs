@@ -2,10 +2,10 @@
 //! the limits and runs one owned task per session. A panic in one session ends only that
 //! session.
 
+pub mod checks;
 pub(crate) mod connection;
 pub(crate) mod enqueue;
 mod limits;
-pub mod policy;
 pub mod received;
 mod reputation;
 mod stream;
@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use crate::domains::StaticPolicy;
+use crate::domains::StaticDomains;
 use crate::guard::OutboundGuard;
 use crate::inbound::enqueue::Enqueue;
 use crate::settings::Settings;
@@ -59,12 +59,12 @@ pub(crate) async fn queue_message(
     enqueue: &Enqueue,
     guard: Option<&OutboundGuard>,
     directory: Option<&directory::Snapshot>,
-    static_policy: &StaticPolicy,
+    static_domains: &StaticDomains,
     message: ReceivedMessage,
 ) -> Result<String, Reply> {
     let outbound = match (guard, directory) {
         (Some(guard), Some(directory)) => {
-            guard.assess(directory, static_policy, &message.envelope, &message.content)
+            guard.assess(directory, static_domains, &message.envelope, &message.content)
         }
         _ => None,
     };
@@ -205,7 +205,7 @@ mod tests {
         let policy =
             protection::Policy { unregistered_sender_messages_per_day: 1, ..protection::Policy::default() };
         let guard = OutboundGuard::new(Protection::new(policy, Box::new(HeuristicScorer)));
-        let statics = StaticPolicy::new(&["example.test".to_string()]);
+        let statics = StaticDomains::new(&["example.test".to_string()]);
         let allowance_left = || {
             let now = guard.now_unix_s();
             guard

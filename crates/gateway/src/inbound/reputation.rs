@@ -1,16 +1,16 @@
 //! What the inbound session learns about its client asynchronously: the DNSBL lookup runs
 //! beside the banner and EHLO ([`PendingLookup`]) and is awaited only when the first MAIL
-//! FROM needs the verdict, which [`DnsblPolicy`] then puts to the directory.
+//! FROM needs the verdict, which [`DnsblChecks`] then puts to the directory.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use smtp_wire::command::{MailFrom, RcptTo};
-use smtp_wire::{Policy, Reply, ReversePath, SessionInfo};
+use smtp_wire::{EnvelopeChecks, Reply, ReversePath, SessionInfo};
 use tokio::task::JoinSet;
 
 use crate::dns::dnsbl::{Dnsbl, Listing};
-use crate::inbound::policy::{SessionPolicy, refusal_reply};
+use crate::inbound::checks::{SessionChecks, refusal_reply};
 
 /// One connection's lookup: started with the session (concurrently with the banner and
 /// EHLO), awaited when the first MAIL FROM needs it. The task is owned here: dropping the
@@ -55,14 +55,14 @@ pub(super) fn next_is_mail(input: &[u8]) -> bool {
 
 /// The session's policy plus what the connection's DNSBL lookup found: a listed client
 /// is refused at MAIL FROM (`550 5.7.708`, naming the zone) unless the directory says a
-/// connector or an operator exception covers it. Everything else is [`SessionPolicy`]'s.
+/// connector or an operator exception covers it. Everything else is [`SessionChecks`]'s.
 #[derive(Debug)]
-pub(super) struct DnsblPolicy<'a> {
-    pub(super) session: SessionPolicy<'a>,
+pub(super) struct DnsblChecks<'a> {
+    pub(super) session: SessionChecks<'a>,
     pub(super) listing: Option<Listing>,
 }
 
-impl Policy for DnsblPolicy<'_> {
+impl EnvelopeChecks for DnsblChecks<'_> {
     fn check_sender(&self, session: &SessionInfo, mail: &MailFrom) -> Result<(), Reply> {
         self.session.check_sender(session, mail)?;
         let Some(listing) = &self.listing else { return Ok(()) };

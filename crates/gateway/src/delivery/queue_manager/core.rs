@@ -561,8 +561,8 @@ impl QueueCore {
         let mut delayed_until_s = None;
         let mut expired = false;
         if !deferred.is_empty() {
-            let policy = &self.config.retry;
-            match after_attempt(policy, previous, job.received_at_unix_ms, now, not_before_ms) {
+            let timing = &self.config.retry;
+            match after_attempt(timing, previous, job.received_at_unix_ms, now, not_before_ms) {
                 AfterAttempt::Expire => {
                     tracing::warn!(msg_id = %job.id, "message expired; bouncing the recipients left");
                     failed.append(&mut deferred);
@@ -571,7 +571,7 @@ impl QueueCore {
                 AfterAttempt::Retry { schedule, notify_delay } => {
                     retry = Some(schedule);
                     delayed_until_s =
-                        notify_delay.then(|| policy.expires_at_ms(job.received_at_unix_ms) / 1000);
+                        notify_delay.then(|| timing.expires_at_ms(job.received_at_unix_ms) / 1000);
                 }
             }
         }

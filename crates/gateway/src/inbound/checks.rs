@@ -1,5 +1,5 @@
-//! Relay control: the tenant directory decides (see `SessionPolicy`); the config's static
-//! accepted domains (`StaticPolicy`) still take mail for local mailboxes, only for local parts
+//! Relay control: the tenant directory decides (see `SessionChecks`); the config's static
+//! accepted domains (`StaticDomains`) still take mail for local mailboxes, only for local parts
 //! that can name a mailbox. Everything else is refused at RCPT: there is no open relay.
 
 use std::cell::RefCell;
@@ -9,10 +9,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use directory::{ClientCert, Refusal, RefusalKind, SessionContext, Snapshot, Transport};
 use smtp_wire::command::{MailFrom, RcptTo};
 use smtp_wire::reply::EnhancedCode;
-use smtp_wire::{Policy, Reply, ReversePath, Session, SessionInfo, replies};
+use smtp_wire::{EnvelopeChecks, Reply, ReversePath, Session, SessionInfo, replies};
 
 use crate::delivery::maildir::mailbox_name;
-use crate::domains::{Owner, StaticPolicy, owner};
+use crate::domains::{Owner, StaticDomains, owner};
 use crate::inbound::throttling::Throttling;
 
 /// What a session checks recipients against: relay control first (a relay attempt is
@@ -20,8 +20,8 @@ use crate::inbound::throttling::Throttling;
 /// the tenant directory's; the config's static accepted domains still receive mail for
 /// local mailboxes when the directory does not know the domain.
 #[derive(Debug)]
-pub struct SessionPolicy<'a> {
-    pub relay: &'a StaticPolicy,
+pub struct SessionChecks<'a> {
+    pub static_domains: &'a StaticDomains,
     pub directory: Option<&'a Snapshot>,
     pub throttling: Option<&'a Throttling>,
     pub protection: Option<&'a protection::Protection>,
@@ -38,16 +38,16 @@ pub struct SessionPolicy<'a> {
     context: SessionContext,
 }
 
-impl<'a> SessionPolicy<'a> {
+impl<'a> SessionChecks<'a> {
     pub fn new(
-        relay: &'a StaticPolicy,
+        static_domains: &'a StaticDomains,
         directory: Option<&'a Snapshot>,
         throttling: Option<&'a Throttling>,
         protection: Option<&'a protection::Protection>,
         client_ip: IpAddr,
-    ) -> SessionPolicy<'a> {
-        SessionPolicy {
-            relay,
+    ) -> SessionChecks<'a> {
+        SessionChecks {
+            static_domains,
             directory,
             throttling,
             protection,
@@ -59,8 +59,8 @@ impl<'a> SessionPolicy<'a> {
 
     /// The same with a fixed clock (unix seconds), so tests pin the texts that say when a
     /// limit frees up.
-    pub fn with_clock(self, clock: fn() -> u64) -> SessionPolicy<'a> {
-        SessionPolicy { clock, ..self }
+    pub fn with_clock(self, clock: fn() -> u64) -> SessionChecks<'a> {
+        SessionChecks { clock, ..self }
     }
 
     /// STARTTLS completed: tells the SMTP session, and computes the directory context again
@@ -152,14 +152,15 @@ enum Admission {
     Accepted,
 }
 
-impl SessionPolicy<'_> {
+impl SessionChecks<'_> {
     fn relay_control(
         &self,
         session: &SessionInfo,
         sender: &ReversePath,
         rcpt: &RcptTo,
     ) -> Result<Admission, Reply> {
-        let local = || self.relay.check_recipient(session, sender, rcpt).map(|()| Admission::Accepted);
+        let local =
+            || self.static_domains.check_recipient(session, sender, rcpt).map(|()| Admission::Accepted);
         let Some(directory) = self.directory else { return local() };
         let address = &rcpt.recipient;
         // Bare <postmaster> (RFC 5321 4.5.1) is a local mailbox.
@@ -178,7 +179,7 @@ impl SessionPolicy<'_> {
             Ok(route) => matches!(route.target, directory::RouteTarget::OutboundRelay { .. }),
             Err(refusal) => refusal.kind == RefusalKind::RelayDenied,
         };
-        if declined && owner(Some(directory), self.relay, &address.domain) == Owner::Local {
+        if declined && owner(Some(directory), self.static_domains, &address.domain) == Owner::Local {
             return local();
         }
         match decision {
@@ -197,7 +198,7 @@ impl SessionPolicy<'_> {
     }
 }
 
-impl SessionPolicy<'_> {
+impl SessionChecks<'_> {
     /// A tenant's outbound recipient: the sender check once per transaction (`5.7.705`
     /// tripped tenant, `5.7.750` unregistered sender domain), then the per-recipient limits
     /// (`5.7.751` service domain, `4.7.752` sender rate). Bounces (null sender) from the
@@ -222,7 +223,7 @@ impl SessionPolicy<'_> {
     }
 }
 
-impl Policy for SessionPolicy<'_> {
+impl EnvelopeChecks for SessionChecks<'_> {
     fn check_sender(&self, session: &SessionInfo, _mail: &MailFrom) -> Result<(), Reply> {
         // A new transaction: its outbound sender check has not run.
         self.outbound_sender.replace(None);
@@ -273,7 +274,7 @@ impl Policy for SessionPolicy<'_> {
     }
 }
 
-impl Policy for StaticPolicy {
+impl EnvelopeChecks for StaticDomains {
     fn check_recipient(&self, _: &SessionInfo, _: &ReversePath, rcpt: &RcptTo) -> Result<(), Reply> {
         let address = &rcpt.recipient;
         let refusal = if address.domain.is_empty() {
@@ -304,7 +305,7 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     fn check(rcpt: &str) -> Result<(), String> {
-        let policy = StaticPolicy::new(&["example.test".to_string()]);
+        let policy = StaticDomains::new(&["example.test".to_string()]);
         let info = SessionInfo {
             client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             helo: None,
