@@ -3,41 +3,24 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 
 use gateway::delivery::outbound::{ClientConfig, RecipientOutcome, deliver_lmtp};
 use smtp_wire::{Envelope, Recipient};
 
 struct LmtpServer {
-    child: Child,
+    _peer: common::PythonPeer,
     addr: SocketAddr,
     record: tempfile::NamedTempFile,
-}
-
-impl Drop for LmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start(script: &str) -> LmtpServer {
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
     let record = tempfile::NamedTempFile::new().expect("record file");
     let server = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/lmtp_server.py");
-    let mut child = Command::new("python3")
-        .args([server, &port.to_string(), script])
-        .arg(record.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("python3 (run scripts/install-test-deps.sh for aiosmtpd)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read ready");
-    assert_eq!(line.trim(), "ready", "the LMTP server did not start (is aiosmtpd installed?)");
-    LmtpServer { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), record }
+    let peer =
+        common::PythonPeer::start(server, &[&port.to_string(), script, &record.path().to_string_lossy()]);
+    LmtpServer { _peer: peer, addr: SocketAddr::from(([127, 0, 0, 1], port)), record }
 }
 
 fn envelope(locals: &[&str]) -> Envelope {

@@ -3,9 +3,11 @@
 //! some of them.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+#[path = "../support/python_peer.rs"]
+mod python_peer;
+pub use python_peer::PythonPeer;
+
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use gateway::delivery::outbound::{ClientConfig, trust_roots};
@@ -13,30 +15,15 @@ use smtp_wire::{Address, ClientInfo, Envelope, Notify, Recipient, ReversePath};
 
 /// A dnslib server (tests/py/dns_server.py), killed when dropped.
 pub struct DnsServer {
-    child: Child,
+    _peer: PythonPeer,
     pub addr: SocketAddr,
-}
-
-impl Drop for DnsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 pub fn start_dns(records: &str) -> DnsServer {
     let port = UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("free port").port();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/dns_server.py");
-    let mut child = Command::new("python3")
-        .args([script, &port.to_string(), records])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("python3 (run scripts/install-test-deps.sh for dnslib)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read ready");
-    assert_eq!(line.trim(), "ready", "the DNS server did not start (is dnslib installed?)");
-    DnsServer { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
+    let peer = PythonPeer::start(script, &[&port.to_string(), records]);
+    DnsServer { _peer: peer, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
 }
 
 /// `local@domain`, asking for failure and delay notices.

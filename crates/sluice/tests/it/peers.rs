@@ -2,48 +2,21 @@
 //! that serves MX and A records, and remote mail servers (Python aiosmtpd) with scripted
 //! replies. Both on loopback, killed when dropped.
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::{DELIVERY_TIMEOUT, free_port, read_lossy};
 
-/// A Python helper process that printed "ready".
-#[derive(Debug)]
-struct Helper {
-    child: Child,
-}
-
-impl Helper {
-    fn start(script: &str, args: &[&str]) -> Helper {
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 (run scripts/install-test-deps.sh)");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("stdout");
-        BufReader::new(stdout).read_line(&mut line).expect("read ready");
-        assert_eq!(line.trim(), "ready", "{script} did not start (run scripts/install-test-deps.sh)");
-        Helper { child }
-    }
-}
-
-impl Drop for Helper {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "../../../gateway/tests/support/python_peer.rs"]
+mod python_peer;
+use python_peer::PythonPeer;
 
 /// dnslib serving `records` (see crates/gateway/tests/py/dns_server.py for the format).
 #[derive(Debug)]
 pub struct DnsServer {
-    _helper: Helper,
+    _peer: PythonPeer,
     pub addr: SocketAddr,
 }
 
@@ -56,8 +29,8 @@ impl DnsServer {
     /// On a port chosen earlier (a server configured with it before the records are known).
     pub fn start_on(port: u16, records: &str) -> DnsServer {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../gateway/tests/py/dns_server.py");
-        let helper = Helper::start(script, &[&port.to_string(), records]);
-        DnsServer { _helper: helper, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
+        let peer = PythonPeer::start(script, &[&port.to_string(), records]);
+        DnsServer { _peer: peer, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
     }
 }
 
@@ -66,7 +39,7 @@ impl DnsServer {
 /// else 250.
 #[derive(Debug)]
 pub struct MxServer {
-    _helper: Helper,
+    _peer: PythonPeer,
     pub port: u16,
     dir: tempfile::TempDir,
 }
@@ -93,8 +66,8 @@ impl MxServer {
         let (port_text, dir_text) = (port.to_string(), dir.path().to_string_lossy().into_owned());
         let mut args = vec![port_text.as_str(), dir_text.as_str()];
         args.extend_from_slice(extra);
-        let helper = Helper::start(script, &args);
-        MxServer { _helper: helper, port, dir }
+        let peer = PythonPeer::start(script, &args);
+        MxServer { _peer: peer, port, dir }
     }
 
     /// Every RCPT the server saw, as `(address, code)`.
@@ -195,7 +168,7 @@ fn json_lines(program: &str, script: &str, files: &[&Path], package: &str) -> Ve
 /// a tenant's mailbox server.
 #[derive(Debug)]
 pub struct LmtpServer {
-    _helper: Helper,
+    _peer: PythonPeer,
     pub port: u16,
     record: PathBuf,
     _dir: tempfile::TempDir,
@@ -207,8 +180,8 @@ impl LmtpServer {
         let record = dir.path().join("record.jsonl");
         let port = free_port();
         let server = concat!(env!("CARGO_MANIFEST_DIR"), "/../gateway/tests/py/lmtp_server.py");
-        let helper = Helper::start(server, &[&port.to_string(), script, &record.to_string_lossy()]);
-        LmtpServer { _helper: helper, port, record, _dir: dir }
+        let peer = PythonPeer::start(server, &[&port.to_string(), script, &record.to_string_lossy()]);
+        LmtpServer { _peer: peer, port, record, _dir: dir }
     }
 
     /// The transactions so far, one JSON value each (`lhlo`, `mail_from`, `rcpt_tos`, `data`).
