@@ -59,41 +59,24 @@ impl StaticDomains {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use directory::{
-        DirectoryData, DomainKind, DomainName, Tenant, TenantId, TenantStatus, VerificationState,
-    };
+    use crate::fixtures::{acme, acme_domain, acme_tenant};
+    use directory::{DirectoryData, DomainKind, VerificationState};
 
     #[test]
     fn a_tenant_domain_then_a_static_one_then_nobody() {
-        let acme = TenantId::parse("acme").expect("id");
-        let domain = |name: &str, verification| AcceptedDomain {
-            name: DomainName::parse("d", name).expect("domain"),
-            tenant: acme.clone(),
-            kind: DomainKind::Authoritative,
-            match_subdomains: false,
-            token: "t".into(),
-            verification,
-            service: false,
-        };
-        let tenant = Tenant {
-            id: acme.clone(),
-            display_name: "Acme".into(),
-            status: TenantStatus::Active,
-            language: "en".into(),
-        };
         let data = DirectoryData {
-            tenants: vec![tenant],
+            tenants: vec![acme_tenant()],
             domains: vec![
-                domain("acme.test", VerificationState::Verified),
-                domain("example.test", VerificationState::Verified),
-                domain("pending.test", VerificationState::Pending),
+                acme_domain("acme.test", DomainKind::Authoritative, VerificationState::Verified),
+                acme_domain("example.test", DomainKind::Authoritative, VerificationState::Verified),
+                acme_domain("pending.test", DomainKind::Authoritative, VerificationState::Pending),
             ],
             ..DirectoryData::default()
         };
         let directory = Snapshot::build(data).expect("snapshot");
         let local = StaticDomains::new(&["example.test".into(), "pending.test".into(), "mine.test".into()]);
         let owner = |domain| owner(Some(&directory), &local, domain);
-        assert!(matches!(owner("ACME.test."), Owner::Tenant(d) if d.tenant == acme));
+        assert!(matches!(owner("ACME.test."), Owner::Tenant(d) if d.tenant == acme()));
         assert!(matches!(owner("example.test"), Owner::Tenant(_)), "the directory answers first");
         assert_eq!(owner("pending.test"), Owner::Local, "an unverified claim takes nothing from the config");
         assert_eq!(owner("Mine.Test"), Owner::Local);

@@ -91,7 +91,9 @@ mod tests {
     use super::*;
     use directory::{DomainName, NewTenant, TenantId};
     use protection::{HeuristicScorer, Protection};
-    use smtp_wire::{Address, Attribution, ClientInfo, Envelope, Recipient, ReversePath};
+    use smtp_wire::Address;
+
+    use crate::fixtures::acme_outbound;
 
     use crate::domains::StaticDomains;
 
@@ -116,17 +118,8 @@ mod tests {
     }
 
     fn trip(guard: &OutboundGuard, snapshot: &SharedSnapshot) {
-        let recipients = ["a", "b", "c"].map(|l| Recipient::new(Address::new(l, "remote.test")));
-        let client = ClientInfo {
-            attribution: Some(Attribution {
-                tenant: "acme".into(),
-                connector: "hq".into(),
-                outbound_relay: true,
-            }),
-            ..ClientInfo::new("127.0.0.5".parse().expect("ip"), "hq.acme.test")
-        };
-        let sender = ReversePath::Mailbox(Address::new("alice", "acme.sluice.test"));
-        let envelope = Envelope::new(sender, recipients.to_vec(), client);
+        let recipients = ["a", "b", "c"].map(|l| Address::new(l, "remote.test"));
+        let envelope = acme_outbound(Address::new("alice", "acme.sluice.test"), &recipients);
         let no_static_domains = StaticDomains::new(&[]);
         for _ in 0..3 {
             let message = guard.assess(&snapshot.current(), &no_static_domains, &envelope, BULK);

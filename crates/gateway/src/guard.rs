@@ -230,11 +230,8 @@ impl Trips {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use directory::{DirectoryData, Tenant, TenantStatus};
-
-    fn acme() -> TenantId {
-        TenantId::parse("acme").expect("tenant id")
-    }
+    use crate::fixtures::{acme, acme_tenant};
+    use directory::DirectoryData;
 
     fn block(at: u64) -> OutboundBlock {
         OutboundBlock { tenant: acme(), blocked_at_unix_s: at, reason: format!("trip at {at}") }
@@ -242,15 +239,9 @@ mod tests {
 
     /// The store as a snapshot at `generation`, with `acme` blocked by `blocked` if any.
     fn store(generation: u64, blocked: Option<OutboundBlock>) -> std::sync::Arc<Snapshot> {
-        let tenant = Tenant {
-            id: acme(),
-            display_name: "Acme".into(),
-            status: TenantStatus::Active,
-            language: "en".into(),
-        };
         let data = DirectoryData {
             generation,
-            tenants: vec![tenant],
+            tenants: vec![acme_tenant()],
             outbound_blocks: blocked.into_iter().collect(),
             ..DirectoryData::default()
         };

@@ -14,6 +14,8 @@ pub mod deferrals;
 pub mod delivery;
 pub mod dns;
 pub mod domains;
+#[cfg(test)]
+mod fixtures;
 mod follower;
 pub mod guard;
 pub mod history;

@@ -158,23 +158,9 @@ impl Router {
                 let canonical = Address::new(recipient.local_part.clone(), recipient.domain.to_string());
                 return self.static_maildir(&canonical);
             }
-            DeliveryTarget::Smtp(hop) => Route {
-                destination: Destination::Hosts {
-                    hosts: vec![hop.clone()],
-                    protocol: Protocol::Smtp,
-                    tls: TlsMode::Opportunistic,
-                },
-                mailbox: None,
-            },
-            DeliveryTarget::Lmtp(hop) => Route {
-                // LMTP runs inside the tenant's network, next to its mailbox server.
-                destination: Destination::Hosts {
-                    hosts: vec![hop.clone()],
-                    protocol: Protocol::Lmtp,
-                    tls: TlsMode::Off,
-                },
-                mailbox: None,
-            },
+            DeliveryTarget::Smtp(hop) => mailbox_server(hop, Protocol::Smtp, TlsMode::Opportunistic),
+            // LMTP runs inside the tenant's network, next to its mailbox server.
+            DeliveryTarget::Lmtp(hop) => mailbox_server(hop, Protocol::Lmtp, TlsMode::Off),
         })
     }
 
@@ -232,6 +218,11 @@ fn is_tenant_notification(envelope: &Envelope, domain: &directory::AcceptedDomai
         && envelope.client.attribution.as_ref().is_some_and(|a| a.tenant == domain.tenant.as_str())
 }
 
+/// A tenant's mailbox server.
+fn mailbox_server(hop: &NextHop, protocol: Protocol, tls: TlsMode) -> Route {
+    Route { destination: Destination::Hosts { hosts: vec![hop.clone()], protocol, tls }, mailbox: None }
+}
+
 /// The destination an outbound connector of `tenant` gives mail for `domain` (the
 /// directory's precedence: exact domain, nearest listed parent, all domains).
 fn connector_destination(snapshot: &Snapshot, tenant: &TenantId, domain: &str) -> Option<Destination> {
@@ -254,7 +245,8 @@ fn destination_of(connector: &OutboundConnector, domain: &str) -> Destination {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use directory::{DirectoryData, OutboundConnector, OutboundTls, Tenant, TenantStatus};
+    use crate::fixtures::{acme_domain, acme_tenant};
+    use directory::{DirectoryData, OutboundConnector, OutboundTls};
 
     #[test]
     fn an_outbound_connector_gives_its_hosts_or_mx_with_its_tls_mode() {
@@ -268,12 +260,7 @@ mod tests {
         );
         partner.recipient_domains = vec![DomainName::parse("t", "partner.example").expect("domain")];
         let all = OutboundConnector::new(acme.clone(), "all", OutboundRoute::Mx, OutboundTls::Required);
-        let tenant = Tenant {
-            id: acme.clone(),
-            display_name: "Acme".into(),
-            status: TenantStatus::Active,
-            language: "en".into(),
-        };
+        let tenant = acme_tenant();
         let data = DirectoryData {
             tenants: vec![tenant],
             outbound_connectors: vec![partner, all],
@@ -299,23 +286,8 @@ mod tests {
     /// Tenant acme with its accepted domain `domain` of `kind`, and a router over it with
     /// `connectors`.
     fn acme_router(domain: &str, kind: directory::DomainKind, connectors: Vec<OutboundConnector>) -> Router {
-        use directory::{AcceptedDomain, VerificationState};
-        let acme = TenantId::parse("acme").expect("id");
-        let tenant = Tenant {
-            id: acme.clone(),
-            display_name: "Acme".into(),
-            status: TenantStatus::Active,
-            language: "en".into(),
-        };
-        let domain = AcceptedDomain {
-            name: DomainName::parse("t", domain).expect("domain"),
-            tenant: acme,
-            kind,
-            match_subdomains: false,
-            token: "t".into(),
-            verification: VerificationState::Verified,
-            service: false,
-        };
+        let tenant = acme_tenant();
+        let domain = acme_domain(domain, kind, directory::VerificationState::Verified);
         let data = DirectoryData {
             tenants: vec![tenant],
             domains: vec![domain],

@@ -249,28 +249,18 @@ impl EnvelopeChecks for SessionChecks<'_> {
         sender: &ReversePath,
         rcpt: &RcptTo,
     ) -> Result<(), Reply> {
-        let admission = self.relay_control(session, sender, rcpt).inspect_err(|reply| {
-            tracing::info!(
-                client_ip = %session.client_ip,
-                sender = %sender,
-                recipient = %rcpt.recipient,
-                reply = %reply,
-                "recipient refused"
-            );
-        })?;
+        let log = |what: &'static str| {
+            move |reply: &Reply| {
+                let (client_ip, recipient) = (session.client_ip, &rcpt.recipient);
+                tracing::info!(%client_ip, %sender, %recipient, %reply, "{what}");
+            }
+        };
+        let admission = self.relay_control(session, sender, rcpt).inspect_err(log("recipient refused"))?;
         if matches!(admission, Admission::Trusted) {
             return Ok(());
         }
         let Some(throttling) = self.throttling else { return Ok(()) };
-        throttling.check_recipient(session.client_ip).inspect_err(|reply| {
-            tracing::info!(
-                client_ip = %session.client_ip,
-                sender = %sender,
-                recipient = %rcpt.recipient,
-                reply = %reply,
-                "recipient deferred by throttling"
-            );
-        })
+        throttling.check_recipient(session.client_ip).inspect_err(log("recipient deferred by throttling"))
     }
 }
 

@@ -161,9 +161,11 @@ fn report_session_end(done: Result<(), tokio::task::JoinError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use directory::{DirectoryData, Snapshot, Tenant, TenantStatus};
+    use directory::{DirectoryData, Snapshot};
     use protection::{HeuristicScorer, Protection, SenderDomainClass};
-    use smtp_wire::{Address, Attribution, ClientInfo, Envelope, Recipient, ReversePath};
+    use smtp_wire::Address;
+
+    use crate::fixtures::{acme_outbound, acme_tenant};
     use spool::{Spool, SpoolConfig};
 
     use crate::delivery::queue_manager::QueueHandle;
@@ -174,34 +176,18 @@ mod tests {
 
     /// Mail of tenant acme's own server from a sender domain acme never registered.
     fn outbound_message() -> ReceivedMessage {
-        let client = ClientInfo {
-            attribution: Some(Attribution {
-                tenant: "acme".into(),
-                connector: "hq".into(),
-                outbound_relay: true,
-            }),
-            ..ClientInfo::new("127.0.0.5".parse().expect("ip"), "hq.acme.test")
-        };
-        let sender = ReversePath::Mailbox(Address::new("it", "not-ours.test"));
-        let recipients = vec![Recipient::new(Address::new("friend", "remote.test"))];
-        ReceivedMessage {
-            envelope: Envelope::new(sender, recipients, client),
-            content: b"Subject: lunch\r\n\r\nLunch tomorrow?\r\n".to_vec(),
-        }
+        let envelope =
+            acme_outbound(Address::new("it", "not-ours.test"), &[Address::new("friend", "remote.test")]);
+        ReceivedMessage { envelope, content: b"Subject: lunch\r\n\r\nLunch tomorrow?\r\n".to_vec() }
     }
 
     /// The allowance of one message from an unregistered domain: a message the spool
     /// refuses uses none of it, the client's retry uses it once.
     #[tokio::test]
     async fn a_message_the_spool_refused_counts_once_when_the_client_sends_it_again() {
-        let tenant = Tenant {
-            id: directory::TenantId::parse("acme").expect("id"),
-            display_name: "Acme".into(),
-            status: TenantStatus::Active,
-            language: "en".into(),
-        };
-        let directory = Snapshot::build(DirectoryData { tenants: vec![tenant], ..DirectoryData::default() })
-            .expect("snapshot");
+        let directory =
+            Snapshot::build(DirectoryData { tenants: vec![acme_tenant()], ..DirectoryData::default() })
+                .expect("snapshot");
         let policy =
             protection::Policy { unregistered_sender_messages_per_day: 1, ..protection::Policy::default() };
         let guard = OutboundGuard::new(Protection::new(policy, Box::new(HeuristicScorer)));
