@@ -1,8 +1,12 @@
-//! The gateway: the only crate with sockets. Inbound SMTP sessions (`inbound`), the
-//! enqueue step that alone writes new messages to the spool (`enqueue`), the queue manager
-//! that alone decides about delivery, retries and bounces (`queue_manager`, with `routing`,
-//! `schedule` and `notify`), and delivery attempts that only report outcomes: local
-//! Maildir (`maildir`) and remote SMTP/LMTP (`remote` over `outbound`).
+//! The gateway: the only crate with sockets, grouped by flow. `inbound` is the SMTP server
+//! side: listeners, the connection driver, the session's envelope checks, throttling, and
+//! the enqueue step that alone writes new messages to the spool. `delivery` is everything
+//! after the spool: the queue manager that alone decides about delivery, retries and
+//! bounces (a sans-IO state machine with an async shell), routing, retry timing,
+//! notifications, and attempts that only report outcomes (local Maildir, remote SMTP/LMTP).
+//! At the top, what both share: settings, whose a domain is (`domains`), outbound
+//! protection (`guard`), the directory follower, throttle history and allow list, the
+//! control socket, DNS and server TLS.
 //!
 //! Invariants: a `250` after DATA is sent only once the spool reports the message durable;
 //! every task is owned (a `JoinSet` or a handle kept by [`Gateway`]); a panic in a session or
