@@ -108,7 +108,9 @@ fn connector_rules_tls_required_and_restricted_sender_domain() {
         let mut plain = connect_from(&server, "127.0.0.5");
         plain.expect("MAIL FROM:<pay@bank.test>", 250);
         let reply = plain.cmd("RCPT TO:<user@acme.test>").to_string();
-        if !reply.starts_with("550 5.7.1 ") || Instant::now() > deadline {
+        // Until the snapshot holds the connector: one taken between the provisioning and
+        // the connector's addition knows the domain (250) but not the rule yet.
+        if reply.starts_with("550 5.7.10") || Instant::now() > deadline {
             break reply;
         }
         std::thread::sleep(Duration::from_millis(200));
