@@ -1,9 +1,9 @@
 //! The workspace's invariants stated as absences (ARCHITECTURE.md), checked mechanically,
 //! every crate in one place: the pure crates depend on nothing that does I/O and their
 //! source never reads the clock nor touches files or sockets; no library crate but the
-//! gateway and the admin plane opens sockets or pulls in an async runtime or TLS; the admin plane never depends on the gateway; only `store` speaks
-//! SQL; only the enqueue step writes new messages into the spool; no error both shows and
-//! returns its cause.
+//! gateway and the admin plane opens sockets or pulls in an async runtime or TLS; the admin
+//! plane never depends on the gateway; only `store` speaks SQL; only the enqueue step writes
+//! new messages into the spool; no error both shows and returns its cause.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
