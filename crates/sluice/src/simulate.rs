@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use throttle::Policy;
 use throttle::scenarios::{Scenario, generate};
-use throttle::sim::{ReplayOptions, Report, Trace, replay};
+use throttle::sim::{ReplayOptions, Report, csv, replay};
 
 /// Where the events come from.
 #[derive(Debug)]
@@ -24,14 +24,13 @@ pub fn run(source: Source<'_>, policy_file: Option<&Path>, json: bool) -> anyhow
         Source::Trace(path) => {
             let text =
                 std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            let trace = Trace::parse_csv(&text).with_context(|| format!("{}", path.display()))?;
-            (trace, ReplayOptions::default())
+            let parsed = csv::parse(&text, csv::CsvOptions::default())
+                .with_context(|| format!("{}", path.display()))?;
+            (parsed.trace, ReplayOptions::default())
         }
         Source::Scenario(name) => {
-            let scenario = Scenario::ALL
-                .into_iter()
-                .find(|s| s.name().eq_ignore_ascii_case(name))
-                .with_context(|| format!("--scenario: {name:?} is not one of S1 .. S10"))?;
+            let scenario = Scenario::from_name(name)
+                .with_context(|| format!("--scenario: {name:?} is not one of S1 .. S17"))?;
             let generated = generate(scenario, 1);
             // The scenario's connector ranges (S10) are part of the traffic, not of the policy.
             policy.bypass.extend(generated.bypass.iter().cloned());
@@ -72,7 +71,7 @@ fn render(report: &Report) -> String {
             t.deferred_fraction() * 100.0
         )
     };
-    for (name, tally) in &report.labels {
+    for (name, tally) in &report.groups {
         out.push_str(&row(name, tally));
     }
     out.push_str(&row("overall", &report.overall));

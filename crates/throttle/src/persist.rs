@@ -115,6 +115,7 @@ fn decode(b: &[u8]) -> Result<Record, &'static str> {
         tokens: f(16),
         observed: f(20),
         peak: f(24),
+        day_peak: f(24),
         hour_accepted: u32_at(b, 28),
         last_s: u32_at(b, 32),
         first_seen_h: u32_at(b, 36),

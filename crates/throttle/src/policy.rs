@@ -16,8 +16,11 @@ pub struct Policy {
     /// Prefix length that groups IPv6 senders into one network aggregate. Default 64, at most 127.
     pub ipv6_prefix_len: u8,
     /// Hours after first sight during which an IP is "new" (AS501, not exempt from its
-    /// prefix aggregate). Default 72.
+    /// prefix aggregate, given at least the floor). Default 72.
     pub probation_hours: u32,
+    /// Hours of silence after which a key is judged as new again: it starts a new probation
+    /// (with the floor) and keeps what is left of its history. Default 336 (2 weeks).
+    pub dormant_hours: u32,
     /// Allowance every IP has regardless of history (the probation allowance). Default 300/h:
     /// above a steady 200/h newcomer (S1), far below a 10,000/h blast (S4).
     pub ip_floor_per_hour: f32,
@@ -37,6 +40,10 @@ pub struct Policy {
     pub rise_hours: f32,
     /// Half-life, in hours, of the established volume when traffic drops. Default 336 (2 weeks).
     pub baseline_half_life_hours: f32,
+    /// The fastest the established volume may grow, as a factor per day. Sustained growth
+    /// beyond it is deferred: a sender that triples its volume every day soon has most of
+    /// it deferred, while a warm-up that doubles every day passes. Default 2.0.
+    pub daily_growth_max: f32,
     /// Allowance at a learned recurring peak = this x the peak's level. Default 3.0.
     pub recurring_growth_factor: f32,
     /// Half-life, in hours, of a learned recurring peak. Default 672 (4 weeks).
@@ -75,6 +82,7 @@ impl Default for Policy {
             ipv4_prefix_len: 24,
             ipv6_prefix_len: 64,
             probation_hours: 72,
+            dormant_hours: 336,
             ip_floor_per_hour: 300.0,
             prefix_floor_per_hour: 1000.0,
             burst_minutes: 15.0,
@@ -83,6 +91,7 @@ impl Default for Policy {
             growth_factor: 2.0,
             rise_hours: 24.0,
             baseline_half_life_hours: 336.0,
+            daily_growth_max: 2.0,
             recurring_growth_factor: 3.0,
             recurring_half_life_hours: 672.0,
             recurring_min_per_hour: 50.0,
@@ -143,8 +152,11 @@ impl Policy {
             "growth_factor",
             "must be at least 1",
         )?;
+        let dg = self.daily_growth_max;
+        check(dg.is_finite() && dg > 1.0, "daily_growth_max", "must be greater than 1")?;
         let rg = self.recurring_growth_factor;
         check(rg.is_finite() && rg >= 1.0, "recurring_growth_factor", "must be at least 1")?;
+        check(self.dormant_hours >= 1, "dormant_hours", "must be at least 1")?;
         check(self.prefix_new_ips_free >= 1, "prefix_new_ips_free", "must be at least 1")?;
         check(
             self.retry_after_min_s <= self.retry_after_max_s,

@@ -34,6 +34,9 @@ pub(crate) struct Params {
     pub burst_hours: f32,
     pub growth: f32,
     pub rise_alpha: f32,
+    /// Largest factor by which the established volume may have grown since the day began,
+    /// by the hour of day being closed: `daily_growth_max ^ ((hour + 1) / 24)`.
+    pub growth_by_hour: [f32; 24],
     pub peak_decay_h: f32,
     pub season_code_per_h: f64,
     pub recurring_growth: f32,
@@ -41,6 +44,7 @@ pub(crate) struct Params {
     pub established_min: f32,
     pub churn_free: f32,
     pub probation_h: u32,
+    pub dormant_h: u32,
     pub penalty_h: u32,
     pub retry_min_s: u32,
     pub retry_max_s: u32,
@@ -56,6 +60,7 @@ impl Params {
             burst_hours: p.burst_minutes / 60.0,
             growth: p.growth_factor,
             rise_alpha: 1.0 - (-1.0 / p.rise_hours).exp(),
+            growth_by_hour: std::array::from_fn(|h| p.daily_growth_max.powf((h as f32 + 1.0) / 24.0)),
             peak_decay_h: 0.5f32.powf(1.0 / p.baseline_half_life_hours),
             season_code_per_h: f64::from(LOG_SCALE) / f64::from(p.recurring_half_life_hours),
             recurring_growth: p.recurring_growth_factor,
@@ -63,6 +68,7 @@ impl Params {
             established_min: p.established_min_per_hour,
             churn_free: f32::from(p.prefix_new_ips_free),
             probation_h: p.probation_hours,
+            dormant_h: p.dormant_hours,
             penalty_h: p.penalty_memory_hours,
             retry_min_s: p.retry_after_min_s,
             retry_max_s: p.retry_after_max_s,
@@ -210,6 +216,9 @@ pub(crate) struct Record {
     pub observed: f32,
     /// Established hourly volume: rises slowly toward busier hours, decays slowly.
     pub peak: f32,
+    /// The established volume when the current day began: today's growth is capped
+    /// relative to it.
+    pub day_peak: f32,
     /// Accepted recipients in the hour of `last_s`.
     pub hour_accepted: u32,
     pub last_s: u32,
@@ -248,6 +257,7 @@ impl Record {
         tokens: 0.0,
         observed: 0.0,
         peak: 0.0,
+        day_peak: 0.0,
         hour_accepted: 0,
         last_s: 0,
         first_seen_h: 0,
@@ -304,6 +314,13 @@ impl Record {
             self.churn = self.churn.checked_shr(now_h - cur_h).unwrap_or(0);
             self.close_hour(cur_h, p);
             self.skip_hours(cur_h, now_h, p);
+            if now_h - cur_h > p.dormant_h {
+                // Back after a long silence: what it sent then says little about it now.
+                self.first_seen_h = now_h;
+            }
+            if now_h / 24 != cur_h / 24 {
+                self.day_peak = self.peak;
+            }
         }
         let dt = now.saturating_sub(self.last_s) as f32;
         if dt > 0.0 {
@@ -320,7 +337,11 @@ impl Record {
         let volume = self.hour_accepted as f32;
         let before = self.peak;
         self.peak = if volume > before {
-            before + (volume - before) * p.rise_alpha
+            // Growth is capped relative to the volume that the floor already grants, so a
+            // new key is not slowed below the floor, and a fast ramp cannot compound.
+            let floor = if self.is_prefix() { p.prefix_floor } else { p.ip_floor };
+            let cap = self.day_peak.max(floor / p.growth) * p.growth_by_hour[23];
+            (before + (volume - before) * p.rise_alpha).min(cap)
         } else {
             (before * p.peak_decay_h).max(volume)
         };
@@ -376,6 +397,10 @@ impl Record {
     pub fn allowance(&self, h: u32, p: &Params) -> Allowance {
         let (floor, burst_min) = if self.is_prefix() {
             (p.prefix_floor, p.prefix_burst_min)
+        } else if self.is_established(h, p) {
+            // Judged on its own history: the newcomer's floor would let a hijacked
+            // low-volume server send many times its normal volume.
+            (0.0, p.ip_burst_min)
         } else {
             (p.ip_floor, p.ip_burst_min)
         };
@@ -451,8 +476,8 @@ mod tests {
     }
 
     #[test]
-    fn record_is_56_bytes() {
-        assert_eq!(std::mem::size_of::<Record>(), 56);
+    fn record_fits_one_cache_line() {
+        assert!(std::mem::size_of::<Record>() <= 64);
     }
 
     #[test]

@@ -1,21 +1,39 @@
-//! PRODUCT.md's acceptance scenarios S1-S10 with the default policy, plus traces the
-//! scenarios do not cover (other rates, other recurring hours, slower ramps).
+//! The acceptance scenarios S1-S17 with the default policy, each checked against its bars
+//! (`throttle::scenarios`), plus traces the scenarios do not cover (other rates, other
+//! recurring hours, slower ramps).
 
 use std::net::IpAddr;
 
+use throttle::Policy;
 use throttle::scenarios::{Scenario, TraceBuilder, generate};
 use throttle::sim::{self, ReplayOptions, Report};
-use throttle::{Engine, Policy};
 
 const HOUR: f64 = 3600.0;
 const DAY: f64 = 24.0 * HOUR;
 const SEED: u64 = 0x51_u64;
 
-fn run(s: Scenario) -> Report {
-    let report = generate(s, SEED).run().expect("scenario replays");
-    for (label, t) in &report.labels {
-        eprintln!("{} {label}: {t:?} fraction {:.4}", s.name(), t.deferred_fraction());
+/// Replays `s` and checks every bar of it, printing the figures (shown on failure).
+fn check(s: Scenario) -> Report {
+    let st = generate(s, SEED);
+    let report = st.run().expect("scenario replays");
+    let results = st.judge(&report, &st.policy());
+    let mut failed = Vec::new();
+    for r in &results {
+        eprintln!(
+            "{} {}: {} [{}]",
+            s.name(),
+            r.bar.describe(),
+            r.detail,
+            if r.pass { "pass" } else { "FAIL" }
+        );
+        if !r.pass {
+            failed.push(format!("{}: {}", r.bar.describe(), r.detail));
+        }
     }
+    for (label, t) in &report.groups {
+        eprintln!("  {label}: {t:?} fraction {:.4}", t.deferred_fraction());
+    }
+    assert!(failed.is_empty(), "{} ({}) misses its bars:\n{}", s.name(), s.description(), failed.join("\n"));
     report
 }
 
@@ -25,80 +43,106 @@ fn ip(s: &str) -> IpAddr {
 
 #[test]
 fn s1_steady_sender_is_never_deferred() {
-    assert_eq!(run(Scenario::S1Steady).overall.deferred, 0);
+    check(Scenario::S1Steady);
 }
 
 #[test]
 fn s2_seasonal_peak_is_learned_by_the_fourth_monday() {
-    let r = run(Scenario::S2Seasonal);
-    for week in 4..=8 {
-        assert_eq!(r.label(&format!("monday-{week}")).deferred, 0, "monday {week}");
-        assert_eq!(r.label(&format!("background-{week}")).deferred, 0, "week {week}");
-    }
+    check(Scenario::S2Seasonal);
 }
 
 #[test]
 fn s3_warm_up_is_under_one_percent() {
-    let f = run(Scenario::S3WarmUp).overall.deferred_fraction();
-    assert!(f < 0.01, "{f}");
+    check(Scenario::S3WarmUp);
 }
 
 #[test]
 fn s4_blast_from_new_ip_is_deferred() {
-    let f = run(Scenario::S4Blast).overall.deferred_fraction();
-    assert!(f >= 0.95, "{f}");
+    check(Scenario::S4Blast);
 }
 
 #[test]
 fn s5_hijack_surge_is_deferred() {
-    let st = generate(Scenario::S5Hijack, SEED);
-    let r = st.run().unwrap();
-    assert_eq!(r.label("history").deferred, 0);
-    // The allowance the IP had when the surge began, from its history alone.
-    let mut history = st.trace.clone();
-    history.events.retain(|e| history.labels[e.label.unwrap() as usize] == "history");
-    let (_, engine) = sim::replay_on(Engine::new(st.policy()), &history, &ReplayOptions::default()).unwrap();
-    let surge_start = (30.0 * DAY + 10.0 * HOUR) as u64;
-    let allowance = engine.peek(ip("198.51.100.50"), surge_start).ip_state.allowance_per_hour as f64;
-    let surge = r.label("surge");
-    let total = (surge.accepted + surge.deferred) as f64;
-    let excess = total - allowance;
-    assert!(surge.deferred as f64 >= 0.9 * excess, "{surge:?} allowance {allowance}");
-    assert!(surge.deferred_fraction() >= 0.8, "{surge:?}");
+    check(Scenario::S5Hijack);
 }
 
 #[test]
 fn s6_snowshoe_is_caught_by_the_prefix() {
-    let f = run(Scenario::S6Snowshoe).overall.deferred_fraction();
-    assert!(f >= 0.8, "{f}");
+    check(Scenario::S6Snowshoe);
 }
 
 #[test]
 fn s7_ipv6_rotation_is_caught_by_the_prefix() {
-    let f = run(Scenario::S7Ipv6Rotation).overall.deferred_fraction();
-    assert!(f >= 0.95, "{f}");
+    check(Scenario::S7Ipv6Rotation);
 }
 
 #[test]
 fn s8_recovers_after_the_surge() {
-    let r = run(Scenario::S8Recovery);
-    assert!(r.label("after").attempts > 150);
-    assert_eq!(r.label("after").deferred, 0);
+    check(Scenario::S8Recovery);
 }
 
 #[test]
 fn s9_restart_keeps_history() {
-    assert_eq!(run(Scenario::S9Restart).overall.deferred, 0);
+    check(Scenario::S9Restart);
 }
 
 #[test]
 fn s10_connector_is_never_deferred() {
-    let r = run(Scenario::S10Connector);
-    assert_eq!(r.overall.deferred, 0);
-    assert_eq!(r.overall.accepted, r.overall.attempts);
+    check(Scenario::S10Connector);
 }
 
-// Traces beyond the ten scenarios: behaviour, not numbers.
+#[test]
+fn s11_fast_ramp_has_its_excess_deferred() {
+    check(Scenario::S11FastRamp);
+}
+
+#[test]
+fn s12_hijacked_established_server_is_held_to_its_own_history() {
+    check(Scenario::S12HijackedServer);
+}
+
+#[test]
+fn s13_doubling_warm_up_passes() {
+    check(Scenario::S13DoublingWarmUp);
+}
+
+#[test]
+fn s14_stepped_warm_up_passes() {
+    check(Scenario::S14SteppedWarmUp);
+}
+
+#[test]
+fn s15_established_daily_peak_passes() {
+    check(Scenario::S15DailyPeak);
+}
+
+#[test]
+fn s16_month_end_peaks_pass() {
+    check(Scenario::S16MonthEnd);
+}
+
+#[test]
+fn s17_warm_restart_keeps_history() {
+    check(Scenario::S17WarmRestart);
+}
+
+/// S17 can fail for the reason it is named: the same traffic through a node that loses its
+/// history at the restart is deferred.
+#[test]
+fn s17_would_defer_if_the_restart_lost_history() {
+    let st = generate(Scenario::S17WarmRestart, SEED);
+    let mut after = st.trace.clone();
+    let restart_ms = st.restart_at_s.expect("S17 restarts") * 1000;
+    after.events.retain(|e| e.time_ms >= restart_ms);
+    let fresh = sim::replay(&after, st.policy(), &ReplayOptions::default()).expect("replays");
+    let lost = fresh.group("after-restart");
+    assert!(
+        lost.deferred > 10_000,
+        "a node without the history defers it while it earns its allowance again: {lost:?}"
+    );
+}
+
+// Traces beyond the scenarios: behaviour, not numbers.
 
 fn replay(b: TraceBuilder) -> Report {
     sim::replay(&b.build(), Policy::default(), &ReplayOptions::default()).expect("trace replays")
@@ -126,15 +170,16 @@ fn established_2000_per_hour_sender_is_never_deferred() {
 }
 
 #[test]
-fn new_2000_per_hour_sender_earns_its_allowance_within_three_days() {
+fn new_2000_per_hour_sender_earns_its_allowance_within_four_days() {
+    // Its allowance grows from the floor by at most daily_growth_max (2) a day.
     let mut b = TraceBuilder::new(SEED);
     let who = ip("203.0.113.62");
-    b.stream(who, 0.0, 3.0 * DAY, |_| 2000.0, "earning");
-    b.stream(who, 3.0 * DAY, 14.0 * DAY, |_| 2000.0, "earned");
+    b.stream(who, 0.0, 4.0 * DAY, |_| 2000.0, "earning");
+    b.stream(who, 4.0 * DAY, 14.0 * DAY, |_| 2000.0, "earned");
     let r = replay(b);
-    assert_eq!(r.label("earned").deferred, 0, "{r:?}");
+    assert_eq!(r.group("earned").deferred, 0, "{r:?}");
     // While earning it gets a real share through, not a trickle.
-    assert!(r.label("earning").deferred_fraction() < 0.6, "{r:?}");
+    assert!(r.group("earning").deferred_fraction() < 0.6, "{r:?}");
 }
 
 #[test]
@@ -148,8 +193,8 @@ fn daily_newsletter_at_six_is_learned_within_a_week() {
         b.stream(who, six + 2.0 * HOUR, six + 12.0 * HOUR, |_| 10.0, "background");
     }
     let r = replay(b);
-    assert_eq!(r.label("later").deferred, 0, "{r:?}");
-    assert_eq!(r.label("background").deferred, 0);
+    assert_eq!(r.group("later").deferred, 0, "{r:?}");
+    assert_eq!(r.group("background").deferred, 0);
 }
 
 #[test]
@@ -162,7 +207,7 @@ fn weekly_peak_at_another_hour() {
         b.stream(who, wednesday_14, wednesday_14 + HOUR, |_| 8000.0, label);
     }
     let r = replay(b);
-    assert_eq!(r.label("learned").deferred, 0, "{r:?}");
+    assert_eq!(r.group("learned").deferred, 0, "{r:?}");
 }
 
 #[test]
@@ -181,7 +226,7 @@ fn hammering_does_not_warm_up_faster_than_sending_over_the_allowance() {
     b.stream(ip("198.51.100.66"), 0.0, DAY, |_| 20_000.0, "hammer");
     b.stream(ip("203.0.113.66"), 0.0, DAY, |_| 5_000.0, "steady-over");
     let r = replay(b);
-    let (hammer, over) = (r.label("hammer"), r.label("steady-over"));
+    let (hammer, over) = (r.group("hammer"), r.group("steady-over"));
     assert!(over.deferred > 0, "{over:?}");
     let ratio = hammer.accepted as f64 / over.accepted as f64;
     assert!((0.98..=1.02).contains(&ratio), "{hammer:?} vs {over:?}");
@@ -211,6 +256,18 @@ fn established_neighbours_are_not_deferred_by_a_snowshoe_next_door() {
         b.scatter(ip(&format!("203.0.113.{host}")), 9.0 * DAY, HOUR, 60, "snowshoe");
     }
     let r = replay(b);
-    assert_eq!(r.label("neighbour").deferred, 0, "{r:?}");
-    assert!(r.label("snowshoe").deferred_fraction() >= 0.8, "{r:?}");
+    assert_eq!(r.group("neighbour").deferred, 0, "{r:?}");
+    assert!(r.group("snowshoe").deferred_fraction() >= 0.8, "{r:?}");
+}
+
+#[test]
+fn established_sender_back_after_a_month_of_silence_is_not_deferred() {
+    // Judged on its own (decayed) history alone it would get 2 x ~25/h; back after weeks it
+    // is judged as new again, with the floor, keeping what is left of its history.
+    let mut b = TraceBuilder::new(SEED);
+    let who = ip("198.51.100.68");
+    b.stream(who, 0.0, 21.0 * DAY, |_| 100.0, "before");
+    b.stream(who, 49.0 * DAY, 56.0 * DAY, |_| 100.0, "back");
+    let r = replay(b);
+    assert_eq!(r.group("back").deferred, 0, "{r:?}");
 }
