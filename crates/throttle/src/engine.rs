@@ -109,6 +109,15 @@ pub(crate) struct Ctx {
     pub params: Params,
 }
 
+/// A client's two keys and their table hashes, computed once per decision.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lookup {
+    pub ip: KeyBits,
+    pub prefix: KeyBits,
+    pub h_ip: u64,
+    pub h_prefix: u64,
+}
+
 impl Ctx {
     fn new(policy: Policy) -> Result<Ctx, PolicyError> {
         policy.validate()?;
@@ -119,10 +128,20 @@ impl Ctx {
         keys_for(ip, self.policy.ipv4_prefix_len, self.policy.ipv6_prefix_len)
     }
 
+    pub fn lookup(&self, ip: IpAddr) -> Lookup {
+        let (ip, prefix) = self.keys(ip);
+        let seed = self.policy.hash_seed;
+        Lookup { ip, prefix, h_ip: hash(ip, seed), h_prefix: hash(prefix, seed) }
+    }
+
     /// IPs live in their prefix's shard, so one decision takes one lock.
     pub fn shard_of(&self, prefix: KeyBits) -> usize {
+        self.shard_of_hash(hash(prefix, self.policy.hash_seed))
+    }
+
+    fn shard_of_hash(&self, h_prefix: u64) -> usize {
         // Bits 32..: independent of the slot within the shard, which comes from the top bits.
-        ((hash(prefix, self.policy.hash_seed) >> 32) as u32 as usize) % self.policy.shards
+        ((h_prefix >> 32) as u32 as usize) % self.policy.shards
     }
 
     pub fn shard_max_keys(&self) -> usize {
@@ -139,6 +158,7 @@ pub(crate) struct Shard {
 struct Loaded {
     rec: Record,
     slot: Option<usize>,
+    hash: u64,
 }
 
 impl Shard {
@@ -146,42 +166,43 @@ impl Shard {
         Shard { table: Table::new(ctx.shard_max_keys(), ctx.policy.hash_seed) }
     }
 
-    fn load(&self, key: KeyBits, now: Timestamp, p: &Params) -> Loaded {
-        match self.table.find(key) {
+    /// Fetches the memory of both of a client's records (see [`Table::touch`]).
+    #[inline]
+    fn touch(&self, l: &Lookup) -> u64 {
+        self.table.touch(l.h_ip) ^ self.table.touch(l.h_prefix)
+    }
+
+    fn load(&self, key: KeyBits, slot: Option<usize>, hash: u64, now: Timestamp, p: &Params) -> Loaded {
+        match slot {
             Some(i) => {
                 let mut rec = *self.table.get(i);
                 rec.advance(now, p);
-                Loaded { rec, slot: Some(i) }
+                Loaded { rec, slot: Some(i), hash }
             }
-            None => Loaded { rec: Record::new(key, now, p), slot: None },
+            None => Loaded { rec: Record::new(key, now, p), slot: None, hash },
         }
     }
 
-    pub fn decide(&mut self, keys: (KeyBits, KeyBits), n: u32, now: Timestamp, p: &Params) -> Decision {
+    pub fn decide(&mut self, l: &Lookup, n: u32, now: Timestamp, p: &Params) -> Decision {
         let now_h = secs_u32(now) / 3600;
         // Both records' memory is fetched at once rather than one miss after the other.
-        std::hint::black_box(self.table.touch(keys.0) ^ self.table.touch(keys.1));
-        let mut ip = self.load(keys.0, now, p);
-        let mut prefix = self.load(keys.1, now, p);
+        std::hint::black_box(self.touch(l));
+        let (ip_slot, prefix_slot) = (self.table.find(l.ip, l.h_ip), self.table.find(l.prefix, l.h_prefix));
+        if let Some([ip, prefix]) = ip_slot.zip(prefix_slot).and_then(|(i, j)| self.table.pair_mut(i, j)) {
+            // Both keys known (the common case): update the records where they are.
+            ip.advance(now, p);
+            prefix.advance(now, p);
+            return judge(ip, prefix, n, now_h, p);
+        }
+        let mut ip = self.load(l.ip, ip_slot, l.h_ip, now, p);
+        let mut prefix = self.load(l.prefix, prefix_slot, l.h_prefix, now, p);
         if ip.slot.is_none() {
             prefix.rec.churn = prefix.rec.churn.saturating_add(1);
         }
-        let exempt = ip.rec.is_established(now_h, p);
-        let ip_avail = ip.rec.available();
-        let prefix_avail = if exempt { u32::MAX } else { prefix.rec.available() };
-        let accepted = n.min(ip_avail).min(prefix_avail);
-        let deferred = n - accepted;
-        ip.rec.charge(n, accepted);
-        prefix.rec.charge(n, accepted);
-        let defer = (deferred > 0).then(|| {
-            // The tighter allowance is the one to blame (and to remember for eviction).
-            let culprit = if ip_avail <= prefix_avail { &mut ip.rec } else { &mut prefix.rec };
-            culprit.last_defer_h = now_h;
-            deferral(culprit, deferred, now_h, p)
-        });
-        self.store(prefix, keys.0, now_h, p);
-        self.store(ip, keys.1, now_h, p);
-        Decision { accepted, deferred, bypassed: false, defer }
+        let decision = judge(&mut ip.rec, &mut prefix.rec, n, now_h, p);
+        self.store(prefix, l.ip, now_h, p);
+        self.store(ip, l.prefix, now_h, p);
+        decision
     }
 
     fn store(&mut self, loaded: Loaded, protect: KeyBits, now_h: u32, p: &Params) {
@@ -189,18 +210,21 @@ impl Shard {
             // The slot still holds this key: write in place. Inserting the other key may
             // have moved records (growth, eviction), hence the check.
             Some(i) if self.table.holds(i, loaded.rec.key()) => *self.table.get_mut(i) = loaded.rec,
-            _ => {
+            Some(_) => {
+                let _slot = self.table.upsert(loaded.rec, Some(protect), now_h, p);
+            }
+            None => {
                 // Fails only when a shard holds nothing but `protect` (max_keys below 2 per
                 // shard); the key then stays untracked.
-                let _slot = self.table.upsert(loaded.rec, Some(protect), now_h, p);
+                let _slot = self.table.insert_new(loaded.rec, loaded.hash, Some(protect), now_h, p);
             }
         }
     }
 
-    pub fn peek(&self, ip: IpAddr, keys: (KeyBits, KeyBits), now: Timestamp, p: &Params) -> Explanation {
+    pub fn peek(&self, ip: IpAddr, l: &Lookup, now: Timestamp, p: &Params) -> Explanation {
         let now_h = secs_u32(now) / 3600;
-        let ipl = self.load(keys.0, now, p);
-        let prefix = self.load(keys.1, now, p);
+        let ipl = self.load(l.ip, self.table.find(l.ip, l.h_ip), l.h_ip, now, p);
+        let prefix = self.load(l.prefix, self.table.find(l.prefix, l.h_prefix), l.h_prefix, now, p);
         let prefix_applies = !ipl.rec.is_established(now_h, p);
         let ip_avail = ipl.rec.available();
         let prefix_avail = if prefix_applies { prefix.rec.available() } else { u32::MAX };
@@ -220,6 +244,24 @@ impl Shard {
             prefix_applies,
         }
     }
+}
+
+/// Decides for `n` recipients from a client whose records are `ip` and `prefix` (brought
+/// to now), and charges both.
+fn judge(ip: &mut Record, prefix: &mut Record, n: u32, now_h: u32, p: &Params) -> Decision {
+    let exempt = ip.is_established(now_h, p);
+    let ip_avail = ip.available();
+    let prefix_avail = if exempt { u32::MAX } else { prefix.available() };
+    let accepted = n.min(ip_avail).min(prefix_avail);
+    let deferred = n - accepted;
+    ip.charge(n, accepted);
+    prefix.charge(n, accepted);
+    let defer = (deferred > 0).then(|| {
+        let culprit = if ip_avail <= prefix_avail { ip } else { prefix };
+        culprit.last_defer_h = now_h;
+        deferral(culprit, deferred, now_h, p)
+    });
+    Decision { accepted, deferred, bypassed: false, defer }
 }
 
 fn token_for(rec: &Record, source: Source, now_h: u32, p: &Params) -> AsToken {
@@ -269,7 +311,7 @@ fn bypass_decision(recipients: u32) -> Decision {
 }
 
 fn bypass_explanation(ctx: &Ctx, ip: IpAddr, shard: &Shard, now: Timestamp) -> Explanation {
-    let mut e = shard.peek(ip, ctx.keys(ip), now, &ctx.params);
+    let mut e = shard.peek(ip, &ctx.lookup(ip), now, &ctx.params);
     e.verdict = Verdict::Bypass;
     e.defer = None;
     e
@@ -296,18 +338,25 @@ impl Core {
         if recipients == 0 || self.ctx.policy.is_bypassed(ip) {
             return bypass_decision(recipients);
         }
-        self.shard.decide(self.ctx.keys(ip), recipients, now, &self.ctx.params)
+        self.shard.decide(&self.ctx.lookup(ip), recipients, now, &self.ctx.params)
     }
 
     /// See [`Engine::decide_batch`].
     pub fn decide_batch(&mut self, batch: &[(IpAddr, u32)], now: Timestamp, out: &mut Vec<Decision>) {
+        let mut lookups = [None; BATCH_TOUCH];
         for chunk in batch.chunks(BATCH_TOUCH) {
-            let touched = chunk.iter().fold(0, |acc, (ip, _)| {
-                let keys = self.ctx.keys(*ip);
-                acc ^ self.shard.table.touch(keys.0) ^ self.shard.table.touch(keys.1)
-            });
+            let mut touched = 0;
+            for (slot, (ip, n)) in lookups.iter_mut().zip(chunk) {
+                *slot = (*n > 0 && !self.ctx.policy.is_bypassed(*ip)).then(|| self.ctx.lookup(*ip));
+                touched ^= slot.as_ref().map_or(0, |l| self.shard.touch(l));
+            }
             std::hint::black_box(touched);
-            out.extend(chunk.iter().map(|(ip, n)| self.decide(*ip, *n, now)));
+            for (l, (_, n)) in lookups.iter().zip(chunk) {
+                out.push(match l {
+                    Some(l) => self.shard.decide(l, *n, now, &self.ctx.params),
+                    None => bypass_decision(*n),
+                });
+            }
         }
     }
 
@@ -366,50 +415,49 @@ impl Engine {
         if recipients == 0 || self.ctx.policy.is_bypassed(ip) {
             return bypass_decision(recipients);
         }
-        let keys = self.ctx.keys(ip);
-        let mut shard = self.lock(self.ctx.shard_of(keys.1));
-        shard.decide(keys, recipients, now, &self.ctx.params)
+        let l = self.ctx.lookup(ip);
+        let mut shard = self.lock(self.ctx.shard_of_hash(l.h_prefix));
+        shard.decide(&l, recipients, now, &self.ctx.params)
     }
 
     /// [`Engine::decide`] for several transactions at the same `now`, appended to `out` in
-    /// order. Same decisions as one call each (transactions of one shard are decided in
-    /// order; shards are independent). Faster on large tables: each shard is locked once per
-    /// batch, and the memory of up to 16 transactions is fetched in parallel.
+    /// order. Same decisions as one call each. Faster on large tables: the shards the batch
+    /// needs are locked once, in ascending order (so that two batches cannot deadlock), and
+    /// the memory of up to 16 transactions is fetched in parallel.
     pub fn decide_batch(&self, batch: &[(IpAddr, u32)], now: Timestamp, out: &mut Vec<Decision>) {
-        let base = out.len();
-        out.extend(batch.iter().map(|(_, n)| bypass_decision(*n)));
-        let mut todo: Vec<(usize, usize, (KeyBits, KeyBits))> = batch
+        let todo: Vec<(usize, Lookup, usize)> = batch
             .iter()
             .enumerate()
             .filter(|(_, (ip, n))| *n > 0 && !self.ctx.policy.is_bypassed(*ip))
             .map(|(i, (ip, _))| {
-                let keys = self.ctx.keys(*ip);
-                (self.ctx.shard_of(keys.1), i, keys)
+                let l = self.ctx.lookup(*ip);
+                (i, l, self.ctx.shard_of_hash(l.h_prefix))
             })
             .collect();
-        todo.sort_unstable_by_key(|(shard, i, _)| (*shard, *i));
-        for group in todo.chunk_by(|a, b| a.0 == b.0) {
-            let mut shard = self.lock(group[0].0);
-            for sub in group.chunks(BATCH_TOUCH) {
-                let touched = sub
-                    .iter()
-                    .fold(0, |acc, (_, _, k)| acc ^ shard.table.touch(k.0) ^ shard.table.touch(k.1));
-                std::hint::black_box(touched);
-                for (_, i, keys) in sub {
-                    out[base + i] = shard.decide(*keys, batch[*i].1, now, &self.ctx.params);
-                }
+        let mut needed: Vec<usize> = todo.iter().map(|t| t.2).collect();
+        needed.sort_unstable();
+        needed.dedup();
+        let mut guards: Vec<MutexGuard<'_, Shard>> = needed.iter().map(|s| self.lock(*s)).collect();
+        let guard = |shard: usize| needed.binary_search(&shard).unwrap_or(0);
+        let base = out.len();
+        out.extend(batch.iter().map(|(_, n)| bypass_decision(*n)));
+        for chunk in todo.chunks(BATCH_TOUCH) {
+            let touched = chunk.iter().fold(0, |acc, (_, l, s)| acc ^ guards[guard(*s)].touch(l));
+            std::hint::black_box(touched);
+            for (i, l, s) in chunk {
+                out[base + i] = guards[guard(*s)].decide(l, batch[*i].1, now, &self.ctx.params);
             }
         }
     }
 
     /// What `decide` would answer for one more recipient, without recording anything.
     pub fn peek(&self, ip: IpAddr, now: Timestamp) -> Explanation {
-        let keys = self.ctx.keys(ip);
-        let shard = self.lock(self.ctx.shard_of(keys.1));
+        let l = self.ctx.lookup(ip);
+        let shard = self.lock(self.ctx.shard_of_hash(l.h_prefix));
         if self.ctx.policy.is_bypassed(ip) {
             return bypass_explanation(&self.ctx, ip, &shard, now);
         }
-        shard.peek(ip, keys, now, &self.ctx.params)
+        shard.peek(ip, &l, now, &self.ctx.params)
     }
 
     /// Tracked keys (IPs and prefixes).

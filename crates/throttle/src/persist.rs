@@ -8,21 +8,25 @@
 //! blocks: count u32 (1..=65536) | count x record | crc32 of the records u32
 //! end:    count u32 = 0
 //! ```
-//! A record is 56 bytes: address (16), tokens, observed, established (f32 x 3), accepted
-//! this hour, last seen s, first seen h, last deferral h (u32 x 4), two recurring peaks
-//! (run of hours, weekdays, level: 4 bytes each), prefix length, flags, new-IP count, 1 reserved
-//! byte.
+//! A record (version 2) is 60 bytes: address (16), tokens, observed, established, established
+//! at the start of the day (f32 x 4), accepted this hour, last seen s, first seen h, last
+//! deferral h (u32 x 4), two recurring peaks (run of hours, weekdays, level: 4 bytes each),
+//! prefix length, flags, new-IP count, 1 reserved byte. Version 1 snapshots (56-byte records
+//! without the start-of-day volume, which is then taken to be the established volume) are
+//! still read, so an upgrade keeps every sender's history.
 
 use std::io::{self, Read, Write};
 
 use crate::engine::Engine;
 use crate::key::bits_ip;
 use crate::policy::{Policy, PolicyError};
-use crate::record::{DIRTY, OCCUPIED, REFERENCED, Record, Season};
+use crate::record::{DIRTY, REFERENCED, Record, Season};
 
 const MAGIC: &[u8; 8] = b"SLUTHRTL";
-const VERSION: u16 = 1;
-const RECORD_BYTES: usize = 56;
+const VERSION: u16 = 2;
+const RECORD_BYTES: usize = 60;
+/// Records of version 1 snapshots.
+const RECORD_BYTES_V1: usize = 56;
 /// Bounds the buffer a reader allocates for one block, whatever the input claims.
 const BLOCK_RECORDS_MAX: usize = 65_536;
 
@@ -80,7 +84,7 @@ impl From<io::Error> for RestoreError {
 fn encode(r: &Record, out: &mut Vec<u8>) {
     out.extend_from_slice(&r.addr_hi.to_le_bytes());
     out.extend_from_slice(&r.addr_lo.to_le_bytes());
-    for f in [r.tokens, r.observed, r.peak] {
+    for f in [r.tokens, r.observed, r.peak, r.day_peak] {
         out.extend_from_slice(&f.to_le_bytes());
     }
     for u in [r.hour_accepted, r.last_s, r.first_seen_h, r.last_defer_h] {
@@ -90,7 +94,7 @@ fn encode(r: &Record, out: &mut Vec<u8>) {
         out.extend_from_slice(&[s.hod, s.days]);
         out.extend_from_slice(&s.code.to_le_bytes());
     }
-    out.extend_from_slice(&[r.plen, r.flags & (REFERENCED | OCCUPIED), r.churn, 0]);
+    out.extend_from_slice(&[r.plen, r.flags & REFERENCED, r.churn, 0]);
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -105,8 +109,11 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
-fn decode(b: &[u8]) -> Result<Record, &'static str> {
+/// Decodes one record of a snapshot of `version` (1 or 2).
+fn decode(b: &[u8], version: u16) -> Result<Record, &'static str> {
     let f = |at| f32::from_bits(u32_at(b, at));
+    // Version 2 added the start-of-day volume after the established volume.
+    let (day_peak, at) = if version == 1 { (f(24), 28) } else { (f(28), 32) };
     let season =
         |at: usize| Season { hod: b[at], days: b[at + 1], code: u16::from_le_bytes([b[at + 2], b[at + 3]]) };
     let r = Record {
@@ -115,18 +122,18 @@ fn decode(b: &[u8]) -> Result<Record, &'static str> {
         tokens: f(16),
         observed: f(20),
         peak: f(24),
-        day_peak: f(24),
-        hour_accepted: u32_at(b, 28),
-        last_s: u32_at(b, 32),
-        first_seen_h: u32_at(b, 36),
-        last_defer_h: u32_at(b, 40),
-        seasons: [season(44), season(48)],
-        plen: b[52],
-        flags: (b[53] & REFERENCED) | OCCUPIED,
-        churn: b[54],
+        day_peak,
+        hour_accepted: u32_at(b, at),
+        last_s: u32_at(b, at + 4),
+        first_seen_h: u32_at(b, at + 8),
+        last_defer_h: u32_at(b, at + 12),
+        seasons: [season(at + 16), season(at + 20)],
+        plen: b[at + 24],
+        flags: b[at + 25] & REFERENCED,
+        churn: b[at + 26],
     };
     let sane = |x: f32| x.is_finite() && x >= 0.0;
-    if !(sane(r.tokens) && sane(r.observed) && sane(r.peak)) {
+    if !(sane(r.tokens) && sane(r.observed) && sane(r.peak) && sane(r.day_peak)) {
         return Err("negative or non-finite rate");
     }
     if r.plen > 128 || r.seasons.iter().any(|s| s.hod & 31 > 23) {
@@ -194,7 +201,8 @@ impl Engine {
     }
 
     fn read_snapshot(&self, r: &mut impl Read, expect: SnapshotKind) -> Result<(), RestoreError> {
-        let keys_hint = read_header(r, expect)?;
+        let (keys_hint, version) = read_header(r, expect)?;
+        let record_bytes = if version == 1 { RECORD_BYTES_V1 } else { RECORD_BYTES };
         if expect == SnapshotKind::Full {
             self.reserve(keys_hint);
         }
@@ -210,7 +218,7 @@ impl Engine {
             if count > BLOCK_RECORDS_MAX {
                 return Err(RestoreError::BadHeader("block larger than 65536 records"));
             }
-            buf.resize(count * RECORD_BYTES, 0);
+            buf.resize(count * record_bytes, 0);
             r.read_exact(&mut buf)?;
             let mut crc = [0u8; 4];
             r.read_exact(&mut crc)?;
@@ -218,12 +226,12 @@ impl Engine {
                 return Err(RestoreError::Checksum { block });
             }
             records.clear();
-            for (index, b) in buf.chunks_exact(RECORD_BYTES).enumerate() {
-                let rec =
-                    decode(b).map_err(|problem| RestoreError::CorruptRecord { block, index, problem })?;
+            for (index, b) in buf.chunks_exact(record_bytes).enumerate() {
+                let rec = decode(b, version)
+                    .map_err(|problem| RestoreError::CorruptRecord { block, index, problem })?;
                 records.push(rec);
             }
-            self.insert_records(&mut records);
+            self.insert_records(&records);
         }
         Ok(())
     }
@@ -240,17 +248,18 @@ impl Engine {
         }
     }
 
-    /// Inserts decoded records, grouped by shard so that each shard is locked once per block.
-    fn insert_records(&self, records: &mut [Record]) {
-        let mut placed: Vec<(usize, Record)> =
-            records.iter().filter_map(|rec| self.place(rec).map(|s| (s, *rec))).collect();
-        placed.sort_unstable_by_key(|(s, _)| *s);
-        let now_h = placed.iter().map(|(_, r)| r.last_s / 3600).max().unwrap_or(0);
-        for group in placed.chunk_by(|a, b| a.0 == b.0) {
-            let mut shard = self.lock(group[0].0);
-            for (_, rec) in group {
-                let _slot = shard.table.upsert(*rec, None, now_h, &self.ctx.params);
-            }
+    /// Inserts decoded records. A snapshot lists each shard's records together, so a shard
+    /// stays locked while consecutive records belong to it.
+    fn insert_records(&self, records: &[Record]) {
+        let now_h = records.iter().map(|r| r.last_s / 3600).max().unwrap_or(0);
+        let mut locked: Option<(usize, std::sync::MutexGuard<'_, crate::engine::Shard>)> = None;
+        for rec in records {
+            let Some(shard) = self.place(rec) else { continue };
+            let guard = match locked {
+                Some((s, ref mut g)) if s == shard => g,
+                _ => &mut locked.insert((shard, self.lock(shard))).1,
+            };
+            let _slot = guard.table.upsert(*rec, None, now_h, &self.ctx.params);
         }
     }
 
@@ -273,17 +282,19 @@ fn write_block(w: &mut impl Write, records: usize, bytes: &[u8]) -> io::Result<(
     w.write_all(&crc32fast::hash(bytes).to_le_bytes())
 }
 
-/// Checks the header; returns the writer's key count hint.
-fn read_header(r: &mut impl Read, expect: SnapshotKind) -> Result<u64, RestoreError> {
+/// Checks the header; returns the writer's key count hint and the format version.
+fn read_header(r: &mut impl Read, expect: SnapshotKind) -> Result<(u64, u16), RestoreError> {
     let mut h = [0u8; 24];
     r.read_exact(&mut h)?;
     if &h[0..8] != MAGIC {
         return Err(RestoreError::BadMagic);
     }
     let version = u16::from_le_bytes([h[8], h[9]]);
-    if version != VERSION {
-        return Err(RestoreError::UnsupportedVersion(version));
-    }
+    let record_bytes = match version {
+        1 => RECORD_BYTES_V1,
+        VERSION => RECORD_BYTES,
+        _ => return Err(RestoreError::UnsupportedVersion(version)),
+    };
     let kind = match h[10] {
         0 => SnapshotKind::Full,
         1 => SnapshotKind::Delta,
@@ -292,10 +303,10 @@ fn read_header(r: &mut impl Read, expect: SnapshotKind) -> Result<u64, RestoreEr
     if kind != expect {
         return Err(RestoreError::BadHeader("full snapshot expected, delta found (or the reverse)"));
     }
-    if u32_at(&h, 12) as usize != RECORD_BYTES {
+    if u32_at(&h, 12) as usize != record_bytes {
         return Err(RestoreError::BadHeader("unexpected record size"));
     }
-    Ok(u64_at(&h, 16))
+    Ok((u64_at(&h, 16), version))
 }
 
 #[cfg(test)]
@@ -373,6 +384,43 @@ mod tests {
             fuzzed[at] = (rng >> 20) as u8;
             let _ = Engine::restore(&mut fuzzed.as_slice(), Policy::default());
         }
+    }
+
+    /// A version 1 snapshot as the previous release wrote it: one IP record.
+    fn version_1_snapshot() -> Vec<u8> {
+        let mut rec = Vec::new();
+        let addr = crate::key::ip_bits(ip("198.51.100.7"));
+        rec.extend_from_slice(&((addr >> 64) as u64).to_le_bytes());
+        rec.extend_from_slice(&(addr as u64).to_le_bytes());
+        for f in [40.0f32, 120.0, 150.0] {
+            rec.extend_from_slice(&f.to_le_bytes());
+        }
+        for u in [30u32, 500 * 3600, 10, u32::MAX] {
+            rec.extend_from_slice(&u.to_le_bytes());
+        }
+        rec.extend_from_slice(&[0; 8]);
+        rec.extend_from_slice(&[128, 1, 0, 0]);
+        let mut out = b"SLUTHRTL".to_vec();
+        out.extend_from_slice(&1u16.to_le_bytes());
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(&56u32.to_le_bytes());
+        out.extend_from_slice(&1u64.to_le_bytes());
+        write_block(&mut out, 1, &rec).unwrap();
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn version_1_snapshots_are_still_read() {
+        let bytes = version_1_snapshot();
+        let back = Engine::restore(&mut bytes.as_slice(), Policy::default()).unwrap();
+        let x = back.peek(ip("198.51.100.7"), 500 * 3600 + 60);
+        assert!(x.ip_state.tracked && x.ip_state.established, "{x:?}");
+        assert_eq!(x.ip_state.baseline_per_hour, 150.0);
+        assert_eq!(x.ip_state.allowance_per_hour, 300.0, "2 x its established volume");
+        let mut v2 = Vec::new();
+        back.save(&mut v2).unwrap();
+        assert_eq!(u16::from_le_bytes([v2[8], v2[9]]), VERSION, "saved again in the current format");
     }
 
     #[test]

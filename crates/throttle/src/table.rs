@@ -1,17 +1,32 @@
-//! Open-addressing hash table of records (linear probing, backward-shift deletion) with a
-//! hard key limit and CLOCK-style sampled eviction of the least valuable key.
+//! Open-addressing hash table of records with a hard key limit and CLOCK-style sampled
+//! eviction of the least valuable key.
+//!
+//! Layout, for lookups that cost one cache miss per record: records are 64-byte aligned, one
+//! cache line each, and a separate array holds one tag byte per slot (0: empty, else 0x80 |
+//! 7 bits of the key's hash). A lookup scans tags from the key's home slot (linear probing,
+//! backward-shift deletion, no tombstones) and reads only the record whose tag matches, so
+//! it touches the tag line (1/64 of the table, usually cached) and exactly one record line.
+//! [`Table::touch`] fetches both lines ahead of a decision so that the misses of several
+//! lookups overlap.
 
-use crate::key::{KeyBits, hash};
-use crate::record::{OCCUPIED, Params, REFERENCED, Record};
+use crate::key::KeyBits;
+use crate::record::{Params, REFERENCED, Record};
 
 /// Occupied slots examined per eviction; the least valuable of them goes.
 const EVICTION_SAMPLE: usize = 16;
 const INITIAL_SLOTS: usize = 64;
+const EMPTY: u8 = 0;
 
-/// Records in one array, probed in place: on a large table a lookup's cost is its page
-/// walk and cache misses, and a probe run of a few 56-byte records stays in one page.
+/// The tag of a key with hash `h`: never `EMPTY`. The low bits are independent of the
+/// home slot (which comes from the high bits).
+#[inline]
+fn tag_of(h: u64) -> u8 {
+    0x80 | (h as u8 & 0x7f)
+}
+
 #[derive(Debug)]
 pub(crate) struct Table {
+    tags: Vec<u8>,
     slots: Vec<Record>,
     len: usize,
     max_len: usize,
@@ -26,16 +41,22 @@ impl Table {
         let max_len = max_len.max(1);
         let max_slots = max_len + max_len / 7 + 2;
         let cap = INITIAL_SLOTS.min(max_slots);
-        Table { slots: vec![Record::EMPTY; cap], len: 0, max_len, max_slots, hand: 0, seed }
+        Table { tags: vec![EMPTY; cap], slots: vec![Record::EMPTY; cap], len: 0, max_len, max_slots, hand: 0, seed }
     }
 
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// Bytes held by the table.
+    /// Bytes held by the table: records and tags.
     pub fn bytes(&self) -> usize {
-        self.slots.len() * std::mem::size_of::<Record>()
+        self.slots.len() * (std::mem::size_of::<Record>() + 1)
+    }
+
+    /// The table's hash of `key` (seeded, so that senders cannot aim at one probe run).
+    #[inline]
+    pub fn hash(&self, key: KeyBits) -> u64 {
+        crate::key::hash(key, self.seed)
     }
 
     #[inline]
@@ -49,24 +70,28 @@ impl Table {
         if i + 1 == self.slots.len() { 0 } else { i + 1 }
     }
 
-    /// Loads the tag and record cache lines where `key` most likely is, and returns a value
-    /// that depends on them. Touching several keys before looking them up lets the CPU fetch
-    /// their lines from memory in parallel instead of one miss after another.
+    /// Loads the tag line and the home record line of the key with hash `h` and returns a
+    /// value that depends on both. Touching several keys before looking them up lets the
+    /// CPU fetch their lines in parallel instead of one miss after another; the home slot
+    /// holds the key more often than not.
     #[inline]
-    pub fn touch(&self, key: KeyBits) -> u64 {
-        let i = self.home_of(hash(key, self.seed));
-        self.slots[i].addr_lo
+    pub fn touch(&self, h: u64) -> u64 {
+        let i = self.home_of(h);
+        u64::from(self.tags[i]) ^ self.slots[i].addr_lo
     }
 
-    pub fn find(&self, key: KeyBits) -> Option<usize> {
-        let mut i = self.home_of(hash(key, self.seed));
+    /// The slot of `key` (whose hash is `h`), if present.
+    #[inline]
+    pub fn find(&self, key: KeyBits, h: u64) -> Option<usize> {
+        let tag = tag_of(h);
+        let mut i = self.home_of(h);
         loop {
-            let s = &self.slots[i];
-            if s.flags & OCCUPIED == 0 {
-                return None;
-            }
-            if s.addr_lo == key.addr as u64 && s.key() == key {
+            let t = self.tags[i];
+            if t == tag && self.slots[i].key() == key {
                 return Some(i);
+            }
+            if t == EMPTY {
+                return None;
             }
             i = self.next(i);
         }
@@ -74,7 +99,7 @@ impl Table {
 
     /// Whether slot `i` holds `key` (lookups hand out slots that later inserts may move).
     pub fn holds(&self, i: usize, key: KeyBits) -> bool {
-        self.slots.get(i).is_some_and(|s| s.flags & OCCUPIED != 0 && s.key() == key)
+        self.tags.get(i).is_some_and(|t| *t != EMPTY) && self.slots[i].key() == key
     }
 
     pub fn get(&self, i: usize) -> &Record {
@@ -85,27 +110,46 @@ impl Table {
         &mut self.slots[i]
     }
 
+    /// Two distinct slots, both writable (None if they are the same or out of range).
+    pub fn pair_mut(&mut self, i: usize, j: usize) -> Option<[&mut Record; 2]> {
+        self.slots.get_disjoint_mut([i, j]).ok()
+    }
+
     /// Inserts or overwrites `rec`. When the table is full, first evicts the least valuable
     /// sampled key other than `protect`. Returns the slot, or None if nothing could be evicted.
     pub fn upsert(&mut self, rec: Record, protect: Option<KeyBits>, now_h: u32, p: &Params) -> Option<usize> {
-        if let Some(i) = self.find(rec.key()) {
+        let h = self.hash(rec.key());
+        if let Some(i) = self.find(rec.key(), h) {
             self.slots[i] = rec;
             return Some(i);
         }
+        self.insert_new(rec, h, protect, now_h, p)
+    }
+
+    /// Inserts `rec`, known to be absent (a restored snapshot holds each key once).
+    pub fn insert_new(
+        &mut self,
+        rec: Record,
+        h: u64,
+        protect: Option<KeyBits>,
+        now_h: u32,
+        p: &Params,
+    ) -> Option<usize> {
         if self.len >= self.max_len && !self.evict_one(protect, now_h, p) {
             return None;
         }
         self.grow_if_needed();
         self.len += 1;
-        Some(self.place(rec))
+        Some(self.place(rec, h))
     }
 
     /// Puts a record known to be absent at the end of its probe run.
-    fn place(&mut self, rec: Record) -> usize {
-        let mut i = self.home_of(hash(rec.key(), self.seed));
-        while self.slots[i].flags & OCCUPIED != 0 {
+    fn place(&mut self, rec: Record, h: u64) -> usize {
+        let mut i = self.home_of(h);
+        while self.tags[i] != EMPTY {
             i = self.next(i);
         }
+        self.tags[i] = tag_of(h);
         self.slots[i] = rec;
         i
     }
@@ -128,9 +172,11 @@ impl Table {
     }
 
     fn resize(&mut self, new_cap: usize) {
+        let old_tags = std::mem::replace(&mut self.tags, vec![EMPTY; new_cap]);
         let old = std::mem::replace(&mut self.slots, vec![Record::EMPTY; new_cap]);
-        for rec in old.into_iter().filter(|r| r.flags & OCCUPIED != 0) {
-            self.place(rec);
+        for (rec, _) in old.into_iter().zip(old_tags).filter(|(_, t)| *t != EMPTY) {
+            let h = self.hash(rec.key());
+            self.place(rec, h);
         }
         self.hand = 0;
     }
@@ -146,11 +192,11 @@ impl Table {
             let i = self.hand;
             self.hand = self.next(i);
             steps += 1;
-            let rec = &mut self.slots[i];
-            if rec.flags & OCCUPIED == 0 || Some(rec.key()) == protect {
+            if self.tags[i] == EMPTY || Some(self.slots[i].key()) == protect {
                 continue;
             }
             seen += 1;
+            let rec = &mut self.slots[i];
             let score = rec.retention_score(now_h, p);
             rec.flags &= !REFERENCED;
             if best.is_none_or(|(b, _)| score < b) {
@@ -171,21 +217,23 @@ impl Table {
     fn remove(&mut self, i: usize) {
         let mut hole = i;
         let mut j = self.next(i);
-        while self.slots[j].flags & OCCUPIED != 0 {
-            let home = self.home_of(hash(self.slots[j].key(), self.seed));
+        while self.tags[j] != EMPTY {
+            let home = self.home_of(self.hash(self.slots[j].key()));
             let stays = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
             if !stays {
+                self.tags[hole] = self.tags[j];
                 self.slots[hole] = self.slots[j];
                 hole = j;
             }
             j = self.next(j);
         }
+        self.tags[hole] = EMPTY;
         self.slots[hole] = Record::EMPTY;
         self.len -= 1;
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Record> {
-        self.slots.iter_mut().filter(|r| r.flags & OCCUPIED != 0)
+        self.slots.iter_mut().zip(&self.tags).filter(|(_, t)| **t != EMPTY).map(|(r, _)| r)
     }
 }
 
@@ -209,12 +257,13 @@ mod tests {
         }
         assert_eq!(t.len(), 5_000);
         for n in (0..5_000).step_by(2) {
-            let i = t.find(ip(n)).unwrap();
+            let i = t.find(ip(n), t.hash(ip(n))).unwrap();
             t.remove(i);
         }
         for n in 0..5_000 {
-            assert_eq!(t.find(ip(n)).is_some(), n % 2 == 1, "key {n}");
+            assert_eq!(t.find(ip(n), t.hash(ip(n))).is_some(), n % 2 == 1, "key {n}");
         }
+        assert_eq!(t.iter_mut().count(), 2_500);
     }
 
     #[test]
@@ -226,5 +275,13 @@ mod tests {
         }
         assert_eq!(t.len(), 100);
         assert!(t.slots.len() <= 100 + 100 / 7 + 2);
+    }
+
+    #[test]
+    fn records_are_one_cache_line_each() {
+        let t = Table::new(1000, 7);
+        assert_eq!(std::mem::size_of::<Record>(), 64);
+        assert_eq!(std::mem::align_of::<Record>(), 64);
+        assert_eq!(t.slots.as_ptr().align_offset(64), 0);
     }
 }
