@@ -12,8 +12,8 @@
 //! attempts, never established volume.
 
 pub mod csv;
-// pub mod postfix;
-// pub mod sluice_log;
+pub mod postfix;
+pub mod sluice_log;
 pub mod time;
 
 use std::collections::{BTreeMap, HashMap};
