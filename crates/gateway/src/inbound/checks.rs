@@ -2,7 +2,7 @@
 //! accepted domains (`StaticDomains`) still take mail for local mailboxes, only for local parts
 //! that can name a mailbox. Everything else is refused at RCPT: there is no open relay.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,7 +13,7 @@ use smtp_wire::{EnvelopeChecks, Reply, ReversePath, Session, SessionInfo, replie
 
 use crate::delivery::maildir::mailbox_name;
 use crate::domains::{Owner, StaticDomains, owner};
-use crate::inbound::throttling::Throttling;
+use crate::inbound::throttling::{Admitted, Throttling};
 
 /// What a session checks recipients against: relay control first (a relay attempt is
 /// refused permanently whatever the sender's volume), then the throttle. Relay control is
@@ -28,6 +28,9 @@ pub struct SessionChecks<'a> {
     /// The outcome of the outbound sender check of the current transaction: it runs once,
     /// at the first outbound recipient (allowances count messages, not recipients).
     outbound_sender: RefCell<Option<Result<(), Reply>>>,
+    /// Recipients of the current transaction the throttle engine judged and accepted; the
+    /// message's log line carries it so that `sluice simulate --log` can replay the traffic.
+    throttle_accepted: Cell<u32>,
     /// Unix seconds for outbound protection's windows: the system clock, or a fixed one in
     /// tests so the texts that say when a limit frees up are exact.
     clock: fn() -> u64,
@@ -52,6 +55,7 @@ impl<'a> SessionChecks<'a> {
             throttling,
             protection,
             outbound_sender: RefCell::new(None),
+            throttle_accepted: Cell::new(0),
             clock: now_unix_s,
             context: session_context(directory, client_ip, Transport::Plain),
         }
@@ -71,6 +75,12 @@ impl<'a> SessionChecks<'a> {
         let transport = Transport::Tls { client_cert: cert.as_ref() };
         self.context = session_context(self.directory, session.info().client_ip, transport);
         session.tls_established(description, client_names);
+    }
+
+    /// The recipients of the transaction just finished that the throttle engine judged and
+    /// accepted (for the message's log line), counting from zero again.
+    pub fn take_throttle_accepted(&self) -> u32 {
+        self.throttle_accepted.take()
     }
 
     /// What the directory knows of the client.
@@ -227,6 +237,7 @@ impl EnvelopeChecks for SessionChecks<'_> {
     fn check_sender(&self, session: &SessionInfo, _mail: &MailFrom) -> Result<(), Reply> {
         // A new transaction: its outbound sender check has not run.
         self.outbound_sender.replace(None);
+        self.throttle_accepted.set(0);
         let Some(directory) = self.directory else { return Ok(()) };
         let ctx = &self.context;
         if let Some(m) = &ctx.connector {
@@ -252,7 +263,7 @@ impl EnvelopeChecks for SessionChecks<'_> {
         let log = |what: &'static str| {
             move |reply: &Reply| {
                 let (client_ip, recipient) = (session.client_ip, &rcpt.recipient);
-                tracing::info!(%client_ip, %sender, %recipient, %reply, "{what}");
+                tracing::info!(%client_ip, %sender, %recipient, rcpt_count = 1u32, %reply, "{what}");
             }
         };
         let admission = self.relay_control(session, sender, rcpt).inspect_err(log("recipient refused"))?;
@@ -260,7 +271,13 @@ impl EnvelopeChecks for SessionChecks<'_> {
             return Ok(());
         }
         let Some(throttling) = self.throttling else { return Ok(()) };
-        throttling.check_recipient(session.client_ip).inspect_err(log("recipient deferred by throttling"))
+        let admitted = throttling
+            .check_recipient(session.client_ip)
+            .inspect_err(log("recipient deferred by throttling"))?;
+        if admitted == Admitted::Judged {
+            self.throttle_accepted.set(self.throttle_accepted.get().saturating_add(1));
+        }
+        Ok(())
     }
 }
 

@@ -119,6 +119,7 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
                     directory.as_deref(),
                     &settings.static_domains,
                     *message,
+                    checks.session.take_throttle_accepted(),
                 )
                 .await;
                 session.message_stored(reply).write_to(&mut conn.output);

@@ -35,7 +35,12 @@ pub(crate) struct Enqueue {
 
 impl Enqueue {
     /// Stores the message durably; the id on success, the reply to send otherwise.
-    pub(crate) async fn store(&self, message: ReceivedMessage) -> Result<String, Reply> {
+    /// `throttle_accepted` (recipients the throttle engine judged) goes into the log line.
+    pub(crate) async fn store(
+        &self,
+        message: ReceivedMessage,
+        throttle_accepted: u32,
+    ) -> Result<String, Reply> {
         let started = Instant::now();
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let ReceivedMessage { envelope, content } = message;
@@ -68,6 +73,8 @@ impl Enqueue {
                 tls = envelope.client.tls.is_some(),
                 sender = %envelope.sender,
                 recipients = %recipients.join(","),
+                rcpt_count = recipients.len(),
+                throttle_accepted,
                 size,
                 outcome = %outcome,
                 queue_us,

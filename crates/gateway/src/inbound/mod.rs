@@ -61,6 +61,7 @@ pub(crate) async fn queue_message(
     directory: Option<&directory::Snapshot>,
     static_domains: &StaticDomains,
     message: ReceivedMessage,
+    throttle_accepted: u32,
 ) -> Result<String, Reply> {
     let outbound = match (guard, directory) {
         (Some(guard), Some(directory)) => {
@@ -68,7 +69,7 @@ pub(crate) async fn queue_message(
         }
         _ => None,
     };
-    let queued = enqueue.store(message).await?;
+    let queued = enqueue.store(message, throttle_accepted).await?;
     if let (Some(guard), Some(outbound)) = (guard, outbound) {
         guard.message_queued(outbound);
     }
@@ -204,13 +205,13 @@ mod tests {
         let broken = enqueue(&closed);
         closed.close();
         let refused =
-            queue_message(&broken, Some(&guard), Some(&directory), &statics, outbound_message()).await;
+            queue_message(&broken, Some(&guard), Some(&directory), &statics, outbound_message(), 0).await;
         let reply = refused.expect_err("the spool is closed");
         assert!(reply.summary().starts_with("451 4.3.0"), "{}", reply.summary());
         assert!(allowance_left(), "a message the spool refused was counted");
         let spool = Spool::open(SpoolConfig::new(dir.path().join("spool"))).expect("spool").spool;
         let queued =
-            queue_message(&enqueue(&spool), Some(&guard), Some(&directory), &statics, outbound_message())
+            queue_message(&enqueue(&spool), Some(&guard), Some(&directory), &statics, outbound_message(), 0)
                 .await;
         assert!(queued.is_ok(), "{queued:?}");
         assert!(!allowance_left(), "the retry, queued, uses the allowance");

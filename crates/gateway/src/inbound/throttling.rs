@@ -22,6 +22,15 @@ pub struct ThrottleCounters {
     pub deferred: [AtomicU64; AS_TABLE.len()],
 }
 
+/// How a recipient got past the throttle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admitted {
+    /// The engine judged and accepted it: it counts as the client's volume.
+    Judged,
+    /// The operator allow list or a bypass range covers the client: neither judged nor counted.
+    Exempt,
+}
+
 #[derive(Debug)]
 pub struct Throttling {
     engine: Arc<Engine>,
@@ -62,15 +71,16 @@ impl Throttling {
     }
 
     /// Decides for one recipient from `ip` now, and records it.
-    pub fn check_recipient(&self, ip: IpAddr) -> Result<(), Reply> {
+    pub fn check_recipient(&self, ip: IpAddr) -> Result<Admitted, Reply> {
         if self.is_allow_listed(ip) {
             self.counters.allow_listed.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
+            return Ok(Admitted::Exempt);
         }
         let now = now_s();
         let decision = self.engine.decide(ip, 1, now);
         if decision.bypassed {
             self.counters.bypassed.fetch_add(1, Ordering::Relaxed);
+            return Ok(Admitted::Exempt);
         }
         match decision.defer {
             Some(deferral) if decision.deferred > 0 => {
@@ -82,7 +92,7 @@ impl Throttling {
             }
             _ => {
                 self.counters.accepted.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+                Ok(Admitted::Judged)
             }
         }
     }
