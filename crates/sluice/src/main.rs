@@ -130,21 +130,9 @@ enum Command {
         #[command(flatten)]
         args: admin_cli::TraceArgs,
     },
-    /// Replay a traffic trace through the real throttle engine with the trace's clock.
-    Simulate {
-        /// CSV with a header: time_s,client_ip,recipients[,label].
-        #[arg(long, conflicts_with = "scenario", required_unless_present = "scenario")]
-        trace: Option<PathBuf>,
-        /// A built-in PRODUCT.md scenario instead of a file: S1 .. S10.
-        #[arg(long)]
-        scenario: Option<String>,
-        /// A TOML file with throttle policy fields (as under [throttle.policy]).
-        #[arg(long)]
-        policy: Option<PathBuf>,
-        /// Print one JSON object instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Replay traffic (a CSV trace, a Postfix or Sluice log, a built-in scenario) through the
+    /// real throttle engine with the traffic's own clock; compare policies side by side.
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,11 +186,7 @@ fn main() -> ExitCode {
         Command::Audit { config, args } => admin_cli::audit(config.as_deref(), args),
         Command::Request { config, command } => admin_cli::request(config.as_deref(), command),
         Command::Trace { config, args } => admin_cli::trace(config.as_deref(), args),
-        Command::Simulate { trace, scenario, policy, json } => match (&trace, &scenario) {
-            (Some(path), _) => simulate::run(simulate::Source::Trace(path), policy.as_deref(), json),
-            (None, Some(name)) => simulate::run(simulate::Source::Scenario(name), policy.as_deref(), json),
-            (None, None) => Err(anyhow::anyhow!("simulate needs --trace FILE or --scenario NAME")),
-        },
+        Command::Simulate(args) => simulate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
