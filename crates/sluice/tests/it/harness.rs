@@ -275,6 +275,7 @@ fn render_config(dir: &Path, port: u16, admin_port: u16, settings: &Settings) ->
         "reputation",
         "admin",
         "trace",
+        "log",
     ] {
         // Tests run in parallel: each server's admin API gets its own port.
         if section == "admin" && !settings.section("admin").any(|(k, _)| k == "listen") {

@@ -23,6 +23,7 @@ mod outbound_protection;
 mod peers;
 mod postfix;
 mod python;
+mod simulate;
 mod smtp_source;
 mod smuggling;
 mod swaks;

@@ -28,6 +28,12 @@ struct Postfix {
 
 impl Postfix {
     fn start(relay_port: u16) -> Postfix {
+        Postfix::start_with(relay_port, "", &[])
+    }
+
+    /// [`Postfix::start`] with `extra_main_cf` appended to main.cf (later settings win)
+    /// and `etc_files` (name, content) written beside it.
+    fn start_with(relay_port: u16, extra_main_cf: &str, etc_files: &[(&str, &str)]) -> Postfix {
         require_tool("postfix");
         let instance = INSTANCE.lock().unwrap_or_else(PoisonError::into_inner);
         let uid = Command::new("id").arg("-u").output().expect("run id");
@@ -57,9 +63,12 @@ impl Postfix {
              relayhost = [127.0.0.1]:{relay_port}\n\
              smtp_tls_security_level = may\nsmtp_tls_loglevel = 1\n\
              smtpd_peername_lookup = no\nbounce_queue_lifetime = 0\n\
-             smtp_connect_timeout = 10s\nqueue_run_delay = 1s\nminimal_backoff_time = 1s\n"
+             smtp_connect_timeout = 10s\nqueue_run_delay = 1s\nminimal_backoff_time = 1s\n{extra_main_cf}"
         );
         fs::write(dir.join("etc/main.cf"), main_cf).expect("write main.cf");
+        for (name, content) in etc_files {
+            fs::write(dir.join("etc").join(name), content).expect("write postfix etc file");
+        }
         let master_cf = format!(
             "127.0.0.1:{port} inet n - n - - smtpd\n\
              pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\n\
@@ -253,4 +262,85 @@ fn postfix_keeps_throttled_mail_deferred_and_delivers_it_later() {
     for subject in &subjects {
         assert_eq!(mail.iter().filter(|m| m.contains(subject.as_str())).count(), 1, "{subject} exactly once");
     }
+}
+
+/// A maillog written by a real Postfix MX replays through `sluice simulate --postfix-log`:
+/// queued messages count per client with their recipients, a 4xx RCPT reject is a deferred
+/// recipient, a 5xx one is not replayed (it would never reach a throttle). With
+/// `UPDATE_SAMPLES=1` the log is also written to the throttle crate's test data, the
+/// real-format sample its parser is tested on.
+#[test]
+fn postfix_maillog_replays_through_simulate() {
+    let access = "later@sim.test 450 4.7.1 Try again later\ngone@sim.test 550 5.1.1 No such user here\n";
+    // Postfix takes mail for sim.test and relays it to a port nobody listens on: the
+    // messages stay queued (and are retried), which is all the log needs.
+    let main_cf = format!(
+        "relay_domains = sim.test\n\
+         smtpd_recipient_restrictions = check_recipient_access texthash:{POSTFIX_DIR}/etc/access, permit_mynetworks, reject\n"
+    );
+    let postfix = Postfix::start_with(free_port(), &main_cf, &[("access", access)]);
+    let port = postfix.port.to_string();
+    let swaks = require_tool("swaks");
+    let send = |from_ip: &str, to: &str| {
+        let args = [
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--local-interface",
+            from_ip,
+            "--from",
+            "s@it.test",
+            "--to",
+            to,
+        ];
+        run_tool(&swaks, &args)
+    };
+    for to in ["a@sim.test", "a@sim.test", "b@sim.test,c@sim.test,d@sim.test"] {
+        let run = send("127.0.0.2", to);
+        assert_eq!(run.code, Some(0), "{run}");
+    }
+    let mixed = send("127.0.0.3", "e@sim.test,later@sim.test,gone@sim.test");
+    assert!(mixed.output().contains("450 4.7.1") && mixed.output().contains("550 5.1.1"), "{mixed}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let log = loop {
+        let log = postfix.log();
+        let clients = log.lines().filter(|l| l.contains("/smtpd[") && l.contains(": client=")).count();
+        let queued: std::collections::HashSet<&str> = log
+            .lines()
+            .filter(|l| l.contains("/qmgr[") && l.contains("nrcpt="))
+            .filter_map(|l| l.split(": ").nth(1))
+            .collect();
+        if clients == 4 && queued.len() == 4 {
+            break log;
+        }
+        assert!(Instant::now() < deadline, "postfix did not queue the 4 messages in 30 s:\n{log}");
+        thread::sleep(Duration::from_millis(200));
+    };
+    if std::env::var_os("UPDATE_SAMPLES").is_some() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../throttle/tests/data/postfix-maillog.txt");
+        fs::write(&sample, &log).expect("write the maillog sample");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let maillog = dir.path().join("maillog");
+    fs::write(&maillog, &log).expect("write maillog");
+    let maillog = maillog.to_str().expect("utf-8 path");
+    let by_ip = crate::simulate::simulate_json(&["--postfix-log", maillog, "--group-by", "ip"]);
+    let steady = &by_ip["groups"]["127.0.0.2"];
+    assert_eq!(
+        (steady["transactions"].as_u64(), steady["recipients"].as_u64()),
+        (Some(3), Some(5)),
+        "{by_ip}\n{log}"
+    );
+    let mixed = &by_ip["groups"]["127.0.0.3"];
+    assert_eq!(
+        (mixed["transactions"].as_u64(), mixed["recipients"].as_u64()),
+        (Some(2), Some(2)),
+        "{by_ip}\n{log}"
+    );
+    let by_verdict = crate::simulate::simulate_json(&["--postfix-log", maillog]);
+    assert_eq!(by_verdict["groups"]["deferred by Postfix"]["recipients"], 1, "{by_verdict}");
+    assert_eq!(by_verdict["groups"]["accepted by Postfix"]["recipients"], 6, "{by_verdict}");
+    let source = by_verdict["source"][0].as_str().unwrap_or_default();
+    assert!(source.contains("4 messages queued") && source.contains("1 permanently"), "{source}");
 }

@@ -2,8 +2,6 @@
 //! deferred with `451 4.7.5xx ... from [IP] ... (ASnnn)`, and an IP on the
 //! operator allow list (`sluice throttle allow`) never is.
 
-use std::process::Command;
-
 use crate::harness::{Client, DOMAIN, Reply, Server, Settings};
 
 /// Up to this many recipients from one new IP: far above the probation
@@ -135,41 +133,4 @@ fn each_ip_has_its_own_history_and_the_allow_list_is_per_network() {
     let (_, refusal) = blast(&mut server.connect_from("127.0.0.3"));
     let reply = refusal.expect("127.0.0.3 is not on the allow list and sends a blast");
     assert!(reply.text().contains("[127.0.0.3]"), "the deferral names the client IP: `{reply}`");
-}
-
-#[test]
-fn simulate_replays_scenarios_and_traces() {
-    let run = |args: &[&str]| {
-        let out =
-            Command::new(env!("CARGO_BIN_EXE_sluice")).arg("simulate").args(args).output().expect("run");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let (code, json, err) = run(&["--scenario", "S4", "--json"]);
-    assert_eq!(code, Some(0), "{err}");
-    let report: serde_json::Value = serde_json::from_str(&json).expect("one JSON object");
-    let fraction = report["overall"]["deferred_fraction"].as_f64().expect("overall.deferred_fraction");
-    assert!(fraction >= 0.95, "S4 blast deferred only {fraction}");
-
-    let dir = tempfile::tempdir().expect("tempdir");
-    let trace = dir.path().join("trace.csv");
-    let mut csv = String::from("time_s,client_ip,recipients,label\n");
-    for i in 0..100 {
-        csv.push_str(&format!("{},198.51.100.7,1,steady\n", i * 36));
-    }
-    std::fs::write(&trace, &csv).expect("write trace");
-    let (code, json, err) = run(&["--trace", trace.to_str().expect("utf-8"), "--json"]);
-    assert_eq!(code, Some(0), "{err}");
-    let report: serde_json::Value = serde_json::from_str(&json).expect("JSON");
-    assert_eq!(report["labels"]["steady"]["attempts"], 100, "{json}");
-    assert_eq!(report["labels"]["steady"]["deferred"], 0, "{json}");
-
-    csv.push_str("7200,not-an-ip,1,steady\n");
-    std::fs::write(&trace, &csv).expect("write trace");
-    let (code, _, err) = run(&["--trace", trace.to_str().expect("utf-8")]);
-    assert_ne!(code, Some(0));
-    assert!(err.contains("102") && err.contains("client_ip"), "the error names the line and field: {err}");
 }

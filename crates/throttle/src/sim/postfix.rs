@@ -191,7 +191,8 @@ impl Reader {
 /// `+hhmm` offsets (journalctl) as RFC 3339's `+hh:mm`.
 fn colon_offset(text: &str) -> String {
     let b = text.as_bytes();
-    if b.len() > 5 && matches!(b[b.len() - 5], b'+' | b'-') && b[b.len() - 4..].iter().all(u8::is_ascii_digit) {
+    if b.len() > 5 && matches!(b[b.len() - 5], b'+' | b'-') && b[b.len() - 4..].iter().all(u8::is_ascii_digit)
+    {
         let (head, tail) = text.split_at(text.len() - 2);
         return format!("{head}:{tail}");
     }
@@ -238,6 +239,21 @@ Jan  1 00:00:03 mx postfix/qmgr[700]: 5A: from=<root@mx>, size=300, nrcpt=1 (que
         assert_eq!(log.trace.labels[e[0].label.unwrap() as usize], ACCEPTED);
         assert_eq!(e[1].time_ms, parse_rfc3339("2026-01-01T00:00:01Z").unwrap(), "the year rolls over");
         assert_eq!(log.trace.labels[e[1].label.unwrap() as usize], DEFERRED);
+    }
+
+    /// A maillog written by a real Postfix 3.7 (the sluice integration test
+    /// `postfix_maillog_replays_through_simulate` writes it with `UPDATE_SAMPLES=1`).
+    #[test]
+    fn reads_a_real_postfix_maillog() {
+        let log = parse(include_str!("../../tests/data/postfix-maillog.txt"), 2026).unwrap();
+        assert_eq!((log.connections, log.messages), (5, 4));
+        assert_eq!((log.temporary_rejects, log.permanent_rejects), (1, 1));
+        let from = |ip: &str| {
+            let ip: IpAddr = ip.parse().unwrap();
+            log.trace.events.iter().filter(|e| e.ip == ip).map(|e| e.recipients).collect::<Vec<_>>()
+        };
+        assert_eq!(from("127.0.0.2"), vec![1, 1, 3]);
+        assert_eq!(from("127.0.0.3").iter().sum::<u32>(), 2, "one queued, one deferred");
     }
 
     #[test]
