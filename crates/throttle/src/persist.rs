@@ -227,8 +227,11 @@ impl Engine {
             }
             records.clear();
             for (index, b) in buf.chunks_exact(record_bytes).enumerate() {
-                let rec = decode(b, version)
-                    .map_err(|problem| RestoreError::CorruptRecord { block, index, problem })?;
+                let rec = decode(b, version).map_err(|problem| RestoreError::CorruptRecord {
+                    block,
+                    index,
+                    problem,
+                })?;
                 records.push(rec);
             }
             self.insert_records(&records);

@@ -41,7 +41,15 @@ impl Table {
         let max_len = max_len.max(1);
         let max_slots = max_len + max_len / 7 + 2;
         let cap = INITIAL_SLOTS.min(max_slots);
-        Table { tags: vec![EMPTY; cap], slots: vec![Record::EMPTY; cap], len: 0, max_len, max_slots, hand: 0, seed }
+        Table {
+            tags: vec![EMPTY; cap],
+            slots: vec![Record::EMPTY; cap],
+            len: 0,
+            max_len,
+            max_slots,
+            hand: 0,
+            seed,
+        }
     }
 
     pub fn len(&self) -> usize {

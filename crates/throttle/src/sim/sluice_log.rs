@@ -151,7 +151,8 @@ a line of text
         assert!(e.problem.contains("throttle_accepted"), "{e}");
         let bad_ip = r#"{"timestamp":"2026-11-23T10:00:00Z","fields":{"message":"recipient deferred by throttling","client_ip":"nope"}}"#;
         assert!(parse(bad_ip).unwrap_err().problem.contains("client_ip"));
-        let no_time = r#"{"fields":{"message":"recipient deferred by throttling","client_ip":"198.51.100.7"}}"#;
+        let no_time =
+            r#"{"fields":{"message":"recipient deferred by throttling","client_ip":"198.51.100.7"}}"#;
         assert!(parse(no_time).unwrap_err().problem.contains("timestamp"));
     }
 
