@@ -6,6 +6,24 @@ use std::path::Path;
 use gateway::inbound::throttling::deferral_reply;
 use throttle::{AS_TABLE, Deferral, ThrottleKey};
 
+/// The receiving tenant's side, the same for every token.
+const RECEIVING_ADMIN: &str = "\
+## For the admin of the receiving tenant
+
+A deferral is not a loss: the sending server keeps the mail and retries, and the excess is
+accepted as the sender earns an allowance. When a sender you know is throttled (a partner, a
+service you use, your own on-premises server), check first that it is legitimate: its
+address is one the partner or service publishes (its SPF record, its documentation), the
+deferred mail is mail you expect, and `sluice throttle show <IP>` shows a surge that matches
+something the sender did (a campaign, a migration) rather than a hijack. Then create an
+inbound connector for it (`sluice connector add NAME --tenant TENANT --kind partner --ip
+CIDR`, or `--kind on-premises` for your own servers, or by its TLS certificate name; a
+partner connector requires TLS unless `--no-require-tls`): mail through a matching connector
+is attributed to you and never throttled. An operator can
+instead put the range on the allow list (`sluice throttle allow CIDR --note WHY`), which
+exempts it for every tenant.
+";
+
 fn render() -> String {
     let mut out = String::from(
         "# Throttling reason tokens (ASnnn)\n\n\
@@ -30,10 +48,11 @@ fn render() -> String {
         );
         out.push_str(&format!("| {} | `{}` | {} |\n", rule.name, example.summary(), rule.rule));
     }
-    out.push_str("\n## What to do\n\n");
+    out.push_str("\n## What to do\n\nFor the admin of the sending server:\n\n");
     for rule in AS_TABLE {
         out.push_str(&format!("### {}: {}\n\n{}\n\n", rule.name, rule.reason, rule.help));
     }
+    out.push_str(RECEIVING_ADMIN);
     out
 }
 

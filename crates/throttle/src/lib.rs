@@ -9,7 +9,7 @@
 //! # The model
 //!
 //! Every key, a client IP and its network prefix (IPv4 /24, IPv6 /64 by default), has one
-//! 56-byte record that keeps history at four time scales:
+//! record (one 64-byte cache line) that keeps history at four time scales:
 //!
 //! * **minutes**: a token bucket. It refills at the key's hourly *allowance* and holds
 //!   `burst_minutes` (15) of it. A transaction's recipients are accepted while whole tokens
@@ -20,9 +20,10 @@
 //!   explanations.
 //! * **days**: the *established volume* `E`, recipients per hour. When an hour closes, `E`
 //!   moves toward that hour's accepted volume: upward with a 24-hour time constant
-//!   (`rise_hours`), so one busy hour moves it by 1/24 of the gap and a busy day by 63%;
-//!   downward it only decays, with a two-week half-life, so weekends and holidays do not
-//!   erase a sender's standing.
+//!   (`rise_hours`), so one busy hour moves it by 1/24 of the gap and a busy day by 63%, but
+//!   never beyond `daily_growth_max` (2) times what it was when the day began (or than what
+//!   the floor already grants); downward it only decays, with a two-week half-life, so
+//!   weekends and holidays do not erase a sender's standing.
 //! * **weeks**: two *recurring peaks*, each a run of up to 8 hours of the day, the weekdays
 //!   it occurred on and a level (log-encoded, decaying with a four-week half-life). An hour
 //!   becomes part of a peak when it accepted at least 50 and 1.5 x `E`. A peak applies in its
@@ -35,28 +36,46 @@
 //!
 //! **Allowance** = max(floor, `growth_factor` (2) x `E`, `recurring_growth_factor` (3) x the
 //! level of the recurring peak that applies now). The floor is 300/h for an IP, 1,000/h for a
-//! prefix.
+//! prefix; an *established* IP has none (below).
 //!
 //! **Probation**: a new key has no `E`, so it gets the floor and a full bucket (100): a new
 //! IP can send a steady couple of hundred an hour from its first minute (S1), but a blast
 //! gets about 400 through in its first hour (S4: 96% deferred). Until it is 72 hours old it
-//! is "new" (AS501), and until it also has an `E` of 20/h it is not *established*.
+//! is "new" (AS501), and until it also has an `E` of 20/h it is not *established*. A key
+//! silent for `dormant_hours` (two weeks) starts a new probation when it comes back, keeping
+//! what is left of its `E`: what it sent a month ago says little about it now, and a sender
+//! back from holidays must not be held below a newcomer.
 //!
-//! **Warm-up (S3)**: a sender that uses its allowance pulls `E` up, which raises the
-//! allowance. With a factor 2 over an `E` that lags a day behind, a ramp of 40% a day keeps
-//! a margin of about 20% over what it sends, even when the ramp is in daily steps; a smooth
-//! ramp keeps 50%. A sender that saturates its allowance all day grows it by at most
-//! about 2.6x per day: a fast warm-up, not a loophole.
+//! **Warm-up (S3, S13, S14)**: a sender that uses its allowance pulls `E` up, which raises
+//! the allowance. With a factor 2 over an `E` that lags a day behind, a ramp of 40% a day
+//! keeps a margin of about 20% over what it sends, even when the ramp is in daily steps; a
+//! smooth ramp keeps 50%, and a ramp that doubles every day still passes (S13).
+//!
+//! **Fast ramps (S11)**: `E` may grow by at most `daily_growth_max` (2) a day. Without that
+//! cap a sender saturating its allowance all day would grow it 2.7x a day (e^1, from the
+//! 24-hour rise), so a new IP tripling its volume daily got only a third deferred. With it,
+//! a sender growing faster than doubling has its accepted volume doubling a day and the
+//! rest of its growth deferred (S11: 18,600 -> 37,200 -> 74,400 accepted on days 4-6, 56%
+//! of the ramp deferred), while doubling warm-ups keep their margin (the cap binds only on
+//! senders that saturate their allowance). The cap counts from where `E` stood when the day
+//! began, so a sender active in office hours only can grow as fast as one active all day.
 //!
 //! **Deferred attempts never count**: only accepted recipients enter the hour's volume, `E`
 //! and the recurring peaks. Hammering at 20,000/h earns exactly what sending at 5,000/h
 //! earns (tested): the allowance, no more. Deferrals only feed the observed rate and the
 //! "recently penalised" mark.
 //!
-//! **Surge (S5)**: an established IP is held to max(floor, 2 x `E`); `E` barely moves within
-//! one hour, so a hijacked IP with 100/h of history sending 5,000 gets ~400 through (AS502).
-//! When the surge stops the bucket refills at the unchanged allowance, so its normal traffic
-//! flows again at once (S8): there is no punitive penalty box.
+//! **Surge (S5, S12)**: an established IP is judged on its own history alone: it is held to
+//! 2 x `E` (or a recurring peak it has earned), without the newcomer's floor, which would let
+//! a hijacked low-volume server send many times its normal volume (a server with weeks at
+//! 50/h got 300/h from the floor: 6x its volume). `E` barely moves within hours, so a
+//! hijacked IP with 100/h of history sending 5,000 gets ~300 through (S5, AS502) and one
+//! with 50/h sending 2,000/h for six hours ~750 of 12,000 (S12). Its normal peaks still
+//! pass: `E` settles near its busy hours (it rises toward them and decays slowly), so daily
+//! peaks of 2-3x its average (S15) and month-end days (S16) fit in 2 x `E`, and peaks that
+//! recur become recurring peaks. When the surge stops the bucket refills at the unchanged
+//! allowance, so its normal traffic flows again at once (S8): there is no punitive penalty
+//! box.
 //!
 //! **Recurring peaks (S2)**: the first Monday 09:00 is judged as probation (~400 accepted)
 //! and recorded as a peak. The next Monday at 09:00 the allowance is 3x the peak's level,
@@ -82,10 +101,10 @@
 //!
 //! **The trade-off**: S4 allows a new IP at most ~500 in its first hour, so no engine can
 //! both pass S4 and never defer a brand-new sender at a steady 2,000/h. Here such a sender
-//! earns its allowance in about two and a half days (then is never deferred again); over
-//! 30 days 5.6% of its first attempts are deferred (1.3% at 500/h, none up to 300/h). A
-//! sender with a history, or one that ramps up by up to about doubling a day, is not
-//! deferred.
+//! earns its allowance in about three and a half days, as its allowance doubles a day from
+//! the floor (then it is never deferred again); over 30 days 6.3% of its first attempts are
+//! deferred (1.3% at 500/h, none up to 300/h). A sender with a history, or one that ramps up
+//! by up to doubling a day, is not deferred.
 //!
 //! **Bypass (S10)**: IPs in `Policy::bypass` (operator allow list, connectors) are accepted
 //! and not counted.
@@ -94,7 +113,10 @@
 //!
 //! Records live in `shards` (64) open-addressing tables (linear probing, load <= 7/8) behind
 //! `std::sync::Mutex`es; an IP and its prefix hash to the same shard, so a decision takes
-//! one lock. A shard holds at most `max_keys / shards` keys. When full, a CLOCK hand samples
+//! one lock. Each record is 64-byte aligned, one cache line, and a tag byte per slot (7 bits
+//! of the key's hash) lets a lookup scan the tags and read only the matching record: one
+//! record line per key, and the tags (1/64 of the table) mostly cached. A shard holds at
+//! most `max_keys / shards` keys. When full, a CLOCK hand samples
 //! 16 keys and evicts the least valuable: keys that are established (past probation with an
 //! `E` of 20/h) or were deferred by their own allowance in the last week rank above every
 //! other key, then by decayed `E`, recent use and idleness. Flooding new keys therefore
@@ -129,8 +151,11 @@
 //!
 //! # Simulation
 //!
-//! [`sim`] replays CSV traces with their own clock; [`scenarios`] generates PRODUCT.md's
-//! S1-S10 deterministically. Deferred counts are first attempts: the replay does not retry.
+//! [`sim`] replays traffic with its own clock, from CSV traces ([`sim::csv`]), Postfix
+//! maillogs ([`sim::postfix`]) or Sluice's JSON log ([`sim::sluice_log`]), deciding the
+//! transactions of each second in batches; [`scenarios`] generates the acceptance scenarios
+//! S1-S17 deterministically, each with its bars (`docs/throttle-scenarios.md`). Deferred
+//! counts are first attempts: the replay does not retry.
 
 mod engine;
 mod key;

@@ -42,12 +42,14 @@ pub const AS_TABLE: [AsRule; 5] = [
         name: "AS501",
         enhanced: "4.7.501",
         reason: "new sender over probation allowance",
-        rule: "The IP was first seen less than probation_hours ago and its recipients exceed \
-               its allowance: max(ip_floor_per_hour, growth_factor x established volume), \
-               with a bucket of burst_minutes of allowance.",
+        rule: "The IP was first seen less than probation_hours ago (or came back after \
+               dormant_hours of silence) and its recipients exceed its allowance: \
+               max(ip_floor_per_hour, growth_factor x established volume), with a bucket of \
+               burst_minutes of allowance; the established volume grows by at most \
+               daily_growth_max a day.",
         help: "Your server is new to this service. Send at a modest steady rate and grow it \
-               over days; the allowance grows with mail accepted, never with retries. Deferred \
-               mail is accepted when retried later.",
+               over days, at most doubling a day; the allowance grows with mail accepted, \
+               never with retries. Deferred mail is accepted when retried later.",
     },
     AsRule {
         token: AsToken::As502,
@@ -55,10 +57,14 @@ pub const AS_TABLE: [AsRule; 5] = [
         enhanced: "4.7.502",
         reason: "volume surge against own sending history",
         rule: "The IP is past probation and its recipients exceed growth_factor x its \
-               established hourly volume (or ip_floor_per_hour if higher).",
-        help: "This IP suddenly sends far more than it normally does. If the surge is \
-               legitimate, spread it over several hours or ramp it up over days; otherwise \
-               check the server for a compromised account or open relay.",
+               established hourly volume. An established IP (one with an established volume \
+               of at least established_min_per_hour) is judged on its own history alone, \
+               without ip_floor_per_hour; the established volume grows by at most \
+               daily_growth_max a day.",
+        help: "This IP suddenly sends far more than it normally does, or grows faster than \
+               doubling a day. If the surge is legitimate, spread it over several hours or \
+               ramp it up over days; otherwise check the server for a compromised account or \
+               open relay.",
     },
     AsRule {
         token: AsToken::As503,
