@@ -3,19 +3,13 @@
 //! `THROTTLE_BENCH_QUICK=1` skips the 10-million-key runs.
 
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::Instant;
 
-use throttle::{Core, Engine, Policy};
+mod common;
 
-/// Distinct, scattered IPv4 addresses: a bijective mix of 0..n over the 32-bit space.
-fn ip_of(i: u32) -> IpAddr {
-    let mut x = i.wrapping_mul(0x9e37_79b1);
-    x ^= x >> 15;
-    x = x.wrapping_mul(0x85eb_ca77);
-    x ^= x >> 13;
-    IpAddr::V4(Ipv4Addr::from(x))
-}
+use common::ip_of;
+use throttle::{Core, Engine, Policy};
 
 struct Rng(u64);
 

@@ -10,17 +10,12 @@
 //! ```
 
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
+mod common;
+
+use common::ip_of;
 use throttle::{Engine, Policy};
-
-fn ip_of(i: u32) -> IpAddr {
-    let mut x = i.wrapping_mul(0x9e37_79b1);
-    x ^= x >> 15;
-    x = x.wrapping_mul(0x85eb_ca77);
-    x ^= x >> 13;
-    IpAddr::V4(Ipv4Addr::from(x))
-}
 
 fn env(name: &str, default: u32) -> u32 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
