@@ -3,7 +3,8 @@
 //! source never reads the clock nor touches files or sockets; no library crate but the
 //! gateway and the admin plane opens sockets or pulls in an async runtime or TLS; the admin
 //! plane never depends on the gateway; only `store` speaks SQL; only the enqueue step writes
-//! new messages into the spool; no error both shows and returns its cause.
+//! new messages into the spool; no error both shows and returns its cause; the throttle's
+//! decision path knows nothing of scenarios.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -208,6 +209,20 @@ fn pure_crates_never_read_the_clock_nor_touch_files_or_sockets() {
             for word in forbidden {
                 assert!(!text.contains(word), "{path} mentions {word}");
             }
+        }
+    }
+}
+
+/// The throttle engine judges traffic, not test cases: only its replay (`sim`) and the
+/// scenario generators know labels and scenario names, never the decision path.
+#[test]
+fn the_throttle_decision_path_never_sees_scenarios_or_labels() {
+    let decision_path = ["engine.rs", "record.rs", "table.rs", "key.rs", "policy.rs"];
+    let files = sources("throttle");
+    for name in decision_path {
+        let (path, text) = files.iter().find(|(p, _)| p.ends_with(&format!("src/{name}"))).expect(name);
+        for word in ["scenario", "Scenario", "label", "sim::"] {
+            assert!(!text.contains(word), "{path} mentions {word}");
         }
     }
 }
