@@ -18,7 +18,7 @@
 use std::io::{self, Read, Write};
 
 use crate::engine::Engine;
-use crate::key::bits_ip;
+use crate::key::{bits_ip, hash};
 use crate::policy::{Policy, PolicyError};
 use crate::record::{DIRTY, REFERENCED, Record, Season};
 
@@ -82,19 +82,23 @@ impl From<io::Error> for RestoreError {
 }
 
 fn encode(r: &Record, out: &mut Vec<u8>) {
-    out.extend_from_slice(&r.addr_hi.to_le_bytes());
-    out.extend_from_slice(&r.addr_lo.to_le_bytes());
-    for f in [r.tokens, r.observed, r.peak, r.day_peak] {
-        out.extend_from_slice(&f.to_le_bytes());
+    // Fields into one fixed array, then one copy: this runs for every key of a snapshot.
+    let mut b = [0u8; RECORD_BYTES];
+    b[0..8].copy_from_slice(&r.addr_hi.to_le_bytes());
+    b[8..16].copy_from_slice(&r.addr_lo.to_le_bytes());
+    for (i, f) in [r.tokens, r.observed, r.peak, r.day_peak].into_iter().enumerate() {
+        b[16 + 4 * i..20 + 4 * i].copy_from_slice(&f.to_le_bytes());
     }
-    for u in [r.hour_accepted, r.last_s, r.first_seen_h, r.last_defer_h] {
-        out.extend_from_slice(&u.to_le_bytes());
+    for (i, u) in [r.hour_accepted, r.last_s, r.first_seen_h, r.last_defer_h].into_iter().enumerate() {
+        b[32 + 4 * i..36 + 4 * i].copy_from_slice(&u.to_le_bytes());
     }
-    for s in &r.seasons {
-        out.extend_from_slice(&[s.hod, s.days]);
-        out.extend_from_slice(&s.code.to_le_bytes());
+    for (i, s) in r.seasons.iter().enumerate() {
+        b[48 + 4 * i] = s.hod;
+        b[49 + 4 * i] = s.days;
+        b[50 + 4 * i..52 + 4 * i].copy_from_slice(&s.code.to_le_bytes());
     }
-    out.extend_from_slice(&[r.plen, r.flags & REFERENCED, r.churn, 0]);
+    b[56..60].copy_from_slice(&[r.plen, r.flags & REFERENCED, r.churn, 0]);
+    out.extend_from_slice(&b);
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -234,7 +238,7 @@ impl Engine {
                 })?;
                 records.push(rec);
             }
-            self.insert_records(&records);
+            self.insert_records(&records, expect);
         }
         Ok(())
     }
@@ -252,9 +256,11 @@ impl Engine {
     }
 
     /// Inserts decoded records. A snapshot lists each shard's records together, so a shard
-    /// stays locked while consecutive records belong to it.
-    fn insert_records(&self, records: &[Record]) {
+    /// stays locked while consecutive records belong to it. A full snapshot holds each key
+    /// once, so its records are placed without looking for an earlier copy.
+    fn insert_records(&self, records: &[Record], kind: SnapshotKind) {
         let now_h = records.iter().map(|r| r.last_s / 3600).max().unwrap_or(0);
+        let seed = self.ctx.policy.hash_seed;
         let mut locked: Option<(usize, std::sync::MutexGuard<'_, crate::engine::Shard>)> = None;
         for rec in records {
             let Some(shard) = self.place(rec) else { continue };
@@ -262,7 +268,11 @@ impl Engine {
                 Some((s, ref mut g)) if s == shard => g,
                 _ => &mut locked.insert((shard, self.lock(shard))).1,
             };
-            let _slot = guard.table.upsert(*rec, None, now_h, &self.ctx.params);
+            let p = &self.ctx.params;
+            let _slot = match kind {
+                SnapshotKind::Full => guard.table.insert_new(*rec, hash(rec.key(), seed), None, now_h, p),
+                SnapshotKind::Delta => guard.table.upsert(*rec, None, now_h, p),
+            };
         }
     }
 
