@@ -122,18 +122,30 @@
 //! other key, then by decayed `E`, recent use and idleness. Flooding new keys therefore
 //! evicts other flood keys, not a spammer's penalised history nor a legitimate sender's.
 //!
-//! # Performance (`cargo bench -p throttle`, 2-core VM shared with other builds)
+//! # Performance (`cargo bench -p throttle`, a 2-core VM shared with other builds)
 //!
-//! A decision is two record lookups, so on a large table it costs two random memory
-//! accesses, and on a VM without huge pages each is also a nested page walk: that, not the
-//! arithmetic, is the limit. Measured: about 8 M decisions/s on one core while the records
-//! are cache-resident; with 1 M IPs (2 M keys) 2.8 M/s Zipf, 1.5 M/s uniform; with 10 M IPs
-//! (17.6 M keys, uniform over IPv4) 2.3 M/s Zipf, 1.3 M/s uniform, 2.1 M/s uniform on two
-//! threads. Backing the tables with huge pages (e.g. running the gateway with
-//! `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`) gave 3.5 M/s Zipf and 2.0 M/s uniform at 1 M
-//! IPs. Memory: 56 bytes per slot, 73 bytes per key at the 10 M-IP point (1.19 GiB for 10 M
-//! IPs and their 7.6 M prefixes). Snapshot of those 17.6 M keys: 983 MB, saved in 1.4 s,
-//! restored in 3.1 s.
+//! A decision reads two records (the IP's and its prefix's) and their tag lines; on a large
+//! table that is two cache misses and, with 4 KiB pages, two page walks: those, not the
+//! arithmetic, bound it. Counted with cachegrind (`benches/misses.rs`: 1 M IPs, a 32 MiB
+//! last level, single decisions drawn uniformly): 2.1 last-level misses, 5.2 first-level
+//! misses and about 760 instructions per decision, against 5.3, 9.1 and 920 for the
+//! previous layout (56-byte records probed in place, which straddled two cache lines 7 times
+//! in 8, copied out and back on every decision).
+//!
+//! Timed, the bench reports decisions per CPU second of the deciding thread beside the wall
+//! clock: on a shared machine the wall clock mostly measures other processes. With 10 M IPs
+//! (17.6 M keys, uniform over IPv4), per CPU second, the previous layout's figures from the
+//! same bench in the same session in brackets: one thread 1.7 M/s uniform (1.3), 2.8 M/s
+//! Zipf (2.5); batches of 64 (`decide_batch`, as the replay uses) 2.2 M/s uniform (1.4),
+//! 3.4 M/s Zipf (2.3); 13-16 M/s while the records are cache-resident. Huge pages remove the
+//! page walks: with the tables in transparent huge pages (run the gateway with
+//! `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, as the system's THP mode here is `madvise`) one
+//! thread does 2.2-2.6 M/s uniform and 3.4-4.1 M/s Zipf, batches 2.6 and 4.2 M/s. That is
+//! short of 5 M/s on this VM, where a miss plus a nested page walk costs several hundred
+//! nanoseconds. Memory: 65 bytes per slot (a 64-byte record and its tag), 85 bytes per key at
+//! the 10 M-IP point (1.38 GiB for 10 M IPs and their 7.6 M prefixes with `max_keys` 20 M; a
+//! shard never exceeds 8/7 of its share of `max_keys` in slots). Snapshot of those 17.6 M
+//! keys: 1.05 GB, saved and restored in 2.8-3.0 s of CPU time.
 //!
 //! # Persistence
 //!
