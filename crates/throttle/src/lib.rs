@@ -128,7 +128,7 @@
 //! table that is two cache misses and, with 4 KiB pages, two page walks: those, not the
 //! arithmetic, bound it. Counted with cachegrind (`benches/misses.rs`: 1 M IPs, a 32 MiB
 //! last level, single decisions drawn uniformly): 2.1 last-level misses, 5.2 first-level
-//! misses and about 760 instructions per decision, against 5.3, 9.1 and 920 for the
+//! misses and about 730 instructions per decision, against 5.3, 9.1 and 920 for the
 //! previous layout (56-byte records probed in place, which straddled two cache lines 7 times
 //! in 8, copied out and back on every decision).
 //!
