@@ -1,9 +1,7 @@
-//! Tokens, the audit log and service requests in the directory's database
-//! (`<data_dir>/sluice.db`, migration 4). Their changes are not directory changes: they do
-//! not bump the generation, so a token or an audit entry never makes servers rebuild their
-//! snapshot.
-
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+//! Tokens, the audit log and service requests beside the directory (SQLite: `sluice.db`,
+//! migration 4; PostgreSQL: the same tables). Their changes are not directory changes: they
+//! do not bump the generation, so a token or an audit entry never makes servers rebuild
+//! their snapshot.
 
 use access::{
     AUDIT_PAGE_MAX, AccessError, AuditEntry, AuditQuery, AuditStore, NewAuditEntry, NewRequest, Request,
@@ -12,8 +10,8 @@ use access::{
 };
 use directory::{Cidr, TenantId};
 
-use crate::SqliteStore;
-use crate::sql::{BackendError, Doing, to_i64, to_u64};
+use crate::Store;
+use crate::sql::{Backend, BackendError as _, Doing, Lock, Sql, Tx, scalar, select, select_one, to_i64, to_u64, vals};
 
 fn tenant_of(column: &'static str, text: Option<String>) -> Result<Option<TenantId>, AccessError> {
     text.map(|t| TenantId::parse(&t).map_err(|_| AccessError::corrupt(column, &t))).transpose()
@@ -22,10 +20,6 @@ fn tenant_of(column: &'static str, text: Option<String>) -> Result<Option<Tenant
 const TOKEN_COLUMNS: &str = "id, hash, role, tenant_id, note, created_at, created_by, expires_at, revoked_at";
 
 type TokenRow = (String, String, String, Option<String>, String, i64, String, Option<i64>, Option<i64>);
-
-fn token_row(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
-    r.try_into()
-}
 
 fn token_record(row: TokenRow) -> Result<TokenRecord, AccessError> {
     let (id, hash, role, tenant, note, created, created_by, expires, revoked) = row;
@@ -42,59 +36,57 @@ fn token_record(row: TokenRow) -> Result<TokenRecord, AccessError> {
     })
 }
 
-fn read_token(conn: &Connection, id: &TokenId) -> Result<Option<TokenRecord>, AccessError> {
-    const OP: &str = "reading a token";
+fn read_token(db: &mut dyn Sql, id: &TokenId) -> Result<Option<TokenRecord>, AccessError> {
     let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1");
-    let row = conn.query_row(&sql, [id.as_str()], token_row).optional().doing(OP)?;
+    let row: Option<TokenRow> = select_one(db, "reading a token", &sql, vals![id.as_str()])?;
     row.map(token_record).transpose()
 }
 
-impl TokenStore for SqliteStore {
+impl<B: Backend> TokenStore for Store<B> {
     fn insert_token(&mut self, t: &TokenRecord) -> Result<(), AccessError> {
-        self.conn
-            .execute(
+        const OP: &str = "creating a token";
+        self.db.run(OP, Tx::None, |db| {
+            db.execute(
                 "INSERT INTO tokens (id, hash, role, tenant_id, note, created_at, created_by, expires_at, revoked_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
+                vals![
                     t.id.as_str(),
-                    t.hash,
+                    &t.hash,
                     t.role.as_str(),
                     t.tenant.as_ref().map(TenantId::as_str),
-                    t.note,
+                    &t.note,
                     to_i64(t.created_at_unix_s),
-                    t.created_by,
+                    &t.created_by,
                     t.expires_at_unix_s.map(to_i64),
                     t.revoked_at_unix_s.map(to_i64)
                 ],
             )
-            .doing("creating a token")?;
+            .doing(OP)
+        })?;
         Ok(())
     }
 
     fn token(&self, id: &TokenId) -> Result<Option<TokenRecord>, AccessError> {
-        read_token(&self.conn, id)
+        self.db.run("reading a token", Tx::None, |db| read_token(db, id))
     }
 
     fn list_tokens(&self) -> Result<Vec<TokenRecord>, AccessError> {
         const OP: &str = "listing tokens";
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id");
-        let mut stmt = self.conn.prepare(&sql).doing(OP)?;
-        let rows =
-            stmt.query_map([], token_row).doing(OP)?.collect::<rusqlite::Result<Vec<_>>>().doing(OP)?;
+        let rows: Vec<TokenRow> = self.db.run(OP, Tx::None, |db| select(db, OP, &sql, vals![]))?;
         rows.into_iter().map(token_record).collect()
     }
 
     fn revoke_token(&mut self, id: &TokenId, now_unix_s: u64) -> Result<TokenRecord, AccessError> {
         const OP: &str = "revoking a token";
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).doing(OP)?;
-        tx.execute(
-            "UPDATE tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
-            params![id.as_str(), to_i64(now_unix_s)],
-        )
-        .doing(OP)?;
-        let record = read_token(&tx, id)?.ok_or_else(|| AccessError::UnknownToken { id: id.to_string() })?;
-        tx.commit().doing(OP)?;
-        Ok(record)
+        self.db.run(OP, Tx::Write(Lock::Admin), |db| {
+            db.execute(
+                "UPDATE tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+                vals![id.as_str(), to_i64(now_unix_s)],
+            )
+            .doing(OP)?;
+            read_token(db, id)?.ok_or_else(|| AccessError::UnknownToken { id: id.to_string() })
+        })
     }
 }
 
@@ -125,58 +117,51 @@ fn audit_entry(row: AuditRow) -> Result<AuditEntry, AccessError> {
     })
 }
 
-impl AuditStore for SqliteStore {
+impl<B: Backend> AuditStore for Store<B> {
     fn append_audit(&mut self, e: &NewAuditEntry) -> Result<AuditEntry, AccessError> {
-        self.conn
-            .execute(
+        const OP: &str = "recording an audit entry";
+        let id: i64 = self.db.run(OP, Tx::None, |db| {
+            scalar(
+                db,
+                OP,
                 "INSERT INTO audit (at, actor, tenant_id, action, object, before, after, source)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+                vals![
                     to_i64(e.at_unix_s),
-                    e.actor,
+                    &e.actor,
                     e.tenant.as_ref().map(TenantId::as_str),
-                    e.action,
-                    e.object,
+                    &e.action,
+                    &e.object,
                     json_text(&e.before),
                     json_text(&e.after),
-                    e.source
+                    &e.source
                 ],
             )
-            .doing("recording an audit entry")?;
-        Ok(AuditEntry { id: to_u64(self.conn.last_insert_rowid()), entry: e.clone() })
+        })?;
+        Ok(AuditEntry { id: to_u64(id), entry: e.clone() })
     }
 
     fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, AccessError> {
         const OP: &str = "listing the audit log";
         // Every filter is a parameter; an absent one is NULL and matches everything. The
         // action prefix is compared with substr, so `%` and `_` are plain characters.
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, at, actor, tenant_id, action, object, before, after, source FROM audit
-                 WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR actor = ?2)
-                   AND (?3 IS NULL OR substr(action, 1, length(?3)) = ?3)
-                   AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at <= ?5) AND (?6 IS NULL OR id < ?6)
-                 ORDER BY id DESC LIMIT ?7",
-            )
-            .doing(OP)?;
+        let sql = "SELECT id, at, actor, tenant_id, action, object, before, after, source FROM audit
+                 WHERE (CAST(?1 AS TEXT) IS NULL OR tenant_id = ?1) AND (CAST(?2 AS TEXT) IS NULL OR actor = ?2)
+                   AND (CAST(?3 AS TEXT) IS NULL OR substr(action, 1, length(?3)) = ?3)
+                   AND (CAST(?4 AS BIGINT) IS NULL OR at >= ?4) AND (CAST(?5 AS BIGINT) IS NULL OR at <= ?5)
+                   AND (CAST(?6 AS BIGINT) IS NULL OR id < ?6)
+                 ORDER BY id DESC LIMIT ?7";
         let limit = to_i64(q.limit.min(AUDIT_PAGE_MAX) as u64);
-        let rows = stmt
-            .query_map(
-                params![
-                    q.tenant.as_ref().map(TenantId::as_str),
-                    q.actor,
-                    q.action,
-                    q.since_unix_s.map(to_i64),
-                    q.until_unix_s.map(to_i64),
-                    q.before_id.map(to_i64),
-                    limit
-                ],
-                |r| r.try_into(),
-            )
-            .doing(OP)?
-            .collect::<rusqlite::Result<Vec<AuditRow>>>()
-            .doing(OP)?;
+        let params = vals![
+            q.tenant.as_ref().map(TenantId::as_str),
+            q.actor.as_deref(),
+            q.action.as_deref(),
+            q.since_unix_s.map(to_i64),
+            q.until_unix_s.map(to_i64),
+            q.before_id.map(to_i64),
+            limit
+        ];
+        let rows: Vec<AuditRow> = self.db.run(OP, Tx::None, |db| select(db, OP, sql, params))?;
         rows.into_iter().map(audit_entry).collect()
     }
 }
@@ -196,10 +181,6 @@ type RequestRow = (
     Option<i64>,
     Option<String>,
 );
-
-fn request_row(r: &Row<'_>) -> rusqlite::Result<RequestRow> {
-    r.try_into()
-}
 
 fn request(row: RequestRow) -> Result<Request, AccessError> {
     let (
@@ -237,72 +218,66 @@ fn request(row: RequestRow) -> Result<Request, AccessError> {
     })
 }
 
-fn read_request(conn: &Connection, id: u64) -> Result<Option<Request>, AccessError> {
+fn read_request(db: &mut dyn Sql, id: u64) -> Result<Option<Request>, AccessError> {
     let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?1");
-    let row = conn.query_row(&sql, [to_i64(id)], request_row).optional().doing("reading a request")?;
+    let row: Option<RequestRow> = select_one(db, "reading a request", &sql, vals![to_i64(id)])?;
     row.map(request).transpose()
 }
 
-impl RequestStore for SqliteStore {
+impl<B: Backend> RequestStore for Store<B> {
     fn create_request(&mut self, r: &NewRequest) -> Result<Request, AccessError> {
+        const OP: &str = "creating a request";
         let cidr = match &r.kind {
             RequestKind::ReputationException { cidr } => Some(cidr.to_string()),
             RequestKind::OutboundRelease => None,
         };
-        self.conn
-            .execute(
+        self.db.run(OP, Tx::Write(Lock::Admin), |db| {
+            let id: i64 = scalar(
+                db,
+                OP,
                 "INSERT INTO requests (tenant_id, kind, cidr, justification, requested_by, requested_at, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
-                params![
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending') RETURNING id",
+                vals![
                     r.tenant.as_str(),
                     r.kind.name(),
-                    cidr,
-                    r.justification,
-                    r.requested_by,
+                    cidr.as_deref(),
+                    &r.justification,
+                    &r.requested_by,
                     to_i64(r.requested_at_unix_s)
                 ],
-            )
-            .doing("creating a request")?;
-        let id = to_u64(self.conn.last_insert_rowid());
-        read_request(&self.conn, id)?.ok_or(AccessError::UnknownRequest { id })
+            )?;
+            read_request(db, to_u64(id))?.ok_or(AccessError::UnknownRequest { id: to_u64(id) })
+        })
     }
 
     fn request(&self, id: u64) -> Result<Option<Request>, AccessError> {
-        read_request(&self.conn, id)
+        self.db.run("reading a request", Tx::None, |db| read_request(db, id))
     }
 
     fn list_requests(&self, q: &RequestQuery) -> Result<Vec<Request>, AccessError> {
         const OP: &str = "listing requests";
         let sql = format!(
-            "SELECT {REQUEST_COLUMNS} FROM requests WHERE (?1 IS NULL OR tenant_id = ?1)
-             AND (?2 IS NULL OR status = ?2) ORDER BY id DESC"
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE (CAST(?1 AS TEXT) IS NULL OR tenant_id = ?1)
+             AND (CAST(?2 AS TEXT) IS NULL OR status = ?2) ORDER BY id DESC"
         );
-        let mut stmt = self.conn.prepare(&sql).doing(OP)?;
-        let rows = stmt
-            .query_map(
-                params![q.tenant.as_ref().map(TenantId::as_str), q.status.map(RequestStatus::as_str)],
-                request_row,
-            )
-            .doing(OP)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .doing(OP)?;
+        let params = vals![q.tenant.as_ref().map(TenantId::as_str), q.status.map(RequestStatus::as_str)];
+        let rows: Vec<RequestRow> = self.db.run(OP, Tx::None, |db| select(db, OP, &sql, params))?;
         rows.into_iter().map(request).collect()
     }
 
     fn decide_request(&mut self, id: u64, d: &RequestDecision) -> Result<Request, AccessError> {
         const OP: &str = "deciding a request";
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).doing(OP)?;
-        let current = read_request(&tx, id)?.ok_or(AccessError::UnknownRequest { id })?;
-        if current.status != RequestStatus::Pending {
-            return Err(AccessError::AlreadyDecided { id, status: current.status.as_str() });
-        }
-        tx.execute(
-            "UPDATE requests SET status = ?2, decided_by = ?3, decided_at = ?4, note = ?5 WHERE id = ?1",
-            params![to_i64(id), d.status.as_str(), d.decided_by, to_i64(d.decided_at_unix_s), d.note],
-        )
-        .doing(OP)?;
-        let decided = read_request(&tx, id)?.ok_or(AccessError::UnknownRequest { id })?;
-        tx.commit().doing(OP)?;
-        Ok(decided)
+        self.db.run(OP, Tx::Write(Lock::Admin), |db| {
+            let current = read_request(db, id)?.ok_or(AccessError::UnknownRequest { id })?;
+            if current.status != RequestStatus::Pending {
+                return Err(AccessError::AlreadyDecided { id, status: current.status.as_str() });
+            }
+            db.execute(
+                "UPDATE requests SET status = ?2, decided_by = ?3, decided_at = ?4, note = ?5 WHERE id = ?1",
+                vals![to_i64(id), d.status.as_str(), &d.decided_by, to_i64(d.decided_at_unix_s), &d.note],
+            )
+            .doing(OP)?;
+            read_request(db, id)?.ok_or(AccessError::UnknownRequest { id })
+        })
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::sql::{Sql, scalar, select, select_one, to_u64, vals};
 
 use directory::{
     AcceptedDomain, CertName, Cidr, Connector, ConnectorKind, DeliveryTarget, DomainKind, DomainName,
@@ -19,30 +19,6 @@ use directory::{
 pub struct CorruptValue {
     pub column: &'static str,
     pub value: String,
-}
-
-/// Attaches what was being done to a SQLite error.
-pub(crate) trait During<T> {
-    fn during(self, operation: &str) -> Result<T, StoreError>;
-}
-
-impl<T> During<T> for rusqlite::Result<T> {
-    fn during(self, operation: &str) -> Result<T, StoreError> {
-        self.map_err(|e| StoreError::Backend { operation: operation.to_string(), cause: Box::new(e) })
-    }
-}
-
-/// Runs `sql` and maps every row with `row`; an error says what was being done.
-pub(crate) fn select<T>(
-    conn: &Connection,
-    operation: &str,
-    sql: &str,
-    params: impl rusqlite::Params,
-    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-) -> Result<Vec<T>, StoreError> {
-    let mut stmt = conn.prepare(sql).during(operation)?;
-    let rows = stmt.query_map(params, row).during(operation)?;
-    rows.collect::<rusqlite::Result<Vec<T>>>().during(operation)
 }
 
 pub(crate) fn corrupt(column: &'static str, value: &str) -> StoreError {
@@ -134,21 +110,17 @@ fn parse_target(kind: &str, host: Option<String>, port: Option<u16>) -> Result<D
     }
 }
 
-pub(crate) fn tenants(conn: &Connection, id: Option<&TenantId>) -> Result<Vec<Tenant>, StoreError> {
-    const OP: &str = "reading tenants";
-    let rows = select(
-        conn,
-        OP,
-        "SELECT id, display_name, status, language FROM tenants WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
-        params![id.map(TenantId::as_str)],
-        |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        },
+/// `?1` is absent (NULL) or equal to the column: one statement serves "all" and "one".
+/// The cast tells PostgreSQL the parameter's type, which `IS NULL` alone does not.
+pub(crate) const ANY_TENANT: &str = "(CAST(?1 AS TEXT) IS NULL OR tenant_id = ?1)";
+
+pub(crate) fn tenants(db: &mut dyn Sql, id: Option<&TenantId>) -> Result<Vec<Tenant>, StoreError> {
+    let rows: Vec<(String, String, String, String)> = select(
+        db,
+        "reading tenants",
+        "SELECT id, display_name, status, language FROM tenants
+             WHERE CAST(?1 AS TEXT) IS NULL OR id = ?1 ORDER BY id",
+        vals![id.map(TenantId::as_str)],
     )?;
     rows.into_iter()
         .map(|(id, display_name, status, language)| {
@@ -157,8 +129,8 @@ pub(crate) fn tenants(conn: &Connection, id: Option<&TenantId>) -> Result<Vec<Te
         .collect()
 }
 
-pub(crate) fn tenant(conn: &Connection, id: &TenantId) -> Result<Tenant, StoreError> {
-    tenants(conn, Some(id))?
+pub(crate) fn tenant(db: &mut dyn Sql, id: &TenantId) -> Result<Tenant, StoreError> {
+    tenants(db, Some(id))?
         .into_iter()
         .next()
         .ok_or_else(|| directory::DirectoryError::UnknownTenant { id: id.to_string() }.into())
@@ -167,18 +139,18 @@ pub(crate) fn tenant(conn: &Connection, id: &TenantId) -> Result<Tenant, StoreEr
 type DomainRow = (String, String, String, bool, String, bool, bool);
 
 pub(crate) fn domains(
-    conn: &Connection,
+    db: &mut dyn Sql,
     tenant: Option<&TenantId>,
     name: Option<&DomainName>,
 ) -> Result<Vec<AcceptedDomain>, StoreError> {
-    const OP: &str = "reading domains";
     let rows: Vec<DomainRow> = select(
-        conn,
-        OP,
-        "SELECT name, tenant_id, kind, match_subdomains, token, verified, service FROM domains
-             WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR name = ?2) ORDER BY tenant_id, name",
-        params![tenant.map(TenantId::as_str), name.map(DomainName::as_str)],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+        db,
+        "reading domains",
+        &format!(
+            "SELECT name, tenant_id, kind, match_subdomains, token, verified, service FROM domains
+             WHERE {ANY_TENANT} AND (CAST(?2 AS TEXT) IS NULL OR name = ?2) ORDER BY tenant_id, name"
+        ),
+        vals![tenant.map(TenantId::as_str), name.map(DomainName::as_str)],
     )?;
     rows.into_iter()
         .map(|(name, tenant, kind, match_subdomains, token, verified, service)| {
@@ -195,8 +167,8 @@ pub(crate) fn domains(
         .collect()
 }
 
-pub(crate) fn domain(conn: &Connection, name: &DomainName) -> Result<AcceptedDomain, StoreError> {
-    domains(conn, None, Some(name))?
+pub(crate) fn domain(db: &mut dyn Sql, name: &DomainName) -> Result<AcceptedDomain, StoreError> {
+    domains(db, None, Some(name))?
         .into_iter()
         .next()
         .ok_or_else(|| directory::DirectoryError::UnknownDomain { domain: name.to_string() }.into())
@@ -204,17 +176,17 @@ pub(crate) fn domain(conn: &Connection, name: &DomainName) -> Result<AcceptedDom
 
 type RecipientRow = (i64, String, String, String, String, Option<String>, Option<u16>);
 
-pub(crate) fn recipients(conn: &Connection, tenant: Option<&TenantId>) -> Result<Vec<Recipient>, StoreError> {
-    const OP: &str = "reading recipients";
+pub(crate) fn recipients(db: &mut dyn Sql, tenant: Option<&TenantId>) -> Result<Vec<Recipient>, StoreError> {
     let rows: Vec<RecipientRow> = select(
-        conn,
-        OP,
-        "SELECT id, tenant_id, domain, local_part, target_kind, target_host, target_port FROM recipients
-             WHERE ?1 IS NULL OR tenant_id = ?1 ORDER BY domain, local_part",
-        params![tenant.map(TenantId::as_str)],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+        db,
+        "reading recipients",
+        &format!(
+            "SELECT id, tenant_id, domain, local_part, target_kind, target_host, target_port FROM recipients
+             WHERE {ANY_TENANT} ORDER BY domain, local_part"
+        ),
+        vals![tenant.map(TenantId::as_str)],
     )?;
-    let mut aliases = aliases(conn, tenant)?;
+    let mut aliases = aliases(db, tenant)?;
     let mut out = Vec::with_capacity(rows.len());
     for (id, tenant, domain, local, kind, host, port) in rows {
         let own = aliases.remove(&id).unwrap_or_default();
@@ -231,10 +203,14 @@ pub(crate) fn recipients(conn: &Connection, tenant: Option<&TenantId>) -> Result
 
 /// Every alias by recipient row id, in one query rather than one per recipient (a
 /// snapshot rebuild reads all of them).
-fn aliases(conn: &Connection, tenant: Option<&TenantId>) -> Result<HashMap<i64, Vec<String>>, StoreError> {
-    const OP: &str = "reading aliases";
-    let rows: Vec<(i64, String)> = select(conn, OP, "SELECT a.recipient_id, a.local_part FROM recipient_aliases a JOIN recipients r ON r.id = a.recipient_id
-             WHERE ?1 IS NULL OR r.tenant_id = ?1 ORDER BY a.recipient_id, a.local_part", params![tenant.map(TenantId::as_str)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+fn aliases(db: &mut dyn Sql, tenant: Option<&TenantId>) -> Result<HashMap<i64, Vec<String>>, StoreError> {
+    let rows: Vec<(i64, String)> = select(
+        db,
+        "reading aliases",
+        "SELECT a.recipient_id, a.local_part FROM recipient_aliases a JOIN recipients r ON r.id = a.recipient_id
+             WHERE CAST(?1 AS TEXT) IS NULL OR r.tenant_id = ?1 ORDER BY a.recipient_id, a.local_part",
+        vals![tenant.map(TenantId::as_str)],
+    )?;
     let mut by_recipient: HashMap<i64, Vec<String>> = HashMap::new();
     for (id, local) in rows {
         by_recipient.entry(id).or_default().push(local);
@@ -244,45 +220,45 @@ fn aliases(conn: &Connection, tenant: Option<&TenantId>) -> Result<HashMap<i64, 
 
 /// The row id of `local@domain` as a recipient's own address, if it is one.
 pub(crate) fn recipient_id(
-    conn: &Connection,
+    db: &mut dyn Sql,
     local: &str,
     domain: &DomainName,
 ) -> Result<Option<i64>, StoreError> {
-    conn.query_row(
+    let row: Option<(i64,)> = select_one(
+        db,
+        "looking up a recipient",
         "SELECT id FROM recipients WHERE domain = ?1 AND local_part = ?2",
-        params![domain.as_str(), local],
-        |r| r.get(0),
-    )
-    .optional()
-    .during("looking up a recipient")
+        vals![domain.as_str(), local],
+    )?;
+    Ok(row.map(|(id,)| id))
 }
 
 /// Whether `local@domain` is taken, as a recipient or as an alias.
-pub(crate) fn address_taken(conn: &Connection, local: &str, domain: &DomainName) -> Result<bool, StoreError> {
-    conn.query_row(
+pub(crate) fn address_taken(db: &mut dyn Sql, local: &str, domain: &DomainName) -> Result<bool, StoreError> {
+    Ok(scalar(
+        db,
+        "looking up an address",
         "SELECT EXISTS (SELECT 1 FROM recipients WHERE domain = ?1 AND local_part = ?2)
              OR EXISTS (SELECT 1 FROM recipient_aliases WHERE domain = ?1 AND local_part = ?2)",
-        params![domain.as_str(), local],
-        |r| r.get(0),
-    )
-    .during("looking up an address")
+        vals![domain.as_str(), local],
+    )?)
 }
 
 type ConnectorRow = (i64, String, String, bool, String, bool, bool);
 
 pub(crate) fn connectors(
-    conn: &Connection,
+    db: &mut dyn Sql,
     tenant: Option<&TenantId>,
     name: Option<&str>,
 ) -> Result<Vec<Connector>, StoreError> {
-    const OP: &str = "reading connectors";
     let rows: Vec<ConnectorRow> = select(
-        conn,
-        OP,
-        "SELECT id, tenant_id, name, enabled, kind, restrict_sender_domains, require_tls FROM connectors
-             WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR name = ?2) ORDER BY tenant_id, name",
-        params![tenant.map(TenantId::as_str), name],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+        db,
+        "reading connectors",
+        &format!(
+            "SELECT id, tenant_id, name, enabled, kind, restrict_sender_domains, require_tls FROM connectors
+             WHERE {ANY_TENANT} AND (CAST(?2 AS TEXT) IS NULL OR name = ?2) ORDER BY tenant_id, name"
+        ),
+        vals![tenant.map(TenantId::as_str), name],
     )?;
     rows.into_iter()
         .map(|(id, tenant, name, enabled, kind, restrict_sender_domains, require_tls)| {
@@ -291,15 +267,15 @@ pub(crate) fn connectors(
                 name,
                 enabled,
                 kind: parse_connector_kind(&kind)?,
-                ip_ranges: connector_values(conn, "connector_ip_ranges", "cidr", id)?
+                ip_ranges: connector_values(db, "connector_ip_ranges", "cidr", id)?
                     .iter()
                     .map(|c| Cidr::parse("connector_ip_ranges.cidr", c))
                     .collect::<Result<_, _>>()?,
-                certificate_names: connector_values(conn, "connector_certificate_names", "name", id)?
+                certificate_names: connector_values(db, "connector_certificate_names", "name", id)?
                     .iter()
                     .map(|n| CertName::parse(n))
                     .collect::<Result<_, _>>()?,
-                sender_domains: connector_values(conn, "connector_sender_domains", "domain", id)?
+                sender_domains: connector_values(db, "connector_sender_domains", "domain", id)?
                     .iter()
                     .map(|d| DomainName::parse("connector_sender_domains.domain", d))
                     .collect::<Result<_, _>>()?,
@@ -310,39 +286,44 @@ pub(crate) fn connectors(
         .collect()
 }
 
-/// The values of one of the connector list tables, in the order they were given.
-fn connector_values(
-    conn: &Connection,
+/// The values of one of the connectors' child tables, in the order they were given.
+pub(crate) fn connector_values(
+    db: &mut dyn Sql,
     table: &str,
     column: &str,
     id: i64,
 ) -> Result<Vec<String>, StoreError> {
-    const OP: &str = "reading connector lists";
-    // Table and column come from the fixed names above, never from input.
+    // Table and column come from fixed names in this crate, never from input.
     let sql = format!("SELECT {column} FROM {table} WHERE connector_id = ?1 ORDER BY position");
-    let mut stmt = conn.prepare_cached(&sql).during(OP)?;
-    stmt.query_map([id], |r| r.get(0)).during(OP)?.collect::<rusqlite::Result<_>>().during(OP)
+    let rows: Vec<(String,)> = select(db, "reading connector lists", &sql, vals![id])?;
+    Ok(rows.into_iter().map(|(v,)| v).collect())
 }
 
-pub(crate) fn connector_id(conn: &Connection, tenant: &TenantId, name: &str) -> Result<i64, StoreError> {
-    conn.query_row(
-        "SELECT id FROM connectors WHERE tenant_id = ?1 AND name = ?2",
-        params![tenant.as_str(), name],
-        |r| r.get(0),
-    )
-    .optional()
-    .during("looking up a connector")?
-    .ok_or_else(|| {
+/// The row id of a connector in `table` (inbound or outbound), or "unknown connector".
+pub(crate) fn connector_row_id(
+    db: &mut dyn Sql,
+    table: &str,
+    tenant: &TenantId,
+    name: &str,
+) -> Result<i64, StoreError> {
+    let sql = format!("SELECT id FROM {table} WHERE tenant_id = ?1 AND name = ?2");
+    let row: Option<(i64,)> = select_one(db, "looking up a connector", &sql, vals![tenant.as_str(), name])?;
+    row.map(|(id,)| id).ok_or_else(|| {
         directory::DirectoryError::UnknownConnector { tenant: tenant.clone(), name: name.to_string() }.into()
     })
 }
 
-pub(crate) fn reputation(conn: &Connection) -> Result<Vec<ReputationEntry>, StoreError> {
-    const OP: &str = "reading the reputation list";
-    let rows: Vec<(String, String, String)> =
-        select(conn, OP, "SELECT cidr, kind, note FROM reputation ORDER BY kind, cidr", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
+pub(crate) fn connector_id(db: &mut dyn Sql, tenant: &TenantId, name: &str) -> Result<i64, StoreError> {
+    connector_row_id(db, "connectors", tenant, name)
+}
+
+pub(crate) fn reputation(db: &mut dyn Sql) -> Result<Vec<ReputationEntry>, StoreError> {
+    let rows: Vec<(String, String, String)> = select(
+        db,
+        "reading the reputation list",
+        "SELECT cidr, kind, note FROM reputation ORDER BY kind, cidr",
+        vals![],
+    )?;
     rows.into_iter()
         .map(|(cidr, kind, note)| {
             Ok(ReputationEntry {
@@ -354,63 +335,47 @@ pub(crate) fn reputation(conn: &Connection) -> Result<Vec<ReputationEntry>, Stor
         .collect()
 }
 
-pub(crate) fn generation(conn: &Connection) -> Result<u64, StoreError> {
-    let value: i64 = conn
-        .query_row("SELECT value FROM generation WHERE id = 1", [], |r| r.get(0))
-        .during("reading the generation")?;
+pub(crate) fn generation(db: &mut dyn Sql) -> Result<u64, StoreError> {
+    let value: i64 = scalar(db, "reading the generation", "SELECT value FROM generation WHERE id = 1", vals![])?;
     u64::try_from(value).map_err(|_| corrupt("generation.value", &value.to_string()))
 }
 
 pub(crate) fn outbound_blocks(
-    conn: &Connection,
+    db: &mut dyn Sql,
     tenant: Option<&TenantId>,
 ) -> Result<Vec<OutboundBlock>, StoreError> {
-    const OP: &str = "reading outbound blocks";
-    let rows = select(
-        conn,
-        OP,
-        "SELECT tenant_id, blocked_at, reason FROM outbound_blocks
-             WHERE released_at IS NULL AND (?1 IS NULL OR tenant_id = ?1) ORDER BY tenant_id",
-        params![tenant.map(TenantId::as_str)],
-        |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)),
+    let rows: Vec<(String, i64, String)> = select(
+        db,
+        "reading outbound blocks",
+        &format!(
+            "SELECT tenant_id, blocked_at, reason FROM outbound_blocks
+             WHERE released_at IS NULL AND {ANY_TENANT} ORDER BY tenant_id"
+        ),
+        vals![tenant.map(TenantId::as_str)],
     )?;
     rows.into_iter()
         .map(|(tenant, at, reason)| {
-            Ok(OutboundBlock {
-                tenant: TenantId::parse(&tenant)?,
-                blocked_at_unix_s: at.max(0) as u64,
-                reason,
-            })
+            Ok(OutboundBlock { tenant: TenantId::parse(&tenant)?, blocked_at_unix_s: to_u64(at), reason })
         })
         .collect()
 }
 
 pub(crate) fn outbound_releases(
-    conn: &Connection,
+    db: &mut dyn Sql,
     tenant: &TenantId,
 ) -> Result<Vec<OutboundRelease>, StoreError> {
-    const OP: &str = "reading outbound releases";
-    let rows = select(
-        conn,
-        OP,
+    let rows: Vec<(i64, String, i64, String, String)> = select(
+        db,
+        "reading outbound releases",
         "SELECT blocked_at, reason, released_at, released_by, release_reason FROM outbound_blocks
              WHERE released_at IS NOT NULL AND tenant_id = ?1 ORDER BY released_at DESC, id DESC",
-        params![tenant.as_str()],
-        |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        },
+        vals![tenant.as_str()],
     )?;
     Ok(rows
         .into_iter()
         .map(|(at, reason, released_at, released_by, release_reason)| OutboundRelease {
-            block: OutboundBlock { tenant: tenant.clone(), blocked_at_unix_s: at.max(0) as u64, reason },
-            released_at_unix_s: released_at.max(0) as u64,
+            block: OutboundBlock { tenant: tenant.clone(), blocked_at_unix_s: to_u64(at), reason },
+            released_at_unix_s: to_u64(released_at),
             released_by,
             release_reason,
         })

@@ -1,8 +1,100 @@
-//! The schema as an ordered list of migrations. `schema_version` holds how many have been
-//! applied; a migration is never edited once released, only new ones appended.
+//! The SQLite schemas as ordered lists of migrations (PostgreSQL's are in `pg_schema.rs`,
+//! version for version the same tables), and applying them. A version table holds how many
+//! have been applied; a migration is never edited once released, only new ones appended,
+//! to both lists at once.
+
+use crate::sql::{Backend, BackendError, Doing, Failed, Lock, Tx, scalar, vals};
+
+/// The schema of a database is newer than this program.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the {what} schema is at version {found}, newer than the {known} this program knows; upgrade Sluice"
+)]
+pub struct SchemaTooNew {
+    pub what: &'static str,
+    pub found: i64,
+    pub known: usize,
+}
+
+/// The schema of a database is older than this program and migrating at start is off.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the {what} schema is at version {found}, older than the {known} this program needs; run `sluice migrate`"
+)]
+pub struct SchemaBehind {
+    pub what: &'static str,
+    pub found: i64,
+    pub known: usize,
+}
+
+/// Whether opening a store may change its schema.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Migrate {
+    /// Apply the migrations the database lacks (the embedded default; `sluice migrate`).
+    #[default]
+    Apply,
+    /// Only check: a schema behind this program is an error naming `sluice migrate`.
+    Check,
+}
+
+/// One schema: what it is called in messages, its version table and its migrations.
+#[derive(Clone, Copy, Debug)]
+pub struct Schema {
+    pub what: &'static str,
+    pub table: &'static str,
+    pub migrations: &'static [&'static str],
+}
+
+/// The versions before and after opening.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Migrated {
+    pub from: i64,
+    pub to: i64,
+}
+
+/// Brings `schema` up to date (or checks it) in one writer transaction: concurrent starts
+/// of several nodes apply each migration once.
+pub(crate) fn migrate<B: Backend>(db: &B, schema: Schema, mode: Migrate) -> Result<Migrated, Failed> {
+    let op = format!("migrating the {} schema", schema.what);
+    let known = schema.migrations.len();
+    let latest = i64::try_from(known).unwrap_or(i64::MAX);
+    db.run(&op, Tx::Write(Lock::Schema), |sql| {
+        let create = format!("CREATE TABLE IF NOT EXISTS {} (version INTEGER NOT NULL)", schema.table);
+        sql.batch(&create).doing(&op)?;
+        let found: Option<i64> =
+            scalar(sql, &op, &format!("SELECT max(version) FROM {}", schema.table), vals![])?;
+        let found = found.unwrap_or(0);
+        let applied = usize::try_from(found).unwrap_or(usize::MAX);
+        if applied > known {
+            return Err(Failed::backend(op.clone(), Box::new(SchemaTooNew { what: schema.what, found, known })));
+        }
+        if applied < known && mode == Migrate::Check {
+            return Err(Failed::backend(op.clone(), Box::new(SchemaBehind { what: schema.what, found, known })));
+        }
+        for migration in &schema.migrations[applied..] {
+            sql.batch(migration).doing(&op)?;
+        }
+        sql.execute(&format!("DELETE FROM {}", schema.table), vals![]).doing(&op)?;
+        sql.execute(&format!("INSERT INTO {} (version) VALUES (?1)", schema.table), vals![latest]).doing(&op)?;
+        Ok(Migrated { from: found, to: latest })
+    })
+}
+
+/// The version of `schema` in the database, without changing anything.
+pub(crate) fn version<B: Backend>(db: &B, schema: Schema) -> Result<i64, Failed> {
+    let op = format!("reading the {} schema version", schema.what);
+    let sql = format!("SELECT version FROM {}", schema.table);
+    db.run(&op, Tx::None, |db| Ok(scalar(db, &op, &sql, vals![])?))
+}
+
+/// The directory (`sluice.db`).
+pub(crate) const DIRECTORY: Schema = Schema { what: "directory", table: "schema_version", migrations: DIRECTORY_MIGRATIONS };
+
+/// The message trace (`trace.db`).
+pub(crate) const TRACE: Schema = Schema { what: "trace", table: "schema_version", migrations: TRACE_MIGRATIONS };
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[
+const DIRECTORY_MIGRATIONS: &[&str] = &[
     // 1: the directory.
     r"
     CREATE TABLE generation (
@@ -179,3 +271,65 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX requests_by_tenant ON requests (tenant_id, id);
     ",
 ];
+
+/// The trace's own file.
+const TRACE_MIGRATIONS: &[&str] = &[r"
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        spool_id TEXT NOT NULL UNIQUE,
+        received_at INTEGER NOT NULL,
+        client_ip TEXT NOT NULL,
+        direction TEXT NOT NULL CHECK (direction IN ('inbound', 'outbound')),
+        sender TEXT NOT NULL COLLATE NOCASE,
+        message_id TEXT COLLATE NOCASE,
+        status TEXT NOT NULL,
+        received TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX messages_by_time ON messages (received_at, id);
+    CREATE INDEX messages_by_sender ON messages (sender);
+    CREATE INDEX messages_by_message_id ON messages (message_id);
+    CREATE INDEX messages_by_ip ON messages (client_ip, received_at);
+
+    CREATE TABLE message_tenants (
+        message INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        tenant_id TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, message)
+    ) STRICT;
+    CREATE INDEX message_tenants_by_message ON message_tenants (message);
+
+    CREATE TABLE message_recipients (
+        message INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        address TEXT NOT NULL COLLATE NOCASE,
+        status TEXT NOT NULL,
+        PRIMARY KEY (message, position)
+    ) STRICT;
+    CREATE INDEX recipients_by_address ON message_recipients (address);
+
+    CREATE TABLE steps (
+        id INTEGER PRIMARY KEY,
+        message INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        at INTEGER NOT NULL,
+        recipient TEXT NOT NULL,
+        outcome TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX steps_by_message ON steps (message, at, id);
+
+    CREATE TABLE refusals (
+        id INTEGER PRIMARY KEY,
+        minute INTEGER NOT NULL,
+        client_ip TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        recipient_domain TEXT NOT NULL,
+        reply TEXT NOT NULL,
+        tenant_id TEXT,
+        direction TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        first_at INTEGER NOT NULL,
+        last_at INTEGER NOT NULL,
+        UNIQUE (minute, client_ip, sender, recipient_domain, reply)
+    ) STRICT;
+    CREATE INDEX refusals_by_time ON refusals (minute, id);
+    CREATE INDEX refusals_by_tenant ON refusals (tenant_id, minute);
+    CREATE INDEX refusals_by_ip ON refusals (client_ip, minute);
+"];

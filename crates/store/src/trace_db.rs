@@ -1,11 +1,18 @@
-//! The message trace in its own SQLite file (`<data_dir>/trace.db`): written in batches off
-//! the SMTP path ([`TraceWriter`]), searched by the admin plane, pruned by age and size.
+//! The message trace: in its own SQLite file (`<data_dir>/trace.db`) or in its own tables
+//! of the fleet's PostgreSQL database; written in batches off the SMTP path
+//! ([`TraceWriter`]), searched by the admin plane, pruned by age and size.
 //!
-//! Its own file because its write rate and retention have nothing in common with the
-//! directory's: a busy trace never makes a directory edit wait, and pruning it never
+//! SQLite: its own file because its write rate and retention have nothing in common with
+//! the directory's: a busy trace never makes a directory edit wait, and pruning it never
 //! touches the directory. `synchronous = NORMAL`: a power cut may lose the last batches of
 //! trace (never a message: the spool is the record of those), and each batch costs no
 //! fsync. `auto_vacuum = INCREMENTAL` hands pruned pages back to the file system.
+//!
+//! The size cap counts the bytes of live rows: SQLite's pages less its free list;
+//! PostgreSQL's rows as stored (`pg_column_size`), measured only when the tables' size on
+//! disk is over the cap (PostgreSQL reuses the space of deleted rows after autovacuum
+//! rather than returning it, so the size on disk alone would never come down). Every node
+//! of a fleet prunes; one prune runs at a time ([`Lock::Trace`]).
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -15,164 +22,178 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::sql::{BackendError, Doing, to_i64 as i, to_u64 as u};
 use directory::TenantId;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use trace::{
     Cursor, Direction, MessageStatus, MessageSummary, MessageTrace, Outcome, PAGE_MAX, Page, PruneReport,
     Received, RecipientEvent, RecipientStatus, Refusal, RefusalQuery, RefusalRow, Retention, TimelineEntry,
     TraceError, TraceEvent, TraceQuery, TraceStore,
 };
 
-const MIGRATIONS: &[&str] = &[r"
-    CREATE TABLE messages (
-        id INTEGER PRIMARY KEY,
-        spool_id TEXT NOT NULL UNIQUE,
-        received_at INTEGER NOT NULL,
-        client_ip TEXT NOT NULL,
-        direction TEXT NOT NULL CHECK (direction IN ('inbound', 'outbound')),
-        sender TEXT NOT NULL COLLATE NOCASE,
-        message_id TEXT COLLATE NOCASE,
-        status TEXT NOT NULL,
-        received TEXT NOT NULL
-    ) STRICT;
-    CREATE INDEX messages_by_time ON messages (received_at, id);
-    CREATE INDEX messages_by_sender ON messages (sender);
-    CREATE INDEX messages_by_message_id ON messages (message_id);
-    CREATE INDEX messages_by_ip ON messages (client_ip, received_at);
+use crate::pg::{PgTarget, Postgres};
+use crate::schema::{self, Migrate, Migrated};
+use crate::sql::{
+    Backend, BackendError, Doing, Failed, Lock, Sql, Tx, scalar, select, select_one, to_i64 as i, to_u64 as u, vals,
+};
+use crate::sqlite::{Pragmas, Sqlite};
 
-    CREATE TABLE message_tenants (
-        message INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
-        tenant_id TEXT NOT NULL,
-        PRIMARY KEY (tenant_id, message)
-    ) STRICT;
-    CREATE INDEX message_tenants_by_message ON message_tenants (message);
-
-    CREATE TABLE message_recipients (
-        message INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
-        position INTEGER NOT NULL,
-        address TEXT NOT NULL COLLATE NOCASE,
-        status TEXT NOT NULL,
-        PRIMARY KEY (message, position)
-    ) STRICT;
-    CREATE INDEX recipients_by_address ON message_recipients (address);
-
-    CREATE TABLE steps (
-        id INTEGER PRIMARY KEY,
-        message INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
-        at INTEGER NOT NULL,
-        recipient TEXT NOT NULL,
-        outcome TEXT NOT NULL
-    ) STRICT;
-    CREATE INDEX steps_by_message ON steps (message, at, id);
-
-    CREATE TABLE refusals (
-        id INTEGER PRIMARY KEY,
-        minute INTEGER NOT NULL,
-        client_ip TEXT NOT NULL,
-        sender TEXT NOT NULL,
-        recipient_domain TEXT NOT NULL,
-        reply TEXT NOT NULL,
-        tenant_id TEXT,
-        direction TEXT NOT NULL,
-        count INTEGER NOT NULL,
-        first_at INTEGER NOT NULL,
-        last_at INTEGER NOT NULL,
-        UNIQUE (minute, client_ip, sender, recipient_domain, reply)
-    ) STRICT;
-    CREATE INDEX refusals_by_time ON refusals (minute, id);
-    CREATE INDEX refusals_by_tenant ON refusals (tenant_id, minute);
-    CREATE INDEX refusals_by_ip ON refusals (client_ip, minute);
-"];
-
-/// The trace database.
+/// The message trace on a backend `B`.
 #[derive(Debug)]
-pub struct SqliteTraceStore {
-    conn: Connection,
+pub struct TraceDb<B> {
+    db: B,
 }
 
-impl SqliteTraceStore {
+/// The embedded trace: `<data_dir>/trace.db`.
+pub type SqliteTraceStore = TraceDb<Sqlite>;
+/// The fleet's trace, in the shared database.
+pub type PgTraceStore = TraceDb<Postgres>;
+
+impl TraceDb<Sqlite> {
     /// Opens (creating if needed) the trace database at `path`.
     pub fn open(path: &Path) -> Result<SqliteTraceStore, TraceError> {
-        let op = format!("opening {}", path.display());
-        let conn = Connection::open(path).doing(&op)?;
-        conn.busy_timeout(Duration::from_secs(5)).doing(&op)?;
-        // Takes effect only before the first table exists, which is when it matters.
-        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").doing(&op)?;
-        conn.pragma_update(None, "journal_mode", "WAL").doing(&op)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").doing(&op)?;
-        conn.pragma_update(None, "foreign_keys", true).doing(&op)?;
-        let mut store = SqliteTraceStore { conn };
-        store.migrate()?;
-        Ok(store)
+        Self::open_with(path, Migrate::Apply).map(|(store, _)| store)
     }
 
-    fn migrate(&mut self) -> Result<(), TraceError> {
-        const OP: &str = "migrating the trace schema";
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).doing(OP)?;
-        tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT")
-            .doing(OP)?;
-        let found: Option<i64> =
-            tx.query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0)).doing(OP)?;
-        let applied = usize::try_from(found.unwrap_or(0)).unwrap_or(usize::MAX);
-        if applied > MIGRATIONS.len() {
-            let source = crate::SchemaTooNew { found: found.unwrap_or(0), known: MIGRATIONS.len() };
-            return Err(TraceError::backend(OP.into(), Box::new(source)));
-        }
-        for migration in &MIGRATIONS[applied..] {
-            tx.execute_batch(migration).doing(OP)?;
-        }
-        tx.execute("DELETE FROM schema_version", []).doing(OP)?;
-        tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [MIGRATIONS.len() as i64])
-            .doing(OP)?;
-        tx.commit().doing(OP)
-    }
-
-    /// Bytes the live rows take (the file less its free pages).
-    pub fn used_bytes(&self) -> Result<u64, TraceError> {
-        const OP: &str = "measuring the trace";
-        let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0)).doing(OP)?;
-        let free: i64 = self.conn.query_row("PRAGMA freelist_count", [], |r| r.get(0)).doing(OP)?;
-        let size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0)).doing(OP)?;
-        Ok(u((pages - free) * size))
+    /// Opens the trace database at `path`, migrating or checking its schema.
+    pub fn open_with(path: &Path, mode: Migrate) -> Result<(SqliteTraceStore, Migrated), TraceError> {
+        let db = Sqlite::open(path, Pragmas { synchronous: "NORMAL", incremental_vacuum: true })?;
+        let migrated = schema::migrate(&db, Sqlite::TRACE, mode)?;
+        Ok((TraceDb { db }, migrated))
     }
 }
 
-fn insert_received(tx: &Transaction<'_>, r: &Received) -> Result<(), TraceError> {
+impl TraceDb<Postgres> {
+    /// Connects to the fleet's database and migrates (or checks) the trace schema.
+    pub fn connect(target: &PgTarget, mode: Migrate) -> Result<(PgTraceStore, Migrated), TraceError> {
+        let db = Postgres::connect(target)?;
+        let migrated = schema::migrate(&db, Postgres::TRACE, mode)?;
+        Ok((TraceDb { db }, migrated))
+    }
+}
+
+/// How a backend measures and gives back the trace's space.
+pub trait TraceSpace {
+    /// Bytes the live rows take, exactly when over `cap`; at most `cap` otherwise.
+    fn live_bytes(&self, cap: u64) -> Result<u64, TraceError>;
+    /// Hands freed space back after a prune.
+    fn reclaim(&self) -> Result<(), TraceError>;
+}
+
+impl TraceSpace for Sqlite {
+    fn live_bytes(&self, _cap: u64) -> Result<u64, TraceError> {
+        Ok(self.used_bytes()?)
+    }
+
+    fn reclaim(&self) -> Result<(), TraceError> {
+        Ok(Sqlite::reclaim(self)?)
+    }
+}
+
+impl TraceSpace for Postgres {
+    fn live_bytes(&self, cap: u64) -> Result<u64, TraceError> {
+        const OP: &str = "measuring the trace";
+        let tables = crate::pg_schema::TRACE_TABLES;
+        let on_disk = tables.iter().map(|t| format!("pg_total_relation_size('{t}')")).collect::<Vec<_>>();
+        let on_disk = format!("SELECT CAST({} AS BIGINT)", on_disk.join(" + "));
+        let size: i64 = self.run(OP, Tx::None, |db| scalar(db, OP, &on_disk, vals![]))?;
+        if u(size) <= cap {
+            return Ok(u(size));
+        }
+        let live = tables
+            .iter()
+            .map(|t| format!("(SELECT coalesce(sum(pg_column_size(r.*)), 0) FROM {t} r)"))
+            .collect::<Vec<_>>();
+        let live = format!("SELECT CAST({} AS BIGINT)", live.join(" + "));
+        let bytes: i64 = self.run(OP, Tx::None, |db| scalar(db, OP, &live, vals![]))?;
+        Ok(u(bytes))
+    }
+
+    fn reclaim(&self) -> Result<(), TraceError> {
+        Ok(()) // autovacuum makes the space reusable
+    }
+}
+
+impl<B: Backend + TraceSpace> TraceDb<B> {
+    /// Bytes the live rows take (exactly when over `cap`).
+    pub fn used_bytes(&self, cap: u64) -> Result<u64, TraceError> {
+        self.db.live_bytes(cap)
+    }
+
+    /// The schema version of the trace.
+    pub fn schema_version(&self) -> Result<i64, TraceError> {
+        Ok(schema::version(&self.db, B::TRACE)?)
+    }
+
+    /// Drops the oldest `share` of the messages (at least one) and the refusals up to the
+    /// newest of them; without messages, the oldest refusals.
+    fn drop_oldest(&mut self, share: f64) -> Result<PruneReport, TraceError> {
+        const OP: &str = "pruning the trace to its size cap";
+        self.db.run(OP, Tx::Write(Lock::Trace), |db| {
+            let count: i64 = scalar(db, OP, "SELECT count(*) FROM messages", vals![])?;
+            let batch = ((count as f64 * share).ceil() as i64).max(1);
+            let upto: Option<i64> = scalar(
+                db,
+                OP,
+                "SELECT max(received_at) FROM (SELECT received_at FROM messages ORDER BY received_at, id LIMIT ?1) AS oldest",
+                vals![batch],
+            )?;
+            Ok(match upto {
+                Some(at) => PruneReport {
+                    messages: db
+                        .execute(
+                            "DELETE FROM messages WHERE id IN (SELECT id FROM messages ORDER BY received_at, id LIMIT ?1)",
+                            vals![batch],
+                        )
+                        .doing(OP)?,
+                    refusals: db.execute("DELETE FROM refusals WHERE minute * 1000 <= ?1", vals![at]).doing(OP)?,
+                },
+                None => PruneReport {
+                    messages: 0,
+                    refusals: db
+                        .execute(
+                            "DELETE FROM refusals WHERE id IN (SELECT id FROM refusals ORDER BY minute, id LIMIT 1000)",
+                            vals![],
+                        )
+                        .doing(OP)?,
+                },
+            })
+        })
+    }
+}
+
+fn insert_received(db: &mut dyn Sql, r: &Received) -> Result<(), TraceError> {
     const OP: &str = "recording a received message";
     let json = serde_json::to_string(r).doing(OP)?;
     let status = MessageStatus::of(&vec![RecipientStatus::Pending; r.recipients.len()]);
-    let added = tx
-        .execute(
-            "INSERT OR IGNORE INTO messages (spool_id, received_at, client_ip, direction, sender, message_id, status, received)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                r.message,
-                i(r.at_unix_ms),
-                r.client_ip.to_string(),
-                r.direction.as_str(),
-                r.sender,
-                r.message_id.as_deref().map(bare_message_id),
-                status.as_str(),
-                json
-            ],
-        )
-        .doing(OP)?;
-    if added == 0 {
+    let added: Option<(i64,)> = select_one(
+        db,
+        OP,
+        "INSERT INTO messages (spool_id, received_at, client_ip, direction, sender, message_id, status, received)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (spool_id) DO NOTHING RETURNING id",
+        vals![
+            &r.message,
+            i(r.at_unix_ms),
+            r.client_ip.to_string(),
+            r.direction.as_str(),
+            &r.sender,
+            r.message_id.as_deref().map(bare_message_id),
+            status.as_str(),
+            json
+        ],
+    )?;
+    let Some((id,)) = added else {
         return Ok(()); // recorded before (a retried batch)
-    }
-    let id = tx.last_insert_rowid();
+    };
     for tenant in &r.tenants {
-        tx.execute(
-            "INSERT OR IGNORE INTO message_tenants (message, tenant_id) VALUES (?1, ?2)",
-            params![id, tenant.as_str()],
+        db.execute(
+            "INSERT INTO message_tenants (message, tenant_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            vals![id, tenant.as_str()],
         )
         .doing(OP)?;
     }
     for (position, address) in (0_i64..).zip(&r.recipients) {
-        tx.execute(
+        db.execute(
             "INSERT INTO message_recipients (message, position, address, status) VALUES (?1, ?2, ?3, 'pending')",
-            params![id, position, address],
+            vals![id, position, address],
         )
         .doing(OP)?;
     }
@@ -184,51 +205,46 @@ fn bare_message_id(text: &str) -> String {
     text.trim().trim_start_matches('<').trim_end_matches('>').to_string()
 }
 
-fn insert_step(tx: &Transaction<'_>, e: &RecipientEvent) -> Result<(), TraceError> {
+fn insert_step(db: &mut dyn Sql, e: &RecipientEvent) -> Result<(), TraceError> {
     const OP: &str = "recording a recipient step";
-    let Some(id) = tx
-        .query_row("SELECT id FROM messages WHERE spool_id = ?1", [&e.message], |r| r.get::<_, i64>(0))
-        .optional()
-        .doing(OP)?
-    else {
+    let found: Option<(i64,)> = select_one(db, OP, "SELECT id FROM messages WHERE spool_id = ?1", vals![&e.message])?;
+    let Some((id,)) = found else {
         return Ok(());
     };
     let outcome = serde_json::to_string(&e.outcome).doing(OP)?;
-    tx.execute(
+    db.execute(
         "INSERT INTO steps (message, at, recipient, outcome) VALUES (?1, ?2, ?3, ?4)",
-        params![id, i(e.at_unix_ms), e.recipient, outcome],
+        vals![id, i(e.at_unix_ms), &e.recipient, outcome],
     )
     .doing(OP)?;
-    let current: Option<(i64, String)> = tx
-        .query_row(
-            "SELECT position, status FROM message_recipients WHERE message = ?1 AND address = ?2 ORDER BY position LIMIT 1",
-            params![id, e.recipient],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .doing(OP)?;
+    let current: Option<(i64, String)> = select_one(
+        db,
+        OP,
+        "SELECT position, status FROM message_recipients WHERE message = ?1 AND address = ?2 ORDER BY position LIMIT 1",
+        vals![id, &e.recipient],
+    )?;
     if let Some((position, status)) = current {
         let status = RecipientStatus::parse(&status)
             .ok_or_else(|| TraceError::corrupt("message_recipients.status", &status))?;
-        tx.execute(
+        db.execute(
             "UPDATE message_recipients SET status = ?3 WHERE message = ?1 AND position = ?2",
-            params![id, position, status.after(&e.outcome).as_str()],
+            vals![id, position, status.after(&e.outcome).as_str()],
         )
         .doing(OP)?;
     }
-    let statuses = recipient_statuses(tx, id)?;
+    let statuses = recipient_statuses(db, id)?;
     let summary = MessageStatus::of(&statuses.iter().map(|(_, s)| *s).collect::<Vec<_>>());
-    tx.execute("UPDATE messages SET status = ?2 WHERE id = ?1", params![id, summary.as_str()]).doing(OP)?;
+    db.execute("UPDATE messages SET status = ?2 WHERE id = ?1", vals![id, summary.as_str()]).doing(OP)?;
     Ok(())
 }
 
-fn recipient_statuses(conn: &Connection, id: i64) -> Result<Vec<(String, RecipientStatus)>, TraceError> {
-    const OP: &str = "reading recipients";
-    let mut stmt = conn
-        .prepare("SELECT address, status FROM message_recipients WHERE message = ?1 ORDER BY position")
-        .doing(OP)?;
-    let rows = stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).doing(OP)?;
-    let rows = rows.collect::<rusqlite::Result<Vec<_>>>().doing(OP)?;
+fn recipient_statuses(db: &mut dyn Sql, id: i64) -> Result<Vec<(String, RecipientStatus)>, TraceError> {
+    let rows: Vec<(String, String)> = select(
+        db,
+        "reading recipients",
+        "SELECT address, status FROM message_recipients WHERE message = ?1 ORDER BY position",
+        vals![id],
+    )?;
     rows.into_iter()
         .map(|(a, s)| {
             RecipientStatus::parse(&s)
@@ -238,14 +254,16 @@ fn recipient_statuses(conn: &Connection, id: i64) -> Result<Vec<(String, Recipie
         .collect()
 }
 
-fn add_refusal(tx: &Transaction<'_>, r: &Refusal) -> Result<(), TraceError> {
+fn add_refusal(db: &mut dyn Sql, r: &Refusal) -> Result<(), TraceError> {
     let key = r.key();
-    tx.execute(
+    db.execute(
         "INSERT INTO refusals (minute, client_ip, sender, recipient_domain, reply, tenant_id, direction, count, first_at, last_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8)
          ON CONFLICT (minute, client_ip, sender, recipient_domain, reply) DO UPDATE SET
-            count = count + 1, first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at)",
-        params![
+            count = refusals.count + 1,
+            first_at = CASE WHEN excluded.first_at < refusals.first_at THEN excluded.first_at ELSE refusals.first_at END,
+            last_at = CASE WHEN excluded.last_at > refusals.last_at THEN excluded.last_at ELSE refusals.last_at END",
+        vals![
             i(key.minute_unix_s),
             key.client_ip.to_string(),
             key.sender,
@@ -292,15 +310,10 @@ fn summary(received: Received, status: &str) -> Result<MessageSummary, TraceErro
     Ok(MessageSummary { received, status })
 }
 
-fn refusal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, RefusalParts)> {
-    let (id, minute, ip, sender, domain, reply, tenant, direction, count, first, last) = r.try_into()?;
-    Ok((id, (minute, ip, sender, domain, reply, tenant, direction, count, first, last)))
-}
-
-type RefusalParts = (i64, String, String, String, String, Option<String>, String, i64, i64, i64);
+type RefusalParts = (i64, i64, String, String, String, String, Option<String>, String, i64, i64, i64);
 
 fn refusal_of(parts: RefusalParts) -> Result<RefusalRow, TraceError> {
-    let (minute, ip, sender, domain, reply, tenant, direction, count, first, last) = parts;
+    let (_, minute, ip, sender, domain, reply, tenant, direction, count, first, last) = parts;
     Ok(RefusalRow {
         minute_unix_s: u(minute),
         client_ip: ip.parse::<IpAddr>().map_err(|_| TraceError::corrupt("refusals.client_ip", &ip))?,
@@ -318,69 +331,61 @@ fn refusal_of(parts: RefusalParts) -> Result<RefusalRow, TraceError> {
     })
 }
 
-impl TraceStore for SqliteTraceStore {
+const SEARCH: &str = "SELECT m.id, m.received_at, m.received, m.status FROM messages m
+     WHERE (CAST(?1 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM message_tenants t WHERE t.message = m.id AND t.tenant_id = ?1))
+       AND (CAST(?2 AS TEXT) IS NULL OR m.sender = ?2)
+       AND (CAST(?3 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM message_recipients r WHERE r.message = m.id AND r.address = ?3))
+       AND (CAST(?4 AS TEXT) IS NULL OR m.message_id = ?4 OR m.spool_id = ?4)
+       AND (CAST(?5 AS TEXT) IS NULL OR m.client_ip = ?5)
+       AND (CAST(?6 AS TEXT) IS NULL OR m.status = ?6)
+       AND (CAST(?7 AS TEXT) IS NULL OR m.direction = ?7)
+       AND (CAST(?8 AS BIGINT) IS NULL OR m.received_at >= ?8)
+       AND (CAST(?9 AS BIGINT) IS NULL OR m.received_at <= ?9)
+       AND (CAST(?10 AS BIGINT) IS NULL OR m.received_at < ?10 OR (m.received_at = ?10 AND m.id < ?11))
+     ORDER BY m.received_at DESC, m.id DESC LIMIT ?12";
+
+const REFUSALS: &str = "SELECT id, minute, client_ip, sender, recipient_domain, reply, tenant_id, direction, count, first_at, last_at
+     FROM refusals
+     WHERE (CAST(?1 AS TEXT) IS NULL OR tenant_id = ?1) AND (CAST(?2 AS TEXT) IS NULL OR client_ip = ?2)
+       AND (CAST(?3 AS TEXT) IS NULL OR sender = lower(?3)) AND (CAST(?4 AS TEXT) IS NULL OR recipient_domain = lower(?4))
+       AND (CAST(?5 AS BIGINT) IS NULL OR last_at >= ?5) AND (CAST(?6 AS BIGINT) IS NULL OR first_at <= ?6)
+       AND (CAST(?7 AS BIGINT) IS NULL OR minute < ?7 OR (minute = ?7 AND id < ?8))
+     ORDER BY minute DESC, id DESC LIMIT ?9";
+
+impl<B: Backend + TraceSpace> TraceStore for TraceDb<B> {
     fn record(&mut self, events: &[TraceEvent]) -> Result<(), TraceError> {
-        const OP: &str = "recording trace events";
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).doing(OP)?;
-        for event in events {
-            match event {
-                TraceEvent::Received(r) => insert_received(&tx, r)?,
-                TraceEvent::Recipient(e) => insert_step(&tx, e)?,
-                TraceEvent::Refused(r) => add_refusal(&tx, r)?,
+        self.db.run("recording trace events", Tx::Write(Lock::Trace), |db| {
+            for event in events {
+                match event {
+                    TraceEvent::Received(r) => insert_received(db, r)?,
+                    TraceEvent::Recipient(e) => insert_step(db, e)?,
+                    TraceEvent::Refused(r) => add_refusal(db, r)?,
+                }
             }
-        }
-        tx.commit().doing(OP)
+            Ok(())
+        })
     }
 
     fn search(&self, q: &TraceQuery) -> Result<Page<MessageSummary>, TraceError> {
         const OP: &str = "searching the trace";
         let limit = page_limit(q.limit);
         // Every filter is a parameter; an absent one is NULL and matches everything.
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT m.id, m.received_at, m.received, m.status FROM messages m
-                 WHERE (?1 IS NULL OR EXISTS (SELECT 1 FROM message_tenants t WHERE t.message = m.id AND t.tenant_id = ?1))
-                   AND (?2 IS NULL OR m.sender = ?2)
-                   AND (?3 IS NULL OR EXISTS (SELECT 1 FROM message_recipients r WHERE r.message = m.id AND r.address = ?3))
-                   AND (?4 IS NULL OR m.message_id = ?4 OR m.spool_id = ?4)
-                   AND (?5 IS NULL OR m.client_ip = ?5)
-                   AND (?6 IS NULL OR m.status = ?6)
-                   AND (?7 IS NULL OR m.direction = ?7)
-                   AND (?8 IS NULL OR m.received_at >= ?8)
-                   AND (?9 IS NULL OR m.received_at <= ?9)
-                   AND (?10 IS NULL OR m.received_at < ?10 OR (m.received_at = ?10 AND m.id < ?11))
-                 ORDER BY m.received_at DESC, m.id DESC LIMIT ?12",
-            )
-            .doing(OP)?;
-        let rows = stmt
-            .query_map(
-                params![
-                    q.tenant.as_ref().map(TenantId::as_str),
-                    q.sender.as_deref().map(str::trim),
-                    q.recipient.as_deref().map(str::trim),
-                    q.message_id.as_deref().map(bare_message_id),
-                    q.client_ip.map(|ip| ip.to_string()),
-                    q.status.map(MessageStatus::as_str),
-                    q.direction.map(Direction::as_str),
-                    q.since_unix_ms.map(i),
-                    q.until_unix_ms.map(i),
-                    q.cursor.map(|c| i(c.at)),
-                    q.cursor.map(|c| i(c.id)),
-                    (limit + 1) as i64
-                ],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                    ))
-                },
-            )
-            .doing(OP)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .doing(OP)?;
+        let params = vals![
+            q.tenant.as_ref().map(TenantId::as_str),
+            q.sender.as_deref().map(str::trim),
+            q.recipient.as_deref().map(str::trim),
+            q.message_id.as_deref().map(bare_message_id),
+            q.client_ip.map(|ip| ip.to_string()),
+            q.status.map(MessageStatus::as_str),
+            q.direction.map(Direction::as_str),
+            q.since_unix_ms.map(i),
+            q.until_unix_ms.map(i),
+            q.cursor.map(|c| i(c.at)),
+            q.cursor.map(|c| i(c.id)),
+            (limit + 1) as i64
+        ];
+        let rows: Vec<(i64, i64, String, String)> =
+            self.db.run(OP, Tx::None, |db| select(db, OP, SEARCH, params))?;
         page(
             rows,
             limit,
@@ -390,151 +395,101 @@ impl TraceStore for SqliteTraceStore {
     }
 
     fn message(&self, id: &str, tenant: Option<&TenantId>) -> Result<Option<MessageTrace>, TraceError> {
-        const OP: &str = "reading a message's trace";
-        let row: Option<(i64, String, String)> = self
-            .conn
-            .query_row(
-                "SELECT m.id, m.received, m.status FROM messages m WHERE m.spool_id = ?1
-                 AND (?2 IS NULL OR EXISTS (SELECT 1 FROM message_tenants t WHERE t.message = m.id AND t.tenant_id = ?2))",
-                params![id, tenant.map(TenantId::as_str)],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .doing(OP)?;
-        let Some((row_id, json, status)) = row else { return Ok(None) };
-        let mut stmt = self
-            .conn
-            .prepare("SELECT at, recipient, outcome FROM steps WHERE message = ?1 ORDER BY at, id")
-            .doing(OP)?;
-        let steps = stmt
-            .query_map([row_id], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-            })
-            .doing(OP)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .doing(OP)?;
-        let timeline = steps
-            .into_iter()
-            .map(|(at, recipient, outcome)| {
-                let outcome: Outcome = serde_json::from_str(&outcome)
-                    .map_err(|_| TraceError::corrupt("steps.outcome", &outcome))?;
-                Ok(TimelineEntry { at_unix_ms: u(at), recipient, outcome })
-            })
-            .collect::<Result<Vec<_>, TraceError>>()?;
-        Ok(Some(MessageTrace {
-            received: received_of(&json)?,
-            status: MessageStatus::parse(&status)
-                .ok_or_else(|| TraceError::corrupt("messages.status", &status))?,
-            recipients: recipient_statuses(&self.conn, row_id)?,
-            timeline,
-        }))
+        self.db.run("reading a message's trace", Tx::Read, |db| message_trace(db, id, tenant))
     }
 
     fn refusals(&self, q: &RefusalQuery) -> Result<Page<RefusalRow>, TraceError> {
         const OP: &str = "searching refusals";
         let limit = page_limit(q.limit);
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, minute, client_ip, sender, recipient_domain, reply, tenant_id, direction, count, first_at, last_at
-                 FROM refusals
-                 WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR client_ip = ?2)
-                   AND (?3 IS NULL OR sender = lower(?3)) AND (?4 IS NULL OR recipient_domain = lower(?4))
-                   AND (?5 IS NULL OR last_at >= ?5) AND (?6 IS NULL OR first_at <= ?6)
-                   AND (?7 IS NULL OR minute < ?7 OR (minute = ?7 AND id < ?8))
-                 ORDER BY minute DESC, id DESC LIMIT ?9",
-            )
-            .doing(OP)?;
-        let rows = stmt
-            .query_map(
-                params![
-                    q.tenant.as_ref().map(TenantId::as_str),
-                    q.client_ip.map(|ip| ip.to_string()),
-                    q.sender.as_deref().map(str::trim),
-                    q.recipient_domain.as_deref().map(str::trim),
-                    q.since_unix_ms.map(i),
-                    q.until_unix_ms.map(i),
-                    q.cursor.map(|c| i(c.at)),
-                    q.cursor.map(|c| i(c.id)),
-                    (limit + 1) as i64
-                ],
-                refusal_row,
-            )
-            .doing(OP)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .doing(OP)?;
-        page(rows, limit, |(id, parts)| Cursor { at: u(parts.0), id: u(*id) }, |(_, parts)| refusal_of(parts))
+        let params = vals![
+            q.tenant.as_ref().map(TenantId::as_str),
+            q.client_ip.map(|ip| ip.to_string()),
+            q.sender.as_deref().map(str::trim),
+            q.recipient_domain.as_deref().map(str::trim),
+            q.since_unix_ms.map(i),
+            q.until_unix_ms.map(i),
+            q.cursor.map(|c| i(c.at)),
+            q.cursor.map(|c| i(c.id)),
+            (limit + 1) as i64
+        ];
+        let rows: Vec<RefusalParts> = self.db.run(OP, Tx::None, |db| select(db, OP, REFUSALS, params))?;
+        page(rows, limit, |parts| Cursor { at: u(parts.1), id: u(parts.0) }, refusal_of)
     }
 
     fn ip_seen_by(&self, ip: IpAddr, tenant: &TenantId, since_unix_ms: u64) -> Result<bool, TraceError> {
-        self.conn
-            .query_row(
+        const OP: &str = "looking up a client in the trace";
+        self.db.run(OP, Tx::None, |db| {
+            Ok(scalar(
+                db,
+                OP,
                 "SELECT EXISTS (SELECT 1 FROM messages m JOIN message_tenants t ON t.message = m.id
                                 WHERE m.client_ip = ?1 AND t.tenant_id = ?2 AND m.received_at >= ?3)
                      OR EXISTS (SELECT 1 FROM refusals WHERE client_ip = ?1 AND tenant_id = ?2 AND last_at >= ?3)",
-                params![ip.to_string(), tenant.as_str(), i(since_unix_ms)],
-                |r| r.get(0),
-            )
-            .doing("looking up a client in the trace")
+                vals![ip.to_string(), tenant.as_str(), i(since_unix_ms)],
+            )?)
+        })
     }
 
     fn prune(&mut self, retention: Retention, now_unix_ms: u64) -> Result<PruneReport, TraceError> {
         const OP: &str = "pruning the trace";
         let cutoff = i(now_unix_ms.saturating_sub(retention.max_age_s.saturating_mul(1000)));
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).doing(OP)?;
-        let mut report = PruneReport {
-            messages: tx.execute("DELETE FROM messages WHERE received_at < ?1", [cutoff]).doing(OP)? as u64,
-            refusals: tx.execute("DELETE FROM refusals WHERE minute * 1000 < ?1", [cutoff]).doing(OP)? as u64,
-        };
-        tx.commit().doing(OP)?;
-        while self.used_bytes()? > retention.max_bytes {
-            let dropped = self.drop_oldest()?;
+        let mut report = self.db.run(OP, Tx::Write(Lock::Trace), |db| {
+            Ok::<_, Failed>(PruneReport {
+                messages: db.execute("DELETE FROM messages WHERE received_at < ?1", vals![cutoff]).doing(OP)?,
+                refusals: db.execute("DELETE FROM refusals WHERE minute * 1000 < ?1", vals![cutoff]).doing(OP)?,
+            })
+        })?;
+        self.db.reclaim()?;
+        // Each round drops the share that would bring the live rows under the cap (at least
+        // a tenth); the bound keeps a backend that measures coarsely from looping long.
+        for _ in 0..20 {
+            let used = self.db.live_bytes(retention.max_bytes)?;
+            if used <= retention.max_bytes {
+                break;
+            }
+            let share = (1.0 - retention.max_bytes as f64 / used as f64).max(0.1);
+            let dropped = self.drop_oldest(share)?;
+            self.db.reclaim()?;
             if dropped == PruneReport::default() {
                 break;
             }
             report.messages += dropped.messages;
             report.refusals += dropped.refusals;
         }
-        self.conn.execute_batch("PRAGMA incremental_vacuum").doing(OP)?;
         Ok(report)
     }
 }
 
-impl SqliteTraceStore {
-    /// Drops the oldest tenth of the messages (at least one) and the refusals up to the
-    /// newest of them.
-    fn drop_oldest(&mut self) -> Result<PruneReport, TraceError> {
-        const OP: &str = "pruning the trace to its size cap";
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).doing(OP)?;
-        let count: i64 = tx.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)).doing(OP)?;
-        let batch = (count / 10).max(1);
-        let upto: Option<i64> = tx
-            .query_row(
-                "SELECT max(received_at) FROM (SELECT received_at FROM messages ORDER BY received_at, id LIMIT ?1)",
-                [batch],
-                |r| r.get(0),
-            )
-            .doing(OP)?;
-        let report = match upto {
-            Some(at) => PruneReport {
-                messages: tx
-                    .execute(
-                        "DELETE FROM messages WHERE id IN (SELECT id FROM messages ORDER BY received_at, id LIMIT ?1)",
-                        [batch],
-                    )
-                    .doing(OP)? as u64,
-                refusals: tx.execute("DELETE FROM refusals WHERE minute * 1000 <= ?1", [at]).doing(OP)? as u64,
-            },
-            None => PruneReport {
-                messages: 0,
-                refusals: tx.execute("DELETE FROM refusals WHERE id IN (SELECT id FROM refusals ORDER BY minute, id LIMIT 1000)", []).doing(OP)? as u64,
-            },
-        };
-        tx.commit().doing(OP)?;
-        // Deleted pages count as free only once released.
-        self.conn.execute_batch("PRAGMA incremental_vacuum").doing(OP)?;
-        Ok(report)
-    }
+fn message_trace(db: &mut dyn Sql, id: &str, tenant: Option<&TenantId>) -> Result<Option<MessageTrace>, TraceError> {
+    const OP: &str = "reading a message's trace";
+    let row: Option<(i64, String, String)> = select_one(
+        db,
+        OP,
+        "SELECT m.id, m.received, m.status FROM messages m WHERE m.spool_id = ?1
+         AND (CAST(?2 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM message_tenants t WHERE t.message = m.id AND t.tenant_id = ?2))",
+        vals![id, tenant.map(TenantId::as_str)],
+    )?;
+    let Some((row_id, json, status)) = row else { return Ok(None) };
+    let steps: Vec<(i64, String, String)> = select(
+        db,
+        OP,
+        "SELECT at, recipient, outcome FROM steps WHERE message = ?1 ORDER BY at, id",
+        vals![row_id],
+    )?;
+    let timeline = steps
+        .into_iter()
+        .map(|(at, recipient, outcome)| {
+            let outcome: Outcome =
+                serde_json::from_str(&outcome).map_err(|_| TraceError::corrupt("steps.outcome", &outcome))?;
+            Ok(TimelineEntry { at_unix_ms: u(at), recipient, outcome })
+        })
+        .collect::<Result<Vec<_>, TraceError>>()?;
+    Ok(Some(MessageTrace {
+        received: received_of(&json)?,
+        status: MessageStatus::parse(&status).ok_or_else(|| TraceError::corrupt("messages.status", &status))?,
+        recipients: recipient_statuses(db, row_id)?,
+        timeline,
+    }))
 }
 
 /// How the writer batches and prunes.
@@ -586,7 +541,7 @@ impl TraceWriter {
     /// Starts the writer thread on `store`; `clock` gives the Unix time in milliseconds for
     /// pruning.
     pub fn start(
-        store: SqliteTraceStore,
+        store: impl TraceStore + Send + 'static,
         config: TraceWriterConfig,
         clock: fn() -> u64,
     ) -> std::io::Result<TraceWriter> {
@@ -631,7 +586,7 @@ impl Drop for TraceWriter {
 }
 
 fn write_loop(
-    mut store: SqliteTraceStore,
+    mut store: impl TraceStore,
     receiver: Receiver<TraceEvent>,
     config: TraceWriterConfig,
     clock: fn() -> u64,
@@ -670,7 +625,7 @@ fn write_loop(
     }
 }
 
-fn write_batch(store: &mut SqliteTraceStore, batch: &[TraceEvent], stats: &TraceWriterStats) {
+fn write_batch(store: &mut impl TraceStore, batch: &[TraceEvent], stats: &TraceWriterStats) {
     match store.record(batch) {
         Ok(()) => {
             stats.recorded.fetch_add(batch.len() as u64, Ordering::Relaxed);
