@@ -11,7 +11,9 @@ use access::{
 use directory::{Cidr, TenantId};
 
 use crate::Store;
-use crate::sql::{Backend, BackendError as _, Doing, Lock, Sql, Tx, scalar, select, select_one, to_i64, to_u64, vals};
+use crate::sql::{
+    Backend, BackendError as _, Doing, Lock, Sql, Tx, scalar, select, select_one, to_i64, to_u64, vals,
+};
 
 fn tenant_of(column: &'static str, text: Option<String>) -> Result<Option<TenantId>, AccessError> {
     text.map(|t| TenantId::parse(&t).map_err(|_| AccessError::corrupt(column, &t))).transpose()

@@ -47,7 +47,12 @@ fn verification_token() -> Result<String, StoreError> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn insert_domain(db: &mut dyn Sql, tenant: &TenantId, new: &NewDomain, service: bool) -> Result<(), StoreError> {
+fn insert_domain(
+    db: &mut dyn Sql,
+    tenant: &TenantId,
+    new: &NewDomain,
+    service: bool,
+) -> Result<(), StoreError> {
     check_domain_claim(&rows::domains(db, None, None)?, tenant, new)?;
     db.execute(
         "INSERT INTO domains (name, tenant_id, kind, match_subdomains, token, verified, service)
@@ -129,7 +134,11 @@ fn insert_connector(db: &mut dyn Sql, c: &Connector) -> Result<(), StoreError> {
     )?;
     let lists: [(&str, &str, Vec<String>); 3] = [
         ("connector_ip_ranges", "cidr", c.ip_ranges.iter().map(Cidr::to_string).collect()),
-        ("connector_certificate_names", "name", c.certificate_names.iter().map(ToString::to_string).collect()),
+        (
+            "connector_certificate_names",
+            "name",
+            c.certificate_names.iter().map(ToString::to_string).collect(),
+        ),
         ("connector_sender_domains", "domain", c.sender_domains.iter().map(ToString::to_string).collect()),
     ];
     for (table, column, values) in lists {
@@ -148,9 +157,12 @@ fn insert_connector(db: &mut dyn Sql, c: &Connector) -> Result<(), StoreError> {
 fn check_release_texts(released_by: &str, reason: &str) -> Result<(), StoreError> {
     for (field, value) in [("release.by", released_by), ("release.reason", reason)] {
         if value.trim().is_empty() || value.chars().any(char::is_control) {
-            return Err(
-                DirectoryError::invalid(field, value, "say who releases and why (no control characters)").into()
-            );
+            return Err(DirectoryError::invalid(
+                field,
+                value,
+                "say who releases and why (no control characters)",
+            )
+            .into());
         }
     }
     Ok(())

@@ -38,6 +38,8 @@ mod rows;
 mod schema;
 mod sql;
 mod sqlite;
+#[cfg(feature = "test-cluster")]
+pub mod test_cluster;
 mod trace_db;
 
 use std::path::{Path, PathBuf};
@@ -50,7 +52,9 @@ pub use rows::CorruptValue;
 pub use schema::{Migrate, Migrated, SchemaBehind, SchemaTooNew};
 pub use sql::ColumnMismatch;
 pub use sqlite::Sqlite;
-pub use trace_db::{PgTraceStore, SqliteTraceStore, TraceDb, TraceWriter, TraceWriterConfig, TraceWriterStats};
+pub use trace_db::{
+    PgTraceStore, SqliteTraceStore, TraceDb, TraceWriter, TraceWriterConfig, TraceWriterStats,
+};
 
 /// The directory and the admin plane's records on a backend `B`.
 #[derive(Debug)]

@@ -30,7 +30,8 @@ use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Statement};
 
 use crate::sql::{
-    Backend, BackendError, Doing, Failed, Lock, Row, Sql, SqlError, Tx, Value, dollar_parameters, in_transaction,
+    Backend, BackendError, Doing, Failed, Lock, Row, Sql, SqlError, Tx, Value, dollar_parameters,
+    in_transaction,
 };
 
 /// How long connecting may take when the URL does not say (`connect_timeout`).
@@ -118,7 +119,9 @@ fn client_tls(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, BadUrl> {
             .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
             .map_err(|e| BadUrl(format!("cannot read the CA file {}: {e}", path.display())))?;
         for cert in certs {
-            roots.add(cert).map_err(|e| BadUrl(format!("a certificate in {} is unusable: {e}", path.display())))?;
+            roots
+                .add(cert)
+                .map_err(|e| BadUrl(format!("a certificate in {} is unusable: {e}", path.display())))?;
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -218,7 +221,9 @@ fn unit<T, E: BackendError>(
     let mut db = Db { client: &mut connection.client, statements: &mut connection.statements };
     match tx {
         Tx::None => work(&mut db),
-        Tx::Read => in_transaction(&mut db, operation, &["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"], work),
+        Tx::Read => {
+            in_transaction(&mut db, operation, &["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"], work)
+        }
         Tx::Write(lock) => {
             let take = format!("SELECT pg_advisory_xact_lock({})", lock_key(lock));
             in_transaction(&mut db, operation, &["BEGIN", &take], work)
@@ -275,7 +280,9 @@ fn column(row: &postgres::Row, index: usize) -> Result<Value, SqlError> {
         Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => {
             row.try_get::<_, Option<String>>(index)?.map(Value::Text)
         }
-        _ => return Err(format!("result column {index} has type {ty}, which no table of Sluice stores").into()),
+        _ => {
+            return Err(format!("result column {index} has type {ty}, which no table of Sluice stores").into());
+        }
     };
     Ok(value.unwrap_or(Value::Null))
 }
@@ -285,7 +292,9 @@ impl Sql for Db<'_> {
         let stmt = self.statement(sql)?;
         let params: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         let rows = self.client.query(&stmt, &params)?;
-        rows.iter().map(|r| Ok(Row((0..r.len()).map(|i| column(r, i)).collect::<Result<_, SqlError>>()?))).collect()
+        rows.iter()
+            .map(|r| Ok(Row((0..r.len()).map(|i| column(r, i)).collect::<Result<_, SqlError>>()?)))
+            .collect()
     }
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlError> {

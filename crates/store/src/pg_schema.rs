@@ -262,7 +262,8 @@ const TRACE_1: &str = concat!(
 );
 
 /// The trace's tables, whose sizes the size cap adds up.
-pub(crate) const TRACE_TABLES: &[&str] = &["messages", "message_tenants", "message_recipients", "steps", "refusals"];
+pub(crate) const TRACE_TABLES: &[&str] =
+    &["messages", "message_tenants", "message_recipients", "steps", "refusals"];
 
 #[cfg(test)]
 mod tests {

@@ -336,7 +336,8 @@ pub(crate) fn reputation(db: &mut dyn Sql) -> Result<Vec<ReputationEntry>, Store
 }
 
 pub(crate) fn generation(db: &mut dyn Sql) -> Result<u64, StoreError> {
-    let value: i64 = scalar(db, "reading the generation", "SELECT value FROM generation WHERE id = 1", vals![])?;
+    let value: i64 =
+        scalar(db, "reading the generation", "SELECT value FROM generation WHERE id = 1", vals![])?;
     u64::try_from(value).map_err(|_| corrupt("generation.value", &value.to_string()))
 }
 

@@ -7,9 +7,7 @@ use crate::sql::{Backend, BackendError, Doing, Failed, Lock, Tx, scalar, vals};
 
 /// The schema of a database is newer than this program.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "the {what} schema is at version {found}, newer than the {known} this program knows; upgrade Sluice"
-)]
+#[error("the {what} schema is at version {found}, newer than the {known} this program knows; upgrade Sluice")]
 pub struct SchemaTooNew {
     pub what: &'static str,
     pub found: i64,
@@ -66,16 +64,23 @@ pub(crate) fn migrate<B: Backend>(db: &B, schema: Schema, mode: Migrate) -> Resu
         let found = found.unwrap_or(0);
         let applied = usize::try_from(found).unwrap_or(usize::MAX);
         if applied > known {
-            return Err(Failed::backend(op.clone(), Box::new(SchemaTooNew { what: schema.what, found, known })));
+            return Err(Failed::backend(
+                op.clone(),
+                Box::new(SchemaTooNew { what: schema.what, found, known }),
+            ));
         }
         if applied < known && mode == Migrate::Check {
-            return Err(Failed::backend(op.clone(), Box::new(SchemaBehind { what: schema.what, found, known })));
+            return Err(Failed::backend(
+                op.clone(),
+                Box::new(SchemaBehind { what: schema.what, found, known }),
+            ));
         }
         for migration in &schema.migrations[applied..] {
             sql.batch(migration).doing(&op)?;
         }
         sql.execute(&format!("DELETE FROM {}", schema.table), vals![]).doing(&op)?;
-        sql.execute(&format!("INSERT INTO {} (version) VALUES (?1)", schema.table), vals![latest]).doing(&op)?;
+        sql.execute(&format!("INSERT INTO {} (version) VALUES (?1)", schema.table), vals![latest])
+            .doing(&op)?;
         Ok(Migrated { from: found, to: latest })
     })
 }
@@ -88,10 +93,12 @@ pub(crate) fn version<B: Backend>(db: &B, schema: Schema) -> Result<i64, Failed>
 }
 
 /// The directory (`sluice.db`).
-pub(crate) const DIRECTORY: Schema = Schema { what: "directory", table: "schema_version", migrations: DIRECTORY_MIGRATIONS };
+pub(crate) const DIRECTORY: Schema =
+    Schema { what: "directory", table: "schema_version", migrations: DIRECTORY_MIGRATIONS };
 
 /// The message trace (`trace.db`).
-pub(crate) const TRACE: Schema = Schema { what: "trace", table: "schema_version", migrations: TRACE_MIGRATIONS };
+pub(crate) const TRACE: Schema =
+    Schema { what: "trace", table: "schema_version", migrations: TRACE_MIGRATIONS };
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const DIRECTORY_MIGRATIONS: &[&str] = &[

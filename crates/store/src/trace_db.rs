@@ -32,7 +32,8 @@ use trace::{
 use crate::pg::{PgTarget, Postgres};
 use crate::schema::{self, Migrate, Migrated};
 use crate::sql::{
-    Backend, BackendError, Doing, Failed, Lock, Sql, Tx, scalar, select, select_one, to_i64 as i, to_u64 as u, vals,
+    Backend, BackendError, Doing, Failed, Lock, Sql, Tx, scalar, select, select_one, to_i64 as i,
+    to_u64 as u, vals,
 };
 use crate::sqlite::{Pragmas, Sqlite};
 
@@ -207,7 +208,8 @@ fn bare_message_id(text: &str) -> String {
 
 fn insert_step(db: &mut dyn Sql, e: &RecipientEvent) -> Result<(), TraceError> {
     const OP: &str = "recording a recipient step";
-    let found: Option<(i64,)> = select_one(db, OP, "SELECT id FROM messages WHERE spool_id = ?1", vals![&e.message])?;
+    let found: Option<(i64,)> =
+        select_one(db, OP, "SELECT id FROM messages WHERE spool_id = ?1", vals![&e.message])?;
     let Some((id,)) = found else {
         return Ok(());
     };
@@ -435,8 +437,12 @@ impl<B: Backend + TraceSpace> TraceStore for TraceDb<B> {
         let cutoff = i(now_unix_ms.saturating_sub(retention.max_age_s.saturating_mul(1000)));
         let mut report = self.db.run(OP, Tx::Write(Lock::Trace), |db| {
             Ok::<_, Failed>(PruneReport {
-                messages: db.execute("DELETE FROM messages WHERE received_at < ?1", vals![cutoff]).doing(OP)?,
-                refusals: db.execute("DELETE FROM refusals WHERE minute * 1000 < ?1", vals![cutoff]).doing(OP)?,
+                messages: db
+                    .execute("DELETE FROM messages WHERE received_at < ?1", vals![cutoff])
+                    .doing(OP)?,
+                refusals: db
+                    .execute("DELETE FROM refusals WHERE minute * 1000 < ?1", vals![cutoff])
+                    .doing(OP)?,
             })
         })?;
         self.db.reclaim()?;
@@ -460,7 +466,11 @@ impl<B: Backend + TraceSpace> TraceStore for TraceDb<B> {
     }
 }
 
-fn message_trace(db: &mut dyn Sql, id: &str, tenant: Option<&TenantId>) -> Result<Option<MessageTrace>, TraceError> {
+fn message_trace(
+    db: &mut dyn Sql,
+    id: &str,
+    tenant: Option<&TenantId>,
+) -> Result<Option<MessageTrace>, TraceError> {
     const OP: &str = "reading a message's trace";
     let row: Option<(i64, String, String)> = select_one(
         db,
@@ -486,7 +496,8 @@ fn message_trace(db: &mut dyn Sql, id: &str, tenant: Option<&TenantId>) -> Resul
         .collect::<Result<Vec<_>, TraceError>>()?;
     Ok(Some(MessageTrace {
         received: received_of(&json)?,
-        status: MessageStatus::parse(&status).ok_or_else(|| TraceError::corrupt("messages.status", &status))?,
+        status: MessageStatus::parse(&status)
+            .ok_or_else(|| TraceError::corrupt("messages.status", &status))?,
         recipients: recipient_statuses(db, row_id)?,
         timeline,
     }))

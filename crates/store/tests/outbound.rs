@@ -1,5 +1,6 @@
-//! Outbound connectors in the SQLite store: round trip, one namespace with inbound
-//! connectors, generation bumps, the snapshot's routing, and migration 3 on a version-2 file.
+//! Outbound connectors in the store, on SQLite and PostgreSQL: round trip, one namespace
+//! with inbound connectors, generation bumps, the snapshot's routing; and migration 3 on a
+//! version-2 SQLite file.
 
 #![allow(clippy::unwrap_used)]
 
@@ -7,7 +8,8 @@ use directory::{
     Connector, ConnectorKind, DirectoryError, DirectoryStore, DomainName, NewTenant, NextHop,
     OutboundConnector, OutboundRoute, OutboundTls, StoreError, TenantId,
 };
-use store::SqliteStore;
+use store::test_cluster::PgCluster;
+use store::{Migrate, PgStore, SqliteStore};
 
 fn d(name: &str) -> DomainName {
     DomainName::parse("test", name).unwrap()
@@ -24,12 +26,37 @@ fn directory_error(r: Result<impl std::fmt::Debug, StoreError>) -> DirectoryErro
     }
 }
 
-fn open() -> (tempfile::TempDir, SqliteStore) {
+/// A store with tenant acme, on SQLite; the folder must outlive it.
+fn sqlite() -> (Option<tempfile::TempDir>, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let mut store = SqliteStore::open(&dir.path().join("sluice.db")).unwrap();
     store.add_tenant(&NewTenant::new("acme", "Acme", "en").unwrap(), &d("sluice.example")).unwrap();
-    (dir, store)
+    (Some(dir), store)
 }
+
+/// A store with tenant acme, in a fresh PostgreSQL database.
+fn postgres() -> (Option<tempfile::TempDir>, PgStore) {
+    let (mut store, _) = PgStore::connect(&PgCluster::shared().fresh_target(), Migrate::Apply).unwrap();
+    store.add_tenant(&NewTenant::new("acme", "Acme", "en").unwrap(), &d("sluice.example")).unwrap();
+    (None, store)
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(&mut super::sqlite().1); } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(&mut super::postgres().1); } )*
+        }
+    };
+}
+
+on_both_backends!(
+    outbound_connectors_round_trip,
+    one_name_space_for_both_directions,
+    every_change_bumps_the_generation_and_the_snapshot_routes,
+);
 
 fn relay() -> OutboundConnector {
     let hosts = vec![
@@ -46,9 +73,7 @@ fn relay() -> OutboundConnector {
     c
 }
 
-#[test]
-fn outbound_connectors_round_trip() {
-    let (_dir, mut store) = open();
+fn outbound_connectors_round_trip<S: DirectoryStore>(store: &mut S) {
     let c = relay();
     store.add_outbound_connector(&c).unwrap();
     let mut mx =
@@ -80,9 +105,7 @@ fn outbound_connectors_round_trip() {
     ));
 }
 
-#[test]
-fn one_name_space_for_both_directions() {
-    let (_dir, mut store) = open();
+fn one_name_space_for_both_directions<S: DirectoryStore>(store: &mut S) {
     store.add_outbound_connector(&relay()).unwrap();
     let mut inbound = Connector::new(t("acme"), "partner relay", ConnectorKind::Partner);
     inbound.sender_domains = vec![d("partner.example")];
@@ -99,29 +122,27 @@ fn one_name_space_for_both_directions() {
     ));
 }
 
-#[test]
-fn every_change_bumps_the_generation_and_the_snapshot_routes() {
-    let (_dir, mut store) = open();
+fn every_change_bumps_the_generation_and_the_snapshot_routes<S: DirectoryStore>(store: &mut S) {
     let mut last = store.generation().unwrap();
-    let mut bumped = |store: &SqliteStore| {
+    let mut bumped = |store: &S| {
         let now = store.generation().unwrap();
         let moved = now != last;
         last = now;
         moved
     };
     store.add_outbound_connector(&relay()).unwrap();
-    assert!(bumped(&store));
+    assert!(bumped(store));
     let snapshot = store.snapshot().unwrap();
     let chosen = snapshot.outbound_connector_for(&t("acme"), "mx.partner-mail.example").unwrap();
     assert_eq!(chosen.name, "Partner Relay");
     assert!(snapshot.outbound_connector_for(&t("acme"), "gmail.com").is_none());
     assert!(store.add_outbound_connector(&relay()).is_err());
-    assert!(!bumped(&store), "a failed mutation changes nothing");
+    assert!(!bumped(store), "a failed mutation changes nothing");
     store.set_outbound_connector_enabled(&t("acme"), "Partner Relay", false).unwrap();
-    assert!(bumped(&store));
+    assert!(bumped(store));
     assert!(store.snapshot().unwrap().outbound_connector_for(&t("acme"), "partner.example").is_none());
     store.remove_outbound_connector(&t("acme"), "Partner Relay").unwrap();
-    assert!(bumped(&store));
+    assert!(bumped(store));
 }
 
 #[test]

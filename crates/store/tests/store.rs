@@ -1,29 +1,110 @@
-//! The SQLite directory store: round trips of every entity, uniqueness with typed errors,
-//! cascades, generation changes and reopening.
+//! The directory store's behaviour on both backends (SQLite and a private PostgreSQL
+//! cluster): round trips of every entity, uniqueness with typed errors, cascades,
+//! generation changes, reopening and schema versions.
 
 #![allow(clippy::unwrap_used)]
-
-use std::path::PathBuf;
 
 use directory::{
     CertName, Cidr, Connector, ConnectorKind, DeliveryTarget, DirectoryError, DirectoryStore, DomainKind,
     DomainName, NewDomain, NewTenant, NextHop, Recipient, ReputationEntry, ReputationKind, RouteTarget,
     StoreError, TenantId, TenantStatus, Transport, VerificationState,
 };
-use store::SqliteStore;
+use store::test_cluster::PgCluster;
+use store::{Migrate, PgStore, PgTarget, SqliteStore};
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-    store: SqliteStore,
+/// A fresh, empty directory on one backend, and how to open it again.
+struct Fixture<S> {
+    store: S,
+    reopen: Box<dyn Fn() -> S>,
+    /// Runs SQL on the database behind the store's back (to age or damage it).
+    raw: Box<dyn Fn(&str)>,
+    /// Opens the database again, only checking its schema; the error's text.
+    check: Box<dyn Fn() -> String>,
+    _dir: Option<tempfile::TempDir>,
 }
 
-fn fixture() -> Fixture {
+/// What the tests need beyond the trait.
+trait Backend: DirectoryStore + 'static {
+    fn version(&self) -> i64;
+}
+
+impl Backend for SqliteStore {
+    fn version(&self) -> i64 {
+        self.schema_version().unwrap()
+    }
+}
+
+impl Backend for PgStore {
+    fn version(&self) -> i64 {
+        self.schema_version().unwrap()
+    }
+}
+
+fn sqlite() -> Fixture<SqliteStore> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sluice.db");
     let store = SqliteStore::open(&path).unwrap();
-    Fixture { _dir: dir, path, store }
+    let (reopen, raw, check) = (path.clone(), path.clone(), path);
+    Fixture {
+        store,
+        reopen: Box::new(move || SqliteStore::open(&reopen).unwrap()),
+        raw: Box::new(move |sql| rusqlite::Connection::open(&raw).unwrap().execute_batch(sql).unwrap()),
+        check: Box::new(move || {
+            SqliteStore::open_with(&check, Migrate::Check).err().map(|e| e.to_string()).unwrap_or_default()
+        }),
+        _dir: Some(dir),
+    }
 }
+
+fn postgres() -> Fixture<PgStore> {
+    let url = PgCluster::shared().fresh_database();
+    let target = PgTarget::parse(&url, None).unwrap();
+    let (store, _) = PgStore::connect(&target, Migrate::Apply).unwrap();
+    let check = target.clone();
+    Fixture {
+        store,
+        reopen: Box::new(move || PgStore::connect(&target, Migrate::Apply).unwrap().0),
+        raw: Box::new(move |sql| {
+            ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap().batch_execute(sql).unwrap()
+        }),
+        check: Box::new(move || {
+            PgStore::connect(&check, Migrate::Check).err().map(|e| e.to_string()).unwrap_or_default()
+        }),
+        _dir: None,
+    }
+}
+
+/// Each test function runs on SQLite and on PostgreSQL, as `sqlite::NAME` and
+/// `postgres::NAME`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(&mut super::sqlite()); } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(&mut super::postgres()); } )*
+        }
+    };
+}
+
+on_both_backends!(
+    tenants_round_trip_with_their_service_domain,
+    domains_round_trip_and_verify,
+    a_domain_belongs_to_one_tenant,
+    recipients_round_trip,
+    recipients_only_in_the_tenants_domains,
+    removing_a_domain_removes_its_recipients,
+    connectors_round_trip,
+    reputation_round_trip,
+    generation_changes_on_every_mutation_only,
+    reopening_keeps_everything,
+    a_newer_schema_is_refused,
+    a_schema_behind_is_refused_when_only_checking,
+    the_snapshot_of_a_store_decides,
+    a_shared_snapshot_follows_the_store,
+    a_failed_mutation_leaves_nothing_behind,
+    outbound_blocks_hold_until_released_with_who_and_why,
+);
 
 fn d(name: &str) -> DomainName {
     DomainName::parse("test", name).unwrap()
@@ -49,16 +130,14 @@ fn new_domain(name: &str, kind: DomainKind, subs: bool) -> NewDomain {
 }
 
 /// acme with a verified authoritative acme.test (+ sub-domains).
-fn with_acme(f: &mut Fixture) {
+fn with_acme<S: Backend>(f: &mut Fixture<S>) {
     f.store.add_tenant(&NewTenant::new("acme", "Acme Corp", "fr").unwrap(), &service()).unwrap();
     f.store.add_domain(&t("acme"), &new_domain("acme.test", DomainKind::Authoritative, true)).unwrap();
     f.store.mark_domain_verified(&d("acme.test")).unwrap();
 }
 
-#[test]
-fn tenants_round_trip_with_their_service_domain() {
-    let mut f = fixture();
-    assert_eq!(f.store.schema_version().unwrap(), 4);
+fn tenants_round_trip_with_their_service_domain<S: Backend>(f: &mut Fixture<S>) {
+    assert_eq!(f.store.version(), 4);
     let tenant = f.store.add_tenant(&NewTenant::new("Acme", "Acme Corp", "fr").unwrap(), &service()).unwrap();
     assert_eq!(
         (tenant.id.as_str(), tenant.status, tenant.language.as_str()),
@@ -82,9 +161,7 @@ fn tenants_round_trip_with_their_service_domain() {
     assert_eq!(directory_error(unknown), DirectoryError::UnknownTenant { id: "nobody".into() });
 }
 
-#[test]
-fn domains_round_trip_and_verify() {
-    let mut f = fixture();
+fn domains_round_trip_and_verify<S: Backend>(f: &mut Fixture<S>) {
     f.store.add_tenant(&NewTenant::new("acme", "Acme", "en").unwrap(), &service()).unwrap();
     let added =
         f.store.add_domain(&t("acme"), &new_domain("acme.test", DomainKind::InternalRelay, true)).unwrap();
@@ -109,10 +186,8 @@ fn domains_round_trip_and_verify() {
     assert_eq!(directory_error(no_tenant), DirectoryError::UnknownTenant { id: "ghost".into() });
 }
 
-#[test]
-fn a_domain_belongs_to_one_tenant() {
-    let mut f = fixture();
-    with_acme(&mut f);
+fn a_domain_belongs_to_one_tenant<S: Backend>(f: &mut Fixture<S>) {
+    with_acme(f);
     f.store.add_tenant(&NewTenant::new("globex", "Globex", "en").unwrap(), &service()).unwrap();
     let dup = f.store.add_domain(&t("globex"), &new_domain("ACME.test.", DomainKind::Authoritative, false));
     assert_eq!(
@@ -139,10 +214,8 @@ fn a_domain_belongs_to_one_tenant() {
     assert_eq!(msg, "domain acme.test is already an accepted domain of tenant acme");
 }
 
-#[test]
-fn recipients_round_trip() {
-    let mut f = fixture();
-    with_acme(&mut f);
+fn recipients_round_trip<S: Backend>(f: &mut Fixture<S>) {
+    with_acme(f);
     let lmtp = DeliveryTarget::Lmtp(NextHop::parse("t", "[2001:db8::5]:24", 24).unwrap());
     let alice =
         Recipient::new(t("acme"), "Alice@acme.test", &["ali", "a.smith"], DeliveryTarget::Maildir).unwrap();
@@ -183,10 +256,8 @@ fn recipients_round_trip() {
     assert_eq!(directory_error(gone), DirectoryError::UnknownRecipient { address: "alice@acme.test".into() });
 }
 
-#[test]
-fn recipients_only_in_the_tenants_domains() {
-    let mut f = fixture();
-    with_acme(&mut f);
+fn recipients_only_in_the_tenants_domains<S: Backend>(f: &mut Fixture<S>) {
+    with_acme(f);
     f.store.add_tenant(&NewTenant::new("globex", "Globex", "en").unwrap(), &service()).unwrap();
     let foreign = Recipient::new(t("globex"), "x@acme.test", &[], DeliveryTarget::Maildir).unwrap();
     assert!(matches!(
@@ -199,10 +270,8 @@ fn recipients_only_in_the_tenants_domains() {
     assert!(matches!(directory_error(f.store.add_recipient(&ghost)), DirectoryError::UnknownTenant { .. }));
 }
 
-#[test]
-fn removing_a_domain_removes_its_recipients() {
-    let mut f = fixture();
-    with_acme(&mut f);
+fn removing_a_domain_removes_its_recipients<S: Backend>(f: &mut Fixture<S>) {
+    with_acme(f);
     f.store
         .add_recipient(&Recipient::new(t("acme"), "a@acme.test", &["b"], DeliveryTarget::Maildir).unwrap())
         .unwrap();
@@ -241,10 +310,8 @@ fn partner() -> Connector {
     c
 }
 
-#[test]
-fn connectors_round_trip() {
-    let mut f = fixture();
-    with_acme(&mut f);
+fn connectors_round_trip<S: Backend>(f: &mut Fixture<S>) {
+    with_acme(f);
     let c = partner();
     f.store.add_connector(&c).unwrap();
     assert_eq!(f.store.connector(&t("acme"), "Partner Bank").unwrap(), c);
@@ -286,9 +353,7 @@ fn connectors_round_trip() {
     ));
 }
 
-#[test]
-fn reputation_round_trip() {
-    let mut f = fixture();
+fn reputation_round_trip<S: Backend>(f: &mut Fixture<S>) {
     let block = ReputationEntry {
         cidr: Cidr::parse("c", "100.64.0.0/10").unwrap(),
         kind: ReputationKind::Block,
@@ -314,11 +379,9 @@ fn reputation_round_trip() {
     ));
 }
 
-#[test]
-fn generation_changes_on_every_mutation_only() {
-    let mut f = fixture();
+fn generation_changes_on_every_mutation_only<S: Backend>(f: &mut Fixture<S>) {
     let mut last = f.store.generation().unwrap();
-    let mut changed = |store: &SqliteStore| {
+    let mut changed = |store: &S| {
         let now = store.generation().unwrap();
         let moved = now != last;
         last = now;
@@ -342,38 +405,41 @@ fn generation_changes_on_every_mutation_only() {
     assert_eq!(f.store.load().unwrap().generation, last);
 }
 
-#[test]
-fn reopening_keeps_everything() {
-    let mut f = fixture();
-    with_acme(&mut f);
+fn reopening_keeps_everything<S: Backend>(f: &mut Fixture<S>) {
+    with_acme(f);
     f.store.add_connector(&partner()).unwrap();
     f.store
         .add_recipient(&Recipient::new(t("acme"), "a@acme.test", &["b"], DeliveryTarget::Maildir).unwrap())
         .unwrap();
     let before = f.store.load().unwrap();
-    drop(f.store);
-    let reopened = SqliteStore::open(&f.path).unwrap();
+    let reopened = (f.reopen)();
     assert_eq!(reopened.load().unwrap(), before);
-    assert_eq!(reopened.schema_version().unwrap(), 4);
+    assert_eq!(reopened.version(), 4);
 }
 
-#[test]
-fn a_newer_schema_is_refused() {
-    let f = fixture();
-    drop(f.store);
-    let conn = rusqlite::Connection::open(&f.path).unwrap();
-    conn.execute("UPDATE schema_version SET version = 99", []).unwrap();
-    drop(conn);
-    match SqliteStore::open(&f.path) {
-        Err(StoreError::Backend { cause, .. }) => assert!(cause.to_string().contains("version 99")),
-        other => panic!("{other:?}"),
-    }
+fn a_newer_schema_is_refused<S: Backend>(f: &mut Fixture<S>) {
+    (f.raw)("UPDATE schema_version SET version = 99");
+    let refused = (f.check)();
+    assert!(refused.contains("version 99, newer than the 4"), "{refused}");
+    assert!(refused.contains("upgrade Sluice"), "{refused}");
 }
 
-#[test]
-fn the_snapshot_of_a_store_decides() {
-    let mut f = fixture();
-    with_acme(&mut f);
+fn a_schema_behind_is_refused_when_only_checking<S: Backend>(f: &mut Fixture<S>) {
+    (f.raw)("UPDATE schema_version SET version = 4");
+    assert_eq!((f.check)(), "", "an up-to-date schema passes the check");
+    // Pretend the last migration has not run: drop what it made, and its version.
+    (f.raw)(
+        "DROP TABLE tokens; DROP TABLE audit; DROP TABLE requests; UPDATE schema_version SET version = 3",
+    );
+    let refused = (f.check)();
+    assert!(refused.contains("at version 3, older than the 4"), "{refused}");
+    assert!(refused.contains("run `sluice migrate`"), "{refused}");
+    let reopened = (f.reopen)();
+    assert_eq!(reopened.version(), 4, "opening applies what is missing");
+}
+
+fn the_snapshot_of_a_store_decides<S: Backend>(f: &mut Fixture<S>) {
+    with_acme(f);
     f.store
         .add_recipient(&Recipient::new(t("acme"), "a@acme.test", &["b"], DeliveryTarget::Maildir).unwrap())
         .unwrap();
@@ -394,15 +460,13 @@ fn the_snapshot_of_a_store_decides() {
     assert_eq!(refusal.enhanced, (5, 7, 51));
 }
 
-#[test]
-fn a_shared_snapshot_follows_the_store() {
+fn a_shared_snapshot_follows_the_store<S: Backend>(f: &mut Fixture<S>) {
     use directory::{Refresh, SharedSnapshot};
-    let mut f = fixture();
     let shared = SharedSnapshot::new(f.store.snapshot().unwrap());
     let start = f.store.generation().unwrap();
     assert_eq!(shared.refresh(&f.store).unwrap(), Refresh::Unchanged { generation: start });
     let session = shared.current();
-    with_acme(&mut f);
+    with_acme(f);
     let to = f.store.generation().unwrap();
     assert_eq!(shared.refresh(&f.store).unwrap(), Refresh::Replaced { from: start, to });
     assert_eq!(shared.current().generation(), to);
@@ -418,9 +482,7 @@ fn a_shared_snapshot_follows_the_store() {
     assert_eq!(shared.refresh(dynamic).unwrap(), Refresh::Unchanged { generation: to });
 }
 
-#[test]
-fn a_failed_mutation_leaves_nothing_behind() {
-    let mut f = fixture();
+fn a_failed_mutation_leaves_nothing_behind<S: Backend>(f: &mut Fixture<S>) {
     // Before any tenant exists nothing is reserved yet: "late" can be squatted, and then the
     // tenant "late" cannot be created; the tenant row must not survive its domain's failure.
     f.store
@@ -438,18 +500,16 @@ fn a_failed_mutation_leaves_nothing_behind() {
 }
 
 #[test]
-fn the_file_is_in_wal_mode() {
-    let f = fixture();
-    drop(f.store);
-    let conn = rusqlite::Connection::open(&f.path).unwrap();
+fn the_sqlite_file_is_in_wal_mode() {
+    let f = sqlite();
+    let path = f._dir.as_ref().unwrap().path().join("sluice.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
 }
 
-#[test]
-fn outbound_blocks_hold_until_released_with_who_and_why() {
-    let mut f = fixture();
-    with_acme(&mut f);
+fn outbound_blocks_hold_until_released_with_who_and_why<S: Backend>(f: &mut Fixture<S>) {
+    with_acme(f);
     let block = directory::OutboundBlock {
         tenant: t("acme"),
         blocked_at_unix_s: 1_000,
@@ -478,7 +538,7 @@ fn outbound_blocks_hold_until_released_with_who_and_why() {
 
     // Blocks survive a reopen; an unknown tenant cannot be blocked.
     f.store.block_outbound(&again).unwrap();
-    let reopened = SqliteStore::open(&f.path).unwrap();
+    let reopened = (f.reopen)();
     assert_eq!(reopened.snapshot().unwrap().outbound_block(&t("acme")), Some(&again));
     let unknown = directory::OutboundBlock { tenant: t("nobody"), ..block };
     assert!(matches!(

@@ -1,73 +1,81 @@
-//! The storage behaviour suites of the admin plane's records, run on SQLite. A PostgreSQL
-//! backend runs the same suite functions.
+//! The storage behaviour suites of the admin plane's records and the message trace, run on
+//! SQLite and on a private PostgreSQL cluster (a fresh database per test): the same suite
+//! functions, so the backends cannot drift apart.
 
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
-use store::{SqliteStore, SqliteTraceStore, TraceWriter, TraceWriterConfig};
+use store::test_cluster::PgCluster;
+use store::{Migrate, PgStore, PgTraceStore, SqliteStore, SqliteTraceStore, TraceWriter, TraceWriterConfig};
 use trace::TraceStore;
 
-fn directory_db() -> (tempfile::TempDir, SqliteStore) {
+fn sqlite_directory() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("sluice.db")).unwrap();
     (dir, store)
 }
 
-fn trace_db() -> (tempfile::TempDir, SqliteTraceStore) {
+fn sqlite_trace() -> (tempfile::TempDir, SqliteTraceStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteTraceStore::open(&dir.path().join("trace.db")).unwrap();
     (dir, store)
 }
 
-#[test]
-fn tokens() {
-    access::suite::tokens(&mut directory_db().1);
+fn pg_directory() -> ((), PgStore) {
+    ((), PgStore::connect(&PgCluster::shared().fresh_target(), Migrate::Apply).unwrap().0)
 }
 
-#[test]
-fn audit() {
-    access::suite::audit(&mut directory_db().1);
+fn pg_trace() -> ((), PgTraceStore) {
+    ((), PgTraceStore::connect(&PgCluster::shared().fresh_target(), Migrate::Apply).unwrap().0)
 }
 
-#[test]
-fn requests() {
-    access::suite::requests(&mut directory_db().1);
+/// `suite` on a fresh store of each backend, as `NAME::sqlite` and `NAME::postgres`.
+macro_rules! on_both_backends {
+    ($name:ident, $suite:path, $sqlite:ident, $pg:ident) => {
+        mod $name {
+            #[test]
+            fn sqlite() {
+                let (_keep, mut store) = super::$sqlite();
+                $suite(&mut store);
+            }
+
+            #[test]
+            fn postgres() {
+                let (_keep, mut store) = super::$pg();
+                $suite(&mut store);
+            }
+        }
+    };
 }
 
-#[test]
-fn admin_records_leave_the_directory_generation_alone() {
-    use directory::DirectoryStore;
-    let (_dir, mut store) = directory_db();
+on_both_backends!(tokens, access::suite::tokens, sqlite_directory, pg_directory);
+on_both_backends!(audit, access::suite::audit, sqlite_directory, pg_directory);
+on_both_backends!(requests, access::suite::requests, sqlite_directory, pg_directory);
+on_both_backends!(trace_timeline, trace::suite::timeline, sqlite_trace, pg_trace);
+on_both_backends!(trace_search, trace::suite::search, sqlite_trace, pg_trace);
+on_both_backends!(trace_refusals, trace::suite::refusals, sqlite_trace, pg_trace);
+on_both_backends!(trace_pruning, trace::suite::pruning, sqlite_trace, pg_trace);
+on_both_backends!(
+    generation,
+    super::admin_records_leave_the_generation_alone,
+    sqlite_directory,
+    pg_directory
+);
+
+fn admin_records_leave_the_generation_alone<S>(store: &mut S)
+where
+    S: directory::DirectoryStore + access::AuditStore + access::TokenStore,
+{
     let before = store.generation().unwrap();
-    access::suite::audit(&mut store);
-    access::suite::tokens(&mut store);
+    access::suite::audit(store);
+    access::suite::tokens(store);
     assert_eq!(store.generation().unwrap(), before, "servers do not rebuild their snapshot for these");
 }
 
 #[test]
-fn trace_timeline() {
-    trace::suite::timeline(&mut trace_db().1);
-}
-
-#[test]
-fn trace_search() {
-    trace::suite::search(&mut trace_db().1);
-}
-
-#[test]
-fn trace_refusals() {
-    trace::suite::refusals(&mut trace_db().1);
-}
-
-#[test]
-fn trace_pruning() {
-    trace::suite::pruning(&mut trace_db().1);
-}
-
-#[test]
 fn the_writer_batches_events_and_writes_what_is_queued_when_closed() {
-    let (dir, store) = trace_db();
+    let (dir, store) = sqlite_trace();
     let config =
         TraceWriterConfig { batch_interval: Duration::from_millis(20), ..TraceWriterConfig::default() };
     let writer = TraceWriter::start(store, config, || 0).unwrap();
