@@ -14,8 +14,9 @@
 //! kind of writer ([`Lock`]), the fleet-wide equivalent of SQLite's `BEGIN IMMEDIATE`: two
 //! nodes adding the same domain at once cannot both pass the claim check. A consistent
 //! read is a `REPEATABLE READ READ ONLY` transaction. A lost connection (the server
-//! restarted, a network cut) is noticed by the call that fails; the next call connects
-//! again, and a read is retried once at once. TLS: `sslmode=disable` in the URL talks
+//! restarted, a network cut) is noticed by the call that fails, and a read is retried once
+//! on a new connection; a writer checks its connection before it starts (a write is never
+//! retried: its commit may have happened), so a write after an outage reconnects too. TLS: `sslmode=disable` in the URL talks
 //! plain; otherwise (`prefer`, the default, or `require`) rustls is offered, verifying the
 //! server against the public roots and `[store] ca_file`.
 
@@ -36,6 +37,8 @@ use crate::sql::{
 
 /// How long connecting may take when the URL does not say (`connect_timeout`).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a writer waits for the server to answer its check of the connection.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the database is, parsed from a `postgres://` URL, with what TLS needs.
 #[derive(Clone)]
@@ -191,9 +194,17 @@ impl Backend for Postgres {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            // A writer is not retried (its commit may have happened), so it checks the
+            // connection first: one round trip, and writes are rare.
+            let usable = |c: &mut Connection| {
+                !c.client.is_closed() && (retry || c.client.is_valid(CHECK_TIMEOUT).is_ok())
+            };
+            if slot.as_mut().is_some_and(|c| !usable(c)) {
+                *slot = None;
+            }
             let connection = match slot.as_mut() {
-                Some(c) if !c.client.is_closed() => c,
-                _ => {
+                Some(c) => c,
+                None => {
                     let what = format!("{operation} (connecting to {})", self.target.describe());
                     let client = self.target.connect().doing(&what)?;
                     slot.insert(Connection { client, statements: HashMap::new() })
@@ -281,7 +292,9 @@ fn column(row: &postgres::Row, index: usize) -> Result<Value, SqlError> {
             row.try_get::<_, Option<String>>(index)?.map(Value::Text)
         }
         _ => {
-            return Err(format!("result column {index} has type {ty}, which no table of Sluice stores").into());
+            return Err(
+                format!("result column {index} has type {ty}, which no table of Sluice stores").into()
+            );
         }
     };
     Ok(value.unwrap_or(Value::Null))
