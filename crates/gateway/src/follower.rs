@@ -1,5 +1,5 @@
 //! The directory follower: one background task that keeps the gateway in step with the
-//! directory store. Every second (and at once when the outbound guard has a new trip) it
+//! directory store. Twice a second (and at once when the outbound guard has a new trip) it
 //! writes the guard's new trips to the store, rebuilds the shared snapshot when the store's
 //! generation moved (new sessions and routing use it), and reconciles the guard's trips with
 //! the snapshot's blocks. All its store access runs on a blocking thread.
@@ -15,8 +15,9 @@ use crate::guard::OutboundGuard;
 /// The directory store the gateway was handed, shared by the follower's blocking calls.
 pub(crate) type SharedStore = Arc<Mutex<Box<dyn DirectoryStore + Send>>>;
 
-/// How often the store's generation is polled.
-const POLL: Duration = Duration::from_secs(1);
+/// How often the store's generation is polled: a change made by the CLI, the admin API or
+/// another node of a fleet is in force here within this time and one rebuild.
+const POLL: Duration = Duration::from_millis(500);
 
 /// Follows the store until shutdown; a last round at shutdown writes trips still pending.
 pub(crate) async fn run(

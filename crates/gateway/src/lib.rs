@@ -132,7 +132,7 @@ impl Gateway {
         let (directory, guard) = match directory {
             Some(store) => {
                 let (directory, guard) =
-                    start_directory(store, config.protection.clone(), &mut background, &stop_rx)?;
+                    start_directory(store, config.protection.clone(), &mut background, &stop_rx).await?;
                 (Some(directory), guard)
             }
             None => (None, None),
@@ -335,15 +335,25 @@ async fn save_history(
 type DirectoryParts = (Arc<directory::SharedSnapshot>, Option<Arc<guard::OutboundGuard>>);
 
 /// Builds the first snapshot from the directory store and starts the follower that rebuilds
-/// it when the CLI (or another process) changes the store; outbound protection (when
-/// configured) follows each snapshot's blocks.
-fn start_directory(
+/// it when the CLI (or another process or node) changes the store; outbound protection
+/// (when configured) follows each snapshot's blocks. Like the follower, it reads the store
+/// on a blocking thread: the PostgreSQL client must not run on an async worker.
+async fn start_directory(
     store: Box<dyn DirectoryStore + Send>,
     protection: Option<protection::Policy>,
     background: &mut JoinSet<()>,
     stop: &watch::Receiver<bool>,
 ) -> Result<DirectoryParts, GatewayError> {
-    let first = store.snapshot()?;
+    let loaded = tokio::task::spawn_blocking(move || {
+        let first = store.snapshot();
+        (store, first)
+    })
+    .await;
+    let (store, first) = loaded.map_err(|e| directory::StoreError::Backend {
+        operation: "loading the directory".into(),
+        cause: Box::new(e),
+    })?;
+    let first = first?;
     let shared = Arc::new(directory::SharedSnapshot::new(Arc::clone(&first)));
     tracing::info!(generation = first.generation(), "directory loaded");
     let store: follower::SharedStore = Arc::new(std::sync::Mutex::new(store));

@@ -19,26 +19,50 @@ pub fn now_s() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Opens (creating it and the data directory if needed) the embedded directory database,
-/// `<data_dir>/sluice.db`: what the operations and the gateway work on.
-pub fn open_database(config: &Config) -> anyhow::Result<store::SqliteStore> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
-    let db = config.data_dir.join("sluice.db");
-    store::SqliteStore::open(&db).map_err(|e| {
-        anyhow::anyhow!("{e}; check data_dir in the config, or restore {} from a backup", db.display())
+/// Opens `config`'s `[store]`: the data directory's files (created on first use) or the
+/// fleet's PostgreSQL, boxed as the caller needs it. Not from an async worker thread (the
+/// PostgreSQL client runs its own runtime).
+fn open_with<T: ?Sized>(
+    config: &Config,
+    sqlite: impl FnOnce(store::SqliteStore) -> Box<T>,
+    postgres: impl FnOnce(store::PgStore) -> Box<T>,
+) -> anyhow::Result<Box<T>> {
+    let remedy = |e: directory::StoreError| match &config.store.location {
+        store::Location::Embedded { data_dir } => {
+            let db = store::StoreConfig::directory_file(data_dir);
+            anyhow::anyhow!("{e}; check data_dir in the config, or restore {} from a backup", db.display())
+        }
+        store::Location::Postgres(_) => anyhow::anyhow!("{e}; check [store] url in the config"),
+    };
+    Ok(match &config.store.location {
+        store::Location::Embedded { data_dir } => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+            let db = store::StoreConfig::directory_file(data_dir);
+            sqlite(store::SqliteStore::open_with(&db, config.store.migrate).map_err(remedy)?.0)
+        }
+        store::Location::Postgres(target) => {
+            postgres(store::PgStore::connect(target, config.store.migrate).map_err(remedy)?.0)
+        }
     })
 }
 
-/// The operations on `config`'s data directory (created on first use).
+/// The directory storage the gateway works on.
+pub fn open_database(config: &Config) -> anyhow::Result<Box<dyn directory::DirectoryStore + Send>> {
+    type Boxed = Box<dyn directory::DirectoryStore + Send>;
+    open_with(config, |s| Box::new(s) as Boxed, |s| Box::new(s) as Boxed)
+}
+
+/// The operations on `config`'s store. Not from an async worker thread.
 pub fn open_admin(config: &Config) -> anyhow::Result<Admin> {
-    let store = open_database(config)?;
-    let trace: Option<Box<dyn trace::TraceStore + Send>> = match &config.trace {
-        Some(t) => Some(Box::new(store::SqliteTraceStore::open(&t.db)?)),
+    type Boxed = Box<dyn admin::AdminStore>;
+    let store = open_with(config, |s| Box::new(s) as Boxed, |s| Box::new(s) as Boxed)?;
+    let trace = match &config.trace {
+        Some(_) => Some(config.store.open_trace()?.0),
         None => None,
     };
     Ok(Admin::new(Parts {
-        store: Box::new(store),
+        store,
         trace,
         live: Arc::new(ControlLive { socket: config.gateway.control_socket.clone() }),
         network: Arc::new(NetChecks {

@@ -31,6 +31,49 @@ pub struct RawConfig {
     pub reputation: RawReputation,
     pub admin: RawAdmin,
     pub trace: RawTrace,
+    pub store: RawStore,
+}
+
+/// `[store]`: where the directory, admin records and trace are kept.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawStore {
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`: one database for a fleet. Absent:
+    /// SQLite files in `data_dir`.
+    pub url: Option<String>,
+    /// CA certificates (PEM) that may sign the PostgreSQL server's certificate, besides
+    /// the public roots.
+    pub ca_file: Option<PathBuf>,
+    /// Apply missing schema migrations when starting; `false`: refuse to start on an older
+    /// schema until `sluice migrate` has run (a fleet upgraded node by node).
+    pub migrate_at_start: bool,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore { url: None, ca_file: None, migrate_at_start: true }
+    }
+}
+
+fn resolve_store(
+    raw: &RawStore,
+    base: Option<&Path>,
+    data_dir: &Path,
+) -> Result<store::StoreConfig, ConfigError> {
+    let migrate = if raw.migrate_at_start { store::Migrate::Apply } else { store::Migrate::Check };
+    let location = match (&raw.url, &raw.ca_file) {
+        (None, None) => store::Location::Embedded { data_dir: data_dir.to_path_buf() },
+        (None, Some(_)) => return Err(invalid("store.ca_file", "is used only with store.url")),
+        (Some(url), ca_file) => {
+            let ca_file = ca_file.as_deref().map(|p| resolve_path(base, p));
+            let target = store::PgTarget::parse(url, ca_file.as_deref()).map_err(|e| {
+                let field = if e.to_string().contains("CA file") { "store.ca_file" } else { "store.url" };
+                invalid(field, e.to_string())
+            })?;
+            store::Location::Postgres(target)
+        }
+    };
+    Ok(store::StoreConfig { location, migrate })
 }
 
 /// `[admin]`: the HTTP listener of the admin API and help pages.
@@ -372,6 +415,8 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     /// `None` when `[trace] enabled = false`.
     pub trace: Option<TraceConfig>,
+    /// `[store]`: the embedded files or the fleet's PostgreSQL.
+    pub store: store::StoreConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -435,6 +480,7 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
     let throttle = resolve_throttle(&raw.throttle, &data_dir)?;
     let admin = resolve_admin(&raw, base, tls.as_ref())?;
     let trace = resolve_trace(&raw.trace, &data_dir)?;
+    let store = resolve_store(&raw.store, base, &data_dir)?;
     let gateway = GatewayConfig {
         tls_client_ca_file: raw.tls.client_ca_file.as_deref().map(|p| resolve_path(base, p)),
         throttle,
@@ -458,6 +504,7 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
         data_dir,
         admin,
         trace,
+        store,
     })
 }
 

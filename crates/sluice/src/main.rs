@@ -9,6 +9,7 @@ mod live;
 mod outbound_cli;
 mod paths;
 mod simulate;
+mod store_cli;
 mod throttle_cli;
 
 use std::path::{Path, PathBuf};
@@ -133,6 +134,16 @@ enum Command {
     /// Replay traffic (a CSV trace, a Postfix or Sluice log, a built-in scenario) through the
     /// real throttle engine with the traffic's own clock; compare policies side by side.
     Simulate(simulate::SimulateArgs),
+    /// Apply the store's schema migrations (directory, admin records, trace), or only check
+    /// them; `serve` applies them at start unless `[store] migrate_at_start = false`.
+    Migrate {
+        /// The TOML config file (for `[store]` and the data directory).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Only report: exit 1 naming the schema that is behind or ahead.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,6 +198,7 @@ fn main() -> ExitCode {
         Command::Request { config, command } => admin_cli::request(config.as_deref(), command),
         Command::Trace { config, args } => admin_cli::trace(config.as_deref(), args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Migrate { config, check } => store_cli::migrate(config.as_deref(), check),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -302,23 +314,42 @@ fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {
     init_logging(&config);
     // One crypto provider for the whole process, installed before any TLS use.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // The stores open before the runtime: the PostgreSQL client must not be called from an
+    // async worker thread, and a wrong [store] fails the start before anything listens.
+    tracing::info!(store = %config.store.describe(), "opening the store");
+    let trace_writer = start_trace_writer(&config)?;
+    let admin = match &config.admin {
+        Some(_) => Some(std::sync::Arc::new(admin_cli::open_admin(&config)?)),
+        None => None,
+    };
+    let stores = Stores { directory: admin_cli::open_database(&config)?, trace_writer, admin };
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    runtime.block_on(run(config, config_path.map(Path::to_path_buf)))
+    runtime.block_on(run(config, config_path.map(Path::to_path_buf), stores))
 }
 
-async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
+/// What `serve` opened before the runtime started.
+struct Stores {
+    /// The gateway's directory storage (its own connection).
+    directory: Box<dyn directory::DirectoryStore + Send>,
+    trace_writer: Option<store::TraceWriter>,
+    /// The operations of the admin listener, when it is on.
+    admin: Option<std::sync::Arc<admin::Admin>>,
+}
+
+async fn run(config: Config, config_path: Option<PathBuf>, stores: Stores) -> anyhow::Result<()> {
+    let Stores { directory, trace_writer, admin } = stores;
     // Before anything listens: a SIGTERM as soon as a port answers must drain, not kill.
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut hangup = signal(SignalKind::hangup())?;
     // The admin listener first: a port taken fails the start before SMTP opens.
-    let trace_writer = start_trace_writer(&config)?;
     let (admin_stop, admin_stop_rx) = tokio::sync::watch::channel(false);
-    let admin_listener = start_admin(&config, admin_stop_rx).await?;
-    // The directory's storage: the embedded SQLite database on one node.
-    let directory = admin_cli::open_database(&config)?;
-    let gateway = gateway::Gateway::start(config.gateway.clone(), Some(Box::new(directory))).await?;
+    let admin_listener = match admin {
+        Some(admin) => start_admin(&config, admin, admin_stop_rx).await?,
+        None => None,
+    };
+    let gateway = gateway::Gateway::start(config.gateway.clone(), Some(directory)).await?;
     let mut watch = tokio::time::interval(Duration::from_secs(2));
     let mut seen = config_path.as_deref().and_then(modified);
     let allow_file = config.gateway.throttle.as_ref().map(|t| t.allow_file.clone());
@@ -358,13 +389,13 @@ async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()>
     Ok(())
 }
 
-/// The trace writer: batches trace events into `<data_dir>/trace.db` and prunes it to the
-/// retention and size cap.
+/// The trace writer: batches trace events into the trace store (`<data_dir>/trace.db` or
+/// the fleet's PostgreSQL) and prunes it to the retention and size cap.
 fn start_trace_writer(config: &Config) -> anyhow::Result<Option<store::TraceWriter>> {
     let Some(trace) = &config.trace else { return Ok(None) };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
-    let db = store::SqliteTraceStore::open(&trace.db)?;
+    let (db, _) = config.store.open_trace()?;
     let writer_config =
         store::TraceWriterConfig { retention: trace.retention, ..store::TraceWriterConfig::default() };
     let clock = || admin_cli::now_s() * 1000;
@@ -374,10 +405,10 @@ fn start_trace_writer(config: &Config) -> anyhow::Result<Option<store::TraceWrit
 /// The admin API and help pages on `[admin] listen`, until `stop`.
 async fn start_admin(
     config: &Config,
+    admin: std::sync::Arc<admin::Admin>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     let Some(settings) = &config.admin else { return Ok(None) };
-    let admin = std::sync::Arc::new(admin_cli::open_admin(config)?);
     let tls = match &settings.tls {
         Some(source) => Some(tokio_rustls::TlsAcceptor::from(
             gateway::tls::server_config(source, None).context("admin.cert_file")?,

@@ -44,8 +44,9 @@ mod trace_db;
 
 use std::path::{Path, PathBuf};
 
-use directory::StoreError;
+use directory::{DirectoryStore, StoreError};
 use sql::Backend as _;
+use trace::TraceStore;
 
 pub use pg::{BadUrl, PgTarget, Postgres};
 pub use rows::CorruptValue;
@@ -74,6 +75,72 @@ pub enum Location {
     Embedded { data_dir: PathBuf },
     /// One PostgreSQL database for the whole fleet.
     Postgres(PgTarget),
+}
+
+/// `[store]`, resolved: where, and whether opening may migrate the schema.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub location: Location,
+    pub migrate: Migrate,
+}
+
+impl StoreConfig {
+    /// The embedded files in `data_dir`, migrated at start.
+    pub fn embedded(data_dir: &Path) -> StoreConfig {
+        StoreConfig {
+            location: Location::Embedded { data_dir: data_dir.to_path_buf() },
+            migrate: Migrate::Apply,
+        }
+    }
+
+    /// The directory database file of the embedded store.
+    pub fn directory_file(data_dir: &Path) -> PathBuf {
+        data_dir.join("sluice.db")
+    }
+
+    /// The trace database file of the embedded store.
+    pub fn trace_file(data_dir: &Path) -> PathBuf {
+        data_dir.join("trace.db")
+    }
+
+    /// Where, for logs: a file path or a URL without the password.
+    pub fn describe(&self) -> String {
+        match &self.location {
+            Location::Embedded { data_dir } => Self::directory_file(data_dir).display().to_string(),
+            Location::Postgres(target) => target.describe(),
+        }
+    }
+
+    /// Opens the directory (and admin records) with its schema migrated or checked. A
+    /// PostgreSQL store must then be used from blocking threads only (see `pg.rs`).
+    pub fn open_directory(&self) -> Result<(Box<dyn DirectoryStore + Send>, Migrated), StoreError> {
+        Ok(match &self.location {
+            Location::Embedded { data_dir } => {
+                let (store, migrated) =
+                    SqliteStore::open_with(&Self::directory_file(data_dir), self.migrate)?;
+                (Box::new(store), migrated)
+            }
+            Location::Postgres(target) => {
+                let (store, migrated) = PgStore::connect(target, self.migrate)?;
+                (Box::new(store), migrated)
+            }
+        })
+    }
+
+    /// Opens the message trace with its schema migrated or checked.
+    pub fn open_trace(&self) -> Result<(Box<dyn TraceStore + Send>, Migrated), trace::TraceError> {
+        Ok(match &self.location {
+            Location::Embedded { data_dir } => {
+                let (store, migrated) =
+                    SqliteTraceStore::open_with(&Self::trace_file(data_dir), self.migrate)?;
+                (Box::new(store), migrated)
+            }
+            Location::Postgres(target) => {
+                let (store, migrated) = PgTraceStore::connect(target, self.migrate)?;
+                (Box::new(store), migrated)
+            }
+        })
+    }
 }
 
 impl Store<Sqlite> {

@@ -53,7 +53,10 @@ pub struct Migrated {
 /// Brings `schema` up to date (or checks it) in one writer transaction: concurrent starts
 /// of several nodes apply each migration once.
 pub(crate) fn migrate<B: Backend>(db: &B, schema: Schema, mode: Migrate) -> Result<Migrated, Failed> {
-    let op = format!("migrating the {} schema", schema.what);
+    let op = match mode {
+        Migrate::Apply => format!("migrating the {} schema", schema.what),
+        Migrate::Check => format!("checking the {} schema", schema.what),
+    };
     let known = schema.migrations.len();
     let latest = i64::try_from(known).unwrap_or(i64::MAX);
     db.run(&op, Tx::Write(Lock::Schema), |sql| {

@@ -552,7 +552,7 @@ impl TraceWriter {
     /// Starts the writer thread on `store`; `clock` gives the Unix time in milliseconds for
     /// pruning.
     pub fn start(
-        store: impl TraceStore + Send + 'static,
+        store: Box<dyn TraceStore + Send>,
         config: TraceWriterConfig,
         clock: fn() -> u64,
     ) -> std::io::Result<TraceWriter> {
@@ -597,7 +597,7 @@ impl Drop for TraceWriter {
 }
 
 fn write_loop(
-    mut store: impl TraceStore,
+    mut store: Box<dyn TraceStore + Send>,
     receiver: Receiver<TraceEvent>,
     config: TraceWriterConfig,
     clock: fn() -> u64,
@@ -624,7 +624,7 @@ fn write_loop(
                     }
                 }
             }
-            write_batch(&mut store, &batch, stats);
+            write_batch(store.as_mut(), &batch, stats);
         }
         if last_prune.elapsed() >= config.prune_interval {
             last_prune = Instant::now();
@@ -636,7 +636,7 @@ fn write_loop(
     }
 }
 
-fn write_batch(store: &mut impl TraceStore, batch: &[TraceEvent], stats: &TraceWriterStats) {
+fn write_batch(store: &mut dyn TraceStore, batch: &[TraceEvent], stats: &TraceWriterStats) {
     match store.record(batch) {
         Ok(()) => {
             stats.recorded.fetch_add(batch.len() as u64, Ordering::Relaxed);

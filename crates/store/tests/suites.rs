@@ -78,7 +78,7 @@ fn the_writer_batches_events_and_writes_what_is_queued_when_closed() {
     let (dir, store) = sqlite_trace();
     let config =
         TraceWriterConfig { batch_interval: Duration::from_millis(20), ..TraceWriterConfig::default() };
-    let writer = TraceWriter::start(store, config, || 0).unwrap();
+    let writer = TraceWriter::start(Box::new(store), config, || 0).unwrap();
     for n in 0..300_u64 {
         let m = trace::suite::received(&format!("w{n}"), n, "192.0.2.1", "acme", &["a@acme.example"]);
         writer.record(trace::TraceEvent::Received(m));

@@ -1,0 +1,99 @@
+//! Fleet mode on PostgreSQL (`[store] url`): two `sluice serve` nodes on one database of a
+//! private cluster; a change made through one node's CLI is in force on the other at its
+//! next poll of the directory's generation (every 500 ms); `sluice migrate` creates,
+//! checks and reports the schemas; a node told not to migrate refuses an old schema.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use store::test_cluster::PgCluster;
+
+use crate::harness::{Server, Settings, sluice_cli};
+
+fn on_database(url: &str) -> Settings {
+    Settings::default().key("store", "url", format!("{url:?}"))
+}
+
+#[test]
+fn a_block_added_through_node_a_refuses_the_client_on_node_b() {
+    let url = PgCluster::shared().fresh_database();
+    let a = Server::start_with(on_database(&url));
+    let b = Server::start_with(on_database(&url));
+    let mut client = b.connect_from("127.0.0.9");
+    client.expect("MAIL FROM:<a@sender.test>", 250);
+
+    a.cli_ok(&["reputation", "block", "127.0.0.9/32", "--note", "fleet test"]);
+    let changed = Instant::now();
+    let deadline = changed + Duration::from_secs(15);
+    let refused = loop {
+        let mut client = b.connect_from("127.0.0.9");
+        let reply = client.cmd("MAIL FROM:<a@sender.test>");
+        if reply.code != 250 || Instant::now() > deadline {
+            break reply.to_string();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(refused.starts_with("550 5.7.708") && refused.contains("[127.0.0.9]"), "{refused}\n{}", b.log());
+    eprintln!("node B refused the client {:?} after node A's change", changed.elapsed());
+    let listed = b.cli_ok(&["reputation", "list"]);
+    assert!(listed.contains("127.0.0.9/32") && listed.contains("fleet test"), "one list for both: {listed}");
+    assert!(b.log().contains("opening the store") && b.log().contains("postgres://postgres@127.0.0.1:"));
+}
+
+/// A config file on `url` in a folder of its own, as an operator's host would have.
+fn config_on(url: &str, extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("sluice.toml");
+    let text = format!(
+        "data_dir = \"data\"\n[smtp]\nlisten = [\"127.0.0.1:{}\"]\n[admin]\nenabled = false\n[store]\nurl = {url:?}\n{extra}",
+        crate::harness::free_port()
+    );
+    std::fs::write(&path, text).expect("write the config");
+    (dir, path)
+}
+
+#[test]
+fn migrate_creates_checks_and_reports_the_schemas() {
+    let url = PgCluster::shared().fresh_database();
+    let (_dir, config) = config_on(&url, "");
+    let (code, out) = sluice_cli(&config, &["migrate", "--check"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("the directory schema is at version 0, older than the 4")
+            && out.contains("run `sluice migrate`"),
+        "{out}"
+    );
+    let (code, out) = sluice_cli(&config, &["migrate"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("directory schema: created at version 4")
+            && out.contains("trace schema: created at version 1"),
+        "{out}"
+    );
+    assert!(!out.contains("password"), "{out}");
+    let (code, out) = sluice_cli(&config, &["migrate", "--check"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("directory schema: version 4, up to date"), "{out}");
+}
+
+#[test]
+fn a_node_that_must_not_migrate_refuses_an_old_schema_naming_the_command() {
+    let url = PgCluster::shared().fresh_database();
+    let (_dir, config) = config_on(&url, "migrate_at_start = false\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run sluice serve");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("older than the") && text.contains("run `sluice migrate`"), "{text}");
+}
+
+#[test]
+fn a_bad_store_url_is_a_config_error_naming_the_field() {
+    let (_dir, config) = config_on("mysql://db.example/sluice", "");
+    let (code, out) = sluice_cli(&config, &["tenant", "list"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("store.url: not a PostgreSQL URL"), "{out}");
+}
