@@ -11,6 +11,7 @@ pub mod command;
 pub mod data;
 pub mod date;
 pub mod envelope;
+pub mod proxy;
 pub mod replies;
 pub mod reply;
 pub mod session;
