@@ -1,10 +1,10 @@
 //! The workspace's invariants stated as absences (ARCHITECTURE.md), checked mechanically,
 //! every crate in one place: the pure crates depend on nothing that does I/O and their
 //! source never reads the clock nor touches files or sockets; no library crate but the
-//! gateway and the admin plane opens sockets or pulls in an async runtime or TLS; the admin
-//! plane never depends on the gateway; only `store` speaks SQL; only the enqueue step writes
-//! new messages into the spool; no error both shows and returns its cause; the throttle's
-//! decision path knows nothing of scenarios.
+//! gateway and the admin plane opens sockets or pulls in an async runtime or TLS (the store
+//! only through its PostgreSQL client); the admin plane never depends on the gateway; only
+//! `store` speaks SQL; only the enqueue step writes new messages into the spool; no error
+//! both shows and returns its cause; the throttle's decision path knows nothing of scenarios.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -51,6 +51,10 @@ const NETWORK_CRATES: [&str; 6] = ["tokio", "mio", "socket2", "rustls", "tokio-r
 
 /// The crates that do network I/O.
 const NETWORKED: [&str; 3] = ["gateway", "admin", "sluice"];
+
+/// The store talks to PostgreSQL (fleet mode) through these clients, which bring a runtime,
+/// sockets and TLS of their own; nothing else in the store may.
+const DATABASE_CLIENTS: [&str; 2] = ["postgres", "tokio-postgres-rustls"];
 
 fn crates_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -110,7 +114,7 @@ fn host() -> String {
     host.to_string()
 }
 
-/// Each workspace crate's normal dependencies, transitively, from `cargo metadata` (dev and
+/// Each package's normal dependencies, transitively, from `cargo metadata` (dev and
 /// build dependencies do not ship in the crate).
 fn transitive_dependencies() -> HashMap<String, BTreeSet<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -136,20 +140,19 @@ fn transitive_dependencies() -> HashMap<String, BTreeSet<String>> {
         let id = node["id"].as_str().expect("node id");
         normal.insert(id, deps.filter_map(|d| d["pkg"].as_str()).collect());
     }
-    let members = metadata["workspace_members"].as_array().expect("workspace members");
-    members
-        .iter()
-        .filter_map(Value::as_str)
-        .map(|member| {
-            let (mut seen, mut stack) = (BTreeSet::new(), normal.get(member).cloned().unwrap_or_default());
-            while let Some(id) = stack.pop() {
-                if seen.insert(name_of[id].to_string()) {
-                    stack.extend(normal.get(id).into_iter().flatten());
-                }
+    // Every package, not only the members: the store's registry dependencies are checked
+    // too (two versions of one crate share a name and their closures).
+    let mut closures: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for package in normal.keys() {
+        let (mut seen, mut stack) = (BTreeSet::new(), normal.get(package).cloned().unwrap_or_default());
+        while let Some(id) = stack.pop() {
+            if seen.insert(name_of[id].to_string()) {
+                stack.extend(normal.get(id).into_iter().flatten());
             }
-            (name_of[member].to_string(), seen)
-        })
-        .collect()
+        }
+        closures.entry(name_of[package].to_string()).or_default().extend(seen);
+    }
+    closures
 }
 
 #[test]
@@ -166,10 +169,14 @@ fn pure_crates_depend_on_nothing_that_does_io() {
         let io: Vec<&str> = IO_CRATES.into_iter().filter(|c| deps.contains(*c)).collect();
         assert!(io.is_empty(), "{krate} pulls in {io:?}");
     }
-    for (krate, deps) in &all {
-        if NETWORKED.contains(&krate.as_str()) {
+    let through_clients = store_network_dependencies_without_its_clients(&all);
+    assert!(all["store"].contains("tokio"), "the check sees the client's runtime it allows");
+    assert!(through_clients.is_empty(), "store pulls in {through_clients:?} besides its PostgreSQL client");
+    for krate in workspace_crates() {
+        if NETWORKED.contains(&krate.as_str()) || krate == "store" {
             continue;
         }
+        let deps = &all[&krate];
         let network: Vec<&str> = NETWORK_CRATES.into_iter().filter(|c| deps.contains(*c)).collect();
         assert!(
             network.is_empty(),
@@ -182,10 +189,31 @@ fn pure_crates_depend_on_nothing_that_does_io() {
     );
 }
 
+/// The network crates the store's direct dependencies other than its PostgreSQL clients
+/// (and `rustls`, which only configures the client's TLS) bring in.
+fn store_network_dependencies_without_its_clients(all: &HashMap<String, BTreeSet<String>>) -> Vec<String> {
+    let mut others = direct_dependencies("store");
+    others.retain(|d| !DATABASE_CLIENTS.contains(&d.as_str()) && d != "rustls");
+    let mut found = BTreeSet::new();
+    for dep in others {
+        if NETWORK_CRATES.contains(&dep.as_str()) {
+            found.insert(dep.clone());
+        }
+        for d in all.get(&dep).into_iter().flatten() {
+            if NETWORK_CRATES.contains(&d.as_str()) {
+                found.insert(d.clone());
+            }
+        }
+    }
+    found.into_iter().collect()
+}
+
 #[test]
 fn only_the_store_speaks_sql() {
     for krate in workspace_crates().into_iter().filter(|k| k != "store") {
-        assert!(!direct_dependencies(&krate).iter().any(|d| d == "rusqlite"), "{krate} depends on rusqlite");
+        for client in ["rusqlite", "postgres", "tokio-postgres"] {
+            assert!(!direct_dependencies(&krate).iter().any(|d| d == client), "{krate} depends on {client}");
+        }
     }
 }
 
