@@ -70,7 +70,7 @@ fn resolve_store(
                 let field = if e.to_string().contains("CA file") { "store.ca_file" } else { "store.url" };
                 invalid(field, e.to_string())
             })?;
-            store::Location::Postgres(target)
+            store::Location::Postgres(Box::new(target))
         }
     };
     Ok(store::StoreConfig { location, migrate })

@@ -74,7 +74,7 @@ pub enum Location {
     /// SQLite files in the data directory (`sluice.db`, `trace.db`).
     Embedded { data_dir: PathBuf },
     /// One PostgreSQL database for the whole fleet.
-    Postgres(PgTarget),
+    Postgres(Box<PgTarget>),
 }
 
 /// `[store]`, resolved: where, and whether opening may migrate the schema.

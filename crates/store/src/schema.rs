@@ -92,7 +92,7 @@ pub(crate) fn migrate<B: Backend>(db: &B, schema: Schema, mode: Migrate) -> Resu
 pub(crate) fn version<B: Backend>(db: &B, schema: Schema) -> Result<i64, Failed> {
     let op = format!("reading the {} schema version", schema.what);
     let sql = format!("SELECT version FROM {}", schema.table);
-    db.run(&op, Tx::None, |db| Ok(scalar(db, &op, &sql, vals![])?))
+    db.run(&op, Tx::None, |db| scalar(db, &op, &sql, vals![]))
 }
 
 /// The directory (`sluice.db`).

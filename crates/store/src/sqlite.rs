@@ -46,7 +46,7 @@ impl Sqlite {
     pub(crate) fn used_bytes(&self) -> Result<u64, Failed> {
         const OP: &str = "measuring the database";
         let pragma = |name: &str| -> Result<i64, Failed> {
-            Ok(self.conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)).doing(OP)?)
+            self.conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)).doing(OP)
         };
         let used = (pragma("page_count")? - pragma("freelist_count")?) * pragma("page_size")?;
         Ok(crate::sql::to_u64(used))
@@ -54,7 +54,7 @@ impl Sqlite {
 
     /// Returns freed pages to the file system.
     pub(crate) fn reclaim(&self) -> Result<(), Failed> {
-        Ok(self.conn.execute_batch("PRAGMA incremental_vacuum").doing("reclaiming free pages")?)
+        self.conn.execute_batch("PRAGMA incremental_vacuum").doing("reclaiming free pages")
     }
 }
 

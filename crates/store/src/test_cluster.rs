@@ -134,6 +134,8 @@ impl PgCluster {
             data = dir.join("data").display(),
             dir = dir.display(),
         );
+        // Never waited for: it outlives this process by design (and exits only after it).
+        #[allow(clippy::zombie_processes)]
         Command::new("sh")
             .args(["-c", &script])
             .stdin(Stdio::null())
