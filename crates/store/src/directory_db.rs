@@ -112,12 +112,7 @@ fn insert_recipient(db: &mut dyn Sql, recipient: &Recipient) -> Result<(), Store
 fn insert_connector(db: &mut dyn Sql, c: &Connector) -> Result<(), StoreError> {
     const OP: &str = "adding a connector";
     c.validate()?;
-    rows::tenant(db, &c.tenant)?;
-    if outbound_rows::name_taken(db, &c.tenant, &c.name)? {
-        return Err(
-            DirectoryError::DuplicateConnector { tenant: c.tenant.clone(), name: c.name.clone() }.into()
-        );
-    }
+    outbound_rows::check_new(db, &c.tenant, &c.name)?;
     let id: i64 = scalar(
         db,
         OP,

@@ -27,15 +27,21 @@ pub(crate) fn name_taken(db: &mut dyn Sql, tenant: &TenantId, name: &str) -> Res
     )?)
 }
 
+/// A new connector of either direction: its tenant exists and its name is free.
+pub(crate) fn check_new(db: &mut dyn Sql, tenant: &TenantId, name: &str) -> Result<(), StoreError> {
+    crate::rows::tenant(db, tenant)?;
+    if name_taken(db, tenant, name)? {
+        return Err(
+            DirectoryError::DuplicateConnector { tenant: tenant.clone(), name: name.to_string() }.into()
+        );
+    }
+    Ok(())
+}
+
 pub(crate) fn insert(db: &mut dyn Sql, c: &OutboundConnector) -> Result<(), StoreError> {
     const OP: &str = "adding an outbound connector";
     c.validate()?;
-    crate::rows::tenant(db, &c.tenant)?;
-    if name_taken(db, &c.tenant, &c.name)? {
-        return Err(
-            DirectoryError::DuplicateConnector { tenant: c.tenant.clone(), name: c.name.clone() }.into()
-        );
-    }
+    check_new(db, &c.tenant, &c.name)?;
     let id: i64 = scalar(
         db,
         OP,
