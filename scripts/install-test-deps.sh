@@ -3,13 +3,16 @@
 # swaks (+ the Perl TLS modules it needs for -tls), Postfix (for smtp-source and
 # the side-by-side benchmark, configured as "No configuration" so it starts
 # nothing), python3 (smtplib) and Sisimai (libsisimai-perl, the reference bounce
-# parser that reads Sluice's bounces in the bounce and delivery tests).
+# parser that reads Sluice's bounces in the bounce and delivery tests), and the
+# servers of fleet mode: PostgreSQL (the store's tests start private clusters of
+# their own; the packaged service is not used), Redis and HAProxy.
 #
 # Idempotent and quick when everything is present: apt-get update runs only
 # when a package is missing. Non-interactive; works as root or via sudo.
 set -euo pipefail
 
-packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3 openssl libsisimai-perl)
+packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3 openssl libsisimai-perl
+    postgresql redis-server haproxy)
 
 # Python packages the integration tests import (dnslib: a DNS server on loopback for
 # domain verification and MX records; aiosmtpd: remote SMTP/LMTP servers with scripted
@@ -43,12 +46,16 @@ if ((${#missing[@]} > 0)); then
         apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
 fi
 
-for tool in swaks /usr/sbin/smtp-source /usr/sbin/postfix python3 openssl; do
+for tool in swaks /usr/sbin/smtp-source /usr/sbin/postfix python3 openssl redis-server /usr/sbin/haproxy; do
     if ! command -v "$tool" >/dev/null; then
         echo "install-test-deps: $tool is still missing after install" >&2
         exit 1
     fi
 done
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    echo "install-test-deps: PostgreSQL (initdb) is still missing after install" >&2
+    exit 1
+fi
 if ! perl -MSisimai -e1 2>/dev/null; then
     echo "install-test-deps: Sisimai (libsisimai-perl) is still missing after install" >&2
     exit 1
