@@ -52,6 +52,8 @@ pub struct Settings {
     pub limits: ConnectionLimits,
     pub timeouts: Timeouts,
     pub client_checks: ClientChecks,
+    /// The PROXY protocol from trusted load balancers (`[smtp] proxy_protocol`); `None`: off.
+    pub proxy: Option<Arc<crate::inbound::proxy::ProxyProtocol>>,
 }
 
 /// What the gateway learns about a client beyond its SMTP dialogue. Both are live objects

@@ -31,6 +31,7 @@ fn gateway_config(dir: &std::path::Path) -> GatewayConfig {
             limits: ConnectionLimits { connections_max: 100, connections_per_ip_max: 100 },
             timeouts: Timeouts::default(),
             client_checks: Default::default(),
+            proxy: None,
         },
         delivery: DeliveryConfig { concurrency: 2, ..DeliveryConfig::new(dir.join("mail")) },
         drain: Duration::from_secs(5),

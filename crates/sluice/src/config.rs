@@ -262,6 +262,12 @@ pub struct RawSmtp {
     pub shutdown_drain_s: u64,
     /// `reject` (refuse a message with a bare CR or LF) or `normalize` (store CRLF instead).
     pub bare_newline: String,
+    /// Connections from `proxy_trusted` start with a PROXY protocol header (v1 or v2).
+    pub proxy_protocol: bool,
+    /// The load balancers (CIDRs) whose connections must carry a PROXY header.
+    pub proxy_trusted: Vec<String>,
+    /// How long a trusted connection may take to send its header.
+    pub proxy_header_timeout_s: u64,
 }
 
 impl Default for RawSmtp {
@@ -283,6 +289,9 @@ impl Default for RawSmtp {
             data_total_timeout_s: timeouts.data_total.as_secs(),
             shutdown_drain_s: 30,
             bare_newline: "reject".into(),
+            proxy_protocol: false,
+            proxy_trusted: Vec::new(),
+            proxy_header_timeout_s: 5,
         }
     }
 }
@@ -708,7 +717,38 @@ pub fn resolve_settings(
             client_ca: resolve_client_ca(&raw.tls, base)?,
             dnsbl: resolve_dnsbl(raw)?,
         },
+        proxy: resolve_proxy(smtp)?.map(Arc::new),
     })
+}
+
+fn resolve_proxy(smtp: &RawSmtp) -> Result<Option<gateway::inbound::proxy::ProxyProtocol>, ConfigError> {
+    if !smtp.proxy_protocol {
+        if !smtp.proxy_trusted.is_empty() {
+            return Err(invalid("smtp.proxy_trusted", "is used only with smtp.proxy_protocol = true"));
+        }
+        return Ok(None);
+    }
+    if smtp.proxy_trusted.is_empty() {
+        return Err(invalid(
+            "smtp.proxy_trusted",
+            "list the load balancers' addresses (e.g. [\"10.0.0.5/32\"]) when smtp.proxy_protocol = true",
+        ));
+    }
+    let trusted = smtp
+        .proxy_trusted
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            directory::Cidr::parse("smtp.proxy_trusted", c)
+                .map_err(|e| invalid(format!("smtp.proxy_trusted[{i}]"), directory_reason(e)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let timeout = positive("smtp.proxy_header_timeout_s", smtp.proxy_header_timeout_s as usize)? as u64;
+    Ok(Some(gateway::inbound::proxy::ProxyProtocol {
+        trusted,
+        header_timeout: Duration::from_secs(timeout),
+        v2_bytes_max: smtp_wire::proxy::V2_BYTES_MAX_DEFAULT,
+    }))
 }
 
 fn resolve_bare_newline(value: &str) -> Result<BareNewline, ConfigError> {
@@ -799,6 +839,37 @@ mod tests {
             ("[admin]\ntrace_searches_per_minute = 0", "admin.trace_searches_per_minute:"),
             ("[trace]\nretention_days = 0", "trace.retention_days:"),
             ("[trace]\nmax_mb = 0", "trace.max_mb:"),
+        ] {
+            let err = from_str(text).unwrap_err();
+            assert!(err.starts_with(field), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn store_and_proxy_sections() {
+        let c = from_str("").unwrap();
+        assert!(matches!(c.store.location, store::Location::Embedded { .. }));
+        assert_eq!(c.store.migrate, store::Migrate::Apply);
+        assert!(c.gateway.settings.proxy.is_none());
+        let fleet = from_str(
+            "[store]\nurl = \"postgres://sluice:pw@db.example:5432/sluice\"\nmigrate_at_start = false\n\
+             [smtp]\nproxy_protocol = true\nproxy_trusted = [\"10.0.0.5/32\", \"2001:db8::/64\"]",
+        )
+        .unwrap();
+        assert_eq!(fleet.store.describe(), "postgres://sluice@db.example:5432/sluice");
+        assert_eq!(fleet.store.migrate, store::Migrate::Check);
+        let proxy = fleet.gateway.settings.proxy.unwrap();
+        assert!(proxy.trusts("10.0.0.5".parse().unwrap()) && !proxy.trusts("10.0.0.6".parse().unwrap()));
+        assert_eq!(proxy.header_timeout, Duration::from_secs(5));
+        for (text, field) in [
+            ("[store]\nurl = \"mysql://x/y\"", "store.url: not a PostgreSQL URL"),
+            ("[store]\nurl = \"postgres://h\"", "store.url: the URL names no database"),
+            ("[store]\nca_file = \"ca.pem\"", "store.ca_file: is used only with store.url"),
+            ("[store]\nurl = \"postgres://h/d\"\nca_file = \"/none/ca.pem\"", "store.ca_file: cannot read"),
+            ("[smtp]\nproxy_protocol = true", "smtp.proxy_trusted: list the load balancers"),
+            ("[smtp]\nproxy_trusted = [\"10.0.0.5\"]", "smtp.proxy_trusted: is used only with"),
+            ("[smtp]\nproxy_protocol = true\nproxy_trusted = [\"10.0.0.5/8\"]", "smtp.proxy_trusted[0]:"),
+            ("[smtp]\nproxy_protocol = true\nproxy_trusted = [\"x\"]\n", "smtp.proxy_trusted[0]:"),
         ] {
             let err = from_str(text).unwrap_err();
             assert!(err.starts_with(field), "{text}: {err}");

@@ -159,6 +159,24 @@ pub fn pregreet() -> Reply {
     Reply::new(554, code(5, 5, 1), "Protocol error: client sent data before the greeting")
 }
 
+/// A trusted load balancer's connection that did not start with a valid PROXY header.
+pub fn proxy_header_expected() -> Reply {
+    Reply::new(
+        421,
+        code(4, 7, 0),
+        "PROXY protocol header expected from this load balancer, closing connection",
+    )
+}
+
+/// A PROXY header from an address that is not a trusted load balancer.
+pub fn proxy_header_untrusted(ip: IpAddr) -> Reply {
+    Reply::new(
+        554,
+        code(5, 7, 0),
+        format!("PROXY protocol header from [{ip}], which is not a trusted load balancer of this server"),
+    )
+}
+
 pub fn timeout(hostname: &str) -> Reply {
     Reply::new(421, code(4, 4, 2), format!("{hostname} Timeout exceeded, closing connection"))
 }

@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::proxy;
 use super::reputation::{DnsblChecks, PendingLookup, next_is_mail};
 use super::stream::Stream;
 use super::{Shared, queue_message};
@@ -39,8 +40,20 @@ struct Connection {
     data_started: Option<Instant>,
 }
 
-/// Serves one accepted connection until it ends.
-pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
+/// How a connection reached the listener.
+#[derive(Debug)]
+pub(crate) enum Arrival {
+    /// Straight from the client.
+    Direct,
+    /// Through a trusted load balancer; `early` is what the client sent after the PROXY
+    /// header and before the banner (read with the header), which the pre-greet check
+    /// refuses.
+    Proxied { early: Vec<u8> },
+}
+
+/// Serves one accepted connection until it ends. `peer` is the client (from the PROXY
+/// header when a load balancer sent one).
+pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, arrival: Arrival) {
     let settings = shared.settings();
     let mut conn = Connection {
         stream: Stream::Plain(socket),
@@ -50,7 +63,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAd
         shutdown: shared.shutdown.clone(),
         data_started: None,
     };
-    let end = match conn.pregreet(&settings).await {
+    let end = match conn.pregreet(&settings, arrival).await {
         Some(reply) => conn.finish(reply).await,
         None => run_session(&shared, &settings, &mut conn).await,
     };
@@ -133,17 +146,34 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
 }
 
 impl Connection {
-    /// Pre-greet test: a client that talks before the banner is not a real MTA.
-    async fn pregreet(&mut self, settings: &Settings) -> Option<Reply> {
+    /// Pre-greet test: a client that talks before the banner is not a real MTA. With the
+    /// PROXY protocol on, a direct client gets at least [`proxy::SNIFF`] to show whether it
+    /// sends a PROXY header it is not trusted to send.
+    async fn pregreet(&mut self, settings: &Settings, arrival: Arrival) -> Option<Reply> {
+        let sniff = match arrival {
+            Arrival::Proxied { early } if !early.is_empty() => {
+                tracing::info!(client_ip = %self.peer.ip(), "pre-greet traffic, connection refused");
+                return Some(replies::pregreet());
+            }
+            Arrival::Proxied { .. } => false,
+            Arrival::Direct => settings.proxy.is_some(),
+        };
         let Stream::Plain(socket) = &mut self.stream else { return None };
         let mut probe = [0u8; 64];
-        let delay = settings.timeouts.greeting_delay;
+        let delay = match sniff {
+            true => settings.timeouts.greeting_delay.max(proxy::SNIFF),
+            false => settings.timeouts.greeting_delay,
+        };
         let early = if delay.is_zero() {
             socket.try_read(&mut probe).ok()
         } else {
             tokio::time::timeout(delay, socket.read(&mut probe)).await.ok().and_then(Result::ok)
         };
         match early {
+            Some(n) if n > 0 && sniff && proxy::looks_like_header(&probe[..n]) => {
+                tracing::warn!(client_ip = %self.peer.ip(), "PROXY protocol header from an address smtp.proxy_trusted does not list; connection refused");
+                Some(replies::proxy_header_untrusted(self.peer.ip()))
+            }
             Some(n) if n > 0 => {
                 tracing::info!(client_ip = %self.peer.ip(), "pre-greet traffic, connection refused");
                 Some(replies::pregreet())

@@ -6,6 +6,7 @@ pub mod checks;
 pub(crate) mod connection;
 pub(crate) mod enqueue;
 mod limits;
+pub mod proxy;
 pub mod received;
 mod reputation;
 mod stream;
@@ -26,6 +27,8 @@ use crate::guard::OutboundGuard;
 use crate::inbound::enqueue::Enqueue;
 use crate::settings::Settings;
 use limits::ConnectionTable;
+use proxy::ProxyProtocol;
+use smtp_wire::replies;
 use smtp_wire::{ReceivedMessage, Reply};
 
 /// State shared by every session.
@@ -113,12 +116,17 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, drai
             }
         };
         let _ = socket.set_nodelay(true);
-        let limits = shared.settings().limits;
-        match shared.connections.admit(peer.ip(), limits) {
+        let settings = shared.settings();
+        if let Some(proxy) = settings.proxy.as_ref().filter(|p| p.trusts(peer.ip())) {
+            let (shared, proxy) = (Arc::clone(&shared), Arc::clone(proxy));
+            sessions.spawn(async move { proxied(shared, socket, peer, &proxy).await });
+            continue;
+        }
+        match shared.connections.admit(peer.ip(), settings.limits) {
             Ok(admission) => {
                 let shared = Arc::clone(&shared);
                 sessions.spawn(async move {
-                    connection::serve(shared, socket, peer).await;
+                    connection::serve(shared, socket, peer, connection::Arrival::Direct).await;
                     drop(admission);
                 });
             }
@@ -142,6 +150,29 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, drai
                 sessions.shutdown().await;
                 break;
             }
+        }
+    }
+}
+
+/// A connection from a trusted load balancer: its header first, then admission and the
+/// session as the client it names.
+async fn proxied(shared: Arc<Shared>, mut socket: TcpStream, balancer: SocketAddr, settings: &ProxyProtocol) {
+    let (client, early) = match proxy::read_header(&mut socket, balancer, settings).await {
+        Ok(read) => read,
+        Err(problem) => {
+            tracing::warn!(balancer = %balancer, %problem, "connection from a trusted load balancer (smtp.proxy_trusted) without a valid PROXY protocol header; refused");
+            return refuse(socket, replies::proxy_header_expected().to_wire()).await;
+        }
+    };
+    match shared.connections.admit(client.ip(), shared.settings().limits) {
+        Ok(admission) => {
+            tracing::debug!(client_ip = %client.ip(), balancer = %balancer, "PROXY protocol header read");
+            connection::serve(shared, socket, client, connection::Arrival::Proxied { early }).await;
+            drop(admission);
+        }
+        Err(reply) => {
+            tracing::info!(client_ip = %client.ip(), balancer = %balancer, reply = %reply, "connection refused");
+            refuse(socket, reply.to_wire()).await;
         }
     }
 }
