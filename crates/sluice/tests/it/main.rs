@@ -23,6 +23,7 @@ mod outbound;
 mod outbound_protection;
 mod peers;
 mod postfix;
+mod proxy;
 mod python;
 mod simulate;
 mod smtp_source;
