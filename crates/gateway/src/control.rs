@@ -4,6 +4,11 @@
 //! it. Requests ending in `-json` answer one JSON document (or a line starting `error:`)
 //! for the admin plane, whose field names they keep: `throttle-show-json IP`,
 //! `throttled-json`, `queue-list-json LIMIT`; `queue-retry ID` makes one message due now.
+//!
+//! `status` answers `name value` lines for scripts and tests: whether the queue is idle
+//! (nothing loaded, being delivered or being recorded, every spooled message known to the
+//! queue manager) and which directory generation new sessions use. A test that must show
+//! that something did *not* happen waits for these facts instead of sleeping.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -36,6 +41,7 @@ pub(crate) struct Subjects {
     pub(crate) throttling: Option<Arc<Throttling>>,
     pub(crate) queue: QueueHandle,
     pub(crate) spool: spool::Spool,
+    pub(crate) directory: Option<Arc<directory::SharedSnapshot>>,
 }
 
 /// Messages `queue-list` shows when the request names no limit.
@@ -99,6 +105,7 @@ async fn answer(stream: UnixStream, subjects: Subjects) -> std::io::Result<()> {
             },
             Err(_) => format!("error: unknown message {id:?}: not a queue id\n"),
         },
+        (Some("status"), None, None) => status(&subjects).await,
         _ => respond(request, subjects.throttling.as_deref()),
     };
     write.write_all(response.as_bytes()).await?;
@@ -219,10 +226,59 @@ async fn queue_list_json(subjects: &Subjects, limit: usize) -> String {
     format!("{}\n", serde_json::json!({ "total": total, "messages": messages }))
 }
 
-/// The queue, oldest first: totals per state, then one line per message (up to `limit`)
-/// with its sender and recipients read back from the spool.
+/// What the queue manager holds next to what the spool holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Activity {
+    spool_live: u64,
+    listed: u64,
+    waiting: u64,
+    /// The spool's live count changed while the list was taken.
+    spool_moved: bool,
+}
+
+impl Activity {
+    /// Messages being loaded, delivered or recorded: listed but not waiting, and live in the
+    /// spool without the queue manager listing them (on their way from a session, being
+    /// loaded, or finished with their `Done` record not yet synced). Zero: idle.
+    fn busy(&self) -> u64 {
+        let busy = self.listed.saturating_sub(self.waiting) + self.spool_live.saturating_sub(self.listed);
+        if self.spool_moved { busy.max(1) } else { busy }
+    }
+}
+
+/// The queue manager's list and the spool's live count around it; `None` when the queue
+/// manager stopped. A spool count that moved while the list was taken counts as busy.
+async fn activity(subjects: &Subjects) -> Option<(Vec<QueueEntry>, Activity)> {
+    let before = subjects.spool.stats().live_messages;
+    let entries = subjects.queue.list().await?;
+    let after = subjects.spool.stats().live_messages;
+    let waiting = entries.iter().filter(|e| e.state == "waiting").count() as u64;
+    let listed = entries.len() as u64;
+    Some((entries, Activity { spool_live: after, listed, waiting, spool_moved: before != after }))
+}
+
+async fn status(subjects: &Subjects) -> String {
+    let Some((_, a)) = activity(subjects).await else {
+        return "error: the queue manager is stopping\n".into();
+    };
+    let mut out = format!(
+        "queue_idle {}\nqueue_busy {}\nqueue_messages {}\nqueue_waiting {}\nspool_live_messages {}\n",
+        if a.busy() == 0 { "yes" } else { "no" },
+        a.busy(),
+        a.listed,
+        a.waiting,
+        a.spool_live
+    );
+    if let Some(directory) = &subjects.directory {
+        out.push_str(&format!("directory_generation {}\n", directory.current().generation()));
+    }
+    out
+}
+
+/// The queue, oldest first: totals per state, whether anything is in progress, then one line
+/// per message (up to `limit`) with its sender and recipients read back from the spool.
 async fn queue_list(subjects: &Subjects, limit: usize) -> String {
-    let Some(entries) = subjects.queue.list().await else {
+    let Some((entries, activity)) = activity(subjects).await else {
         return "error: the queue manager is stopping\n".into();
     };
     let mut totals: Vec<(&str, usize)> = Vec::new();
@@ -239,6 +295,10 @@ async fn queue_list(subjects: &Subjects, limit: usize) -> String {
         if entries.is_empty() { "" } else { ": " },
         summary.join(", ")
     );
+    match activity.busy() {
+        0 => out.push_str("activity: idle (nothing is being delivered or recorded)\n"),
+        n => out.push_str(&format!("activity: {n} messages being loaded, delivered or recorded\n")),
+    }
     let shown: Vec<QueueEntry> = entries.into_iter().take(limit).collect();
     let spool = subjects.spool.clone();
     let ids: Vec<spool::MessageId> = shown.iter().map(|e| e.id).collect();
@@ -297,4 +357,21 @@ pub async fn request(path: &Path, line: &str) -> Option<String> {
     let mut out = String::new();
     stream.read_to_string(&mut out).await.ok()?;
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Activity;
+
+    #[test]
+    fn idle_only_when_every_spooled_message_waits_and_nothing_moved() {
+        let a = |spool_live, listed, waiting, spool_moved| {
+            Activity { spool_live, listed, waiting, spool_moved }.busy()
+        };
+        assert_eq!(a(0, 0, 0, false), 0, "empty");
+        assert_eq!(a(3, 3, 3, false), 0, "all waiting for their retry");
+        assert_eq!(a(3, 3, 2, false), 1, "one ready, active or settling");
+        assert_eq!(a(4, 3, 3, false), 1, "one in the spool the queue manager does not list yet");
+        assert_eq!(a(0, 0, 0, true), 1, "the spool changed meanwhile");
+    }
 }

@@ -157,6 +157,7 @@ impl Gateway {
                 throttling: throttling.clone(),
                 queue: queue.clone(),
                 spool: spool.clone(),
+                directory: directory.clone(),
             };
             background.spawn(control::serve(listener, path.clone(), subjects, stop_rx.clone()));
         }

@@ -233,7 +233,8 @@ fn burst_crash_restart(kills_during_delivery: usize) {
         );
         thread::sleep(Duration::from_millis(200));
     }
-    thread::sleep(Duration::from_secs(2));
+    // Every acknowledged copy is there; once the queue is idle no further copy can come.
+    server.wait_idle();
 
     let seen = delivered(&server);
     let mut problems = Vec::new();

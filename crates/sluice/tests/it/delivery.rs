@@ -68,8 +68,7 @@ fn provision(server: &Server, mailbox_port: u16) {
     on_premises.ip_ranges = vec![Cidr::parse("ip", "127.0.0.2/32").expect("cidr")];
     on_premises.require_tls = false;
     store.add_connector(&on_premises).expect("add connector");
-    // The server polls the directory every second.
-    std::thread::sleep(Duration::from_millis(1500));
+    server.wait_directory_current();
 }
 
 /// swaks from `local_ip` with `body`.
@@ -195,32 +194,35 @@ fn a_delay_is_announced_then_the_message_expires_and_bounces() {
     let diagnostic = expired["recipients"][0]["Diagnostic-Code"].as_str().unwrap_or_default();
     assert!(diagnostic.starts_with("smtp; 451 4.3.0"), "{expired}");
     assert_eq!(expired["permanent"], serde_json::json!(["later@remote.test"]), "{expired}");
+    // The delay notice and the expiry came from two attempts after the first.
     let attempts = fixture.mx.rcpts().iter().filter(|(a, _)| a == "later@remote.test").count();
-    assert!(attempts >= 3, "retried every second until expiry, got {attempts} attempts");
-    // Expired means finished: no more attempts.
-    std::thread::sleep(Duration::from_secs(2));
+    assert!(attempts >= 2, "retried until expiry, got {attempts} attempts");
+    // Expired means finished: once the queue is idle no attempt can follow.
+    fixture.server.wait_idle();
     assert_eq!(fixture.mx.rcpts().iter().filter(|(a, _)| a == "later@remote.test").count(), attempts);
 }
 
+/// A `4.7.x` throttling reply and a `421` both pause the destination: the messages behind
+/// the first one are deferred unsent, and none is tried again within the pause.
 #[test]
 fn a_destination_that_asks_to_slow_down_is_left_alone() {
-    let settings = Settings::default()
-        .key("delivery", "retry_first_s", 1)
-        .key("delivery", "destination_concurrency", 1)
-        .key("delivery", "destination_pause_s", 300);
-    let fixture = start(settings);
-    let alice = format!("alice@{TENANT_DOMAIN}");
-    for n in 0..5 {
-        swaks(&fixture.server, "127.0.0.2", &alice, "throttle@remote.test", &format!("batch {n}"));
+    for (local, code) in [("throttle", 451), ("busy", 421)] {
+        let settings = Settings::default()
+            .key("delivery", "retry_first_s", 1)
+            .key("delivery", "destination_concurrency", 1)
+            .key("delivery", "destination_pause_s", 300);
+        let fixture = start(settings);
+        let alice = format!("alice@{TENANT_DOMAIN}");
+        let to = format!("{local}@remote.test");
+        for n in 0..5 {
+            swaks(&fixture.server, "127.0.0.2", &alice, &to, &format!("batch {n}"));
+        }
+        fixture.server.wait_log_count("asked Sluice to slow down", 4);
+        // Every message is back waiting (not before the pause ends): nothing else can go out.
+        fixture.server.wait_idle();
+        let answered: Vec<u16> = fixture.mx.rcpts().iter().map(|(_, c)| *c).collect();
+        assert_eq!(answered, [code], "one {code} answer paused the destination:\n{}", fixture.server.log());
     }
-    let paused = wait_until(DELIVERY_TIMEOUT, || {
-        let log = fixture.server.log();
-        (log.matches("asked Sluice to slow down").count() >= 4).then_some(())
-    });
-    assert!(paused.is_some(), "the other messages were not held back:\n{}", fixture.server.log());
-    std::thread::sleep(Duration::from_secs(2));
-    let attempts = fixture.mx.rcpts().iter().filter(|(_, code)| *code == 451).count();
-    assert_eq!(attempts, 1, "one 451 4.7.x answer paused the destination: {:?}", fixture.mx.rcpts());
 }
 
 #[test]
@@ -231,14 +233,13 @@ fn the_retry_schedule_survives_a_restart() {
     let first = wait_until(DELIVERY_TIMEOUT, || (!fixture.mx.rcpts().is_empty()).then_some(()));
     assert!(first.is_some(), "no first attempt:\n{}", fixture.server.log());
     // Let the deferral and its schedule reach the spool, then restart.
-    assert!(
-        wait_until(DELIVERY_TIMEOUT, || fixture.server.log().contains("delivery deferred").then_some(()))
-            .is_some()
-    );
-    std::thread::sleep(Duration::from_millis(500));
+    fixture.server.wait_log_count("delivery deferred", 1);
+    // Waiting again: its schedule is on its way to the spool (a clean stop writes it).
+    fixture.server.wait_idle();
     fixture.server.terminate(Duration::from_secs(10));
     fixture.server.spawn();
-    std::thread::sleep(Duration::from_secs(3));
+    // Recovered and waiting for its hour (a lost schedule would have been retried by now).
+    fixture.server.wait_idle();
     assert_eq!(
         fixture.mx.rcpts().len(),
         1,
@@ -250,15 +251,24 @@ fn the_retry_schedule_survives_a_restart() {
 
 #[test]
 fn a_backlog_for_one_destination_shares_one_connection() {
-    // One delivery at a time to remote.test, and the first one is slow to accept: the
-    // messages sent meanwhile queue up and then go out together over one connection.
+    // One delivery at a time to remote.test, and the server holds the first message until
+    // the test releases it: the messages sent meanwhile queue up and then go out together
+    // over one connection.
     let settings = Settings::default().key("delivery", "destination_concurrency", 1);
     let fixture = start(settings);
     let alice = format!("alice@{TENANT_DOMAIN}");
     swaks(&fixture.server, "127.0.0.2", &alice, "slow@remote.test", "slow");
+    let held = wait_until(DELIVERY_TIMEOUT, || (!fixture.mx.rcpts().is_empty()).then_some(()));
+    assert!(held.is_some(), "the first message did not reach the server:\n{}", fixture.server.log());
     for n in 0..5 {
         swaks(&fixture.server, "127.0.0.2", &alice, &format!("ok{n}@remote.test"), &format!("backlog {n}"));
     }
+    let queued = wait_until(DELIVERY_TIMEOUT, || {
+        let list = fixture.server.cli_ok(&["queue", "list"]);
+        list.starts_with("6 messages: 6 active").then_some(())
+    });
+    assert!(queued.is_some(), "the backlog did not queue up:\n{}", fixture.server.cli_ok(&["queue", "list"]));
+    fixture.mx.release();
     let messages = fixture.mx.wait_for_messages(6);
     assert_eq!(messages[0].1, ["slow@remote.test"], "the slow one was first");
     let ports = fixture.mx.message_ports();
@@ -282,7 +292,7 @@ fn lmtp_mailboxes_get_one_answer_each() {
             Recipient::new(id.clone(), &format!("{local}@{TENANT_DOMAIN}"), &[], target).expect("recipient");
         store.add_recipient(&recipient).expect("add recipient");
     }
-    std::thread::sleep(Duration::from_millis(1500));
+    fixture.server.wait_directory_current();
     let to = format!("dave@{TENANT_DOMAIN},full@{TENANT_DOMAIN}");
     swaks(&fixture.server, "127.0.0.3", "news@partner.test", &to, "over lmtp");
     let transactions = wait_until(DELIVERY_TIMEOUT, || {
@@ -315,7 +325,6 @@ fn shutdown_does_not_wait_for_a_server_that_never_answers() {
     swaks(&fixture.server, "127.0.0.2", &format!("alice@{TENANT_DOMAIN}"), "hang@remote.test", "stuck");
     let stuck = wait_until(DELIVERY_TIMEOUT, || (!fixture.mx.rcpts().is_empty()).then_some(()));
     assert!(stuck.is_some(), "{}", fixture.server.log());
-    std::thread::sleep(Duration::from_millis(500));
     let started = std::time::Instant::now();
     let status = fixture.server.terminate(Duration::from_secs(30));
     assert!(status.is_some_and(|s| s.success()), "no clean exit:\n{}", fixture.server.log());
@@ -345,8 +354,8 @@ fn the_operator_sees_the_queue_and_can_flush_it() {
         out.contains("waiting").then_some(out)
     })
     .unwrap_or_else(|| panic!("no waiting message listed\n{}", fixture.server.log()));
-    assert!(listed.starts_with("1 messages: 1 waiting"), "{listed}");
-    let line = listed.lines().nth(1).unwrap_or_default();
+    assert!(listed.starts_with("1 messages: 1 waiting\nactivity: idle"), "{listed}");
+    let line = listed.lines().nth(2).unwrap_or_default();
     assert!(
         line.contains("attempts 1") && line.contains("next in 60m") && line.contains("pending 1"),
         "{line}"

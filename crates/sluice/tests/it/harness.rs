@@ -2,6 +2,10 @@
 //! temporary data directory, a raw SMTP client with a timeout on every read,
 //! Maildir helpers, and runners for the external clients (swaks, smtp-source,
 //! python3) that fail loudly when the tool is missing.
+//!
+//! Nothing here sleeps a fixed time to let the server finish: a check that something did
+//! *not* happen first waits for a positive signal that processing is over (the control
+//! socket's `status`: the queue idle, the directory generation in use; or a log line).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -18,10 +22,9 @@ pub const HOSTNAME: &str = "mx.sluice-it.test";
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a started server may take to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long background delivery may take to put a message in its Maildir.
+/// How long background delivery may take to put a message in its Maildir (and the longest
+/// any wait for a positive signal from the server lasts).
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long to keep watching for a message that must NOT appear.
-pub const SETTLE: Duration = Duration::from_millis(1500);
 /// Hard limit for an external client run (swaks, python3, smtp-source).
 const TOOL_TIMEOUT_S: u64 = 120;
 
@@ -242,11 +245,106 @@ impl Server {
         }
     }
 
-    /// Number of messages in `local_part`'s Maildir `new/` after waiting
-    /// [`SETTLE`] for late deliveries.
+    /// Number of messages in `local_part`'s Maildir `new/` once the server's queue is idle
+    /// ([`Server::wait_idle`]): a message that would still arrive is counted or makes the
+    /// wait fail, never missed.
     pub fn settled_mail_count(&self, local_part: &str) -> usize {
-        thread::sleep(SETTLE);
+        self.wait_idle();
         maildir_files(&self.maildir_new(local_part)).len()
+    }
+
+    /// The control socket's `status` facts (`name value` lines); `None` when nothing answers.
+    pub fn status(&self) -> Option<std::collections::BTreeMap<String, String>> {
+        use std::io::Read;
+        let mut stream =
+            std::os::unix::net::UnixStream::connect(self.data_dir().join("control.sock")).ok()?;
+        stream.set_read_timeout(Some(READ_TIMEOUT)).ok()?;
+        stream.write_all(b"status\n").ok()?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).ok()?;
+        let facts =
+            answer.lines().filter_map(|l| l.split_once(' ')).map(|(k, v)| (k.to_owned(), v.to_owned()));
+        Some(facts.collect())
+    }
+
+    /// Waits until the queue is idle: every message the server accepted has been delivered,
+    /// bounced or is waiting for a retry, with nothing loaded, in delivery or being recorded.
+    /// Sessions still open can add more; callers wait once their clients have their replies.
+    pub fn wait_idle(&self) {
+        let deadline = Instant::now() + DELIVERY_TIMEOUT;
+        loop {
+            let status = self.status();
+            if status.as_ref().and_then(|s| s.get("queue_idle")).is_some_and(|v| v == "yes") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the queue is not idle after {DELIVERY_TIMEOUT:?}: {status:?}\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until new sessions use the directory as it is in the database now (after the
+    /// test or the CLI changed it; the server polls the database every second).
+    pub fn wait_directory_current(&self) {
+        use directory::DirectoryStore as _;
+        let generation = directory_store(self).generation().expect("directory generation");
+        let deadline = Instant::now() + DELIVERY_TIMEOUT;
+        loop {
+            let status = self.status();
+            let in_use = status.as_ref().and_then(|s| s.get("directory_generation")?.parse::<u64>().ok());
+            if in_use.is_some_and(|g| g >= generation) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server does not use directory generation {generation} after {DELIVERY_TIMEOUT:?}: {status:?}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// How many lines of the log (all runs) contain `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log().lines().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Waits until at least `count` log lines contain `needle`.
+    pub fn wait_log_count(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + DELIVERY_TIMEOUT;
+        while self.log_count(needle) < count {
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {count} log lines with {needle:?} after {DELIVERY_TIMEOUT:?}:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Replaces the config file's content but keeps its modification time (a new file with
+    /// the old time, renamed over it), so the server's file watcher cannot see the change:
+    /// only a SIGHUP can apply it.
+    pub fn rewrite_config_unseen(&self, content: &str) {
+        let path = self.config_path();
+        let mtime = fs::metadata(&path).and_then(|m| m.modified()).expect("config mtime");
+        let staged = path.with_extension("toml.new");
+        fs::write(&staged, content).expect("write the new config");
+        fs::File::options().write(true).open(&staged).and_then(|f| f.set_modified(mtime)).expect("set mtime");
+        fs::rename(&staged, &path).expect("replace the config");
+        let now = fs::metadata(&path).and_then(|m| m.modified()).expect("config mtime");
+        assert_eq!(now, mtime, "the config's modification time must not change");
+    }
+
+    /// Sends SIGHUP and waits for the reload it causes (`settings reloaded` logged once more).
+    pub fn sighup_and_wait_reload(&self) {
+        let before = self.log_count("settings reloaded");
+        let status =
+            Command::new("kill").arg("-HUP").arg(self.pid().to_string()).status().expect("kill -HUP");
+        assert!(status.success(), "kill -HUP failed");
+        self.wait_log_count("settings reloaded", before + 1);
     }
 }
 

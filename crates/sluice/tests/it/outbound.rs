@@ -3,8 +3,6 @@
 //! `sluice connector validate` against a running Sluice gateway as the smart host, and the
 //! queue manager delivering through a connector's smart host.
 
-use std::time::Duration;
-
 use crate::harness::{DOMAIN, Server, Settings, free_port, swaks_from};
 use crate::peers::{DnsServer, MxServer};
 
@@ -165,8 +163,7 @@ fn a_tenants_outbound_mail_takes_its_connector_to_the_smart_host() {
     );
     let hop = format!("127.0.0.1:{}", smart_host.port);
     add_outbound(&server, "partner", &["--recipient-domain", "partner.test", "--smart-host", &hop]);
-    // The server polls the directory every second.
-    std::thread::sleep(Duration::from_millis(1500));
+    server.wait_directory_current();
     let args = [
         "--from",
         "alice@acme.sluice.test",

@@ -35,8 +35,9 @@ impl DnsServer {
 }
 
 /// aiosmtpd answering RCPT (and the end of data) by the local part: `fail*` 550 5.1.1,
-/// `later*` 451 4.3.0, `throttle*` 451 4.7.500, the refusals of py/mx_server.py's tables,
-/// else 250.
+/// `later*` 451 4.3.0, `throttle*` 451 4.7.500, `busy*` 421 4.3.2, the refusals of
+/// py/mx_server.py's tables, else 250; a message to `slow*` is accepted once
+/// [`MxServer::release`] is called.
 #[derive(Debug)]
 pub struct MxServer {
     _peer: PythonPeer,
@@ -68,6 +69,11 @@ impl MxServer {
         args.extend_from_slice(extra);
         let peer = PythonPeer::start(script, &args);
         MxServer { _peer: peer, port, dir }
+    }
+
+    /// Lets the server accept the messages to `slow*` it holds (and any later ones).
+    pub fn release(&self) {
+        std::fs::write(self.dir.path().join("release"), b"").expect("write the release file");
     }
 
     /// Every RCPT the server saw, as `(address, code)`.

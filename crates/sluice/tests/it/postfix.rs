@@ -254,7 +254,7 @@ fn postfix_keeps_throttled_mail_deferred_and_delivers_it_later() {
     assert!(server.settled_mail_count("pft") < subjects.len(), "nothing was throttled");
 
     server.cli_ok(&["throttle", "allow", "127.0.0.0/8", "--note", "postfix interop"]);
-    thread::sleep(Duration::from_secs(3)); // the server re-reads the allow list every 2 s
+    server.wait_log_count("throttle allow list reloaded", 1);
     let flush =
         Command::new("postqueue").arg("-c").arg(postfix.etc()).arg("-f").status().expect("postqueue -f");
     assert!(flush.success(), "postqueue -f");

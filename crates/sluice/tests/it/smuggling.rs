@@ -6,10 +6,8 @@
 //! connection closed before its body is read.
 //!
 //! Every payload is followed by `QUIT` in the same write: the replies up to the `221` are all
-//! the server said, so a hidden transaction would show as extra replies without any waiting.
-
-use std::process::Command;
-use std::time::{Duration, Instant};
+//! the server said, so a hidden transaction would show as extra replies without any waiting;
+//! mailboxes are counted once the server reports its queue idle.
 
 use crate::harness::{Client, DOMAIN, Next, Server, Settings, maildir_files, token};
 
@@ -58,17 +56,6 @@ fn replies_until_close(client: &mut Client, what: &str) -> Vec<String> {
     }
 }
 
-/// Delivers one ordinary message and waits for it: a positive sign that the queue manager
-/// has run since the payloads were answered (none of which it may deliver).
-fn deliver_marker(server: &Server) {
-    let mut client = server.connect();
-    client.greet();
-    let reply =
-        client.send_message("sender@it.test", &[&format!("marker@{DOMAIN}")], "Subject: marker\r\n\r\nok");
-    assert_eq!(reply.code, 250, "marker: {reply}");
-    server.wait_for_mail("marker", 1);
-}
-
 fn mail_count(server: &Server, local_part: &str) -> usize {
     maildir_files(&server.maildir_new(local_part)).len()
 }
@@ -89,7 +76,8 @@ fn smuggling_is_refused_when_rejecting_bare_newlines() {
         );
         assert!(replies[1].starts_with("221"), "separator {separator:?}: {replies:#?}");
     }
-    deliver_marker(&server);
+    // Everything the server accepted is delivered or waiting: nothing can arrive later.
+    server.wait_idle();
     for (separator, label) in LOOK_ALIKES.into_iter().chain([NUL_LOOK_ALIKE]) {
         assert_eq!(mail_count(&server, &format!("smuggled-{label}")), 0, "{separator:?}: a SMUGGLED message");
         assert_eq!(mail_count(&server, &format!("outer-{label}")), 0, "{separator:?}: the refused message");
@@ -119,7 +107,8 @@ fn smuggling_stays_inside_one_message_when_normalizing_bare_newlines() {
     let (separator, label) = NUL_LOOK_ALIKE;
     let replies = smuggle(&server, separator, label);
     assert!(replies[0].starts_with("554 5.6.0"), "NUL must be refused when normalizing too: {replies:#?}");
-    deliver_marker(&server);
+    // Everything the server accepted is delivered or waiting: nothing can arrive later.
+    server.wait_idle();
     for (separator, label) in LOOK_ALIKES.into_iter().chain([NUL_LOOK_ALIKE]) {
         assert_eq!(mail_count(&server, &format!("smuggled-{label}")), 0, "{separator:?}: a SMUGGLED message");
     }
@@ -155,18 +144,13 @@ fn a_reload_switches_bare_newline_handling_for_new_sessions() {
     };
     let refused = bare_lf_noop(&server);
     assert!(refused.to_string().starts_with("500 5.5.2"), "reject mode: {refused}");
-    let path = server.config_path();
-    let config = std::fs::read_to_string(&path).expect("config");
+    let config = std::fs::read_to_string(server.config_path()).expect("config");
     let normalize = config.replacen("[smtp]\n", "[smtp]\nbare_newline = \"normalize\"\n", 1);
     assert_ne!(config, normalize, "the harness config has an [smtp] section");
-    std::fs::write(&path, normalize).expect("rewrite config");
-    let status = Command::new("kill").arg("-HUP").arg(server.pid().to_string()).status().expect("kill -HUP");
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while bare_lf_noop(&server).code != 250 {
-        assert!(Instant::now() < deadline, "bare_newline reload not applied:\n{}", server.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    server.rewrite_config_unseen(&normalize);
+    server.sighup_and_wait_reload();
+    let accepted = bare_lf_noop(&server);
+    assert_eq!(accepted.code, 250, "bare_newline reload not applied: {accepted}\n{}", server.log());
 }
 
 /// Cross-protocol request forgery: an HTTP POST whose body is an SMTP transaction gets one
@@ -189,6 +173,7 @@ fn an_http_post_carrying_smtp_commands_is_refused_and_closed() {
     let replies = replies_until_close(&mut client, "POST");
     assert_eq!(replies.len(), 1, "one refusal, then the close: {replies:#?}");
     assert!(replies[0].starts_with("554 5.7.0"), "{replies:#?}");
-    deliver_marker(&server);
+    // Everything the server accepted is delivered or waiting: nothing can arrive later.
+    server.wait_idle();
     assert_eq!(mail_count(&server, "forged"), 0, "the forged message was delivered");
 }

@@ -4,11 +4,13 @@ Usage: mx_server.py PORT OUT_DIR [CERT KEY]. With CERT and KEY the server offers
 but can only speak TLS 1.2 with a CBC cipher suite that modern clients refuse, so every
 handshake fails: a server with broken TLS. The reply to RCPT TO depends on the local part's first
 word: `fail...` 550 5.1.1, `later...` 451 4.3.0, `throttle...` 451 4.7.500 (a receiving
-server asking us to slow down), and the refusals real servers give (REPLIES below: unknown
-user, full mailbox, blocklist, relay denied, a new-IP throttling token); anything else 250.
-After the data, a message to `big...`, `huge...`, `spam...` or `dmarc...` is refused as
-too big, spam or failing DMARC (DATA_REPLIES); one to `slow...` takes 3 s to accept, one
-to `hang...` is never answered. Every RCPT is logged as one line
+server asking us to slow down), `busy...` 421 4.3.2 (a server closing the door for now), and
+the refusals real servers give (REPLIES below: unknown user, full mailbox, blocklist, relay
+denied, a new-IP throttling token); anything else 250. After the data, a message to
+`big...`, `huge...`, `spam...` or `dmarc...` is refused as too big, spam or failing DMARC
+(DATA_REPLIES); one to `slow...` is accepted only once the test creates OUT_DIR/release (so
+the sender's connection stays busy exactly as long as the test needs), one to `hang...` is
+never answered. Every RCPT is logged as one line
 `<address> <code>` to OUT_DIR/rcpt.log; every accepted message is written to
 OUT_DIR/msg-<n>.json with its envelope and the client's port. Prints "ready" once listening.
 """
@@ -27,6 +29,7 @@ REPLIES = [
     ("fail", "550 5.1.1 The email account that you tried to reach does not exist"),
     ("later", "451 4.3.0 Mailbox temporarily unavailable, try again later"),
     ("throttle", "451 4.7.500 Server busy: too many messages from your IP, slow down"),
+    ("busy", "421 4.3.2 System not accepting network messages, try again later"),
     # Postfix's wording; {address} is the recipient.
     ("unknown", "550 5.1.1 <{address}>: Recipient address rejected: User unknown"),
     ("full", "552 5.2.2 <{address}>: Mailbox full: quota exceeded"),
@@ -69,8 +72,12 @@ class Scripted:
         if refusal:
             return refusal
         if any(r.lower().startswith("slow") for r in envelope.rcpt_tos):
-            # A slow server: the sender's connection stays busy meanwhile.
-            await asyncio.sleep(3)
+            # A slow server: the sender's connection stays busy until the test says so.
+            release = os.path.join(self.out_dir, "release")
+            for _ in range(1200):
+                if os.path.exists(release):
+                    break
+                await asyncio.sleep(0.05)
         if any(r.lower().startswith("hang") for r in envelope.rcpt_tos):
             # A server that never answers the end of data.
             await asyncio.sleep(3600)
