@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{DOMAIN, Server, message, token};
+use crate::harness::{Client, DOMAIN, HOSTNAME, Next, Server, message, queued_id, token};
 
 fn check_config(toml: &str) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -168,102 +168,121 @@ fn sigterm_after_a_message_exits_zero_and_keeps_the_message() {
     assert_eq!(server.settled_mail_count("term"), 1, "delivered twice");
 }
 
-/// SIGTERM in the middle of a DATA phase: the session may finish (250, and the
-/// message is then delivered) or be told to come back (4xx); a 250 is never
-/// lost, and the process still exits 0.
+/// SIGTERM with one idle session and one in the middle of DATA: the idle one is told
+/// `421 4.3.2` and closed at once; the transfer in progress finishes with its `250`, then
+/// that session gets the same `421 4.3.2`; the process exits 0 and the message is delivered
+/// once after the next start.
 #[test]
-fn sigterm_mid_data_drains_the_session() {
+fn sigterm_tells_idle_sessions_421_4_3_2_and_lets_a_transfer_finish() {
     let mut server = Server::start();
-    let mut client = server.connect();
-    client.greet();
+    let mut idle = server.connect();
+    idle.greet();
+    let mut busy = server.connect();
+    busy.greet();
     let subject = token("drain");
     let rcpt = format!("drain@{DOMAIN}");
-    client.expect("MAIL FROM:<sender@it.test>", 250);
-    client.expect(&format!("RCPT TO:<{rcpt}>"), 250);
-    client.expect("DATA", 354);
-    client.send_raw(format!("Subject: {subject}\r\n\r\nfirst half\r\n").as_bytes());
-    let pid = server.pid();
-    let status = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().expect("run kill");
+    busy.expect("MAIL FROM:<sender@it.test>", 250);
+    busy.expect(&format!("RCPT TO:<{rcpt}>"), 250);
+    busy.expect("DATA", 354);
+    busy.send_raw(format!("Subject: {subject}\r\n\r\nfirst half\r\n").as_bytes());
+
+    let status = Command::new("kill").arg("-TERM").arg(server.pid().to_string()).status().expect("kill");
     assert!(status.success());
-    std::thread::sleep(Duration::from_millis(300));
-    // Finishing the message may fail if the server chose to close; both are
-    // allowed, a lost 250 is not.
-    let finished = client.try_send_raw(b"second half\r\n.\r\n");
-    let reply = finished.ok().and_then(|()| client.try_reply().ok().flatten());
-    let accepted = match &reply {
-        Some(r) if r.code == 250 => true,
-        Some(r) => {
-            assert!((400..500).contains(&r.code), "end of DATA during drain: `{r}` (want 250 or 4xx)");
-            false
-        }
-        None => false,
-    };
-    eprintln!("drain: end-of-DATA reply during drain: {reply:?}");
-    let _ = client.try_send_raw(b"QUIT\r\n");
-    drop(client);
+    server.wait_log_count("stopping: draining sessions", 1);
+    let shutting_down = format!("421 4.3.2 {HOSTNAME} Service shutting down, try again later");
+    let told = idle.reply();
+    assert_eq!(told.to_string(), shutting_down, "the idle session");
+    assert!(matches!(idle.read(), Next::Closed), "the idle session is closed after its 421");
+
+    busy.send_raw(b"second half\r\n.\r\n");
+    let end = busy.reply();
+    assert!(queued_id(&end).is_some(), "the transfer in progress finishes: `{end}`");
+    let told = busy.reply();
+    assert_eq!(told.to_string(), shutting_down, "the session after its transfer");
+    assert!(matches!(busy.read(), Next::Closed), "closed after its 421");
+
     let status =
-        server.wait_exit(Duration::from_secs(20)).expect("sluice did not exit within 20 s of SIGTERM");
-    assert!(status.success(), "exit status after SIGTERM with a session open: {status}");
+        server.wait_exit(Duration::from_secs(30)).expect("sluice did not exit within 30 s of SIGTERM");
+    assert!(status.success(), "exit status after SIGTERM with sessions open: {status}");
     server.spawn();
-    let expected = usize::from(accepted);
-    if accepted {
-        server.wait_for_mail("drain", 1);
-    }
-    assert_eq!(
-        server.settled_mail_count("drain"),
-        expected,
-        "end-of-DATA reply was {reply:?}; delivered copies must match"
-    );
+    let mail = server.wait_for_mail("drain", 1);
+    assert!(mail[0].contains(&subject) && mail[0].contains("second half"), "{}", mail[0]);
+    assert_eq!(server.settled_mail_count("drain"), 1, "delivered exactly once");
 }
 
-/// Saving the config file (or SIGHUP) applies accepted domains and limits to new sessions,
-/// and a broken file keeps the running settings.
+/// A session on the running server: greeted, MAIL accepted.
+fn in_transaction(server: &Server) -> Client {
+    let mut client = server.connect();
+    client.greet();
+    client.expect("MAIL FROM:<a@it.test>", 250);
+    client
+}
+
+/// SIGHUP alone (the file's modification time is kept, so the watcher cannot see the change)
+/// applies accepted domains, limits and timeouts to new sessions; a session already open
+/// keeps the settings it started with.
 #[test]
-fn config_change_and_sighup_reload_without_restart() {
+fn sighup_alone_reloads_domains_limits_and_timeouts_for_new_sessions() {
+    let server = Server::start();
+    let mut before = in_transaction(&server);
+    let refused = before.cmd("RCPT TO:<x@added.test>");
+    assert_eq!(refused.code, 550, "added.test is not accepted yet: `{refused}`");
+
+    let original = fs::read_to_string(server.config_path()).expect("config");
+    let changed = original
+        .replace(&format!("\"{DOMAIN}\""), &format!("\"{DOMAIN}\", \"added.test\""))
+        .replacen("[smtp]\n", "[smtp]\nrecipients_per_message_max = 2\ncommand_timeout_s = 1\n", 1);
+    assert_ne!(changed, original, "the harness config lists the accepted domain");
+    server.rewrite_config_unseen(&changed);
+    server.sighup_and_wait_reload();
+
+    let mut after = in_transaction(&server);
+    after.expect("RCPT TO:<x@added.test>", 250);
+    after.expect(&format!("RCPT TO:<y@{DOMAIN}>"), 250);
+    let over = after.cmd(&format!("RCPT TO:<z@{DOMAIN}>"));
+    assert!(over.to_string().starts_with("452 4.5.3"), "recipients_per_message_max = 2: `{over}`");
+    // Idle now: command_timeout_s = 1 closes it (the default would wait five minutes).
+    after.set_read_timeout(Duration::from_secs(30));
+    let closing = after.reply();
+    assert_eq!(closing.code, 421, "the new command timeout: `{closing}`");
+    assert!(matches!(after.read(), Next::Closed), "closed after the timeout");
+
+    // The session opened before the reload has been idle longer and is still served, with
+    // its own accepted domains and recipient limit.
+    let still = before.cmd("RCPT TO:<x@added.test>");
+    assert_eq!(still.code, 550, "a running session keeps its settings: `{still}`");
+    for n in 0..3 {
+        before.expect(&format!("RCPT TO:<r{n}@{DOMAIN}>"), 250);
+    }
+}
+
+/// Saving the config file, with no signal, applies it; a broken file is refused (logged) and
+/// the running settings stay.
+#[test]
+fn a_saved_config_file_is_reloaded_without_a_signal() {
     let server = Server::start();
     let path = server.config_path();
     let original = fs::read_to_string(&path).expect("config");
-    let refused = {
-        let mut c = server.connect();
-        c.greet();
-        c.expect("EHLO reload.test", 250);
-        c.expect("MAIL FROM:<a@it.test>", 250);
-        c.cmd("RCPT TO:<x@added.test>")
-    };
-    assert_eq!(refused.code, 550, "added.test is not accepted yet: `{refused}`");
-
-    // A file change: added.test becomes an accepted domain.
     let changed = original.replace(&format!("\"{DOMAIN}\""), &format!("\"{DOMAIN}\", \"added.test\""));
-    assert_ne!(changed, original, "the harness config lists the accepted domain");
-    std::thread::sleep(Duration::from_millis(1100)); // a distinct mtime
-    fs::write(&path, &changed).expect("rewrite config");
-    let accepted = |server: &Server| {
-        let mut c = server.connect();
-        c.greet();
-        c.expect("EHLO reload.test", 250);
-        c.expect("MAIL FROM:<a@it.test>", 250);
-        c.cmd("RCPT TO:<x@added.test>").code == 250
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !accepted(&server) {
-        assert!(std::time::Instant::now() < deadline, "config change not applied:\n{}", server.log());
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    write_with_new_mtime(&path, &changed);
+    server.wait_log_count("settings reloaded", 1);
+    in_transaction(&server).expect("RCPT TO:<x@added.test>", 250);
 
-    // A broken file is refused and the running settings stay.
-    fs::write(&path, "[smtp]\nlisten = 12\n").expect("break config");
-    std::thread::sleep(Duration::from_secs(3));
-    assert!(accepted(&server), "a broken config file must not replace the running settings");
-    assert!(server.log().contains("config reload failed"), "the failed reload is logged:\n{}", server.log());
+    write_with_new_mtime(&path, "[smtp]\nlisten = 12\n");
+    server.wait_log_count("config reload failed", 1);
+    assert_eq!(server.log_count("settings reloaded"), 1, "a broken file must not be applied");
+    in_transaction(&server).expect("RCPT TO:<x@added.test>", 250);
+}
 
-    // SIGHUP re-reads the (restored) original: added.test is refused again.
-    fs::write(&path, &original).expect("restore config");
-    let status = Command::new("kill").arg("-HUP").arg(server.pid().to_string()).status().expect("kill -HUP");
-    assert!(status.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while accepted(&server) {
-        assert!(std::time::Instant::now() < deadline, "SIGHUP reload not applied:\n{}", server.log());
-        std::thread::sleep(Duration::from_millis(200));
+/// Writes `content` and makes sure the modification time differs from the previous one (on
+/// a coarse clock two writes can share it).
+fn write_with_new_mtime(path: &Path, content: &str) {
+    let old = fs::metadata(path).and_then(|m| m.modified()).expect("mtime");
+    fs::write(path, content).expect("write config");
+    let new = fs::metadata(path).and_then(|m| m.modified()).expect("mtime");
+    if new == old {
+        let later = old + Duration::from_secs(1);
+        fs::File::options().write(true).open(path).and_then(|f| f.set_modified(later)).expect("set mtime");
     }
 }
 
