@@ -50,10 +50,23 @@ fn leaf(
     usage: ExtendedKeyUsagePurpose,
     issuer: &CertifiedIssuer<'_, KeyPair>,
 ) {
+    leaf_with(pki, name, names, usage, issuer, |_| {});
+}
+
+/// [`leaf`] with `adjust` applied to its parameters (e.g. its validity).
+fn leaf_with(
+    pki: &Pki,
+    name: &str,
+    names: &[&str],
+    usage: ExtendedKeyUsagePurpose,
+    issuer: &CertifiedIssuer<'_, KeyPair>,
+    adjust: impl FnOnce(&mut CertificateParams),
+) {
     let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
     let mut params = CertificateParams::new(names.clone()).expect("leaf params");
     params.distinguished_name.push(DnType::CommonName, names[0].clone());
     params.extended_key_usages = vec![usage];
+    adjust(&mut params);
     let key = KeyPair::generate().expect("leaf key");
     let cert = params.signed_by(&key, issuer).expect("sign leaf");
     pki.write(&format!("{name}.pem"), &cert.pem());
@@ -61,7 +74,8 @@ fn leaf(
 }
 
 /// The partners' CA (trusted by the gateway) and a rogue one, the gateway's certificate
-/// (also valid for 127.0.0.1, so clients can verify it), and three client certificates.
+/// (also valid for 127.0.0.1, so clients can verify it), and four client certificates (one of
+/// them of the trusted CA with the right name, but expired).
 fn pki() -> Pki {
     let pki = Pki { dir: tempfile::Builder::new().prefix("sluice-pki-").tempdir().expect("temp dir") };
     let trusted = ca("Sluice partners CA");
@@ -73,6 +87,10 @@ fn pki() -> Pki {
     leaf(&pki, "partner", &["relay.mail.partner.test"], client(), &trusted);
     leaf(&pki, "rogue", &["relay.mail.partner.test"], client(), &rogue);
     leaf(&pki, "other", &["relay.other.test"], client(), &trusted);
+    leaf_with(&pki, "expired", &["relay.mail.partner.test"], client(), &trusted, |params| {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    });
     pki
 }
 
@@ -191,13 +209,20 @@ fn certificate_connector_is_trusted_only_with_a_trusted_matching_certificate() {
         assert!(attributed.contains(needle), "{needle:?} in {attributed}");
     }
 
-    // Not attributed: no certificate, another CA's, another name. Each an ordinary newcomer.
+    // Not attributed: no certificate, another CA's, another name, an expired one. Each an
+    // ordinary newcomer.
     let (rogue, rogue_key) = (pki.path("rogue.pem"), pki.path("rogue.key"));
     let (other, other_key) = (pki.path("other.pem"), pki.path("other.key"));
-    let cases: [(&str, &str, Vec<&str>); 3] = [
+    let (expired, expired_key) = (pki.path("expired.pem"), pki.path("expired.key"));
+    let cases: [(&str, &str, Vec<&str>); 4] = [
         ("127.0.0.3", "no certificate", vec!["-tls"]),
         ("127.0.0.4", "another CA", vec!["-tls", "--tls-cert", &rogue, "--tls-key", &rogue_key]),
         ("127.0.0.5", "a non-matching name", vec!["-tls", "--tls-cert", &other, "--tls-key", &other_key]),
+        (
+            "127.0.0.8",
+            "an expired certificate",
+            vec!["-tls", "--tls-cert", &expired, "--tls-key", &expired_key],
+        ),
     ];
     for (ip, what, tls) in cases {
         let run = swaks_rcpts(&server, ip, 20, &tls);
@@ -210,12 +235,25 @@ fn certificate_connector_is_trusted_only_with_a_trusted_matching_certificate() {
             "{what}: {deferred}"
         );
     }
-    assert!(server.log().contains("client certificate not trusted"), "the rogue certificate is logged");
+    let log = server.log();
+    let untrusted = |ip: &str| {
+        log.lines()
+            .find(|l| l.contains("client certificate not trusted") && l.contains(&format!("client_ip={ip}")))
+    };
+    assert!(untrusted("127.0.0.4").is_some(), "the rogue certificate is logged:\n{log}");
+    let logged =
+        untrusted("127.0.0.8").unwrap_or_else(|| panic!("the expired certificate is logged:\n{log}"));
+    assert!(logged.contains("the certificate has expired"), "{logged}");
 
     // In the connector's IP range without TLS: its rule refuses, naming it.
     let run = swaks_rcpts(&server, "127.0.0.6", 1, &[]);
     let replies = rcpt_replies(&run);
     let refusal = replies.first().unwrap_or_else(|| panic!("no RCPT reply:\n{run}"));
+    assert!(refusal.starts_with("550 5.7.10") && refusal.contains("\"partner-cert\""), "{refusal}\n{run}");
+    // ... and with TLS but an expired certificate, too.
+    let run =
+        swaks_rcpts(&server, "127.0.0.6", 1, &["-tls", "--tls-cert", &expired, "--tls-key", &expired_key]);
+    let refusal = rcpt_replies(&run).into_iter().next().unwrap_or_else(|| panic!("no RCPT reply:\n{run}"));
     assert!(refusal.starts_with("550 5.7.10") && refusal.contains("\"partner-cert\""), "{refusal}\n{run}");
 }
 
