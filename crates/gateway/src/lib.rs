@@ -18,6 +18,7 @@ pub mod deferrals;
 pub mod delivery;
 pub mod dns;
 pub mod domains;
+mod fault;
 #[cfg(test)]
 mod fixtures;
 mod follower;

@@ -44,6 +44,11 @@ impl Enqueue {
         let started = Instant::now();
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let ReceivedMessage { envelope, content } = message;
+        let sender_local_part = match &envelope.sender {
+            smtp_wire::ReversePath::Mailbox(a) => Some(a.local_part.as_str()),
+            smtp_wire::ReversePath::Null => None,
+        };
+        crate::fault::session(sender_local_part);
         let hops = received_headers(&content);
         if hops > RECEIVED_HEADERS_MAX {
             tracing::warn!(client_ip = %envelope.client.ip, sender = %envelope.sender, hops, "mail loop: message refused");

@@ -202,6 +202,32 @@ fn a_delay_is_announced_then_the_message_expires_and_bounces() {
     assert_eq!(fixture.mx.rcpts().iter().filter(|(a, _)| a == "later@remote.test").count(), attempts);
 }
 
+/// The delay notice goes out once: the schedule in the spool remembers that it was sent, so
+/// the attempts after a restart do not repeat it.
+#[test]
+fn a_delay_notice_is_not_repeated_after_a_restart() {
+    let settings = Settings::default()
+        .key("delivery", "retry_first_s", 1)
+        .key("delivery", "retry_max_s", 1)
+        .key("delivery", "delay_notice_s", 1)
+        .key("delivery", "max_age_s", 3600);
+    let mut fixture = start(settings);
+    swaks(&fixture.server, "127.0.0.2", &format!("alice@{TENANT_DOMAIN}"), "later@remote.test", "slow");
+    let notices = wait_for_mailbox(&fixture, "alice", 1);
+    let report = &check_dsn(&[notices[0].as_path()])[0];
+    assert_eq!(report["recipients"][0]["Action"], "delayed", "{report}");
+    let attempts = || fixture.mx.rcpts().iter().filter(|(a, _)| a == "later@remote.test").count();
+    let before = attempts();
+    fixture.server.terminate(Duration::from_secs(20)).expect("exit after SIGTERM");
+    fixture.server.spawn();
+    // Two more attempts, each old enough for a notice had the first one been forgotten.
+    let retried = wait_until(DELIVERY_TIMEOUT, || (attempts() >= before + 2).then_some(()));
+    assert!(retried.is_some(), "not retried after the restart:\n{}", fixture.server.log());
+    fixture.server.wait_idle();
+    let notices = maildir_files(&mailbox(&fixture.server, "alice"));
+    assert_eq!(notices.len(), 1, "the delay notice was sent again after the restart");
+}
+
 /// A `4.7.x` throttling reply and a `421` both pause the destination: the messages behind
 /// the first one are deferred unsent, and none is tried again within the pause.
 #[test]

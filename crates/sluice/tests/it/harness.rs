@@ -33,6 +33,8 @@ const TOOL_TIMEOUT_S: u64 = 120;
 pub struct Settings {
     /// (section, key, raw TOML value)
     keys: Vec<(String, String, String)>,
+    /// Environment variables of the server process.
+    env: Vec<(String, String)>,
 }
 
 impl Settings {
@@ -45,6 +47,13 @@ impl Settings {
     /// hundred messages from a new IP is exactly what the throttle defers.
     pub fn throttled(self) -> Self {
         self.key("throttle", "enabled", true)
+    }
+
+    /// Arms test-only fault points in the server process (`SLUICE_FAULTS`, see the gateway's
+    /// `fault` module; the binary under test is built with them).
+    pub fn faults(mut self, points: &str) -> Self {
+        self.env.push(("SLUICE_FAULTS".to_owned(), points.to_owned()));
+        self
     }
 
     pub fn key(mut self, section: &str, key: &str, toml_value: impl ToString) -> Self {
@@ -67,6 +76,8 @@ pub struct Server {
     pub admin_port: u16,
     child: Option<Child>,
     starts: u32,
+    /// Environment variables for the next starts.
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -80,7 +91,7 @@ impl Server {
         let admin_port = free_port();
         let config = render_config(dir.path(), port, admin_port, &settings);
         fs::write(dir.path().join("sluice.toml"), config).expect("write config");
-        let mut server = Server { dir, port, admin_port, child: None, starts: 0 };
+        let mut server = Server { dir, port, admin_port, child: None, starts: 0, env: settings.env };
         server.spawn();
         server
     }
@@ -128,6 +139,7 @@ impl Server {
             .arg(self.config_path())
             .current_dir(self.dir.path())
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log file"))
             .stderr(log)
@@ -151,6 +163,16 @@ impl Server {
             }
             thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Starts without the fault points the server was started with.
+    pub fn disarm_faults(&mut self) {
+        self.env.retain(|(k, _)| k != "SLUICE_FAULTS");
+    }
+
+    /// Whether the server process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.is_some() && self.child_status().is_none()
     }
 
     fn child_status(&mut self) -> Option<ExitStatus> {
@@ -202,14 +224,19 @@ impl Server {
     /// A greeted client whose connection comes from `local` (any 127.0.0.0/8 address
     /// answers here), so one test can play several sending IPs.
     pub fn connect_from(&self, local: &str) -> Client {
+        let mut client = self.connect_from_ungreeted(local);
+        client.greet();
+        client
+    }
+
+    /// A connection from `local` whose banner is still to be read.
+    pub fn connect_from_ungreeted(&self, local: &str) -> Client {
         let socket =
             socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
         let local: SocketAddr = format!("{local}:0").parse().expect("local address");
         socket.bind(&local.into()).expect("bind the local address");
         socket.connect(&self.addr().into()).expect("connect");
-        let mut client = Client::from_stream(socket.into());
-        client.greet();
-        client
+        Client::from_stream(socket.into())
     }
 
     /// Runs `sluice <args> --config <this server's config>`: (exit code, stdout + stderr).

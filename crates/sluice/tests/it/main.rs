@@ -16,6 +16,7 @@ mod crash;
 mod delivery;
 mod directory;
 mod dnsbl;
+mod faults;
 mod fleet;
 mod limits;
 mod open_relay;

@@ -4,7 +4,9 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::{DELIVERY_TIMEOUT, DOMAIN, HOSTNAME, Server, maildir_files, message, queued_id, token};
+use crate::harness::{
+    DELIVERY_TIMEOUT, DOMAIN, HOSTNAME, Server, Settings, maildir_files, message, queued_id, token,
+};
 
 #[test]
 fn queued_reply_names_a_16_hex_digit_id_and_the_log_line_matches() {
@@ -43,6 +45,52 @@ fn queued_reply_names_a_16_hex_digit_id_and_the_log_line_matches() {
     for field in ["client_ip=127.0.0.1", "sender=", "recipients=", "size=", "outcome=", "queue_us="] {
         assert!(line.contains(field), "log line lacks `{field}`: {line}");
     }
+}
+
+/// `[log] format = "json"`: every line the server writes is one JSON object with a timestamp,
+/// a level and the event's fields, and the per-message line carries what the README promises.
+#[test]
+fn json_log_lines_parse_and_carry_the_promised_fields() {
+    let server = Server::start_with(Settings::default().key("log", "format", "\"json\""));
+    let mut client = server.connect();
+    client.greet();
+    let rcpt = format!("json@{DOMAIN}");
+    let body = message("sender@it.test", &rcpt, &token("json"), "json body\r\n");
+    let reply = client.send_message("sender@it.test", &[&rcpt], &body);
+    let id = queued_id(&reply).unwrap_or_else(|| panic!("end of DATA: `{reply}`"));
+    client.expect("QUIT", 221);
+    server.wait_for_mail("json", 1);
+    server.wait_idle();
+
+    let log = server.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with("--- sluice run"))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object ({e}): {l}")))
+        .collect();
+    assert!(lines.len() >= 3, "{log}");
+    for line in &lines {
+        assert!(line["timestamp"].is_string() && line["level"].is_string(), "{line}");
+        assert!(line["fields"]["message"].is_string(), "{line}");
+    }
+    let event = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["fields"]["message"] == name)
+            .map(|l| &l["fields"])
+            .unwrap_or_else(|| panic!("no {name:?} line:\n{log}"))
+    };
+    let accepted = event("message");
+    assert_eq!(accepted["msg_id"], id.as_str(), "{accepted}");
+    assert_eq!(accepted["client_ip"], "127.0.0.1", "{accepted}");
+    assert_eq!(accepted["sender"], "<sender@it.test>", "{accepted}");
+    assert_eq!(accepted["recipients"], rcpt.as_str(), "{accepted}");
+    assert_eq!(accepted["outcome"], "queued", "{accepted}");
+    assert!(accepted["size"].as_u64().is_some_and(|n| n > 0), "{accepted}");
+    assert!(accepted["queue_us"].is_u64(), "{accepted}");
+    let delivered = event("delivered");
+    assert_eq!(delivered["msg_id"], id.as_str(), "{delivered}");
+    assert_eq!(delivered["recipient"], rcpt.as_str(), "{delivered}");
 }
 
 #[test]

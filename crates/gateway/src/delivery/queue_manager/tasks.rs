@@ -60,6 +60,7 @@ pub(super) async fn notify(
     match shared.enqueue.store_notification(notice, data, now).await {
         Ok(notice_id) => {
             tracing::info!(msg_id = %id, notice_id = %notice_id, "notification queued");
+            crate::fault::notification_durable().await;
             true
         }
         Err(e) => {
@@ -165,6 +166,10 @@ async fn deliver_remote(
     destination: &Destination,
     work: &[Work],
 ) -> Vec<(MessageId, Vec<(u32, Outcome)>)> {
+    let recipients = work.iter().flat_map(|w| w.unit.recipients.iter().map(|i| (&w.envelope, *i as usize)));
+    crate::fault::delivery(
+        recipients.filter_map(|(e, i)| Some(e.recipients.get(i)?.address.local_part.as_str())),
+    );
     let (spool, ids) = (shared.spool.clone(), work.iter().map(|w| w.unit.id).collect::<Vec<_>>());
     let contents = tokio::task::spawn_blocking(move || {
         ids.iter().map(|id| spool.read_data(*id).map_err(|e| e.to_string())).collect::<Vec<_>>()
