@@ -34,6 +34,13 @@ pub fn start(extra: Settings) -> Fixture {
 }
 
 fn start_with_mx(extra: Settings, mx: MxServer) -> Fixture {
+    let (server, dns) = start_sluice(extra, mx.port);
+    Fixture { server, mx, _dns: dns }
+}
+
+/// Sluice provisioned as for [`start`], with the DNS server and the MX hosts' SMTP port
+/// `mx_port`, for a remote server the caller runs (or starts later).
+pub fn start_sluice(extra: Settings, mx_port: u16) -> (Server, DnsServer) {
     let dns = DnsServer::start(
         r#"{"remote.test": {"MX": [[10, "mx.remote.test"]]},
             "throttle.test": {"MX": [[10, "mx.remote.test"]]},
@@ -41,12 +48,12 @@ fn start_with_mx(extra: Settings, mx: MxServer) -> Fixture {
             "nullmx.test": {"MX": [[0, "."]]}}"#,
     );
     let settings = extra
-        .key("delivery", "mx_port", mx.port)
+        .key("delivery", "mx_port", mx_port)
         .key("dns", "resolver", format!("\"{}\"", dns.addr))
         .key("delivery", "admin_url", "\"https://admin.sluice.test\"");
     let server = Server::start_with(settings);
-    provision(&server, mx.port);
-    Fixture { server, mx, _dns: dns }
+    provision(&server, mx_port);
+    (server, dns)
 }
 
 /// Tenant acme: alice and carol (alias `info`) keep mail in Sluice, bob's mailbox is on
@@ -93,7 +100,8 @@ pub fn swaks(server: &Server, local_ip: &str, from: &str, to: &str, subject: &st
     run.output()
 }
 
-fn mailbox(server: &Server, local: &str) -> PathBuf {
+/// A tenant mailbox's `new/` folder in Sluice's Maildir.
+pub fn mailbox(server: &Server, local: &str) -> PathBuf {
     server.data_dir().join("mail").join(TENANT_DOMAIN).join(local).join("new")
 }
 

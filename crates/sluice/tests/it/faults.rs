@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::delivery::{TENANT_DOMAIN, start, swaks};
+use crate::delivery::{TENANT_DOMAIN, mailbox, start, swaks};
 use crate::harness::{DOMAIN, Next, Server, Settings, maildir_files, queued_id};
 use crate::peers::check_dsn;
 
@@ -89,10 +89,6 @@ fn a_kill_between_a_bounce_and_its_done_record_loses_no_bounce() {
     }
     let status = fixture.server.status().expect("status");
     assert_eq!(status.get("queue_messages").map(String::as_str), Some("0"), "{status:?}");
-}
-
-fn mailbox(server: &Server, local: &str) -> PathBuf {
-    server.data_dir().join("mail").join(TENANT_DOMAIN).join(local).join("new")
 }
 
 /// The fault points are compiled in only for tests: the feature that carries them is not

@@ -1,7 +1,9 @@
-//! Postfix as the sending MTA (its smtp(8) client: ESMTP, PIPELINING,
-//! opportunistic STARTTLS) relaying through Sluice, via a private Postfix
-//! instance. Needs root (Postfix's master runs as root) and the `postfix`
-//! package (scripts/install-test-deps.sh).
+//! Postfix on both sides of Sluice, as a private instance: as the sending MTA (its smtp(8)
+//! client: ESMTP, PIPELINING, opportunistic STARTTLS) relaying through Sluice, and as the
+//! receiving MX Sluice delivers to (its smtpd(8) offers PIPELINING, DSN, STARTTLS and
+//! 8BITMIME; its virtual(8) agent writes Maildirs; its own DSNs come back through Sluice).
+//! Needs root (Postfix's master runs as root) and the `postfix` package
+//! (scripts/install-test-deps.sh).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,7 +12,12 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::harness::{DOMAIN, Server, free_port, require_tool, run_tool, token};
+use crate::delivery::{TENANT_DOMAIN, mailbox, start_sluice, swaks};
+use crate::harness::{
+    DELIVERY_TIMEOUT, DOMAIN, Server, Settings, free_port, header_block, maildir_files, read_lossy,
+    require_tool, run_tool, self_signed, token,
+};
+use crate::peers::{check_dsn, wait_until};
 
 /// Postfix accepts a private config directory only when the default main.cf
 /// lists it by name, so the path is fixed.
@@ -26,7 +33,20 @@ struct Postfix {
     _instance: MutexGuard<'static, ()>,
 }
 
+/// What the private instance is for.
+#[derive(Debug)]
+enum Role<'a> {
+    /// Postfix relays everything to Sluice (`relayhost`), as a customer's MTA would.
+    Sending,
+    /// Postfix is the MX of `domain`: its own SMTP server (STARTTLS with a self-signed
+    /// certificate, PIPELINING, DSN, 8BITMIME) delivers the listed mailboxes to Maildirs
+    /// under `mail/<domain>/<local part>/` and refuses other recipients `550 5.1.1`; its
+    /// notifications (DSNs) go to Sluice (`relayhost`).
+    ReceivingMx { domain: &'a str, mailboxes: &'a [&'a str] },
+}
+
 impl Postfix {
+    /// A sending instance relaying to Sluice on `relay_port`.
     fn start(relay_port: u16) -> Postfix {
         Postfix::start_with(relay_port, "", &[])
     }
@@ -34,24 +54,47 @@ impl Postfix {
     /// [`Postfix::start`] with `extra_main_cf` appended to main.cf (later settings win)
     /// and `etc_files` (name, content) written beside it.
     fn start_with(relay_port: u16, extra_main_cf: &str, etc_files: &[(&str, &str)]) -> Postfix {
+        Postfix::launch(free_port(), relay_port, &Role::Sending, extra_main_cf, etc_files)
+    }
+
+    /// An instance that is the MX of `domain` on `port`, sending its DSNs to Sluice on
+    /// `relay_port`.
+    fn receiving_mx(port: u16, relay_port: u16, domain: &str, mailboxes: &[&str]) -> Postfix {
+        Postfix::launch(port, relay_port, &Role::ReceivingMx { domain, mailboxes }, "", &[])
+    }
+
+    fn launch(
+        port: u16,
+        relay_port: u16,
+        role: &Role<'_>,
+        extra_main_cf: &str,
+        etc_files: &[(&str, &str)],
+    ) -> Postfix {
         require_tool("postfix");
         let instance = INSTANCE.lock().unwrap_or_else(PoisonError::into_inner);
         let uid = Command::new("id").arg("-u").output().expect("run id");
         assert_eq!(
             String::from_utf8_lossy(&uid.stdout).trim(),
             "0",
-            "the Postfix interop test must run as root (it starts a private Postfix instance)"
+            "the Postfix interop tests must run as root (they start a private Postfix instance)"
         );
         let dir = PathBuf::from(POSTFIX_DIR);
         stop_instance(&dir); // left over by a run that was killed
         let _ = fs::remove_dir_all(&dir);
-        for sub in ["etc", "queue", "data", "log"] {
+        for sub in ["etc", "queue", "data", "log", "mail"] {
             fs::create_dir_all(dir.join(sub)).expect("create postfix dirs");
         }
-        let chown = Command::new("chown").arg("postfix:postfix").arg(dir.join("data")).status();
-        assert!(chown.is_ok_and(|s| s.success()), "chown postfix data dir");
+        for owned in ["data", "mail"] {
+            let chown = Command::new("chown").arg("postfix:postfix").arg(dir.join(owned)).status();
+            assert!(chown.is_ok_and(|s| s.success()), "chown postfix {owned} dir");
+        }
         register_config_dir();
-        let port = free_port();
+        let (main_extra, master_extra) = match role {
+            Role::Sending => ("bounce_queue_lifetime = 0\n".to_owned(), ""),
+            Role::ReceivingMx { domain, mailboxes } => {
+                (receiving_config(&dir, domain, mailboxes), MASTER_VIRTUAL)
+            }
+        };
         let d = dir.display();
         let main_cf = format!(
             "compatibility_level = 3.6\n\
@@ -62,8 +105,8 @@ impl Postfix {
              alias_maps =\nalias_database =\nlocal_transport = error:no local delivery\n\
              relayhost = [127.0.0.1]:{relay_port}\n\
              smtp_tls_security_level = may\nsmtp_tls_loglevel = 1\n\
-             smtpd_peername_lookup = no\nbounce_queue_lifetime = 0\n\
-             smtp_connect_timeout = 10s\nqueue_run_delay = 1s\nminimal_backoff_time = 1s\n{extra_main_cf}"
+             smtpd_peername_lookup = no\n\
+             smtp_connect_timeout = 10s\nqueue_run_delay = 1s\nminimal_backoff_time = 1s\n{main_extra}{extra_main_cf}"
         );
         fs::write(dir.join("etc/main.cf"), main_cf).expect("write main.cf");
         for (name, content) in etc_files {
@@ -80,7 +123,7 @@ impl Postfix {
              relay unix - - n - - smtp\nshowq unix n - n - - showq\n\
              error unix - - n - - error\nretry unix - - n - - error\n\
              discard unix - - n - - discard\nanvil unix - - n - 1 anvil\n\
-             scache unix - - n - 1 scache\npostlog unix-dgram n - n - 1 postlogd\n"
+             scache unix - - n - 1 scache\npostlog unix-dgram n - n - 1 postlogd\n{master_extra}"
         );
         fs::write(dir.join("etc/master.cf"), master_cf).expect("write master.cf");
         let postfix = Postfix { dir, port, _instance: instance };
@@ -108,6 +151,31 @@ impl Postfix {
     fn log(&self) -> String {
         fs::read_to_string(self.dir.join("log/postfix.log")).unwrap_or_default()
     }
+}
+
+/// The `virtual(8)` delivery agent, for the receiving MX.
+const MASTER_VIRTUAL: &str = "virtual unix - n n - - virtual\n";
+
+/// main.cf lines of the receiving MX: its domain's mailboxes (a `texthash` map needs no
+/// `postmap`), owned by the `postfix` user, and STARTTLS with a self-signed certificate whose
+/// use Postfix notes in its `Received:` header.
+fn receiving_config(dir: &Path, domain: &str, mailboxes: &[&str]) -> String {
+    let map: String = mailboxes.iter().map(|m| format!("{m}@{domain} {domain}/{m}/\n")).collect();
+    fs::write(dir.join("etc/vmailbox"), map).expect("write the mailbox map");
+    let (cert, key) = self_signed(&dir.join("etc"), &format!("mx.{domain}"));
+    let id = |flag: &str| {
+        let out = Command::new("id").arg(flag).arg("postfix").output().expect("run id");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let (uid, gid) = (id("-u"), id("-g"));
+    let d = dir.display();
+    format!(
+        "virtual_mailbox_domains = {domain}\nvirtual_mailbox_base = {d}/mail\n\
+         virtual_mailbox_maps = texthash:{d}/etc/vmailbox\n\
+         virtual_uid_maps = static:{uid}\nvirtual_gid_maps = static:{gid}\n\
+         smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {cert}\nsmtpd_tls_key_file = {key}\n\
+         smtpd_tls_loglevel = 1\nsmtpd_tls_received_header = yes\n"
+    )
 }
 
 fn stop_instance(dir: &Path) {
@@ -343,4 +411,142 @@ fn postfix_maillog_replays_through_simulate() {
     assert_eq!(by_verdict["groups"]["accepted by Postfix"]["recipients"], 6, "{by_verdict}");
     let source = by_verdict["source"][0].as_str().unwrap_or_default();
     assert!(source.contains("4 messages queued") && source.contains("1 permanently"), "{source}");
+}
+
+/// Files in the receiving MX's Maildir for `local@remote.test`, once there are `count`.
+fn wait_for_postfix_mail(postfix: &Postfix, local: &str, count: usize) -> Vec<String> {
+    let dir = postfix.dir.join("mail/remote.test").join(local).join("new");
+    let found = wait_until(DELIVERY_TIMEOUT, || {
+        let files = maildir_files(&dir);
+        (files.len() >= count).then_some(files)
+    });
+    let files = found
+        .unwrap_or_else(|| panic!("{} holds fewer than {count} messages:\n{}", dir.display(), postfix.log()));
+    files.iter().map(|f| read_lossy(f)).collect()
+}
+
+/// Sluice's outbound mail to `remote.test` goes to Postfix as its MX: over STARTTLS, with the
+/// 8-bit body byte for byte, and with the DSN parameters passed on. Postfix's own success
+/// notice (NOTIFY=SUCCESS) comes back through Sluice naming the ENVID and ORCPT the client
+/// gave Sluice and returning headers only (RET=HDRS); the recipient Postfix refuses gets
+/// Sluice's bounce with the same parameters and Postfix's own reply.
+#[test]
+fn postfix_as_the_mx_receives_over_starttls_and_gets_the_dsn_parameters() {
+    let mx_port = free_port();
+    let (server, _dns) = start_sluice(Settings::default(), mx_port);
+    let postfix = Postfix::receiving_mx(mx_port, server.port, "remote.test", &["ok"]);
+    let alice = format!("alice@{TENANT_DOMAIN}");
+    let mut client = server.connect_from("127.0.0.2");
+    client.expect(&format!("MAIL FROM:<{alice}> RET=HDRS ENVID=it-envid-42 BODY=8BITMIME"), 250);
+    client.expect("RCPT TO:<ok@remote.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;first.ok@remote.test", 250);
+    client.expect("RCPT TO:<nobody@remote.test> NOTIFY=FAILURE ORCPT=rfc822;first.nobody@remote.test", 250);
+    client.expect("DATA", 354);
+    let subject = token("pf-mx");
+    let text = "Gr\u{fc}\u{df}e aus Z\u{fc}rich: 8-bit bytes from end to end";
+    client.send_raw(
+        format!(
+            "From: <{alice}>\r\nTo: <ok@remote.test>\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n\
+             Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{text}\r\n.\r\n"
+        )
+        .as_bytes(),
+    );
+    let reply = client.reply();
+    assert_eq!(reply.code, 250, "{reply}");
+
+    let delivered = wait_for_postfix_mail(&postfix, "ok", 1);
+    assert!(delivered[0].contains(&subject) && delivered[0].contains(text), "{}", delivered[0]);
+    let received = header_block(&delivered[0]);
+    assert!(
+        received.contains("from mx.sluice-it.test") && received.contains("(using TLS"),
+        "Postfix notes the STARTTLS it did with Sluice:\n{received}"
+    );
+
+    let notices = wait_until(DELIVERY_TIMEOUT, || {
+        let files = maildir_files(&mailbox(&server, "alice"));
+        (files.len() >= 2).then_some(files)
+    })
+    .unwrap_or_else(|| panic!("alice did not get both notifications:\n{}\n{}", server.log(), postfix.log()));
+    let reports = check_dsn(&notices.iter().map(PathBuf::as_path).collect::<Vec<&Path>>());
+    let by_action = |action: &str| {
+        reports
+            .iter()
+            .find(|r| r["recipients"][0]["Action"] == action)
+            .unwrap_or_else(|| panic!("no {action:?} report: {reports:#?}"))
+    };
+    let compact = |v: &serde_json::Value| v.as_str().unwrap_or_default().replace(' ', "");
+    let success = by_action("delivered");
+    assert!(compact(&success["reporting_mta"]).contains("postfix-it.it.test"), "Postfix's own: {success}");
+    assert_eq!(success["per_message"]["Original-Envelope-Id"], "it-envid-42", "{success}");
+    assert_eq!(compact(&success["recipients"][0]["Original-Recipient"]), "rfc822;first.ok@remote.test");
+    assert!(
+        success["parts"].as_array().is_some_and(|p| p.contains(&"text/rfc822-headers".into())),
+        "{success}"
+    );
+    let failure = by_action("failed");
+    assert_eq!(failure["per_message"]["Original-Envelope-Id"], "it-envid-42", "{failure}");
+    let refused = &failure["recipients"][0];
+    assert_eq!(compact(&refused["Original-Recipient"]), "rfc822;first.nobody@remote.test", "{failure}");
+    assert_eq!(refused["Status"], "5.1.1", "{failure}");
+    assert_eq!(refused["Remote-MTA"], "dns; mx.remote.test", "{failure}");
+    let diagnostic = refused["Diagnostic-Code"].as_str().unwrap_or_default();
+    assert!(
+        diagnostic.contains("550 5.1.1") && diagnostic.contains("User unknown"),
+        "Postfix's reply: {failure}"
+    );
+    assert!(
+        failure["parts"].as_array().is_some_and(|p| p.contains(&"text/rfc822-headers".into())),
+        "{failure}"
+    );
+}
+
+/// Messages that waited while the MX was down go out over one connection once it is back:
+/// Postfix's own summary of each connection (`disconnect from ... mail=N`) counts them, and
+/// every connection did STARTTLS.
+#[test]
+fn postfix_as_the_mx_takes_a_backlog_over_one_connection() {
+    const MESSAGES: usize = 6;
+    let mx_port = free_port();
+    let settings = Settings::default().key("delivery", "retry_first_s", 3600).key(
+        "delivery",
+        "destination_concurrency",
+        1,
+    );
+    let (server, _dns) = start_sluice(settings, mx_port);
+    let alice = format!("alice@{TENANT_DOMAIN}");
+    // Nothing listens on the MX port yet: each message is deferred and waits an hour.
+    for n in 0..MESSAGES {
+        swaks(&server, "127.0.0.2", &alice, "ok@remote.test", &format!("backlog {n}"));
+    }
+    server.wait_idle();
+    let queue = server.cli_ok(&["queue", "list"]);
+    assert!(queue.starts_with(&format!("{MESSAGES} messages: {MESSAGES} waiting")), "{queue}");
+
+    let postfix = Postfix::receiving_mx(mx_port, server.port, "remote.test", &["ok"]);
+    server.cli_ok(&["queue", "flush"]);
+    wait_for_postfix_mail(&postfix, "ok", MESSAGES);
+    let connections = wait_until(DELIVERY_TIMEOUT, || {
+        let log = postfix.log();
+        let sessions: Vec<String> = log
+            .lines()
+            .filter(|l| l.contains("smtpd[") && l.contains("disconnect from") && l.contains(" mail="))
+            .map(str::to_owned)
+            .collect();
+        (sessions.iter().map(|l| counter(l, "mail")).sum::<usize>() == MESSAGES).then_some(sessions)
+    })
+    .unwrap_or_else(|| panic!("Postfix did not log {MESSAGES} transactions:\n{}", postfix.log()));
+    assert!(connections.iter().all(|l| counter(l, "starttls") == 1), "{connections:#?}");
+    assert!(
+        connections.iter().any(|l| counter(l, "mail") >= 2),
+        "every message had a connection of its own: {connections:#?}"
+    );
+    assert!(connections.len() < MESSAGES, "{connections:#?}");
+}
+
+/// `name=N` in Postfix's disconnect summary (`... ehlo=2 starttls=1 mail=3 ...`); 0 if absent.
+fn counter(line: &str, name: &str) -> usize {
+    let prefix = format!("{name}=");
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&prefix))
+        .and_then(|n| n.split('/').next()?.parse().ok())
+        .unwrap_or(0)
 }
