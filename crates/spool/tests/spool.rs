@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 
 use common::*;
 use smtp_wire::{Attribution, Notify, OriginalRecipient, Ret, ReversePath};
@@ -214,42 +214,59 @@ fn path_in(dir: &std::path::Path) -> std::path::PathBuf {
     dir.join("segments/0000000000000001.log")
 }
 
+/// Requests waiting together share one group commit. The first request's callback holds the
+/// writer thread (callbacks run on it) until 32 threads have put 128 more requests in: those
+/// are then all pending at once, so the writer must take them in one batch with one sync,
+/// however fast or loaded the machine is.
 #[test]
 fn concurrent_enqueues_share_syncs_and_all_callbacks_fire_once() {
     let dir = tempfile::tempdir().unwrap();
     let (spool, _) = open(dir.path());
+    let (started_tx, started_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let hold = move |r: Result<MessageId, SpoolError>| {
+        r.unwrap();
+        started_tx.send(()).unwrap();
+        let _ = release_rx.recv();
+    };
+    spool.enqueue(envelope(1), 0, data(0, 512), Box::new(hold));
+    started_rx.recv().unwrap();
+    let before = spool.stats();
+
     let threads = 32;
-    let per_thread = 100;
+    let per_thread = 4;
     let calls = Arc::new(AtomicUsize::new(0));
-    let ids = Arc::new(Mutex::new(HashSet::new()));
+    let (done_tx, done_rx) = mpsc::channel();
     std::thread::scope(|s| {
         for t in 0..threads {
-            let spool = spool.clone();
-            let calls = Arc::clone(&calls);
-            let ids = Arc::clone(&ids);
+            let (spool, calls, done_tx) = (spool.clone(), Arc::clone(&calls), done_tx.clone());
             s.spawn(move || {
                 for i in 0..per_thread {
-                    let (tx, rx) = mpsc::channel();
-                    let calls = Arc::clone(&calls);
+                    let (calls, done_tx) = (Arc::clone(&calls), done_tx.clone());
                     let callback = move |r: Result<MessageId, SpoolError>| {
                         calls.fetch_add(1, Ordering::SeqCst);
-                        tx.send(r).unwrap();
+                        done_tx.send(r).unwrap();
                     };
-                    spool.enqueue(envelope(1), 0, data(t * i, 512), Box::new(callback));
-                    let id = rx.recv().unwrap().unwrap();
-                    assert!(ids.lock().unwrap().insert(id));
+                    spool.enqueue(envelope(1), 0, data(t * per_thread + i + 1, 512), Box::new(callback));
                 }
             });
         }
     });
+    release_tx.send(()).unwrap();
     let total = threads * per_thread;
-    assert_eq!(calls.load(Ordering::SeqCst), total);
-    let stats = spool.stats();
-    assert_eq!(stats.live_messages, total as u64);
-    assert!(stats.syncs < total as u64 / 2, "{} syncs for {total} messages", stats.syncs);
+    let mut ids = HashSet::new();
+    for _ in 0..total {
+        let id = done_rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap().unwrap();
+        assert!(ids.insert(id), "two requests got one id");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), total, "every callback once");
+    let after = spool.stats();
+    assert_eq!(after.live_messages, total as u64 + 1);
+    assert_eq!(after.batches - before.batches, 1, "{total} waiting requests in one group commit");
+    assert_eq!(after.syncs - before.syncs, 1, "one sync for the batch");
     spool.close();
     let (_, found) = open(dir.path());
-    assert_eq!(found.len(), total);
+    assert_eq!(found.len(), total + 1);
 }
 
 fn small_segments(dir: &std::path::Path) -> SpoolConfig {
