@@ -2,17 +2,19 @@
 # Installs the real SMTP peers the integration tests and the benchmark talk to:
 # swaks (+ the Perl TLS modules it needs for -tls), Postfix (for smtp-source and
 # the side-by-side benchmark, configured as "No configuration" so it starts
-# nothing), python3 (smtplib) and Sisimai (libsisimai-perl, the reference bounce
-# parser that reads Sluice's bounces in the bounce and delivery tests), and the
+# nothing), python3 (smtplib), Sisimai (libsisimai-perl, the reference bounce
+# parser that reads Sluice's bounces in the bounce and delivery tests), the
 # servers of fleet mode: PostgreSQL (the store's tests start private clusters of
-# their own; the packaged service is not used), Redis and HAProxy.
+# their own; the packaged service is not used), Redis and HAProxy, and stress-ng
+# (loads the CPUs to show the suite stays green on a busy machine:
+# `stress-ng --cpu 2 & scripts/test.sh`).
 #
 # Idempotent and quick when everything is present: apt-get update runs only
 # when a package is missing. Non-interactive; works as root or via sudo.
 set -euo pipefail
 
 packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3 openssl libsisimai-perl
-    postgresql redis-server haproxy)
+    postgresql redis-server haproxy stress-ng)
 
 # Python packages the integration tests import (dnslib: a DNS server on loopback for
 # domain verification and MX records; aiosmtpd: remote SMTP/LMTP servers with scripted
@@ -46,7 +48,7 @@ if ((${#missing[@]} > 0)); then
         apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
 fi
 
-for tool in swaks /usr/sbin/smtp-source /usr/sbin/postfix python3 openssl redis-server /usr/sbin/haproxy; do
+for tool in swaks /usr/sbin/smtp-source /usr/sbin/postfix python3 openssl redis-server /usr/sbin/haproxy stress-ng; do
     if ! command -v "$tool" >/dev/null; then
         echo "install-test-deps: $tool is still missing after install" >&2
         exit 1
