@@ -30,7 +30,7 @@ fn idle_command_phase_is_closed_after_command_timeout() {
     let server = Server::start_with(Settings::default().smtp("command_timeout_s", 1));
     let mut client = server.connect();
     client.greet();
-    let (elapsed, reply) = wait_hang_up(&mut client, Duration::from_secs(6), "command_timeout_s = 1");
+    let (elapsed, reply) = wait_hang_up(&mut client, Duration::from_secs(30), "command_timeout_s = 1");
     assert!(elapsed >= Duration::from_millis(800), "closed after only {elapsed:?}: {reply:?}");
 }
 
@@ -44,7 +44,7 @@ fn idle_data_phase_is_closed_after_data_idle_timeout() {
     client.expect(&format!("RCPT TO:<idle@{DOMAIN}>"), 250);
     client.expect("DATA", 354);
     client.send_raw(b"Subject: idle\r\n\r\nhalf a message\r\n");
-    let (elapsed, reply) = wait_hang_up(&mut client, Duration::from_secs(6), "data_idle_timeout_s = 1");
+    let (elapsed, reply) = wait_hang_up(&mut client, Duration::from_secs(30), "data_idle_timeout_s = 1");
     assert!(elapsed >= Duration::from_millis(800), "closed after only {elapsed:?}: {reply:?}");
     assert_eq!(server.settled_mail_count("idle"), 0, "a half message was delivered");
 }
@@ -75,9 +75,10 @@ fn trickling_data_phase_is_closed_after_data_total_timeout() {
             Next::Closed => break None,
             Next::Reply(r) => break Some(r),
         }
+        // Generous for a loaded machine; without the total limit it would trickle forever.
         assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "a DATA phase trickling for 10 s is still open with data_total_timeout_s = 2"
+            started.elapsed() < Duration::from_secs(30),
+            "a DATA phase trickling for 30 s is still open with data_total_timeout_s = 2"
         );
         thread::sleep(Duration::from_millis(10));
     };
