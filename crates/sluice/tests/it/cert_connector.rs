@@ -42,19 +42,9 @@ fn ca(common_name: &str) -> CertifiedIssuer<'static, KeyPair> {
     CertifiedIssuer::self_signed(params, KeyPair::generate().expect("CA key")).expect("CA certificate")
 }
 
-/// Writes `<name>.pem` and `<name>.key`: a leaf for `names`, signed by `issuer`.
+/// Writes `<name>.pem` and `<name>.key`: a leaf for `names`, signed by `issuer`, with
+/// `adjust` applied to its parameters (e.g. its validity).
 fn leaf(
-    pki: &Pki,
-    name: &str,
-    names: &[&str],
-    usage: ExtendedKeyUsagePurpose,
-    issuer: &CertifiedIssuer<'_, KeyPair>,
-) {
-    leaf_with(pki, name, names, usage, issuer, |_| {});
-}
-
-/// [`leaf`] with `adjust` applied to its parameters (e.g. its validity).
-fn leaf_with(
     pki: &Pki,
     name: &str,
     names: &[&str],
@@ -83,11 +73,11 @@ fn pki() -> Pki {
     pki.write("ca.pem", &trusted.pem());
     let server = ExtendedKeyUsagePurpose::ServerAuth;
     let client = || ExtendedKeyUsagePurpose::ClientAuth;
-    leaf(&pki, "server", &[HOSTNAME, "127.0.0.1"], server, &trusted);
-    leaf(&pki, "partner", &["relay.mail.partner.test"], client(), &trusted);
-    leaf(&pki, "rogue", &["relay.mail.partner.test"], client(), &rogue);
-    leaf(&pki, "other", &["relay.other.test"], client(), &trusted);
-    leaf_with(&pki, "expired", &["relay.mail.partner.test"], client(), &trusted, |params| {
+    leaf(&pki, "server", &[HOSTNAME, "127.0.0.1"], server, &trusted, |_| {});
+    leaf(&pki, "partner", &["relay.mail.partner.test"], client(), &trusted, |_| {});
+    leaf(&pki, "rogue", &["relay.mail.partner.test"], client(), &rogue, |_| {});
+    leaf(&pki, "other", &["relay.other.test"], client(), &trusted, |_| {});
+    leaf(&pki, "expired", &["relay.mail.partner.test"], client(), &trusted, |params| {
         params.not_before = rcgen::date_time_ymd(2020, 1, 1);
         params.not_after = rcgen::date_time_ymd(2021, 1, 1);
     });
