@@ -7,7 +7,7 @@
 mod python_peer;
 pub use python_peer::PythonPeer;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use gateway::delivery::outbound::{ClientConfig, trust_roots};
@@ -20,9 +20,10 @@ pub struct DnsServer {
 }
 
 pub fn start_dns(records: &str) -> DnsServer {
-    let port = UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("free port").port();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/dns_server.py");
-    let peer = PythonPeer::start(script, &[&port.to_string(), records]);
+    let (peer, port) = PythonPeer::start_on_free_port(script, python_peer::free_udp_and_tcp_port, |port| {
+        vec![port.to_owned(), records.to_owned()]
+    });
     DnsServer { _peer: peer, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
 }
 

@@ -16,6 +16,12 @@ impl PythonPeer {
     /// Runs `script` with `args` and waits for its `ready` line; a missing interpreter or
     /// module fails the test with the remedy.
     pub fn start(script: &str, args: &[&str]) -> PythonPeer {
+        PythonPeer::try_start(script, args)
+            .unwrap_or_else(|| panic!("{script} did not start (run scripts/install-test-deps.sh)"))
+    }
+
+    /// `None` when the script ends before saying `ready` (its port was taken, say).
+    pub fn try_start(script: &str, args: &[&str]) -> Option<PythonPeer> {
         let mut child = Command::new("python3")
             .arg(script)
             .args(args)
@@ -26,8 +32,39 @@ impl PythonPeer {
         let mut line = String::new();
         let stdout = child.stdout.take().expect("stdout");
         BufReader::new(stdout).read_line(&mut line).expect("read ready");
-        assert_eq!(line.trim(), "ready", "{script} did not start (run scripts/install-test-deps.sh)");
-        PythonPeer { child }
+        let peer = PythonPeer { child };
+        (line.trim() == "ready").then_some(peer)
+    }
+
+    /// Starts `script` on a port `pick` found free (`args` gets the port), and on another one
+    /// when something took that port meanwhile: tests and other programs bind ports in
+    /// parallel. The peer and its port.
+    pub fn start_on_free_port(
+        script: &str,
+        pick: fn() -> u16,
+        args: impl Fn(&str) -> Vec<String>,
+    ) -> (PythonPeer, u16) {
+        for _ in 0..5 {
+            let port = pick();
+            let args = args(&port.to_string());
+            if let Some(peer) =
+                PythonPeer::try_start(script, &args.iter().map(String::as_str).collect::<Vec<_>>())
+            {
+                return (peer, port);
+            }
+        }
+        panic!("{script} did not start on any of five free ports (run scripts/install-test-deps.sh)")
+    }
+}
+
+/// A loopback port free for both UDP and TCP right now (the DNS server listens on both).
+pub fn free_udp_and_tcp_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a UDP port");
+        let port = udp.local_addr().expect("local addr").port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! that serves MX and A records, and remote mail servers (Python aiosmtpd) with scripted
 //! replies. Both on loopback, killed when dropped.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use crate::harness::{DELIVERY_TIMEOUT, free_port, read_lossy};
 
 #[path = "../../../gateway/tests/support/python_peer.rs"]
 mod python_peer;
-use python_peer::PythonPeer;
+use python_peer::{PythonPeer, free_udp_and_tcp_port};
 
 /// dnslib serving `records` (see crates/gateway/tests/py/dns_server.py for the format).
 #[derive(Debug)]
@@ -22,8 +22,11 @@ pub struct DnsServer {
 
 impl DnsServer {
     pub fn start(records: &str) -> DnsServer {
-        let port = UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("free port").port();
-        DnsServer::start_on(port, records)
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../gateway/tests/py/dns_server.py");
+        let (peer, port) = PythonPeer::start_on_free_port(script, free_udp_and_tcp_port, |port| {
+            vec![port.to_owned(), records.to_owned()]
+        });
+        DnsServer { _peer: peer, addr: SocketAddr::from(([127, 0, 0, 1], port)) }
     }
 
     /// On a port chosen earlier (a server configured with it before the records are known).
@@ -62,12 +65,11 @@ impl MxServer {
 
     fn start_with(extra: &[&str]) -> MxServer {
         let dir = tempfile::Builder::new().prefix("sluice-mx-").tempdir().expect("temp dir");
-        let port = free_port();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/py/mx_server.py");
-        let (port_text, dir_text) = (port.to_string(), dir.path().to_string_lossy().into_owned());
-        let mut args = vec![port_text.as_str(), dir_text.as_str()];
-        args.extend_from_slice(extra);
-        let peer = PythonPeer::start(script, &args);
+        let dir_text = dir.path().to_string_lossy().into_owned();
+        let (peer, port) = PythonPeer::start_on_free_port(script, free_port, |port| {
+            [port, dir_text.as_str()].iter().chain(extra).map(|a| (*a).to_owned()).collect()
+        });
         MxServer { _peer: peer, port, dir }
     }
 
@@ -184,9 +186,11 @@ impl LmtpServer {
     pub fn start(script: &str) -> LmtpServer {
         let dir = tempfile::Builder::new().prefix("sluice-lmtp-").tempdir().expect("temp dir");
         let record = dir.path().join("record.jsonl");
-        let port = free_port();
         let server = concat!(env!("CARGO_MANIFEST_DIR"), "/../gateway/tests/py/lmtp_server.py");
-        let peer = PythonPeer::start(server, &[&port.to_string(), script, &record.to_string_lossy()]);
+        let record_text = record.to_string_lossy().into_owned();
+        let (peer, port) = PythonPeer::start_on_free_port(server, free_port, |port| {
+            vec![port.to_owned(), script.to_owned(), record_text.clone()]
+        });
         LmtpServer { _peer: peer, port, record, _dir: dir }
     }
 
