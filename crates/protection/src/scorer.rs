@@ -112,10 +112,13 @@ impl Headers {
                 }
                 continue;
             }
-            let name = line.split(':').next().unwrap_or("").trim();
+            // Split at the colon rather than slice by the trimmed name's length: trimming
+            // removes Unicode spaces too, and a slice by that length can fall inside one.
+            let (name, value) = line.split_once(':').unwrap_or((&line, ""));
+            let name = name.trim();
             in_subject = name.eq_ignore_ascii_case("subject");
             if in_subject {
-                h.subject = Some(line[name.len()..].trim_start_matches(':').to_string());
+                h.subject = Some(value.to_string());
             }
             h.date |= name.eq_ignore_ascii_case("date");
             h.message_id |= name.eq_ignore_ascii_case("message-id");
@@ -161,5 +164,15 @@ mod tests {
         );
         assert!(HeuristicScorer.score(b"") <= 1.0);
         assert!(HeuristicScorer.score(&[0xff; 100]) <= 1.0);
+    }
+
+    /// Found by the `protection` fuzz target: a header name after Unicode spaces (U+2002)
+    /// made the subject be sliced inside a character, a panic.
+    #[test]
+    fn a_header_name_after_unicode_spaces_does_not_panic() {
+        let input = "\u{2002}".repeat(6) + "Subject:Su\0[\u{2002}\u{2002}";
+        assert!(HeuristicScorer.score(input.as_bytes()) <= 1.0);
+        let subject = Headers::of("\u{2002}Subject: WIN!!\r\n\r\n".as_bytes()).subject;
+        assert_eq!(subject.as_deref(), Some(" WIN!!"));
     }
 }
