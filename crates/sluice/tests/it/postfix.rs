@@ -8,7 +8,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -23,14 +22,17 @@ use crate::peers::{check_dsn, wait_until};
 /// lists it by name, so the path is fixed.
 const POSTFIX_DIR: &str = "/var/tmp/sluice-it-postfix";
 
-/// One private instance at a time: they share `POSTFIX_DIR`.
-static INSTANCE: Mutex<()> = Mutex::new(());
+/// One private instance at a time, across test processes too (several checkouts may run
+/// their tests on one machine): they share `POSTFIX_DIR`, so each holds an exclusive lock on
+/// this file while it runs.
+const POSTFIX_LOCK: &str = "/var/tmp/sluice-it-postfix.lock";
 
 #[derive(Debug)]
 struct Postfix {
     dir: PathBuf,
     port: u16,
-    _instance: MutexGuard<'static, ()>,
+    /// The lock on `POSTFIX_LOCK`, released when dropped (after the instance stopped).
+    _instance: fs::File,
 }
 
 /// What the private instance is for.
@@ -71,7 +73,13 @@ impl Postfix {
         etc_files: &[(&str, &str)],
     ) -> Postfix {
         require_tool("postfix");
-        let instance = INSTANCE.lock().unwrap_or_else(PoisonError::into_inner);
+        let instance = fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(POSTFIX_LOCK)
+            .expect("open the Postfix instance lock");
+        instance.lock().expect("lock the Postfix instance");
         let uid = Command::new("id").arg("-u").output().expect("run id");
         assert_eq!(
             String::from_utf8_lossy(&uid.stdout).trim(),
@@ -315,10 +323,15 @@ fn postfix_keeps_throttled_mail_deferred_and_delivers_it_later() {
         assert!(Instant::now() < deadline, "no 451 4.7.5xx deferral in the postfix log:\n{}", postfix.log());
         thread::sleep(Duration::from_millis(200));
     }
-    let queue =
-        Command::new("postqueue").arg("-c").arg(postfix.etc()).arg("-p").output().expect("postqueue -p");
-    let queue = String::from_utf8_lossy(&queue.stdout);
-    assert!(queue.contains("451 4.7.5"), "the throttled mail waits in postfix's deferred queue:\n{queue}");
+    // Postfix retries every second; a message shows its reason while it waits in the
+    // deferred queue, not while it is being tried again (`*`, the active queue).
+    let listing = || {
+        let queue =
+            Command::new("postqueue").arg("-c").arg(postfix.etc()).arg("-p").output().expect("postqueue -p");
+        String::from_utf8_lossy(&queue.stdout).into_owned()
+    };
+    let waiting = wait_until(DELIVERY_TIMEOUT, || listing().contains("451 4.7.5").then_some(()));
+    assert!(waiting.is_some(), "the throttled mail waits in postfix's deferred queue:\n{}", listing());
     assert!(server.settled_mail_count("pft") < subjects.len(), "nothing was throttled");
 
     server.cli_ok(&["throttle", "allow", "127.0.0.0/8", "--note", "postfix interop"]);
