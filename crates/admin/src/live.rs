@@ -5,6 +5,7 @@
 //!
 //! Both are blocking: the HTTP layer calls operations on a blocking thread.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -42,22 +43,71 @@ pub struct ThrottleView {
     pub observed_per_hour: Option<f32>,
     pub baseline_per_hour: Option<f32>,
     pub allowance_per_hour: Option<f32>,
-    /// The whole explanation as `sluice throttle show` prints it.
+    /// The whole explanation as `sluice throttle show` prints it, without the connectors
+    /// (they are in `connectors`).
     pub explanation: String,
+    /// enforce, or observe (decisions logged and counted, nothing deferred).
+    #[serde(default)]
+    pub mode: String,
+    /// The operator allow-list entry holding the IP.
+    #[serde(default)]
+    pub allow_entry: Option<String>,
+    /// Inbound connectors whose IP ranges hold the IP: mail through one to its tenant's
+    /// recipients is never throttled. A tenant sees its own only.
+    #[serde(default)]
+    pub connectors: Vec<ConnectorCoverView>,
 }
 
-/// An IP deferred recently.
+/// An inbound connector whose IP ranges hold a client IP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConnectorCoverView {
+    pub tenant: String,
+    pub name: String,
+    /// partner or on-premises.
+    pub kind: String,
+    /// Its longest range holding the IP.
+    pub range: String,
+    /// In force (not while its tenant is suspended).
+    pub trusted: bool,
+    pub require_tls: bool,
+    /// One line, as `sluice throttle show` prints it.
+    pub description: String,
+}
+
+/// A client IP, or a network prefix whose own allowance was spent (AS503, AS505), deferred
+/// recently.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ThrottledIp {
+    /// The client IP; for a prefix, the IP of its latest deferral.
     #[schema(value_type = String)]
     pub ip: IpAddr,
+    /// Deferrals (and would-defers) in the last hour and the last day, whatever the window.
     pub deferred_last_hour: u64,
     pub deferred_last_day: u64,
     /// The token of its latest deferral.
     pub last_token: String,
     pub last_deferred_at_unix_s: u64,
-    /// Whether its next recipient would be deferred now.
+    /// Whether its next recipient would be deferred now (by the prefix, for a prefix).
     pub throttled_now: bool,
+    /// The IP, or the prefix (`203.0.113.0/24`).
+    #[serde(default)]
+    pub key: String,
+    /// ip or prefix.
+    #[serde(default)]
+    pub kind: String,
+    /// The window the counts below cover, in seconds.
+    #[serde(default)]
+    pub window_s: u64,
+    /// Recipients deferred in the window, and per AS token.
+    #[serde(default)]
+    pub deferred: u64,
+    #[serde(default)]
+    pub deferred_by_token: BTreeMap<String, u64>,
+    /// Observe mode: recipients accepted in the window that enforcing would have deferred.
+    #[serde(default)]
+    pub would_defer: u64,
+    #[serde(default)]
+    pub would_defer_by_token: BTreeMap<String, u64>,
 }
 
 /// A message in the running server's queue.
@@ -78,8 +128,9 @@ pub struct QueueEntryView {
 /// The running server's answers.
 pub trait LiveState: Send + Sync {
     fn throttle_explain(&self, ip: IpAddr) -> Result<ThrottleView, LiveError>;
-    /// IPs deferred within the last day, most deferred first.
-    fn throttled(&self) -> Result<Vec<ThrottledIp>, LiveError>;
+    /// IPs and prefixes deferred within the last `window_s` seconds (at most a day), most
+    /// deferred in the window first.
+    fn throttled(&self, window_s: u64) -> Result<Vec<ThrottledIp>, LiveError>;
     /// Decision counters (`name value` pairs, as Prometheus names them).
     fn throttle_counters(&self) -> Result<Vec<(String, u64)>, LiveError>;
     /// The queue, oldest first, at most `limit` messages; and the total.

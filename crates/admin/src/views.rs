@@ -733,6 +733,14 @@ pub struct QueueParams {
     pub limit: Option<usize>,
 }
 
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottledParams {
+    /// Deferrals within this age, such as 1h or 30m (at most 24h, the default).
+    pub since: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CounterView {
     pub name: String,

@@ -4,6 +4,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::cidr::{Cidr, CidrTable};
@@ -334,5 +335,19 @@ impl Snapshot {
     /// The listed recipient (or alias) `local@domain`, with the local part in any case.
     pub fn recipient(&self, local_part: &str, domain: &DomainName) -> Option<&Arc<Recipient>> {
         self.recipients.get(&(domain.clone(), local_part.to_lowercase()))
+    }
+
+    /// Every enabled inbound connector, of any tenant, with an IP range containing `ip`, and
+    /// its longest such range, in (tenant, name) order: for explanations ("is this IP a
+    /// connector's, and whose?"), not for sessions, which [`Snapshot::connector_for`]
+    /// decides. It scans every connector.
+    pub fn connectors_covering(&self, ip: IpAddr) -> Vec<(Arc<Connector>, Cidr)> {
+        self.connectors
+            .iter()
+            .filter_map(|c| {
+                let range = c.ip_ranges.iter().filter(|r| r.contains(ip)).max_by_key(|r| r.prefix_len())?;
+                Some((Arc::clone(c), *range))
+            })
+            .collect()
     }
 }

@@ -3,7 +3,8 @@
 //! a text answer, then close. Only local users with access to the data directory can reach
 //! it. Requests ending in `-json` answer one JSON document (or a line starting `error:`)
 //! for the admin plane, whose field names they keep: `throttle-show-json IP`,
-//! `throttled-json`, `queue-list-json LIMIT`; `queue-retry ID` makes one message due now.
+//! `throttled-json [WINDOW_S]`, `queue-list-json LIMIT`; `queue-retry ID` makes one message
+//! due now.
 //!
 //! `status` answers `name value` lines for scripts and tests: whether the queue is idle
 //! (nothing loaded, being delivered or being recorded, every spooled message known to the
@@ -13,7 +14,6 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -21,9 +21,11 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::deferrals::{RecentDeferral, TokenCounts, WINDOW_MAX_S};
 use crate::delivery::queue_manager::{QueueEntry, QueueHandle};
-use crate::inbound::throttling::{Throttling, render_explanation};
-use throttle::AS_TABLE;
+use crate::explain::{Cover, render_explanation};
+use crate::inbound::throttling::{ThrottleMode, Throttling};
+use throttle::ThrottleKey;
 
 const REQUEST_BYTES_MAX: u64 = 512;
 
@@ -39,9 +41,10 @@ pub(crate) fn bind(path: &Path) -> std::io::Result<UnixListener> {
 #[derive(Clone, Debug)]
 pub(crate) struct Subjects {
     pub(crate) throttling: Option<Arc<Throttling>>,
+    /// For which tenants' connectors cover an IP.
+    pub(crate) directory: Option<Arc<directory::SharedSnapshot>>,
     pub(crate) queue: QueueHandle,
     pub(crate) spool: spool::Spool,
-    pub(crate) directory: Option<Arc<directory::SharedSnapshot>>,
 }
 
 /// Messages `queue-list` shows when the request names no limit.
@@ -106,25 +109,33 @@ async fn answer(stream: UnixStream, subjects: Subjects) -> std::io::Result<()> {
             Err(_) => format!("error: unknown message {id:?}: not a queue id\n"),
         },
         (Some("status"), None, None) => status(&subjects).await,
-        _ => respond(request, subjects.throttling.as_deref()),
+        _ => respond(request, &subjects),
     };
     write.write_all(response.as_bytes()).await?;
     write.shutdown().await
 }
 
-fn respond(request: &str, throttling: Option<&Throttling>) -> String {
+fn respond(request: &str, subjects: &Subjects) -> String {
     let mut words = request.split_whitespace();
-    match (words.next(), words.next(), throttling) {
+    let cover = |t: &Throttling, ip: IpAddr| {
+        let directory = subjects.directory.as_ref().map(|d| d.current());
+        Cover::of(ip, t.allow_entry(ip), directory.as_deref())
+    };
+    match (words.next(), words.next(), subjects.throttling.as_deref()) {
         (Some("throttle-show"), Some(ip), Some(t)) => match ip.parse::<IpAddr>() {
-            Ok(ip) => render_explanation(&t.explain(ip), t.is_allow_listed(ip)),
+            Ok(ip) => render_explanation(&t.explain(ip), &cover(t, ip)),
             Err(_) => format!("error: {ip:?} is not an IP address\n"),
         },
         (Some("stats"), None, Some(t)) => stats(t),
         (Some("throttle-show-json"), Some(ip), Some(t)) => match ip.parse::<IpAddr>() {
-            Ok(ip) => explanation_json(t, ip),
+            Ok(ip) => explanation_json(t, ip, cover(t, ip)),
             Err(_) => format!("error: {ip:?} is not an IP address\n"),
         },
-        (Some("throttled-json"), None, Some(t)) => throttled_json(t),
+        (Some("throttled-json"), window, Some(t)) => match window.map_or(Ok(WINDOW_MAX_S), str::parse::<u64>)
+        {
+            Ok(window_s) if (1..=WINDOW_MAX_S).contains(&window_s) => throttled_json(t, window_s),
+            _ => format!("error: {window:?} is not a window of 1 to {WINDOW_MAX_S} seconds\n"),
+        },
         (Some("throttle-show" | "stats" | "throttle-show-json" | "throttled-json"), _, None) => {
             "error: throttling is disabled in this server's config\n".into()
         }
@@ -132,62 +143,104 @@ fn respond(request: &str, throttling: Option<&Throttling>) -> String {
     }
 }
 
+/// The counters in Prometheus text form (`name value` lines), with the mode and the number
+/// of keys the engine tracks.
 fn stats(t: &Throttling) -> String {
-    let c = t.counters();
     let mut out = format!(
-        "throttle_tracked_keys {}\nthrottle_recipients_accepted {}\nthrottle_recipients_allow_listed {}\nthrottle_recipients_bypassed {}\n",
-        t.engine().tracked_keys(),
-        c.accepted.load(Ordering::Relaxed),
-        c.allow_listed.load(Ordering::Relaxed),
-        c.bypassed.load(Ordering::Relaxed),
+        "throttle_observe_mode {}\nthrottle_tracked_keys {}\n",
+        u8::from(t.mode() == ThrottleMode::Observe),
+        t.engine().tracked_keys()
     );
-    for (rule, count) in AS_TABLE.iter().zip(&c.deferred) {
-        out.push_str(&format!(
-            "throttle_recipients_deferred{{token=\"{}\"}} {}\n",
-            rule.name,
-            count.load(Ordering::Relaxed)
-        ));
+    for (name, value) in t.counters().values() {
+        out.push_str(&format!("{name} {value}\n"));
     }
     out
 }
 
-fn explanation_json(t: &Throttling, ip: IpAddr) -> String {
+/// `throttle-show-json`: the explanation's figures, and what covers the IP. Its
+/// `explanation` text leaves the connectors out (they are in `connectors`), so the admin
+/// plane can show a tenant its own connectors only.
+fn explanation_json(t: &Throttling, ip: IpAddr, cover: Cover) -> String {
     let e = t.explain(ip);
-    let allow_listed = t.is_allow_listed(ip);
+    let allow_listed = cover.allow.is_some();
     let verdict = match (allow_listed, e.verdict) {
         (true, _) | (false, throttle::Verdict::Accept) => "accept",
         (false, throttle::Verdict::Bypass) => "bypass",
         (false, throttle::Verdict::Defer) => "defer",
     };
     let defer = e.defer.as_ref().filter(|_| !allow_listed);
+    let connectors: Vec<serde_json::Value> = cover
+        .connectors
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "tenant": c.tenant,
+                "name": c.name,
+                "kind": c.kind,
+                "range": c.range,
+                "trusted": c.trusted,
+                "require_tls": c.require_tls,
+                "description": c.describe(),
+            })
+        })
+        .collect();
+    let without_connectors = Cover { connectors: Vec::new(), ..cover.clone() };
     let json = serde_json::json!({
         "ip": ip.to_string(),
         "verdict": verdict,
+        "mode": t.mode().to_string(),
         "allow_listed": allow_listed,
+        "allow_entry": cover.allow.as_ref().map(|a| a.cidr.to_string()),
+        "connectors": connectors,
         "token": defer.map(|d| d.token.rule().name),
         "reason": defer.map(|d| d.token.rule().reason),
         "retry_after_s": defer.map(|d| d.retry_after_s),
         "observed_per_hour": defer.map(|d| d.observed_per_hour),
         "baseline_per_hour": defer.map(|d| d.baseline_per_hour),
         "allowance_per_hour": defer.map(|d| d.allowance_per_hour),
-        "explanation": render_explanation(&e, allow_listed),
+        "explanation": render_explanation(&e, &without_connectors),
     });
     format!("{json}\n")
 }
 
-fn throttled_json(t: &Throttling) -> String {
+/// Whether the key of a listed entry is deferring now: for an IP, its next recipient would
+/// be deferred; for a prefix, the next recipient of its latest IP would be, by the prefix.
+fn throttled_now(t: &Throttling, r: &RecentDeferral) -> bool {
+    if t.is_allow_listed(r.last_ip) {
+        return false;
+    }
+    let e = t.explain(r.last_ip);
+    match r.key {
+        ThrottleKey::Ip(_) => e.verdict == throttle::Verdict::Defer,
+        ThrottleKey::Prefix { .. } => e.defer.is_some_and(|d| d.key == r.key),
+    }
+}
+
+fn by_token(counts: &TokenCounts) -> serde_json::Value {
+    counts.iter().map(|(token, n)| ((*token).to_string(), serde_json::Value::from(*n))).collect()
+}
+
+/// `throttled-json WINDOW_S`: the keys deferred in the window, most first.
+fn throttled_json(t: &Throttling, window_s: u64) -> String {
     let list: Vec<serde_json::Value> = t
-        .recently_deferred()
+        .recently_deferred(window_s)
         .into_iter()
         .map(|r| {
-            let now = matches!(t.explain(r.ip).verdict, throttle::Verdict::Defer) && !t.is_allow_listed(r.ip);
+            let sum = |c: &TokenCounts| c.iter().map(|(_, n)| n).sum::<u64>();
             serde_json::json!({
-                "ip": r.ip.to_string(),
+                "ip": r.last_ip.to_string(),
+                "key": r.key.to_string(),
+                "kind": if matches!(r.key, ThrottleKey::Ip(_)) { "ip" } else { "prefix" },
+                "window_s": window_s,
+                "deferred": sum(&r.deferred),
+                "deferred_by_token": by_token(&r.deferred),
+                "would_defer": sum(&r.would_defer),
+                "would_defer_by_token": by_token(&r.would_defer),
                 "deferred_last_hour": r.last_hour,
                 "deferred_last_day": r.last_day,
                 "last_token": r.last_token,
                 "last_deferred_at_unix_s": r.last_at_s,
-                "throttled_now": now,
+                "throttled_now": throttled_now(t, &r),
             })
         })
         .collect();

@@ -1,7 +1,8 @@
 //! Where the throttle history lives between restarts. The engine writes snapshots to any
 //! `Write`; a [`HistoryStore`] decides where they go. The embedded store keeps a full
 //! snapshot plus the deltas written since, as files in the data directory; a fleet store
-//! (Redis) implements the same trait.
+//! (Redis) implements the same trait. The decision counters (`throttle stats`) are saved
+//! beside the history, so they too survive a restart.
 
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Write};
@@ -27,6 +28,16 @@ pub trait HistoryStore: Send + Sync + std::fmt::Debug {
     fn save_full(&self, engine: &Engine) -> Result<(), HistoryError>;
     /// Saves the keys changed since the previous save.
     fn save_delta(&self, engine: &Engine) -> Result<(), HistoryError>;
+    /// The decision counters saved last (`name value` pairs, as `throttle stats` names
+    /// them); empty when none were. A store that keeps none needs not implement it.
+    fn load_counters(&self) -> Result<Vec<(String, u64)>, HistoryError> {
+        Ok(Vec::new())
+    }
+    /// Saves the decision counters, replacing the previous ones.
+    fn save_counters(&self, counters: &[(String, u64)]) -> Result<(), HistoryError> {
+        let _ = counters;
+        Ok(())
+    }
 }
 
 /// `<dir>/history.full` and `<dir>/history.delta.<n>`, each written to a temporary file,
@@ -38,6 +49,8 @@ pub struct FileHistoryStore {
 }
 
 const FULL: &str = "history.full";
+/// `name value` lines, as `throttle stats` prints them.
+const COUNTERS: &str = "counters.txt";
 const DELTA_PREFIX: &str = "history.delta.";
 
 impl FileHistoryStore {
@@ -139,6 +152,35 @@ impl HistoryStore for FileHistoryStore {
             w.flush()
         })
     }
+
+    fn load_counters(&self) -> Result<Vec<(String, u64)>, HistoryError> {
+        let path = self.dir.join(COUNTERS);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(&path)(e)),
+        };
+        let corrupt = |line: usize, problem: &str| HistoryError::Corrupt {
+            path: path.clone(),
+            reason: format!("line {line}: {problem}; expected `name value` lines"),
+        };
+        let mut counters = Vec::new();
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let (name, value) = line.trim().rsplit_once(' ').ok_or_else(|| corrupt(i + 1, "no value"))?;
+            let value = value.parse().map_err(|_| corrupt(i + 1, "the value is not a count"))?;
+            counters.push((name.trim().to_string(), value));
+        }
+        Ok(counters)
+    }
+
+    fn save_counters(&self, counters: &[(String, u64)]) -> Result<(), HistoryError> {
+        self.write_atomically(COUNTERS, |w| {
+            for (name, value) in counters {
+                writeln!(w, "{name} {value}")?;
+            }
+            w.flush()
+        })
+    }
 }
 
 #[cfg(test)]
@@ -161,5 +203,22 @@ mod tests {
         // A full save makes the deltas redundant.
         store.save_full(&engine).unwrap();
         assert_eq!(store.deltas().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn counters_round_trip_and_damage_names_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileHistoryStore::new(dir.path().join("throttle"));
+        assert_eq!(store.load_counters().unwrap(), Vec::new(), "none saved yet");
+        let counters = vec![
+            ("throttle_recipients_accepted".to_string(), 42),
+            ("throttle_recipients_deferred{token=\"AS501\"}".to_string(), 7),
+        ];
+        store.save_counters(&counters).unwrap();
+        assert_eq!(FileHistoryStore::new(dir.path().join("throttle")).load_counters().unwrap(), counters);
+        fs::write(dir.path().join("throttle").join(COUNTERS), "throttle_recipients_accepted 1\nx y\n")
+            .unwrap();
+        let e = store.load_counters().unwrap_err().to_string();
+        assert!(e.contains("counters.txt") && e.contains("line 2"), "{e}");
     }
 }

@@ -18,6 +18,7 @@ pub mod deferrals;
 pub mod delivery;
 pub mod dns;
 pub mod domains;
+pub mod explain;
 mod fault;
 #[cfg(test)]
 mod fixtures;
@@ -41,7 +42,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use settings::{
-    ConnectionLimits, DeliveryConfig, GatewayConfig, RetryTiming, Settings, ThrottleConfig, Timeouts,
+    ConnectionLimits, DeliveryConfig, GatewayConfig, RetryTiming, Settings, ThrottleConfig, ThrottleMode,
+    Timeouts,
 };
 
 /// Why the gateway could not start. Each text names what failed (a path, an address) and,
@@ -98,6 +100,8 @@ fn bind_remedy(error: &std::io::Error) -> &'static str {
 pub struct Gateway {
     shared: Arc<inbound::Shared>,
     stop: watch::Sender<bool>,
+    /// Sent once the sessions have ended, for the work that must come after them.
+    sessions_done: watch::Sender<bool>,
     listeners: JoinSet<()>,
     queue_manager: tokio::task::JoinHandle<()>,
     background: JoinSet<()>,
@@ -129,6 +133,7 @@ impl Gateway {
         session.starttls = tls.is_some();
         settings.session = Arc::new(session);
         let (stop, stop_rx) = watch::channel(false);
+        let (sessions_done, sessions_done_rx) = watch::channel(false);
         let mut background = JoinSet::new();
         let (directory, guard) = match directory {
             Some(store) => {
@@ -148,7 +153,7 @@ impl Gateway {
         let manager = queue_manager::QueueManager::new(delivery, config.delivery.clone(), recovered, inbox);
         let queue_manager = tokio::spawn(manager.run(stop_rx.clone()));
         let throttling = match &config.throttle {
-            Some(tc) => Some(start_throttling(tc, &mut background, &stop_rx).await?),
+            Some(tc) => Some(start_throttling(tc, &mut background, &sessions_done_rx).await?),
             None => None,
         };
         if let Some(path) = &config.control_socket {
@@ -156,9 +161,9 @@ impl Gateway {
                 control::bind(path).map_err(|error| GatewayError::Control { path: path.clone(), error })?;
             let subjects = control::Subjects {
                 throttling: throttling.clone(),
+                directory: directory.clone(),
                 queue: queue.clone(),
                 spool: spool.clone(),
-                directory: directory.clone(),
             };
             background.spawn(control::serve(listener, path.clone(), subjects, stop_rx.clone()));
         }
@@ -181,7 +186,7 @@ impl Gateway {
             local_addrs.push(local);
             listeners.spawn(inbound::accept_loop(Arc::clone(&shared), listener, config.drain));
         }
-        Ok(Gateway { shared, stop, listeners, queue_manager, background, spool, local_addrs })
+        Ok(Gateway { shared, stop, sessions_done, listeners, queue_manager, background, spool, local_addrs })
     }
 
     /// The addresses actually bound (useful with port 0).
@@ -212,9 +217,18 @@ impl Gateway {
         let entries = allow_list::read(path)?;
         let count = entries.len();
         if let Some(t) = &self.shared.throttling {
-            t.set_allow_list(entries.into_iter().map(|e| e.cidr).collect());
+            t.set_allow_list(entries);
         }
         Ok(count)
+    }
+
+    /// Switches throttling between enforcing and observing (when it runs: turning it on or
+    /// off, and its policy, need a restart).
+    pub fn reload_throttle_mode(&self, mode: ThrottleMode) {
+        if let Some(t) = self.shared.throttling.as_ref().filter(|t| t.mode() != mode) {
+            t.set_mode(mode);
+            tracing::info!(%mode, "throttle mode reloaded");
+        }
     }
 
     /// Stops accepting, lets sessions finish within the drain deadline, lets delivery
@@ -222,6 +236,8 @@ impl Gateway {
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         while self.listeners.join_next().await.is_some() {}
+        // Sessions are done: the throttle's last save and log lines see all they did.
+        let _ = self.sessions_done.send(true);
         let _ = (&mut self.queue_manager).await;
         while self.background.join_next().await.is_some() {}
         drop(self.shared);
@@ -271,11 +287,15 @@ fn delivery(
     })
 }
 
-/// Loads the history, reads the allow list and starts the saver task.
+/// How often closed windows of the deferral log are written out.
+const DEFERRAL_LOG_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Loads the history and the counters, reads the allow list and starts the saver task and
+/// the deferral log's flusher, which finish once `sessions_done` says so.
 async fn start_throttling(
     config: &ThrottleConfig,
     background: &mut JoinSet<()>,
-    stop: &watch::Receiver<bool>,
+    sessions_done: &watch::Receiver<bool>,
 ) -> Result<Arc<throttling::Throttling>, GatewayError> {
     let store: Arc<dyn history::HistoryStore> =
         Arc::new(history::FileHistoryStore::new(config.history_dir.clone()));
@@ -284,28 +304,60 @@ async fn start_throttling(
     let engine = tokio::task::spawn_blocking(move || loader.load(policy)).await.map_err(|e| {
         history::HistoryError::Corrupt { path: config.history_dir.clone(), reason: e.to_string() }
     })??;
-    tracing::info!(keys = engine.tracked_keys(), "throttle history loaded");
-    let allow = allow_list::read(&config.allow_file)?.into_iter().map(|e| e.cidr).collect();
-    let throttling = Arc::new(throttling::Throttling::new(Arc::new(engine), allow));
+    tracing::info!(keys = engine.tracked_keys(), mode = %config.mode, "throttle history loaded");
+    let allow = allow_list::read(&config.allow_file)?;
+    let throttling = Arc::new(throttling::Throttling::new(Arc::new(engine), allow, config.mode));
+    restore_counters(&throttling, store.as_ref());
     background.spawn(save_history(
-        Arc::clone(throttling.engine()),
+        Arc::clone(&throttling),
         store,
         config.save_interval,
         config.full_save_every.max(1),
-        stop.clone(),
+        sessions_done.clone(),
     ));
+    background.spawn(flush_deferral_log(Arc::clone(&throttling), sessions_done.clone()));
     Ok(throttling)
 }
 
-/// Saves changed history every `interval` (a full snapshot every `full_every` saves) on a
-/// blocking thread, and a full snapshot at shutdown. Sessions keep deciding meanwhile: the
-/// engine copies one shard at a time under its lock.
+/// The counters saved with the history. Damaged counters cost the counts, never the start.
+fn restore_counters(throttling: &throttling::Throttling, store: &dyn history::HistoryStore) {
+    match store.load_counters() {
+        Ok(saved) => {
+            let unknown = throttling.counters().restore(&saved);
+            if !unknown.is_empty() {
+                tracing::warn!(?unknown, "saved throttle counters this version does not know were dropped");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "throttle counters start from zero"),
+    }
+}
+
+/// Writes the deferral log's closed windows every few seconds, and every open one once the
+/// sessions are done.
+async fn flush_deferral_log(
+    throttling: Arc<throttling::Throttling>,
+    mut sessions_done: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(DEFERRAL_LOG_FLUSH);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => throttling.flush_log(),
+            _ = sessions_done.changed() => break,
+        }
+    }
+    throttling.drain_log();
+}
+
+/// Saves changed history and the counters every `interval` (a full snapshot every
+/// `full_every` saves) on a blocking thread, and a full snapshot once the sessions are done
+/// (shutdown). Sessions keep deciding meanwhile: the engine copies one shard at a time under
+/// its lock.
 async fn save_history(
-    engine: Arc<throttle::Engine>,
+    throttling: Arc<throttling::Throttling>,
     store: Arc<dyn history::HistoryStore>,
     interval: std::time::Duration,
     full_every: u32,
-    mut stop: watch::Receiver<bool>,
+    mut sessions_done: watch::Receiver<bool>,
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.tick().await;
@@ -313,13 +365,15 @@ async fn save_history(
     loop {
         let stopping = tokio::select! {
             _ = ticker.tick() => false,
-            _ = stop.changed() => true,
+            _ = sessions_done.changed() => true,
         };
         saves = saves.wrapping_add(1);
         let full = stopping || saves.is_multiple_of(full_every);
-        let (engine, store) = (Arc::clone(&engine), Arc::clone(&store));
+        let (throttling, store) = (Arc::clone(&throttling), Arc::clone(&store));
         let saved = tokio::task::spawn_blocking(move || {
-            if full { store.save_full(&engine) } else { store.save_delta(&engine) }
+            let engine = throttling.engine();
+            if full { store.save_full(engine) } else { store.save_delta(engine) }?;
+            store.save_counters(&throttling.counters().values())
         })
         .await;
         match saved {

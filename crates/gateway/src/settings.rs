@@ -115,10 +115,32 @@ impl DeliveryConfig {
     }
 }
 
+/// Whether throttling defers, or only says what it would defer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ThrottleMode {
+    /// Deferrals get `451 4.7.5xx`.
+    #[default]
+    Enforce,
+    /// Everything is decided, recorded, counted and logged as if enforcing, but accepted: a
+    /// new site runs this for weeks before enforcing.
+    Observe,
+}
+
+impl std::fmt::Display for ThrottleMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ThrottleMode::Enforce => "enforce",
+            ThrottleMode::Observe => "observe",
+        })
+    }
+}
+
 /// Adaptive IP throttling.
 #[derive(Clone, Debug)]
 pub struct ThrottleConfig {
     pub policy: throttle::Policy,
+    /// Reloadable.
+    pub mode: ThrottleMode,
     /// Where the history is saved (snapshot and deltas).
     pub history_dir: PathBuf,
     /// The operator allow list file.

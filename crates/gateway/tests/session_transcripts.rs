@@ -345,7 +345,9 @@ fn run_transcript(path: &Path, directory: &Snapshot) -> Result<(), String> {
         lines.next();
     }
     let relay = StaticDomains::new(&header.static_domains);
-    let throttling = header.throttle.map(|p| Throttling::new(Arc::new(throttle::Engine::new(p)), Vec::new()));
+    let throttling = header
+        .throttle
+        .map(|p| Throttling::new(Arc::new(throttle::Engine::new(p)), Vec::new(), Default::default()));
     let protection = protection::Protection::new(header.protection, Box::new(protection::HeuristicScorer));
     let guard = OutboundGuard::with_clock(protection, || CLOCK_UNIX_S);
     let config = SessionConfig { hostname: "mx.sluice.test".into(), ..SessionConfig::default() };

@@ -11,7 +11,9 @@ use gateway::dns::dnsbl::{Dnsbl, DnsblConfig};
 use gateway::domains::StaticDomains;
 use gateway::settings::ClientChecks;
 use gateway::tls::{ClientCa, TlsSource};
-use gateway::{ConnectionLimits, DeliveryConfig, GatewayConfig, Settings, ThrottleConfig, Timeouts};
+use gateway::{
+    ConnectionLimits, DeliveryConfig, GatewayConfig, Settings, ThrottleConfig, ThrottleMode, Timeouts,
+};
 use serde::Deserialize;
 use smtp_wire::{BareNewline, SessionConfig};
 
@@ -225,6 +227,8 @@ impl Default for RawReputation {
 #[serde(default, deny_unknown_fields)]
 pub struct RawThrottle {
     pub enabled: bool,
+    /// "enforce" (defer) or "observe" (decide, log and count, but accept). Reloadable.
+    pub mode: String,
     /// How often changed throttle history is saved.
     pub save_interval_s: u64,
     /// A full snapshot every this many saves (deltas in between).
@@ -237,6 +241,7 @@ impl Default for RawThrottle {
     fn default() -> Self {
         RawThrottle {
             enabled: true,
+            mode: "enforce".into(),
             save_interval_s: 60,
             full_save_every: 60,
             policy: throttle::Policy::default(),
@@ -631,6 +636,7 @@ fn resolve_throttle(raw: &RawThrottle, data_dir: &Path) -> Result<Option<Throttl
     raw.policy.validate().map_err(|e| invalid(format!("throttle.policy.{}", e.field), e.to_string()))?;
     Ok(Some(ThrottleConfig {
         policy: raw.policy.clone(),
+        mode: resolve_throttle_mode(&raw.mode)?,
         history_dir: data_dir.join("throttle"),
         allow_file: gateway::allow_list::path_in(data_dir),
         save_interval: Duration::from_secs(
@@ -749,6 +755,19 @@ fn resolve_proxy(smtp: &RawSmtp) -> Result<Option<gateway::inbound::proxy::Proxy
         header_timeout: Duration::from_secs(timeout),
         v2_bytes_max: smtp_wire::proxy::V2_BYTES_MAX_DEFAULT,
     }))
+}
+
+fn resolve_throttle_mode(value: &str) -> Result<ThrottleMode, ConfigError> {
+    match value {
+        "enforce" => Ok(ThrottleMode::Enforce),
+        "observe" => Ok(ThrottleMode::Observe),
+        other => Err(invalid(
+            "throttle.mode",
+            format!(
+                "{other:?} is not \"enforce\" (defer) or \"observe\" (log what would be deferred, accept it)"
+            ),
+        )),
+    }
 }
 
 fn resolve_bare_newline(value: &str) -> Result<BareNewline, ConfigError> {
@@ -900,6 +919,7 @@ mod tests {
             ("[dns]\nresolver = \"127.0.0.1\"", "dns.resolver:"),
             ("[tls]\nclient_ca_file = \"/nonexistent/ca.pem\"", "tls.client_ca_file:"),
             ("[smtp]\nbare_newline = \"strip\"", "smtp.bare_newline:"),
+            ("[throttle]\nmode = \"audit\"", "throttle.mode:"),
         ] {
             let err = from_str(text).unwrap_err();
             assert!(err.starts_with(field), "{text}: {err}");
@@ -908,6 +928,14 @@ mod tests {
         assert!(unknown.contains("lisen"), "{unknown}");
         let wrong_type = from_str("[smtp]\nconnections_max = \"many\"").unwrap_err();
         assert!(wrong_type.contains("connections_max"), "{wrong_type}");
+    }
+
+    #[test]
+    fn throttling_enforces_unless_observe_is_asked_for() {
+        let mode = |text: &str| from_str(text).unwrap().gateway.throttle.map(|t| t.mode);
+        assert_eq!(mode(""), Some(ThrottleMode::Enforce));
+        assert_eq!(mode("[throttle]\nmode = \"observe\""), Some(ThrottleMode::Observe));
+        assert_eq!(mode("[throttle]\nmode = \"enforce\""), Some(ThrottleMode::Enforce));
     }
 
     #[test]

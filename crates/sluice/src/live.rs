@@ -68,8 +68,8 @@ impl LiveState for ControlLive {
         self.json(&format!("throttle-show-json {ip}"))
     }
 
-    fn throttled(&self) -> Result<Vec<ThrottledIp>, LiveError> {
-        self.json("throttled-json")
+    fn throttled(&self, window_s: u64) -> Result<Vec<ThrottledIp>, LiveError> {
+        self.json(&format!("throttled-json {window_s}"))
     }
 
     fn throttle_counters(&self) -> Result<Vec<(String, u64)>, LiveError> {

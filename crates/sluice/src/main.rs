@@ -172,8 +172,22 @@ enum ThrottleCommand {
     },
     /// Take a network off the allow list.
     Remove { cidr: String },
-    /// Print the allow list.
-    List,
+    /// Print the allow list; with --throttled, the IPs and prefixes being deferred.
+    ///
+    /// Example: sluice throttle list --throttled --since 1h
+    List {
+        /// The IPs and prefixes the running server deferred recently (observe mode: would
+        /// have deferred), with counts per AS token, most first.
+        #[arg(long)]
+        throttled: bool,
+        /// With --throttled: deferrals within this age, such as 30m or 2h (default 1h, at
+        /// most 24h).
+        #[arg(long, value_name = "AGE")]
+        since: Option<String>,
+        /// With --throttled: JSON, as the admin API's /api/v1/throttle/throttled answers.
+        #[arg(long)]
+        json: bool,
+    },
     /// Decision counters of the running server (per verdict and AS token).
     Stats,
 }
@@ -246,7 +260,9 @@ fn throttle_command(config_path: Option<&Path>, command: ThrottleCommand) -> any
         ThrottleCommand::Show { ip } => throttle_cli::show(&config, &ip),
         ThrottleCommand::Allow { cidr, note } => throttle_cli::allow(&config, &cidr, note.as_deref()),
         ThrottleCommand::Remove { cidr } => throttle_cli::remove(&config, &cidr),
-        ThrottleCommand::List => throttle_cli::list(&config),
+        ThrottleCommand::List { throttled, since, json } => {
+            throttle_cli::list(&config, throttled, since.as_deref(), json)
+        }
         ThrottleCommand::Stats => throttle_cli::stats(&config),
     }
 }
@@ -447,9 +463,28 @@ fn reload(gateway: &gateway::Gateway, running: &Config, path: Option<&Path>) {
             if let Some(policy) = &new_gw.protection {
                 gateway.reload_protection(policy.clone());
             }
+            reload_throttle(gateway, old.throttle.as_ref(), new_gw.throttle.as_ref());
             gateway.reload(new.gateway.settings);
         }
         Err(e) => tracing::error!(error = %e, "config reload failed; keeping the running settings"),
+    }
+}
+
+/// The throttle's mode changes at once; turning it on or off and its policy at the next start.
+fn reload_throttle(
+    gateway: &gateway::Gateway,
+    old: Option<&gateway::ThrottleConfig>,
+    new: Option<&gateway::ThrottleConfig>,
+) {
+    match (old, new) {
+        (Some(old), Some(new)) => {
+            gateway.reload_throttle_mode(new.mode);
+            if old.policy != new.policy {
+                tracing::warn!("[throttle.policy] changes take effect at the next restart");
+            }
+        }
+        (None, None) => {}
+        _ => tracing::warn!("throttle.enabled changes take effect at the next restart"),
     }
 }
 

@@ -54,6 +54,9 @@ impl Input for AllowInput {
 impl Input for QueueParams {
     const OBJECT: &'static str = "queue";
 }
+impl Input for ThrottledParams {
+    const OBJECT: &'static str = "throttle";
+}
 
 pub(super) fn routes(doc: utoipa::openapi::OpenApi) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(doc)
@@ -469,11 +472,16 @@ async fn throttle_explain(
     call(&s, move |a| a.throttle_explain(&cx, &ip)).await
 }
 
-/// IPs deferred within the last day with their deferral counts.
-#[utoipa::path(get, path = "/api/v1/throttle/throttled", tag = "throttle", security(("bearer" = [])),
+/// IPs and prefixes deferred within `since` (default the last day), most deferred first, with
+/// their counts per AS token (tenants: IPs that sent to them, no prefixes).
+#[utoipa::path(get, path = "/api/v1/throttle/throttled", tag = "throttle", security(("bearer" = [])), params(ThrottledParams),
     responses((status = 200, body = Vec<ThrottledIp>), (status = "4XX", body = crate::error::ErrorBody)))]
-async fn throttled(State(s): State<AppState>, Caller(cx): Caller) -> ApiResult<Vec<ThrottledIp>> {
-    call(&s, move |a| a.throttled(&cx)).await
+async fn throttled(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Params(p): Params<ThrottledParams>,
+) -> ApiResult<Vec<ThrottledIp>> {
+    call(&s, move |a| a.throttled_since(&cx, p.since.as_deref())).await
 }
 
 /// Decision counters per verdict and AS token (operators and support).

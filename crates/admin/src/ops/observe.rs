@@ -6,7 +6,7 @@ use access::Permission;
 use directory::TenantId;
 use trace::{Cursor, Direction, MessageStatus, RefusalQuery, TraceQuery};
 
-use super::records::parse_when;
+use super::records::{parse_lifetime, parse_when};
 use super::{Admin, Context};
 use crate::error::{AdminError, ErrorKind};
 use crate::live::{LiveError, ThrottleView, ThrottledIp};
@@ -21,6 +21,8 @@ const TRACE_PAGE_DEFAULT: usize = 50;
 /// How far back a tenant's trace must show an IP for the tenant to see its throttle state.
 const SEEN_WINDOW_S: u64 = 10 * 86_400;
 const QUEUE_LIST_DEFAULT: usize = 100;
+/// The longest window of the throttled list: the server keeps a day of deferral counts.
+const THROTTLED_WINDOW_MAX_S: u64 = 86_400;
 
 fn live(e: LiveError) -> AdminError {
     match e {
@@ -172,16 +174,41 @@ impl Admin {
                 "client {ip} (no mail from it to this tenant in 10 days)"
             )));
         }
-        self.live.throttle_explain(ip).map_err(live)
+        let mut view = self.live.throttle_explain(ip).map_err(live)?;
+        if let Some(tenant) = &cx.principal.tenant {
+            view.connectors.retain(|c| c.tenant == tenant.as_str());
+        }
+        Ok(view)
     }
 
-    /// IPs deferred within the last day; a tenant sees those that sent to it.
+    /// IPs and prefixes deferred within the last day, most deferred first; a tenant sees the
+    /// IPs that sent to it, and no prefix (its counts are other IPs' too).
     pub fn throttled(&self, cx: &Context) -> Result<Vec<ThrottledIp>, AdminError> {
+        self.throttled_since(cx, None)
+    }
+
+    /// The same within `since` (an age such as `1h` or `30m`, at most a day; default a day).
+    pub fn throttled_since(&self, cx: &Context, since: Option<&str>) -> Result<Vec<ThrottledIp>, AdminError> {
         self.allow(cx, Permission::Read, cx.principal.tenant.as_ref(), "read the throttle")?;
-        let all = self.live.throttled().map_err(live)?;
+        let window_s = match since {
+            None => THROTTLED_WINDOW_MAX_S,
+            Some(text) => match parse_lifetime("throttle.since", text)? {
+                s if s <= THROTTLED_WINDOW_MAX_S => s,
+                _ => {
+                    return Err(AdminError::invalid(
+                        "throttle.since",
+                        format!(
+                            "invalid throttle.since {text:?}: at most 24h (the server keeps a day of deferral counts)"
+                        ),
+                    ));
+                }
+            },
+        };
+        let all = self.live.throttled(window_s).map_err(live)?;
         let mut shown = Vec::with_capacity(all.len());
         for entry in all {
-            if self.ip_visible(cx, entry.ip)? {
+            let prefix = entry.kind == "prefix";
+            if cx.principal.tenant.is_none() || (!prefix && self.ip_visible(cx, entry.ip)?) {
                 shown.push(entry);
             }
         }

@@ -13,7 +13,7 @@ use smtp_wire::{EnvelopeChecks, Reply, ReversePath, Session, SessionInfo, replie
 
 use crate::delivery::maildir::mailbox_name;
 use crate::domains::{Owner, StaticDomains, owner};
-use crate::inbound::throttling::{Admitted, Throttling};
+use crate::inbound::throttling::{Admitted, Attempt, Bypass, Throttling};
 
 /// What a session checks recipients against: relay control first (a relay attempt is
 /// refused permanently whatever the sender's volume), then the throttle. Relay control is
@@ -267,13 +267,14 @@ impl EnvelopeChecks for SessionChecks<'_> {
             }
         };
         let admission = self.relay_control(session, sender, rcpt).inspect_err(log("recipient refused"))?;
+        let Some(throttling) = self.throttling else { return Ok(()) };
         if matches!(admission, Admission::Trusted) {
+            throttling.count_bypass(Bypass::Connector);
             return Ok(());
         }
-        let Some(throttling) = self.throttling else { return Ok(()) };
-        let admitted = throttling
-            .check_recipient(session.client_ip)
-            .inspect_err(log("recipient deferred by throttling"))?;
+        // The throttle logs its own deferrals (a blast's are folded into one line a minute).
+        let attempt = Attempt { ip: session.client_ip, sender, recipient: &rcpt.recipient };
+        let admitted = throttling.check_recipient(attempt)?;
         if admitted == Admitted::Judged {
             self.throttle_accepted.set(self.throttle_accepted.get().saturating_add(1));
         }

@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub(crate) mod connection;
+pub mod deferral_log;
 pub(crate) mod enqueue;
 mod limits;
 pub mod proxy;

@@ -9,7 +9,13 @@
 //!   `accepted`.
 //! * `recipient deferred by throttling`, with `client_ip`, `rcpt_count` (recipients the line
 //!   stands for; 1 when absent) and the `reply`, whose `(ASnnn)` token labels it
-//!   (`deferred AS501`).
+//!   (`deferred AS501`). The gateway writes the first deferral of a client IP and token in a
+//!   minute in full and the others of that minute as one line with their count
+//!   (`repeated`), at the end of the minute.
+//! * `would defer recipient (observe mode: accepted)`: the same for a gateway in observe
+//!   mode, whose would-be deferrals were accepted (labelled `would defer AS501`). The
+//!   recipients were attempts the engine did not accept, so they replay as attempts, like
+//!   deferrals.
 //!
 //! Other lines are skipped; so are lines without a `{` (text a log collector put between
 //! JSON lines). A line that starts a JSON object but is not one, or lacks a field the replay
@@ -27,6 +33,9 @@ use super::time::parse_rfc3339;
 pub const MESSAGE_LINE: &str = "message";
 /// The `message` field of a throttling deferral's line.
 pub const DEFERRAL_LINE: &str = "recipient deferred by throttling";
+/// The `message` field of observe mode's line for a recipient it accepted that enforcing
+/// would have deferred.
+pub const WOULD_DEFER_LINE: &str = "would defer recipient (observe mode: accepted)";
 /// Label of recipients the gateway's throttle accepted.
 pub const ACCEPTED: &str = "accepted";
 
@@ -39,7 +48,7 @@ pub struct SluiceLog {
     pub lines: usize,
     /// Message lines with recipients judged by the throttle.
     pub messages: usize,
-    /// Recipients deferred by throttling.
+    /// Recipients deferred by throttling, or that observe mode would have deferred.
     pub deferred: u64,
 }
 
@@ -71,7 +80,7 @@ fn read_line(log: &mut SluiceLog, line: &str) -> Result<(), String> {
     })?;
     let fields = value.get("fields").unwrap_or(&value);
     let kind = fields.get("message").and_then(Value::as_str).unwrap_or("");
-    if kind != MESSAGE_LINE && kind != DEFERRAL_LINE {
+    if kind != MESSAGE_LINE && kind != DEFERRAL_LINE && kind != WOULD_DEFER_LINE {
         return Ok(());
     }
     let field = |name: &str| fields.get(name).or_else(|| value.get(name));
@@ -94,7 +103,8 @@ fn read_line(log: &mut SluiceLog, line: &str) -> Result<(), String> {
         some => count(some).ok_or("rcpt_count is not a count")?,
     };
     let reply = field("reply").and_then(Value::as_str).unwrap_or("");
-    let label = log.trace.label(&format!("deferred {}", token(reply).unwrap_or("(no token)")));
+    let verdict = if kind == WOULD_DEFER_LINE { "would defer" } else { "deferred" };
+    let label = log.trace.label(&format!("{verdict} {}", token(reply).unwrap_or("(no token)")));
     log.deferred += u64::from(deferred);
     if deferred > 0 {
         log.trace.push_ms(time_ms, ip, deferred, Some(label));
@@ -138,6 +148,18 @@ a line of text
         assert_eq!(t.labels[t.events[0].label.unwrap() as usize], "deferred AS501", "sorted by time");
         assert_eq!((t.events[1].recipients, t.events[1].time_ms), (2, 1_795_428_000_500));
         assert_eq!(t.labels[t.events[2].label.unwrap() as usize], "deferred AS503");
+    }
+
+    #[test]
+    fn observe_mode_lines_replay_as_attempts_with_their_own_label() {
+        let log = r#"{"timestamp":"2026-11-23T10:00:00Z","fields":{"message":"would defer recipient (observe mode: accepted)","client_ip":"198.51.100.7","rcpt_count":1,"reply":"451 4.7.501 Deferred ... (AS501) Try again in 10 minutes"}}
+{"timestamp":"2026-11-23T10:01:00Z","fields":{"message":"would defer recipient (observe mode: accepted)","client_ip":"198.51.100.7","rcpt_count":41,"repeated":true,"reply":"451 4.7.501 Deferred ... (AS501) Try again in 9 minutes"}}
+"#;
+        let log = parse(log).unwrap();
+        assert_eq!(log.deferred, 42);
+        let t = &log.trace;
+        assert_eq!((t.events.len(), t.events[1].recipients), (2, 41));
+        assert_eq!(t.labels[t.events[1].label.unwrap() as usize], "would defer AS501");
     }
 
     #[test]
