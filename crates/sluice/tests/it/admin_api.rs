@@ -484,6 +484,7 @@ fn bad_input_names_each_field() {
         ("/api/v1/audit?since=later", "audit.since"),
         ("/api/v1/requests?status=open", "request.status"),
         ("/api/v1/throttle/ips/not-an-ip", "throttle.ip"),
+        ("/api/v1/throttle/throttled?since=2d", "throttle.since"),
         ("/api/v1/queue/zz!/retry", "queue.id"),
         ("/api/v1/tokens/xyz", "token.id"),
     ];
@@ -762,6 +763,12 @@ fn trace_search_timeline_refusals_throttle_and_queue() {
     assert_eq!(throttled[0]["ip"], "127.0.0.1", "{throttled}");
     assert_eq!(throttled[0]["deferred_last_hour"], deferred);
     assert_eq!(throttled[0]["throttled_now"], true);
+    let recent = api.ok("GET", "/api/v1/throttle/throttled?since=10m", &op, None);
+    assert_eq!(
+        recent[0]["deferred_by_token"][explained["token"].as_str().unwrap_or("?")],
+        deferred,
+        "{recent}"
+    );
     let counters = api.ok("GET", "/api/v1/throttle/counters", &op, None);
     assert!(counters.to_string().contains("throttle_recipients_deferred"), "{counters}");
 
@@ -1079,6 +1086,27 @@ fn tenant_isolation_generated_from_the_openapi_document() {
     for (path, value) in &before {
         assert_eq!(&after[path], value, "{path} changed");
     }
+    // A client that sent to acme from globex's connector range: acme sees its throttle state
+    // but not globex's connector; the operator sees the connector and whose it is.
+    let shared = "198.51.6.9";
+    record_trace(
+        &server,
+        vec![trace_message("00000000000000c8", shared, "acme", "user@acme.example", now_ms())],
+    );
+    let path = format!("/api/v1/throttle/ips/{shared}");
+    // The server picks the connectors up within a second or so of their creation.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let all = api.ok("GET", &path, &op, None);
+        if all["connectors"][0]["tenant"] == "globex" {
+            assert_eq!(all["connectors"][0]["name"], "globex-partner", "{all}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the server never saw globex's connector: {all}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let seen = api.ok("GET", &path, &roles[0].1, None);
+    assert!(seen["connectors"] == json!([]) && !seen.to_string().contains("globex"), "{seen}");
     // And support changes no configuration of the tenant it reads.
     let support = cli_token(&server, &["--role", "support"]);
     let _ = snapshot(&api, &op);
