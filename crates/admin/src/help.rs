@@ -18,6 +18,7 @@ struct Chrome {
     why: &'static str,
     sender: &'static str,
     admin: &'static str,
+    recipient: &'static str,
     back: &'static str,
     unknown: &'static str,
 }
@@ -28,6 +29,7 @@ const ENGLISH: Chrome = Chrome {
     why: "Why did I get this?",
     sender: "I'm the sender: what do I do?",
     admin: "I'm the email admin: how do I fix this?",
+    recipient: "I'm the email admin of the organisation the mail was for: a sender I know is throttled",
     back: "All codes",
     unknown: "There is no help page for this code.",
 };
@@ -38,6 +40,7 @@ const FRENCH: Chrome = Chrome {
     why: "Pourquoi ai-je reçu ce message ?",
     sender: "Je suis l'expéditeur : que dois-je faire ?",
     admin: "Je suis l'administrateur de messagerie : comment corriger cela ?",
+    recipient: "Je suis l'administrateur de messagerie de l'organisation destinataire : un expéditeur que je connais est limité",
     back: "Tous les codes",
     unknown: "Il n'existe pas de page d'aide pour ce code.",
 };
@@ -132,7 +135,10 @@ async fn index(Query(q): Query<LangParam>, headers: HeaderMap) -> Response {
 }
 
 fn help_body(help: &HelpText, words: &Chrome, lang: Lang) -> String {
-    format!(
+    let recipient = help.recipient_admin.as_ref().map_or(String::new(), |text| {
+        format!("<h2>{}</h2>\n<p>{}</p>\n", escape(words.recipient), escape(text))
+    });
+    let body = format!(
         "<p><a href=\"/help?lang={tag}\">{back}</a></p>\n<h1><code>{code}</code> {title}</h1>\n<h2>{why_h}</h2>\n<p>{why}</p>\n<h2>{sender_h}</h2>\n<p>{sender}</p>\n<h2>{admin_h}</h2>\n<p>{admin}</p>\n",
         tag = lang.tag(),
         back = escape(words.back),
@@ -144,7 +150,8 @@ fn help_body(help: &HelpText, words: &Chrome, lang: Lang) -> String {
         sender = escape(&help.sender),
         admin_h = escape(words.admin),
         admin = escape(&help.admin),
-    )
+    );
+    body + &recipient
 }
 
 async fn page(Path(code): Path<String>, Query(q): Query<LangParam>, headers: HeaderMap) -> Response {
@@ -179,6 +186,17 @@ mod tests {
         assert_eq!(choose_language(None, Some("en;q=0.2, fr;q=0.9")).tag(), "fr");
         assert_eq!(choose_language(Some("xx"), None).tag(), "en");
         assert_eq!(choose_language(None, Some("fr;q=0")).tag(), "en");
+    }
+
+    #[test]
+    fn throttling_pages_have_a_part_for_the_receiving_admin() {
+        for lang in bounce::Lang::all() {
+            let words = chrome(lang);
+            let page = |code| help_body(&bounce::help(code, lang).expect("page"), words, lang);
+            let throttled = page("AS501");
+            assert!(throttled.contains(&format!("<h2>{}</h2>", escape(words.recipient))), "{throttled}");
+            assert!(!page("5.1.1").contains(&escape(words.recipient)), "only the throttling pages");
+        }
     }
 
     #[test]

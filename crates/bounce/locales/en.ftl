@@ -97,32 +97,40 @@ footer-reported-by = Reported by the mail server { $host }.
 footer-attached-headers = The technical report and the headers of your original message are attached.
 footer-attached-full = The technical report and your original message are attached.
 
-## Help pages: help-<code>-{ title, why, sender, admin }, codes as in HELP_CODES.
+## Help pages: help-<code>-{ title, why, sender, admin }, codes as in HELP_CODES; Sluice's
+## throttling pages also have help-<code>-recipient, for the receiving organisation's admin.
+
+-throttle-recipient-admin = A deferral loses nothing: the sending server keeps the mail and tries again, and more of it is accepted as the sender earns an allowance. If a sender you know and expect mail from is throttled (a partner organisation, a service you use, or your own mail server elsewhere), first check that it is legitimate. Its IP address must belong to that organisation: listed in the SPF record of its domain or in its published documentation, or confirmed when you ask it through a contact you already know (never one given in a message). The deferred mail in your message trace must be mail you expect from it. And the volume must have a reason it confirms, such as a campaign or a migration, rather than a hijacked server. Then create an inbound connector for it in your admin center: a partner connector for another organisation, or an on-premises connector for your own mail server, recognised by its IP addresses or by the name on its TLS certificate, with TLS required. Mail through the connector is attributed to your organisation and is never throttled. Never create a connector for an address you could not verify: that is exactly what spammers ask for.
 
 help-AS501-title = New sending server over its probation allowance
 help-AS501-why = The receiving mail service throttles IP addresses it has not seen before. The sending server's address is new to it and sent more mail than a new address is allowed while its history builds up. The mail was deferred, not refused.
 help-AS501-sender = Nothing, in most cases: your mail server retries and the message is accepted later. If this notice says delivery finally failed, send the message again later.
 help-AS501-admin = Warm the address up: send from it at a modest, steady rate and grow the volume over days; the allowance grows with mail accepted, never with retries. Do not switch to other new addresses. If you write to this organisation regularly, ask its email admin to recognise your servers with an inbound connector (its mail flow is then never throttled), or contact the support of the receiving service.
+help-AS501-recipient = { -throttle-recipient-admin }
 
 help-AS502-title = Sudden volume surge from the sending server
 help-AS502-why = The sending server's IP address suddenly sent far more mail than it usually does, so the receiving mail service deferred the excess.
 help-AS502-sender = Nothing, in most cases: your mail server retries and the message is accepted later. If delivery finally failed, send the message again later.
 help-AS502-admin = If the surge is legitimate, spread it over several hours or ramp it up over days, or ask the recipient organisation's email admin to recognise your servers with an inbound connector. Otherwise look on the server for a compromised account, a runaway script or an open relay.
+help-AS502-recipient = { -throttle-recipient-admin }
 
 help-AS503-title = Sending network over its allowance
 help-AS503-why = Many addresses of the sending server's network (the same /24 for IPv4 or /64 for IPv6) sent mail at once, more than the receiving mail service accepts from a network without history.
 help-AS503-sender = Nothing, in most cases: your mail server retries and the message is accepted later. If delivery finally failed, send the message again later.
 help-AS503-admin = Send through fewer IP addresses, used steadily: an address with a sending history is judged on its own history instead of its network's. A recipient organisation you write to regularly can also recognise your servers with an inbound connector.
+help-AS503-recipient = { -throttle-recipient-admin }
 
 help-AS504-title = Volume above the sender's usual peak
 help-AS504-why = The sending server has a recurring busy period, but this one is much larger than before, so the receiving mail service deferred the excess.
 help-AS504-sender = Nothing, in most cases: your mail server retries and the message is accepted later. If delivery finally failed, send the message again later.
 help-AS504-admin = Grow recurring campaigns gradually from one period to the next, or spread them over more hours.
+help-AS504-recipient = { -throttle-recipient-admin }
 
 help-AS505-title = Too many new addresses from the sending network
 help-AS505-why = The sending network uses many different IP addresses never seen before (address rotation), and the allowance they share is used up.
 help-AS505-sender = Nothing, in most cases: your mail server retries and the message is accepted later. If delivery finally failed, send the message again later.
 help-AS505-admin = Send from a small, stable set of IP addresses. A stable address builds its own history and is then judged on it.
+help-AS505-recipient = { -throttle-recipient-admin }
 
 help-5-7-705-title = Sending organisation over its outbound threshold
 help-5-7-705-why = Your organisation's mail service has blocked all outgoing mail from your organisation, because it sent too much spam or bulk mail, or because its subscription is suspended or has expired.

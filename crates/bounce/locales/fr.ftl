@@ -100,32 +100,40 @@ footer-reported-by = Rapport émis par le serveur de messagerie { $host }.
 footer-attached-headers = Le rapport technique et les en-têtes de votre message d'origine sont joints.
 footer-attached-full = Le rapport technique et votre message d'origine sont joints.
 
-## Pages d'aide : help-<code>-{ title, why, sender, admin }.
+## Pages d'aide : help-<code>-{ title, why, sender, admin } ; les pages de limitation
+## de Sluice ont aussi help-<code>-recipient, pour l'administrateur de l'organisation destinataire.
+
+-throttle-recipient-admin = Un report ne perd rien : le serveur d'envoi garde le courrier et réessaie, et une part croissante en est acceptée à mesure que l'expéditeur gagne un quota. Si un expéditeur que vous connaissez et dont vous attendez du courrier est limité (une organisation partenaire, un service que vous utilisez, ou votre propre serveur de messagerie hébergé ailleurs), vérifiez d'abord qu'il est légitime. Son adresse IP doit appartenir à cette organisation : inscrite dans l'enregistrement SPF de son domaine ou dans sa documentation publique, ou confirmée quand vous la lui demandez par un contact que vous connaissez déjà (jamais par un contact donné dans un message). Le courrier différé que montre votre suivi des messages doit être du courrier que vous attendez de sa part. Et le volume doit avoir une raison qu'il confirme, comme une campagne ou une migration, plutôt qu'un serveur piraté. Créez alors pour lui un connecteur entrant dans votre centre d'administration : un connecteur partenaire pour une autre organisation, ou un connecteur local pour votre propre serveur de messagerie, reconnu par ses adresses IP ou par le nom de son certificat TLS, avec TLS obligatoire. Le courrier qui passe par ce connecteur est attribué à votre organisation et n'est jamais limité. Ne créez jamais de connecteur pour une adresse que vous n'avez pas pu vérifier : c'est exactement ce que demandent les spammeurs.
 
 help-AS501-title = Nouveau serveur d'envoi au-delà du quota des nouveaux venus
 help-AS501-why = Le service de messagerie destinataire limite le courrier des adresses IP qu'il ne connaît pas encore. L'adresse du serveur d'envoi est nouvelle pour lui et a envoyé plus de courrier que ce qu'une nouvelle adresse peut envoyer tant que son historique se constitue. Le courrier a été différé, pas refusé.
 help-AS501-sender = Rien, le plus souvent : votre serveur de messagerie réessaie, et le message est accepté un peu plus tard. Si cet avis indique un échec définitif, renvoyez le message plus tard.
 help-AS501-admin = Faites monter l'adresse en charge progressivement : envoyez à un rythme modéré et régulier, puis augmentez le volume au fil des jours ; le quota grandit avec le courrier accepté, jamais avec les nouvelles tentatives. N'essayez pas d'autres adresses nouvelles à la place. Si vous écrivez régulièrement à cette organisation, demandez à son administrateur de messagerie de reconnaître vos serveurs par un connecteur entrant (ce flux n'est alors jamais limité), ou contactez le support du service destinataire.
+help-AS501-recipient = { -throttle-recipient-admin }
 
 help-AS502-title = Hausse soudaine du volume du serveur d'envoi
 help-AS502-why = L'adresse IP du serveur d'envoi a soudain envoyé beaucoup plus de courrier que d'habitude ; le service de messagerie destinataire a différé l'excédent.
 help-AS502-sender = Rien, le plus souvent : votre serveur de messagerie réessaie, et le message est accepté un peu plus tard. En cas d'échec définitif, renvoyez le message plus tard.
 help-AS502-admin = Si la hausse est légitime, étalez-la sur plusieurs heures ou faites-la progresser sur plusieurs jours, ou demandez à l'administrateur de messagerie de l'organisation destinataire de reconnaître vos serveurs par un connecteur entrant. Sinon, cherchez sur le serveur un compte compromis, un script qui envoie en boucle ou un relais ouvert.
+help-AS502-recipient = { -throttle-recipient-admin }
 
 help-AS503-title = Réseau d'envoi au-delà de son quota
 help-AS503-why = De nombreuses adresses du réseau du serveur d'envoi (le même /24 en IPv4 ou /64 en IPv6) ont envoyé du courrier en même temps, davantage que ce que le service de messagerie destinataire accepte d'un réseau sans historique.
 help-AS503-sender = Rien, le plus souvent : votre serveur de messagerie réessaie, et le message est accepté un peu plus tard. En cas d'échec définitif, renvoyez le message plus tard.
 help-AS503-admin = Envoyez par moins d'adresses IP, utilisées régulièrement : une adresse qui a un historique d'envoi est jugée sur son propre historique, et non sur celui de son réseau. Une organisation à laquelle vous écrivez souvent peut aussi reconnaître vos serveurs par un connecteur entrant.
+help-AS503-recipient = { -throttle-recipient-admin }
 
 help-AS504-title = Volume supérieur au pic habituel de l'expéditeur
 help-AS504-why = Le serveur d'envoi a une période d'activité récurrente, mais celle-ci est bien plus forte que les précédentes ; le service de messagerie destinataire a différé l'excédent.
 help-AS504-sender = Rien, le plus souvent : votre serveur de messagerie réessaie, et le message est accepté un peu plus tard. En cas d'échec définitif, renvoyez le message plus tard.
 help-AS504-admin = Faites croître progressivement les campagnes récurrentes d'une période à l'autre, ou étalez-les sur davantage d'heures.
+help-AS504-recipient = { -throttle-recipient-admin }
 
 help-AS505-title = Trop de nouvelles adresses depuis le réseau d'envoi
 help-AS505-why = Le réseau d'envoi utilise de nombreuses adresses IP différentes et jamais vues auparavant (rotation d'adresses), et le quota qu'elles se partagent est épuisé.
 help-AS505-sender = Rien, le plus souvent : votre serveur de messagerie réessaie, et le message est accepté un peu plus tard. En cas d'échec définitif, renvoyez le message plus tard.
 help-AS505-admin = Envoyez depuis un petit ensemble stable d'adresses IP. Une adresse stable se constitue son propre historique et est ensuite jugée sur celui-ci.
+help-AS505-recipient = { -throttle-recipient-admin }
 
 help-5-7-705-title = Organisation expéditrice au-delà de son seuil d'envoi
 help-5-7-705-why = Le service de messagerie de votre organisation a bloqué tout le courrier sortant de celle-ci, parce qu'elle a envoyé trop de spam ou de courrier de masse, ou parce que son abonnement est suspendu ou arrivé à échéance.

@@ -76,7 +76,15 @@ pub struct HelpText {
     pub sender: String,
     /// What the sender's email admin does. Never an operator command: tenant admins read it.
     pub admin: String,
+    /// What the admin of the organisation the mail was for does, on the pages of Sluice's own
+    /// throttling ([`RECIPIENT_HELP_CODES`]): check that a throttled sender is legitimate,
+    /// then give it a connector. Never an operator command either.
+    pub recipient_admin: Option<String>,
 }
+
+/// The pages with a part for the receiving organisation's admin: Sluice's throttling tokens,
+/// which a tenant's admin can lift for a sender it trusts.
+pub const RECIPIENT_HELP_CODES: &[&str] = &["AS501", "AS502", "AS503", "AS504", "AS505"];
 
 /// The help page `code` (one of [`HELP_CODES`], matched case-insensitively) in `lang`.
 pub fn help(code: &str, lang: Lang) -> Option<HelpText> {
@@ -93,6 +101,10 @@ pub(crate) fn help_from(catalog: &Catalog, code: &'static str) -> Result<HelpTex
         why: catalog.text(&format!("{id}-why"), &[])?,
         sender: catalog.text(&format!("{id}-sender"), &[])?,
         admin: catalog.text(&format!("{id}-admin"), &[])?,
+        recipient_admin: match RECIPIENT_HELP_CODES.contains(&code) {
+            true => Some(catalog.text(&format!("{id}-recipient"), &[])?),
+            false => None,
+        },
     })
 }
 

@@ -39,7 +39,7 @@ mod lang;
 mod render;
 mod report;
 
-pub use help::{HELP_CODES, HelpText, help, help_code_for, help_code_for_reply};
+pub use help::{HELP_CODES, HelpText, RECIPIENT_HELP_CODES, help, help_code_for, help_code_for_reply};
 pub use lang::{Lang, language_for};
 pub use render::{BounceRequest, NotDue, Rendered, render};
 pub use report::{

@@ -5,8 +5,8 @@
 mod common;
 
 use bounce::{
-    BounceError, Diagnosis, HELP_CODES, Lang, LocalProblem, NotDue, ProblemKind, RecipientReport, Rendered,
-    SmtpStage, help, help_code_for, help_code_for_reply, render,
+    BounceError, Diagnosis, HELP_CODES, Lang, LocalProblem, NotDue, ProblemKind, RECIPIENT_HELP_CODES,
+    RecipientReport, Rendered, SmtpStage, help, help_code_for, help_code_for_reply, render,
 };
 use common::*;
 use smtp_wire::{EnhancedCode, Notify, Ret, ReversePath};
@@ -318,6 +318,7 @@ fn every_help_code_has_texts_in_every_language() {
     }
     let en = Lang::from_tag("en").expect("en");
     assert_eq!(help("as501", en).map(|h| h.code), Some("AS501"));
+    assert_eq!(help("5.1.1", en).and_then(|h| h.recipient_admin), None);
     assert!(help("9.9.9", en).is_none());
 }
 
@@ -339,6 +340,27 @@ fn throttling_pages_advise_warm_up_and_connectors_never_dns() {
         "{}",
         throttled.admin
     );
+}
+
+/// Sluice's throttling pages tell the receiving organisation's admin the product's fix (a
+/// connector for a sender it has checked), in every language, without operator commands.
+#[test]
+fn throttling_pages_tell_the_receiving_admin_to_check_then_create_a_connector() {
+    for lang in Lang::all() {
+        for code in RECIPIENT_HELP_CODES {
+            let page = help(code, lang).expect("page");
+            let text = page.recipient_admin.unwrap_or_else(|| panic!("{code} in {}: no part", lang.tag()));
+            let lower = text.to_lowercase();
+            for word in ["spf", "connect", "tls"] {
+                assert!(lower.contains(word), "{code} in {}: no {word:?} in {text}", lang.tag());
+            }
+            assert!(lower.contains("partner") || lower.contains("partenaire"), "{code}: {text}");
+            assert!(
+                !text.contains("sluice ") && !text.contains("--"),
+                "{code}: an operator command in {text}"
+            );
+        }
+    }
 }
 
 /// Every page any bounce can link to has texts in every language: the choice runs over

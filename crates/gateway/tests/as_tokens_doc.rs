@@ -1,27 +1,49 @@
 //! `docs/throttle-tokens.md` is the one table of AS tokens for admins; it is generated from
-//! `throttle::AS_TABLE` so the two cannot drift. Run with `UPDATE_DOCS=1` to rewrite it.
+//! `throttle::AS_TABLE` and the help pages' text for the receiving organisation's admin, so
+//! they cannot drift. Run with `UPDATE_DOCS=1` to rewrite it.
 
 use std::path::Path;
 
 use gateway::inbound::throttling::deferral_reply;
 use throttle::{AS_TABLE, Deferral, ThrottleKey};
 
-/// The receiving tenant's side, the same for every token.
-const RECEIVING_ADMIN: &str = "\
-## For the admin of the receiving tenant
+/// Where a tenant's admin checks a throttled sender and creates its connector: the admin
+/// center and its API, never operator commands (tenant admins have none).
+const RECEIVING_ADMIN_HOW: &str = "\
+How, in the admin center or its API (a tenant-admin token sees the clients that sent to its
+organisation in the last 10 days):
 
-A deferral is not a loss: the sending server keeps the mail and retries, and the excess is
-accepted as the sender earns an allowance. When a sender you know is throttled (a partner, a
-service you use, your own on-premises server), check first that it is legitimate: its
-address is one the partner or service publishes (its SPF record, its documentation), the
-deferred mail is mail you expect, and `sluice throttle show <IP>` shows a surge that matches
-something the sender did (a campaign, a migration) rather than a hijack. Then create an
-inbound connector for it (`sluice connector add NAME --tenant TENANT --kind partner --ip
-CIDR`, or `--kind on-premises` for your own servers, or by its TLS certificate name; a
-partner connector requires TLS unless `--no-require-tls`): mail through a matching connector
-is attributed to you and never throttled. An operator can
-instead put the range on the allow list (`sluice throttle allow CIDR --note WHY`), which
-exempts it for every tenant.
+- what the sending IP gets now and why: `GET /api/v1/throttle/ips/<IP>`, which also names your
+  connectors that cover it;
+- the mail it sent you and what was deferred: the message trace, `GET
+  /api/v1/trace/messages?ip=<IP>&status=deferred`;
+- the connector: the connector wizard (from a partner organisation or from your own mail
+  server, identified by IP addresses or by certificate name, TLS required), or `POST
+  /api/v1/tenants/<tenant>/connectors` with `{\"name\": \"partner relay\", \"kind\": \"partner\",
+  \"ip\": [\"203.0.113.0/24\"]}` (`\"kind\": \"on-premises\"` for your own servers,
+  `\"certificate_name\"` for a certificate name).
+
+A connector applies to your own recipients only: another organisation using the same sender
+decides for its own.
+";
+
+/// The operator's tools for the same questions.
+const OPERATOR: &str = "\
+## For the operator
+
+- `sluice throttle show <IP>`: what the IP's next recipient would get and why, and which
+  tenants' connectors and which allow-list entry cover it.
+- `sluice throttle list --throttled [--since 1h] [--json]`: the IPs and network prefixes
+  deferred recently, with their counts per token, most first.
+- `sluice throttle stats`: the counters per verdict and token since they began (they survive
+  restarts); recipients through a connector or the allow list are counted as bypassed.
+- `[throttle] mode = \"observe\"`: decide, log (`would defer recipient ... (AS501)`) and count
+  everything as if enforcing, but accept; switch to `\"enforce\"` with a reload once the
+  figures look right.
+- `sluice throttle allow CIDR --note WHY`: exempts a range for every tenant; prefer the
+  tenant's own connector, which exempts it for that tenant's recipients only.
+- The log writes the first deferral of a client IP and token in a minute in full and the
+  rest of that minute as one line with their count (`rcpt_count`, `repeated=true`).
 ";
 
 fn render() -> String {
@@ -29,9 +51,9 @@ fn render() -> String {
         "# Throttling reason tokens (ASnnn)\n\n\
          Sluice defers the excess of a client IP whose volume does not fit its sending history\n\
          with a temporary `451` reply that names a token. Legitimate mail servers retry and the\n\
-         mail is accepted later. This table is generated from `throttle::AS_TABLE` by\n\
-         `crates/gateway/tests/as_tokens_doc.rs`; edit the code, then run that test with\n\
-         `UPDATE_DOCS=1`.\n\n\
+         mail is accepted later. This page is generated from `throttle::AS_TABLE` and the help\n\
+         pages' texts (`crates/bounce/locales/`) by `crates/gateway/tests/as_tokens_doc.rs`;\n\
+         edit those, then run that test with `UPDATE_DOCS=1`.\n\n\
          | token | reply | rule |\n|---|---|---|\n",
     );
     for rule in AS_TABLE {
@@ -52,8 +74,32 @@ fn render() -> String {
     for rule in AS_TABLE {
         out.push_str(&format!("### {}: {}\n\n{}\n\n", rule.name, rule.reason, rule.help));
     }
-    out.push_str(RECEIVING_ADMIN);
+    let english = bounce::Lang::from_tag("en").expect("en");
+    let recipient = bounce::help("AS501", english).and_then(|h| h.recipient_admin).expect("AS501 help");
+    out.push_str("## For the admin of the receiving tenant\n\n");
+    out.push_str(&wrap(&recipient, 92));
+    out.push_str("\n\n");
+    out.push_str(RECEIVING_ADMIN_HOW);
+    out.push('\n');
+    out.push_str(OPERATOR);
     out
+}
+
+/// Words of `text` in lines of at most `width` characters.
+fn wrap(text: &str, width: usize) -> String {
+    let mut lines: Vec<String> = vec![String::new()];
+    for word in text.split_whitespace() {
+        let line = lines.last_mut().expect("a line");
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(word.to_string());
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines.join("\n")
 }
 
 #[test]
