@@ -123,7 +123,7 @@ fn respond(request: &str, subjects: &Subjects) -> String {
     };
     match (words.next(), words.next(), subjects.throttling.as_deref()) {
         (Some("throttle-show"), Some(ip), Some(t)) => match ip.parse::<IpAddr>() {
-            Ok(ip) => render_explanation(&t.explain(ip), &cover(t, ip)),
+            Ok(ip) => render_explanation(&t.explain(ip), &cover(t, ip), t.mode()),
             Err(_) => format!("error: {ip:?} is not an IP address\n"),
         },
         (Some("stats"), None, Some(t)) => stats(t),
@@ -198,7 +198,7 @@ fn explanation_json(t: &Throttling, ip: IpAddr, cover: Cover) -> String {
         "observed_per_hour": defer.map(|d| d.observed_per_hour),
         "baseline_per_hour": defer.map(|d| d.baseline_per_hour),
         "allowance_per_hour": defer.map(|d| d.allowance_per_hour),
-        "explanation": render_explanation(&e, &without_connectors),
+        "explanation": render_explanation(&e, &without_connectors, t.mode()),
     });
     format!("{json}\n")
 }

@@ -10,6 +10,7 @@ use throttle::{Explanation, Verdict};
 
 use crate::allow_list::AllowEntry;
 use crate::inbound::throttling::deferral_reply;
+use crate::settings::ThrottleMode;
 
 /// An inbound connector whose IP ranges hold the client.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,8 +79,9 @@ impl ConnectorCover {
     }
 }
 
-/// The explanation as `sluice throttle show` prints it.
-pub fn render_explanation(e: &Explanation, cover: &Cover) -> String {
+/// The explanation as `sluice throttle show` prints it; observing, a deferral is said to be
+/// logged and accepted.
+pub fn render_explanation(e: &Explanation, cover: &Cover, mode: ThrottleMode) -> String {
     let mut out = String::new();
     let verdict = match (&cover.allow, e.verdict) {
         (Some(entry), _) => {
@@ -92,6 +94,10 @@ pub fn render_explanation(e: &Explanation, cover: &Cover) -> String {
             Some(d) => deferral_reply(e.ip, d).summary(),
             None => "defer".to_string(),
         },
+    };
+    let verdict = match (mode, cover.allow.is_none() && e.verdict == Verdict::Defer) {
+        (ThrottleMode::Observe, true) => format!("accept (observe mode; enforcing: {verdict})"),
+        _ => verdict,
     };
     let _ = writeln!(out, "{}: the next recipient would get: {verdict}", e.ip);
     for connector in &cover.connectors {
@@ -165,7 +171,7 @@ mod tests {
     fn names_each_tenants_connector_and_whether_it_is_in_force() {
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
         let cover = Cover::of(ip, None, Some(&snapshot()));
-        let text = render_explanation(&explain("203.0.113.7"), &cover);
+        let text = render_explanation(&explain("203.0.113.7"), &cover, ThrottleMode::Enforce);
         assert!(text.starts_with("203.0.113.7: the next recipient would get: accept\n"), "{text}");
         assert!(
             text.contains(
@@ -185,10 +191,30 @@ mod tests {
     }
 
     #[test]
+    fn observing_a_deferral_is_said_to_be_accepted() {
+        let engine = throttle::Engine::new(throttle::Policy::default());
+        let ip: IpAddr = "198.51.100.7".parse().unwrap();
+        engine.decide(ip, 5_000, 1_000);
+        let e = engine.peek(ip, 1_000);
+        let observing = render_explanation(&e, &Cover::default(), ThrottleMode::Observe);
+        assert!(
+            observing.starts_with(
+                "198.51.100.7: the next recipient would get: accept (observe mode; enforcing: 451 4.7.501 "
+            ),
+            "{observing}"
+        );
+        let enforcing = render_explanation(&e, &Cover::default(), ThrottleMode::Enforce);
+        assert!(
+            enforcing.starts_with("198.51.100.7: the next recipient would get: 451 4.7.501 "),
+            "{enforcing}"
+        );
+    }
+
+    #[test]
     fn the_allow_list_entry_is_named_with_its_note() {
         let entry = AllowEntry { cidr: "203.0.113.0/24".parse().unwrap(), note: "partner relay".into() };
         let cover = Cover { allow: Some(entry), connectors: Vec::new() };
-        let text = render_explanation(&explain("203.0.113.7"), &cover);
+        let text = render_explanation(&explain("203.0.113.7"), &cover, ThrottleMode::Observe);
         assert!(
             text.starts_with(
                 "203.0.113.7: the next recipient would get: accept (operator allow list: 203.0.113.0/24, \

@@ -7,6 +7,7 @@ use admin::live::ThrottledIp;
 use admin::views::AllowInput;
 use anyhow::{Context, bail};
 use directory::DirectoryStore;
+use gateway::ThrottleMode;
 use gateway::allow_list;
 use gateway::explain::{Cover, render_explanation};
 use gateway::history::{FileHistoryStore, HistoryStore};
@@ -36,7 +37,8 @@ pub fn show(config: &Config, ip: &str) -> anyhow::Result<()> {
     let entry = allow.into_iter().filter(|e| e.cidr.contains(ip)).max_by_key(|e| e.cidr.prefix_len());
     let directory = saved_directory(config)?;
     println!("(the server is not running: from the saved history)");
-    print!("{}", render_explanation(&engine.peek(ip, now_s()), &Cover::of(ip, entry, directory.as_deref())));
+    let cover = Cover::of(ip, entry, directory.as_deref());
+    print!("{}", render_explanation(&engine.peek(ip, now_s()), &cover, throttle.mode));
     Ok(())
 }
 
@@ -116,21 +118,22 @@ pub fn stats(config: &Config) -> anyhow::Result<()> {
 }
 
 fn list_throttled(config: &Config, since: &str, json: bool) -> anyhow::Result<()> {
-    if config.gateway.throttle.is_none() {
+    let Some(throttle) = &config.gateway.throttle else {
         bail!("throttling is disabled in this config (throttle.enabled = false)");
-    }
+    };
     let (admin, cx) = (crate::admin_cli::open_admin(config)?, crate::admin_cli::local_context());
     let list = admin.throttled_since(&cx, Some(since))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
-    print!("{}", throttled_table(&list, since, now_s()));
+    print!("{}", throttled_table(&list, since, now_s(), throttle.mode));
     Ok(())
 }
 
-/// `KEY  KIND  DEFERRED  [WOULD DEFER]  NOW  LAST`, most deferred first.
-fn throttled_table(list: &[ThrottledIp], since: &str, now_s: u64) -> String {
+/// `KEY  KIND  DEFERRED  [WOULD DEFER]  NOW  LAST`, most deferred first; observing, a key
+/// deferring now is one that "would defer".
+fn throttled_table(list: &[ThrottledIp], since: &str, now_s: u64, mode: ThrottleMode) -> String {
     if list.is_empty() {
         return format!("nothing deferred in the last {since}\n");
     }
@@ -154,7 +157,11 @@ fn throttled_table(list: &[ThrottledIp], since: &str, now_s: u64) -> String {
             e.kind.clone(),
             if e.deferred > 0 { by_token(e.deferred, &e.deferred_by_token) } else { "0".into() },
             if observed { by_token(e.would_defer, &e.would_defer_by_token) } else { String::new() },
-            if e.throttled_now { "deferring".into() } else { "-".into() },
+            match (e.throttled_now, mode) {
+                (true, ThrottleMode::Enforce) => "deferring".into(),
+                (true, ThrottleMode::Observe) => "would defer".into(),
+                (false, _) => "-".into(),
+            },
             format!(
                 "{} ({}, {} ago)",
                 crate::admin_cli::when(e.last_deferred_at_unix_s),
@@ -214,7 +221,7 @@ mod tests {
             entry("203.0.113.7", "ip", &[("AS501", 40), ("AS502", 2)], &[], now - 30),
             entry("203.0.113.0/24", "prefix", &[("AS505", 7)], &[], now - 600),
         ];
-        let table = throttled_table(&list, "1h", now);
+        let table = throttled_table(&list, "1h", now, ThrottleMode::Enforce);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines[0], "deferred in the last 1h, most first:");
         assert!(lines[1].starts_with("KEY") && !lines[1].contains("WOULD"), "{table}");
@@ -222,8 +229,12 @@ mod tests {
         assert!(lines[2].ends_with("2026-11-23 14:34:39Z (AS501, 30 s ago)"), "{table}");
         assert!(lines[3].contains("7 (AS505 7)") && lines[3].contains("10 min ago"), "{table}");
         let observing = [entry("203.0.113.7", "ip", &[], &[("AS501", 5)], now)];
-        let table = throttled_table(&observing, "1h", now);
+        let table = throttled_table(&observing, "1h", now, ThrottleMode::Observe);
         assert!(table.contains("WOULD DEFER (observe mode)") && table.contains("5 (AS501 5)"), "{table}");
-        assert_eq!(throttled_table(&[], "30m", now), "nothing deferred in the last 30m\n");
+        assert!(table.contains("  would defer  "), "{table}");
+        assert_eq!(
+            throttled_table(&[], "30m", now, ThrottleMode::Enforce),
+            "nothing deferred in the last 30m\n"
+        );
     }
 }
