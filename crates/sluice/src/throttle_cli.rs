@@ -6,7 +6,6 @@ use std::path::Path;
 use admin::live::ThrottledIp;
 use admin::views::AllowInput;
 use anyhow::{Context, bail};
-use directory::DirectoryStore;
 use gateway::ThrottleMode;
 use gateway::allow_list;
 use gateway::explain::{Cover, render_explanation};
@@ -44,7 +43,9 @@ pub fn show(config: &Config, ip: &str) -> anyhow::Result<()> {
 
 /// The directory as saved, if there is one (a missing database is not created).
 fn saved_directory(config: &Config) -> anyhow::Result<Option<std::sync::Arc<directory::Snapshot>>> {
-    if !config.data_dir.join("sluice.db").exists() {
+    if let store::Location::Embedded { data_dir } = &config.store.location
+        && !store::StoreConfig::directory_file(data_dir).exists()
+    {
         return Ok(None);
     }
     let store = crate::admin_cli::open_database(config)?;
