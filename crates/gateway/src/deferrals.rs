@@ -202,7 +202,14 @@ impl RecentDeferrals {
             })
             .filter(|r| r.total() > 0)
             .collect();
-        out.sort_by(|a, b| b.total().cmp(&a.total()).then(b.last_at_s.cmp(&a.last_at_s)));
+        // Ties in a stable order (the map's is random): by IP, an IP before its prefix.
+        let is_prefix = |r: &RecentDeferral| matches!(r.key, ThrottleKey::Prefix { .. });
+        out.sort_by(|a, b| {
+            (b.total().cmp(&a.total()))
+                .then(b.last_at_s.cmp(&a.last_at_s))
+                .then(a.last_ip.cmp(&b.last_ip))
+                .then(is_prefix(a).cmp(&is_prefix(b)))
+        });
         out
     }
 }
