@@ -40,6 +40,7 @@ mod sql;
 mod sqlite;
 #[cfg(feature = "test-cluster")]
 pub mod test_cluster;
+mod trace_counts;
 mod trace_db;
 
 use std::path::{Path, PathBuf};

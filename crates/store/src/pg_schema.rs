@@ -195,7 +195,31 @@ const DIRECTORY_1: &str = concat!(
     "
 );
 
-const TRACE_MIGRATIONS: &[&str] = &[TRACE_1];
+const TRACE_MIGRATIONS: &[&str] = &[
+    // 1: the trace.
+    TRACE_1,
+    // 2: what flow and client counts read without parsing JSON (whether a message came
+    // over TLS, each step's kind; filled in for the rows already there), steps by time, and
+    // `sluice_in_network`, which SQLite registers on each connection instead (`sqlite.rs`):
+    // whether a client address is in a network, an IPv4-mapped IPv6 address counting as
+    // IPv4 (as `directory::Cidr::contains` has it).
+    r"
+    ALTER TABLE messages ADD COLUMN tls BOOLEAN NOT NULL DEFAULT false;
+    UPDATE messages SET tls = coalesce(jsonb_typeof(CAST(received AS jsonb) -> 'tls') = 'object', false);
+    ALTER TABLE steps ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+    UPDATE steps SET kind = coalesce(CAST(outcome AS jsonb) ->> 'kind', '');
+    CREATE INDEX steps_by_time ON steps (at);
+    CREATE OR REPLACE FUNCTION sluice_in_network(ip TEXT, network TEXT) RETURNS BOOLEAN
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+        SELECT CASE
+            WHEN family(CAST(network AS inet)) = 4 AND CAST(ip AS inet) <<= CAST('::ffff:0.0.0.0/96' AS inet)
+            THEN CAST(ip AS inet) <<= CAST('::ffff:' || host(CAST(network AS inet)) || '/'
+                                           || (masklen(CAST(network AS inet)) + 96) AS inet)
+            ELSE CAST(ip AS inet) <<= CAST(network AS inet)
+        END
+    $$;
+    ",
+];
 
 const TRACE_1: &str = concat!(
     nocase!(),

@@ -283,7 +283,9 @@ const DIRECTORY_MIGRATIONS: &[&str] = &[
 ];
 
 /// The trace's own file.
-const TRACE_MIGRATIONS: &[&str] = &[r"
+const TRACE_MIGRATIONS: &[&str] = &[
+    // 1: the trace.
+    r"
     CREATE TABLE messages (
         id INTEGER PRIMARY KEY,
         spool_id TEXT NOT NULL UNIQUE,
@@ -342,4 +344,14 @@ const TRACE_MIGRATIONS: &[&str] = &[r"
     CREATE INDEX refusals_by_time ON refusals (minute, id);
     CREATE INDEX refusals_by_tenant ON refusals (tenant_id, minute);
     CREATE INDEX refusals_by_ip ON refusals (client_ip, minute);
-"];
+",
+    // 2: what flow and client counts read without parsing JSON (whether a message came
+    // over TLS, each step's kind; filled in for the rows already there), steps by time.
+    r"
+    ALTER TABLE messages ADD COLUMN tls INTEGER NOT NULL DEFAULT 0;
+    UPDATE messages SET tls = json_extract(received, '$.tls') IS NOT NULL;
+    ALTER TABLE steps ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+    UPDATE steps SET kind = coalesce(json_extract(outcome, '$.kind'), '');
+    CREATE INDEX steps_by_time ON steps (at);
+",
+];

@@ -2,10 +2,12 @@
 //! CLI and the server are separate processes; the busy timeout makes one wait for the
 //! other), statements cached by rusqlite.
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::Connection;
+use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
 use crate::sql::{Backend, BackendError, Doing, Failed, Row, Sql, SqlError, Tx, Value, in_transaction};
@@ -39,6 +41,13 @@ impl Sqlite {
         conn.pragma_update(None, "journal_mode", "WAL").doing(op)?;
         conn.pragma_update(None, "foreign_keys", true).doing(op)?;
         conn.pragma_update(None, "synchronous", pragmas.synchronous).doing(op)?;
+        conn.create_scalar_function(
+            "sluice_in_network",
+            2,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+            in_network,
+        )
+        .doing(op)?;
         Ok(Sqlite { conn })
     }
 
@@ -56,6 +65,28 @@ impl Sqlite {
     pub(crate) fn reclaim(&self) -> Result<(), Failed> {
         self.conn.execute_batch("PRAGMA incremental_vacuum").doing("reclaiming free pages")
     }
+}
+
+/// `sluice_in_network(ip, network)`: whether the client address `ip` is inside `network`
+/// (an IPv4-mapped IPv6 address counting as IPv4), NULL when either is NULL. PostgreSQL's is
+/// created by trace migration 2 over its `inet` type; the trace's statements use it on both.
+fn in_network(ctx: &Context<'_>) -> rusqlite::Result<Option<bool>> {
+    let unusable = |what: &str, value: ValueRef<'_>| {
+        let text = String::from_utf8_lossy(value.as_bytes().unwrap_or_default()).into_owned();
+        rusqlite::Error::UserFunctionError(format!("sluice_in_network: {text:?} is not {what}").into())
+    };
+    let (ip, network) = (ctx.get_raw(0), ctx.get_raw(1));
+    if ip == ValueRef::Null || network == ValueRef::Null {
+        return Ok(None);
+    }
+    // The network is the same for every row of a statement: parsed once.
+    let network = ctx.get_or_create_aux(1, |v| {
+        let text = v.as_str().map_err(|_| unusable("a network", v))?;
+        directory::Cidr::parse("network", text).map_err(|_| unusable("a network", v))
+    })?;
+    let ip =
+        ip.as_str().ok().and_then(|t| t.parse::<IpAddr>().ok()).ok_or_else(|| unusable("an address", ip))?;
+    Ok(Some(network.contains(ip)))
 }
 
 /// The connection as [`Sql`].

@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 
 use directory::TenantId;
 use trace::{
-    Cursor, Direction, MessageStatus, MessageSummary, MessageTrace, Outcome, PAGE_MAX, Page, PruneReport,
-    Received, RecipientEvent, RecipientStatus, Refusal, RefusalQuery, RefusalRow, Retention, TimelineEntry,
-    TraceError, TraceEvent, TraceQuery, TraceStore,
+    Cursor, Direction, FlowBucket, FlowQuery, MessageStatus, MessageSummary, MessageTrace, Outcome, PAGE_MAX,
+    Page, PruneReport, Received, RecipientEvent, RecipientStatus, Refusal, RefusalQuery, RefusalRow,
+    Retention, TimelineEntry, TraceError, TraceEvent, TraceQuery, TraceStore,
 };
 
 use crate::pg::{PgTarget, Postgres};
@@ -168,8 +168,8 @@ fn insert_received(db: &mut dyn Sql, r: &Received) -> Result<(), TraceError> {
     let added: Option<(i64,)> = select_one(
         db,
         OP,
-        "INSERT INTO messages (spool_id, received_at, client_ip, direction, sender, message_id, status, received)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (spool_id) DO NOTHING RETURNING id",
+        "INSERT INTO messages (spool_id, received_at, client_ip, direction, sender, message_id, status, received, tls)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (spool_id) DO NOTHING RETURNING id",
         vals![
             &r.message,
             i(r.at_unix_ms),
@@ -178,7 +178,8 @@ fn insert_received(db: &mut dyn Sql, r: &Received) -> Result<(), TraceError> {
             &r.sender,
             r.message_id.as_deref().map(bare_message_id),
             status.as_str(),
-            json
+            json,
+            r.tls.is_some()
         ],
     )?;
     let Some((id,)) = added else {
@@ -215,8 +216,8 @@ fn insert_step(db: &mut dyn Sql, e: &RecipientEvent) -> Result<(), TraceError> {
     };
     let outcome = serde_json::to_string(&e.outcome).doing(OP)?;
     db.execute(
-        "INSERT INTO steps (message, at, recipient, outcome) VALUES (?1, ?2, ?3, ?4)",
-        vals![id, i(e.at_unix_ms), &e.recipient, outcome],
+        "INSERT INTO steps (message, at, recipient, outcome, kind) VALUES (?1, ?2, ?3, ?4, ?5)",
+        vals![id, i(e.at_unix_ms), &e.recipient, outcome, e.outcome.kind()],
     )
     .doing(OP)?;
     let current: Option<(i64, String)> = select_one(
@@ -430,6 +431,10 @@ impl<B: Backend + TraceSpace> TraceStore for TraceDb<B> {
                 vals![ip.to_string(), tenant.as_str(), i(since_unix_ms)],
             )?)
         })
+    }
+
+    fn flow(&self, query: &FlowQuery) -> Result<Vec<FlowBucket>, TraceError> {
+        crate::trace_counts::flow(&self.db, query)
     }
 
     fn prune(&mut self, retention: Retention, now_unix_ms: u64) -> Result<PruneReport, TraceError> {

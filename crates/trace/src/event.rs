@@ -116,6 +116,18 @@ impl Outcome {
     pub fn is_final(&self) -> bool {
         matches!(self, Outcome::Delivered { .. } | Outcome::Bounced { .. } | Outcome::Expired { .. })
     }
+
+    /// The kind as serialized (the `kind` tag), which stores keep in a column of its own.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Routed { .. } => "routed",
+            Outcome::Deferred { .. } => "deferred",
+            Outcome::Delivered { .. } => "delivered",
+            Outcome::Bounced { .. } => "bounced",
+            Outcome::Expired { .. } => "expired",
+            Outcome::Notified { .. } => "notified",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -249,5 +261,22 @@ mod tests {
         assert_eq!(r.reply.len(), REPLY_BYTES_MAX);
         let key = r.key();
         assert_eq!((key.minute_unix_s, key.recipient_domain.as_str()), (60, "example.com"));
+    }
+
+    #[test]
+    fn an_outcome_kind_is_its_serialized_tag() {
+        let reply = || "250 ok".to_string();
+        let outcomes = [
+            Outcome::Routed { to: "maildir".into() },
+            Outcome::Deferred { reply: reply(), next_attempt_unix_ms: None },
+            Outcome::Delivered { host: "mx".into(), reply: reply() },
+            Outcome::Bounced { reply: reply() },
+            Outcome::Expired { reply: reply() },
+            Outcome::Notified { notification: "bounce".into() },
+        ];
+        for outcome in outcomes {
+            let json = serde_json::to_value(&outcome).unwrap_or_default();
+            assert_eq!(json["kind"], outcome.kind(), "{outcome:?}");
+        }
     }
 }

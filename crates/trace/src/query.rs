@@ -209,6 +209,82 @@ pub struct RefusalRow {
     pub last_at_unix_ms: u64,
 }
 
+/// Buckets a [`FlowQuery`] may ask for at most (a chart's bars).
+pub const FLOW_BUCKETS_MAX: u64 = 2_000;
+
+/// Mail flow counted per time bucket, for charts: a tenant's (or everyone's) traffic, or
+/// one client network's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowQuery {
+    /// Only what this tenant may see.
+    pub tenant: Option<TenantId>,
+    /// Only clients in this network (an address is a /32 or /128).
+    pub network: Option<directory::Cidr>,
+    /// The first bucket starts here; buckets are `bucket_ms` long up to `until_unix_ms`.
+    pub since_unix_ms: u64,
+    pub until_unix_ms: u64,
+    pub bucket_ms: u64,
+}
+
+impl FlowQuery {
+    /// How many buckets the query covers, checked against [`FLOW_BUCKETS_MAX`].
+    pub fn buckets(&self) -> Result<u64, TraceError> {
+        let invalid = |reason: &str| TraceError::Invalid {
+            field: "flow",
+            value: format!("{}..{} by {} ms", self.since_unix_ms, self.until_unix_ms, self.bucket_ms),
+            reason: reason.into(),
+        };
+        if self.bucket_ms == 0 || self.until_unix_ms <= self.since_unix_ms {
+            return Err(invalid("an empty range or a zero bucket"));
+        }
+        let n = (self.until_unix_ms - self.since_unix_ms).div_ceil(self.bucket_ms);
+        if n > FLOW_BUCKETS_MAX {
+            return Err(invalid(&format!("more than {FLOW_BUCKETS_MAX} buckets")));
+        }
+        Ok(n)
+    }
+
+    /// Empty buckets covering the query, for a backend to fill.
+    pub fn empty(&self) -> Result<Vec<FlowBucket>, TraceError> {
+        Ok((0..self.buckets()?)
+            .map(|n| FlowBucket {
+                start_unix_ms: self.since_unix_ms + n * self.bucket_ms,
+                ..FlowBucket::default()
+            })
+            .collect())
+    }
+
+    /// The bucket `at` falls in, if any.
+    pub fn index(&self, at_unix_ms: u64) -> Option<usize> {
+        if at_unix_ms < self.since_unix_ms || at_unix_ms >= self.until_unix_ms || self.bucket_ms == 0 {
+            return None;
+        }
+        usize::try_from((at_unix_ms - self.since_unix_ms) / self.bucket_ms).ok()
+    }
+}
+
+/// What happened in one bucket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowBucket {
+    pub start_unix_ms: u64,
+    /// Messages accepted (their `250` sent), and their recipients.
+    pub accepted: u64,
+    pub accepted_recipients: u64,
+    /// Recipients deferred by IP throttling (`451 4.7.5xx` / `4.7.6xx`).
+    pub throttled: u64,
+    /// Other refusals at SMTP time.
+    pub refused: u64,
+    /// Recipients delivered.
+    pub delivered: u64,
+    /// Recipients bounced or expired.
+    pub bounced: u64,
+}
+
+/// Whether a refusal's reply is an IP throttling deferral (`451 4.7.500`-`4.7.699`).
+pub fn is_throttling_reply(reply: &str) -> bool {
+    reply.starts_with("451 4.7.5") || reply.starts_with("451 4.7.6")
+}
+
 /// How much trace is kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
@@ -252,6 +328,9 @@ pub trait TraceStore {
     fn refusals(&self, query: &RefusalQuery) -> Result<Page<RefusalRow>, TraceError>;
     /// Whether `ip` sent anything (accepted or refused) that `tenant` may see since `since`.
     fn ip_seen_by(&self, ip: IpAddr, tenant: &TenantId, since_unix_ms: u64) -> Result<bool, TraceError>;
+    /// Mail flow per bucket ([`FlowQuery::empty`] filled): messages by the time they were
+    /// received, recipient steps by the time they happened, refusals by their minute.
+    fn flow(&self, query: &FlowQuery) -> Result<Vec<FlowBucket>, TraceError>;
     /// Drops what is older than the retention, then the oldest until under the size cap.
     fn prune(&mut self, retention: Retention, now_unix_ms: u64) -> Result<PruneReport, TraceError>;
 }

@@ -272,3 +272,69 @@ pub fn pruning<S: TraceStore>(store: &mut S) {
         "the newest are kept longest: {left:?}"
     );
 }
+
+/// Mail flow per bucket: accepted messages and their recipients, throttling deferrals apart
+/// from other refusals, deliveries and bounces; by tenant and by client network.
+pub fn flow<S: TraceStore>(store: &mut S) {
+    use crate::{FlowBucket, FlowQuery};
+    const THROTTLED: &str = "451 4.7.501 Deferred: new sender over its allowance from [203.0.113.7]. (AS501) Try again in 10 minutes";
+    let hour = 3_600_000;
+    let mut events = vec![
+        TraceEvent::Received(received(
+            "f1",
+            10 * hour + 5,
+            "203.0.113.7",
+            "acme",
+            &["a@acme.example", "b@acme.example"],
+        )),
+        TraceEvent::Received(received("f2", 11 * hour, "203.0.113.9", "acme", &["a@acme.example"])),
+        TraceEvent::Received(received("f3", 11 * hour + 1, "198.51.100.1", "globex", &["g@globex.example"])),
+        step("f1", 10 * hour + 6, "a@acme.example", delivered()),
+        step("f1", 11 * hour + 6, "b@acme.example", Outcome::Bounced { reply: "550 5.1.1 no".into() }),
+        step("f2", 11 * hour + 7, "a@acme.example", deferred()),
+        step("f3", 11 * hour + 8, "g@globex.example", delivered()),
+        refusal(12 * hour, "203.0.113.7", "acme.example", "550 5.7.1 Relay access denied", Some("acme")),
+    ];
+    events.extend(
+        (0..3).map(|n| refusal(10 * hour + n, "203.0.113.7", "acme.example", THROTTLED, Some("acme"))),
+    );
+    store.record(&events).unwrap();
+    let query = FlowQuery {
+        tenant: None,
+        network: None,
+        since_unix_ms: 10 * hour,
+        until_unix_ms: 13 * hour,
+        bucket_ms: hour,
+    };
+    let all = store.flow(&query).unwrap();
+    let b = |start, accepted, accepted_recipients, throttled, refused, delivered, bounced| FlowBucket {
+        start_unix_ms: start,
+        accepted,
+        accepted_recipients,
+        throttled,
+        refused,
+        delivered,
+        bounced,
+    };
+    assert_eq!(
+        all,
+        vec![b(10 * hour, 1, 2, 3, 0, 1, 0), b(11 * hour, 2, 2, 0, 0, 1, 1), b(12 * hour, 0, 0, 0, 1, 0, 0)]
+    );
+    let acme = store.flow(&FlowQuery { tenant: Some(tenant("acme")), ..query.clone() }).unwrap();
+    assert_eq!(acme[1], b(11 * hour, 1, 1, 0, 0, 0, 1), "globex's message is not acme's");
+    let network = directory::Cidr::parse("flow", "203.0.113.0/24").unwrap();
+    let prefix = store.flow(&FlowQuery { network: Some(network), ..query.clone() }).unwrap();
+    assert_eq!(prefix.iter().map(|b| b.accepted).collect::<Vec<_>>(), [1, 1, 0]);
+    assert_eq!(prefix[1].delivered, 0, "198.51.100.1's delivery is outside the network");
+    let one = directory::Cidr::parse("flow", "203.0.113.7").unwrap();
+    let single = store.flow(&FlowQuery { network: Some(one), ..query.clone() }).unwrap();
+    assert_eq!(
+        single.iter().map(|b| (b.accepted, b.throttled, b.refused)).collect::<Vec<_>>(),
+        [(1, 3, 0), (0, 0, 0), (0, 0, 1)]
+    );
+    let later = store
+        .flow(&FlowQuery { since_unix_ms: 20 * hour, until_unix_ms: 22 * hour, ..query.clone() })
+        .unwrap();
+    assert_eq!(later, vec![b(20 * hour, 0, 0, 0, 0, 0, 0), b(21 * hour, 0, 0, 0, 0, 0, 0)]);
+    assert!(store.flow(&FlowQuery { bucket_ms: 1, ..query }).is_err(), "too many buckets");
+}
