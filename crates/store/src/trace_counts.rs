@@ -1,14 +1,18 @@
-//! The trace counted for the admin plane's charts: the mail flow per time bucket, by tenant
-//! and client network. Plain SQL both backends run: a message's TLS and a step's kind are columns of their own (trace migration 2), a
+//! The trace counted for the admin plane's charts and lists: the mail flow per time bucket
+//! and the busiest client addresses, by tenant and client network. Plain SQL both backends
+//! run: a message's TLS and a step's kind are columns of their own (trace migration 2), a
 //! network is matched by `sluice_in_network` (SQLite registers it on each connection,
 //! PostgreSQL's is created by the migration over `inet`), and a filter that is not asked
 //! for is left out of the statement rather than passed as NULL, so the planner sees only
 //! the conditions that apply (an address is matched by equality, which its index serves).
 
-use directory::{Cidr, TenantId};
-use trace::{FlowBucket, FlowQuery, TraceError};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 
-use crate::sql::{Backend, BackendError, Value, select, to_i64 as i, to_u64 as u};
+use directory::{Cidr, TenantId};
+use trace::{CLIENTS_MAX, ClientActivity, ClientQuery, FlowBucket, FlowQuery, TraceError};
+
+use crate::sql::{Backend, BackendError, Tx, Value, select, to_i64 as i, to_u64 as u};
 
 /// A refusal that is an IP throttling deferral (`451 4.7.500`-`4.7.699`), as
 /// [`trace::is_throttling_reply`] has it.
@@ -128,7 +132,7 @@ pub(crate) fn flow<B: Backend>(db: &B, q: &FlowQuery) -> Result<Vec<FlowBucket>,
     let mut buckets = q.empty()?;
     let clients = Clients::of(q.network.as_ref());
     let statements = [flow_accepted(q, &clients), flow_steps(q, &clients), flow_refusals(q, &clients)];
-    let rows = db.run(OP, crate::sql::Tx::Read, |db| {
+    let rows = db.run(OP, Tx::Read, |db| {
         let mut rows: Vec<FlowRow> = Vec::new();
         for (sql, params) in &statements {
             rows.extend(select::<FlowRow>(db, OP, sql, &params.0)?);
@@ -150,4 +154,81 @@ pub(crate) fn flow<B: Backend>(db: &B, q: &FlowQuery) -> Result<Vec<FlowBucket>,
         }
     }
     Ok(buckets)
+}
+
+/// Per address: accepted messages, of them over TLS, and the latest.
+fn busiest_senders(q: &ClientQuery, clients: &Clients, limit: usize) -> (String, Params) {
+    let mut p = Params::default();
+    let since = p.bind(i(q.since_unix_ms));
+    let filters = message_tenant(q.tenant.as_ref(), &mut p) + &clients.condition("m.client_ip", &mut p);
+    let limit = p.bind(limit as i64);
+    let sql = format!(
+        "SELECT m.client_ip, count(*), CAST(sum(CASE WHEN m.tls THEN 1 ELSE 0 END) AS BIGINT), max(m.received_at)
+         FROM messages m WHERE m.received_at >= {since}{filters}
+         GROUP BY m.client_ip ORDER BY count(*) DESC, m.client_ip LIMIT {limit}"
+    );
+    (sql, p)
+}
+
+/// Per address: throttling deferrals, other refusals, and the latest.
+fn busiest_refused(q: &ClientQuery, clients: &Clients, limit: usize) -> (String, Params) {
+    let mut p = Params::default();
+    let since = p.bind(i(q.since_unix_ms));
+    // The row's minute bounds its last refusal: lets the minute index serve.
+    let since_minute = p.bind(i(q.since_unix_ms / 60_000 * 60));
+    let filters = refusal_tenant(q.tenant.as_ref(), &mut p) + &clients.condition("client_ip", &mut p);
+    let limit = p.bind(limit as i64);
+    let sql = format!(
+        "SELECT client_ip, CAST(sum(CASE WHEN {THROTTLING} THEN count ELSE 0 END) AS BIGINT),
+                CAST(sum(CASE WHEN {THROTTLING} THEN 0 ELSE count END) AS BIGINT), max(last_at)
+         FROM refusals WHERE minute >= {since_minute} AND last_at >= {since}{filters}
+         GROUP BY client_ip ORDER BY sum(count) DESC, client_ip LIMIT {limit}"
+    );
+    (sql, p)
+}
+
+/// The busiest clients: the top of accepted messages and the top of refusals (each up to
+/// the limit), merged per address, busiest first (ties by address).
+pub(crate) fn clients<B: Backend>(db: &B, q: &ClientQuery) -> Result<Vec<ClientActivity>, TraceError> {
+    const OP: &str = "listing the busiest clients";
+    let limit = q.limit.clamp(1, CLIENTS_MAX);
+    let filter = Clients::of(q.network.as_ref());
+    let (senders, refused) = (busiest_senders(q, &filter, limit), busiest_refused(q, &filter, limit));
+    type Counts = (String, i64, i64, i64);
+    let (senders, refused) = db.run(OP, Tx::Read, |db| {
+        let a: Vec<Counts> = select(db, OP, &senders.0, &senders.1.0)?;
+        let b: Vec<Counts> = select(db, OP, &refused.0, &refused.1.0)?;
+        Ok::<_, TraceError>((a, b))
+    })?;
+    let mut merged: BTreeMap<IpAddr, ClientActivity> = BTreeMap::new();
+    for (ip, accepted, tls, last) in senders {
+        let c = activity(&mut merged, &ip)?;
+        (c.accepted, c.accepted_tls) = (u(accepted), u(tls));
+        c.last_seen_unix_ms = c.last_seen_unix_ms.max(u(last));
+    }
+    for (ip, throttled, other, last) in refused {
+        let c = activity(&mut merged, &ip)?;
+        (c.throttled, c.refused) = (u(throttled), u(other));
+        c.last_seen_unix_ms = c.last_seen_unix_ms.max(u(last));
+    }
+    let mut merged: Vec<ClientActivity> = merged.into_values().collect();
+    merged.sort_by(|a, b| b.total().cmp(&a.total()).then(a.client_ip.cmp(&b.client_ip)));
+    merged.truncate(limit);
+    Ok(merged)
+}
+
+/// The merged counts of the address stored as `ip`.
+fn activity<'a>(
+    merged: &'a mut BTreeMap<IpAddr, ClientActivity>,
+    ip: &str,
+) -> Result<&'a mut ClientActivity, TraceError> {
+    let client_ip = ip.parse::<IpAddr>().map_err(|_| TraceError::corrupt("client_ip", ip))?;
+    Ok(merged.entry(client_ip).or_insert(ClientActivity {
+        client_ip,
+        accepted: 0,
+        accepted_tls: 0,
+        throttled: 0,
+        refused: 0,
+        last_seen_unix_ms: 0,
+    }))
 }

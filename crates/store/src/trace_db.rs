@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 
 use directory::TenantId;
 use trace::{
-    Cursor, Direction, FlowBucket, FlowQuery, MessageStatus, MessageSummary, MessageTrace, Outcome, PAGE_MAX,
-    Page, PruneReport, Received, RecipientEvent, RecipientStatus, Refusal, RefusalQuery, RefusalRow,
-    Retention, TimelineEntry, TraceError, TraceEvent, TraceQuery, TraceStore,
+    ClientActivity, ClientQuery, Cursor, Direction, FlowBucket, FlowQuery, MessageStatus, MessageSummary,
+    MessageTrace, Outcome, PAGE_MAX, Page, PruneReport, Received, RecipientEvent, RecipientStatus, Refusal,
+    RefusalQuery, RefusalRow, Retention, TimelineEntry, TraceError, TraceEvent, TraceQuery, TraceStore,
 };
 
 use crate::pg::{PgTarget, Postgres};
@@ -435,6 +435,10 @@ impl<B: Backend + TraceSpace> TraceStore for TraceDb<B> {
 
     fn flow(&self, query: &FlowQuery) -> Result<Vec<FlowBucket>, TraceError> {
         crate::trace_counts::flow(&self.db, query)
+    }
+
+    fn clients(&self, query: &ClientQuery) -> Result<Vec<ClientActivity>, TraceError> {
+        crate::trace_counts::clients(&self.db, query)
     }
 
     fn prune(&mut self, retention: Retention, now_unix_ms: u64) -> Result<PruneReport, TraceError> {

@@ -57,6 +57,7 @@ on_both_backends!(trace_search, trace::suite::search, sqlite_trace, pg_trace);
 on_both_backends!(trace_refusals, trace::suite::refusals, sqlite_trace, pg_trace);
 on_both_backends!(trace_pruning, trace::suite::pruning, sqlite_trace, pg_trace);
 on_both_backends!(trace_flow, trace::suite::flow, sqlite_trace, pg_trace);
+on_both_backends!(trace_clients, trace::suite::clients, sqlite_trace, pg_trace);
 on_both_backends!(
     generation,
     super::admin_records_leave_the_generation_alone,

@@ -25,7 +25,7 @@ pub use event::{
     TlsInfo, TraceEvent,
 };
 pub use query::{
-    Cursor, FLOW_BUCKETS_MAX, FlowBucket, FlowQuery, MessageStatus, MessageSummary, MessageTrace, PAGE_MAX,
-    Page, PruneReport, RecipientStatus, RefusalQuery, RefusalRow, Retention, TimelineEntry, TraceError,
-    TraceQuery, TraceStore, is_throttling_reply,
+    CLIENTS_MAX, ClientActivity, ClientQuery, Cursor, FLOW_BUCKETS_MAX, FlowBucket, FlowQuery, MessageStatus,
+    MessageSummary, MessageTrace, PAGE_MAX, Page, PruneReport, RecipientStatus, RefusalQuery, RefusalRow,
+    Retention, TimelineEntry, TraceError, TraceQuery, TraceStore, is_throttling_reply,
 };

@@ -280,6 +280,40 @@ pub struct FlowBucket {
     pub bounced: u64,
 }
 
+/// Client addresses a query lists at most.
+pub const CLIENTS_MAX: usize = 500;
+
+/// The client addresses that sent mail (accepted or refused), busiest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientQuery {
+    /// Only what this tenant may see.
+    pub tenant: Option<TenantId>,
+    /// Only clients in this network.
+    pub network: Option<directory::Cidr>,
+    pub since_unix_ms: u64,
+    /// Capped at [`CLIENTS_MAX`].
+    pub limit: usize,
+}
+
+/// What one client address sent since the query's start.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientActivity {
+    pub client_ip: IpAddr,
+    /// Messages accepted, and how many of them arrived over TLS.
+    pub accepted: u64,
+    pub accepted_tls: u64,
+    /// Recipients deferred by IP throttling, and other refusals.
+    pub throttled: u64,
+    pub refused: u64,
+    pub last_seen_unix_ms: u64,
+}
+
+impl ClientActivity {
+    pub fn total(&self) -> u64 {
+        self.accepted + self.throttled + self.refused
+    }
+}
+
 /// Whether a refusal's reply is an IP throttling deferral (`451 4.7.500`-`4.7.699`).
 pub fn is_throttling_reply(reply: &str) -> bool {
     reply.starts_with("451 4.7.5") || reply.starts_with("451 4.7.6")
@@ -331,6 +365,8 @@ pub trait TraceStore {
     /// Mail flow per bucket ([`FlowQuery::empty`] filled): messages by the time they were
     /// received, recipient steps by the time they happened, refusals by their minute.
     fn flow(&self, query: &FlowQuery) -> Result<Vec<FlowBucket>, TraceError>;
+    /// The busiest client addresses (accepted messages plus refusals), at most the limit.
+    fn clients(&self, query: &ClientQuery) -> Result<Vec<ClientActivity>, TraceError>;
     /// Drops what is older than the retention, then the oldest until under the size cap.
     fn prune(&mut self, retention: Retention, now_unix_ms: u64) -> Result<PruneReport, TraceError>;
 }

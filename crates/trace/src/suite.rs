@@ -338,3 +338,59 @@ pub fn flow<S: TraceStore>(store: &mut S) {
     assert_eq!(later, vec![b(20 * hour, 0, 0, 0, 0, 0, 0), b(21 * hour, 0, 0, 0, 0, 0, 0)]);
     assert!(store.flow(&FlowQuery { bucket_ms: 1, ..query }).is_err(), "too many buckets");
 }
+
+/// The busiest clients: accepted messages (over TLS or not) and refusals per address, by
+/// tenant and network.
+pub fn clients<S: TraceStore>(store: &mut S) {
+    use crate::ClientQuery;
+    const THROTTLED: &str = "451 4.7.501 Deferred: new sender over its allowance from [203.0.113.7]. (AS501) Try again in 10 minutes";
+    let mut plain = received("c2", 2_000, "203.0.113.7", "acme", &["a@acme.example"]);
+    plain.tls = None;
+    let mut events = vec![
+        TraceEvent::Received(received("c1", 1_000, "203.0.113.7", "acme", &["a@acme.example"])),
+        TraceEvent::Received(plain),
+        TraceEvent::Received(received("c3", 3_000, "198.51.100.1", "globex", &["g@globex.example"])),
+    ];
+    events.extend((0..4).map(|n| refusal(4_000 + n, "203.0.113.7", "acme.example", THROTTLED, Some("acme"))));
+    events.push(refusal(5_000, "192.0.2.50", "acme.example", "550 5.7.1 Relay access denied", Some("acme")));
+    store.record(&events).unwrap();
+    let all =
+        store.clients(&ClientQuery { tenant: None, network: None, since_unix_ms: 0, limit: 10 }).unwrap();
+    let summary: Vec<(String, u64, u64, u64, u64)> = all
+        .iter()
+        .map(|c| (c.client_ip.to_string(), c.accepted, c.accepted_tls, c.throttled, c.refused))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("203.0.113.7".into(), 2, 1, 4, 0),
+            ("192.0.2.50".into(), 0, 0, 0, 1),
+            ("198.51.100.1".into(), 1, 1, 0, 0)
+        ],
+        "busiest first, ties by address"
+    );
+    assert_eq!(all[0].last_seen_unix_ms, 4_003);
+    let acme = store
+        .clients(&ClientQuery { tenant: Some(tenant("acme")), network: None, since_unix_ms: 0, limit: 10 })
+        .unwrap();
+    assert!(acme.iter().all(|c| c.client_ip != ip("198.51.100.1")), "{acme:?}");
+    let network = directory::Cidr::parse("clients", "203.0.113.0/24").unwrap();
+    let ranged = store
+        .clients(&ClientQuery { tenant: None, network: Some(network), since_unix_ms: 0, limit: 10 })
+        .unwrap();
+    assert_eq!(ranged.len(), 1);
+    let recent =
+        store.clients(&ClientQuery { tenant: None, network: None, since_unix_ms: 4_500, limit: 10 }).unwrap();
+    assert_eq!(recent.iter().map(|c| c.client_ip.to_string()).collect::<Vec<_>>(), ["192.0.2.50"]);
+    let one =
+        store.clients(&ClientQuery { tenant: None, network: None, since_unix_ms: 0, limit: 1 }).unwrap();
+    assert_eq!(one.len(), 1);
+    // A client on a dual-stack listener, recorded as IPv4-mapped IPv6, is in its IPv4 network.
+    let mapped = received("c4", 6_000, "::ffff:203.0.113.8", "acme", &["a@acme.example"]);
+    store.record(&[TraceEvent::Received(mapped)]).unwrap();
+    let ranged = store
+        .clients(&ClientQuery { tenant: None, network: Some(network), since_unix_ms: 0, limit: 10 })
+        .unwrap();
+    let ips: Vec<String> = ranged.iter().map(|c| c.client_ip.to_string()).collect();
+    assert_eq!(ips, ["203.0.113.7", "::ffff:203.0.113.8"]);
+}
