@@ -56,6 +56,37 @@ pub struct ThrottleView {
     /// recipients is never throttled. A tenant sees its own only.
     #[serde(default)]
     pub connectors: Vec<ConnectorCoverView>,
+    /// The IP's own history and its network prefix's (absent from older servers).
+    #[serde(default)]
+    pub ip_state: Option<KeyStateView>,
+    #[serde(default)]
+    pub prefix_state: Option<KeyStateView>,
+    /// Whether the prefix's allowance still applies to the IP (until it is established).
+    #[serde(default)]
+    pub prefix_applies: Option<bool>,
+    /// How long a new sender is on probation (the policy's `probation_hours`).
+    #[serde(default)]
+    pub probation_hours: Option<u32>,
+}
+
+/// One throttle key (an IP, or its /24 or /64 prefix) as the engine sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct KeyStateView {
+    pub key: String,
+    /// Whether the engine holds history for it (false: a newcomer).
+    pub tracked: bool,
+    /// Hours since first seen.
+    pub age_hours: u32,
+    /// Past probation with a real volume: judged on its own history only.
+    pub established: bool,
+    pub observed_per_hour: f32,
+    pub baseline_per_hour: f32,
+    pub allowance_per_hour: f32,
+    /// Recipients that may be accepted right now.
+    pub available_now: u32,
+    pub accepted_this_hour: u32,
+    /// Hours since it was last deferred by its own allowance.
+    pub deferred_hours_ago: Option<u32>,
 }
 
 /// An inbound connector whose IP ranges hold a client IP.

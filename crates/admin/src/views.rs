@@ -277,6 +277,16 @@ pub struct ValidateInput {
     pub from: Option<String>,
 }
 
+/// A connector to check before it is saved.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckInput {
+    pub connector: ConnectorInput,
+    /// Outbound: also send a test message to this address.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ValidationView {
     pub connector: String,
@@ -767,4 +777,94 @@ pub struct AllowInput {
     /// Why, for the next operator.
     #[serde(default)]
     pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct FlowParams {
+    /// Operators and support: only this tenant's mail (tenant roles: always their own).
+    pub tenant: Option<String>,
+    /// Only clients in this network: an address or a CIDR.
+    pub network: Option<String>,
+    /// How far back: an age such as 24h, 7d (default 24h).
+    pub since: Option<String>,
+    /// Bucket width: 1h (default), 6h, 1d, ...
+    pub bucket: Option<String>,
+}
+
+/// Mail flow per bucket, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FlowView {
+    pub bucket_s: u64,
+    pub buckets: Vec<FlowBucketView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FlowBucketView {
+    pub start_unix_s: u64,
+    /// Messages accepted, and their recipients.
+    pub accepted: u64,
+    pub accepted_recipients: u64,
+    /// Recipients deferred by IP throttling (451 4.7.5xx).
+    pub throttled: u64,
+    /// Other refusals at SMTP time.
+    pub refused: u64,
+    /// Recipients delivered, and bounced or expired.
+    pub delivered: u64,
+    pub bounced: u64,
+}
+
+impl From<&trace::FlowBucket> for FlowBucketView {
+    fn from(b: &trace::FlowBucket) -> FlowBucketView {
+        FlowBucketView {
+            start_unix_s: b.start_unix_ms / 1000,
+            accepted: b.accepted,
+            accepted_recipients: b.accepted_recipients,
+            throttled: b.throttled,
+            refused: b.refused,
+            delivered: b.delivered,
+            bounced: b.bounced,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ClientParams {
+    /// Operators and support: only this tenant's mail (tenant roles: always their own).
+    pub tenant: Option<String>,
+    /// Only clients in this network: an address or a CIDR.
+    pub network: Option<String>,
+    /// How far back: an age such as 24h, 7d (default 10d).
+    pub since: Option<String>,
+    /// At most this many (default 50, at most 500).
+    pub limit: Option<usize>,
+}
+
+/// What one client address sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ClientView {
+    pub ip: String,
+    pub accepted: u64,
+    /// Of the accepted messages, those that came over TLS.
+    pub accepted_tls: u64,
+    /// Recipients deferred by IP throttling.
+    pub throttled: u64,
+    pub refused: u64,
+    pub last_seen_unix_s: u64,
+}
+
+impl From<&trace::ClientActivity> for ClientView {
+    fn from(c: &trace::ClientActivity) -> ClientView {
+        ClientView {
+            ip: c.client_ip.to_string(),
+            accepted: c.accepted,
+            accepted_tls: c.accepted_tls,
+            throttled: c.throttled,
+            refused: c.refused,
+            last_seen_unix_s: c.last_seen_unix_ms / 1000,
+        }
+    }
 }

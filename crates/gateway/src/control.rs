@@ -199,8 +199,28 @@ fn explanation_json(t: &Throttling, ip: IpAddr, cover: Cover) -> String {
         "baseline_per_hour": defer.map(|d| d.baseline_per_hour),
         "allowance_per_hour": defer.map(|d| d.allowance_per_hour),
         "explanation": render_explanation(&e, &without_connectors, t.mode()),
+        "ip_state": key_state_json(&e.ip_state),
+        "prefix_state": key_state_json(&e.prefix_state),
+        "prefix_applies": e.prefix_applies,
+        "probation_hours": t.engine().policy().probation_hours,
     });
     format!("{json}\n")
+}
+
+/// One throttle key's state, with the admin plane's field names.
+fn key_state_json(s: &throttle::KeyState) -> serde_json::Value {
+    serde_json::json!({
+        "key": s.key.to_string(),
+        "tracked": s.tracked,
+        "age_hours": s.age_hours,
+        "established": s.established,
+        "observed_per_hour": s.observed_per_hour,
+        "baseline_per_hour": s.baseline_per_hour,
+        "allowance_per_hour": s.allowance_per_hour,
+        "available_now": s.available_now,
+        "accepted_this_hour": s.accepted_this_hour,
+        "deferred_hours_ago": s.deferred_hours_ago,
+    })
 }
 
 /// Whether the key of a listed entry is deferring now: for an IP, its next recipient would

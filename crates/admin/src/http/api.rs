@@ -51,6 +51,15 @@ impl Input for RequestParams {
 impl Input for AllowInput {
     const OBJECT: &'static str = "throttle";
 }
+impl Input for FlowParams {
+    const OBJECT: &'static str = "flow";
+}
+impl Input for ClientParams {
+    const OBJECT: &'static str = "clients";
+}
+impl Input for CheckInput {
+    const OBJECT: &'static str = "connector";
+}
 impl Input for QueueParams {
     const OBJECT: &'static str = "queue";
 }
@@ -74,6 +83,7 @@ pub(super) fn routes(doc: utoipa::openapi::OpenApi) -> OpenApiRouter<AppState> {
         .routes(routes!(enable_connector))
         .routes(routes!(disable_connector))
         .routes(routes!(validate_connector))
+        .routes(routes!(check_connector))
         .routes(routes!(outbound_state))
         .routes(routes!(release_outbound))
         .routes(routes!(list_tenant_requests, create_request))
@@ -91,6 +101,8 @@ pub(super) fn routes(doc: utoipa::openapi::OpenApi) -> OpenApiRouter<AppState> {
         .routes(routes!(search_trace))
         .routes(routes!(trace_message))
         .routes(routes!(trace_refusals))
+        .routes(routes!(mail_flow))
+        .routes(routes!(clients))
         .routes(routes!(queue_list))
         .routes(routes!(queue_flush))
         .routes(routes!(queue_retry))
@@ -330,6 +342,21 @@ async fn validate_connector(
     call(&s, move |a| a.validate_connector(&cx, &tenant, &name, &input)).await
 }
 
+/// Checks a connector before it is saved (the wizard's last step): its settings, its name,
+/// then what the trace and the throttle show of an inbound connector's addresses, or the
+/// step-by-step probe of an outbound connector's servers. Nothing is saved.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/connectors-check", tag = "connectors", security(("bearer" = [])),
+    params(("tenant" = String, Path)), request_body = CheckInput,
+    responses((status = 200, body = ValidationView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn check_connector(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(tenant): Path<String>,
+    Body(input): Body<CheckInput>,
+) -> ApiResult<ValidationView> {
+    call(&s, move |a| a.check_connector(&cx, &tenant, &input.connector, input.to.as_deref())).await
+}
+
 /// The tenant's outbound protection state: the 5.7.705 block and past releases.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/outbound", tag = "outbound protection", security(("bearer" = [])), params(("tenant" = String, Path)),
     responses((status = 200, body = OutboundView), (status = "4XX", body = crate::error::ErrorBody)))]
@@ -555,6 +582,28 @@ async fn trace_refusals(
     Params(p): Params<TraceParams>,
 ) -> ApiResult<RefusalPage> {
     call(&s, move |a| a.trace_refusals(&cx, &p)).await
+}
+
+/// Mail flow per time bucket: accepted, throttled, refused, delivered, bounced (tenants: their own).
+#[utoipa::path(get, path = "/api/v1/trace/flow", tag = "trace", security(("bearer" = [])), params(FlowParams),
+    responses((status = 200, body = FlowView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn mail_flow(
+    State(s): State<AppState>,
+    LimitedCaller(cx): LimitedCaller,
+    Params(p): Params<FlowParams>,
+) -> ApiResult<FlowView> {
+    call(&s, move |a| a.mail_flow(&cx, &p)).await
+}
+
+/// The busiest client addresses (tenants: those that sent to them). Rate limited per token.
+#[utoipa::path(get, path = "/api/v1/trace/clients", tag = "trace", security(("bearer" = [])), params(ClientParams),
+    responses((status = 200, body = Vec<ClientView>), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn clients(
+    State(s): State<AppState>,
+    LimitedCaller(cx): LimitedCaller,
+    Params(p): Params<ClientParams>,
+) -> ApiResult<Vec<ClientView>> {
+    call(&s, move |a| a.clients(&cx, &p)).await
 }
 
 /// The running server's queue, oldest first (operators).

@@ -43,12 +43,16 @@ fn owned_domain(
 }
 
 /// Inbound or outbound, whichever holds the name (one namespace per tenant).
-enum Found {
+pub(super) enum Found {
     Inbound(Connector),
     Outbound(OutboundConnector),
 }
 
-fn find_connector(store: &dyn AdminStore, tenant: &TenantId, name: &str) -> Result<Found, AdminError> {
+pub(super) fn find_connector(
+    store: &dyn AdminStore,
+    tenant: &TenantId,
+    name: &str,
+) -> Result<Found, AdminError> {
     match store.connector(tenant, name) {
         Ok(c) => Ok(Found::Inbound(c)),
         Err(StoreError::Directory(DirectoryError::UnknownConnector { .. })) => {
@@ -79,7 +83,7 @@ fn only_for(direction: &str, field: &'static str, given: bool) -> Result<(), Adm
     Err(AdminError::invalid(field, format!("invalid {field}: {hint}")))
 }
 
-fn inbound_connector(tenant: TenantId, input: &ConnectorInput) -> Result<Connector, AdminError> {
+pub(super) fn inbound_connector(tenant: TenantId, input: &ConnectorInput) -> Result<Connector, AdminError> {
     only_for("outbound", "connector.recipient_domain", !input.recipient_domain.is_empty())?;
     only_for("outbound", "connector.smart_host", !input.smart_host.is_empty())?;
     only_for("outbound", "connector.tls", input.tls.is_some())?;
@@ -121,7 +125,10 @@ fn inbound_connector(tenant: TenantId, input: &ConnectorInput) -> Result<Connect
     Ok(c)
 }
 
-fn outbound_connector(tenant: TenantId, input: &ConnectorInput) -> Result<OutboundConnector, AdminError> {
+pub(super) fn outbound_connector(
+    tenant: TenantId,
+    input: &ConnectorInput,
+) -> Result<OutboundConnector, AdminError> {
     only_for("inbound", "connector.kind", input.kind.is_some())?;
     only_for("inbound", "connector.ip", !input.ip.is_empty())?;
     only_for("inbound", "connector.certificate_name", !input.certificate_name.is_empty())?;

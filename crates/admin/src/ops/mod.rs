@@ -9,6 +9,7 @@
 //! are filtered. A role lacking a permission on what it can see gets `forbidden`.
 
 mod directory_ops;
+mod insight;
 mod observe;
 mod records;
 

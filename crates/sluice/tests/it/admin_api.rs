@@ -1016,6 +1016,10 @@ fn tenant_isolation_generated_from_the_openapi_document() {
         ("add_recipient", json!({"address": "new@globex.example"})),
         ("add_connector", json!({"name": "intruder", "kind": "partner", "ip": ["203.0.113.0/24"]})),
         ("validate_connector", json!({})),
+        (
+            "check_connector",
+            json!({"connector": {"name": "intruder", "kind": "partner", "ip": ["203.0.113.0/24"]}}),
+        ),
         ("release_outbound", json!({"reason": "intrusion"})),
         ("create_request", json!({"kind": "outbound-release", "justification": "intrusion"})),
         ("approve_request", json!({"note": "intrusion"})),

@@ -1,0 +1,208 @@
+//! Reads that summarise the mail flow for people (charts, the busiest clients) and the
+//! dry run of a connector before it is saved (the web wizard's last step).
+
+use access::Permission;
+use directory::{Cidr, TenantId};
+use trace::{ClientQuery, FlowQuery};
+
+use super::directory_ops::{Found, find_connector, inbound_connector, outbound_connector};
+use super::records::parse_lifetime;
+use super::{Admin, Context, tenant_id};
+use crate::error::{AdminError, ErrorKind};
+use crate::live::{ProbeStepView, ProbeTarget};
+use crate::views::{
+    ClientParams, ClientView, ConnectorInput, FlowBucketView, FlowParams, FlowView, ValidationView,
+};
+
+/// How far back the connector check looks for mail from the connector's addresses.
+const CHECK_WINDOW_S: u64 = 10 * 86_400;
+const CLIENTS_DEFAULT: usize = 50;
+
+/// An address or a CIDR, errors naming `field`.
+fn network(field: &'static str, text: &str) -> Result<Cidr, AdminError> {
+    Ok(Cidr::parse(field, text)?)
+}
+
+fn step(step: &str, target: &str, passed: bool, detail: String, check: Option<String>) -> ProbeStepView {
+    ProbeStepView { step: step.into(), target: target.into(), passed, detail, reply: None, check }
+}
+
+impl Admin {
+    /// The mail flow per bucket (accepted, throttled, refused, delivered, bounced), of one
+    /// tenant, every tenant the caller sees, or one client network.
+    pub fn mail_flow(&self, cx: &Context, p: &FlowParams) -> Result<FlowView, AdminError> {
+        let tenant = self.scope(cx, p.tenant.as_deref())?;
+        self.allow(cx, Permission::ReadTrace, tenant.as_ref(), "read the mail flow")?;
+        let age = parse_lifetime("flow.since", p.since.as_deref().unwrap_or("24h"))?;
+        let bucket = parse_lifetime("flow.bucket", p.bucket.as_deref().unwrap_or("1h"))?;
+        let until = self.now().div_ceil(bucket).saturating_mul(bucket);
+        let query = FlowQuery {
+            tenant,
+            network: p.network.as_deref().map(|n| network("flow.network", n)).transpose()?,
+            since_unix_ms: until
+                .saturating_sub(age.div_ceil(bucket).saturating_mul(bucket))
+                .saturating_mul(1000),
+            until_unix_ms: until.saturating_mul(1000),
+            bucket_ms: bucket.saturating_mul(1000),
+        };
+        if query.buckets().is_err() {
+            return Err(AdminError::invalid(
+                "flow.bucket",
+                format!(
+                    "invalid flow.bucket: {} buckets at most; choose a wider bucket",
+                    trace::FLOW_BUCKETS_MAX
+                ),
+            ));
+        }
+        let buckets = self.trace()?.flow(&query)?;
+        Ok(FlowView { bucket_s: bucket, buckets: buckets.iter().map(FlowBucketView::from).collect() })
+    }
+
+    /// The busiest client addresses; a tenant sees what they sent to it.
+    pub fn clients(&self, cx: &Context, p: &ClientParams) -> Result<Vec<ClientView>, AdminError> {
+        let tenant = self.scope(cx, p.tenant.as_deref())?;
+        self.allow(cx, Permission::ReadTrace, tenant.as_ref(), "list client addresses")?;
+        let age = parse_lifetime("clients.since", p.since.as_deref().unwrap_or("10d"))?;
+        let query = ClientQuery {
+            tenant,
+            network: p.network.as_deref().map(|n| network("clients.network", n)).transpose()?,
+            since_unix_ms: self.now().saturating_sub(age).saturating_mul(1000),
+            limit: p.limit.unwrap_or(CLIENTS_DEFAULT),
+        };
+        Ok(self.trace()?.clients(&query)?.iter().map(ClientView::from).collect())
+    }
+
+    /// Checks a connector that is not saved yet, step by step: its settings, its name, and
+    /// then for an inbound connector what the trace and the throttle show of its
+    /// addresses, for an outbound one the probe of its servers. Nothing is saved or sent
+    /// (the outbound probe sends a test message only when `to` is given).
+    pub fn check_connector(
+        &self,
+        cx: &Context,
+        tenant: &str,
+        input: &ConnectorInput,
+        to: Option<&str>,
+    ) -> Result<ValidationView, AdminError> {
+        let tenant = tenant_id(tenant)?;
+        self.allow(cx, Permission::EditTenant, Some(&tenant), "check connectors")?;
+        let direction = input.direction.as_deref().unwrap_or("inbound").trim().to_ascii_lowercase();
+        let built = match direction.as_str() {
+            "outbound" => outbound_connector(tenant.clone(), input).map(Found::Outbound),
+            _ => inbound_connector(tenant.clone(), input).map(Found::Inbound),
+        };
+        let mut steps = Vec::new();
+        let found = match built {
+            Ok(found) => {
+                steps.push(step(
+                    "settings",
+                    &input.name,
+                    true,
+                    "the settings are complete and valid".into(),
+                    None,
+                ));
+                found
+            }
+            Err(e) => {
+                let check = e.field.clone().map(|f| format!("correct {f} and check again"));
+                steps.push(step("settings", &input.name, false, e.message, check));
+                return Ok(ValidationView { connector: input.name.clone(), passed: false, steps });
+            }
+        };
+        let taken = match find_connector(&**self.store(), &tenant, &input.name) {
+            Ok(_) => true,
+            Err(e) if e.kind == ErrorKind::NotFound => false,
+            Err(e) => return Err(e),
+        };
+        steps.push(if taken {
+            step(
+                "name",
+                &input.name,
+                false,
+                format!("tenant {tenant} already has a connector named {:?}", input.name),
+                Some("choose another name, or edit the existing connector".into()),
+            )
+        } else {
+            step("name", &input.name, true, "the name is free".into(), None)
+        });
+        match &found {
+            Found::Inbound(c) => self.check_inbound(&tenant, c, &mut steps)?,
+            Found::Outbound(c) => {
+                let target = ProbeTarget { connector: c.clone(), to: to.map(str::to_string), from: None };
+                let probed =
+                    self.network.probe(&target).map_err(|e| AdminError::new(ErrorKind::Internal, e))?;
+                steps.extend(probed);
+            }
+        }
+        let passed = steps.iter().all(|s| s.passed);
+        Ok(ValidationView { connector: input.name.clone(), passed, steps })
+    }
+
+    /// What the trace and the throttle show of an inbound connector's addresses.
+    fn check_inbound(
+        &self,
+        tenant: &TenantId,
+        c: &directory::Connector,
+        steps: &mut Vec<ProbeStepView>,
+    ) -> Result<(), AdminError> {
+        let since = self.now().saturating_sub(CHECK_WINDOW_S).saturating_mul(1000);
+        let throttled = self.live.throttled(super::observe::THROTTLED_WINDOW_MAX_S).unwrap_or_default();
+        for range in &c.ip_ranges {
+            let target = range.to_string();
+            let seen = match &self.trace {
+                Some(_) => self.trace()?.clients(&ClientQuery {
+                    tenant: Some(tenant.clone()),
+                    network: Some(*range),
+                    since_unix_ms: since,
+                    limit: trace::CLIENTS_MAX,
+                })?,
+                None => Vec::new(),
+            };
+            let accepted: u64 = seen.iter().map(|s| s.accepted).sum();
+            let tls: u64 = seen.iter().map(|s| s.accepted_tls).sum();
+            steps.push(match (accepted, c.require_tls && tls < accepted) {
+                (0, _) => step(
+                    "traffic",
+                    &target,
+                    true,
+                    "no mail from these addresses to this tenant in the last 10 days".into(),
+                    None,
+                ),
+                (_, true) => step(
+                    "tls",
+                    &target,
+                    false,
+                    format!("{} of {accepted} messages from these addresses came without TLS: the connector would refuse them (550 5.7.10)", accepted - tls),
+                    Some("ask the partner to enable STARTTLS on its server, or do not require TLS".into()),
+                ),
+                _ => step(
+                    "traffic",
+                    &target,
+                    true,
+                    format!("{accepted} messages from these addresses in the last 10 days, {tls} of them over TLS"),
+                    None,
+                ),
+            });
+            let deferred: u64 =
+                throttled.iter().filter(|t| range.contains(t.ip)).map(|t| t.deferred_last_day).sum();
+            if deferred > 0 {
+                steps.push(step(
+                    "throttling",
+                    &target,
+                    true,
+                    format!("{deferred} recipients from these addresses were deferred by throttling in the last day; through this connector they will not be"),
+                    None,
+                ));
+            }
+        }
+        for name in &c.certificate_names {
+            steps.push(step(
+                "certificate",
+                &name.to_string(),
+                true,
+                "clients presenting a certificate with this name that chains to the configured client CA will match".into(),
+                None,
+            ));
+        }
+        Ok(())
+    }
+}
