@@ -16,6 +16,7 @@ pub mod http;
 pub mod live;
 mod ops;
 pub mod views;
+pub mod web;
 
 pub use error::{AdminError, ErrorKind};
 pub use live::{AllowList, LiveError, LiveState, Network, ProbeTarget, TxtCheck};

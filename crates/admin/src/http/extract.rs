@@ -97,11 +97,7 @@ impl FromRequestParts<AppState> for LimitedCaller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<LimitedCaller, ApiError> {
         let Caller(cx) = Caller::from_request_parts(parts, state).await?;
         let key = cx.principal.actor.to_string();
-        let taken = state
-            .limiter
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take(&key, std::time::Instant::now());
+        let taken = state.take_trace_search(&key, std::time::Instant::now());
         match taken {
             Ok(()) => Ok(LimitedCaller(cx)),
             Err(retry_after_s) => Err(ApiError(AdminError::new(

@@ -9,7 +9,7 @@
 
 mod api;
 mod extract;
-mod limit;
+pub(crate) mod limit;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -46,12 +46,28 @@ const DRAIN: Duration = Duration::from_secs(5);
 pub struct AppState {
     pub admin: Arc<Admin>,
     limiter: Arc<Mutex<limit::Limiter>>,
+    pub(crate) web: Arc<crate::web::WebState>,
 }
 
 impl AppState {
     pub fn new(admin: Arc<Admin>, trace_limit: RateLimit) -> AppState {
-        AppState { admin, limiter: Arc::new(Mutex::new(limit::Limiter::new(trace_limit))) }
+        AppState {
+            admin,
+            limiter: Arc::new(Mutex::new(limit::Limiter::new(trace_limit))),
+            web: Arc::new(crate::web::WebState::default()),
+        }
     }
+
+    /// Takes one trace search from `key`'s allowance: `Err(seconds to wait)` when spent.
+    pub(crate) fn take_trace_search(&self, key: &str, now: std::time::Instant) -> Result<(), u64> {
+        self.limiter.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take(key, now)
+    }
+}
+
+/// How a request arrived: over TLS or not (cookies are `Secure` over TLS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transport {
+    pub tls: bool,
 }
 
 #[derive(OpenApi)]
@@ -88,10 +104,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api::routes(ApiDoc::openapi()).split_for_parts().1
 }
 
-/// Every route: the API, its document and Swagger UI, the help pages.
+/// Every route: the API, its document and Swagger UI, the help pages, the web pages.
 pub fn router(state: AppState) -> Router {
     let (api, doc) = api::routes(ApiDoc::openapi()).split_for_parts();
-    api.with_state(state)
+    api.merge(crate::web::router())
+        .with_state(state)
         .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", doc))
         .merge(crate::help::router())
         .fallback(extract::not_found)
@@ -140,8 +157,10 @@ async fn connection(
     tls: Option<tokio_rustls::TlsAcceptor>,
     app: Router,
 ) {
+    let transport = Transport { tls: tls.is_some() };
     let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(PeerAddr(peer));
+        request.extensions_mut().insert(transport);
         app.clone().oneshot(request)
     });
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());

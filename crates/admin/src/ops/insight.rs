@@ -72,6 +72,31 @@ impl Admin {
         Ok(self.trace()?.clients(&query)?.iter().map(ClientView::from).collect())
     }
 
+    /// A connector as it would be saved, or the first problem of its settings (naming the
+    /// field); nothing is saved. The wizard asks this at each step.
+    pub fn connector_settings(
+        &self,
+        cx: &Context,
+        tenant: &str,
+        input: &ConnectorInput,
+    ) -> Result<crate::views::ConnectorView, AdminError> {
+        let tenant = tenant_id(tenant)?;
+        self.allow(cx, Permission::EditTenant, Some(&tenant), "check connectors")?;
+        let direction = input.direction.as_deref().unwrap_or("inbound").trim().to_ascii_lowercase();
+        Ok(match direction.as_str() {
+            "outbound" => (&outbound_connector(tenant, input)?).into(),
+            "inbound" => (&inbound_connector(tenant, input)?).into(),
+            other => {
+                return Err(directory::DirectoryError::invalid(
+                    "connector.direction",
+                    other,
+                    "expected inbound or outbound",
+                )
+                .into());
+            }
+        })
+    }
+
     /// Checks a connector that is not saved yet, step by step: its settings, its name, and
     /// then for an inbound connector what the trace and the throttle show of its
     /// addresses, for an outbound one the probe of its servers. Nothing is saved or sent
