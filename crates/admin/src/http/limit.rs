@@ -64,6 +64,17 @@ impl Limiter {
         }
     }
 
+    /// Whether `key` has a request left, without taking it: `Err(seconds to wait)`.
+    pub fn peek(&self, key: &str, now: Instant) -> Result<(), u64> {
+        let Some(bucket) = self.buckets.get(key) else { return Ok(()) };
+        let level = self.refilled(*bucket, now);
+        if level >= 1.0 {
+            Ok(())
+        } else {
+            Err(((1.0 - level) * self.limit.every.as_secs_f64()).ceil().max(1.0) as u64)
+        }
+    }
+
     fn evict(&mut self, now: Instant) {
         let burst = f64::from(self.limit.burst);
         let full: Vec<String> = self
@@ -102,6 +113,7 @@ mod tests {
         assert_eq!(l.take("a", t0), Err(10));
         assert_eq!(l.take("b", t0), Ok(()), "keys are separate");
         assert_eq!(l.take("a", t0 + Duration::from_secs(4)), Err(6));
+        assert_eq!(l.peek("a", t0 + Duration::from_secs(4)), Err(6), "peeking takes nothing");
         assert_eq!(l.take("a", t0 + Duration::from_secs(10)), Ok(()));
     }
 

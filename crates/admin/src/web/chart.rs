@@ -49,6 +49,7 @@ fn bars(
     let bar_w = (slot * 0.8 / groups.len().max(1) as f64).max(0.5);
     let y = |v: f64| TOP + plot_h - v / max as f64 * plot_h;
     let label_every = (n / 6).max(1);
+    let days = starts.last().zip(starts.first()).is_some_and(|(last, first)| last - first > 2 * 86_400);
     let mut rects: Vec<(&str, f64, f64, f64)> = Vec::new();
     for i in 0..starts.len() {
         for (g, group) in groups.iter().enumerate() {
@@ -76,7 +77,7 @@ fn bars(
             }
             @for (i, start) in starts.iter().enumerate() {
                 @if i % label_every == 0 {
-                    text.tick x=(format!("{:.1}", LEFT + i as f64 * slot)) y=(HEIGHT - 6.0) { (short_time(*start)) }
+                    text.tick x=(format!("{:.1}", LEFT + i as f64 * slot)) y=(HEIGHT - 6.0) { (short_time(*start, days)) }
                 }
             }
             @if let Some((value, label)) = line {
@@ -87,10 +88,10 @@ fn bars(
     }
 }
 
-/// `14:00` on the hour, `05-01` at midnight.
-fn short_time(unix_s: u64) -> String {
+/// `14:00` on a chart of hours, `05-01 18:00` on a chart of days.
+fn short_time(unix_s: u64, days: bool) -> String {
     let full = date(unix_s);
-    if unix_s % 86_400 == 0 { full[5..10].to_string() } else { full[11..16].to_string() }
+    if days { full[5..16].to_string() } else { full[11..16].to_string() }
 }
 
 fn legend(items: &[(&'static str, &str)]) -> Markup {

@@ -276,10 +276,16 @@ pub fn field_error(_v: &Viewer, error: Option<&AdminError>, fields: &[&str], id:
     }
 }
 
-/// `aria-describedby` for a field: its hint and, when there is one, its error.
-pub fn described(error: Option<&AdminError>, fields: &[&str], id: &str) -> String {
+/// `aria-describedby` for a field: its hint (when it has one) and its error (when there is
+/// one); `None` when neither.
+pub fn described(error: Option<&AdminError>, fields: &[&str], id: &str, hint: bool) -> Option<String> {
     let has_error = error.and_then(|e| e.field.as_deref()).is_some_and(|f| fields.contains(&f));
-    if has_error { format!("{id}-hint {id}-error") } else { format!("{id}-hint") }
+    match (hint, has_error) {
+        (true, true) => Some(format!("{id}-hint {id}-error")),
+        (true, false) => Some(format!("{id}-hint")),
+        (false, true) => Some(format!("{id}-error")),
+        (false, false) => None,
+    }
 }
 
 /// Whether the error is about one of `fields`.

@@ -35,3 +35,4 @@ mod throttle;
 mod tidy;
 mod timeouts;
 mod transaction;
+mod web;

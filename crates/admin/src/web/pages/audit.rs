@@ -50,7 +50,7 @@ pub async fn page(State(state): State<AppState>, v: Viewer, RawQuery(raw): RawQu
                     label for="a-since" { (w.since) }
                     input #a-since type="text" name="since" value=(q.get("since").unwrap_or(""))
                         aria-invalid=[layout::invalid(error.as_ref(), &since_f).then_some("true")]
-                        aria-describedby=(layout::described(error.as_ref(), &since_f, "a-since"));
+                        aria-describedby=[layout::described(error.as_ref(), &since_f, "a-since", true)];
                     p.hint #a-since-hint { "2h, 7d, …" }
                     (layout::field_error(v, error.as_ref(), &since_f, "a-since"))
                 }

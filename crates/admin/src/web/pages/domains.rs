@@ -158,7 +158,7 @@ fn add_form(v: &Viewer, tenant: &str, error: Option<&AdminError>, typed: Option<
                 input #domain-name type="text" name="name" required autocomplete="off"
                     value=(typed.map(|t| t.name.as_str()).unwrap_or(""))
                     aria-invalid=[layout::invalid(error, &name_fields).then_some("true")]
-                    aria-describedby=(layout::described(error, &name_fields, "domain-name"));
+                    aria-describedby=[layout::described(error, &name_fields, "domain-name", true)];
                 p.hint #domain-name-hint { (w.domain_name_hint) }
                 (layout::field_error(v, error, &name_fields, "domain-name"))
             }

@@ -79,13 +79,9 @@ pub async fn submit(
         return render(&visitor, &fresh, &next, Some(w.csrf_text.into()), StatusCode::FORBIDDEN);
     }
     let address = visitor.source.rsplit_once(':').map_or(visitor.source.as_str(), |(ip, _)| ip).to_string();
-    let limited = state
-        .web
-        .logins
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .take(&address, Instant::now());
-    if let Err(wait) = limited {
+    // Only failed attempts count: someone guessing tokens is slowed down, people are not.
+    let logins = || state.web.logins.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Err(wait) = logins().peek(&address, Instant::now()) {
         let text = fill(w.login_slow_down, &[&wait]);
         return render(&visitor, &fresh, &next, Some(text), StatusCode::TOO_MANY_REQUESTS);
     }
@@ -94,6 +90,7 @@ pub async fn submit(
     let presented = token.clone();
     let valid = tokio::task::spawn_blocking(move || admin.authenticate(&presented)).await;
     if !matches!(valid, Ok(Ok(_))) {
+        let _ = logins().take(&address, Instant::now());
         return render(&visitor, &fresh, &next, Some(w.login_failed.into()), StatusCode::UNAUTHORIZED);
     }
     let Some((id, _)) = state.web.sessions().open(&token, now_s()) else {

@@ -157,7 +157,7 @@ fn new_form(v: &Viewer, tenant: &str, q: &Fields, error: Option<(&AdminError, &R
                 label for="r-cidr" { (w.r_cidr) }
                 input #r-cidr type="text" name="cidr" value=(typed.and_then(|t| t.cidr.as_deref()).unwrap_or(""))
                     aria-invalid=[layout::invalid(e, &cidr_f).then_some("true")]
-                    aria-describedby=(layout::described(e, &cidr_f, "r-cidr"));
+                    aria-describedby=[layout::described(e, &cidr_f, "r-cidr", true)];
                 p.hint #r-cidr-hint { (w.lookup_hint) }
                 (layout::field_error(v, e, &cidr_f, "r-cidr"))
             }
@@ -165,7 +165,7 @@ fn new_form(v: &Viewer, tenant: &str, q: &Fields, error: Option<(&AdminError, &R
                 label for="r-just" { (w.justification) }
                 textarea #r-just name="justification" required
                     aria-invalid=[layout::invalid(e, &just_f).then_some("true")]
-                    aria-describedby=(layout::described(e, &just_f, "r-just")) { (typed.map(|t| t.justification.as_str()).unwrap_or("")) }
+                    aria-describedby=[layout::described(e, &just_f, "r-just", true)] { (typed.map(|t| t.justification.as_str()).unwrap_or("")) }
                 p.hint #r-just-hint { (w.justification_hint) }
                 (layout::field_error(v, e, &just_f, "r-just"))
             }

@@ -32,7 +32,11 @@ pub async fn page(State(state): State<AppState>, v: Viewer, RawQuery(raw): RawQu
                 Ok(m) => (m, StatusCode::OK),
                 Err(e) if matches!(e.kind, ErrorKind::Invalid | ErrorKind::NotFound | ErrorKind::Unavailable) => {
                     (html! { div.alert role="alert" { p { (w.error_title) } (layout::server_detail(v, &e.message)) } },
-                     if e.kind == ErrorKind::Invalid { StatusCode::BAD_REQUEST } else { StatusCode::OK })
+                     match e.kind {
+                         ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+                         ErrorKind::NotFound => StatusCode::NOT_FOUND,
+                         _ => StatusCode::OK,
+                     })
                 }
                 Err(e) => return Err(e),
             },

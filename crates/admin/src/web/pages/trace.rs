@@ -190,7 +190,7 @@ fn search_form(v: &Viewer, q: &Fields, error: Option<&AdminError>) -> Markup {
                 label for=(id) { (label) }
                 input id=(id) type="text" name=(field) value=(q.get(field).unwrap_or(""))
                     aria-invalid=[layout::invalid(error, &fr).then_some("true")]
-                    aria-describedby=(layout::described(error, &fr, id));
+                    aria-describedby=[layout::described(error, &fr, id, false)];
                 (layout::field_error(v, error, &fr, id))
             }
         }
@@ -203,7 +203,7 @@ fn search_form(v: &Viewer, q: &Fields, error: Option<&AdminError>) -> Markup {
                 label for=(id) { (label) }
                 input id=(id) type="datetime-local" name=(field) value=(q.get(field).unwrap_or(""))
                     aria-invalid=[layout::invalid(error, &fr).then_some("true")]
-                    aria-describedby=(layout::described(error, &fr, id));
+                    aria-describedby=[layout::described(error, &fr, id, field == "since")];
                 @if field == "since" { p.hint id=(format!("{id}-hint")) { (w.since_hint) } }
                 (layout::field_error(v, error, &fr, id))
             }

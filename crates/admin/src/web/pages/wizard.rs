@@ -325,11 +325,18 @@ fn field(
     }
 }
 
-fn textarea(error: Option<&AdminError>, fields: &[&str], id: &str, name: &str, lines: &[String]) -> Markup {
+fn textarea(
+    error: Option<&AdminError>,
+    fields: &[&str],
+    id: &str,
+    name: &str,
+    lines: &[String],
+    hint: bool,
+) -> Markup {
     html! {
         textarea id=(id) name=(name) rows="4"
             aria-invalid=[layout::invalid(error, fields).then_some("true")]
-            aria-describedby=(layout::described(error, fields, id)) { (lines.join("\n")) }
+            aria-describedby=[layout::described(error, fields, id, hint)] { (lines.join("\n")) }
     }
 }
 
@@ -367,7 +374,7 @@ fn step2(v: &Viewer, a: &Answers, error: Option<&AdminError>) -> Markup {
         (field(v, error, &f, "name", w.name, Some(w.w_name_hint), html! {
             input #name type="text" name="name" value=(a.name) required autocomplete="off"
                 aria-invalid=[layout::invalid(error, &f).then_some("true")]
-                aria-describedby=(layout::described(error, &f, "name"));
+                aria-describedby=[layout::described(error, &f, "name", true)];
         }))
         (checkbox("enabled", "enabled", a.enabled, w.w_enabled))
     }
@@ -384,7 +391,7 @@ fn step3(v: &Viewer, a: &Answers, error: Option<&AdminError>) -> Markup {
             "recipient_domain",
             w.w_recipient_domains,
             None,
-            textarea(error, &f, "recipient_domain", "recipient_domain", &a.recipient_domain),
+            textarea(error, &f, "recipient_domain", "recipient_domain", &a.recipient_domain, false),
         );
     }
     let ip_f = ["connector.ip"];
@@ -401,8 +408,8 @@ fn step3(v: &Viewer, a: &Answers, error: Option<&AdminError>) -> Markup {
                 label for="identify-cert" { (w.w_by_cert) }
             }
         }
-        (field(v, error, &ip_f, "ip", w.w_ips, Some(w.w_ips_hint), textarea(error, &ip_f, "ip", "ip", &a.ip)))
-        (field(v, error, &cert_f, "cert", w.w_certs, Some(w.w_certs_hint), textarea(error, &cert_f, "cert", "cert", &a.cert)))
+        (field(v, error, &ip_f, "ip", w.w_ips, Some(w.w_ips_hint), textarea(error, &ip_f, "ip", "ip", &a.ip, true)))
+        (field(v, error, &cert_f, "cert", w.w_certs, Some(w.w_certs_hint), textarea(error, &cert_f, "cert", "cert", &a.cert, true)))
     }
 }
 
@@ -412,7 +419,7 @@ fn step4(v: &Viewer, a: &Answers, error: Option<&AdminError>) -> Markup {
         let f = ["connector.sender_domain", "connector.restrict_sender_domains"];
         return html! {
             (checkbox("require_tls", "require_tls", a.require_tls, w.w_require_tls))
-            (field(v, error, &f, "sender_domain", w.w_sender_domains, None, textarea(error, &f, "sender_domain", "sender_domain", &a.sender_domain)))
+            (field(v, error, &f, "sender_domain", w.w_sender_domains, None, textarea(error, &f, "sender_domain", "sender_domain", &a.sender_domain, false)))
             (checkbox("restrict", "restrict", a.restrict, w.w_restrict))
         };
     }
@@ -425,14 +432,14 @@ fn step4(v: &Viewer, a: &Answers, error: Option<&AdminError>) -> Markup {
         ("verify-domain", w.tls_verify_domain),
     ];
     html! {
-        (field(v, error, &hosts, "smart_host", w.w_smart_hosts, None, textarea(error, &hosts, "smart_host", "smart_host", &a.smart_host)))
+        (field(v, error, &hosts, "smart_host", w.w_smart_hosts, None, textarea(error, &hosts, "smart_host", "smart_host", &a.smart_host, false)))
         (field(v, error, &tls, "tls", w.w_tls_mode, None, html! {
-            select #tls name="tls" aria-describedby=(layout::described(error, &tls, "tls")) {
+            select #tls name="tls" aria-describedby=[layout::described(error, &tls, "tls", false)] {
                 @for (mode, label) in modes { option value=(mode) selected[a.tls == mode] { (label) } }
             }
         }))
         (field(v, error, &tls, "tls_domain", w.w_tls_domain, None, html! {
-            input #tls_domain type="text" name="tls_domain" value=(a.tls_domain) aria-describedby=(layout::described(error, &tls, "tls_domain"));
+            input #tls_domain type="text" name="tls_domain" value=(a.tls_domain) aria-describedby=[layout::described(error, &tls, "tls_domain", false)];
         }))
     }
 }
