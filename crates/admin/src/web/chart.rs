@@ -82,7 +82,9 @@ fn bars(
             }
             @if let Some((value, label)) = line {
                 line.limit x1=(LEFT) y1=(format!("{:.1}", y(value))) x2=(WIDTH - 4.0) y2=(format!("{:.1}", y(value))) {}
-                text.tick x=(WIDTH - 6.0) y=(format!("{:.1}", y(value) - 4.0)) text-anchor="end" { (label) }
+                // Above the line, or below it when the line runs along the top.
+                @let label_y = if y(value) < TOP + 14.0 { y(value) + 12.0 } else { y(value) - 4.0 };
+                text.tick x=(WIDTH - 6.0) y=(format!("{label_y:.1}")) text-anchor="end" { (label) }
             }
         }
     }
