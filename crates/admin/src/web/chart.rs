@@ -206,7 +206,7 @@ mod tests {
     fn a_chart_draws_one_rect_per_nonzero_value_and_says_its_totals() {
         let b = |start, accepted, throttled| FlowBucketView {
             start_unix_s: start,
-            accepted: accepted,
+            accepted,
             accepted_recipients: accepted,
             throttled,
             refused: 0,

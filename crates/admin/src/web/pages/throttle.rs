@@ -110,7 +110,7 @@ fn share(w: &Words, f: &FlowView) -> Markup {
     let accepted: u64 = f.buckets.iter().map(|b| b.accepted_recipients).sum();
     let throttled: u64 = f.buckets.iter().map(|b| b.throttled).sum();
     let total = accepted + throttled;
-    let percent = if total == 0 { 0 } else { (throttled * 100 + total / 2) / total };
+    let percent = (throttled * 100 + total / 2).checked_div(total).unwrap_or(0);
     html! { p { (fill(w.deferred_share, &[&percent, &total])) } }
 }
 
