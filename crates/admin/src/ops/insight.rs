@@ -150,7 +150,7 @@ impl Admin {
             step("name", &input.name, true, "the name is free".into(), None)
         });
         match &found {
-            Found::Inbound(c) => self.check_inbound(&tenant, c, &mut steps)?,
+            Found::Inbound(c) => self.check_inbound(cx, &tenant, c, &mut steps)?,
             Found::Outbound(c) => {
                 let target = ProbeTarget { connector: c.clone(), to: to.map(str::to_string), from: None };
                 let probed =
@@ -165,12 +165,14 @@ impl Admin {
     /// What the trace and the throttle show of an inbound connector's addresses.
     fn check_inbound(
         &self,
+        cx: &Context,
         tenant: &TenantId,
         c: &directory::Connector,
         steps: &mut Vec<ProbeStepView>,
     ) -> Result<(), AdminError> {
         let since = self.now().saturating_sub(CHECK_WINDOW_S).saturating_mul(1000);
-        let throttled = self.live.throttled(super::observe::THROTTLED_WINDOW_MAX_S).unwrap_or_default();
+        // Filtered as the caller's own listing is: a tenant sees the IPs that sent to it.
+        let throttled = self.throttled(cx).unwrap_or_default();
         for range in &c.ip_ranges {
             let target = range.to_string();
             let seen = match &self.trace {

@@ -22,7 +22,7 @@ const TRACE_PAGE_DEFAULT: usize = 50;
 const SEEN_WINDOW_S: u64 = 10 * 86_400;
 const QUEUE_LIST_DEFAULT: usize = 100;
 /// The longest window of the throttled list: the server keeps a day of deferral counts.
-pub(crate) const THROTTLED_WINDOW_MAX_S: u64 = 86_400;
+const THROTTLED_WINDOW_MAX_S: u64 = 86_400;
 
 fn live(e: LiveError) -> AdminError {
     match e {

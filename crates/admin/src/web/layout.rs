@@ -158,23 +158,9 @@ fn language_switch(v: &Viewer) -> Markup {
 
 /// A date in UTC (`2026-05-01 14:03 UTC`), the same in every language.
 pub fn date(unix_s: u64) -> String {
-    let days = (unix_s / 86_400) as i64;
-    let (y, m, d) = civil(days);
+    let (y, m, d) = smtp_wire::date::civil_from_days(unix_s / 86_400);
     let rem = unix_s % 86_400;
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3_600, rem % 3_600 / 60)
-}
-
-/// Days since 1970-01-01 to (year, month, day) (H. Hinnant's algorithm).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// A date with how long ago it was.
@@ -191,7 +177,7 @@ pub fn when(w: &Words, unix_s: u64, now_s: u64) -> Markup {
 }
 
 fn iso(unix_s: u64) -> String {
-    let (y, m, d) = civil((unix_s / 86_400) as i64);
+    let (y, m, d) = smtp_wire::date::civil_from_days(unix_s / 86_400);
     let rem = unix_s % 86_400;
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3_600, rem % 3_600 / 60, rem % 60)
 }

@@ -1162,3 +1162,83 @@ fn check_config_checks_the_admin_certificate() {
         "{text}"
     );
 }
+
+#[test]
+fn mail_flow_busiest_clients_and_the_connector_check() {
+    let (server, api, op) = started(Settings::default());
+    for t in ["acme", "globex"] {
+        api.ok("POST", "/api/v1/tenants", &op, Some(json!({"id": t})));
+    }
+    let now = now_ms();
+    let mut tls = trace_message("00000000000000c1", "203.0.113.7", "acme", "a@acme.example", now - 60_000);
+    if let trace::TraceEvent::Received(r) = &mut tls {
+        r.tls = Some(trace::TlsInfo { version: "TLSv1.3".into(), cipher: "TLS13_AES_128_GCM_SHA256".into() });
+    }
+    record_trace(
+        &server,
+        vec![
+            tls,
+            trace_message("00000000000000c2", "203.0.113.7", "acme", "a@acme.example", now - 30_000),
+            trace_message("00000000000000c3", "198.51.100.9", "globex", "g@globex.example", now - 30_000),
+        ],
+    );
+    let flow = api.ok("GET", "/api/v1/trace/flow?since=2h&bucket=1h", &op, None);
+    assert_eq!(flow["bucket_s"], 3600);
+    let accepted: u64 =
+        flow["buckets"].as_array().expect("buckets").iter().filter_map(|b| b["accepted"].as_u64()).sum();
+    assert_eq!(accepted, 3, "{flow}");
+    let acme = cli_token(&server, &["--role", "tenant-admin", "--tenant", "acme"]);
+    let refused = api.get("/api/v1/trace/flow?since=2h&bucket=1h&tenant=globex", &acme);
+    assert_eq!(error(&refused).1, "not_found", "another tenant's flow: {}", refused.text);
+    let acme_flow = api.ok("GET", "/api/v1/trace/flow?since=2h&bucket=1h", &acme, None);
+    let acme_accepted: u64 =
+        acme_flow["buckets"].as_array().expect("buckets").iter().filter_map(|b| b["accepted"].as_u64()).sum();
+    assert_eq!(acme_accepted, 2, "a tenant counts its own mail: {acme_flow}");
+    assert_field(&api, &op, "GET", "/api/v1/trace/flow?since=2h&bucket=1s", json!(null), "flow.bucket");
+    assert_field(&api, &op, "GET", "/api/v1/trace/flow?network=nope", json!(null), "flow.network");
+
+    let clients = api.ok("GET", "/api/v1/trace/clients", &acme, None);
+    assert_eq!(
+        clients,
+        json!([{"ip": "203.0.113.7", "accepted": 2, "accepted_tls": 1, "throttled": 0, "refused": 0,
+        "last_seen_unix_s": (now - 30_000) / 1000}]),
+        "only the IPs that sent to acme"
+    );
+
+    let check = |body: Value| api.ok("POST", "/api/v1/tenants/acme/connectors-check", &acme, Some(body));
+    let partner = json!({"name": "partner", "kind": "partner", "ip": ["203.0.113.0/24"]});
+    let checked = check(json!({"connector": partner}));
+    let steps: Vec<(String, bool)> = checked["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap_or("").to_string(), s["passed"].as_bool().unwrap_or(false)))
+        .collect();
+    assert_eq!(
+        steps,
+        [("settings".to_string(), true), ("name".to_string(), true), ("tls".to_string(), false)],
+        "one of two messages from the range came without TLS: {checked}"
+    );
+    assert_eq!(checked["passed"], false);
+    let plain_ok = check(
+        json!({"connector": {"name": "p", "kind": "partner", "ip": ["203.0.113.0/24"], "require_tls": false}}),
+    );
+    assert_eq!(plain_ok["passed"], true, "{plain_ok}");
+    let bad = check(json!({"connector": {"name": "p", "kind": "partner", "ip": ["nope"]}}));
+    assert_eq!(
+        (bad["steps"][0]["step"].as_str(), bad["steps"][0]["passed"].as_bool()),
+        (Some("settings"), Some(false))
+    );
+    assert!(bad["steps"][0]["check"].as_str().is_some_and(|c| c.contains("connector.ip")), "{bad}");
+    api.ok("POST", "/api/v1/tenants/acme/connectors", &acme, Some(partner.clone()));
+    let taken = check(json!({"connector": partner}));
+    assert_eq!(
+        (taken["steps"][1]["step"].as_str(), taken["steps"][1]["passed"].as_bool()),
+        (Some("name"), Some(false))
+    );
+    assert_eq!(
+        api.ok("GET", "/api/v1/tenants/acme/connectors", &acme, None).as_array().map(Vec::len),
+        Some(1),
+        "checks save nothing"
+    );
+}

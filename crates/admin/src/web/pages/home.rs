@@ -8,7 +8,7 @@ use maud::{Markup, html};
 
 use super::super::i18n::fill;
 use super::super::{Viewer, chart, done, form::PostForm, layout, run};
-use super::{now_s, query};
+use super::query;
 use crate::Admin;
 use crate::error::{AdminError, ErrorKind};
 use crate::http::AppState;
@@ -48,7 +48,6 @@ fn body(a: &Admin, v: &Viewer, ok: Option<&str>) -> Result<Markup, AdminError> {
     let pending =
         a.list_requests(&v.cx, v.tenant.as_deref(), &RequestParams { status: Some("pending".into()) })?;
     let queue = if v.may(Permission::Operate) { Some(soft(a.queue_list(&v.cx, Some(1)))?) } else { None };
-    let now = now_s();
     Ok(html! {
         h1 { (w.home_title) }
         @if ok == Some("released") { (layout::notice(w.done)) }
@@ -85,31 +84,7 @@ fn body(a: &Admin, v: &Viewer, ok: Option<&str>) -> Result<Markup, AdminError> {
         }
         h2 { (w.most_throttled) }
         @match &throttled {
-            Ok(list) if list.is_empty() => p { (w.no_throttled) },
-            Ok(list) => {
-                div.scroll { table.responsive {
-                    thead { tr {
-                        th scope="col" { (w.client_ip) }
-                        th scope="col" { (w.deferred_hour) }
-                        th scope="col" { (w.deferred_day) }
-                        th scope="col" { (w.token_col) }
-                        th scope="col" { (w.throttled_now) }
-                        th scope="col" { (w.last_deferred) }
-                    } }
-                    tbody {
-                        @for t in list.iter().take(10) {
-                            tr {
-                                td data-label=(w.client_ip) { a href=(format!("/throttle?ip={}", t.ip)) { (t.ip) } }
-                                td data-label=(w.deferred_hour) { (t.deferred_last_hour) }
-                                td data-label=(w.deferred_day) { (t.deferred_last_day) }
-                                td data-label=(w.token_col) { (layout::help_link(v, &t.last_token)) }
-                                td data-label=(w.throttled_now) { (if t.throttled_now { w.yes } else { w.no }) }
-                                td data-label=(w.last_deferred) { (layout::when(w, t.last_deferred_at_unix_s, now)) }
-                            }
-                        }
-                    }
-                } }
-            },
+            Ok(list) => (super::throttle::throttled_table(v, &list[..list.len().min(10)])),
             Err(e) => (layout::server_detail(v, &e.message)),
         }
     })

@@ -15,7 +15,7 @@ use super::{now_s, query, seg};
 use crate::Admin;
 use crate::error::{AdminError, ErrorKind};
 use crate::http::AppState;
-use crate::live::{KeyStateView, ThrottleView};
+use crate::live::{KeyStateView, ThrottleView, ThrottledIp};
 use crate::views::{AllowInput, ClientParams, FlowParams, FlowView};
 
 const DAY_CHOICES: [u32; 3] = [2, 7, 14];
@@ -168,16 +168,20 @@ fn key_state(v: &Viewer, label: &str, s: &KeyStateView, probation_hours: Option<
 
 fn throttled_now(a: &Admin, v: &Viewer) -> Result<Markup, AdminError> {
     let w = v.w();
-    let now = now_s();
-    let list = match a.throttled(&v.cx) {
-        Ok(list) => list,
+    Ok(match a.throttled(&v.cx) {
+        Ok(list) => html! { h2 { (w.throttled_list) } (throttled_table(v, &list)) },
         Err(e) if e.kind == ErrorKind::Unavailable => {
-            return Ok(html! { h2 { (w.throttled_list) } (layout::server_detail(v, &e.message)) });
+            html! { h2 { (w.throttled_list) } (layout::server_detail(v, &e.message)) }
         }
         Err(e) => return Err(e),
-    };
-    Ok(html! {
-        h2 { (w.throttled_list) }
+    })
+}
+
+/// IPs deferred recently, each linked to its lookup.
+pub fn throttled_table(v: &Viewer, list: &[ThrottledIp]) -> Markup {
+    let w = v.w();
+    let now = now_s();
+    html! {
         @if list.is_empty() { p { (w.no_throttled) } } @else {
             div.scroll { table.responsive {
                 thead { tr {
@@ -185,7 +189,7 @@ fn throttled_now(a: &Admin, v: &Viewer) -> Result<Markup, AdminError> {
                     th scope="col" { (w.token_col) } th scope="col" { (w.throttled_now) } th scope="col" { (w.last_deferred) }
                 } }
                 tbody {
-                    @for t in &list {
+                    @for t in list {
                         tr {
                             td data-label=(w.client_ip) { a href=(format!("/throttle?ip={}", t.ip)) { (t.ip) } }
                             td data-label=(w.deferred_hour) { (t.deferred_last_hour) }
@@ -198,7 +202,7 @@ fn throttled_now(a: &Admin, v: &Viewer) -> Result<Markup, AdminError> {
                 }
             } }
         }
-    })
+    }
 }
 
 /// The IPs that sent to the tenant, with the partner-connector shortcut.
