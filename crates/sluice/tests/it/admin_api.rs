@@ -1138,6 +1138,14 @@ fn the_admin_api_serves_https_with_the_smtp_certificate() {
     let mut answer = agent.get(&url).header("Authorization", format!("Bearer {op}")).call().expect("https");
     assert_eq!(answer.status().as_u16(), 200);
     assert_eq!(answer.body_mut().read_to_string().expect("body"), "[]");
+    // The web pages' cookies are Secure over TLS (and HttpOnly, SameSite=Strict always).
+    let login =
+        agent.get(&format!("https://127.0.0.1:{}/login", server.admin_port)).call().expect("login page");
+    let cookie = login.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let plain = ureq::Agent::config_builder().http_status_as_error(false).build();
     let plain: ureq::Agent = plain.into();
     let refused = plain.get(&format!("http://127.0.0.1:{}/help", server.admin_port)).call();

@@ -127,6 +127,7 @@ def sessions_and_cookies(b):
     session = cookies.get("sluice_session")
     check(session is not None, f"a session cookie: {cookies}")
     check(session["httpOnly"] and session["sameSite"] == "Strict", f"cookie flags: {session}")
+    check(not session["secure"], "plain HTTP: not Secure (the API test checks it is over TLS)")
     check(session["expires"] > time.time(), "the session cookie expires")
     check(EN["home_title"] in main_text(page), "the operator's home")
     b.save(page, "home-operator")
