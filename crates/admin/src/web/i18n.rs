@@ -62,6 +62,7 @@ words! {
     server_said: "Details from the server:", "Détails donnés par le serveur :";
     back_home: "Back to the home page", "Retour à l'accueil";
     done: "Done.", "C'est fait.";
+    colon: ": ", "\u{a0}: ";
     yes: "yes", "oui";
     no: "no", "non";
     none: "none", "aucun";
@@ -153,7 +154,7 @@ words! {
     disable_connector_q: "Disable connector {}? Mail that matched it is then treated as from any other sender until you enable it again.", "Désactiver le connecteur {} ? Les messages qui lui correspondaient seront traités comme ceux de n'importe quel expéditeur jusqu'à sa réactivation.";
     edit_connector_hint: "To change a connector, create its replacement with the wizard, then remove the old one.", "Pour changer un connecteur, créez son remplaçant avec l'assistant, puis supprimez l'ancien.";
     // Wizard
-    wizard_title: "New connector: step {} of 6", "Nouveau connecteur : étape {} sur 6";
+    wizard_title: "New connector: step {} of 6", "Nouveau connecteur : étape {} sur 6";
     w_step1: "From where to where", "D'où vers où";
     w_step2: "Name", "Nom";
     w_step3: "How to identify the server", "Comment reconnaître le serveur";

@@ -116,7 +116,7 @@ fn menu(v: &Viewer) -> Markup {
 fn tenant_switch(v: &Viewer) -> Markup {
     let w = v.w();
     if v.is_tenant_role() {
-        return html! { span.tenant { (w.tenant) ": " strong { (v.tenant.as_deref().unwrap_or("")) } } };
+        return html! { span.tenant { (w.tenant) (w.colon) strong { (v.tenant.as_deref().unwrap_or("")) } } };
     }
     html! {
         form.inline.tenant method="get" action="/tenant" {

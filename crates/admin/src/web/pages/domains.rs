@@ -100,7 +100,7 @@ fn txt_record(v: &Viewer, d: &DomainView) -> Markup {
     let id = format!("txt-{}", d.name.replace('.', "-"));
     html! {
         div.record {
-            span { (fill(w.txt_to_publish, &[&d.name])) ":" }
+            span { (fill(w.txt_to_publish, &[&d.name])) (w.colon.trim_end()) }
             code #(id) { (d.txt_record) }
             button.secondary type="button" data-copy=(id) data-copied=(w.copied) hidden { (w.copy) }
         }

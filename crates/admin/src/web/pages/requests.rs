@@ -84,7 +84,7 @@ fn table(v: &Viewer, requests: &[RequestView]) -> Markup {
                             td data-label=(w.requested_by) { (r.requested_by) " · " (layout::when(w, r.requested_at_unix_s, now)) }
                             td data-label=(w.status) {
                                 (status_word(v, &r.status))
-                                @if let Some(n) = &r.note { br; (r.decided_by.as_deref().unwrap_or("")) ": " (n) }
+                                @if let Some(n) = &r.note { br; (r.decided_by.as_deref().unwrap_or("")) (w.colon) (n) }
                             }
                             @if decide {
                                 td data-label=(w.actions) {

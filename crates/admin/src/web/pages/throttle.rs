@@ -125,7 +125,7 @@ fn verdict(v: &Viewer, e: &ThrottleView, network: bool) -> Markup {
     html! {
         @if !network {
             p {
-                strong { (w.verdict) } ": "
+                strong { (w.verdict) } (w.colon)
                 span class=(if e.verdict == "defer" && !e.allow_listed { "bad" } else { "ok" }) { (said) }
                 @if let Some(token) = &e.token { " — " (layout::help_link(v, token)) }
                 @if let Some(retry) = e.retry_after_s { " (" (fill(w.retry_in, &[&retry])) ")" }

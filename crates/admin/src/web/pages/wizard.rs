@@ -219,7 +219,7 @@ fn render(
     let w = v.w();
     let title = fill(w.wizard_title, &[&step]);
     let body = html! {
-        h1 { (title) ": " (step_title(w, step)) }
+        h1 { (title) (w.colon) (step_title(w, step)) }
         ol.wizard-progress {
             @for s in 1..=6u8 {
                 li aria-current=[(s == step).then_some("step")] { (s) ". " (step_title(w, s)) }
@@ -511,8 +511,8 @@ fn validate(v: &Viewer, a: &Answers, checked: Option<&ValidationView>) -> Markup
                         @if s.passed { span.ok { (w.step_ok) } } @else { span.bad { (w.step_failed) } }
                         br;
                         span lang="en" { (s.detail) }
-                        @if let Some(r) = &s.reply { br; (w.w_reply) ": " (layout::reply(v, r)) }
-                        @if let Some(check) = &s.check { br; (w.w_what_to_check) ": " span lang="en" { (check) } }
+                        @if let Some(r) = &s.reply { br; (w.w_reply) (w.colon) (layout::reply(v, r)) }
+                        @if let Some(check) = &s.check { br; (w.w_what_to_check) (w.colon) span lang="en" { (check) } }
                     }
                 }
             }
