@@ -75,6 +75,104 @@ where
     assert_eq!(store.generation().unwrap(), before, "servers do not rebuild their snapshot for these");
 }
 
+/// What the flow and client counts make of a trace written before its migration 2: one
+/// message over TLS delivered, one in plain text bounced.
+fn counts_across_migration_2<S: TraceStore>(
+    store: S,
+    downgrade: impl FnOnce(S),
+    reopen: impl FnOnce() -> S,
+    version: impl Fn(&S) -> i64,
+) {
+    use trace::{ClientQuery, FlowQuery, Outcome, RecipientEvent, TraceEvent};
+    let mut store = store;
+    let mut plain = trace::suite::received("p", 1_000, "192.0.2.2", "acme", &["b@acme.example"]);
+    plain.tls = None;
+    let step = |message: &str, recipient: &str, outcome| {
+        TraceEvent::Recipient(RecipientEvent {
+            message: message.into(),
+            at_unix_ms: 2_000,
+            recipient: recipient.into(),
+            outcome,
+        })
+    };
+    store
+        .record(&[
+            TraceEvent::Received(trace::suite::received(
+                "t",
+                1_000,
+                "192.0.2.1",
+                "acme",
+                &["a@acme.example"],
+            )),
+            TraceEvent::Received(plain),
+            step("t", "a@acme.example", Outcome::Delivered { host: "mx".into(), reply: "250 ok".into() }),
+            step("p", "b@acme.example", Outcome::Bounced { reply: "550 5.1.1 no".into() }),
+        ])
+        .unwrap();
+    let flow =
+        FlowQuery { tenant: None, network: None, since_unix_ms: 0, until_unix_ms: 10_000, bucket_ms: 10_000 };
+    let network = Some(directory::Cidr::parse("test", "192.0.2.0/24").unwrap());
+    let clients = ClientQuery { tenant: None, network, since_unix_ms: 0, limit: 10 };
+    let counts = |s: &S| {
+        let f = s.flow(&flow).unwrap()[0];
+        let c = s.clients(&clients).unwrap();
+        (
+            (f.accepted, f.delivered, f.bounced),
+            c.iter().map(|c| (c.client_ip.to_string(), c.accepted_tls)).collect::<Vec<_>>(),
+        )
+    };
+    let expected = ((2, 1, 1), vec![("192.0.2.1".to_string(), 1), ("192.0.2.2".to_string(), 0)]);
+    assert_eq!(counts(&store), expected, "as written at version 2");
+    downgrade(store);
+    let migrated = reopen();
+    assert_eq!(version(&migrated), 2);
+    assert_eq!(counts(&migrated), expected, "filled in by the migration");
+}
+
+/// Undoes trace migration 2, as a trace written by the previous release looks.
+const TRACE_VERSION_1: &str = "DROP INDEX steps_by_time; ALTER TABLE steps DROP COLUMN kind;
+    ALTER TABLE messages DROP COLUMN tls;";
+
+mod trace_migration_2 {
+    use store::test_cluster::PgCluster;
+    use store::{Migrate, PgTarget, PgTraceStore, SqliteTraceStore};
+
+    #[test]
+    fn sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trace.db");
+        super::counts_across_migration_2(
+            SqliteTraceStore::open(&path).unwrap(),
+            |store| {
+                drop(store);
+                let undo = format!("{} UPDATE schema_version SET version = 1;", super::TRACE_VERSION_1);
+                rusqlite::Connection::open(&path).unwrap().execute_batch(&undo).unwrap();
+            },
+            || SqliteTraceStore::open(&path).unwrap(),
+            |store| store.schema_version().unwrap(),
+        );
+    }
+
+    #[test]
+    fn postgres() {
+        let url = PgCluster::shared().fresh_database();
+        let target = PgTarget::parse(&url, None).unwrap();
+        super::counts_across_migration_2(
+            PgTraceStore::connect(&target, Migrate::Apply).unwrap().0,
+            |store| {
+                drop(store);
+                let undo = format!(
+                    "{} DROP FUNCTION sluice_in_network(TEXT, TEXT); UPDATE trace_schema_version SET version = 1;",
+                    super::TRACE_VERSION_1
+                );
+                ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap().batch_execute(&undo).unwrap();
+            },
+            || PgTraceStore::connect(&target, Migrate::Apply).unwrap().0,
+            |store| store.schema_version().unwrap(),
+        );
+    }
+}
+
 #[test]
 fn the_writer_batches_events_and_writes_what_is_queued_when_closed() {
     let (dir, store) = sqlite_trace();

@@ -1,5 +1,5 @@
 //! The behaviour every trace store must show. A backend's tests call each function with a
-//! fresh, empty store; SQLite runs them in `store`, PostgreSQL will run them unchanged.
+//! fresh, empty store; `store` runs them on SQLite and on PostgreSQL.
 
 #![allow(clippy::unwrap_used)]
 
