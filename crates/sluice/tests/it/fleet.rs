@@ -67,7 +67,7 @@ fn migrate_creates_checks_and_reports_the_schemas() {
     assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("directory schema: created at version 4")
-            && out.contains("trace schema: created at version 1"),
+            && out.contains("trace schema: created at version 2"),
         "{out}"
     );
     assert!(!out.contains("password"), "{out}");
