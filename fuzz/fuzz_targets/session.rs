@@ -30,6 +30,7 @@ fuzz_target!(|input: (bool, Vec<&[u8]>)| {
         message_bytes_max: 2048,
         command_line_bytes_max: 512,
         bare_newline,
+        data_chunk_bytes: 256,
         ..SessionConfig::default()
     };
     let mut session = Session::new(Arc::new(config), "192.0.2.7".parse().expect("ip"));
@@ -47,6 +48,12 @@ fuzz_target!(|input: (bool, Vec<&[u8]>)| {
                     assert!(input.is_empty());
                     session.tls_established("TLSv1.3 FUZZ".into(), Vec::new());
                 }
+                Action::StartData(envelope) => {
+                    assert!(!envelope.recipients.is_empty());
+                    let _ = session.data_admitted(Ok(()));
+                }
+                Action::Content(piece) => assert!(!piece.contains(&0)),
+                Action::DataRefused(_) => {}
                 Action::Message(m) => {
                     assert!(!m.envelope.recipients.is_empty());
                     let _ = session.message_stored(Ok("0000000000000001".into()));

@@ -66,21 +66,35 @@ enum State {
 }
 
 /// Receives one message's content. Create one per DATA command.
+///
+/// The content is handed over in pieces: [`DataReceiver::take_content`] takes what has
+/// accumulated so far, [`DataReceiver::finish`] the rest, so a large message never has to
+/// be held whole. Once the content is known to be refused (too large, a NUL, a bare line
+/// end that is not normalised) nothing more accumulates: the rest is only parsed for the
+/// end of data.
 #[derive(Debug)]
 pub struct DataReceiver {
     state: State,
+    /// Content not yet taken.
     content: Vec<u8>,
+    /// Content kept so far, taken or not.
+    kept_bytes: u64,
     size_max: usize,
     bare_newline: BareNewline,
     received_bytes: u64,
     problem: Option<ContentProblem>,
 }
 
+/// The buffer a receiver starts with (and after each take): small messages need no
+/// reallocation, large ones are taken in pieces of about this size.
+const BUFFER_BYTES: usize = 64 * 1024;
+
 impl DataReceiver {
     pub fn new(size_max: usize, bare_newline: BareNewline) -> DataReceiver {
         DataReceiver {
             state: State::LineStart,
-            content: Vec::with_capacity(size_max.min(64 * 1024)),
+            content: Vec::with_capacity(size_max.min(BUFFER_BYTES)),
+            kept_bytes: 0,
             size_max,
             bare_newline,
             received_bytes: 0,
@@ -88,13 +102,23 @@ impl DataReceiver {
         }
     }
 
-    /// Bytes of content kept so far (after unstuffing).
+    /// Bytes of content kept so far (after unstuffing), taken or not.
     pub fn len(&self) -> usize {
-        self.content.len()
+        usize::try_from(self.kept_bytes).unwrap_or(usize::MAX)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.content.is_empty()
+        self.kept_bytes == 0
+    }
+
+    /// Bytes of content accumulated since the last take.
+    pub fn buffered(&self) -> usize {
+        self.content.len()
+    }
+
+    /// The content accumulated since the last take, in order.
+    pub fn take_content(&mut self) -> Vec<u8> {
+        std::mem::replace(&mut self.content, Vec::with_capacity(self.size_max.min(BUFFER_BYTES)))
     }
 
     /// Bytes received on the wire for this message so far.
@@ -114,7 +138,7 @@ impl DataReceiver {
         Progress::NeedMore
     }
 
-    /// The outcome once [`Progress::Complete`] was returned.
+    /// The outcome once [`Progress::Complete`] was returned: the content not taken yet.
     pub fn finish(self) -> Result<Vec<u8>, ContentProblem> {
         match self.problem {
             Some(p) => Err(p),
@@ -209,11 +233,15 @@ impl DataReceiver {
         }
     }
 
+    /// Keeps a byte of content: counted always (so the size limit is found whatever else
+    /// is wrong), stored only while the content may still be accepted.
     fn push(&mut self, b: u8) {
-        if self.content.len() < self.size_max {
+        if self.kept_bytes >= self.size_max as u64 {
+            return self.flag(ContentProblem::TooLarge);
+        }
+        self.kept_bytes += 1;
+        if self.problem.is_none() {
             self.content.push(b);
-        } else {
-            self.flag(ContentProblem::TooLarge);
         }
     }
 
@@ -362,6 +390,39 @@ mod tests {
         assert_eq!(r.feed(b".\r\n"), Progress::Complete { consumed: 3 });
         assert_eq!(r.len(), 10);
         assert_eq!(r.finish(), Err(ContentProblem::TooLarge));
+    }
+
+    /// Taken in pieces or whole, the content is the same, and a piece taken holds what
+    /// arrived since the previous one.
+    #[test]
+    fn content_taken_in_pieces_is_the_whole_content() {
+        let input = b"Subject: x\r\n\r\n..line one\r\nline two\r\n.\r\n";
+        let (_, whole) = run(input);
+        let mut r = DataReceiver::new(1 << 20, BareNewline::Reject);
+        let mut pieces = Vec::new();
+        for chunk in input.chunks(7) {
+            let progress = r.feed(chunk);
+            pieces.push(r.take_content());
+            if progress != Progress::NeedMore {
+                break;
+            }
+        }
+        assert_eq!(r.buffered(), 0);
+        let mut joined: Vec<u8> = pieces.concat();
+        joined.extend(r.finish().expect("accepted"));
+        assert_eq!(joined, whole.expect("accepted"));
+        assert!(pieces.iter().filter(|p| !p.is_empty()).count() > 3, "taken as it came");
+    }
+
+    /// Once the content is refused, nothing more accumulates (it would only be thrown away).
+    #[test]
+    fn refused_content_stops_accumulating() {
+        let mut r = DataReceiver::new(1 << 20, BareNewline::Reject);
+        assert_eq!(r.feed(b"a\0b"), Progress::NeedMore);
+        let before = r.buffered();
+        assert_eq!(r.feed(&[b'x'; 10_000]), Progress::NeedMore);
+        assert_eq!(r.buffered(), before);
+        assert_eq!(r.len(), 10_002, "still counted for the size limit");
     }
 
     #[test]

@@ -189,8 +189,27 @@ pub fn too_many_connections_from(ip: IpAddr) -> Reply {
     Reply::new(421, code(4, 7, 0), format!("Too many connections from [{ip}], try again later"))
 }
 
+/// `network` is a CIDR such as `2001:db8:1:2::/64`.
+pub fn too_many_connections_from_network(network: &str) -> Reply {
+    Reply::new(421, code(4, 7, 0), format!("Too many connections from your network {network}, try again later"))
+}
+
 pub fn shutting_down(hostname: &str) -> Reply {
     Reply::new(421, code(4, 3, 2), format!("{hostname} Service shutting down, try again later"))
+}
+
+/// The memory budget of DATA transfers is used up: the client should come back later.
+pub fn data_memory_exhausted() -> Reply {
+    Reply::new(
+        452,
+        code(4, 3, 1),
+        "Insufficient system resources: too many messages are being received now, try again later",
+    )
+}
+
+/// The session has lasted its whole allowed time; the client reconnects to go on.
+pub fn session_too_long(hostname: &str) -> Reply {
+    Reply::new(421, code(4, 4, 2), format!("{hostname} Session time limit exceeded, closing connection"))
 }
 
 pub fn spool_unavailable() -> Reply {

@@ -26,10 +26,17 @@ pub struct SessionConfig {
     pub errors_per_session_max: u32,
     /// Commands that move no mail (NOOP, RSET, VRFY, HELP, EHLO...) allowed per session.
     pub junk_commands_max: u32,
+    /// `errors_per_session_max` while the server is under stress ([`Session::set_stress`]).
+    pub stress_errors_per_session_max: u32,
+    /// `junk_commands_max` while the server is under stress.
+    pub stress_junk_commands_max: u32,
     /// Whether STARTTLS is offered.
     pub starttls: bool,
     /// Bare CR / bare LF in commands and message content: refused, or taken as CRLF.
     pub bare_newline: BareNewline,
+    /// Message content is handed to the driver in pieces of about this many bytes
+    /// ([`Action::Content`]); a message no larger comes whole with [`Action::Message`].
+    pub data_chunk_bytes: usize,
 }
 
 impl Default for SessionConfig {
@@ -41,8 +48,13 @@ impl Default for SessionConfig {
             command_line_bytes_max: 2048,
             errors_per_session_max: 20,
             junk_commands_max: 100,
+            // Postfix under stress allows one hard error; EHLO, STARTTLS, EHLO and a RSET
+            // count as junk here, so a normal session needs a few.
+            stress_errors_per_session_max: 1,
+            stress_junk_commands_max: 5,
             starttls: true,
             bare_newline: BareNewline::Reject,
+            data_chunk_bytes: 64 * 1024,
         }
     }
 }
@@ -80,7 +92,8 @@ pub trait EnvelopeChecks {
 #[derive(Debug)]
 pub struct ReceivedMessage {
     pub envelope: Envelope,
-    /// The content as received, dot-unstuffed, CRLF line ends.
+    /// The content as received, dot-unstuffed, CRLF line ends: all of it, or for a large
+    /// message what came after the last [`Action::Content`] piece.
     pub content: Vec<u8>,
 }
 
@@ -94,6 +107,17 @@ pub enum Action {
     /// Send this reply, flush, then perform the TLS handshake and call
     /// [`Session::tls_established`]. Input buffered so far has already been discarded.
     StartTls(Reply),
+    /// The client sent DATA for this envelope (final: no recipient can be added now).
+    /// Reserve what the transfer needs, then call [`Session::data_admitted`] for the reply
+    /// to queue (`354`, or the refusal given, e.g. `452 4.3.1` when memory is short).
+    StartData(Box<Envelope>),
+    /// A piece of the message content (dot-unstuffed), in order: pass it on towards storage,
+    /// then call `step` again. The transfer then ends with [`Action::Message`] (the rest of
+    /// the content) or [`Action::DataRefused`].
+    Content(Vec<u8>),
+    /// The content is refused (too large, NUL, bare line ending): drop what
+    /// [`Action::Content`] passed on, queue this reply and call `step` again.
+    DataRefused(Reply),
     /// Store the message, then call [`Session::message_stored`] for the reply.
     Message(Box<ReceivedMessage>),
     /// Send this reply, flush and close the connection.
@@ -129,10 +153,14 @@ pub struct Session {
     data: Option<DataReceiver>,
     /// After an overlong command line: skip input up to the next LF.
     discarding_line: bool,
+    /// The driver is deciding about a DATA command ([`Action::StartData`]).
+    awaiting_admission: bool,
     awaiting_storage: bool,
     errors: u32,
     junk_commands: u32,
     closed: bool,
+    /// The server is near its connection cap: the stress limits apply.
+    stressed: bool,
 }
 
 impl Session {
@@ -149,11 +177,28 @@ impl Session {
             transaction: None,
             data: None,
             discarding_line: false,
+            awaiting_admission: false,
             awaiting_storage: false,
             errors: 0,
             junk_commands: 0,
             closed: false,
+            stressed: false,
         }
+    }
+
+    /// Whether the server is under stress (near its connection cap); the driver says so
+    /// before each step. Under stress the session allows fewer errors and junk commands,
+    /// counting those it already had.
+    pub fn set_stress(&mut self, stressed: bool) {
+        self.stressed = stressed;
+    }
+
+    fn errors_max(&self) -> u32 {
+        if self.stressed { self.config.stress_errors_per_session_max } else { self.config.errors_per_session_max }
+    }
+
+    fn junk_commands_max(&self) -> u32 {
+        if self.stressed { self.config.stress_junk_commands_max } else { self.config.junk_commands_max }
     }
 
     pub fn greeting(&self) -> Reply {
@@ -175,13 +220,13 @@ impl Session {
 
     /// Consumes input and says what to do next. Call repeatedly until `NeedInput`.
     pub fn step(&mut self, input: &[u8], policy: &dyn EnvelopeChecks) -> Step {
-        if self.closed || self.awaiting_storage {
+        if self.closed || self.awaiting_storage || self.awaiting_admission {
             return Step { consumed: 0, action: Action::NeedInput };
         }
         if self.data.is_some() {
             return self.step_data(input);
         }
-        if self.errors >= self.config.errors_per_session_max {
+        if self.errors >= self.errors_max() {
             return self.close(replies::too_many_errors());
         }
         if self.discarding_line {
@@ -231,6 +276,23 @@ impl Session {
         (!line.contains(&b'\r')).then_some(line)
     }
 
+    /// The driver has what a DATA transfer needs (`Ok`: the `354` reply is returned and
+    /// content is expected) or not (`Err(reply)`: that reply, and the transaction stays
+    /// open, so the client may try DATA again or RSET).
+    pub fn data_admitted(&mut self, admitted: Result<(), Reply>) -> Reply {
+        if !self.awaiting_admission {
+            return replies::need_mail();
+        }
+        self.awaiting_admission = false;
+        match admitted {
+            Ok(()) => {
+                self.data = Some(DataReceiver::new(self.config.message_bytes_max, self.config.bare_newline));
+                replies::start_data()
+            }
+            Err(reply) => reply,
+        }
+    }
+
     /// The driver stored the message (`Ok(id)`) or could not (`Err(reply)`, e.g. `451 4.3.0`).
     pub fn message_stored(&mut self, outcome: Result<String, Reply>) -> Reply {
         self.awaiting_storage = false;
@@ -274,14 +336,18 @@ impl Session {
             return Step { consumed: 0, action: Action::NeedInput };
         };
         match receiver.feed(input) {
-            Progress::NeedMore => Step { consumed: input.len(), action: Action::NeedInput },
-            Progress::Complete { consumed } => {
-                let action = self.finish_data();
-                match action {
-                    Ok(action) => Step { consumed, action },
-                    Err(reply) => self.error(consumed, reply),
-                }
+            Progress::NeedMore if receiver.buffered() >= self.config.data_chunk_bytes => {
+                Step { consumed: input.len(), action: Action::Content(receiver.take_content()) }
             }
+            Progress::NeedMore => Step { consumed: input.len(), action: Action::NeedInput },
+            Progress::Complete { consumed } => match self.finish_data() {
+                Ok(action) => Step { consumed, action },
+                Err(reply) => {
+                    let step = self.error(consumed, reply);
+                    let Action::Reply(reply) = step.action else { return step };
+                    Step { consumed, action: Action::DataRefused(reply) }
+                }
+            },
         }
     }
 
@@ -297,22 +363,22 @@ impl Session {
             ContentProblem::Nul => replies::nul_in_content(),
         })?;
         self.awaiting_storage = true;
-        let envelope = self.envelope(transaction);
+        let envelope = self.envelope(&transaction);
         Ok(Action::Message(Box::new(ReceivedMessage { envelope, content })))
     }
 
-    fn envelope(&self, transaction: Transaction) -> Envelope {
+    fn envelope(&self, transaction: &Transaction) -> Envelope {
         let Transaction { mail, recipients } = transaction;
         Envelope {
-            sender: match mail.sender {
-                Some(address) => ReversePath::Mailbox(address),
+            sender: match &mail.sender {
+                Some(address) => ReversePath::Mailbox(address.clone()),
                 None => ReversePath::Null,
             },
-            recipients,
+            recipients: recipients.clone(),
             body: mail.body.unwrap_or_default(),
             smtputf8: mail.smtputf8,
             ret: mail.ret,
-            envid: mail.envid,
+            envid: mail.envid.clone(),
             declared_size: mail.size,
             client: ClientInfo {
                 ip: self.info.client_ip,
@@ -327,7 +393,7 @@ impl Session {
     fn command(&mut self, command: Command, policy: &dyn EnvelopeChecks) -> Result<Action, Reply> {
         if !matches!(command, Command::Mail(_) | Command::Rcpt(_) | Command::Data | Command::Quit) {
             self.junk_commands += 1;
-            if self.junk_commands > self.config.junk_commands_max {
+            if self.junk_commands > self.junk_commands_max() {
                 self.closed = true;
                 return Ok(Action::Close(replies::too_many_junk_commands()));
             }
@@ -337,7 +403,7 @@ impl Session {
             Command::Helo(name) => Ok(self.hello(name, false)),
             Command::Mail(mail) => self.mail(mail, policy),
             Command::Rcpt(rcpt) => self.rcpt(rcpt, policy),
-            Command::Data => self.start_data(),
+            Command::Data => self.data_command(),
             Command::Rset => {
                 self.transaction = None;
                 Ok(Action::Reply(replies::ok()))
@@ -427,15 +493,15 @@ impl Session {
         Ok(Action::Reply(replies::recipient_ok()))
     }
 
-    fn start_data(&mut self) -> Result<Action, Reply> {
+    fn data_command(&mut self) -> Result<Action, Reply> {
         let Some(transaction) = &self.transaction else {
             return Err(replies::need_mail());
         };
         if transaction.recipients.is_empty() {
             return Err(replies::no_valid_recipients());
         }
-        self.data = Some(DataReceiver::new(self.config.message_bytes_max, self.config.bare_newline));
-        Ok(Action::Reply(replies::start_data()))
+        self.awaiting_admission = true;
+        Ok(Action::StartData(Box::new(self.envelope(transaction))))
     }
 
     fn start_tls(&mut self) -> Result<Action, Reply> {

@@ -5,8 +5,11 @@
 //! order, after the preceding client lines were fed at once (as a pipelining client would).
 //! `S: [closed]` means the session closed the connection. Directives: `@config key=value`
 //! (before the first line), `@store-fails` (storage answers 451 4.3.0), `@expect-messages N`
-//! (messages handed to storage so far), `@expect-content TEXT` (the last stored message),
-//! `@reconnect` (a new session with the same config; its greeting is expected next).
+//! (messages handed to storage so far), `@expect-content TEXT` (the last stored message,
+//! its pieces joined), `@expect-pieces N` (the pieces it came in, the last included),
+//! `@feed` (the client lines so far arrive before the next ones), `@data-refused` (the driver refuses the next DATA with `452 4.3.1`), `@stress` (the
+//! server is under stress from here on), `@reconnect` (a new session with the same config;
+//! its greeting is expected next).
 //! `#` starts a comment.
 
 #[path = "support/escapes.rs"]
@@ -51,6 +54,9 @@ fn apply_config(config: &mut SessionConfig, setting: &str) {
         "errors_per_session_max" => config.errors_per_session_max = number() as u32,
         "junk_commands_max" => config.junk_commands_max = number() as u32,
         "starttls" => config.starttls = value == "true",
+        "data_chunk_bytes" => config.data_chunk_bytes = number(),
+        "stress_errors_per_session_max" => config.stress_errors_per_session_max = number() as u32,
+        "stress_junk_commands_max" => config.stress_junk_commands_max = number() as u32,
         "bare_newline" => {
             config.bare_newline = match value {
                 "reject" => BareNewline::Reject,
@@ -68,7 +74,11 @@ struct Runner {
     output: Vec<u8>,
     closed: bool,
     store_fails: bool,
-    messages: Vec<Vec<u8>>,
+    refuse_next_data: bool,
+    /// Content pieces of the transfer under way.
+    pieces: Vec<Vec<u8>>,
+    /// Each stored message's pieces.
+    messages: Vec<Vec<Vec<u8>>>,
 }
 
 impl Runner {
@@ -84,8 +94,24 @@ impl Runner {
                     assert!(self.input.is_empty(), "input must be discarded at STARTTLS");
                     self.session.tls_established("TLSv1.3 TEST".into(), Vec::new());
                 }
+                Action::StartData(envelope) => {
+                    assert!(!envelope.recipients.is_empty(), "DATA without recipients");
+                    let admitted = if std::mem::take(&mut self.refuse_next_data) {
+                        Err(replies::data_memory_exhausted())
+                    } else {
+                        Ok(())
+                    };
+                    self.session.data_admitted(admitted).write_to(&mut self.output);
+                }
+                Action::Content(piece) => self.pieces.push(piece),
+                Action::DataRefused(r) => {
+                    self.pieces.clear();
+                    r.write_to(&mut self.output);
+                }
                 Action::Message(m) => {
-                    self.messages.push(m.content);
+                    let mut pieces = std::mem::take(&mut self.pieces);
+                    pieces.push(m.content);
+                    self.messages.push(pieces);
                     let outcome = if self.store_fails {
                         Err(replies::spool_unavailable())
                     } else {
@@ -129,6 +155,8 @@ fn run_transcript(path: &Path) {
         output: Vec::new(),
         closed: false,
         store_fails: false,
+        refuse_next_data: false,
+        pieces: Vec::new(),
         messages: Vec::new(),
     };
     let greeting = runner.session.greeting();
@@ -175,15 +203,28 @@ fn run_transcript(path: &Path) {
             runner.session.greeting().write_to(&mut runner.output);
         } else if line == "@store-fails" {
             runner.store_fails = true;
+        } else if line == "@feed" {
+            // The client's lines so far reach the server before the rest (a slow sender).
+            runner.run_until_input();
+            pending = false;
+        } else if line == "@data-refused" {
+            runner.refuse_next_data = true;
+        } else if line == "@stress" {
+            runner.session.set_stress(true);
+        } else if let Some(count) = line.strip_prefix("@expect-pieces ") {
+            check(&mut runner, &mut expected);
+            let count: usize = count.trim().parse().expect("count");
+            let last = runner.messages.last().expect("a stored message");
+            assert_eq!(last.len(), count, "{}:{}: pieces of the last message", path.display(), n + 1);
         } else if let Some(count) = line.strip_prefix("@expect-messages ") {
             check(&mut runner, &mut expected);
             let count: usize = count.trim().parse().expect("count");
             assert_eq!(runner.messages.len(), count, "{}:{}: messages stored", path.display(), n + 1);
         } else if let Some(content) = line.strip_prefix("@expect-content ") {
             check(&mut runner, &mut expected);
-            let last = runner.messages.last().expect("a stored message");
+            let last = runner.messages.last().expect("a stored message").concat();
             assert_eq!(
-                String::from_utf8_lossy(last),
+                String::from_utf8_lossy(&last),
                 String::from_utf8_lossy(&unescape(content)),
                 "{}:{}",
                 path.display(),
