@@ -339,6 +339,28 @@ impl DataWriter {
         self.spilled.is_some()
     }
 
+    /// Puts the data into a file of its own now, whatever its size so far: for a caller
+    /// that already knows the message is large and wants no more of it held in memory.
+    /// Writes then buffer at most one write chunk.
+    pub fn spill_now(&mut self) -> io::Result<()> {
+        if self.spilled.is_some() {
+            return Ok(());
+        }
+        if let Some(e) = &self.failed {
+            return Err(io::Error::other(e.clone()));
+        }
+        match self.spill() {
+            Ok(spilled) => {
+                self.spilled = Some(spilled);
+                Ok(())
+            }
+            Err(e) => {
+                self.failed = Some(e.clone());
+                Err(io::Error::other(e))
+            }
+        }
+    }
+
     /// Adds the message: `done` is called from the writer thread once its record is durable
     /// (after fdatasync), or with the error. A message that cannot be added (no recipients,
     /// a write that failed, the spool closed) gets its error on the calling thread.
@@ -481,5 +503,27 @@ mod tests {
         assert!(writer.is_spilled());
         assert!(held_max <= 2 * WRITE_CHUNK_BYTES, "{held_max} bytes held");
         writer.abort();
+    }
+
+    /// A writer told to spill holds no more than a write chunk from its first byte, and the
+    /// message is an external one even when small.
+    #[test]
+    fn spill_now_puts_even_small_data_in_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(SpoolConfig::new(dir.path())).unwrap().spool;
+        let mut writer = spool.begin_message();
+        writer.spill_now().unwrap();
+        assert!(writer.is_spilled());
+        let chunk = vec![b'y'; 10_000];
+        let mut held_max = 0;
+        for _ in 0..20 {
+            writer.write_all(&chunk).unwrap();
+            held_max = held_max.max(writer.buf.len());
+        }
+        assert!(held_max < WRITE_CHUNK_BYTES, "{held_max} bytes held");
+        let id = crate::common::wait(|cb| writer.submit(crate::common::envelope(1), 1, cb)).unwrap();
+        assert_eq!(spool.stats().data_file_bytes, 200_000);
+        assert_eq!(spool.read_data(id).unwrap(), vec![b'y'; 200_000]);
+        spool.close();
     }
 }
