@@ -42,8 +42,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use settings::{
-    ConnectionLimits, DeliveryConfig, GatewayConfig, RetryTiming, Settings, ThrottleConfig, ThrottleMode,
-    Timeouts,
+    ConnectionLimits, DataMemory, DeliveryConfig, GatewayConfig, RetryTiming, Settings, ThrottleConfig,
+    ThrottleMode, Timeouts,
 };
 
 /// Why the gateway could not start. Each text names what failed (a path, an address) and,
@@ -175,6 +175,7 @@ impl Gateway {
             guard,
             enqueue,
             connections: Arc::default(),
+            data_memory: Arc::default(),
             shutdown: stop_rx,
         });
         let mut listeners = JoinSet::new();

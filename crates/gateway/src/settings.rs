@@ -13,16 +13,27 @@ use crate::dns::dnsbl::Dnsbl;
 use crate::domains::StaticDomains;
 use crate::tls::{ClientCa, TlsSource};
 
+/// How long a client may take. Each is a deadline, not an idle timer that every byte
+/// restarts: a client dripping one byte at a time still runs out of time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
     /// Wait before the banner; a client that talks first is refused (pre-greet).
     pub greeting_delay: Duration,
-    /// Waiting for a command line.
+    /// A whole command line, from when the server is ready for it to its line end (and
+    /// writing a reply to a client that does not read).
     pub command: Duration,
+    /// The command line deadline, and the longest wait for DATA content, while the server
+    /// is under stress (near its connection cap), as Postfix's `smtpd_timeout` under stress.
+    pub stress_command: Duration,
     /// Waiting for more message content during DATA.
     pub data_idle: Duration,
     /// The whole of one DATA transfer.
     pub data_total: Duration,
+    /// The TLS handshake after `220 Ready to start TLS`.
+    pub tls_handshake: Duration,
+    /// A whole session; when it has passed, the next command gets `421 4.4.2`. A DATA
+    /// transfer under way is let finish (it has its own deadline).
+    pub session: Duration,
 }
 
 impl Default for Timeouts {
@@ -31,17 +42,64 @@ impl Default for Timeouts {
         Timeouts {
             greeting_delay: Duration::ZERO,
             command: Duration::from_secs(300),
+            stress_command: Duration::from_secs(10),
             data_idle: Duration::from_secs(180),
             data_total: Duration::from_secs(600),
+            tls_handshake: Duration::from_secs(10),
+            session: Duration::from_secs(3600),
         }
     }
 }
 
-/// Caps on connections: all at once, and from one client IP.
+/// Caps on connections: all at once, from one client IP and from one client network, and
+/// when the server counts as under stress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectionLimits {
     pub connections_max: usize,
     pub connections_per_ip_max: usize,
+    /// Connections from one network: an IPv4 address's /`ipv4_prefix_len`, an IPv6
+    /// address's /`ipv6_prefix_len`. A prefix of the whole address (32, 128) is not counted
+    /// apart from the per-IP cap.
+    pub connections_per_network_max: usize,
+    pub ipv4_prefix_len: u8,
+    pub ipv6_prefix_len: u8,
+    /// At this share of `connections_max` (percent) sessions get the stress timeouts and
+    /// limits ([`Timeouts::stress_command`], `SessionConfig`'s stress limits).
+    pub stress_connections_percent: u8,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            connections_max: 1000,
+            connections_per_ip_max: 50,
+            connections_per_network_max: 50,
+            // One IPv6 /64 is one site (the throttle's key too); an IPv4 /24 holds many
+            // unrelated senders, so IPv4 is counted per address unless configured.
+            ipv4_prefix_len: 32,
+            ipv6_prefix_len: 64,
+            stress_connections_percent: 80,
+        }
+    }
+}
+
+/// How much memory DATA transfers may hold. A message larger than `transfer_bytes_max`
+/// streams into the spool as it arrives; what every transfer holds together is bounded by
+/// `total_bytes_max` (a DATA command that would pass it gets `452 4.3.1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataMemory {
+    /// Content one transfer keeps in memory before it streams into the spool (less when
+    /// the client declared a smaller SIZE).
+    pub transfer_bytes_max: usize,
+    /// What all transfers together may hold, each counted for its in-memory part plus its
+    /// buffers (see `inbound::memory`).
+    pub total_bytes_max: usize,
+}
+
+impl Default for DataMemory {
+    fn default() -> Self {
+        DataMemory { transfer_bytes_max: 256 << 10, total_bytes_max: 256 << 20 }
+    }
 }
 
 /// What a reload may change.
@@ -51,6 +109,7 @@ pub struct Settings {
     pub static_domains: Arc<StaticDomains>,
     pub limits: ConnectionLimits,
     pub timeouts: Timeouts,
+    pub data_memory: DataMemory,
     pub client_checks: ClientChecks,
     /// The PROXY protocol from trusted load balancers (`[smtp] proxy_protocol`); `None`: off.
     pub proxy: Option<Arc<crate::inbound::proxy::ProxyProtocol>>,

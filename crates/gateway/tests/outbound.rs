@@ -28,8 +28,13 @@ fn gateway_config(dir: &std::path::Path) -> GatewayConfig {
         settings: Settings {
             session: Arc::new(SessionConfig { hostname: "mx.dest.test".into(), ..SessionConfig::default() }),
             static_domains: Arc::new(StaticDomains::new(&["dest.test".to_string()])),
-            limits: ConnectionLimits { connections_max: 100, connections_per_ip_max: 100 },
+            limits: ConnectionLimits {
+                connections_max: 100,
+                connections_per_ip_max: 100,
+                ..ConnectionLimits::default()
+            },
             timeouts: Timeouts::default(),
+            data_memory: Default::default(),
             client_checks: Default::default(),
             proxy: None,
         },

@@ -234,6 +234,8 @@ struct Runner<'a> {
     tls: Option<Vec<String>>,
     input: Vec<u8>,
     output: Vec<u8>,
+    /// Content pieces of the transfer under way.
+    content: Vec<u8>,
     closed: bool,
     messages: Vec<Option<Attribution>>,
 }
@@ -252,15 +254,23 @@ impl Runner<'_> {
                     let names = self.tls.clone().ok_or("STARTTLS without @tls or @tls-cert")?;
                     self.checks.tls_established(&mut self.session, "TLSv1.3 with cipher TEST".into(), names);
                 }
+                Action::StartData(_) => self.session.data_admitted(Ok(())).write_to(&mut self.output),
+                Action::Content(piece) => self.content.extend(piece),
+                Action::DataRefused(r) => {
+                    self.content.clear();
+                    r.write_to(&mut self.output);
+                }
                 Action::Message(mut message) => {
                     // As the connection does: attribution from the session's connector, and
                     // an outbound message, once stored, counted by the outbound guard.
                     message.envelope.client.attribution = self.checks.attribution();
+                    let mut content = std::mem::take(&mut self.content);
+                    content.extend(message.content);
                     let outbound = self.guard.assess(
                         self.directory,
                         self.checks.static_domains,
                         &message.envelope,
-                        &message.content,
+                        &content,
                     );
                     if let Some(outbound) = outbound {
                         self.guard.message_queued(outbound);
@@ -366,6 +376,7 @@ fn run_transcript(path: &Path, directory: &Snapshot) -> Result<(), String> {
         tls: header.tls,
         input: Vec::new(),
         output: Vec::new(),
+        content: Vec::new(),
         closed: false,
         messages: Vec::new(),
     };

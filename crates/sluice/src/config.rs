@@ -259,11 +259,28 @@ pub struct RawSmtp {
     pub recipients_per_message_max: usize,
     pub errors_per_session_max: u32,
     pub junk_commands_max: u32,
+    /// `errors_per_session_max` and `junk_commands_max` under stress.
+    pub stress_errors_per_session_max: u32,
+    pub stress_junk_commands_max: u32,
     pub connections_max: usize,
     pub connections_per_ip_max: usize,
+    /// Connections from one network (IPv4 /`ipv4_prefix_len`, IPv6 /`ipv6_prefix_len`).
+    pub connections_per_network_max: usize,
+    pub ipv4_prefix_len: u8,
+    pub ipv6_prefix_len: u8,
+    /// At this share of `connections_max` (percent), sessions get the stress limits.
+    pub stress_connections_percent: u8,
     pub command_timeout_s: u64,
+    /// The command line deadline and longest DATA pause under stress.
+    pub stress_command_timeout_s: u64,
     pub data_idle_timeout_s: u64,
     pub data_total_timeout_s: u64,
+    pub tls_handshake_timeout_s: u64,
+    pub session_timeout_s: u64,
+    /// A message larger than this streams into the spool as it arrives.
+    pub data_memory_bytes_max: usize,
+    /// What all DATA transfers together may hold in memory; more gets 452 4.3.1.
+    pub data_memory_total_bytes_max: usize,
     pub shutdown_drain_s: u64,
     /// `reject` (refuse a message with a bare CR or LF) or `normalize` (store CRLF instead).
     pub bare_newline: String,
@@ -279,6 +296,8 @@ impl Default for RawSmtp {
     fn default() -> Self {
         let session = SessionConfig::default();
         let timeouts = Timeouts::default();
+        let limits = ConnectionLimits::default();
+        let memory = gateway::DataMemory::default();
         RawSmtp {
             listen: vec!["127.0.0.1:2525".into()],
             greeting_delay_ms: 0,
@@ -287,11 +306,22 @@ impl Default for RawSmtp {
             recipients_per_message_max: session.recipients_per_message_max,
             errors_per_session_max: session.errors_per_session_max,
             junk_commands_max: session.junk_commands_max,
-            connections_max: 1000,
-            connections_per_ip_max: 50,
+            stress_errors_per_session_max: session.stress_errors_per_session_max,
+            stress_junk_commands_max: session.stress_junk_commands_max,
+            connections_max: limits.connections_max,
+            connections_per_ip_max: limits.connections_per_ip_max,
+            connections_per_network_max: limits.connections_per_network_max,
+            ipv4_prefix_len: limits.ipv4_prefix_len,
+            ipv6_prefix_len: limits.ipv6_prefix_len,
+            stress_connections_percent: limits.stress_connections_percent,
             command_timeout_s: timeouts.command.as_secs(),
+            stress_command_timeout_s: timeouts.stress_command.as_secs(),
             data_idle_timeout_s: timeouts.data_idle.as_secs(),
             data_total_timeout_s: timeouts.data_total.as_secs(),
+            tls_handshake_timeout_s: timeouts.tls_handshake.as_secs(),
+            session_timeout_s: timeouts.session.as_secs(),
+            data_memory_bytes_max: memory.transfer_bytes_max,
+            data_memory_total_bytes_max: memory.total_bytes_max,
             shutdown_drain_s: 30,
             bare_newline: "reject".into(),
             proxy_protocol: false,
@@ -686,8 +716,17 @@ pub fn resolve_settings(
         errors_per_session_max: positive("smtp.errors_per_session_max", smtp.errors_per_session_max as usize)?
             as u32,
         junk_commands_max: positive("smtp.junk_commands_max", smtp.junk_commands_max as usize)? as u32,
+        stress_errors_per_session_max: positive(
+            "smtp.stress_errors_per_session_max",
+            smtp.stress_errors_per_session_max as usize,
+        )? as u32,
+        stress_junk_commands_max: positive(
+            "smtp.stress_junk_commands_max",
+            smtp.stress_junk_commands_max as usize,
+        )? as u32,
         starttls: raw.tls.enabled,
         bare_newline: resolve_bare_newline(&smtp.bare_newline)?,
+        ..SessionConfig::default()
     };
     let domains = raw
         .delivery
@@ -696,29 +735,26 @@ pub fn resolve_settings(
         .enumerate()
         .map(|(i, d)| validate_domain(&format!("delivery.accepted_domains[{i}]"), d))
         .collect::<Result<Vec<_>, _>>()?;
-    let limits = ConnectionLimits {
-        connections_max: positive("smtp.connections_max", smtp.connections_max)?,
-        connections_per_ip_max: positive("smtp.connections_per_ip_max", smtp.connections_per_ip_max)?,
+    let limits = resolve_limits(smtp)?;
+    let seconds = |field: &str, value: u64| -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(positive(field, usize::try_from(value).unwrap_or(usize::MAX))? as u64))
     };
     let timeouts = Timeouts {
         greeting_delay: Duration::from_millis(smtp.greeting_delay_ms),
-        command: Duration::from_secs(
-            positive("smtp.command_timeout_s", smtp.command_timeout_s as usize)? as u64
-        ),
-        data_idle: Duration::from_secs(positive(
-            "smtp.data_idle_timeout_s",
-            smtp.data_idle_timeout_s as usize,
-        )? as u64),
-        data_total: Duration::from_secs(positive(
-            "smtp.data_total_timeout_s",
-            smtp.data_total_timeout_s as usize,
-        )? as u64),
+        command: seconds("smtp.command_timeout_s", smtp.command_timeout_s)?,
+        stress_command: seconds("smtp.stress_command_timeout_s", smtp.stress_command_timeout_s)?,
+        data_idle: seconds("smtp.data_idle_timeout_s", smtp.data_idle_timeout_s)?,
+        data_total: seconds("smtp.data_total_timeout_s", smtp.data_total_timeout_s)?,
+        tls_handshake: seconds("smtp.tls_handshake_timeout_s", smtp.tls_handshake_timeout_s)?,
+        session: seconds("smtp.session_timeout_s", smtp.session_timeout_s)?,
     };
+    let data_memory = resolve_data_memory(smtp)?;
     Ok(Settings {
         session: Arc::new(session),
         static_domains: Arc::new(StaticDomains::new(&domains)),
         limits,
         timeouts,
+        data_memory,
         client_checks: ClientChecks {
             client_ca: resolve_client_ca(&raw.tls, base)?,
             dnsbl: resolve_dnsbl(raw)?,
@@ -768,6 +804,47 @@ fn resolve_throttle_mode(value: &str) -> Result<ThrottleMode, ConfigError> {
             ),
         )),
     }
+}
+
+/// The memory of DATA transfers: the budget must hold at least one transfer.
+fn resolve_data_memory(smtp: &RawSmtp) -> Result<gateway::DataMemory, ConfigError> {
+    let transfer = at_least("smtp.data_memory_bytes_max", smtp.data_memory_bytes_max, 64 << 10)?;
+    let total = smtp.data_memory_total_bytes_max;
+    let one_transfer = transfer + (144 << 10);
+    if total < one_transfer {
+        return Err(invalid(
+            "smtp.data_memory_total_bytes_max",
+            format!(
+                "must hold at least one transfer (data_memory_bytes_max + 144 KiB of buffers = {one_transfer}), got {total}"
+            ),
+        ));
+    }
+    Ok(gateway::DataMemory { transfer_bytes_max: transfer, total_bytes_max: total })
+}
+
+fn resolve_limits(smtp: &RawSmtp) -> Result<ConnectionLimits, ConfigError> {
+    let prefix = |field: &str, value: u8, max: u8| {
+        if value == 0 || value > max {
+            Err(invalid(field, format!("must be 1 to {max}, got {value}")))
+        } else {
+            Ok(value)
+        }
+    };
+    let percent = smtp.stress_connections_percent;
+    if percent == 0 || percent > 100 {
+        return Err(invalid("smtp.stress_connections_percent", format!("must be 1 to 100, got {percent}")));
+    }
+    Ok(ConnectionLimits {
+        connections_max: positive("smtp.connections_max", smtp.connections_max)?,
+        connections_per_ip_max: positive("smtp.connections_per_ip_max", smtp.connections_per_ip_max)?,
+        connections_per_network_max: positive(
+            "smtp.connections_per_network_max",
+            smtp.connections_per_network_max,
+        )?,
+        ipv4_prefix_len: prefix("smtp.ipv4_prefix_len", smtp.ipv4_prefix_len, 32)?,
+        ipv6_prefix_len: prefix("smtp.ipv6_prefix_len", smtp.ipv6_prefix_len, 128)?,
+        stress_connections_percent: percent,
+    })
 }
 
 fn resolve_bare_newline(value: &str) -> Result<BareNewline, ConfigError> {

@@ -191,7 +191,11 @@ pub fn too_many_connections_from(ip: IpAddr) -> Reply {
 
 /// `network` is a CIDR such as `2001:db8:1:2::/64`.
 pub fn too_many_connections_from_network(network: &str) -> Reply {
-    Reply::new(421, code(4, 7, 0), format!("Too many connections from your network {network}, try again later"))
+    Reply::new(
+        421,
+        code(4, 7, 0),
+        format!("Too many connections from your network {network}, try again later"),
+    )
 }
 
 pub fn shutting_down(hostname: &str) -> Reply {

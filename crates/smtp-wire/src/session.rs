@@ -194,7 +194,11 @@ impl Session {
     }
 
     fn errors_max(&self) -> u32 {
-        if self.stressed { self.config.stress_errors_per_session_max } else { self.config.errors_per_session_max }
+        if self.stressed {
+            self.config.stress_errors_per_session_max
+        } else {
+            self.config.errors_per_session_max
+        }
     }
 
     fn junk_commands_max(&self) -> u32 {

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -59,13 +59,38 @@ fn new_dir(copy: &MaildirCopy<'_, '_>) -> PathBuf {
     copy.mailbox.join("new")
 }
 
+/// A message's content, written once per copy: from memory, or streamed from where it is
+/// kept (a large message from the spool), so a large message is never held whole.
+pub trait MessageSource: Sync + std::fmt::Debug {
+    fn write_to(&self, out: &mut dyn Write) -> io::Result<()>;
+}
+
+impl MessageSource for Vec<u8> {
+    fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(self)
+    }
+}
+
+/// Copies `reader` into `out` through a buffer of a spool write chunk.
+pub fn stream_to(reader: &mut dyn Read, out: &mut dyn Write) -> io::Result<()> {
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => out.write_all(&buf[..n])?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// One message to deliver, as the queue manager sees it.
 #[derive(Debug)]
 pub struct MaildirMessage<'a> {
     pub id: &'a str,
     pub received_at_unix_ms: u64,
     pub envelope: &'a Envelope,
-    pub data: &'a [u8],
+    pub data: &'a dyn MessageSource,
     /// Look for a copy left by an earlier attempt before writing (after a crash or retry).
     pub check_existing: bool,
 }
@@ -184,7 +209,11 @@ impl MaildirDelivery {
             .ok_or_else(|| DeliveryError::NoMailbox(format!("recipient #{index}")))?;
         let header =
             format!("Return-Path: {}\r\nDelivered-To: {}\r\n", message.envelope.sender, recipient.address);
-        let file = write_unsynced(&tmp, header.as_bytes(), message.data).map_err(io_error(&tmp))?;
+        let file = write_unsynced(&tmp, header.as_bytes(), message.data).map_err(|error| {
+            // A half-written copy is of no use to anyone: the retry writes it again.
+            let _ = fs::remove_file(&tmp);
+            DeliveryError::Io { path: tmp.clone(), error }
+        })?;
         Ok(Some((file, tmp, new)))
     }
 
@@ -222,10 +251,10 @@ fn already_delivered(dir: &Path, new: &Path) -> bool {
     })
 }
 
-fn write_unsynced(path: &Path, header: &[u8], data: &[u8]) -> io::Result<File> {
+fn write_unsynced(path: &Path, header: &[u8], data: &dyn MessageSource) -> io::Result<File> {
     let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(path)?;
     file.write_all(header)?;
-    file.write_all(data)?;
+    data.write_to(&mut file)?;
     Ok(file)
 }
 
@@ -268,7 +297,7 @@ mod tests {
             id: "00aa",
             received_at_unix_ms: 5_000,
             envelope: &env,
-            data: b"hi\r\n",
+            data: &b"hi\r\n".to_vec(),
             check_existing: true,
         };
         d.deliver(&msg, 0).unwrap();
@@ -291,7 +320,7 @@ mod tests {
             id: "01",
             received_at_unix_ms: 1_000,
             envelope: &env,
-            data: b"x",
+            data: &b"x".to_vec(),
             check_existing: true,
         };
         d.deliver(&msg, 0).unwrap();

@@ -1,24 +1,32 @@
-//! Drives one SMTP session over a socket: reads with the phase's timeout, feeds the sans-IO
-//! session, writes its replies (flushing only when it needs input, which is what makes
-//! PIPELINING work), performs STARTTLS and hands complete messages to the enqueue step.
+//! Drives one SMTP session over a socket: reads within the phase's deadline, feeds the
+//! sans-IO session, writes its replies (flushing only when it needs input, which is what
+//! makes PIPELINING work), performs STARTTLS and passes message content on to the enqueue
+//! step as it arrives.
+//!
+//! Every wait is bounded by a deadline that input does not push back: a command line must
+//! arrive whole within `command` (a client dripping a byte at a time runs out of time), a
+//! DATA transfer within `data_total` (and no pause longer than `data_idle`), the TLS
+//! handshake within `tls_handshake`, and the session within `session`. Near the connection
+//! cap the server is under stress: the command deadline and the longest DATA pause shrink
+//! to `stress_command`, and the session allows fewer errors, as Postfix does.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smtp_wire::{Action, Phase, Reply, Session, replies};
+use smtp_wire::{Action, Envelope, Phase, Reply, Session, replies};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::enqueue::Incoming;
+use super::memory::{READ_CHUNK_BYTES, Reservation, TransferMemory};
 use super::proxy;
 use super::reputation::{DnsblChecks, PendingLookup, next_is_mail};
 use super::stream::Stream;
 use super::{Shared, queue_message};
 use crate::inbound::checks::SessionChecks;
 use crate::settings::Settings;
-
-const READ_CHUNK_BYTES: usize = 16 * 1024;
 
 /// How a session ended, for the connection log line.
 #[derive(Debug)]
@@ -29,6 +37,7 @@ enum End {
     ShutDown,
     Io(std::io::Error),
     TlsHandshake(std::io::Error),
+    TlsHandshakeTimeout,
 }
 
 struct Connection {
@@ -37,7 +46,27 @@ struct Connection {
     input: Vec<u8>,
     output: Vec<u8>,
     shutdown: watch::Receiver<bool>,
+    deadlines: Deadlines,
+}
+
+/// When the current wait must end.
+struct Deadlines {
+    /// The whole session.
+    session: Instant,
+    /// Since when the server waits for the current command line (`None`: not waiting).
+    line_started: Option<Instant>,
+    /// Since when the current DATA transfer runs.
     data_started: Option<Instant>,
+    /// When input last arrived (DATA's idle time runs from it).
+    last_input: Instant,
+}
+
+/// A DATA transfer under way: its memory reservation and its content so far.
+struct Transfer {
+    /// Held until the message is stored or dropped.
+    _memory: Reservation,
+    envelope: Envelope,
+    incoming: Incoming,
 }
 
 /// How a connection reached the listener.
@@ -61,7 +90,12 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAd
         input: Vec::with_capacity(READ_CHUNK_BYTES),
         output: Vec::with_capacity(1024),
         shutdown: shared.shutdown.clone(),
-        data_started: None,
+        deadlines: Deadlines {
+            session: Instant::now() + settings.timeouts.session,
+            line_started: None,
+            data_started: None,
+            last_input: Instant::now(),
+        },
     };
     let end = match conn.pregreet(&settings, arrival).await {
         Some(reply) => conn.finish(reply).await,
@@ -72,6 +106,10 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAd
         End::TlsHandshake(e) => {
             let error = crate::tls::problems::io_problem(&e);
             tracing::info!(client_ip = %peer.ip(), %error, "TLS handshake failed");
+        }
+        End::TlsHandshakeTimeout => {
+            let after = settings.timeouts.tls_handshake;
+            tracing::info!(client_ip = %peer.ip(), ?after, "TLS handshake not completed in time; connection closed");
         }
         other => tracing::debug!(client_ip = %peer.ip(), end = ?other, "connection closed"),
     }
@@ -95,20 +133,26 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
         ),
         listing: None,
     };
+    let mut transfer: Option<Transfer> = None;
     loop {
         if dnsbl.is_pending() && session.phase() == Phase::Command && next_is_mail(&conn.input) {
             // Replies already due go out before the wait.
-            if let Err(end) = conn.flush().await {
+            if let Err(end) = conn.flush(settings, false).await {
                 return end;
             }
             checks.listing = dnsbl.finish().await;
         }
+        session.set_stress(shared.connections.stressed(&settings.limits));
         let step = session.step(&conn.input, &checks);
         conn.input.drain(..step.consumed);
+        if step.consumed > 0 {
+            // A command line (or content) arrived: the next line gets its own deadline.
+            conn.deadlines.line_started = None;
+        }
         match step.action {
             Action::Reply(reply) => reply.write_to(&mut conn.output),
             Action::NeedInput => {
-                if let Err(end) = conn.read_more(&session, settings).await {
+                if let Err(end) = conn.read_more(&session, shared, settings).await {
                     return end;
                 }
             }
@@ -122,27 +166,74 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
                     Err(end) => return end,
                 }
             }
-            Action::Message(mut message) => {
-                conn.data_started = None;
-                message.envelope.client.attribution = checks.session.attribution();
-                let guard = shared.guard.as_deref();
-                let reply = queue_message(
-                    &shared.enqueue,
-                    guard,
-                    directory.as_deref(),
-                    &settings.static_domains,
-                    *message,
-                    checks.session.take_throttle_accepted(),
-                )
-                .await;
+            Action::StartData(mut envelope) => {
+                envelope.client.attribution = checks.session.attribution();
+                let admitted = admit_transfer(shared, settings, conn.peer, *envelope);
+                let reply = session.data_admitted(admitted.as_ref().map(|_| ()).map_err(Clone::clone));
+                reply.write_to(&mut conn.output);
+                transfer = admitted.ok();
+                conn.deadlines.data_started = transfer.as_ref().map(|_| Instant::now());
+            }
+            Action::Content(piece) => {
+                if let Some(t) = transfer.as_mut() {
+                    shared.enqueue.take_piece(&mut t.incoming, &t.envelope, piece).await;
+                }
+            }
+            Action::DataRefused(reply) => {
+                (transfer, conn.deadlines.data_started) = (None, None);
+                reply.write_to(&mut conn.output);
+            }
+            Action::Message(message) => {
+                conn.deadlines.data_started = None;
+                let throttle_accepted = checks.session.take_throttle_accepted();
+                let reply = match transfer.take() {
+                    Some(Transfer { _memory, envelope, incoming }) => {
+                        let guard = shared.guard.as_deref();
+                        let static_domains = &settings.static_domains;
+                        let tail = message.content;
+                        queue_message(
+                            &shared.enqueue,
+                            guard,
+                            directory.as_deref(),
+                            static_domains,
+                            envelope,
+                            incoming,
+                            tail,
+                            throttle_accepted,
+                        )
+                        .await
+                    }
+                    None => Err(replies::spool_unavailable()),
+                };
                 session.message_stored(reply).write_to(&mut conn.output);
             }
             Action::Close(reply) => return conn.finish(reply).await,
         }
-        if session.phase() == Phase::Data && conn.data_started.is_none() {
-            conn.data_started = Some(Instant::now());
-        }
     }
+}
+
+/// Reserves the memory a DATA transfer needs; `452 4.3.1` when the budget is used up.
+fn admit_transfer(
+    shared: &Shared,
+    settings: &Settings,
+    peer: SocketAddr,
+    envelope: Envelope,
+) -> Result<Transfer, Reply> {
+    let limits = &settings.data_memory;
+    let memory = TransferMemory::for_message(&envelope, limits, settings.session.data_chunk_bytes);
+    let Some(reservation) = shared.data_memory.reserve(memory.reserved, limits.total_bytes_max) else {
+        tracing::warn!(
+            client_ip = %peer.ip(),
+            reserved = shared.data_memory.used(),
+            budget = limits.total_bytes_max,
+            "DATA refused: the memory budget of transfers is used up (smtp.data_memory_total_bytes_max)"
+        );
+        return Err(replies::data_memory_exhausted());
+    };
+    // Outbound protection judges a tenant's outbound mail by its content.
+    let outbound = envelope.client.attribution.as_ref().is_some_and(|a| a.outbound_relay);
+    let incoming = Incoming::new(memory.in_memory_max, outbound);
+    Ok(Transfer { _memory: reservation, envelope, incoming })
 }
 
 impl Connection {
@@ -182,47 +273,73 @@ impl Connection {
         }
     }
 
-    /// Flushes pending replies and reads more input, honouring timeouts and shutdown.
-    async fn read_more(&mut self, session: &Session, settings: &Settings) -> Result<(), End> {
-        self.flush().await?;
-        let timeout = self.timeout(session.phase(), settings);
+    /// Flushes pending replies and reads more input, within the phase's deadline and
+    /// honouring shutdown. The wait wakes at least every stress timeout to see whether the
+    /// server came under stress meanwhile (the deadline then shrinks for waits under way).
+    async fn read_more(
+        &mut self,
+        session: &Session,
+        shared: &Shared,
+        settings: &Settings,
+    ) -> Result<(), End> {
+        let stressed = || shared.connections.stressed(&settings.limits);
+        self.flush(settings, stressed()).await?;
+        let phase = session.phase();
+        let hostname = &settings.session.hostname;
         let mut chunk = [0u8; READ_CHUNK_BYTES];
-        let shutting_down = *self.shutdown.borrow();
-        if shutting_down && session.phase() == Phase::Command {
-            let reply = replies::shutting_down(&settings.session.hostname);
-            self.finish(reply).await;
-            return Err(End::ShutDown);
-        }
-        let read = tokio::select! {
-            read = tokio::time::timeout(timeout, self.stream.read(&mut chunk)) => read,
-            _ = self.shutdown.changed(), if !shutting_down && session.phase() == Phase::Command => {
-                let reply = replies::shutting_down(&settings.session.hostname);
-                self.finish(reply).await;
+        loop {
+            let shutting_down = *self.shutdown.borrow();
+            if shutting_down && phase == Phase::Command {
+                self.finish(replies::shutting_down(hostname)).await;
                 return Err(End::ShutDown);
             }
-        };
-        match read {
-            Err(_elapsed) => {
-                self.finish(session.timeout_reply()).await;
-                Err(End::Timeout)
+            let now = Instant::now();
+            let session_over = phase == Phase::Command && now >= self.deadlines.session;
+            let allowed = self.wait_allowed(phase, settings, stressed(), now);
+            if session_over || allowed.is_zero() {
+                let reply =
+                    if session_over { replies::session_too_long(hostname) } else { session.timeout_reply() };
+                self.finish(reply).await;
+                return Err(End::Timeout);
             }
-            Ok(Ok(0)) => Err(End::ClientClosed),
-            Ok(Ok(n)) => {
-                self.input.extend_from_slice(&chunk[..n]);
-                Ok(())
-            }
-            Ok(Err(e)) => Err(End::Io(e)),
+            let slice = allowed.min(settings.timeouts.stress_command);
+            let read = tokio::select! {
+                read = tokio::time::timeout(slice, self.stream.read(&mut chunk)) => read,
+                _ = self.shutdown.changed(), if !shutting_down && phase == Phase::Command => continue,
+            };
+            return match read {
+                Err(_slice_elapsed) => continue,
+                Ok(Ok(0)) => Err(End::ClientClosed),
+                Ok(Ok(n)) => {
+                    self.input.extend_from_slice(&chunk[..n]);
+                    self.deadlines.last_input = Instant::now();
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(End::Io(e)),
+            };
         }
     }
 
-    /// Idle timeout for commands; for DATA the smaller of the idle timeout and what is
-    /// left of the total DATA allowance, so a slow-loris cannot hold a slot forever.
-    fn timeout(&self, phase: Phase, settings: &Settings) -> Duration {
+    /// How long the next read may wait. Commands: what is left of the line's deadline
+    /// (started when the server became ready for the line, not moved by partial input) and
+    /// of the session's. DATA: what is left of the idle time since the last input, within
+    /// what is left of the transfer's total. Under stress the line deadline and the DATA
+    /// idle time are the stress timeout.
+    fn wait_allowed(&mut self, phase: Phase, settings: &Settings, stressed: bool, now: Instant) -> Duration {
         let t = &settings.timeouts;
-        match (phase, self.data_started) {
-            (Phase::Data, Some(started)) => t.data_idle.min(t.data_total.saturating_sub(started.elapsed())),
-            (Phase::Data, None) => t.data_idle,
-            (Phase::Command, _) => t.command,
+        let command = if stressed { t.stress_command.min(t.command) } else { t.command };
+        match phase {
+            Phase::Command => {
+                let started = *self.deadlines.line_started.get_or_insert(now);
+                let line_left = command.saturating_sub(now.duration_since(started));
+                line_left.min(self.deadlines.session.saturating_duration_since(now))
+            }
+            Phase::Data => {
+                let idle = if stressed { t.data_idle.min(command) } else { t.data_idle };
+                let idle_left = idle.saturating_sub(now.saturating_duration_since(self.deadlines.last_input));
+                let started = *self.deadlines.data_started.get_or_insert(now);
+                idle_left.min(t.data_total.saturating_sub(now.duration_since(started)))
+            }
         }
     }
 
@@ -232,14 +349,16 @@ impl Connection {
         shared: &Shared,
         settings: &Settings,
     ) -> Result<(String, Vec<String>), End> {
-        self.flush().await?;
+        self.flush(settings, false).await?;
         let Some(acceptor) = shared.tls.clone() else {
             return Err(End::Closed);
         };
         let Stream::Plain(socket) = std::mem::replace(&mut self.stream, Stream::Upgrading) else {
             return Err(End::Closed);
         };
-        let tls = acceptor.accept(socket).await.map_err(End::TlsHandshake)?;
+        // A client that goes silent after `220 Ready to start TLS` must not keep its slot.
+        let handshake = tokio::time::timeout(settings.timeouts.tls_handshake, acceptor.accept(socket));
+        let tls = handshake.await.map_err(|_| End::TlsHandshakeTimeout)?.map_err(End::TlsHandshake)?;
         let (_, state) = tls.get_ref();
         let version = state.protocol_version().and_then(|v| v.as_str()).unwrap_or("TLS");
         let suite = state.negotiated_cipher_suite().and_then(|s| s.suite().as_str()).unwrap_or("unknown");
@@ -265,23 +384,42 @@ impl Connection {
         Ok((description, names))
     }
 
-    async fn flush(&mut self) -> Result<(), End> {
+    /// Writes pending replies; a client that does not read them gets the command deadline
+    /// (the stress one under stress) to take them.
+    async fn flush(&mut self, settings: &Settings, stressed: bool) -> Result<(), End> {
         if self.output.is_empty() {
             return Ok(());
         }
-        let result = self.stream.write_all(&self.output).await;
+        let t = &settings.timeouts;
+        let limit = if stressed { t.stress_command.min(t.command) } else { t.command };
+        let write = async {
+            self.stream.write_all(&self.output).await?;
+            self.stream.flush().await
+        };
+        let result = tokio::time::timeout(limit, write).await;
         self.output.clear();
-        result.map_err(End::Io)?;
-        self.stream.flush().await.map_err(End::Io)
+        match result {
+            Ok(written) => written.map_err(End::Io),
+            Err(_elapsed) => Err(End::Timeout),
+        }
     }
 
     /// Sends a last reply and closes.
     async fn finish(&mut self, reply: Reply) -> End {
         reply.write_to(&mut self.output);
-        if let Err(end) = self.flush().await {
-            return end;
+        let limit = Duration::from_secs(5);
+        let sent = tokio::time::timeout(limit, async {
+            if !self.output.is_empty() {
+                self.stream.write_all(&self.output).await?;
+                self.stream.flush().await?;
+            }
+            self.stream.shutdown().await
+        })
+        .await;
+        self.output.clear();
+        match sent {
+            Ok(Err(e)) => End::Io(e),
+            _ => End::Closed,
         }
-        let _ = self.stream.shutdown().await;
-        End::Closed
     }
 }

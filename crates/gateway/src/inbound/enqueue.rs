@@ -3,11 +3,18 @@
 //! answers `250` only once the spool says it is durable; a notification the queue manager
 //! wrote (a bounce, a delay notice) is spooled the same way. Each is then handed to the
 //! queue manager.
+//!
+//! A received message's content arrives in pieces ([`Incoming`]). A small one stays in
+//! memory and is spooled in one record after the end of data (the fast path). One that
+//! outgrows its in-memory part streams into a data file of the spool as it arrives
+//! (`Received:` header first), so what a session holds does not grow with the message.
 
+use std::borrow::Cow;
+use std::io::Write as _;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use smtp_wire::{Envelope, ReceivedMessage, Reply, replies};
-use spool::{MessageId, Spool, SpoolError};
+use smtp_wire::{Envelope, Reply, replies};
+use spool::{DataWriter, MessageId, Spool, SpoolError};
 use tokio::sync::oneshot;
 
 use crate::delivery::queue_manager::QueueHandle;
@@ -26,6 +33,17 @@ fn received_headers(content: &[u8]) -> usize {
         .count()
 }
 
+/// The refusal of a message that has passed more than [`RECEIVED_HEADERS_MAX`] servers.
+fn mail_loop(hops: usize) -> Reply {
+    Reply::new(
+        554,
+        smtp_wire::reply::code(5, 4, 6),
+        format!(
+            "Routing loop detected: the message has passed {hops} mail servers (Received: headers); it is refused to end the loop"
+        ),
+    )
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Enqueue {
     pub(crate) spool: Spool,
@@ -33,41 +51,155 @@ pub(crate) struct Enqueue {
     pub(crate) queue: QueueHandle,
 }
 
+/// The content of a message being received, taken piece by piece ([`Enqueue::take_piece`])
+/// and stored at the end of data ([`Enqueue::store`]).
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    in_memory_max: usize,
+    /// Keep the in-memory part once streaming: the message is a tenant's outbound mail,
+    /// which outbound protection judges by its content.
+    keep_head: bool,
+    body: Body,
+    /// The in-memory part of a streamed message, when kept.
+    head: Vec<u8>,
+}
+
+#[derive(Debug)]
+enum Body {
+    Memory(Vec<u8>),
+    Streaming(DataWriter),
+    /// Refused before its end (a mail loop seen in the header section, or a spool write
+    /// that could not run): the rest is read and dropped, then this is the reply.
+    Refused(Reply),
+}
+
+impl Incoming {
+    /// A message whose content stays in memory up to `in_memory_max` bytes; `keep_head`:
+    /// keep that part for outbound protection's judgement if the message streams.
+    pub(crate) fn new(in_memory_max: usize, keep_head: bool) -> Incoming {
+        Incoming { in_memory_max, keep_head, body: Body::Memory(Vec::new()), head: Vec::new() }
+    }
+
+    /// The content outbound protection judges, `tail` being what came after the last
+    /// piece: all of it, or a streamed message's in-memory part (empty unless kept), which
+    /// holds the header section and the start of the body its judgement reads.
+    pub(crate) fn judged<'a>(&'a self, tail: &'a [u8]) -> Cow<'a, [u8]> {
+        match &self.body {
+            Body::Memory(content) if content.is_empty() => Cow::Borrowed(tail),
+            Body::Memory(content) => Cow::Owned([content.as_slice(), tail].concat()),
+            Body::Streaming(_) | Body::Refused(_) => Cow::Borrowed(&self.head),
+        }
+    }
+}
+
+/// Writes `parts` into the spool's writer on a blocking thread (a spilled writer does file
+/// I/O). A failed write is kept by the writer and reported by its `submit`.
+async fn write_blocking<const N: usize>(mut writer: DataWriter, parts: [Vec<u8>; N]) -> Body {
+    let written = tokio::task::spawn_blocking(move || {
+        for part in &parts {
+            if writer.write_all(part).is_err() {
+                break;
+            }
+        }
+        writer
+    })
+    .await;
+    match written {
+        Ok(writer) => Body::Streaming(writer),
+        Err(e) => {
+            tracing::error!(error = %e, "spool write task failed; the message will get 451");
+            Body::Refused(replies::spool_unavailable())
+        }
+    }
+}
+
 impl Enqueue {
-    /// Stores the message durably; the id on success, the reply to send otherwise.
-    /// `throttle_accepted` (recipients the throttle engine judged) goes into the log line.
+    /// Takes the next piece of `incoming`'s content: into memory while the whole fits its
+    /// in-memory part, else into the spool (started now if it was in memory).
+    pub(crate) async fn take_piece(&self, incoming: &mut Incoming, envelope: &Envelope, piece: Vec<u8>) {
+        let body = std::mem::replace(&mut incoming.body, Body::Memory(Vec::new()));
+        incoming.body = match body {
+            Body::Memory(mut content) if content.len() + piece.len() <= incoming.in_memory_max => {
+                if content.is_empty() {
+                    content = piece;
+                } else {
+                    content.extend_from_slice(&piece);
+                }
+                Body::Memory(content)
+            }
+            Body::Memory(content) => {
+                if incoming.keep_head {
+                    incoming.head.clone_from(&content);
+                }
+                self.start_streaming(envelope, content, piece).await
+            }
+            Body::Streaming(writer) => write_blocking(writer, [piece]).await,
+            refused @ Body::Refused(_) => refused,
+        };
+    }
+
+    /// The message outgrew memory: its `Received:` header, what it had in memory and
+    /// `piece` start its data file. A mail loop is refused here already: the header section
+    /// is in the part that was in memory.
+    async fn start_streaming(&self, envelope: &Envelope, content: Vec<u8>, piece: Vec<u8>) -> Body {
+        let hops = received_headers(&content);
+        if hops > RECEIVED_HEADERS_MAX {
+            return Body::Refused(mail_loop(hops));
+        }
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let header = received_header(envelope, &self.hostname, now.as_secs()).into_bytes();
+        let mut writer = self.spool.begin_message();
+        if let Err(e) = writer.spill_now() {
+            // Kept by the writer: the message gets 451 at its end, nothing is held meanwhile.
+            tracing::error!(error = %e, "cannot start a data file in the spool");
+        }
+        write_blocking(writer, [header, content, piece]).await
+    }
+
+    /// Stores a received message durably: `tail` is the content after the last piece. The
+    /// id on success, the reply to send otherwise. `throttle_accepted` (recipients the
+    /// throttle engine judged) goes into the log line.
     pub(crate) async fn store(
         &self,
-        message: ReceivedMessage,
+        envelope: Envelope,
+        incoming: Incoming,
+        tail: Vec<u8>,
         throttle_accepted: u32,
     ) -> Result<String, Reply> {
         let started = Instant::now();
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        let ReceivedMessage { envelope, content } = message;
         let sender_local_part = match &envelope.sender {
             smtp_wire::ReversePath::Mailbox(a) => Some(a.local_part.as_str()),
             smtp_wire::ReversePath::Null => None,
         };
         crate::fault::session(sender_local_part);
-        let hops = received_headers(&content);
-        if hops > RECEIVED_HEADERS_MAX {
-            tracing::warn!(client_ip = %envelope.client.ip, sender = %envelope.sender, hops, "mail loop: message refused");
-            return Err(Reply::new(
-                554,
-                smtp_wire::reply::code(5, 4, 6),
-                format!(
-                    "Routing loop detected: the message has passed {hops} mail servers (Received: headers); it is refused to end the loop"
-                ),
-            ));
-        }
-        let header = received_header(&envelope, &self.hostname, now.as_secs());
-        let mut data = Vec::with_capacity(header.len() + content.len());
-        data.extend_from_slice(header.as_bytes());
-        data.extend_from_slice(&content);
-        drop(content);
-        let size = data.len();
         let received_at_unix_ms = now.as_millis() as u64;
-        let outcome = self.write(envelope.clone(), received_at_unix_ms, data).await;
+        let (outcome, size) = match incoming.body {
+            Body::Memory(mut content) => {
+                if content.is_empty() {
+                    content = tail;
+                } else {
+                    content.extend_from_slice(&tail);
+                }
+                let hops = received_headers(&content);
+                if hops > RECEIVED_HEADERS_MAX {
+                    tracing::warn!(client_ip = %envelope.client.ip, sender = %envelope.sender, hops, "mail loop: message refused");
+                    return Err(mail_loop(hops));
+                }
+                let header = received_header(&envelope, &self.hostname, now.as_secs());
+                let mut data = Vec::with_capacity(header.len() + content.len());
+                data.extend_from_slice(header.as_bytes());
+                data.extend_from_slice(&content);
+                drop(content);
+                let size = data.len() as u64;
+                (self.write(envelope.clone(), received_at_unix_ms, data).await, size)
+            }
+            Body::Streaming(writer) => self.submit(writer, envelope.clone(), tail, received_at_unix_ms).await,
+            Body::Refused(reply) => {
+                tracing::warn!(client_ip = %envelope.client.ip, sender = %envelope.sender, reply = %reply, "message refused while streaming");
+                return Err(reply);
+            }
+        };
         let queue_us = started.elapsed().as_micros() as u64;
         let recipients: Vec<String> = envelope.recipients.iter().map(|r| r.address.to_string()).collect();
         let log = |outcome: &str, id: &str| {
@@ -137,6 +269,35 @@ impl Enqueue {
             }),
         );
         rx.await.unwrap_or(Err(SpoolError::Closed))
+    }
+
+    /// Ends a streamed message: writes its tail, syncs its data file and adds its record
+    /// (on a blocking thread), then waits until the record is durable. Also returns the
+    /// message's size.
+    async fn submit(
+        &self,
+        writer: DataWriter,
+        envelope: Envelope,
+        tail: Vec<u8>,
+        received_at_unix_ms: u64,
+    ) -> (Result<MessageId, SpoolError>, u64) {
+        let (tx, rx) = oneshot::channel();
+        let submitted = tokio::task::spawn_blocking(move || {
+            let mut writer = writer;
+            let _ = writer.write_all(&tail);
+            let size = writer.len();
+            writer.submit(
+                envelope,
+                received_at_unix_ms,
+                Box::new(move |result| {
+                    let _ = tx.send(result);
+                }),
+            );
+            size
+        })
+        .await;
+        let Ok(size) = submitted else { return (Err(SpoolError::Closed), 0) };
+        (rx.await.unwrap_or(Err(SpoolError::Closed)), size)
     }
 }
 

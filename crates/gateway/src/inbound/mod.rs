@@ -7,6 +7,7 @@ pub(crate) mod connection;
 pub mod deferral_log;
 pub(crate) mod enqueue;
 mod limits;
+mod memory;
 pub mod proxy;
 pub mod received;
 mod reputation;
@@ -25,12 +26,13 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::domains::StaticDomains;
 use crate::guard::OutboundGuard;
-use crate::inbound::enqueue::Enqueue;
+use crate::inbound::enqueue::{Enqueue, Incoming};
 use crate::settings::Settings;
 use limits::ConnectionTable;
+use memory::MemoryBudget;
 use proxy::ProxyProtocol;
 use smtp_wire::replies;
-use smtp_wire::{ReceivedMessage, Reply};
+use smtp_wire::{Envelope, Reply};
 
 /// State shared by every session.
 pub(crate) struct Shared {
@@ -41,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) directory: Option<Arc<directory::SharedSnapshot>>,
     pub(crate) guard: Option<Arc<crate::guard::OutboundGuard>>,
     pub(crate) connections: Arc<ConnectionTable>,
+    /// What DATA transfers hold in memory, all sessions together.
+    pub(crate) data_memory: Arc<MemoryBudget>,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
 
@@ -56,24 +60,27 @@ impl Shared {
     }
 }
 
-/// Spools a message a session received and, only once the spool said yes, counts it for
-/// outbound protection: a message the spool refused (`451`) and the client sends again
-/// counts once. The message's attribution is already set.
+/// Spools a message a session received (`incoming` and its `tail`, the content after the
+/// last piece) and, only once the spool said yes, counts it for outbound protection: a
+/// message the spool refused (`451`) and the client sends again counts once. The message's
+/// attribution is already set.
 pub(crate) async fn queue_message(
     enqueue: &Enqueue,
     guard: Option<&OutboundGuard>,
     directory: Option<&directory::Snapshot>,
     static_domains: &StaticDomains,
-    message: ReceivedMessage,
+    envelope: Envelope,
+    incoming: Incoming,
+    tail: Vec<u8>,
     throttle_accepted: u32,
 ) -> Result<String, Reply> {
     let outbound = match (guard, directory) {
         (Some(guard), Some(directory)) => {
-            guard.assess(directory, static_domains, &message.envelope, &message.content)
+            guard.assess(directory, static_domains, &envelope, &incoming.judged(&tail))
         }
         _ => None,
     };
-    let queued = enqueue.store(message, throttle_accepted).await?;
+    let queued = enqueue.store(envelope, incoming, tail, throttle_accepted).await?;
     if let (Some(guard), Some(outbound)) = (guard, outbound) {
         guard.message_queued(outbound);
     }
@@ -208,10 +215,17 @@ mod tests {
     }
 
     /// Mail of tenant acme's own server from a sender domain acme never registered.
-    fn outbound_message() -> ReceivedMessage {
+    async fn queue_outbound(
+        enqueue: &Enqueue,
+        guard: &OutboundGuard,
+        directory: &Snapshot,
+        statics: &StaticDomains,
+    ) -> Result<String, Reply> {
         let envelope =
             acme_outbound(Address::new("it", "not-ours.test"), &[Address::new("friend", "remote.test")]);
-        ReceivedMessage { envelope, content: b"Subject: lunch\r\n\r\nLunch tomorrow?\r\n".to_vec() }
+        let content = b"Subject: lunch\r\n\r\nLunch tomorrow?\r\n".to_vec();
+        let incoming = Incoming::new(1 << 20, true);
+        queue_message(enqueue, Some(guard), Some(directory), statics, envelope, incoming, content, 0).await
     }
 
     /// The allowance of one message from an unregistered domain: a message the spool
@@ -236,15 +250,12 @@ mod tests {
         let closed = Spool::open(SpoolConfig::new(dir.path().join("closed"))).expect("spool").spool;
         let broken = enqueue(&closed);
         closed.close();
-        let refused =
-            queue_message(&broken, Some(&guard), Some(&directory), &statics, outbound_message(), 0).await;
+        let refused = queue_outbound(&broken, &guard, &directory, &statics).await;
         let reply = refused.expect_err("the spool is closed");
         assert!(reply.summary().starts_with("451 4.3.0"), "{}", reply.summary());
         assert!(allowance_left(), "a message the spool refused was counted");
         let spool = Spool::open(SpoolConfig::new(dir.path().join("spool"))).expect("spool").spool;
-        let queued =
-            queue_message(&enqueue(&spool), Some(&guard), Some(&directory), &statics, outbound_message(), 0)
-                .await;
+        let queued = queue_outbound(&enqueue(&spool), &guard, &directory, &statics).await;
         assert!(queued.is_ok(), "{queued:?}");
         assert!(!allowance_left(), "the retry, queued, uses the allowance");
         spool.close();

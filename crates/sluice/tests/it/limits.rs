@@ -15,7 +15,7 @@ fn assert_reply(reply: &Reply, code: u16, enhanced: &str, what: &str) {
 }
 
 /// After a closing reply the server must hang up.
-fn assert_closed(client: &mut Client, what: &str) {
+pub(crate) fn assert_closed(client: &mut Client, what: &str) {
     client.set_read_timeout(Duration::from_secs(5));
     match client.read() {
         Next::Closed => {}
@@ -27,7 +27,7 @@ fn assert_closed(client: &mut Client, what: &str) {
 /// Opens `n` sessions that got their banner. The harness's readiness probe
 /// (connect, then drop) may still count against a limit for a moment, so a
 /// refusal here is retried for a few seconds before it counts as a failure.
-fn open_sessions(server: &Server, n: usize) -> Vec<Client> {
+pub(crate) fn open_sessions(server: &Server, n: usize) -> Vec<Client> {
     let deadline = Instant::now() + Duration::from_secs(5);
     'retry: loop {
         let mut open = Vec::new();
@@ -219,4 +219,38 @@ fn ipv6_loopback_listener_accepts_mail() {
     assert_eq!(reply.code, 250, "end of DATA over IPv6: `{reply}`");
     let mail = server.wait_for_mail("v6", 1);
     assert!(mail[0].contains("v6 body"));
+}
+
+/// The per-network cap over a real IPv6 socket: `::1` is one address of `::/64`, so with a
+/// network cap of 1 (and a per-IP cap of 5) its second connection is refused naming the
+/// network. Loopback cannot give many addresses of one /64; the counting across addresses
+/// is tested in the gateway's unit tests.
+#[test]
+fn the_per_network_cap_counts_an_ipv6_64_over_a_real_socket() {
+    let port6 = crate::harness::free_port();
+    let server = Server::start_with(
+        Settings::default()
+            .smtp("listen", format!("[\"127.0.0.1:{{port}}\", \"[::1]:{port6}\"]"))
+            .smtp("connections_per_ip_max", 5)
+            .smtp("connections_per_network_max", 1),
+    );
+    let addr: std::net::SocketAddr = format!("[::1]:{port6}").parse().expect("v6 address");
+    let connect = || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+                Ok(stream) => break Client::from_stream(stream),
+                Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(100)),
+                Err(e) => panic!("nothing accepts on {addr}: {e}"),
+            }
+        }
+    };
+    let mut first = connect();
+    assert_eq!(first.reply().code, 220);
+    let mut second = connect();
+    let reply = second.reply();
+    assert_reply(&reply, 421, "4.7.0", "second connection from ::/64 with a network cap of 1");
+    assert!(reply.text().contains("::/64"), "the refusal should name the network: `{reply}`");
+    // IPv4 is counted per address by default: 127.0.0.1 still gets in twice.
+    let _v4 = open_sessions(&server, 2);
 }

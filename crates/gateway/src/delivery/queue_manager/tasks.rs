@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use super::Delivery;
 use super::core::{Event, Job, Loaded, Work};
-use crate::delivery::maildir::{MaildirCopy, MaildirMessage};
+use crate::delivery::maildir::{MaildirCopy, MaildirMessage, MessageSource, stream_to};
 use crate::delivery::notify::{Notice, Notification};
 use crate::delivery::remote;
 use crate::delivery::routing::Destination;
@@ -195,14 +195,42 @@ async fn deliver_remote(
         .collect()
 }
 
+/// Messages up to this size are read whole once per Maildir batch; larger ones stream from
+/// the spool into each copy, so a batch of large messages holds none of them whole.
+const MAILDIR_WHOLE_BYTES_MAX: u64 = 1 << 20;
+
+/// A large message's content, streamed from the spool into each copy (its CRC checked by
+/// the reader: a damaged message fails the copy instead of being delivered).
+#[derive(Debug)]
+struct SpooledContent {
+    spool: spool::Spool,
+    id: MessageId,
+}
+
+impl MessageSource for SpooledContent {
+    fn write_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let mut reader = self.spool.open_data(self.id).map_err(std::io::Error::other)?;
+        stream_to(&mut reader, out)
+    }
+}
+
+/// A message's content for a Maildir batch: read whole when small, else to be streamed.
+fn maildir_content(spool: &spool::Spool, id: MessageId) -> Result<Box<dyn MessageSource>, String> {
+    let mut reader = spool.open_data(id).map_err(|e| e.to_string())?;
+    if reader.len() > MAILDIR_WHOLE_BYTES_MAX {
+        return Ok(Box::new(SpooledContent { spool: spool.clone(), id }));
+    }
+    let mut data = Vec::with_capacity(reader.len() as usize);
+    std::io::Read::read_to_end(&mut reader, &mut data).map_err(|e| e.to_string())?;
+    Ok(Box::new(data))
+}
+
 /// One Maildir batch; a panic fails the batch (it is retried), never the process.
 fn deliver_maildir(shared: &Delivery, work: &[Work]) -> Vec<(MessageId, Vec<(u32, Outcome)>)> {
     // Several units of a batch may be copies of one message: read each message once.
-    let mut contents: HashMap<MessageId, Result<Vec<u8>, String>> = HashMap::new();
+    let mut contents: HashMap<MessageId, Result<Box<dyn MessageSource>, String>> = HashMap::new();
     for w in work {
-        contents
-            .entry(w.unit.id)
-            .or_insert_with(|| shared.spool.read_data(w.unit.id).map_err(|e| e.to_string()));
+        contents.entry(w.unit.id).or_insert_with(|| maildir_content(&shared.spool, w.unit.id));
     }
     let ids: Vec<String> = work.iter().map(|w| w.unit.id.to_string()).collect();
     let messages: Vec<Option<MaildirMessage<'_>>> = work
@@ -214,7 +242,7 @@ fn deliver_maildir(shared: &Delivery, work: &[Work]) -> Vec<(MessageId, Vec<(u32
                 id,
                 received_at_unix_ms: w.received_at_unix_ms,
                 envelope: &w.envelope,
-                data,
+                data: data.as_ref(),
                 check_existing: w.check_existing,
             })
         })
