@@ -22,12 +22,13 @@ pub mod explain;
 mod fault;
 #[cfg(test)]
 mod fixtures;
-mod follower;
+pub mod follower;
 pub mod guard;
 pub mod history;
 pub mod inbound;
 pub mod settings;
 pub mod tls;
+pub mod watermark;
 
 use delivery::{maildir, notify, outbound, queue_manager, remote, routing};
 use inbound::{enqueue, throttling};
@@ -36,11 +37,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use directory::DirectoryStore;
 use spool::{Spool, SpoolConfig};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+pub use follower::{DirectoryAccess, DirectoryHealth, OpenStore};
 pub use settings::{
     ConnectionLimits, DataMemory, DeliveryConfig, GatewayConfig, RetryTiming, Settings, ThrottleConfig,
     ThrottleMode, Timeouts,
@@ -62,6 +63,12 @@ pub enum GatewayError {
     AllowList(#[from] allow_list::AllowListError),
     #[error(transparent)]
     Directory(#[from] directory::StoreError),
+    #[error(
+        "{why}; restore the directory from a backup (`sluice restore FILE`), or start once with \
+         `sluice serve --accept-directory` to use it as it is{recorded}",
+        recorded = .watermark.as_ref().map(|p| format!(" (then recorded in {})", p.display())).unwrap_or_default()
+    )]
+    DirectoryYounger { why: String, watermark: Option<PathBuf> },
     #[error("cannot listen on the control socket {path}: {error}")]
     Control { path: PathBuf, error: std::io::Error },
     #[error(transparent)]
@@ -111,11 +118,14 @@ pub struct Gateway {
 
 impl Gateway {
     /// Recovers the spool, starts delivery and listens. Must run inside a tokio runtime.
-    /// `directory` is the tenant directory's storage (the embedded SQLite store on one node);
-    /// `None`: the config's static accepted domains only, and no outbound protection.
+    /// `directory` is how to reach the tenant directory's storage (the embedded SQLite store
+    /// on one node); `None`: the config's static accepted domains only, and no outbound
+    /// protection. A directory that cannot be opened or read does not stop the start (the
+    /// static accepted domains are served, tenants' mail gets `451 4.3.0`); one that is
+    /// emptied or older than the node's watermark does, unless accepted.
     pub async fn start(
         config: GatewayConfig,
-        directory: Option<Box<dyn DirectoryStore + Send>>,
+        directory: Option<DirectoryAccess>,
     ) -> Result<Gateway, GatewayError> {
         let spool_config = SpoolConfig::new(config.spool_dir.clone());
         let spool::Opened { spool, messages: recovered, report } = Spool::open(spool_config)
@@ -135,13 +145,13 @@ impl Gateway {
         let (stop, stop_rx) = watch::channel(false);
         let (sessions_done, sessions_done_rx) = watch::channel(false);
         let mut background = JoinSet::new();
-        let (directory, guard) = match directory {
-            Some(store) => {
-                let (directory, guard) =
-                    start_directory(store, config.protection.clone(), &mut background, &stop_rx).await?;
-                (Some(directory), guard)
+        let (directory, guard, health) = match directory {
+            Some(access) => {
+                let (directory, guard, health) =
+                    start_directory(access, config.protection.clone(), &mut background, &stop_rx).await?;
+                (Some(directory), guard, health)
             }
-            None => (None, None),
+            None => (None, None, Arc::new(DirectoryHealth::without_directory())),
         };
         let (queue, inbox) = queue_manager::channel();
         let enqueue = enqueue::Enqueue {
@@ -149,7 +159,8 @@ impl Gateway {
             hostname: config.hostname.clone(),
             queue: queue.clone(),
         };
-        let delivery = delivery(&config, &settings, &enqueue, directory.clone(), guard.clone())?;
+        let delivery =
+            delivery(&config, &settings, &enqueue, directory.clone(), Arc::clone(&health), guard.clone())?;
         let manager = queue_manager::QueueManager::new(delivery, config.delivery.clone(), recovered, inbox);
         let queue_manager = tokio::spawn(manager.run(stop_rx.clone()));
         let throttling = match &config.throttle {
@@ -172,6 +183,7 @@ impl Gateway {
             tls,
             throttling,
             directory,
+            directory_health: health,
             guard,
             enqueue,
             connections: Arc::default(),
@@ -253,6 +265,7 @@ fn delivery(
     settings: &Settings,
     enqueue: &enqueue::Enqueue,
     directory: Option<Arc<directory::SharedSnapshot>>,
+    health: Arc<DirectoryHealth>,
     guard: Option<Arc<guard::OutboundGuard>>,
 ) -> Result<queue_manager::Delivery, GatewayError> {
     let postmaster = settings.static_domains.postmaster_domain().map(str::to_string);
@@ -271,6 +284,7 @@ fn delivery(
         spool: enqueue.spool.clone(),
         router: routing::Router {
             directory: directory.clone(),
+            health,
             // Static accepted domains are read once: a reload that changes them applies
             // to new sessions at once and to routing at the next start.
             static_domains: Arc::clone(&settings.static_domains),
@@ -388,38 +402,48 @@ async fn save_history(
     }
 }
 
-/// The directory and the outbound guard that follows it.
-type DirectoryParts = (Arc<directory::SharedSnapshot>, Option<Arc<guard::OutboundGuard>>);
+/// The directory, the outbound guard that follows it, and whether it can be trusted.
+type DirectoryParts = (Arc<directory::SharedSnapshot>, Option<Arc<guard::OutboundGuard>>, Arc<DirectoryHealth>);
 
-/// Builds the first snapshot from the directory store and starts the follower that rebuilds
-/// it when the CLI (or another process or node) changes the store; outbound protection
-/// (when configured) follows each snapshot's blocks. Like the follower, it reads the store
-/// on a blocking thread: the PostgreSQL client must not run on an async worker.
+/// Loads the first snapshot (refusing a directory emptied or older than the watermark
+/// unless it is accepted; starting without one when it cannot be read) and starts the
+/// follower that rebuilds it when the CLI (or another process or node) changes the store;
+/// outbound protection (when configured) follows each snapshot's blocks. Like the follower,
+/// it reads the store on a blocking thread: the PostgreSQL client must not run on an async
+/// worker.
 async fn start_directory(
-    store: Box<dyn DirectoryStore + Send>,
+    access: DirectoryAccess,
     protection: Option<protection::Policy>,
     background: &mut JoinSet<()>,
     stop: &watch::Receiver<bool>,
 ) -> Result<DirectoryParts, GatewayError> {
-    let loaded = tokio::task::spawn_blocking(move || {
-        let first = store.snapshot();
-        (store, first)
+    let (accept, watermark) = (access.accept_younger, access.watermark.clone());
+    let shared = Arc::new(directory::SharedSnapshot::new(Arc::new(directory::Snapshot::default())));
+    let mut follower = follower::Follower::new(access);
+    let loader = Arc::clone(&shared);
+    let first = tokio::task::spawn_blocking(move || {
+        let round = follower.first_round(&loader, accept);
+        (follower, round)
     })
     .await;
-    let (store, first) = loaded.map_err(|e| directory::StoreError::Backend {
+    let (follower, round) = first.map_err(|e| directory::StoreError::Backend {
         operation: "loading the directory".into(),
         cause: Box::new(e),
     })?;
-    let first = first?;
-    let shared = Arc::new(directory::SharedSnapshot::new(Arc::clone(&first)));
-    tracing::info!(generation = first.generation(), "directory loaded");
-    let store: follower::SharedStore = Arc::new(std::sync::Mutex::new(store));
+    let round = round.map_err(|why| GatewayError::DirectoryYounger { why, watermark })?;
+    let health = Arc::new(DirectoryHealth::unloaded());
+    let first = shared.current();
+    health.record(&round, &first);
+    if health.loaded() {
+        tracing::info!(generation = first.generation(), "directory loaded");
+    }
     let guard = protection.map(|policy| {
         let protection = protection::Protection::new(policy, Box::new(protection::HeuristicScorer));
         let guard = guard::OutboundGuard::new(protection);
         guard.follow(&first);
         Arc::new(guard)
     });
-    background.spawn(follower::run(store, Arc::clone(&shared), guard.clone(), stop.clone()));
-    Ok((shared, guard))
+    let follower = Arc::new(std::sync::Mutex::new(follower));
+    background.spawn(follower::run(follower, Arc::clone(&shared), guard.clone(), Arc::clone(&health), stop.clone()));
+    Ok((shared, guard, health))
 }

@@ -30,7 +30,10 @@ fn open_with<T: ?Sized>(
     let remedy = |e: directory::StoreError| match &config.store.location {
         store::Location::Embedded { data_dir } => {
             let db = store::StoreConfig::directory_file(data_dir);
-            anyhow::anyhow!("{e}; check data_dir in the config, or restore {} from a backup", db.display())
+            anyhow::anyhow!(
+                "{e}; check data_dir in the config, or restore {} from a backup (`sluice restore FILE`)",
+                db.display()
+            )
         }
         store::Location::Postgres(_) => anyhow::anyhow!("{e}; check [store] url in the config"),
     };
@@ -47,14 +50,52 @@ fn open_with<T: ?Sized>(
     })
 }
 
+/// The embedded directory database, `<data_dir>/sluice.db`; `None` with PostgreSQL.
+pub fn database_path(config: &Config) -> Option<std::path::PathBuf> {
+    match &config.store.location {
+        store::Location::Embedded { data_dir } => Some(store::StoreConfig::directory_file(data_dir)),
+        store::Location::Postgres(_) => None,
+    }
+}
+
+/// What this node last saw of its directory (`gateway::watermark`), in its data directory
+/// whichever store holds the directory.
+pub fn watermark_path(config: &Config) -> std::path::PathBuf {
+    config.data_dir.join(gateway::watermark::FILE_NAME)
+}
+
 /// The directory storage the gateway works on.
 pub fn open_database(config: &Config) -> anyhow::Result<Box<dyn directory::DirectoryStore + Send>> {
     type Boxed = Box<dyn directory::DirectoryStore + Send>;
     open_with(config, |s| Box::new(s) as Boxed, |s| Box::new(s) as Boxed)
 }
 
-/// The operations on `config`'s store. Not from an async worker thread.
+/// The directory as this node last saw it, or an error naming the remedy: a directory that
+/// is emptied or older than the watermark would make every command look at nothing (or at
+/// an old copy) without a word.
+fn check_watermark(config: &Config) -> anyhow::Result<()> {
+    let Some(seen) = gateway::watermark::Watermark::read(&watermark_path(config))? else { return Ok(()) };
+    let data = open_database(config)?.load()?;
+    let found = gateway::watermark::Watermark { generation: data.generation, tenants: data.tenants.len() as u64 };
+    match found.younger_than(&seen) {
+        None => Ok(()),
+        Some(why) => anyhow::bail!(
+            "{} cannot be this node's directory: {why}; restore it from a backup (`sluice restore FILE`), or accept it as it is by starting `sluice serve --accept-directory` once",
+            config.store.describe()
+        ),
+    }
+}
+
+/// The operations on `config`'s store, for the CLI: the directory must be the one this node
+/// last saw. Not from an async worker thread.
 pub fn open_admin(config: &Config) -> anyhow::Result<Admin> {
+    check_watermark(config)?;
+    open_admin_as_is(config)
+}
+
+/// The operations on `config`'s store whatever its directory holds (the server's admin
+/// listener: its gateway judges the directory itself). Not from an async worker thread.
+pub fn open_admin_as_is(config: &Config) -> anyhow::Result<Admin> {
     type Boxed = Box<dyn admin::AdminStore>;
     let store = open_with(config, |s| Box::new(s) as Boxed, |s| Box::new(s) as Boxed)?;
     let trace = match &config.trace {

@@ -3,6 +3,7 @@
 //! config file is reloaded too).
 
 mod admin_cli;
+mod backup_cli;
 mod config;
 mod directory_cli;
 mod live;
@@ -36,6 +37,27 @@ enum Command {
         /// The TOML config file.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Start on a directory database that holds no tenant or is older than this node
+        /// last saw (restored or started afresh on purpose), and record it as the new normal.
+        #[arg(long)]
+        accept_directory: bool,
+    },
+    /// Copy the directory database (sluice.db) to FILE, consistently, while the server runs.
+    Backup {
+        /// The TOML config file (for the data directory).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Where to write the copy (replaced if it exists).
+        file: PathBuf,
+    },
+    /// Replace the directory database with a copy written by `sluice backup` (stop the
+    /// server first).
+    Restore {
+        /// The TOML config file (for the data directory).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The backup to restore.
+        file: PathBuf,
     },
     /// Check a config file and report the first problem, naming the field.
     CheckConfig {
@@ -198,7 +220,9 @@ fn main() -> ExitCode {
         quiet_on_closed_stdout();
     }
     let result = match cli.command {
-        Command::Serve { config } => serve(config.as_deref()),
+        Command::Serve { config, accept_directory } => serve(config.as_deref(), accept_directory),
+        Command::Backup { config, file } => backup_cli::backup(config.as_deref(), &file),
+        Command::Restore { config, file } => backup_cli::restore(config.as_deref(), &file),
         Command::CheckConfig { file } => check_config(&file),
         Command::Throttle { config, command } => throttle_command(config.as_deref(), command),
         Command::Queue { config, command } => queue_command(config.as_deref(), command),
@@ -324,7 +348,7 @@ fn init_logging(config: &Config) {
     }
 }
 
-fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {
+fn serve(config_path: Option<&Path>, accept_directory: bool) -> anyhow::Result<()> {
     let config = config::load(config_path)?;
     paths::check(&config)?;
     init_logging(&config);
@@ -334,11 +358,8 @@ fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {
     // async worker thread, and a wrong [store] fails the start before anything listens.
     tracing::info!(store = %config.store.describe(), "opening the store");
     let trace_writer = start_trace_writer(&config)?;
-    let admin = match &config.admin {
-        Some(_) => Some(std::sync::Arc::new(admin_cli::open_admin(&config)?)),
-        None => None,
-    };
-    let stores = Stores { directory: admin_cli::open_database(&config)?, trace_writer, admin };
+    let admin = server_admin(&config);
+    let stores = Stores { directory: directory_access(&config, accept_directory), trace_writer, admin };
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(run(config, config_path.map(Path::to_path_buf), stores))
@@ -346,11 +367,45 @@ fn serve(config_path: Option<&Path>) -> anyhow::Result<()> {
 
 /// What `serve` opened before the runtime started.
 struct Stores {
-    /// The gateway's directory storage (its own connection).
-    directory: Box<dyn directory::DirectoryStore + Send>,
+    /// How the gateway reaches its directory storage (its own connection).
+    directory: gateway::DirectoryAccess,
     trace_writer: Option<store::TraceWriter>,
     /// The operations of the admin listener, when it is on.
     admin: Option<std::sync::Arc<admin::Admin>>,
+}
+
+/// The gateway's directory storage, opened now (before the runtime) or, when it cannot be,
+/// the reason and how to open it again later (on a blocking thread): a directory that cannot
+/// be opened must not stop mail for the static domains.
+fn directory_access(config: &Config, accept_younger: bool) -> gateway::DirectoryAccess {
+    let store = admin_cli::open_database(config).map_err(|e| format!("{e:#}"));
+    let reopen = config.clone();
+    let open: gateway::OpenStore = Box::new(move || {
+        admin_cli::open_database(&reopen).map_err(|e| directory::StoreError::Backend {
+            operation: "opening the directory".into(),
+            cause: format!("{e:#}").into(),
+        })
+    });
+    gateway::DirectoryAccess {
+        store,
+        open,
+        name: config.store.describe(),
+        watermark: Some(admin_cli::watermark_path(config)),
+        accept_younger,
+    }
+}
+
+/// The admin listener's operations; none when the directory cannot be opened (the admin
+/// plane needs it: it waits for the next start).
+fn server_admin(config: &Config) -> Option<std::sync::Arc<admin::Admin>> {
+    config.admin.as_ref()?;
+    match admin_cli::open_admin_as_is(config) {
+        Ok(admin) => Some(std::sync::Arc::new(admin)),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "admin API not started: its store cannot be opened");
+            None
+        }
+    }
 }
 
 async fn run(config: Config, config_path: Option<PathBuf>, stores: Stores) -> anyhow::Result<()> {

@@ -16,11 +16,12 @@ use crate::config::{Config, ConfigError};
 const SOCKET_PATH_BYTES_MAX: usize = 107;
 
 /// What Sluice keeps in `data_dir`, and whether each is a directory.
-const DATA_DIR_ENTRIES: [(&str, bool); 6] = [
+const DATA_DIR_ENTRIES: [(&str, bool); 7] = [
     ("spool", true),
     ("tls", true),
     ("throttle", true),
     ("sluice.db", false),
+    (gateway::watermark::FILE_NAME, false),
     ("trace.db", false),
     ("control.sock", false),
 ];

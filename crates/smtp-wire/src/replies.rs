@@ -216,6 +216,16 @@ pub fn session_too_long(hostname: &str) -> Reply {
     Reply::new(421, code(4, 4, 2), format!("{hostname} Session time limit exceeded, closing connection"))
 }
 
+/// The tenant directory cannot be trusted now: a refusal decided from it would be wrong for
+/// good, so the client is told to come back.
+pub fn directory_unavailable() -> Reply {
+    Reply::new(
+        451,
+        code(4, 3, 0),
+        "Temporary failure: the directory of this server's domains is unavailable, try again later",
+    )
+}
+
 pub fn spool_unavailable() -> Reply {
     Reply::new(451, code(4, 3, 0), "Temporary failure: the message could not be stored, try again later")
 }

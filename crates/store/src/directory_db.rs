@@ -181,6 +181,7 @@ impl<B: Backend> DirectoryStore for Store<B> {
     }
 
     fn generation(&self) -> Result<u64, StoreError> {
+        self.db.still_open()?;
         self.read("reading the generation", rows::generation)
     }
 

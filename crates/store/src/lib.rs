@@ -30,6 +30,7 @@
 //! own tables in the PostgreSQL database, and a batching writer thread ([`TraceWriter`]).
 
 mod access;
+mod backup;
 mod directory_db;
 mod outbound_rows;
 mod pg;
@@ -49,6 +50,7 @@ use directory::{DirectoryStore, StoreError};
 use sql::Backend as _;
 use trace::TraceStore;
 
+pub use backup::{Copied, restore};
 pub use pg::{BadUrl, PgTarget, Postgres};
 pub use rows::CorruptValue;
 pub use schema::{Migrate, Migrated, SchemaBehind, SchemaTooNew};

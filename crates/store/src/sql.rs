@@ -11,6 +11,8 @@
 
 use std::error::Error;
 
+use directory::StoreError;
+
 use crate::CorruptValue;
 
 /// An error from a backend's client library (or from reading a row).
@@ -237,6 +239,12 @@ pub trait Backend {
         tx: Tx,
         work: impl FnMut(&mut dyn Sql) -> Result<T, E>,
     ) -> Result<T, E>;
+
+    /// An error when what was opened is no longer what the store's location names (a
+    /// database file replaced, removed or emptied under a running server).
+    fn still_open(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Runs `work` between `begin` and `COMMIT`, rolling back when it fails.

@@ -28,6 +28,9 @@ pub(crate) struct Pragmas {
 #[derive(Debug)]
 pub struct Sqlite {
     conn: Connection,
+    /// The file opened, to notice when it is replaced, removed or emptied under a running
+    /// server (which would otherwise go on reading the old file, or fail obscurely).
+    file: Option<crate::backup::FileIdentity>,
 }
 
 impl Sqlite {
@@ -48,7 +51,12 @@ impl Sqlite {
             in_network,
         )
         .doing(op)?;
-        Ok(Sqlite { conn })
+        Ok(Sqlite { conn, file: crate::backup::FileIdentity::of(path) })
+    }
+
+    /// The connection, for the online backup API.
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
     }
 
     /// Bytes the live pages take (the file less its free pages).
@@ -140,6 +148,10 @@ impl Sql for Db<'_> {
 impl Backend for Sqlite {
     const DIRECTORY: crate::schema::Schema = crate::schema::DIRECTORY;
     const TRACE: crate::schema::Schema = crate::schema::TRACE;
+
+    fn still_open(&self) -> Result<(), directory::StoreError> {
+        self.file.as_ref().map_or(Ok(()), crate::backup::FileIdentity::still_open)
+    }
 
     fn run<T, E: BackendError>(
         &self,

@@ -21,6 +21,7 @@ use crate::delivery::Protocol;
 use crate::delivery::maildir::MaildirDelivery;
 use crate::delivery::outbound::TlsMode;
 use crate::domains::{Owner, StaticDomains, owner};
+use crate::follower::DirectoryHealth;
 
 /// Where a group of recipients is delivered; the key of per-destination concurrency and
 /// slow-down.
@@ -97,6 +98,8 @@ impl NoRoute {
 #[derive(Debug)]
 pub struct Router {
     pub(crate) directory: Option<Arc<SharedSnapshot>>,
+    /// Whether a snapshot was ever loaded: until one is, only the static domains are known.
+    pub(crate) health: Arc<DirectoryHealth>,
     pub(crate) static_domains: Arc<StaticDomains>,
     pub(crate) maildir: Arc<MaildirDelivery>,
 }
@@ -110,8 +113,14 @@ impl Router {
         let snapshot = self.directory.as_ref().map(|shared| shared.current());
         let directory = snapshot.as_deref();
         match owner(directory, &self.static_domains, &address.domain) {
-            Owner::Tenant(domain) => self.tenant_route(directory, envelope, domain, address),
             Owner::Local => self.static_maildir(address),
+            // Without a snapshot, a tenant's domain would look like anyone's: wait for it.
+            _ if !self.health.loaded() => Err(NoRoute {
+                status: code(4, 3, 0),
+                kind: ProblemKind::Internal,
+                reason: "the tenant directory is unavailable; the message waits until it can be read".into(),
+            }),
+            Owner::Tenant(domain) => self.tenant_route(directory, envelope, domain, address),
             Owner::Foreign => Ok(self.outbound_route(directory, envelope, address)),
         }
     }
@@ -296,6 +305,7 @@ mod tests {
         };
         Router {
             directory: Some(Arc::new(SharedSnapshot::new(Snapshot::build(data).expect("snapshot")))),
+            health: Arc::new(DirectoryHealth::without_directory()),
             static_domains: Arc::new(StaticDomains::new(&[])),
             maildir: Arc::new(MaildirDelivery::new("/nonexistent".into(), "mx.test", None)),
         }
@@ -318,6 +328,26 @@ mod tests {
             ..smtp_wire::ClientInfo::new("192.0.2.1".parse().expect("ip"), "x")
         };
         Envelope::new(smtp_wire::ReversePath::Null, vec![smtp_wire::Recipient::new(address)], client)
+    }
+
+    /// A node that started without being able to read its directory knows only the static
+    /// domains: everything else waits (temporary, never a route by MX that could be wrong).
+    #[test]
+    fn without_a_directory_snapshot_only_static_domains_are_routed() {
+        let authoritative = directory::DomainKind::Authoritative;
+        let router = Router {
+            health: Arc::new(DirectoryHealth::unloaded()),
+            static_domains: Arc::new(StaticDomains::new(&["example.test".to_string()])),
+            ..acme_router("acme.test", authoritative, Vec::new())
+        };
+        for domain in ["acme.test", "gmail.com"] {
+            let envelope = notification_to(Address::new("bob", domain), None);
+            let waits = router.route(&envelope, 0).expect_err(domain);
+            assert_eq!(waits.status, code(4, 3, 0), "{domain}: {waits:?}");
+        }
+        let envelope = notification_to(Address::new("bob", "example.test"), None);
+        let local = router.route(&envelope, 0).expect("a static domain");
+        assert_eq!(local.destination, Destination::Maildir);
     }
 
     /// An internal-relay domain's MX is Sluice: only a connector naming the domain with

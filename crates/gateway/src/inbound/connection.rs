@@ -24,6 +24,7 @@ use super::memory::{READ_CHUNK_BYTES, Reservation, TransferMemory};
 use super::proxy;
 use super::reputation::{DnsblChecks, PendingLookup, next_is_mail};
 use super::stream::Stream;
+use super::untrusted::UntrustedDirectory;
 use super::{Shared, queue_message};
 use crate::inbound::checks::SessionChecks;
 use crate::settings::Settings;
@@ -123,7 +124,7 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
     let protection = shared.guard.as_ref().map(|g| &g.protection);
     // Runs while the banner goes out and EHLO is answered; MAIL FROM waits for it.
     let mut dnsbl = PendingLookup::start(settings.client_checks.dnsbl.as_ref(), conn.peer.ip());
-    let mut checks = DnsblChecks {
+    let dnsbl_checks = DnsblChecks {
         session: SessionChecks::new(
             &settings.static_domains,
             directory.as_deref(),
@@ -133,6 +134,11 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
         ),
         listing: None,
     };
+    let mut checks = UntrustedDirectory {
+        inner: dnsbl_checks,
+        static_domains: &settings.static_domains,
+        trusted: shared.directory_health.trusted(),
+    };
     let mut transfer: Option<Transfer> = None;
     loop {
         if dnsbl.is_pending() && session.phase() == Phase::Command && next_is_mail(&conn.input) {
@@ -140,7 +146,7 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
             if let Err(end) = conn.flush(settings, false).await {
                 return end;
             }
-            checks.listing = dnsbl.finish().await;
+            checks.inner.listing = dnsbl.finish().await;
         }
         session.set_stress(shared.connections.stressed(&settings.limits));
         let step = session.step(&conn.input, &checks);
@@ -161,13 +167,13 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
                 conn.input.clear();
                 match conn.start_tls(shared, settings).await {
                     Ok((description, names)) => {
-                        checks.session.tls_established(&mut session, description, names)
+                        checks.inner.session.tls_established(&mut session, description, names)
                     }
                     Err(end) => return end,
                 }
             }
             Action::StartData(mut envelope) => {
-                envelope.client.attribution = checks.session.attribution();
+                envelope.client.attribution = checks.inner.session.attribution();
                 let admitted = admit_transfer(shared, settings, conn.peer, *envelope);
                 let reply = session.data_admitted(admitted.as_ref().map(|_| ()).map_err(Clone::clone));
                 reply.write_to(&mut conn.output);
@@ -185,7 +191,7 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
             }
             Action::Message(message) => {
                 conn.deadlines.data_started = None;
-                let throttle_accepted = checks.session.take_throttle_accepted();
+                let throttle_accepted = checks.inner.session.take_throttle_accepted();
                 let reply = match transfer.take() {
                     Some(Transfer { _memory, envelope, incoming }) => {
                         let guard = shared.guard.as_deref();

@@ -13,6 +13,7 @@ pub mod received;
 mod reputation;
 mod stream;
 pub mod throttling;
+mod untrusted;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -41,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) enqueue: Enqueue,
     pub(crate) throttling: Option<Arc<crate::inbound::throttling::Throttling>>,
     pub(crate) directory: Option<Arc<directory::SharedSnapshot>>,
+    /// Whether the directory can be trusted (each session asks when it starts).
+    pub(crate) directory_health: Arc<crate::follower::DirectoryHealth>,
     pub(crate) guard: Option<Arc<crate::guard::OutboundGuard>>,
     pub(crate) connections: Arc<ConnectionTable>,
     /// What DATA transfers hold in memory, all sessions together.

@@ -130,11 +130,17 @@ impl Server {
     /// Starts (or restarts, on the same data dir and port) the server and
     /// waits until its port accepts connections.
     pub fn spawn(&mut self) {
+        self.spawn_with(&[]);
+    }
+
+    /// [`Server::spawn`] with more `serve` arguments (e.g. `--accept-directory`).
+    pub fn spawn_with(&mut self, args: &[&str]) {
         assert!(self.child.is_none(), "server already running");
         self.starts += 1;
         let log = fs::File::create(self.log_path(self.starts)).expect("create log file");
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .arg("serve")
+            .args(args)
             .arg("--config")
             .arg(self.config_path())
             .current_dir(self.dir.path())
@@ -147,6 +153,35 @@ impl Server {
             .expect("spawn sluice");
         self.child = Some(child);
         self.wait_listening();
+    }
+
+    /// Runs `sluice serve` (stopped server) expecting it to refuse to start: its exit code
+    /// and everything it wrote.
+    pub fn serve_refused(&self) -> (Option<i32>, String) {
+        assert!(self.child.is_none(), "server running");
+        let out = self.dir.path().join("refused.log");
+        let log = fs::File::create(&out).expect("create log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["serve", "--config"])
+            .arg(self.config_path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log file"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn sluice");
+        let deadline = Instant::now() + START_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("sluice serve did not refuse to start within {START_TIMEOUT:?}:\n{}", read_lossy(&out));
+            }
+            thread::sleep(Duration::from_millis(50));
+        };
+        (status.code(), read_lossy(&out))
     }
 
     fn wait_listening(&mut self) {

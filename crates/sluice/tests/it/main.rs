@@ -15,6 +15,7 @@ mod cli;
 mod crash;
 mod delivery;
 mod directory;
+mod directory_damage;
 mod dnsbl;
 mod faults;
 mod fleet;
