@@ -45,7 +45,10 @@ pub struct DirectoryAccess {
 
 impl std::fmt::Debug for DirectoryAccess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DirectoryAccess").field("name", &self.name).field("watermark", &self.watermark).finish()
+        f.debug_struct("DirectoryAccess")
+            .field("name", &self.name)
+            .field("watermark", &self.watermark)
+            .finish()
     }
 }
 
@@ -113,7 +116,10 @@ impl DirectoryHealth {
             Round::Loaded { .. } => {
                 self.loaded.store(true, Ordering::Release);
                 if !self.trusted.swap(true, Ordering::AcqRel) && problem.text.take().is_some() {
-                    tracing::warn!(generation = snapshot.generation(), "the tenant directory can be trusted again: tenants' mail is accepted again");
+                    tracing::warn!(
+                        generation = snapshot.generation(),
+                        "the tenant directory can be trusted again: tenants' mail is accepted again"
+                    );
                 }
                 return;
             }
@@ -146,7 +152,10 @@ impl DirectoryHealth {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Round {
     Unchanged,
-    Loaded { from: u64, to: u64 },
+    Loaded {
+        from: u64,
+        to: u64,
+    },
     /// Readable, but emptied or older than the watermark: not believed.
     Untrusted(String),
     /// Cannot be opened or read.
@@ -247,7 +256,12 @@ impl Follower {
         }
         let fresh = match Snapshot::build(data) {
             Ok(fresh) => fresh,
-            Err(e) => return Round::Unavailable(format!("{} holds a directory that does not build: {e}", self.name)),
+            Err(e) => {
+                return Round::Unavailable(format!(
+                    "{} holds a directory that does not build: {e}",
+                    self.name
+                ));
+            }
         };
         snapshot.replace(fresh);
         self.rejected = None;

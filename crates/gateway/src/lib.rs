@@ -403,7 +403,8 @@ async fn save_history(
 }
 
 /// The directory, the outbound guard that follows it, and whether it can be trusted.
-type DirectoryParts = (Arc<directory::SharedSnapshot>, Option<Arc<guard::OutboundGuard>>, Arc<DirectoryHealth>);
+type DirectoryParts =
+    (Arc<directory::SharedSnapshot>, Option<Arc<guard::OutboundGuard>>, Arc<DirectoryHealth>);
 
 /// Loads the first snapshot (refusing a directory emptied or older than the watermark
 /// unless it is accepted; starting without one when it cannot be read) and starts the
@@ -444,6 +445,12 @@ async fn start_directory(
         Arc::new(guard)
     });
     let follower = Arc::new(std::sync::Mutex::new(follower));
-    background.spawn(follower::run(follower, Arc::clone(&shared), guard.clone(), Arc::clone(&health), stop.clone()));
+    background.spawn(follower::run(
+        follower,
+        Arc::clone(&shared),
+        guard.clone(),
+        Arc::clone(&health),
+        stop.clone(),
+    ));
     Ok((shared, guard, health))
 }

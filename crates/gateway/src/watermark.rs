@@ -28,7 +28,9 @@ pub struct Watermark {
 pub enum WatermarkError {
     #[error("cannot read the directory watermark {path}: {error}")]
     Read { path: PathBuf, error: std::io::Error },
-    #[error("the directory watermark {path} is damaged ({reason}); remove it and start the server once to write it again")]
+    #[error(
+        "the directory watermark {path} is damaged ({reason}); remove it and start the server once to write it again"
+    )]
     Damaged { path: PathBuf, reason: String },
     #[error("cannot write the directory watermark {path}: {error}")]
     Write { path: PathBuf, error: std::io::Error },
@@ -70,7 +72,8 @@ impl Watermark {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(WatermarkError::Read { path: path.to_path_buf(), error }),
         };
-        let damaged = |reason: &str| WatermarkError::Damaged { path: path.to_path_buf(), reason: reason.into() };
+        let damaged =
+            |reason: &str| WatermarkError::Damaged { path: path.to_path_buf(), reason: reason.into() };
         let mut generation = None;
         let mut tenants = None;
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {

@@ -64,9 +64,9 @@ pub fn restore(config_path: Option<&Path>, file: &Path) -> anyhow::Result<()> {
     // while the server was stopped); when it is readable, the restored copy goes above it.
     let current = store::SqliteStore::open(&db).ok().and_then(|s| s.generation().ok()).unwrap_or(0);
     let restored = store::restore(file, &db, seen.max(current))?;
-    Watermark { generation: restored.generation, tenants: restored.tenants }
-        .write(&watermark)
-        .context("the database is restored, but its watermark is not; start with `sluice serve --accept-directory`")?;
+    Watermark { generation: restored.generation, tenants: restored.tenants }.write(&watermark).context(
+        "the database is restored, but its watermark is not; start with `sluice serve --accept-directory`",
+    )?;
     println!(
         "restored {} from {}: generation {}, tenants {}; start the server with `sluice serve`",
         db.display(),

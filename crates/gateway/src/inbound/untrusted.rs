@@ -37,7 +37,12 @@ impl<C: EnvelopeChecks> EnvelopeChecks for UntrustedDirectory<'_, C> {
         self.temporary(result, session, "sender")
     }
 
-    fn check_recipient(&self, session: &SessionInfo, sender: &ReversePath, rcpt: &RcptTo) -> Result<(), Reply> {
+    fn check_recipient(
+        &self,
+        session: &SessionInfo,
+        sender: &ReversePath,
+        rcpt: &RcptTo,
+    ) -> Result<(), Reply> {
         let result = self.inner.check_recipient(session, sender, rcpt);
         let address = &rcpt.recipient;
         // A static domain (or a bare <postmaster>) is the config's, not the directory's.
@@ -100,7 +105,8 @@ mod tests {
             "451 4.3.0 Temporary failure: the directory of this server's domains is unavailable, try again later"
         );
         assert!(summary(untrusted.check_sender(&info(), &mail())).starts_with("451 4.3.0"));
-        let local = summary(untrusted.check_recipient(&info(), &ReversePath::Null, &rcpt("bob@example.test")));
+        let local =
+            summary(untrusted.check_recipient(&info(), &ReversePath::Null, &rcpt("bob@example.test")));
         assert!(local.starts_with("550 5.7.1"), "static domains keep their answers: {local}");
         let trusted = UntrustedDirectory { trusted: true, ..untrusted };
         let refused = summary(trusted.check_recipient(&info(), &ReversePath::Null, &rcpt("bob@acme.test")));

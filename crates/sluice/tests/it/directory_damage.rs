@@ -84,7 +84,11 @@ fn an_emptied_directory_stops_the_start_until_it_is_restored_from_a_backup() {
     server.spawn();
     let mut client = server.connect();
     client.greet();
-    let reply = client.send_message("s@it.test", &["user@acme.test"], &message("s@it.test", "user@acme.test", "back", "x"));
+    let reply = client.send_message(
+        "s@it.test",
+        &["user@acme.test"],
+        &message("s@it.test", "user@acme.test", "back", "x"),
+    );
     assert_eq!(reply.code, 250, "tenant mail after the restore: `{reply}`");
 }
 

@@ -177,7 +177,10 @@ impl Server {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("sluice serve did not refuse to start within {START_TIMEOUT:?}:\n{}", read_lossy(&out));
+                panic!(
+                    "sluice serve did not refuse to start within {START_TIMEOUT:?}:\n{}",
+                    read_lossy(&out)
+                );
             }
             thread::sleep(Duration::from_millis(50));
         };
