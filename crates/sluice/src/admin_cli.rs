@@ -76,7 +76,8 @@ pub fn open_database(config: &Config) -> anyhow::Result<Box<dyn directory::Direc
 fn check_watermark(config: &Config) -> anyhow::Result<()> {
     let Some(seen) = gateway::watermark::Watermark::read(&watermark_path(config))? else { return Ok(()) };
     let data = open_database(config)?.load()?;
-    let found = gateway::watermark::Watermark { generation: data.generation, tenants: data.tenants.len() as u64 };
+    let found =
+        gateway::watermark::Watermark { generation: data.generation, tenants: data.tenants.len() as u64 };
     match found.younger_than(&seen) {
         None => Ok(()),
         Some(why) => anyhow::bail!(

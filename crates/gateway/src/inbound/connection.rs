@@ -180,6 +180,18 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
                 transfer = admitted.ok();
                 conn.deadlines.data_started = transfer.as_ref().map(|_| Instant::now());
             }
+            Action::Message(message) => {
+                conn.deadlines.data_started = None;
+                let throttle_accepted = checks.inner.session.take_throttle_accepted();
+                let reply = match transfer.take() {
+                    Some(t) => {
+                        t.store(shared, settings, directory.as_deref(), message.content, throttle_accepted)
+                            .await
+                    }
+                    None => Err(replies::spool_unavailable()),
+                };
+                session.message_stored(reply).write_to(&mut conn.output);
+            }
             Action::Content(piece) => {
                 if let Some(t) = transfer.as_mut() {
                     shared.enqueue.take_piece(&mut t.incoming, &t.envelope, piece).await;
@@ -189,32 +201,25 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
                 (transfer, conn.deadlines.data_started) = (None, None);
                 reply.write_to(&mut conn.output);
             }
-            Action::Message(message) => {
-                conn.deadlines.data_started = None;
-                let throttle_accepted = checks.inner.session.take_throttle_accepted();
-                let reply = match transfer.take() {
-                    Some(Transfer { _memory, envelope, incoming }) => {
-                        let guard = shared.guard.as_deref();
-                        let static_domains = &settings.static_domains;
-                        let tail = message.content;
-                        queue_message(
-                            &shared.enqueue,
-                            guard,
-                            directory.as_deref(),
-                            static_domains,
-                            envelope,
-                            incoming,
-                            tail,
-                            throttle_accepted,
-                        )
-                        .await
-                    }
-                    None => Err(replies::spool_unavailable()),
-                };
-                session.message_stored(reply).write_to(&mut conn.output);
-            }
             Action::Close(reply) => return conn.finish(reply).await,
         }
+    }
+}
+
+impl Transfer {
+    /// Spools the message (`tail`: the content after the last piece); its memory is given
+    /// back once the spool answered.
+    async fn store(
+        self,
+        shared: &Shared,
+        settings: &Settings,
+        directory: Option<&directory::Snapshot>,
+        tail: Vec<u8>,
+        throttle_accepted: u32,
+    ) -> Result<String, Reply> {
+        let Transfer { _memory, envelope, incoming } = self;
+        let (enqueue, guard, statics) = (&shared.enqueue, shared.guard.as_deref(), &settings.static_domains);
+        queue_message(enqueue, guard, directory, statics, envelope, incoming, tail, throttle_accepted).await
     }
 }
 
