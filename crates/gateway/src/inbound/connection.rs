@@ -25,7 +25,7 @@ use super::proxy;
 use super::reputation::{DnsblChecks, PendingLookup, next_is_mail};
 use super::stream::Stream;
 use super::untrusted::UntrustedDirectory;
-use super::{Shared, queue_message};
+use super::{Judge, Shared, queue_message};
 use crate::inbound::checks::SessionChecks;
 use crate::settings::Settings;
 
@@ -218,8 +218,8 @@ impl Transfer {
         throttle_accepted: u32,
     ) -> Result<String, Reply> {
         let Transfer { _memory, envelope, incoming } = self;
-        let (enqueue, guard, statics) = (&shared.enqueue, shared.guard.as_deref(), &settings.static_domains);
-        queue_message(enqueue, guard, directory, statics, envelope, incoming, tail, throttle_accepted).await
+        let judge = Judge::of(shared.guard.as_deref(), directory, &settings.static_domains);
+        queue_message(&shared.enqueue, judge, envelope, incoming, tail, throttle_accepted).await
     }
 }
 

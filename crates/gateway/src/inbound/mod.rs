@@ -63,28 +63,45 @@ impl Shared {
     }
 }
 
+/// What outbound protection judges a message with: the guard, the directory the session
+/// started with and the config's static domains.
+#[derive(Clone, Copy)]
+pub(crate) struct Judge<'a> {
+    pub(crate) guard: &'a OutboundGuard,
+    pub(crate) directory: &'a directory::Snapshot,
+    pub(crate) static_domains: &'a StaticDomains,
+}
+
+impl<'a> Judge<'a> {
+    /// A judge when there is both a guard (protection configured) and a directory.
+    pub(crate) fn of(
+        guard: Option<&'a OutboundGuard>,
+        directory: Option<&'a directory::Snapshot>,
+        static_domains: &'a StaticDomains,
+    ) -> Option<Judge<'a>> {
+        Some(Judge { guard: guard?, directory: directory?, static_domains })
+    }
+}
+
 /// Spools a message a session received (`incoming` and its `tail`, the content after the
 /// last piece) and, only once the spool said yes, counts it for outbound protection: a
 /// message the spool refused (`451`) and the client sends again counts once. The message's
 /// attribution is already set.
 pub(crate) async fn queue_message(
     enqueue: &Enqueue,
-    guard: Option<&OutboundGuard>,
-    directory: Option<&directory::Snapshot>,
-    static_domains: &StaticDomains,
+    judge: Option<Judge<'_>>,
     envelope: Envelope,
     incoming: Incoming,
     tail: Vec<u8>,
     throttle_accepted: u32,
 ) -> Result<String, Reply> {
-    let outbound = match (guard, directory) {
-        (Some(guard), Some(directory)) => {
-            guard.assess(directory, static_domains, &envelope, &incoming.judged(&tail))
-        }
-        _ => None,
-    };
+    let outbound = judge.and_then(|j| {
+        j.guard
+            .assess(j.directory, j.static_domains, &envelope, &incoming.judged(&tail))
+            .map(|o| (j.guard, o))
+    });
     let queued = enqueue.store(envelope, incoming, tail, throttle_accepted).await?;
-    if let (Some(guard), Some(outbound)) = (guard, outbound) {
+    if let Some((guard, outbound)) = outbound {
         guard.message_queued(outbound);
     }
     Ok(queued)
@@ -228,7 +245,8 @@ mod tests {
             acme_outbound(Address::new("it", "not-ours.test"), &[Address::new("friend", "remote.test")]);
         let content = b"Subject: lunch\r\n\r\nLunch tomorrow?\r\n".to_vec();
         let incoming = Incoming::new(1 << 20, true);
-        queue_message(enqueue, Some(guard), Some(directory), statics, envelope, incoming, content, 0).await
+        let judge = Judge { guard, directory, static_domains: statics };
+        queue_message(enqueue, Some(judge), envelope, incoming, content, 0).await
     }
 
     /// The allowance of one message from an unregistered domain: a message the spool
