@@ -153,6 +153,8 @@ impl Ctx {
 #[derive(Debug)]
 pub(crate) struct Shard {
     pub table: Table,
+    /// Counts not yet exported to the other nodes of a fleet (exchange on only).
+    pub pending: Option<crate::exchange::Pending>,
 }
 
 struct Loaded {
@@ -163,7 +165,7 @@ struct Loaded {
 
 impl Shard {
     pub fn new(ctx: &Ctx) -> Shard {
-        Shard { table: Table::new(ctx.shard_max_keys(), ctx.policy.hash_seed) }
+        Shard { table: Table::new(ctx.shard_max_keys(), ctx.policy.hash_seed), pending: None }
     }
 
     /// Fetches the memory of both of a client's records (see [`Table::touch`]).
@@ -192,16 +194,20 @@ impl Shard {
             // Both keys known (the common case): update the records where they are.
             ip.advance(now, p);
             prefix.advance(now, p);
-            return judge(ip, prefix, n, now_h, p);
+            let decision = judge(ip, prefix, n, now_h, p);
+            self.note(l, n, &decision, false, now);
+            return decision;
         }
         let mut ip = self.load(l.ip, ip_slot, l.h_ip, now, p);
         let mut prefix = self.load(l.prefix, prefix_slot, l.h_prefix, now, p);
-        if ip.slot.is_none() {
+        let new_ip = ip.slot.is_none();
+        if new_ip {
             prefix.rec.churn = prefix.rec.churn.saturating_add(1);
         }
         let decision = judge(&mut ip.rec, &mut prefix.rec, n, now_h, p);
         self.store(prefix, l.ip, now_h, p);
         self.store(ip, l.prefix, now_h, p);
+        self.note(l, n, &decision, new_ip, now);
         decision
     }
 
@@ -321,8 +327,8 @@ fn bypass_explanation(ctx: &Ctx, ip: IpAddr, shard: &Shard, now: Timestamp) -> E
 /// when `shards` is 1; used by benches and tools that own their state.
 #[derive(Debug)]
 pub struct Core {
-    ctx: Ctx,
-    shard: Shard,
+    pub(crate) ctx: Ctx,
+    pub(crate) shard: Shard,
 }
 
 impl Core {

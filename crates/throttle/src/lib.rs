@@ -170,6 +170,7 @@
 //! counts are first attempts: the replay does not retry.
 
 mod engine;
+pub mod exchange;
 mod key;
 mod persist;
 mod policy;

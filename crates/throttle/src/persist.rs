@@ -24,7 +24,7 @@ use crate::record::{DIRTY, REFERENCED, Record, Season};
 
 const MAGIC: &[u8; 8] = b"SLUTHRTL";
 const VERSION: u16 = 2;
-const RECORD_BYTES: usize = 60;
+pub(crate) const RECORD_BYTES: usize = 60;
 /// Records of version 1 snapshots.
 const RECORD_BYTES_V1: usize = 56;
 /// Bounds the buffer a reader allocates for one block, whatever the input claims.
@@ -81,7 +81,7 @@ impl From<io::Error> for RestoreError {
     }
 }
 
-fn encode(r: &Record, out: &mut Vec<u8>) {
+pub(crate) fn encode_record(r: &Record, out: &mut Vec<u8>) {
     // Fields into one fixed array, then one copy: this runs for every key of a snapshot.
     let mut b = [0u8; RECORD_BYTES];
     b[0..8].copy_from_slice(&r.addr_hi.to_le_bytes());
@@ -113,6 +113,11 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
+/// Decodes one record of the current format.
+pub(crate) fn decode_current(b: &[u8; RECORD_BYTES]) -> Result<Record, &'static str> {
+    decode(b, VERSION)
+}
+
 /// Decodes one record of a snapshot of `version` (1 or 2).
 fn decode(b: &[u8], version: u16) -> Result<Record, &'static str> {
     let f = |at| f32::from_bits(u32_at(b, at));
@@ -137,7 +142,9 @@ fn decode(b: &[u8], version: u16) -> Result<Record, &'static str> {
         churn: b[at + 26],
     };
     let sane = |x: f32| x.is_finite() && x >= 0.0;
-    if !(sane(r.tokens) && sane(r.observed) && sane(r.peak) && sane(r.day_peak)) {
+    // The bucket may be in debt (fleet mode: other nodes' counts merged), never more than
+    // a bucket, which no rate reaches.
+    if !(r.tokens.is_finite() && sane(r.observed) && sane(r.peak) && sane(r.day_peak)) {
         return Err("negative or non-finite rate");
     }
     if r.plen > 128 || r.seasons.iter().any(|s| s.hod & 31 > 23) {
@@ -172,7 +179,7 @@ impl Engine {
             self.copy_shard(i, kind, &mut records);
             for chunk in records.chunks(BLOCK_RECORDS_MAX) {
                 buf.clear();
-                chunk.iter().for_each(|r| encode(r, &mut buf));
+                chunk.iter().for_each(|r| encode_record(r, &mut buf));
                 write_block(w, chunk.len(), &buf)?;
             }
         }

@@ -434,8 +434,36 @@ impl Record {
     /// Records `accepted` recipients out of `attempted`.
     pub fn charge(&mut self, attempted: u32, accepted: u32) {
         self.observed += attempted as f32;
-        self.tokens = (self.tokens - accepted as f32).max(0.0);
+        if accepted > 0 {
+            // Only whole available tokens are accepted, so this stays >= 0 but for rounding;
+            // a bucket in debt (fleet mode) keeps its debt when nothing is accepted.
+            self.tokens = (self.tokens - accepted as f32).max(0.0);
+        }
         self.hour_accepted = self.hour_accepted.saturating_add(accepted);
+        self.flags |= REFERENCED | DIRTY;
+    }
+
+    /// Adds counts another node of a fleet made for this key (brought to their time first).
+    /// Accepted recipients use the bucket, down to one bucket of debt: within the exchange
+    /// delay each node accepted what its own view allowed, and the debt pays that back.
+    pub fn absorb_remote(
+        &mut self,
+        attempted: u32,
+        accepted: u32,
+        new_ips: u32,
+        first_seen_h: u32,
+        deferred_h: u32,
+        p: &Params,
+    ) {
+        self.observed += attempted as f32;
+        let burst = self.allowance(self.last_s / 3600, p).burst;
+        self.tokens = (self.tokens - accepted as f32).max(-burst);
+        self.hour_accepted = self.hour_accepted.saturating_add(accepted);
+        self.churn = self.churn.saturating_add(u8::try_from(new_ips).unwrap_or(u8::MAX));
+        self.first_seen_h = self.first_seen_h.min(first_seen_h);
+        if deferred_h != NEVER && (self.last_defer_h == NEVER || deferred_h > self.last_defer_h) {
+            self.last_defer_h = deferred_h;
+        }
         self.flags |= REFERENCED | DIRTY;
     }
 
