@@ -78,12 +78,14 @@
 //!
 //! Fingerprints are exact after normalisation, so a greeting with the recipient's name or
 //! a personalised base64 part defeats them (volume and the scorer are the backstops). The
-//! heuristic scorer is no classifier. All counts live in memory and per node: a restart
+//! heuristic scorer is no classifier. All counts live in memory: a restart
 //! gives every tenant fresh allowances and rate limits and relearns its volume (for
-//! `volume_history_hours_min` it is not judged on volume), and a fleet shares trips through
-//! the directory store, not counts. Recipients are counted when RCPT passes, so a
-//! transaction that fails later has still used them.
+//! `volume_history_hours_min` it is not judged on volume). A fleet shares trips through
+//! the directory store and counts through [`exchange`] (the gateway carries them over
+//! Redis), each node deciding on its own view of them. Recipients are counted when RCPT
+//! passes, so a transaction that fails later has still used them.
 
+pub mod exchange;
 mod fingerprint;
 mod policy;
 mod protection;

@@ -10,6 +10,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
+use crate::exchange::{CountEvent, Outbox, signal_bits, signals_of};
 use crate::fingerprint::fingerprint;
 use crate::policy::Policy;
 use crate::scorer::SpamScorer;
@@ -103,7 +104,7 @@ pub struct Protection {
 }
 
 #[derive(Debug)]
-struct State {
+pub(crate) struct State {
     policy: Policy,
     /// Keyed by tenant id, which comes from the directory, never from the wire: bounded by
     /// the number of tenants, and never evicted (that would forget a trip).
@@ -114,6 +115,8 @@ struct State {
     /// (tenant id, body fingerprint) -> its recipients in the window. At most
     /// `fingerprints_max`.
     fingerprints: HashMap<(u32, u64), FingerprintState>,
+    /// Counts for the other nodes of a fleet (exchange on only).
+    pub(crate) outbox: Option<Outbox>,
 }
 
 #[derive(Debug)]
@@ -177,6 +180,7 @@ impl Protection {
             next_tenant_id: 0,
             senders: HashMap::new(),
             fingerprints: HashMap::new(),
+            outbox: None,
         };
         Protection { scorer, state: Mutex::new(state) }
     }
@@ -213,8 +217,8 @@ impl Protection {
     pub fn count_unregistered_message(&self, now_unix_s: u64, tenant: &str) {
         let mut state = self.lock();
         let t = state.tenant(tenant, now_unix_s);
-        t.unregistered_messages.advance(now_unix_s, TENANT_DAY_BUCKET_S);
-        t.unregistered_messages.add(1);
+        t.unregistered_messages.add_at(now_unix_s, TENANT_DAY_BUCKET_S, 1);
+        state.emit(|| CountEvent::Unregistered { tenant: tenant.to_string(), at_unix_s: now_unix_s });
     }
 
     /// At each RCPT of an outbound message: service-domain limit and sender rate limits; a
@@ -229,7 +233,7 @@ impl Protection {
         class: SenderDomainClass,
     ) -> Result<(), Verdict> {
         let mut guard = self.lock();
-        let State { policy, tenants, next_tenant_id, senders, .. } = &mut *guard;
+        let State { policy, tenants, next_tenant_id, senders, outbox, .. } = &mut *guard;
         let t = seen_tenant(tenants, next_tenant_id, tenant, now_unix_s);
         if t.tripped.is_some() {
             return Err(verdict::tenant_tripped(tenant));
@@ -242,13 +246,16 @@ impl Protection {
                 return Err(verdict::service_domain_limit(tenant, sender, limit));
             }
         }
-        let s = sender_entry(senders, policy.senders_max, (t.id, sender_key(sender)), now_unix_s);
+        let key = sender_key(sender);
+        let s = sender_entry(senders, policy.senders_max, (t.id, key.clone()), now_unix_s);
         check_sender_rate(s, policy, now_unix_s, tenant, sender)?;
-        s.day.add(1);
-        s.hour.add(1);
-        s.last_seen_s = now_unix_s;
+        s.count(now_unix_s);
         if service {
             t.service_recipients.add(1);
+        }
+        if let Some(outbox) = outbox {
+            let tenant = tenant.to_string();
+            outbox.push(CountEvent::Recipient { tenant, sender: key, service, at_unix_s: now_unix_s });
         }
         Ok(())
     }
@@ -286,7 +293,7 @@ impl Protection {
     ) -> Option<Trip> {
         let Judgement { fingerprint: fp, fingerprint_bytes: fp_bytes, score } = *judgement;
         let mut guard = self.lock();
-        let State { policy, tenants, next_tenant_id, fingerprints, .. } = &mut *guard;
+        let State { policy, tenants, next_tenant_id, fingerprints, outbox, .. } = &mut *guard;
         let window_s = policy.window_s();
         let t = seen_tenant(tenants, next_tenant_id, tenant, now_unix_s);
         if t.tripped.is_some() {
@@ -298,18 +305,25 @@ impl Protection {
         signals[Signal::Volume as usize] = t.surging(policy, now_unix_s);
         signals[Signal::Bounce as usize] = t.judged.bouncing(policy);
         signals[Signal::Spam as usize] = score >= policy.spam_score_min;
-        if fp_bytes >= BULK_BODY_BYTES_MIN {
+        let counted_fp = (fp_bytes >= BULK_BODY_BYTES_MIN).then_some(fp);
+        if let Some(fp) = counted_fp {
             let f =
                 fingerprint_entry(fingerprints, policy.fingerprints_max, (t.id, fp), now_unix_s, window_s);
             f.recipients.add(recipients);
             f.last_seen_s = now_unix_s;
             signals[Signal::Bulk as usize] = f.recipients.total() >= u64::from(policy.bulk_recipients_min);
         }
-        t.judged.record(recipients, signals);
-        let reason = t.judged.over_threshold(policy)?;
-        let trip = Trip { tenant: tenant.to_string(), at_unix_s: now_unix_s, reason };
-        t.tripped = Some(trip.clone());
-        Some(trip)
+        t.judged.record(now_unix_s, recipients, signals);
+        if let Some(outbox) = outbox {
+            outbox.push(CountEvent::Message {
+                tenant: tenant.to_string(),
+                at_unix_s: now_unix_s,
+                recipients,
+                signals: signal_bits(signals),
+                fingerprint: counted_fp,
+            });
+        }
+        t.trip_if_over(policy, tenant, now_unix_s)
     }
 
     /// Delivery outcomes of the tenant's outbound recipients, for the bounce-rate signal.
@@ -317,9 +331,13 @@ impl Protection {
         let mut state = self.lock();
         let window_s = state.policy.window_s();
         let t = state.tenant(tenant, now_unix_s);
-        t.judged.advance(now_unix_s, window_s);
-        t.judged.delivered.add(delivered);
-        t.judged.bounced.add(bounced);
+        t.judged.add_outcomes(now_unix_s, window_s, delivered, bounced);
+        state.emit(|| CountEvent::Outcomes {
+            tenant: tenant.to_string(),
+            at_unix_s: now_unix_s,
+            delivered,
+            bounced,
+        });
     }
 
     /// Operator release: lifts the trip and starts the tenant's threshold window afresh
@@ -369,7 +387,7 @@ impl Protection {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing under the lock panics; should it ever, the counters are still usable.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -420,6 +438,53 @@ pub(crate) fn sender_key(sender: &str) -> String {
 }
 
 impl State {
+    fn emit(&mut self, event: impl FnOnce() -> CountEvent) {
+        if let Some(outbox) = &mut self.outbox {
+            outbox.push(event());
+        }
+    }
+
+    /// Adds one count of another node, in the bucket of its time. A message is not counted
+    /// for a tenant already tripped here (as a local one would not be); one that takes the
+    /// tenant over its threshold trips it.
+    pub(crate) fn merge(&mut self, event: &CountEvent, now_s: u64) -> Option<Trip> {
+        let State { policy, tenants, next_tenant_id, senders, fingerprints, .. } = self;
+        let window_s = policy.window_s();
+        let t = seen_tenant(tenants, next_tenant_id, event.tenant(), now_s);
+        match event {
+            CountEvent::Unregistered { at_unix_s, .. } => {
+                t.unregistered_messages.add_at(*at_unix_s, TENANT_DAY_BUCKET_S, 1);
+            }
+            CountEvent::Recipient { sender, service, at_unix_s, .. } => {
+                let key = (t.id, sender_key(sender));
+                sender_entry(senders, policy.senders_max, key, now_s).count(*at_unix_s);
+                if *service {
+                    t.service_recipients.add_at(*at_unix_s, TENANT_DAY_BUCKET_S, 1);
+                }
+            }
+            CountEvent::Message { tenant, at_unix_s, recipients, signals, fingerprint } => {
+                if t.tripped.is_some() {
+                    return None;
+                }
+                let at = (*at_unix_s).min(now_s);
+                t.volume.add(at, *recipients);
+                t.judged.advance(now_s, window_s);
+                t.judged.record(at, *recipients, signals_of(*signals));
+                if let Some(fp) = fingerprint {
+                    let max = policy.fingerprints_max;
+                    let f = fingerprint_entry(fingerprints, max, (t.id, *fp), now_s, window_s);
+                    f.recipients.add_at(at, window_s / 12, *recipients);
+                    f.last_seen_s = f.last_seen_s.max(at);
+                }
+                return t.trip_if_over(policy, tenant, now_s);
+            }
+            CountEvent::Outcomes { at_unix_s, delivered, bounced, .. } => {
+                t.judged.add_outcomes(*at_unix_s, window_s, *delivered, *bounced);
+            }
+        }
+        None
+    }
+
     fn tenant_entry(&mut self, tenant: &str) -> &mut TenantState {
         tenant_entry(&mut self.tenants, &mut self.next_tenant_id, tenant)
     }
@@ -539,6 +604,14 @@ impl TenantState {
         }
     }
 
+    /// Trips the tenant when its threshold window is over the threshold.
+    fn trip_if_over(&mut self, policy: &Policy, tenant: &str, now_s: u64) -> Option<Trip> {
+        let reason = self.judged.over_threshold(policy)?;
+        let trip = Trip { tenant: tenant.to_string(), at_unix_s: now_s, reason };
+        self.tripped = Some(trip.clone());
+        Some(trip)
+    }
+
     /// Whether the tenant's last hour is far above its established level. A tenant seen
     /// for less than `volume_history_hours_min` has no level to judge against.
     fn surging(&self, policy: &Policy, now_s: u64) -> bool {
@@ -551,12 +624,22 @@ impl TenantState {
     }
 }
 
+impl SenderState {
+    /// One recipient at `at_s` (now, or another node's time) in both rate windows.
+    fn count(&mut self, at_s: u64) {
+        self.day.add_at(at_s, SENDER_DAY_BUCKET_S, 1);
+        self.hour.add_at(at_s, HOUR_BUCKET_S, 1);
+        self.last_seen_s = self.last_seen_s.max(at_s);
+    }
+}
+
 impl Volume {
-    fn add(&mut self, now_s: u64, recipients: u32) {
-        self.roll(now_s);
+    /// Recipients at `at_s`; a count from an hour already closed here (another node's,
+    /// delayed) goes into the current hour.
+    fn add(&mut self, at_s: u64, recipients: u32) {
+        self.roll(at_s);
         self.hour_recipients += u64::from(recipients);
-        self.recent.advance(now_s, HOUR_BUCKET_S);
-        self.recent.add(recipients);
+        self.recent.add_at(at_s, HOUR_BUCKET_S, recipients);
     }
 
     /// Closes the hours that ended: the established level moves toward each closed hour's
@@ -613,16 +696,24 @@ impl Judged {
             && bounced as f64 > f64::from(policy.bounce_rate_max) * outcomes as f64
     }
 
-    fn record(&mut self, recipients: u32, signals: [bool; 4]) {
-        self.messages.add(1);
-        self.recipients.add(recipients);
+    /// Counts a judged message made at `at_s` (now, or another node's time).
+    fn record(&mut self, at_s: u64, recipients: u32, signals: [bool; 4]) {
+        let b = self.bucket_s;
+        self.messages.add_at(at_s, b, 1);
+        self.recipients.add_at(at_s, b, recipients);
         if signals.contains(&true) {
-            self.flagged.add(1);
-            self.flagged_recipients.add(recipients);
+            self.flagged.add_at(at_s, b, 1);
+            self.flagged_recipients.add_at(at_s, b, recipients);
         }
         for (window, _) in self.by_signal.iter_mut().zip(signals).filter(|(_, on)| *on) {
-            window.add(1);
+            window.add_at(at_s, b, 1);
         }
+    }
+
+    fn add_outcomes(&mut self, at_s: u64, window_s: u64, delivered: u32, bounced: u32) {
+        self.advance(at_s, window_s);
+        self.delivered.add_at(at_s, self.bucket_s, delivered);
+        self.bounced.add_at(at_s, self.bucket_s, bounced);
     }
 
     /// The trip reason when the share of judged messages, or of the recipients of judged

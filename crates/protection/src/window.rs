@@ -45,6 +45,19 @@ impl<const N: usize> Rolling<N> {
         *slot = slot.saturating_add(n);
     }
 
+    /// Adds `n` to the bucket of time `at_s` (another node's count): a newer time moves the
+    /// window there first; a time older than the window is dropped.
+    pub(crate) fn add_at(&mut self, at_s: u64, bucket_s: u64, n: u32) {
+        let bucket = at_s / bucket_s.max(1);
+        if bucket > self.head {
+            self.advance(at_s, bucket_s);
+        }
+        if self.head - bucket < N as u64 {
+            let slot = &mut self.counts[Self::slot(bucket)];
+            *slot = slot.saturating_add(n);
+        }
+    }
+
     /// The sum of the window (call [`Rolling::advance`] first).
     pub(crate) fn total(&self) -> u64 {
         self.counts.iter().map(|&c| u64::from(c)).sum()
@@ -108,6 +121,21 @@ mod tests {
         w.advance(50_000, 300);
         w.add(1);
         assert_eq!(w.total(), 2);
+    }
+
+    #[test]
+    fn counts_from_another_node_land_in_the_bucket_of_their_time() {
+        let mut w = Rolling::<12>::default();
+        w.advance(100_000, 300);
+        w.add_at(100_000 - 900, 300, 3);
+        w.add_at(100_000 - 300 * 12, 300, 5);
+        assert_eq!(w.total(), 3, "older than the window: dropped");
+        w.advance(100_000 - 900 + 300 * 11, 300);
+        assert_eq!(w.total(), 3, "still in its window");
+        w.advance(100_000 - 900 + 300 * 12, 300);
+        assert_eq!(w.total(), 0, "it leaves when its own bucket does");
+        w.add_at(200_000, 300, 2);
+        assert_eq!(w.total(), 2, "a newer time moves the window");
     }
 
     #[test]
