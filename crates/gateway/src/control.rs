@@ -45,6 +45,8 @@ pub(crate) struct Subjects {
     pub(crate) directory: Option<Arc<directory::SharedSnapshot>>,
     pub(crate) queue: QueueHandle,
     pub(crate) spool: spool::Spool,
+    /// Fleet mode's exchange counters, appended to `stats`.
+    pub(crate) fleet: Option<Arc<crate::fleet::FleetStats>>,
 }
 
 /// Messages `queue-list` shows when the request names no limit.
@@ -109,6 +111,15 @@ async fn answer(stream: UnixStream, subjects: Subjects) -> std::io::Result<()> {
             Err(_) => format!("error: unknown message {id:?}: not a queue id\n"),
         },
         (Some("status"), None, None) => status(&subjects).await,
+        (Some("stats"), None, None) if subjects.fleet.is_some() => {
+            // Fleet mode shares outbound counters and DNSBL verdicts even without throttling.
+            let mut out = match &subjects.throttling {
+                Some(t) => stats(t),
+                None => String::new(),
+            };
+            out.push_str(&subjects.fleet.as_ref().map(|f| f.render()).unwrap_or_default());
+            out
+        }
         _ => respond(request, &subjects),
     };
     write.write_all(response.as_bytes()).await?;

@@ -110,9 +110,21 @@ impl OutboundGuard {
         if sender == SenderDomainClass::Unregistered {
             self.protection.count_unregistered_message(now, &tenant);
         }
-        let Some(trip) = self.protection.record_judged(now, &tenant, recipients, &judgement) else {
-            return;
-        };
+        if let Some(trip) = self.protection.record_judged(now, &tenant, recipients, &judgement) {
+            self.tripped(trip);
+        }
+    }
+
+    /// Adds other nodes' counts (fleet mode); a tenant they take over its threshold trips
+    /// here as by a message of this node's.
+    pub fn merge_remote(&self, events: &[protection::exchange::CountEvent], now_unix_s: u64) {
+        for trip in self.protection.merge_events(events, now_unix_s) {
+            self.tripped(trip);
+        }
+    }
+
+    /// A trip is in force at once; the follower writes it to the directory store.
+    fn tripped(&self, trip: Trip) {
         tracing::warn!(tenant = %trip.tenant, reason = %trip.reason, "tenant over the outbound threshold: its outbound mail is blocked (5.7.705) until released");
         let Ok(tenant) = TenantId::parse(&trip.tenant) else { return };
         self.trips().tripped(OutboundBlock {

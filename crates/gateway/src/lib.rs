@@ -22,6 +22,7 @@ pub mod explain;
 mod fault;
 #[cfg(test)]
 mod fixtures;
+pub mod fleet;
 pub mod follower;
 pub mod guard;
 pub mod history;
@@ -73,6 +74,8 @@ pub enum GatewayError {
     Control { path: PathBuf, error: std::io::Error },
     #[error(transparent)]
     Dns(#[from] dns::DnsError),
+    #[error(transparent)]
+    Fleet(#[from] fleet::FleetError),
 }
 
 fn spool_remedy(error: &spool::SpoolError) -> &'static str {
@@ -167,6 +170,14 @@ impl Gateway {
             Some(tc) => Some(start_throttling(tc, &mut background, &sessions_done_rx).await?),
             None => None,
         };
+        let fleet = match config.fleet.clone() {
+            Some(fc) => {
+                let engine = throttling.as_ref().map(|t| Arc::clone(t.engine()));
+                let parts = fleet::Joined { engine, guard: guard.clone(), directory: directory.clone() };
+                Some(fleet::start(fc, parts, &mut background, &sessions_done_rx).await?)
+            }
+            None => None,
+        };
         if let Some(path) = &config.control_socket {
             let listener =
                 control::bind(path).map_err(|error| GatewayError::Control { path: path.clone(), error })?;
@@ -175,6 +186,7 @@ impl Gateway {
                 directory: directory.clone(),
                 queue: queue.clone(),
                 spool: spool.clone(),
+                fleet: fleet.as_ref().map(|f| Arc::clone(&f.stats)),
             };
             background.spawn(control::serve(listener, path.clone(), subjects, stop_rx.clone()));
         }

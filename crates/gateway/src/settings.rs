@@ -230,4 +230,7 @@ pub struct GatewayConfig {
     pub control_socket: Option<PathBuf>,
     /// Outbound protection of tenants' mail (needs the directory store); `None` turns it off.
     pub protection: Option<protection::Policy>,
+    /// Fleet mode: throttle history, outbound counters and DNSBL verdicts shared through
+    /// Redis (`[throttle] redis_url`); `None`: this node decides on its own traffic.
+    pub fleet: Option<crate::fleet::FleetConfig>,
 }

@@ -43,6 +43,7 @@ fn gateway_config(dir: &std::path::Path) -> GatewayConfig {
         throttle: None,
         control_socket: None,
         protection: None,
+        fleet: None,
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use directory::DomainName;
 use gateway::dns::dnsbl::{Dnsbl, DnsblConfig};
 use gateway::domains::StaticDomains;
+use gateway::fleet::FleetConfig;
 use gateway::settings::ClientChecks;
 use gateway::tls::{ClientCa, TlsSource};
 use gateway::{
@@ -235,6 +236,12 @@ pub struct RawThrottle {
     pub full_save_every: u32,
     /// The engine's policy; see the throttle crate for every field and its default.
     pub policy: throttle::Policy,
+    /// Fleet mode: `redis://host:port[/db]` (or `rediss://`) shared by every node.
+    pub redis_url: Option<String>,
+    /// How often a node publishes its counts and reads the others' (fleet mode).
+    pub exchange_interval_ms: u64,
+    /// How long Redis keeps a key's shared record after its last update (fleet mode).
+    pub redis_history_ttl_days: u64,
 }
 
 impl Default for RawThrottle {
@@ -245,6 +252,9 @@ impl Default for RawThrottle {
             save_interval_s: 60,
             full_save_every: 60,
             policy: throttle::Policy::default(),
+            redis_url: None,
+            exchange_interval_ms: 250,
+            redis_history_ttl_days: 30,
         }
     }
 }
@@ -522,6 +532,7 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
         other => return Err(invalid("log.format", format!("{other:?} is not \"text\" or \"json\""))),
     };
     let throttle = resolve_throttle(&raw.throttle, &data_dir)?;
+    let fleet = resolve_fleet(&raw.throttle, &hostname)?;
     let admin = resolve_admin(&raw, base, tls.as_ref())?;
     let trace = resolve_trace(&raw.trace, &data_dir)?;
     let store = resolve_store(&raw.store, base, &data_dir)?;
@@ -530,6 +541,7 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
         throttle,
         control_socket: Some(data_dir.join("control.sock")),
         protection: resolve_protection(&raw.protection)?,
+        fleet,
         hostname,
         listen,
         spool_dir: data_dir.join("spool"),
@@ -674,6 +686,43 @@ fn resolve_throttle(raw: &RawThrottle, data_dir: &Path) -> Result<Option<Throttl
         ),
         full_save_every: positive("throttle.full_save_every", raw.full_save_every as usize)? as u32,
     }))
+}
+
+fn resolve_fleet(raw: &RawThrottle, hostname: &str) -> Result<Option<FleetConfig>, ConfigError> {
+    let Some(url) = &raw.redis_url else { return Ok(None) };
+    if !(url.starts_with("redis://") || url.starts_with("rediss://")) || redis_url_host(url).is_empty() {
+        return Err(invalid(
+            "throttle.redis_url",
+            format!("{:?} is not a Redis URL; expected redis://host:port[/db] or rediss://...", redact(url)),
+        ));
+    }
+    let interval = at_least("throttle.exchange_interval_ms", raw.exchange_interval_ms as usize, 10)?;
+    if interval > 2_000 {
+        return Err(invalid(
+            "throttle.exchange_interval_ms",
+            "at most 2000: nodes would decide on counts more than a few seconds old",
+        ));
+    }
+    let days = positive("throttle.redis_history_ttl_days", raw.redis_history_ttl_days as usize)? as u64;
+    let mut fleet = FleetConfig::new(url.clone(), gateway::fleet::node_name(hostname));
+    fleet.exchange_interval = Duration::from_millis(interval as u64);
+    fleet.history_ttl = Duration::from_secs(days * 86_400);
+    Ok(Some(fleet))
+}
+
+/// The host part of a `redis://[user:password@]host...` URL.
+fn redis_url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or("", |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split(['/', '?']).next().unwrap_or("")
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match url.split_once("://").and_then(|(scheme, rest)| Some((scheme, rest.rsplit_once('@')?))) {
+        Some((scheme, (_, host))) => format!("{scheme}://***@{host}"),
+        None => url.to_string(),
+    }
 }
 
 fn resolve_tls(

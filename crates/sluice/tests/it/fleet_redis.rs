@@ -1,0 +1,142 @@
+//! Fleet mode over Redis (`[throttle] redis_url`): real `sluice serve` nodes sharing a
+//! private `redis-server`. What one node accepted from an IP counts on the others within
+//! the exchange delay; a node started later begins from the shared history; with Redis
+//! down every node goes on deciding on its own view, says so in its log and stats, and
+//! the fleet's counts converge once Redis is back.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::{Client, DELIVERY_TIMEOUT, DOMAIN, Server, Settings};
+use crate::redis_server::RedisServer;
+
+/// A node on `redis` whose policy lets a new IP send two recipients and then one every
+/// half hour, so that each count of another node's is visible in a decision.
+fn node(redis: &RedisServer) -> Server {
+    Server::start_with(node_settings(redis))
+}
+
+fn node_settings(redis: &RedisServer) -> Settings {
+    Settings::default()
+        .throttled()
+        .key("throttle", "redis_url", format!("{:?}", redis.url()))
+        .key("throttle", "exchange_interval_ms", 100)
+        .key("throttle.policy", "ip_floor_per_hour", "2.0")
+        .key("throttle.policy", "ip_burst_min", "2.0")
+        .key("throttle.policy", "burst_minutes", "1.0")
+}
+
+/// RCPT replies for `count` recipients in one transaction from `ip`.
+fn rcpts(server: &Server, ip: &str, count: usize) -> Vec<u16> {
+    let mut client: Client = server.connect_from(ip);
+    client.expect("MAIL FROM:<sender@fleet.test>", 250);
+    (0..count).map(|i| client.cmd(&format!("RCPT TO:<r{i}@{DOMAIN}>")).code).collect()
+}
+
+fn show(server: &Server, ip: &str) -> String {
+    server.cli_ok(&["throttle", "show", ip])
+}
+
+fn stat(server: &Server, name: &str) -> u64 {
+    let stats = server.cli_ok(&["throttle", "stats"]);
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in `sluice throttle stats`:\n{stats}"))
+}
+
+/// Polls `sluice throttle show IP` until it contains `needle` (the exchange delay is a
+/// fraction of a second; the deadline is generous for a loaded machine).
+fn wait_show(server: &Server, ip: &str, needle: &str) -> Duration {
+    let start = Instant::now();
+    loop {
+        let out = show(server, ip);
+        if out.contains(needle) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < DELIVERY_TIMEOUT,
+            "`throttle show {ip}` never said {needle:?}:\n{out}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn recipients_accepted_on_node_a_count_against_the_ip_on_node_b() {
+    let redis = RedisServer::start();
+    let a = node(&redis);
+    let b = node(&redis);
+    assert_eq!(rcpts(&a, "127.0.0.5", 2), [250, 250], "the allowance of a new IP on A");
+    let took = wait_show(&b, "127.0.0.5", "accepted this hour 2");
+    eprintln!("node B knew of node A's recipients after {took:?}");
+    let on_b = rcpts(&b, "127.0.0.5", 1);
+    assert_eq!(on_b, [451], "node B accepted beyond the IP's fleet-wide allowance:\n{}", b.log());
+    // Both nodes tell the same story of the IP: its two recipients and its deferral.
+    wait_show(&a, "127.0.0.5", "accepted this hour 2");
+    assert!(stat(&b, "fleet_throttle_deltas_merged") >= 2, "the IP and its prefix");
+    assert_eq!(stat(&a, "fleet_redis_connected"), 1);
+}
+
+#[test]
+fn a_node_started_later_begins_from_the_shared_history() {
+    let redis = RedisServer::start();
+    let a = node(&redis);
+    assert_eq!(rcpts(&a, "127.0.0.6", 3), [250, 250, 451]);
+    // Published: the IP's record is in Redis once A's batch is.
+    let deadline = Instant::now() + DELIVERY_TIMEOUT;
+    while stat(&a, "fleet_batches_published") == 0 {
+        assert!(Instant::now() < deadline, "node A never published:\n{}", a.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let c = node(&redis);
+    assert!(c.log().contains("shared throttle history loaded"), "{}", c.log());
+    assert!(stat(&c, "fleet_shared_records_loaded") >= 2, "the IP and its prefix");
+    assert_eq!(rcpts(&c, "127.0.0.6", 1), [451], "a new node forgot the IP's spent allowance:\n{}", c.log());
+    assert!(show(&c, "127.0.0.6").contains("accepted this hour 2"), "{}", show(&c, "127.0.0.6"));
+
+    // What the README promises of Redis' memory per tracked key: one small string, with
+    // the configured lifetime (30 days by default).
+    let mut key = b"sluice:throttle:record:".to_vec();
+    key.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 6, 128]);
+    let bytes: u64 =
+        redis.command(&[b"MEMORY", b"USAGE", &key]).trim_start_matches(':').parse().expect("bytes");
+    eprintln!("Redis holds one IP's record in {bytes} bytes");
+    assert!((100..=200).contains(&bytes), "{bytes} bytes for one IP's record");
+    let ttl: u64 = redis.command(&[b"TTL", &key]).trim_start_matches(':').parse().expect("seconds");
+    assert!((29 * 86_400..=30 * 86_400).contains(&ttl), "TTL {ttl} s");
+}
+
+#[test]
+fn with_redis_down_nodes_decide_locally_and_converge_when_it_returns() {
+    let mut redis = RedisServer::start();
+    let a = node(&redis);
+    let b = node(&redis);
+    redis.kill();
+    a.wait_log_count("Redis unreachable", 1);
+    b.wait_log_count("Redis unreachable", 1);
+    // Decisions go on, on each node's own view: each accepts the new IP's allowance.
+    let started = Instant::now();
+    assert_eq!(rcpts(&a, "127.0.0.7", 2), [250, 250], "{}", a.log());
+    assert_eq!(rcpts(&b, "127.0.0.7", 2), [250, 250], "{}", b.log());
+    eprintln!("4 recipients decided in {:?} with Redis down", started.elapsed());
+    // Mail flows: a message through A is delivered.
+    let mut client = a.connect_from("127.0.0.8");
+    client.send_message(
+        "sender@fleet.test",
+        &[&format!("outage@{DOMAIN}")],
+        "Subject: outage\r\n\r\nbody\r\n",
+    );
+    a.wait_for_mail("outage", 1);
+    assert_eq!(stat(&a, "fleet_redis_connected"), 0);
+    assert_eq!(stat(&a, "fleet_redis_outages"), 1);
+    assert!(stat(&a, "fleet_redis_down_since_unix_s") > 0);
+
+    redis.restart();
+    a.wait_log_count("Redis reachable again", 1);
+    b.wait_log_count("Redis reachable again", 1);
+    // The counts each node kept through the outage reach the other.
+    wait_show(&a, "127.0.0.7", "accepted this hour 4");
+    wait_show(&b, "127.0.0.7", "accepted this hour 4");
+    assert_eq!(stat(&b, "fleet_redis_connected"), 1);
+}
