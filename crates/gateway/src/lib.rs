@@ -117,6 +117,7 @@ pub struct Gateway {
     background: JoinSet<()>,
     spool: Spool,
     local_addrs: Vec<SocketAddr>,
+    fleet: Option<Arc<fleet::Fleet>>,
 }
 
 impl Gateway {
@@ -178,6 +179,9 @@ impl Gateway {
             }
             None => None,
         };
+        if let (Some(fleet), Some(dnsbl)) = (&fleet, &settings.client_checks.dnsbl) {
+            dnsbl.share(fleet);
+        }
         if let Some(path) = &config.control_socket {
             let listener =
                 control::bind(path).map_err(|error| GatewayError::Control { path: path.clone(), error })?;
@@ -211,7 +215,17 @@ impl Gateway {
             local_addrs.push(local);
             listeners.spawn(inbound::accept_loop(Arc::clone(&shared), listener, config.drain));
         }
-        Ok(Gateway { shared, stop, sessions_done, listeners, queue_manager, background, spool, local_addrs })
+        Ok(Gateway {
+            shared,
+            stop,
+            sessions_done,
+            listeners,
+            queue_manager,
+            background,
+            spool,
+            local_addrs,
+            fleet,
+        })
     }
 
     /// The addresses actually bound (useful with port 0).
@@ -224,6 +238,9 @@ impl Gateway {
         let mut session = (*settings.session).clone();
         session.starttls = self.shared.tls.is_some();
         settings.session = Arc::new(session);
+        if let (Some(fleet), Some(dnsbl)) = (&self.fleet, &settings.client_checks.dnsbl) {
+            dnsbl.share(fleet);
+        }
         *self.shared.settings.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(settings);
         tracing::info!("settings reloaded");
     }

@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
@@ -91,12 +91,21 @@ pub struct Dnsbl {
     config: DnsblConfig,
     dns: Dns,
     cache: Mutex<VerdictCache>,
+    /// Fleet mode: verdicts other nodes found, and where this node's go.
+    shared: OnceLock<crate::fleet::SharedVerdicts>,
 }
 
 impl Dnsbl {
     pub fn new(config: DnsblConfig) -> Result<Dnsbl, DnsError> {
         let dns = Dns::new(config.resolver)?;
-        Ok(Dnsbl { config, dns, cache: Mutex::new(VerdictCache::new(CACHE_ENTRIES_MAX, CACHE_TTL)) })
+        let cache = Mutex::new(VerdictCache::new(CACHE_ENTRIES_MAX, CACHE_TTL));
+        Ok(Dnsbl { config, dns, cache, shared: OnceLock::new() })
+    }
+
+    /// Shares verdicts with the other nodes of a fleet (once; later calls change nothing).
+    pub fn share(&self, fleet: &std::sync::Arc<crate::fleet::Fleet>) {
+        let _ =
+            self.shared.set(crate::fleet::SharedVerdicts::new(std::sync::Arc::clone(fleet), self.zones()));
     }
 
     pub fn zones(&self) -> &[String] {
@@ -107,6 +116,10 @@ impl Dnsbl {
     pub async fn check(&self, ip: IpAddr) -> Option<Listing> {
         let ip = ip.to_canonical();
         if let Some(verdict) = self.cache().get(ip, Instant::now()) {
+            return verdict;
+        }
+        if let Some(verdict) = self.shared_verdict(ip).await {
+            self.cache().insert(ip, verdict.clone(), Instant::now());
             return verdict;
         }
         let answers = self.ask_zones(ip).await;
@@ -127,8 +140,21 @@ impl Dnsbl {
         }
         if complete || listing.is_some() {
             self.cache().insert(ip, listing.clone(), Instant::now());
+            if let Some(shared) = self.shared.get() {
+                shared.put(ip, encode_verdict(listing.as_ref()));
+            }
         }
         listing
+    }
+
+    /// Another node's fresh verdict for `ip` (fleet mode), if Redis answers at once.
+    async fn shared_verdict(&self, ip: IpAddr) -> Option<Option<Listing>> {
+        let text = self.shared.get()?.get(ip).await?;
+        let verdict = decode_verdict(&text);
+        if verdict.is_none() && !text.is_empty() {
+            return None;
+        }
+        Some(verdict)
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, VerdictCache> {
@@ -156,6 +182,16 @@ impl Dnsbl {
         }
         answers
     }
+}
+
+/// `""`: not listed; `zone\tanswer`: listed.
+fn encode_verdict(listing: Option<&Listing>) -> String {
+    listing.map_or_else(String::new, |l| format!("{}\t{}", l.zone, l.answer))
+}
+
+fn decode_verdict(text: &str) -> Option<Listing> {
+    let (zone, answer) = text.split_once('\t')?;
+    Some(Listing { zone: zone.to_string(), answer: answer.parse().ok().filter(|a| is_listing(*a))? })
 }
 
 async fn ask_zone(dns: &Dns, name: &str, timeout: Duration) -> ZoneAnswer {

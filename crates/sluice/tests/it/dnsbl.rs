@@ -11,9 +11,9 @@ use directory::{DirectoryStore, DomainName, NewTenant};
 use crate::harness::{Server, Settings, add_acme_test, directory_store, require_tool, run_tool};
 use crate::peers::DnsServer;
 
-const ZONE: &str = "zen.example.test";
+pub(crate) const ZONE: &str = "zen.example.test";
 
-fn provision(server: &Server) {
+pub(crate) fn provision(server: &Server) {
     let mut store = directory_store(server);
     let service = DomainName::parse("service", "sluice.test").expect("service domain");
     store.add_tenant(&NewTenant::new("acme", "Acme", "en").expect("tenant"), &service).expect("add tenant");

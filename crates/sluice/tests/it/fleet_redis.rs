@@ -140,3 +140,42 @@ fn with_redis_down_nodes_decide_locally_and_converge_when_it_returns() {
     wait_show(&b, "127.0.0.7", "accepted this hour 4");
     assert_eq!(stat(&b, "fleet_redis_connected"), 1);
 }
+
+/// A node on `redis` asking `resolver` about the DNSBL zone (throttling off).
+fn dnsbl_node(redis: &RedisServer, resolver: &str) -> Server {
+    let settings = Settings::default()
+        .key("throttle", "redis_url", format!("{:?}", redis.url()))
+        .key("throttle", "exchange_interval_ms", 100)
+        .key("reputation", "dnsbl_zones", format!("[\"{}\"]", crate::dnsbl::ZONE))
+        .key("reputation", "dnsbl_timeout_ms", 2000)
+        .key("dns", "resolver", format!("\"{resolver}\""));
+    let server = Server::start_with(settings);
+    crate::dnsbl::provision(&server);
+    server
+}
+
+#[test]
+fn a_dnsbl_verdict_found_by_node_a_is_used_by_node_b() {
+    let redis = RedisServer::start();
+    let records = format!(r#"{{"2.0.0.127.{}": {{"A": ["127.0.0.2"]}}}}"#, crate::dnsbl::ZONE);
+    let dns = crate::peers::DnsServer::start(&records);
+    let a = dnsbl_node(&redis, &dns.addr.to_string());
+    let refused = a.connect_from("127.0.0.2").cmd("MAIL FROM:<news@sender.test>");
+    assert!(refused.to_string().starts_with("550 5.7.708"), "{refused}");
+    let deadline = Instant::now() + DELIVERY_TIMEOUT;
+    while stat(&a, "fleet_batches_published") == 0 {
+        assert!(Instant::now() < deadline, "node A never published its verdict:\n{}", a.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // B's resolver never answers: only A's verdict can list the client there.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind a silent DNS port");
+    let b = dnsbl_node(&redis, &silent.local_addr().expect("addr").to_string());
+    let refused = b.connect_from("127.0.0.2").cmd("MAIL FROM:<news@sender.test>");
+    assert!(
+        refused.to_string().starts_with("550 5.7.708"),
+        "B did not use A's verdict: {refused}\n{}",
+        b.log()
+    );
+    assert_eq!(stat(&b, "fleet_dnsbl_shared_hits"), 1);
+    assert_eq!(b.log_count("DNSBL lookup failed"), 0, "B asked the zone itself:\n{}", b.log());
+}
