@@ -179,3 +179,44 @@ fn a_dnsbl_verdict_found_by_node_a_is_used_by_node_b() {
     assert_eq!(stat(&b, "fleet_dnsbl_shared_hits"), 1);
     assert_eq!(b.log_count("DNSBL lookup failed"), 0, "B asked the zone itself:\n{}", b.log());
 }
+
+/// Bulk mail from the tenant spread over two nodes counts against its one threshold: after
+/// two bulk messages through A, B trips the tenant on its own first (the third), where a
+/// node on its own would accept three.
+#[test]
+fn outbound_protection_counts_are_fleet_wide() {
+    use crate::delivery::{TENANT_DOMAIN, start, start_sluice};
+    use crate::outbound_protection::{accepted, bulk_settings, send};
+    let redis = RedisServer::start();
+    let on_redis = |s: Settings| {
+        s.key("throttle", "redis_url", format!("{:?}", redis.url())).key(
+            "throttle",
+            "exchange_interval_ms",
+            100,
+        )
+    };
+    let a = start(on_redis(bulk_settings()));
+    let (b, _dns) = start_sluice(on_redis(bulk_settings()), a.mx.port);
+    let alice = format!("alice@{TENANT_DOMAIN}");
+    let bulk = |server: &Server| {
+        let body = "WIN BIG NOW!!! Click here to claim your prize: http://prize.example/claim";
+        send(server, &alice, "a@remote.test,b@remote.test,c@remote.test", body)
+    };
+    for n in 0..2 {
+        let run = bulk(&a.server);
+        assert!(accepted(&run), "bulk message {n} through A:\n{run}");
+    }
+    let deadline = Instant::now() + DELIVERY_TIMEOUT;
+    while stat(&b, "fleet_protection_events_merged") < 2 {
+        assert!(Instant::now() < deadline, "B never merged A's messages:\n{}", b.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let third = bulk(&b);
+    assert!(accepted(&third), "the third bulk message, B's first:\n{third}");
+    let fourth = bulk(&b);
+    assert!(
+        fourth.output().contains("550 5.7.705"),
+        "B counted only its own messages:\n{fourth}\n{}",
+        b.log()
+    );
+}

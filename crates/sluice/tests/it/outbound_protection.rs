@@ -13,7 +13,7 @@ fn policy(keys: &[(&str, u32)]) -> Settings {
     keys.iter().fold(Settings::default(), |s, (k, v)| s.key("protection.policy", k, v))
 }
 
-fn send(server: &Server, from: &str, to: &str, body: &str) -> ToolRun {
+pub(crate) fn send(server: &Server, from: &str, to: &str, body: &str) -> ToolRun {
     swaks_run(server, "127.0.0.2", from, to, "outbound", body)
 }
 
@@ -23,7 +23,7 @@ fn cli(server: &Server, args: &[&str]) -> (bool, String) {
     (code == Some(0), text)
 }
 
-fn accepted(run: &ToolRun) -> bool {
+pub(crate) fn accepted(run: &ToolRun) -> bool {
     run.code == Some(0) && run.output().contains("250 2.0.0 Ok: queued")
 }
 
@@ -73,7 +73,7 @@ fn trip_by_bulk(server: &Server) {
     assert!(run.output().contains("550 5.7.705"), "{run}");
 }
 
-fn bulk_settings() -> Settings {
+pub(crate) fn bulk_settings() -> Settings {
     policy(&[("threshold_messages_min", 3), ("bulk_recipients_min", 3)])
 }
 
