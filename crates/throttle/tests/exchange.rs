@@ -7,7 +7,7 @@ use throttle::exchange::{ExchangeError, KeyDelta, decode_deltas, encode_deltas};
 use throttle::{Core, Engine, Policy, ThrottleKey};
 
 fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
+    s.parse().expect("an IP address")
 }
 
 fn exchanging() -> Engine {

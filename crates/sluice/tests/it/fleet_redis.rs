@@ -220,3 +220,80 @@ fn outbound_protection_counts_are_fleet_wide() {
         b.log()
     );
 }
+
+/// Connections of one blast, recipients per connection, and the pause between recipients:
+/// 2,000 recipients at about 500 a second, a bounded run in which the fleet's exchange
+/// delay (a few tens of milliseconds here) is a small part.
+const BLAST_CONNECTIONS: usize = 40;
+const BLAST_RCPTS: usize = 50;
+const BLAST_PAUSE: Duration = Duration::from_millis(2);
+
+/// A blast from `local` to `addr`: (accepted, deferred) recipients.
+fn paced_blast(addr: std::net::SocketAddr, local: &str) -> (usize, usize) {
+    let (mut accepted, mut deferred) = (0, 0);
+    for c in 0..BLAST_CONNECTIONS {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+        let from: std::net::SocketAddr = format!("{local}:0").parse().expect("local address");
+        socket.bind(&from.into()).expect("bind the local address");
+        socket.connect(&addr.into()).expect("connect");
+        let mut client = Client::from_stream(socket.into());
+        client.greet();
+        client.expect("MAIL FROM:<blaster@fleet.test>", 250);
+        for i in 0..BLAST_RCPTS {
+            match client.cmd(&format!("RCPT TO:<c{c}r{i}@{DOMAIN}>")).code {
+                250 => accepted += 1,
+                451 => deferred += 1,
+                other => panic!("RCPT answered {other}"),
+            }
+            std::thread::sleep(BLAST_PAUSE);
+        }
+        client.expect("QUIT", 221);
+    }
+    (accepted, deferred)
+}
+
+/// Two nodes behind HAProxy (round robin, PROXY v2) sharing Redis defer a blast from one
+/// client IP like one node alone does, and either node explains the IP the same way.
+#[test]
+fn a_blast_through_haproxy_to_two_nodes_is_deferred_like_one_node() {
+    let redis = RedisServer::start();
+    let fleet_node = || {
+        Server::start_with(
+            Settings::default()
+                .throttled()
+                .key("throttle", "redis_url", format!("{:?}", redis.url()))
+                .key("throttle", "exchange_interval_ms", 20)
+                .smtp("proxy_protocol", true)
+                .smtp("proxy_trusted", "[\"127.0.0.1/32\"]"),
+        )
+    };
+    let (a, b) = (fleet_node(), fleet_node());
+    let single = Server::start_with(Settings::default().throttled());
+    let proxy = crate::proxy::haproxy_before_all(&[&a, &b]);
+    let through = std::net::SocketAddr::from(([127, 0, 0, 4], proxy.port));
+
+    let (fleet, one) = std::thread::scope(|s| {
+        let fleet = s.spawn(|| paced_blast(through, "127.0.0.20"));
+        let one = s.spawn(|| paced_blast(single.addr(), "127.0.0.21"));
+        (fleet.join().expect("fleet blast"), one.join().expect("single blast"))
+    });
+    let fraction = |(accepted, deferred): (usize, usize)| deferred as f64 / (accepted + deferred) as f64;
+    eprintln!(
+        "deferred through HAProxy to two nodes {:.2}% ({fleet:?}), one node {:.2}% ({one:?})",
+        100.0 * fraction(fleet),
+        100.0 * fraction(one)
+    );
+    assert!(a.log_count("127.0.0.20") > 0 && b.log_count("127.0.0.20") > 0, "both nodes served the client");
+    assert!(fraction(one) > 0.5, "the single node deferred the blast: {one:?}");
+    assert!(
+        (fraction(fleet) - fraction(one)).abs() <= 0.02,
+        "two nodes {fleet:?} against one {one:?}:\n{}\n{}",
+        a.log(),
+        b.log()
+    );
+    // Each node's record of the IP holds the whole fleet's recipients.
+    let story = format!("accepted this hour {}", fleet.0);
+    wait_show(&a, "127.0.0.20", &story);
+    wait_show(&b, "127.0.0.20", &story);
+}

@@ -87,10 +87,11 @@ fn a_trusted_connection_without_a_header_and_an_untrusted_header_are_refused() {
     assert!(log.contains("PROXY protocol header from an address smtp.proxy_trusted does not list"), "{log}");
 }
 
-/// A private HAProxy in TCP mode forwarding to `server` with `send-proxy-v2`; killed on drop.
-struct Haproxy {
+/// A private HAProxy in TCP mode on 127.0.0.4, forwarding with `send-proxy-v2` (round robin
+/// over several servers); killed on drop.
+pub(crate) struct Haproxy {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -102,15 +103,21 @@ impl Drop for Haproxy {
 }
 
 fn haproxy_before(server: &Server) -> Haproxy {
+    haproxy_before_all(&[server])
+}
+
+pub(crate) fn haproxy_before_all(servers: &[&Server]) -> Haproxy {
     let haproxy = require_tool("haproxy");
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
-    let config = format!(
+    let mut config = format!(
         "global\n  maxconn 100\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\
          frontend smtp\n  bind 127.0.0.4:{port}\n  default_backend sluice\n\
-         backend sluice\n  server node1 127.0.0.1:{} send-proxy-v2\n",
-        server.port
+         backend sluice\n  balance roundrobin\n"
     );
+    for (i, server) in servers.iter().enumerate() {
+        config.push_str(&format!("  server node{i} 127.0.0.1:{} send-proxy-v2\n", server.port));
+    }
     let path = dir.path().join("haproxy.cfg");
     std::fs::File::create(&path).and_then(|mut f| f.write_all(config.as_bytes())).expect("write haproxy.cfg");
     let child = Command::new(haproxy)
