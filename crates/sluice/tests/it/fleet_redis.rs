@@ -272,6 +272,9 @@ fn a_blast_through_haproxy_to_two_nodes_is_deferred_like_one_node() {
     let single = Server::start_with(Settings::default().throttled());
     let proxy = crate::proxy::haproxy_before_all(&[&a, &b]);
     let through = std::net::SocketAddr::from(([127, 0, 0, 4], proxy.port));
+    // The harness's own readiness probe is such a connection; HAProxy's must not be.
+    let unheaded = "without a valid PROXY protocol header";
+    let before = [a.log_count(unheaded), b.log_count(unheaded)];
 
     let (fleet, one) = std::thread::scope(|s| {
         let fleet = s.spawn(|| paced_blast(through, "127.0.0.20"));
@@ -292,6 +295,10 @@ fn a_blast_through_haproxy_to_two_nodes_is_deferred_like_one_node() {
         a.log(),
         b.log()
     );
+    // HAProxy's SMTP health checks (PROXY v2 LOCAL) were served, none refused.
+    for (node, before) in [&a, &b].into_iter().zip(before) {
+        assert_eq!(node.log_count(unheaded), before, "{}", node.log());
+    }
     // Each node's record of the IP holds the whole fleet's recipients.
     let story = format!("accepted this hour {}", fleet.0);
     wait_show(&a, "127.0.0.20", &story);

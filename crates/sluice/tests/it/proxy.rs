@@ -113,10 +113,16 @@ pub(crate) fn haproxy_before_all(servers: &[&Server]) -> Haproxy {
     let mut config = format!(
         "global\n  maxconn 100\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\
          frontend smtp\n  bind 127.0.0.4:{port}\n  default_backend sluice\n\
-         backend sluice\n  balance roundrobin\n"
+         backend sluice\n  balance roundrobin\n\
+         option tcp-check\n  tcp-check expect rstring ^220\n\
+         tcp-check send QUIT\\r\\n\n  tcp-check expect rstring ^221\n"
     );
+    // Health checks as in deploy/fleet/haproxy.cfg: SMTP, with a PROXY v2 LOCAL header.
     for (i, server) in servers.iter().enumerate() {
-        config.push_str(&format!("  server node{i} 127.0.0.1:{} send-proxy-v2\n", server.port));
+        config.push_str(&format!(
+            "  server node{i} 127.0.0.1:{} send-proxy-v2 check check-send-proxy inter 500ms\n",
+            server.port
+        ));
     }
     let path = dir.path().join("haproxy.cfg");
     std::fs::File::create(&path).and_then(|mut f| f.write_all(config.as_bytes())).expect("write haproxy.cfg");
@@ -128,12 +134,24 @@ pub(crate) fn haproxy_before_all(servers: &[&Server]) -> Haproxy {
         .stderr(Stdio::null())
         .spawn()
         .expect("start haproxy");
+    // Ready once a server's banner comes through (a bare connect closed at once would reach
+    // a server as a balancer's connection without its header).
     let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.4", port)).is_err() {
-        assert!(Instant::now() < deadline, "haproxy did not listen on 127.0.0.4:{port}");
+    while !greets(("127.0.0.4", port)) {
+        assert!(Instant::now() < deadline, "haproxy did not pass a banner on 127.0.0.4:{port}");
         std::thread::sleep(Duration::from_millis(50));
     }
     Haproxy { child, port, _dir: dir }
+}
+
+fn greets(addr: (&str, u16)) -> bool {
+    use std::io::BufRead as _;
+    let Ok(stream) = std::net::TcpStream::connect(addr) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut banner = String::new();
+    let _ = std::io::BufReader::new(&stream).read_line(&mut banner);
+    let _ = (&stream).write_all(b"QUIT\r\n");
+    banner.starts_with("220")
 }
 
 #[test]
