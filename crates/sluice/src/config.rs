@@ -1046,6 +1046,12 @@ mod tests {
             ("[tls]\nclient_ca_file = \"/nonexistent/ca.pem\"", "tls.client_ca_file:"),
             ("[smtp]\nbare_newline = \"strip\"", "smtp.bare_newline:"),
             ("[throttle]\nmode = \"audit\"", "throttle.mode:"),
+            ("[throttle]\nredis_url = \"http://cache:6379\"", "throttle.redis_url:"),
+            ("[throttle]\nredis_url = \"redis://\"", "throttle.redis_url:"),
+            (
+                "[throttle]\nredis_url = \"redis://r:6379\"\nexchange_interval_ms = 5000",
+                "throttle.exchange_interval_ms:",
+            ),
         ] {
             let err = from_str(text).unwrap_err();
             assert!(err.starts_with(field), "{text}: {err}");
@@ -1062,6 +1068,17 @@ mod tests {
         assert_eq!(mode(""), Some(ThrottleMode::Enforce));
         assert_eq!(mode("[throttle]\nmode = \"observe\""), Some(ThrottleMode::Observe));
         assert_eq!(mode("[throttle]\nmode = \"enforce\""), Some(ThrottleMode::Enforce));
+    }
+
+    #[test]
+    fn fleet_mode_comes_from_the_redis_url_and_never_shows_its_password() {
+        assert!(from_str("").expect("defaults").gateway.fleet.is_none());
+        let config = from_str("[throttle]\nredis_url = \"redis://:secret@10.0.0.20:6379/2\"").expect("fleet");
+        let fleet = config.gateway.fleet.expect("fleet mode");
+        assert_eq!(fleet.exchange_interval, Duration::from_millis(250));
+        assert_eq!(fleet.shown_url().expect("url"), "redis://10.0.0.20:6379/2");
+        let err = from_str("[throttle]\nredis_url = \"http://:secret@cache\"").unwrap_err();
+        assert!(err.contains("throttle.redis_url") && !err.contains("secret"), "{err}");
     }
 
     #[test]

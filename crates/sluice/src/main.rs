@@ -333,6 +333,10 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
         None => println!("  dnsbl zones: none"),
     }
     println!("  outbound trust roots: {}", roots.len());
+    if let Some(fleet) = &g.fleet {
+        let interval = fleet.exchange_interval.as_millis();
+        println!("  fleet exchange: {} every {interval} ms", fleet.shown_url()?);
+    }
     Ok(())
 }
 

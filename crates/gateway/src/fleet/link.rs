@@ -33,6 +33,12 @@ struct Outage {
     last_log: Instant,
 }
 
+/// `redis://host:port/db`, without credentials (for logs and `check-config`).
+pub(crate) fn shown(client: &redis::Client) -> String {
+    let info = client.get_connection_info();
+    format!("redis://{}/{}", info.addr(), info.redis_settings().db())
+}
+
 fn unix_s() -> u64 {
     crate::inbound::throttling::now_s()
 }
@@ -40,8 +46,7 @@ fn unix_s() -> u64 {
 impl Link {
     pub(crate) fn new(url: &str, fleet: Arc<Fleet>) -> Result<Link, FleetError> {
         let client = redis::Client::open(url).map_err(|e| FleetError::Url(e.to_string()))?;
-        let info = client.get_connection_info();
-        let shown = format!("redis://{}/{}", info.addr(), info.redis_settings().db());
+        let shown = shown(&client);
         Ok(Link { client, shown, conn: None, fleet, down: None })
     }
 

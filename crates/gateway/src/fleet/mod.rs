@@ -90,6 +90,15 @@ impl FleetConfig {
     }
 }
 
+impl FleetConfig {
+    /// The Redis URL without credentials, or why it is not one.
+    pub fn shown_url(&self) -> Result<String, FleetError> {
+        let client =
+            redis::Client::open(self.redis_url.as_str()).map_err(|e| FleetError::Url(e.to_string()))?;
+        Ok(link::shown(&client))
+    }
+}
+
 /// What the exchange did, for `sluice throttle stats` (and metrics).
 #[derive(Debug, Default)]
 pub struct FleetStats {
