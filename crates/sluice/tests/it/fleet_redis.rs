@@ -304,3 +304,96 @@ fn a_blast_through_haproxy_to_two_nodes_is_deferred_like_one_node() {
     wait_show(&a, "127.0.0.20", &story);
     wait_show(&b, "127.0.0.20", &story);
 }
+
+/// Messages of the crash test: one swaks run each, through HAProxy.
+const CRASH_BURST: usize = 30;
+
+/// swaks through `proxy` from 127.0.0.30 with `token` as the subject; true when queued.
+fn swaks_through(proxy: &crate::proxy::Haproxy, token: &str) -> bool {
+    let swaks = crate::harness::require_tool("swaks");
+    let port = proxy.port.to_string();
+    let to = format!("burst@{DOMAIN}");
+    let header = format!("Subject: {token}");
+    let args = ["--server", "127.0.0.4", "--port", &port, "--local-interface", "127.0.0.30"];
+    let run = crate::harness::run_tool(
+        &swaks,
+        &[&args[..], &["--from", "s@fleet.test", "--to", &to, "--header", &header, "--timeout", "20"]]
+            .concat(),
+    );
+    run.output().contains("250 2.0.0 Ok: queued")
+}
+
+/// Subjects of the messages in `burst`'s Maildir on both nodes.
+fn delivered(nodes: [&Server; 2]) -> Vec<String> {
+    let files = nodes.iter().flat_map(|n| crate::harness::maildir_files(&n.maildir_new("burst")));
+    files
+        .flat_map(|f| {
+            let text = crate::harness::read_lossy(&f);
+            text.lines().filter_map(|l| l.strip_prefix("Subject: ").map(str::to_string)).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Node A killed with SIGKILL in the middle of a burst through HAProxy: node B goes on
+/// serving, and every message A acknowledged (and could not deliver yet) is delivered once
+/// A is back.
+#[test]
+fn a_node_killed_mid_burst_loses_nothing_it_acknowledged() {
+    let redis = RedisServer::start();
+    let on_redis = || Settings::default().key("throttle", "redis_url", format!("{:?}", redis.url()));
+    let behind = |s: Settings| s.smtp("proxy_protocol", true).smtp("proxy_trusted", "[\"127.0.0.1/32\"]");
+    // A retries a deferred message within a second of its restart.
+    let mut a = Server::start_with(behind(on_redis()).key("delivery", "retry_first_s", 1));
+    let b = Server::start_with(behind(on_redis()));
+    let proxy = crate::proxy::haproxy_before_all(&[&a, &b]);
+    // A cannot deliver to the mailbox until it restarts (a file where its folder belongs,
+    // which even root cannot create folders in): what it acknowledges is still in its
+    // spool when it is killed.
+    let blocker = a.data_dir().join("mail").join(DOMAIN).join("burst");
+    std::fs::create_dir_all(blocker.parent().expect("parent")).expect("mail folder");
+    std::fs::write(&blocker, "not a folder").expect("blocker");
+
+    let acked = std::sync::Mutex::new(Vec::new());
+    let sent = std::sync::atomic::AtomicUsize::new(0);
+    let killed_after = std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..CRASH_BURST {
+                let token = format!("burst-{i}");
+                if swaks_through(&proxy, &token) {
+                    acked.lock().expect("acked").push(token);
+                }
+                sent.store(i + 1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        let deadline = Instant::now() + DELIVERY_TIMEOUT;
+        while acked.lock().expect("acked").len() < CRASH_BURST / 3 {
+            assert!(Instant::now() < deadline, "the burst did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        a.kill9();
+        sent.load(std::sync::atomic::Ordering::SeqCst)
+    });
+    let acked = acked.into_inner().expect("acked");
+    let after_kill = acked
+        .iter()
+        .filter(|t| t.trim_start_matches("burst-").parse::<usize>().is_ok_and(|i| i > killed_after))
+        .count();
+    eprintln!("{} of {CRASH_BURST} acknowledged, {after_kill} after node A was killed", acked.len());
+    assert!(after_kill >= CRASH_BURST / 3, "node B did not keep serving: {acked:?}");
+
+    let pending = acked.len() - delivered([&a, &b]).len();
+    eprintln!("{pending} acknowledged messages undelivered when node A was killed");
+    assert!(pending > 0, "nothing acknowledged by A was still undelivered when it was killed");
+    std::fs::remove_file(&blocker).expect("remove the blocker");
+    a.spawn();
+    let deadline = Instant::now() + DELIVERY_TIMEOUT;
+    loop {
+        let found = delivered([&a, &b]);
+        let missing: Vec<&String> = acked.iter().filter(|t| !found.contains(t)).collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "acknowledged but never delivered: {missing:?}\n{}", a.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

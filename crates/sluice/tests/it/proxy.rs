@@ -113,7 +113,7 @@ pub(crate) fn haproxy_before_all(servers: &[&Server]) -> Haproxy {
     let mut config = format!(
         "global\n  maxconn 100\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\
          frontend smtp\n  bind 127.0.0.4:{port}\n  default_backend sluice\n\
-         backend sluice\n  balance roundrobin\n\
+         backend sluice\n  balance roundrobin\n  retries 2\n  option redispatch\n\
          option tcp-check\n  tcp-check expect rstring ^220\n\
          tcp-check send QUIT\\r\\n\n  tcp-check expect rstring ^221\n"
     );
