@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use throttle::scenarios::{BarResult, Scenario, ScenarioTrace, generate};
+use throttle::sim::fleet::{FleetOptions, replay_fleet};
 use throttle::sim::{self, Grouping, ReplayOptions, Report, Tally, Trace, csv, postfix, sluice_log};
 use throttle::{Engine, Policy};
 
@@ -65,6 +66,14 @@ pub struct SimulateArgs {
     /// largest differences first when comparing); --json lists them all.
     #[arg(long, value_name = "N", default_value_t = 40)]
     top: usize,
+    /// Also replay over this many nodes of a fleet (transactions spread round-robin, counts
+    /// shared with the exchange delay), reported next to the single-node replay.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    nodes: u16,
+    /// With --nodes: seconds before a node's counts reach the others (fleet mode's exchange
+    /// takes under one; whole seconds, at least 1).
+    #[arg(long, value_name = "D", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    exchange_delay_s: u64,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -104,6 +113,14 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         bar.finish();
         let bars = loaded.scenario.as_ref().map(|s| s.judge(&report, policy)).unwrap_or_default();
         reports.push(Replayed { name: name.clone(), report, bars });
+        if args.nodes > 1 {
+            let fleet =
+                FleetOptions { nodes: usize::from(args.nodes), exchange_delay_s: args.exchange_delay_s };
+            let report = replay_fleet(&loaded.trace, policy.clone(), &loaded.options, fleet)
+                .with_context(|| format!("replaying with {name} on {} nodes", args.nodes))?;
+            let name = format!("{name}, {} nodes, delay {} s", args.nodes, args.exchange_delay_s);
+            reports.push(Replayed { name, report, bars: Vec::new() });
+        }
     }
     let out =
         if args.json { render_json(&loaded, &reports) } else { render_table(&loaded, &reports, args.top) };

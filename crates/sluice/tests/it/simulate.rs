@@ -184,3 +184,17 @@ fn the_json_log_of_a_real_server_replays() {
     let by_verdict = simulate_json(&["--log", &log, "--policy", &policy_file]);
     assert_eq!(by_verdict["groups"]["deferred AS501"]["recipients"], 6, "{by_verdict}");
 }
+
+#[test]
+fn a_fleet_replay_is_reported_next_to_the_single_node_one() {
+    let report = simulate_json(&["--scenario", "S4", "--nodes", "3", "--exchange-delay-s", "1"]);
+    let policies = report["policies"].as_array().expect("one report per replay");
+    assert_eq!(policies.len(), 2, "{report}");
+    assert_eq!(policies[1]["policy"], "default policy, 3 nodes, delay 1 s", "{report}");
+    let fraction = |p: &serde_json::Value| p["overall"]["deferred_fraction"].as_f64().expect("fraction");
+    let (one, fleet) = (fraction(&policies[0]), fraction(&policies[1]));
+    assert!((one - fleet).abs() <= 0.02, "3 nodes sharing counts {fleet} against one {one}");
+    let (code, _, err) = simulate(&["--scenario", "S4", "--nodes", "0"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("--nodes"), "{err}");
+}

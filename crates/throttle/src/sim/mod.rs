@@ -12,6 +12,7 @@
 //! attempts, never established volume.
 
 pub mod csv;
+pub mod fleet;
 pub mod postfix;
 pub mod sluice_log;
 pub mod time;
