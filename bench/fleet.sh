@@ -245,20 +245,21 @@ fleet_rate=$(accept fleet 127.0.0.4 "$proxy_port" \
 stop_all
 
 # 2. RCPT decision latency on one node, Redis sharing off then on.
-start_redis
-off_port=$(free_port)
-start_node latency-off "$off_port" 0 0
-wait_banner 127.0.0.1 "$off_port" 30
-echo "bench: RCPT latency, Redis off: $rcpts RCPTs" >&2
-read -r off_p50 off_p99 < <(rcpt_latency latency-off "$off_port")
-stop_all
-start_redis
-on_port=$(free_port)
-start_node latency-on "$on_port" 1 0
-wait_banner 127.0.0.1 "$on_port" 30
-echo "bench: RCPT latency, Redis on: $rcpts RCPTs" >&2
-read -r on_p50 on_p99 < <(rcpt_latency latency-on "$on_port")
-stop_all
+latency_run() { # name redis(0|1) -> prints "p50_us p99_us"
+    start_redis
+    local port
+    port=$(free_port)
+    start_node "$1" "$port" "$2" 0
+    wait_banner 127.0.0.1 "$port" 30
+    echo "bench: RCPT latency, $1: $rcpts RCPTs" >&2
+    rcpt_latency "$1" "$port"
+    stop_all
+}
+# (Command substitution waits for each run to finish, its cleanup included.)
+off=$(latency_run latency-redis-off 0)
+on=$(latency_run latency-redis-on 1)
+read -r off_p50 off_p99 <<<"$off"
+read -r on_p50 on_p99 <<<"$on"
 
 echo "acceptance one node directly:             $single_rate msgs/s"
 echo "acceptance two nodes through HAProxy:     $fleet_rate msgs/s"
