@@ -4,7 +4,8 @@
 //! it. Requests ending in `-json` answer one JSON document (or a line starting `error:`)
 //! for the admin plane, whose field names they keep: `throttle-show-json IP`,
 //! `throttled-json [WINDOW_S]`, `queue-list-json LIMIT`; `queue-retry ID` makes one message
-//! due now.
+//! due now; `queue-import PATH` spools the messages of another node's queue export (the only
+//! request without a time limit).
 //!
 //! `status` answers `name value` lines for scripts and tests: whether the queue is idle
 //! (nothing loaded, being delivered or being recorded, every spooled message known to the
@@ -28,6 +29,8 @@ use crate::inbound::throttling::{ThrottleMode, Throttling};
 use throttle::ThrottleKey;
 
 const REQUEST_BYTES_MAX: u64 = 512;
+/// Reading a request and answering it (an import excepted) take at most this long.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Binds the socket, replacing a stale one left by a crash.
 pub(crate) fn bind(path: &Path) -> std::io::Result<UnixListener> {
@@ -47,6 +50,8 @@ pub(crate) struct Subjects {
     pub(crate) spool: spool::Spool,
     /// Fleet mode's exchange counters, appended to `stats`.
     pub(crate) fleet: Option<Arc<crate::fleet::FleetStats>>,
+    /// Where `queue-import` spools the messages it imports.
+    pub(crate) enqueue: crate::inbound::enqueue::Enqueue,
 }
 
 /// Messages `queue-list` shows when the request names no limit.
@@ -66,7 +71,7 @@ pub(crate) async fn serve(
                 if let Ok((stream, _)) = accepted {
                     let subjects = subjects.clone();
                     clients.spawn(async move {
-                        let _ = tokio::time::timeout(Duration::from_secs(10), answer(stream, subjects)).await;
+                        let _ = answer(stream, subjects).await;
                     });
                 }
             }
@@ -80,8 +85,28 @@ pub(crate) async fn serve(
 async fn answer(stream: UnixStream, subjects: Subjects) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
-    BufReader::new(read.take(REQUEST_BYTES_MAX)).read_line(&mut line).await?;
+    let mut reader = BufReader::new(read.take(REQUEST_BYTES_MAX));
+    tokio::time::timeout(ANSWER_TIMEOUT, reader.read_line(&mut line))
+        .await
+        .map_err(|_| std::io::ErrorKind::TimedOut)??;
     let request = line.trim();
+    if let Some(path) = request.strip_prefix("queue-import ") {
+        // Moving a lost node's whole queue may take longer than any other answer.
+        let response = crate::queue_transfer::import(&subjects.enqueue, Path::new(path.trim())).await;
+        write.write_all(response.as_bytes()).await?;
+        return write.shutdown().await;
+    }
+    tokio::time::timeout(ANSWER_TIMEOUT, answer_within(request, subjects, &mut write))
+        .await
+        .map_err(|_| std::io::ErrorKind::TimedOut)?
+}
+
+/// Answers every request but an import, within [`ANSWER_TIMEOUT`].
+async fn answer_within(
+    request: &str,
+    subjects: Subjects,
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+) -> std::io::Result<()> {
     let mut words = request.split_whitespace();
     let response = match (words.next(), words.next(), words.next()) {
         (Some("queue-list"), limit, None) => {

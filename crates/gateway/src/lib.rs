@@ -27,6 +27,7 @@ pub mod follower;
 pub mod guard;
 pub mod history;
 pub mod inbound;
+pub mod queue_transfer;
 pub mod settings;
 pub mod tls;
 pub mod watermark;
@@ -191,6 +192,7 @@ impl Gateway {
                 queue: queue.clone(),
                 spool: spool.clone(),
                 fleet: fleet.as_ref().map(|f| Arc::clone(&f.stats)),
+                enqueue: enqueue.clone(),
             };
             background.spawn(control::serve(listener, path.clone(), subjects, stop_rx.clone()));
         }

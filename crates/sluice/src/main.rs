@@ -9,6 +9,7 @@ mod directory_cli;
 mod live;
 mod outbound_cli;
 mod paths;
+mod queue_cli;
 mod simulate;
 mod store_cli;
 mod throttle_cli;
@@ -72,7 +73,8 @@ enum Command {
         #[command(subcommand)]
         command: ThrottleCommand,
     },
-    /// The running server's delivery queue: list it, or make waiting messages due now.
+    /// The running server's delivery queue: list it, make waiting messages due now, or move
+    /// a lost node's queue to this one (export, import).
     Queue {
         /// The TOML config file (for the data directory).
         #[arg(long, short, global = true)]
@@ -179,6 +181,19 @@ enum QueueCommand {
     },
     /// Try every waiting message now instead of at its scheduled time.
     Flush,
+    /// Write the queue of this (stopped) node to a file, to move it to another node: every
+    /// message not yet delivered, with its recipients still pending.
+    Export {
+        /// A new file.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Spool the messages of a `queue export` file on this running node, which then
+    /// delivers them as its own.
+    Import {
+        /// The file `sluice queue export` wrote.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -298,6 +313,8 @@ fn queue_command(config_path: Option<&Path>, command: QueueCommand) -> anyhow::R
     let request = match command {
         QueueCommand::List { limit } => format!("queue-list {limit}"),
         QueueCommand::Flush => "queue-flush".to_string(),
+        QueueCommand::Export { out } => return queue_cli::export(&config, &out),
+        QueueCommand::Import { file } => queue_cli::import_request(&file)?,
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     match runtime.block_on(gateway::control::request(socket, &request)) {

@@ -68,6 +68,7 @@
 //!   demand. Recovery reads records a window at a time and never holds a whole payload.
 
 mod data;
+pub mod export;
 mod id;
 mod index;
 mod quarantine;

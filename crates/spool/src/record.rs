@@ -38,8 +38,8 @@
 //! Format 1 envelopes have no attribution. Without a marker there is no resynchronisation:
 //! recovery of these formats stops a segment at its first bad record.
 
-mod codec;
-mod envelope;
+pub(crate) mod codec;
+pub(crate) mod envelope;
 
 use smtp_wire::Envelope;
 

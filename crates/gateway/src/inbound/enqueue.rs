@@ -251,6 +251,17 @@ impl Enqueue {
         Ok(id)
     }
 
+    /// Spools a message imported from another node's queue (its reception time kept) and
+    /// hands it to the queue manager: its id once it is durable.
+    pub(crate) async fn store_imported(
+        &self,
+        envelope: Envelope,
+        data: Vec<u8>,
+        received_at_unix_ms: u64,
+    ) -> Result<MessageId, SpoolError> {
+        self.store_notification(envelope, data, received_at_unix_ms).await
+    }
+
     /// The one call of the spool's `enqueue` in the gateway: waits until the message is
     /// durable (or refused).
     async fn write(

@@ -16,7 +16,7 @@ use super::codec::{DecodeError, Decoder, Encoder};
 /// Smallest encoded recipient: two empty strings and two absent options.
 const RECIPIENT_BYTES_MIN: usize = 10;
 
-pub(super) fn encode(enc: &mut Encoder, env: &Envelope) {
+pub(crate) fn encode(enc: &mut Encoder, env: &Envelope) {
     match &env.sender {
         ReversePath::Null => enc.u8(0),
         ReversePath::Mailbox(a) => {
@@ -50,7 +50,7 @@ pub(super) fn encode(enc: &mut Encoder, env: &Envelope) {
 }
 
 /// Decodes an envelope written in segment format `version`.
-pub(super) fn decode(dec: &mut Decoder<'_>, version: u32) -> Result<Envelope, DecodeError> {
+pub(crate) fn decode(dec: &mut Decoder<'_>, version: u32) -> Result<Envelope, DecodeError> {
     let sender = match dec.u8()? {
         0 => ReversePath::Null,
         1 => ReversePath::Mailbox(decode_address(dec)?),
