@@ -41,6 +41,14 @@ fn start_with_mx(extra: Settings, mx: MxServer) -> Fixture {
 /// Sluice provisioned as for [`start`], with the DNS server and the MX hosts' SMTP port
 /// `mx_port`, for a remote server the caller runs (or starts later).
 pub fn start_sluice(extra: Settings, mx_port: u16) -> (Server, DnsServer) {
+    let (settings, dns) = sluice_settings(extra, mx_port);
+    let server = Server::start_with(settings);
+    provision(&server, mx_port);
+    (server, dns)
+}
+
+/// The settings [`start_sluice`] starts Sluice with, and the DNS server they name.
+pub fn sluice_settings(extra: Settings, mx_port: u16) -> (Settings, DnsServer) {
     let dns = DnsServer::start(
         r#"{"remote.test": {"MX": [[10, "mx.remote.test"]]},
             "throttle.test": {"MX": [[10, "mx.remote.test"]]},
@@ -51,31 +59,34 @@ pub fn start_sluice(extra: Settings, mx_port: u16) -> (Server, DnsServer) {
         .key("delivery", "mx_port", mx_port)
         .key("dns", "resolver", format!("\"{}\"", dns.addr))
         .key("delivery", "admin_url", "\"https://admin.sluice.test\"");
-    let server = Server::start_with(settings);
-    provision(&server, mx_port);
-    (server, dns)
+    (settings, dns)
 }
 
 /// Tenant acme: alice and carol (alias `info`) keep mail in Sluice, bob's mailbox is on
 /// the tenant's own server (the aiosmtpd peer), and its on-premises server is 127.0.0.2.
 fn provision(server: &Server, mailbox_port: u16) {
     let mut store = SqliteStore::open(&server.data_dir().join("sluice.db")).expect("open the directory");
+    provision_store(&mut store, mailbox_port);
+    server.wait_directory_current();
+}
+
+/// [`provision`] into any directory store (a fleet's PostgreSQL database).
+pub fn provision_store(store: &mut dyn DirectoryStore, mailbox_port: u16) {
     let tenant = NewTenant::new("acme", "Acme Corp", "en").expect("tenant");
     store.add_tenant(&tenant, &DomainName::parse("service", "sluice.test").expect("domain")).expect("tenant");
     let id = TenantId::parse("acme").expect("id");
-    let add = |store: &mut SqliteStore, address: &str, aliases: &[&str], target: DeliveryTarget| {
+    let add = |store: &mut dyn DirectoryStore, address: &str, aliases: &[&str], target: DeliveryTarget| {
         let recipient = Recipient::new(id.clone(), address, aliases, target).expect("recipient");
         store.add_recipient(&recipient).expect("add recipient");
     };
-    add(&mut store, &format!("alice@{TENANT_DOMAIN}"), &[], DeliveryTarget::Maildir);
-    add(&mut store, &format!("carol@{TENANT_DOMAIN}"), &["info"], DeliveryTarget::Maildir);
+    add(store, &format!("alice@{TENANT_DOMAIN}"), &[], DeliveryTarget::Maildir);
+    add(store, &format!("carol@{TENANT_DOMAIN}"), &["info"], DeliveryTarget::Maildir);
     let server_hop = NextHop { host: "127.0.0.1".into(), port: mailbox_port };
-    add(&mut store, &format!("bob@{TENANT_DOMAIN}"), &[], DeliveryTarget::Smtp(server_hop));
+    add(store, &format!("bob@{TENANT_DOMAIN}"), &[], DeliveryTarget::Smtp(server_hop));
     let mut on_premises = Connector::new(id, "head office", ConnectorKind::OnPremises);
     on_premises.ip_ranges = vec![Cidr::parse("ip", "127.0.0.2/32").expect("cidr")];
     on_premises.require_tls = false;
     store.add_connector(&on_premises).expect("add connector");
-    server.wait_directory_current();
 }
 
 /// swaks from `local_ip` with `body`.

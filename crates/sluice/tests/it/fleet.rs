@@ -1,7 +1,8 @@
 //! Fleet mode on PostgreSQL (`[store] url`): two `sluice serve` nodes on one database of a
 //! private cluster; a change made through one node's CLI is in force on the other at its
-//! next poll of the directory's generation (every 500 ms); `sluice migrate` creates,
-//! checks and reports the schemas; a node told not to migrate refuses an old schema.
+//! next poll of the directory's generation (every 500 ms), and so is a tenant's outbound
+//! block (5.7.705) tripped on one node and released through the other; `sluice migrate`
+//! creates, checks and reports the schemas; a node told not to migrate refuses an old schema.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -96,4 +97,66 @@ fn a_bad_store_url_is_a_config_error_naming_the_field() {
     let (code, out) = sluice_cli(&config, &["tenant", "list"]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("store.url: not a PostgreSQL URL"), "{out}");
+}
+
+/// The nodes' tenant directory on `url`, provisioned as the delivery tests' (tenant acme,
+/// its on-premises server 127.0.0.2), and the store's generation after it.
+fn provision_fleet(url: &str, mx_port: u16) -> u64 {
+    let target = store::PgTarget::parse(url, None).expect("a PostgreSQL URL");
+    let config = store::StoreConfig {
+        location: store::Location::Postgres(Box::new(target)),
+        migrate: store::Migrate::Apply,
+    };
+    let (mut store, _) = config.open_directory().expect("open the fleet's directory");
+    crate::delivery::provision_store(&mut *store, mx_port);
+    store.generation().expect("generation")
+}
+
+fn wait_generation(server: &Server, generation: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.status().and_then(|s| s.get("directory_generation")?.parse::<u64>().ok()) < Some(generation)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the node never loaded generation {generation}:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A tenant tripped (5.7.705) by its bulk mail through node A is refused on node B as soon as
+/// B polls the shared directory, and a release through B's CLI frees it on A.
+#[test]
+fn a_trip_through_node_a_blocks_node_b_and_a_release_on_b_frees_a() {
+    use crate::delivery::{TENANT_DOMAIN, sluice_settings};
+    use crate::outbound_protection::{accepted, bulk_settings, send, trip_by_bulk};
+    let url = PgCluster::shared().fresh_database();
+    let mx = crate::peers::MxServer::start();
+    let node = || {
+        let (settings, dns) =
+            sluice_settings(bulk_settings().key("store", "url", format!("{url:?}")), mx.port);
+        (Server::start_with(settings), dns)
+    };
+    let ((a, _dns_a), (b, _dns_b)) = (node(), node());
+    let generation = provision_fleet(&url, mx.port);
+    wait_generation(&a, generation);
+    wait_generation(&b, generation);
+    let alice = format!("alice@{TENANT_DOMAIN}");
+    assert!(accepted(&send(&b, &alice, "friend@remote.test", "before")), "B serves the tenant");
+
+    trip_by_bulk(&a);
+    let tripped = Instant::now();
+    let refused = crate::peers::wait_until(Duration::from_secs(15), || {
+        let run = send(&b, &alice, "friend@remote.test", "lunch?");
+        run.output().contains("550 5.7.705").then_some(run)
+    });
+    assert!(refused.is_some(), "B never refused the tripped tenant:\n{}", b.log());
+    eprintln!("node B refused the tenant {:?} after node A's trip", tripped.elapsed());
+
+    b.cli_ok(&["tenant", "release", "acme", "--by", "ops", "--reason", "fleet test"]);
+    let flowing = crate::peers::wait_until(Duration::from_secs(15), || {
+        accepted(&send(&a, &alice, "friend@remote.test", "free again")).then_some(())
+    });
+    assert!(flowing.is_some(), "A still refuses after B's release:\n{}", a.log());
 }

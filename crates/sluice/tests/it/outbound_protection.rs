@@ -57,7 +57,7 @@ fn the_service_domain_has_a_daily_limit_5_7_751() {
 
 /// Sends bulk mail as alice until it is refused: the tenant trips after three messages, so
 /// the fourth gets `550 5.7.705`.
-fn trip_by_bulk(server: &Server) {
+pub(crate) fn trip_by_bulk(server: &Server) {
     let alice = format!("alice@{TENANT_DOMAIN}");
     let body = "WIN BIG NOW!!! Click here to claim your prize: http://prize.example/claim";
     let mut refused = None;
