@@ -55,6 +55,7 @@ problem-local-delivery = The mail system could not store the message in the mail
 problem-spool = The mail system could not read the message from its queue.
 problem-internal = The mail system met an internal error.
 problem-paused = Delivery to { $domain } is paused because its server asked to slow down.
+problem-removed = An administrator of this mail system removed the message from its delivery queue before it could be delivered.
 
 note-paused = Delivery to { $domain } is paused until { $until }: its server asked to slow down, so the mail system waits instead of insisting.
 note-expired = The mail system tried to deliver this message from { $since } until { $last } and then gave up.
@@ -201,6 +202,11 @@ help-5-4-6-title = Mail loop detected
 help-5-4-6-why = The message passed through too many mail servers (more than 50): it is going round in a loop between servers that forward it to each other.
 help-5-4-6-sender = Tell your email admin, and send the message again once they have found the loop.
 help-5-4-6-admin = The Received lines of the message's header show which servers forward it to each other; fix their forwarding, routing or MX records so that one of them delivers it.
+
+help-5-3-0-title = Message removed by an administrator
+help-5-3-0-why = An administrator of the mail system that held the message removed it from the delivery queue before it could be delivered, for example because it could not be delivered for a long time, was sent by mistake or looked harmful. The message was not delivered to the recipients this report lists and will not be.
+help-5-3-0-sender = If the message is still needed, check the recipients' addresses and send it again, or reach the recipients another way. If you do not know why it was removed, ask your email admin.
+help-5-3-0-admin = The report names the mail system (Reporting-MTA) and the queue ID of the message. Ask that system's operator why it was removed; if the destination could not be reached, check the recipient domain's MX records and servers before the message is sent again.
 
 help-5-2-2-title = Recipient's mailbox is full
 help-5-2-2-why = The recipient's mailbox has reached its storage quota and cannot accept more mail.

@@ -55,6 +55,7 @@ problem-local-delivery = Le système de messagerie n'a pas pu enregistrer le mes
 problem-spool = Le système de messagerie n'a pas pu relire le message dans sa file d'attente.
 problem-internal = Le système de messagerie a rencontré une erreur interne.
 problem-paused = La remise vers { $domain } est suspendue, car son serveur a demandé de ralentir.
+problem-removed = Un administrateur de ce système de messagerie a retiré le message de sa file d'attente avant qu'il ne puisse être remis.
 
 note-paused = La remise vers { $domain } est suspendue jusqu'au { $until } : son serveur a demandé de ralentir, et le système de messagerie attend au lieu d'insister.
 note-expired = Le système de messagerie a tenté de remettre ce message du { $since } au { $last }, puis il a abandonné.
@@ -204,6 +205,11 @@ help-5-4-6-title = Boucle de messagerie détectée
 help-5-4-6-why = Le message est passé par trop de serveurs de messagerie (plus de 50) : il tourne en boucle entre des serveurs qui se le renvoient.
 help-5-4-6-sender = Prévenez votre administrateur de messagerie, et renvoyez le message quand il aura trouvé la boucle.
 help-5-4-6-admin = Les lignes Received de l'en-tête du message montrent quels serveurs se le renvoient ; corrigez leurs règles de transfert, leur acheminement ou leurs enregistrements MX pour que l'un d'eux le remette.
+
+help-5-3-0-title = Message retiré par un administrateur
+help-5-3-0-why = Un administrateur du système de messagerie qui détenait le message l'a retiré de la file d'attente avant qu'il ne puisse être remis, par exemple parce qu'il restait longtemps sans pouvoir être remis, qu'il avait été envoyé par erreur ou qu'il semblait dangereux. Le message n'a pas été remis aux destinataires listés dans ce rapport et ne le sera pas.
+help-5-3-0-sender = Si le message est toujours utile, vérifiez les adresses des destinataires et renvoyez-le, ou contactez les destinataires par un autre moyen. Si vous ne savez pas pourquoi il a été retiré, demandez-le à votre administrateur de messagerie.
+help-5-3-0-admin = Le rapport indique le système de messagerie (Reporting-MTA) et l'identifiant de file d'attente du message. Demandez à l'opérateur de ce système pourquoi il a été retiré ; si la destination était injoignable, vérifiez les enregistrements MX et les serveurs du domaine des destinataires avant de renvoyer le message.
 
 help-5-2-2-title = Boîte aux lettres du destinataire pleine
 help-5-2-2-why = La boîte aux lettres du destinataire a atteint son quota de stockage et ne peut plus recevoir de courrier.

@@ -36,6 +36,8 @@ pub const HELP_CODES: &[&str] = &[
     "5.3.4",
     "4.3.0",
     "5.4.6",
+    // An administrator removed the message from Sluice's queue.
+    "5.3.0",
     // What a recipient's server answered, by meaning.
     "5.2.2",
     "auth-failed",
@@ -198,6 +200,7 @@ fn problem_page(kind: ProblemKind) -> &'static str {
         ProblemKind::NoTenantRoute => "4.4.4",
         ProblemKind::LocalDelivery | ProblemKind::SpoolUnreadable | ProblemKind::Internal => "4.3.0",
         ProblemKind::DestinationPaused { .. } => "throttled",
+        ProblemKind::RemovedByAdministrator => "5.3.0",
     }
 }
 

@@ -194,11 +194,14 @@ pub enum ProblemKind {
     DestinationPaused {
         until_unix_s: u64,
     },
+    /// An administrator of this mail system removed the message (or these recipients) from
+    /// the queue before it could be delivered.
+    RemovedByAdministrator,
 }
 
 impl ProblemKind {
     /// Every kind (with a sample pause), for tests that check each has a text in every language.
-    pub const ALL: [ProblemKind; 17] = [
+    pub const ALL: [ProblemKind; 18] = [
         ProblemKind::ConnectionRefused,
         ProblemKind::TimedOut,
         ProblemKind::Unreachable,
@@ -216,6 +219,7 @@ impl ProblemKind {
         ProblemKind::SpoolUnreadable,
         ProblemKind::Internal,
         ProblemKind::DestinationPaused { until_unix_s: 0 },
+        ProblemKind::RemovedByAdministrator,
     ];
 
     pub(crate) fn message_id(self) -> &'static str {
@@ -237,6 +241,7 @@ impl ProblemKind {
             ProblemKind::SpoolUnreadable => "problem-spool",
             ProblemKind::Internal => "problem-internal",
             ProblemKind::DestinationPaused { .. } => "problem-paused",
+            ProblemKind::RemovedByAdministrator => "problem-removed",
         }
     }
 }
