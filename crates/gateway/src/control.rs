@@ -4,8 +4,10 @@
 //! it. Requests ending in `-json` answer one JSON document (or a line starting `error:`)
 //! for the admin plane, whose field names they keep: `throttle-show-json IP`,
 //! `throttled-json [WINDOW_S]`, `queue-list-json LIMIT`; `queue-retry ID` makes one message
-//! due now; `queue-import PATH` spools the messages of another node's queue export (the only
-//! request without a time limit).
+//! due now; `queue-delete ID bounce|silent [ADDRESS...]` removes a queued message (or those
+//! recipients of it) through the queue manager, bouncing them first unless `silent`, and
+//! answers once the removal is durable; `queue-import PATH` spools the messages of another
+//! node's queue export (the only request without a time limit).
 //!
 //! `status` answers `name value` lines for scripts and tests: whether the queue is idle
 //! (nothing loaded, being delivered or being recorded, every spooled message known to the
@@ -23,12 +25,13 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::deferrals::{RecentDeferral, TokenCounts, WINDOW_MAX_S};
-use crate::delivery::queue_manager::{QueueEntry, QueueHandle};
+use crate::delivery::queue_manager::{QueueEntry, QueueHandle, Removal, RemoveRefused};
 use crate::explain::{Cover, render_explanation};
 use crate::inbound::throttling::{ThrottleMode, Throttling};
 use throttle::ThrottleKey;
 
-const REQUEST_BYTES_MAX: u64 = 512;
+/// One request line, with room for a few recipients' addresses in a `queue-delete`.
+const REQUEST_BYTES_MAX: u64 = 4096;
 /// Reading a request and answering it (an import excepted) take at most this long.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -89,6 +92,14 @@ async fn answer(stream: UnixStream, subjects: Subjects) -> std::io::Result<()> {
     tokio::time::timeout(ANSWER_TIMEOUT, reader.read_line(&mut line))
         .await
         .map_err(|_| std::io::ErrorKind::TimedOut)??;
+    if !line.ends_with('\n') {
+        // Cut off (or never finished): acting on part of a request could remove the wrong
+        // recipients.
+        let answer =
+            format!("error: request longer than {REQUEST_BYTES_MAX} bytes, or not ended by a newline\n");
+        write.write_all(answer.as_bytes()).await?;
+        return write.shutdown().await;
+    }
     let request = line.trim();
     if let Some(path) = request.strip_prefix("queue-import ") {
         // Moving a lost node's whole queue may take longer than any other answer.
@@ -107,6 +118,11 @@ async fn answer_within(
     subjects: Subjects,
     write: &mut tokio::net::unix::OwnedWriteHalf,
 ) -> std::io::Result<()> {
+    if let Some(rest) = request.strip_prefix("queue-delete ") {
+        let response = queue_delete(&subjects, rest).await;
+        write.write_all(response.as_bytes()).await?;
+        return write.shutdown().await;
+    }
     let mut words = request.split_whitespace();
     let response = match (words.next(), words.next(), words.next()) {
         (Some("queue-list"), limit, None) => {
@@ -301,6 +317,67 @@ fn throttled_json(t: &Throttling, window_s: u64) -> String {
         })
         .collect();
     format!("{}\n", serde_json::Value::Array(list))
+}
+
+/// `queue-delete ID bounce|silent [ADDRESS...]`: the addresses are matched against the
+/// message's recipients (case-insensitively); none means every pending recipient.
+async fn queue_delete(subjects: &Subjects, request: &str) -> String {
+    let mut words = request.split_whitespace();
+    let (Some(id_text), Some(mode)) = (words.next(), words.next()) else {
+        return "error: usage: queue-delete ID bounce|silent [ADDRESS...]\n".into();
+    };
+    let Ok(id) = id_text.parse::<spool::MessageId>() else {
+        return format!("error: unknown message {id_text:?}: not a queue id\n");
+    };
+    let bounce = match mode {
+        "bounce" => true,
+        "silent" => false,
+        other => return format!("error: {other:?} is neither bounce nor silent\n"),
+    };
+    let addresses: Vec<String> = words.map(str::to_owned).collect();
+    let spool = subjects.spool.clone();
+    let envelope = tokio::task::spawn_blocking(move || spool.read_envelope(id)).await;
+    let Ok(Ok(envelope)) = envelope else {
+        return format!(
+            "error: unknown message {id}: not in the queue (delivered, bounced, removed or never queued)\n"
+        );
+    };
+    let mut indices = Vec::with_capacity(addresses.len());
+    for address in &addresses {
+        let at = envelope.recipients.iter().position(|r| r.address.to_string().eq_ignore_ascii_case(address));
+        match at {
+            Some(at) => indices.push(at as u32),
+            None => {
+                return format!("error: invalid recipient {address:?}: not a recipient of message {id}\n");
+            }
+        }
+    }
+    let recipients = (!indices.is_empty()).then_some(indices);
+    let address =
+        |i: u32| envelope.recipients.get(i as usize).map(|r| r.address.to_string()).unwrap_or_default();
+    match subjects.queue.remove(id, recipients, bounce).await {
+        Some(Removal::Removed { recipients, bounced }) => {
+            let list: Vec<String> = recipients.iter().map(|i| address(*i)).collect();
+            let how = match bounced {
+                true => format!("bounced to {}", envelope.sender),
+                false => "without a bounce".to_string(),
+            };
+            format!("removed {} recipients of message {id} ({how}): {}\n", list.len(), list.join(", "))
+        }
+        Some(Removal::Refused(RemoveRefused::Unknown)) => {
+            format!(
+                "error: unknown message {id}: not in the queue (delivered, bounced, removed or never queued)\n"
+            )
+        }
+        Some(Removal::Refused(RemoveRefused::Busy)) => {
+            format!("error: busy: message {id} is being delivered right now; try again in a few seconds\n")
+        }
+        Some(Removal::Refused(RemoveRefused::NotPending(i))) => {
+            format!("error: invalid recipient {:?}: already delivered or bounced\n", address(i))
+        }
+        Some(Removal::Failed(reason)) => format!("error: message {id} was not removed: {reason}\n"),
+        None => "error: the queue manager is stopping\n".into(),
+    }
 }
 
 /// The queue as `queue-list-json` answers it: `{"total", "messages": [...]}`.

@@ -1,8 +1,8 @@
 //! The queue manager's decisions as a state machine, like the throttle engine: time is
 //! passed in, events come in (a message spooled or recovered, a message loaded and routed,
-//! an attempt finished, a notification spooled, a timer due, shutdown, an operator's list or
-//! flush) and actions come out (load, deliver, notify, mark done, write a schedule, report
-//! outcomes to outbound protection, set the timer). It does no I/O, never reads the clock
+//! an attempt finished, a notification spooled, a timer due, shutdown, an operator's list,
+//! flush, retry or removal) and actions come out (load, deliver, notify, mark done, write a
+//! schedule, report outcomes to outbound protection, set the timer, answer a removal). It does no I/O, never reads the clock
 //! and never awaits: the async shell in `mod.rs` performs the actions and feeds back what
 //! they found, and the scenario tests drive it in simulated time.
 //!
@@ -22,6 +22,10 @@
 //!   recipients are finished in the spool, but failed ones only after their bounce is
 //!   durable (a bounce that cannot be spooled leaves them pending: nothing is lost);
 //!   deferred ones get a persisted schedule (`schedule` decides retry, delay notice, expiry).
+//! - An operator's removal takes a queued (not an active) message: with a bounce it is
+//!   loaded and the removed recipients reported failed (`5.3.0`, removed by an
+//!   administrator), finished only once that bounce is durable; silently they are finished
+//!   at once. The rest of the message keeps its schedule.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
@@ -60,6 +64,9 @@ pub(crate) struct Job {
     recovered: bool,
     /// What the attempts so far left to tell (none before the first deferral).
     last: Option<Box<LastAttempt>>,
+    /// Set while an operator's removal with a bounce loads the message: these recipients
+    /// are bounced as removed instead of routed.
+    removing: Option<Vec<u32>>,
 }
 
 /// What a message's earlier attempts found, kept in memory only (a restart forgets it).
@@ -84,6 +91,7 @@ impl Job {
             envelope: Some(Arc::new(envelope)),
             recovered: false,
             last: None,
+            removing: None,
         }
     }
 
@@ -98,6 +106,11 @@ impl Job {
 
     pub(crate) fn pending(&self) -> &[u32] {
         &self.pending
+    }
+
+    /// Loaded for an operator's removal: nothing to route.
+    pub(crate) fn is_removal(&self) -> bool {
+        self.removing.is_some()
     }
 }
 
@@ -183,6 +196,22 @@ pub(crate) enum Action {
     OutboundOutcomes { tenant: String, delivered: u32, failed: u32 },
     /// Send [`Event::TimerDue`] at this time (unix ms); `None`: no timer.
     SetTimer(Option<u64>),
+    /// An operator's removal is decided (and its bounce durable, when one was asked for):
+    /// record these recipients finished in the spool, then answer the operator.
+    Removed { id: MessageId, recipients: Vec<u32>, bounced: bool },
+    /// An operator's removal could not be carried out; the message stays queued as it was.
+    RemovalFailed { id: MessageId, reason: String },
+}
+
+/// Why an operator's removal was refused at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoveRefused {
+    /// Not in the queue: delivered, bounced, removed, or never queued.
+    Unknown,
+    /// Being loaded, delivered or settled right now; asking again in a moment works.
+    Busy,
+    /// A recipient index that is not pending (finished already, or out of range).
+    NotPending(u32),
 }
 
 /// Where a message stands, for `sluice queue list`.
@@ -227,6 +256,8 @@ struct DestinationState {
 #[derive(Debug)]
 struct Settling {
     job: Job,
+    /// An operator's removal: `finished` are the removed recipients.
+    removal: bool,
     finished: Vec<u32>,
     delivered: Vec<u32>,
     retry: Option<Schedule>,
@@ -285,6 +316,7 @@ impl QueueCore {
                 envelope: None,
                 recovered: true,
                 last: None,
+                removing: None,
             };
             if message.schedule.next_attempt_unix_ms > now {
                 core.waiting.insert((message.schedule.next_attempt_unix_ms, job.id), job);
@@ -304,7 +336,15 @@ impl QueueCore {
             Event::Loaded(loaded) => {
                 self.loading -= 1;
                 match loaded {
+                    Ok(loaded) if loaded.job.is_removal() => self.bounce_removed(now, loaded),
                     Ok(loaded) => self.activate(now, loaded),
+                    Err((mut job, reason)) if job.is_removal() => {
+                        job.removing = None;
+                        tracing::error!(msg_id = %job.id, %reason, "cannot read the message from the spool to bounce it");
+                        let reason = format!("cannot read the message from the spool: {reason}");
+                        self.actions.push_back(Action::RemovalFailed { id: job.id, reason });
+                        self.wait(job);
+                    }
                     Err((job, reason)) => {
                         tracing::error!(msg_id = %job.id, %reason, "cannot read the message from the spool; will retry");
                         self.retry_later(now, job);
@@ -317,8 +357,10 @@ impl QueueCore {
             }
             Event::Notified { id, spooled } => {
                 self.in_flight -= 1;
-                if let Some(settling) = self.settling.remove(&id) {
-                    self.finish(now, settling, spooled);
+                match self.settling.remove(&id) {
+                    Some(settling) if settling.removal => self.finish_removal(settling, spooled),
+                    Some(settling) => self.finish(now, settling, spooled),
+                    None => {}
                 }
             }
             Event::TimerDue => self.wake_due(now),
@@ -351,6 +393,127 @@ impl QueueCore {
         self.retries.push_back(job);
         self.after_event(now);
         true
+    }
+
+    /// An operator removes `recipients` (every pending one when `None`) of a queued message
+    /// (waiting or ready, not one being tried). Without a bounce they are recorded finished
+    /// at once ([`Action::Removed`]); with one, the message is loaded and the bounce spooled
+    /// first, and they are recorded finished only once it is durable, as for any failure.
+    /// The answer comes as [`Action::Removed`] or [`Action::RemovalFailed`].
+    pub(crate) fn remove(
+        &mut self,
+        now: u64,
+        id: MessageId,
+        recipients: Option<Vec<u32>>,
+        bounce: bool,
+    ) -> Result<(), RemoveRefused> {
+        let busy = self.active.contains_key(&id) || self.settling.contains_key(&id);
+        let chosen = |job: &Job| -> Result<Vec<u32>, RemoveRefused> {
+            let mut chosen = recipients.clone().unwrap_or_else(|| job.pending.clone());
+            chosen.sort_unstable();
+            chosen.dedup();
+            match chosen.iter().find(|i| !job.pending.contains(i)) {
+                Some(index) => Err(RemoveRefused::NotPending(*index)),
+                None => Ok(chosen),
+            }
+        };
+        let found = self.queued(id).ok_or(if busy { RemoveRefused::Busy } else { RemoveRefused::Unknown })?;
+        let chosen = chosen(found)?;
+        let mut job = self.take_queued(id).ok_or(RemoveRefused::Unknown)?;
+        tracing::info!(msg_id = %id, recipients = chosen.len(), bounce, "recipients removed from the queue by the operator");
+        if bounce {
+            job.removing = Some(chosen);
+            self.loading += 1;
+            self.actions.push_back(Action::Load(job));
+        } else {
+            job.pending.retain(|i| !chosen.contains(i));
+            self.actions.push_back(Action::Removed { id, recipients: chosen, bounced: false });
+            if !job.pending.is_empty() {
+                self.wait(job);
+            }
+        }
+        self.after_event(now);
+        Ok(())
+    }
+
+    /// A message waiting or ready.
+    fn queued(&self, id: MessageId) -> Option<&Job> {
+        let waiting = self.waiting.iter().find(|((_, w), _)| *w == id).map(|(_, job)| job);
+        waiting.or_else(|| self.fresh.iter().chain(&self.retries).find(|job| job.id == id))
+    }
+
+    /// Takes a message out of the waiting room or the ready lines.
+    fn take_queued(&mut self, id: MessageId) -> Option<Job> {
+        if let Some(key) = self.waiting.keys().find(|(_, waiting)| *waiting == id).copied() {
+            return self.waiting.remove(&key);
+        }
+        for line in [&mut self.fresh, &mut self.retries] {
+            if let Some(at) = line.iter().position(|job| job.id == id) {
+                return line.remove(at);
+            }
+        }
+        None
+    }
+
+    /// A message loaded for an operator's removal: its bounce, reporting the removed
+    /// recipients as failed by the administrator (`5.3.0`, see `bounce_removed`'s note).
+    fn bounce_removed(&mut self, now: u64, loaded: Loaded) {
+        let Loaded { mut job, envelope, .. } = loaded;
+        let removed = job.removing.take().unwrap_or_default();
+        // 5.3.0 "other mail system status": the mail system itself (its administrator)
+        // ended delivery. Not 5.7.1, which tells the sender it was refused by policy and
+        // so to fix something on its side; not 5.1.x/5.2.x, nothing is wrong with the
+        // recipient.
+        let failure = Failure::local(
+            code(5, 3, 0),
+            ProblemKind::RemovedByAdministrator,
+            "removed from the queue by an administrator of this mail system",
+        );
+        let reports = removed
+            .iter()
+            .map(|i| {
+                RecipientReport::failed(*i as usize, failure.status, failure.diagnosis.clone(), now / 1000)
+            })
+            .collect();
+        job.pending.retain(|i| !removed.contains(i));
+        let previous = job.schedule;
+        let (id, received_at_unix_ms) = (job.id, job.received_at_unix_ms);
+        let settling =
+            Settling { job, removal: true, finished: removed, delivered: Vec::new(), retry: None, previous };
+        self.settling.insert(id, settling);
+        self.in_flight += 1;
+        self.actions.push_back(Action::Notify {
+            id,
+            envelope,
+            received_at_unix_ms,
+            now_unix_ms: now,
+            reports,
+        });
+    }
+
+    /// The bounce of an operator's removal is durable (the recipients are finished) or not
+    /// (they stay pending); the rest of the message keeps its schedule.
+    fn finish_removal(&mut self, settling: Settling, spooled: bool) {
+        let Settling { mut job, finished, .. } = settling;
+        let id = job.id;
+        if spooled {
+            self.actions.push_back(Action::Removed { id, recipients: finished, bounced: true });
+        } else {
+            job.pending.extend(&finished);
+            job.pending.sort_unstable();
+            let reason = "the bounce could not be spooled; nothing was removed".to_string();
+            self.actions.push_back(Action::RemovalFailed { id, reason });
+        }
+        if !job.pending.is_empty() {
+            self.wait(job);
+        }
+    }
+
+    /// Back to wait for its scheduled attempt (due at once when it was ready), its schedule
+    /// unchanged: an operator's removal is no attempt.
+    fn wait(&mut self, mut job: Job) {
+        job.envelope = None;
+        self.waiting.insert((job.schedule.next_attempt_unix_ms, job.id), job);
     }
 
     /// Every message in every state but the few being loaded, oldest first.
@@ -598,7 +761,7 @@ impl QueueCore {
         finished.extend(&failed);
         job.pending.retain(|i| !finished.contains(i));
         remember(&mut job, &outcomes);
-        let settling = Settling { job, finished, delivered, retry, previous };
+        let settling = Settling { job, removal: false, finished, delivered, retry, previous };
         if reports.is_empty() {
             self.finish(now, settling, true);
             return;
@@ -617,7 +780,7 @@ impl QueueCore {
 
     /// Records the settled recipients and puts the message back to wait if any are left.
     fn finish(&mut self, now: u64, settling: Settling, notified: bool) {
-        let Settling { mut job, finished, delivered, retry, previous } = settling;
+        let Settling { mut job, finished, delivered, retry, previous, .. } = settling;
         let done = if notified {
             finished
         } else {

@@ -5,6 +5,7 @@
 //! decides nothing. `reports` maps a settled attempt's outcomes to what its notification
 //! says.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,8 +20,8 @@ mod reports;
 mod scenarios;
 mod tasks;
 
-pub use self::core::QueueEntry;
 use self::core::{Action, Event, Job, QueueCore, Recovered};
+pub use self::core::{QueueEntry, RemoveRefused};
 use crate::delivery::maildir::MaildirDelivery;
 use crate::delivery::notify::Notifier;
 use crate::delivery::remote::RemoteContext;
@@ -47,6 +48,27 @@ enum Query {
     Flush(oneshot::Sender<usize>),
     /// Makes one waiting message due now; whether it was waiting.
     Retry(MessageId, oneshot::Sender<bool>),
+    /// Removes recipients of a queued message, with a bounce or silently.
+    Remove {
+        id: MessageId,
+        recipients: Option<Vec<u32>>,
+        bounce: bool,
+        reply: oneshot::Sender<Removal>,
+    },
+}
+
+/// How an operator's removal ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// These recipients are finished in the spool (their bounce durable first, when one
+    /// was asked for).
+    Removed {
+        recipients: Vec<u32>,
+        bounced: bool,
+    },
+    Refused(RemoveRefused),
+    /// Nothing was removed: why (the bounce or the spool record failed).
+    Failed(String),
 }
 
 impl QueueHandle {
@@ -68,6 +90,15 @@ impl QueueHandle {
     pub async fn retry(&self, id: MessageId) -> Option<bool> {
         let (reply, answer) = oneshot::channel();
         self.queries.send(Query::Retry(id, reply)).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// Removes `recipients` (indices; every pending one when `None`) of a waiting or ready
+    /// message, bouncing them to the sender first when `bounce`; answers once the removal
+    /// is durable. `None` when the queue manager stopped.
+    pub async fn remove(&self, id: MessageId, recipients: Option<Vec<u32>>, bounce: bool) -> Option<Removal> {
+        let (reply, answer) = oneshot::channel();
+        self.queries.send(Query::Remove { id, recipients, bounce, reply }).await.ok()?;
         answer.await.ok()
     }
 
@@ -126,6 +157,9 @@ pub(crate) struct QueueManager {
     tasks: JoinSet<Event>,
     /// When the core wants [`Event::TimerDue`].
     timer: Option<u64>,
+    /// Operators waiting for their removal, by message (one removal per message at once:
+    /// the core refuses a message already being removed).
+    removals: HashMap<MessageId, oneshot::Sender<Removal>>,
 }
 
 fn now_ms() -> u64 {
@@ -155,6 +189,7 @@ impl QueueManager {
             inbox,
             tasks: JoinSet::new(),
             timer: None,
+            removals: HashMap::new(),
         }
     }
 
@@ -219,6 +254,16 @@ impl QueueManager {
             Query::Retry(id, reply) => {
                 let _ = reply.send(self.core.retry(now_ms(), id));
             }
+            Query::Remove { id, recipients, bounce, reply } => {
+                match self.core.remove(now_ms(), id, recipients, bounce) {
+                    Ok(()) => {
+                        self.removals.insert(id, reply);
+                    }
+                    Err(refused) => {
+                        let _ = reply.send(Removal::Refused(refused));
+                    }
+                }
+            }
         }
     }
 
@@ -264,6 +309,33 @@ impl QueueManager {
                     }
                 }
                 Action::SetTimer(at) => self.timer = at,
+                Action::Removed { id, recipients, bounced } => {
+                    let reply = self.removals.remove(&id);
+                    let removed = Removal::Removed { recipients: recipients.clone(), bounced };
+                    self.shared.spool.complete(
+                        id,
+                        &recipients,
+                        Box::new(move |result| {
+                            let answer = match result {
+                                Ok(()) => removed,
+                                Err(e) => {
+                                    tracing::warn!(msg_id = %id, error = %e, "could not record removed recipients in the spool");
+                                    Removal::Failed(format!(
+                                        "could not record the removal in the spool ({e}); the recipients come back at the next start"
+                                    ))
+                                }
+                            };
+                            if let Some(reply) = reply {
+                                let _ = reply.send(answer);
+                            }
+                        }),
+                    )
+                }
+                Action::RemovalFailed { id, reason } => {
+                    if let Some(reply) = self.removals.remove(&id) {
+                        let _ = reply.send(Removal::Failed(reason));
+                    }
+                }
             }
         }
     }

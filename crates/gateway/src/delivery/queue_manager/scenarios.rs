@@ -13,7 +13,7 @@ use smtp_wire::reply::code;
 use smtp_wire::{Address, ClientInfo, Envelope, Recipient, Reply, ReversePath};
 use spool::{MessageId, Schedule};
 
-use super::core::{Action, Event, Job, Loaded, QueueCore, Recovered};
+use super::core::{Action, Event, Job, Loaded, QueueCore, Recovered, RemoveRefused};
 use crate::delivery::outbound::TlsMode;
 use crate::delivery::routing::{Destination, Route};
 use crate::delivery::{Failure, Outcome};
@@ -62,6 +62,13 @@ struct World {
     loaded_max: usize,
     /// Messages received so far, for their ids.
     received: u64,
+    /// Whether notifications reach the spool.
+    notices_spooled: bool,
+    /// The statuses of the reports of each notification, in order.
+    notice_statuses: Vec<Vec<String>>,
+    /// Operators' removals as answered: the message, the recipients removed and whether
+    /// they were bounced, or why nothing was removed.
+    removals: Vec<(MessageId, Result<(Vec<u32>, bool), String>)>,
 }
 
 fn destination() -> Destination {
@@ -100,14 +107,22 @@ impl World {
             notices: Vec::new(),
             loaded_max: 0,
             received: 0,
+            notices_spooled: true,
+            notice_statuses: Vec::new(),
+            removals: Vec::new(),
         }
     }
 
     /// Spools `count` messages now, as the enqueue step does.
     fn receive(&mut self, count: u64) {
+        self.receive_with(count, 1);
+    }
+
+    /// Spools `count` messages of `recipients` recipients each now.
+    fn receive_with(&mut self, count: u64, recipients: u32) {
         for n in 0..count {
             let id = MessageId(1_000_000 + self.received + n);
-            let envelope = envelope(1);
+            let envelope = envelope(recipients);
             let stored = Stored {
                 envelope: Arc::new(envelope.clone()),
                 received_at_unix_ms: self.now,
@@ -162,8 +177,14 @@ impl World {
                 }
                 Action::Notify { id, reports, .. } => {
                     self.notices.push((id, reports.iter().map(|r| r.action()).collect(), self.now));
-                    self.later(NOTIFY_MS, Event::Notified { id, spooled: true });
+                    self.notice_statuses.push(reports.iter().map(|r| r.status().to_string()).collect());
+                    self.later(NOTIFY_MS, Event::Notified { id, spooled: self.notices_spooled });
                 }
+                Action::Removed { id, recipients, bounced } => {
+                    self.mark_done(id, &recipients);
+                    self.removals.push((id, Ok((recipients, bounced))));
+                }
+                Action::RemovalFailed { id, reason } => self.removals.push((id, Err(reason))),
                 Action::MarkDone { id, recipients } => self.mark_done(id, &recipients),
                 Action::WriteSchedule { id, schedule } => {
                     self.spool.get_mut(&id).expect("a live message").schedule = schedule;
@@ -363,4 +384,88 @@ fn the_operator_retries_one_waiting_message() {
     assert!(!world.core.retry(world.now, MessageId(7)), "an unknown id");
     world.run_until(11 * SECOND);
     assert_eq!(world.attempts.len(), attempts + 1, "one attempt, for the one message made due");
+}
+
+/// The operator deletes a waiting message with a bounce: one notification reporting it
+/// failed with `5.3.0`, and the recipient is finished only once that bounce is spooled; it
+/// is never attempted again.
+#[test]
+fn the_operator_deletes_a_waiting_message_with_a_bounce() {
+    let mut world = World::new(config(), |_| deferred(false));
+    world.receive(1);
+    world.run_until(10 * SECOND);
+    let id = *world.spool.keys().next().expect("queued");
+    let attempts = world.attempts.len();
+    world.core.remove(world.now, id, None, true).expect("a waiting message");
+    world.perform();
+    assert!(world.spool.contains_key(&id), "nothing finished before the bounce is durable");
+    world.run_until(DAY);
+    assert_eq!(
+        world.notice_statuses,
+        [vec!["5.3.0".to_string()]],
+        "one bounce saying an administrator removed it"
+    );
+    assert_eq!(world.removals, [(id, Ok((vec![0], true)))]);
+    assert!(world.spool.is_empty(), "the recipient is finished");
+    assert_eq!(world.attempts.len(), attempts, "and never tried again");
+}
+
+/// A bounce that cannot be spooled removes nothing: the operator is told, and the message
+/// keeps its recipients and its schedule.
+#[test]
+fn a_removal_whose_bounce_cannot_be_spooled_removes_nothing() {
+    let mut world = World::new(config(), |_| deferred(false));
+    world.receive(1);
+    world.run_until(10 * SECOND);
+    let id = *world.spool.keys().next().expect("queued");
+    let schedule = world.spool[&id].schedule;
+    world.notices_spooled = false;
+    world.core.remove(world.now, id, None, true).expect("a waiting message");
+    world.run_until(11 * SECOND);
+    assert!(matches!(&world.removals[..], [(removed, Err(_))] if *removed == id), "{:?}", world.removals);
+    assert!(world.spool[&id].done.is_empty(), "the recipient is still pending");
+    assert_eq!(world.spool[&id].schedule, schedule, "and its schedule unchanged");
+    let entries = world.core.entries();
+    assert_eq!(entries.len(), 1);
+    assert_eq!((entries[0].state, entries[0].pending), ("waiting", 1));
+}
+
+/// Removing one recipient of two without a bounce: it is finished at once with no
+/// notification; the other keeps its schedule and is retried when it is due.
+#[test]
+fn the_operator_removes_one_recipient_silently() {
+    let mut world = World::new(config(), |_| deferred(false));
+    world.receive_with(1, 2);
+    world.run_until(10 * SECOND);
+    let id = *world.spool.keys().next().expect("queued");
+    let next = world.spool[&id].schedule.next_attempt_unix_ms;
+    let attempts = world.attempts.len();
+    world.core.remove(world.now, id, Some(vec![1]), false).expect("a waiting message");
+    world.perform();
+    assert_eq!(world.removals, [(id, Ok((vec![1], false)))]);
+    assert_eq!(world.spool[&id].done, BTreeSet::from([1]));
+    world.run_until(next - 1);
+    assert_eq!(world.attempts.len(), attempts, "the other recipient waits for its schedule");
+    world.run_until(next + 10 * SECOND);
+    assert_eq!(world.attempts.len(), attempts + 1, "and is tried when it is due");
+    assert!(world.notices.is_empty(), "no bounce was asked for");
+}
+
+/// What the queue manager refuses at once: an unknown id, a message being delivered, a
+/// recipient already finished.
+#[test]
+fn removals_the_queue_manager_refuses() {
+    let mut world = World::new(config(), |_| deferred(false));
+    world.receive_with(1, 2);
+    let id = *world.spool.keys().next().expect("queued");
+    world.run_until(LOAD_MS);
+    assert_eq!(world.core.remove(world.now, id, None, true), Err(RemoveRefused::Busy), "being delivered");
+    assert_eq!(world.core.remove(world.now, MessageId(7), None, true), Err(RemoveRefused::Unknown));
+    world.run_until(10 * SECOND);
+    world.core.remove(world.now, id, Some(vec![0]), false).expect("waiting");
+    world.perform();
+    let again = world.core.remove(world.now, id, Some(vec![0, 1]), false);
+    assert_eq!(again, Err(RemoveRefused::NotPending(0)), "already removed");
+    assert_eq!(world.core.remove(world.now, id, Some(vec![5]), false), Err(RemoveRefused::NotPending(5)));
+    assert_eq!(world.spool[&id].done, BTreeSet::from([0]), "the refusals changed nothing");
 }

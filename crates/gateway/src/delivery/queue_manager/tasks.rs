@@ -89,6 +89,10 @@ fn load(shared: &Delivery, mut job: Job) -> Result<Loaded, (Job, String)> {
             Err(e) => return Err((job, e.to_string())),
         },
     };
+    if job.is_removal() {
+        // Bounced as removed, not delivered: nothing to route.
+        return Ok(Loaded { job, envelope, routes: Vec::new() });
+    }
     let routes: Vec<_> =
         job.pending().iter().map(|&index| (index, shared.router.route(&envelope, index))).collect();
     for (index, route) in &routes {
