@@ -170,6 +170,10 @@ pub trait LiveState: Send + Sync {
     fn queue_flush(&self) -> Result<usize, LiveError>;
     /// Makes one waiting message due now.
     fn queue_retry(&self, id: &str) -> Result<(), LiveError>;
+    /// Removes a queued message (only `recipients` of it, when some are named) through the
+    /// queue manager, bouncing them to the sender first when `bounce`; answers once the
+    /// removal is durable, with what was removed.
+    fn queue_delete(&self, id: &str, recipients: &[String], bounce: bool) -> Result<String, LiveError>;
 }
 
 /// What a domain's TXT records showed.

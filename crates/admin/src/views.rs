@@ -757,6 +757,29 @@ pub struct CounterView {
     pub value: u64,
 }
 
+/// How `DELETE /api/v1/queue/{id}` removes a message.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct QueueDeleteParams {
+    /// Send the sender a bounce (a DSN saying an administrator removed the message, `5.3.0`);
+    /// default true. `false` removes it silently.
+    pub bounce: Option<bool>,
+    /// Remove only these recipients (addresses, comma-separated); default every recipient
+    /// not yet delivered or bounced.
+    pub recipients: Option<String>,
+}
+
+/// What an operator's removal did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct QueueDeleted {
+    pub id: String,
+    /// Whether the sender was sent a bounce.
+    pub bounced: bool,
+    /// The running server's account of it: the recipients removed.
+    pub message: String,
+}
+
 /// The answer of an action that returns nothing else.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Done {

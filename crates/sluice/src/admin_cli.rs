@@ -334,6 +334,23 @@ pub fn request(config_path: Option<&Path>, command: RequestCommand) -> anyhow::R
     Ok(())
 }
 
+/// `sluice queue delete`: through the operations, so it is audited like the API's.
+pub fn queue_delete(
+    config_path: Option<&Path>,
+    id: &str,
+    bounce: bool,
+    recipients: &[String],
+) -> anyhow::Result<()> {
+    let (admin, cx, _) = open(config_path)?;
+    let params = admin::views::QueueDeleteParams {
+        bounce: Some(bounce),
+        recipients: (!recipients.is_empty()).then(|| recipients.join(",")),
+    };
+    let deleted = admin.queue_delete(&cx, id, &params)?;
+    println!("{}", deleted.message);
+    Ok(())
+}
+
 #[derive(Debug, clap::Args)]
 pub struct TraceArgs {
     #[arg(long)]

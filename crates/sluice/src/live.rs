@@ -103,6 +103,16 @@ impl LiveState for ControlLive {
     fn queue_retry(&self, id: &str) -> Result<(), LiveError> {
         self.ask(&format!("queue-retry {id}")).map(|_| ())
     }
+
+    fn queue_delete(&self, id: &str, recipients: &[String], bounce: bool) -> Result<String, LiveError> {
+        let mode = if bounce { "bounce" } else { "silent" };
+        let mut request = format!("queue-delete {id} {mode}");
+        for address in recipients {
+            request.push(' ');
+            request.push_str(address);
+        }
+        self.ask(&request)
+    }
 }
 
 /// DNS and outbound SMTP with the config's resolver, hostname and trust roots.

@@ -194,6 +194,20 @@ enum QueueCommand {
         /// The file `sluice queue export` wrote.
         file: PathBuf,
     },
+    /// Remove a queued message (or some of its recipients) and send its sender a bounce
+    /// saying an administrator removed it (5.3.0); audited. A message being delivered at
+    /// this moment is refused: try again in a few seconds.
+    Delete {
+        /// The queue id, as `sluice queue list` shows it.
+        id: String,
+        /// Remove it silently: the sender is not told.
+        #[arg(long)]
+        no_bounce: bool,
+        /// Remove only this recipient (repeat for several); default every recipient not yet
+        /// delivered or bounced.
+        #[arg(long = "recipient", value_name = "ADDRESS")]
+        recipients: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -315,6 +329,9 @@ fn queue_command(config_path: Option<&Path>, command: QueueCommand) -> anyhow::R
         QueueCommand::Flush => "queue-flush".to_string(),
         QueueCommand::Export { out } => return queue_cli::export(&config, &out),
         QueueCommand::Import { file } => queue_cli::import_request(&file)?,
+        QueueCommand::Delete { id, no_bounce, recipients } => {
+            return admin_cli::queue_delete(config_path, &id, !no_bounce, &recipients);
+        }
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     match runtime.block_on(gateway::control::request(socket, &request)) {

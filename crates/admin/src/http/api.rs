@@ -63,6 +63,9 @@ impl Input for CheckInput {
 impl Input for QueueParams {
     const OBJECT: &'static str = "queue";
 }
+impl Input for QueueDeleteParams {
+    const OBJECT: &'static str = "queue";
+}
 impl Input for ThrottledParams {
     const OBJECT: &'static str = "throttle";
 }
@@ -106,6 +109,7 @@ pub(super) fn routes(doc: utoipa::openapi::OpenApi) -> OpenApiRouter<AppState> {
         .routes(routes!(queue_list))
         .routes(routes!(queue_flush))
         .routes(routes!(queue_retry))
+        .routes(routes!(queue_delete))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
         .routes(routes!(list_audit))
@@ -633,6 +637,19 @@ async fn queue_retry(
     Path(id): Path<String>,
 ) -> ApiResult<Done> {
     call(&s, move |a| a.queue_retry(&cx, &id)).await
+}
+
+/// Removes a queued message, or some of its recipients, bouncing them to the sender unless
+/// `bounce=false` (operators; audited). Answers once the removal is durable.
+#[utoipa::path(delete, path = "/api/v1/queue/{id}", tag = "queue", security(("bearer" = [])), params(("id" = String, Path), QueueDeleteParams),
+    responses((status = 200, body = QueueDeleted), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn queue_delete(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(id): Path<String>,
+    Params(p): Params<QueueDeleteParams>,
+) -> ApiResult<QueueDeleted> {
+    call(&s, move |a| a.queue_delete(&cx, &id, &p)).await
 }
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", security(("bearer" = [])),

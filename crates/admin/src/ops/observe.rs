@@ -11,8 +11,8 @@ use super::{Admin, Context};
 use crate::error::{AdminError, ErrorKind};
 use crate::live::{LiveError, ThrottleView, ThrottledIp};
 use crate::views::{
-    AllowInput, AllowView, CounterView, Done, QueueView, RefusalPage, RefusalView, TraceDetailView,
-    TraceMessageView, TracePage, TraceParams,
+    AllowInput, AllowView, CounterView, Done, QueueDeleteParams, QueueDeleted, QueueView, RefusalPage,
+    RefusalView, TraceDetailView, TraceMessageView, TracePage, TraceParams,
 };
 
 /// Searches look this far back unless told otherwise.
@@ -237,16 +237,94 @@ impl Admin {
 
     pub fn queue_retry(&self, cx: &Context, id: &str) -> Result<Done, AdminError> {
         self.allow(cx, Permission::Operate, None, "retry queued messages")?;
-        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            return Err(AdminError::invalid(
-                "queue.id",
-                format!("invalid queue.id {id:?}: expected a queue id as `sluice queue list` shows it"),
-            ));
-        }
+        queue_id(id)?;
         self.live.queue_retry(id).map_err(live)?;
         let mut store = self.store();
         self.audit(&mut **store, cx, super::Change::new(None, "queue.retry", id));
         Ok(Done { message: format!("message {id} is due now") })
+    }
+}
+
+impl Admin {
+    /// Removes a queued message, or some of its recipients, with a bounce to the sender
+    /// unless `bounce=false` (operators; a tenant role is told no such message exists). The
+    /// queue manager that owns the message does it, and the answer comes once it is
+    /// durable; the audit entry names the message, the recipients and the bounce.
+    pub fn queue_delete(
+        &self,
+        cx: &Context,
+        id: &str,
+        p: &QueueDeleteParams,
+    ) -> Result<QueueDeleted, AdminError> {
+        if cx.principal.role.is_tenant_role() {
+            return Err(AdminError::not_found(format!("message {id}")));
+        }
+        self.allow(cx, Permission::Operate, None, "delete queued messages")?;
+        queue_id(id)?;
+        let recipients = queue_recipients(p.recipients.as_deref())?;
+        let bounce = p.bounce.unwrap_or(true);
+        let message = self.live.queue_delete(id, &recipients, bounce).map_err(queue_refusal)?;
+        let deleted =
+            QueueDeleted { id: id.to_string(), bounced: bounce, message: message.trim().to_string() };
+        let mut store = self.store();
+        self.audit(&mut **store, cx, super::Change::new(None, "queue.delete", id).after(&deleted));
+        Ok(deleted)
+    }
+}
+
+/// Recipients a removal may name at once: they travel on one control-socket line.
+const QUEUE_DELETE_RECIPIENTS_MAX: usize = 16;
+
+fn queue_id(id: &str) -> Result<(), AdminError> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(AdminError::invalid(
+            "queue.id",
+            format!("invalid queue.id {id:?}: expected a queue id as `sluice queue list` shows it"),
+        ));
+    }
+    Ok(())
+}
+
+/// The recipients a removal names, checked as addresses (`queue.recipients`).
+fn queue_recipients(text: Option<&str>) -> Result<Vec<String>, AdminError> {
+    let list: Vec<String> =
+        text.unwrap_or("").split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect();
+    if list.len() > QUEUE_DELETE_RECIPIENTS_MAX {
+        return Err(AdminError::invalid(
+            "queue.recipients",
+            format!(
+                "invalid queue.recipients: {} addresses, at most {QUEUE_DELETE_RECIPIENTS_MAX} at once (name none to remove every recipient)",
+                list.len()
+            ),
+        ));
+    }
+    for address in &list {
+        let plausible = address.len() <= 254
+            && address.rsplit_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty())
+            && !address.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !plausible {
+            return Err(AdminError::invalid(
+                "queue.recipients",
+                format!(
+                    "invalid queue.recipients {address:?}: expected an email address of the message's recipients"
+                ),
+            ));
+        }
+    }
+    Ok(list)
+}
+
+/// The queue manager's refusals, each with the error kind that fits.
+fn queue_refusal(e: LiveError) -> AdminError {
+    match e {
+        LiveError::Refused(message) if message.starts_with("busy:") => {
+            AdminError::new(ErrorKind::Conflict, message.trim_start_matches("busy:").trim())
+        }
+        LiveError::Refused(message) if message.starts_with("invalid recipient") => AdminError::invalid(
+            "queue.recipients",
+            message.replacen("invalid recipient", "invalid queue.recipients", 1),
+        ),
+        other => live(other),
     }
 }
 

@@ -31,6 +31,15 @@ impl Fields {
         self.get(name).unwrap_or("").to_string()
     }
 
+    /// Every non-blank value of a repeated field (ticked checkboxes sharing a name), trimmed.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_string())
+            .collect()
+    }
+
     /// Whether a checkbox was ticked.
     pub fn checked(&self, name: &str) -> bool {
         self.get(name).is_some()

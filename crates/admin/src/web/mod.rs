@@ -111,6 +111,7 @@ pub fn router() -> Router<AppState> {
         .route("/queue", get(pages::queue::page))
         .route("/queue/flush", post(pages::queue::flush))
         .route("/queue/{id}/retry", post(pages::queue::retry))
+        .route("/queue/{id}/delete", get(pages::queue::confirm_delete).post(pages::queue::delete))
         .route("/audit", get(pages::audit::page))
         .route("/release/{tenant}", post(pages::home::release))
         .layer(axum::middleware::from_fn(headers))
