@@ -28,7 +28,7 @@ pub struct Fixture {
 
 /// DNS: `remote.test` and `throttle.test` have an MX on loopback (the same server: two
 /// destinations, so pausing one leaves the other alone), `nullmx.test` publishes a null MX,
-/// `nowhere.test` does not exist.
+/// `nowhere.test` does not exist, `down.test`'s MX is an address where nothing listens.
 pub fn start(extra: Settings) -> Fixture {
     start_with_mx(extra, MxServer::start())
 }
@@ -53,6 +53,8 @@ pub fn sluice_settings(extra: Settings, mx_port: u16) -> (Settings, DnsServer) {
         r#"{"remote.test": {"MX": [[10, "mx.remote.test"]]},
             "throttle.test": {"MX": [[10, "mx.remote.test"]]},
             "mx.remote.test": {"A": ["127.0.0.1"]},
+            "down.test": {"MX": [[10, "mx.down.test"]]},
+            "mx.down.test": {"A": ["127.0.0.9"]},
             "nullmx.test": {"MX": [[0, "."]]}}"#,
     );
     let settings = extra

@@ -29,6 +29,7 @@ mod peers;
 mod postfix;
 mod proxy;
 mod python;
+mod queue_delete;
 mod queue_transfer;
 mod redis_server;
 mod simulate;
