@@ -816,6 +816,47 @@ pub struct FlowParams {
     pub bucket: Option<String>,
 }
 
+/// How far back `GET /api/v1/throttle/ips/{ip}/history` looks.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryParams {
+    /// Days, 1 to 28 (default 7).
+    pub days: Option<u32>,
+}
+
+/// One client address's (or network's) history, hour by hour: its volume, what throttling
+/// deferred, and its allowance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ThrottleHistoryView {
+    /// The address or network asked about.
+    pub network: String,
+    pub days: u32,
+    /// Recipients per hour the engine allows it now; none while it is not tracked (or the
+    /// server does not answer).
+    pub allowance_per_hour_now: Option<f32>,
+    /// Whether the hours carry the allowance of their time. Sluice keeps no past allowance:
+    /// only the current one is known (drawn as a line across the chart).
+    pub past_allowance_kept: bool,
+    /// Recipients accepted and deferred over the whole period, and the deferred share.
+    pub accepted: u64,
+    pub deferred: u64,
+    pub deferred_percent: u32,
+    /// Oldest first, one per hour.
+    pub hours: Vec<HistoryHourView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HistoryHourView {
+    pub start_unix_s: u64,
+    /// Recipients accepted from the network in the hour.
+    pub accepted: u64,
+    /// Recipients deferred by IP throttling (451 4.7.5xx) in the hour.
+    pub deferred: u64,
+    /// Deferred among accepted and deferred, rounded (0 for an hour with neither).
+    pub deferred_percent: u32,
+}
+
 /// Mail flow per bucket, oldest first.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FlowView {

@@ -66,6 +66,9 @@ impl Input for QueueParams {
 impl Input for QueueDeleteParams {
     const OBJECT: &'static str = "queue";
 }
+impl Input for HistoryParams {
+    const OBJECT: &'static str = "history";
+}
 impl Input for ThrottledParams {
     const OBJECT: &'static str = "throttle";
 }
@@ -97,6 +100,7 @@ pub(super) fn routes(doc: utoipa::openapi::OpenApi) -> OpenApiRouter<AppState> {
         .routes(routes!(list_reputation, set_reputation))
         .routes(routes!(remove_reputation))
         .routes(routes!(throttle_explain))
+        .routes(routes!(throttle_history))
         .routes(routes!(throttled))
         .routes(routes!(throttle_counters))
         .routes(routes!(list_allowed, allow_network))
@@ -501,6 +505,20 @@ async fn throttle_explain(
     Path(ip): Path<String>,
 ) -> ApiResult<ThrottleView> {
     call(&s, move |a| a.throttle_explain(&cx, &ip)).await
+}
+
+/// An address's or network's (`203.0.113.0%2F24`) history hour by hour over the last days:
+/// recipients accepted and deferred by throttling, the deferred share, and its allowance now
+/// (past allowance is not kept). Tenants: their own mail, from IPs that sent to them.
+#[utoipa::path(get, path = "/api/v1/throttle/ips/{ip}/history", tag = "throttle", security(("bearer" = [])), params(("ip" = String, Path), HistoryParams),
+    responses((status = 200, body = ThrottleHistoryView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn throttle_history(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(ip): Path<String>,
+    Params(p): Params<HistoryParams>,
+) -> ApiResult<ThrottleHistoryView> {
+    call(&s, move |a| a.throttle_history(&cx, &ip, &p)).await
 }
 
 /// IPs and prefixes deferred within `since` (default the last day), most deferred first, with

@@ -11,12 +11,23 @@ use super::{Admin, Context, tenant_id};
 use crate::error::{AdminError, ErrorKind};
 use crate::live::{ProbeStepView, ProbeTarget};
 use crate::views::{
-    ClientParams, ClientView, ConnectorInput, FlowBucketView, FlowParams, FlowView, ValidationView,
+    ClientParams, ClientView, ConnectorInput, FlowBucketView, FlowParams, FlowView, HistoryHourView,
+    HistoryParams, ThrottleHistoryView, ValidationView,
 };
 
 /// How far back the connector check looks for mail from the connector's addresses.
 const CHECK_WINDOW_S: u64 = 10 * 86_400;
 const CLIENTS_DEFAULT: usize = 50;
+
+/// The longest history of one client network: the trace keeps 10 days by default, longer
+/// when configured; four weeks of hours stays under the trace's bucket cap.
+const HISTORY_DAYS_MAX: u32 = 28;
+const HISTORY_DAYS_DEFAULT: u32 = 7;
+
+/// `part` of `total` in percent, rounded; 0 of nothing.
+fn percent(part: u64, total: u64) -> u32 {
+    u32::try_from((part * 100 + total / 2).checked_div(total).unwrap_or(0)).unwrap_or(100)
+}
 
 /// An address or a CIDR, errors naming `field`.
 fn network(field: &'static str, text: &str) -> Result<Cidr, AdminError> {
@@ -28,6 +39,71 @@ fn step(step: &str, target: &str, passed: bool, detail: String, check: Option<St
 }
 
 impl Admin {
+    /// One client address's or network's history hour by hour over `days`: recipients
+    /// accepted and deferred by throttling (from the trace's flow, filtered to the network),
+    /// the deferred share, and its allowance now (from the running throttle engine; past
+    /// allowance is not kept). A tenant sees only its own mail, and an address only when it
+    /// sent to the tenant (else `not_found`).
+    pub fn throttle_history(
+        &self,
+        cx: &Context,
+        target: &str,
+        p: &HistoryParams,
+    ) -> Result<ThrottleHistoryView, AdminError> {
+        let days = p.days.unwrap_or(HISTORY_DAYS_DEFAULT);
+        if !(1..=HISTORY_DAYS_MAX).contains(&days) {
+            return Err(AdminError::invalid(
+                "history.days",
+                format!("invalid history.days {days}: from 1 to {HISTORY_DAYS_MAX}"),
+            ));
+        }
+        let cidr = network("throttle.ip", target)?;
+        let single = !target.contains('/');
+        // An address: its own state, and the tenant's right to see it, come first. A
+        // network: the state of its prefix, as its first address shows it.
+        let first = cidr.to_string().split('/').next().unwrap_or("").to_string();
+        let explained = match self.throttle_explain(cx, &first) {
+            Ok(view) => Some(view),
+            Err(e) if single && e.kind != ErrorKind::Unavailable => return Err(e),
+            Err(_) => None,
+        };
+        let allowance_per_hour_now = explained.and_then(|e| {
+            let state = if single { e.ip_state } else { e.prefix_state };
+            state.filter(|s| s.tracked).map(|s| s.allowance_per_hour)
+        });
+        let flow = self.mail_flow(
+            cx,
+            &FlowParams {
+                tenant: None,
+                network: Some(target.to_string()),
+                since: Some(format!("{days}d")),
+                bucket: Some("1h".into()),
+            },
+        )?;
+        let hours: Vec<HistoryHourView> = flow
+            .buckets
+            .iter()
+            .map(|b| HistoryHourView {
+                start_unix_s: b.start_unix_s,
+                accepted: b.accepted_recipients,
+                deferred: b.throttled,
+                deferred_percent: percent(b.throttled, b.accepted_recipients + b.throttled),
+            })
+            .collect();
+        let accepted = hours.iter().map(|h| h.accepted).sum();
+        let deferred = hours.iter().map(|h| h.deferred).sum();
+        Ok(ThrottleHistoryView {
+            network: if single { first } else { cidr.to_string() },
+            days,
+            allowance_per_hour_now,
+            past_allowance_kept: false,
+            accepted,
+            deferred,
+            deferred_percent: percent(deferred, accepted + deferred),
+            hours,
+        })
+    }
+
     /// The mail flow per bucket (accepted, throttled, refused, delivered, bounced), of one
     /// tenant, every tenant the caller sees, or one client network.
     pub fn mail_flow(&self, cx: &Context, p: &FlowParams) -> Result<FlowView, AdminError> {

@@ -5,7 +5,7 @@ use maud::{Markup, html};
 
 use super::i18n::{Words, fill};
 use super::layout::date;
-use crate::views::FlowBucketView;
+use crate::views::{FlowBucketView, HistoryHourView};
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 200.0;
@@ -154,30 +154,18 @@ pub fn flow(w: &Words, id: &str, title: &str, buckets: &[FlowBucketView]) -> Mar
     }
 }
 
-/// One client network's hourly recipients (accepted and throttled) with its allowance now.
-pub fn client(
-    w: &Words,
-    id: &str,
-    title: &str,
-    buckets: &[FlowBucketView],
-    allowance: Option<f32>,
-) -> Markup {
-    let starts: Vec<u64> = buckets.iter().map(|b| b.start_unix_s).collect();
-    let accepted: Vec<u64> = buckets.iter().map(|b| b.accepted_recipients).collect();
-    let throttled: Vec<u64> = buckets.iter().map(|b| b.throttled).collect();
-    let summary = fill(
-        w.chart_summary,
-        &[
-            &accepted.iter().sum::<u64>(),
-            &throttled.iter().sum::<u64>(),
-            &buckets.iter().map(|b| b.refused).sum::<u64>(),
-            &0,
-            &0,
-        ],
-    );
+/// One client network's hours (recipients accepted and deferred by throttling) with its
+/// allowance now as a line, then the hours that saw mail as a table with their deferred
+/// share.
+pub fn client(w: &Words, id: &str, title: &str, hours: &[HistoryHourView], allowance: Option<f32>) -> Markup {
+    let starts: Vec<u64> = hours.iter().map(|h| h.start_unix_s).collect();
+    let accepted: Vec<u64> = hours.iter().map(|h| h.accepted).collect();
+    let deferred: Vec<u64> = hours.iter().map(|h| h.deferred).collect();
+    let summary =
+        fill(w.chart_summary, &[&accepted.iter().sum::<u64>(), &deferred.iter().sum::<u64>(), &0, &0, &0]);
     let group = vec![
         Series { class: "s-accepted", label: w.s_accepted, values: accepted },
-        Series { class: "s-throttled", label: w.s_throttled, values: throttled },
+        Series { class: "s-throttled", label: w.s_throttled, values: deferred },
     ];
     let line = allowance.map(|a| (f64::from(a), w.allowance_line));
     let items: Vec<(&'static str, &str)> = group.iter().map(|s| (s.class, s.label)).collect();
@@ -186,6 +174,31 @@ pub fn client(
             figcaption { (title) }
             (bars(id, title, &summary, &starts, std::slice::from_ref(&group), line))
             (legend(&items))
+            p.hint { (w.allowance_not_kept) }
+            details {
+                summary { (w.chart_table) }
+                p.hint { (w.busy_hours_only) }
+                div.scroll {
+                    table {
+                        thead { tr {
+                            th scope="col" { (w.period_start) }
+                            th scope="col" { (w.s_accepted) }
+                            th scope="col" { (w.s_throttled) }
+                            th scope="col" { (w.share_col) }
+                        } }
+                        tbody {
+                            @for h in hours.iter().filter(|h| h.accepted + h.deferred > 0) {
+                                tr {
+                                    th scope="row" { (date(h.start_unix_s)) }
+                                    td { (h.accepted) }
+                                    td { (h.deferred) }
+                                    td { (h.deferred_percent) "\u{a0}%" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }
@@ -200,6 +213,21 @@ mod tests {
         assert_eq!(axis_max(7), 7);
         assert_eq!(axis_max(13), 20);
         assert_eq!(axis_max(1_234), 2_000);
+    }
+
+    #[test]
+    fn a_client_history_lists_only_busy_hours_with_their_deferred_share_and_says_allowance_is_current() {
+        let h = |start, accepted, deferred, deferred_percent| HistoryHourView {
+            start_unix_s: start,
+            accepted,
+            deferred,
+            deferred_percent,
+        };
+        let hours = [h(0, 0, 0, 0), h(3_600, 1, 3, 75), h(7_200, 0, 0, 0)];
+        let html = client(&super::super::i18n::EN, "c", "t", &hours, Some(12.0)).into_string();
+        assert_eq!(html.matches("<tr>").count(), 2, "the header and the one busy hour: {html}");
+        assert!(html.contains("<td>75\u{a0}%</td>"), "{html}");
+        assert!(html.contains("allowance now") && html.contains("Past allowances are not kept"), "{html}");
     }
 
     #[test]

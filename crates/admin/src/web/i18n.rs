@@ -273,6 +273,9 @@ words! {
     period: "Period", "Période";
     deferred_share: "Deferred share: {} % of {} recipients", "Part différée : {} % de {} destinataires";
     allowance_line: "allowance now", "quota actuel";
+    allowance_not_kept: "The line is the allowance now. Past allowances are not kept, so earlier hours are compared with today's.", "La ligne montre le quota actuel. Les quotas passés ne sont pas conservés, les heures précédentes sont donc comparées au quota d'aujourd'hui.";
+    busy_hours_only: "Only the hours that saw mail from it are listed.", "Seules les heures où il a envoyé du courrier sont listées.";
+    share_col: "Deferred share", "Part différée";
     throttled_list: "IPs deferred in the last day", "IP différées au cours du dernier jour";
     token_col: "Token", "Code";
     allow_list: "Operator allow list (never throttled)", "Liste d'autorisation de l'opérateur (jamais limitées)";

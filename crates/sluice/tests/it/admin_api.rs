@@ -1188,6 +1188,15 @@ fn mail_flow_busiest_clients_and_the_connector_check() {
             tls,
             trace_message("00000000000000c2", "203.0.113.7", "acme", "a@acme.example", now - 30_000),
             trace_message("00000000000000c3", "198.51.100.9", "globex", "g@globex.example", now - 30_000),
+            trace::TraceEvent::Refused(trace::Refusal {
+                at_unix_ms: now - 20_000,
+                client_ip: "203.0.113.7".parse().expect("ip"),
+                sender: "news@partner.example".into(),
+                recipient_domain: "acme.example".into(),
+                reply: "451 4.7.501 Deferred (AS501)".into(),
+                tenant: Some(directory::TenantId::parse("acme").expect("t")),
+                direction: trace::Direction::Inbound,
+            }),
         ],
     );
     let flow = api.ok("GET", "/api/v1/trace/flow?since=2h&bucket=1h", &op, None);
@@ -1205,12 +1214,47 @@ fn mail_flow_busiest_clients_and_the_connector_check() {
     assert_field(&api, &op, "GET", "/api/v1/trace/flow?since=2h&bucket=1s", json!(null), "flow.bucket");
     assert_field(&api, &op, "GET", "/api/v1/trace/flow?network=nope", json!(null), "flow.network");
 
+    // The throttling monitor's history of one address and of its network, hour by hour.
+    let history = api.ok("GET", "/api/v1/throttle/ips/203.0.113.7/history?days=2", &op, None);
+    let hours = history["hours"].as_array().expect("hours");
+    assert!((48..=49).contains(&hours.len()), "two days of hours: {}", hours.len());
+    let busy: Vec<&Value> = hours.iter().filter(|h| h["accepted"] != 0 || h["deferred"] != 0).collect();
+    let (accepted, deferred): (u64, u64) = busy.iter().fold((0, 0), |(a, d), h| {
+        (a + h["accepted"].as_u64().unwrap_or(0), d + h["deferred"].as_u64().unwrap_or(0))
+    });
+    assert_eq!((accepted, deferred), (2, 1), "{history}");
+    assert_eq!(
+        (&history["accepted"], &history["deferred"], &history["deferred_percent"]),
+        (&json!(2), &json!(1), &json!(33)),
+        "{history}"
+    );
+    assert_eq!(history["past_allowance_kept"], false, "{history}");
+    assert!(history["allowance_per_hour_now"].is_null(), "throttling is off here: {history}");
+    let network = api.ok("GET", "/api/v1/throttle/ips/203.0.113.0%2F24/history", &op, None);
+    assert_eq!(
+        (&network["network"], &network["days"], &network["accepted"]),
+        (&json!("203.0.113.0/24"), &json!(7), &json!(2))
+    );
+    let seen = api.ok("GET", "/api/v1/throttle/ips/203.0.113.7/history?days=2", &acme, None);
+    assert_eq!(seen["accepted"], 2, "acme sees the IP that sent to it: {seen}");
+    let unseen = api.get("/api/v1/throttle/ips/198.51.100.9/history", &acme);
+    assert_eq!(error(&unseen).1, "not_found", "globex's client: {}", unseen.text);
+    assert_field(
+        &api,
+        &op,
+        "GET",
+        "/api/v1/throttle/ips/203.0.113.7/history?days=90",
+        json!(null),
+        "history.days",
+    );
+    assert_field(&api, &op, "GET", "/api/v1/throttle/ips/nope/history", json!(null), "throttle.ip");
+
     let clients = api.ok("GET", "/api/v1/trace/clients", &acme, None);
     assert_eq!(
         clients,
-        json!([{"ip": "203.0.113.7", "accepted": 2, "accepted_tls": 1, "throttled": 0, "refused": 0,
-        "last_seen_unix_s": (now - 30_000) / 1000}]),
-        "only the IPs that sent to acme"
+        json!([{"ip": "203.0.113.7", "accepted": 2, "accepted_tls": 1, "throttled": 1, "refused": 0,
+        "last_seen_unix_s": (now - 20_000) / 1000}]),
+        "only the IPs that sent to acme (last seen with the deferral)"
     );
 
     let check = |body: Value| api.ok("POST", "/api/v1/tenants/acme/connectors-check", &acme, Some(body));

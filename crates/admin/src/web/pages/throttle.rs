@@ -9,16 +9,16 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
-use super::super::i18n::{Words, fill};
+use super::super::i18n::fill;
 use super::super::{Viewer, chart, done, form::PostForm, layout, run};
 use super::{now_s, query, seg};
 use crate::Admin;
 use crate::error::{AdminError, ErrorKind};
 use crate::http::AppState;
 use crate::live::{KeyStateView, ThrottleView, ThrottledIp};
-use crate::views::{AllowInput, ClientParams, FlowParams, FlowView};
+use crate::views::{AllowInput, ClientParams, HistoryParams};
 
-const DAY_CHOICES: [u32; 3] = [2, 7, 14];
+const DAY_CHOICES: [u32; 4] = [2, 7, 14, 28];
 
 pub async fn page(State(state): State<AppState>, v: Viewer, RawQuery(raw): RawQuery) -> Response {
     let q = query(raw);
@@ -80,38 +80,18 @@ fn lookup_section(a: &Admin, v: &Viewer, target: &str, days: u32) -> Result<Mark
     } else {
         Some(a.throttle_explain(&v.cx, target)?)
     };
-    let flow = a.mail_flow(
-        &v.cx,
-        &FlowParams {
-            tenant: if v.is_tenant_role() { None } else { v.tenant.clone() },
-            network: Some(target.to_string()),
-            since: Some(format!("{days}d")),
-            bucket: Some("1h".into()),
-        },
-    );
-    let allowance = explained.as_ref().and_then(|e| {
-        let state = if network { e.prefix_state.as_ref() } else { e.ip_state.as_ref() };
-        state.filter(|s| s.tracked).map(|s| s.allowance_per_hour)
-    });
+    let history = a.throttle_history(&v.cx, target, &HistoryParams { days: Some(days) });
     Ok(html! {
         h2 { (target) }
         @if let Some(e) = &explained { (verdict(v, e, network)) }
-        @match &flow {
-            Ok(f) => {
-                (share(w, f))
-                (chart::client(w, "ip-chart", &fill(w.hourly_chart, &[&days]), &f.buckets, allowance))
+        @match &history {
+            Ok(h) => {
+                p { (fill(w.deferred_share, &[&h.deferred_percent, &(h.accepted + h.deferred)])) }
+                (chart::client(w, "ip-chart", &fill(w.hourly_chart, &[&days]), &h.hours, h.allowance_per_hour_now))
             },
             Err(e) => (layout::server_detail(v, &e.message)),
         }
     })
-}
-
-fn share(w: &Words, f: &FlowView) -> Markup {
-    let accepted: u64 = f.buckets.iter().map(|b| b.accepted_recipients).sum();
-    let throttled: u64 = f.buckets.iter().map(|b| b.throttled).sum();
-    let total = accepted + throttled;
-    let percent = (throttled * 100 + total / 2).checked_div(total).unwrap_or(0);
-    html! { p { (fill(w.deferred_share, &[&percent, &total])) } }
 }
 
 fn verdict(v: &Viewer, e: &ThrottleView, network: bool) -> Markup {

@@ -9,7 +9,8 @@ texts), WEB_OUT (screenshots and page sources), WEB_SLUICE and WEB_CONFIG (the C
 Every flow of the issue: operator and tenant sign-in; a domain added and verified against
 the DNS server (first failing with what DNS returned); the wizard for a partner connector
 by IP with TLS required, validated; swaks from that IP before (deferred) and after
-(accepted); the trace and the throttling monitor; a request approved; tenant isolation by
+(accepted); the trace and the throttling monitor; a queued message deleted with a bounce
+after its confirmation step; a request approved; tenant isolation by
 URL and by form; CSRF refusal; French pages without English; pages without JavaScript, at
 phone width and by keyboard. Each page is saved (screenshot, HTML), checked with axe-core
 in the browser and, at the end, with the vnu validator. Prints "web suite: all flows
@@ -258,6 +259,7 @@ def trace_flow(b):
         WAITING.append("wizard validation as a tenant: the partner IP's recent throttling")
         ctx.close()
         return
+    SEEN["trace recorded"] = True
     check(SEEN.get("wizard throttling step"), "the wizard's validation showed the IP's deferrals")
     check("after" in text, f"the accepted message in the trace: {text}")
     check(EN["refusals_title"] in text and "4.7.5" in text, f"the deferred attempt in the trace: {text}")
@@ -284,18 +286,67 @@ def throttle_flow(b):
     check(re.search(r"AS5\d\d", text) or EN["v_accept"] in text, f"its token or verdict: {text}")
     check(page.locator("svg.chart rect").count() >= 0 and page.locator("svg.chart").count() == 1, "an hourly chart")
     check(PARTNER_IP in text, "the IP is listed among those deferred")
+    check(EN["allowance_not_kept"] in text, "the page says past allowance is not kept")
+    page.click("figure.chart-box details summary")
+    table = page.inner_text("figure.chart-box details table")
+    check(EN["share_col"] in table, f"the chart's table alternative with the deferred share: {table}")
+    if SEEN.get("trace recorded"):
+        check(re.search(r"\d+\s%", table), f"an hour of the partner IP's traffic in the table: {table}")
     b.save(page, "throttle")
+    page.goto(BASE + f"/throttle?ip=127.0.0.0/24&days=28")
+    check(page.locator("svg.chart").count() == 1 and "127.0.0.0/24" in main_text(page), "a network's four weeks")
     page.fill("#allow-cidr", "192.0.2.0/24")
     page.fill("#allow-note", "monitoring host")
     page.click("form[action='/throttle/allow'] button")
     check("192.0.2.0/24" in main_text(page), "added to the allow list")
     page.click("button[aria-label='Remove 192.0.2.0/24']")
     check("192.0.2.0/24" not in main_text(page), "removed from the allow list")
-    page.goto(BASE + "/queue")
-    b.save(page, "queue")
     page.goto(BASE + "/audit")
     check("connector.add" in main_text(page) and "domain.verify" in main_text(page), "the audit log")
     b.save(page, "audit")
+    ctx.close()
+
+
+def queue_flow(b):
+    """A message stuck for an unreachable server, deleted with a bounce from the queue page
+    after its confirmation step; a forged deletion without the CSRF token changes nothing."""
+    sluice_cli("recipient", "add", "stuck@acme.example", "--tenant", "acme", "--smtp", "127.0.0.1:9")
+
+    def send():
+        with smtplib.SMTP("127.0.0.1", SMTP_PORT, source_address=("127.0.0.8", 0), timeout=30) as s:
+            s.ehlo("sender.example")
+            try:
+                s.sendmail("news@sender.example", ["stuck@acme.example"], "Subject: stuck\r\n\r\nwaiting\r\n")
+                return True
+            except smtplib.SMTPRecipientsRefused:
+                return None  # the server has not taken up the new recipient yet
+    wait_until("the server to accept mail for stuck@acme.example", send)
+    ctx, page = b.login("operator")
+
+    def waiting():
+        page.goto(BASE + "/queue")
+        link = page.locator(f"a[aria-label^='{EN['queue_delete']} ']")
+        return link.first.get_attribute("aria-label") if link.count() and "stuck@acme.example" in main_text(page) else None
+    label = wait_until("the message to wait in the queue", waiting)
+    queue_id = label.split(" ", 1)[1]
+    b.save(page, "queue")
+    forged = page.request.post(BASE + f"/queue/{queue_id}/delete", form={"csrf": "", "recipient": "stuck@acme.example"}, max_redirects=0)
+    check(forged.status == 403, f"a deletion without the CSRF token: {forged.status}")
+    page.click(f"a[aria-label='{label}']")
+    text = main_text(page)
+    check(EN["queue_delete_q"] in text and "stuck@acme.example" in text, f"the confirmation step: {text}")
+    check(page.is_checked("#bounce") and page.is_checked("#rcpt-0"), "the bounce and the recipient ticked")
+    check(page.locator("a[href^='/help/5.3.0']").count() == 1, "the bounce's help page is linked")
+    b.save(page, "queue-delete")
+    page.click("button.danger")
+    text = main_text(page)
+    check(EN["queue_deleted"] in text and queue_id not in text, f"deleted: {text}")
+    page.goto(BASE + "/audit")
+    check("queue.delete" in main_text(page), "the deletion is audited")
+    ctx.close()
+    ctx, page = b.login("acme-admin")
+    response = page.goto(BASE + f"/queue/{queue_id}/delete")
+    check(response.status in (403, 404), f"a tenant's confirmation page: {response.status}")
     ctx.close()
 
 
@@ -459,7 +510,7 @@ def main():
     with sync_playwright() as p:
         b = Browser(p)
         for flow in [sessions_and_cookies, lambda b: domain_flow(b, records), connector_flow, trace_flow,
-                     throttle_flow, request_flow, isolation_flow, csrf_flow, french_flow,
+                     throttle_flow, queue_flow, request_flow, isolation_flow, csrf_flow, french_flow,
                      without_javascript_phone_and_keyboard]:
             name = getattr(flow, "__name__", "flow")
             started = time.time()
