@@ -317,7 +317,7 @@ words! {
     queue_delete_q: "The message is removed from the queue and is not delivered to the recipients ticked below. This cannot be undone.", "Le message est retiré de la file d'attente et n'est pas remis aux destinataires cochés ci-dessous. Cette action est irréversible.";
     queue_delete_recipients: "Recipients to remove", "Destinataires à retirer";
     queue_bounce: "Send the sender a bounce saying an administrator removed the message", "Envoyer à l'expéditeur un avis de non-remise indiquant qu'un administrateur a retiré le message";
-    queue_bounce_hint: "The bounce carries the status code below and links to its help page. Untick to remove the message silently: nobody is told.", "L'avis de non-remise porte le code d'état ci-dessous et renvoie à sa page d'aide. Décochez pour retirer le message sans prévenir personne.";
+    queue_bounce_hint: "The bounce reports the status code shown here, linked to its help page. Untick to remove the message silently and tell nobody.", "L'avis de non-remise indique le code d'état affiché ici, lié à sa page d'aide. Décochez pour retirer le message sans prévenir personne.";
     queue_deleted: "Message removed from the queue.", "Message retiré de la file d'attente.";
     // Audit
     audit_title: "Audit log", "Journal d'audit";
