@@ -66,7 +66,14 @@ pub(crate) struct Job {
     last: Option<Box<LastAttempt>>,
     /// Set while an operator's removal with a bounce loads the message: these recipients
     /// are bounced as removed instead of routed.
-    removing: Option<Vec<u32>>,
+    removing: Option<Box<Removing>>,
+}
+
+/// An operator's removal with a bounce, while its message loads (boxed: rare, and a job
+/// travels by value through every event).
+#[derive(Debug, Clone)]
+struct Removing {
+    recipients: Vec<u32>,
 }
 
 /// What a message's earlier attempts found, kept in memory only (a restart forgets it).
@@ -422,7 +429,7 @@ impl QueueCore {
         let mut job = self.take_queued(id).ok_or(RemoveRefused::Unknown)?;
         tracing::info!(msg_id = %id, recipients = chosen.len(), bounce, "recipients removed from the queue by the operator");
         if bounce {
-            job.removing = Some(chosen);
+            job.removing = Some(Box::new(Removing { recipients: chosen }));
             self.loading += 1;
             self.actions.push_back(Action::Load(job));
         } else {
@@ -459,7 +466,7 @@ impl QueueCore {
     /// recipients as failed by the administrator (`5.3.0`, see `bounce_removed`'s note).
     fn bounce_removed(&mut self, now: u64, loaded: Loaded) {
         let Loaded { mut job, envelope, .. } = loaded;
-        let removed = job.removing.take().unwrap_or_default();
+        let removed = job.removing.take().map(|r| r.recipients).unwrap_or_default();
         // 5.3.0 "other mail system status": the mail system itself (its administrator)
         // ended delivery. Not 5.7.1, which tells the sender it was refused by policy and
         // so to fix something on its side; not 5.1.x/5.2.x, nothing is wrong with the

@@ -41,6 +41,10 @@ struct Stored {
 /// What the destination answers at a time.
 type Answer = fn(u64) -> Outcome;
 
+/// How an operator's removal was answered: the recipients removed and whether they were
+/// bounced, or why nothing was removed.
+type Answered = Result<(Vec<u32>, bool), String>;
+
 struct World {
     core: QueueCore,
     config: DeliveryConfig,
@@ -68,7 +72,7 @@ struct World {
     notice_statuses: Vec<Vec<String>>,
     /// Operators' removals as answered: the message, the recipients removed and whether
     /// they were bounced, or why nothing was removed.
-    removals: Vec<(MessageId, Result<(Vec<u32>, bool), String>)>,
+    removals: Vec<(MessageId, Answered)>,
 }
 
 fn destination() -> Destination {
