@@ -484,9 +484,20 @@ impl QueueCore {
             .collect();
         job.pending.retain(|i| !removed.contains(i));
         let previous = job.schedule;
-        let (id, received_at_unix_ms) = (job.id, job.received_at_unix_ms);
         let settling =
             Settling { job, removal: true, finished: removed, delivered: Vec::new(), retry: None, previous };
+        self.notify(now, settling, envelope, reports);
+    }
+
+    /// Holds the message as settling while its notification is written and spooled.
+    fn notify(
+        &mut self,
+        now: u64,
+        settling: Settling,
+        envelope: Arc<Envelope>,
+        reports: Vec<RecipientReport>,
+    ) {
+        let (id, received_at_unix_ms) = (settling.job.id, settling.job.received_at_unix_ms);
         self.settling.insert(id, settling);
         self.in_flight += 1;
         self.actions.push_back(Action::Notify {
@@ -773,16 +784,7 @@ impl QueueCore {
             self.finish(now, settling, true);
             return;
         }
-        let (id, received_at_unix_ms) = (settling.job.id, settling.job.received_at_unix_ms);
-        self.settling.insert(id, settling);
-        self.in_flight += 1;
-        self.actions.push_back(Action::Notify {
-            id,
-            envelope,
-            received_at_unix_ms,
-            now_unix_ms: now,
-            reports,
-        });
+        self.notify(now, settling, envelope, reports);
     }
 
     /// Records the settled recipients and puts the message back to wait if any are left.
