@@ -1,7 +1,9 @@
 //! Fleet mode on PostgreSQL (`[store] url`): two `sluice serve` nodes on one database of a
 //! private cluster; a change made through one node's CLI is in force on the other at its
-//! next poll of the directory's generation (every 500 ms), and so is a tenant's outbound
-//! block (5.7.705) tripped on one node and released through the other; `sluice migrate`
+//! next poll of the directory's generation (every 500 ms): a tenant, its domain and its
+//! connector within the promised second of each command's exit, as a client of the other
+//! node sees; so is a tenant's outbound block (5.7.705) tripped on one node and released
+//! through the other; `sluice migrate`
 //! creates, checks and reports the schemas; a node told not to migrate refuses an old schema.
 
 use std::process::Command;
@@ -159,4 +161,107 @@ fn a_trip_through_node_a_blocks_node_b_and_a_release_on_b_frees_a() {
         accepted(&send(&a, &alice, "friend@remote.test", "free again")).then_some(())
     });
     assert!(flowing.is_some(), "A still refuses after B's release:\n{}", a.log());
+}
+
+/// The partner's sending server in [`a_tenant_domain_and_connector_added_on_a_are_in_force_on_b_within_a_second`].
+const PARTNER_IP: &str = "127.0.0.7";
+
+/// The product's promise: a directory change made on any node is in force on every node
+/// within one second.
+const IN_FORCE_WITHIN: Duration = Duration::from_secs(1);
+
+/// RCPT TO:<rcpt> in a new session from [`PARTNER_IP`] (a session takes the directory in
+/// force when it starts).
+fn partner_rcpt(node: &Server, rcpt: &str) -> crate::harness::Reply {
+    let mut client = node.connect_from(PARTNER_IP);
+    client.expect("MAIL FROM:<news@partner.test>", 250);
+    client.cmd(&format!("RCPT TO:<{rcpt}>"))
+}
+
+/// Runs `sluice <args>` on node A, then asks node B until its answer to `rcpt` `shows` the
+/// change; asserts that took at most [`IN_FORCE_WITHIN`] from the CLI's exit.
+fn in_force_on_b(
+    (a, b): (&Server, &Server),
+    args: &[&str],
+    rcpt: &str,
+    shows: impl Fn(&str) -> bool,
+) -> (Duration, String) {
+    let before = partner_rcpt(b, rcpt).to_string();
+    assert!(!shows(&before), "node B already shows `sluice {}`: {before}", args.join(" "));
+    let output = a.cli_ok(args);
+    let exited = Instant::now();
+    let (elapsed, reply) = loop {
+        let reply = partner_rcpt(b, rcpt).to_string();
+        let elapsed = exited.elapsed();
+        // Past the promise, keep asking a while: the failure then says how late it came.
+        if shows(&reply) || elapsed > IN_FORCE_WITHIN * 10 {
+            break (elapsed, reply);
+        }
+        // Each probe is a new session: pace them so closed ones never pile up against
+        // the per-IP connection cap.
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    eprintln!("`sluice {}` through node A: in force on node B after {elapsed:?}", args.join(" "));
+    assert!(shows(&reply), "node B never showed `sluice {}`: {reply}\n{}", args.join(" "), b.log());
+    assert!(
+        elapsed <= IN_FORCE_WITHIN,
+        "`sluice {}` through node A took {elapsed:?} to be in force on node B (promised: {IN_FORCE_WITHIN:?}): {reply}",
+        args.join(" ")
+    );
+    (elapsed, output)
+}
+
+/// A tenant, its domain (added, then verified) and its partner connector added through node
+/// A's CLI are each in force on node B within one second of the command's exit, as B's
+/// answers to a real client show: the tenant's service domain goes from relay denied to an
+/// unknown user, the new domain from "not accepted" to "not verified" to accepted (and
+/// throttled: the partner's IP spent its allowance on B), and mail from the connector's
+/// address stops being throttled.
+#[test]
+fn a_tenant_domain_and_connector_added_on_a_are_in_force_on_b_within_a_second() {
+    let url = PgCluster::shared().fresh_database();
+    let settings = || {
+        on_database(&url)
+            .throttled()
+            .key("throttle.policy", "ip_floor_per_hour", "2.0")
+            .key("throttle.policy", "ip_burst_min", "2.0")
+            .key("throttle.policy", "burst_minutes", "1.0")
+    };
+    let (a, b) = (Server::start_with(settings()), Server::start_with(settings()));
+    let mut client = b.connect_from(PARTNER_IP);
+    client.expect("MAIL FROM:<news@partner.test>", 250);
+    let mut spent = (0..10).map(|i| client.cmd(&format!("RCPT TO:<r{i}@{}>", crate::harness::DOMAIN)));
+    assert!(spent.any(|r| r.code == 451), "the partner's IP never spent its allowance on B");
+    drop(client);
+    let nodes = (&a, &b);
+    let (tenant, _) = in_force_on_b(nodes, &["tenant", "add", "globex"], "nobody@globex.sluice.test", |r| {
+        r.starts_with("550 5.1.1")
+    });
+    let add = ["domain", "add", "globex.example", "--tenant", "globex", "--kind", "internal-relay"];
+    let (domain, added) =
+        in_force_on_b(nodes, &add, "x@globex.example", |r| r.contains("globex.example is not verified"));
+    let token = added.split("sluice-verification=").nth(1).expect("the TXT record to publish");
+    let token: String = token.chars().take_while(char::is_ascii_alphanumeric).collect();
+    let dns =
+        crate::peers::DnsServer::start(&format!(r#"{{"globex.example": ["sluice-verification={token}"]}}"#));
+    let resolver = dns.addr.to_string();
+    let verify = ["domain", "verify", "globex.example", "--resolver", &resolver];
+    let (verified, _) = in_force_on_b(nodes, &verify, "x@globex.example", |r| {
+        r.starts_with("451 4.7.5") && r.contains(&format!("[{PARTNER_IP}]"))
+    });
+    let connector = [
+        "connector",
+        "add",
+        "partner",
+        "--tenant",
+        "globex",
+        "--kind",
+        "partner",
+        "--ip",
+        "127.0.0.7/32",
+        "--no-require-tls",
+    ];
+    let (trusted, _) = in_force_on_b(nodes, &connector, "x@globex.example", |r| r.starts_with("250"));
+    let took = [tenant, domain, verified, trusted];
+    eprintln!("in force on node B after {took:?}");
 }
