@@ -16,8 +16,8 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -542,17 +542,32 @@ impl Default for TraceWriterConfig {
 #[derive(Debug, Default)]
 pub struct TraceWriterStats {
     pub recorded: AtomicU64,
-    /// Dropped because the queue was full.
+    /// Dropped because the queue was full (or the writer closed).
     pub dropped: AtomicU64,
     /// Lost because a batch failed to write.
     pub failed: AtomicU64,
+    /// Events waiting for the writer now.
+    pub queued: AtomicU64,
+    /// How long the oldest event of the latest batch waited before it was written, in
+    /// milliseconds: how far the trace lags behind the mail.
+    pub lag_ms: AtomicU64,
 }
 
-/// Records trace events off the caller's path: [`TraceWriter::record`] never blocks; a
-/// thread writes them in batches (one transaction each) and prunes now and then.
+/// What travels to the writer thread: an event with the moment it was queued, or the
+/// order to finish.
+#[derive(Debug)]
+enum Item {
+    Event(Instant, TraceEvent),
+    Close,
+}
+
+/// Records trace events off the caller's path: [`TraceWriter::record`] never blocks nor
+/// locks (a bounded channel; when it is full the event is dropped and counted); a thread
+/// writes them in batches (one transaction each) and prunes now and then.
 #[derive(Debug)]
 pub struct TraceWriter {
-    sender: Mutex<Option<SyncSender<TraceEvent>>>,
+    sender: SyncSender<Item>,
+    closed: AtomicBool,
     stats: Arc<TraceWriterStats>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -571,17 +586,20 @@ impl TraceWriter {
         let thread = std::thread::Builder::new()
             .name("trace-writer".into())
             .spawn(move || write_loop(store, receiver, config, clock, &thread_stats))?;
-        Ok(TraceWriter { sender: Mutex::new(Some(sender)), stats, thread: Mutex::new(Some(thread)) })
+        Ok(TraceWriter { sender, closed: AtomicBool::new(false), stats, thread: Mutex::new(Some(thread)) })
     }
 
-    /// Queues one event (bounded first); dropped and counted when the queue is full.
+    /// Queues one event (bounded first); dropped and counted when the queue is full or the
+    /// writer closed.
     pub fn record(&self, event: TraceEvent) {
-        let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
-        let sent = match sender.as_ref() {
-            Some(sender) => sender.try_send(event.bounded()),
-            None => Err(TrySendError::Disconnected(event)),
-        };
-        if sent.is_err() {
+        if self.closed.load(Ordering::Acquire) {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        // Counted before the send, so the writer never takes more than was counted.
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        if self.sender.try_send(Item::Event(Instant::now(), event.bounded())).is_err() {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -590,12 +608,21 @@ impl TraceWriter {
         &self.stats
     }
 
-    /// Writes what is queued and stops the thread.
+    /// Writes what is queued and stops the thread; later events are dropped and counted.
     pub fn close(&self) {
-        self.sender.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            // Waits for room: everything queued before it is written first.
+            let _ = self.sender.send(Item::Close);
+        }
         if let Some(thread) = self.thread.lock().unwrap_or_else(PoisonError::into_inner).take() {
             let _ = thread.join();
         }
+    }
+}
+
+impl trace::TraceSink for TraceWriter {
+    fn record(&self, event: TraceEvent) {
+        TraceWriter::record(self, event);
     }
 }
 
@@ -605,42 +632,84 @@ impl Drop for TraceWriter {
     }
 }
 
+/// How often the writer says that events were dropped, at most.
+const DROP_WARNING_INTERVAL: Duration = Duration::from_secs(60);
+
 fn write_loop(
     mut store: Box<dyn TraceStore + Send>,
-    receiver: Receiver<TraceEvent>,
+    receiver: Receiver<Item>,
     config: TraceWriterConfig,
     clock: fn() -> u64,
     stats: &TraceWriterStats,
 ) {
     let mut last_prune = Instant::now();
+    let mut drops = DropWarning::default();
     let mut open = true;
     while open {
         let mut batch = Vec::new();
+        let mut oldest = None;
+        let mut take = |item: Item, batch: &mut Vec<TraceEvent>| match item {
+            Item::Event(queued_at, event) => {
+                oldest.get_or_insert(queued_at);
+                batch.push(event);
+                true
+            }
+            Item::Close => false,
+        };
         match receiver.recv_timeout(config.prune_interval.min(Duration::from_secs(1))) {
-            Ok(event) => batch.push(event),
+            Ok(item) => open = take(item, &mut batch),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => open = false,
         }
         if !batch.is_empty() {
             let deadline = Instant::now() + config.batch_interval;
-            while batch.len() < config.batch_events_max {
+            while open && batch.len() < config.batch_events_max {
                 match receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                    Ok(event) => batch.push(event),
+                    Ok(item) => open = take(item, &mut batch),
                     Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => {
-                        open = false;
-                        break;
-                    }
+                    Err(RecvTimeoutError::Disconnected) => open = false,
                 }
             }
+            stats.queued.fetch_sub(batch.len() as u64, Ordering::Relaxed);
             write_batch(store.as_mut(), &batch, stats);
+            let waited = oldest.map_or(Duration::ZERO, |at| at.elapsed());
+            stats.lag_ms.store(u64::try_from(waited.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
         }
+        drops.check(stats);
         if last_prune.elapsed() >= config.prune_interval {
             last_prune = Instant::now();
             match store.prune(config.retention, clock()) {
                 Ok(r) => tracing::debug!(messages = r.messages, refusals = r.refusals, "trace pruned"),
                 Err(e) => tracing::error!(error = %e, "pruning the trace failed"),
             }
+        }
+    }
+    // Events a racing caller queued behind the order to close: dropped, but counted.
+    let late = receiver.try_iter().filter(|item| matches!(item, Item::Event(..))).count() as u64;
+    stats.queued.fetch_sub(late, Ordering::Relaxed);
+    stats.dropped.fetch_add(late, Ordering::Relaxed);
+}
+
+/// Says (at most once a minute) that the queue overflowed: mail went on, its trace did not.
+#[derive(Debug, Default)]
+struct DropWarning {
+    reported: u64,
+    last: Option<Instant>,
+}
+
+impl DropWarning {
+    fn check(&mut self, stats: &TraceWriterStats) {
+        let dropped = stats.dropped.load(Ordering::Relaxed);
+        let due = self.last.is_none_or(|at| at.elapsed() >= DROP_WARNING_INTERVAL);
+        if dropped > self.reported && due {
+            tracing::warn!(
+                dropped = dropped - self.reported,
+                queued = stats.queued.load(Ordering::Relaxed),
+                "the trace writer cannot keep up: trace events were dropped (mail is not affected); \
+                 sluice_trace_events_total{{result=\"dropped\"}} counts them"
+            );
+            self.reported = dropped;
+            self.last = Some(Instant::now());
         }
     }
 }

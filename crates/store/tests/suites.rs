@@ -196,3 +196,44 @@ fn the_writer_batches_events_and_writes_what_is_queued_when_closed() {
         "after close, counted as dropped"
     );
 }
+
+/// A writer that cannot write (another process holds the database's write lock) fills its
+/// queue; what does not fit is dropped and counted at once, the caller never waits, and the
+/// lag shows how long the queued events waited once the lock is gone.
+#[test]
+fn a_full_writer_queue_drops_and_counts_without_blocking_and_shows_its_lag() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (dir, store) = sqlite_trace();
+    let blocker = rusqlite::Connection::open(dir.path().join("trace.db")).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let config = TraceWriterConfig {
+        queue_events_max: 2,
+        batch_events_max: 1,
+        batch_interval: Duration::from_millis(1),
+        ..TraceWriterConfig::default()
+    };
+    let writer = TraceWriter::start(Box::new(store), config, || 0).unwrap();
+    let event = |n: u64| {
+        trace::TraceEvent::Received(trace::suite::received(&format!("q{n}"), n, "192.0.2.1", "acme", &[]))
+    };
+    writer.record(event(0));
+    // The writer has taken the first event and waits for the lock.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while writer.stats().queued.load(Relaxed) > 0 {
+        assert!(std::time::Instant::now() < deadline, "the writer never took the first event");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let started = std::time::Instant::now();
+    for n in 1..=5 {
+        writer.record(event(n));
+    }
+    assert!(started.elapsed() < Duration::from_secs(1), "record waited for the writer");
+    assert_eq!(writer.stats().queued.load(Relaxed), 2, "the queue holds two");
+    assert_eq!(writer.stats().dropped.load(Relaxed), 3, "the rest are dropped and counted");
+    std::thread::sleep(Duration::from_millis(300));
+    blocker.execute_batch("COMMIT").unwrap();
+    writer.close();
+    let stats = writer.stats();
+    assert_eq!((stats.recorded.load(Relaxed), stats.queued.load(Relaxed)), (3, 0));
+    assert!(stats.lag_ms.load(Relaxed) >= 300, "lag {} ms", stats.lag_ms.load(Relaxed));
+}

@@ -12,8 +12,10 @@
 //!
 //! Invariants: **no I/O, no clock** (times are in the events); **every text that remote
 //! input fills is bounded** ([`TraceEvent::bounded`] truncates to the `*_BYTES_MAX`
-//! limits before storage). Storage sits behind [`TraceStore`] (SQLite in `store`, in its
-//! own file); [`suite`] (feature `suite`) is the behaviour every backend must show.
+//! limits before storage). The running server records through [`TraceSink`], which never
+//! blocks (the embedded one queues for a writer thread and drops, counting, when full);
+//! storage sits behind [`TraceStore`] (SQLite in `store`, in its own file); [`suite`]
+//! (feature `suite`) is the behaviour every backend must show.
 
 mod event;
 mod query;
@@ -27,5 +29,5 @@ pub use event::{
 pub use query::{
     CLIENTS_MAX, ClientActivity, ClientQuery, Cursor, FLOW_BUCKETS_MAX, FlowBucket, FlowQuery, MessageStatus,
     MessageSummary, MessageTrace, PAGE_MAX, Page, PruneReport, RecipientStatus, RefusalQuery, RefusalRow,
-    Retention, TimelineEntry, TraceError, TraceQuery, TraceStore, is_throttling_reply,
+    Retention, TimelineEntry, TraceError, TraceQuery, TraceSink, TraceStore, is_throttling_reply,
 };

@@ -350,6 +350,13 @@ pub enum TraceError {
     Backend { operation: String, cause: Box<dyn std::error::Error + Send + Sync> },
 }
 
+/// Where the running server records trace events: it must never block nor fail the caller
+/// (an SMTP session, the queue manager). An event it cannot take now is dropped and
+/// counted, never waited for: the trace is an account of the mail, never a condition of it.
+pub trait TraceSink: Send + Sync + fmt::Debug {
+    fn record(&self, event: crate::TraceEvent);
+}
+
 /// Where the trace lives.
 pub trait TraceStore {
     /// Records a batch in one transaction. Recipient events of a message the store does not
