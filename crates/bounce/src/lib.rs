@@ -41,7 +41,7 @@ mod report;
 
 pub use help::{HELP_CODES, HelpText, RECIPIENT_HELP_CODES, help, help_code_for, help_code_for_reply};
 pub use lang::{Lang, language_for};
-pub use render::{BounceRequest, NotDue, Rendered, render};
+pub use render::{BounceRequest, NotDue, Rendered, message_identity, render};
 pub use report::{
     Action, DETAIL_BYTES_MAX, Diagnosis, EXPIRED_STATUS, LocalProblem, ProblemKind, REPLY_TEXT_BYTES_MAX,
     RecipientReport, RemoteReply, SmtpStage,

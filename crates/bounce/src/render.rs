@@ -258,6 +258,15 @@ fn write_top_headers(
 }
 
 /// The original's `Message-ID:` when it is one clean `<...>` token.
+/// The `Message-ID:` (without its angle brackets) and the decoded `Subject:` of a message,
+/// read as a bounce quotes them: for the message trace.
+pub fn message_identity(message: &[u8]) -> (Option<String>, Option<String>) {
+    let (head, _) = headers::split(message);
+    let id = original_message_id(head).map(|id| id[1..id.len() - 1].to_string());
+    let subject = Some(original_subject(head)).filter(|s| !s.trim().is_empty());
+    (id, subject)
+}
+
 fn original_message_id(original_head: &[u8]) -> Option<String> {
     let id = headers::values(original_head, "Message-ID").into_iter().next()?;
     let clean = id.starts_with('<')
@@ -670,4 +679,16 @@ fn write_original(out: &mut Vec<u8>, req: &BounceRequest<'_>) {
     // one is the empty line that ends the headers, or keeps the last line end of a full
     // original.
     out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_identity;
+
+    #[test]
+    fn the_trace_gets_the_message_id_bare_and_the_subject_decoded() {
+        let message = b"Subject: =?UTF-8?Q?Caf=C3=A9?=\r\n au lait\r\nMessage-ID: <a.1@x.test>\r\n\r\nMessage-ID: <body@x>\r\n";
+        assert_eq!(message_identity(message), (Some("a.1@x.test".into()), Some("Café au lait".into())));
+        assert_eq!(message_identity(b"Message-ID: not bracketed\r\n\r\nbody"), (None, None));
+    }
 }

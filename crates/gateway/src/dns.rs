@@ -6,12 +6,23 @@
 
 pub mod dnsbl;
 
+use crate::metrics::{self, DnsKind};
+
 use std::net::SocketAddr;
 
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
+use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
 use hickory_resolver::{Resolver, TokioResolver};
+
+/// Counts a query in the metrics: "no such name" and "no records" are answers, anything
+/// else that is an error is a failure.
+fn counted<T>(kind: DnsKind, result: Result<T, NetError>) -> Result<T, NetError> {
+    let failed = result.as_ref().is_err_and(|e| !(e.is_no_records_found() || e.is_nx_domain()));
+    metrics::global().dns_lookup(kind, failed);
+    result
+}
 
 /// The TXT record value that proves ownership: `sluice-verification=<token>`.
 pub const VERIFICATION_PREFIX: &str = "sluice-verification=";
@@ -79,7 +90,7 @@ impl Dns {
     /// The TXT strings at `name` (each record's character-strings joined, RFC 7208 3.3 style).
     pub async fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
         let fqdn = format!("{}.", name.trim_end_matches('.'));
-        match self.resolver.txt_lookup(fqdn.as_str()).await {
+        match counted(DnsKind::Txt, self.resolver.txt_lookup(fqdn.as_str()).await) {
             Ok(lookup) => Ok(lookup
                 .answers()
                 .iter()
@@ -98,7 +109,8 @@ impl Dns {
     /// The mail exchangers of `domain`.
     pub async fn mail_exchangers(&self, domain: &str) -> Result<MailExchangers, DnsError> {
         let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-        let lookup = match self.resolver.mx_lookup(format!("{domain}.").as_str()).await {
+        let lookup = match counted(DnsKind::Mx, self.resolver.mx_lookup(format!("{domain}.").as_str()).await)
+        {
             Ok(lookup) => lookup,
             Err(e) if e.is_nx_domain() => return Ok(MailExchangers::NoSuchDomain),
             Err(e) if e.is_no_records_found() => return Ok(MailExchangers::Implicit(domain)),
@@ -126,7 +138,10 @@ impl Dns {
 
     /// The IPv4 and IPv6 addresses of `host`.
     pub async fn addresses(&self, host: &str) -> Result<Vec<std::net::IpAddr>, DnsError> {
-        match self.resolver.lookup_ip(format!("{}.", host.trim_end_matches('.')).as_str()).await {
+        match counted(
+            DnsKind::Address,
+            self.resolver.lookup_ip(format!("{}.", host.trim_end_matches('.')).as_str()).await,
+        ) {
             Ok(lookup) => Ok(lookup.iter().collect()),
             Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
             Err(e) => Err(DnsError::Lookup { name: host.to_string(), reason: e.to_string() }),
@@ -136,7 +151,10 @@ impl Dns {
     /// The IPv4 addresses (A records) at `name`; empty when it does not exist. Used for DNS
     /// blocklist queries, where an A record is the answer and no AAAA is ever asked.
     pub async fn ipv4(&self, name: &str) -> Result<Vec<std::net::Ipv4Addr>, DnsError> {
-        match self.resolver.ipv4_lookup(format!("{}.", name.trim_end_matches('.')).as_str()).await {
+        match counted(
+            DnsKind::Dnsbl,
+            self.resolver.ipv4_lookup(format!("{}.", name.trim_end_matches('.')).as_str()).await,
+        ) {
             Ok(lookup) => Ok(lookup
                 .answers()
                 .iter()

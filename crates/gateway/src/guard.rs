@@ -125,6 +125,7 @@ impl OutboundGuard {
 
     /// A trip is in force at once; the follower writes it to the directory store.
     fn tripped(&self, trip: Trip) {
+        crate::metrics::global().protection_trips.inc();
         tracing::warn!(tenant = %trip.tenant, reason = %trip.reason, "tenant over the outbound threshold: its outbound mail is blocked (5.7.705) until released");
         let Ok(tenant) = TenantId::parse(&trip.tenant) else { return };
         self.trips().tripped(OutboundBlock {

@@ -27,7 +27,9 @@ pub mod follower;
 pub mod guard;
 pub mod history;
 pub mod inbound;
+pub mod metrics;
 pub mod queue_transfer;
+pub mod record;
 pub mod settings;
 pub mod tls;
 pub mod watermark;
@@ -127,15 +129,19 @@ impl Gateway {
     /// on one node); `None`: the config's static accepted domains only, and no outbound
     /// protection. A directory that cannot be opened or read does not stop the start (the
     /// static accepted domains are served, tenants' mail gets `451 4.3.0`); one that is
-    /// emptied or older than the node's watermark does, unless accepted.
+    /// emptied or older than the node's watermark does, unless accepted. `trace` is where every
+    /// message's journey and the SMTP-time refusals are recorded (`None`: the trace is off).
     pub async fn start(
         config: GatewayConfig,
         directory: Option<DirectoryAccess>,
+        trace: Option<Arc<dyn trace::TraceSink>>,
     ) -> Result<Gateway, GatewayError> {
         let spool_config = SpoolConfig::new(config.spool_dir.clone());
         let spool::Opened { spool, messages: recovered, report } = Spool::open(spool_config)
             .map_err(|error| GatewayError::Spool { path: config.spool_dir.clone(), error })?;
         report.log();
+        metrics::global().watch_spool(spool.sync_latency());
+        let recorder = record::Recorder::new(trace);
         let tls = match &config.tls {
             Some(source) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(
                 source,
@@ -163,9 +169,17 @@ impl Gateway {
             spool: spool.clone(),
             hostname: config.hostname.clone(),
             queue: queue.clone(),
+            directory: directory.clone(),
         };
-        let delivery =
-            delivery(&config, &settings, &enqueue, directory.clone(), Arc::clone(&health), guard.clone())?;
+        let delivery = delivery(
+            &config,
+            &settings,
+            &enqueue,
+            directory.clone(),
+            Arc::clone(&health),
+            guard.clone(),
+            recorder.clone(),
+        )?;
         let manager = queue_manager::QueueManager::new(delivery, config.delivery.clone(), recovered, inbox);
         let queue_manager = tokio::spawn(manager.run(stop_rx.clone()));
         let throttling = match &config.throttle {
@@ -206,6 +220,7 @@ impl Gateway {
             enqueue,
             connections: Arc::default(),
             data_memory: Arc::default(),
+            recorder,
             shutdown: stop_rx,
         });
         let mut listeners = JoinSet::new();
@@ -298,6 +313,7 @@ fn delivery(
     directory: Option<Arc<directory::SharedSnapshot>>,
     health: Arc<DirectoryHealth>,
     guard: Option<Arc<guard::OutboundGuard>>,
+    recorder: record::Recorder,
 ) -> Result<queue_manager::Delivery, GatewayError> {
     let postmaster = settings.static_domains.postmaster_domain().map(str::to_string);
     let maildir = Arc::new(maildir::MaildirDelivery::new(
@@ -330,6 +346,7 @@ fn delivery(
         },
         enqueue: enqueue.clone(),
         guard,
+        recorder,
     })
 }
 
@@ -351,9 +368,11 @@ async fn start_throttling(
         history::HistoryError::Corrupt { path: config.history_dir.clone(), reason: e.to_string() }
     })??;
     tracing::info!(keys = engine.tracked_keys(), mode = %config.mode, "throttle history loaded");
+    metrics::global().throttle_tracked_keys.set(engine.tracked_keys() as i64);
     let allow = allow_list::read(&config.allow_file)?;
     let throttling = Arc::new(throttling::Throttling::new(Arc::new(engine), allow, config.mode));
     restore_counters(&throttling, store.as_ref());
+    metrics::global().watch_throttling(Arc::clone(&throttling));
     background.spawn(save_history(
         Arc::clone(&throttling),
         store,
@@ -414,6 +433,7 @@ async fn save_history(
             _ = sessions_done.changed() => true,
         };
         saves = saves.wrapping_add(1);
+        metrics::global().throttle_tracked_keys.set(throttling.engine().tracked_keys() as i64);
         let full = stopping || saves.is_multiple_of(full_every);
         let (throttling, store) = (Arc::clone(&throttling), Arc::clone(&store));
         let saved = tokio::task::spawn_blocking(move || {

@@ -77,7 +77,7 @@ async fn wait_for_files(dir: &std::path::Path, count: usize) -> Vec<String> {
 async fn pipelined_starttls_delivery_reports_each_recipient() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = Gateway::start(gateway_config(dir.path()), None).await.expect("start gateway");
+    let server = Gateway::start(gateway_config(dir.path()), None, None).await.expect("start gateway");
     let addr = server.local_addrs()[0];
     let data = b"Subject: outbound test\r\n\r\n.leading dot survives\r\nbody\r\n";
     let outcomes = deliver(addr, "mx.dest.test", TlsMode::Required, &client(), &envelope(), &[0, 1, 2], data)
@@ -128,7 +128,7 @@ async fn peer(dir: &std::path::Path, tls: Option<TlsSource>) -> Gateway {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = gateway_config(dir);
     config.tls = tls;
-    Gateway::start(config, None).await.expect("start gateway")
+    Gateway::start(config, None, None).await.expect("start gateway")
 }
 
 fn client_trusting(ca_file: &std::path::Path) -> ClientConfig {

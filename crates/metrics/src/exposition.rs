@@ -149,6 +149,11 @@ impl Saved {
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
+
+    /// How many series were read.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
 }
 
 /// `name{a="x"}` into its name and labels; `None` when it is not one.

@@ -277,6 +277,7 @@ impl Spool {
             index: Mutex::new(std::mem::take(&mut recovered.index)),
             ids: IdGenerator::new(recovered.id_floor),
             counters: Default::default(),
+            sync_latency: Arc::default(),
             dirs,
             storage,
             inline_bytes_max: config.inline_bytes_max,
@@ -384,6 +385,11 @@ impl Spool {
     /// `SpoolError::UnknownMessage`.
     pub fn schedule(&self, id: MessageId, schedule: Schedule, done: Callback<()>) {
         let _ = self.inner.tx.send(Request::Schedule { id, schedule, reply: Completion::new(done) });
+    }
+
+    /// How long the writer's appends take, each with its `sync_data` (one per group commit).
+    pub fn sync_latency(&self) -> Arc<metrics::Histogram> {
+        Arc::clone(&self.inner.shared.sync_latency)
     }
 
     /// Counts for metrics and tests: live messages, segments, bytes.

@@ -36,6 +36,8 @@ pub(crate) struct Shared {
     pub(crate) index: Mutex<Index>,
     pub(crate) ids: IdGenerator,
     pub(crate) counters: Counters,
+    /// Each batch's write and `sync_data`, for metrics.
+    pub(crate) sync_latency: Arc<metrics::Histogram>,
     pub(crate) dirs: Dirs,
     /// Segment and data files are created through this (tests inject failures).
     pub(crate) storage: Arc<dyn Storage>,
@@ -410,7 +412,9 @@ impl Writer {
         let base = self.head.len;
         let buf = records.seal(self.head.salt);
         let file = self.head.file.as_mut().ok_or(SpoolError::Closed)?;
+        let started = Instant::now();
         let result = file.write_all_at(buf, base).and_then(|()| file.sync_data());
+        self.shared.sync_latency.observe(started.elapsed());
         self.shared.counters.syncs.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = result {
             self.shared.counters.write_errors.fetch_add(1, Ordering::Relaxed);

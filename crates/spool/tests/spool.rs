@@ -264,6 +264,8 @@ fn concurrent_enqueues_share_syncs_and_all_callbacks_fire_once() {
     assert_eq!(after.live_messages, total as u64 + 1);
     assert_eq!(after.batches - before.batches, 1, "{total} waiting requests in one group commit");
     assert_eq!(after.syncs - before.syncs, 1, "one sync for the batch");
+    // One latency per group commit: as many as the batches that wrote.
+    assert_eq!(spool.sync_latency().count(), after.batches, "{after:?}");
     spool.close();
     let (_, found) = open(dir.path());
     assert_eq!(found.len(), total + 1);

@@ -554,10 +554,11 @@ pub struct TraceWriterStats {
 }
 
 /// What travels to the writer thread: an event with the moment it was queued, or the
-/// order to finish.
+/// order to finish. Boxed: the channel's slots are allocated up front, and a full queue of
+/// small slots costs megabytes, not tens of them.
 #[derive(Debug)]
 enum Item {
-    Event(Instant, TraceEvent),
+    Event(Instant, Box<TraceEvent>),
     Close,
 }
 
@@ -598,7 +599,7 @@ impl TraceWriter {
         }
         // Counted before the send, so the writer never takes more than was counted.
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
-        if self.sender.try_send(Item::Event(Instant::now(), event.bounded())).is_err() {
+        if self.sender.try_send(Item::Event(Instant::now(), Box::new(event.bounded()))).is_err() {
             self.stats.queued.fetch_sub(1, Ordering::Relaxed);
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -651,7 +652,7 @@ fn write_loop(
         let mut take = |item: Item, batch: &mut Vec<TraceEvent>| match item {
             Item::Event(queued_at, event) => {
                 oldest.get_or_insert(queued_at);
-                batch.push(event);
+                batch.push(*event);
                 true
             }
             Item::Close => false,

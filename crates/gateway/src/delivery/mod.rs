@@ -29,7 +29,11 @@ pub enum Protocol {
 /// What happened to one recipient in a delivery attempt: what the queue manager decides on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Delivered { remote: Option<String> },
+    /// `remote`: the server that took it (none for a local mailbox), with its reply.
+    Delivered {
+        remote: Option<String>,
+        reply: Option<String>,
+    },
     Deferred(Failure),
     Failed(Failure),
 }
@@ -70,7 +74,9 @@ impl Outcome {
     /// A recipient's outcome from what the server at `remote` answered to `stage`.
     pub(crate) fn from_reply(outcome: RecipientOutcome, remote: &str, stage: SmtpStage) -> Outcome {
         match outcome {
-            RecipientOutcome::Delivered(_) => Outcome::Delivered { remote: Some(remote.to_string()) },
+            RecipientOutcome::Delivered(reply) => {
+                Outcome::Delivered { remote: Some(remote.to_string()), reply: Some(reply.summary()) }
+            }
             RecipientOutcome::Deferred(reply) => {
                 Outcome::Deferred(Failure::from_reply(&reply, remote, stage))
             }

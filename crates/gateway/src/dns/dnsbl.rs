@@ -196,7 +196,11 @@ fn decode_verdict(text: &str) -> Option<Listing> {
 
 async fn ask_zone(dns: &Dns, name: &str, timeout: Duration) -> ZoneAnswer {
     match tokio::time::timeout(timeout, dns.ipv4(name)).await {
-        Err(_elapsed) => ZoneAnswer::Failed(format!("no answer for {name} within {timeout:?}")),
+        Err(_elapsed) => {
+            // The cut-off query counted nothing itself.
+            crate::metrics::global().dns_lookup(crate::metrics::DnsKind::Dnsbl, true);
+            ZoneAnswer::Failed(format!("no answer for {name} within {timeout:?}"))
+        }
         Ok(Err(e)) => ZoneAnswer::Failed(e.to_string()),
         Ok(Ok(addresses)) => match addresses.into_iter().find(|a| is_listing(*a)) {
             Some(answer) => ZoneAnswer::Listed(answer),

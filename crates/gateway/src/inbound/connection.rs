@@ -22,11 +22,13 @@ use tokio::sync::watch;
 use super::enqueue::Incoming;
 use super::memory::{READ_CHUNK_BYTES, Reservation, TransferMemory};
 use super::proxy;
+use super::record::{self, RecordingChecks};
 use super::reputation::{DnsblChecks, PendingLookup, next_is_mail};
 use super::stream::Stream;
 use super::untrusted::UntrustedDirectory;
 use super::{Judge, Shared, queue_message};
 use crate::inbound::checks::SessionChecks;
+use crate::metrics::{self, ConnectionRefusal};
 use crate::settings::Settings;
 
 /// How a session ended, for the connection log line.
@@ -68,6 +70,8 @@ struct Transfer {
     _memory: Reservation,
     envelope: Envelope,
     incoming: Incoming,
+    /// Content bytes taken so far (the trace's size).
+    content_bytes: u64,
 }
 
 /// How a connection reached the listener.
@@ -118,7 +122,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, peer: SocketAd
 
 async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection) -> End {
     let mut session = Session::new(Arc::clone(&settings.session), conn.peer.ip());
-    session.greeting().write_to(&mut conn.output);
+    conn.reply(&session.greeting());
     // The directory snapshot of the session's start: a change applies to new sessions.
     let directory = shared.directory.as_ref().map(|d| d.current());
     let protection = shared.guard.as_ref().map(|g| &g.protection);
@@ -134,10 +138,15 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
         ),
         listing: None,
     };
-    let mut checks = UntrustedDirectory {
-        inner: dnsbl_checks,
-        static_domains: &settings.static_domains,
-        trusted: shared.directory_health.trusted(),
+    // Outermost, the trace records each refusal as the client gets it.
+    let mut checks = RecordingChecks {
+        inner: UntrustedDirectory {
+            inner: dnsbl_checks,
+            static_domains: &settings.static_domains,
+            trusted: shared.directory_health.trusted(),
+        },
+        recorder: &shared.recorder,
+        directory: directory.as_deref(),
     };
     let mut transfer: Option<Transfer> = None;
     loop {
@@ -146,7 +155,7 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
             if let Err(end) = conn.flush(settings, false).await {
                 return end;
             }
-            checks.inner.listing = dnsbl.finish().await;
+            checks.inner.inner.listing = dnsbl.finish().await;
         }
         session.set_stress(shared.connections.stressed(&settings.limits));
         let step = session.step(&conn.input, &checks);
@@ -156,50 +165,65 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
             conn.deadlines.line_started = None;
         }
         match step.action {
-            Action::Reply(reply) => reply.write_to(&mut conn.output),
+            Action::Reply(reply) => conn.reply(&reply),
             Action::NeedInput => {
                 if let Err(end) = conn.read_more(&session, shared, settings).await {
                     return end;
                 }
             }
             Action::StartTls(reply) => {
-                reply.write_to(&mut conn.output);
+                conn.reply(&reply);
                 conn.input.clear();
                 match conn.start_tls(shared, settings).await {
                     Ok((description, names)) => {
-                        checks.inner.session.tls_established(&mut session, description, names)
+                        checks.inner.inner.session.tls_established(&mut session, description, names)
                     }
                     Err(end) => return end,
                 }
             }
             Action::StartData(mut envelope) => {
-                envelope.client.attribution = checks.inner.session.attribution();
+                envelope.client.attribution = checks.inner.inner.session.attribution();
                 let admitted = admit_transfer(shared, settings, conn.peer, *envelope);
                 let reply = session.data_admitted(admitted.as_ref().map(|_| ()).map_err(Clone::clone));
-                reply.write_to(&mut conn.output);
+                conn.reply(&reply);
                 transfer = admitted.ok();
                 conn.deadlines.data_started = transfer.as_ref().map(|_| Instant::now());
             }
             Action::Message(message) => {
                 conn.deadlines.data_started = None;
-                let throttle_accepted = checks.inner.session.take_throttle_accepted();
+                let throttle_accepted = checks.inner.inner.session.take_throttle_accepted();
                 let reply = match transfer.take() {
                     Some(t) => {
-                        t.store(shared, settings, directory.as_deref(), message.content, throttle_accepted)
-                            .await
+                        let client_cert = session.info().tls_client_names.first().map(String::as_str);
+                        let arrival = shared.recorder.is_on().then(|| {
+                            record::arrival(
+                                &t.envelope,
+                                t.content_facts(&message.content),
+                                client_cert,
+                                directory.as_deref(),
+                            )
+                        });
+                        let stored = t
+                            .store(shared, settings, directory.as_deref(), message.content, throttle_accepted)
+                            .await;
+                        if let (Ok(id), Some(arrival)) = (&stored, arrival) {
+                            shared.recorder.record(record::arrived(arrival, id));
+                        }
+                        stored
                     }
                     None => Err(replies::spool_unavailable()),
                 };
-                session.message_stored(reply).write_to(&mut conn.output);
+                conn.reply(&session.message_stored(reply));
             }
             Action::Content(piece) => {
                 if let Some(t) = transfer.as_mut() {
+                    t.content_bytes += piece.len() as u64;
                     shared.enqueue.take_piece(&mut t.incoming, &t.envelope, piece).await;
                 }
             }
             Action::DataRefused(reply) => {
                 (transfer, conn.deadlines.data_started) = (None, None);
-                reply.write_to(&mut conn.output);
+                conn.reply(&reply);
             }
             Action::Close(reply) => return conn.finish(reply).await,
         }
@@ -207,6 +231,14 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
 }
 
 impl Transfer {
+    /// What the trace keeps of the content, `tail` being what came after the last piece:
+    /// its Message-ID and Subject (from the header section, which a streamed message had in
+    /// memory when it started streaming) and its size.
+    fn content_facts(&self, tail: &[u8]) -> record::ContentFacts {
+        let (message_id, subject) = self.incoming.identity(tail);
+        record::ContentFacts { message_id, subject, size_bytes: self.content_bytes + tail.len() as u64 }
+    }
+
     /// Spools the message (`tail`: the content after the last piece); its memory is given
     /// back once the spool answered.
     async fn store(
@@ -217,7 +249,7 @@ impl Transfer {
         tail: Vec<u8>,
         throttle_accepted: u32,
     ) -> Result<String, Reply> {
-        let Transfer { _memory, envelope, incoming } = self;
+        let Transfer { _memory, envelope, incoming, .. } = self;
         let judge = Judge::of(shared.guard.as_deref(), directory, &settings.static_domains);
         queue_message(&shared.enqueue, judge, envelope, incoming, tail, throttle_accepted).await
     }
@@ -244,7 +276,7 @@ fn admit_transfer(
     // Outbound protection judges a tenant's outbound mail by its content.
     let outbound = envelope.client.attribution.as_ref().is_some_and(|a| a.outbound_relay);
     let incoming = Incoming::new(memory.in_memory_max, outbound);
-    Ok(Transfer { _memory: reservation, envelope, incoming })
+    Ok(Transfer { _memory: reservation, envelope, incoming, content_bytes: 0 })
 }
 
 impl Connection {
@@ -254,6 +286,7 @@ impl Connection {
     async fn pregreet(&mut self, settings: &Settings, arrival: Arrival) -> Option<Reply> {
         let sniff = match arrival {
             Arrival::Proxied { early } if !early.is_empty() => {
+                metrics::global().connection_refused(ConnectionRefusal::Pregreet);
                 tracing::info!(client_ip = %self.peer.ip(), "pre-greet traffic, connection refused");
                 return Some(replies::pregreet());
             }
@@ -274,9 +307,11 @@ impl Connection {
         match early {
             Some(n) if n > 0 && sniff && proxy::looks_like_header(&probe[..n]) => {
                 tracing::warn!(client_ip = %self.peer.ip(), "PROXY protocol header from an address smtp.proxy_trusted does not list; connection refused");
+                metrics::global().connection_refused(ConnectionRefusal::ProxyHeaderUntrusted);
                 Some(replies::proxy_header_untrusted(self.peer.ip()))
             }
             Some(n) if n > 0 => {
+                metrics::global().connection_refused(ConnectionRefusal::Pregreet);
                 tracing::info!(client_ip = %self.peer.ip(), "pre-greet traffic, connection refused");
                 Some(replies::pregreet())
             }
@@ -415,9 +450,15 @@ impl Connection {
         }
     }
 
+    /// Queues a reply for sending, counting it.
+    fn reply(&mut self, reply: &Reply) {
+        metrics::global().reply_sent(reply);
+        reply.write_to(&mut self.output);
+    }
+
     /// Sends a last reply and closes.
     async fn finish(&mut self, reply: Reply) -> End {
-        reply.write_to(&mut self.output);
+        self.reply(&reply);
         let limit = Duration::from_secs(5);
         let sent = tokio::time::timeout(limit, async {
             if !self.output.is_empty() {

@@ -11,14 +11,18 @@
 
 use std::borrow::Cow;
 use std::io::Write as _;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use directory::SharedSnapshot;
 use smtp_wire::{Envelope, Reply, replies};
 use spool::{DataWriter, MessageId, Spool, SpoolError};
 use tokio::sync::oneshot;
 
 use crate::delivery::queue_manager::QueueHandle;
 use crate::inbound::received::received_header;
+use crate::metrics;
+use crate::record;
 
 /// Mail servers a message may have passed (its `Received:` headers) before Sluice takes it
 /// for a loop and refuses it (RFC 5321 6.3; Postfix's `hopcount_limit` is 50 too).
@@ -49,6 +53,8 @@ pub(crate) struct Enqueue {
     pub(crate) spool: Spool,
     pub(crate) hostname: String,
     pub(crate) queue: QueueHandle,
+    /// Whose the recipients' domains are, for the log line.
+    pub(crate) directory: Option<Arc<SharedSnapshot>>,
 }
 
 /// The content of a message being received, taken piece by piece ([`Enqueue::take_piece`])
@@ -62,6 +68,9 @@ pub(crate) struct Incoming {
     body: Body,
     /// The in-memory part of a streamed message, when kept.
     head: Vec<u8>,
+    /// A streamed message's Message-ID and Subject, read from its header section when it
+    /// started streaming (for the trace).
+    identity: (Option<String>, Option<String>),
 }
 
 #[derive(Debug)]
@@ -77,7 +86,13 @@ impl Incoming {
     /// A message whose content stays in memory up to `in_memory_max` bytes; `keep_head`:
     /// keep that part for outbound protection's judgement if the message streams.
     pub(crate) fn new(in_memory_max: usize, keep_head: bool) -> Incoming {
-        Incoming { in_memory_max, keep_head, body: Body::Memory(Vec::new()), head: Vec::new() }
+        Incoming {
+            in_memory_max,
+            keep_head,
+            body: Body::Memory(Vec::new()),
+            head: Vec::new(),
+            identity: (None, None),
+        }
     }
 
     /// The content outbound protection judges, `tail` being what came after the last
@@ -88,6 +103,15 @@ impl Incoming {
             Body::Memory(content) if content.is_empty() => Cow::Borrowed(tail),
             Body::Memory(content) => Cow::Owned([content.as_slice(), tail].concat()),
             Body::Streaming(_) | Body::Refused(_) => Cow::Borrowed(&self.head),
+        }
+    }
+
+    /// The message's Message-ID and Subject, `tail` being what came after the last piece.
+    pub(crate) fn identity(&self, tail: &[u8]) -> (Option<String>, Option<String>) {
+        match &self.body {
+            Body::Memory(content) if content.is_empty() => bounce::message_identity(tail),
+            Body::Memory(content) => bounce::message_identity(&[content.as_slice(), tail].concat()),
+            Body::Streaming(_) | Body::Refused(_) => self.identity.clone(),
         }
     }
 }
@@ -131,6 +155,8 @@ impl Enqueue {
                 if incoming.keep_head {
                     incoming.head.clone_from(&content);
                 }
+                // The header section is in this part: what the trace keeps of it, now.
+                incoming.identity = bounce::message_identity(&content);
                 self.start_streaming(envelope, content, piece).await
             }
             Body::Streaming(writer) => write_blocking(writer, [piece]).await,
@@ -200,8 +226,14 @@ impl Enqueue {
                 return Err(reply);
             }
         };
-        let queue_us = started.elapsed().as_micros() as u64;
+        let elapsed = started.elapsed();
+        let queue_us = elapsed.as_micros() as u64;
         let recipients: Vec<String> = envelope.recipients.iter().map(|r| r.address.to_string()).collect();
+        let direction = record::direction(&envelope);
+        let attribution = envelope.client.attribution.as_ref();
+        let snapshot = self.directory.as_ref().map(|d| d.current());
+        let tenants: Vec<String> =
+            record::tenants(&envelope, snapshot.as_deref()).iter().map(ToString::to_string).collect();
         let log = |outcome: &str, id: &str| {
             tracing::info!(
                 msg_id = %id,
@@ -213,6 +245,9 @@ impl Enqueue {
                 rcpt_count = recipients.len(),
                 throttle_accepted,
                 size,
+                tenant = %if tenants.is_empty() { "-".to_string() } else { tenants.join(",") },
+                connector = attribution.map_or("-", |a| a.connector.as_str()),
+                direction = direction.as_str(),
                 outcome = %outcome,
                 queue_us,
                 "message"
@@ -221,6 +256,9 @@ impl Enqueue {
         match outcome {
             Ok(id) => {
                 let id_text = id.to_string();
+                let m = metrics::global();
+                m.accept_latency.observe(elapsed);
+                m.message_accepted(direction);
                 log("queued", &id_text);
                 self.queue.submit(id, envelope, received_at_unix_ms);
                 Ok(id_text)

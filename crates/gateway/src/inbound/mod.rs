@@ -10,6 +10,7 @@ mod limits;
 mod memory;
 pub mod proxy;
 pub mod received;
+mod record;
 mod reputation;
 mod stream;
 pub mod throttling;
@@ -28,6 +29,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::domains::StaticDomains;
 use crate::guard::OutboundGuard;
 use crate::inbound::enqueue::{Enqueue, Incoming};
+use crate::metrics::{self, ConnectionRefusal};
 use crate::settings::Settings;
 use limits::ConnectionTable;
 use memory::MemoryBudget;
@@ -48,6 +50,7 @@ pub(crate) struct Shared {
     pub(crate) connections: Arc<ConnectionTable>,
     /// What DATA transfers hold in memory, all sessions together.
     pub(crate) data_memory: Arc<MemoryBudget>,
+    pub(crate) recorder: crate::record::Recorder,
     pub(crate) shutdown: watch::Receiver<bool>,
 }
 
@@ -153,12 +156,14 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, drai
         match shared.connections.admit(peer.ip(), settings.limits) {
             Ok(admission) => {
                 let shared = Arc::clone(&shared);
+                let open = OpenConnection::new();
                 sessions.spawn(async move {
                     connection::serve(shared, socket, peer, connection::Arrival::Direct).await;
-                    drop(admission);
+                    drop((admission, open));
                 });
             }
             Err(reply) => {
+                count_refusal(&reply);
                 tracing::info!(client_ip = %peer.ip(), reply = %reply, "connection refused");
                 sessions.spawn(refuse(socket, reply.to_wire()));
             }
@@ -189,19 +194,55 @@ async fn proxied(shared: Arc<Shared>, mut socket: TcpStream, balancer: SocketAdd
         Ok(read) => read,
         Err(problem) => {
             tracing::warn!(balancer = %balancer, %problem, "connection from a trusted load balancer (smtp.proxy_trusted) without a valid PROXY protocol header; refused");
-            return refuse(socket, replies::proxy_header_expected().to_wire()).await;
+            let reply = replies::proxy_header_expected();
+            let m = metrics::global();
+            m.connection_refused(ConnectionRefusal::ProxyHeaderMissing);
+            m.reply_sent(&reply);
+            return refuse(socket, reply.to_wire()).await;
         }
     };
     match shared.connections.admit(client.ip(), shared.settings().limits) {
         Ok(admission) => {
+            let open = OpenConnection::new();
             tracing::debug!(client_ip = %client.ip(), balancer = %balancer, "PROXY protocol header read");
             connection::serve(shared, socket, client, connection::Arrival::Proxied { early }).await;
-            drop(admission);
+            drop((admission, open));
         }
         Err(reply) => {
+            count_refusal(&reply);
             tracing::info!(client_ip = %client.ip(), balancer = %balancer, reply = %reply, "connection refused");
             refuse(socket, reply.to_wire()).await;
         }
+    }
+}
+
+/// Counts a connection a limit refused (which one, told by its reply) and its reply.
+fn count_refusal(reply: &Reply) {
+    let why = if *reply == replies::too_many_connections() {
+        ConnectionRefusal::Total
+    } else {
+        ConnectionRefusal::PerIp
+    };
+    let m = metrics::global();
+    m.connection_refused(why);
+    m.reply_sent(reply);
+}
+
+/// Counts an admitted connection as open until its session ends (or panics).
+struct OpenConnection;
+
+impl OpenConnection {
+    fn new() -> OpenConnection {
+        let m = metrics::global();
+        m.connections.inc();
+        m.connections_open.inc();
+        OpenConnection
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::global().connections_open.dec();
     }
 }
 
@@ -231,7 +272,12 @@ mod tests {
     use crate::delivery::queue_manager::QueueHandle;
 
     fn enqueue(spool: &Spool) -> Enqueue {
-        Enqueue { spool: spool.clone(), hostname: "mx.sluice.test".into(), queue: QueueHandle::detached() }
+        Enqueue {
+            spool: spool.clone(),
+            hostname: "mx.sluice.test".into(),
+            queue: QueueHandle::detached(),
+            directory: None,
+        }
     }
 
     /// Mail of tenant acme's own server from a sender domain acme never registered.

@@ -42,9 +42,9 @@ pub enum Bypass {
 }
 
 impl Bypass {
-    const ALL: [Bypass; 3] = [Bypass::Connector, Bypass::AllowList, Bypass::Policy];
+    pub const ALL: [Bypass; 3] = [Bypass::Connector, Bypass::AllowList, Bypass::Policy];
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Bypass::Connector => "connector",
             Bypass::AllowList => "allow_list",

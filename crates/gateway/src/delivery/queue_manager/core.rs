@@ -208,6 +208,9 @@ pub(crate) enum Action {
     Removed { id: MessageId, recipients: Vec<u32>, bounced: bool },
     /// An operator's removal could not be carried out; the message stays queued as it was.
     RemovalFailed { id: MessageId, reason: String },
+    /// Steps of recipients for the message trace and the delivery metrics: routed, and each
+    /// attempt's outcome (delivered, deferred with the next attempt, bounced, expired).
+    Trace { direction: trace::Direction, events: Vec<trace::RecipientEvent> },
 }
 
 /// Why an operator's removal was refused at once.
@@ -703,6 +706,14 @@ impl QueueCore {
     fn activate(&mut self, now: u64, loaded: Loaded) {
         let Loaded { job, envelope, routes } = loaded;
         let id = job.id;
+        let routed = routes
+            .iter()
+            .filter_map(|(index, route)| {
+                let to = route.as_ref().ok()?.destination.to_string();
+                Some((*index, trace::Outcome::Routed { to }))
+            })
+            .collect();
+        self.trace(now, id, &envelope, routed);
         let (units, unroutable) = units_of(id, routes);
         let active =
             Active { job, envelope, outcomes: Vec::new(), units_left: units.len() + 1, not_before_ms: 0 };
@@ -741,11 +752,13 @@ impl QueueCore {
         let mut retry = None;
         let mut delayed_until_s = None;
         let mut expired = false;
+        let mut expired_now = Vec::new();
         if !deferred.is_empty() {
             let timing = &self.config.retry;
             match after_attempt(timing, previous, job.received_at_unix_ms, now, not_before_ms) {
                 AfterAttempt::Expire => {
                     tracing::warn!(msg_id = %job.id, "message expired; bouncing the recipients left");
+                    expired_now.clone_from(&deferred);
                     failed.append(&mut deferred);
                     expired = true;
                 }
@@ -771,6 +784,14 @@ impl QueueCore {
             now_s: now / 1000,
         };
         let reports = reports_for(&outcomes, &decided);
+        let next_attempt = retry.map(|s: Schedule| s.next_attempt_unix_ms);
+        let steps = outcomes
+            .iter()
+            .map(|(index, outcome)| {
+                (*index, trace_outcome(outcome, next_attempt, expired_now.contains(index)))
+            })
+            .collect();
+        self.trace(now, job.id, &envelope, steps);
         if let Some(a) = envelope.client.attribution.as_ref().filter(|a| a.outbound_relay) {
             let (delivered, failed) = (delivered.len() as u32, failed.len() as u32);
             self.actions.push_back(Action::OutboundOutcomes { tenant: a.tenant.clone(), delivered, failed });
@@ -785,6 +806,39 @@ impl QueueCore {
             return;
         }
         self.notify(now, settling, envelope, reports);
+    }
+
+    /// Tells the trace and the metrics what happened to some recipients of a message.
+    fn trace(&mut self, now: u64, id: MessageId, envelope: &Envelope, steps: Vec<(u32, trace::Outcome)>) {
+        if steps.is_empty() {
+            return;
+        }
+        let message = id.to_string();
+        let events = steps
+            .into_iter()
+            .map(|(index, outcome)| trace::RecipientEvent {
+                message: message.clone(),
+                at_unix_ms: now,
+                recipient: envelope
+                    .recipients
+                    .get(index as usize)
+                    .map(|r| r.address.to_string())
+                    .unwrap_or_default(),
+                outcome,
+            })
+            .collect();
+        self.actions.push_back(Action::Trace { direction: crate::record::direction(envelope), events });
+    }
+
+    /// Live messages per state, in `metrics::QUEUE_STATES` order.
+    pub(crate) fn state_counts(&self) -> [usize; 5] {
+        [
+            self.waiting.len(),
+            self.fresh.len() + self.retries.len(),
+            self.loading,
+            self.active.len(),
+            self.settling.len(),
+        ]
     }
 
     /// Records the settled recipients and puts the message back to wait if any are left.
@@ -823,6 +877,26 @@ impl QueueCore {
         self.actions.push_back(Action::WriteSchedule { id: job.id, schedule: job.schedule });
         job.envelope = None;
         self.waiting.insert((job.schedule.next_attempt_unix_ms, job.id), job);
+    }
+}
+
+/// What the trace says of an attempt's outcome for one recipient: a deferral names the next
+/// attempt; one that ran out of time is an expiry.
+fn trace_outcome(outcome: &Outcome, next_attempt: Option<u64>, expired: bool) -> trace::Outcome {
+    let text = |f: &Failure| match &f.diagnosis {
+        bounce::Diagnosis::Reply(reply) => reply.to_string(),
+        bounce::Diagnosis::Local(problem) => format!("{} {}", f.status, problem.detail),
+    };
+    match outcome {
+        Outcome::Delivered { remote, reply } => trace::Outcome::Delivered {
+            host: remote.clone().unwrap_or_else(|| "local mailbox".into()),
+            reply: reply.clone().unwrap_or_default(),
+        },
+        Outcome::Deferred(f) if expired => trace::Outcome::Expired { reply: text(f) },
+        Outcome::Deferred(f) => {
+            trace::Outcome::Deferred { reply: text(f), next_attempt_unix_ms: next_attempt }
+        }
+        Outcome::Failed(f) => trace::Outcome::Bounced { reply: text(f) },
     }
 }
 
@@ -901,7 +975,7 @@ fn log_outcome(id: MessageId, envelope: &Envelope, index: u32, outcome: &Outcome
     let recipient =
         envelope.recipients.get(index as usize).map(|r| r.address.to_string()).unwrap_or_default();
     match outcome {
-        Outcome::Delivered { remote } => {
+        Outcome::Delivered { remote, .. } => {
             tracing::info!(msg_id = %id, %recipient, remote = remote.as_deref().unwrap_or("local"), "delivered")
         }
         Outcome::Deferred(f) => {

@@ -26,6 +26,7 @@ use crate::delivery::maildir::MaildirDelivery;
 use crate::delivery::notify::Notifier;
 use crate::delivery::remote::RemoteContext;
 use crate::delivery::routing::Router;
+use crate::metrics::{self, DeliveryOutcome};
 use crate::settings::DeliveryConfig;
 
 /// How long shutdown waits for delivery attempts in flight.
@@ -147,6 +148,8 @@ pub(crate) struct Delivery {
     pub(crate) enqueue: crate::inbound::enqueue::Enqueue,
     /// Told the outcomes of tenants' outbound mail (the bounce-rate signal).
     pub(crate) guard: Option<Arc<crate::guard::OutboundGuard>>,
+    /// Where each recipient's steps go (the message trace).
+    pub(crate) recorder: crate::record::Recorder,
 }
 
 /// The async shell around [`QueueCore`].
@@ -336,7 +339,30 @@ impl QueueManager {
                         let _ = reply.send(Removal::Failed(reason));
                     }
                 }
+                Action::Trace { direction, events } => self.record(direction, events),
             }
+        }
+        let queue = &metrics::global().queue;
+        for (gauge, count) in queue.iter().zip(self.core.state_counts()) {
+            gauge.set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Counts each recipient's outcome and hands the steps to the trace.
+    fn record(&self, direction: trace::Direction, events: Vec<trace::RecipientEvent>) {
+        let m = metrics::global();
+        for event in &events {
+            let outcome = match event.outcome {
+                trace::Outcome::Delivered { .. } => DeliveryOutcome::Delivered,
+                trace::Outcome::Deferred { .. } => DeliveryOutcome::Deferred,
+                trace::Outcome::Bounced { .. } => DeliveryOutcome::Bounced,
+                trace::Outcome::Expired { .. } => DeliveryOutcome::Expired,
+                trace::Outcome::Routed { .. } | trace::Outcome::Notified { .. } => continue,
+            };
+            m.delivery(direction, outcome);
+        }
+        if self.shared.recorder.is_on() {
+            events.into_iter().for_each(|e| self.shared.recorder.record(trace::TraceEvent::Recipient(e)));
         }
     }
 }

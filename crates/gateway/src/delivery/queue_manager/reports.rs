@@ -43,7 +43,7 @@ pub(super) fn reports_for(outcomes: &[(u32, Outcome)], decided: &Decisions<'_>) 
                 Outcome::Deferred(f) => decided.delayed_until_s.map(|until| {
                     RecipientReport::delayed(i, f.status, f.diagnosis.clone(), last_reply(*index), now, until)
                 }),
-                Outcome::Delivered { remote: None } if decided.success_requested.contains(index) => {
+                Outcome::Delivered { remote: None, .. } if decided.success_requested.contains(index) => {
                     Some(RecipientReport::delivered(i, now))
                 }
                 Outcome::Failed(_) | Outcome::Delivered { .. } => None,
@@ -105,8 +105,8 @@ mod tests {
         let outcomes = vec![
             (2, deferred("connection refused")),
             (0, Outcome::Failed(unknown)),
-            (1, Outcome::Delivered { remote: None }),
-            (3, Outcome::Delivered { remote: Some("mx.example".into()) }),
+            (1, Outcome::Delivered { remote: None, reply: None }),
+            (3, Outcome::Delivered { remote: Some("mx.example".into()), reply: None }),
             (4, deferred("connection refused")),
         ];
         // Recipient 4 expired with an earlier real reply; recipient 2 is only delayed.

@@ -73,6 +73,8 @@ struct World {
     /// Operators' removals as answered: the message, the recipients removed and whether
     /// they were bounced, or why nothing was removed.
     removals: Vec<(MessageId, Answered)>,
+    /// Recipients' steps, as the trace gets them.
+    steps: Vec<trace::RecipientEvent>,
 }
 
 fn destination() -> Destination {
@@ -114,6 +116,7 @@ impl World {
             notices_spooled: true,
             notice_statuses: Vec::new(),
             removals: Vec::new(),
+            steps: Vec::new(),
         }
     }
 
@@ -195,6 +198,7 @@ impl World {
                 }
                 Action::OutboundOutcomes { .. } => {}
                 Action::SetTimer(at) => self.timer = at,
+                Action::Trace { events, .. } => self.steps.extend(events),
             }
         }
         self.loaded_max = self.loaded_max.max(self.core.loaded());
@@ -267,7 +271,7 @@ impl World {
 
 /// A remote server took it (a local delivery would be reported to a `NOTIFY=SUCCESS` sender).
 fn delivered() -> Outcome {
-    Outcome::Delivered { remote: Some("mx.slow.test".into()) }
+    Outcome::Delivered { remote: Some("mx.slow.test".into()), reply: None }
 }
 
 fn throttled(event: &Event) -> bool {
@@ -472,4 +476,49 @@ fn removals_the_queue_manager_refuses() {
     assert_eq!(again, Err(RemoveRefused::NotPending(0)), "already removed");
     assert_eq!(world.core.remove(world.now, id, Some(vec![5]), false), Err(RemoveRefused::NotPending(5)));
     assert_eq!(world.spool[&id].done, BTreeSet::from([0]), "the refusals changed nothing");
+}
+
+/// What the trace is told of a message deferred once and then delivered: each attempt's
+/// routing and outcome in order, the deferral naming the next attempt (the one that came);
+/// a message that never gets through ends with its expiry.
+#[test]
+fn each_step_of_a_message_reaches_the_trace_in_order() {
+    let mut world = World::new(config(), |now| if now < MINUTE { deferred(false) } else { delivered() });
+    world.receive(1);
+    world.run_until(HOUR);
+    let kinds: Vec<&str> = world
+        .steps
+        .iter()
+        .map(|s| match &s.outcome {
+            trace::Outcome::Routed { to } => {
+                assert_eq!(to, "mx:slow.test");
+                "routed"
+            }
+            trace::Outcome::Deferred { .. } => "deferred",
+            trace::Outcome::Delivered { .. } => "delivered",
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(kinds, ["routed", "deferred", "routed", "delivered"]);
+    let trace::Outcome::Deferred { reply, next_attempt_unix_ms: Some(next) } = &world.steps[1].outcome else {
+        panic!("a deferral with its next attempt: {:?}", world.steps[1])
+    };
+    assert!(reply.starts_with("4.4.1 connection refused"), "{reply}");
+    let second = world.attempts.get(1).copied().unwrap_or_default();
+    assert!((*next..*next + SECOND).contains(&second), "announced for {next}, came at {second}");
+    assert!(
+        world
+            .steps
+            .iter()
+            .all(|s| s.recipient == "r0@slow.test" && s.message == MessageId(1_000_000).to_string())
+    );
+
+    let mut world = World::new(config(), |_| deferred(false));
+    world.receive(1);
+    world.run_until(6 * DAY);
+    let last = world.steps.last().map(|s| &s.outcome);
+    assert!(
+        matches!(last, Some(trace::Outcome::Expired { reply }) if reply.contains("connection refused")),
+        "{last:?}"
+    );
 }

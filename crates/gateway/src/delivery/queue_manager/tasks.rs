@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bounce::{ProblemKind, RecipientReport};
 use smtp_wire::reply::code;
@@ -19,6 +20,7 @@ use crate::delivery::notify::{Notice, Notification};
 use crate::delivery::remote;
 use crate::delivery::routing::Destination;
 use crate::delivery::{Failure, Outcome};
+use crate::metrics::{self, AttemptKind};
 
 /// Writes the notification about `reports` (on a blocking thread: it reads the original)
 /// and spools it through the enqueue step, waiting until it is durable. `false` when it
@@ -33,6 +35,9 @@ pub(super) async fn notify(
     reports: Vec<RecipientReport>,
 ) -> bool {
     let (writer, recipients) = (Arc::clone(&shared), reports.len());
+    let notified: Vec<usize> = reports.iter().map(RecipientReport::index).collect();
+    let reports_actions: Vec<bounce::Action> = reports.iter().map(RecipientReport::action).collect();
+    let original = Arc::clone(&envelope);
     let rendered = tokio::task::spawn_blocking(move || {
         let original = match writer.spool.read_data(id) {
             Ok(data) => data,
@@ -57,16 +62,36 @@ pub(super) async fn notify(
         }
         Ok(None) | Err(_) => return false,
     };
+    let kind = notification_kind(&reports_actions);
     match shared.enqueue.store_notification(notice, data, now).await {
         Ok(notice_id) => {
             tracing::info!(msg_id = %id, notice_id = %notice_id, "notification queued");
             crate::fault::notification_durable().await;
+            let notification = format!("{kind} queued as {notice_id}");
+            for index in notified {
+                let recipient =
+                    original.recipients.get(index).map(|r| r.address.to_string()).unwrap_or_default();
+                let outcome = trace::Outcome::Notified { notification: notification.clone() };
+                let event =
+                    trace::RecipientEvent { message: id.to_string(), at_unix_ms: now, recipient, outcome };
+                shared.recorder.record(trace::TraceEvent::Recipient(event));
+            }
             true
         }
         Err(e) => {
             tracing::error!(msg_id = %id, error = %e, "cannot spool the notification; the recipients stay queued");
             false
         }
+    }
+}
+
+/// What a notification is, as the trace names it: a bounce when it reports a failure, a
+/// delay notice, or a delivery report (`NOTIFY=SUCCESS`).
+fn notification_kind(actions: &[bounce::Action]) -> &'static str {
+    match actions.iter().min() {
+        Some(bounce::Action::Failed) => "bounce",
+        Some(bounce::Action::Delayed) => "delay notice",
+        _ => "delivery report",
     }
 }
 
@@ -125,7 +150,9 @@ pub(super) fn spawn_delivery(
     match destination {
         Destination::Maildir => {
             tasks.spawn_blocking(move || {
+                let started = Instant::now();
                 let results = deliver_maildir(&shared, &work);
+                metrics::global().attempt_finished(AttemptKind::Maildir, started.elapsed());
                 Event::AttemptFinished { destination: Destination::Maildir, results }
             });
         }
@@ -136,6 +163,7 @@ pub(super) fn spawn_delivery(
                 let units: Vec<(MessageId, Vec<u32>)> =
                     work.iter().map(|w| (w.unit.id, w.unit.recipients.clone())).collect();
                 let destination = remote_destination.clone();
+                let started = Instant::now();
                 let attempt = tokio::spawn(async move { deliver_remote(&shared, &destination, &work).await });
                 let results = attempt.await.unwrap_or_else(|e| {
                     tracing::error!(destination = %remote_destination, error = %e, "delivery attempt failed");
@@ -148,6 +176,7 @@ pub(super) fn spawn_delivery(
                         |rs: &[u32]| rs.iter().map(|i| (*i, Outcome::Deferred(failure.clone()))).collect();
                     units.iter().map(|(id, rs)| (*id, deferred(rs))).collect()
                 });
+                metrics::global().attempt_finished(AttemptKind::Remote, started.elapsed());
                 Event::AttemptFinished { destination: remote_destination, results }
             });
         }
@@ -277,7 +306,7 @@ fn deliver_maildir(shared: &Delivery, work: &[Work]) -> Vec<(MessageId, Vec<(u32
                     .iter()
                     .map(|index| {
                         let outcome = match results.next() {
-                            Some(Ok(())) => Outcome::Delivered { remote: None },
+                            Some(Ok(())) => Outcome::Delivered { remote: None, reply: None },
                             Some(Err(e)) => Outcome::Deferred(Failure::local(
                                 code(4, 3, 0),
                                 ProblemKind::LocalDelivery,
