@@ -1,6 +1,7 @@
 //! What the operations need from outside the databases, as traits the binary implements:
 //! [`LiveState`] asks the running server (over its control socket) about throttling and
-//! the queue; [`Network`] checks a domain's TXT record and probes an outbound connector.
+//! the queue; [`Network`] checks a domain's TXT record and probes an outbound connector;
+//! [`MetricsSource`] renders the server's metrics for `GET /metrics`.
 //! So the admin plane never depends on the gateway, and tests can stand in a real server.
 //!
 //! Both are blocking: the HTTP layer calls operations on a blocking thread.
@@ -214,6 +215,11 @@ pub struct ProbeTarget {
 pub trait Network: Send + Sync {
     fn check_txt(&self, domain: &str, token: &str) -> Result<TxtCheck, String>;
     fn probe(&self, target: &ProbeTarget) -> Result<Vec<ProbeStepView>, String>;
+}
+
+/// The running server's metrics, rendered in the Prometheus text format for `GET /metrics`.
+pub trait MetricsSource: Send + Sync {
+    fn render(&self) -> String;
 }
 
 /// The throttle's operator allow list (networks never throttled nor counted), kept where

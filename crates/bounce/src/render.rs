@@ -14,8 +14,10 @@ use std::fmt::{self, Write as _};
 pub struct BounceRequest<'a> {
     /// The host name of this Sluice node, e.g. `mx1.sluice.example`.
     pub reporting_mta: &'a str,
-    /// Where the admin center serves help pages, e.g. `https://admin.sluice.example`.
-    pub admin_base_url: &'a str,
+    /// Where the admin center serves help pages, e.g. `https://admin.sluice.example`;
+    /// `None` when no such address is reachable from outside: the reports then carry no
+    /// link (the help texts themselves are in the report).
+    pub admin_base_url: Option<&'a str>,
     pub envelope: &'a Envelope,
     /// The spooled message, `Received:` header included.
     pub original: &'a [u8],
@@ -81,7 +83,9 @@ struct Due<'r> {
 /// (null sender, or a delivery report), or no recipient's `NOTIFY=` asks for its outcome.
 pub fn render(req: &BounceRequest<'_>) -> Result<Rendered, BounceError> {
     check_header_safe("reporting_mta", req.reporting_mta)?;
-    check_header_safe("admin_base_url", req.admin_base_url)?;
+    if let Some(url) = req.admin_base_url {
+        check_header_safe("admin_base_url", url)?;
+    }
     check_header_safe("queue_id", req.queue_id)?;
     let ReversePath::Mailbox(sender) = &req.envelope.sender else {
         return Ok(Rendered::NotDue(NotDue::NullSender));
@@ -397,8 +401,13 @@ fn human_recipient(
         (catalog.text("heading-sender", &[])?, help.sender.clone()),
         (catalog.text("heading-admin", &[])?, help.admin.clone()),
     ];
-    let url = format!("{}/help/{}", req.admin_base_url.trim_end_matches('/'), help.code);
-    let link = Some((catalog.text("label-more-info", &[])?, url));
+    let link = match req.admin_base_url {
+        Some(base) => {
+            let url = format!("{}/help/{}", base.trim_end_matches('/'), help.code);
+            Some((catalog.text("label-more-info", &[])?, url))
+        }
+        None => None,
+    };
     Ok(HumanRecipient { facts, notes, sections, link })
 }
 

@@ -519,3 +519,18 @@ fn utf8_recipients_use_the_rfc6533_escaped_form() {
     let bounce = text(&message(&request(&env, &orig, &[unknown_user()])));
     assert!(bounce.contains("Final-Recipient: utf-8; j\\x{00F6}s\\x{00E9}@example.com\r\n"), "{bounce}");
 }
+
+/// Without an admin address reachable from outside, the report still explains itself (the
+/// help texts are in it) but links nowhere.
+#[test]
+fn no_admin_address_means_no_help_link() {
+    let env = envelope(vec![recipient("bob", None)]);
+    let orig = original("en", "");
+    let reports = [unknown_user()];
+    let linked = text(&message(&request(&env, &orig, &reports)));
+    assert!(linked.contains(&format!("{ADMIN}/help/5.1.1")), "{linked}");
+    let unlinked =
+        text(&message(&bounce::BounceRequest { admin_base_url: None, ..request(&env, &orig, &reports) }));
+    assert!(!unlinked.contains("/help/") && !unlinked.contains("More information"), "{unlinked}");
+    assert!(unlinked.contains("I'm the sender: what do I do?"), "{unlinked}");
+}

@@ -144,8 +144,9 @@ pub struct DeliveryConfig {
     pub mx_port: u16,
     /// A DNS server instead of the system's resolver (tests run one on loopback).
     pub dns_resolver: Option<SocketAddr>,
-    /// Where the admin center serves help pages; bounces link to `<admin_url>/help/<code>`.
-    pub admin_url: String,
+    /// Where the admin center serves help pages; bounces link to `<admin_url>/help/<code>`,
+    /// or carry no link when there is none reachable from outside.
+    pub admin_url: Option<String>,
     /// Extra CAs (PEM) trusted, besides the webpki roots, when outbound TLS verifies the
     /// server (verify-certificate, verify-domain); see `outbound::trust_roots`.
     pub tls_ca_file: Option<PathBuf>,
@@ -168,7 +169,7 @@ impl DeliveryConfig {
             active_messages_max: 2000,
             mx_port: 25,
             dns_resolver: None,
-            admin_url: "https://localhost".into(),
+            admin_url: None,
             tls_ca_file: None,
         }
     }

@@ -374,7 +374,8 @@ pub struct RawDelivery {
     pub destination_pause_s: u64,
     pub active_messages_max: usize,
     pub mx_port: u16,
-    /// Where the admin center serves help pages; `https://<hostname>` when not set.
+    /// Where bounces link help pages; when not set, the admin listener's address if it
+    /// listens beyond this machine, else no link (`""`: never a link).
     pub admin_url: Option<String>,
     /// Extra CAs (PEM) to trust when outbound TLS verifies servers (verify-certificate,
     /// verify-domain), besides the public webpki roots: e.g. a partner's private CA.
@@ -525,7 +526,8 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
     let settings = resolve_settings(&raw, &hostname, base)?;
     let service_domain = DomainName::parse("directory.service_domain", &raw.directory.service_domain)
         .map_err(|e| invalid("directory.service_domain", directory_reason(e)))?;
-    let delivery = resolve_delivery(&raw, base, &data_dir, &hostname)?;
+    let admin = resolve_admin(&raw, base, tls.as_ref())?;
+    let delivery = resolve_delivery(&raw, base, &data_dir, &hostname, admin.as_ref())?;
     let log_format = match raw.log.format.as_str() {
         "text" => LogFormat::Text,
         "json" => LogFormat::Json,
@@ -533,7 +535,6 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
     };
     let throttle = resolve_throttle(&raw.throttle, &data_dir)?;
     let fleet = resolve_fleet(&raw.throttle, &hostname)?;
-    let admin = resolve_admin(&raw, base, tls.as_ref())?;
     let trace = resolve_trace(&raw.trace, &data_dir)?;
     let store = resolve_store(&raw.store, base, &data_dir)?;
     let gateway = GatewayConfig {
@@ -624,6 +625,7 @@ fn resolve_delivery(
     base: Option<&Path>,
     data_dir: &Path,
     hostname: &str,
+    admin: Option<&AdminConfig>,
 ) -> Result<DeliveryConfig, ConfigError> {
     let d = &raw.delivery;
     let seconds = |field: &str, value: u64| -> Result<Duration, ConfigError> {
@@ -632,12 +634,7 @@ fn resolve_delivery(
     let retry_first = seconds("delivery.retry_first_s", d.retry_first_s)?;
     let max_age = seconds("delivery.max_age_s", d.max_age_s)?;
     let dns_resolver = resolve_resolver(&raw.dns)?;
-    let admin_url = d.admin_url.clone().unwrap_or_else(|| format!("https://{hostname}"));
-    if !(admin_url.starts_with("https://") || admin_url.starts_with("http://"))
-        || admin_url.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(invalid("delivery.admin_url", format!("{admin_url:?} is not an http(s) URL")));
-    }
+    let admin_url = resolve_admin_url(d.admin_url.as_deref(), admin, hostname)?;
     Ok(DeliveryConfig {
         maildir_root: d
             .maildir_root
@@ -659,8 +656,42 @@ fn resolve_delivery(
             port => port,
         },
         dns_resolver,
-        admin_url: admin_url.trim_end_matches('/').to_string(),
+        admin_url,
     })
+}
+
+/// Where bounces link help pages: `[delivery] admin_url` when set (`""`: nowhere), else the
+/// admin listener's address when it listens beyond this machine (on every address: by the
+/// hostname; on one address: by that address), else nowhere, since a link to a loopback
+/// listener would reach no reader of a bounce.
+fn resolve_admin_url(
+    explicit: Option<&str>,
+    admin: Option<&AdminConfig>,
+    hostname: &str,
+) -> Result<Option<String>, ConfigError> {
+    let url = match (explicit, admin) {
+        (Some(""), _) => return Ok(None),
+        (Some(url), _) => url.to_string(),
+        (None, Some(admin)) if !admin.listen.ip().is_loopback() => {
+            let scheme = if admin.tls.is_some() { "https" } else { "http" };
+            let host = match admin.listen.ip() {
+                ip if ip.is_unspecified() => hostname.to_string(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            };
+            match (scheme, admin.listen.port()) {
+                ("https", 443) | ("http", 80) => format!("{scheme}://{host}"),
+                (_, port) => format!("{scheme}://{host}:{port}"),
+            }
+        }
+        (None, _) => return Ok(None),
+    };
+    if !(url.starts_with("https://") || url.starts_with("http://"))
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid("delivery.admin_url", format!("{url:?} is not an http(s) URL")));
+    }
+    Ok(Some(url.trim_end_matches('/').to_string()))
 }
 
 fn resolve_protection(raw: &RawProtection) -> Result<Option<protection::Policy>, ConfigError> {
@@ -956,12 +987,24 @@ mod tests {
         assert!(matches!(c.gateway.tls, Some(TlsSource::SelfSigned { .. })));
     }
 
+    /// Bounces link to the admin listener when it listens beyond this machine, to what
+    /// `admin_url` says when set, and nowhere when nothing outside could reach the link.
     #[test]
-    fn bounces_link_to_the_admin_center_on_the_hostname_by_default() {
-        let c = from_str("hostname = \"mx.example.test\"").unwrap();
-        assert_eq!(c.gateway.delivery.admin_url, "https://mx.example.test");
-        let c = from_str("[delivery]\nadmin_url = \"https://admin.example.test/\"").unwrap();
-        assert_eq!(c.gateway.delivery.admin_url, "https://admin.example.test");
+    fn bounces_link_to_the_admin_listener_only_when_it_is_reachable() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("", None),
+            ("[admin]\nlisten = \"0.0.0.0:8025\"", Some("http://mx.example.test:8025")),
+            ("[admin]\nlisten = \"[::]:443\"\ntls = true", Some("https://mx.example.test")),
+            ("[admin]\nlisten = \"192.0.2.4:80\"", Some("http://192.0.2.4")),
+            ("[admin]\nlisten = \"[2001:db8::4]:8443\"\ntls = true", Some("https://[2001:db8::4]:8443")),
+            ("[admin]\nlisten = \"0.0.0.0:8025\"\nenabled = false", None),
+            ("[delivery]\nadmin_url = \"https://admin.example.test/\"", Some("https://admin.example.test")),
+            ("[delivery]\nadmin_url = \"\"\n[admin]\nlisten = \"0.0.0.0:8025\"", None),
+        ];
+        for (text, expected) in cases {
+            let c = from_str(&format!("hostname = \"mx.example.test\"\n{text}")).unwrap();
+            assert_eq!(c.gateway.delivery.admin_url.as_deref(), *expected, "{text}");
+        }
         let bad = from_str("[delivery]\nadmin_url = \"ftp://x\"").unwrap_err();
         assert!(bad.starts_with("delivery.admin_url:"), "{bad}");
     }

@@ -1,6 +1,7 @@
 //! The binary's side of the admin plane's outside world: [`ControlLive`] asks the running
 //! server over its control socket (`<data_dir>/control.sock`), [`NetChecks`] looks up TXT
-//! records and probes outbound connectors with the gateway's DNS and SMTP client.
+//! records and probes outbound connectors with the gateway's DNS and SMTP client,
+//! [`ServerMetrics`] renders this process's metrics and its trace writer's.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -9,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use admin::live::{ProbeStepView, QueueEntryView, ThrottleView, ThrottledIp};
-use admin::{AllowList, LiveError, LiveState, Network, ProbeTarget, TxtCheck};
+use admin::{AllowList, LiveError, LiveState, MetricsSource, Network, ProbeTarget, TxtCheck};
 use directory::OutboundRoute;
 use gateway::delivery::outbound::{
     ClientConfig, ProbeRequest, ProbeRoute, StepOutcome, TestMessage, TlsMode, probe, trust_roots,
@@ -230,5 +231,43 @@ impl AllowList for AllowFile {
             .map(|(cidr, note)| gateway::allow_list::AllowEntry { cidr: *cidr, note: note.clone() })
             .collect();
         gateway::allow_list::write(&self.path, &entries).map_err(|e| e.to_string())
+    }
+}
+
+/// `GET /metrics` of `sluice serve`: the gateway's metrics (this process's) and how the
+/// trace writer keeps up.
+#[derive(Debug)]
+pub struct ServerMetrics {
+    pub trace: Option<std::sync::Arc<store::TraceWriter>>,
+}
+
+impl MetricsSource for ServerMetrics {
+    fn render(&self) -> String {
+        use metrics::Kind;
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut out = metrics::Exposition::new();
+        gateway::metrics::global().render(&mut out);
+        if let Some(writer) = &self.trace {
+            let stats = writer.stats();
+            let f = "sluice_trace_events_total";
+            let help = "Trace events: recorded, dropped (the writer's queue was full: mail went on, its trace did not), failed (a batch could not be written).";
+            out.family(f, Kind::Counter, help);
+            for (result, counter) in
+                [("recorded", &stats.recorded), ("dropped", &stats.dropped), ("failed", &stats.failed)]
+            {
+                out.sample(f, &[("result", result)], counter.load(Relaxed));
+            }
+            let f = "sluice_trace_queue_events";
+            out.family(f, Kind::Gauge, "Trace events waiting for the writer.");
+            out.sample(f, &[], stats.queued.load(Relaxed));
+            let f = "sluice_trace_lag_seconds";
+            out.family(
+                f,
+                Kind::Gauge,
+                "How long the oldest event of the latest trace batch waited to be written.",
+            );
+            out.sample(f, &[], stats.lag_ms.load(Relaxed) as f64 / 1000.0);
+        }
+        out.finish()
     }
 }

@@ -371,6 +371,12 @@ fn check_config(file: &Path) -> anyhow::Result<()> {
         let interval = fleet.exchange_interval.as_millis();
         println!("  fleet exchange: {} every {interval} ms", fleet.shown_url()?);
     }
+    match &g.delivery.admin_url {
+        Some(url) => println!("  bounces link help pages at: {url}/help/<code>"),
+        None => println!(
+            "  bounces link no help pages (the admin listener is not reachable from outside; set delivery.admin_url)"
+        ),
+    }
     Ok(())
 }
 
@@ -452,13 +458,21 @@ async fn run(config: Config, config_path: Option<PathBuf>, stores: Stores) -> an
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut hangup = signal(SignalKind::hangup())?;
+    // The totals of the last run, before anything counts.
+    let totals = config.data_dir.join(paths::METRICS_FILE);
+    restore_metrics(&totals);
     // The admin listener first: a port taken fails the start before SMTP opens.
+    let trace_writer = trace_writer.map(std::sync::Arc::new);
     let (admin_stop, admin_stop_rx) = tokio::sync::watch::channel(false);
+    let metrics = std::sync::Arc::new(live::ServerMetrics { trace: trace_writer.clone() });
     let admin_listener = match admin {
-        Some(admin) => start_admin(&config, admin, admin_stop_rx).await?,
+        Some(admin) => start_admin(&config, admin, admin_stop_rx, metrics).await?,
         None => None,
     };
-    let gateway = gateway::Gateway::start(config.gateway.clone(), Some(directory)).await?;
+    let trace_sink = trace_writer.clone().map(|w| w as std::sync::Arc<dyn trace::TraceSink>);
+    let gateway = gateway::Gateway::start(config.gateway.clone(), Some(directory), trace_sink).await?;
+    let mut save_totals = tokio::time::interval(METRICS_SAVE_INTERVAL);
+    save_totals.tick().await;
     let mut watch = tokio::time::interval(Duration::from_secs(2));
     let mut seen = config_path.as_deref().and_then(modified);
     let allow_file = config.gateway.throttle.as_ref().map(|t| t.allow_file.clone());
@@ -469,6 +483,7 @@ async fn run(config: Config, config_path: Option<PathBuf>, stores: Stores) -> an
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
             _ = hangup.recv() => reload(&gateway, &config, config_path.as_deref()),
+            _ = save_totals.tick() => save_metrics(totals.clone()).await,
             _ = watch.tick() => {
                 let now = config_path.as_deref().and_then(modified);
                 if now != seen {
@@ -492,10 +507,39 @@ async fn run(config: Config, config_path: Option<PathBuf>, stores: Stores) -> an
         let _ = listener.await;
     }
     gateway.shutdown().await;
+    save_metrics(totals).await;
     if let Some(writer) = trace_writer {
         tokio::task::spawn_blocking(move || writer.close()).await?;
     }
     Ok(())
+}
+
+/// How often the metrics' totals are saved (and at shutdown): a crash loses at most this
+/// much of the counts.
+const METRICS_SAVE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Adds the totals an earlier run saved to this process's metrics; an unreadable file is
+/// logged and the counts start from zero.
+fn restore_metrics(path: &Path) {
+    match gateway::metrics::load(path) {
+        Ok(0) => {}
+        Ok(series) => tracing::info!(series, file = %path.display(), "metric totals restored"),
+        Err(e) => {
+            tracing::warn!(error = %e, file = %path.display(), "metric totals not restored; counting from zero")
+        }
+    }
+}
+
+/// Saves the metrics' totals off the runtime's threads.
+async fn save_metrics(path: PathBuf) {
+    let saved = tokio::task::spawn_blocking(move || {
+        let result = gateway::metrics::save(&path);
+        (path, result)
+    })
+    .await;
+    if let Ok((path, Err(e))) = saved {
+        tracing::warn!(error = %e, file = %path.display(), "saving the metric totals failed; will retry");
+    }
 }
 
 /// The trace writer: batches trace events into the trace store (`<data_dir>/trace.db` or
@@ -516,6 +560,7 @@ async fn start_admin(
     config: &Config,
     admin: std::sync::Arc<admin::Admin>,
     stop: tokio::sync::watch::Receiver<bool>,
+    metrics: std::sync::Arc<dyn admin::MetricsSource>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     let Some(settings) = &config.admin else { return Ok(None) };
     let tls = match &settings.tls {
@@ -530,7 +575,8 @@ async fn start_admin(
     let local = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(listen = %local, "admin API listening: {scheme}://{local}/api/docs, help at {scheme}://{local}/help");
-    let app = admin::http::router(admin::http::AppState::new(admin, settings.trace_limit));
+    let state = admin::http::AppState::new(admin, settings.trace_limit).with_metrics(metrics);
+    let app = admin::http::router(state);
     Ok(Some(tokio::spawn(admin::http::serve(listener, tls, app, stop))))
 }
 

@@ -16,7 +16,7 @@ use crate::config::{Config, ConfigError};
 const SOCKET_PATH_BYTES_MAX: usize = 107;
 
 /// What Sluice keeps in `data_dir`, and whether each is a directory.
-const DATA_DIR_ENTRIES: [(&str, bool); 7] = [
+const DATA_DIR_ENTRIES: [(&str, bool); 8] = [
     ("spool", true),
     ("tls", true),
     ("throttle", true),
@@ -24,7 +24,11 @@ const DATA_DIR_ENTRIES: [(&str, bool); 7] = [
     (gateway::watermark::FILE_NAME, false),
     ("trace.db", false),
     ("control.sock", false),
+    (METRICS_FILE, false),
 ];
+
+/// The metrics' totals, saved every minute and at shutdown, restored at start.
+pub const METRICS_FILE: &str = "metrics.prom";
 
 /// Checks every path of `config`; the first problem found.
 pub fn check(config: &Config) -> Result<(), ConfigError> {

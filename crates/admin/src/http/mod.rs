@@ -26,6 +26,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::Admin;
+use crate::live::MetricsSource;
 
 pub use extract::PeerAddr;
 pub use limit::RateLimit;
@@ -42,11 +43,22 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN: Duration = Duration::from_secs(5);
 
 /// What handlers share.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppState {
     pub admin: Arc<Admin>,
     limiter: Arc<Mutex<limit::Limiter>>,
     pub(crate) web: Arc<crate::web::WebState>,
+    /// What `GET /metrics` shows; without it, that path is not served.
+    metrics: Option<Arc<dyn MetricsSource>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("web", &self.web)
+            .field("metrics", &self.metrics.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppState {
@@ -55,7 +67,13 @@ impl AppState {
             admin,
             limiter: Arc::new(Mutex::new(limit::Limiter::new(trace_limit))),
             web: Arc::new(crate::web::WebState::default()),
+            metrics: None,
         }
+    }
+
+    /// Serves `GET /metrics` from `source`.
+    pub fn with_metrics(self, source: Arc<dyn MetricsSource>) -> AppState {
+        AppState { metrics: Some(source), ..self }
     }
 
     /// Takes one trace search from `key`'s allowance: `Err(seconds to wait)` when spent.
@@ -104,15 +122,30 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api::routes(ApiDoc::openapi()).split_for_parts().1
 }
 
-/// Every route: the API, its document and Swagger UI, the help pages, the web pages.
+/// Every route: the API, its document and Swagger UI, the help pages, the web pages, the
+/// metrics.
 pub fn router(state: AppState) -> Router {
     let (api, doc) = api::routes(ApiDoc::openapi()).split_for_parts();
     api.merge(crate::web::router())
+        .route("/metrics", axum::routing::get(metrics))
         .with_state(state)
         .merge(SwaggerUi::new("/api/docs").url("/api/v1/openapi.json", doc))
         .merge(crate::help::router())
         .fallback(extract::not_found)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+}
+
+/// `GET /metrics`: the Prometheus text format, without a token (as exporters are scraped);
+/// it shows counts and latencies, never a tenant's data.
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match &state.metrics {
+        Some(source) => {
+            let content_type = (axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+            ([content_type], source.render()).into_response()
+        }
+        None => extract::not_found().await.into_response(),
+    }
 }
 
 /// Serves `app` on `listener` (with TLS when `tls` is given) until `stop` turns true.

@@ -102,7 +102,7 @@ pub fn request<'a>(
 ) -> BounceRequest<'a> {
     BounceRequest {
         reporting_mta: REPORTING_MTA,
-        admin_base_url: ADMIN,
+        admin_base_url: Some(ADMIN),
         envelope,
         original,
         queue_id: "00000000000000a1",

@@ -20,8 +20,9 @@ const FULL_ORIGINAL_BYTES_MAX: usize = 1 << 20;
 pub struct Notifier {
     /// This node's host name (`Reporting-MTA`).
     pub reporting_mta: String,
-    /// Where help pages are served, e.g. `https://admin.sluice.example`.
-    pub admin_base_url: String,
+    /// Where help pages are served, e.g. `https://admin.sluice.example`; none: bounces
+    /// carry no link.
+    pub admin_base_url: Option<String>,
     pub directory: Option<Arc<SharedSnapshot>>,
 }
 
@@ -58,7 +59,7 @@ impl Notifier {
         let queue_id = id.to_string();
         let request = BounceRequest {
             reporting_mta: &self.reporting_mta,
-            admin_base_url: &self.admin_base_url,
+            admin_base_url: self.admin_base_url.as_deref(),
             envelope,
             original,
             queue_id: &queue_id,
