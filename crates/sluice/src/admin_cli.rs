@@ -357,7 +357,7 @@ pub struct TraceArgs {
     sender: Option<String>,
     #[arg(long)]
     recipient: Option<String>,
-    /// The Message-ID header or the queue id.
+    /// The Message-ID header or the queue id; each message found is shown with its timeline.
     #[arg(long)]
     message_id: Option<String>,
     /// The client IP.
@@ -384,6 +384,7 @@ pub struct TraceArgs {
 
 pub fn trace(config_path: Option<&Path>, a: TraceArgs) -> anyhow::Result<()> {
     let (admin, cx, _) = open(config_path)?;
+    let with_timeline = a.message_id.is_some();
     let params = TraceParams {
         sender: a.sender,
         recipient: a.recipient,
@@ -443,13 +444,35 @@ pub fn trace(config_path: Option<&Path>, a: TraceArgs) -> anyhow::Result<()> {
             m.direction,
             m.client_ip,
             m.sender,
-            m.subject.unwrap_or_default()
+            m.subject.clone().unwrap_or_default()
         );
+        if with_timeline {
+            print_timeline(&admin.trace_message(&cx, &m.message)?);
+        }
     }
     if page.next.is_some() {
         println!("(more: narrow the search or raise --limit)");
     }
     Ok(())
+}
+
+/// One message's steps, indented under its summary line, oldest first.
+fn print_timeline(detail: &admin::views::TraceDetailView) {
+    let connector = detail.connector.as_deref().map_or(String::new(), |c| format!(", connector {c}"));
+    let tls = detail.tls.as_deref().map_or("no TLS".to_string(), |t| t.to_string());
+    println!("    from {} (HELO {}, {tls}{connector})", detail.summary.client_ip, detail.helo);
+    for step in &detail.timeline {
+        let next = step
+            .next_attempt_unix_ms
+            .map_or(String::new(), |at| format!(" (next attempt {})", when(at / 1000)));
+        println!(
+            "    {}  {:<9} {}  {}{next}",
+            when(step.at_unix_ms / 1000),
+            step.step,
+            step.recipient,
+            step.detail
+        );
+    }
 }
 
 #[cfg(test)]

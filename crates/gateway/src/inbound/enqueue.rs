@@ -246,8 +246,8 @@ impl Enqueue {
                 throttle_accepted,
                 size,
                 tenant = %if tenants.is_empty() { "-".to_string() } else { tenants.join(",") },
-                connector = attribution.map_or("-", |a| a.connector.as_str()),
-                direction = direction.as_str(),
+                connector = %attribution.map_or("-", |a| a.connector.as_str()),
+                direction = %direction,
                 outcome = %outcome,
                 queue_us,
                 "message"

@@ -13,7 +13,8 @@ use std::process::Command;
 use serde_json::Value;
 
 /// No I/O, no clock, no async: decisions only, tested without sockets.
-const PURE: [&str; 7] = ["smtp-wire", "throttle", "directory", "bounce", "protection", "access", "trace"];
+const PURE: [&str; 8] =
+    ["smtp-wire", "throttle", "directory", "bounce", "protection", "access", "trace", "metrics"];
 
 /// What a pure crate may depend on directly.
 const PURE_DEPENDENCIES: [&str; 10] = [

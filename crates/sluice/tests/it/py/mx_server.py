@@ -3,7 +3,8 @@
 Usage: mx_server.py PORT OUT_DIR [CERT KEY]. With CERT and KEY the server offers STARTTLS
 but can only speak TLS 1.2 with a CBC cipher suite that modern clients refuse, so every
 handshake fails: a server with broken TLS. The reply to RCPT TO depends on the local part's first
-word: `fail...` 550 5.1.1, `later...` 451 4.3.0, `throttle...` 451 4.7.500 (a receiving
+word: `fail...` 550 5.1.1, `later...` 451 4.3.0, `once...` 451 4.3.0 the first time that
+address is tried and 250 afterwards, `throttle...` 451 4.7.500 (a receiving
 server asking us to slow down), `busy...` 421 4.3.2 (a server closing the door for now), and
 the refusals real servers give (REPLIES below: unknown user, full mailbox, blocklist, relay
 denied, a new-IP throttling token); anything else 250. After the data, a message to
@@ -52,6 +53,7 @@ class Scripted:
         self.out_dir = out_dir
         self.lock = threading.Lock()
         self.count = 0
+        self.tried_once = set()
 
     def log(self, address, reply):
         with self.lock, open(os.path.join(self.out_dir, "rcpt.log"), "a") as f:
@@ -60,6 +62,11 @@ class Scripted:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@", 1)[0].lower()
         reply = next((r for prefix, r in REPLIES if local.startswith(prefix)), "250 2.1.5 OK")
+        if local.startswith("once"):
+            with self.lock:
+                first = address.lower() not in self.tried_once
+                self.tried_once.add(address.lower())
+            reply = "451 4.3.0 Mailbox busy, try again in a moment" if first else "250 2.1.5 OK"
         reply = reply.replace("{address}", address)
         self.log(address, reply)
         if reply.startswith("250"):
