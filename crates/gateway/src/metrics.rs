@@ -293,15 +293,22 @@ impl Metrics {
                 visit(f, help, &[("direction", direction.as_str()), ("outcome", outcome.label())], counter);
             }
         }
-        let f = "sluice_dns_lookups_total";
-        let help = "DNS queries, by kind (mx, address, txt, dnsbl).";
-        for (kind, counter) in DnsKind::ALL.iter().zip(&self.dns_lookups) {
-            visit(f, help, &[("kind", kind.label())], counter);
-        }
-        let f = "sluice_dns_failures_total";
-        let help = "DNS queries that got no answer (time-out, server failure), by kind.";
-        for (kind, counter) in DnsKind::ALL.iter().zip(&self.dns_failures) {
-            visit(f, help, &[("kind", kind.label())], counter);
+        let dns = [
+            (
+                "sluice_dns_lookups_total",
+                "DNS queries, by kind (mx, address, txt, dnsbl).",
+                &self.dns_lookups,
+            ),
+            (
+                "sluice_dns_failures_total",
+                "DNS queries that got no answer (time-out, server failure), by kind.",
+                &self.dns_failures,
+            ),
+        ];
+        for (f, help, counters) in dns {
+            for (kind, counter) in DnsKind::ALL.iter().zip(counters) {
+                visit(f, help, &[("kind", kind.label())], counter);
+            }
         }
         let help = "Tenants blocked for exceeding the outbound threshold (5.7.705) by this node.";
         visit("sluice_protection_trips_total", help, &[], &self.protection_trips);
