@@ -33,7 +33,7 @@ fuzz_target!(|input: &[u8]| {
     let reports = [RecipientReport::failed(0, reply.status, Diagnosis::Reply(reply), 1_800_000_000)];
     let request = BounceRequest {
         reporting_mta: "mx.sluice.example",
-        admin_base_url: "https://admin.sluice.example",
+        admin_base_url: Some("https://admin.sluice.example"),
         envelope: &envelope,
         original,
         queue_id: "0000000000000001",
