@@ -27,7 +27,9 @@
 //!
 //! Tokens, the audit log and requests (`access.rs`) live beside the directory and never
 //! bump the generation. The message trace (`trace_db.rs`) has its own SQLite file, or its
-//! own tables in the PostgreSQL database, and a batching writer thread ([`TraceWriter`]).
+//! own tables in the PostgreSQL database, and a batching writer thread ([`TraceWriter`],
+//! the running server's `trace::TraceSink`: never blocking the caller, dropping and counting
+//! when its queue is full, keeping its queue depth and lag for the metrics).
 
 mod access;
 mod backup;
