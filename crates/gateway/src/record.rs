@@ -46,7 +46,12 @@ pub fn direction(envelope: &Envelope) -> Direction {
 
 /// The envelope sender as the trace keeps it: the address, empty for the null sender.
 pub fn sender(envelope: &Envelope) -> String {
-    match &envelope.sender {
+    path(&envelope.sender)
+}
+
+/// A reverse path as the trace keeps it: the address, empty for the null sender.
+pub fn path(sender: &ReversePath) -> String {
+    match sender {
         ReversePath::Mailbox(address) => address.to_string(),
         ReversePath::Null => String::new(),
     }

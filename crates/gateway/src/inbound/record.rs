@@ -80,10 +80,7 @@ impl RecordingChecks<'_> {
         // The recipient domain's tenant, else (a tenant's outbound mail) the sending one.
         let tenant = record::domain_tenant(self.directory, domain)
             .or_else(|| attribution.and_then(|a| TenantId::parse(&a.tenant).ok()));
-        let sender = match sender {
-            ReversePath::Mailbox(address) => address.to_string(),
-            ReversePath::Null => String::new(),
-        };
+        let sender = record::path(sender);
         self.recorder.record(TraceEvent::Refused(Refusal {
             at_unix_ms: now_ms(),
             client_ip: session.client_ip,
