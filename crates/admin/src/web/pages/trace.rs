@@ -128,8 +128,8 @@ fn refusals(a: &Admin, v: &Viewer, p: &TraceParams) -> Option<Markup> {
                     tr {
                         td data-label=(w.when) { (layout::date(r.minute_unix_s)) }
                         td data-label=(w.client_ip) { a href=(format!("/throttle?ip={}", r.client_ip)) { (r.client_ip) } }
-                        td data-label=(w.sender) { (r.sender) }
-                        td data-label=(w.domain) { (r.recipient_domain) }
+                        td data-label=(w.sender) { code { (r.sender) } }
+                        td data-label=(w.domain) { code { (r.recipient_domain) } }
                         td data-label=(w.count) { (r.count) }
                         td data-label=(w.reply) { (layout::reply(v, &r.reply)) }
                     }
@@ -160,8 +160,8 @@ fn results(
                     @for m in items {
                         tr {
                             td data-label=(w.when) { a href=(format!("/trace/{}", seg(&m.message))) { (layout::date(m.received_at_unix_ms / 1000)) } }
-                            td data-label=(w.sender) { (m.sender) }
-                            td data-label=(w.recipient) { (m.recipients.join(", ")) }
+                            td data-label=(w.sender) { code { (m.sender) } }
+                            td data-label=(w.recipient) { code { (m.recipients.join(", ")) } }
                             td data-label=(w.subject) { (m.subject.as_deref().unwrap_or("")) }
                             td data-label=(w.client_ip) { (m.client_ip) }
                             td data-label=(w.status) { (layout::status_word(w, &m.status)) }
@@ -335,8 +335,8 @@ fn detail(v: &Viewer, m: &TraceDetailView, earlier: Vec<crate::views::RefusalVie
     let now = now_s();
     html! {
         dl {
-            dt { (w.sender) } dd { (s.sender) }
-            dt { (w.recipient) } dd { (s.recipients.join(", ")) }
+            dt { (w.sender) } dd { code { (s.sender) } }
+            dt { (w.recipient) } dd { code { (s.recipients.join(", ")) } }
             dt { (w.subject) } dd { (s.subject.as_deref().unwrap_or("")) }
             dt { "Message-ID" } dd { code { (s.message_id.as_deref().unwrap_or("")) } }
             dt { (w.size) } dd { (s.size_bytes) }
