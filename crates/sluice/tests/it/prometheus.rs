@@ -42,8 +42,15 @@ fn promtool_accepts(scrape: &str) {
 fn metrics_after_traffic_pass_promtool_and_count_what_happened() {
     let mut server = Server::start_with(Settings::default().throttled());
     let api = Api::new(&server);
-    // The harness connected once to see the server listen.
-    let connections_before = count(&scrape(&api), "sluice_connections_total");
+    // The harness connected once to see the server listen: the baseline once the server has
+    // taken that connection and seen it close (it may not have when the port answered).
+    let connections_before = wait_until(DELIVERY_TIMEOUT, || {
+        let text = scrape(&api);
+        let (total, open) =
+            (value(&text, "sluice_connections_total")?, value(&text, "sluice_connections_open")?);
+        (total >= 1.0 && open == 0.0).then_some(total as u64)
+    })
+    .unwrap_or_else(|| panic!("the harness's connection was never counted:\n{}", scrape(&api)));
     for n in 0..3 {
         let run = swaks_from(&server, "127.0.0.1", &["--to", &format!("m{n}@{DOMAIN}")]);
         assert_eq!(run.code, Some(0), "{run}");
