@@ -362,4 +362,34 @@ mod tests {
         assert_eq!(received_headers(b"Received: x\n\nReceived: y\n"), 1);
         assert_eq!(received_headers(b""), 0);
     }
+
+    /// The trace's Message-ID and Subject: read from the whole content of a message kept in
+    /// memory, and from the header section of one that streamed to the spool (its pieces
+    /// are no longer at hand when it ends).
+    #[tokio::test]
+    async fn a_message_keeps_its_identity_in_memory_and_when_streamed() {
+        use smtp_wire::Address;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = Spool::open(spool::SpoolConfig::new(dir.path().join("spool"))).expect("spool").spool;
+        let enqueue = Enqueue {
+            spool,
+            hostname: "mx.sluice.test".into(),
+            queue: crate::delivery::queue_manager::QueueHandle::detached(),
+            directory: None,
+        };
+        let envelope =
+            crate::fixtures::acme_outbound(Address::new("it", "acme.test"), &[Address::new("b", "x.test")]);
+        let head = b"Message-ID: <m1@acme.test>\r\nSubject: figures\r\n\r\n".to_vec();
+        let expected = (Some("m1@acme.test".to_string()), Some("figures".to_string()));
+
+        let mut small = Incoming::new(1 << 20, false);
+        enqueue.take_piece(&mut small, &envelope, head[..20].to_vec()).await;
+        assert_eq!(small.identity(&head[20..]), expected, "in memory: pieces and tail together");
+
+        let mut large = Incoming::new(head.len(), false);
+        enqueue.take_piece(&mut large, &envelope, head.clone()).await;
+        enqueue.take_piece(&mut large, &envelope, vec![b'x'; 4096]).await;
+        assert!(matches!(large.body, Body::Streaming(_)), "{:?}", large.body);
+        assert_eq!(large.identity(b"tail\r\n"), expected, "streamed: from its header section");
+    }
 }
