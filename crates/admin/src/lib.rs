@@ -19,5 +19,7 @@ pub mod views;
 pub mod web;
 
 pub use error::{AdminError, ErrorKind};
-pub use live::{AllowList, LiveError, LiveState, MetricsSource, Network, ProbeTarget, TxtCheck};
+pub use live::{
+    AllowList, CertificateCheck, LiveError, LiveState, MetricsSource, Network, ProbeTarget, TxtCheck,
+};
 pub use ops::{Admin, AdminStore, Context, Parts, parse_lifetime};

@@ -211,10 +211,27 @@ pub struct ProbeTarget {
     pub from: Option<String>,
 }
 
-/// DNS and outbound SMTP, for domain verification and connector validation.
+/// What a client certificate shows, for the validation of an inbound connector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateCheck {
+    /// Its subject CN and DNS names.
+    pub names: Vec<String>,
+    /// `None`: it chains to the configured client CA bundle and is valid now, so its names
+    /// count; else why a session presenting it would be an ordinary client.
+    pub untrusted: Option<String>,
+}
+
+/// DNS, outbound SMTP and the server's client CA, for domain verification and connector
+/// validation.
 pub trait Network: Send + Sync {
     fn check_txt(&self, domain: &str, token: &str) -> Result<TxtCheck, String>;
     fn probe(&self, target: &ProbeTarget) -> Result<Vec<ProbeStepView>, String>;
+    /// Reads a client certificate (PEM: end entity first, then its chain) and judges it as
+    /// the server would after STARTTLS. The error says what is wrong with the PEM.
+    fn client_certificate(&self, pem: &str) -> Result<CertificateCheck, String> {
+        let _ = pem;
+        Err("this server has no client CA bundle to judge certificates by".into())
+    }
 }
 
 /// The running server's metrics, rendered in the Prometheus text format for `GET /metrics`.

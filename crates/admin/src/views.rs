@@ -65,6 +65,10 @@ pub struct DomainView {
     pub service: bool,
     /// The TXT record to publish at the domain's apex.
     pub txt_record: String,
+    /// For a pending claim that others share: who verifies first owns the name, or another
+    /// tenant already did (then this claim can no longer be verified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl From<&AcceptedDomain> for DomainView {
@@ -81,6 +85,7 @@ impl From<&AcceptedDomain> for DomainView {
             .into(),
             service: d.service,
             txt_record: d.txt_record(),
+            note: None,
         }
     }
 }
@@ -169,6 +174,13 @@ pub struct ConnectorView {
     /// Outbound: opportunistic, required, verify-certificate or verify-domain.
     pub tls: Option<String>,
     pub tls_domain: Option<String>,
+    /// Unix seconds; 0 for a connector made before changes were recorded.
+    pub created_at_unix_s: u64,
+    pub created_by: String,
+    pub changed_at_unix_s: u64,
+    pub changed_by: String,
+    /// What the last change was, and why.
+    pub change_note: String,
 }
 
 fn texts<T: ToString>(items: &[T]) -> Vec<String> {
@@ -192,6 +204,11 @@ impl From<&Connector> for ConnectorView {
             smart_host: Vec::new(),
             tls: None,
             tls_domain: None,
+            created_at_unix_s: c.record.created_at_unix_s,
+            created_by: c.record.created_by.clone(),
+            changed_at_unix_s: c.record.changed_at_unix_s,
+            changed_by: c.record.changed_by.clone(),
+            change_note: c.record.change_note.clone(),
         }
     }
 }
@@ -220,6 +237,11 @@ impl From<&OutboundConnector> for ConnectorView {
             },
             tls: Some(tls),
             tls_domain,
+            created_at_unix_s: c.record.created_at_unix_s,
+            created_by: c.record.created_by.clone(),
+            changed_at_unix_s: c.record.changed_at_unix_s,
+            changed_by: c.record.changed_by.clone(),
+            change_note: c.record.change_note.clone(),
         }
     }
 }
@@ -264,17 +286,83 @@ pub struct ConnectorInput {
     /// Created enabled unless false.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Why the connector exists (kept in its change record).
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Who creates it, for the record (default: the caller; the audit log names the caller
+    /// either way).
+    #[serde(default)]
+    pub by: Option<String>,
+}
+
+/// A change to a connector: lists to add to or remove from, settings to set. Each
+/// direction refuses the other's keys; a change that changes nothing is refused.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorEdit {
+    /// Inbound: sender IP ranges (CIDR) to add.
+    #[serde(default)]
+    pub add_ip: Vec<String>,
+    #[serde(default)]
+    pub remove_ip: Vec<String>,
+    /// Inbound: TLS client-certificate names to add (`*.` for one label).
+    #[serde(default)]
+    pub add_certificate_name: Vec<String>,
+    #[serde(default)]
+    pub remove_certificate_name: Vec<String>,
+    /// Inbound: sender domains to add to those the connector carries.
+    #[serde(default)]
+    pub add_sender_domain: Vec<String>,
+    #[serde(default)]
+    pub remove_sender_domain: Vec<String>,
+    /// Inbound: reject mail for the connector's sender domains unless it comes through it.
+    #[serde(default)]
+    pub restrict_sender_domains: Option<bool>,
+    /// Inbound: reject mail not sent over TLS.
+    #[serde(default)]
+    pub require_tls: Option<bool>,
+    /// Outbound: recipient domains to add (none left: all domains).
+    #[serde(default)]
+    pub add_recipient_domain: Vec<String>,
+    #[serde(default)]
+    pub remove_recipient_domain: Vec<String>,
+    /// Outbound: smart hosts HOST[:PORT] to add at the end of the list.
+    #[serde(default)]
+    pub add_smart_host: Vec<String>,
+    #[serde(default)]
+    pub remove_smart_host: Vec<String>,
+    /// Outbound: opportunistic, required, verify-certificate or verify-domain.
+    #[serde(default)]
+    pub tls: Option<String>,
+    #[serde(default)]
+    pub tls_domain: Option<String>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Why (kept in the change record with what changed).
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Who changes it, for the record (default: the caller).
+    #[serde(default)]
+    pub by: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateInput {
-    /// Also send a test message to this address.
+    /// Outbound: also send a test message to this address. Inbound: the recipient whose
+    /// exact reply to report (nothing is sent).
     #[serde(default)]
     pub to: Option<String>,
-    /// The test message's sender (default postmaster@<hostname>).
+    /// Outbound: the test message's sender (default postmaster@<hostname>). Inbound: the
+    /// MAIL FROM to judge (restricted sender domains, relay attribution).
     #[serde(default)]
     pub from: Option<String>,
+    /// Inbound: the client's address.
+    #[serde(default)]
+    pub client_ip: Option<String>,
+    /// Inbound: the client's TLS certificate (PEM, end entity first, then its chain).
+    #[serde(default)]
+    pub client_cert: Option<String>,
 }
 
 /// A connector to check before it is saved.
@@ -300,6 +388,9 @@ pub struct ReputationView {
     /// block or exception.
     pub kind: String,
     pub note: String,
+    /// Unix seconds after which it no longer applies (the running server then removes it
+    /// and logs it once); none: until removed.
+    pub expires_at_unix_s: Option<u64>,
 }
 
 impl From<&ReputationEntry> for ReputationView {
@@ -312,6 +403,7 @@ impl From<&ReputationEntry> for ReputationView {
             }
             .into(),
             note: e.note.clone(),
+            expires_at_unix_s: e.expires_at_unix_s,
         }
     }
 }
@@ -324,6 +416,54 @@ pub struct ReputationInput {
     pub kind: String,
     #[serde(default)]
     pub note: Option<String>,
+    /// A lifetime such as 30d or 12h: the entry stops applying then (default: none).
+    #[serde(default)]
+    pub expires: Option<String>,
+}
+
+/// One risk an audit found on a connector.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RiskView {
+    /// high, medium or low.
+    pub risk: String,
+    /// broad-range, overlaps-other-tenant, on-premises-without-tls, recently-created,
+    /// recently-changed, disabled, wildcard-public-suffix.
+    pub flag: String,
+    pub reason: String,
+}
+
+/// A connector as the audit sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConnectorAuditView {
+    pub tenant: String,
+    pub name: String,
+    /// inbound or outbound.
+    pub direction: String,
+    /// Inbound: partner or on-premises.
+    pub kind: Option<String>,
+    pub enabled: bool,
+    pub created_at_unix_s: u64,
+    pub created_by: String,
+    pub changed_at_unix_s: u64,
+    pub changed_by: String,
+    pub change_note: String,
+    pub flags: Vec<RiskView>,
+}
+
+/// The audit of every connector the caller sees.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuditReportView {
+    /// Whether any connector carries a high-risk flag (`sluice connector audit` then exits 1).
+    pub high_risk: bool,
+    pub connectors: Vec<ConnectorAuditView>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorAuditParams {
+    /// Operators and support: only this tenant's connectors.
+    pub tenant: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

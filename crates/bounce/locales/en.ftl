@@ -141,7 +141,7 @@ help-5-7-705-admin = Find and stop the source of the spam or bulk mail (compromi
 help-5-7-708-title = Sending IP address not accepted
 help-5-7-708-why = The mail was sent from an IP address on a list of low-reputation sources (the operator's own list or a DNS blocklist), so the receiving mail service refused it.
 help-5-7-708-sender = Your message was not delivered. Tell your email admin, or send it from another account or service.
-help-5-7-708-admin = Find out why the address is listed (DNS blocklists give the reason) and request its removal, or send through another IP address with a good reputation. If the address is legitimately yours, ask the operator of the receiving service for an exception.
+help-5-7-708-admin = Find out why the address is listed (DNS blocklists give the reason) and request its removal, or send through another IP address with a good reputation. If the address is legitimately yours and listed wrongly, ask the recipient's email admin to request an exception for it from the operator of the receiving service: the operator grants exceptions on a request from one of its customers.
 
 help-5-7-750-title = Sender domain not registered
 help-5-7-750-why = The message was sent from a domain that your organisation has not added and verified in its mail service. Only a small allowance of such mail is accepted; after it, mail is blocked.
@@ -182,6 +182,11 @@ help-5-2-1-title = Mailbox or domain disabled
 help-5-2-1-why = The recipient's mailbox, or the whole recipient domain, is disabled or suspended and does not accept mail.
 help-5-2-1-sender = Contact the recipient another way to get a current address.
 help-5-2-1-admin = If the mailbox or domain is yours, enable it again, or settle the subscription with the mail service that hosts it.
+
+help-4-2-1-title = Recipient's organisation suspended for now
+help-4-2-1-why = The recipient's organisation is suspended on its mail service for the moment (a billing or security matter its provider is sorting out). The mail is not refused for good: the sending server keeps it and tries again.
+help-4-2-1-sender = Nothing to do yet: your mail server retries on its own for several days. If the message bounces in the end, contact the recipient another way.
+help-4-2-1-admin = Nothing to change on your side: your server keeps the message in its queue and retries. If the recipient expects your mail, they can ask their mail service when the suspension ends.
 
 help-5-7-10-title = Encryption (TLS) required
 help-5-7-10-why = The mail had to travel over an encrypted connection (STARTTLS), by a rule of the receiving server or of a connector, and the connection was not encrypted, or not with a valid certificate.

@@ -144,7 +144,7 @@ help-5-7-705-admin = Trouvez et arrêtez la source du spam ou du courrier de mas
 help-5-7-708-title = Adresse IP d'envoi refusée
 help-5-7-708-why = Le courrier a été envoyé depuis une adresse IP inscrite sur une liste de sources de mauvaise réputation (la liste de l'opérateur ou une liste de blocage DNS) ; le service de messagerie destinataire l'a donc refusé.
 help-5-7-708-sender = Votre message n'a pas été remis. Prévenez votre administrateur de messagerie, ou envoyez-le depuis un autre compte ou un autre service.
-help-5-7-708-admin = Cherchez pourquoi l'adresse est inscrite (les listes de blocage DNS en donnent la raison) et demandez son retrait, ou envoyez par une autre adresse IP de bonne réputation. Si l'adresse vous appartient légitimement, demandez une exception à l'opérateur du service destinataire.
+help-5-7-708-admin = Cherchez pourquoi l'adresse est inscrite (les listes de blocage DNS en donnent la raison) et demandez son retrait, ou envoyez par une autre adresse IP de bonne réputation. Si l'adresse vous appartient légitimement et est inscrite à tort, demandez à l'administrateur de messagerie du destinataire de solliciter une exception pour elle auprès de l'opérateur du service destinataire : l'opérateur accorde les exceptions à la demande de ses clients.
 
 help-5-7-750-title = Domaine de l'expéditeur non enregistré
 help-5-7-750-why = Le message a été envoyé depuis un domaine que votre organisation n'a ni ajouté ni vérifié dans son service de messagerie. Seul un petit quota de ce courrier est accepté ; au-delà, il est bloqué.
@@ -185,6 +185,11 @@ help-5-2-1-title = Boîte aux lettres ou domaine désactivé
 help-5-2-1-why = La boîte aux lettres du destinataire, ou le domaine tout entier, est désactivé ou suspendu et n'accepte pas de courrier.
 help-5-2-1-sender = Contactez le destinataire par un autre moyen pour obtenir une adresse à jour.
 help-5-2-1-admin = Si la boîte aux lettres ou le domaine vous appartient, réactivez-le, ou régularisez l'abonnement auprès du service de messagerie qui l'héberge.
+
+help-4-2-1-title = Organisation du destinataire suspendue pour l'instant
+help-4-2-1-why = L'organisation du destinataire est suspendue pour le moment auprès de son service de messagerie (une question de facturation ou de sécurité que son prestataire règle). Le courrier n'est pas refusé définitivement : le serveur d'envoi le garde et réessaie.
+help-4-2-1-sender = Rien à faire pour l'instant : votre serveur de messagerie réessaie de lui-même pendant plusieurs jours. Si le message revient finalement en erreur, contactez le destinataire par un autre moyen.
+help-4-2-1-admin = Rien à changer de votre côté : votre serveur garde le message dans sa file d'attente et réessaie. Si le destinataire attend votre courrier, il peut demander à son service de messagerie quand la suspension prend fin.
 
 help-5-7-10-title = Chiffrement (TLS) obligatoire
 help-5-7-10-why = Le courrier devait passer par une connexion chiffrée (STARTTLS), en vertu d'une règle du serveur de réception ou d'un connecteur, et la connexion n'était pas chiffrée, ou pas avec un certificat valide.

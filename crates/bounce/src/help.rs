@@ -32,6 +32,7 @@ pub const HELP_CODES: &[&str] = &[
     "5.1.1",
     "5.1.3",
     "5.2.1",
+    "4.2.1",
     "5.7.10",
     "5.3.4",
     "4.3.0",
@@ -59,7 +60,8 @@ pub const HELP_CODES: &[&str] = &[
 
 /// Pages whose code says everything: a reply with exactly this code gets this page
 /// whatever its wording. `5.7.1` is missing on purpose (it is used for relay refusals,
-/// DMARC failures, spam and blocklists alike).
+/// DMARC failures, spam and blocklists alike), and so is `4.2.1`: Sluice's page is about its
+/// own reply (a suspended tenant), while another server's 4.2.1 is any disabled mailbox.
 const EXACT_CODES: &[&str] = &[
     "5.7.705", "5.7.708", "5.7.750", "5.7.751", "4.7.752", "5.7.51", "5.1.1", "5.1.3", "5.2.1", "5.7.10",
     "5.3.4", "5.4.6", "5.2.2", "5.1.2", "5.1.10", "4.4.7",
@@ -126,6 +128,9 @@ pub fn help_code_for(status: EnhancedCode, text: Option<&str>) -> &'static str {
         return token;
     }
     let exact = status.to_string();
+    if exact == "4.2.1" && lower.contains("organisation is suspended") {
+        return "4.2.1";
+    }
     if let Some(code) = EXACT_CODES.iter().find(|c| **c == exact) {
         return code;
     }

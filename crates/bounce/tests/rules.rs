@@ -427,19 +427,30 @@ fn every_page_a_bounce_can_link_to_has_texts_in_every_language() {
     }
 }
 
-/// The 4xx/5xx replies of a folder of transcripts (`S: ` lines).
+/// The 4xx/5xx replies of a folder of transcripts (`S: ` lines), a multi-line reply
+/// (`550-5.7.1 text`, `550 5.7.1 Help: ...`) as one: `550 5.7.1 text Help: ...`.
 fn transcript_replies(dir: &str) -> Vec<String> {
     let mut replies = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{dir}: {e}")) {
         let path = entry.expect("entry").path();
         let transcript = std::fs::read_to_string(&path).expect("transcript");
-        replies.extend(
-            transcript
-                .lines()
-                .filter_map(|line| line.strip_prefix("S: "))
-                .filter(|reply| reply.starts_with('4') || reply.starts_with('5'))
-                .map(str::to_owned),
-        );
+        let mut pending: Option<String> = None;
+        for reply in transcript.lines().filter_map(|line| line.strip_prefix("S: ")) {
+            if !(reply.starts_with('4') || reply.starts_with('5')) || reply.len() < 4 {
+                continue;
+            }
+            let (code, rest) = reply.split_at(3);
+            let text = rest.get(1..).unwrap_or("");
+            let joined = match pending.take() {
+                // A continuation line repeats the enhanced code: keep its text only.
+                Some(first) => format!("{first} {}", text.split_once(' ').map_or(text, |(_, t)| t)),
+                None => format!("{code} {text}"),
+            };
+            match rest.starts_with('-') {
+                true => pending = Some(joined),
+                false => replies.push(joined),
+            }
+        }
     }
     replies
 }

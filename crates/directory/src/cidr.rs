@@ -76,6 +76,12 @@ impl Cidr {
         mask_bits(ip_bits(ip), u32::from(self.len)) == self.bits
     }
 
+    /// Whether the two networks share any address (one holds the other).
+    pub fn overlaps(&self, other: &Cidr) -> bool {
+        let len = u32::from(self.len.min(other.len));
+        self.v4 == other.v4 && mask_bits(self.bits, len) == mask_bits(other.bits, len)
+    }
+
     pub fn is_ipv4(&self) -> bool {
         self.v4
     }
@@ -143,10 +149,10 @@ impl<T> CidrTable<T> {
         self.map.entry((cidr.len, cidr.bits)).or_insert_with(make)
     }
 
-    /// The value of the longest network containing `ip`, with that network's length.
-    pub(crate) fn longest_match(&self, ip: IpAddr) -> Option<&T> {
+    /// The values of every network containing `ip`, longest first.
+    pub(crate) fn matches(&self, ip: IpAddr) -> impl Iterator<Item = &T> + '_ {
         let bits = ip_bits(ip);
-        self.lens.iter().find_map(|&len| self.map.get(&(len, mask_bits(bits, u32::from(len)))))
+        self.lens.iter().filter_map(move |&len| self.map.get(&(len, mask_bits(bits, u32::from(len)))))
     }
 }
 
@@ -198,14 +204,26 @@ mod tests {
     }
 
     #[test]
+    fn overlaps_when_one_holds_the_other() {
+        let c = |s| Cidr::parse("c", s).unwrap();
+        assert!(c("192.0.2.0/24").overlaps(&c("192.0.2.7/32")));
+        assert!(c("192.0.2.7/32").overlaps(&c("192.0.0.0/16")));
+        assert!(!c("192.0.2.0/24").overlaps(&c("192.0.3.0/24")));
+        assert!(!c("0.0.0.0/8").overlaps(&c("::/8")), "families never overlap");
+        assert!(c("2001:db8::/32").overlaps(&c("2001:db8:1::/48")));
+    }
+
+    #[test]
     fn longest_prefix_wins() {
         let mut t = CidrTable::default();
         *t.entry(Cidr::parse("c", "10.0.0.0/8").unwrap(), || 0) = 8;
         *t.entry(Cidr::parse("c", "10.1.0.0/16").unwrap(), || 0) = 16;
         *t.entry(Cidr::parse("c", "2001:db8::/32").unwrap(), || 0) = 32;
-        assert_eq!(t.longest_match(ip("10.1.2.3")), Some(&16));
-        assert_eq!(t.longest_match(ip("10.2.2.3")), Some(&8));
-        assert_eq!(t.longest_match(ip("11.0.0.1")), None);
-        assert_eq!(t.longest_match(ip("2001:db8::1")), Some(&32));
+        assert_eq!(t.matches(ip("10.1.2.3")).next(), Some(&16));
+        assert_eq!(t.matches(ip("10.2.2.3")).next(), Some(&8));
+        assert_eq!(t.matches(ip("11.0.0.1")).next(), None);
+        assert_eq!(t.matches(ip("2001:db8::1")).next(), Some(&32));
+        assert_eq!(t.matches(ip("10.1.2.3")).copied().collect::<Vec<_>>(), vec![16, 8]);
+        assert_eq!(t.matches(ip("11.0.0.1")).count(), 0);
     }
 }

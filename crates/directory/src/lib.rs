@@ -34,70 +34,80 @@
 //! - **Reputation**: operator CIDRs, blocks and exceptions; any exception covering the IP
 //!   overrides any block.
 //!
-//! # Connector precedence ([`Snapshot::connector_for`])
-//! 1. A certificate name equal to a connector's exact name.
-//! 2. A certificate name under a connector's wildcard (`*.mail.example.com` matches
-//!    `mx1.mail.example.com`, not `mail.example.com` nor `a.b.mail.example.com`; names that
-//!    the certificate itself presents as wildcards match nothing).
-//! 3. The longest IP range containing the client (IPv4-mapped IPv6 counts as IPv4).
-//! 4. Domain-only connectors, by the sender domain, only when 1-3 found nothing, and only
-//!    for their TLS requirement.
+//! # Connectors belong to the recipient's tenant
+//! A session computes, once after the handshake and again after STARTTLS
+//! ([`Snapshot::session`]), every enabled connector of every tenant that recognises the
+//! client: by a verified certificate name (exact, or under a `*.` wildcard: one label;
+//! names the certificate itself presents as wildcards match nothing) or by an IP range
+//! (IPv4-mapped IPv6 counts as IPv4). Within one tenant the most specific match counts
+//! first: an exact certificate name, then a wildcard, then the longest range, then the
+//! lowest name. Disabled connectors never match; a suspended tenant's connector matches
+//! (so its refusals can say why) but grants nothing. Many tenants may declare the same
+//! address; a session keeps at most [`SESSION_CONNECTORS_MAX`] matches (whole tenants), and
+//! the connectors of further tenants are looked up at RCPT for their recipients, so the cap
+//! bounds memory and never changes an answer.
 //!
-//! Certificate or IP recognition always beats domain-only. Among equal candidates the
-//! lowest (tenant id, connector name in lower case) wins. Disabled connectors never match.
-//! A suspended tenant's connector still matches (so refusals can say why) but is not
-//! trusted ([`ConnectorMatch::is_trusted`]). A connector is global to the session (it is
-//! recognised before any recipient), but what it grants or requires applies to its own
-//! tenant's recipients, except an on-premises connector's TLS requirement, since all mail
-//! from a tenant's own server is that tenant's.
+//! **Inbound trust is per recipient**: the connectors that count for a recipient are those
+//! of the tenant owning its domain. Their rules (TLS, certificate, restricted sender
+//! domains) apply to that tenant's recipients only, and their trust (no IP throttling, no
+//! low-reputation refusal) too; a client that matches no connector of the recipient's
+//! tenant is an ordinary client for that recipient, whatever other tenants declared. One
+//! transaction can mix outcomes.
+//!
+//! **Relayed mail is attributed to exactly one tenant** ([`Snapshot::relay`], per
+//! transaction): the on-premises connectors recognised by the certificate count before those
+//! recognised by address; one tenant among them is the one; among several, the tenant whose
+//! verified domain is (or holds) the certificate's matching name, else the one whose
+//! verified domain is (or holds) the MAIL FROM domain; no such tenant, no relay (`550 5.7.1`
+//! saying why and what to do).
+//! Domain-only connectors (a partner connector listing only sender domains) never
+//! recognise a client: they add a TLS requirement for their sender domains.
+//!
+//! **Mail between tenants** is inbound for the recipient's tenant (its connectors decide
+//! trust and rules) and, when the transaction is attributed to another tenant's on-premises
+//! connector, outbound mail of that tenant too ([`RecipientRoute::outbound`]): its outbound
+//! protection counts it, its connector's TLS rule applies, and it is not IP-throttled.
 //!
 //! # Decisions, in the order they apply
-//! [`Snapshot::check_client`] (at MAIL FROM, and again first thing at each RCPT):
-//! 1. The session came through an on-premises connector that requires TLS and the session
-//!    is plain: `550 5.7.10`, naming the connector and its rule; or it was recognised by
-//!    one of the connector's IP ranges, the connector also names certificates, and the
-//!    session presented none of them (a matching one would have been recognised by name):
-//!    `550 5.7.10` naming the connector and the certificate names.
-//! 2. No connector, and the IP is in a blocked range not covered by any exception:
-//!    `550 5.7.708`, telling the sender's admin to ask the operator for an exception.
-//!
-//! [`Snapshot::check_dnsbl_listed`] (at MAIL FROM, when the gateway's DNSBL lookup found
-//! the client listed): `550 5.7.708` naming the zone and the operator's exception command,
-//! unless the client came through a connector or an exception covers it.
+//! [`Snapshot::check_client`] (MAIL FROM): a client that matches no connector of any tenant
+//! and is in a blocked range not covered by an exception, or listed by a DNS blocklist the
+//! gateway asked (the context's `dnsbl_zone`), is refused: `550 5.7.708`. Entries past their
+//! expiry do not apply. A client some tenant vouches for waits for RCPT.
 //!
 //! [`Snapshot::check_recipient`] (RCPT TO), relay control before anything else:
-//! 3. An address literal (`[192.0.2.1]`, `[IPv6:...]`): `550 5.7.1`, for everyone.
-//! 4. The domain (normalised) is covered by a verified accepted domain, exactly or via the
+//! 1. An address literal (`[192.0.2.1]`, `[IPv6:...]`): `550 5.7.1`, for everyone.
+//! 2. The domain (normalised) is covered by a verified accepted domain, exactly or via the
 //!    nearest parent matching sub-domains (unverified entries are skipped, so they cannot
 //!    shadow a verified parent). Then, in order:
-//!    - the tenant is suspended: `550 5.2.1`;
-//!    - the tenant's own rules, which apply to **that tenant's recipients only** (a
-//!      tenant's connector never changes what another tenant receives, else one tenant
-//!      could restrict `gmail.com` for all):
-//!      - the session came through the tenant's partner connector that requires TLS and
-//!        is plain, or came by its IP range without one of the certificates it names:
-//!        `550 5.7.10` naming the connector (as in 1);
-//!      - the sender domain (exactly, not its sub-domains) is restricted to some of the
-//!        tenant's connectors and the session came through none of them: `550 5.7.51`,
-//!        naming the domain, the connector, the rule and the client IP;
-//!      - no connector, a plain session, and a domain-only connector of the tenant for the
-//!        sender domain requires TLS: `550 5.7.10` naming it;
+//!    - the tenant is suspended: `451 4.2.1` (temporary: the sender keeps the mail and
+//!      retries while the operator sorts it out);
+//!    - no connector of the tenant matches and the transaction is not another tenant's
+//!      outbound mail: the low-reputation rule (`550 5.7.708`);
+//!    - another tenant's outbound mail: that tenant suspended (`550 5.7.705`), its
+//!      on-premises connector's TLS rule (`550 5.7.10`);
+//!    - the tenant's own rules, for **that tenant's recipients only**: the TLS rule of its
+//!      connector the client matches (plain text, or an address match without one of the
+//!      certificates the connector names: `550 5.7.10`); a sender domain (exactly, not its
+//!      sub-domains) restricted to some of its connectors that the client matches none of
+//!      (`550 5.7.51`); no connector of the tenant, plain text, and a domain-only connector
+//!      of the tenant requiring TLS for the sender domain (`550 5.7.10`);
 //!    - a local part with routing characters (`%` percent hack, `!` bang path, `@`,
 //!      quotes, backslash): `550 5.1.3`, whatever the domain kind;
 //!    - a listed recipient or alias: its [`RouteTarget::Recipient`];
 //!    - else internal relay: [`RouteTarget::InternalRelay`]; authoritative: `550 5.1.1`.
+//! 3. Not accepted: the transaction's [`Relay`] tenant gets outbound relay
+//!    ([`RouteTarget::OutboundRelay`]) after its connector's TLS rule, or `550 5.7.705` when
+//!    suspended; several tenants and no attribution: `550 5.7.1` saying so. The gateway
+//!    checks the sender domain with [`Snapshot::sender_domain`] for the `5.7.750` allowance.
+//! 4. Otherwise the low-reputation rule, then `550 5.7.1`: relay denied (a domain known but
+//!    unverified says so, and what its admin must publish). Source routes never reach here
+//!    (the parser drops them); upper case, a trailing dot and the U-label form of an IDN
+//!    are the same domain.
 //!
-//!    The route names the session's connector when it is trusted and the tenant's: the
-//!    mail is attributed to the tenant and skips IP throttling.
-//! 5. Not accepted, and the session came through an on-premises connector: outbound relay
-//!    ([`RouteTarget::OutboundRelay`]) for an active tenant, `550 5.7.705` for a suspended
-//!    one. The gateway checks the sender domain with [`Snapshot::sender_domain`] for the
-//!    `5.7.750` allowance (an unverified domain cannot be used to send).
-//! 6. Otherwise `550 5.7.1`: relay denied (a domain known but unverified says so, and
-//!    what its admin must publish). Source routes never reach here (the parser drops
-//!    them); upper case, a trailing dot and the U-label form of an IDN are the same domain.
-//!
-//! The texts are in `refusal.rs`, each covered by a test in `tests/decisions.rs`.
+//! Replies name no tenant, connector or operator command: they speak of the recipient's
+//! organisation (by its domain) or the sender's own, and say what its administrator can do.
+//! //! The texts are in `refusal.rs`, each covered by a test in `tests/decisions.rs`.
+pub mod audit;
 mod cidr;
 mod decide;
 mod error;
@@ -111,17 +121,20 @@ mod store;
 
 pub use cidr::Cidr;
 pub use decide::{
-    ClientCert, ConnectorMatch, MatchedBy, RecipientRoute, RouteTarget, SessionContext, Transport,
+    CERTIFICATE_NAMES_MAX, ClientCert, ConnectorMatch, MatchedBy, OutboundOf, RecipientRoute, Relay,
+    RouteTarget, SESSION_CONNECTORS_MAX, SessionContext, Transport,
 };
 pub use error::{DirectoryError, StoreError};
 pub use model::{
-    AcceptedDomain, Connector, ConnectorKind, DeliveryTarget, DirectoryData, DomainKind, NewDomain,
-    NewTenant, NextHop, OutboundBlock, OutboundRelease, Recipient, ReputationEntry, ReputationKind, Tenant,
-    TenantStatus, VerificationState,
+    AcceptedDomain, ChangeRecord, Connector, ConnectorKind, DeliveryTarget, DirectoryData, DomainKind,
+    NewDomain, NewTenant, NextHop, OutboundBlock, OutboundRelease, Recipient, ReputationEntry,
+    ReputationKind, Tenant, TenantStatus, VerificationState,
 };
 pub use names::{CertName, DomainName, TenantId, normalise_local_part};
 pub use outbound::{OutboundConnector, OutboundRoute, OutboundTls, SMART_HOST_PORT_DEFAULT};
 pub use refusal::{Refusal, RefusalKind};
 pub use shared::{Refresh, SharedSnapshot};
 pub use snapshot::{DomainLookup, SenderDomain, Snapshot};
-pub use store::{DirectoryStore, check_domain_claim, check_not_reserved, recipient_domain};
+pub use store::{
+    DirectoryStore, check_domain_claim, check_domain_verification, check_not_reserved, recipient_domain,
+};

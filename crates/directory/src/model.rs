@@ -244,6 +244,42 @@ impl fmt::Display for ConnectorKind {
     }
 }
 
+/// Who made a connector and who changed it last, when and why: the record an audit of
+/// connectors reads (an attacker who takes over an admin account creates or widens a
+/// connector to relay spam). Times are Unix seconds, set by whoever makes the change.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    pub created_at_unix_s: u64,
+    pub created_by: String,
+    pub changed_at_unix_s: u64,
+    pub changed_by: String,
+    /// What the last change was and why, in the words of whoever made it.
+    pub change_note: String,
+}
+
+impl ChangeRecord {
+    /// A record for something created now by `by`.
+    pub fn created(at_unix_s: u64, by: &str, note: &str) -> ChangeRecord {
+        ChangeRecord {
+            created_at_unix_s: at_unix_s,
+            created_by: by.to_string(),
+            changed_at_unix_s: at_unix_s,
+            changed_by: by.to_string(),
+            change_note: note.to_string(),
+        }
+    }
+
+    /// The record after a change made now by `by`.
+    pub fn changed(&self, at_unix_s: u64, by: &str, note: &str) -> ChangeRecord {
+        ChangeRecord {
+            changed_at_unix_s: at_unix_s,
+            changed_by: by.to_string(),
+            change_note: note.to_string(),
+            ..self.clone()
+        }
+    }
+}
+
 /// An inbound connector: how Sluice recognises mail from a partner or from the tenant's own
 /// server, and what it then requires.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -263,6 +299,7 @@ pub struct Connector {
     pub restrict_sender_domains: bool,
     /// "Reject mail not sent over TLS."
     pub require_tls: bool,
+    pub record: ChangeRecord,
 }
 
 impl Connector {
@@ -278,6 +315,7 @@ impl Connector {
             sender_domains: Vec::new(),
             restrict_sender_domains: false,
             require_tls: kind == ConnectorKind::Partner,
+            record: ChangeRecord::default(),
         }
     }
 
@@ -357,6 +395,16 @@ pub struct ReputationEntry {
     pub kind: ReputationKind,
     /// Why, for the operator (ticket number, source list).
     pub note: String,
+    /// Unix seconds after which the entry no longer applies (`None`: until removed).
+    #[serde(default)]
+    pub expires_at_unix_s: Option<u64>,
+}
+
+impl ReputationEntry {
+    /// Whether the entry is in force at `now_unix_s`.
+    pub fn applies_at(&self, now_unix_s: u64) -> bool {
+        self.expires_at_unix_s.is_none_or(|at| now_unix_s < at)
+    }
 }
 
 /// A tenant's outbound mail blocked by outbound protection (`5.7.705`) until an operator

@@ -130,6 +130,7 @@ pub struct OutboundConnector {
     pub recipient_domains: Vec<DomainName>,
     pub route: OutboundRoute,
     pub tls: OutboundTls,
+    pub record: crate::model::ChangeRecord,
 }
 
 impl OutboundConnector {
@@ -142,6 +143,7 @@ impl OutboundConnector {
             recipient_domains: Vec::new(),
             route,
             tls,
+            record: crate::model::ChangeRecord::default(),
         }
     }
 

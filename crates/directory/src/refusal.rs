@@ -4,7 +4,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::model::Connector;
+use crate::names::CertName;
 
 /// A permanent (5xx) or temporary (4xx) refusal. Kept free of `smtp-wire` so the directory
 /// stays a leaf crate; the gateway converts it into its `Reply`.
@@ -54,8 +54,9 @@ impl fmt::Display for Refusal {
     }
 }
 
-fn connector_label(c: &Connector) -> String {
-    format!("connector \"{}\" of tenant {}", c.name, c.tenant)
+/// The certificate names a connector lists, as a reply quotes them.
+fn names_text(names: &[CertName]) -> String {
+    names.iter().map(ToString::to_string).collect::<Vec<_>>().join(" or ")
 }
 
 pub(crate) fn relay_denied(domain: &str) -> Refusal {
@@ -93,6 +94,25 @@ pub(crate) fn relay_denied_literal(literal: &str) -> Refusal {
     )
 }
 
+/// Several organisations' own servers share the client's address, and neither its
+/// certificate nor the sender domain says which one is sending.
+pub(crate) fn relay_unattributed(ip: IpAddr, sender_domain: Option<&str>) -> Refusal {
+    let sender = match sender_domain {
+        Some(domain) => format!("the sender domain {}", shown(&domain.to_ascii_lowercase())),
+        None => "an empty sender (a bounce)".to_string(),
+    };
+    Refusal::new(
+        RefusalKind::RelayDenied,
+        550,
+        (5, 7, 1),
+        format!(
+            "Relay access denied: [{ip}] is the mail server of several organisations on this service and {sender} \
+             does not tell which one is sending; send from a verified domain of your organisation, or have the \
+             server present the TLS client certificate your organisation's on-premises connector names"
+        ),
+    )
+}
+
 pub(crate) fn routing_local_part(address: &str) -> Refusal {
     Refusal::new(
         RefusalKind::RoutingLocalPart,
@@ -115,85 +135,120 @@ pub(crate) fn unknown_user(address: &str, domain: &str) -> Refusal {
     )
 }
 
+/// Temporary on purpose: a suspension is usually sorted out within days (an unpaid
+/// invoice, an investigation), and the sending servers keep the mail and retry meanwhile
+/// instead of bouncing it for good.
 pub(crate) fn tenant_suspended_inbound(domain: &str) -> Refusal {
     Refusal::new(
         RefusalKind::TenantSuspended,
-        550,
-        (5, 2, 1),
+        451,
+        (4, 2, 1),
         format!(
-            "Recipient domain {domain} is suspended on this service and receives no mail; its administrator must contact the service operator"
+            "Mail for {domain} is not accepted at the moment: the recipient's organisation is suspended on this service; \
+             the sending server keeps the message and retries, and its administrator need not act unless it bounces"
         ),
     )
 }
 
-pub(crate) fn tenant_suspended_outbound(connector: &Connector) -> Refusal {
+pub(crate) fn tenant_suspended_outbound(ip: IpAddr) -> Refusal {
     Refusal::new(
         RefusalKind::TenantSuspended,
         550,
         (5, 7, 705),
         format!(
-            "Outbound mail through {} is blocked because the tenant is suspended; the tenant's administrator must contact the service operator",
-            connector_label(connector)
+            "Outbound mail from [{ip}] is blocked because your organisation's account on this service is suspended; \
+             your email administrator must contact the service operator"
         ),
     )
 }
 
-pub(crate) fn tls_required(connector: &Connector) -> Refusal {
+pub(crate) fn tls_required(domain: &str, ip: IpAddr) -> Refusal {
     Refusal::new(
         RefusalKind::TlsRequired,
         550,
         (5, 7, 10),
         format!(
-            "Mail through {} must be sent over TLS (rule \"reject mail not sent over TLS\"); issue STARTTLS before MAIL FROM, \
-             or ask the tenant's administrator to change the connector",
-            connector_label(connector)
-        ),
-    )
-}
-
-pub(crate) fn restricted_sender(domain: &str, connector: &Connector, ip: IpAddr) -> Refusal {
-    // A connector known by certificate is joined by presenting one, not by an address.
-    let fix = if connector.ip_ranges.is_empty() && !connector.certificate_names.is_empty() {
-        "present a TLS client certificate for one of its names".to_string()
-    } else {
-        format!("ask the tenant's administrator to add [{ip}] to it")
-    };
-    Refusal::new(
-        RefusalKind::RestrictedSender,
-        550,
-        (5, 7, 51),
-        format!(
-            "Sender domain {domain} is restricted to {} (rule \"reject mail for these sender domains unless it comes \
-             through this connector\") and [{ip}] is not part of it; send through the servers of that connector, \
-             or {fix}",
-            connector_label(connector)
+            "Mail for {domain} from [{ip}] must be sent over TLS: the recipient's organisation requires it for mail from \
+             this server (rule \"reject mail not sent over TLS\"); issue STARTTLS before MAIL FROM, or ask the \
+             {domain} administrator to change the rule"
         ),
     )
 }
 
 /// A connector known by certificate names and requiring TLS, reached from one of its IP
 /// ranges without a certificate for those names.
-pub(crate) fn certificate_required(connector: &Connector) -> Refusal {
-    let names: Vec<String> = connector.certificate_names.iter().map(ToString::to_string).collect();
+pub(crate) fn certificate_required(domain: &str, ip: IpAddr, names: &[CertName]) -> Refusal {
     Refusal::new(
         RefusalKind::TlsRequired,
         550,
         (5, 7, 10),
         format!(
-            "Mail through {} must come over TLS with a client certificate for {} (rule \"reject mail not sent over \
-             TLS\"); present that certificate at STARTTLS, or ask the tenant's administrator to change the connector",
-            connector_label(connector),
-            names.join(" or ")
+            "Mail for {domain} from [{ip}] must come over TLS with a client certificate for {}: the recipient's \
+             organisation identifies this server by it (rule \"reject mail not sent over TLS\"); present that \
+             certificate at STARTTLS, or ask the {domain} administrator to change the rule",
+            names_text(names)
         ),
     )
 }
 
-/// The client's own address as a host range, ready for the operator's command.
-fn host_cidr(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(_) => format!("{ip}/32"),
-        IpAddr::V6(_) => format!("{ip}/128"),
-    }
+/// A domain-only connector of the recipient's tenant requires TLS for the sender domain.
+pub(crate) fn tls_required_for_sender(sender: &str, domain: &str, ip: IpAddr) -> Refusal {
+    Refusal::new(
+        RefusalKind::TlsRequired,
+        550,
+        (5, 7, 10),
+        format!(
+            "Mail from {sender} to {domain} must be sent over TLS: the recipient's organisation requires it for this \
+             sender domain (rule \"reject mail not sent over TLS\"), and [{ip}] sent in plain text; issue STARTTLS \
+             before MAIL FROM, or ask the {domain} administrator to change the rule"
+        ),
+    )
+}
+
+pub(crate) fn tls_required_outbound(ip: IpAddr) -> Refusal {
+    Refusal::new(
+        RefusalKind::TlsRequired,
+        550,
+        (5, 7, 10),
+        format!(
+            "Mail relayed from [{ip}] must be sent over TLS: your organisation's on-premises connector requires it \
+             (rule \"reject mail not sent over TLS\"); issue STARTTLS before MAIL FROM, or have your email \
+             administrator change the connector"
+        ),
+    )
+}
+
+pub(crate) fn certificate_required_outbound(ip: IpAddr, names: &[CertName]) -> Refusal {
+    Refusal::new(
+        RefusalKind::TlsRequired,
+        550,
+        (5, 7, 10),
+        format!(
+            "Mail relayed from [{ip}] must come over TLS with a client certificate for {}: your organisation's \
+             on-premises connector requires it (rule \"reject mail not sent over TLS\"); present that certificate \
+             at STARTTLS, or have your email administrator change the connector",
+            names_text(names)
+        ),
+    )
+}
+
+pub(crate) fn restricted_sender(sender: &str, domain: &str, ip: IpAddr, by_certificate: bool) -> Refusal {
+    // A connector known by certificate is joined by presenting one, not by an address.
+    let fix = if by_certificate {
+        "present the TLS client certificate those servers use".to_string()
+    } else {
+        format!("ask the {domain} administrator to add [{ip}] to them")
+    };
+    Refusal::new(
+        RefusalKind::RestrictedSender,
+        550,
+        (5, 7, 51),
+        format!(
+            "Sender domain {sender} may send to {domain} only through the servers the recipient's organisation declared \
+             for it (rule \"reject mail for these sender domains unless it comes through this connector\"), and \
+             [{ip}] is not one of them; send through those servers, or {fix}"
+        ),
+    )
 }
 
 pub(crate) fn low_reputation(ip: IpAddr) -> Refusal {
@@ -202,48 +257,50 @@ pub(crate) fn low_reputation(ip: IpAddr) -> Refusal {
         550,
         (5, 7, 708),
         format!(
-            "Traffic is not accepted from [{ip}]: the address is in a low-reputation range; the sending server's \
-             administrator should ask the service operator for an exception (sluice reputation except {}), or a \
-             tenant should add it to an inbound connector",
-            host_cidr(ip)
+            "Traffic is not accepted from [{ip}]: the address is in a low-reputation range; if this server sends \
+             legitimate mail, its administrator should ask the recipient's email administrator to request an \
+             exception for [{ip}] from the service operator"
         ),
     )
 }
 
 pub(crate) fn dnsbl_listed(ip: IpAddr, zone: &str) -> Refusal {
-    let cidr = host_cidr(ip);
+    let zone = shown(zone);
     Refusal::new(
         RefusalKind::LowReputation,
         550,
         (5, 7, 708),
         format!(
             "Traffic is not accepted from [{ip}]: the address is listed by the DNS blocklist {zone}; the sending \
-             server's administrator should have it delisted there, or ask the service operator for an exception \
-             (sluice reputation except {cidr})"
+             server's administrator should have it delisted there, or ask the recipient's email administrator to \
+             request an exception for [{ip}] from the service operator"
         ),
     )
+}
+
+/// Remote or operator text quoted in a reply: no control characters, at most 100 bytes.
+fn shown(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if out.len() + c.len_utf8() > 100 {
+            out.push_str("...");
+            break;
+        }
+        out.push(if c.is_control() { '?' } else { c });
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ConnectorKind;
-    use crate::names::TenantId;
 
-    fn connector() -> Connector {
-        Connector::new(TenantId::parse("acme").unwrap(), "hq", ConnectorKind::OnPremises)
+    fn names() -> Vec<CertName> {
+        ["*.mail.partner.test", "relay.partner.test"].iter().map(|n| CertName::parse(n).unwrap()).collect()
     }
 
-    fn cert_connector() -> Connector {
-        let mut c = connector();
-        c.certificate_names = ["*.mail.partner.test", "relay.partner.test"]
-            .iter()
-            .map(|n| crate::CertName::parse(n).unwrap())
-            .collect();
-        c
-    }
-
-    /// Every text exactly, so a change to what senders read is a visible diff.
+    /// Every text exactly, so a change to what senders read is a visible diff; none names a
+    /// tenant, a connector or an operator command.
     #[test]
     fn every_refusal_text() {
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
@@ -261,6 +318,14 @@ mod tests {
                 "550 5.7.1 Relay access denied: this server does not accept mail for address literals such as [192.0.2.1]; use the recipient's domain name",
             ),
             (
+                relay_unattributed(ip, Some("Shop.Example")),
+                "550 5.7.1 Relay access denied: [192.0.2.1] is the mail server of several organisations on this service and the sender domain shop.example does not tell which one is sending; send from a verified domain of your organisation, or have the server present the TLS client certificate your organisation's on-premises connector names",
+            ),
+            (
+                relay_unattributed(ip, None),
+                "550 5.7.1 Relay access denied: [192.0.2.1] is the mail server of several organisations on this service and an empty sender (a bounce) does not tell which one is sending; send from a verified domain of your organisation, or have the server present the TLS client certificate your organisation's on-premises connector names",
+            ),
+            (
                 routing_local_part("a%b@x.example"),
                 "550 5.1.3 Recipient address rejected: <a%b@x.example> contains routing characters (% ! @ or quotes) that this server never relays; send to the final address directly",
             ),
@@ -270,44 +335,61 @@ mod tests {
             ),
             (
                 tenant_suspended_inbound("x.example"),
-                "550 5.2.1 Recipient domain x.example is suspended on this service and receives no mail; its administrator must contact the service operator",
+                "451 4.2.1 Mail for x.example is not accepted at the moment: the recipient's organisation is suspended on this service; the sending server keeps the message and retries, and its administrator need not act unless it bounces",
             ),
             (
-                tenant_suspended_outbound(&connector()),
-                "550 5.7.705 Outbound mail through connector \"hq\" of tenant acme is blocked because the tenant is suspended; the tenant's administrator must contact the service operator",
+                tenant_suspended_outbound(ip),
+                "550 5.7.705 Outbound mail from [192.0.2.1] is blocked because your organisation's account on this service is suspended; your email administrator must contact the service operator",
             ),
             (
-                tls_required(&connector()),
-                "550 5.7.10 Mail through connector \"hq\" of tenant acme must be sent over TLS (rule \"reject mail not sent over TLS\"); issue STARTTLS before MAIL FROM, or ask the tenant's administrator to change the connector",
+                tls_required("x.example", ip),
+                "550 5.7.10 Mail for x.example from [192.0.2.1] must be sent over TLS: the recipient's organisation requires it for mail from this server (rule \"reject mail not sent over TLS\"); issue STARTTLS before MAIL FROM, or ask the x.example administrator to change the rule",
             ),
             (
-                restricted_sender("x.example", &connector(), ip),
-                "550 5.7.51 Sender domain x.example is restricted to connector \"hq\" of tenant acme (rule \"reject mail for these sender domains unless it comes through this connector\") and [192.0.2.1] is not part of it; send through the servers of that connector, or ask the tenant's administrator to add [192.0.2.1] to it",
+                certificate_required("x.example", ip, &names()),
+                "550 5.7.10 Mail for x.example from [192.0.2.1] must come over TLS with a client certificate for *.mail.partner.test or relay.partner.test: the recipient's organisation identifies this server by it (rule \"reject mail not sent over TLS\"); present that certificate at STARTTLS, or ask the x.example administrator to change the rule",
             ),
             (
-                dnsbl_listed(ip, "zen.example.test"),
-                "550 5.7.708 Traffic is not accepted from [192.0.2.1]: the address is listed by the DNS blocklist zen.example.test; the sending server's administrator should have it delisted there, or ask the service operator for an exception (sluice reputation except 192.0.2.1/32)",
+                tls_required_for_sender("bank.example", "x.example", ip),
+                "550 5.7.10 Mail from bank.example to x.example must be sent over TLS: the recipient's organisation requires it for this sender domain (rule \"reject mail not sent over TLS\"), and [192.0.2.1] sent in plain text; issue STARTTLS before MAIL FROM, or ask the x.example administrator to change the rule",
             ),
             (
-                dnsbl_listed("2001:db8::1".parse().unwrap(), "v6.example.test"),
-                "550 5.7.708 Traffic is not accepted from [2001:db8::1]: the address is listed by the DNS blocklist v6.example.test; the sending server's administrator should have it delisted there, or ask the service operator for an exception (sluice reputation except 2001:db8::1/128)",
+                tls_required_outbound(ip),
+                "550 5.7.10 Mail relayed from [192.0.2.1] must be sent over TLS: your organisation's on-premises connector requires it (rule \"reject mail not sent over TLS\"); issue STARTTLS before MAIL FROM, or have your email administrator change the connector",
+            ),
+            (
+                certificate_required_outbound(ip, &names()),
+                "550 5.7.10 Mail relayed from [192.0.2.1] must come over TLS with a client certificate for *.mail.partner.test or relay.partner.test: your organisation's on-premises connector requires it (rule \"reject mail not sent over TLS\"); present that certificate at STARTTLS, or have your email administrator change the connector",
+            ),
+            (
+                restricted_sender("partner.example", "x.example", ip, false),
+                "550 5.7.51 Sender domain partner.example may send to x.example only through the servers the recipient's organisation declared for it (rule \"reject mail for these sender domains unless it comes through this connector\"), and [192.0.2.1] is not one of them; send through those servers, or ask the x.example administrator to add [192.0.2.1] to them",
+            ),
+            (
+                restricted_sender("partner.example", "x.example", ip, true),
+                "550 5.7.51 Sender domain partner.example may send to x.example only through the servers the recipient's organisation declared for it (rule \"reject mail for these sender domains unless it comes through this connector\"), and [192.0.2.1] is not one of them; send through those servers, or present the TLS client certificate those servers use",
             ),
             (
                 low_reputation(ip),
-                "550 5.7.708 Traffic is not accepted from [192.0.2.1]: the address is in a low-reputation range; the sending server's administrator should ask the service operator for an exception (sluice reputation except 192.0.2.1/32), or a tenant should add it to an inbound connector",
+                "550 5.7.708 Traffic is not accepted from [192.0.2.1]: the address is in a low-reputation range; if this server sends legitimate mail, its administrator should ask the recipient's email administrator to request an exception for [192.0.2.1] from the service operator",
             ),
             (
-                certificate_required(&cert_connector()),
-                "550 5.7.10 Mail through connector \"hq\" of tenant acme must come over TLS with a client certificate for *.mail.partner.test or relay.partner.test (rule \"reject mail not sent over TLS\"); present that certificate at STARTTLS, or ask the tenant's administrator to change the connector",
+                dnsbl_listed(ip, "zen.example.test"),
+                "550 5.7.708 Traffic is not accepted from [192.0.2.1]: the address is listed by the DNS blocklist zen.example.test; the sending server's administrator should have it delisted there, or ask the recipient's email administrator to request an exception for [192.0.2.1] from the service operator",
             ),
             (
-                restricted_sender("x.example", &cert_connector(), ip),
-                "550 5.7.51 Sender domain x.example is restricted to connector \"hq\" of tenant acme (rule \"reject mail for these sender domains unless it comes through this connector\") and [192.0.2.1] is not part of it; send through the servers of that connector, or present a TLS client certificate for one of its names",
+                dnsbl_listed("2001:db8::1".parse().unwrap(), "v6.example.test"),
+                "550 5.7.708 Traffic is not accepted from [2001:db8::1]: the address is listed by the DNS blocklist v6.example.test; the sending server's administrator should have it delisted there, or ask the recipient's email administrator to request an exception for [2001:db8::1] from the service operator",
             ),
         ];
         for (refusal, expected) in cases {
-            assert!(refusal.is_permanent());
             assert_eq!(refusal.to_string(), expected);
+            assert_eq!(refusal.is_permanent(), refusal.code >= 500);
+            for internal in ["tenant ", "connector \"", "sluice "] {
+                assert!(!refusal.text.contains(internal), "{internal:?} in {}", refusal.text);
+            }
+            // RFC 5321 4.5.3.1.5: the reply line, code and CRLF included, fits 512 octets.
+            assert!(refusal.to_string().len() + 2 <= 512, "{}", refusal);
         }
     }
 }

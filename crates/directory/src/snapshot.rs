@@ -10,8 +10,8 @@ use std::sync::Arc;
 use crate::cidr::{Cidr, CidrTable};
 use crate::error::DirectoryError;
 use crate::model::{
-    AcceptedDomain, Connector, DirectoryData, OutboundBlock, Recipient, ReputationKind, Tenant,
-    VerificationState,
+    AcceptedDomain, Connector, DirectoryData, OutboundBlock, Recipient, ReputationEntry, ReputationKind,
+    Tenant, VerificationState,
 };
 use crate::names::{CertName, DomainName, TenantId};
 use crate::outbound::OutboundConnector;
@@ -57,9 +57,14 @@ pub struct Snapshot {
     pub(crate) restricted_senders: HashMap<DomainName, Vec<usize>>,
     /// Sender domain -> domain-only connectors (no IP, no certificate) that carry it.
     pub(crate) domain_only: HashMap<DomainName, Vec<usize>>,
-    pub(crate) blocked: CidrTable<()>,
+    /// Each tenant's enabled connectors: a run of `connectors` (sorted by tenant).
+    pub(crate) tenant_connectors: HashMap<TenantId, std::ops::Range<usize>>,
+    /// Low-reputation ranges and exceptions, each with its expiry (Unix seconds).
+    pub(crate) blocked: CidrTable<Option<u64>>,
     pub(crate) outbound_blocks: HashMap<TenantId, OutboundBlock>,
-    pub(crate) excepted: CidrTable<()>,
+    pub(crate) excepted: CidrTable<Option<u64>>,
+    /// Every reputation entry, for the follower that removes expired ones.
+    pub(crate) reputation: Vec<ReputationEntry>,
     /// Each tenant's enabled outbound connectors, indexed by recipient domain.
     pub(crate) outbound: HashMap<TenantId, OutboundIndex>,
 }
@@ -89,13 +94,14 @@ impl Snapshot {
             snapshot.outbound_blocks.insert(block.tenant.clone(), block);
         }
         snapshot.add_outbound_connectors(data.outbound_connectors, inbound_names)?;
-        for entry in data.reputation {
+        for entry in &data.reputation {
             let table = match entry.kind {
                 ReputationKind::Block => &mut snapshot.blocked,
                 ReputationKind::Exception => &mut snapshot.excepted,
             };
-            table.entry(entry.cidr, || ());
+            *table.entry(entry.cidr, || None) = entry.expires_at_unix_s;
         }
+        snapshot.reputation = data.reputation;
         Ok(Arc::new(snapshot))
     }
 
@@ -213,6 +219,8 @@ impl Snapshot {
 
     fn index_connector(&mut self, connector: Arc<Connector>) {
         let i = self.connectors.len();
+        let run = self.tenant_connectors.entry(connector.tenant.clone()).or_insert(i..i);
+        run.end = i + 1;
         for cidr in &connector.ip_ranges {
             self.by_ip.entry(*cidr, || (*cidr, Vec::new())).1.push(i);
         }
@@ -279,6 +287,24 @@ impl Snapshot {
         }
     }
 
+    /// Whether `name` is one of `tenant`'s verified domains or under one (whether or not
+    /// that domain accepts mail for its sub-domains): `mx1.acme.example` is acme's name
+    /// when acme verified `acme.example`.
+    pub fn is_verified_within(&self, tenant: &TenantId, name: &DomainName) -> bool {
+        let mut current = Some(name.clone());
+        while let Some(n) = current {
+            if self
+                .domains
+                .get(&n)
+                .is_some_and(|d| &d.tenant == tenant && d.verification == VerificationState::Verified)
+            {
+                return true;
+            }
+            current = n.parent();
+        }
+        false
+    }
+
     /// How `domain` (as received in MAIL FROM) stands for outbound mail of `tenant`.
     pub fn sender_domain(&self, tenant: &TenantId, domain: &str) -> SenderDomain<'_> {
         let Some(name) = DomainName::for_lookup(domain) else { return SenderDomain::NotRegistered };
@@ -311,6 +337,12 @@ impl Snapshot {
             current = name.parent();
         }
         index.all_domains.as_ref()
+    }
+
+    /// Reputation entries past their expiry at `now_unix_s`: they no longer apply, and the
+    /// gateway removes them from the store (and logs each once).
+    pub fn expired_reputation(&self, now_unix_s: u64) -> impl Iterator<Item = &ReputationEntry> {
+        self.reputation.iter().filter(move |e| !e.applies_at(now_unix_s))
     }
 
     /// The store generation this snapshot was built from: rebuild when the store's differs.

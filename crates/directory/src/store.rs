@@ -8,7 +8,7 @@ use crate::cidr::Cidr;
 use crate::error::{DirectoryError, StoreError};
 use crate::model::{
     AcceptedDomain, Connector, DirectoryData, NewDomain, NewTenant, OutboundBlock, OutboundRelease,
-    Recipient, ReputationEntry, Tenant, TenantStatus,
+    Recipient, ReputationEntry, Tenant, TenantStatus, VerificationState,
 };
 use crate::names::{DomainName, TenantId};
 use crate::outbound::OutboundConnector;
@@ -29,13 +29,25 @@ pub trait DirectoryStore {
     /// Suspend or resume.
     fn set_tenant_status(&mut self, id: &TenantId, status: TenantStatus) -> Result<Tenant, StoreError>;
 
-    /// Adds an unverified domain with a fresh verification token.
+    /// Adds a pending claim of `tenant` on a domain, with a fresh verification token. A name
+    /// another tenant has verified is refused; a name other tenants have only claimed may be
+    /// claimed too (a pending claim never blocks the real owner): the first to verify wins.
     fn add_domain(&mut self, tenant: &TenantId, domain: &NewDomain) -> Result<AcceptedDomain, StoreError>;
-    /// Records that the TXT record was seen (the DNS check is the caller's).
-    fn mark_domain_verified(&mut self, domain: &DomainName) -> Result<AcceptedDomain, StoreError>;
+    /// Records that the TXT record of `tenant`'s claim was seen (the DNS check is the
+    /// caller's), after [`check_domain_verification`]. Other tenants' pending claims of the
+    /// name stay, and can no longer be verified (their admins are told why); recipients they
+    /// listed under it are removed.
+    fn mark_domain_verified(
+        &mut self,
+        tenant: &TenantId,
+        domain: &DomainName,
+    ) -> Result<AcceptedDomain, StoreError>;
+    /// The domains and pending claims of `tenant` (of every tenant with `None`: a name may
+    /// then appear once per claiming tenant).
     fn list_domains(&self, tenant: Option<&TenantId>) -> Result<Vec<AcceptedDomain>, StoreError>;
-    /// Removes the domain and its recipients. A service domain cannot be removed.
-    fn remove_domain(&mut self, domain: &DomainName) -> Result<(), StoreError>;
+    /// Removes `tenant`'s domain (with its recipients) or pending claim. A service domain
+    /// cannot be removed.
+    fn remove_domain(&mut self, tenant: &TenantId, domain: &DomainName) -> Result<(), StoreError>;
 
     fn add_recipient(&mut self, recipient: &Recipient) -> Result<(), StoreError>;
     fn list_recipients(&self, tenant: &TenantId) -> Result<Vec<Recipient>, StoreError>;
@@ -51,6 +63,9 @@ pub trait DirectoryStore {
         name: &str,
         enabled: bool,
     ) -> Result<Connector, StoreError>;
+    /// Replaces the connector `connector.tenant`/`connector.name` with `connector` (its lists,
+    /// rules and change record; the creation time and author stay those stored).
+    fn update_connector(&mut self, connector: &Connector) -> Result<Connector, StoreError>;
     fn remove_connector(&mut self, tenant: &TenantId, name: &str) -> Result<(), StoreError>;
 
     /// Outbound connectors share the inbound ones' namespace: a name is taken in a tenant
@@ -67,12 +82,20 @@ pub trait DirectoryStore {
         name: &str,
         enabled: bool,
     ) -> Result<OutboundConnector, StoreError>;
+    /// As [`DirectoryStore::update_connector`], for an outbound connector.
+    fn update_outbound_connector(
+        &mut self,
+        connector: &OutboundConnector,
+    ) -> Result<OutboundConnector, StoreError>;
     fn remove_outbound_connector(&mut self, tenant: &TenantId, name: &str) -> Result<(), StoreError>;
 
     /// Adds or replaces the block or exception for `entry.cidr`.
     fn set_reputation(&mut self, entry: &ReputationEntry) -> Result<(), StoreError>;
     fn remove_reputation(&mut self, cidr: &Cidr) -> Result<(), StoreError>;
     fn list_reputation(&self) -> Result<Vec<ReputationEntry>, StoreError>;
+    /// Removes the entries whose expiry is at or before `now_unix_s` and returns them, in one
+    /// transaction: of several nodes removing at once, each entry is returned to one only.
+    fn remove_expired_reputation(&mut self, now_unix_s: u64) -> Result<Vec<ReputationEntry>, StoreError>;
 
     /// Blocks the tenant's outbound mail; a tenant already blocked keeps its first block
     /// (the reason that tripped first is the one to investigate).
@@ -94,34 +117,56 @@ pub trait DirectoryStore {
     }
 }
 
-/// Whether `tenant` may claim `new` given every existing domain: a name belongs to one
-/// tenant only, and a sub-domain-matching entry must not overlap another tenant's domains
-/// in either direction.
+/// Whether `tenant` may claim `new` given every existing domain and claim: a name another
+/// tenant has verified is taken, and a sub-domain-matching entry must not overlap another
+/// tenant's verified domains in either direction. Other tenants' pending claims do not
+/// count: whoever verifies first owns the name ([`check_domain_verification`]).
 pub fn check_domain_claim(
     existing: &[AcceptedDomain],
     tenant: &TenantId,
     new: &NewDomain,
 ) -> Result<(), DirectoryError> {
     for other in existing {
-        if other.name == new.name {
+        if other.name == new.name && &other.tenant == tenant {
+            return Err(DirectoryError::DuplicateDomain { domain: new.name.clone(), owner: tenant.clone() });
+        }
+    }
+    check_overlaps(existing, tenant, &new.name, new.match_subdomains)
+}
+
+/// Whether `tenant`'s pending claim on `name` may become verified: no other tenant verified
+/// the name first, and the claim overlaps no other tenant's verified domains.
+pub fn check_domain_verification(
+    existing: &[AcceptedDomain],
+    tenant: &TenantId,
+    name: &DomainName,
+) -> Result<(), DirectoryError> {
+    let claim = existing
+        .iter()
+        .find(|d| &d.name == name && &d.tenant == tenant)
+        .ok_or_else(|| DirectoryError::UnknownDomain { domain: name.to_string() })?;
+    check_overlaps(existing, tenant, name, claim.match_subdomains)
+}
+
+fn check_overlaps(
+    existing: &[AcceptedDomain],
+    tenant: &TenantId,
+    name: &DomainName,
+    match_subdomains: bool,
+) -> Result<(), DirectoryError> {
+    let others_verified =
+        existing.iter().filter(|d| &d.tenant != tenant && d.verification == VerificationState::Verified);
+    for other in others_verified {
+        if other.name == *name || (other.match_subdomains && name.is_within(&other.name)) {
             return Err(DirectoryError::DuplicateDomain {
-                domain: new.name.clone(),
+                domain: name.clone(),
                 owner: other.tenant.clone(),
             });
         }
-        if &other.tenant == tenant {
-            continue;
-        }
-        if other.match_subdomains && new.name.is_within(&other.name) {
-            return Err(DirectoryError::DuplicateDomain {
-                domain: new.name.clone(),
-                owner: other.tenant.clone(),
-            });
-        }
-        if new.match_subdomains && other.name.is_within(&new.name) {
+        if match_subdomains && other.name.is_within(name) {
             return Err(DirectoryError::invalid(
                 "domain.match_subdomains",
-                new.name.as_str(),
+                name.as_str(),
                 format!("its sub-domain {} belongs to tenant {}", other.name, other.tenant),
             ));
         }
@@ -206,9 +251,40 @@ mod tests {
             Err(DirectoryError::DuplicateDomain { .. })
         ));
         assert!(check_domain_claim(&existing, &t("a"), &new("x.example.com", false)).is_ok());
+        assert!(
+            matches!(
+                check_domain_claim(&existing, &t("b"), &new("other.test", false)),
+                Err(DirectoryError::DuplicateDomain { .. })
+            ),
+            "a tenant claims a name once"
+        );
         let parent_of_b =
             check_domain_claim(&[accepted("x.other.test", "b", false)], &t("a"), &new("other.test", true));
         assert!(matches!(parent_of_b, Err(DirectoryError::Invalid { field: "domain.match_subdomains", .. })));
+    }
+
+    /// A pending claim blocks nobody: the real owner claims the same name, and whoever
+    /// verifies first owns it; the other claim can then no longer be verified.
+    #[test]
+    fn pending_claims_never_block_and_the_first_to_verify_wins() {
+        let mut squatter = accepted("shop.example", "a", true);
+        squatter.verification = VerificationState::Pending;
+        let mut existing = vec![squatter];
+        assert!(check_domain_claim(&existing, &t("b"), &new("shop.example", false)).is_ok());
+        assert!(check_domain_claim(&existing, &t("b"), &new("x.shop.example", true)).is_ok());
+        let mut owner = accepted("shop.example", "b", false);
+        owner.verification = VerificationState::Pending;
+        existing.push(owner);
+        assert!(check_domain_verification(&existing, &t("b"), &d("shop.example")).is_ok());
+        existing[1].verification = VerificationState::Verified;
+        assert_eq!(
+            check_domain_verification(&existing, &t("a"), &d("shop.example")),
+            Err(DirectoryError::DuplicateDomain { domain: d("shop.example"), owner: t("b") })
+        );
+        assert!(matches!(
+            check_domain_verification(&existing, &t("c"), &d("shop.example")),
+            Err(DirectoryError::UnknownDomain { .. })
+        ));
     }
 
     #[test]

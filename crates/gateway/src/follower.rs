@@ -1,8 +1,9 @@
 //! The directory follower: one background task that keeps the gateway in step with the
 //! directory store. Twice a second (and at once when the outbound guard has a new trip) it
-//! writes the guard's new trips to the store, rebuilds the shared snapshot when the store's
-//! generation moved (new sessions and routing use it), and reconciles the guard's trips with
-//! the snapshot's blocks. All its store access runs on a blocking thread.
+//! writes the guard's new trips to the store, removes reputation entries past their expiry
+//! (logging each once), rebuilds the shared snapshot when the store's generation moved (new
+//! sessions and routing use it), and reconciles the guard's trips with the snapshot's
+//! blocks. All its store access runs on a blocking thread.
 //!
 //! It also decides whether the directory can be trusted ([`DirectoryHealth`]). A store that
 //! cannot be opened or read (damaged, removed, replaced under the server) is unavailable; a
@@ -218,8 +219,9 @@ impl Follower {
         Ok(self.round(snapshot, None, false))
     }
 
-    /// One round: open the store if it never could be, write new trips (only to a trusted
-    /// store: a write would move an untrusted store's generation), refresh the snapshot.
+    /// One round: open the store if it never could be, write new trips and remove expired
+    /// reputation entries (only in a trusted store: a write would move an untrusted store's
+    /// generation), refresh the snapshot.
     pub(crate) fn round(
         &mut self,
         snapshot: &SharedSnapshot,
@@ -236,6 +238,10 @@ impl Follower {
         let store = self.store.insert(store);
         if let (Some(guard), true) = (guard, trusted) {
             write_trips(&mut **store, guard);
+        }
+        let now = now_unix_s();
+        if trusted && snapshot.current().expired_reputation(now).next().is_some() {
+            remove_expired(&mut **store, now);
         }
         let current = snapshot.current().generation();
         let generation = match store.generation() {
@@ -360,6 +366,29 @@ pub(crate) async fn follow_once(
         guard.follow(&snapshot.current());
     }
     round
+}
+
+fn now_unix_s() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Removes reputation entries past their expiry (sessions already ignore them) and logs each
+/// once: of several nodes, only the one whose removal took the entry reports it.
+fn remove_expired(store: &mut (dyn DirectoryStore + Send), now_unix_s: u64) {
+    match store.remove_expired_reputation(now_unix_s) {
+        Ok(removed) => {
+            for e in removed {
+                let kind = match e.kind {
+                    directory::ReputationKind::Block => "block",
+                    directory::ReputationKind::Exception => "exception",
+                };
+                tracing::info!(cidr = %e.cidr, kind, note = %e.note, expired_at_unix_s = e.expires_at_unix_s.unwrap_or(0), "reputation {kind} expired and was removed");
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "expired reputation entries could not be removed; they no longer apply all the same")
+        }
+    }
 }
 
 /// Writes the guard's new trips; each records the store's generation after its write. A

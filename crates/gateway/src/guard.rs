@@ -45,10 +45,20 @@ pub struct OutboundMessage {
     judgement: Judgement,
 }
 
-/// Recipients of `envelope` that leave Sluice: their domain is nobody's here.
-fn outbound_recipients(directory: &Snapshot, static_domains: &StaticDomains, envelope: &Envelope) -> u32 {
-    let leaves = |domain: &str| owner(Some(directory), static_domains, domain) == Owner::Foreign;
-    envelope.recipients.iter().filter(|r| leaves(&r.address.domain)).count() as u32
+/// Recipients of `envelope` that are the sending tenant's outbound mail: their domain is
+/// nobody's here, or another tenant's (mail between tenants is outbound for the sender's).
+fn outbound_recipients(
+    directory: &Snapshot,
+    static_domains: &StaticDomains,
+    envelope: &Envelope,
+    tenant: &str,
+) -> u32 {
+    let outbound = |domain: &str| match owner(Some(directory), static_domains, domain) {
+        Owner::Foreign => true,
+        Owner::Tenant(accepted) => accepted.tenant.as_str() != tenant,
+        Owner::Local => false,
+    };
+    envelope.recipients.iter().filter(|r| outbound(&r.address.domain)).count() as u32
 }
 
 impl OutboundGuard {
@@ -89,7 +99,7 @@ impl OutboundGuard {
         content: &[u8],
     ) -> Option<OutboundMessage> {
         let attribution = envelope.client.attribution.as_ref().filter(|a| a.outbound_relay)?;
-        let recipients = outbound_recipients(directory, static_domains, envelope);
+        let recipients = outbound_recipients(directory, static_domains, envelope, &attribution.tenant);
         if recipients == 0 {
             return None;
         }

@@ -212,7 +212,8 @@ impl Gateway {
         }
         let shared = Arc::new(inbound::Shared {
             settings: RwLock::new(Arc::new(settings)),
-            tls,
+            tls: RwLock::new(tls),
+            help_url: config.delivery.admin_url.clone(),
             throttling,
             directory,
             directory_health: health,
@@ -253,13 +254,32 @@ impl Gateway {
     /// Replaces the reloadable settings; sessions already running keep theirs.
     pub fn reload(&self, mut settings: Settings) {
         let mut session = (*settings.session).clone();
-        session.starttls = self.shared.tls.is_some();
+        session.starttls = self.shared.tls().is_some();
         settings.session = Arc::new(session);
         if let (Some(fleet), Some(dnsbl)) = (&self.fleet, &settings.client_checks.dnsbl) {
             dnsbl.share(fleet);
         }
         *self.shared.settings.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(settings);
         tracing::info!("settings reloaded");
+    }
+
+    /// Builds STARTTLS again from `source` (the certificate and key, `None`: no STARTTLS)
+    /// and `client_ca_file` (asking clients for certificates, or not), for the sessions that
+    /// start from now on; call [`Gateway::reload`] after it so new sessions advertise
+    /// STARTTLS accordingly. On an error nothing changes.
+    pub fn reload_tls(
+        &self,
+        source: Option<&tls::TlsSource>,
+        client_ca_file: Option<&std::path::Path>,
+    ) -> Result<(), tls::TlsError> {
+        let acceptor = match source {
+            Some(source) => {
+                Some(tokio_rustls::TlsAcceptor::from(tls::server_config(source, client_ca_file)?))
+            }
+            None => None,
+        };
+        *self.shared.tls.write().unwrap_or_else(PoisonError::into_inner) = acceptor;
+        Ok(())
     }
 
     /// Replaces outbound protection's limits and thresholds (when it runs: turning it on or

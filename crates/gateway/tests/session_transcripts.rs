@@ -25,6 +25,10 @@
 //! `@expect-attribution none|TENANT/CONNECTOR [outbound-relay]` (how the last message was
 //! attributed, computed as the inbound connection does with `SessionChecks::attribution`).
 //!
+//! Refusals carry a second line `Help: https://mx.sluice.test/help/<code>`. After a
+//! deliberate change of reply texts, `BLESS_TRANSCRIPTS=1 cargo test -p gateway --test
+//! session_transcripts` rewrites the expected lines with the new output (review the diff).
+//!
 //! The policy's clock is fixed ([`CLOCK_UNIX_S`]), so even the texts that say when a limit
 //! frees up are exact.
 
@@ -112,11 +116,23 @@ fn directory() -> Arc<Snapshot> {
     bank.require_tls = false;
     let mut globex_hq = connector("globex", "globex-hq", ConnectorKind::OnPremises);
     globex_hq.ip_ranges.push(cidr("127.0.0.6/32"));
+    let mut connectors = vec![partner_ip, partner_cert, hq, bank, globex_hq];
+    connectors.extend(shared_connectors());
 
-    let reputation = |text: &str, kind| ReputationEntry { cidr: cidr(text), kind, note: "fixture".into() };
+    let reputation = |text: &str, kind| ReputationEntry {
+        cidr: cidr(text),
+        kind,
+        note: "fixture".into(),
+        expires_at_unix_s: None,
+    };
     let data = DirectoryData {
         generation: 1,
-        tenants: vec![tenant("acme", TenantStatus::Active), tenant("globex", TenantStatus::Suspended)],
+        tenants: vec![
+            tenant("acme", TenantStatus::Active),
+            tenant("globex", TenantStatus::Suspended),
+            tenant("initech", TenantStatus::Active),
+            tenant("umbrella", TenantStatus::Active),
+        ],
         domains: vec![
             domain("acme.test", "acme", DomainKind::Authoritative, true),
             internal,
@@ -124,14 +140,19 @@ fn directory() -> Arc<Snapshot> {
             service,
             domain("globex.test", "globex", DomainKind::Authoritative, true),
             globex_service,
+            domain("initech.test", "initech", DomainKind::Authoritative, true),
+            domain("umbrella.test", "umbrella", DomainKind::Authoritative, true),
         ],
         recipients: vec![
             recipient("acme", "alice@acme.test", &["ali", "sales"]),
             recipient("acme", "bob@acme.test", &[]),
             recipient("acme", "it@acme-internal.test", &[]),
             recipient("globex", "ceo@globex.test", &[]),
+            recipient("initech", "dave@initech.test", &["dan"]),
+            recipient("initech", "erin@initech.test", &[]),
+            recipient("umbrella", "eve@umbrella.test", &["eva", "evie"]),
         ],
-        connectors: vec![partner_ip, partner_cert, hq, bank, globex_hq],
+        connectors,
         reputation: vec![
             reputation("203.0.113.0/24", ReputationKind::Block),
             reputation("203.0.113.7/32", ReputationKind::Exception),
@@ -140,6 +161,39 @@ fn directory() -> Arc<Snapshot> {
         outbound_connectors: Vec::new(),
     };
     Snapshot::build(data).expect("fixture directory")
+}
+
+/// Connectors several tenants declared for the same clients (initech and umbrella are
+/// active tenants beside acme):
+/// - 127.0.0.20, a filtering service: acme's partner connector `filter` allows plain text,
+///   initech's `filter` requires TLS;
+/// - initech's `initech-cert` knows its partner by the certificate mx.initech.test and, from
+///   127.0.0.21, requires it;
+/// - 127.0.0.30, a hosting provider running acme's and initech's own servers: on-premises
+///   connectors `hosted` of both, by IP and by the provider's certificate `*.hosting.test`;
+///   acme's also names its own server's certificate relay.acme.test.
+fn shared_connectors() -> Vec<Connector> {
+    let mut acme_filter = connector("acme", "filter", ConnectorKind::Partner);
+    acme_filter.ip_ranges.push(cidr("127.0.0.20/32"));
+    acme_filter.require_tls = false;
+    let mut initech_filter = connector("initech", "filter", ConnectorKind::Partner);
+    initech_filter.ip_ranges.push(cidr("127.0.0.20/32"));
+    let mut initech_cert = connector("initech", "initech-cert", ConnectorKind::Partner);
+    initech_cert.ip_ranges.push(cidr("127.0.0.21/32"));
+    initech_cert.certificate_names.push(CertName::parse("mx.initech.test").expect("cert name"));
+    let hosted = |tenant: &str, certs: &[&str]| {
+        let mut c = connector(tenant, "hosted", ConnectorKind::OnPremises);
+        c.ip_ranges.push(cidr("127.0.0.30/32"));
+        c.certificate_names = certs.iter().map(|n| CertName::parse(n).expect("cert name")).collect();
+        c
+    };
+    vec![
+        acme_filter,
+        initech_filter,
+        initech_cert,
+        hosted("acme", &["*.hosting.test", "relay.acme.test"]),
+        hosted("initech", &["*.hosting.test"]),
+    ]
 }
 
 /// Small limits, so a transcript reaches each one in a few commands.
@@ -238,7 +292,14 @@ struct Runner<'a> {
     content: Vec<u8>,
     closed: bool,
     messages: Vec<Option<Attribution>>,
+    /// With `BLESS_TRANSCRIPTS=1`: blocks of expected lines (their line numbers, or the line
+    /// to insert before) to replace with what the server said.
+    blessings: Option<Vec<Blessing>>,
 }
+
+/// Expected lines to replace (their line numbers, or the line to insert before) and what
+/// the server said instead.
+type Blessing = (Vec<usize>, usize, Vec<String>);
 
 impl Runner<'_> {
     fn run_until_input(&mut self) -> Result<(), String> {
@@ -261,8 +322,8 @@ impl Runner<'_> {
                     r.write_to(&mut self.output);
                 }
                 Action::Message(mut message) => {
-                    // As the connection does: attribution from the session's connector, and
-                    // an outbound message, once stored, counted by the outbound guard.
+                    // As the connection does: the transaction's attribution, and an outbound
+                    // message, once stored, counted by the outbound guard.
                     message.envelope.client.attribution = self.checks.attribution();
                     let mut content = std::mem::take(&mut self.content);
                     content.extend(message.content);
@@ -299,6 +360,12 @@ impl Runner<'_> {
     fn check(&mut self, file: &str, at: usize, expected: &mut Vec<(usize, String)>) -> Result<(), String> {
         let got = self.take_output_lines();
         let want = std::mem::take(expected);
+        if let Some(blessings) = &mut self.blessings {
+            if want.iter().map(|(_, w)| w).ne(got.iter()) {
+                blessings.push((want.iter().map(|(n, _)| *n).collect(), at, got));
+            }
+            return Ok(());
+        }
         for i in 0..want.len().max(got.len()) {
             let (w, g) = (want.get(i), got.get(i));
             let same = matches!((w, g), (Some((_, w)), Some(g)) if w == g);
@@ -370,7 +437,8 @@ fn run_transcript(path: &Path, directory: &Snapshot) -> Result<(), String> {
             Some(&guard.protection),
             header.client_ip,
         )
-        .with_clock(|| CLOCK_UNIX_S),
+        .with_clock(|| CLOCK_UNIX_S)
+        .with_help("https://mx.sluice.test"),
         guard: &guard,
         directory,
         tls: header.tls,
@@ -379,6 +447,7 @@ fn run_transcript(path: &Path, directory: &Snapshot) -> Result<(), String> {
         content: Vec::new(),
         closed: false,
         messages: Vec::new(),
+        blessings: std::env::var_os("BLESS_TRANSCRIPTS").map(|_| Vec::new()),
     };
     runner.session.greeting().write_to(&mut runner.output);
     let mut expected: Vec<(usize, String)> = Vec::new();
@@ -433,11 +502,45 @@ fn run_transcript(path: &Path, directory: &Snapshot) -> Result<(), String> {
     if pending {
         runner.run_until_input().map_err(|e| format!("{file}: {e}"))?;
     }
-    runner.check(&file, text.lines().count(), &mut expected)?;
+    runner.check(&file, text.lines().count() + 1, &mut expected)?;
+    if let Some(blessings) = runner.blessings.take() {
+        bless(path, &text, blessings)?;
+    }
     if server_lines == 0 {
         return Err(format!("{file}: no S: lines, so nothing was checked"));
     }
     Ok(())
+}
+
+/// Rewrites a transcript's expected blocks with what the server said (`BLESS_TRANSCRIPTS=1`,
+/// for a deliberate change of reply texts: review the diff before committing it).
+fn bless(path: &Path, text: &str, blessings: Vec<Blessing>) -> Result<(), String> {
+    let mut lines: Vec<Option<String>> = text.lines().map(|l| Some(l.to_string())).collect();
+    let mut inserts: Vec<(usize, Vec<String>)> = Vec::new();
+    for (numbers, at, got) in blessings {
+        let got: Vec<String> = got.iter().map(|g| format!("S: {g}")).collect();
+        match numbers.first() {
+            Some(&first) => {
+                for n in &numbers {
+                    lines[n - 1] = None;
+                }
+                inserts.push((first - 1, got));
+            }
+            None => inserts.push((at - 1, got)),
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, line) in lines.into_iter().enumerate() {
+        for (_, block) in inserts.iter().filter(|(at, _)| *at == i) {
+            out.extend(block.iter().cloned());
+        }
+        out.extend(line);
+    }
+    let count = text.lines().count();
+    for (_, block) in inserts.iter().filter(|(at, _)| *at >= count) {
+        out.extend(block.iter().cloned());
+    }
+    std::fs::write(path, out.join("\n") + "\n").map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn transcript_dir() -> PathBuf {

@@ -202,10 +202,10 @@ impl Protection {
         if t.tripped.is_some() {
             return Err(verdict::tenant_tripped(tenant));
         }
-        if class == SenderDomainClass::Unregistered {
+        if class.uses_allowance() {
             t.unregistered_messages.advance(now_unix_s, TENANT_DAY_BUCKET_S);
             if t.unregistered_messages.total() >= u64::from(allowance) {
-                return Err(verdict::unregistered_domain(tenant, sender, allowance));
+                return Err(verdict::unregistered_domain(tenant, sender, allowance, class));
             }
         }
         Ok(())

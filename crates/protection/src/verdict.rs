@@ -15,6 +15,16 @@ pub enum SenderDomainClass {
     Service,
     /// Anything else: not added, or added and not verified.
     Unregistered,
+    /// A domain another tenant of this service has verified: counted as `Unregistered`,
+    /// but the refusal never suggests adding it (it is not this tenant's to add).
+    OtherTenant,
+}
+
+impl SenderDomainClass {
+    /// Whether a message from such a domain uses the tenant's daily allowance (`5.7.750`).
+    pub fn uses_allowance(self) -> bool {
+        matches!(self, SenderDomainClass::Unregistered | SenderDomainClass::OtherTenant)
+    }
 }
 
 /// A refusal; the gateway turns it into an SMTP reply. Kept free of `smtp-wire` so this
@@ -77,22 +87,25 @@ pub(crate) fn tenant_tripped(tenant: &str) -> Verdict {
     )
 }
 
-pub(crate) fn unregistered_domain(tenant: &str, sender: &str, allowance: u32) -> Verdict {
+pub(crate) fn unregistered_domain(
+    tenant: &str,
+    sender: &str,
+    allowance: u32,
+    class: SenderDomainClass,
+) -> Verdict {
     let tenant = shown(tenant, TENANT_BYTES_MAX);
     let domain = domain_of(sender);
-    let what = format!(
-        "Sender domain {domain} is not verified for tenant {tenant} and its daily allowance of {allowance} \
-         messages from unverified domains is used up; send from a verified domain, or the tenant's admin must "
-    );
-    // The commands name the domain twice more: with a very long domain they would make
-    // the reply line overlong, and the admin center says the same.
-    let with_commands = format!(
-        "{what}add it if needed (sluice domain add {domain} --tenant {tenant}), then run sluice domain verify {domain}"
-    );
-    let text = if fits(550, &with_commands) {
-        with_commands
-    } else {
-        format!("{what}add and verify it in the admin center")
+    let text = match class {
+        SenderDomainClass::OtherTenant => format!(
+            "Sender domain {domain} belongs to another organisation on this service, so tenant {tenant} may send \
+             from it only its daily allowance of {allowance} messages from domains that are not its own, and that \
+             is used up; send from one of the tenant's own verified domains"
+        ),
+        _ => format!(
+            "Sender domain {domain} is not verified for tenant {tenant} and its daily allowance of {allowance} \
+             messages from unverified domains is used up; send from a verified domain, or the tenant's \
+             administrator must add and verify the domain in the admin center"
+        ),
     };
     Verdict::new(550, (5, 7, 750), text)
 }
@@ -105,8 +118,8 @@ pub(crate) fn service_domain_limit(tenant: &str, sender: &str, limit: u32) -> Ve
         (5, 7, 751),
         format!(
             "Tenant {tenant} has reached the limit of {limit} recipients a day for mail from its initial service \
-             domain {domain}; the tenant's administrator must add and verify a custom domain (sluice domain add \
-             <domain> --tenant {tenant}, then sluice domain verify <domain>) and send from it"
+             domain {domain}; the tenant's administrator must add and verify a custom domain in the admin center \
+             and send from it"
         ),
     )
 }
@@ -147,16 +160,12 @@ fn wait_text(seconds: u64) -> String {
 }
 
 /// RFC 5321 4.5.3.1.5: a reply line is at most 512 octets, CRLF included.
+#[cfg(test)]
 pub(crate) const REPLY_LINE_BYTES_MAX: usize = 512;
 /// A tenant id is one DNS label.
 const TENANT_BYTES_MAX: usize = 63;
 /// How much of a remote address or domain a reply quotes.
 const ADDRESS_BYTES_MAX: usize = 100;
-
-/// Whether `text` fits one reply line after `code x.y.zzz ` and before CRLF.
-fn fits(code: u16, text: &str) -> bool {
-    format!("{code} 5.7.750 {text}\r\n").len() <= REPLY_LINE_BYTES_MAX
-}
 
 /// Remote text as quoted in a reply: control characters replaced and cut to `bytes_max`
 /// bytes (on a character boundary, marked `...`), so it can neither break the reply line
@@ -197,16 +206,16 @@ mod tests {
                 "550 5.7.705 Outbound mail of tenant acme is blocked because the tenant sent too much spam or bulk mail; the tenant's administrator must find and stop its source (compromised accounts, forms, scripts), then ask the service operator to release the tenant",
             ),
             (
-                unregistered_domain("acme", "Ann@Shop.Example", 10),
-                "550 5.7.750 Sender domain shop.example is not verified for tenant acme and its daily allowance of 10 messages from unverified domains is used up; send from a verified domain, or the tenant's admin must add it if needed (sluice domain add shop.example --tenant acme), then run sluice domain verify shop.example",
+                unregistered_domain("acme", "Ann@Shop.Example", 10, SenderDomainClass::Unregistered),
+                "550 5.7.750 Sender domain shop.example is not verified for tenant acme and its daily allowance of 10 messages from unverified domains is used up; send from a verified domain, or the tenant's administrator must add and verify the domain in the admin center",
             ),
             (
-                unregistered_domain("acme", &format!("a@{}.example", "d".repeat(90)), 10),
-                "550 5.7.750 Sender domain dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd.example is not verified for tenant acme and its daily allowance of 10 messages from unverified domains is used up; send from a verified domain, or the tenant's admin must add and verify it in the admin center",
+                unregistered_domain("acme", "ann@globex.example", 10, SenderDomainClass::OtherTenant),
+                "550 5.7.750 Sender domain globex.example belongs to another organisation on this service, so tenant acme may send from it only its daily allowance of 10 messages from domains that are not its own, and that is used up; send from one of the tenant's own verified domains",
             ),
             (
                 service_domain_limit("acme", "ann@acme.sluice.example", 100),
-                "550 5.7.751 Tenant acme has reached the limit of 100 recipients a day for mail from its initial service domain acme.sluice.example; the tenant's administrator must add and verify a custom domain (sluice domain add <domain> --tenant acme, then sluice domain verify <domain>) and send from it",
+                "550 5.7.751 Tenant acme has reached the limit of 100 recipients a day for mail from its initial service domain acme.sluice.example; the tenant's administrator must add and verify a custom domain in the admin center and send from it",
             ),
             (
                 sender_rate_limit("acme", "ann@acme.example", 1000, RatePeriod::Hour, 601),
@@ -249,7 +258,8 @@ mod tests {
                 let verdicts = [
                     suspended_tenant(tenant),
                     tenant_tripped(tenant),
-                    unregistered_domain(tenant, sender, u32::MAX),
+                    unregistered_domain(tenant, sender, u32::MAX, SenderDomainClass::Unregistered),
+                    unregistered_domain(tenant, sender, u32::MAX, SenderDomainClass::OtherTenant),
                     service_domain_limit(tenant, sender, u32::MAX),
                     sender_rate_limit(tenant, sender, u32::MAX, RatePeriod::Day, u64::MAX),
                     sender_rate_limit(tenant, sender, u32::MAX, RatePeriod::Hour, 3_600),
@@ -260,7 +270,11 @@ mod tests {
                 }
             }
         }
-        // A domain of ordinary length keeps the commands, even with the longest tenant id.
-        assert!(unregistered_domain(&tenant, &medium, 10).text.contains("sluice domain add"));
+        // No reply names an operator command.
+        assert!(
+            !unregistered_domain(&tenant, &medium, 10, SenderDomainClass::Unregistered)
+                .text
+                .contains("sluice")
+        );
     }
 }

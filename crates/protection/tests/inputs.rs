@@ -42,9 +42,12 @@ fn arbitrary_messages_and_addresses_never_panic_nor_break_a_reply() {
         assert!((0.0..=1.0).contains(&score), "{score}");
         let sender = String::from_utf8_lossy(&data).into_owned();
         let tenant = sender.split('@').next().unwrap_or("").to_string();
-        for class in
-            [SenderDomainClass::Unregistered, SenderDomainClass::Service, SenderDomainClass::Verified]
-        {
+        for class in [
+            SenderDomainClass::Unregistered,
+            SenderDomainClass::OtherTenant,
+            SenderDomainClass::Service,
+            SenderDomainClass::Verified,
+        ] {
             let results =
                 [p.check_sender(i, &tenant, &sender, class), p.check_recipient(i, &tenant, &sender, class)];
             for verdict in results.into_iter().filter_map(Result::err) {

@@ -85,8 +85,8 @@ fn unregistered_allowance_is_used_up_then_refused_and_frees_after_24_hours() {
         assert_eq!(p.check_sender(T0 + i * 60, "acme", "ann@acme.sluice.example", Service), Ok(()));
     }
     let refused = "550 5.7.750 Sender domain other.example is not verified for tenant acme and its daily allowance \
-        of 10 messages from unverified domains is used up; send from a verified domain, or the tenant's admin must add \
-        it if needed (sluice domain add other.example --tenant acme), then run sluice domain verify other.example";
+        of 10 messages from unverified domains is used up; send from a verified domain, or the tenant's administrator \
+        must add and verify the domain in the admin center";
     // The allowance is per tenant, whatever the unregistered domain.
     assert_eq!(text(p.check_sender(T0 + 3_600, "acme", "bob@Other.Example", Unregistered)), refused);
     assert_eq!(p.check_sender(T0 + 3_600, "globex", "ann@shop.example", Unregistered), Ok(()));
@@ -99,6 +99,13 @@ fn unregistered_allowance_is_used_up_then_refused_and_frees_after_24_hours() {
         p.count_unregistered_message(T0 + DAY, "acme");
     }
     assert!(p.check_sender(T0 + DAY, "acme", "ann@shop.example", Unregistered).is_err());
+    // Another tenant's domain uses the same allowance, and is never suggested for adding.
+    let other = text(p.check_sender(T0 + DAY, "acme", "ann@globex.example", SenderDomainClass::OtherTenant));
+    assert!(
+        other.starts_with("550 5.7.750 Sender domain globex.example belongs to another organisation"),
+        "{other}"
+    );
+    assert!(!other.contains("add"), "{other}");
 }
 
 #[test]
@@ -110,8 +117,8 @@ fn service_domain_recipients_are_limited_per_tenant_per_day() {
         assert_eq!(p.check_recipient(T0 + i * 300, "acme", &sender, Service), Ok(()), "recipient {i}");
     }
     let refused = "550 5.7.751 Tenant acme has reached the limit of 100 recipients a day for mail from its initial \
-        service domain acme.sluice.example; the tenant's administrator must add and verify a custom domain (sluice \
-        domain add <domain> --tenant acme, then sluice domain verify <domain>) and send from it";
+        service domain acme.sluice.example; the tenant's administrator must add and verify a custom domain in the \
+        admin center and send from it";
     assert_eq!(text(p.check_recipient(T0 + 30_000, "acme", "new@acme.sluice.example", Service)), refused);
     assert!(
         text(p.check_recipient(T0 + 30_000, "acme", "new@acme.sluice.example", Service))

@@ -1,6 +1,8 @@
 //! The admin plane from the command line: the operations layer (`admin::Admin`) opened on
-//! the data directory for a local operator, and `sluice token|audit|request|trace`. The
-//! directory commands (`directory_cli.rs`) call the same operations.
+//! the data directory of the config `discover` finds, for a local operator, and `sluice
+//! token|audit|request|trace`. The directory commands (`directory_cli.rs`) call the same
+//! operations. Reading commands never create a database: a missing one is named with the
+//! config used and how to point at the right one.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 
 use crate::config::Config;
+use crate::discover::{self, Loaded};
 use crate::live::{AllowFile, ControlLive, NetChecks};
 
 /// Unix seconds now.
@@ -19,11 +22,23 @@ pub fn now_s() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Opens `config`'s `[store]`: the data directory's files (created on first use) or the
-/// fleet's PostgreSQL, boxed as the caller needs it. Not from an async worker thread (the
-/// PostgreSQL client runs its own runtime).
+/// Whether a command may create the directory database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    /// Reads and edits need the database of the server they are about: a missing one is
+    /// an error naming the path and the config used, never a new empty database.
+    Existing,
+    /// `serve`, and commands that create a deployment's first objects (`tenant add`,
+    /// `token create`, `reputation block|except`).
+    CreateIfMissing,
+}
+
+/// Opens `config`'s `[store]`: the data directory's files (created on first use when `db`
+/// allows it) or the fleet's PostgreSQL, boxed as the caller needs it. Not from an async
+/// worker thread (the PostgreSQL client runs its own runtime).
 fn open_with<T: ?Sized>(
     config: &Config,
+    db: Db,
     sqlite: impl FnOnce(store::SqliteStore) -> Box<T>,
     postgres: impl FnOnce(store::PgStore) -> Box<T>,
 ) -> anyhow::Result<Box<T>> {
@@ -39,10 +54,13 @@ fn open_with<T: ?Sized>(
     };
     Ok(match &config.store.location {
         store::Location::Embedded { data_dir } => {
+            let file = store::StoreConfig::directory_file(data_dir);
+            if db == Db::Existing && !file.exists() {
+                anyhow::bail!("no directory database at {}", file.display());
+            }
             std::fs::create_dir_all(data_dir)
                 .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
-            let db = store::StoreConfig::directory_file(data_dir);
-            sqlite(store::SqliteStore::open_with(&db, config.store.migrate).map_err(remedy)?.0)
+            sqlite(store::SqliteStore::open_with(&file, config.store.migrate).map_err(remedy)?.0)
         }
         store::Location::Postgres(target) => {
             postgres(store::PgStore::connect(target, config.store.migrate).map_err(remedy)?.0)
@@ -64,10 +82,10 @@ pub fn watermark_path(config: &Config) -> std::path::PathBuf {
     config.data_dir.join(gateway::watermark::FILE_NAME)
 }
 
-/// The directory storage the gateway works on.
+/// The directory storage the gateway works on (created on first use).
 pub fn open_database(config: &Config) -> anyhow::Result<Box<dyn directory::DirectoryStore + Send>> {
     type Boxed = Box<dyn directory::DirectoryStore + Send>;
-    open_with(config, |s| Box::new(s) as Boxed, |s| Box::new(s) as Boxed)
+    open_with(config, Db::CreateIfMissing, |s| Box::new(s) as Boxed, |s| Box::new(s) as Boxed)
 }
 
 /// The directory as this node last saw it, or an error naming the remedy: a directory that
@@ -88,20 +106,27 @@ fn check_watermark(config: &Config) -> anyhow::Result<()> {
 }
 
 /// The operations on `config`'s store, for the CLI: the directory must be the one this node
-/// last saw. Not from an async worker thread.
-pub fn open_admin(config: &Config) -> anyhow::Result<Admin> {
+/// last saw (and, for `Db::Existing`, exist). Not from an async worker thread.
+pub fn open_admin(config: &Config, db: Db) -> anyhow::Result<Admin> {
+    if let (Db::Existing, Some(file)) = (db, database_path(config))
+        && !file.exists()
+    {
+        anyhow::bail!("no directory database at {}", file.display());
+    }
     check_watermark(config)?;
-    open_admin_as_is(config)
+    open_admin_as_is(config, db)
 }
 
 /// The operations on `config`'s store whatever its directory holds (the server's admin
 /// listener: its gateway judges the directory itself). Not from an async worker thread.
-pub fn open_admin_as_is(config: &Config) -> anyhow::Result<Admin> {
+pub fn open_admin_as_is(config: &Config, db: Db) -> anyhow::Result<Admin> {
     type Boxed = Box<dyn admin::AdminStore>;
-    let store = open_with(config, |s| Box::new(s) as Boxed, |s| Box::new(s) as Boxed)?;
-    let trace = match &config.trace {
-        Some(_) => Some(config.store.open_trace()?.0),
-        None => None,
+    let store = open_with(config, db, |s| Box::new(s) as Boxed, |s| Box::new(s) as Boxed)?;
+    let trace = match (&config.trace, &config.store.location) {
+        // Reading commands never create the trace database either.
+        (Some(t), store::Location::Embedded { .. }) if db == Db::Existing && !t.db.exists() => None,
+        (Some(_), _) => Some(config.store.open_trace()?.0),
+        (None, _) => None,
     };
     Ok(Admin::new(Parts {
         store,
@@ -112,6 +137,7 @@ pub fn open_admin_as_is(config: &Config) -> anyhow::Result<Admin> {
             hostname: config.gateway.hostname.clone(),
             mx_port: config.gateway.delivery.mx_port,
             tls_ca_file: config.gateway.delivery.tls_ca_file.clone(),
+            client_ca_file: config.gateway.tls_client_ca_file.clone(),
         }),
         allow_list: config
             .gateway
@@ -132,22 +158,91 @@ pub fn local_context() -> Context {
     Context { principal: Principal::local(&user), source: "cli".into() }
 }
 
-/// The admin plane and the local context, from a config path.
-pub fn open(config_path: Option<&Path>) -> anyhow::Result<(Admin, Context, Config)> {
-    let config = crate::config::load(config_path)?;
-    Ok((open_admin(&config)?, local_context(), config))
+/// A command's admin plane: the operations, the local caller, and the config with where it
+/// came from (for messages and printed next steps).
+pub struct Cli {
+    pub admin: Admin,
+    pub cx: Context,
+    pub loaded: Loaded,
 }
 
-/// A time as people read it: `2026-11-23 14:05:09Z`.
+impl std::fmt::Debug for Cli {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cli").field("source", &self.loaded.source).finish_non_exhaustive()
+    }
+}
+
+impl Cli {
+    /// ` --config FILE` when the operator gave one: for the next steps a command prints.
+    pub fn flag(&self) -> String {
+        self.loaded.source.flag()
+    }
+}
+
+/// Opens the admin plane for a command, on the config found by `discover`; a missing
+/// database names itself, the config used and how to point at the right one.
+pub fn open(flag: Option<&Path>, db: Db) -> anyhow::Result<Cli> {
+    let loaded = discover::load(flag)?;
+    open_loaded(loaded, db)
+}
+
+pub fn open_loaded(loaded: Loaded, db: Db) -> anyhow::Result<Cli> {
+    let admin = open_admin(&loaded.config, db).map_err(|e| {
+        let missing = match &loaded.config.store.location {
+            store::Location::Embedded { data_dir } => !store::StoreConfig::directory_file(data_dir).exists(),
+            store::Location::Postgres(_) => false,
+        };
+        if db == Db::Existing && missing {
+            anyhow::anyhow!(
+                "{e}: the config used is {} (data_dir {}); point at your server's config with --config FILE or {}=FILE, \
+                 or create a deployment here with `sluice tenant add ID{}`",
+                loaded.source.describe(),
+                loaded.config.data_dir.display(),
+                discover::ENV,
+                loaded.source.flag()
+            )
+        } else {
+            e
+        }
+    })?;
+    Ok(Cli { admin, cx: local_context(), loaded })
+}
+
+/// A time as RFC 3339 in UTC: `2026-11-23T14:35:09Z`.
 pub fn when(unix_s: u64) -> String {
     let (year, month, day) = smtp_wire::date::civil_from_days(unix_s / 86_400);
     let secs = unix_s % 86_400;
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z", secs / 3_600, secs % 3_600 / 60, secs % 60)
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3_600, secs % 3_600 / 60, secs % 60)
+}
+
+/// How long ago or ahead: `3 h ago`, `in 29 d`.
+pub fn relative(unix_s: u64, now: u64) -> String {
+    let span = |s: u64| match s {
+        0..60 => format!("{s} s"),
+        60..3_600 => format!("{} min", s / 60),
+        3_600..172_800 => format!("{} h", s / 3_600),
+        _ => format!("{} d", s / 86_400),
+    };
+    if unix_s <= now { format!("{} ago", span(now - unix_s)) } else { format!("in {}", span(unix_s - now)) }
+}
+
+/// A time as people read it in a listing: `2026-11-23T14:35:09Z (3 h ago)`.
+pub fn when_ago(unix_s: u64) -> String {
+    format!("{} ({})", when(unix_s), relative(unix_s, now_s()))
+}
+
+/// Prints a listing's items as one JSON array (`--json`).
+pub fn print_json<T: serde::Serialize>(items: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(items)?);
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a bearer token for the admin API; it is printed once and never again.
+    #[command(
+        after_help = "Example:\n  sluice token create --role tenant-admin --tenant acme --expires 30d --note \"acme portal\""
+    )]
     Create {
         /// operator, support, tenant-admin or tenant-reader.
         #[arg(long)]
@@ -163,39 +258,50 @@ pub enum TokenCommand {
         note: Option<String>,
     },
     /// Every token: id, role, tenant, expiry, revocation.
-    List,
+    #[command(after_help = "Example:\n  sluice token list --json")]
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Revoke a token by its id (the 16 hex digits after `sluice_`).
+    #[command(after_help = "Example:\n  sluice token revoke 3f9c0a1b2c3d4e5f")]
     Revoke { id: String },
 }
 
-pub fn token(config_path: Option<&Path>, command: TokenCommand) -> anyhow::Result<()> {
-    let (admin, cx, _) = open(config_path)?;
+pub fn token(flag: Option<&Path>, command: TokenCommand) -> anyhow::Result<()> {
+    let db = if matches!(command, TokenCommand::Create { .. }) { Db::CreateIfMissing } else { Db::Existing };
+    let Cli { admin, cx, .. } = open(flag, db)?;
     match command {
         TokenCommand::Create { role, tenant, expires, note } => {
             let created = admin.create_token(&cx, &TokenInput { role, tenant, expires, note })?;
             let r = &created.record;
             let tenant = r.tenant.as_deref().map(|t| format!(" of tenant {t}")).unwrap_or_default();
-            let expiry =
-                r.expires_at_unix_s.map_or("never expires".to_string(), |at| format!("expires {}", when(at)));
+            let expiry = r
+                .expires_at_unix_s
+                .map_or("never expires".to_string(), |at| format!("expires {}", when_ago(at)));
             println!("token {} ({}{tenant}) created; it {expiry}", r.id, r.role);
             println!("{}", created.token);
             eprintln!("keep it now: only its hash is stored, it cannot be shown again");
         }
-        TokenCommand::List => {
+        TokenCommand::List { json } => {
             let tokens = admin.list_tokens(&cx)?;
+            if json {
+                return print_json(&tokens);
+            }
             if tokens.is_empty() {
                 println!("no tokens");
             }
             let now = now_s();
             for t in tokens {
                 let state = match (t.revoked_at_unix_s, t.expires_at_unix_s) {
-                    (Some(at), _) => format!("revoked {}", when(at)),
-                    (None, Some(at)) if at <= now => format!("expired {}", when(at)),
-                    (None, Some(at)) => format!("expires {}", when(at)),
+                    (Some(at), _) => format!("revoked {}", when_ago(at)),
+                    (None, Some(at)) if at <= now => format!("expired {}", when_ago(at)),
+                    (None, Some(at)) => format!("expires {}", when_ago(at)),
                     (None, None) => "no expiry".into(),
                 };
                 let line = format!(
-                    "{}  {:<13} {:<20} {:<30} {}",
+                    "{}  {:<13} {:<20} {:<42} {}",
                     t.id,
                     t.role,
                     t.tenant.as_deref().unwrap_or("-"),
@@ -234,8 +340,8 @@ pub struct AuditArgs {
     json: bool,
 }
 
-pub fn audit(config_path: Option<&Path>, a: AuditArgs) -> anyhow::Result<()> {
-    let (admin, cx, _) = open(config_path)?;
+pub fn audit(flag: Option<&Path>, a: AuditArgs) -> anyhow::Result<()> {
+    let Cli { admin, cx, .. } = open(flag, Db::Existing)?;
     let params = AuditParams {
         tenant: a.tenant,
         actor: a.actor,
@@ -247,8 +353,7 @@ pub fn audit(config_path: Option<&Path>, a: AuditArgs) -> anyhow::Result<()> {
     };
     let entries = admin.list_audit(&cx, &params)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
-        return Ok(());
+        return print_json(&entries);
     }
     if entries.is_empty() {
         println!("no audit entries");
@@ -257,7 +362,7 @@ pub fn audit(config_path: Option<&Path>, a: AuditArgs) -> anyhow::Result<()> {
         let tenant = e.tenant.as_deref().unwrap_or("-");
         println!(
             "{}  {:<20} {:<22} {:<12} {}  (from {})",
-            when(e.at_unix_s),
+            when_ago(e.at_unix_s),
             e.actor,
             e.action,
             tenant,
@@ -271,14 +376,19 @@ pub fn audit(config_path: Option<&Path>, a: AuditArgs) -> anyhow::Result<()> {
 #[derive(Debug, Subcommand)]
 pub enum RequestCommand {
     /// Requests (pending ones with --status pending).
+    #[command(after_help = "Example:\n  sluice request list --status pending --json")]
     List {
         #[arg(long)]
         tenant: Option<String>,
         /// pending, approved or denied.
         #[arg(long)]
         status: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Approve a request and carry it out (the exception is added, the block released).
+    #[command(after_help = "Example:\n  sluice request approve 12 --note \"checked the sender's listing\"")]
     Approve {
         id: u64,
         /// For the requester: what was checked.
@@ -286,6 +396,7 @@ pub enum RequestCommand {
         note: String,
     },
     /// Deny a request, saying why.
+    #[command(after_help = "Example:\n  sluice request deny 12 --note \"the range is an open proxy\"")]
     Deny {
         id: u64,
         #[arg(long)]
@@ -293,11 +404,14 @@ pub enum RequestCommand {
     },
 }
 
-pub fn request(config_path: Option<&Path>, command: RequestCommand) -> anyhow::Result<()> {
-    let (admin, cx, _) = open(config_path)?;
+pub fn request(flag: Option<&Path>, command: RequestCommand) -> anyhow::Result<()> {
+    let Cli { admin, cx, .. } = open(flag, Db::Existing)?;
     match command {
-        RequestCommand::List { tenant, status } => {
+        RequestCommand::List { tenant, status, json } => {
             let requests = admin.list_requests(&cx, tenant.as_deref(), &RequestParams { status })?;
+            if json {
+                return print_json(&requests);
+            }
             if requests.is_empty() {
                 println!("no requests");
             }
@@ -310,7 +424,7 @@ pub fn request(config_path: Option<&Path>, command: RequestCommand) -> anyhow::R
                     r.tenant,
                     what,
                     r.requested_by,
-                    when(r.requested_at_unix_s)
+                    when_ago(r.requested_at_unix_s)
                 );
                 println!("       justification: {}", r.justification);
                 if let (Some(by), Some(note)) = (&r.decided_by, &r.note) {
@@ -382,8 +496,17 @@ pub struct TraceArgs {
     json: bool,
 }
 
-pub fn trace(config_path: Option<&Path>, a: TraceArgs) -> anyhow::Result<()> {
-    let (admin, cx, _) = open(config_path)?;
+pub fn trace(flag: Option<&Path>, a: TraceArgs) -> anyhow::Result<()> {
+    let Cli { admin, cx, loaded } = open(flag, Db::Existing)?;
+    let embedded = matches!(loaded.config.store.location, store::Location::Embedded { .. });
+    if let Some(t) = loaded.config.trace.as_ref().filter(|t| embedded && !t.db.exists()) {
+        anyhow::bail!(
+            "no message trace database at {}: the config used is {}; point at your server's config with --config FILE or {}=FILE",
+            t.db.display(),
+            loaded.source.describe(),
+            discover::ENV
+        );
+    }
     let with_timeline = a.message_id.is_some();
     let params = TraceParams {
         sender: a.sender,
@@ -401,8 +524,7 @@ pub fn trace(config_path: Option<&Path>, a: TraceArgs) -> anyhow::Result<()> {
     if a.refusals {
         let page = admin.trace_refusals(&cx, &params)?;
         if a.json {
-            println!("{}", serde_json::to_string_pretty(&page.items)?);
-            return Ok(());
+            return print_json(&page.items);
         }
         if page.items.is_empty() {
             println!("no refusals");
@@ -410,7 +532,7 @@ pub fn trace(config_path: Option<&Path>, a: TraceArgs) -> anyhow::Result<()> {
         for r in page.items {
             println!(
                 "{}  {:<15} x{:<5} {} -> @{}: {}",
-                when(r.minute_unix_s),
+                when_ago(r.minute_unix_s),
                 r.client_ip,
                 r.count,
                 r.sender,
@@ -426,8 +548,7 @@ pub fn trace(config_path: Option<&Path>, a: TraceArgs) -> anyhow::Result<()> {
         for m in &page.items {
             out.push(admin.trace_message(&cx, &m.message)?);
         }
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
+        return print_json(&out);
     }
     if page.items.is_empty() {
         println!("no messages");
@@ -438,7 +559,7 @@ pub fn trace(config_path: Option<&Path>, a: TraceArgs) -> anyhow::Result<()> {
         let more = if more > 0 { format!(" (+{more})") } else { String::new() };
         println!(
             "{}  {}  {:<9} {:<8} {:<15} <{}> -> {first}{more}  {}",
-            when(m.received_at_unix_ms / 1000),
+            when_ago(m.received_at_unix_ms / 1000),
             m.message,
             m.status,
             m.direction,
@@ -479,8 +600,11 @@ fn print_timeline(detail: &admin::views::TraceDetailView) {
 mod tests {
     #[test]
     fn dates() {
-        assert_eq!(super::when(0), "1970-01-01 00:00:00Z");
-        assert_eq!(super::when(1_795_444_509), "2026-11-23 14:35:09Z");
-        assert_eq!(super::when(951_782_400), "2000-02-29 00:00:00Z");
+        assert_eq!(super::when(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::when(1_795_444_509), "2026-11-23T14:35:09Z");
+        assert_eq!(super::when(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(super::relative(100, 10_900), "3 h ago");
+        assert_eq!(super::relative(30 * 86_400, 0), "in 30 d");
+        assert_eq!(super::relative(5, 5), "0 s ago");
     }
 }

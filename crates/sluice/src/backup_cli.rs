@@ -24,8 +24,8 @@ fn embedded_database(config: &Config, command: &str) -> anyhow::Result<std::path
 }
 
 /// Copies the directory database to `file` (the server may run).
-pub fn backup(config_path: Option<&Path>, file: &Path) -> anyhow::Result<()> {
-    let config = &crate::config::load(config_path)?;
+pub fn backup(flag: Option<&Path>, file: &Path) -> anyhow::Result<()> {
+    let config = &crate::discover::load(flag)?.config;
     let db = embedded_database(config, "backup")?;
     if !db.exists() {
         anyhow::bail!("there is no directory database at {} to back up (check data_dir)", db.display());
@@ -44,8 +44,8 @@ pub fn backup(config_path: Option<&Path>, file: &Path) -> anyhow::Result<()> {
 }
 
 /// Replaces the directory database with the backup `file` (the server must be stopped).
-pub fn restore(config_path: Option<&Path>, file: &Path) -> anyhow::Result<()> {
-    let config = &crate::config::load(config_path)?;
+pub fn restore(flag: Option<&Path>, file: &Path) -> anyhow::Result<()> {
+    let config = &crate::discover::load(flag)?.config;
     if !file.is_file() {
         anyhow::bail!("{} is not a file: name a backup written by `sluice backup`", file.display());
     }

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use admin::live::{ProbeStepView, QueueEntryView, ThrottleView, ThrottledIp};
-use admin::{AllowList, LiveError, LiveState, MetricsSource, Network, ProbeTarget, TxtCheck};
+use admin::{
+    AllowList, CertificateCheck, LiveError, LiveState, MetricsSource, Network, ProbeTarget, TxtCheck,
+};
 use directory::OutboundRoute;
 use gateway::delivery::outbound::{
     ClientConfig, ProbeRequest, ProbeRoute, StepOutcome, TestMessage, TlsMode, probe, trust_roots,
@@ -123,6 +125,8 @@ pub struct NetChecks {
     pub hostname: String,
     pub mx_port: u16,
     pub tls_ca_file: Option<PathBuf>,
+    /// `[tls] client_ca_file`: what client certificates must chain to.
+    pub client_ca_file: Option<PathBuf>,
 }
 
 /// Runs `future` to completion from blocking code: on the server's runtime when called
@@ -209,6 +213,38 @@ impl Network for NetChecks {
                 },
             })
             .collect())
+    }
+
+    fn client_certificate(&self, pem: &str) -> Result<CertificateCheck, String> {
+        self.judge_certificate(pem)
+    }
+}
+
+impl NetChecks {
+    /// A client certificate judged as the server judges one after STARTTLS.
+    fn judge_certificate(&self, pem: &str) -> Result<CertificateCheck, String> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let chain = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| gateway::tls::problems::pem_problem(&e, "certificate"))?;
+        let Some(end_entity) = chain.first() else {
+            return Err("it holds no certificate: expected a PEM block BEGIN CERTIFICATE (the client's own \
+                        certificate first, then its chain)"
+                .into());
+        };
+        let names = gateway::tls::certificate_names(end_entity);
+        let untrusted = match &self.client_ca_file {
+            None => {
+                Some("no [tls] client_ca_file is configured, so no client certificate counts".to_string())
+            }
+            Some(path) => {
+                let ca =
+                    gateway::tls::ClientCa::load(path).map_err(|e| format!("tls.client_ca_file: {e}"))?;
+                ca.verified_names(&chain).err().map(|e| e.reason)
+            }
+        };
+        Ok(CertificateCheck { names, untrusted })
     }
 }
 

@@ -5,9 +5,10 @@
 mod admin_cli;
 mod backup_cli;
 mod config;
+mod connector_cli;
 mod directory_cli;
+mod discover;
 mod live;
-mod outbound_cli;
 mod paths;
 mod queue_cli;
 mod simulate;
@@ -25,138 +26,125 @@ use tokio::signal::unix::{SignalKind, signal};
 use config::{Config, LogFormat};
 
 #[derive(Debug, Parser)]
-#[command(name = "sluice", version, about = "Sluice: a multi-tenant SMTP protection gateway")]
+#[command(
+    name = "sluice",
+    version,
+    about = "Sluice: a multi-tenant SMTP protection gateway",
+    after_help = "The config file: --config FILE, else the file SLUICE_CONFIG names, else ./sluice.toml, \
+                  else /etc/sluice/sluice.toml, else the built-in defaults.\n\nExample:\n  sluice serve --config /etc/sluice/sluice.toml"
+)]
 struct Cli {
+    /// The TOML config file (else SLUICE_CONFIG, ./sluice.toml, /etc/sluice/sluice.toml).
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the gateway (embedded defaults without --config).
+    /// Run the gateway (the built-in defaults when no config file is found).
+    #[command(after_help = "Example:\n  sluice serve --config /etc/sluice/sluice.toml")]
     Serve {
-        /// The TOML config file.
-        #[arg(long, short)]
-        config: Option<PathBuf>,
         /// Start on a directory database that holds no tenant or is older than this node
         /// last saw (restored or started afresh on purpose), and record it as the new normal.
         #[arg(long)]
         accept_directory: bool,
     },
     /// Copy the directory database (sluice.db) to FILE, consistently, while the server runs.
+    #[command(
+        after_help = "Example:\n  sluice backup /var/backups/sluice.db --config /etc/sluice/sluice.toml"
+    )]
     Backup {
-        /// The TOML config file (for the data directory).
-        #[arg(long, short)]
-        config: Option<PathBuf>,
         /// Where to write the copy (replaced if it exists).
         file: PathBuf,
     },
     /// Replace the directory database with a copy written by `sluice backup` (stop the
     /// server first).
+    #[command(
+        after_help = "Example:\n  sluice restore /var/backups/sluice.db --config /etc/sluice/sluice.toml"
+    )]
     Restore {
-        /// The TOML config file (for the data directory).
-        #[arg(long, short)]
-        config: Option<PathBuf>,
         /// The backup to restore.
         file: PathBuf,
     },
     /// Check a config file and report the first problem, naming the field.
+    #[command(after_help = "Example:\n  sluice check-config /etc/sluice/sluice.toml")]
     CheckConfig {
-        /// The TOML config file.
-        file: PathBuf,
+        /// The TOML config file (default: the one `serve` would use).
+        file: Option<PathBuf>,
     },
     /// Inspect the throttle and manage the operator allow list.
+    #[command(after_help = "Example:\n  sluice throttle show 203.0.113.7")]
     Throttle {
-        /// The TOML config file (for the data directory).
-        #[arg(long, short, global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         command: ThrottleCommand,
     },
     /// The running server's delivery queue: list it, make waiting messages due now, or move
     /// a lost node's queue to this one (export, import).
+    #[command(after_help = "Example:\n  sluice queue list --limit 20")]
     Queue {
-        /// The TOML config file (for the data directory).
-        #[arg(long, short, global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         command: QueueCommand,
     },
     /// Tenants: add, list, show, suspend, resume, release (an outbound block).
+    #[command(after_help = "Example:\n  sluice tenant add acme --name \"Acme Corp\"")]
     Tenant {
-        /// The TOML config file (for the data directory).
-        #[arg(long, short, global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         command: directory_cli::TenantCommand,
     },
     /// A tenant's accepted domains: add, verify (DNS TXT), list, remove.
+    #[command(after_help = "Example:\n  sluice domain add acme.example --tenant acme")]
     Domain {
-        /// The TOML config file (for the data directory).
-        #[arg(long, short, global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         command: directory_cli::DomainCommand,
     },
     /// A tenant's recipients: add, list, remove.
+    #[command(after_help = "Example:\n  sluice recipient add bob@acme.example --tenant acme")]
     Recipient {
-        /// The TOML config file (for the data directory).
-        #[arg(long, short, global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         command: directory_cli::RecipientCommand,
     },
-    /// A tenant's connectors (inbound and outbound): add, list, show, enable, disable, remove,
-    /// validate (outbound).
+    /// A tenant's connectors (inbound and outbound): add, edit, list, show, enable, disable,
+    /// remove, validate, audit.
+    #[command(after_help = "Example:\n  sluice connector list --tenant acme")]
     Connector {
-        /// The TOML config file (for the data directory).
-        #[arg(long, short, global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
-        command: directory_cli::ConnectorCommand,
+        command: Box<directory_cli::ConnectorCommand>,
     },
     /// The operator's low-reputation list: block, except, remove, list.
+    #[command(after_help = "Example:\n  sluice reputation block 198.51.100.0/24 --note \"spam source\"")]
     Reputation {
-        /// The TOML config file (for the data directory).
-        #[arg(long, short, global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         command: directory_cli::ReputationCommand,
     },
     /// Bearer tokens of the admin API: create (shown once), list, revoke.
+    #[command(after_help = "Example:\n  sluice token create --role operator --note \"ops laptop\"")]
     Token {
-        /// The TOML config file (for the data directory).
-        #[arg(long, short, global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         command: admin_cli::TokenCommand,
     },
     /// The audit log of every change made through the CLI or the API, newest first.
+    #[command(after_help = "Example:\n  sluice audit --tenant acme --action connector --since 7d")]
     Audit {
-        /// The TOML config file (for the data directory).
-        #[arg(long, short, global = true)]
-        config: Option<PathBuf>,
         #[command(flatten)]
         args: admin_cli::AuditArgs,
     },
     /// Tenants' requests (5.7.708 exceptions, 5.7.705 releases): list, approve, deny.
+    #[command(after_help = "Example:\n  sluice request list --status pending")]
     Request {
-        /// The TOML config file (for the data directory).
-        #[arg(long, short, global = true)]
-        config: Option<PathBuf>,
         #[command(subcommand)]
         command: admin_cli::RequestCommand,
     },
     /// Search the message trace (default: the last 48 hours).
+    #[command(after_help = "Example:\n  sluice trace --recipient bob@acme.example --since 2h")]
     Trace {
-        /// The TOML config file (for the data directory).
-        #[arg(long, short, global = true)]
-        config: Option<PathBuf>,
         #[command(flatten)]
         args: admin_cli::TraceArgs,
     },
     /// Replay traffic (a CSV trace, a Postfix or Sluice log, a built-in scenario) through the
     /// real throttle engine with the traffic's own clock; compare policies side by side.
+    #[command(after_help = "Example:\n  sluice simulate --trace traffic.csv --policy a.toml --policy b.toml")]
     Simulate(simulate::SimulateArgs),
     /// Apply the store's schema migrations (directory, admin records, trace), or only check
     /// them; `serve` applies them at start unless `[store] migrate_at_start = false`.
@@ -174,15 +162,20 @@ enum Command {
 enum QueueCommand {
     /// Messages not yet delivered, oldest first: state, age, attempts, next attempt, sender
     /// and recipients.
+    #[command(after_help = "Example:\n  sluice queue list --limit 20")]
     List {
         /// Show at most this many messages (the totals count them all).
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
     /// Try every waiting message now instead of at its scheduled time.
+    #[command(after_help = "Example:\n  sluice queue flush")]
     Flush,
     /// Write the queue of this (stopped) node to a file, to move it to another node: every
     /// message not yet delivered, with its recipients still pending.
+    #[command(
+        after_help = "Example:\n  sluice queue export --out queue-node1.export --config /etc/sluice/sluice.toml"
+    )]
     Export {
         /// A new file.
         #[arg(long, value_name = "FILE")]
@@ -190,6 +183,7 @@ enum QueueCommand {
     },
     /// Spool the messages of a `queue export` file on this running node, which then
     /// delivers them as its own.
+    #[command(after_help = "Example:\n  sluice queue import queue-node1.export")]
     Import {
         /// The file `sluice queue export` wrote.
         file: PathBuf,
@@ -213,8 +207,10 @@ enum QueueCommand {
 #[derive(Debug, Subcommand)]
 enum ThrottleCommand {
     /// What the next message from IP would get, and why.
+    #[command(after_help = "Example:\n  sluice throttle show 203.0.113.7")]
     Show { ip: String },
     /// Never throttle a network (operator allow list).
+    #[command(after_help = "Example:\n  sluice throttle allow 203.0.113.0/24 --note \"partner relay\"")]
     Allow {
         cidr: String,
         /// Why, for the next admin.
@@ -222,10 +218,10 @@ enum ThrottleCommand {
         note: Option<String>,
     },
     /// Take a network off the allow list.
+    #[command(after_help = "Example:\n  sluice throttle remove 203.0.113.0/24")]
     Remove { cidr: String },
     /// Print the allow list; with --throttled, the IPs and prefixes being deferred.
-    ///
-    /// Example: sluice throttle list --throttled --since 1h
+    #[command(after_help = "Example:\n  sluice throttle list --throttled --since 1h")]
     List {
         /// The IPs and prefixes the running server deferred recently (observe mode: would
         /// have deferred), with counts per AS token, most first.
@@ -235,11 +231,13 @@ enum ThrottleCommand {
         /// most 24h).
         #[arg(long, value_name = "AGE")]
         since: Option<String>,
-        /// With --throttled: JSON, as the admin API's /api/v1/throttle/throttled answers.
+        /// JSON: the allow list's entries, or with --throttled as the admin API's
+        /// /api/v1/throttle/throttled answers.
         #[arg(long)]
         json: bool,
     },
     /// Decision counters of the running server (per verdict and AS token).
+    #[command(after_help = "Example:\n  sluice throttle stats")]
     Stats,
 }
 
@@ -248,33 +246,41 @@ fn main() -> ExitCode {
     if !matches!(cli.command, Command::Serve { .. }) {
         quiet_on_closed_stdout();
     }
+    let flag = cli.config.as_deref();
     let result = match cli.command {
-        Command::Serve { config, accept_directory } => serve(config.as_deref(), accept_directory),
-        Command::Backup { config, file } => backup_cli::backup(config.as_deref(), &file),
-        Command::Restore { config, file } => backup_cli::restore(config.as_deref(), &file),
-        Command::CheckConfig { file } => check_config(&file),
-        Command::Throttle { config, command } => throttle_command(config.as_deref(), command),
-        Command::Queue { config, command } => queue_command(config.as_deref(), command),
-        Command::Tenant { config, command } => directory_cli::tenant(config.as_deref(), command),
-        Command::Domain { config, command } => directory_cli::domain(config.as_deref(), command),
-        Command::Recipient { config, command } => directory_cli::recipient(config.as_deref(), command),
-        Command::Connector { config, command } => directory_cli::connector(config.as_deref(), command),
-        Command::Reputation { config, command } => directory_cli::reputation(config.as_deref(), command),
-        Command::Token { config, command } => admin_cli::token(config.as_deref(), command),
-        Command::Audit { config, args } => admin_cli::audit(config.as_deref(), args),
-        Command::Request { config, command } => admin_cli::request(config.as_deref(), command),
-        Command::Trace { config, args } => admin_cli::trace(config.as_deref(), args),
+        Command::Serve { accept_directory } => serve(flag, accept_directory),
+        Command::Backup { file } => backup_cli::backup(flag, &file),
+        Command::Restore { file } => backup_cli::restore(flag, &file),
+        Command::CheckConfig { file } => check_config(file.as_deref().or(flag)),
+        Command::Throttle { command } => throttle_command(flag, command),
+        Command::Queue { command } => queue_command(flag, command),
+        Command::Tenant { command } => directory_cli::tenant(flag, command),
+        Command::Domain { command } => directory_cli::domain(flag, command),
+        Command::Recipient { command } => directory_cli::recipient(flag, command),
+        Command::Connector { command } => directory_cli::connector(flag, *command),
+        Command::Reputation { command } => directory_cli::reputation(flag, command),
+        Command::Token { command } => admin_cli::token(flag, command),
+        Command::Audit { args } => admin_cli::audit(flag, args),
+        Command::Request { command } => admin_cli::request(flag, command),
+        Command::Trace { args } => admin_cli::trace(flag, args),
         Command::Simulate(args) => simulate::run(args),
         Command::Migrate { config, check } => store_cli::migrate(config.as_deref(), check),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Silent>() => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("sluice: {}", report(&e));
             ExitCode::FAILURE
         }
     }
 }
+
+/// A failure the command has already printed in full (a failed validation step, a
+/// high-risk audit flag): exit status 1 without another line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Silent(pub String);
 
 /// The error and its causes on one line, `a: b: c`, each said once: a cause whose text is
 /// already part of the line (a library that shows its source and returns it too) is left out.
@@ -307,27 +313,29 @@ fn quiet_on_closed_stdout() {
     }
 }
 
-fn throttle_command(config_path: Option<&Path>, command: ThrottleCommand) -> anyhow::Result<()> {
-    let config = config::load(config_path)?;
+fn throttle_command(flag: Option<&Path>, command: ThrottleCommand) -> anyhow::Result<()> {
+    let loaded = discover::load(flag)?;
     match command {
-        ThrottleCommand::Show { ip } => throttle_cli::show(&config, &ip),
-        ThrottleCommand::Allow { cidr, note } => throttle_cli::allow(&config, &cidr, note.as_deref()),
-        ThrottleCommand::Remove { cidr } => throttle_cli::remove(&config, &cidr),
+        ThrottleCommand::Show { ip } => throttle_cli::show(&loaded.config, &ip),
+        ThrottleCommand::Allow { cidr, note } => throttle_cli::allow(&loaded.config, &cidr, note.as_deref()),
+        ThrottleCommand::Remove { cidr } => throttle_cli::remove(&loaded.config, &cidr),
         ThrottleCommand::List { throttled, since, json } => {
-            throttle_cli::list(&config, throttled, since.as_deref(), json)
+            throttle_cli::list(&loaded.config, throttled, since.as_deref(), json)
         }
-        ThrottleCommand::Stats => throttle_cli::stats(&config),
+        ThrottleCommand::Stats => throttle_cli::stats(&loaded.config),
     }
 }
 
 /// Asks the running server over its control socket.
-fn queue_command(config_path: Option<&Path>, command: QueueCommand) -> anyhow::Result<()> {
-    let config = config::load(config_path)?;
-    let Some(socket) = &config.gateway.control_socket else { anyhow::bail!("no control socket configured") };
+fn queue_command(flag: Option<&Path>, command: QueueCommand) -> anyhow::Result<()> {
+    let loaded = discover::load(flag)?;
+    let Some(socket) = &loaded.config.gateway.control_socket else {
+        anyhow::bail!("no control socket configured")
+    };
     let request = match command {
         QueueCommand::List { limit } => format!("queue-list {limit}"),
         QueueCommand::Flush => "queue-flush".to_string(),
-        QueueCommand::Export { out } => return queue_cli::export(&config, &out),
+        QueueCommand::Export { out } => return queue_cli::export(&loaded.config, &out),
         QueueCommand::Import { file } => queue_cli::import_request(&file)?,
         QueueCommand::Delete { id, no_bounce, recipients } => {
             return admin_cli::queue_delete(config_path, &id, !no_bounce, &recipients);
@@ -341,20 +349,23 @@ fn queue_command(config_path: Option<&Path>, command: QueueCommand) -> anyhow::R
             Ok(())
         }
         None => anyhow::bail!(
-            "no server answers on {} (is `sluice serve` running with this config?)",
-            socket.display()
+            "no server answers on {} (the config used is {}: is `sluice serve` running with it?)",
+            socket.display(),
+            loaded.source.describe()
         ),
     }
 }
 
-fn check_config(file: &Path) -> anyhow::Result<()> {
-    let config = config::load(Some(file))?;
+fn check_config(file: Option<&Path>) -> anyhow::Result<()> {
+    let loaded = discover::load(file)?;
+    let config = &loaded.config;
     // Every path now: a bad one would otherwise surface at start, or only at the first
     // verified delivery (the CA bundle).
-    paths::check(&config)?;
+    paths::check(config)?;
     let g = &config.gateway;
     let roots = gateway::delivery::outbound::trust_roots(g.delivery.tls_ca_file.as_deref())?;
-    println!("{}: ok", file.display());
+    let shown = loaded.source.path().map_or_else(|| loaded.source.describe(), |p| p.display().to_string());
+    println!("{shown}: ok");
     println!("  hostname: {}", g.hostname);
     let listen: Vec<String> = g.listen.iter().map(ToString::to_string).collect();
     println!("  listen: {}", listen.join(", "));
@@ -392,8 +403,10 @@ fn init_logging(config: &Config) {
     }
 }
 
-fn serve(config_path: Option<&Path>, accept_directory: bool) -> anyhow::Result<()> {
-    let config = config::load(config_path)?;
+fn serve(flag: Option<&Path>, accept_directory: bool) -> anyhow::Result<()> {
+    let loaded = discover::load(flag)?;
+    let config = loaded.config;
+    let config_path = loaded.source.path().map(Path::to_path_buf);
     paths::check(&config)?;
     init_logging(&config);
     // One crypto provider for the whole process, installed before any TLS use.
@@ -406,7 +419,7 @@ fn serve(config_path: Option<&Path>, accept_directory: bool) -> anyhow::Result<(
     let stores = Stores { directory: directory_access(&config, accept_directory), trace_writer, admin };
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    runtime.block_on(run(config, config_path.map(Path::to_path_buf), stores))
+    runtime.block_on(run(config, config_path, stores))
 }
 
 /// What `serve` opened before the runtime started.
@@ -443,7 +456,7 @@ fn directory_access(config: &Config, accept_younger: bool) -> gateway::Directory
 /// plane needs it: it waits for the next start).
 fn server_admin(config: &Config) -> Option<std::sync::Arc<admin::Admin>> {
     config.admin.as_ref()?;
-    match admin_cli::open_admin_as_is(config) {
+    match admin_cli::open_admin_as_is(config, admin_cli::Db::CreateIfMissing) {
         Ok(admin) => Some(std::sync::Arc::new(admin)),
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "admin API not started: its store cannot be opened");
@@ -593,8 +606,19 @@ fn reload(gateway: &gateway::Gateway, running: &Config, path: Option<&Path>) {
     match config::load(Some(path)) {
         Ok(new) => {
             let (old, new_gw) = (&running.gateway, &new.gateway);
-            if old.listen != new_gw.listen || old.spool_dir != new_gw.spool_dir || old.tls != new_gw.tls {
-                tracing::warn!("listen, data_dir and tls changes take effect at the next restart");
+            if old.listen != new_gw.listen || old.spool_dir != new_gw.spool_dir {
+                tracing::warn!("listen and data_dir changes take effect at the next restart");
+            }
+            // The certificate, the key and [tls] client_ca_file: built again for new sessions
+            // (a renewed certificate or a changed bundle applies without a restart).
+            match gateway.reload_tls(new_gw.tls.as_ref(), new_gw.tls_client_ca_file.as_deref()) {
+                Ok(()) => tracing::info!(
+                    client_ca_file = %new_gw.tls_client_ca_file.as_deref().map_or("none".into(), |p| p.display().to_string()),
+                    "TLS reloaded: new sessions use the certificate and client CA bundle of the config"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "TLS not reloaded; new sessions keep the running certificate and client CA bundle")
+                }
             }
             if old.delivery != new_gw.delivery {
                 tracing::warn!("[delivery] and [dns] changes take effect at the next restart");
@@ -630,6 +654,25 @@ fn reload_throttle(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every command and subcommand says what it does and shows an example in `--help`.
+    #[test]
+    fn every_subcommand_has_a_description_and_an_example() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+                let name = format!("{path} {}", sub.get_name());
+                let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
+                let example = sub.get_after_help().map(ToString::to_string).unwrap_or_default();
+                if about.trim().is_empty() || !example.contains("Example") || !example.contains("sluice ") {
+                    missing.push(name.clone());
+                }
+                walk(sub, &name, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&<Cli as clap::CommandFactory>::command(), "sluice", &mut missing);
+        assert!(missing.is_empty(), "without a description or an example: {missing:?}");
+    }
 
     /// Like rusqlite's failures: the text of the cause it also returns from `source()`.
     #[derive(Debug, thiserror::Error)]

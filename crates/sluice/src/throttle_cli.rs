@@ -52,6 +52,13 @@ fn saved_directory(config: &Config) -> anyhow::Result<Option<std::sync::Arc<dire
     Ok(Some(store.snapshot()?))
 }
 
+/// The allow list lives in its own file; the operations still audit into the directory
+/// database, which these commands may create (the list is usable before any tenant).
+fn admin_plane(config: &Config) -> anyhow::Result<(admin::Admin, admin::Context)> {
+    let admin = crate::admin_cli::open_admin(config, crate::admin_cli::Db::CreateIfMissing)?;
+    Ok((admin, crate::admin_cli::local_context()))
+}
+
 fn allow_file(config: &Config) -> anyhow::Result<&Path> {
     match &config.gateway.throttle {
         Some(t) => Ok(&t.allow_file),
@@ -62,7 +69,7 @@ fn allow_file(config: &Config) -> anyhow::Result<&Path> {
 /// Adds a network through the admin plane's operation (validated and audited as over the API).
 pub fn allow(config: &Config, cidr: &str, note: Option<&str>) -> anyhow::Result<()> {
     let path = allow_file(config)?.to_path_buf();
-    let (admin, cx) = (crate::admin_cli::open_admin(config)?, crate::admin_cli::local_context());
+    let (admin, cx) = admin_plane(config)?;
     let added =
         admin.allow_network(&cx, &AllowInput { cidr: cidr.to_string(), note: note.map(str::to_string) })?;
     println!(
@@ -75,7 +82,7 @@ pub fn allow(config: &Config, cidr: &str, note: Option<&str>) -> anyhow::Result<
 
 pub fn remove(config: &Config, cidr: &str) -> anyhow::Result<()> {
     allow_file(config)?;
-    let (admin, cx) = (crate::admin_cli::open_admin(config)?, crate::admin_cli::local_context());
+    let (admin, cx) = admin_plane(config)?;
     admin.remove_allowed(&cx, cidr)?;
     println!("{} removed from the throttle allow list", cidr.trim());
     Ok(())
@@ -87,12 +94,15 @@ pub fn list(config: &Config, throttled: bool, since: Option<&str>, json: bool) -
     if throttled {
         return list_throttled(config, since.unwrap_or("1h"), json);
     }
-    if since.is_some() || json {
-        bail!("--since and --json go with --throttled (the allow list has neither)");
+    if since.is_some() {
+        bail!("--since goes with --throttled (the allow list has no times)");
     }
     allow_file(config)?;
-    let (admin, cx) = (crate::admin_cli::open_admin(config)?, crate::admin_cli::local_context());
+    let (admin, cx) = admin_plane(config)?;
     let entries = admin.list_allowed(&cx)?;
+    if json {
+        return crate::admin_cli::print_json(&entries);
+    }
     if entries.is_empty() {
         println!("the throttle allow list is empty");
     }
@@ -122,11 +132,10 @@ fn list_throttled(config: &Config, since: &str, json: bool) -> anyhow::Result<()
     let Some(throttle) = &config.gateway.throttle else {
         bail!("throttling is disabled in this config (throttle.enabled = false)");
     };
-    let (admin, cx) = (crate::admin_cli::open_admin(config)?, crate::admin_cli::local_context());
+    let (admin, cx) = admin_plane(config)?;
     let list = admin.throttled_since(&cx, Some(since))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(());
+        return crate::admin_cli::print_json(&list);
     }
     print!("{}", throttled_table(&list, since, now_s(), throttle.mode));
     Ok(())

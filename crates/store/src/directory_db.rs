@@ -5,13 +5,14 @@
 use directory::{
     AcceptedDomain, Cidr, Connector, DirectoryData, DirectoryError, DirectoryStore, DomainKind, DomainName,
     NewDomain, NewTenant, OutboundBlock, OutboundConnector, OutboundRelease, Recipient, ReputationEntry,
-    StoreError, Tenant, TenantId, TenantStatus, check_domain_claim, check_not_reserved, recipient_domain,
+    StoreError, Tenant, TenantId, TenantStatus, check_domain_claim, check_domain_verification,
+    check_not_reserved, recipient_domain,
 };
 
 use crate::Store;
 use crate::outbound_rows;
 use crate::rows;
-use crate::sql::{Backend, Doing, Lock, Sql, Tx, scalar, to_i64, vals};
+use crate::sql::{Backend, Doing, Lock, Sql, Tx, Value, scalar, to_i64, vals};
 
 impl<B: Backend> Store<B> {
     /// Runs `change` in a directory writer transaction, bumps the generation and commits.
@@ -47,27 +48,93 @@ fn verification_token() -> Result<String, StoreError> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Adds `tenant`'s claim on `new`: the `domains` row when nobody else claims the name, else
+/// a row of `domain_claims` (another tenant's pending claim blocks no one).
 fn insert_domain(
     db: &mut dyn Sql,
     tenant: &TenantId,
     new: &NewDomain,
     service: bool,
 ) -> Result<(), StoreError> {
-    check_domain_claim(&rows::domains(db, None, None)?, tenant, new)?;
+    const OP: &str = "adding a domain";
+    check_domain_claim(&rows::domains_and_claims(db, None)?, tenant, new)?;
+    let first = rows::domains(db, None, Some(&new.name))?.is_empty();
+    if service && !first {
+        // Verified from birth: it takes the name from another tenant's pending claim.
+        insert_domain(db, tenant, new, false)?;
+        let (id, claim) = rows::claims(db, Some(tenant), Some(&new.name))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| DirectoryError::UnknownDomain { domain: new.name.to_string() })?;
+        return take_domain_row(db, id, &claim, true, true);
+    }
+    let kind = rows::domain_kind_text(new.kind);
+    let token = verification_token()?;
+    if first {
+        db.execute(
+            "INSERT INTO domains (name, tenant_id, kind, match_subdomains, token, verified, service)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            vals![new.name.as_str(), tenant.as_str(), kind, new.match_subdomains, token, service],
+        )
+    } else {
+        db.execute(
+            "INSERT INTO domain_claims (name, tenant_id, kind, match_subdomains, token)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            vals![new.name.as_str(), tenant.as_str(), kind, new.match_subdomains, token],
+        )
+    }
+    .doing(OP)?;
+    Ok(())
+}
+
+/// The `domains` row of `name` becomes `claim` (verified or not); the row it replaces, if
+/// any, becomes a claim of its tenant (its recipients go with the row).
+fn take_domain_row(
+    db: &mut dyn Sql,
+    claim_id: i64,
+    claim: &AcceptedDomain,
+    verified: bool,
+    service: bool,
+) -> Result<(), StoreError> {
+    const OP: &str = "handing a domain to its verified owner";
+    if let Some(previous) = rows::domains(db, None, Some(&claim.name))?.into_iter().next() {
+        db.execute("DELETE FROM domains WHERE name = ?1", vals![previous.name.as_str()]).doing(OP)?;
+        db.execute(
+            "INSERT INTO domain_claims (name, tenant_id, kind, match_subdomains, token) VALUES (?1, ?2, ?3, ?4, ?5)",
+            vals![
+                previous.name.as_str(),
+                previous.tenant.as_str(),
+                rows::domain_kind_text(previous.kind),
+                previous.match_subdomains,
+                &previous.token
+            ],
+        )
+        .doing(OP)?;
+    }
+    db.execute("DELETE FROM domain_claims WHERE id = ?1", vals![claim_id]).doing(OP)?;
     db.execute(
         "INSERT INTO domains (name, tenant_id, kind, match_subdomains, token, verified, service)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         vals![
-            new.name.as_str(),
-            tenant.as_str(),
-            rows::domain_kind_text(new.kind),
-            new.match_subdomains,
-            verification_token()?,
+            claim.name.as_str(),
+            claim.tenant.as_str(),
+            rows::domain_kind_text(claim.kind),
+            claim.match_subdomains,
+            &claim.token,
+            verified,
             service
         ],
     )
-    .doing("adding a domain")?;
+    .doing(OP)?;
     Ok(())
+}
+
+/// `tenant`'s domain or pending claim called `name`.
+fn own_domain(db: &mut dyn Sql, tenant: &TenantId, name: &DomainName) -> Result<AcceptedDomain, StoreError> {
+    rows::domains_and_claims(db, Some(tenant))?
+        .into_iter()
+        .find(|d| d.name == *name)
+        .ok_or_else(|| DirectoryError::UnknownDomain { domain: name.to_string() }.into())
 }
 
 fn insert_recipient(db: &mut dyn Sql, recipient: &Recipient) -> Result<(), StoreError> {
@@ -113,21 +180,35 @@ fn insert_connector(db: &mut dyn Sql, c: &Connector) -> Result<(), StoreError> {
     const OP: &str = "adding a connector";
     c.validate()?;
     outbound_rows::check_new(db, &c.tenant, &c.name)?;
+    let [created_at, created_by, changed_at, changed_by, change_note] = rows::change_values(&c.record);
     let id: i64 = scalar(
         db,
         OP,
-        "INSERT INTO connectors (tenant_id, name, enabled, kind, restrict_sender_domains, require_tls)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-        vals![
-            c.tenant.as_str(),
-            &c.name,
-            c.enabled,
-            rows::connector_kind_text(c.kind),
-            c.restrict_sender_domains,
-            c.require_tls
+        &format!(
+            "INSERT INTO connectors (tenant_id, name, enabled, kind, restrict_sender_domains, require_tls, {})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+            rows::CHANGE_COLUMNS
+        ),
+        &[
+            Value::from(c.tenant.as_str()),
+            Value::from(&c.name),
+            Value::from(c.enabled),
+            Value::from(rows::connector_kind_text(c.kind)),
+            Value::from(c.restrict_sender_domains),
+            Value::from(c.require_tls),
+            created_at,
+            created_by,
+            changed_at,
+            changed_by,
+            change_note,
         ],
     )?;
-    let lists: [(&str, &str, Vec<String>); 3] = [
+    insert_connector_lists(db, id, c, OP)
+}
+
+/// The connector's ordered lists: (table, column, values).
+fn connector_lists(c: &Connector) -> [(&'static str, &'static str, Vec<String>); 3] {
+    [
         ("connector_ip_ranges", "cidr", c.ip_ranges.iter().map(Cidr::to_string).collect()),
         (
             "connector_certificate_names",
@@ -135,17 +216,46 @@ fn insert_connector(db: &mut dyn Sql, c: &Connector) -> Result<(), StoreError> {
             c.certificate_names.iter().map(ToString::to_string).collect(),
         ),
         ("connector_sender_domains", "domain", c.sender_domains.iter().map(ToString::to_string).collect()),
-    ];
-    for (table, column, values) in lists {
-        // Table and column are the fixed names above.
+    ]
+}
+
+fn insert_connector_lists(db: &mut dyn Sql, id: i64, c: &Connector, op: &str) -> Result<(), StoreError> {
+    for (table, column, values) in connector_lists(c) {
+        // Table and column are the fixed names of `connector_lists`.
         let sql = format!(
             "INSERT INTO {table} (connector_id, position, {column}) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING"
         );
         for (position, value) in (0_i64..).zip(&values) {
-            db.execute(&sql, vals![id, position, value]).doing(OP)?;
+            db.execute(&sql, vals![id, position, value]).doing(op)?;
         }
     }
     Ok(())
+}
+
+/// Replaces a connector's settings, lists and change record (its creation stays).
+fn update_connector(db: &mut dyn Sql, c: &Connector) -> Result<(), StoreError> {
+    const OP: &str = "changing a connector";
+    c.validate()?;
+    let id = rows::connector_id(db, &c.tenant, &c.name)?;
+    db.execute(
+        "UPDATE connectors SET enabled = ?1, kind = ?2, restrict_sender_domains = ?3, require_tls = ?4,
+             changed_at = ?5, changed_by = ?6, change_note = ?7 WHERE id = ?8",
+        vals![
+            c.enabled,
+            rows::connector_kind_text(c.kind),
+            c.restrict_sender_domains,
+            c.require_tls,
+            to_i64(c.record.changed_at_unix_s),
+            &c.record.changed_by,
+            &c.record.change_note,
+            id
+        ],
+    )
+    .doing(OP)?;
+    for (table, _, _) in connector_lists(c) {
+        db.execute(&format!("DELETE FROM {table} WHERE connector_id = ?1"), vals![id]).doing(OP)?;
+    }
+    insert_connector_lists(db, id, c, OP)
 }
 
 /// Who releases and why, checked before any transaction.
@@ -274,26 +384,40 @@ impl<B: Backend> DirectoryStore for Store<B> {
             rows::tenant(db, tenant)?;
             check_not_reserved(&rows::domains(db, None, None)?, domain)?;
             insert_domain(db, tenant, domain, false)?;
-            rows::domain(db, &domain.name)
+            own_domain(db, tenant, &domain.name)
         })
     }
 
-    fn mark_domain_verified(&mut self, domain: &DomainName) -> Result<AcceptedDomain, StoreError> {
-        self.mutate("verifying a domain", |db| {
-            rows::domain(db, domain)?;
-            db.execute("UPDATE domains SET verified = ?2 WHERE name = ?1", vals![domain.as_str(), true])
-                .doing("verifying a domain")?;
-            rows::domain(db, domain)
+    fn mark_domain_verified(
+        &mut self,
+        tenant: &TenantId,
+        domain: &DomainName,
+    ) -> Result<AcceptedDomain, StoreError> {
+        const OP: &str = "verifying a domain";
+        self.mutate(OP, |db| {
+            check_domain_verification(&rows::domains_and_claims(db, None)?, tenant, domain)?;
+            match rows::claims(db, Some(tenant), Some(domain))?.into_iter().next() {
+                Some((id, claim)) => take_domain_row(db, id, &claim, true, false)?,
+                None => {
+                    db.execute(
+                        "UPDATE domains SET verified = ?3 WHERE name = ?1 AND tenant_id = ?2",
+                        vals![domain.as_str(), tenant.as_str(), true],
+                    )
+                    .doing(OP)?;
+                }
+            }
+            own_domain(db, tenant, domain)
         })
     }
 
     fn list_domains(&self, tenant: Option<&TenantId>) -> Result<Vec<AcceptedDomain>, StoreError> {
-        self.read("reading domains", |db| rows::domains(db, tenant, None))
+        self.db.run("reading domains", Tx::Read, |db| rows::domains_and_claims(db, tenant))
     }
 
-    fn remove_domain(&mut self, domain: &DomainName) -> Result<(), StoreError> {
-        self.mutate("removing a domain", |db| {
-            let existing = rows::domain(db, domain)?;
+    fn remove_domain(&mut self, tenant: &TenantId, domain: &DomainName) -> Result<(), StoreError> {
+        const OP: &str = "removing a domain";
+        self.mutate(OP, |db| {
+            let existing = own_domain(db, tenant, domain)?;
             if existing.service {
                 return Err(DirectoryError::invalid(
                     "domain.name",
@@ -302,8 +426,23 @@ impl<B: Backend> DirectoryStore for Store<B> {
                 )
                 .into());
             }
-            db.execute("DELETE FROM domains WHERE name = ?1", vals![domain.as_str()])
-                .doing("removing a domain")?;
+            let removed = db
+                .execute(
+                    "DELETE FROM domains WHERE name = ?1 AND tenant_id = ?2",
+                    vals![domain.as_str(), tenant.as_str()],
+                )
+                .doing(OP)?;
+            db.execute(
+                "DELETE FROM domain_claims WHERE name = ?1 AND tenant_id = ?2",
+                vals![domain.as_str(), tenant.as_str()],
+            )
+            .doing(OP)?;
+            // The oldest other claim of the name takes the row it left.
+            if removed > 0
+                && let Some((id, next)) = rows::claims(db, None, Some(domain))?.into_iter().next()
+            {
+                take_domain_row(db, id, &next, false, false)?;
+            }
             Ok(())
         })
     }
@@ -360,6 +499,22 @@ impl<B: Backend> DirectoryStore for Store<B> {
         })
     }
 
+    fn update_connector(&mut self, connector: &Connector) -> Result<Connector, StoreError> {
+        self.mutate("changing a connector", |db| {
+            update_connector(db, connector)?;
+            rows::connectors(db, Some(&connector.tenant), Some(&connector.name))?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    DirectoryError::UnknownConnector {
+                        tenant: connector.tenant.clone(),
+                        name: connector.name.clone(),
+                    }
+                    .into()
+                })
+        })
+    }
+
     fn remove_connector(&mut self, tenant: &TenantId, name: &str) -> Result<(), StoreError> {
         self.mutate("removing a connector", |db| {
             let id = rows::connector_id(db, tenant, name)?;
@@ -398,6 +553,16 @@ impl<B: Backend> DirectoryStore for Store<B> {
         })
     }
 
+    fn update_outbound_connector(
+        &mut self,
+        connector: &OutboundConnector,
+    ) -> Result<OutboundConnector, StoreError> {
+        self.mutate("changing an outbound connector", |db| {
+            outbound_rows::update(db, connector)?;
+            outbound_rows::one(db, &connector.tenant, &connector.name)
+        })
+    }
+
     fn remove_outbound_connector(&mut self, tenant: &TenantId, name: &str) -> Result<(), StoreError> {
         const OP: &str = "removing an outbound connector";
         self.mutate(OP, |db| {
@@ -410,9 +575,15 @@ impl<B: Backend> DirectoryStore for Store<B> {
     fn set_reputation(&mut self, entry: &ReputationEntry) -> Result<(), StoreError> {
         self.mutate("changing the reputation list", |db| {
             db.execute(
-                "INSERT INTO reputation (cidr, kind, note) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (cidr) DO UPDATE SET kind = excluded.kind, note = excluded.note",
-                vals![entry.cidr.to_string(), rows::reputation_kind_text(entry.kind), &entry.note],
+                "INSERT INTO reputation (cidr, kind, note, expires_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (cidr) DO UPDATE SET kind = excluded.kind, note = excluded.note,
+                     expires_at = excluded.expires_at",
+                vals![
+                    entry.cidr.to_string(),
+                    rows::reputation_kind_text(entry.kind),
+                    &entry.note,
+                    entry.expires_at_unix_s.map(to_i64)
+                ],
             )
             .doing("changing the reputation list")?;
             Ok(())
@@ -433,5 +604,24 @@ impl<B: Backend> DirectoryStore for Store<B> {
 
     fn list_reputation(&self) -> Result<Vec<ReputationEntry>, StoreError> {
         self.read("reading the reputation list", rows::reputation)
+    }
+
+    fn remove_expired_reputation(&mut self, now_unix_s: u64) -> Result<Vec<ReputationEntry>, StoreError> {
+        const OP: &str = "removing expired reputation entries";
+        // Not `mutate`: this runs every round, and only a removal is a change the snapshot
+        // must follow (a new generation).
+        self.db.run(OP, Tx::Write(Lock::Directory), |db| {
+            let expired: Vec<ReputationEntry> =
+                rows::reputation(db)?.into_iter().filter(|e| !e.applies_at(now_unix_s)).collect();
+            if !expired.is_empty() {
+                db.execute(
+                    "DELETE FROM reputation WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                    vals![to_i64(now_unix_s)],
+                )
+                .doing(OP)?;
+                db.execute("UPDATE generation SET value = value + 1 WHERE id = 1", vals![]).doing(OP)?;
+            }
+            Ok(expired)
+        })
     }
 }

@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 
-use crate::sql::{Sql, scalar, select, select_one, to_u64, vals};
+use crate::sql::{Sql, Value, scalar, select, select_one, to_i64, to_u64, vals};
 
 use directory::{
-    AcceptedDomain, CertName, Cidr, Connector, ConnectorKind, DeliveryTarget, DomainKind, DomainName,
-    NextHop, OutboundBlock, OutboundRelease, Recipient, ReputationEntry, ReputationKind, StoreError, Tenant,
-    TenantId, TenantStatus, VerificationState,
+    AcceptedDomain, CertName, ChangeRecord, Cidr, Connector, ConnectorKind, DeliveryTarget, DomainKind,
+    DomainName, NextHop, OutboundBlock, OutboundRelease, Recipient, ReputationEntry, ReputationKind,
+    StoreError, Tenant, TenantId, TenantStatus, VerificationState,
 };
 
 /// A stored value this program cannot read: the database was edited by hand or by a newer
@@ -167,11 +167,46 @@ pub(crate) fn domains(
         .collect()
 }
 
-pub(crate) fn domain(db: &mut dyn Sql, name: &DomainName) -> Result<AcceptedDomain, StoreError> {
-    domains(db, None, Some(name))?
-        .into_iter()
-        .next()
-        .ok_or_else(|| directory::DirectoryError::UnknownDomain { domain: name.to_string() }.into())
+/// Pending claims of names another tenant claimed first (`domain_claims`), oldest first.
+pub(crate) fn claims(
+    db: &mut dyn Sql,
+    tenant: Option<&TenantId>,
+    name: Option<&DomainName>,
+) -> Result<Vec<(i64, AcceptedDomain)>, StoreError> {
+    let rows: Vec<(i64, String, String, String, bool, String)> = select(
+        db,
+        "reading domain claims",
+        &format!(
+            "SELECT id, name, tenant_id, kind, match_subdomains, token FROM domain_claims
+             WHERE {ANY_TENANT} AND (CAST(?2 AS TEXT) IS NULL OR name = ?2) ORDER BY id"
+        ),
+        vals![tenant.map(TenantId::as_str), name.map(DomainName::as_str)],
+    )?;
+    rows.into_iter()
+        .map(|(id, name, tenant, kind, match_subdomains, token)| {
+            let claim = AcceptedDomain {
+                name: DomainName::parse("domain_claims.name", &name)?,
+                tenant: TenantId::parse(&tenant)?,
+                kind: parse_domain_kind(&kind)?,
+                match_subdomains,
+                token,
+                verification: VerificationState::Pending,
+                service: false,
+            };
+            Ok((id, claim))
+        })
+        .collect()
+}
+
+/// Every domain and pending claim (of one tenant), as the claim rules see them.
+pub(crate) fn domains_and_claims(
+    db: &mut dyn Sql,
+    tenant: Option<&TenantId>,
+) -> Result<Vec<AcceptedDomain>, StoreError> {
+    let mut all = domains(db, tenant, None)?;
+    all.extend(claims(db, tenant, None)?.into_iter().map(|(_, c)| c));
+    all.sort_by(|a, b| (&a.tenant, &a.name).cmp(&(&b.tenant, &b.name)));
+    Ok(all)
 }
 
 type RecipientRow = (i64, String, String, String, String, Option<String>, Option<u16>);
@@ -244,7 +279,38 @@ pub(crate) fn address_taken(db: &mut dyn Sql, local: &str, domain: &DomainName) 
     )?)
 }
 
-type ConnectorRow = (i64, String, String, bool, String, bool, bool);
+type ConnectorRow = (i64, String, String, bool, String, bool, bool, i64, String, i64, String, String);
+
+/// The change record's columns, in the order both connector tables list them.
+pub(crate) const CHANGE_COLUMNS: &str = "created_at, created_by, changed_at, changed_by, change_note";
+
+/// The change record read from its columns.
+pub(crate) fn change_record(
+    created_at: i64,
+    created_by: String,
+    changed_at: i64,
+    changed_by: String,
+    change_note: String,
+) -> ChangeRecord {
+    ChangeRecord {
+        created_at_unix_s: to_u64(created_at),
+        created_by,
+        changed_at_unix_s: to_u64(changed_at),
+        changed_by,
+        change_note,
+    }
+}
+
+/// The change record's column values, in the order of [`CHANGE_COLUMNS`].
+pub(crate) fn change_values(c: &ChangeRecord) -> [Value; 5] {
+    [
+        Value::Int(to_i64(c.created_at_unix_s)),
+        Value::from(&c.created_by),
+        Value::Int(to_i64(c.changed_at_unix_s)),
+        Value::from(&c.changed_by),
+        Value::from(&c.change_note),
+    ]
+}
 
 pub(crate) fn connectors(
     db: &mut dyn Sql,
@@ -255,13 +321,14 @@ pub(crate) fn connectors(
         db,
         "reading connectors",
         &format!(
-            "SELECT id, tenant_id, name, enabled, kind, restrict_sender_domains, require_tls FROM connectors
-             WHERE {ANY_TENANT} AND (CAST(?2 AS TEXT) IS NULL OR name = ?2) ORDER BY tenant_id, name"
+            "SELECT id, tenant_id, name, enabled, kind, restrict_sender_domains, require_tls, {CHANGE_COLUMNS}
+             FROM connectors WHERE {ANY_TENANT} AND (CAST(?2 AS TEXT) IS NULL OR name = ?2) ORDER BY tenant_id, name"
         ),
         vals![tenant.map(TenantId::as_str), name],
     )?;
     rows.into_iter()
-        .map(|(id, tenant, name, enabled, kind, restrict_sender_domains, require_tls)| {
+        .map(|(id, tenant, name, enabled, kind, restrict_sender_domains, require_tls, c0, c1, c2, c3, c4)| {
+            let record = change_record(c0, c1, c2, c3, c4);
             Ok(Connector {
                 tenant: TenantId::parse(&tenant)?,
                 name,
@@ -281,6 +348,7 @@ pub(crate) fn connectors(
                     .collect::<Result<_, _>>()?,
                 restrict_sender_domains,
                 require_tls,
+                record,
             })
         })
         .collect()
@@ -318,18 +386,19 @@ pub(crate) fn connector_id(db: &mut dyn Sql, tenant: &TenantId, name: &str) -> R
 }
 
 pub(crate) fn reputation(db: &mut dyn Sql) -> Result<Vec<ReputationEntry>, StoreError> {
-    let rows: Vec<(String, String, String)> = select(
+    let rows: Vec<(String, String, String, Option<i64>)> = select(
         db,
         "reading the reputation list",
-        "SELECT cidr, kind, note FROM reputation ORDER BY kind, cidr",
+        "SELECT cidr, kind, note, expires_at FROM reputation ORDER BY kind, cidr",
         vals![],
     )?;
     rows.into_iter()
-        .map(|(cidr, kind, note)| {
+        .map(|(cidr, kind, note, expires_at)| {
             Ok(ReputationEntry {
                 cidr: Cidr::parse("reputation.cidr", &cidr)?,
                 kind: parse_reputation_kind(&kind)?,
                 note,
+                expires_at_unix_s: expires_at.map(to_u64),
             })
         })
         .collect()

@@ -280,6 +280,35 @@ const DIRECTORY_MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX requests_by_tenant ON requests (tenant_id, id);
     ",
+    // 5: who created and last changed each connector, when and why (0 and '' for connectors
+    // made before this migration); reputation entries that expire; pending claims of a
+    // domain name by further tenants (`domains` holds the first claim or the verified
+    // owner, so a pending claim never blocks the real owner: the first to verify wins).
+    r"
+    ALTER TABLE connectors ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE connectors ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+    ALTER TABLE connectors ADD COLUMN changed_at INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE connectors ADD COLUMN changed_by TEXT NOT NULL DEFAULT '';
+    ALTER TABLE connectors ADD COLUMN change_note TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outbound_connectors ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbound_connectors ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outbound_connectors ADD COLUMN changed_at INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbound_connectors ADD COLUMN changed_by TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outbound_connectors ADD COLUMN change_note TEXT NOT NULL DEFAULT '';
+
+    ALTER TABLE reputation ADD COLUMN expires_at INTEGER;
+
+    CREATE TABLE domain_claims (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('authoritative', 'internal-relay')),
+        match_subdomains INTEGER NOT NULL,
+        token TEXT NOT NULL,
+        UNIQUE (name, tenant_id)
+    ) STRICT;
+    CREATE INDEX domain_claims_by_tenant ON domain_claims (tenant_id);
+    ",
 ];
 
 /// The trace's own file.

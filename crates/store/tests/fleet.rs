@@ -40,13 +40,13 @@ fn a_change_on_one_node_is_in_force_on_another_at_its_next_poll() {
     add_tenant(&mut a, "acme");
     let domain = NewDomain { name: d("acme.test"), kind: DomainKind::Authoritative, match_subdomains: false };
     a.add_domain(&t("acme"), &domain).unwrap();
-    a.mark_domain_verified(&d("acme.test")).unwrap();
+    a.mark_domain_verified(&t("acme"), &d("acme.test")).unwrap();
 
     let after = a.generation().unwrap();
     assert_eq!(b.generation().unwrap(), after, "one counter for the whole fleet");
     assert_eq!(shared_b.refresh(&b).unwrap(), Refresh::Replaced { from: before, to: after });
     let snapshot = shared_b.current();
-    let ctx = snapshot.session("203.0.113.1".parse().unwrap(), Transport::Plain);
+    let ctx = snapshot.session("203.0.113.1".parse().unwrap(), Transport::Plain, 0);
     let refusal = snapshot.check_recipient(&ctx, None, "nobody", "acme.test").unwrap_err();
     assert_eq!(refusal.enhanced, (5, 1, 1), "node B now decides for acme.test: an unknown user, not relay");
 }
@@ -58,7 +58,12 @@ fn two_nodes_racing_for_one_domain_cannot_both_win() {
     add_tenant(&mut setup, "acme");
     add_tenant(&mut setup, "globex");
     for round in 0..5 {
+        // Both claim the name (a pending claim blocks no one); then both verify at once.
         let name = format!("contested{round}.test");
+        let domain = NewDomain { name: d(&name), kind: DomainKind::Authoritative, match_subdomains: true };
+        for tenant in ["acme", "globex"] {
+            setup.add_domain(&t(tenant), &domain).unwrap();
+        }
         let start = Arc::new(Barrier::new(2));
         let racers: Vec<_> = ["acme", "globex"]
             .into_iter()
@@ -66,10 +71,8 @@ fn two_nodes_racing_for_one_domain_cannot_both_win() {
                 let (target, start, name) = (target.clone(), Arc::clone(&start), name.clone());
                 std::thread::spawn(move || {
                     let mut store = node(&target);
-                    let domain =
-                        NewDomain { name: d(&name), kind: DomainKind::Authoritative, match_subdomains: true };
                     start.wait();
-                    store.add_domain(&t(tenant), &domain).map(|_| ())
+                    store.mark_domain_verified(&t(tenant), &d(&name)).map(|_| ())
                 })
             })
             .collect();

@@ -157,12 +157,16 @@ fn a_version_2_database_gains_the_outbound_connector_tables() {
     conn.execute_batch(
         "DROP TABLE outbound_connector_smart_hosts; DROP TABLE outbound_connector_domains;
          DROP TABLE outbound_connectors; DROP TABLE tokens; DROP TABLE audit; DROP TABLE requests;
+         DROP TABLE domain_claims; ALTER TABLE reputation DROP COLUMN expires_at;
+         ALTER TABLE connectors DROP COLUMN created_at; ALTER TABLE connectors DROP COLUMN created_by;
+         ALTER TABLE connectors DROP COLUMN changed_at; ALTER TABLE connectors DROP COLUMN changed_by;
+         ALTER TABLE connectors DROP COLUMN change_note;
          UPDATE schema_version SET version = 2;",
     )
     .unwrap();
     drop(conn);
     let mut store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 4);
+    assert_eq!(store.schema_version().unwrap(), 5);
     assert_eq!(store.list_tenants().unwrap().len(), 1, "data kept");
     store.add_outbound_connector(&relay()).unwrap();
 }

@@ -104,6 +104,9 @@ on_both_backends!(
     a_shared_snapshot_follows_the_store,
     a_failed_mutation_leaves_nothing_behind,
     outbound_blocks_hold_until_released_with_who_and_why,
+    pending_claims_and_the_first_to_verify,
+    connectors_are_edited_in_place_with_their_record,
+    expired_reputation_entries_are_removed_once,
 );
 
 fn d(name: &str) -> DomainName {
@@ -133,11 +136,11 @@ fn new_domain(name: &str, kind: DomainKind, subs: bool) -> NewDomain {
 fn with_acme<S: Backend>(f: &mut Fixture<S>) {
     f.store.add_tenant(&NewTenant::new("acme", "Acme Corp", "fr").unwrap(), &service()).unwrap();
     f.store.add_domain(&t("acme"), &new_domain("acme.test", DomainKind::Authoritative, true)).unwrap();
-    f.store.mark_domain_verified(&d("acme.test")).unwrap();
+    f.store.mark_domain_verified(&t("acme"), &d("acme.test")).unwrap();
 }
 
 fn tenants_round_trip_with_their_service_domain<S: Backend>(f: &mut Fixture<S>) {
-    assert_eq!(f.store.version(), 4);
+    assert_eq!(f.store.version(), 5);
     let tenant = f.store.add_tenant(&NewTenant::new("Acme", "Acme Corp", "fr").unwrap(), &service()).unwrap();
     assert_eq!(
         (tenant.id.as_str(), tenant.status, tenant.language.as_str()),
@@ -174,12 +177,12 @@ fn domains_round_trip_and_verify<S: Backend>(f: &mut Fixture<S>) {
         f.store.add_domain(&t("acme"), &new_domain("acme2.test", DomainKind::Authoritative, false)).unwrap();
     assert_ne!(added.token, other.token, "tokens are random");
 
-    let verified = f.store.mark_domain_verified(&d("acme.test")).unwrap();
+    let verified = f.store.mark_domain_verified(&t("acme"), &d("acme.test")).unwrap();
     assert_eq!(verified.verification, VerificationState::Verified);
     assert_eq!(verified.token, added.token);
     assert_eq!(f.store.list_domains(None).unwrap().len(), 3);
 
-    let unknown = f.store.mark_domain_verified(&d("nothing.test"));
+    let unknown = f.store.mark_domain_verified(&t("acme"), &d("nothing.test"));
     assert_eq!(directory_error(unknown), DirectoryError::UnknownDomain { domain: "nothing.test".into() });
     let no_tenant =
         f.store.add_domain(&t("ghost"), &new_domain("ghost.test", DomainKind::Authoritative, false));
@@ -283,7 +286,7 @@ fn removing_a_domain_removes_its_recipients<S: Backend>(f: &mut Fixture<S>) {
             &Recipient::new(t("acme"), "d@acme.sluice.example", &[], DeliveryTarget::Maildir).unwrap(),
         )
         .unwrap();
-    f.store.remove_domain(&d("acme.test")).unwrap();
+    f.store.remove_domain(&t("acme"), &d("acme.test")).unwrap();
     let left: Vec<String> =
         f.store.list_recipients(&t("acme")).unwrap().iter().map(Recipient::address).collect();
     assert_eq!(left, vec!["d@acme.sluice.example".to_string()]);
@@ -293,9 +296,9 @@ fn removing_a_domain_removes_its_recipients<S: Backend>(f: &mut Fixture<S>) {
         .add_recipient(&Recipient::new(t("acme"), "b@acme.test", &[], DeliveryTarget::Maildir).unwrap())
         .unwrap();
 
-    let svc = f.store.remove_domain(&d("acme.sluice.example"));
+    let svc = f.store.remove_domain(&t("acme"), &d("acme.sluice.example"));
     assert!(matches!(directory_error(svc), DirectoryError::Invalid { field: "domain.name", .. }));
-    let unknown = f.store.remove_domain(&d("nothing.test"));
+    let unknown = f.store.remove_domain(&t("acme"), &d("nothing.test"));
     assert!(matches!(directory_error(unknown), DirectoryError::UnknownDomain { .. }));
 }
 
@@ -358,11 +361,13 @@ fn reputation_round_trip<S: Backend>(f: &mut Fixture<S>) {
         cidr: Cidr::parse("c", "100.64.0.0/10").unwrap(),
         kind: ReputationKind::Block,
         note: "list".into(),
+        expires_at_unix_s: None,
     };
     let except = ReputationEntry {
         cidr: Cidr::parse("c", "2001:db8::/32").unwrap(),
         kind: ReputationKind::Exception,
         note: "ticket 12".into(),
+        expires_at_unix_s: Some(1_900_000_000),
     };
     f.store.set_reputation(&block).unwrap();
     f.store.set_reputation(&except).unwrap();
@@ -391,7 +396,7 @@ fn generation_changes_on_every_mutation_only<S: Backend>(f: &mut Fixture<S>) {
     assert!(changed(&f.store));
     f.store.add_domain(&t("acme"), &new_domain("acme.test", DomainKind::Authoritative, false)).unwrap();
     assert!(changed(&f.store));
-    f.store.mark_domain_verified(&d("acme.test")).unwrap();
+    f.store.mark_domain_verified(&t("acme"), &d("acme.test")).unwrap();
     assert!(changed(&f.store));
     f.store.add_connector(&partner()).unwrap();
     assert!(changed(&f.store));
@@ -414,28 +419,49 @@ fn reopening_keeps_everything<S: Backend>(f: &mut Fixture<S>) {
     let before = f.store.load().unwrap();
     let reopened = (f.reopen)();
     assert_eq!(reopened.load().unwrap(), before);
-    assert_eq!(reopened.version(), 4);
+    assert_eq!(reopened.version(), 5);
 }
 
 fn a_newer_schema_is_refused<S: Backend>(f: &mut Fixture<S>) {
     (f.raw)("UPDATE schema_version SET version = 99");
     let refused = (f.check)();
-    assert!(refused.contains("version 99, newer than the 4"), "{refused}");
+    assert!(refused.contains("version 99, newer than the 5"), "{refused}");
     assert!(refused.contains("upgrade Sluice"), "{refused}");
 }
 
 fn a_schema_behind_is_refused_when_only_checking<S: Backend>(f: &mut Fixture<S>) {
-    (f.raw)("UPDATE schema_version SET version = 4");
+    (f.raw)("UPDATE schema_version SET version = 5");
     assert_eq!((f.check)(), "", "an up-to-date schema passes the check");
-    // Pretend the last migration has not run: drop what it made, and its version.
-    (f.raw)(
-        "DROP TABLE tokens; DROP TABLE audit; DROP TABLE requests; UPDATE schema_version SET version = 3",
-    );
+    // Pretend the last migration has not run: drop what it made, and its version; a
+    // connector and a reputation entry of that older release are kept.
+    with_acme(f);
+    f.store.add_connector(&partner()).unwrap();
+    f.store
+        .set_reputation(&ReputationEntry {
+            cidr: Cidr::parse("c", "198.51.100.0/24").unwrap(),
+            kind: ReputationKind::Block,
+            note: "old".into(),
+            expires_at_unix_s: None,
+        })
+        .unwrap();
+    let mut undo = String::from("DROP TABLE domain_claims; ALTER TABLE reputation DROP COLUMN expires_at;");
+    for table in ["connectors", "outbound_connectors"] {
+        for column in ["created_at", "created_by", "changed_at", "changed_by", "change_note"] {
+            undo.push_str(&format!(" ALTER TABLE {table} DROP COLUMN {column};"));
+        }
+    }
+    undo.push_str(" UPDATE schema_version SET version = 4");
+    (f.raw)(&undo);
     let refused = (f.check)();
-    assert!(refused.contains("at version 3, older than the 4"), "{refused}");
+    assert!(refused.contains("at version 4, older than the 5"), "{refused}");
     assert!(refused.contains("run `sluice migrate`"), "{refused}");
-    let reopened = (f.reopen)();
-    assert_eq!(reopened.version(), 4, "opening applies what is missing");
+    let mut reopened = (f.reopen)();
+    assert_eq!(reopened.version(), 5, "opening applies what is missing");
+    let kept = reopened.connector(&t("acme"), "partner bank").unwrap();
+    assert_eq!(kept.record, directory::ChangeRecord::default(), "an empty change record");
+    assert_eq!(reopened.list_reputation().unwrap()[0].expires_at_unix_s, None);
+    reopened.add_domain(&t("acme"), &new_domain("claims.test", DomainKind::Authoritative, false)).unwrap();
+    reopened.mark_domain_verified(&t("acme"), &d("claims.test")).unwrap();
 }
 
 fn the_snapshot_of_a_store_decides<S: Backend>(f: &mut Fixture<S>) {
@@ -446,7 +472,7 @@ fn the_snapshot_of_a_store_decides<S: Backend>(f: &mut Fixture<S>) {
     f.store.add_domain(&t("acme"), &new_domain("pending.test", DomainKind::Authoritative, false)).unwrap();
     let s = f.store.snapshot().unwrap();
     assert_eq!(s.generation(), f.store.generation().unwrap());
-    let ctx = s.session("203.0.113.1".parse().unwrap(), Transport::Plain);
+    let ctx = s.session("203.0.113.1".parse().unwrap(), Transport::Plain, 0);
     let route = s.check_recipient(&ctx, None, "B", "Acme.Test").unwrap();
     assert_eq!(
         route.target,
@@ -472,7 +498,7 @@ fn a_shared_snapshot_follows_the_store<S: Backend>(f: &mut Fixture<S>) {
     assert_eq!(shared.current().generation(), to);
     // A session keeps the snapshot it started with.
     assert_eq!(session.generation(), start);
-    let ctx = shared.current().session("203.0.113.1".parse().unwrap(), Transport::Plain);
+    let ctx = shared.current().session("203.0.113.1".parse().unwrap(), Transport::Plain, 0);
     assert_eq!(
         shared.current().check_recipient(&ctx, None, "x", "acme.test").unwrap_err().enhanced,
         (5, 1, 1)
@@ -483,14 +509,16 @@ fn a_shared_snapshot_follows_the_store<S: Backend>(f: &mut Fixture<S>) {
 }
 
 fn a_failed_mutation_leaves_nothing_behind<S: Backend>(f: &mut Fixture<S>) {
-    // Before any tenant exists nothing is reserved yet: "late" can be squatted, and then the
-    // tenant "late" cannot be created; the tenant row must not survive its domain's failure.
+    // Before any tenant exists nothing is reserved yet: "late" can be squatted and verified,
+    // and then the tenant "late" cannot be created; the tenant row must not survive its
+    // domain's failure. (A squatter's pending claim alone would not stop it.)
     f.store
         .add_tenant(&NewTenant::new("early", "Early", "en").unwrap(), &d("other-service.example"))
         .unwrap();
     f.store
         .add_domain(&t("early"), &new_domain("late.sluice.example", DomainKind::Authoritative, false))
         .unwrap();
+    f.store.mark_domain_verified(&t("early"), &d("late.sluice.example")).unwrap();
     let before = f.store.load().unwrap();
     let late = f.store.add_tenant(&NewTenant::new("late", "Late", "en").unwrap(), &service());
     assert!(
@@ -545,4 +573,116 @@ fn outbound_blocks_hold_until_released_with_who_and_why<S: Backend>(f: &mut Fixt
         directory_error(f.store.block_outbound(&unknown)),
         DirectoryError::UnknownTenant { .. }
     ));
+}
+
+/// A pending claim never blocks the real owner: both claim, the first to verify wins, the
+/// other's claim stays (its admin is told) and the recipients it listed under it go.
+fn pending_claims_and_the_first_to_verify<S: Backend>(f: &mut Fixture<S>) {
+    with_acme(f);
+    f.store.add_tenant(&NewTenant::new("globex", "Globex", "en").unwrap(), &service()).unwrap();
+    let shop = || new_domain("shop.test", DomainKind::Authoritative, false);
+    let squat = f.store.add_domain(&t("acme"), &shop()).unwrap();
+    f.store
+        .add_recipient(&Recipient::new(t("acme"), "x@shop.test", &[], DeliveryTarget::Maildir).unwrap())
+        .unwrap();
+    let claim = f.store.add_domain(&t("globex"), &shop()).unwrap();
+    assert_eq!((claim.tenant.clone(), claim.verification), (t("globex"), VerificationState::Pending));
+    assert_ne!(claim.token, squat.token, "each claim proves itself with its own token");
+    assert!(matches!(
+        directory_error(f.store.add_domain(&t("globex"), &shop())),
+        DirectoryError::DuplicateDomain { .. }
+    ));
+    let listed = |f: &Fixture<S>, tenant: &str| -> Vec<(String, VerificationState)> {
+        f.store
+            .list_domains(Some(&t(tenant)))
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.name.to_string(), d.verification))
+            .collect()
+    };
+    assert!(listed(f, "globex").contains(&("shop.test".into(), VerificationState::Pending)));
+
+    let won = f.store.mark_domain_verified(&t("globex"), &d("shop.test")).unwrap();
+    assert_eq!(
+        (won.tenant, won.verification, won.token),
+        (t("globex"), VerificationState::Verified, claim.token)
+    );
+    assert_eq!(
+        directory_error(f.store.mark_domain_verified(&t("acme"), &d("shop.test"))),
+        DirectoryError::DuplicateDomain { domain: d("shop.test"), owner: t("globex") }
+    );
+    assert!(
+        listed(f, "acme").contains(&("shop.test".into(), VerificationState::Pending)),
+        "told, not erased"
+    );
+    let acme_recipients = f.store.list_recipients(&t("acme")).unwrap();
+    assert!(acme_recipients.iter().all(|r| r.domain != d("shop.test")), "{acme_recipients:?}");
+    let snapshot = f.store.snapshot().unwrap();
+    assert_eq!(snapshot.accepting("shop.test").map(|a| a.tenant.clone()), Some(t("globex")));
+
+    // The owner leaves: the oldest remaining claim takes the name, still to be verified.
+    f.store.remove_domain(&t("globex"), &d("shop.test")).unwrap();
+    let back = f.store.mark_domain_verified(&t("acme"), &d("shop.test")).unwrap();
+    assert_eq!((back.tenant, back.token), (t("acme"), squat.token));
+    f.store.remove_domain(&t("acme"), &d("shop.test")).unwrap();
+    assert!(f.store.list_domains(None).unwrap().iter().all(|x| x.name != d("shop.test")));
+}
+
+/// An edit replaces lists and rules and records who changed it, when and why; the creation
+/// stays as it was.
+fn connectors_are_edited_in_place_with_their_record<S: Backend>(f: &mut Fixture<S>) {
+    with_acme(f);
+    let mut c = partner();
+    c.record = directory::ChangeRecord::created(1_000, "os:ann", "partner bank relays");
+    f.store.add_connector(&c).unwrap();
+    let mut edited = c.clone();
+    edited.ip_ranges = vec![Cidr::parse("c", "203.0.113.0/24").unwrap()];
+    edited.require_tls = false;
+    edited.record = c.record.changed(2_000, "os:bob", "new relay address");
+    edited.record.created_by = "someone else".into();
+    let stored = f.store.update_connector(&edited).unwrap();
+    assert_eq!(stored.ip_ranges, edited.ip_ranges);
+    assert!(!stored.require_tls);
+    assert_eq!(
+        stored.record,
+        directory::ChangeRecord { created_by: "os:ann".into(), ..edited.record.clone() }
+    );
+    assert_eq!(f.store.connector(&t("acme"), "partner bank").unwrap(), stored);
+    let mut ghost = edited.clone();
+    ghost.name = "ghost".into();
+    assert!(matches!(
+        directory_error(f.store.update_connector(&ghost)),
+        DirectoryError::UnknownConnector { .. }
+    ));
+    let mut broken = edited.clone();
+    broken.ip_ranges.clear();
+    broken.certificate_names.clear();
+    assert!(matches!(directory_error(f.store.update_connector(&broken)), DirectoryError::Invalid { .. }));
+    assert_eq!(
+        f.store.connector(&t("acme"), "partner bank").unwrap(),
+        stored,
+        "a refused edit changes nothing"
+    );
+}
+
+/// Expired entries are removed once, in one transaction, and only then is the generation
+/// moved (the follower asks every second).
+fn expired_reputation_entries_are_removed_once<S: Backend>(f: &mut Fixture<S>) {
+    let entry = |cidr: &str, expires: Option<u64>| ReputationEntry {
+        cidr: Cidr::parse("c", cidr).unwrap(),
+        kind: ReputationKind::Exception,
+        note: String::new(),
+        expires_at_unix_s: expires,
+    };
+    f.store.set_reputation(&entry("192.0.2.1/32", Some(100))).unwrap();
+    f.store.set_reputation(&entry("192.0.2.2/32", Some(200))).unwrap();
+    f.store.set_reputation(&entry("192.0.2.3/32", None)).unwrap();
+    let generation = f.store.generation().unwrap();
+    assert!(f.store.remove_expired_reputation(99).unwrap().is_empty());
+    assert_eq!(f.store.generation().unwrap(), generation, "nothing removed, nothing changed");
+    let removed = f.store.remove_expired_reputation(150).unwrap();
+    assert_eq!(removed, vec![entry("192.0.2.1/32", Some(100))]);
+    assert_ne!(f.store.generation().unwrap(), generation);
+    assert!(f.store.remove_expired_reputation(150).unwrap().is_empty(), "reported once");
+    assert_eq!(f.store.list_reputation().unwrap().len(), 2);
 }

@@ -21,6 +21,12 @@ impl Input for RecipientInput {
 impl Input for ConnectorInput {
     const OBJECT: &'static str = "connector";
 }
+impl Input for ConnectorEdit {
+    const OBJECT: &'static str = "connector";
+}
+impl Input for ConnectorAuditParams {
+    const OBJECT: &'static str = "audit";
+}
 impl Input for ValidateInput {
     const OBJECT: &'static str = "validate";
 }
@@ -85,7 +91,8 @@ pub(super) fn routes(doc: utoipa::openapi::OpenApi) -> OpenApiRouter<AppState> {
         .routes(routes!(list_recipients, add_recipient))
         .routes(routes!(remove_recipient))
         .routes(routes!(list_connectors, add_connector))
-        .routes(routes!(get_connector, remove_connector))
+        .routes(routes!(get_connector, edit_connector, remove_connector))
+        .routes(routes!(audit_connectors))
         .routes(routes!(enable_connector))
         .routes(routes!(disable_connector))
         .routes(routes!(validate_connector))
@@ -147,7 +154,7 @@ async fn get_tenant(
     call(&s, move |a| a.tenant(&cx, &tenant)).await
 }
 
-/// Refuses the tenant's mail (550 5.2.1) until resumed (operators).
+/// Refuses the tenant's mail for now (451 4.2.1: senders retry) until resumed (operators).
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/suspend", tag = "tenants", security(("bearer" = [])), params(("tenant" = String, Path)),
     responses((status = 200, body = TenantView), (status = "4XX", body = crate::error::ErrorBody)))]
 async fn suspend_tenant(
@@ -299,6 +306,34 @@ async fn get_connector(
     call(&s, move |a| a.connector(&cx, &tenant, &name)).await
 }
 
+/// Changes a connector in place (lists added to or removed from, rules set); the change
+/// record keeps who, when and what changed, the audit log the before and after.
+#[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/connectors/{name}", tag = "connectors", security(("bearer" = [])),
+    params(("tenant" = String, Path), ("name" = String, Path)), request_body = ConnectorEdit,
+    responses((status = 200, body = ConnectorView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn edit_connector(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path((tenant, name)): Path<(String, String)>,
+    Body(edit): Body<ConnectorEdit>,
+) -> ApiResult<ConnectorView> {
+    call(&s, move |a| a.edit_connector(&cx, &tenant, &name, &edit)).await
+}
+
+/// Risk flags on every connector the caller sees: very broad ranges, ranges shared with
+/// other tenants, on-premises connectors without TLS, recent creations and changes (who,
+/// when), disabled ones, certificate wildcards on a public suffix.
+#[utoipa::path(get, path = "/api/v1/connectors/audit", tag = "connectors", security(("bearer" = [])),
+    params(ConnectorAuditParams),
+    responses((status = 200, body = AuditReportView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn audit_connectors(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Params(p): Params<ConnectorAuditParams>,
+) -> ApiResult<AuditReportView> {
+    call(&s, move |a| a.audit_connectors(&cx, p.tenant.as_deref())).await
+}
+
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/connectors/{name}", tag = "connectors", security(("bearer" = [])),
     params(("tenant" = String, Path), ("name" = String, Path)),
     responses((status = 200, body = Done), (status = "4XX", body = crate::error::ErrorBody)))]
@@ -337,7 +372,9 @@ async fn disable_connector(
 }
 
 /// Tests an outbound connector step by step (resolve, connect, banner, EHLO, STARTTLS,
-/// optionally a test message, QUIT) and returns each step.
+/// optionally a test message, QUIT); for an inbound connector, explains step by step how a
+/// session from the described client (`client_ip`, `client_cert`) would be treated for the
+/// tenant's recipients, with the exact reply for `to` (nothing is sent).
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/connectors/{name}/validate", tag = "connectors", security(("bearer" = [])),
     params(("tenant" = String, Path), ("name" = String, Path)), request_body = ValidateInput,
     responses((status = 200, body = ValidationView), (status = "4XX", body = crate::error::ErrorBody)))]

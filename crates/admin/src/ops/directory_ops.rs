@@ -2,9 +2,9 @@
 
 use access::Permission;
 use directory::{
-    AcceptedDomain, CertName, Cidr, Connector, ConnectorKind, DeliveryTarget, DirectoryError, DomainKind,
-    DomainName, NewDomain, NewTenant, NextHop, OutboundConnector, OutboundRoute, OutboundTls, Recipient,
-    ReputationEntry, ReputationKind, SMART_HOST_PORT_DEFAULT, StoreError, TenantId, TenantStatus,
+    AcceptedDomain, CertName, ChangeRecord, Cidr, Connector, ConnectorKind, DeliveryTarget, DirectoryError,
+    DomainKind, DomainName, NewDomain, NewTenant, NextHop, OutboundConnector, OutboundRoute, OutboundTls,
+    Recipient, ReputationEntry, ReputationKind, SMART_HOST_PORT_DEFAULT, StoreError, TenantId, TenantStatus,
     VerificationState,
 };
 
@@ -21,7 +21,10 @@ fn domain_name(field: &'static str, text: &str) -> Result<DomainName, AdminError
     Ok(DomainName::parse(field, text)?)
 }
 
-fn existing_tenant(store: &dyn AdminStore, id: &TenantId) -> Result<directory::Tenant, AdminError> {
+pub(super) fn existing_tenant(
+    store: &dyn AdminStore,
+    id: &TenantId,
+) -> Result<directory::Tenant, AdminError> {
     store
         .list_tenants()?
         .into_iter()
@@ -29,17 +32,55 @@ fn existing_tenant(store: &dyn AdminStore, id: &TenantId) -> Result<directory::T
         .ok_or_else(|| DirectoryError::UnknownTenant { id: id.to_string() }.into())
 }
 
-/// A domain of `tenant` (when given): another tenant's is unknown.
+/// A domain or pending claim of `tenant` (when given): another tenant's is unknown. Without
+/// a tenant, a name several tenants claim needs one.
 fn owned_domain(
     store: &dyn AdminStore,
     tenant: Option<&TenantId>,
     name: &DomainName,
 ) -> Result<AcceptedDomain, AdminError> {
-    store
-        .list_domains(tenant)?
-        .into_iter()
-        .find(|d| d.name == *name)
-        .ok_or_else(|| DirectoryError::UnknownDomain { domain: name.to_string() }.into())
+    let mut found: Vec<AcceptedDomain> =
+        store.list_domains(tenant)?.into_iter().filter(|d| d.name == *name).collect();
+    if found.len() > 1 {
+        let tenants: Vec<String> = found.iter().map(|d| d.tenant.to_string()).collect();
+        return Err(AdminError::invalid(
+            "domain.tenant",
+            format!(
+                "domain {name} is claimed by several tenants ({}): say which with --tenant",
+                tenants.join(", ")
+            ),
+        ));
+    }
+    found.pop().ok_or_else(|| DirectoryError::UnknownDomain { domain: name.to_string() }.into())
+}
+
+/// Why a pending claim shares its name: another tenant verified it (this claim can no
+/// longer be verified), or others claim it too (the first to verify owns it). Other
+/// tenants are named to operators only.
+fn claim_note(all: &[AcceptedDomain], claim: &AcceptedDomain, name_others: bool) -> Option<String> {
+    if claim.verification == VerificationState::Verified {
+        return None;
+    }
+    let others: Vec<&AcceptedDomain> =
+        all.iter().filter(|d| d.name == claim.name && d.tenant != claim.tenant).collect();
+    let whom = |d: &AcceptedDomain| {
+        if name_others { format!("tenant {}", d.tenant) } else { "another tenant".into() }
+    };
+    if let Some(owner) = others.iter().find(|d| d.verification == VerificationState::Verified) {
+        return Some(format!(
+            "{} verified {} first and owns it: this claim can no longer be verified; if the domain is yours, \
+             contact the service operator",
+            whom(owner),
+            claim.name
+        ));
+    }
+    let first = others.first()?;
+    let more = if others.len() > 1 { format!(" and {} more", others.len() - 1) } else { String::new() };
+    Some(format!(
+        "{}{more} also claims {}: whoever publishes the TXT record and verifies first owns it",
+        whom(first),
+        claim.name
+    ))
 }
 
 /// Inbound or outbound, whichever holds the name (one namespace per tenant).
@@ -63,16 +104,37 @@ pub(super) fn find_connector(
 }
 
 impl Found {
-    fn view(&self) -> ConnectorView {
+    pub(super) fn view(&self) -> ConnectorView {
         match self {
             Found::Inbound(c) => c.into(),
             Found::Outbound(c) => c.into(),
         }
     }
+
+    pub(super) fn record(&self) -> &ChangeRecord {
+        match self {
+            Found::Inbound(c) => &c.record,
+            Found::Outbound(c) => &c.record,
+        }
+    }
+}
+
+/// Who a change is recorded as: `by` when given (an admin acting for someone), else the
+/// caller (`os:<user>`, `token:<id>`).
+pub(super) fn who(cx: &Context, by: Option<&str>) -> String {
+    match by.map(str::trim).filter(|b| !b.is_empty()) {
+        Some(by) => by.replace(['\n', '\r'], " "),
+        None => cx.principal.actor.to_string(),
+    }
+}
+
+/// A change note as kept: one line, at most 500 characters.
+pub(super) fn note_text(note: Option<&str>) -> String {
+    note.unwrap_or_default().replace(['\n', '\r'], " ").trim().chars().take(500).collect()
 }
 
 /// Refuses a key of the other direction, naming it.
-fn only_for(direction: &str, field: &'static str, given: bool) -> Result<(), AdminError> {
+pub(super) fn only_for(direction: &str, field: &'static str, given: bool) -> Result<(), AdminError> {
     if !given {
         return Ok(());
     }
@@ -216,7 +278,13 @@ impl Admin {
         if let Some(t) = &tenant {
             existing_tenant(&**store, t)?;
         }
-        Ok(store.list_domains(tenant.as_ref())?.iter().map(DomainView::from).collect())
+        let all = store.list_domains(None)?;
+        let name_others = !cx.principal.role.is_tenant_role();
+        let views = all
+            .iter()
+            .filter(|d| tenant.as_ref().is_none_or(|t| d.tenant == *t))
+            .map(|d| DomainView { note: claim_note(&all, d, name_others), ..DomainView::from(d) });
+        Ok(views.collect())
     }
 
     pub fn domain(&self, cx: &Context, tenant: &str, name: &str) -> Result<DomainView, AdminError> {
@@ -253,7 +321,12 @@ impl Admin {
             match_subdomains: input.match_subdomains,
         };
         let mut store = self.store();
-        let added = DomainView::from(&store.add_domain(&tenant, &new)?);
+        let domain = store.add_domain(&tenant, &new)?;
+        let all = store.list_domains(None)?;
+        let added = DomainView {
+            note: claim_note(&all, &domain, !cx.principal.role.is_tenant_role()),
+            ..DomainView::from(&domain)
+        };
         self.audit(&mut **store, cx, Change::new(Some(&tenant), "domain.add", &added.name).after(&added));
         Ok(added)
     }
@@ -277,6 +350,12 @@ impl Admin {
         let accepted =
             owned_domain(&**self.store(), tenant.as_ref().or(cx.principal.tenant.as_ref()), &name)?;
         let expected = accepted.txt_record();
+        let all = self.store().list_domains(None)?;
+        if let Some(note) = claim_note(&all, &accepted, !cx.principal.role.is_tenant_role())
+            && all.iter().any(|d| d.name == name && d.verification == VerificationState::Verified)
+        {
+            return Err(AdminError::new(ErrorKind::Conflict, format!("domain {name} not verified: {note}")));
+        }
         if accepted.verification == VerificationState::Verified {
             let message = format!("domain {name} is already verified");
             return Ok(VerifyView {
@@ -292,7 +371,7 @@ impl Admin {
         let found = match check {
             Ok(TxtCheck::Found) => {
                 let mut store = self.store();
-                let verified = DomainView::from(&store.mark_domain_verified(&name)?);
+                let verified = DomainView::from(&store.mark_domain_verified(&accepted.tenant, &name)?);
                 let change = Change::new(Some(&accepted.tenant), "domain.verify", name.as_str())
                     .before(&DomainView::from(&accepted))
                     .after(&verified);
@@ -324,7 +403,7 @@ impl Admin {
         let name = domain_name("domain.name", name)?;
         let mut store = self.store();
         let before = owned_domain(&**store, scope, &name)?;
-        store.remove_domain(&name)?;
+        store.remove_domain(&before.tenant, &name)?;
         let change = Change::new(Some(&before.tenant), "domain.remove", name.as_str())
             .before(&DomainView::from(&before));
         self.audit(&mut **store, cx, change);
@@ -442,6 +521,15 @@ impl Admin {
                 .into());
             }
         };
+        let record = ChangeRecord::created(
+            self.now(),
+            &who(cx, input.by.as_deref()),
+            &note_text(input.note.as_deref()),
+        );
+        let found = match found {
+            Found::Inbound(c) => Found::Inbound(Connector { record, ..c }),
+            Found::Outbound(c) => Found::Outbound(OutboundConnector { record, ..c }),
+        };
         let mut store = self.store();
         match &found {
             Found::Inbound(c) => store.add_connector(c)?,
@@ -467,11 +555,17 @@ impl Admin {
         self.allow(cx, Permission::EditTenant, Some(&tenant), "enable or disable connectors")?;
         let mut store = self.store();
         let before = find_connector(&**store, &tenant, name)?;
+        let what = if enabled { "enabled" } else { "disabled" };
+        let record = before.record().changed(self.now(), &who(cx, None), what);
         let after = match &before {
-            Found::Inbound(_) => Found::Inbound(store.set_connector_enabled(&tenant, name, enabled)?),
-            Found::Outbound(_) => {
-                Found::Outbound(store.set_outbound_connector_enabled(&tenant, name, enabled)?)
+            Found::Inbound(c) => {
+                Found::Inbound(store.update_connector(&Connector { enabled, record, ..c.clone() })?)
             }
+            Found::Outbound(c) => Found::Outbound(store.update_outbound_connector(&OutboundConnector {
+                enabled,
+                record,
+                ..c.clone()
+            })?),
         };
         let action = if enabled { "connector.enable" } else { "connector.disable" };
         let change = Change::new(Some(&tenant), action, format!("{tenant}/{}", after.view().name))
@@ -516,13 +610,20 @@ impl Admin {
         }
         let connector = match find_connector(&**self.store(), &tenant, name)? {
             Found::Outbound(c) => c,
-            Found::Inbound(_) => {
+            Found::Inbound(c) => return self.validate_inbound(cx, &c, input),
+        };
+        for (field, given) in
+            [("validate.client_ip", &input.client_ip), ("validate.client_cert", &input.client_cert)]
+        {
+            if given.is_some() {
                 return Err(AdminError::invalid(
-                    "connector.direction",
-                    format!("connector {name:?} is inbound: only outbound connectors can be validated"),
+                    field,
+                    format!(
+                        "connector {name:?} is outbound: {field} describes a client of an inbound connector"
+                    ),
                 ));
             }
-        };
+        }
         if connector.route == OutboundRoute::Mx
             && connector.recipient_domains.is_empty()
             && input.to.is_none()
@@ -562,7 +663,11 @@ impl Admin {
         };
         let cidr = Cidr::parse("reputation.cidr", &input.cidr)?;
         let note = input.note.clone().unwrap_or_default().replace(['\n', '\r'], " ");
-        let entry = ReputationEntry { cidr, kind, note };
+        let expires_at_unix_s = match &input.expires {
+            Some(text) => Some(self.now().saturating_add(super::parse_lifetime("reputation.expires", text)?)),
+            None => None,
+        };
+        let entry = ReputationEntry { cidr, kind, note, expires_at_unix_s };
         let mut store = self.store();
         let before =
             store.list_reputation()?.into_iter().find(|e| e.cidr == cidr).map(|e| ReputationView::from(&e));
@@ -646,7 +751,7 @@ impl Admin {
     }
 }
 
-fn check_address(field: &'static str, text: &str) -> Result<(), AdminError> {
+pub(super) fn check_address(field: &'static str, text: &str) -> Result<(), AdminError> {
     match text.trim().rsplit_once('@') {
         Some((local, domain))
             if !local.is_empty() && !domain.is_empty() && !text.contains(['<', '>', ' ']) =>

@@ -8,6 +8,7 @@
 //! it (`not_found`, the same answer as for an object that really does not exist); listings
 //! are filtered. A role lacking a permission on what it can see gets `forbidden`.
 
+mod connector_ops;
 mod directory_ops;
 mod insight;
 mod observe;

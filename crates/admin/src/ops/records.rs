@@ -285,6 +285,7 @@ impl Admin {
                         request.tenant,
                         note.replace(['\n', '\r'], " ")
                     ),
+                    expires_at_unix_s: None,
                 };
                 let mut store = self.store();
                 store.set_reputation(&entry)?;

@@ -1,24 +1,26 @@
-//! Relay control: the tenant directory decides (see `SessionChecks`); the config's static
-//! accepted domains (`StaticDomains`) still take mail for local mailboxes, only for local parts
-//! that can name a mailbox. Everything else is refused at RCPT: there is no open relay.
+//! Relay control: the tenant directory decides (see `SessionChecks`), each recipient by the
+//! connectors of its own tenant; the config's static accepted domains (`StaticDomains`)
+//! still take mail for local mailboxes, only for local parts that can name a mailbox.
+//! Everything else is refused at RCPT: there is no open relay.
 
 use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use directory::{ClientCert, Refusal, RefusalKind, SessionContext, Snapshot, Transport};
+use directory::{ClientCert, Refusal, RefusalKind, Relay, RouteTarget, SessionContext, Snapshot, Transport};
 use smtp_wire::command::{MailFrom, RcptTo};
 use smtp_wire::reply::EnhancedCode;
-use smtp_wire::{EnvelopeChecks, Reply, ReversePath, Session, SessionInfo, replies};
+use smtp_wire::{Attribution, EnvelopeChecks, Reply, ReversePath, Session, SessionInfo, replies};
 
 use crate::delivery::maildir::mailbox_name;
 use crate::domains::{Owner, StaticDomains, owner};
 use crate::inbound::throttling::{Admitted, Attempt, Bypass, Throttling};
 
 /// What a session checks recipients against: relay control first (a relay attempt is
-/// refused permanently whatever the sender's volume), then the throttle. Relay control is
-/// the tenant directory's; the config's static accepted domains still receive mail for
-/// local mailboxes when the directory does not know the domain.
+/// refused permanently whatever the sender's volume), then the throttle for the recipients
+/// no connector vouches for. Relay control is the tenant directory's (each recipient by
+/// the connectors of its own tenant); the config's static accepted domains still receive
+/// mail for local mailboxes when the directory does not know the domain.
 #[derive(Debug)]
 pub struct SessionChecks<'a> {
     pub static_domains: &'a StaticDomains,
@@ -31,13 +33,19 @@ pub struct SessionChecks<'a> {
     /// Recipients of the current transaction the throttle engine judged and accepted; the
     /// message's log line carries it so that `sluice simulate --log` can replay the traffic.
     throttle_accepted: Cell<u32>,
-    /// Unix seconds for outbound protection's windows: the system clock, or a fixed one in
-    /// tests so the texts that say when a limit frees up are exact.
+    /// How the current transaction's message is attributed: the tenant its relayed mail
+    /// belongs to (decided at MAIL FROM), else the connector that admitted its first trusted
+    /// recipient.
+    attribution: RefCell<Option<Attribution>>,
+    /// Unix seconds for outbound protection's windows and reputation expiry: the system
+    /// clock, or a fixed one in tests so the texts that say when a limit frees up are exact.
     clock: fn() -> u64,
-    /// What the directory knows of the client (its connector), computed when the session
-    /// starts and again after STARTTLS (a client certificate may name a connector), not at
-    /// every command. The session keeps the snapshot it started with, so nothing else can
-    /// change it.
+    /// Where refusals point for help (`<admin_url>/help/<code>`), when known.
+    help_url: Option<&'a str>,
+    /// What the directory knows of the client (every connector it matches), computed when
+    /// the session starts and again after STARTTLS (a client certificate may name
+    /// connectors), not at every command. The session keeps the snapshot it started with,
+    /// so nothing else can change it.
     context: SessionContext,
 }
 
@@ -56,15 +64,24 @@ impl<'a> SessionChecks<'a> {
             protection,
             outbound_sender: RefCell::new(None),
             throttle_accepted: Cell::new(0),
+            attribution: RefCell::new(None),
             clock: now_unix_s,
-            context: session_context(directory, client_ip, Transport::Plain),
+            help_url: None,
+            context: session_context(directory, client_ip, Transport::Plain, now_unix_s()),
         }
     }
 
     /// The same with a fixed clock (unix seconds), so tests pin the texts that say when a
-    /// limit frees up.
-    pub fn with_clock(self, clock: fn() -> u64) -> SessionChecks<'a> {
+    /// limit frees up and what has expired.
+    pub fn with_clock(mut self, clock: fn() -> u64) -> SessionChecks<'a> {
+        self.context.now_unix_s = clock();
         SessionChecks { clock, ..self }
+    }
+
+    /// Refusals of the directory and of outbound protection end with a second line pointing
+    /// at `<admin_url>/help/<code>`, the page that explains the code to the sender's admin.
+    pub fn with_help(self, admin_url: &'a str) -> SessionChecks<'a> {
+        SessionChecks { help_url: Some(admin_url.trim_end_matches('/')), ..self }
     }
 
     /// STARTTLS completed: tells the SMTP session, and computes the directory context again
@@ -73,7 +90,9 @@ impl<'a> SessionChecks<'a> {
     pub fn tls_established(&mut self, session: &mut Session, description: String, client_names: Vec<String>) {
         let cert = (!client_names.is_empty()).then(|| ClientCert { names: client_names.clone() });
         let transport = Transport::Tls { client_cert: cert.as_ref() };
-        self.context = session_context(self.directory, session.info().client_ip, transport);
+        let zone = self.context.dnsbl_zone.take();
+        self.context = session_context(self.directory, session.info().client_ip, transport, (self.clock)());
+        self.context.dnsbl_zone = zone;
         session.tls_established(description, client_names);
     }
 
@@ -83,21 +102,29 @@ impl<'a> SessionChecks<'a> {
         self.throttle_accepted.take()
     }
 
+    /// The DNS blocklist zone that lists the client (the connection's lookup found it):
+    /// from now on the directory refuses the client wherever no connector vouches for it.
+    pub fn dnsbl_listed(&mut self, zone: String) {
+        self.context.dnsbl_zone = Some(zone);
+    }
+
     /// What the directory knows of the client.
     pub fn context(&self) -> &SessionContext {
         &self.context
     }
 
-    /// The trusted connector the session's mail is attributed to, recorded with each
-    /// message so the queue manager routes the tenant's outbound mail through its outbound
-    /// connectors.
-    pub fn attribution(&self) -> Option<smtp_wire::Attribution> {
-        let matched = self.context.connector.as_ref().filter(|m| m.is_trusted())?;
-        Some(smtp_wire::Attribution {
-            tenant: matched.connector.tenant.to_string(),
-            connector: matched.connector.name.clone(),
-            outbound_relay: matched.connector.kind == directory::ConnectorKind::OnPremises,
-        })
+    /// How the transaction's message is attributed, recorded with it so the queue manager
+    /// routes a tenant's outbound mail through its outbound connectors.
+    pub fn attribution(&self) -> Option<Attribution> {
+        self.attribution.borrow().clone()
+    }
+
+    fn refusal(&self, refusal: Refusal) -> Reply {
+        with_help(refusal_reply(refusal), self.help_url)
+    }
+
+    fn verdict(&self, verdict: protection::Verdict) -> Reply {
+        with_help(verdict_reply(verdict), self.help_url)
     }
 }
 
@@ -106,10 +133,11 @@ fn session_context(
     directory: Option<&Snapshot>,
     client_ip: IpAddr,
     transport: Transport<'_>,
+    now_unix_s: u64,
 ) -> SessionContext {
     match directory {
-        Some(directory) => directory.session(client_ip, transport),
-        None => SessionContext { client_ip, tls: transport != Transport::Plain, connector: None },
+        Some(directory) => directory.session(client_ip, transport, now_unix_s),
+        None => Snapshot::default().session(client_ip, transport, now_unix_s),
     }
 }
 
@@ -118,7 +146,16 @@ fn verdict_reply(verdict: protection::Verdict) -> Reply {
     Reply::new(verdict.code, EnhancedCode::new(class, subject, detail), verdict.text)
 }
 
-/// How a tenant's sender domain stands for outbound protection.
+/// Adds the help page's address as the reply's last line.
+pub(crate) fn with_help(mut reply: Reply, help_url: Option<&str>) -> Reply {
+    if let (Some(base), Some(code)) = (help_url, reply.enhanced) {
+        reply.lines.push(format!("Help: {base}/help/{code}"));
+    }
+    reply
+}
+
+/// How a tenant's sender domain stands for outbound protection: a domain another tenant
+/// verified is never presented as one this tenant could add.
 pub fn sender_class(
     directory: &Snapshot,
     tenant: &directory::TenantId,
@@ -128,7 +165,10 @@ pub fn sender_class(
         directory::SenderDomain::Verified(d) if d.service => protection::SenderDomainClass::Service,
         directory::SenderDomain::Verified(_) => protection::SenderDomainClass::Verified,
         directory::SenderDomain::Unverified(_) | directory::SenderDomain::NotRegistered => {
-            protection::SenderDomainClass::Unregistered
+            match directory.accepting(domain) {
+                Some(other) if &other.tenant != tenant => protection::SenderDomainClass::OtherTenant,
+                _ => protection::SenderDomainClass::Unregistered,
+            }
         }
     }
 }
@@ -137,7 +177,7 @@ pub fn sender_class(
 /// protection (the null sender is the tenant's own server bouncing: verified).
 pub fn outbound_sender_class(
     directory: &Snapshot,
-    attribution: &smtp_wire::Attribution,
+    attribution: &Attribution,
     sender: &ReversePath,
 ) -> protection::SenderDomainClass {
     match (directory::TenantId::parse(&attribution.tenant), sender) {
@@ -155,9 +195,17 @@ pub(crate) fn refusal_reply(refusal: Refusal) -> Reply {
     Reply::new(refusal.code, EnhancedCode::new(class, subject, detail), refusal.text)
 }
 
+fn domain_of(sender: &ReversePath) -> Option<&str> {
+    match sender {
+        ReversePath::Mailbox(a) => Some(a.domain.as_str()),
+        ReversePath::Null => None,
+    }
+}
+
 /// How a recipient passed relay control.
 enum Admission {
-    /// Through a trusted inbound connector: never throttled.
+    /// A connector vouches for it (its tenant's, or the sending tenant's own server): never
+    /// throttled.
     Trusted,
     Accepted,
 }
@@ -177,38 +225,34 @@ impl SessionChecks<'_> {
         if address.domain.is_empty() {
             return local();
         }
-        let ctx = &self.context;
-        let sender_domain = match sender {
-            ReversePath::Mailbox(a) => Some(a.domain.as_str()),
-            ReversePath::Null => None,
-        };
-        let decision = directory.check_recipient(ctx, sender_domain, &address.local_part, &address.domain);
+        let decision =
+            directory.check_recipient(&self.context, domain_of(sender), &address.local_part, &address.domain);
         // A domain the directory does not accept (relay denied, or a tenant's outbound relay)
         // may still be one of the config's own: those are local mailboxes, never outbound.
         let declined = match &decision {
-            Ok(route) => matches!(route.target, directory::RouteTarget::OutboundRelay { .. }),
+            Ok(route) => matches!(route.target, RouteTarget::OutboundRelay { .. }),
             Err(refusal) => refusal.kind == RefusalKind::RelayDenied,
         };
         if declined && owner(Some(directory), self.static_domains, &address.domain) == Owner::Local {
             return local();
         }
-        match decision {
-            // Every route is delivered by the queue manager (Maildir, the tenant's server,
-            // outbound relay); trust decides only whether the throttle applies.
-            Ok(route) => {
-                if matches!(route.target, directory::RouteTarget::OutboundRelay { .. }) {
-                    self.outbound_protection(directory, &route.tenant, sender)?;
-                }
-                let trusted =
-                    route.connector.is_some() && ctx.connector.as_ref().is_some_and(|m| m.is_trusted());
-                Ok(if trusted { Admission::Trusted } else { Admission::Accepted })
-            }
-            Err(refusal) => Err(refusal_reply(refusal)),
+        // Every route is delivered by the queue manager (Maildir, the tenant's server,
+        // outbound relay); trust decides only whether the throttle applies.
+        let route = decision.map_err(|refusal| self.refusal(refusal))?;
+        if let Some(outbound) = &route.outbound {
+            self.outbound_protection(directory, &outbound.tenant, sender)?;
         }
+        if let Some(connector) = route.connector.as_ref().filter(|_| route.outbound.is_none()) {
+            tracing::info!(client_ip = %session.client_ip, %sender, recipient = %address, tenant = %route.tenant, %connector, "recipient accepted through its tenant's inbound connector");
+            self.attribution.borrow_mut().get_or_insert_with(|| Attribution {
+                tenant: route.tenant.to_string(),
+                connector: connector.clone(),
+                outbound_relay: false,
+            });
+        }
+        Ok(if route.is_throttled() { Admission::Accepted } else { Admission::Trusted })
     }
-}
 
-impl SessionChecks<'_> {
     /// A tenant's outbound recipient: the sender check once per transaction (`5.7.705`
     /// tripped tenant, `5.7.750` unregistered sender domain), then the per-recipient limits
     /// (`5.7.751` service domain, `4.7.752` sender rate). Bounces (null sender) from the
@@ -226,32 +270,67 @@ impl SessionChecks<'_> {
         let (now, sender_text) = ((self.clock)(), address.to_string());
         let mut checked = self.outbound_sender.borrow_mut();
         let outcome = checked.get_or_insert_with(|| {
-            protection.check_sender(now, tenant.as_str(), &sender_text, class).map_err(verdict_reply)
+            protection.check_sender(now, tenant.as_str(), &sender_text, class).map_err(|v| self.verdict(v))
         });
         outcome.clone()?;
-        protection.check_recipient(now, tenant.as_str(), &sender_text, class).map_err(verdict_reply)
+        protection.check_recipient(now, tenant.as_str(), &sender_text, class).map_err(|v| self.verdict(v))
+    }
+
+    /// A new transaction: which tenant its relayed mail belongs to, logged with every
+    /// connector the client matches (once per transaction, before any refusal).
+    fn start_transaction(&self, directory: &Snapshot, session: &SessionInfo, sender: &ReversePath) {
+        self.outbound_sender.replace(None);
+        let ctx = &self.context;
+        let relay = directory.relay(ctx, domain_of(sender));
+        let relayed = match &relay {
+            Relay::Tenant(m) if m.is_trusted() => Some(Attribution {
+                tenant: m.connector.tenant.to_string(),
+                connector: m.connector.name.clone(),
+                outbound_relay: true,
+            }),
+            _ => None,
+        };
+        self.attribution.replace(relayed);
+        if ctx.connectors.is_empty() {
+            return;
+        }
+        let matched: Vec<String> = ctx
+            .connectors
+            .iter()
+            .map(|m| format!("{}/{} ({}{})", m.connector.tenant, m.connector.name, m.by, trust_note(m)))
+            .collect();
+        let relay_for = match &relay {
+            Relay::Tenant(m) => m.connector.tenant.to_string(),
+            Relay::Ambiguous { tenants } => {
+                format!("nobody: {tenants} tenants' on-premises connectors match")
+            }
+            Relay::Nobody => "nobody".into(),
+        };
+        tracing::info!(
+            client_ip = %session.client_ip,
+            connectors = %matched.join(", "),
+            more = ctx.overflow,
+            relay_for = %relay_for,
+            "client recognised by inbound connectors"
+        );
     }
 }
 
+fn trust_note(m: &directory::ConnectorMatch) -> &'static str {
+    if m.is_trusted() { "" } else { ", tenant suspended" }
+}
+
 impl EnvelopeChecks for SessionChecks<'_> {
-    fn check_sender(&self, session: &SessionInfo, _mail: &MailFrom) -> Result<(), Reply> {
-        // A new transaction: its outbound sender check has not run.
-        self.outbound_sender.replace(None);
+    fn check_sender(&self, session: &SessionInfo, mail: &MailFrom) -> Result<(), Reply> {
         self.throttle_accepted.set(0);
-        let Some(directory) = self.directory else { return Ok(()) };
-        let ctx = &self.context;
-        if let Some(m) = &ctx.connector {
-            // Records the attribution (and why) once per transaction, before any refusal.
-            tracing::info!(
-                client_ip = %session.client_ip,
-                connector = %m.connector.name,
-                tenant = %m.connector.tenant,
-                matched_by = %m.by,
-                trusted = m.is_trusted(),
-                "client recognised as an inbound connector"
-            );
-        }
-        directory.check_client(ctx).map_err(refusal_reply)
+        let Some(directory) = self.directory else {
+            self.outbound_sender.replace(None);
+            self.attribution.replace(None);
+            return Ok(());
+        };
+        let sender = mail.sender.clone().map_or(ReversePath::Null, ReversePath::Mailbox);
+        self.start_transaction(directory, session, &sender);
+        directory.check_client(&self.context).map_err(|refusal| self.refusal(refusal))
     }
 
     fn check_recipient(

@@ -128,16 +128,18 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
     let protection = shared.guard.as_ref().map(|g| &g.protection);
     // Runs while the banner goes out and EHLO is answered; MAIL FROM waits for it.
     let mut dnsbl = PendingLookup::start(settings.client_checks.dnsbl.as_ref(), conn.peer.ip());
-    let dnsbl_checks = DnsblChecks {
-        session: SessionChecks::new(
-            &settings.static_domains,
-            directory.as_deref(),
-            shared.throttling.as_deref(),
-            protection,
-            conn.peer.ip(),
-        ),
-        listing: None,
-    };
+    let session_checks = SessionChecks::new(
+        &settings.static_domains,
+        directory.as_deref(),
+        shared.throttling.as_deref(),
+        protection,
+        conn.peer.ip(),
+    );
+    // Refusals link their help page when the admin center is reachable from outside.
+    let dnsbl_checks = DnsblChecks::new(match shared.help_url.as_deref() {
+        Some(url) => session_checks.with_help(url),
+        None => session_checks,
+    });
     // Outermost, the trace records each refusal as the client gets it.
     let mut checks = RecordingChecks {
         inner: UntrustedDirectory {
@@ -155,7 +157,7 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
             if let Err(end) = conn.flush(settings, false).await {
                 return end;
             }
-            checks.inner.inner.listing = dnsbl.finish().await;
+            checks.inner.inner.set_listing(dnsbl.finish().await);
         }
         session.set_stress(shared.connections.stressed(&settings.limits));
         let step = session.step(&conn.input, &checks);
@@ -396,7 +398,7 @@ impl Connection {
         settings: &Settings,
     ) -> Result<(String, Vec<String>), End> {
         self.flush(settings, false).await?;
-        let Some(acceptor) = shared.tls.clone() else {
+        let Some(acceptor) = shared.tls() else {
             return Err(End::Closed);
         };
         let Stream::Plain(socket) = std::mem::replace(&mut self.stream, Stream::Upgrading) else {

@@ -40,7 +40,11 @@ use smtp_wire::{Envelope, Reply};
 /// State shared by every session.
 pub(crate) struct Shared {
     pub(crate) settings: RwLock<Arc<Settings>>,
-    pub(crate) tls: Option<TlsAcceptor>,
+    /// Replaced by a reload that changes the certificate or the client CA bundle; a session
+    /// takes the acceptor current when it issues STARTTLS.
+    pub(crate) tls: RwLock<Option<TlsAcceptor>>,
+    /// `<admin_url>`, when reachable from outside: refusals link `<admin_url>/help/<code>`.
+    pub(crate) help_url: Option<String>,
     pub(crate) enqueue: Enqueue,
     pub(crate) throttling: Option<Arc<crate::inbound::throttling::Throttling>>,
     pub(crate) directory: Option<Arc<directory::SharedSnapshot>>,
@@ -56,13 +60,17 @@ pub(crate) struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("tls", &self.tls.is_some()).finish_non_exhaustive()
+        f.debug_struct("Shared").field("tls", &self.tls().is_some()).finish_non_exhaustive()
     }
 }
 
 impl Shared {
     pub(crate) fn settings(&self) -> Arc<Settings> {
         Arc::clone(&self.settings.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub(crate) fn tls(&self) -> Option<TlsAcceptor> {
+        self.tls.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
 

@@ -10,7 +10,7 @@ use smtp_wire::{EnvelopeChecks, Reply, ReversePath, SessionInfo};
 use tokio::task::JoinSet;
 
 use crate::dns::dnsbl::{Dnsbl, Listing};
-use crate::inbound::checks::{SessionChecks, refusal_reply};
+use crate::inbound::checks::SessionChecks;
 
 /// One connection's lookup: started with the session (concurrently with the banner and
 /// EHLO), awaited when the first MAIL FROM needs it. The task is owned here: dropping the
@@ -53,30 +53,44 @@ pub(super) fn next_is_mail(input: &[u8]) -> bool {
     input.get(..4).is_some_and(|verb| verb.eq_ignore_ascii_case(b"MAIL"))
 }
 
-/// The session's policy plus what the connection's DNSBL lookup found: a listed client
-/// is refused at MAIL FROM (`550 5.7.708`, naming the zone) unless the directory says a
-/// connector or an operator exception covers it. Everything else is [`SessionChecks`]'s.
+/// The session's policy plus what the connection's DNSBL lookup found: a listed client is
+/// refused (`550 5.7.708`, naming the zone) wherever the directory finds that no connector
+/// and no operator exception covers it: at MAIL FROM for a client no tenant vouches for,
+/// else at RCPT for the recipients of the tenants that do not. Everything else is
+/// [`SessionChecks`]'s.
 #[derive(Debug)]
 pub(super) struct DnsblChecks<'a> {
     pub(super) session: SessionChecks<'a>,
-    pub(super) listing: Option<Listing>,
+    listing: Option<Listing>,
+}
+
+impl<'a> DnsblChecks<'a> {
+    pub(super) fn new(session: SessionChecks<'a>) -> DnsblChecks<'a> {
+        DnsblChecks { session, listing: None }
+    }
+
+    /// The lookup's verdict, once it is in.
+    pub(super) fn set_listing(&mut self, listing: Option<Listing>) {
+        if let Some(l) = &listing {
+            self.session.dnsbl_listed(l.zone.clone());
+        }
+        self.listing = listing;
+    }
+
+    fn log_listing(&self, session: &SessionInfo, reply: &Reply, what: &str) {
+        if let Some(listing) = &self.listing
+            && reply.enhanced.is_some_and(|e| e.to_string() == "5.7.708")
+        {
+            tracing::info!(client_ip = %session.client_ip, zone = %listing.zone, answer = %listing.answer, reply = %reply, "{what} refused: DNSBL listing");
+        }
+    }
 }
 
 impl EnvelopeChecks for DnsblChecks<'_> {
     fn check_sender(&self, session: &SessionInfo, mail: &MailFrom) -> Result<(), Reply> {
-        self.session.check_sender(session, mail)?;
-        let Some(listing) = &self.listing else { return Ok(()) };
-        let empty;
-        let directory = match self.session.directory {
-            Some(directory) => directory,
-            None => {
-                empty = directory::Snapshot::default();
-                &empty
-            }
-        };
-        directory.check_dnsbl_listed(self.session.context(), &listing.zone).map_err(refusal_reply).inspect_err(|reply| {
-            tracing::info!(client_ip = %session.client_ip, zone = %listing.zone, answer = %listing.answer, reply = %reply, "sender refused: DNSBL listing");
-        })
+        self.session
+            .check_sender(session, mail)
+            .inspect_err(|reply| self.log_listing(session, reply, "sender"))
     }
 
     fn check_recipient(
@@ -85,7 +99,9 @@ impl EnvelopeChecks for DnsblChecks<'_> {
         sender: &ReversePath,
         rcpt: &RcptTo,
     ) -> Result<(), Reply> {
-        self.session.check_recipient(session, sender, rcpt)
+        self.session
+            .check_recipient(session, sender, rcpt)
+            .inspect_err(|reply| self.log_listing(session, reply, "recipient"))
     }
 }
 

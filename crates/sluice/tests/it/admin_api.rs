@@ -223,8 +223,8 @@ fn tenants_domains_recipients_and_connectors_through_the_api() {
     );
     assert_eq!(
         error(&inbound_validate),
-        (400, "invalid".into(), "connector.direction".into()),
-        "{}",
+        (400, "invalid".into(), "validate.client_ip".into()),
+        "an inbound connector is validated against a described client: {}",
         inbound_validate.text
     );
     api.ok("DELETE", "/api/v1/tenants/acme/connectors/to-self", &op, None);
@@ -290,7 +290,10 @@ fn tenants_domains_recipients_and_connectors_through_the_api() {
 fn store_verified(server: &Server, domain: &str) {
     use directory::DirectoryStore;
     let mut store = crate::harness::directory_store(server);
-    store.mark_domain_verified(&directory::DomainName::parse("d", domain).expect("domain")).expect("verify");
+    let name = directory::DomainName::parse("d", domain).expect("domain");
+    let claim =
+        store.list_domains(None).expect("domains").into_iter().find(|d| d.name == name).expect("claimed");
+    store.mark_domain_verified(&claim.tenant, &name).expect("verify");
 }
 
 #[test]

@@ -174,7 +174,14 @@ fn directory_errors_name_the_field() {
         &["connector", "add", "hq", "--tenant", "acme", "--kind", "partner", "--ip", "192.0.2.1/24"],
         &["connector.ip", "host bits"],
     );
-    d.fails(&["domain", "add", "Shared.Example", "--tenant", "globex"], &["shared.example", "tenant acme"]);
+    // A pending claim blocks nobody: globex claims the name too, and is told who else does.
+    let claim = d.ok(&["domain", "add", "Shared.Example", "--tenant", "globex"]);
+    assert!(claim.contains("tenant acme also claims shared.example"), "{claim}");
+    d.fails(&["domain", "add", "shared.example", "--tenant", "acme"], &["shared.example", "tenant acme"]);
+    d.fails(
+        &["domain", "remove", "shared.example"],
+        &["claimed by several tenants (acme, globex)", "--tenant"],
+    );
     d.fails(&["domain", "add", "x.example", "--tenant", "nobody"], &["unknown tenant nobody"]);
     d.fails(
         &["connector", "add", "c", "--tenant", "nobody", "--kind", "partner", "--ip", "192.0.2.0/24"],

@@ -488,7 +488,7 @@ pub fn add_acme_test(store: &mut store::SqliteStore) {
         match_subdomains: false,
     };
     store.add_domain(&id, &domain).expect("add domain");
-    store.mark_domain_verified(&domain.name).expect("verify");
+    store.mark_domain_verified(&id, &domain.name).expect("verify");
     let user = Recipient::new(id, "user@acme.test", &[], DeliveryTarget::Maildir).expect("recipient");
     store.add_recipient(&user).expect("add recipient");
 }
@@ -566,6 +566,21 @@ pub struct Reply {
 impl Reply {
     pub fn text(&self) -> String {
         self.lines.join("\n")
+    }
+
+    /// The first line as a one-line reply (`550 5.7.1 Relay access denied ...`): refusals
+    /// carry their help link on a last line of their own.
+    pub fn first_line(&self) -> String {
+        format!("{} {}", self.code, self.lines.first().map_or("", String::as_str))
+    }
+}
+
+/// A reply line from a tool's transcript (`550-5.7.1 ...`) as a one-line reply
+/// (`550 5.7.1 ...`): refusals carry their help link on a last line of their own.
+pub fn one_line(line: &str) -> String {
+    match line.as_bytes().get(3) {
+        Some(b'-') => format!("{} {}", &line[..3], &line[4..]),
+        _ => line.to_string(),
     }
 }
 

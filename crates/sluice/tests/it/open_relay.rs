@@ -23,7 +23,7 @@ fn add_domain(store: &mut SqliteStore, id: &TenantId, name: &str, kind: DomainKi
         NewDomain { name: DomainName::parse("domain", name).expect("domain"), kind, match_subdomains: false };
     store.add_domain(id, &domain).expect("add domain");
     if verified {
-        store.mark_domain_verified(&domain.name).expect("verify");
+        store.mark_domain_verified(id, &domain.name).expect("verify");
     }
 }
 
@@ -67,7 +67,10 @@ fn rcpt_reply(run: &ToolRun) -> String {
     let lines: Vec<&str> = out.lines().collect();
     let at =
         lines.iter().position(|l| l.contains("RCPT TO:")).unwrap_or_else(|| panic!("no RCPT sent:\n{run}"));
-    lines.get(at + 1).map(|l| l.trim_start_matches(['<', '*', '-', ' ']).to_owned()).unwrap_or_default()
+    lines
+        .get(at + 1)
+        .map(|l| crate::harness::one_line(l.trim_start_matches(['<', '*', '-', ' '])))
+        .unwrap_or_default()
 }
 
 /// Waits until the server has picked the directory up (it polls every second).
