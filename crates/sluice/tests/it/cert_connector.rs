@@ -20,12 +20,12 @@ use crate::harness::{
 };
 
 /// PEM files of one test PKI, in a temporary directory.
-struct Pki {
+pub(crate) struct Pki {
     dir: tempfile::TempDir,
 }
 
 impl Pki {
-    fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         self.dir.path().join(name).to_string_lossy().into_owned()
     }
 
@@ -34,7 +34,7 @@ impl Pki {
     }
 }
 
-fn ca(common_name: &str) -> CertifiedIssuer<'static, KeyPair> {
+pub(crate) fn ca(common_name: &str) -> CertifiedIssuer<'static, KeyPair> {
     let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     params.distinguished_name.push(DnType::CommonName, common_name);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -44,7 +44,7 @@ fn ca(common_name: &str) -> CertifiedIssuer<'static, KeyPair> {
 
 /// Writes `<name>.pem` and `<name>.key`: a leaf for `names`, signed by `issuer`, with
 /// `adjust` applied to its parameters (e.g. its validity).
-fn leaf(
+pub(crate) fn leaf(
     pki: &Pki,
     name: &str,
     names: &[&str],
@@ -63,11 +63,16 @@ fn leaf(
     pki.write(&format!("{name}.key"), &key.serialize_pem());
 }
 
+/// A temporary directory for PEM files.
+pub(crate) fn empty_pki() -> Pki {
+    Pki { dir: tempfile::Builder::new().prefix("sluice-pki-").tempdir().expect("temp dir") }
+}
+
 /// The partners' CA (trusted by the gateway) and a rogue one, the gateway's certificate
 /// (also valid for 127.0.0.1, so clients can verify it), and four client certificates (one of
 /// them of the trusted CA with the right name, but expired).
-fn pki() -> Pki {
-    let pki = Pki { dir: tempfile::Builder::new().prefix("sluice-pki-").tempdir().expect("temp dir") };
+pub(crate) fn pki() -> Pki {
+    let pki = empty_pki();
     let trusted = ca("Sluice partners CA");
     let rogue = ca("Someone else's CA");
     pki.write("ca.pem", &trusted.pem());
@@ -132,7 +137,7 @@ fn swaks_rcpts(server: &Server, local: &str, count: usize, extra: &[&str]) -> To
 }
 
 /// The server's replies to RCPT TO in a swaks transcript.
-fn rcpt_replies(run: &ToolRun) -> Vec<String> {
+pub(crate) fn rcpt_replies(run: &ToolRun) -> Vec<String> {
     let out = run.output();
     let lines: Vec<&str> = out.lines().collect();
     lines

@@ -480,16 +480,23 @@ pub fn directory_store(server: &Server) -> store::SqliteStore {
 /// Gives the existing tenant `acme` the verified authoritative domain `acme.test` with the
 /// Maildir recipient `user@acme.test`.
 pub fn add_acme_test(store: &mut store::SqliteStore) {
+    add_verified_domain(store, "acme", "acme.test");
+}
+
+/// Gives the existing `tenant` the verified authoritative `domain` with the Maildir
+/// recipient `user@<domain>` (the DNS check is `sluice domain verify`'s, tested elsewhere).
+pub fn add_verified_domain(store: &mut store::SqliteStore, tenant: &str, domain: &str) {
     use directory::{DeliveryTarget, DirectoryStore, DomainKind, DomainName, NewDomain, Recipient, TenantId};
-    let id = TenantId::parse("acme").expect("id");
-    let domain = NewDomain {
-        name: DomainName::parse("domain", "acme.test").expect("domain"),
+    let id = TenantId::parse(tenant).expect("id");
+    let new = NewDomain {
+        name: DomainName::parse("domain", domain).expect("domain"),
         kind: DomainKind::Authoritative,
         match_subdomains: false,
     };
-    store.add_domain(&id, &domain).expect("add domain");
-    store.mark_domain_verified(&id, &domain.name).expect("verify");
-    let user = Recipient::new(id, "user@acme.test", &[], DeliveryTarget::Maildir).expect("recipient");
+    store.add_domain(&id, &new).expect("add domain");
+    store.mark_domain_verified(&id, &new.name).expect("verify");
+    let user =
+        Recipient::new(id, &format!("user@{domain}"), &[], DeliveryTarget::Maildir).expect("recipient");
     store.add_recipient(&user).expect("add recipient");
 }
 

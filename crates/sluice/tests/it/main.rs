@@ -34,6 +34,7 @@ mod python;
 mod queue_delete;
 mod queue_transfer;
 mod redis_server;
+mod shared_connectors;
 mod simulate;
 mod slow_clients;
 mod smtp_source;
