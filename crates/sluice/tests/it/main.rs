@@ -24,6 +24,7 @@ mod large_messages;
 mod limits;
 mod message_trace;
 mod open_relay;
+mod operator_cli;
 mod outbound;
 mod outbound_protection;
 mod peers;
