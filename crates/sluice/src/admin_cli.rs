@@ -450,12 +450,12 @@ pub fn request(flag: Option<&Path>, command: RequestCommand) -> anyhow::Result<(
 
 /// `sluice queue delete`: through the operations, so it is audited like the API's.
 pub fn queue_delete(
-    config_path: Option<&Path>,
+    flag: Option<&Path>,
     id: &str,
     bounce: bool,
     recipients: &[String],
 ) -> anyhow::Result<()> {
-    let (admin, cx, _) = open(config_path)?;
+    let Cli { admin, cx, .. } = open(flag, Db::Existing)?;
     let params = admin::views::QueueDeleteParams {
         bounce: Some(bounce),
         recipients: (!recipients.is_empty()).then(|| recipients.join(",")),

@@ -148,10 +148,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Apply the store's schema migrations (directory, admin records, trace), or only check
     /// them; `serve` applies them at start unless `[store] migrate_at_start = false`.
+    #[command(after_help = "Example:\n  sluice migrate --config /etc/sluice/sluice.toml --check")]
     Migrate {
-        /// The TOML config file (for `[store]` and the data directory).
-        #[arg(long, short)]
-        config: Option<PathBuf>,
         /// Only report: exit 1 naming the schema that is behind or ahead.
         #[arg(long)]
         check: bool,
@@ -191,6 +189,7 @@ enum QueueCommand {
     /// Remove a queued message (or some of its recipients) and send its sender a bounce
     /// saying an administrator removed it (5.3.0); audited. A message being delivered at
     /// this moment is refused: try again in a few seconds.
+    #[command(after_help = "Example:\n  sluice queue delete 0000000000000001 --recipient bob@example.net")]
     Delete {
         /// The queue id, as `sluice queue list` shows it.
         id: String,
@@ -264,7 +263,7 @@ fn main() -> ExitCode {
         Command::Request { command } => admin_cli::request(flag, command),
         Command::Trace { args } => admin_cli::trace(flag, args),
         Command::Simulate(args) => simulate::run(args),
-        Command::Migrate { config, check } => store_cli::migrate(config.as_deref(), check),
+        Command::Migrate { check } => store_cli::migrate(flag, check),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -338,7 +337,7 @@ fn queue_command(flag: Option<&Path>, command: QueueCommand) -> anyhow::Result<(
         QueueCommand::Export { out } => return queue_cli::export(&loaded.config, &out),
         QueueCommand::Import { file } => queue_cli::import_request(&file)?,
         QueueCommand::Delete { id, no_bounce, recipients } => {
-            return admin_cli::queue_delete(config_path, &id, !no_bounce, &recipients);
+            return admin_cli::queue_delete(flag, &id, !no_bounce, &recipients);
         }
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

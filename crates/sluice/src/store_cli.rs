@@ -21,8 +21,8 @@ fn outcome(what: &str, migrated: store::Migrated) -> String {
 }
 
 /// Runs (or with `check`, only checks) the migrations of `config`'s store.
-pub fn migrate(config_path: Option<&Path>, check: bool) -> anyhow::Result<()> {
-    let mut config: Config = crate::config::load(config_path)?;
+pub fn migrate(flag: Option<&Path>, check: bool) -> anyhow::Result<()> {
+    let mut config: Config = crate::discover::load(flag)?.config;
     config.store.migrate = if check { store::Migrate::Check } else { store::Migrate::Apply };
     if let (store::Location::Embedded { data_dir }, false) = (&config.store.location, check) {
         std::fs::create_dir_all(data_dir)

@@ -236,7 +236,7 @@ mod tests {
         assert_eq!(lines[0], "deferred in the last 1h, most first:");
         assert!(lines[1].starts_with("KEY") && !lines[1].contains("WOULD"), "{table}");
         assert!(lines[2].starts_with("203.0.113.7     ip      42 (AS501 40, AS502 2)  deferring"), "{table}");
-        assert!(lines[2].ends_with("2026-11-23 14:34:39Z (AS501, 30 s ago)"), "{table}");
+        assert!(lines[2].ends_with("2026-11-23T14:34:39Z (AS501, 30 s ago)"), "{table}");
         assert!(lines[3].contains("7 (AS505 7)") && lines[3].contains("10 min ago"), "{table}");
         let observing = [entry("203.0.113.7", "ip", &[], &[("AS501", 5)], now)];
         let table = throttled_table(&observing, "1h", now, ThrottleMode::Observe);

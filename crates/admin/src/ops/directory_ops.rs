@@ -608,7 +608,9 @@ impl Admin {
                 check_address(field, a)?;
             }
         }
-        let connector = match find_connector(&**self.store(), &tenant, name)? {
+        // The store's lock is released before an inbound connector's dry run takes it again.
+        let found = find_connector(&**self.store(), &tenant, name)?;
+        let connector = match found {
             Found::Outbound(c) => c,
             Found::Inbound(c) => return self.validate_inbound(cx, &c, input),
         };

@@ -1019,6 +1019,7 @@ fn tenant_isolation_generated_from_the_openapi_document() {
         ("add_recipient", json!({"address": "new@globex.example"})),
         ("add_connector", json!({"name": "intruder", "kind": "partner", "ip": ["203.0.113.0/24"]})),
         ("validate_connector", json!({})),
+        ("edit_connector", json!({"add_ip": ["203.0.113.0/24"], "note": "intrusion"})),
         (
             "check_connector",
             json!({"connector": {"name": "intruder", "kind": "partner", "ip": ["203.0.113.0/24"]}}),

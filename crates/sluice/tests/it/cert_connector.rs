@@ -162,18 +162,23 @@ fn wait_trusted(server: &Server, tls: &[&str]) {
     }
 }
 
-fn throttled_server(pki: &Pki) -> Server {
+/// A throttle that lets a newcomer send about two recipients before it defers, and TLS with
+/// the PKI's `server.pem`; with `client_ca`, client certificates are asked for and checked
+/// against its `ca.pem`.
+pub(crate) fn tight_throttle_with_tls(pki: &Pki, client_ca: bool) -> Settings {
     let quoted = |name: &str| format!("{:?}", pki.path(name));
-    // A newcomer may send about two recipients before the throttle defers it.
     let settings = Settings::default()
         .throttled()
         .key("throttle.policy", "ip_floor_per_hour", "2.0")
         .key("throttle.policy", "ip_burst_min", "2.0")
         .key("throttle.policy", "burst_minutes", "1.0")
         .key("tls", "cert_file", quoted("server.pem"))
-        .key("tls", "key_file", quoted("server.key"))
-        .key("tls", "client_ca_file", quoted("ca.pem"));
-    let server = Server::start_with(settings);
+        .key("tls", "key_file", quoted("server.key"));
+    if client_ca { settings.key("tls", "client_ca_file", quoted("ca.pem")) } else { settings }
+}
+
+fn throttled_server(pki: &Pki) -> Server {
+    let server = Server::start_with(tight_throttle_with_tls(pki, true));
     provision(&server);
     server
 }

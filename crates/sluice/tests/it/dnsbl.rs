@@ -25,7 +25,9 @@ fn dnsbl_server(resolver: &str, timeout_ms: u32) -> Server {
     let settings = Settings::default()
         .key("reputation", "dnsbl_zones", format!("[\"{ZONE}\"]"))
         .key("reputation", "dnsbl_timeout_ms", timeout_ms)
-        .key("dns", "resolver", format!("\"{resolver}\""));
+        .key("dns", "resolver", format!("\"{resolver}\""))
+        // Refusals link their help page only where the admin center is reachable.
+        .key("delivery", "admin_url", "\"https://admin.sluice-it.test\"");
     let server = Server::start_with(settings);
     provision(&server);
     server

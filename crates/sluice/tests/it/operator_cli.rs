@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use rcgen::ExtendedKeyUsagePurpose;
 use serde_json::Value;
 
-use crate::cert_connector::{ca, empty_pki, leaf, rcpt_replies};
-use crate::harness::{HOSTNAME, Server, Settings, add_acme_test, directory_store, swaks_from};
+use crate::cert_connector::{ca, empty_pki, leaf, rcpt_replies, tight_throttle_with_tls};
+use crate::harness::{HOSTNAME, Server, add_acme_test, directory_store, swaks_from};
 
 /// `sluice <args>` run in `cwd` with `env` (and never the caller's `SLUICE_CONFIG`):
 /// (exit code, stdout, stderr).
@@ -412,14 +412,7 @@ fn a_client_ca_added_on_reload_applies_to_new_sessions() {
         |_| {},
     );
     let quoted = |name: &str| format!("{:?}", pki.path(name));
-    let settings = Settings::default()
-        .throttled()
-        .key("throttle.policy", "ip_floor_per_hour", "2.0")
-        .key("throttle.policy", "ip_burst_min", "2.0")
-        .key("throttle.policy", "burst_minutes", "1.0")
-        .key("tls", "cert_file", quoted("server.pem"))
-        .key("tls", "key_file", quoted("server.key"));
-    let server = Server::start_with(settings);
+    let server = Server::start_with(tight_throttle_with_tls(&pki, false));
     server.cli_ok(&["tenant", "add", "acme"]);
     add_acme_test(&mut directory_store(&server));
     server.cli_ok(&[
@@ -433,6 +426,7 @@ fn a_client_ca_added_on_reload_applies_to_new_sessions() {
         "--cert-name",
         "*.mail.partner.test",
     ]);
+    server.wait_directory_current();
     let (cert, key) = (pki.path("partner.pem"), pki.path("partner.key"));
     let burst = |ip: &str| {
         let to = ["user@acme.test"; 6].join(",");

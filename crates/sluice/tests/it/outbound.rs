@@ -88,7 +88,13 @@ fn outbound_connectors_are_added_listed_and_refused_by_field() {
         &["connector", "add", "HQ", "--tenant", "acme", "--direction", "outbound"],
         &["already has a connector named"],
     );
-    fails(&server, &["connector", "validate", "hq", "--tenant", "acme"], &["connector.direction", "inbound"]);
+    // An inbound connector is validated against a described client: without one, that is
+    // what is missing.
+    fails(
+        &server,
+        &["connector", "validate", "hq", "--tenant", "acme"],
+        &["validate.client_ip", "describe the client"],
+    );
     fails(&server, &["connector", "validate", "all-mx", "--tenant", "acme"], &["validate.to"]);
 
     ok(&server, &["connector", "remove", "partner", "--tenant", "acme"]);

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use rcgen::ExtendedKeyUsagePurpose;
 
-use crate::cert_connector::{Pki, ca, empty_pki, leaf, rcpt_replies};
-use crate::harness::{HOSTNAME, Server, Settings, ToolRun, add_verified_domain, directory_store, swaks_from};
+use crate::cert_connector::{Pki, ca, empty_pki, leaf, rcpt_replies, tight_throttle_with_tls};
+use crate::harness::{HOSTNAME, Server, ToolRun, add_verified_domain, directory_store, swaks_from};
 
 /// The shared filtering service.
 const SHARED: &str = "127.0.0.20";
@@ -40,16 +40,7 @@ fn shared_pki() -> Pki {
 /// plain text, globex with TLS required); acme's partner by certificate; globex's partner
 /// at its address with its own certificate name.
 fn server(pki: &Pki) -> Server {
-    let quoted = |name: &str| format!("{:?}", pki.path(name));
-    let settings = Settings::default()
-        .throttled()
-        .key("throttle.policy", "ip_floor_per_hour", "2.0")
-        .key("throttle.policy", "ip_burst_min", "2.0")
-        .key("throttle.policy", "burst_minutes", "1.0")
-        .key("tls", "cert_file", quoted("server.pem"))
-        .key("tls", "key_file", quoted("server.key"))
-        .key("tls", "client_ca_file", quoted("ca.pem"));
-    let server = Server::start_with(settings);
+    let server = Server::start_with(tight_throttle_with_tls(pki, true));
     for tenant in ["acme", "globex"] {
         server.cli_ok(&["tenant", "add", tenant]);
         add_verified_domain(&mut directory_store(&server), tenant, &format!("{tenant}.test"));
