@@ -152,7 +152,22 @@ words! {
     tls_required: "TLS required", "TLS exigé";
     remove_connector_q: "Remove connector {}? Mail that matched it is then treated as from any other sender.", "Supprimer le connecteur {} ? Les messages qui lui correspondaient seront traités comme ceux de n'importe quel expéditeur.";
     disable_connector_q: "Disable connector {}? Mail that matched it is then treated as from any other sender until you enable it again.", "Désactiver le connecteur {} ? Les messages qui lui correspondaient seront traités comme ceux de n'importe quel expéditeur jusqu'à sa réactivation.";
-    edit_connector_hint: "To change a connector, create its replacement with the wizard, then remove the old one.", "Pour changer un connecteur, créez son remplaçant avec l'assistant, puis supprimez l'ancien.";
+    edit_connector_title: "Edit connector {}", "Modifier le connecteur {}";
+    edit_connector_intro: "Change the settings below, then save. Every change is recorded in the audit log with who made it and why.", "Modifiez les paramètres ci-dessous, puis enregistrez. Chaque modification est consignée dans le journal d'audit, avec son auteur et sa raison.";
+    edit_enabled: "Connector turned on", "Connecteur activé";
+    edit_note: "Why (kept with the change)", "Pourquoi (conservé avec la modification)";
+    edit_saved: "Connector {} changed.", "Connecteur {} modifié.";
+    risk_flags: "Audit flags", "Alertes de l'audit";
+    risk_high: "high risk", "risque élevé";
+    risk_medium: "medium risk", "risque moyen";
+    risk_low: "low risk", "risque faible";
+    flag_broad_range: "Broad IP range", "Plage d'adresses IP trop large";
+    flag_overlaps: "Ranges shared with another tenant", "Plages partagées avec un autre client";
+    flag_on_premises_without_tls: "Your server is accepted without TLS", "Votre serveur est accepté sans TLS";
+    flag_wildcard_public_suffix: "Certificate name covers a public suffix", "Le nom de certificat couvre un suffixe public";
+    flag_recently_created: "Recently created", "Créé récemment";
+    flag_recently_changed: "Recently changed", "Modifié récemment";
+    flag_disabled: "Disabled but still present", "Désactivé mais toujours présent";
     // Wizard
     wizard_title: "New connector: step {} of 6", "Nouveau connecteur : étape {} sur 6";
     w_step1: "From where to where", "D'où vers où";

@@ -96,6 +96,10 @@ pub fn router() -> Router<AppState> {
         .route("/t/{tenant}/connectors", get(pages::connectors::list))
         .route("/t/{tenant}/connectors/new", get(pages::wizard::start).post(pages::wizard::step))
         .route(
+            "/t/{tenant}/connectors/{name}/edit",
+            get(pages::connector_edit::page).post(pages::connector_edit::save),
+        )
+        .route(
             "/t/{tenant}/connectors/{name}/{action}",
             get(pages::connectors::confirm).post(pages::connectors::act),
         )

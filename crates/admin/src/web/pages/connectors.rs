@@ -1,5 +1,6 @@
-//! Connectors: the list of both directions, enabling, disabling and removing one after a
-//! confirmation page. New ones come from the wizard.
+//! Connectors: the list of both directions with the audit's risk flags, enabling,
+//! disabling and removing one after a confirmation page. New ones come from the wizard,
+//! changes from the edit page.
 
 use access::Permission;
 use axum::extract::{Path, RawQuery, State};
@@ -11,7 +12,7 @@ use super::super::{Viewer, done, form::PostForm, layout, run};
 use super::{query, seg};
 use crate::error::AdminError;
 use crate::http::AppState;
-use crate::views::ConnectorView;
+use crate::views::{ConnectorAuditView, ConnectorView, RiskView};
 
 pub async fn list(
     State(state): State<AppState>,
@@ -25,19 +26,20 @@ pub async fn list(
     run(&state, v, move |a, v| {
         let w = v.w();
         let connectors = a.list_connectors(&v.cx, Some(&tenant))?;
+        let audit = a.audit_connectors(&v.cx, Some(&tenant))?.connectors;
         let title = fill(w.connectors_title, &[&tenant]);
         let body = html! {
             h1 { (title) }
             @match (notice.as_deref(), &saved) {
                 (Some("saved"), Some(name)) => (layout::notice(&fill(w.w_saved, &[name]))),
+                (Some("edited"), Some(name)) => (layout::notice(&fill(w.edit_saved, &[name]))),
                 (Some(_), _) => (layout::notice(w.done)),
                 _ => {},
             }
             @if v.may(Permission::EditTenant) {
                 p { a.button href=(format!("/t/{}/connectors/new", seg(&tenant))) { (w.new_connector) } }
             }
-            @if connectors.is_empty() { p { (w.nothing_yet) } } @else { (table(v, &tenant, &connectors)) }
-            @if v.may(Permission::EditTenant) { p.hint { (w.edit_connector_hint) } }
+            @if connectors.is_empty() { p { (w.nothing_yet) } } @else { (table(v, &tenant, &connectors, &audit)) }
         };
         Ok(layout::page(v, &title, body).into_response())
     })
@@ -52,7 +54,55 @@ fn identified_by(c: &ConnectorView) -> String {
     parts.join(", ")
 }
 
-fn table(v: &Viewer, tenant: &str, connectors: &[ConnectorView]) -> Markup {
+/// The audit's flags of one connector (none when it has none).
+fn flags_of<'a>(audit: &'a [ConnectorAuditView], c: &ConnectorView) -> &'a [RiskView] {
+    audit.iter().find(|a| a.name == c.name && a.direction == c.direction).map_or(&[], |a| a.flags.as_slice())
+}
+
+fn flag_words(v: &Viewer, flag: &RiskView) -> (&'static str, &'static str) {
+    let w = v.w();
+    let risk = match flag.risk.as_str() {
+        "high" => w.risk_high,
+        "medium" => w.risk_medium,
+        _ => w.risk_low,
+    };
+    let label = match flag.flag.as_str() {
+        "broad-range" => w.flag_broad_range,
+        "overlaps-other-tenant" => w.flag_overlaps,
+        "on-premises-without-tls" => w.flag_on_premises_without_tls,
+        "wildcard-public-suffix" => w.flag_wildcard_public_suffix,
+        "recently-created" => w.flag_recently_created,
+        "recently-changed" => w.flag_recently_changed,
+        _ => w.flag_disabled,
+    };
+    (label, risk)
+}
+
+/// The help page a flag's consequence is explained on, when there is one.
+fn flag_help(flag: &RiskView) -> Option<&'static str> {
+    (flag.flag == "on-premises-without-tls").then_some("5.7.10")
+}
+
+/// The flags as a list: what, how risky, and the audit's reason (in English).
+fn flags(v: &Viewer, flags: &[RiskView]) -> Markup {
+    html! {
+        @if !flags.is_empty() {
+            ul.flags {
+                @for f in flags {
+                    @let (label, risk) = flag_words(v, f);
+                    li data-flag=(f.flag) {
+                        strong class=(format!("risk-{}", f.risk)) { (label) } " (" (risk) ")"
+                        @if let Some(code) = flag_help(f) { " " (layout::help_link(v, code)) }
+                        br;
+                        span.hint lang="en" { (f.reason) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn table(v: &Viewer, tenant: &str, connectors: &[ConnectorView], audit: &[ConnectorAuditView]) -> Markup {
     let w = v.w();
     html! {
         div.scroll { table.responsive {
@@ -62,6 +112,7 @@ fn table(v: &Viewer, tenant: &str, connectors: &[ConnectorView]) -> Markup {
                 th scope="col" { (w.identified_by) }
                 th scope="col" { (w.tls_required) }
                 th scope="col" { (w.status) }
+                th scope="col" { (w.risk_flags) }
                 th scope="col" { (w.actions) }
             } }
             tbody {
@@ -79,6 +130,7 @@ fn table(v: &Viewer, tenant: &str, connectors: &[ConnectorView]) -> Markup {
                         td data-label=(w.status) {
                             @if c.enabled { span.ok { (w.enabled) } } @else { span.bad { (w.disabled) } }
                         }
+                        td data-label=(w.risk_flags) { (flags(v, flags_of(audit, c))) }
                         td data-label=(w.actions) { (actions(v, tenant, c)) }
                     }
                 }
@@ -104,6 +156,8 @@ fn actions(v: &Viewer, tenant: &str, c: &ConnectorView) -> Markup {
     }
     let base = format!("/t/{}/connectors/{}", seg(tenant), seg(&c.name));
     html! {
+        a.button.secondary href=(format!("{base}/edit")) aria-label=(format!("{} {}", w.edit, c.name)) { (w.edit) }
+        " "
         @if c.enabled {
             a.button.secondary href=(format!("{base}/disable")) aria-label=(format!("{} {}", w.disable, c.name)) { (w.disable) }
         } @else {

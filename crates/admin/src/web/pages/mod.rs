@@ -1,6 +1,7 @@
 //! One module per page: handlers turn the request into operation calls and render.
 
 pub mod audit;
+pub mod connector_edit;
 pub mod connectors;
 pub mod domains;
 pub mod home;

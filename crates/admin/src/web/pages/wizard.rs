@@ -306,7 +306,7 @@ fn carried(a: &Answers, step: u8) -> Markup {
     html! { @for (name, value) in &hidden { input type="hidden" name=(name) value=(value); } }
 }
 
-fn field(
+pub(super) fn field(
     v: &Viewer,
     error: Option<&AdminError>,
     fields: &[&str],
@@ -325,7 +325,7 @@ fn field(
     }
 }
 
-fn textarea(
+pub(super) fn textarea(
     error: Option<&AdminError>,
     fields: &[&str],
     id: &str,
@@ -340,7 +340,7 @@ fn textarea(
     }
 }
 
-fn checkbox(id: &str, name: &str, checked: bool, label: &str) -> Markup {
+pub(super) fn checkbox(id: &str, name: &str, checked: bool, label: &str) -> Markup {
     html! {
         input type="hidden" name=(format!("{name}_shown")) value="1";
         div.choice {

@@ -8,7 +8,7 @@ texts), WEB_OUT (screenshots and page sources), WEB_SLUICE and WEB_CONFIG (the C
 
 Every flow of the issue: operator and tenant sign-in; a domain added and verified against
 the DNS server (first failing with what DNS returned); the wizard for a partner connector
-by IP with TLS required, validated; swaks from that IP before (deferred) and after
+by IP with TLS required, validated, then edited (its audit flags on the list); swaks from that IP before (deferred) and after
 (accepted); the trace and the throttling monitor; a queued message deleted with a bounce
 after its confirmation step; a request approved; tenant isolation by
 URL and by form; CSRF refusal; French pages without English; pages without JavaScript, at
@@ -246,6 +246,61 @@ def connector_flow(b):
     check(code != 0 and "5.7.10" in plain, f"without TLS the connector refuses: {plain}")
 
 
+def flags_of(page, name):
+    """The audit flags (their data-flag names) on the connectors list's row of `name`."""
+    row = page.locator("tbody tr", has_text=name)
+    return row.locator("ul.flags li").evaluate_all("items => items.map(i => i.dataset.flag)")
+
+
+def connector_edit_flow(b):
+    ctx, page = b.login("acme-admin")
+    page.goto(BASE + "/t/acme/connectors")
+    check(flags_of(page, "Partner relay") == ["recently-created"], f"a new connector's flag: {main_text(page)}")
+    check(EN["flag_recently_created"] in main_text(page), "the flag in words")
+    page.click("a[aria-label='Edit Partner relay']")
+    own = page.input_value("#ip")
+    check(own in (PARTNER_IP, PARTNER_IP + "/32"), f"the form is pre-filled: {own}")
+    check(page.is_checked("#require_tls") and page.is_checked("#enabled"), "the settings pre-filled")
+    b.save(page, "connector-edit")
+    # A bad range: the error is next to the IP field and nothing changes.
+    page.fill("#ip", own + "\n10.0.0.0/33")
+    page.click("button[type=submit]")
+    error = page.locator("#ip-error")
+    check(error.count() == 1 and "10.0.0.0/33" in error.inner_text(), f"the error next to the field: {main_text(page)}")
+    check(page.get_attribute("#ip", "aria-invalid") == "true", "the field is marked invalid")
+    check("10.0.0.0/33" in page.input_value("#ip"), "what was typed stays in the form")
+    b.save(page, "connector-edit-error")
+    # A broad second range: saved, shown on the list, flagged.
+    page.fill("#ip", own + "\n10.0.0.0/8")
+    page.fill("#note", "partner's second site")
+    page.click("button[type=submit]")
+    text = main_text(page)
+    check("Connector Partner relay changed" in text and "10.0.0.0/8" in text, f"saved and listed: {text}")
+    flags = flags_of(page, "Partner relay")
+    check("broad-range" in flags and "recently-changed" in flags and "recently-created" not in flags, f"flags: {flags}")
+    # Narrowed again: the broad-range flag goes away.
+    page.click("a[aria-label='Edit Partner relay']")
+    page.fill("#ip", own + "\n192.0.2.0/24")
+    page.click("button[type=submit]")
+    text = main_text(page)
+    check("192.0.2.0/24" in text and "10.0.0.0/8" not in text, f"narrowed: {text}")
+    check("broad-range" not in flags_of(page, "Partner relay"), "no broad-range flag any more")
+    ctx.close()
+    # A reader sees the flags but no Edit link; the page and a forged form are refused.
+    ctx, page = b.login("acme-reader")
+    page.goto(BASE + "/t/acme/connectors")
+    check(flags_of(page, "Partner relay") == ["recently-changed"], f"a reader sees the flags: {main_text(page)}")
+    check(page.locator("a[href$='/edit']").count() == 0, "no Edit link for a reader")
+    path = "/t/acme/connectors/Partner%20relay/edit"
+    check(page.goto(BASE + path).status == 403, "a reader may not open the edit page")
+    csrf = page.get_attribute("header input[name=csrf]", "value")
+    response = page.request.post(BASE + path, form={"csrf": csrf, "ip": PARTNER_IP, "enabled": "yes"}, max_redirects=0)
+    check(response.status == 403, f"a reader's forged edit: {response.status}")
+    page.goto(BASE + "/t/acme/connectors")
+    check("192.0.2.0/24" in main_text(page), "the reader's forged edit changed nothing")
+    ctx.close()
+
+
 def trace_flow(b):
     ctx, page = b.login("acme-admin")
     page.goto(BASE + f"/trace?ip={PARTNER_IP}")
@@ -370,7 +425,7 @@ def isolation_flow(b):
     ctx, page = b.login("acme-admin")
     for path in ["/t/globex/domains", "/t/globex/connectors", "/t/globex/requests", "/t/globex/connectors/new",
                  "/t/globex/domains/globex.example/remove", "/t/globex/connectors/globex%20partner/remove",
-                 "/throttle?ip=198.51.6.1", "/queue"]:
+                 "/t/globex/connectors/globex%20partner/edit", "/throttle?ip=198.51.6.1", "/queue"]:
         response = page.goto(BASE + path)
         text = main_text(page)
         check(response.status in (403, 404), f"acme-admin {path}: {response.status}")
@@ -381,6 +436,7 @@ def isolation_flow(b):
     csrf = page.get_attribute("input[name=csrf]", "value")
     for action, data in [("/t/globex/domains", {"name": "intruder.example"}),
                          ("/t/globex/connectors/globex%20partner/remove", {}),
+                         ("/t/globex/connectors/globex%20partner/edit", {"ip": "10.0.0.0/8", "enabled": "yes"}),
                          ("/t/globex/domains/globex.example/remove", {}),
                          ("/release/globex", {"reason": "x"})]:
         response = page.request.post(BASE + action, form={"csrf": csrf, **data}, max_redirects=0)
@@ -431,7 +487,8 @@ def english_left(text):
     return found
 
 
-FRENCH_PAGES = ["/", "/t/acme/domains", "/t/acme/connectors", "/t/acme/connectors/new", "/trace",
+FRENCH_PAGES = ["/", "/t/acme/domains", "/t/acme/connectors", "/t/acme/connectors/new",
+                "/t/acme/connectors/Partner%20relay/edit", "/trace",
                 "/throttle?ip=127.0.0.7", "/t/acme/requests", "/audit"]
 
 
@@ -503,7 +560,7 @@ def main():
         os.remove(os.path.join(OUT, "html", old))
     with sync_playwright() as p:
         b = Browser(p)
-        for flow in [sessions_and_cookies, lambda b: domain_flow(b, records), connector_flow, trace_flow,
+        for flow in [sessions_and_cookies, lambda b: domain_flow(b, records), connector_flow, connector_edit_flow, trace_flow,
                      throttle_flow, queue_flow, request_flow, isolation_flow, csrf_flow, french_flow,
                      without_javascript_phone_and_keyboard]:
             name = getattr(flow, "__name__", "flow")
