@@ -13,7 +13,7 @@ use super::super::form::{Fields, PostForm};
 use super::super::i18n::fill;
 use super::super::{Viewer, done, layout, run};
 use super::seg;
-use super::wizard::{checkbox, field, textarea};
+use super::wizard::{checkbox, field, textarea, tls_fields};
 use crate::error::{AdminError, ErrorKind};
 use crate::http::AppState;
 use crate::views::{ConnectorEdit, ConnectorView};
@@ -205,23 +205,10 @@ fn inbound(v: &Viewer, s: &Settings, error: Option<&AdminError>) -> Markup {
 
 fn outbound(v: &Viewer, s: &Settings, error: Option<&AdminError>) -> Markup {
     let w = v.w();
-    let modes = [
-        ("opportunistic", w.tls_opportunistic),
-        ("required", w.tls_required_mode),
-        ("verify-certificate", w.tls_verify_certificate),
-        ("verify-domain", w.tls_verify_domain),
-    ];
     html! {
         (field(v, error, &RECIPIENT, "recipient_domain", w.w_recipient_domains, None, textarea(error, &RECIPIENT, "recipient_domain", "recipient_domain", &s.recipient_domain, false)))
         (field(v, error, &HOSTS, "smart_host", w.w_smart_hosts, None, textarea(error, &HOSTS, "smart_host", "smart_host", &s.smart_host, false)))
-        (field(v, error, &TLS, "tls", w.w_tls_mode, None, html! {
-            select #tls name="tls" aria-describedby=[layout::described(error, &TLS, "tls", false)] {
-                @for (mode, label) in modes { option value=(mode) selected[s.tls == mode] { (label) } }
-            }
-        }))
-        (field(v, error, &TLS, "tls_domain", w.w_tls_domain, None, html! {
-            input #tls_domain type="text" name="tls_domain" value=(s.tls_domain) aria-describedby=[layout::described(error, &TLS, "tls_domain", false)];
-        }))
+        (tls_fields(v, error, &s.tls, &s.tls_domain))
     }
 }
 

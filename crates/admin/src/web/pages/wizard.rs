@@ -424,6 +424,15 @@ fn step4(v: &Viewer, a: &Answers, error: Option<&AdminError>) -> Markup {
         };
     }
     let hosts = ["connector.smart_host"];
+    html! {
+        (field(v, error, &hosts, "smart_host", w.w_smart_hosts, None, textarea(error, &hosts, "smart_host", "smart_host", &a.smart_host, false)))
+        (tls_fields(v, error, &a.tls, &a.tls_domain))
+    }
+}
+
+/// An outbound connector's TLS mode and the name its certificate must carry.
+pub(super) fn tls_fields(v: &Viewer, error: Option<&AdminError>, mode_now: &str, domain: &str) -> Markup {
+    let w = v.w();
     let tls = ["connector.tls", "connector.tls_domain"];
     let modes = [
         ("opportunistic", w.tls_opportunistic),
@@ -432,14 +441,13 @@ fn step4(v: &Viewer, a: &Answers, error: Option<&AdminError>) -> Markup {
         ("verify-domain", w.tls_verify_domain),
     ];
     html! {
-        (field(v, error, &hosts, "smart_host", w.w_smart_hosts, None, textarea(error, &hosts, "smart_host", "smart_host", &a.smart_host, false)))
         (field(v, error, &tls, "tls", w.w_tls_mode, None, html! {
             select #tls name="tls" aria-describedby=[layout::described(error, &tls, "tls", false)] {
-                @for (mode, label) in modes { option value=(mode) selected[a.tls == mode] { (label) } }
+                @for (mode, label) in modes { option value=(mode) selected[mode_now == mode] { (label) } }
             }
         }))
         (field(v, error, &tls, "tls_domain", w.w_tls_domain, None, html! {
-            input #tls_domain type="text" name="tls_domain" value=(a.tls_domain) aria-describedby=[layout::described(error, &tls, "tls_domain", false)];
+            input #tls_domain type="text" name="tls_domain" value=(domain) aria-describedby=[layout::described(error, &tls, "tls_domain", false)];
         }))
     }
 }

@@ -299,6 +299,20 @@ def connector_edit_flow(b):
     page.goto(BASE + "/t/acme/connectors")
     check("192.0.2.0/24" in main_text(page), "the reader's forged edit changed nothing")
     ctx.close()
+    # An outbound connector: its own fields (smart hosts, TLS mode), pre-filled and saved.
+    sluice_cli("connector", "add", "Edit relay", "--tenant", "acme", "--direction", "outbound",
+               "--recipient-domain", "edit-relay.example", "--smart-host", "127.0.0.1:9")
+    ctx, page = b.login("acme-admin")
+    page.goto(BASE + "/t/acme/connectors/Edit%20relay/edit")
+    check(page.input_value("#smart_host").startswith("127.0.0.1") and page.input_value("#tls") == "opportunistic",
+          f"the outbound form pre-filled: {main_text(page)}")
+    check(page.locator("#ip").count() == 0, "no inbound field on an outbound connector")
+    b.save(page, "connector-edit-outbound")
+    page.select_option("#tls", "required")
+    page.click("main form button[type=submit]")
+    row = page.locator("tbody tr", has_text="Edit relay").inner_text()
+    check(EN["tls_required_mode"] in row, f"the new TLS mode on the list: {row}")
+    ctx.close()
 
 
 def trace_flow(b):
