@@ -293,33 +293,40 @@ fn validate_an_inbound_connector_step_by_step_without_sending() {
         args.extend_from_slice(extra);
         cli(&config, &args)
     };
+    // Validation with `extra` exits with `want` and says each of `needles`.
+    let expect = |extra: &[&str], want: i32, needles: &[&str]| {
+        let (code, out, err) = validate(extra);
+        assert_eq!(code, Some(want), "{out}{err}");
+        for needle in needles {
+            assert!(out.contains(needle), "{needle:?} in:\n{out}");
+        }
+    };
     // By address: matches, but the connector names certificates, so plain text and TLS
     // without one of them are refused: the exact replies, and exit status 1.
-    let (code, out, err) = validate(&["--client-ip", "203.0.113.9", "--to", "user@acme.test"]);
-    assert_eq!(code, Some(1), "{out}{err}");
-    for needle in [
-        "matches by IP range 203.0.113.9/32",
-        "also matches globex/filter",
-        "RCPT TO:<user@acme.test> in plain text",
-        "550 5.7.10 Mail for acme.test from [203.0.113.9] must be sent over TLS",
-        "550 5.7.10 Mail for acme.test from [203.0.113.9] must come over TLS with a client certificate for *.mail.partner.test",
-        "nothing is sent",
-    ] {
-        assert!(out.contains(needle), "{needle:?} in:\n{out}");
-    }
+    expect(
+        &["--client-ip", "203.0.113.9", "--to", "user@acme.test"],
+        1,
+        &[
+            "matches by IP range 203.0.113.9/32",
+            "also matches globex/filter",
+            "RCPT TO:<user@acme.test> in plain text",
+            "550 5.7.10 Mail for acme.test from [203.0.113.9] must be sent over TLS",
+            "550 5.7.10 Mail for acme.test from [203.0.113.9] must come over TLS with a client certificate for *.mail.partner.test",
+            "nothing is sent",
+        ],
+    );
     // With the partner's certificate: trusted, never throttled, accepted over TLS.
     let cert = pki.path("partner.pem");
-    let (code, out, err) =
-        validate(&["--client-ip", "203.0.113.9", "--client-cert", &cert, "--to", "user@acme.test"]);
-    assert_eq!(code, Some(0), "{out}{err}");
-    for needle in [
-        "chains to the client CA",
-        "certificate name relay.mail.partner.test under *.mail.partner.test",
-        "never throttled",
-        "250 2.1.5 Ok (through connector \"partner\", not throttled)",
-    ] {
-        assert!(out.contains(needle), "{needle:?} in:\n{out}");
-    }
+    expect(
+        &["--client-ip", "203.0.113.9", "--client-cert", &cert, "--to", "user@acme.test"],
+        0,
+        &[
+            "chains to the client CA",
+            "certificate name relay.mail.partner.test under *.mail.partner.test",
+            "never throttled",
+            "250 2.1.5 Ok (through connector \"partner\", not throttled)",
+        ],
+    );
     // Another CA's certificate counts for nothing, from an address nobody declared.
     let rogue_cert = pki.path("rogue.pem");
     let (code, out, _) =
