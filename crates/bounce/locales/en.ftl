@@ -158,6 +158,26 @@ help-4-7-752-why = The sender's address wrote to more recipients in the last hou
 help-4-7-752-sender = Nothing, in most cases: your organisation's mail server retries and the message goes out once the limit frees up; the server's reply says when. If this notice says delivery finally failed, send the message again later, or to fewer recipients at a time.
 help-4-7-752-admin = If this address legitimately writes to many recipients (newsletters, notifications), spread the sending over more time, or ask the operator of the mail service to raise the limit. If it should not send this much, check the account for compromise.
 
+help-5-7-509-title = Sender domain fails its own DMARC policy
+help-5-7-509-why = The message claims to come from a domain whose owner publishes a DMARC policy asking receivers to reject mail that does not prove it comes from that domain, and neither SPF nor DKIM proved it: the sending server is not listed in the domain's SPF record, and the message carries no valid DKIM signature of the domain.
+help-5-7-509-sender = Your message was not delivered. If you sent it through a service or a mailing list, send it directly from your own mail account instead, and tell your email admin.
+help-5-7-509-admin = Make the servers that send for the domain pass DMARC: list them in the domain's SPF record (for the envelope sender's domain, aligned with the From domain) or sign their mail with DKIM for the From domain, and check the domain's DMARC reports for other sources. A forwarding service should keep DKIM signatures intact or use ARC.
+
+help-5-7-510-title = Recipient's own domain used from outside
+help-5-7-510-why = The message claims to come from a domain that belongs to the recipient's own organisation, but it neither arrived through one of that organisation's declared mail servers nor proved with SPF or DKIM that it comes from the domain. Mail like this is usually a forgery (impersonating a colleague or the organisation itself), so the receiving service refuses it.
+help-5-7-510-sender = Your message was not delivered. If you are a member of this organisation, send through its usual mail service; otherwise, send from your own address.
+help-5-7-510-admin = If a legitimate server (a partner, a marketing or ticketing service) sends with your domain, add it to the domain's SPF record or have it sign with DKIM for your domain, or declare it as an inbound connector of your organisation in the mail service.
+
+help-5-7-520-title = Message rejected as spam
+help-5-7-520-why = The receiving service's content filter judged the message to be spam, and the recipient organisation's policy is to refuse such mail rather than hold it.
+help-5-7-520-sender = Your message was not delivered. Remove what looks like spam (many links, shortened URLs, attachments of risky types, wording typical of bulk offers) or contact the recipient another way.
+help-5-7-520-admin = Check whether the sending server or its domain is on blocklists, that SPF, DKIM and DMARC pass for the sending domain, and that the content is not bulk mail sent without consent. If a legitimate message keeps being refused, ask the recipient organisation's email admin to review it.
+
+help-scanner-unavailable-title = Content scanner temporarily unavailable
+help-scanner-unavailable-why = The receiving service scans every message before accepting it, and its scanner could not judge this one in time, so the message was deferred rather than accepted unchecked.
+help-scanner-unavailable-sender = Nothing to do: your mail server tries again automatically, and the message is delivered once the scanner answers.
+help-scanner-unavailable-admin = Nothing to do on your side: your server's queue retries. If the message stays queued for hours, contact the receiving organisation.
+
 help-5-7-51-title = Sender domain restricted to another route
 help-5-7-51-why = The recipient organisation accepts mail from this sender domain only when it arrives through the connection it set up for that sender (a connector that names the sending servers), and this message arrived another way.
 help-5-7-51-sender = Send through your organisation's usual mail server. If you did, tell your email admin.

@@ -7,7 +7,9 @@
 //! due now; `queue-delete ID bounce|silent [ADDRESS...]` removes a queued message (or those
 //! recipients of it) through the queue manager, bouncing them first unless `silent`, and
 //! answers once the removal is durable; `queue-import PATH` spools the messages of another
-//! node's queue export (the only request without a time limit).
+//! node's queue export (the only request without a time limit); `quarantine-release ID BY`
+//! releases a held message (exactly once; the answer is the entry as JSON); `scanner-stats`
+//! counts the content scanner's verdicts and outages.
 //!
 //! `status` answers `name value` lines for scripts and tests: whether the queue is idle
 //! (nothing loaded, being delivered or being recorded, every spooled message known to the
@@ -17,6 +19,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -53,8 +56,9 @@ pub(crate) struct Subjects {
     pub(crate) spool: spool::Spool,
     /// Fleet mode's exchange counters, appended to `stats`.
     pub(crate) fleet: Option<Arc<crate::fleet::FleetStats>>,
-    /// Where `queue-import` spools the messages it imports.
+    /// Where `queue-import` and `quarantine-release` spool messages.
     pub(crate) enqueue: crate::inbound::enqueue::Enqueue,
+    pub(crate) screeners: Option<Arc<crate::inbound::screen::Screeners>>,
 }
 
 /// Messages `queue-list` shows when the request names no limit.
@@ -161,10 +165,35 @@ async fn answer_within(
             out.push_str(&subjects.fleet.as_ref().map(|f| f.render()).unwrap_or_default());
             out
         }
+        (Some("quarantine-release"), Some(id), Some(by)) => match &subjects.screeners {
+            Some(screeners) => {
+                let quarantine = Arc::clone(&screeners.quarantine);
+                match subjects.enqueue.release(quarantine, id.to_string(), by.to_string()).await {
+                    Ok(entry) => serde_json::to_string(&entry).unwrap_or_default() + "\n",
+                    Err(e) => format!("error: {e}\n"),
+                }
+            }
+            None => "error: this server runs without screening (no quarantine)\n".into(),
+        },
+        (Some("scanner-stats"), None, None) => scanner_stats(subjects.screeners.as_deref()),
         _ => respond(request, &subjects),
     };
     write.write_all(response.as_bytes()).await?;
     write.shutdown().await
+}
+
+fn scanner_stats(screeners: Option<&crate::inbound::screen::Screeners>) -> String {
+    let Some(scanner) = screeners.and_then(|s| s.scanner.as_ref()) else {
+        return "error: no content scanner is configured ([scanner] rspamd_url)\n".into();
+    };
+    let c = &scanner.counters;
+    format!(
+        "scanned {}\nspam {}\nunavailable {}\ntoo_large {}\n",
+        c.scanned.load(Ordering::Relaxed) + c.spam.load(Ordering::Relaxed),
+        c.spam.load(Ordering::Relaxed),
+        c.unavailable.load(Ordering::Relaxed),
+        c.too_large.load(Ordering::Relaxed)
+    )
 }
 
 fn respond(request: &str, subjects: &Subjects) -> String {

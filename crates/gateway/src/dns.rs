@@ -60,6 +60,45 @@ pub enum Verification {
     NoRecords,
 }
 
+/// How long a resolver waits and how much it remembers, where the defaults do not do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// Per query and name server.
+    pub timeout: std::time::Duration,
+    /// Tries per query.
+    pub attempts: usize,
+    /// Answers kept (each for its TTL).
+    pub cache_entries: u64,
+}
+
+/// A resolver asking `name_server` (`None`: the system's configuration), tuned by `tuning`
+/// (`None`: the system's options, or hickory's defaults). Every DNS client of the gateway is
+/// built here, so `[dns] resolver` applies to all of them.
+pub fn resolver(name_server: Option<SocketAddr>, tuning: Option<Tuning>) -> Result<TokioResolver, DnsError> {
+    let provider = TokioRuntimeProvider::default();
+    let mut builder = match name_server {
+        None => Resolver::builder(provider).map_err(|e| DnsError::Setup(e.to_string()))?,
+        Some(addr) => {
+            let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+            server.connections = [ConnectionConfig::udp(), ConnectionConfig::tcp()]
+                .into_iter()
+                .map(|mut c| {
+                    c.port = addr.port();
+                    c
+                })
+                .collect();
+            Resolver::builder_with_config(ResolverConfig::from_name_servers(vec![server]), provider)
+        }
+    };
+    if let Some(tuning) = tuning {
+        let options = builder.options_mut();
+        options.timeout = tuning.timeout;
+        options.attempts = tuning.attempts;
+        options.cache_size = tuning.cache_entries;
+    }
+    builder.build().map_err(|e| DnsError::Setup(e.to_string()))
+}
+
 #[derive(Clone, Debug)]
 pub struct Dns {
     resolver: TokioResolver,
@@ -68,23 +107,7 @@ pub struct Dns {
 impl Dns {
     /// `None`: the system's resolver configuration (`/etc/resolv.conf`).
     pub fn new(name_server: Option<SocketAddr>) -> Result<Dns, DnsError> {
-        let provider = TokioRuntimeProvider::default();
-        let builder = match name_server {
-            None => Resolver::builder(provider).map_err(|e| DnsError::Setup(e.to_string()))?,
-            Some(addr) => {
-                let mut server = NameServerConfig::udp_and_tcp(addr.ip());
-                server.connections = [ConnectionConfig::udp(), ConnectionConfig::tcp()]
-                    .into_iter()
-                    .map(|mut c| {
-                        c.port = addr.port();
-                        c
-                    })
-                    .collect();
-                Resolver::builder_with_config(ResolverConfig::from_name_servers(vec![server]), provider)
-            }
-        };
-        let resolver = builder.build().map_err(|e| DnsError::Setup(e.to_string()))?;
-        Ok(Dns { resolver })
+        Ok(Dns { resolver: resolver(name_server, None)? })
     }
 
     /// The TXT strings at `name` (each record's character-strings joined, RFC 7208 3.3 style).

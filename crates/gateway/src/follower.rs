@@ -486,7 +486,7 @@ mod tests {
         let envelope = acme_outbound(Address::new("alice", "acme.sluice.test"), &recipients);
         let no_static_domains = StaticDomains::new(&[]);
         for _ in 0..3 {
-            let message = guard.assess(&snapshot.current(), &no_static_domains, &envelope, BULK);
+            let message = guard.assess(&snapshot.current(), &no_static_domains, &envelope, BULK, None);
             guard.message_queued(message.expect("outbound mail of acme"));
         }
         assert!(guard.protection.tripped("acme").is_some(), "three bulk messages trip the tenant");

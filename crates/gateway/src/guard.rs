@@ -45,6 +45,17 @@ pub struct OutboundMessage {
     judgement: Judgement,
 }
 
+/// The content scanner's verdict as outbound protection's spam score (its `SpamScorer`
+/// hook): rspamd judged the message, so its verdict is the spam signal.
+#[derive(Debug)]
+struct ScannerSignal(f32);
+
+impl protection::SpamScorer for ScannerSignal {
+    fn score(&self, _message: &[u8]) -> f32 {
+        self.0
+    }
+}
+
 /// Recipients of `envelope` that are the sending tenant's outbound mail: their domain is
 /// nobody's here, or another tenant's (mail between tenants is outbound for the sender's).
 fn outbound_recipients(
@@ -97,6 +108,7 @@ impl OutboundGuard {
         static_domains: &StaticDomains,
         envelope: &Envelope,
         content: &[u8],
+        scanned: Option<&verdict::ScanVerdict>,
     ) -> Option<OutboundMessage> {
         let attribution = envelope.client.attribution.as_ref().filter(|a| a.outbound_relay)?;
         let recipients = outbound_recipients(directory, static_domains, envelope, &attribution.tenant);
@@ -107,7 +119,10 @@ impl OutboundGuard {
             tenant: attribution.tenant.clone(),
             sender: outbound_sender_class(directory, attribution, &envelope.sender),
             recipients,
-            judgement: self.protection.judge(content),
+            judgement: match scanned {
+                Some(verdict) => self.protection.judge_with(content, &ScannerSignal(verdict.spam_signal())),
+                None => self.protection.judge(content),
+            },
         })
     }
 

@@ -29,6 +29,7 @@ pub mod history;
 pub mod inbound;
 pub mod metrics;
 pub mod queue_transfer;
+pub mod quarantine;
 pub mod record;
 pub mod settings;
 pub mod tls;
@@ -47,8 +48,8 @@ use tokio::task::JoinSet;
 
 pub use follower::{DirectoryAccess, DirectoryHealth, OpenStore};
 pub use settings::{
-    ConnectionLimits, DataMemory, DeliveryConfig, GatewayConfig, RetryTiming, Settings, ThrottleConfig,
-    ThrottleMode, Timeouts,
+    ConnectionLimits, DataMemory, DeliveryConfig, GatewayConfig, RetryTiming, ScreeningConfig, Settings,
+    ThrottleConfig, ThrottleMode, Timeouts,
 };
 
 /// Why the gateway could not start. Each text names what failed (a path, an address) and,
@@ -79,6 +80,8 @@ pub enum GatewayError {
     Dns(#[from] dns::DnsError),
     #[error(transparent)]
     Fleet(#[from] fleet::FleetError),
+    #[error(transparent)]
+    Quarantine(#[from] quarantine::QuarantineError),
 }
 
 fn spool_remedy(error: &spool::SpoolError) -> &'static str {
@@ -164,6 +167,7 @@ impl Gateway {
             }
             None => (None, None, Arc::new(DirectoryHealth::without_directory())),
         };
+        let screeners = start_screening(&config, &recovered, &mut background, &stop_rx)?;
         let (queue, inbox) = queue_manager::channel();
         let enqueue = enqueue::Enqueue {
             spool: spool.clone(),
@@ -207,6 +211,7 @@ impl Gateway {
                 spool: spool.clone(),
                 fleet: fleet.as_ref().map(|f| Arc::clone(&f.stats)),
                 enqueue: enqueue.clone(),
+                screeners: screeners.clone(),
             };
             background.spawn(control::serve(listener, path.clone(), subjects, stop_rx.clone()));
         }
@@ -218,6 +223,7 @@ impl Gateway {
             directory,
             directory_health: health,
             guard,
+            screeners,
             enqueue,
             connections: Arc::default(),
             data_memory: Arc::default(),
@@ -322,6 +328,78 @@ impl Gateway {
         drop(self.shared);
         self.spool.close();
         tracing::info!("gateway stopped");
+    }
+}
+
+/// Opens the quarantine (finishing releases a crash interrupted, before the queue manager
+/// sees the recovered messages), starts its retention task, and builds the screeners.
+fn start_screening(
+    config: &GatewayConfig,
+    recovered: &[spool::SpooledMessage],
+    background: &mut JoinSet<()>,
+    stop: &watch::Receiver<bool>,
+) -> Result<Option<Arc<inbound::screen::Screeners>>, GatewayError> {
+    let screening = &config.screening;
+    let quarantine = Arc::new(quarantine::Quarantine::open(
+        screening.quarantine_dir.clone(),
+        screening.quarantine_retention.as_secs(),
+    )?);
+    let spooled = |at: u64, envelope: &smtp_wire::Envelope| {
+        recovered
+            .iter()
+            .find(|m| {
+                m.received_at_unix_ms == at
+                    && m.envelope.sender == envelope.sender
+                    && m.envelope
+                        .recipients
+                        .iter()
+                        .map(|r| &r.address)
+                        .eq(envelope.recipients.iter().map(|r| &r.address))
+            })
+            .map(|m| m.id.to_string())
+    };
+    quarantine.reconcile(spooled)?;
+    background.spawn(expire_quarantine(Arc::clone(&quarantine), stop.clone()));
+    let auth = match &screening.auth {
+        Some(auth) => Some(inbound::authenticate::Authenticator::new(
+            auth,
+            config.delivery.dns_resolver,
+            &config.hostname,
+        )?),
+        None => None,
+    };
+    let scanner = screening.scanner.clone().map(inbound::scanner::Scanner::new);
+    if auth.is_none() && scanner.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(inbound::screen::Screeners {
+        hostname: config.hostname.clone(),
+        auth,
+        scanner,
+        policy: screening.policy,
+        quarantine,
+    })))
+}
+
+/// Removes quarantine entries past their retention, once an hour (and at start).
+async fn expire_quarantine(quarantine: Arc<quarantine::Quarantine>, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => break,
+        }
+        let q = Arc::clone(&quarantine);
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+        match tokio::task::spawn_blocking(move || q.expire(now)).await {
+            Ok(Ok(n)) if n > 0 => {
+                tracing::info!(removed = n, "quarantine retention: expired entries removed")
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "quarantine retention failed; will retry"),
+            Err(e) => tracing::error!(error = %e, "quarantine retention task failed"),
+        }
     }
 }
 

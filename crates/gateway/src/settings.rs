@@ -234,4 +234,34 @@ pub struct GatewayConfig {
     /// Fleet mode: throttle history, outbound counters and DNSBL verdicts shared through
     /// Redis (`[throttle] redis_url`); `None`: this node decides on its own traffic.
     pub fleet: Option<crate::fleet::FleetConfig>,
+    /// Sender authentication, the content scanner and the quarantine.
+    pub screening: ScreeningConfig,
+}
+
+/// What the end of DATA checks before the `250` (see `inbound::screen`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScreeningConfig {
+    /// SPF, DKIM, ARC, DMARC and `Authentication-Results:`; `None`: off.
+    pub auth: Option<crate::inbound::authenticate::AuthConfig>,
+    /// rspamd; `None`: no content scanning.
+    pub scanner: Option<crate::inbound::scanner::ScannerConfig>,
+    /// What tenants want done with a finding (the deployment's policy for every tenant).
+    pub policy: verdict::MailPolicy,
+    /// Where held messages are kept.
+    pub quarantine_dir: PathBuf,
+    /// How long they are kept.
+    pub quarantine_retention: Duration,
+}
+
+impl ScreeningConfig {
+    /// Nothing checked; held messages (none) would go to `quarantine_dir`.
+    pub fn off(quarantine_dir: PathBuf) -> ScreeningConfig {
+        ScreeningConfig {
+            auth: None,
+            scanner: None,
+            policy: verdict::MailPolicy::default(),
+            quarantine_dir,
+            quarantine_retention: Duration::from_secs(15 * 86_400),
+        }
+    }
 }

@@ -44,6 +44,7 @@ fn gateway_config(dir: &std::path::Path) -> GatewayConfig {
         control_socket: None,
         protection: None,
         fleet: None,
+        screening: gateway::ScreeningConfig::off(dir.join("quarantine")),
     }
 }
 

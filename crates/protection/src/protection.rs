@@ -279,8 +279,14 @@ impl Protection {
     /// and records it only once the spool said yes, so a message the client must send again
     /// is not counted twice.
     pub fn judge(&self, message: &[u8]) -> Judgement {
+        self.judge_with(message, self.scorer.as_ref())
+    }
+
+    /// [`Protection::judge`] with another scorer for this message: the gateway's content
+    /// scanner, when it gave a verdict, stands in for the configured one.
+    pub fn judge_with(&self, message: &[u8], scorer: &dyn SpamScorer) -> Judgement {
         let (fingerprint, fingerprint_bytes) = fingerprint(message);
-        Judgement { fingerprint, fingerprint_bytes, score: self.scorer.score(message) }
+        Judgement { fingerprint, fingerprint_bytes, score: scorer.score(message) }
     }
 
     /// [`Protection::record_message`] for a message already judged.

@@ -35,6 +35,11 @@ pub struct RawConfig {
     pub admin: RawAdmin,
     pub trace: RawTrace,
     pub store: RawStore,
+    pub auth: crate::screening_config::RawAuth,
+    pub scanner: crate::screening_config::RawScanner,
+    pub quarantine: crate::screening_config::RawQuarantine,
+    /// What is done with a DMARC failure, a spoofed own domain or spam (every tenant).
+    pub policy: verdict::MailPolicy,
 }
 
 /// `[store]`: where the directory, admin records and trace are kept.
@@ -450,7 +455,7 @@ pub enum ConfigError {
     Invalid { field: String, message: String },
 }
 
-fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { field: field.into(), message: message.into() }
 }
 
@@ -550,6 +555,13 @@ pub fn resolve(raw: RawConfig, base: Option<&Path>) -> Result<Config, ConfigErro
         settings,
         delivery,
         drain: Duration::from_secs(raw.smtp.shutdown_drain_s),
+        screening: crate::screening_config::resolve(
+            &raw.auth,
+            &raw.scanner,
+            &raw.quarantine,
+            &raw.policy,
+            &data_dir,
+        )?,
     };
     let resolver = resolve_resolver(&raw.dns)?;
     Ok(Config {

@@ -11,6 +11,7 @@ mod discover;
 mod live;
 mod paths;
 mod queue_cli;
+mod screening_config;
 mod simulate;
 mod store_cli;
 mod throttle_cli;

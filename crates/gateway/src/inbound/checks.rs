@@ -42,6 +42,9 @@ pub struct SessionChecks<'a> {
     clock: fn() -> u64,
     /// Where refusals point for help (`<admin_url>/help/<code>`), when known.
     help_url: Option<&'a str>,
+    /// What relay control found about each accepted recipient of the current transaction,
+    /// in the envelope's order: the end of DATA judges sender authentication per recipient.
+    recipients: RefCell<Vec<RecipientFacts>>,
     /// What the directory knows of the client (every connector it matches), computed when
     /// the session starts and again after STARTTLS (a client certificate may name
     /// connectors), not at every command. The session keeps the snapshot it started with,
@@ -65,6 +68,7 @@ impl<'a> SessionChecks<'a> {
             outbound_sender: RefCell::new(None),
             throttle_accepted: Cell::new(0),
             attribution: RefCell::new(None),
+            recipients: RefCell::new(Vec::new()),
             clock: now_unix_s,
             help_url: None,
             context: session_context(directory, client_ip, Transport::Plain, now_unix_s()),
@@ -106,6 +110,12 @@ impl<'a> SessionChecks<'a> {
     /// from now on the directory refuses the client wherever no connector vouches for it.
     pub fn dnsbl_listed(&mut self, zone: String) {
         self.context.dnsbl_zone = Some(zone);
+    }
+
+    /// The accepted recipients' facts of the transaction just finished, in the envelope's
+    /// order, starting afresh.
+    pub fn take_recipients(&self) -> Vec<RecipientFacts> {
+        self.recipients.take()
     }
 
     /// What the directory knows of the client.
@@ -202,6 +212,37 @@ fn domain_of(sender: &ReversePath) -> Option<&str> {
     }
 }
 
+/// What relay control found about an accepted recipient.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecipientFacts {
+    /// The tenant whose domain (or outbound relay) it is; `None` for the config's static
+    /// domains.
+    pub tenant: Option<directory::TenantId>,
+    /// One of its own tenant's connectors vouches for the client (another tenant's
+    /// connector never does).
+    pub trusted: bool,
+    /// It is the sending tenant's outbound mail (it leaves Sluice, or goes to another
+    /// tenant): outbound protection judges it.
+    pub outbound: bool,
+}
+
+impl RecipientFacts {
+    /// What a recipient's route says: its tenant (the sending tenant's for outbound mail),
+    /// whether its own tenant's connector admitted it, whether it is outbound.
+    fn of(route: &directory::RecipientRoute) -> RecipientFacts {
+        let outbound = route.outbound.is_some();
+        let tenant = match &route.outbound {
+            Some(of) => of.tenant.clone(),
+            None => route.tenant.clone(),
+        };
+        RecipientFacts { tenant: Some(tenant), trusted: route.connector.is_some() && !outbound, outbound }
+    }
+
+    fn local() -> RecipientFacts {
+        RecipientFacts { tenant: None, trusted: false, outbound: false }
+    }
+}
+
 /// How a recipient passed relay control.
 enum Admission {
     /// A connector vouches for it (its tenant's, or the sending tenant's own server): never
@@ -216,9 +257,11 @@ impl SessionChecks<'_> {
         session: &SessionInfo,
         sender: &ReversePath,
         rcpt: &RcptTo,
-    ) -> Result<Admission, Reply> {
-        let local =
-            || self.static_domains.check_recipient(session, sender, rcpt).map(|()| Admission::Accepted);
+    ) -> Result<(Admission, RecipientFacts), Reply> {
+        let local = || {
+            let checked = self.static_domains.check_recipient(session, sender, rcpt);
+            checked.map(|()| (Admission::Accepted, RecipientFacts::local()))
+        };
         let Some(directory) = self.directory else { return local() };
         let address = &rcpt.recipient;
         // Bare <postmaster> (RFC 5321 4.5.1) is a local mailbox.
@@ -250,7 +293,8 @@ impl SessionChecks<'_> {
                 outbound_relay: false,
             });
         }
-        Ok(if route.is_throttled() { Admission::Accepted } else { Admission::Trusted })
+        let facts = RecipientFacts::of(&route);
+        Ok((if route.is_throttled() { Admission::Accepted } else { Admission::Trusted }, facts))
     }
 
     /// A tenant's outbound recipient: the sender check once per transaction (`5.7.705`
@@ -323,6 +367,7 @@ fn trust_note(m: &directory::ConnectorMatch) -> &'static str {
 impl EnvelopeChecks for SessionChecks<'_> {
     fn check_sender(&self, session: &SessionInfo, mail: &MailFrom) -> Result<(), Reply> {
         self.throttle_accepted.set(0);
+        self.recipients.borrow_mut().clear();
         let Some(directory) = self.directory else {
             self.outbound_sender.replace(None);
             self.attribution.replace(None);
@@ -345,18 +390,21 @@ impl EnvelopeChecks for SessionChecks<'_> {
                 tracing::info!(%client_ip, %sender, %recipient, rcpt_count = 1u32, %reply, "{what}");
             }
         };
-        let admission = self.relay_control(session, sender, rcpt).inspect_err(log("recipient refused"))?;
-        let Some(throttling) = self.throttling else { return Ok(()) };
-        if matches!(admission, Admission::Trusted) {
-            throttling.count_bypass(Bypass::Connector);
-            return Ok(());
+        let (admission, facts) =
+            self.relay_control(session, sender, rcpt).inspect_err(log("recipient refused"))?;
+        if let Some(throttling) = self.throttling {
+            if matches!(admission, Admission::Trusted) {
+                throttling.count_bypass(Bypass::Connector);
+            } else {
+                // The throttle logs its own deferrals (a blast's are folded into one line a minute).
+                let attempt = Attempt { ip: session.client_ip, sender, recipient: &rcpt.recipient };
+                let admitted = throttling.check_recipient(attempt)?;
+                if admitted == Admitted::Judged {
+                    self.throttle_accepted.set(self.throttle_accepted.get().saturating_add(1));
+                }
+            }
         }
-        // The throttle logs its own deferrals (a blast's are folded into one line a minute).
-        let attempt = Attempt { ip: session.client_ip, sender, recipient: &rcpt.recipient };
-        let admitted = throttling.check_recipient(attempt)?;
-        if admitted == Admitted::Judged {
-            self.throttle_accepted.set(self.throttle_accepted.get().saturating_add(1));
-        }
+        self.recipients.borrow_mut().push(facts);
         Ok(())
     }
 }

@@ -26,8 +26,8 @@ use super::record::{self, RecordingChecks};
 use super::reputation::{DnsblChecks, PendingLookup, next_is_mail};
 use super::stream::Stream;
 use super::untrusted::UntrustedDirectory;
-use super::{Judge, Shared, queue_message};
-use crate::inbound::checks::SessionChecks;
+use super::{Judge, Screening, Shared, queue_message};
+use crate::inbound::checks::{RecipientFacts, SessionChecks};
 use crate::metrics::{self, ConnectionRefusal};
 use crate::settings::Settings;
 
@@ -193,6 +193,7 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
             }
             Action::Message(message) => {
                 conn.deadlines.data_started = None;
+                let facts = checks.inner.inner.session.take_recipients();
                 let throttle_accepted = checks.inner.inner.session.take_throttle_accepted();
                 let reply = match transfer.take() {
                     Some(t) => {
@@ -205,9 +206,9 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
                                 directory.as_deref(),
                             )
                         });
-                        let stored = t
-                            .store(shared, settings, directory.as_deref(), message.content, throttle_accepted)
-                            .await;
+                        let recipients = (facts.as_slice(), throttle_accepted);
+                        let stored =
+                            t.store(shared, settings, directory.as_deref(), message.content, recipients).await;
                         if let (Ok(id), Some(arrival)) = (&stored, arrival) {
                             shared.recorder.record(record::arrived(arrival, id));
                         }
@@ -249,11 +250,13 @@ impl Transfer {
         settings: &Settings,
         directory: Option<&directory::Snapshot>,
         tail: Vec<u8>,
-        throttle_accepted: u32,
+        recipients: (&[RecipientFacts], u32),
     ) -> Result<String, Reply> {
         let Transfer { _memory, envelope, incoming, .. } = self;
         let judge = Judge::of(shared.guard.as_deref(), directory, &settings.static_domains);
-        queue_message(&shared.enqueue, judge, envelope, incoming, tail, throttle_accepted).await
+        let screening = Screening { judge, screeners: shared.screeners.as_deref(), directory };
+        let (facts, throttle_accepted) = recipients;
+        queue_message(&shared.enqueue, screening, envelope, incoming, tail, facts, throttle_accepted).await
     }
 }
 
@@ -277,7 +280,10 @@ fn admit_transfer(
     };
     // Outbound protection judges a tenant's outbound mail by its content.
     let outbound = envelope.client.attribution.as_ref().is_some_and(|a| a.outbound_relay);
-    let incoming = Incoming::new(memory.in_memory_max, outbound);
+    let mut incoming = Incoming::new(memory.in_memory_max, outbound);
+    if let Some(screeners) = &shared.screeners {
+        incoming.mark_unchecked(std::sync::Arc::clone(screeners));
+    }
     Ok(Transfer { _memory: reservation, envelope, incoming, content_bytes: 0 })
 }
 

@@ -48,6 +48,31 @@ fn mail_loop(hops: usize) -> Reply {
     )
 }
 
+/// What screening found, for the message's log line.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Notes {
+    /// `spf=... dkim=... arc=... dmarc=...`, when sender authentication ran.
+    pub(crate) auth: Option<String>,
+    /// The scanner's verdict (or why there is none), when a scanner is configured.
+    pub(crate) scan: Option<String>,
+    /// The quarantine id, when some recipients were held.
+    pub(crate) held: Option<String>,
+}
+
+/// The log line of a message held for all its recipients (nothing spooled).
+pub(crate) fn log_held(envelope: &Envelope, notes: &Notes) {
+    tracing::info!(
+        client_ip = %envelope.client.ip,
+        helo = %envelope.client.helo,
+        sender = %envelope.sender,
+        auth = notes.auth.as_deref().unwrap_or("-"),
+        scan = notes.scan.as_deref().unwrap_or("-"),
+        quarantine_id = notes.held.as_deref().unwrap_or("-"),
+        outcome = "held",
+        "message"
+    );
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Enqueue {
     pub(crate) spool: Spool,
@@ -71,6 +96,8 @@ pub(crate) struct Incoming {
     /// A streamed message's Message-ID and Subject, read from its header section when it
     /// started streaming (for the trace).
     identity: (Option<String>, Option<String>),
+    /// Screening, which marks a streamed message's head as not checked.
+    unchecked: Option<std::sync::Arc<crate::inbound::screen::Screeners>>,
 }
 
 #[derive(Debug)]
@@ -92,6 +119,35 @@ impl Incoming {
             body: Body::Memory(Vec::new()),
             head: Vec::new(),
             identity: (None, None),
+            unchecked: None,
+        }
+    }
+
+    /// The in-memory part's size limit: a larger message streams to the spool.
+    pub(crate) fn in_memory_max(&self) -> usize {
+        self.in_memory_max
+    }
+
+    /// Marks the head of the message with what screening writes when it cannot see the
+    /// whole message (it streams): applied to the in-memory part before it goes to the spool.
+    pub(crate) fn mark_unchecked(&mut self, screeners: std::sync::Arc<crate::inbound::screen::Screeners>) {
+        self.unchecked = Some(screeners);
+    }
+
+    /// The whole content, `tail` included, when it is in memory (the message is then empty
+    /// here); else `tail` back: the message streams to the spool.
+    pub(crate) fn take_whole(&mut self, tail: Vec<u8>) -> Result<Vec<u8>, Vec<u8>> {
+        match &mut self.body {
+            Body::Memory(content) => {
+                let mut whole = std::mem::take(content);
+                if whole.is_empty() {
+                    whole = tail;
+                } else {
+                    whole.extend_from_slice(&tail);
+                }
+                Ok(whole)
+            }
+            Body::Streaming(_) | Body::Refused(_) => Err(tail),
         }
     }
 
@@ -152,6 +208,10 @@ impl Enqueue {
                 Body::Memory(content)
             }
             Body::Memory(content) => {
+                let content = match &incoming.unchecked {
+                    Some(screeners) => screeners.mark_unchecked(content, incoming.in_memory_max),
+                    None => content,
+                };
                 if incoming.keep_head {
                     incoming.head.clone_from(&content);
                 }
@@ -191,6 +251,7 @@ impl Enqueue {
         incoming: Incoming,
         tail: Vec<u8>,
         throttle_accepted: u32,
+        notes: &Notes,
     ) -> Result<String, Reply> {
         let started = Instant::now();
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -248,6 +309,9 @@ impl Enqueue {
                 tenant = %if tenants.is_empty() { "-".to_string() } else { tenants.join(",") },
                 connector = %attribution.map_or("-", |a| a.connector.as_str()),
                 direction = %direction,
+                auth = notes.auth.as_deref().unwrap_or("-"),
+                scan = notes.scan.as_deref().unwrap_or("-"),
+                quarantine_id = notes.held.as_deref().unwrap_or("-"),
                 outcome = %outcome,
                 queue_us,
                 "message"
@@ -298,6 +362,39 @@ impl Enqueue {
         received_at_unix_ms: u64,
     ) -> Result<MessageId, SpoolError> {
         self.store_notification(envelope, data, received_at_unix_ms).await
+    }
+
+    /// Releases a message from the quarantine exactly once (see `crate::quarantine`): marks
+    /// it releasing, spools it with the release's time as its arrival, marks it released,
+    /// then hands it to the queue manager. `by` is who released it (for the record).
+    pub(crate) async fn release(
+        &self,
+        quarantine: std::sync::Arc<crate::quarantine::Quarantine>,
+        id: String,
+        by: String,
+    ) -> Result<crate::quarantine::Entry, String> {
+        let q = std::sync::Arc::clone(&quarantine);
+        let begun = tokio::task::spawn_blocking(move || q.begin_release(&id)).await;
+        let (entry, data) = begun.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+        let envelope = entry.envelope();
+        let at = entry.releasing_at_unix_ms.unwrap_or_default();
+        let spooled = self.write(envelope.clone(), at, data).await;
+        let q = std::sync::Arc::clone(&quarantine);
+        let spool_id = match spooled {
+            Ok(spool_id) => spool_id,
+            Err(e) => {
+                let _ = tokio::task::spawn_blocking(move || q.release_failed(entry)).await;
+                return Err(format!("the spool refused the message ({e}); it is still held"));
+            }
+        };
+        let (id_text, who) = (spool_id.to_string(), by.clone());
+        let released = tokio::task::spawn_blocking(move || q.released(entry, &who, &id_text)).await;
+        self.queue.submit(spool_id, envelope, at);
+        let entry = released.map_err(|e| e.to_string())?.map_err(|e| {
+            format!("the message was queued as {spool_id} but its release could not be recorded ({e}); a restart finishes it")
+        })?;
+        tracing::info!(quarantine_id = %entry.id, msg_id = %spool_id, by = %by, "message released from the quarantine");
+        Ok(entry)
     }
 
     /// The one call of the spool's `enqueue` in the gateway: waits until the message is

@@ -2,6 +2,7 @@
 //! the limits and runs one owned task per session. A panic in one session ends only that
 //! session.
 
+pub mod authenticate;
 pub mod checks;
 pub(crate) mod connection;
 pub mod deferral_log;
@@ -12,6 +13,8 @@ pub mod proxy;
 pub mod received;
 mod record;
 mod reputation;
+pub mod scanner;
+pub mod screen;
 mod stream;
 pub mod throttling;
 mod untrusted;
@@ -35,7 +38,7 @@ use limits::ConnectionTable;
 use memory::MemoryBudget;
 use proxy::ProxyProtocol;
 use smtp_wire::replies;
-use smtp_wire::{Envelope, Reply};
+use smtp_wire::{Envelope, ReceivedMessage, Reply};
 
 /// State shared by every session.
 pub(crate) struct Shared {
@@ -51,6 +54,7 @@ pub(crate) struct Shared {
     /// Whether the directory can be trusted (each session asks when it starts).
     pub(crate) directory_health: Arc<crate::follower::DirectoryHealth>,
     pub(crate) guard: Option<Arc<crate::guard::OutboundGuard>>,
+    pub(crate) screeners: Option<Arc<screen::Screeners>>,
     pub(crate) connections: Arc<ConnectionTable>,
     /// What DATA transfers hold in memory, all sessions together.
     pub(crate) data_memory: Arc<MemoryBudget>,
@@ -94,28 +98,111 @@ impl<'a> Judge<'a> {
     }
 }
 
-/// Spools a message a session received (`incoming` and its `tail`, the content after the
-/// last piece) and, only once the spool said yes, counts it for outbound protection: a
-/// message the spool refused (`451`) and the client sends again counts once. The message's
-/// attribution is already set.
+/// Screens a message a session received (sender authentication, the content scanner, the
+/// tenants' policy), holds it in the quarantine for the recipients the policy says, spools
+/// it for the others (`incoming` and its `tail`, the content after the last piece) and,
+/// only once the spool said yes, counts it for outbound protection: a message the spool
+/// refused (`451`) and the client sends again counts once. A message that streamed to the
+/// spool is not screened: its head already carries the marks that say so
+/// ([`screen::Screeners::mark_unchecked`]). The message's attribution is already set;
+/// `facts` are its recipients' (in envelope order).
 pub(crate) async fn queue_message(
     enqueue: &Enqueue,
-    judge: Option<Judge<'_>>,
+    screening: Screening<'_>,
     envelope: Envelope,
-    incoming: Incoming,
+    mut incoming: Incoming,
     tail: Vec<u8>,
+    facts: &[checks::RecipientFacts],
     throttle_accepted: u32,
 ) -> Result<String, Reply> {
+    let Screening { judge, screeners, directory } = screening;
+    let (mut envelope, mut tail) = (envelope, tail);
+    let mut screened = screen::Screened::default();
+    let mut held = None;
+    if let Some(screeners) = screeners {
+        match incoming.take_whole(tail) {
+            Ok(content) => {
+                let mut message = ReceivedMessage { envelope, content };
+                screened = screeners.screen(directory, &mut message, facts).await?;
+                if !screened.held.is_empty() {
+                    held = Some(hold(enqueue, screeners, &mut message, &screened).await?);
+                }
+                (envelope, tail) = (message.envelope, message.content);
+            }
+            Err(streamed) => {
+                tail = streamed;
+                screened = screeners.unchecked(incoming.in_memory_max());
+            }
+        }
+    }
     let outbound = judge.and_then(|j| {
+        let content = incoming.judged(&tail);
         j.guard
-            .assess(j.directory, j.static_domains, &envelope, &incoming.judged(&tail))
+            .assess(j.directory, j.static_domains, &envelope, &content, screened.scan.as_ref())
             .map(|o| (j.guard, o))
     });
-    let queued = enqueue.store(envelope, incoming, tail, throttle_accepted).await?;
+    let notes =
+        enqueue::Notes { auth: screened.auth_summary.clone(), scan: screened.scan_summary.clone(), held };
+    if envelope.recipients.is_empty() {
+        enqueue::log_held(&envelope, &notes);
+        return notes.held.ok_or_else(smtp_wire::replies::spool_unavailable);
+    }
+    let queued = enqueue.store(envelope, incoming, tail, throttle_accepted, &notes).await?;
     if let Some((guard, outbound)) = outbound {
         guard.message_queued(outbound);
     }
     Ok(queued)
+}
+
+/// What a received message is screened and judged with.
+#[derive(Clone, Copy)]
+pub(crate) struct Screening<'a> {
+    pub(crate) judge: Option<Judge<'a>>,
+    pub(crate) screeners: Option<&'a screen::Screeners>,
+    /// The directory the session started with (whose tenants the recipients are).
+    pub(crate) directory: Option<&'a directory::Snapshot>,
+}
+
+/// Holds the message for the recipients screening set aside (durably, on a blocking thread)
+/// and takes them out of its envelope; the quarantine id.
+async fn hold(
+    enqueue: &Enqueue,
+    screeners: &screen::Screeners,
+    message: &mut ReceivedMessage,
+    screened: &screen::Screened,
+) -> Result<String, Reply> {
+    let mut held_envelope = message.envelope.clone();
+    held_envelope.recipients =
+        screened.held.iter().filter_map(|&i| message.envelope.recipients.get(i).cloned()).collect();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let mut data = received::received_header(&held_envelope, &enqueue.hostname, now.as_secs()).into_bytes();
+    data.extend_from_slice(&message.content);
+    let quarantine = Arc::clone(&screeners.quarantine);
+    let (tenants, reasons) = (screened.held_tenants.clone(), screened.reasons.clone());
+    let envelope = held_envelope.clone();
+    let held = tokio::task::spawn_blocking(move || {
+        quarantine.hold(crate::quarantine::Hold { envelope: &envelope, tenants, reasons, data: &data })
+    })
+    .await;
+    match held {
+        Ok(Ok(id)) => {
+            tracing::info!(quarantine_id = %id, recipients = held_envelope.recipients.len(), reasons = %screened.reasons.join("; "), "message held in the quarantine");
+            let mut index = 0;
+            message.envelope.recipients.retain(|_| {
+                index += 1;
+                !screened.held.contains(&(index - 1))
+            });
+            Ok(id)
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot hold the message in the quarantine; replying 451");
+            Err(smtp_wire::replies::spool_unavailable())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "quarantine task failed; replying 451");
+            Err(smtp_wire::replies::spool_unavailable())
+        }
+    }
 }
 
 /// Binds a listener; IPv6 sockets are v6-only so that `0.0.0.0` and `[::]` can both be
@@ -300,7 +387,8 @@ mod tests {
         let content = b"Subject: lunch\r\n\r\nLunch tomorrow?\r\n".to_vec();
         let incoming = Incoming::new(1 << 20, true);
         let judge = Judge { guard, directory, static_domains: statics };
-        queue_message(enqueue, Some(judge), envelope, incoming, content, 0).await
+        let screening = Screening { judge: Some(judge), screeners: None, directory: Some(directory) };
+        queue_message(enqueue, screening, envelope, incoming, content, &[], 0).await
     }
 
     /// The allowance of one message from an unregistered domain: a message the spool

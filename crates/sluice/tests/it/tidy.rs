@@ -14,7 +14,7 @@ use serde_json::Value;
 
 /// No I/O, no clock, no async: decisions only, tested without sockets.
 const PURE: [&str; 8] =
-    ["smtp-wire", "throttle", "directory", "bounce", "protection", "access", "trace", "metrics"];
+    ["smtp-wire", "throttle", "directory", "bounce", "protection", "access", "trace", "metrics", "verdict"];
 
 /// What a pure crate may depend on directly.
 const PURE_DEPENDENCIES: [&str; 10] = [
