@@ -20,6 +20,7 @@ pub mod web;
 
 pub use error::{AdminError, ErrorKind};
 pub use live::{
-    AllowList, CertificateCheck, LiveError, LiveState, MetricsSource, Network, ProbeTarget, TxtCheck,
+    AllowList, CertificateCheck, HeldMessageView, LiveError, LiveState, MetricsSource, Network, ProbeTarget,
+    QuarantineAccess, TxtCheck,
 };
 pub use ops::{Admin, AdminStore, Context, Parts, parse_lifetime};

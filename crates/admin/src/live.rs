@@ -177,6 +177,42 @@ pub trait LiveState: Send + Sync {
     fn queue_delete(&self, id: &str, recipients: &[String], bounce: bool) -> Result<String, LiveError>;
 }
 
+/// A message held in the quarantine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HeldMessageView {
+    pub id: String,
+    pub held_at_unix_s: u64,
+    /// When retention removes it.
+    pub expires_at_unix_s: u64,
+    /// The tenants of its held recipients.
+    pub tenants: Vec<String>,
+    pub sender: String,
+    pub recipients: Vec<String>,
+    pub client_ip: String,
+    pub subject: String,
+    pub size: u64,
+    /// What the policy acted on.
+    pub reasons: Vec<String>,
+    /// held, releasing or released.
+    pub state: String,
+    pub released_by: Option<String>,
+    pub released_at_unix_s: Option<u64>,
+    /// The queue id of the released message.
+    pub queue_id: Option<String>,
+}
+
+/// The quarantine in the data directory; a release goes through the running server (only
+/// it writes to the spool).
+pub trait QuarantineAccess: Send + Sync {
+    fn list(&self) -> Result<Vec<HeldMessageView>, LiveError>;
+    fn entry(&self, id: &str) -> Result<HeldMessageView, LiveError>;
+    /// The message's headers and the start of its text.
+    fn preview(&self, id: &str) -> Result<String, LiveError>;
+    fn delete(&self, id: &str) -> Result<HeldMessageView, LiveError>;
+    /// Delivers it to its held recipients, once; `by` is recorded with the release.
+    fn release(&self, id: &str, by: &str) -> Result<HeldMessageView, LiveError>;
+}
+
 /// What a domain's TXT records showed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TxtCheck {

@@ -1072,3 +1072,18 @@ impl From<&trace::ClientActivity> for ClientView {
         }
     }
 }
+
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineParams {
+    /// Only this tenant's held messages (a tenant role sees its own whatever this says).
+    pub tenant: Option<String>,
+}
+
+/// A held message with its headers and the start of its text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HeldMessagePreview {
+    pub message: crate::live::HeldMessageView,
+    pub preview: String,
+}

@@ -144,6 +144,13 @@ pub fn open_admin_as_is(config: &Config, db: Db) -> anyhow::Result<Admin> {
             .throttle
             .as_ref()
             .map(|t| Arc::new(AllowFile { path: t.allow_file.clone() }) as Arc<dyn admin::AllowList>),
+        quarantine: Arc::new(crate::quarantine_cli::QuarantineFiles {
+            quarantine: gateway::quarantine::Quarantine::open(
+                config.gateway.screening.quarantine_dir.clone(),
+                config.gateway.screening.quarantine_retention.as_secs(),
+            )?,
+            server: ControlLive { socket: config.gateway.control_socket.clone() },
+        }),
         clock: now_s,
         service_domain: config.service_domain.clone(),
     }))

@@ -53,7 +53,7 @@ impl ControlLive {
         }
     }
 
-    fn json<T: serde::de::DeserializeOwned>(&self, request: &str) -> Result<T, LiveError> {
+    pub fn json<T: serde::de::DeserializeOwned>(&self, request: &str) -> Result<T, LiveError> {
         let answer = self.ask(request)?;
         serde_json::from_str(&answer)
             .map_err(|e| LiveError::Garbled(format!("{e}: {}", answer.chars().take(200).collect::<String>())))

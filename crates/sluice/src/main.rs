@@ -10,6 +10,7 @@ mod directory_cli;
 mod discover;
 mod live;
 mod paths;
+mod quarantine_cli;
 mod queue_cli;
 mod screening_config;
 mod simulate;
@@ -137,6 +138,13 @@ enum Command {
         #[command(subcommand)]
         command: admin_cli::RequestCommand,
     },
+    /// Messages held by the tenants' policy (DMARC, spoofing, spam): list, show, release,
+    /// delete.
+    #[command(after_help = "Example:\n  sluice quarantine list --tenant acme")]
+    Quarantine {
+        #[command(subcommand)]
+        command: quarantine_cli::QuarantineCommand,
+    },
     /// Search the message trace (default: the last 48 hours).
     #[command(after_help = "Example:\n  sluice trace --recipient bob@acme.example --since 2h")]
     Trace {
@@ -263,6 +271,7 @@ fn main() -> ExitCode {
         Command::Audit { args } => admin_cli::audit(flag, args),
         Command::Request { command } => admin_cli::request(flag, command),
         Command::Trace { args } => admin_cli::trace(flag, args),
+        Command::Quarantine { command } => quarantine_cli::quarantine(flag, command),
         Command::Simulate(args) => simulate::run(args),
         Command::Migrate { check } => store_cli::migrate(flag, check),
     };

@@ -6,7 +6,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::extract::{ApiResult, Body, Caller, Input, LimitedCaller, Params, call};
-use crate::live::{ThrottleView, ThrottledIp};
+use crate::live::{HeldMessageView, ThrottleView, ThrottledIp};
 use crate::views::*;
 
 impl Input for TenantInput {
@@ -78,6 +78,9 @@ impl Input for HistoryParams {
 impl Input for ThrottledParams {
     const OBJECT: &'static str = "throttle";
 }
+impl Input for QuarantineParams {
+    const OBJECT: &'static str = "quarantine";
+}
 
 pub(super) fn routes(doc: utoipa::openapi::OpenApi) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(doc)
@@ -121,6 +124,9 @@ pub(super) fn routes(doc: utoipa::openapi::OpenApi) -> OpenApiRouter<AppState> {
         .routes(routes!(queue_flush))
         .routes(routes!(queue_retry))
         .routes(routes!(queue_delete))
+        .routes(routes!(list_quarantine))
+        .routes(routes!(preview_quarantined, delete_quarantined))
+        .routes(routes!(release_quarantined))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
         .routes(routes!(list_audit))
@@ -705,6 +711,54 @@ async fn queue_delete(
     Params(p): Params<QueueDeleteParams>,
 ) -> ApiResult<QueueDeleted> {
     call(&s, move |a| a.queue_delete(&cx, &id, &p)).await
+}
+
+/// Held messages the caller may see, newest first.
+#[utoipa::path(get, path = "/api/v1/quarantine", tag = "quarantine", security(("bearer" = [])), params(QuarantineParams),
+    responses((status = 200, body = Vec<HeldMessageView>), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn list_quarantine(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Params(p): Params<QuarantineParams>,
+) -> ApiResult<Vec<HeldMessageView>> {
+    call(&s, move |a| a.list_quarantine(&cx, p.tenant.as_deref())).await
+}
+
+/// A held message with its headers and the start of its text (tenant admins, operators).
+#[utoipa::path(get, path = "/api/v1/quarantine/{id}", tag = "quarantine", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = HeldMessagePreview), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn preview_quarantined(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<HeldMessagePreview> {
+    call(&s, move |a| {
+        let (message, preview) = a.preview_quarantined(&cx, &id)?;
+        Ok(HeldMessagePreview { message, preview })
+    })
+    .await
+}
+
+/// Delivers a held message to its held recipients, exactly once (409 when already released).
+#[utoipa::path(post, path = "/api/v1/quarantine/{id}/release", tag = "quarantine", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = HeldMessageView), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn release_quarantined(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<HeldMessageView> {
+    call(&s, move |a| a.release_quarantined(&cx, &id)).await
+}
+
+/// Deletes a held message.
+#[utoipa::path(delete, path = "/api/v1/quarantine/{id}", tag = "quarantine", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Done), (status = "4XX", body = crate::error::ErrorBody)))]
+async fn delete_quarantined(
+    State(s): State<AppState>,
+    Caller(cx): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Done> {
+    call(&s, move |a| a.delete_quarantined(&cx, &id)).await
 }
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", security(("bearer" = [])),

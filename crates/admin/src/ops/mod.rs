@@ -12,6 +12,7 @@ mod connector_ops;
 mod directory_ops;
 mod insight;
 mod observe;
+mod quarantine_ops;
 mod records;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -22,7 +23,7 @@ use serde::Serialize;
 use trace::TraceStore;
 
 use crate::error::{AdminError, ErrorKind};
-use crate::live::{AllowList, LiveState, Network};
+use crate::live::{AllowList, LiveState, Network, QuarantineAccess};
 
 pub use records::parse_lifetime;
 
@@ -44,6 +45,7 @@ pub struct Admin {
     live: Arc<dyn LiveState>,
     network: Arc<dyn Network>,
     allow_list: Option<Arc<dyn AllowList>>,
+    quarantine: Arc<dyn QuarantineAccess>,
     /// Unix seconds.
     clock: fn() -> u64,
     service_domain: DomainName,
@@ -65,6 +67,8 @@ pub struct Parts {
     pub network: Arc<dyn Network>,
     /// Absent when throttling is turned off.
     pub allow_list: Option<Arc<dyn AllowList>>,
+    /// Held messages (`<data_dir>/quarantine`).
+    pub quarantine: Arc<dyn QuarantineAccess>,
     pub clock: fn() -> u64,
     /// `[directory] service_domain`: new tenants get `<id>.<service domain>`.
     pub service_domain: DomainName,
@@ -78,6 +82,7 @@ impl Admin {
             live: parts.live,
             network: parts.network,
             allow_list: parts.allow_list,
+            quarantine: parts.quarantine,
             clock: parts.clock,
             service_domain: parts.service_domain,
         }
