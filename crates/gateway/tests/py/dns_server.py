@@ -28,7 +28,8 @@ class Records(BaseResolver):
             entry = {"TXT": entry}
         qtype = QTYPE[request.q.qtype]
         make = {
-            "TXT": lambda v: TXT(v),
+            # A TXT record's strings hold 255 bytes each: longer values (DKIM keys) are split.
+            "TXT": lambda v: TXT([v[i : i + 255] for i in range(0, len(v), 255)] or [""]),
             "MX": lambda v: MX(v[1], v[0]),
             "A": lambda v: A(v),
             "AAAA": lambda v: AAAA(v),

@@ -440,6 +440,10 @@ fn render_config(dir: &Path, port: u16, admin_port: u16, settings: &Settings) ->
         "trace",
         "log",
         "store",
+        "auth",
+        "scanner",
+        "quarantine",
+        "policy",
     ] {
         // Tests run in parallel: each server's admin API gets its own port.
         if section == "admin" && !settings.section("admin").any(|(k, _)| k == "listen") {

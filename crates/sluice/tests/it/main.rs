@@ -9,6 +9,7 @@
 mod harness;
 
 mod admin_api;
+mod auth;
 mod bounces;
 mod cert_connector;
 mod cli;
