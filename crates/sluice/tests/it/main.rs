@@ -36,6 +36,7 @@ mod python;
 mod queue_delete;
 mod queue_transfer;
 mod redis_server;
+mod scanner;
 mod shared_connectors;
 mod simulate;
 mod slow_clients;
