@@ -67,8 +67,8 @@ pub const HELP_CODES: &[&str] = &[
 /// DMARC failures, spam and blocklists alike), and so is `4.2.1`: Sluice's page is about its
 /// own reply (a suspended tenant), while another server's 4.2.1 is any disabled mailbox.
 const EXACT_CODES: &[&str] = &[
-    "5.7.705", "5.7.708", "5.7.750", "5.7.751", "4.7.752", "5.7.509", "5.7.510", "5.7.520", "5.7.51", "5.1.1", "5.1.3", "5.2.1", "5.7.10",
-    "5.3.4", "5.4.6", "5.2.2", "5.1.2", "5.1.10", "4.4.7",
+    "5.7.705", "5.7.708", "5.7.750", "5.7.751", "4.7.752", "5.7.509", "5.7.510", "5.7.520", "5.7.51",
+    "5.1.1", "5.1.3", "5.2.1", "5.7.10", "5.3.4", "5.4.6", "5.2.2", "5.1.2", "5.1.10", "4.4.7",
 ];
 
 /// The four parts of a help page.

@@ -376,7 +376,7 @@ fn start_screening(
         hostname: config.hostname.clone(),
         auth,
         scanner,
-        policy: screening.policy,
+        policy: screening.policy.clone(),
         quarantine,
     })))
 }

@@ -245,8 +245,8 @@ pub struct ScreeningConfig {
     pub auth: Option<crate::inbound::authenticate::AuthConfig>,
     /// rspamd; `None`: no content scanning.
     pub scanner: Option<crate::inbound::scanner::ScannerConfig>,
-    /// What tenants want done with a finding (the deployment's policy for every tenant).
-    pub policy: verdict::MailPolicy,
+    /// What tenants want done with a finding: the deployment's policy and tenants' overrides.
+    pub policy: verdict::Policies,
     /// Where held messages are kept.
     pub quarantine_dir: PathBuf,
     /// How long they are kept.
@@ -259,7 +259,7 @@ impl ScreeningConfig {
         ScreeningConfig {
             auth: None,
             scanner: None,
-            policy: verdict::MailPolicy::default(),
+            policy: verdict::Policies::default(),
             quarantine_dir,
             quarantine_retention: Duration::from_secs(15 * 86_400),
         }

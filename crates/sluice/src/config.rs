@@ -38,8 +38,9 @@ pub struct RawConfig {
     pub auth: crate::screening_config::RawAuth,
     pub scanner: crate::screening_config::RawScanner,
     pub quarantine: crate::screening_config::RawQuarantine,
-    /// What is done with a DMARC failure, a spoofed own domain or spam (every tenant).
-    pub policy: verdict::MailPolicy,
+    /// What is done with a DMARC failure, a spoofed own domain or spam, with tenants'
+    /// overrides under `[policy.tenants.<id>]`.
+    pub policy: crate::screening_config::RawPolicy,
 }
 
 /// `[store]`: where the directory, admin records and trace are kept.
@@ -1074,6 +1075,37 @@ mod tests {
             let err = from_str(text).unwrap_err();
             assert!(err.starts_with(field), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn screening_sections_and_tenant_policies() {
+        let c = from_str("").unwrap().gateway.screening;
+        assert!(c.auth.is_none() && c.scanner.is_none());
+        assert_eq!(c.quarantine_retention, Duration::from_secs(15 * 86_400));
+        let c = from_str(
+            "[auth]\nenabled = true\n[scanner]\nrspamd_url = \"http://127.0.0.1:11333\"\non_failure = \"defer\"\n\
+             [policy]\nspam = \"reject\"\n[policy.tenants.acme]\nspoofing = \"mark\"",
+        )
+        .unwrap()
+        .gateway
+        .screening;
+        assert!(c.auth.is_some());
+        assert_eq!(c.scanner.unwrap().authority, "127.0.0.1:11333");
+        let acme = c.policy.for_tenant(Some("acme"));
+        assert_eq!((acme.spoofing, acme.spam), (verdict::Action::Mark, verdict::Action::Reject));
+        assert_eq!(c.policy.for_tenant(Some("globex")).spoofing, verdict::Action::Reject);
+        for (text, field) in [
+            ("[auth]\nenabled = true\ntimeout_ms = 0", "auth.timeout_ms:"),
+            ("[scanner]\nrspamd_url = \"ftp://x\"", "scanner.rspamd_url:"),
+            ("[scanner]\nrspamd_url = \"http://x:1\"\non_failure = \"drop\"", "scanner.on_failure:"),
+            ("[quarantine]\nretention_days = 0", "quarantine.retention_days:"),
+            ("[policy.tenants.\"Not An Id\"]\nspam = \"mark\"", "policy.tenants.Not An Id:"),
+        ] {
+            let err = from_str(text).unwrap_err();
+            assert!(err.starts_with(field), "{text}: {err}");
+        }
+        let unknown = from_str("[policy]\nspam = \"drop\"").unwrap_err();
+        assert!(unknown.contains("drop"), "{unknown}");
     }
 
     #[test]

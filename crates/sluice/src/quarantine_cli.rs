@@ -107,19 +107,45 @@ pub fn quarantine(flag: Option<&Path>, command: QuarantineCommand) -> anyhow::Re
                 println!("no held messages");
             }
             for m in held {
-                println!("{}  {}  {:<9} {}  {} -> {}", m.id, when(m.held_at_unix_s), m.state, m.tenants.join(","), m.sender, m.recipients.join(","));
+                println!(
+                    "{}  {}  {:<9} {}  {} -> {}",
+                    m.id,
+                    when(m.held_at_unix_s),
+                    m.state,
+                    m.tenants.join(","),
+                    m.sender,
+                    m.recipients.join(",")
+                );
                 println!("    subject: {}; why: {}", m.subject, m.reasons.join("; "));
             }
         }
         QuarantineCommand::Show { id } => {
             let (m, preview) = admin.preview_quarantined(&cx, &id)?;
-            println!("id: {}\nstate: {}\nheld: {} (kept until {})", m.id, m.state, when(m.held_at_unix_s), when(m.expires_at_unix_s));
-            println!("tenants: {}\nfrom: {} [{}]\nto: {}\nwhy: {}\n", m.tenants.join(","), m.sender, m.client_ip, m.recipients.join(","), m.reasons.join("; "));
+            println!(
+                "id: {}\nstate: {}\nheld: {} (kept until {})",
+                m.id,
+                m.state,
+                when(m.held_at_unix_s),
+                when(m.expires_at_unix_s)
+            );
+            println!(
+                "tenants: {}\nfrom: {} [{}]\nto: {}\nwhy: {}\n",
+                m.tenants.join(","),
+                m.sender,
+                m.client_ip,
+                m.recipients.join(","),
+                m.reasons.join("; ")
+            );
             println!("{preview}");
         }
         QuarantineCommand::Release { id } => {
             let m = admin.release_quarantined(&cx, &id)?;
-            println!("released {} to {}: queued as {}", m.id, m.recipients.join(","), m.queue_id.unwrap_or_default());
+            println!(
+                "released {} to {}: queued as {}",
+                m.id,
+                m.recipients.join(","),
+                m.queue_id.unwrap_or_default()
+            );
         }
         QuarantineCommand::Delete { id } => println!("{}", admin.delete_quarantined(&cx, &id)?.message),
     }

@@ -1,13 +1,16 @@
 //! `[auth]`, `[scanner]`, `[quarantine]` and `[policy]`: what the end of DATA checks before
 //! the `250` (sender authentication, the content scanner) and what is done with findings.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use directory::TenantId;
 use gateway::ScreeningConfig;
 use gateway::inbound::authenticate::AuthConfig;
 use gateway::inbound::scanner::{OnFailure, ScannerConfig};
 use serde::Deserialize;
+use verdict::{Action, MailPolicy, Policies, PolicyOverride};
 
 use crate::config::{ConfigError, invalid};
 
@@ -63,12 +66,52 @@ impl Default for RawQuarantine {
     }
 }
 
+/// `[policy]`: the deployment's actions, and each tenant's changes to them.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawPolicy {
+    pub dmarc_reject: Action,
+    pub dmarc_quarantine: Action,
+    pub spoofing: Action,
+    pub spam: Action,
+    /// `[policy.tenants.<tenant id>]`: the fields set there replace the deployment's.
+    pub tenants: BTreeMap<String, PolicyOverride>,
+}
+
+impl Default for RawPolicy {
+    fn default() -> Self {
+        let d = MailPolicy::default();
+        RawPolicy {
+            dmarc_reject: d.dmarc_reject,
+            dmarc_quarantine: d.dmarc_quarantine,
+            spoofing: d.spoofing,
+            spam: d.spam,
+            tenants: BTreeMap::new(),
+        }
+    }
+}
+
+fn resolve_policy(raw: &RawPolicy) -> Result<Policies, ConfigError> {
+    for id in raw.tenants.keys() {
+        TenantId::parse(id).map_err(|e| {
+            invalid(format!("policy.tenants.{id}"), format!("{id:?} is not a tenant id: {e}"))
+        })?;
+    }
+    let default = MailPolicy {
+        dmarc_reject: raw.dmarc_reject,
+        dmarc_quarantine: raw.dmarc_quarantine,
+        spoofing: raw.spoofing,
+        spam: raw.spam,
+    };
+    Ok(Policies { default, tenants: raw.tenants.clone() })
+}
+
 /// Resolves the four sections; held messages go to `<data_dir>/quarantine`.
 pub fn resolve(
     auth: &RawAuth,
     scanner: &RawScanner,
     quarantine: &RawQuarantine,
-    policy: &verdict::MailPolicy,
+    policy: &RawPolicy,
     data_dir: &Path,
 ) -> Result<ScreeningConfig, ConfigError> {
     let positive_ms = |field: &str, ms: u64| match ms {
@@ -84,7 +127,9 @@ pub fn resolve(
         false => None,
     };
     let scanner = match &scanner.rspamd_url {
-        Some(url) => Some(resolve_scanner(url, scanner, positive_ms("scanner.timeout_ms", scanner.timeout_ms)?)?),
+        Some(url) => {
+            Some(resolve_scanner(url, scanner, positive_ms("scanner.timeout_ms", scanner.timeout_ms)?)?)
+        }
         None => None,
     };
     if quarantine.retention_days == 0 {
@@ -93,19 +138,21 @@ pub fn resolve(
     Ok(ScreeningConfig {
         auth,
         scanner,
-        policy: *policy,
+        policy: resolve_policy(policy)?,
         quarantine_dir: data_dir.join("quarantine"),
         quarantine_retention: Duration::from_secs(quarantine.retention_days * 86_400),
     })
 }
 
 fn resolve_scanner(url: &str, raw: &RawScanner, timeout: Duration) -> Result<ScannerConfig, ConfigError> {
-    let (authority, base_path) =
-        ScannerConfig::parse_url(url).map_err(|reason| invalid("scanner.rspamd_url", format!("{url:?} {reason}")))?;
+    let (authority, base_path) = ScannerConfig::parse_url(url)
+        .map_err(|reason| invalid("scanner.rspamd_url", format!("{url:?} {reason}")))?;
     let on_failure = match raw.on_failure.as_str() {
         "accept" => OnFailure::Accept,
         "defer" => OnFailure::Defer,
-        other => return Err(invalid("scanner.on_failure", format!("{other:?} is not \"accept\" or \"defer\""))),
+        other => {
+            return Err(invalid("scanner.on_failure", format!("{other:?} is not \"accept\" or \"defer\"")));
+        }
     };
     if raw.scan_bytes_max == 0 {
         return Err(invalid("scanner.scan_bytes_max", "must be more than 0"));

@@ -17,12 +17,12 @@ pub mod policy;
 pub mod scan;
 
 pub use auth::{
-    ArcResult, AuthResults, DkimCheck, DkimResult, DmarcCheck, DmarcPolicy, DmarcResult, SpfCheck,
-    SpfResult, SpfScope,
+    ArcResult, AuthResults, DkimCheck, DkimResult, DmarcCheck, DmarcPolicy, DmarcResult, SpfCheck, SpfResult,
+    SpfScope,
 };
 pub use header::{authentication_results, strip_forged_results, strip_headers};
 pub use policy::{
-    Action, Disposition, Finding, MailPolicy, MessageDecision, RecipientJudgement, RecipientPolicy,
-    judge_message, judge_recipient, mark_header,
+    Action, Disposition, Finding, MailPolicy, MessageDecision, Policies, PolicyOverride, RecipientJudgement,
+    RecipientPolicy, judge_message, judge_recipient, mark_header,
 };
 pub use scan::{ScanAction, ScanParseError, ScanVerdict};

@@ -2,7 +2,8 @@
 //! the tenant's own domains, or that the content scanner calls spam; and what that means
 //! for the whole message at the end of DATA, where SMTP has one reply for all recipients.
 //!
-//! Rules, per recipient:
+//! Each recipient's tenant may override the deployment's policy ([`Policies`]). Rules, per
+//! recipient:
 //! - DMARC `fail` under a published `p=reject` takes the tenant's `dmarc_reject` action,
 //!   under `p=quarantine` its `dmarc_quarantine` action; `temperror` and `none` never act
 //!   (a DNS problem is no evidence).
@@ -18,6 +19,8 @@
 //! every recipient's action is reject, the message is refused with the first finding's
 //! reply; otherwise rejecting recipients are held in quarantine instead (nothing is
 //! dropped, and the others get their mail).
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use smtp_wire::Reply;
@@ -80,6 +83,38 @@ impl Default for MailPolicy {
             dmarc_quarantine: Action::Quarantine,
             spoofing: Action::Reject,
             spam: Action::Quarantine,
+        }
+    }
+}
+
+/// A tenant's changes to the deployment's policy; what it leaves unset is the deployment's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyOverride {
+    pub dmarc_reject: Option<Action>,
+    pub dmarc_quarantine: Option<Action>,
+    pub spoofing: Option<Action>,
+    pub spam: Option<Action>,
+}
+
+/// The deployment's policy and the tenants' overrides of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policies {
+    pub default: MailPolicy,
+    /// By tenant id.
+    pub tenants: BTreeMap<String, PolicyOverride>,
+}
+
+impl Policies {
+    /// The policy for a recipient of `tenant` (the deployment's for recipients of no tenant).
+    pub fn for_tenant(&self, tenant: Option<&str>) -> MailPolicy {
+        let base = self.default;
+        let Some(o) = tenant.and_then(|t| self.tenants.get(t)) else { return base };
+        MailPolicy {
+            dmarc_reject: o.dmarc_reject.unwrap_or(base.dmarc_reject),
+            dmarc_quarantine: o.dmarc_quarantine.unwrap_or(base.dmarc_quarantine),
+            spoofing: o.spoofing.unwrap_or(base.spoofing),
+            spam: o.spam.unwrap_or(base.spam),
         }
     }
 }
@@ -345,9 +380,22 @@ mod tests {
     #[test]
     fn replies_carry_their_codes() {
         let spoofed = Finding::Spoofed { domain: "acme.example".into() }.reply().summary();
-        assert!(spoofed.starts_with("550 5.7.510 Access denied: the message claims to come from acme.example"));
+        assert!(
+            spoofed.starts_with("550 5.7.510 Access denied: the message claims to come from acme.example")
+        );
         let spam = Finding::Spam { action: ScanAction::Reject, score: 1000.0, required: 15.0 }.reply();
         assert!(spam.summary().starts_with("550 5.7.520 Message rejected as spam"));
+    }
+
+    #[test]
+    fn a_tenant_override_changes_only_what_it_sets() {
+        let mut policies = Policies::default();
+        let only_spoofing = PolicyOverride { spoofing: Some(Action::Mark), ..PolicyOverride::default() };
+        policies.tenants.insert("acme".into(), only_spoofing);
+        let acme = policies.for_tenant(Some("acme"));
+        assert_eq!(acme, MailPolicy { spoofing: Action::Mark, ..MailPolicy::default() });
+        assert_eq!(policies.for_tenant(Some("globex")), MailPolicy::default());
+        assert_eq!(policies.for_tenant(None), MailPolicy::default());
     }
 
     #[test]

@@ -13,13 +13,19 @@ use crate::views::Done;
 
 fn quarantine_error(e: LiveError) -> AdminError {
     match e {
-        LiveError::Refused(message) if message.contains("no held message") || message.contains("not a quarantine id") => {
+        LiveError::Refused(message)
+            if message.contains("no held message") || message.contains("not a quarantine id") =>
+        {
             AdminError::new(ErrorKind::NotFound, message)
         }
-        LiveError::Refused(message) if message.contains("already released") || message.contains("being released") => {
+        LiveError::Refused(message)
+            if message.contains("already released") || message.contains("being released") =>
+        {
             AdminError::new(ErrorKind::Conflict, message)
         }
-        LiveError::Refused(message) | LiveError::NotRunning(message) => AdminError::new(ErrorKind::Unavailable, message),
+        LiveError::Refused(message) | LiveError::NotRunning(message) => {
+            AdminError::new(ErrorKind::Unavailable, message)
+        }
         LiveError::Garbled(_) => AdminError::new(ErrorKind::Internal, e.to_string()),
     }
 }
@@ -36,16 +42,29 @@ fn check_id(id: &str) -> Result<(), AdminError> {
 
 impl Admin {
     /// Held messages the caller may see, newest first (a tenant role: its tenant's).
-    pub fn list_quarantine(&self, cx: &Context, tenant: Option<&str>) -> Result<Vec<HeldMessageView>, AdminError> {
+    pub fn list_quarantine(
+        &self,
+        cx: &Context,
+        tenant: Option<&str>,
+    ) -> Result<Vec<HeldMessageView>, AdminError> {
         let scope = self.scope(cx, tenant)?;
         self.allow(cx, Permission::ReadTrace, scope.as_ref(), "read the quarantine")?;
         let all = self.quarantine.list().map_err(quarantine_error)?;
-        Ok(all.into_iter().filter(|m| scope.as_ref().is_none_or(|t| m.tenants.iter().any(|x| x == t.as_str()))).collect())
+        Ok(all
+            .into_iter()
+            .filter(|m| scope.as_ref().is_none_or(|t| m.tenants.iter().any(|x| x == t.as_str())))
+            .collect())
     }
 
     /// One held message, if the caller may act on it: a tenant role only on messages held
     /// for its own tenant alone.
-    fn held(&self, cx: &Context, id: &str, permission: Permission, what: &str) -> Result<HeldMessageView, AdminError> {
+    fn held(
+        &self,
+        cx: &Context,
+        id: &str,
+        permission: Permission,
+        what: &str,
+    ) -> Result<HeldMessageView, AdminError> {
         check_id(id)?;
         let entry = self.quarantine.entry(id).map_err(quarantine_error)?;
         let own = cx.principal.tenant.as_ref();
@@ -59,14 +78,20 @@ impl Admin {
         if own.is_some() && entry.tenants.len() > 1 {
             return Err(AdminError::new(
                 ErrorKind::Forbidden,
-                format!("held message {id} is held for recipients of several tenants; the operator decides about it"),
+                format!(
+                    "held message {id} is held for recipients of several tenants; the operator decides about it"
+                ),
             ));
         }
         Ok(entry)
     }
 
     /// The message's headers and the start of its text.
-    pub fn preview_quarantined(&self, cx: &Context, id: &str) -> Result<(HeldMessageView, String), AdminError> {
+    pub fn preview_quarantined(
+        &self,
+        cx: &Context,
+        id: &str,
+    ) -> Result<(HeldMessageView, String), AdminError> {
         let entry = self.held(cx, id, Permission::EditTenant, "preview held messages")?;
         let text = self.quarantine.preview(id).map_err(quarantine_error)?;
         Ok((entry, text))

@@ -25,7 +25,7 @@ pub struct Screeners {
     pub hostname: String,
     pub auth: Option<Authenticator>,
     pub scanner: Option<Scanner>,
-    pub policy: verdict::MailPolicy,
+    pub policy: verdict::Policies,
     pub quarantine: Arc<Quarantine>,
 }
 
@@ -184,7 +184,7 @@ impl Screeners {
                 }
                 let tenant = fact.and_then(|f| f.tenant.as_ref());
                 let recipient = RecipientPolicy {
-                    policy: self.policy,
+                    policy: self.policy.for_tenant(tenant.map(|t| t.as_str())),
                     own_domain: tenant.is_some() && tenant == from_owner.as_ref(),
                     trusted: fact.is_some_and(|f| f.trusted),
                 };

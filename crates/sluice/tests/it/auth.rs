@@ -48,7 +48,8 @@ pub fn rsa_key(dir: &Path) -> (String, String) {
         .output()
         .expect("openssl (run scripts/install-test-deps.sh)");
     assert!(made.status.success(), "openssl genpkey: {}", String::from_utf8_lossy(&made.stderr));
-    let public = Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&pem).output().expect("openssl");
+    let public =
+        Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&pem).output().expect("openssl");
     assert!(public.status.success(), "openssl pkey: {}", String::from_utf8_lossy(&public.stderr));
     let text = String::from_utf8(public.stdout).expect("PEM");
     let base64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
@@ -158,13 +159,19 @@ fn dkimpy_signatures_spf_and_dmarc_decide_and_forged_results_are_removed() {
         assert_eq!(ours, 1, "case {i}: the forged header must be gone:\n{text}");
         assert!(!text.contains("bank.test"), "case {i}: forged header kept:\n{text}");
         // What Sluice added and removed leaves the signature verifiable by dkimpy.
-        let published = serde_json::json!({ "sel._domainkey.sender.test": [format!("v=DKIM1; k=rsa; p={public}")] });
-        assert_eq!(dkim_tool(&["verify", &published.to_string()], text.as_bytes()).trim(), "pass", "case {i}");
+        let published =
+            serde_json::json!({ "sel._domainkey.sender.test": [format!("v=DKIM1; k=rsa; p={public}")] });
+        assert_eq!(
+            dkim_tool(&["verify", &published.to_string()], text.as_bytes()).trim(),
+            "pass",
+            "case {i}"
+        );
     }
     assert!(server.log().contains("spf=pass dkim=pass arc=none dmarc=pass"), "{}", server.log());
 
     // A domain that publishes p=reject, from a server it did not authorise, unsigned.
-    let got = send_from(&server, "127.0.0.8", "ceo@forger.test", &to, &plain_message("ceo@forger.test", &to, "x"));
+    let got =
+        send_from(&server, "127.0.0.8", "ceo@forger.test", &to, &plain_message("ceo@forger.test", &to, "x"));
     assert!(got.starts_with("550 5.7.509 ") && got.contains("forger.test"), "{got}");
 }
 
@@ -183,7 +190,7 @@ fn provision_acme(server: &Server) {
 }
 
 #[test]
-fn spoofing_a_tenants_domain_is_refused_or_marked_per_policy_and_its_connector_is_trusted() {
+fn spoofing_a_tenants_domain_is_refused_or_marked_per_tenant_policy_and_its_connector_is_trusted() {
     let dns = DnsServer::start(&records("AAAA"));
     let dir = |server: &Server| server.data_dir().join("mail/acme.test/user/new");
     let spoof = |server: &Server, ip: &str, subject: &str| {
@@ -194,7 +201,10 @@ fn spoofing_a_tenants_domain_is_refused_or_marked_per_policy_and_its_connector_i
     let strict = Server::start_with(auth_settings(&dns));
     provision_acme(&strict);
     let got = spoof(&strict, "127.0.0.8", &token("spoof"));
-    assert!(got.starts_with("550 5.7.510 ") && got.contains("acme.test") && got.contains("help: 5.7.510"), "{got}");
+    assert!(
+        got.starts_with("550 5.7.510 ") && got.contains("acme.test") && got.contains("help: 5.7.510"),
+        "{got}"
+    );
     // The tenant's own server need not pass SPF for its own domain.
     let subject = token("hq");
     let got = spoof(&strict, "127.0.0.9", &subject);
@@ -202,7 +212,12 @@ fn spoofing_a_tenants_domain_is_refused_or_marked_per_policy_and_its_connector_i
     let text = delivered(&dir(&strict), &subject);
     assert!(!text.contains("X-Sluice-Verdict"), "{text}");
 
-    let marking = Server::start_with(auth_settings(&dns).key("policy", "spoofing", "\"mark\""));
+    // The tenant's own policy overrides the deployment's reject.
+    let marking = Server::start_with(auth_settings(&dns).key(
+        "policy",
+        "tenants",
+        "{ acme = { spoofing = \"mark\" } }",
+    ));
     provision_acme(&marking);
     let subject = token("marked");
     let got = spoof(&marking, "127.0.0.8", &subject);
@@ -234,8 +249,14 @@ fn a_dmarc_quarantine_failure_is_held_listed_released_exactly_once_and_deleted()
     for entry in &listed {
         assert_eq!(entry["state"], "held");
         assert_eq!(entry["recipients"], serde_json::json!([to]));
-        assert_eq!(entry["reasons"], serde_json::json!(["dmarc=fail (p=quarantine) header.from=careful.test"]));
-        ids.push((entry["subject"].as_str().expect("subject").to_owned(), entry["id"].as_str().expect("id").to_owned()));
+        assert_eq!(
+            entry["reasons"],
+            serde_json::json!(["dmarc=fail (p=quarantine) header.from=careful.test"])
+        );
+        ids.push((
+            entry["subject"].as_str().expect("subject").to_owned(),
+            entry["id"].as_str().expect("id").to_owned(),
+        ));
     }
     assert!(server.log().contains("message held in the quarantine"), "{}", server.log());
     server.wait_idle();

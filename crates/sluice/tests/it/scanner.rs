@@ -57,7 +57,11 @@ impl Rspamd {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 panic!("rspamd exited with {status}:\n{}", self.logs());
             }
-            assert!(Instant::now() < deadline, "rspamd not ready after {RSPAMD_START_TIMEOUT:?}:\n{}", self.logs());
+            assert!(
+                Instant::now() < deadline,
+                "rspamd not ready after {RSPAMD_START_TIMEOUT:?}:\n{}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -99,8 +103,12 @@ fn rspamd_config(dir: &Path, addr: SocketAddr) -> String {
         "options {{\n  pidfile = \"{d}/rspamd.pid\";\n  dbdir = \"{d}/db\";\n  hs_cache_dir = \"{d}/db\";\n  \
          dns {{ nameserver = [\"127.0.0.1:9\"]; timeout = 0.2s; retransmits = 1; }}\n}}"
     );
-    let _ = writeln!(config, "logging {{ type = \"file\"; filename = \"{d}/rspamd.log\"; level = \"warning\"; }}");
-    let _ = writeln!(config, "worker \"normal\" {{ bind_socket = \"{addr}\"; count = 1; task_timeout = 8s; }}");
+    let _ = writeln!(
+        config,
+        "logging {{ type = \"file\"; filename = \"{d}/rspamd.log\"; level = \"warning\"; }}"
+    );
+    let _ =
+        writeln!(config, "worker \"normal\" {{ bind_socket = \"{addr}\"; count = 1; task_timeout = 8s; }}");
     config
 }
 
@@ -116,8 +124,8 @@ fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
 
 /// The server's scanner counters (the control socket's `scanner-stats`).
 fn scanner_stats(server: &Server) -> String {
-    let mut stream =
-        std::os::unix::net::UnixStream::connect(server.data_dir().join("control.sock")).expect("control socket");
+    let mut stream = std::os::unix::net::UnixStream::connect(server.data_dir().join("control.sock"))
+        .expect("control socket");
     stream.write_all(b"scanner-stats\n").expect("request");
     let mut answer = String::new();
     stream.read_to_string(&mut answer).expect("answer");
@@ -149,7 +157,8 @@ fn send(server: &Server, subject: &str, body: &str) -> (String, Duration) {
 
 fn delivered_with(server: &Server, subject: &str) -> Vec<String> {
     let messages = server.wait_for_mail("user", 1);
-    let text = messages.iter().find(|m| m.contains(subject)).unwrap_or_else(|| panic!("{subject} not delivered"));
+    let text =
+        messages.iter().find(|m| m.contains(subject)).unwrap_or_else(|| panic!("{subject} not delivered"));
     unfolded_headers(text)
 }
 
@@ -161,7 +170,11 @@ fn rspamd_verdicts_reject_hold_or_pass_and_an_outage_loses_nothing() {
     let unscanned = Server::start();
 
     let (reply, _) = send(&rejecting, &token("gtube"), &format!("{GTUBE}\r\n"));
-    assert!(reply.starts_with("550 5.7.520 ") && reply.contains("help: 5.7.520"), "{reply}\n{}", rejecting.log());
+    assert!(
+        reply.starts_with("550 5.7.520 ") && reply.contains("help: 5.7.520"),
+        "{reply}\n{}",
+        rejecting.log()
+    );
 
     let subject = token("gtube-held");
     let (reply, _) = send(&holding, &subject, &format!("{GTUBE}\r\n"));
@@ -170,7 +183,10 @@ fn rspamd_verdicts_reject_hold_or_pass_and_an_outage_loses_nothing() {
         serde_json::from_str(&holding.cli_ok(&["quarantine", "list", "--json"])).expect("JSON");
     assert_eq!(held.len(), 1, "{held:?}");
     assert_eq!(held[0]["subject"], subject);
-    assert!(held[0]["reasons"][0].as_str().is_some_and(|r| r.starts_with("spam action=\"reject\"")), "{held:?}");
+    assert!(
+        held[0]["reasons"][0].as_str().is_some_and(|r| r.starts_with("spam action=\"reject\"")),
+        "{held:?}"
+    );
     assert_eq!(holding.settled_mail_count("user"), 0, "held, not delivered");
 
     // A clean message passes with the verdict in its headers and the log line; the time to
@@ -183,12 +199,15 @@ fn rspamd_verdicts_reject_hold_or_pass_and_an_outage_loses_nothing() {
     assert!(!headers.iter().any(|h| h.starts_with("X-Spam-Flag")), "{headers:?}");
     assert!(rejecting.log().contains(r#"scan="action=\"no action\" score="#), "{}", rejecting.log());
     let median = |server: &Server| {
-        let mut times: Vec<Duration> = (0..5).map(|_| send(server, &token("timed"), "Lunch at noon?\r\n").1).collect();
+        let mut times: Vec<Duration> =
+            (0..5).map(|_| send(server, &token("timed"), "Lunch at noon?\r\n").1).collect();
         times.sort();
         times[2]
     };
     let (with, without) = (median(&rejecting), median(&unscanned));
-    eprintln!("end of DATA to 250, median of 5: {with:?} with rspamd, {without:?} without (first: {scanned_in:?})");
+    eprintln!(
+        "end of DATA to 250, median of 5: {with:?} with rspamd, {without:?} without (first: {scanned_in:?})"
+    );
 
     rspamd.stop();
     let subject = token("outage");
@@ -197,7 +216,9 @@ fn rspamd_verdicts_reject_hold_or_pass_and_an_outage_loses_nothing() {
     rejecting.wait_idle();
     let headers = delivered_with(&rejecting, &subject);
     assert!(
-        headers.iter().any(|h| h.starts_with("X-Spam-Status: Unscanned (scanner unavailable: cannot connect")),
+        headers
+            .iter()
+            .any(|h| h.starts_with("X-Spam-Status: Unscanned (scanner unavailable: cannot connect")),
         "{headers:?}"
     );
     let (reply, _) = send(&holding, &token("deferred"), "Are you there?\r\n");
