@@ -332,6 +332,7 @@ impl Runner<'_> {
                         self.checks.static_domains,
                         &message.envelope,
                         &content,
+                        None,
                     );
                     if let Some(outbound) = outbound {
                         self.guard.message_queued(outbound);

@@ -324,7 +324,8 @@ mod tests {
     fn each_rule_decides_its_case() {
         use DmarcPolicy as P;
         use DmarcResult as D;
-        let cases: &[(D, Option<P>, bool, bool, bool, Option<ScanAction>, Option<Action>)] = &[
+        type Case = (D, Option<P>, bool, bool, bool, Option<ScanAction>, Option<Action>);
+        let cases: &[Case] = &[
             (D::Fail, Some(P::Reject), false, false, false, None, Some(Action::Reject)),
             (D::Fail, Some(P::Quarantine), false, false, false, None, Some(Action::Quarantine)),
             (D::Fail, Some(P::None), false, false, false, None, None),

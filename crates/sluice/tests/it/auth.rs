@@ -112,6 +112,9 @@ fn result_of<'a>(results: &'a [serde_json::Value], method: &str) -> &'a serde_js
     results.iter().find(|r| r["method"] == method).unwrap_or_else(|| panic!("no {method} in {results:?}"))
 }
 
+/// (method, result) pairs expected in `Authentication-Results:`.
+type Methods = &'static [(&'static str, &'static str)];
+
 #[test]
 fn dkimpy_signatures_spf_and_dmarc_decide_and_forged_results_are_removed() {
     let keys = tempfile::tempdir().expect("temp dir");
@@ -126,7 +129,7 @@ fn dkimpy_signatures_spf_and_dmarc_decide_and_forged_results_are_removed() {
     };
 
     // (client IP, the body changed after signing, expected reply, expected results)
-    let cases: &[(&str, bool, &str, &[(&str, &str)])] = &[
+    let cases: &[(&str, bool, &str, Methods)] = &[
         ("127.0.0.6", false, "250 ", &[("spf", "pass"), ("dkim", "pass"), ("dmarc", "pass")]),
         // Not SPF's IP: the DKIM signature alone authenticates sender.test.
         ("127.0.0.7", false, "250 ", &[("spf", "fail"), ("dkim", "pass"), ("dmarc", "pass")]),
