@@ -162,13 +162,13 @@ help-4-7-752-sender = Rien, le plus souvent : le serveur de messagerie de votre
 help-4-7-752-admin = Si cette adresse écrit légitimement à de nombreux destinataires (lettres d'information, notifications), étalez l'envoi dans le temps, ou demandez à l'opérateur du service de messagerie de relever la limite. Si elle ne devrait pas envoyer autant, vérifiez que le compte n'est pas compromis.
 
 help-5-7-509-title = Le domaine expéditeur échoue à sa propre politique DMARC
-help-5-7-509-why = Le message prétend venir d'un domaine dont le propriétaire publie une politique DMARC demandant aux destinataires de rejeter le courrier qui ne prouve pas venir de ce domaine, et ni SPF ni DKIM ne l'ont prouvé : le serveur d'envoi ne figure pas dans l'enregistrement SPF du domaine, et le message ne porte aucune signature DKIM valide du domaine.
+help-5-7-509-why = Le message prétend venir d'un domaine dont le propriétaire publie une politique DMARC demandant aux destinataires de rejeter le courrier qui ne prouve pas venir de ce domaine, et ni SPF ni DKIM ne l'ont prouvé : le serveur d'envoi ne figure pas dans l'enregistrement SPF du domaine, et le message ne porte aucune signature DKIM valide du domaine.
 help-5-7-509-sender = Votre message n'a pas été distribué. Si vous l'avez envoyé par un service ou une liste de diffusion, envoyez-le plutôt directement depuis votre propre compte de messagerie, et prévenez votre administrateur de messagerie.
-help-5-7-509-admin = Faites passer DMARC aux serveurs qui envoient pour le domaine : inscrivez-les dans l'enregistrement SPF du domaine (celui de l'expéditeur d'enveloppe, aligné sur le domaine From) ou faites-leur signer le courrier avec DKIM pour le domaine From, et consultez les rapports DMARC du domaine pour repérer d'autres sources. Un service de transfert doit garder les signatures DKIM intactes ou utiliser ARC.
+help-5-7-509-admin = Faites passer DMARC aux serveurs qui envoient pour le domaine : inscrivez-les dans l'enregistrement SPF du domaine (celui de l'expéditeur d'enveloppe, aligné sur le domaine From) ou faites-leur signer le courrier avec DKIM pour le domaine From, et consultez les rapports DMARC du domaine pour repérer d'autres sources. Un service de transfert doit garder les signatures DKIM intactes ou utiliser ARC.
 
 help-5-7-510-title = Domaine de l'organisation destinataire utilisé depuis l'extérieur
-help-5-7-510-why = Le message prétend venir d'un domaine qui appartient à l'organisation du destinataire, mais il n'est arrivé par aucun des serveurs de messagerie déclarés par cette organisation et n'a pas prouvé par SPF ou DKIM qu'il vient de ce domaine. Un tel courrier est le plus souvent une contrefaçon (usurpant un collègue ou l'organisation elle-même) ; le service de réception le refuse donc.
-help-5-7-510-sender = Votre message n'a pas été distribué. Si vous êtes membre de cette organisation, envoyez-le par son service de messagerie habituel ; sinon, envoyez-le depuis votre propre adresse.
+help-5-7-510-why = Le message prétend venir d'un domaine qui appartient à l'organisation du destinataire, mais il n'est arrivé par aucun des serveurs de messagerie déclarés par cette organisation et n'a pas prouvé par SPF ou DKIM qu'il vient de ce domaine. Un tel courrier est le plus souvent une contrefaçon (usurpant un collègue ou l'organisation elle-même) ; le service de réception le refuse donc.
+help-5-7-510-sender = Votre message n'a pas été distribué. Si vous êtes membre de cette organisation, envoyez-le par son service de messagerie habituel ; sinon, envoyez-le depuis votre propre adresse.
 help-5-7-510-admin = Si un serveur légitime (un partenaire, un service de marketing ou de support) envoie avec votre domaine, ajoutez-le à l'enregistrement SPF du domaine ou faites-lui signer avec DKIM pour votre domaine, ou déclarez-le comme connecteur entrant de votre organisation dans le service de messagerie.
 
 help-5-7-520-title = Message refusé comme indésirable
@@ -177,9 +177,9 @@ help-5-7-520-sender = Votre message n'a pas été distribué. Retirez ce qui res
 help-5-7-520-admin = Vérifiez que le serveur d'envoi et son domaine ne figurent pas sur des listes de blocage, que SPF, DKIM et DMARC passent pour le domaine d'envoi, et que le contenu n'est pas un envoi de masse sans consentement. Si un message légitime est refusé à répétition, demandez à l'administrateur de messagerie de l'organisation destinataire de l'examiner.
 
 help-scanner-unavailable-title = Analyseur de contenu momentanément indisponible
-help-scanner-unavailable-why = Le service de réception analyse chaque message avant de l'accepter, et son analyseur n'a pas pu juger celui-ci à temps ; le message a donc été différé plutôt qu'accepté sans contrôle.
-help-scanner-unavailable-sender = Rien à faire : votre serveur de messagerie réessaie automatiquement, et le message est distribué dès que l'analyseur répond.
-help-scanner-unavailable-admin = Rien à faire de votre côté : la file d'attente de votre serveur réessaie. Si le message y reste des heures, contactez l'organisation destinataire.
+help-scanner-unavailable-why = Le service de réception analyse chaque message avant de l'accepter, et son analyseur n'a pas pu juger celui-ci à temps ; le message a donc été différé plutôt qu'accepté sans contrôle.
+help-scanner-unavailable-sender = Rien à faire : votre serveur de messagerie réessaie automatiquement, et le message est distribué dès que l'analyseur répond.
+help-scanner-unavailable-admin = Rien à faire de votre côté : la file d'attente de votre serveur réessaie. Si le message y reste des heures, contactez l'organisation destinataire.
 
 help-5-7-51-title = Domaine de l'expéditeur réservé à un autre acheminement
 help-5-7-51-why = L'organisation destinataire n'accepte le courrier de ce domaine expéditeur que s'il arrive par la connexion qu'elle a prévue pour lui (un connecteur qui désigne les serveurs d'envoi), et ce message est arrivé par un autre chemin.
