@@ -289,3 +289,48 @@ fn a_dmarc_quarantine_failure_is_held_listed_released_exactly_once_and_deleted()
     let audit = server.cli_ok(&["audit"]);
     assert!(audit.contains("quarantine.release") && audit.contains("quarantine.delete"), "{audit}");
 }
+
+#[test]
+fn a_tenant_admin_manages_its_own_quarantine_through_the_api_and_no_one_elses() {
+    use crate::admin_api::{Api, cli_token};
+    let dns = DnsServer::start(&records("AAAA"));
+    let held = auth_settings(&dns).key("policy", "tenants", "{ acme = { spoofing = \"quarantine\" } }");
+    let server = Server::start_with(held);
+    provision_acme(&server);
+    let mut store = directory_store(&server);
+    let service = DomainName::parse("service", "sluice.test").expect("service domain");
+    store
+        .add_tenant(&NewTenant::new("globex", "Globex", "en").expect("tenant"), &service)
+        .expect("add tenant");
+    let content = plain_message("ceo@acme.test", "user@acme.test", "api-held");
+    let got = send_from(&server, "127.0.0.8", "ceo@acme.test", "user@acme.test", &content);
+    assert!(got.starts_with("250 "), "{got}");
+
+    let api = Api::new(&server);
+    let acme = cli_token(&server, &["--role", "tenant-admin", "--tenant", "acme"]);
+    let globex = cli_token(&server, &["--role", "tenant-admin", "--tenant", "globex"]);
+    let listed = api.ok("GET", "/api/v1/quarantine", &acme, None);
+    let id = listed[0]["id"].as_str().expect("a held message").to_owned();
+    assert_eq!(listed[0]["tenants"], serde_json::json!(["acme"]));
+    assert_eq!(api.ok("GET", "/api/v1/quarantine", &globex, None), serde_json::json!([]));
+    for (method, path) in
+        [("GET", format!("/api/v1/quarantine/{id}")), ("POST", format!("/api/v1/quarantine/{id}/release"))]
+    {
+        let answer = api.call(method, &path, Some(&globex), None);
+        assert_eq!(
+            answer.status, 404,
+            "another tenant's held message does not exist for it: {}",
+            answer.text
+        );
+    }
+    let preview = api.ok("GET", &format!("/api/v1/quarantine/{id}"), &acme, None);
+    assert!(preview["preview"].as_str().is_some_and(|p| p.contains("Subject: api-held")), "{preview}");
+    let released = api.ok("POST", &format!("/api/v1/quarantine/{id}/release"), &acme, None);
+    assert_eq!(released["state"], "released");
+    let again = api.call("POST", &format!("/api/v1/quarantine/{id}/release"), Some(&acme), None);
+    assert_eq!(again.status, 409, "{}", again.text);
+    let text = delivered(&server.data_dir().join("mail/acme.test/user/new"), "api-held");
+    assert!(text.contains("X-Sluice-Verdict: spoofed header.from=acme.test"), "{text}");
+    server.wait_idle();
+    assert_eq!(maildir_files(&server.data_dir().join("mail/acme.test/user/new")).len(), 1, "released once");
+}
