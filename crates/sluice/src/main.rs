@@ -89,6 +89,12 @@ enum Command {
         #[command(subcommand)]
         command: QueueCommand,
     },
+    /// The running server's content scanner (rspamd): its counters.
+    #[command(after_help = "Example:\n  sluice scanner stats")]
+    Scanner {
+        #[command(subcommand)]
+        command: ScannerCommand,
+    },
     /// Tenants: add, list, show, suspend, resume, release (an outbound block).
     #[command(after_help = "Example:\n  sluice tenant add acme --name \"Acme Corp\"")]
     Tenant {
@@ -213,6 +219,14 @@ enum QueueCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum ScannerCommand {
+    /// The running server's content scanner counters since it started: messages scanned,
+    /// judged spam, not scanned because the scanner was unavailable, and too large to scan.
+    #[command(after_help = "Example:\n  sluice scanner stats --config /etc/sluice/sluice.toml")]
+    Stats,
+}
+
+#[derive(Debug, Subcommand)]
 enum ThrottleCommand {
     /// What the next message from IP would get, and why.
     #[command(after_help = "Example:\n  sluice throttle show 203.0.113.7")]
@@ -262,6 +276,7 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config(file.as_deref().or(flag)),
         Command::Throttle { command } => throttle_command(flag, command),
         Command::Queue { command } => queue_command(flag, command),
+        Command::Scanner { command: ScannerCommand::Stats } => control_command(flag, "scanner-stats"),
         Command::Tenant { command } => directory_cli::tenant(flag, command),
         Command::Domain { command } => directory_cli::domain(flag, command),
         Command::Recipient { command } => directory_cli::recipient(flag, command),
@@ -337,21 +352,26 @@ fn throttle_command(flag: Option<&Path>, command: ThrottleCommand) -> anyhow::Re
 
 /// Asks the running server over its control socket.
 fn queue_command(flag: Option<&Path>, command: QueueCommand) -> anyhow::Result<()> {
-    let loaded = discover::load(flag)?;
-    let Some(socket) = &loaded.config.gateway.control_socket else {
-        anyhow::bail!("no control socket configured")
-    };
     let request = match command {
         QueueCommand::List { limit } => format!("queue-list {limit}"),
         QueueCommand::Flush => "queue-flush".to_string(),
-        QueueCommand::Export { out } => return queue_cli::export(&loaded.config, &out),
+        QueueCommand::Export { out } => return queue_cli::export(&discover::load(flag)?.config, &out),
         QueueCommand::Import { file } => queue_cli::import_request(&file)?,
         QueueCommand::Delete { id, no_bounce, recipients } => {
             return admin_cli::queue_delete(flag, &id, !no_bounce, &recipients);
         }
     };
+    control_command(flag, &request)
+}
+
+/// Sends `request` to the running server's control socket and prints its answer.
+fn control_command(flag: Option<&Path>, request: &str) -> anyhow::Result<()> {
+    let loaded = discover::load(flag)?;
+    let Some(socket) = &loaded.config.gateway.control_socket else {
+        anyhow::bail!("no control socket configured")
+    };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    match runtime.block_on(gateway::control::request(socket, &request)) {
+    match runtime.block_on(gateway::control::request(socket, request)) {
         Some(answer) if answer.starts_with("error:") => anyhow::bail!("{}", answer.trim()),
         Some(answer) => {
             print!("{answer}");

@@ -122,16 +122,6 @@ fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
     answer.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
 }
 
-/// The server's scanner counters (the control socket's `scanner-stats`).
-fn scanner_stats(server: &Server) -> String {
-    let mut stream = std::os::unix::net::UnixStream::connect(server.data_dir().join("control.sock"))
-        .expect("control socket");
-    stream.write_all(b"scanner-stats\n").expect("request");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("answer");
-    answer
-}
-
 fn scanning(rspamd: &Rspamd) -> Settings {
     Settings::default().key("scanner", "rspamd_url", format!("\"http://{}\"", rspamd.addr))
 }
@@ -225,6 +215,7 @@ fn rspamd_verdicts_reject_hold_or_pass_and_an_outage_loses_nothing() {
     assert!(reply.starts_with("451 4.7.1 ") && reply.contains("scanner-unavailable"), "{reply}");
     for server in [&rejecting, &holding] {
         assert!(server.log().contains("content scanner unavailable"), "{}", server.log());
-        assert!(scanner_stats(server).contains("unavailable 1\n"), "{}", scanner_stats(server));
+        let stats = server.cli_ok(&["scanner", "stats"]);
+        assert!(stats.contains("unavailable 1\n"), "{stats}");
     }
 }
