@@ -334,3 +334,26 @@ fn a_tenant_admin_manages_its_own_quarantine_through_the_api_and_no_one_elses() 
     server.wait_idle();
     assert_eq!(maildir_files(&server.data_dir().join("mail/acme.test/user/new")).len(), 1, "released once");
 }
+
+#[test]
+fn a_message_too_large_to_hold_in_memory_is_marked_not_checked_and_its_forged_results_removed() {
+    let dns = DnsServer::start(&records("AAAA"));
+    let server = Server::start_with(auth_settings(&dns).smtp("data_memory_bytes_max", 65_536));
+    let to = format!("user@{DOMAIN}");
+    let forged = format!("Authentication-Results: {HOSTNAME}; dmarc=pass header.from=bank.test\r\n");
+    let line = "Quarterly figures, line after line of them, for the whole year.\r\n";
+    let content = forged + &plain_message("ceo@forger.test", &to, "large") + &line.repeat(4000);
+    // forger.test publishes p=reject and this client is not its server: only a message that
+    // was not checked can pass.
+    let got = send_from(&server, "127.0.0.8", "ceo@forger.test", &to, &content);
+    assert!(got.starts_with("250 "), "{got}\n{}", server.log());
+    let text = delivered(&server.maildir_new("user"), "Subject: large");
+    let ours: Vec<_> = unfolded_headers(&text)
+        .into_iter()
+        .filter(|h| h.to_ascii_lowercase().starts_with("authentication-results:"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert!(ours[0].contains("none (larger than") && ours[0].contains("not checked"), "{ours:?}");
+    assert!(!text.contains("bank.test"), "the forged header is gone");
+    assert!(server.log().contains("auth=\"skipped (larger than"), "{}", server.log());
+}
