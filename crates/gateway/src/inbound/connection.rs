@@ -207,8 +207,9 @@ async fn run_session(shared: &Shared, settings: &Settings, conn: &mut Connection
                             )
                         });
                         let recipients = (facts.as_slice(), throttle_accepted);
-                        let stored =
-                            t.store(shared, settings, directory.as_deref(), message.content, recipients).await;
+                        let stored = t
+                            .store(shared, settings, directory.as_deref(), message.content, recipients)
+                            .await;
                         if let (Ok(id), Some(arrival)) = (&stored, arrival) {
                             shared.recorder.record(record::arrived(arrival, id));
                         }

@@ -13,7 +13,7 @@ use std::process::Command;
 use serde_json::Value;
 
 /// No I/O, no clock, no async: decisions only, tested without sockets.
-const PURE: [&str; 8] =
+const PURE: [&str; 9] =
     ["smtp-wire", "throttle", "directory", "bounce", "protection", "access", "trace", "metrics", "verdict"];
 
 /// What a pure crate may depend on directly.
