@@ -84,13 +84,13 @@ pub enum QuarantineCommand {
         json: bool,
     },
     /// A held message's details, headers and the start of its text.
-    #[command(after_help = "Example:\n  sluice quarantine show 0000000000000001")]
+    #[command(after_help = "Example:\n  sluice quarantine show 0192a7c3f5e1b0a3c5d02")]
     Show { id: String },
     /// Deliver a held message to its held recipients (once; the server must be running).
-    #[command(after_help = "Example:\n  sluice quarantine release 0000000000000001")]
+    #[command(after_help = "Example:\n  sluice quarantine release 0192a7c3f5e1b0a3c5d02")]
     Release { id: String },
     /// Delete a held message.
-    #[command(after_help = "Example:\n  sluice quarantine delete 0000000000000001")]
+    #[command(after_help = "Example:\n  sluice quarantine delete 0192a7c3f5e1b0a3c5d02")]
     Delete { id: String },
 }
 

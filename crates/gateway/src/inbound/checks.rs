@@ -218,24 +218,21 @@ pub struct RecipientFacts {
     /// The tenant whose domain (or outbound relay) it is; `None` for the config's static
     /// domains.
     pub tenant: Option<directory::TenantId>,
-    /// One of its own tenant's connectors vouches for the client (another tenant's
-    /// connector never does).
+    /// One of its own tenant's connectors admitted it (another tenant's connector, such as
+    /// the sending tenant's on-premises server, never vouches for it).
     pub trusted: bool,
-    /// It is the sending tenant's outbound mail (it leaves Sluice, or goes to another
-    /// tenant): outbound protection judges it.
+    /// It leaves Sluice (the sending tenant's outbound relay): outbound protection judges
+    /// it, not the recipient policy. Mail to another tenant of the service is not: its
+    /// recipient's tenant judges it like any inbound mail.
     pub outbound: bool,
 }
 
 impl RecipientFacts {
-    /// What a recipient's route says: its tenant (the sending tenant's for outbound mail),
-    /// whether its own tenant's connector admitted it, whether it is outbound.
+    /// What a recipient's route says: its tenant (the sending tenant's for outbound relay),
+    /// whether that tenant's own connector admitted it, whether it leaves Sluice.
     fn of(route: &directory::RecipientRoute) -> RecipientFacts {
-        let outbound = route.outbound.is_some();
-        let tenant = match &route.outbound {
-            Some(of) => of.tenant.clone(),
-            None => route.tenant.clone(),
-        };
-        RecipientFacts { tenant: Some(tenant), trusted: route.connector.is_some() && !outbound, outbound }
+        let outbound = matches!(route.target, RouteTarget::OutboundRelay { .. });
+        RecipientFacts { tenant: Some(route.tenant.clone()), trusted: route.connector.is_some(), outbound }
     }
 
     fn local() -> RecipientFacts {

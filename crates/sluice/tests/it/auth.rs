@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use directory::{Cidr, Connector, ConnectorKind, DirectoryStore, DomainName, NewTenant, TenantId};
 
 use crate::harness::{
-    Client, DOMAIN, HOSTNAME, Server, Settings, add_acme_test, directory_store, maildir_files, read_lossy,
-    token, unfolded_headers,
+    Client, DOMAIN, HOSTNAME, Server, Settings, add_acme_test, add_verified_domain, directory_store,
+    maildir_files, read_lossy, token, unfolded_headers,
 };
 use crate::peers::DnsServer;
 
@@ -178,13 +178,16 @@ fn dkimpy_signatures_spf_and_dmarc_decide_and_forged_results_are_removed() {
     assert!(got.starts_with("550 5.7.509 ") && got.contains("forger.test"), "{got}");
 }
 
-/// Tenant `acme` with `acme.test` and an on-premises connector at 127.0.0.9.
+/// Tenant `acme` with `acme.test` and an on-premises connector at 127.0.0.9; tenant `beta`
+/// with `beta.test` and no connector.
 fn provision_acme(server: &Server) {
     let mut store = directory_store(server);
-    let tenant = NewTenant::new("acme", "Acme Corp", "en").expect("tenant");
     let service = DomainName::parse("service", "sluice.test").expect("service domain");
-    store.add_tenant(&tenant, &service).expect("add tenant");
+    for (id, name) in [("acme", "Acme Corp"), ("beta", "Beta Ltd")] {
+        store.add_tenant(&NewTenant::new(id, name, "en").expect("tenant"), &service).expect("add tenant");
+    }
     add_acme_test(&mut store);
+    add_verified_domain(&mut store, "beta", "beta.test");
     let mut hq = Connector::new(TenantId::parse("acme").expect("id"), "hq", ConnectorKind::OnPremises);
     hq.ip_ranges = vec![Cidr::parse("ip", "127.0.0.9/32").expect("cidr")];
     hq.require_tls = false;
@@ -193,7 +196,7 @@ fn provision_acme(server: &Server) {
 }
 
 #[test]
-fn spoofing_a_tenants_domain_is_refused_or_marked_per_tenant_policy_and_its_connector_is_trusted() {
+fn spoofing_a_tenants_domain_is_refused_or_marked_per_tenant_policy_and_only_its_own_connector_is_trusted() {
     let dns = DnsServer::start(&records("AAAA"));
     let dir = |server: &Server| server.data_dir().join("mail/acme.test/user/new");
     let spoof = |server: &Server, ip: &str, subject: &str| {
@@ -214,6 +217,11 @@ fn spoofing_a_tenants_domain_is_refused_or_marked_per_tenant_policy_and_its_conn
     assert!(got.starts_with("250 "), "{got}\n{}", strict.log());
     let text = delivered(&dir(&strict), &subject);
     assert!(!text.contains("X-Sluice-Verdict"), "{text}");
+    // Trust is the recipient's tenant's: acme's server vouches for nothing at beta, so its
+    // mail (acme's envelope sender) claiming beta's domain is beta's spoofing.
+    let content = plain_message("ceo@beta.test", "user@beta.test", &token("cross"));
+    let got = send_from(&strict, "127.0.0.9", "ceo@acme.test", "user@beta.test", &content);
+    assert!(got.starts_with("550 5.7.510 ") && got.contains("beta.test"), "{got}\n{}", strict.log());
 
     // The tenant's own policy overrides the deployment's reject.
     let marking = Server::start_with(auth_settings(&dns).key(
