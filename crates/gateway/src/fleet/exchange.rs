@@ -13,7 +13,7 @@ use throttle::Engine;
 use throttle::exchange::{KEY_BYTES, KeyDelta, SharedRecord, decode_deltas, encode_deltas};
 use tokio::sync::{mpsc, watch};
 
-use super::{FleetConfig, Link, PROTECTION_STREAM, RECORD_PREFIX, THROTTLE_STREAM};
+use super::{FleetConfig, FleetStats, Link, PROTECTION_STREAM, RECORD_PREFIX, THROTTLE_STREAM};
 use crate::guard::OutboundGuard;
 
 /// Deltas per stream entry (41 bytes each: under a megabyte).
@@ -321,7 +321,7 @@ fn merge_entry(link: &Link, parts: &Parts, throttle: bool, entry: &redis::stream
     let merged = if throttle {
         merge_deltas(parts.engine.as_deref(), payload, now)
     } else {
-        merge_events(parts, payload, now)
+        merge_events(parts, payload, now, stats)
     };
     match merged {
         Ok(n) => {
@@ -343,7 +343,7 @@ fn merge_deltas(engine: Option<&Engine>, payload: &[u8], now: u64) -> Result<usi
     Ok(engine.merge_remote(&deltas, now))
 }
 
-fn merge_events(parts: &Parts, payload: &[u8], now: u64) -> Result<usize, String> {
+fn merge_events(parts: &Parts, payload: &[u8], now: u64, stats: &FleetStats) -> Result<usize, String> {
     let Some(guard) = &parts.guard else { return Ok(0) };
     if payload.len() > EVENTS_ENTRY_BYTES_MAX {
         return Err(format!("{} bytes of protection events", payload.len()));
@@ -358,5 +358,7 @@ fn merge_events(parts: &Parts, payload: &[u8], now: u64) -> Result<usize, String
             .is_some_and(|t| snapshot.as_ref().is_some_and(|s| s.tenant(&t).is_some()))
     });
     guard.merge_remote(&events, now);
+    let messages = events.iter().filter(|e| matches!(e, CountEvent::Message { .. })).count();
+    stats.protection_messages_merged.fetch_add(messages as u64, Ordering::Relaxed);
     Ok(events.len())
 }

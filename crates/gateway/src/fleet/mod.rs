@@ -113,6 +113,9 @@ pub struct FleetStats {
     pub batches_merged: AtomicU64,
     pub throttle_deltas_merged: AtomicU64,
     pub protection_events_merged: AtomicU64,
+    /// Of those, queued messages judged for the threshold (one per message, where a message
+    /// also brings an event per recipient).
+    pub protection_messages_merged: AtomicU64,
     /// Counts dropped because the pending tables were full (a long outage).
     pub counts_dropped: AtomicU64,
     /// Age of the newest entry read from another node when it was read, in ms.
@@ -136,6 +139,7 @@ impl FleetStats {
             ("fleet_batches_merged", g(&self.batches_merged)),
             ("fleet_throttle_deltas_merged", g(&self.throttle_deltas_merged)),
             ("fleet_protection_events_merged", g(&self.protection_events_merged)),
+            ("fleet_protection_messages_merged", g(&self.protection_messages_merged)),
             ("fleet_counts_dropped", g(&self.counts_dropped)),
             ("fleet_exchange_lag_ms", g(&self.lag_ms)),
             ("fleet_shared_records_loaded", g(&self.shared_records_loaded)),

@@ -207,7 +207,8 @@ fn outbound_protection_counts_are_fleet_wide() {
         assert!(accepted(&run), "bulk message {n} through A:\n{run}");
     }
     let deadline = Instant::now() + DELIVERY_TIMEOUT;
-    while stat(&b, "fleet_protection_events_merged") < 2 {
+    // Each message brings an event per recipient as well: wait for A's two messages.
+    while stat(&b, "fleet_protection_messages_merged") < 2 {
         assert!(Instant::now() < deadline, "B never merged A's messages:\n{}", b.log());
         std::thread::sleep(Duration::from_millis(50));
     }
