@@ -211,7 +211,11 @@ impl Backend for Postgres {
                 }
             };
             let result = unit(connection, operation, tx, &mut work);
-            if result.is_err() && connection.client.is_closed() {
+            // A terminated backend's FATAL reply can arrive before the client has seen the
+            // socket close, so a failed statement asks the server once whether the
+            // connection still works (only on errors, which are rare).
+            let lost = |c: &mut Connection| c.client.is_closed() || c.client.is_valid(CHECK_TIMEOUT).is_err();
+            if result.is_err() && lost(connection) {
                 *slot = None;
                 if retry && attempt == 1 {
                     tracing::warn!(database = %self.target.describe(), "the PostgreSQL connection was lost; connecting again");
