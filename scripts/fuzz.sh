@@ -31,8 +31,10 @@ flags=(
     -Cdebug-assertions
     -Coverflow-checks
 )
-# --target keeps the flags off build scripts and proc macros.
+# --target keeps the flags off build scripts and proc macros. The binaries land under
+# CARGO_TARGET_DIR when it is set (a shared build cache), else under fuzz/target.
 RUSTFLAGS="${flags[*]}" cargo build --release --manifest-path fuzz/Cargo.toml --target "$host" --bins
+target_dir=${CARGO_TARGET_DIR:-fuzz/target}
 
 mapfile -t all < <(awk '/^\[\[bin\]\]/ { bin = 1 } bin && /^name = / { gsub(/"/, "", $3); print $3; bin = 0 }' fuzz/Cargo.toml)
 targets=("$@")
@@ -41,7 +43,7 @@ if ((${#targets[@]} == 0)); then
 fi
 
 for target in "${targets[@]}"; do
-    binary="fuzz/target/$host/release/$target"
+    binary="$target_dir/$host/release/$target"
     if [[ ! -x $binary ]]; then
         echo "fuzz.sh: no fuzz target \"$target\" (targets: ${all[*]})" >&2
         exit 2
