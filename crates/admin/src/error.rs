@@ -67,6 +67,16 @@ pub struct AdminError {
     pub kind: ErrorKind,
     pub message: String,
     pub field: Option<String>,
+    /// For bad input: the value at fault and why, apart (the web pages put them in the
+    /// admin's words; the API and the CLI show `message`).
+    pub problem: Option<Problem>,
+}
+
+/// The value of a field that was refused, and the reason in the validator's words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub value: String,
+    pub reason: String,
 }
 
 /// The JSON shape of every API error: `{"error": {"code", "message", "field"}}`.
@@ -88,14 +98,30 @@ pub struct ErrorDetail {
 
 impl AdminError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> AdminError {
-        AdminError { kind, message: message.into(), field: None }
+        AdminError { kind, message: message.into(), field: None, problem: None }
     }
 
     /// Bad input in `field`; the message names the field whatever the caller wrote.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> AdminError {
         let (field, message) = (field.into(), message.into());
         let message = if message.contains(&field) { message } else { format!("invalid {field}: {message}") };
-        AdminError { kind: ErrorKind::Invalid, message, field: Some(field) }
+        AdminError { kind: ErrorKind::Invalid, message, field: Some(field), problem: None }
+    }
+
+    /// Bad `value` in `field`, for `reason`: `invalid <field> "<value>": <reason>`.
+    pub fn invalid_value(
+        field: impl Into<String>,
+        value: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> AdminError {
+        let (field, value, reason) = (field.into(), value.into(), reason.into());
+        let message = format!("invalid {field} {value:?}: {reason}");
+        AdminError {
+            kind: ErrorKind::Invalid,
+            message,
+            field: Some(field),
+            problem: Some(Problem { value, reason }),
+        }
     }
 
     pub fn not_found(what: impl std::fmt::Display) -> AdminError {
@@ -121,7 +147,9 @@ impl From<DirectoryError> for AdminError {
     fn from(e: DirectoryError) -> AdminError {
         let message = e.to_string();
         match e {
-            DirectoryError::Invalid { field, .. } => AdminError::invalid(field, message),
+            DirectoryError::Invalid { field, value, reason } => {
+                AdminError::invalid_value(field, value, reason)
+            }
             DirectoryError::DuplicateTenant { .. }
             | DirectoryError::DuplicateDomain { .. }
             | DirectoryError::DuplicateRecipient { .. }
@@ -154,7 +182,7 @@ impl From<AccessError> for AdminError {
     fn from(e: AccessError) -> AdminError {
         let message = e.to_string();
         match e {
-            AccessError::Invalid { field, .. } => AdminError::invalid(field, message),
+            AccessError::Invalid { field, value, reason } => AdminError::invalid_value(field, value, reason),
             AccessError::UnknownToken { .. } | AccessError::UnknownRequest { .. } => {
                 AdminError::new(ErrorKind::NotFound, message)
             }
@@ -166,9 +194,10 @@ impl From<AccessError> for AdminError {
 
 impl From<TraceError> for AdminError {
     fn from(e: TraceError) -> AdminError {
-        let message = e.to_string();
         match e {
-            TraceError::Invalid { field, .. } => AdminError::invalid(format!("trace.{field}"), message),
+            TraceError::Invalid { field, value, reason } => {
+                AdminError::invalid_value(format!("trace.{field}"), value, reason)
+            }
             backend @ TraceError::Backend { .. } => internal(&backend),
         }
     }

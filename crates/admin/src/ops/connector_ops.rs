@@ -32,20 +32,14 @@ fn edit_list<T: PartialEq + Display + Clone>(
 ) -> Result<(), AdminError> {
     for item in remove {
         let Some(at) = list.iter().position(|x| *x == item) else {
-            return Err(AdminError::invalid(
-                remove_field,
-                format!("invalid {remove_field}: {item} is not listed"),
-            ));
+            return Err(AdminError::invalid_value(remove_field, item.to_string(), "not listed"));
         };
         list.remove(at);
         changes.push(format!("removed {item}"));
     }
     for item in add {
         if list.contains(&item) {
-            return Err(AdminError::invalid(
-                add_field,
-                format!("invalid {add_field}: {item} is already listed"),
-            ));
+            return Err(AdminError::invalid_value(add_field, item.to_string(), "already listed"));
         }
         changes.push(format!("added {item}"));
         list.push(item);

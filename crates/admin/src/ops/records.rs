@@ -44,10 +44,7 @@ pub(crate) fn parse_when(field: &'static str, text: &str, now: u64) -> Result<u6
     match text.trim().parse::<u64>() {
         Ok(unix) => Ok(unix),
         Err(_) => parse_lifetime(field, text).map(|age| now.saturating_sub(age)).map_err(|_| {
-            AdminError::invalid(
-                field,
-                format!("invalid {field} {text:?}: expected Unix seconds or an age such as 2h or 7d"),
-            )
+            AdminError::invalid_value(field, text, "expected Unix seconds or an age such as 2h or 7d")
         }),
     }
 }

@@ -251,12 +251,10 @@ pub fn server_detail(v: &Viewer, message: &str) -> Markup {
 }
 
 /// The error under a field, when the operation named that field.
-pub fn field_error(_v: &Viewer, error: Option<&AdminError>, fields: &[&str], id: &str) -> Markup {
+pub fn field_error(v: &Viewer, error: Option<&AdminError>, fields: &[&str], id: &str) -> Markup {
     match error.filter(|e| e.field.as_deref().is_some_and(|f| fields.contains(&f))) {
         Some(e) => html! {
-            p.field-error id=(format!("{id}-error")) role="alert" {
-                span lang="en" { (e.message) }
-            }
+            p.field-error id=(format!("{id}-error")) role="alert" { (super::problem::describe(v.w(), e)) }
         },
         None => html! {},
     }

@@ -18,6 +18,7 @@ mod form;
 pub mod i18n;
 mod layout;
 mod pages;
+mod problem;
 mod session;
 
 use std::sync::{Arc, Mutex, PoisonError};

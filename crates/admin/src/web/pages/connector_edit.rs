@@ -174,7 +174,7 @@ fn render(
         h1 { (title) }
         p { (w.edit_connector_intro) }
         (layout::form_error(v, error, &every))
-        form method="post" action=(format!("/t/{}/connectors/{}/edit", seg(tenant), seg(&c.name))) novalidate {
+        form.stack method="post" action=(format!("/t/{}/connectors/{}/edit", seg(tenant), seg(&c.name))) novalidate {
             (layout::csrf(v))
             (checkbox("enabled", "enabled", s.enabled, w.edit_enabled))
             @if c.direction == "inbound" { (inbound(v, s, error)) } @else { (outbound(v, s, error)) }

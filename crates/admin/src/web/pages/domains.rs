@@ -155,11 +155,11 @@ fn add_form(v: &Viewer, tenant: &str, error: Option<&AdminError>, typed: Option<
             (layout::csrf(v))
             div.field {
                 label for="domain-name" { (w.domain) }
+                p.hint #domain-name-hint { (w.domain_name_hint) }
                 input #domain-name type="text" name="name" required autocomplete="off"
                     value=(typed.map(|t| t.name.as_str()).unwrap_or(""))
                     aria-invalid=[layout::invalid(error, &name_fields).then_some("true")]
                     aria-describedby=[layout::described(error, &name_fields, "domain-name", true)];
-                p.hint #domain-name-hint { (w.domain_name_hint) }
                 (layout::field_error(v, error, &name_fields, "domain-name"))
             }
             fieldset {

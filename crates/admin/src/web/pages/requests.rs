@@ -155,18 +155,18 @@ fn new_form(v: &Viewer, tenant: &str, q: &Fields, error: Option<(&AdminError, &R
             }
             div.field {
                 label for="r-cidr" { (w.r_cidr) }
+                p.hint #r-cidr-hint { (w.lookup_hint) }
                 input #r-cidr type="text" name="cidr" value=(typed.and_then(|t| t.cidr.as_deref()).unwrap_or(""))
                     aria-invalid=[layout::invalid(e, &cidr_f).then_some("true")]
                     aria-describedby=[layout::described(e, &cidr_f, "r-cidr", true)];
-                p.hint #r-cidr-hint { (w.lookup_hint) }
                 (layout::field_error(v, e, &cidr_f, "r-cidr"))
             }
             div.field {
                 label for="r-just" { (w.justification) }
+                p.hint #r-just-hint { (w.justification_hint) }
                 textarea #r-just name="justification" required
                     aria-invalid=[layout::invalid(e, &just_f).then_some("true")]
                     aria-describedby=[layout::described(e, &just_f, "r-just", true)] { (typed.map(|t| t.justification.as_str()).unwrap_or("")) }
-                p.hint #r-just-hint { (w.justification_hint) }
                 (layout::field_error(v, e, &just_f, "r-just"))
             }
             div { button type="submit" { (w.send_request) } }

@@ -161,7 +161,8 @@ fn advance(
         return Ok(render(v, tenant, at.saturating_sub(1).max(1), answers, None, None, StatusCode::OK));
     }
     if at == 1 && !ROUTES.contains(&answers.route.as_str()) {
-        let e = AdminError::invalid("connector.direction", "choose where mail comes from and goes to");
+        let e =
+            AdminError::invalid_value("connector.direction", "", "choose where mail comes from and goes to");
         return Ok(render(v, tenant, 1, answers, Some(&e), None, StatusCode::BAD_REQUEST));
     }
     if go == "save" {
@@ -318,8 +319,8 @@ pub(super) fn field(
     html! {
         div.field {
             label for=(id) { (label) }
-            (input)
             @if let Some(h) = hint { p.hint id=(format!("{id}-hint")) { (h) } }
+            (input)
             (layout::field_error(v, error, fields, id))
         }
     }

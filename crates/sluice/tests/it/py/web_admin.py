@@ -252,6 +252,15 @@ def flags_of(page, name):
     return row.locator("ul.flags li").evaluate_all("items => items.map(i => i.dataset.flag)")
 
 
+def check_stacked(page, field):
+    """The label above the hint above the field above its error, as in the wizard."""
+    boxes = [page.locator(sel).bounding_box() for sel in
+             (f"label[for={field}]", f"#{field}-hint", f"#{field}", f"#{field}-error")]
+    boxes = [b for b in boxes if b]
+    for upper, lower in zip(boxes, boxes[1:]):
+        check(upper["y"] + upper["height"] <= lower["y"] + 1, f"{field}: stacked top to bottom: {boxes}")
+
+
 def connector_edit_flow(b):
     ctx, page = b.login("acme-admin")
     page.goto(BASE + "/t/acme/connectors")
@@ -267,6 +276,10 @@ def connector_edit_flow(b):
     page.click("main form button[type=submit]")
     error = page.locator("#ip-error")
     check(error.count() == 1 and "10.0.0.0/33" in error.inner_text(), f"the error next to the field: {main_text(page)}")
+    said = error.inner_text()
+    check(said.startswith(EN["f_ip"] + " 10.0.0.0/33") and "IPv4" in said and "connector." not in said,
+          f"the error in the admin's words, not the API's field names: {said}")
+    check_stacked(page, "ip")
     check(page.get_attribute("#ip", "aria-invalid") == "true", "the field is marked invalid")
     check("10.0.0.0/33" in page.input_value("#ip"), "what was typed stays in the form")
     b.save(page, "connector-edit-error")
@@ -520,6 +533,14 @@ def french_flow(b):
         }""")
         left = english_left(text)
         check(not left, f"English left on {path}: {left}")
+    # A refused value in French words, under its field.
+    page.goto(BASE + "/t/acme/connectors/Partner%20relay/edit")
+    page.fill("#ip", PARTNER_IP + "\n10.0.0.0/33")
+    page.click("main form button[type=submit]")
+    said = page.inner_text("#ip-error")
+    check(said.startswith(FR["f_ip"] + " 10.0.0.0/33") and "IPv4" in said and not english_left(said),
+          f"the French error: {said}")
+    b.save(page, "connector-edit-error-fr")
     page.goto(BASE + "/")
     b.save(page, "home-fr")
     page.goto(BASE + "/t/acme/connectors/new")
@@ -539,10 +560,16 @@ def without_javascript_phone_and_keyboard(b):
     page.click("form[action='/t/acme/domains'] button[type=submit]")
     check("nojs.example" in main_text(page), "a form submits without JavaScript")
     check(page.locator("button[data-copy]").first.is_hidden(), "copy buttons need JavaScript and hide without it")
-    for path in ["/", "/t/acme/domains", "/t/acme/connectors/new", "/trace", "/throttle", "/t/acme/requests"]:
+    for path in ["/", "/t/acme/domains", "/t/acme/connectors/new", "/t/acme/connectors/Partner%20relay/edit",
+                 "/trace", "/throttle", "/t/acme/requests"]:
         page.goto(BASE + path)
         wide = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         check(wide <= 1, f"{path} fits a phone-width screen ({wide}px too wide)")
+    page.goto(BASE + "/t/acme/connectors/Partner%20relay/edit")
+    page.fill("#ip", PARTNER_IP + "\n10.0.0.0/33")
+    page.click("main form button[type=submit]")
+    check_stacked(page, "ip")
+    b.save(page, "connector-edit-error-phone", axe=False)
     page.goto(BASE + "/")
     b.save(page, "home-phone", axe=False)
     ctx.close()
