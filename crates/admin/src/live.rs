@@ -208,6 +208,8 @@ pub trait QuarantineAccess: Send + Sync {
     fn entry(&self, id: &str) -> Result<HeldMessageView, LiveError>;
     /// The message's headers and the start of its text.
     fn preview(&self, id: &str) -> Result<String, LiveError>;
+    /// The message as held, its first `bytes_max` bytes.
+    fn message(&self, id: &str, bytes_max: usize) -> Result<Vec<u8>, LiveError>;
     fn delete(&self, id: &str) -> Result<HeldMessageView, LiveError>;
     /// Delivers it to its held recipients, once; `by` is recorded with the release.
     fn release(&self, id: &str, by: &str) -> Result<HeldMessageView, LiveError>;

@@ -1081,6 +1081,34 @@ pub struct QuarantineParams {
     pub tenant: Option<String>,
 }
 
+/// What a held message holds, decoded for reading (never for running): its headers, its
+/// text (an HTML-only message turned into plain text), its attachments by name and size.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeldMessageContent {
+    /// The top-level headers as sent (unfolded), at most 200.
+    pub headers: Vec<(String, String)>,
+    /// The Subject, decoded.
+    pub subject: String,
+    /// The first text part, decoded, at most 64 Ki characters.
+    pub text: String,
+    /// The text was made from the HTML part (the message has no plain-text part).
+    pub text_from_html: bool,
+    /// The text, the headers or the attachments list were cut at their bound.
+    pub cut: bool,
+    /// Only the message's first 16 MiB were read.
+    pub partly_read: bool,
+    pub attachments: Vec<AttachmentView>,
+}
+
+/// An attachment of a held message: listed, never served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttachmentView {
+    pub name: String,
+    pub content_type: String,
+    /// Decoded bytes.
+    pub size: u64,
+}
+
 /// A held message with its headers and the start of its text.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HeldMessagePreview {

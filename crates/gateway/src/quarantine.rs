@@ -216,12 +216,20 @@ impl Quarantine {
 
     /// The message's first [`PREVIEW_BYTES_MAX`] bytes (headers and the start of the text).
     pub fn preview(&self, id: &str) -> Result<Vec<u8>, QuarantineError> {
+        self.message(id, PREVIEW_BYTES_MAX)
+    }
+
+    /// The message's first `bytes_max` bytes (never more is read).
+    pub fn message(&self, id: &str, bytes_max: usize) -> Result<Vec<u8>, QuarantineError> {
+        use std::io::Read;
         let (eml, _) = self.paths(id)?;
-        let mut data = fs::read(&eml).map_err(|error| match error.kind() {
+        let failed = |error: std::io::Error| match error.kind() {
             std::io::ErrorKind::NotFound => QuarantineError::NotFound(id.to_string()),
             _ => QuarantineError::Io { path: eml.clone(), error },
-        })?;
-        data.truncate(PREVIEW_BYTES_MAX);
+        };
+        let file = fs::File::open(&eml).map_err(failed)?;
+        let mut data = Vec::new();
+        file.take(bytes_max as u64).read_to_end(&mut data).map_err(failed)?;
         Ok(data)
     }
 

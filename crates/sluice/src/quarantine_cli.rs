@@ -61,6 +61,10 @@ impl QuarantineAccess for QuarantineFiles {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    fn message(&self, id: &str, bytes_max: usize) -> Result<Vec<u8>, LiveError> {
+        self.quarantine.message(id, bytes_max).map_err(refused)
+    }
+
     fn delete(&self, id: &str) -> Result<HeldMessageView, LiveError> {
         self.quarantine.delete(id).map(view).map_err(refused)
     }
