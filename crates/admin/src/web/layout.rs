@@ -87,6 +87,7 @@ fn menu(v: &Viewer) -> Markup {
     }
     items.push(("/trace".into(), w.trace));
     items.push(("/throttle".into(), w.throttling));
+    items.push(("/quarantine".into(), w.quarantine));
     items.push((
         match (&v.tenant, v.is_tenant_role()) {
             (Some(t), true) => format!("/t/{t}/requests"),
@@ -176,7 +177,7 @@ pub fn when(w: &Words, unix_s: u64, now_s: u64) -> Markup {
     html! { time datetime=(iso(unix_s)) title=(date(unix_s)) { (ago) } }
 }
 
-fn iso(unix_s: u64) -> String {
+pub fn iso(unix_s: u64) -> String {
     let (y, m, d) = smtp_wire::date::civil_from_days(unix_s / 86_400);
     let rem = unix_s % 86_400;
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3_600, rem % 3_600 / 60, rem % 60)

@@ -6,6 +6,7 @@ pub mod connectors;
 pub mod domains;
 pub mod home;
 pub mod login;
+pub mod quarantine;
 pub mod queue;
 pub mod requests;
 pub mod throttle;
