@@ -349,6 +349,7 @@ words! {
     q_count: "{} held messages match; page {} of {}.", "{} messages retenus correspondent ; page {} sur {}.";
     q_held_at: "Held", "Retenu le";
     q_recipients: "Recipients", "Destinataires";
+    q_envelope: "Sender → recipients", "Expéditeur → destinataires";
     q_reason: "Reason", "Motif";
     q_expiry: "Deletion", "Suppression";
     q_expires_days: "in {} days", "dans {} jours";
@@ -364,7 +365,6 @@ words! {
     q_state_releasing: "being released", "en cours de libération";
     q_state_released: "released", "libéré";
     q_released_by: "released by {} on {}", "libéré par {} le {}";
-    q_preview: "Preview", "Aperçu";
     q_preview_of: "Preview of {}", "Aperçu de {}";
     q_release: "Release", "Libérer";
     q_delete: "Delete", "Supprimer";
@@ -391,6 +391,7 @@ words! {
     q_back: "Back to the quarantine", "Retour à la quarantaine";
     q_previous: "Previous page", "Page précédente";
     q_name: "Name", "Nom";
+    q_no_subject: "(no subject)", "(sans objet)";
     q_pages: "Pages of held messages", "Pages des messages retenus";
     // A refused value, in the admin's words (the API names its fields instead).
     bad_value: "{} {} is not valid: {}", "{} {} non valable : {}";

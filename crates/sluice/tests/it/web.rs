@@ -1,7 +1,7 @@
 //! The web admin center in a real browser: Debian's Chromium driven by Playwright for
-//! Python (`py/web_admin.py`) against one real `sluice serve`, with swaks and a dnslib DNS
-//! server as the outside world. One browser and one server for every flow, to keep CI
-//! time modest. Screenshots of each main page land in `test-output/web/` (git-ignored);
+//! Python (`py/web_admin.py`) against one real `sluice serve`, with swaks, a dnslib DNS
+//! server and an aiosmtpd MX as the outside world. One browser and one server for every
+//! flow, to keep CI time modest. Screenshots of each main page land in `test-output/web/` (git-ignored);
 //! every page is checked by the `vnu` HTML validator and by axe-core in the browser.
 
 use std::path::PathBuf;
@@ -26,8 +26,13 @@ fn the_web_admin_center_in_a_real_browser() {
         require_tool(tool);
     }
     let dns_port = free_port();
-    let settings =
-        Settings::default().throttled().key("dns", "resolver", format!("\"127.0.0.1:{dns_port}\""));
+    let mx_port = free_port();
+    // Sender authentication on, so a DMARC p=quarantine failure is held for the quarantine
+    // pages (the suite's DNS server publishes that policy).
+    let settings = Settings::default()
+        .throttled()
+        .key("dns", "resolver", format!("\"127.0.0.1:{dns_port}\""))
+        .key("auth", "enabled", true);
     let server = Server::start_with(settings);
     for (id, name) in [("acme", "Acme Corp"), ("globex", "Globex")] {
         server.cli_ok(&["tenant", "add", id, "--name", name]);
@@ -66,6 +71,7 @@ fn the_web_admin_center_in_a_real_browser() {
         .env("WEB_BASE", format!("http://127.0.0.1:{}", server.admin_port))
         .env("WEB_SMTP_PORT", server.port.to_string())
         .env("WEB_DNS_PORT", dns_port.to_string())
+        .env("WEB_MX_PORT", mx_port.to_string())
         .env("WEB_TOKENS", serde_json::Value::Object(tokens_json).to_string())
         .env("WEB_WORDS", &words)
         .env("WEB_OUT", &out)

@@ -103,7 +103,7 @@ fn state(w: &Words, m: &HeldMessageView) -> Markup {
         "released" => {
             let by = m.released_by.as_deref().unwrap_or("");
             let at = layout::date(m.released_at_unix_s.unwrap_or(0));
-            html! { (w.q_state_released) br; span.detail { (fill(w.q_released_by, &[&by, &at])) } }
+            html! { (fill(w.q_released_by, &[&by, &at])) }
         }
         "releasing" => html! { (w.q_state_releasing) },
         _ => html! { (w.q_state_held) },
@@ -132,9 +132,11 @@ pub async fn list(State(state): State<AppState>, v: Viewer, RawQuery(raw): RawQu
             (filters(w, &filter))
             p { (fill(w.q_count, &[&held.len(), &page, &pages])) }
             @if shown.is_empty() { p { (w.nothing_yet) } } @else { (table(v, shown)) }
-            nav aria-label=(w.q_pages) {
-                @if page > 1 { a rel="prev" href=(filter.link(page - 1)) { (w.q_previous) } " " }
-                @if page < pages { a rel="next" href=(filter.link(page + 1)) { (w.next_page) } }
+            @if pages > 1 {
+                nav aria-label=(w.q_pages) {
+                    @if page > 1 { a rel="prev" href=(filter.link(page - 1)) { (w.q_previous) } " " }
+                    @if page < pages { a rel="next" href=(filter.link(page + 1)) { (w.next_page) } }
+                }
             }
         };
         Ok(layout::page(v, w.quarantine, body).into_response())
@@ -159,7 +161,7 @@ fn filters(w: &Words, f: &Filter) -> Markup {
         ("spam", w.q_reason_spam),
     ];
     html! {
-        form.stack method="get" action="/quarantine" role="search" {
+        form.filters method="get" action="/quarantine" role="search" {
             div.field { label for="q-recipient" { (w.recipient) } input #q-recipient type="search" name="recipient" value=(f.recipient); }
             div.field { label for="q-sender" { (w.sender) } input #q-sender type="search" name="sender" value=(f.sender); }
             div.field {
@@ -181,9 +183,8 @@ fn table(v: &Viewer, shown: &[HeldMessageView]) -> Markup {
         div.scroll { table.responsive {
             thead { tr {
                 @if many_tenants { th scope="col" { (w.tenant) } }
-                th scope="col" { (w.q_held_at) } th scope="col" { (w.sender) } th scope="col" { (w.q_recipients) }
-                th scope="col" { (w.subject) } th scope="col" { (w.q_reason) } th scope="col" { (w.size) }
-                th scope="col" { (w.q_expiry) } th scope="col" { (w.state) }
+                th scope="col" { (w.q_held_at) } th scope="col" { (w.q_envelope) } th scope="col" { (w.subject) }
+                th scope="col" { (w.q_reason) } th scope="col" { (w.state) }
                 @if acts(v) { th scope="col" { (w.actions) } }
             } }
             tbody {
@@ -191,13 +192,18 @@ fn table(v: &Viewer, shown: &[HeldMessageView]) -> Markup {
                     tr {
                         @if many_tenants { td data-label=(w.tenant) { (m.tenants.join(", ")) } }
                         td data-label=(w.q_held_at) { (layout::when(w, m.held_at_unix_s, now)) }
-                        td data-label=(w.sender) { (m.sender) }
-                        td data-label=(w.q_recipients) { (m.recipients.join(", ")) }
-                        td data-label=(w.subject) { (m.subject) }
+                        td data-label=(w.q_envelope) { (m.sender) br; "→ " (m.recipients.join(", ")) }
+                        td data-label=(w.subject) {
+                            @if acts(v) && m.state == "held" {
+                                a href=(format!("/quarantine/{}", seg(&m.id))) { (subject(w, &m.subject)) }
+                            } @else { (subject(w, &m.subject)) }
+                            br; span.detail { (size(w, m.size)) }
+                        }
                         td data-label=(w.q_reason) { @for r in &m.reasons { (reason(w, r)) br; } }
-                        td data-label=(w.size) { (size(w, m.size)) }
-                        td data-label=(w.q_expiry) { (expiry(w, m.expires_at_unix_s, now)) }
-                        td data-label=(w.state) { (state(w, m)) }
+                        td data-label=(w.state) {
+                            (state(w, m)) br;
+                            span.detail { (w.q_expiry) (w.colon) (expiry(w, m.expires_at_unix_s, now)) }
+                        }
                         @if acts(v) { td data-label=(w.actions) { (actions(w, m)) } }
                     }
                 }
@@ -206,11 +212,15 @@ fn table(v: &Viewer, shown: &[HeldMessageView]) -> Markup {
     }
 }
 
+/// A subject to show (a message without one still gets a link text).
+fn subject<'a>(w: &'a Words, subject: &'a str) -> &'a str {
+    if subject.trim().is_empty() { w.q_no_subject } else { subject }
+}
+
 fn actions(w: &Words, m: &HeldMessageView) -> Markup {
     let base = format!("/quarantine/{}", seg(&m.id));
     html! {
         @if m.state == "held" {
-            a href=(base) aria-label=(format!("{} {}", w.q_preview, m.id)) { (w.q_preview) } " "
             a.button.secondary href=(format!("{base}/release")) aria-label=(format!("{} {}", w.q_release, m.id)) { (w.q_release) } " "
             a.button.secondary href=(format!("{base}/delete")) aria-label=(format!("{} {}", w.q_delete, m.id)) { (w.q_delete) }
         }

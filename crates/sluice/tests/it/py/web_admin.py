@@ -2,7 +2,7 @@
 `sluice serve`, with swaks and Python's smtplib as senders and dnslib as the DNS server.
 
 Environment (set by tests/it/web.rs): WEB_BASE (the admin listener's URL), WEB_SMTP_PORT,
-WEB_DNS_PORT (the server's [dns] resolver port, served here), WEB_TOKENS (JSON: operator,
+WEB_DNS_PORT (the server's [dns] resolver port, served here), WEB_MX_PORT (the MX served here), WEB_TOKENS (JSON: operator,
 support, acme-admin, acme-reader, globex-admin), WEB_WORDS (the pages' English and French
 texts), WEB_OUT (screenshots and page sources), WEB_SLUICE and WEB_CONFIG (the CLI).
 
@@ -10,7 +10,9 @@ Every flow of the issue: operator and tenant sign-in; a domain added and verifie
 the DNS server (first failing with what DNS returned); the wizard for a partner connector
 by IP with TLS required, validated, then edited (its audit flags on the list); swaks from that IP before (deferred) and after
 (accepted); the trace and the throttling monitor; a queued message deleted with a bounce
-after its confirmation step; a request approved; tenant isolation by
+after its confirmation step; messages failing a DMARC p=quarantine policy held, listed,
+filtered, previewed (HTML as text, attachments listed), released once to the scripted MX and
+deleted from the quarantine pages; a request approved; tenant isolation by
 URL and by form; CSRF refusal; French pages without English; pages without JavaScript, at
 phone width and by keyboard. Each page is saved (screenshot, HTML), checked with axe-core
 in the browser and, at the end, with the vnu validator. Prints "web suite: all flows
@@ -25,6 +27,7 @@ import sys
 import threading
 import time
 
+from aiosmtpd.controller import Controller
 from dnslib.server import DNSLogger, DNSServer
 from playwright.sync_api import sync_playwright
 from axe_playwright_python.sync_playwright import Axe
@@ -36,6 +39,7 @@ from dns_server import Records  # noqa: E402
 BASE = os.environ["WEB_BASE"]
 SMTP_PORT = int(os.environ["WEB_SMTP_PORT"])
 DNS_PORT = int(os.environ["WEB_DNS_PORT"])
+MX_PORT = int(os.environ["WEB_MX_PORT"])
 TOKENS = json.loads(os.environ["WEB_TOKENS"])
 WORDS = json.load(open(os.environ["WEB_WORDS"]))
 OUT = os.environ["WEB_OUT"]
@@ -426,6 +430,142 @@ def queue_flow(b):
     ctx.close()
 
 
+class Mx:
+    """The MX of a recipient that Sluice hands mail to: every accepted message, kept."""
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((list(envelope.rcpt_tos), envelope.content.decode("utf-8", "replace")))
+        return "250 2.0.0 Ok: kept"
+
+
+HELD_HTML = (
+    "From: Billing <billing@careful.test>\r\nTo: held@acme.example\r\nSubject: {subject}\r\n"
+    "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+    "--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+    "<p>Please pay <b>invoice 42</b> now.</p><script>document.title='ran'</script><img src=http://127.0.0.1:9/x.png>\r\n"
+    "--b\r\nContent-Type: application/pdf; name=invoice-42.pdf\r\nContent-Disposition: attachment; filename=invoice-42.pdf\r\n"
+    "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJcOkw7zDtsOfCg==\r\n--b--\r\n"
+)
+
+
+def held_id(page, subject):
+    """The id of the held message with `subject`, from its Delete link."""
+    link = page.locator("tbody tr", has_text=subject).locator(f"a[aria-label^='{EN['q_delete']} ']")
+    return link.get_attribute("aria-label").split(" ", 1)[1]
+
+
+def quarantine_flow(b, dns, mx):
+    """Two messages failing careful.test's DMARC p=quarantine held for acme: one previewed
+    and released (it reaches the MX once; a second release says it already was), one
+    deleted; other tenants and readers can neither see nor act."""
+    dns.records["careful.test"] = ["v=spf1 ip4:192.0.2.1 -all"]
+    dns.records["_dmarc.careful.test"] = ["v=DMARC1; p=quarantine"]
+    sluice_cli("recipient", "add", "held@acme.example", "--tenant", "acme", "--smtp", f"127.0.0.1:{MX_PORT}")
+
+    def send(subject):
+        def once():
+            with smtplib.SMTP("127.0.0.1", SMTP_PORT, source_address=("127.0.0.9", 0), timeout=30) as s:
+                s.ehlo("mail.careful.test")
+                try:
+                    s.sendmail("billing@careful.test", ["held@acme.example"], HELD_HTML.format(subject=subject))
+                    return True
+                except smtplib.SMTPRecipientsRefused:
+                    return None  # the server has not taken up the new recipient yet
+        wait_until(f"the server to accept {subject}", once)
+    send("held-for-release")
+    send("held-for-deletion")
+    ctx, page = b.login("acme-admin")
+    page.goto(BASE + "/quarantine")
+    text = main_text(page)
+    check("held-for-release" in text and "held-for-deletion" in text, f"both held messages listed: {text}")
+    check("Fails the DMARC policy of careful.test (p=quarantine)" in text, f"the reason in words: {text}")
+    check(EN["q_expires_days"].replace("{}", "15") in text, f"deleted in 15 days: {text}")
+    check(page.locator("thead th", has_text=EN["tenant"]).count() == 0, "a tenant admin has no tenant column")
+    b.save(page, "quarantine")
+    page.select_option("#q-reason", "spam")
+    page.click("form[role=search] button")
+    check("held-for-release" not in main_text(page), "the spam filter leaves the DMARC ones out")
+    page.fill("#q-recipient", "held@acme")
+    page.select_option("#q-reason", "dmarc")
+    page.click("form[role=search] button")
+    check("held-for-release" in main_text(page), "filtered by recipient and reason")
+    release_id, delete_id = held_id(page, "held-for-release"), held_id(page, "held-for-deletion")
+
+    page.click(f"tbody a[href='/quarantine/{release_id}']")
+    text = main_text(page)
+    check("Please pay" in text and "invoice 42" in text, f"the HTML part as text: {text}")
+    check(page.locator("main b, main img, main p script").count() == 0 and page.title() != "ran", "nothing of the HTML is live")
+    check("invoice-42.pdf" in text and EN["q_bytes"].replace("{}", "19") in text, f"the attachment by name and size: {text}")
+    check(page.locator("a[href*='invoice-42']").count() == 0, "the attachment is not served")
+    check("Subject: held-for-release" in text, f"the headers: {text}")
+    b.save(page, "quarantine-preview")
+    page.click(f"main a[href='/quarantine/{release_id}/release']")
+    check(EN["q_release_q"] in main_text(page), "the release asks first")
+    b.save(page, "quarantine-release")
+    csrf = page.get_attribute("main form input[name=csrf]", "value")
+    page.click("main form button[type=submit]")
+    check(EN["q_released"].split("{}")[0] + release_id in main_text(page), f"the flash: {main_text(page)}")
+    wait_until("the released message at the MX", lambda: any("held-for-release" in m for _, m in mx.messages))
+    again = page.request.post(BASE + f"/quarantine/{release_id}/release", form={"csrf": csrf}, max_redirects=0)
+    check(again.status == 409 and "already released" in again.text(), f"a second release: {again.status}")
+    arrived = [r for r, m in mx.messages if "held-for-release" in m]
+    check(arrived == [["held@acme.example"]], f"released to its recipient exactly once: {arrived}")
+
+    page.goto(BASE + "/quarantine")
+    page.click(f"a[aria-label='{EN['q_delete']} {delete_id}']")
+    check(EN["q_delete_q"] in main_text(page), "the deletion asks first")
+    page.click("main form button.danger")
+    text = main_text(page)
+    check(EN["q_deleted"].replace("{}", delete_id) in text and "held-for-deletion" not in text, f"deleted: {text}")
+    check(not any("held-for-deletion" in m for _, m in mx.messages), "the deleted message was never delivered")
+    ctx.close()
+    return release_id, delete_id
+
+
+def quarantine_isolation(b, release_id):
+    """Another tenant's admin neither sees nor reaches acme's held messages, by URL or by a
+    forged form; acme's reader sees the list without actions and a forged one is refused."""
+    with smtplib.SMTP("127.0.0.1", SMTP_PORT, source_address=("127.0.0.9", 0), timeout=30) as s:
+        s.sendmail("billing@careful.test", ["held@acme.example"], HELD_HTML.format(subject="held-for-isolation"))
+    ctx, page = b.login("acme-admin")
+    page.goto(BASE + "/quarantine")
+    held = held_id(page, "held-for-isolation")
+    ctx.close()
+    ctx, page = b.login("globex-admin")
+    page.goto(BASE + "/quarantine")
+    check("held-for-isolation" not in main_text(page) and "careful.test" not in main_text(page), "globex sees nothing of acme's")
+    for path in [f"/quarantine/{held}", f"/quarantine/{held}/release", f"/quarantine/{held}/delete"]:
+        check(page.goto(BASE + path).status == 404, f"globex-admin {path}")
+    csrf = page.get_attribute("header input[name=csrf]", "value")
+    for action in ["release", "delete"]:
+        forged = page.request.post(BASE + f"/quarantine/{held}/{action}", form={"csrf": csrf}, max_redirects=0)
+        check(forged.status == 404, f"globex's forged {action}: {forged.status}")
+    ctx.close()
+    ctx, page = b.login("acme-reader")
+    page.goto(BASE + "/quarantine")
+    text = main_text(page)
+    check("held-for-isolation" in text and "held-for-release" in text, f"a reader sees the list: {text}")
+    check(page.locator("main table a").count() == 0 and page.locator("main table button").count() == 0, "no action for a reader")
+    check(page.goto(BASE + f"/quarantine/{held}/release").status == 403, "a reader's release page")
+    csrf = page.get_attribute("header input[name=csrf]", "value")
+    for action in ["release", "delete"]:
+        forged = page.request.post(BASE + f"/quarantine/{held}/{action}", form={"csrf": csrf}, max_redirects=0)
+        check(forged.status == 403, f"a reader's forged {action}: {forged.status}")
+    ctx.close()
+    ctx, page = b.login("operator")
+    page.goto(BASE + "/quarantine")
+    check(page.locator("thead th", has_text=EN["tenant"]).count() == 1, "the operator sees the tenant column")
+    row = page.locator("tbody tr", has_text="held-for-isolation").inner_text()
+    check("acme" in row and EN["q_state_held"] in row, f"acme's message still held: {row}")
+    b.save(page, "quarantine-operator")
+    page.goto(BASE + "/audit")
+    text = main_text(page)
+    check("quarantine.release" in text and "quarantine.delete" in text, f"release and deletion audited: {text}")
+    ctx.close()
+
+
 def request_flow(b):
     ctx, page = b.login("acme-admin")
     page.goto(BASE + "/t/acme/requests")
@@ -516,7 +656,7 @@ def english_left(text):
 
 FRENCH_PAGES = ["/", "/t/acme/domains", "/t/acme/connectors", "/t/acme/connectors/new",
                 "/t/acme/connectors/Partner%20relay/edit", "/trace",
-                "/throttle?ip=127.0.0.7", "/t/acme/requests", "/audit"]
+                "/throttle?ip=127.0.0.7", "/t/acme/requests", "/audit", "/quarantine"]
 
 
 def french_flow(b):
@@ -561,7 +701,7 @@ def without_javascript_phone_and_keyboard(b):
     check("nojs.example" in main_text(page), "a form submits without JavaScript")
     check(page.locator("button[data-copy]").first.is_hidden(), "copy buttons need JavaScript and hide without it")
     for path in ["/", "/t/acme/domains", "/t/acme/connectors/new", "/t/acme/connectors/Partner%20relay/edit",
-                 "/trace", "/throttle", "/t/acme/requests"]:
+                 "/trace", "/throttle", "/t/acme/requests", "/quarantine"]:
         page.goto(BASE + path)
         wide = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         check(wide <= 1, f"{path} fits a phone-width screen ({wide}px too wide)")
@@ -599,11 +739,19 @@ def main():
     os.makedirs(os.path.join(OUT, "html"), exist_ok=True)
     for old in os.listdir(os.path.join(OUT, "html")):
         os.remove(os.path.join(OUT, "html", old))
+    mx_handler = Mx()
+    mx = Controller(mx_handler, hostname="127.0.0.1", port=MX_PORT)
+    mx.start()
+    held = {}
+
+    def quarantine(b):
+        held["release"], _ = quarantine_flow(b, records, mx_handler)
+
     with sync_playwright() as p:
         b = Browser(p)
         for flow in [sessions_and_cookies, lambda b: domain_flow(b, records), connector_flow, connector_edit_flow, trace_flow,
-                     throttle_flow, queue_flow, request_flow, isolation_flow, csrf_flow, french_flow,
-                     without_javascript_phone_and_keyboard]:
+                     throttle_flow, queue_flow, quarantine, lambda b: quarantine_isolation(b, held["release"]),
+                     request_flow, isolation_flow, csrf_flow, french_flow, without_javascript_phone_and_keyboard]:
             name = getattr(flow, "__name__", "flow")
             started = time.time()
             flow(b)
@@ -612,6 +760,7 @@ def main():
     validate_html()
     log(f"vnu: {len(SAVED)} pages valid")
     log("web suite: all flows passed")
+    mx.stop()
     dns.stop()
 
 
