@@ -55,7 +55,7 @@ words! {
     not_found_text: "This page or object does not exist, or you may not see it.", "Cette page ou cet objet n'existe pas, ou vous n'avez pas le droit de le voir.";
     forbidden_text: "Your role may not do this.", "Votre rôle ne permet pas cette action.";
     unavailable_text: "The running server does not answer. Is sluice serve running?", "Le serveur ne répond pas. sluice serve est-il lancé ?";
-    invalid_text: "Please correct the field marked below.", "Corrigez le champ signalé ci-dessous.";
+    invalid_text: "A value given was not accepted; nothing was changed. Go back, correct it and send again.", "Une valeur indiquée n'a pas été acceptée ; rien n'a été modifié. Revenez en arrière, corrigez-la et renvoyez.";
     conflict_text: "This cannot be done in the current state.", "Impossible dans l'état actuel.";
     check_failed_text: "The check did not pass.", "La vérification a échoué.";
     rate_limited_text: "Too many searches. Wait {} seconds and try again.", "Trop de recherches. Attendez {} secondes et réessayez.";

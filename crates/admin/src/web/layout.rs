@@ -284,7 +284,11 @@ pub fn form_error(v: &Viewer, error: Option<&AdminError>, fields: &[&str]) -> Ma
         Some(e) => html! {
             div.alert role="alert" {
                 p { (v.w().error_title) }
-                (server_detail(v, &e.message))
+                @if e.kind == crate::ErrorKind::Invalid && e.field.is_some() {
+                    p { (super::problem::describe(v.w(), e)) }
+                } @else {
+                    (server_detail(v, &e.message))
+                }
             }
         },
         None => html! {},

@@ -314,7 +314,11 @@ pub fn error_page(v: &Viewer, e: &AdminError) -> Response {
     let body = maud::html! {
         h1 { (title) }
         p { (text) }
-        (layout::server_detail(v, &e.message))
+        @if e.kind == ErrorKind::Invalid && e.field.is_some() {
+            p { (problem::describe(w, e)) }
+        } @else {
+            (layout::server_detail(v, &e.message))
+        }
         p { a href="/" { (w.back_home) } }
     };
     let status = StatusCode::from_u16(e.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

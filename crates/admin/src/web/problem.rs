@@ -30,6 +30,7 @@ pub fn label(w: &Words, field: &str) -> &'static str {
         (_, "note") => w.f_note,
         (_, "since" | "until") => w.f_date,
         (_, "address" | "sender" | "recipient") => w.f_address,
+        (_, "recipients") => w.q_recipients,
         _ => w.f_value,
     }
 }
