@@ -412,6 +412,7 @@ mod tests {
         assert_eq!(listed[0].subject, "Invoice overdue");
         assert_eq!(listed[0].envelope(), envelope());
         assert!(q.preview(&id).unwrap().starts_with(b"Subject: Invoice"));
+        assert_eq!(q.message(&id, 8).unwrap(), b"Subject:", "never more than asked is read");
         let (entry, data) = q.begin_release(&id).unwrap();
         assert!(data.ends_with(b"Pay now\r\n"));
         assert!(matches!(q.begin_release(&id), Err(QuarantineError::Releasing(_))));
