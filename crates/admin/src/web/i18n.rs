@@ -347,7 +347,7 @@ words! {
     quarantine: "Quarantine", "Quarantaine";
     q_intro: "Messages held because of your policy (a failed DMARC policy, a spoofed domain of yours, spam). Release one to deliver it to its recipients, once; each is deleted automatically when its retention ends.", "Messages retenus à cause de votre politique (politique DMARC non respectée, usurpation d'un de vos domaines, spam). Libérez-en un pour le remettre à ses destinataires, une seule fois ; chacun est supprimé automatiquement à la fin de sa durée de conservation.";
     q_count: "{} held messages match; page {} of {}.", "{} messages retenus correspondent ; page {} sur {}.";
-    q_held_at: "Held", "Retenu le";
+    q_held_at: "Held", "Retenu";
     q_recipients: "Recipients", "Destinataires";
     q_envelope: "Sender → recipients", "Expéditeur → destinataires";
     q_reason: "Reason", "Motif";

@@ -115,15 +115,22 @@ fn acts(v: &Viewer) -> bool {
     v.may(access::Permission::EditTenant)
 }
 
+/// Page `asked` of `len` rows (the last one when past the end): the page, how many there
+/// are, and its rows.
+fn paged(len: usize, asked: usize) -> (usize, usize, std::ops::Range<usize>) {
+    let pages = len.div_ceil(PAGE_ROWS).max(1);
+    let page = asked.clamp(1, pages);
+    (page, pages, (page - 1) * PAGE_ROWS..len.min(page * PAGE_ROWS))
+}
+
 pub async fn list(State(state): State<AppState>, v: Viewer, RawQuery(raw): RawQuery) -> Response {
     let q = query(raw);
     run(&state, v, move |a, v| {
         let filter = Filter::read(&q);
         let held: Vec<HeldMessageView> =
             a.list_quarantine(&v.cx, None)?.into_iter().filter(|m| filter.keeps(m)).collect();
-        let pages = held.len().div_ceil(PAGE_ROWS).max(1);
-        let page = filter.page.min(pages);
-        let shown = &held[(page - 1) * PAGE_ROWS..held.len().min(page * PAGE_ROWS)];
+        let (page, pages, rows) = paged(held.len(), filter.page);
+        let shown = &held[rows];
         let w = v.w();
         let body = html! {
             h1 { (w.quarantine) }
@@ -402,6 +409,19 @@ mod tests {
             assert!(reason(&FR, text).into_string().contains(fr), "{text}");
         }
         assert!(reason(&EN, "something new").into_string().contains("lang=\"en\""));
+    }
+
+    #[test]
+    fn pages_hold_fifty_rows_and_a_page_past_the_end_is_the_last() {
+        for (len, asked, expected) in [
+            (0, 1, (1, 1, 0..0)),
+            (50, 1, (1, 1, 0..50)),
+            (51, 2, (2, 2, 50..51)),
+            (120, 9, (3, 3, 100..120)),
+            (120, 0, (1, 3, 0..50)),
+        ] {
+            assert_eq!(paged(len, asked), expected, "{len} rows, page {asked}");
+        }
     }
 
     #[test]

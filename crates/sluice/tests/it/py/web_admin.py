@@ -682,6 +682,8 @@ def french_flow(b):
     check(said.startswith(FR["f_ip"] + " 10.0.0.0/33") and "IPv4" in said and not english_left(said),
           f"the French error: {said}")
     b.save(page, "connector-edit-error-fr")
+    page.goto(BASE + "/quarantine")
+    b.save(page, "quarantine-fr")
     page.goto(BASE + "/")
     b.save(page, "home-fr")
     page.goto(BASE + "/t/acme/connectors/new")
